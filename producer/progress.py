@@ -1,0 +1,69 @@
+"""Follow jobs in Redis: a progress bar while they run, a table when they finish."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from worker.records import JobRecord, JobStore
+
+
+class UnknownJobs(LookupError):
+    def __init__(self, job_ids: list[str]) -> None:
+        super().__init__(f"no such job: {', '.join(job_ids)} (ids are printed by `narrate submit`; records expire after NARRATE_JOB_TTL_DAYS)")
+        self.job_ids = job_ids
+
+
+def fetch(store: JobStore, job_ids: list[str]) -> list[JobRecord]:
+    records = store.get_many(job_ids)
+    missing = [job_id for job_id, record in zip(job_ids, records) if record is None]
+    if missing:
+        raise UnknownJobs(missing)
+    return [record for record in records if record is not None]
+
+
+def wait_for(
+    store: JobStore, job_ids: list[str], *, console: Console, timeout: float | None = None, poll_seconds: float = 0.5
+) -> list[JobRecord]:
+    """Poll until every job has finished (or `timeout`), drawing one progress bar."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal and console.quiet) as progress:
+        bar = progress.add_task("rendering", total=len(job_ids))
+        while True:
+            records = fetch(store, job_ids)
+            done = sum(record.finished for record in records)
+            progress.update(bar, completed=done, description=_summary(records))
+            if done == len(records) or (deadline is not None and time.monotonic() >= deadline):
+                return records
+            time.sleep(poll_seconds)
+
+
+def _summary(records: list[JobRecord]) -> str:
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.state] = counts.get(record.state, 0) + 1
+    order = ("queued", "running", "succeeded", "failed")
+    return " ".join(f"{state} {counts[state]}" for state in order if counts.get(state))
+
+
+def records_table(records: list[JobRecord], *, title: str | None = None) -> Table:
+    table = Table(title=title)
+    for column in ("job", "title", "state", "attempts", "voice mode", "duration", "output / error"):
+        table.add_column(column, overflow="fold")
+    styles = {"succeeded": "green", "failed": "red", "running": "cyan", "queued": "yellow"}
+    for record in records:
+        detail = record.error if record.state == "failed" or not record.output_url else record.output_url
+        table.add_row(
+            record.job_id,
+            record.title,
+            f"[{styles.get(record.state, '')}]{record.state}[/]",
+            str(record.attempts),
+            record.voice_mode,
+            f"{record.duration_seconds:.1f}s" if record.duration_seconds else "",
+            detail,
+        )
+    return table

@@ -1,0 +1,230 @@
+"""Build jobs, upload reference clips once (claim check), record and enqueue.
+
+Everything is validated before the first side effect: a bad input uploads
+nothing and enqueues nothing.
+
+    submitter = Submitter.from_settings(get_settings())
+    voice = prepare_clip_voice([ClipInput(Path("ref.wav"), "Exact words.")])
+    jobs = submitter.submit(sources=[read_text("ch1.txt")], voice=voice, out="s3://bucket/book", fmt="mp3")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from celery import Celery
+
+from producer.sources import TextSource
+from worker import audio, keys
+from worker.celery_app import make_app
+from worker.errors import BadInput, StorageRejected
+from worker.jobs import (
+    RENDER_TASK,
+    SCHEMA_VERSION,
+    Clip,
+    ClipVoice,
+    ModelVoice,
+    Output,
+    RenderJob,
+    check_bucket,
+    check_prefix,
+    normalize_transcript,
+    reference_hash,
+)
+from worker.records import JobRecord, JobStore
+from worker.settings import Settings
+from worker.storage import Storage
+
+# Fish guidance: 10-30 s of clean speech. Under 1 s there is no voice to clone.
+CLIP_MIN_SECONDS = 1.0
+CLIP_ADVISED_SECONDS = (10.0, 30.0)
+CLIP_MAX_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ClipInput:
+    path: Path
+    transcript: str
+
+
+@dataclass(frozen=True)
+class PreparedClip:
+    data: bytes
+    sha256: str
+    extension: str
+    transcript: str
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
+class PreparedVoice:
+    """Reference clips read and checked, ready to upload; `warnings` are for the user."""
+
+    clips: list[PreparedClip]
+    reference_hash: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare_clip_voice(inputs: list[ClipInput]) -> PreparedVoice:
+    clips: list[PreparedClip] = []
+    warnings: list[str] = []
+    for item in inputs:
+        clip, clip_warnings = _prepare_clip(item)
+        clips.append(clip)
+        warnings.extend(clip_warnings)
+    return PreparedVoice(
+        clips=clips,
+        reference_hash=reference_hash([(c.data, c.transcript) for c in clips]),
+        warnings=warnings,
+    )
+
+
+def _prepare_clip(item: ClipInput) -> tuple[PreparedClip, list[str]]:
+    path = item.path
+    transcript = normalize_transcript(item.transcript)
+    if not transcript:
+        raise BadInput(f"{path}: the transcript is empty; pass the exact words the clip says (--transcript)")
+    if not path.is_file():
+        raise BadInput(f"{path}: reference clip not found")
+    if path.stat().st_size > CLIP_MAX_BYTES:
+        raise BadInput(f"{path}: reference clip is over {CLIP_MAX_BYTES // 2**20} MiB; use 10-30 s of speech")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror})") from exc
+    try:
+        info = audio.probe(data)
+    except BadInput as exc:
+        raise BadInput(f"{path}: the reference clip is {exc}") from exc
+    seconds = info.duration_seconds
+    if seconds < CLIP_MIN_SECONDS:
+        raise BadInput(f"{path}: the reference clip is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)")
+    warnings = []
+    low, high = CLIP_ADVISED_SECONDS
+    if seconds < low:
+        warnings.append(f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: shorter clips clone the voice less faithfully")
+    elif seconds > high:
+        warnings.append(f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: longer clips add bytes to every request without a better clone")
+    extension = (path.suffix.lstrip(".").lower() or "audio")[:8]
+    clip = PreparedClip(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        extension=extension,
+        transcript=transcript,
+        duration_seconds=seconds,
+    )
+    return clip, warnings
+
+
+def parse_out(url: str) -> tuple[str, str]:
+    """`s3://bucket[/prefix]` → (bucket, prefix), or BadInput saying what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise BadInput(f"--out {url!r}: expected s3://bucket[/prefix]")
+    if parts.query or parts.fragment:
+        raise BadInput(f"--out {url!r}: '?' and '#' are not allowed in an S3 prefix")
+    try:
+        bucket = check_bucket(parts.netloc)
+        prefix = check_prefix(parts.path[1:])  # only the separator: "//x" is an absolute key
+    except ValueError as exc:
+        raise BadInput(f"--out {url!r}: {exc}") from exc
+    return bucket, prefix
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in audio.FORMATS:
+        raise BadInput(f"--format {fmt!r}: unknown format; use one of {', '.join(audio.FORMATS)}")
+    return fmt
+
+
+class Submitter:
+    def __init__(self, *, storage: Storage, store: JobStore, app: Celery) -> None:
+        self._storage = storage
+        self._store = store
+        self._app = app
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Submitter:
+        client = redis.Redis.from_url(settings.broker_url)
+        return cls(storage=Storage(), store=JobStore(client), app=make_app(settings))
+
+    def submit(
+        self, *, sources: list[TextSource], voice: PreparedVoice | str, out: str, fmt: str = "mp3"
+    ) -> list[RenderJob]:
+        """One job per source; `voice` is prepared clips or an existing Fish voice id."""
+        if not sources:
+            raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
+        bucket, prefix = parse_out(out)
+        output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
+        job_voice = self._job_voice(voice)
+        now = datetime.now(timezone.utc)
+        jobs = [
+            RenderJob(
+                schema_version=SCHEMA_VERSION,
+                job_id=uuid.uuid4().hex,
+                text=source.text,
+                voice=job_voice,
+                output=output,
+                title=source.name[:300],
+                submitted_at=now,
+            )
+            for source in sources
+        ]
+        try:
+            self._storage.check_bucket(bucket)
+        except StorageRejected as exc:
+            raise BadInput(str(exc)) from exc
+        if isinstance(voice, PreparedVoice):
+            self._upload_clips(bucket, voice)
+        self.enqueue(jobs)
+        return jobs
+
+    def enqueue(self, jobs: list[RenderJob]) -> None:
+        """Record every job as queued, then send it: a worker always finds the record."""
+        self._store.create([_queued_record(job) for job in jobs])
+        for job in jobs:
+            self._app.send_task(RENDER_TASK, kwargs={"job": job.model_dump(mode="json")}, task_id=job.job_id)
+
+    def _job_voice(self, voice: PreparedVoice | str) -> ClipVoice | ModelVoice:
+        try:
+            if isinstance(voice, str):
+                return ModelVoice(reference_id=voice)
+            clips = [
+                Clip(key=keys.reference_clip(c.sha256, c.extension), sha256=c.sha256, size=len(c.data), transcript=c.transcript)
+                for c in voice.clips
+            ]
+            return ClipVoice(reference_hash=voice.reference_hash, clips=clips)
+        except ValueError as exc:
+            raise BadInput(f"invalid voice: {exc}") from exc
+
+    def _upload_clips(self, bucket: str, voice: PreparedVoice) -> None:
+        for clip in voice.clips:
+            key = keys.reference_clip(clip.sha256, clip.extension)
+            if not self._storage.exists(bucket, key):
+                self._storage.put(bucket, key, clip.data, content_type=_clip_content_type(clip.extension))
+
+
+def _queued_record(job: RenderJob) -> JobRecord:
+    voice: Any = job.voice
+    return JobRecord(
+        job_id=job.job_id,
+        state="queued",
+        title=job.title,
+        text_bytes=len(job.text.encode("utf-8")),
+        voice_mode="one_shot" if isinstance(voice, ClipVoice) else "reference_id",
+        reference_hash=voice.reference_hash if isinstance(voice, ClipVoice) else "",
+        submitted_at=job.submitted_at.isoformat(),
+    )
+
+
+def _clip_content_type(extension: str) -> str:
+    return {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "opus": "audio/ogg", "flac": "audio/flac", "m4a": "audio/mp4"}.get(
+        extension, "application/octet-stream"
+    )

@@ -1,0 +1,114 @@
+"""Fixtures that start real services on loopback and stop them afterwards.
+
+The session shares one Redis, one S3 endpoint and one emulator; each test gets
+a fresh bucket and a flushed Redis, so tests do not see each other's state.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from producer.devstack import DEV_AWS, LocalStack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    with LocalStack(workdir=workdir) as local:
+        yield local
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_ambient_services() -> Iterator[None]:
+    # Tests must only ever talk to what the fixtures start, never to a developer's own setup.
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("NARRATE_", "AWS_", "FISH_"))}
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def stack_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point this process (boto3, settings) at the stack; settings are re-read per test."""
+    from worker.settings import get_settings
+
+    env = stack.env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def redis_client(stack: LocalStack) -> redis.Redis:
+    client = redis.Redis.from_url(stack.redis.url)  # type: ignore[union-attr]
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
+def bucket(stack_env: dict[str, str]) -> str:
+    from worker.storage import Storage
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    Storage().create_bucket(name)
+    return name
+
+
+class EmulatorControl:
+    """Read the emulator's record of what it received; change its behaviour."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_emulator/reset", timeout=10).raise_for_status()
+        self.control(latency=0, concurrency=0, fail_rate=0, train_seconds=0, fail_training=False, fail_count=0)
+
+    def control(self, **settings: object) -> None:
+        httpx.post(f"{self.url}/_emulator/control", json=settings, timeout=10).raise_for_status()
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.url}/_emulator/stats", timeout=10).json()
+
+    def requests(self) -> list[dict]:
+        return httpx.get(f"{self.url}/_emulator/requests", timeout=10).json()
+
+
+@pytest.fixture
+def emulator(stack: LocalStack) -> EmulatorControl:
+    control = EmulatorControl(stack.emulator.url)  # type: ignore[union-attr]
+    control.reset()
+    return control
+
+
+@pytest.fixture(scope="session")
+def reference_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A 10-30 s spoken clip and its exact transcript, made by the emulator's speech engine."""
+    from producer.dev import sample_reference_clip
+    from producer.sample import reference_transcript
+
+    folder = tmp_path_factory.mktemp("clips")
+    os.environ.setdefault("XDG_CACHE_HOME", str(folder))
+    return sample_reference_clip(), reference_transcript()
+
+
+@pytest.fixture(scope="session")
+def short_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A different, short (under 10 s) spoken clip."""
+    from worker.emulator.speech import make_reference_clip
+
+    text = "A second voice, short and quick."
+    path = tmp_path_factory.mktemp("clips") / "short.wav"
+    path.write_bytes(make_reference_clip(text))
+    return path, text
+
+
+__all__ = ["DEV_AWS", "EmulatorControl"]

@@ -1,0 +1,40 @@
+"""The only Celery() call, configured for long, at-least-once, JSON-only jobs."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from worker.settings import Settings, get_settings
+
+QUEUE = "narrate"
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """The worker's app from the environment, or a producer's app for explicit settings."""
+    settings = settings or get_settings()
+    app = Celery("narrate", broker=settings.broker_url, include=["worker.tasks"])
+    app.conf.update(
+        # pickle would let anyone who can write to the broker run code on the workers
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # a task is acknowledged after it finishes, so a killed worker's job is redelivered
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # long tasks: a worker takes one at a time instead of hoarding
+        worker_prefetch_multiplier=1,
+        # both limits below the visibility timeout, else Redis redelivers running tasks
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        # job state lives in our own records; Celery results would be a second copy
+        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+    )
+    return app
+
+
+app = make_app()

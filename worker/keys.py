@@ -1,0 +1,42 @@
+"""Every Redis key and S3 object key, in one place."""
+
+from __future__ import annotations
+
+REDIS_PREFIX = "narrate"
+JOB_STATES = ("queued", "running", "succeeded", "failed")
+
+
+def job_record(job_id: str) -> str:
+    """Hash with the job's state, error, attempts and outputs."""
+    return f"{REDIS_PREFIX}:job:{job_id}"
+
+
+def jobs_in_state(state: str) -> str:
+    """Sorted set of job ids in one state, scored by when they entered it."""
+    return f"{REDIS_PREFIX}:jobs:{state}"
+
+
+def reference_clip(sha256: str, extension: str) -> str:
+    """A reference clip, content-addressed so every job using it shares one object."""
+    return f"refs/{sha256}.{extension}"
+
+
+def chunk_audio(chunk_hash: str) -> str:
+    """Rendered audio of one chunk of text, content-addressed (text, voice, model, parameters)."""
+    return f"chunks/{chunk_hash}.wav"
+
+
+def _under(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
+
+
+def output_audio(prefix: str, job_id: str, fmt: str) -> str:
+    return _under(prefix, f"{job_id}.{fmt}")
+
+
+def output_manifest(prefix: str, job_id: str) -> str:
+    return _under(prefix, f"{job_id}.json")
+
+
+def s3_url(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"

@@ -1,0 +1,106 @@
+"""Job records in Redis: one hash per job and one sorted set per state.
+
+Producers create the record (queued) before the message is sent, so a worker
+always finds it; workers move it through running to succeeded or failed.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Literal
+
+import redis
+from pydantic import BaseModel
+
+from worker import keys
+
+JobState = Literal["queued", "running", "succeeded", "failed"]
+FINISHED: tuple[JobState, ...] = ("succeeded", "failed")
+
+
+class JobRecord(BaseModel):
+    job_id: str
+    state: JobState
+    title: str = ""
+    text_bytes: int = 0
+    voice_mode: str = ""
+    reference_hash: str = ""
+    output_url: str = ""
+    manifest_url: str = ""
+    duration_seconds: float = 0.0
+    error: str = ""
+    attempts: int = 0
+    submitted_at: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, *, ttl_seconds: int = 30 * 86400) -> None:
+        self._redis = client
+        self._ttl = ttl_seconds
+
+    def create(self, records: list[JobRecord]) -> None:
+        """Write many queued records in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for record in records:
+            pipe.hset(keys.job_record(record.job_id), mapping=_to_hash(record))
+            pipe.zadd(keys.jobs_in_state(record.state), {record.job_id: time.time()})
+        pipe.execute()
+
+    def get(self, job_id: str) -> JobRecord | None:
+        return self.get_many([job_id])[0]
+
+    def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job_record(job_id))
+        return [_from_hash(raw) if raw else None for raw in pipe.execute()]
+
+    def mark_running(self, job_id: str, *, attempt: int) -> None:
+        self._move(job_id, "running", {"attempts": attempt, "started_at": now_iso()})
+
+    def mark_waiting(self, job_id: str, *, attempt: int, error: str) -> None:
+        """Back to queued after a transient failure: the error is kept for `narrate status`."""
+        self._move(job_id, "queued", {"attempts": attempt, "error": error})
+
+    def mark_succeeded(self, job_id: str, **fields: str | int | float) -> None:
+        self._move(job_id, "succeeded", {**fields, "error": "", "finished_at": now_iso()}, finished=True)
+
+    def mark_failed(self, job_id: str, *, error: str, attempt: int | None = None) -> None:
+        fields: dict[str, str | int | float] = {"error": error, "finished_at": now_iso()}
+        if attempt is not None:
+            fields["attempts"] = attempt
+        self._move(job_id, "failed", fields, finished=True)
+
+    def _move(
+        self, job_id: str, state: JobState, fields: dict[str, str | int | float], *, finished: bool = False
+    ) -> None:
+        key = keys.job_record(job_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(key, mapping={**{k: str(v) for k, v in fields.items()}, "state": state, "job_id": job_id})
+        for other in keys.JOB_STATES:
+            if other != state:
+                pipe.zrem(keys.jobs_in_state(other), job_id)
+        pipe.zadd(keys.jobs_in_state(state), {job_id: time.time()})
+        if finished:
+            pipe.expire(key, self._ttl)
+        pipe.execute()
+
+
+def _to_hash(record: JobRecord) -> dict[str, str]:
+    return {name: str(value) for name, value in record.model_dump().items()}
+
+
+def _from_hash(raw: dict[bytes, bytes]) -> JobRecord:
+    decoded = {k.decode(): v.decode() for k, v in raw.items()}
+    return JobRecord.model_validate(decoded)

@@ -1,0 +1,88 @@
+"""Every environment variable, validated once, with its default and meaning.
+
+The ecosystem's own names stay as they are: `FISH_API_KEY` for the Fish SDK and
+`AWS_*` (including `AWS_ENDPOINT_URL`) for boto3, which reads them itself.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NARRATE_", extra="ignore", frozen=True)
+
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Celery broker and job-state store (redis:// or rediss://).",
+    )
+    fish_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("FISH_API_KEY"),
+        description="Fish Audio API key (the SDK's own variable). Never logged.",
+    )
+    fish_base_url: str = Field("https://api.fish.audio", description="Fish API base URL.")
+    fish_model: str = Field("s2-pro", description="Fish model, always sent explicitly.")
+    fish_timeout_seconds: float = Field(
+        120.0, gt=0, description="Timeout of one Fish request (connect + read)."
+    )
+    fish_concurrency: int = Field(
+        5, ge=1, description="Fish requests in flight, cluster-wide (5/15/50 by Fish tier)."
+    )
+    promote_after: int = Field(
+        5, description="A reference used more than N times is promoted to a Fish voice."
+    )
+    max_text_bytes: int = Field(
+        500_000, gt=0, description="Largest text one job may carry, in UTF-8 bytes."
+    )
+    chunk_bytes: int = Field(
+        1_000, ge=100, description="Largest text sent in one Fish request, in UTF-8 bytes."
+    )
+    max_attempts: int = Field(
+        6, ge=1, description="Attempts per job for transient errors (429, 5xx, timeouts)."
+    )
+    retry_base_seconds: float = Field(
+        2.0, gt=0, description="First retry delay; doubles each attempt, with full jitter."
+    )
+    retry_max_seconds: float = Field(120.0, gt=0, description="Cap on one retry delay.")
+    task_soft_time_limit: int = Field(
+        540, gt=0, description="Seconds before a render is asked to stop (soft limit)."
+    )
+    task_time_limit: int = Field(600, gt=0, description="Seconds before a render is killed.")
+    visibility_timeout: int = Field(
+        3600, gt=0, description="Seconds before Redis redelivers an unacknowledged task."
+    )
+    job_ttl_days: int = Field(30, gt=0, description="Days a finished job record is kept.")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _redis_only(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("NARRATE_BROKER_URL must be a redis:// or rediss:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _limits_in_order(self) -> Settings:
+        # Redis redelivers a task still running past the visibility timeout; the
+        # time limits must end it first, or one job runs twice at once.
+        if not self.task_soft_time_limit < self.task_time_limit < self.visibility_timeout:
+            raise ValueError(
+                "need NARRATE_TASK_SOFT_TIME_LIMIT < NARRATE_TASK_TIME_LIMIT"
+                " < NARRATE_VISIBILITY_TIMEOUT"
+            )
+        return self
+
+    def fish_key(self) -> str:
+        """The key to hand to the SDK; the emulator accepts any non-empty key."""
+        if self.fish_api_key is not None:
+            return self.fish_api_key.get_secret_value()
+        return "emulator-key"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,119 @@
+"""S3 access: the only boto3 import. Errors come back as Transient or Permanent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from worker.errors import StorageRejected, StorageUnavailable
+
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_PERMANENT = {
+    "NoSuchBucket": "the bucket does not exist: create it or fix --out",
+    "AccessDenied": "access denied: check the AWS credentials and the bucket policy",
+    "InvalidAccessKeyId": "the AWS access key is not valid",
+    "SignatureDoesNotMatch": "the AWS secret key does not match the access key",
+    "InvalidBucketName": "the bucket name is not valid",
+    "403": "access denied: check the AWS credentials and the bucket policy",
+}
+_NETWORK = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectTimeoutError,
+)
+
+
+def make_client() -> Any:
+    """An S3 client configured by boto3's own environment (AWS_ENDPOINT_URL, AWS_*)."""
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        # S3-compatible endpoints (moto, MinIO) are addressed by path.
+        s3={"addressing_style": "path"},
+    )
+    return boto3.client("s3", config=config)
+
+
+class Storage:
+    """The few S3 operations the project needs, with errors mapped to ours."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client or make_client()
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=bucket, Key=key)
+            return True
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in _MISSING:
+                return False
+            raise _mapped(exc, bucket=bucket, key=key) from exc
+        except _NETWORK as exc:
+            raise _unreachable(exc) from exc
+
+    def get(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object."""
+        try:
+            return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise _mapped(exc, bucket=bucket, key=key) from exc
+        except _NETWORK as exc:
+            raise _unreachable(exc) from exc
+
+    def put(self, bucket: str, key: str, data: bytes, *, content_type: str) -> None:
+        # One PUT is atomic: readers see the whole object or none at all.
+        self._call("put_object", bucket=bucket, key=key, Body=data, ContentType=content_type)
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._call("delete_object", bucket=bucket, key=key)
+
+    def check_bucket(self, bucket: str) -> None:
+        """Raise StorageRejected when the bucket is missing or not ours to use."""
+        try:
+            self._client.head_bucket(Bucket=bucket)
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in _MISSING or _code(exc) == "NoSuchBucket":
+                raise StorageRejected(f"S3 bucket {bucket!r} does not exist: create it or fix --out") from exc
+            raise _mapped(exc, bucket=bucket, key="") from exc
+        except _NETWORK as exc:
+            raise _unreachable(exc) from exc
+
+    def create_bucket(self, bucket: str) -> None:
+        try:
+            self._client.create_bucket(Bucket=bucket)
+        except self._client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+
+    def _call(self, operation: str, *, bucket: str, key: str, **params: Any) -> Any:
+        try:
+            return getattr(self._client, operation)(Bucket=bucket, Key=key, **params)
+        except botocore.exceptions.ClientError as exc:
+            raise _mapped(exc, bucket=bucket, key=key) from exc
+        except _NETWORK as exc:
+            raise _unreachable(exc) from exc
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _mapped(exc: botocore.exceptions.ClientError, *, bucket: str, key: str) -> Exception:
+    code = _code(exc)
+    where = f"s3://{bucket}/{key}"
+    if code in _PERMANENT:
+        return StorageRejected(f"S3 refused {where}: {_PERMANENT[code]}")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if status >= 500 or code in ("SlowDown", "Throttling", "RequestTimeout", "InternalError"):
+        return StorageUnavailable(f"S3 is failing for {where} ({code or status}); will retry")
+    return StorageRejected(f"S3 refused {where}: {code or status}")
+
+
+def _unreachable(exc: Exception) -> StorageUnavailable:
+    return StorageUnavailable(f"S3 endpoint unreachable ({exc.__class__.__name__}); will retry")

@@ -1,0 +1,136 @@
+"""Thin Celery tasks: parse the message, call render, keep the job record right."""
+
+from __future__ import annotations
+
+import logging
+import random
+from functools import lru_cache
+from typing import Any
+
+import redis
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+from pydantic import ValidationError
+
+from worker.celery_app import app
+from worker.errors import NarrateError, PermanentError, TransientError
+from worker.fish import FishClient
+from worker.jobs import RENDER_TASK, SCHEMA_VERSION, RenderJob
+from worker.records import JobStore
+from worker.render import RenderContext, render_job
+from worker.settings import get_settings
+from worker.storage import Storage
+
+log = logging.getLogger("narrate.worker")
+
+
+@lru_cache(maxsize=1)
+def job_store() -> JobStore:
+    settings = get_settings()
+    return JobStore(redis.Redis.from_url(settings.broker_url), ttl_seconds=settings.job_ttl_days * 86400)
+
+
+@lru_cache(maxsize=1)
+def render_context() -> RenderContext:
+    """One Fish client and one S3 client per worker process, made after the fork."""
+    settings = get_settings()
+    return RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings))
+
+
+@worker_process_init.connect
+def _fresh_clients_after_fork(**_: Any) -> None:
+    # Connections inherited from the parent must not be shared between children.
+    job_store.cache_clear()
+    render_context.cache_clear()
+
+
+def retry_delay(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential back-off with full jitter: spreads a burst of retries out."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+class RenderTask(Task):
+    """Keeps the job record in step with what happens to the task."""
+
+    name = RENDER_TASK
+    acks_late = True
+    reject_on_worker_lost = True
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        payload = _payload(args, kwargs)
+        try:
+            job = RenderJob.model_validate(payload)
+        except ValidationError as exc:
+            self._refuse(payload, exc)
+            return
+        settings = get_settings()
+        attempt = self.request.retries + 1
+        store = job_store()
+        store.mark_running(job.job_id, attempt=attempt)
+        try:
+            manifest = render_job(job, ctx=render_context(), attempt=attempt)
+        except (TransientError, SoftTimeLimitExceeded) as exc:
+            error = str(exc) or "the render ran past its soft time limit"
+            if attempt >= settings.max_attempts:
+                store.mark_failed(job.job_id, error=f"gave up after {attempt} attempts: {error}", attempt=attempt)
+                log.warning("job %s failed after %d attempts: %s", job.job_id, attempt, error)
+                return
+            delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+            store.mark_waiting(job.job_id, attempt=attempt, error=f"attempt {attempt} failed, retrying: {error}")
+            log.info("job %s attempt %d: %s; retrying in %.1fs", job.job_id, attempt, error, delay)
+            raise self.retry(countdown=delay, max_retries=settings.max_attempts)
+        except PermanentError as exc:
+            store.mark_failed(job.job_id, error=str(exc), attempt=attempt)
+            log.warning("job %s failed: %s", job.job_id, exc)
+            return
+        except NarrateError as exc:  # any other error of ours is treated as permanent
+            store.mark_failed(job.job_id, error=str(exc), attempt=attempt)
+            return
+        store.mark_succeeded(
+            job.job_id,
+            voice_mode=manifest.voice_mode,
+            output_url=manifest.output.url,
+            manifest_url=manifest.output.url.rsplit(".", 1)[0] + ".json",
+            duration_seconds=manifest.output.duration_seconds,
+            attempts=attempt,
+        )
+        log.info("job %s succeeded: %s (%.1fs)", job.job_id, manifest.output.url, manifest.output.duration_seconds)
+
+    def _refuse(self, payload: Any, exc: ValidationError) -> None:
+        """A message that breaks the contract fails its job (when it names one); the worker goes on."""
+        reason = _describe(payload, exc)
+        job_id = payload.get("job_id") if isinstance(payload, dict) else None
+        if isinstance(job_id, str) and _looks_like_id(job_id):
+            job_store().mark_failed(job_id, error=reason)
+        log.error("refused a malformed %s message: %s", RENDER_TASK, reason)
+
+
+render = app.register_task(RenderTask())
+
+
+def _payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if "job" in kwargs and not args:
+        return kwargs["job"]
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    return {"__arguments__": {"args": list(args), "kwargs": sorted(kwargs)}}
+
+
+def _looks_like_id(job_id: str) -> bool:
+    return len(job_id) == 32 and all(c in "0123456789abcdef" for c in job_id)
+
+
+def _describe(payload: Any, exc: ValidationError) -> str:
+    if not isinstance(payload, dict) or "__arguments__" in payload:
+        return f"invalid job message: send the job as kwargs={{'job': {{...}}}} (schema version {SCHEMA_VERSION})"
+    version = payload.get("schema_version")
+    if version != SCHEMA_VERSION:
+        return (
+            f"invalid job message: schema_version {version!r} is not supported by this worker"
+            f" (it speaks version {SCHEMA_VERSION}); see `narrate schema`"
+        )
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or 'job'}: {error['msg']}" for error in exc.errors()[:5]
+    )
+    return f"invalid job message: {problems}"
