@@ -81,6 +81,14 @@ class EmulatorControl:
     def requests(self) -> list[dict]:
         return httpx.get(f"{self.url}/_emulator/requests", timeout=10).json()
 
+    def create_model(self, clip: tuple[Path, str], *, key: str | None = None) -> str:
+        """A trained voice made through the real SDK, as a user's own Fish voice would be."""
+        from fishaudio import FishAudio
+
+        client = FishAudio(api_key=key or os.environ["FISH_API_KEY"], base_url=self.url)
+        voice = client.voices.create(title="test voice", voices=[clip[0].read_bytes()], texts=[clip[1]], visibility="private")
+        return voice.id
+
 
 @pytest.fixture
 def emulator(stack: LocalStack) -> EmulatorControl:

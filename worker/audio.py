@@ -7,6 +7,7 @@ at a time so concatenation never holds more than one part's PCM at once.
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -126,6 +127,8 @@ class _Encoder:
             self._stream.bit_rate = _OPUS_BIT_RATE
         self._format = self._stream.codec_context.format.name
         self._resampler: av.AudioResampler | None = None
+        self._samples_written = 0
+        self._time_base = Fraction(1, self.rate)
         self.pending_pause = False
 
     def write_frame(self, frame: av.AudioFrame) -> None:
@@ -142,7 +145,12 @@ class _Encoder:
             self._resampler = None
 
     def _mux(self, frames: list[av.AudioFrame]) -> None:
+        # Each input gets a fresh resampler whose timestamps restart at zero:
+        # stamp frames from one running sample count so the muxer sees them rise.
         for resampled in frames:
+            resampled.pts = self._samples_written
+            resampled.time_base = self._time_base
+            self._samples_written += resampled.samples
             self._container.mux(self._stream.encode(resampled))
 
     def write_pcm16(self, pcm: bytes, *, sample_rate: int) -> None:

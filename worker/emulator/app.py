@@ -226,7 +226,8 @@ def _render(emu: Emulator, entry: RequestLogEntry) -> Response:
             ensure_decodable(audio, what=f"reference audio #{index + 1}")
         seed = b"".join(audio for audio, _ in references) if references else None
     prosody = body.get("prosody")
-    speed = float(prosody.get("speed") or 1.0) if isinstance(prosody, dict) else 1.0
+    speed = prosody.get("speed") if isinstance(prosody, dict) else None
+    speed = float(speed) if isinstance(speed, (int, float)) and speed > 0 else 1.0
     pcm, rate = speech.synthesize(text, voice_seed=seed, speed=speed)
     if sample_rate is not None and fmt != "opus":  # opus is always encoded at 48 kHz
         pcm, rate = speech.resample_pcm16(pcm, from_rate=rate, to_rate=sample_rate), sample_rate

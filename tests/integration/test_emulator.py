@@ -1,0 +1,423 @@
+"""The Fish API emulator, driven through the official SDK (and plain httpx for /_emulator/)."""
+
+from __future__ import annotations
+
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import ormsgpack
+import pydantic
+import pytest
+from fishaudio import FishAudio, ReferenceAudio
+from fishaudio.exceptions import (
+    APIError,
+    AuthenticationError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+from fishaudio.types import Voice
+from werkzeug.serving import make_server
+
+from worker.audio import probe
+from worker.emulator import EmulatorConfig, create_app
+from worker.emulator.speech import make_reference_clip
+
+API_KEY = "emulator-test-key"
+SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
+REF_TEXT = "This is my reference voice, recorded for cloning."
+DEFAULT_CONTROLS: dict[str, Any] = {
+    "latency": 0,
+    "concurrency": 0,
+    "fail_rate": 0,
+    "train_seconds": 0,
+    "fail_training": False,
+    "quirky_train_mode": False,
+    "fail_status": 0,
+    "fail_count": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    app = create_app(EmulatorConfig(port=0, api_key=API_KEY))
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def base_url(server: str) -> str:
+    """Each test starts from default controls and empty stats (models stay)."""
+    httpx.post(f"{server}/_emulator/control", json=DEFAULT_CONTROLS).raise_for_status()
+    httpx.post(f"{server}/_emulator/reset").raise_for_status()
+    return server
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[FishAudio]:
+    with FishAudio(api_key=API_KEY, base_url=base_url) as fish:
+        yield fish
+
+
+@pytest.fixture(scope="module")
+def clip() -> bytes:
+    return make_reference_clip(REF_TEXT)
+
+
+@pytest.fixture(scope="module")
+def other_clip() -> bytes:
+    return make_reference_clip("A different speaker says something else entirely.")
+
+
+def control(base_url: str, **changes: Any) -> None:
+    httpx.post(f"{base_url}/_emulator/control", json=changes).raise_for_status()
+
+
+def stats(base_url: str) -> dict[str, Any]:
+    return httpx.get(f"{base_url}/_emulator/stats").json()
+
+
+def request_log(base_url: str) -> list[dict[str, Any]]:
+    return httpx.get(f"{base_url}/_emulator/requests").json()
+
+
+def create_voice(client: FishAudio, clip: bytes, **kwargs: Any) -> Voice:
+    params: dict[str, Any] = {
+        "title": "Narrator",
+        "voices": [clip],
+        "texts": [REF_TEXT],
+        "visibility": "private",
+        "tags": ["narrate:abc"],
+    }
+    params.update(kwargs)
+    return client.voices.create(**params)
+
+
+def wait_for_state(client: FishAudio, voice_id: str, state: str, *, timeout: float = 5.0) -> Voice:
+    deadline = time.monotonic() + timeout
+    while True:
+        voice = client.voices.get(voice_id)
+        if voice.state == state or time.monotonic() > deadline:
+            return voice
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "wav", "opus"])
+def test_one_shot_tts_decodes_and_is_logged(
+    client: FishAudio, base_url: str, clip: bytes, fmt: str
+) -> None:
+    audio = client.tts.convert(
+        text=SENTENCE, references=[ReferenceAudio(audio=clip, text=REF_TEXT)], format=fmt
+    )
+    info = probe(audio)
+    assert 1.5 < info.duration_seconds < 15
+    assert info.channels == 1
+
+    (entry,) = request_log(base_url)
+    assert entry["mode"] == "one_shot"
+    assert entry["reference_texts"] == [REF_TEXT]
+    assert entry["reference_bytes"] == len(clip)
+    assert entry["text"] == SENTENCE
+    assert entry["model_header"] == "s2-pro"
+    assert entry["status"] == 200
+    counts = stats(base_url)
+    assert counts["tts_requests"] == counts["tts_ok"] == counts["one_shot_requests"] == 1
+    assert counts["reference_bytes_received"] == len(clip)
+    assert counts["request_bytes_received"] > len(clip)
+    assert counts["text_bytes"] == len(SENTENCE.encode())
+
+
+def test_sample_rate_and_pcm(client: FishAudio) -> None:
+    from fishaudio import TTSConfig
+
+    wav = client.tts.convert(text="Hello there.", config=TTSConfig(format="wav", sample_rate=44100))
+    assert probe(wav).sample_rate == 44100
+    pcm = client.tts.convert(text="Hello there.", format="pcm")
+    assert len(pcm) > 10_000 and len(pcm) % 2 == 0
+
+
+def test_model_header_is_required(base_url: str, client: FishAudio) -> None:
+    body = ormsgpack.packb({"text": "Hello", "format": "mp3"})
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/msgpack"}
+    response = httpx.post(f"{base_url}/v1/tts", content=body, headers=headers)
+    assert response.status_code == 400
+    payload = response.json()
+    assert payload["status"] == 400
+    assert "model" in payload["message"] and "s2-pro" in payload["message"]
+
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello", model="s9-ultra")  # type: ignore[arg-type]
+    assert excinfo.value.status == 400
+    assert stats(base_url)["errors_by_status"] == {"400": 2}
+
+
+def test_bad_input_is_rejected(base_url: str, client: FishAudio) -> None:
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="   ")
+    assert excinfo.value.status == 400
+
+    headers = {"Authorization": f"Bearer {API_KEY}", "model": "s1"}
+    response = httpx.post(f"{base_url}/v1/tts", json={"text": "Hi", "format": "flac"}, headers=headers)
+    assert response.status_code == 400 and "format" in response.json()["message"]
+    response = httpx.post(f"{base_url}/v1/tts", json={"text": "Hi", "format": "wav"}, headers=headers)
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/wav"
+
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hi", references=[ReferenceAudio(audio=b"not audio", text="x")])
+    assert excinfo.value.status == 400 and "not decodable" in excinfo.value.message
+
+
+def test_wrong_key_is_rejected(base_url: str) -> None:
+    with FishAudio(api_key="wrong-key", base_url=base_url) as fish:
+        with pytest.raises(AuthenticationError) as excinfo:
+            fish.tts.convert(text="Hello")
+        assert excinfo.value.message == "Invalid Token"
+        with pytest.raises(AuthenticationError):
+            fish.voices.list()
+    response = httpx.get(f"{base_url}/model")
+    assert response.status_code == 401
+    assert response.json() == {"status": 401, "message": "Invalid Token"}
+
+
+def test_unknown_reference_id(client: FishAudio) -> None:
+    missing = uuid.uuid4().hex
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello", reference_id=missing)
+    assert excinfo.value.status == 400
+    assert excinfo.value.message == f"Reference not found: {missing}"
+
+
+def test_voice_lifecycle_and_reference_id(
+    client: FishAudio, base_url: str, clip: bytes, other_clip: bytes
+) -> None:
+    control(base_url, train_seconds=0.5)
+    voice = create_voice(client, clip)
+    assert isinstance(voice, Voice)
+    assert voice.state in ("created", "training")
+    assert voice.visibility == "private" and voice.tags == ["narrate:abc"]
+    assert voice.samples[0].text == REF_TEXT
+
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Too early.", reference_id=voice.id)
+    assert excinfo.value.status == 400 and "not trained" in excinfo.value.message
+
+    assert wait_for_state(client, voice.id, "trained").state == "trained"
+    plain = client.tts.convert(text=SENTENCE, reference_id=voice.id, format="wav")
+    # Inline references are ignored when reference_id is set, but still counted.
+    with_inline = client.tts.convert(
+        text=SENTENCE,
+        reference_id=voice.id,
+        references=[ReferenceAudio(audio=other_clip, text="ignored")],
+        format="wav",
+    )
+    assert plain == with_inline
+    assert probe(plain).duration_seconds > 1.5
+
+    ok_entries = [e for e in request_log(base_url) if e["status"] == 200]
+    assert [e["mode"] for e in ok_entries] == ["reference_id", "reference_id"]
+    assert ok_entries[1]["reference_texts"] == ["ignored"]
+    counts = stats(base_url)
+    assert counts["reference_id_requests"] == 3  # the early one included
+    assert counts["one_shot_requests"] == 0
+    assert counts["reference_bytes_received"] == len(other_clip)
+    assert counts["models_created"] == 1
+    assert client.voices.get(voice.id).task_count == 2
+
+
+def test_failed_training(client: FishAudio, base_url: str, clip: bytes) -> None:
+    control(base_url, fail_training=True)
+    doomed = create_voice(client, clip)
+    assert doomed.state == "failed"
+    control(base_url, fail_training=False)
+    voice = create_voice(client, clip)
+    assert voice.state == "trained"
+    httpx.post(f"{base_url}/_emulator/models/{voice.id}/fail").raise_for_status()
+    assert client.voices.get(voice.id).state == "failed"
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello", reference_id=voice.id)
+    assert excinfo.value.status == 400 and "not trained" in excinfo.value.message
+
+
+def test_create_validation(client: FishAudio, clip: bytes) -> None:
+    with pytest.raises(APIError) as excinfo:
+        create_voice(client, clip, voices=[b"garbage"])
+    assert excinfo.value.status == 400 and "not decodable" in excinfo.value.message
+    with pytest.raises(APIError) as excinfo:
+        create_voice(client, clip, texts=["one", "two"])
+    assert excinfo.value.status == 400
+    with pytest.raises(APIError) as excinfo:
+        create_voice(client, clip, voices=[])
+    assert excinfo.value.status == 400
+
+
+def test_list_pagination_by_tag(client: FishAudio, clip: bytes) -> None:
+    tag = f"narrate:{uuid.uuid4().hex[:8]}"
+    created = {create_voice(client, clip, title=f"Voice {i}", tags=[tag, "x"]).id for i in range(7)}
+    seen: list[str] = []
+    for page_number, size in ((1, 3), (2, 3), (3, 1), (4, 0)):
+        page = client.voices.list(self_only=True, tags=[tag], page_size=3, page_number=page_number)
+        assert page.total == 7
+        assert len(page.items) == size
+        seen += [voice.id for voice in page.items]
+    assert len(seen) == 7 and set(seen) == created
+    assert client.voices.list(tags=[tag, "missing"]).total == 0
+    assert client.voices.list(tags=tag, title="voice 3").total == 1
+
+
+def test_update_and_delete(client: FishAudio, base_url: str, clip: bytes) -> None:
+    voice = create_voice(client, clip)
+    client.voices.update(voice.id, title="Renamed", tags=["narrate:new", "b"], visibility="unlist")
+    fetched = client.voices.get(voice.id)
+    assert (fetched.title, fetched.tags, fetched.visibility) == (
+        "Renamed",
+        ["narrate:new", "b"],
+        "unlist",
+    )
+    assert fetched.updated_at >= fetched.created_at
+
+    client.voices.delete(voice.id)
+    with pytest.raises(NotFoundError) as excinfo:
+        client.voices.get(voice.id)
+    assert excinfo.value.message == "Model not found"
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello", reference_id=voice.id)
+    assert excinfo.value.status == 400
+    with pytest.raises(NotFoundError):
+        client.voices.delete(voice.id)
+    with pytest.raises(NotFoundError):
+        client.voices.update(voice.id, title="Ghost")
+    assert stats(base_url)["models_deleted"] == 1
+
+
+def test_concurrency_limit(client: FishAudio, base_url: str) -> None:
+    control(base_url, concurrency=1, latency=0.5)
+
+    def render(_: int) -> bytes | Exception:
+        try:
+            return client.tts.convert(text="Busy.", format="wav")
+        except APIError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(render, range(3)))
+    limited = [r for r in results if isinstance(r, RateLimitError)]
+    assert limited, results
+    assert any(isinstance(r, bytes) for r in results)
+    assert limited[0].message == "Too many requests: concurrency limit exceeded for your plan"
+    counts = stats(base_url)
+    assert counts["peak_in_flight"] == 1
+    assert counts["in_flight"] == 0
+    assert counts["errors_by_status"]["429"] == len(limited)
+
+    # The real 429 carries no Retry-After header.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        busy = pool.submit(render, 0)
+        time.sleep(0.2)
+        response = httpx.post(
+            f"{base_url}/v1/tts",
+            json={"text": "Hi"},
+            headers={"Authorization": f"Bearer {API_KEY}", "model": "s1"},
+        )
+        assert isinstance(busy.result(), bytes)
+    assert response.status_code == 429
+    assert "retry-after" not in response.headers
+
+
+def test_fail_rate(client: FishAudio, base_url: str) -> None:
+    control(base_url, fail_rate=1.0)
+    with pytest.raises(ServerError) as excinfo:
+        client.tts.convert(text="Hello")
+    assert excinfo.value.status == 500 and excinfo.value.message == "Internal server error"
+    control(base_url, fail_rate=0.0)
+    assert client.tts.convert(text="Hello")
+
+
+def test_fail_status_once(client: FishAudio, base_url: str) -> None:
+    control(base_url, fail_status=402, fail_count=1)
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello")
+    assert excinfo.value.status == 402
+    assert excinfo.value.message == "Insufficient API credit"
+    assert client.tts.convert(text="Hello")
+    assert [e["status"] for e in request_log(base_url)] == [402, 200]
+
+
+def test_control_rejects_bad_values(base_url: str) -> None:
+    for bad in ({"fail_rate": 2}, {"nope": 1}, {"latency": "slow"}, {"fail_status": 200}):
+        response = httpx.post(f"{base_url}/_emulator/control", json=bad)
+        assert response.status_code == 400, bad
+
+
+def test_quirky_train_mode(client: FishAudio, base_url: str, clip: bytes) -> None:
+    voice = create_voice(client, clip)
+    control(base_url, quirky_train_mode=True)
+    with pytest.raises(pydantic.ValidationError):
+        client.voices.get(voice.id)
+    raw = httpx.get(f"{base_url}/model/{voice.id}", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert raw.json()["train_mode"] == "full"
+
+
+def test_references_shape_the_voice(client: FishAudio, clip: bytes, other_clip: bytes) -> None:
+    def render(reference: bytes) -> bytes:
+        return client.tts.convert(
+            text=SENTENCE, references=[ReferenceAudio(audio=reference, text="x")], format="wav"
+        )
+
+    first = render(clip)
+    assert render(clip) == first
+    assert render(other_clip) != first
+    assert client.tts.convert(text=SENTENCE, format="wav") != first
+
+
+def test_stats_reset_keeps_models(client: FishAudio, base_url: str, clip: bytes) -> None:
+    voice = create_voice(client, clip)
+    assert stats(base_url)["requests_total"] == 1
+    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
+    counts = stats(base_url)
+    assert counts["requests_total"] == 0 and counts["models_created"] == 0
+    assert request_log(base_url) == []
+    assert client.voices.get(voice.id).id == voice.id
+    assert httpx.get(f"{base_url}/_emulator/health").json() == {"ok": True}
+
+
+def test_module_runs_as_a_process() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.emulator", "--host", "127.0.0.1", "--port", "0",
+         "--latency", "0", "--concurrency", "0", "--train-seconds", "0", "--fail-rate", "0",
+         "--api-key", API_KEY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            assert selector.select(timeout=30), "the emulator printed nothing"
+        line = proc.stdout.readline()
+        match = re.fullmatch(r"fish emulator listening on (http://127\.0\.0\.1:\d+)\n", line)
+        assert match, line
+        url = match.group(1)
+        assert httpx.get(f"{url}/_emulator/health").json() == {"ok": True}
+        with FishAudio(api_key=API_KEY, base_url=url) as fish:
+            assert fish.voices.list().total == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

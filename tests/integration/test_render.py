@@ -1,0 +1,104 @@
+"""render_job end to end in-process: real SDK → emulator, real S3 API."""
+
+import json
+
+import pytest
+
+from tests.conftest import EmulatorControl
+from tests.integration.helpers import clip_voice, make_job
+from worker import audio, keys
+from worker.errors import PermanentError
+from worker.fish import FishClient
+from worker.jobs import ModelVoice
+from worker.render import RenderContext, render_job
+from worker.settings import Settings
+from worker.storage import Storage
+
+TEXT = "The North Wind and the Sun were disputing which was the stronger, when a traveller came along."
+
+
+@pytest.fixture
+def ctx(stack_env: dict[str, str], emulator: EmulatorControl) -> RenderContext:
+    settings = Settings()
+    return RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings))
+
+
+def test_one_shot_render_writes_audio_then_manifest(ctx: RenderContext, bucket: str, emulator, reference_clip) -> None:
+    voice = clip_voice(ctx.storage, bucket=bucket, clip=reference_clip)
+    job = make_job(text=TEXT, voice=voice, bucket=bucket, prefix="books/one", fmt="mp3")
+    manifest = render_job(job, ctx=ctx, attempt=1)
+
+    data = ctx.storage.get(bucket, f"books/one/{job.job_id}.mp3")
+    assert data is not None and len(data) == manifest.output.size_bytes
+    duration = audio.probe(data).duration_seconds
+    # espeak speaks about 2.5-4 words a second: 17 words
+    assert 3.0 < duration < 12.0
+    assert manifest.output.duration_seconds == pytest.approx(duration, abs=0.01)
+    stored = json.loads(ctx.storage.get(bucket, keys.output_manifest("books/one", job.job_id)))
+    assert stored["job_id"] == job.job_id
+    assert stored["text_bytes_billed"] == len(TEXT.encode())
+    assert stored["voice_mode"] == "one_shot"
+    assert stored["voice_reference_hash"] == voice.reference_hash
+    assert stored["reference_bytes_sent"] == reference_clip[0].stat().st_size
+    assert stored["fish_model"] == "s2-pro"
+    assert stored["output"]["content_type"] == "audio/mpeg"
+    assert stored["fish_latency_seconds"] > 0
+    [seen] = emulator.requests()
+    assert seen["reference_texts"] == [reference_clip[1]] and seen["text"] == TEXT
+
+
+def test_a_job_delivered_twice_calls_fish_once(ctx: RenderContext, bucket: str, emulator, reference_clip) -> None:
+    job = make_job(text=TEXT, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
+    first = render_job(job, ctx=ctx, attempt=1)
+    second = render_job(job, ctx=ctx, attempt=2)
+    assert second == first
+    assert emulator.stats()["tts_requests"] == 1
+
+
+def test_long_text_is_chunked_and_chunks_are_reused_after_a_crash(
+    stack_env, emulator: EmulatorControl, bucket: str, reference_clip, monkeypatch
+) -> None:
+    monkeypatch.setenv("NARRATE_CHUNK_BYTES", "120")
+    settings = Settings()
+    ctx = RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings))
+    sentences = [f"{TEXT[:-1]}, for the {n} time." for n in ("first", "second", "third", "fourth")]
+    text = " ".join(sentences) + "\n\n" + "A second paragraph, short."
+    job = make_job(text=text, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket, fmt="opus")
+    manifest = render_job(job, ctx=ctx, attempt=1)
+    assert len(manifest.requests) == 5
+    assert all(r.text_bytes <= 120 and not r.cached for r in manifest.requests)
+    assert manifest.text_bytes_billed == sum(r.text_bytes for r in manifest.requests)
+    assert manifest.output.duration_seconds > 15
+
+    # A crash after the chunks were stored but before the manifest: nothing is paid twice.
+    ctx.storage.delete(bucket, keys.output_manifest(job.output.prefix, job.job_id))
+    before = emulator.stats()["tts_requests"]
+    again = render_job(job, ctx=ctx, attempt=2)
+    assert emulator.stats()["tts_requests"] == before
+    assert all(r.cached for r in again.requests) and again.text_bytes_billed == 0
+
+
+def test_existing_voice_id_sends_only_the_id(ctx: RenderContext, bucket: str, emulator: EmulatorControl, reference_clip) -> None:
+    model_id = emulator.create_model(reference_clip)
+    job = make_job(text=TEXT, voice=ModelVoice(reference_id=model_id), bucket=bucket, fmt="wav")
+    manifest = render_job(job, ctx=ctx, attempt=1)
+    assert manifest.voice_mode == "reference_id" and manifest.reference_bytes_sent == 0
+    [seen] = [r for r in emulator.requests() if r["text"] == TEXT]
+    assert seen["mode"] == "reference_id" and seen["reference_id"] == model_id and seen["reference_bytes"] == 0
+
+
+def test_missing_reference_clip_fails_permanently_and_writes_nothing(ctx: RenderContext, bucket: str, reference_clip) -> None:
+    voice = clip_voice(ctx.storage, bucket=bucket, clip=reference_clip)
+    ctx.storage.delete(bucket, voice.clips[0].key)
+    job = make_job(text=TEXT, voice=voice, bucket=bucket)
+    with pytest.raises(PermanentError, match="is missing"):
+        render_job(job, ctx=ctx, attempt=1)
+    assert not ctx.storage.exists(bucket, keys.output_audio("out", job.job_id, "mp3"))
+    assert not ctx.storage.exists(bucket, keys.output_manifest("out", job.job_id))
+
+
+def test_altered_reference_clip_is_refused(ctx: RenderContext, bucket: str, reference_clip) -> None:
+    voice = clip_voice(ctx.storage, bucket=bucket, clip=reference_clip)
+    ctx.storage.put(bucket, voice.clips[0].key, b"tampered", content_type="audio/wav")
+    with pytest.raises(PermanentError, match="does not match"):
+        render_job(make_job(text=TEXT, voice=voice, bucket=bucket), ctx=ctx, attempt=1)
