@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from producer import progress
 from producer.sources import read_text
@@ -23,14 +24,14 @@ from worker.settings import Settings, get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # an error message stays one greppable line
 
 EXIT_JOB_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
 def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    errors.print(f"[red]error:[/] {message}", highlight=False)
+    errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -71,7 +72,7 @@ def submit(
         sources = [read_text(path) for path in files]
         if isinstance(chosen_voice, PreparedVoice):
             for warning in chosen_voice.warnings:
-                errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+                errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt)
     except BadInput as exc:
         fail(str(exc))
@@ -82,7 +83,7 @@ def submit(
         print(json.dumps({"jobs": [{"job_id": j.job_id, "title": j.title} for j in jobs]}))
     else:
         for job in jobs:
-            console.print(f"{job.job_id}  {job.title}", highlight=False)
+            console.print(f"{job.job_id}  {job.title}", highlight=False, markup=False)
     if wait:
         _wait_and_report(settings, ids, timeout=None, as_json=False)
 

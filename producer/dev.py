@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from producer import progress
@@ -61,10 +62,10 @@ def run_dev(
             voice, transcript = sample_reference_clip(), reference_transcript()
         prepared = prepare_clip_voice([ClipInput(path=voice, transcript=transcript or "")])
     except BadInput as exc:
-        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return 2
     for warning in prepared.warnings:
-        errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
     _stop_on_sigterm()
     cloud_key = os.environ.get("FISH_API_KEY") or None
@@ -92,9 +93,9 @@ def run_dev(
             errors.print("interrupted: stopping the local stack")
             return 130
         except (StackError, NarrateError) as exc:
-            errors.print(f"[red]error:[/] {exc}", highlight=False)
+            errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
             for worker in stack.workers:
-                errors.print(f"--- {worker.name} log ---\n{worker.log_tail()}", highlight=False)
+                errors.print(f"--- {worker.name} log ---\n{escape(worker.log_tail())}", highlight=False)
             return 1
         finally:
             stack.stop()
@@ -134,7 +135,7 @@ def _summary_table(records: list[JobRecord], saved: dict[str, Path]) -> Table:
     for record in records:
         table.add_row(
             record.job_id[:12],
-            record.state if record.state != "failed" else f"[red]failed[/]: {record.error}",
+            record.state if record.state != "failed" else f"[red]failed[/]: {escape(record.error)}",
             record.voice_mode,
             f"{record.duration_seconds:.1f}s" if record.duration_seconds else "",
             record.output_url,

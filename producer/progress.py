@@ -7,6 +7,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from worker.records import JobRecord, JobStore
 
@@ -59,11 +60,11 @@ def records_table(records: list[JobRecord], *, title: str | None = None) -> Tabl
         detail = record.error if record.state == "failed" or not record.output_url else record.output_url
         table.add_row(
             record.job_id,
-            record.title,
-            f"[{styles.get(record.state, '')}]{record.state}[/]",
+            Text(record.title),
+            Text(record.state, style=styles.get(record.state, "")),
             str(record.attempts),
             record.voice_mode,
             f"{record.duration_seconds:.1f}s" if record.duration_seconds else "",
-            detail,
+            Text(detail),  # errors and titles are data, never markup
         )
     return table

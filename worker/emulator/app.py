@@ -8,122 +8,28 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import random
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from types import FrameType
 from typing import Any
 
 import ormsgpack
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from worker.audio import CONTENT_TYPES, encode_pcm16
 from worker.emulator import speech
-from worker.emulator.models import InvalidInput, ModelStore, ensure_decodable
-from worker.emulator.stats import RequestLogEntry, Stats
+from worker.emulator.models import InvalidInput, ensure_decodable
+from worker.emulator.state import Controls, Emulator, EmulatorConfig, FishError
+from worker.emulator.stats import RequestLogEntry
 
 KNOWN_MODELS = ("speech-1.5", "speech-1.6", "s1", "s2", "s2-pro", "s2.1-pro", "s2.1-pro-free")
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
-_MESSAGES = {
-    402: "Insufficient API credit",
-    429: "Too many requests: concurrency limit exceeded for your plan",
-    500: "Internal server error",
-}
 
-
-@dataclass
-class EmulatorConfig:
-    host: str = "127.0.0.1"
-    port: int = 8721
-    api_key: str | None = None  # None accepts any non-empty key
-    latency: float = 0.0
-    concurrency: int = 0  # 0 = unlimited
-    train_seconds: float = 0.0
-    fail_rate: float = 0.0
-    fail_training: bool = False
-
-
-@dataclass
-class Controls:
-    """Knobs a test may change at run time through POST /_emulator/control."""
-
-    latency: float = 0.0
-    concurrency: int = 0
-    fail_rate: float = 0.0
-    train_seconds: float = 0.0
-    fail_training: bool = False
-    quirky_train_mode: bool = False
-    fail_status: int = 0
-    fail_count: int = 0
-
-
-class FishError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class Emulator:
-    """State behind one app: config, run-time controls, stats and models."""
-
-    def __init__(self, config: EmulatorConfig) -> None:
-        self.config = config
-        self.controls = Controls(
-            latency=config.latency, concurrency=config.concurrency, fail_rate=config.fail_rate,
-            train_seconds=config.train_seconds, fail_training=config.fail_training,
-        )
-        self.stats = Stats()
-        self.models = ModelStore()
-        self._lock = threading.Lock()
-        self._random = random.Random()
-
-    def authorize(self) -> None:
-        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        key = key.strip()
-        expected = self.config.api_key
-        if scheme.lower() != "bearer" or not key or (expected and key != expected):
-            raise FishError(401, "Invalid Token")
-
-    def take_fault(self) -> FishError | None:
-        """The injected failure this TTS request gets, if any."""
-        with self._lock:
-            status = self.controls.fail_status
-            if self.controls.fail_count > 0 and status:
-                self.controls.fail_count -= 1
-                return FishError(status, _MESSAGES.get(status) or HTTP_STATUS_CODES.get(status, "Error"))
-            if self._random.random() < self.controls.fail_rate:
-                return FishError(500, _MESSAGES[500])
-        return None
-
-    def update_controls(self, changes: dict[str, Any]) -> None:
-        current = asdict(self.controls)
-        unknown = set(changes) - set(current)
-        if unknown:
-            raise InvalidInput(f"unknown control keys: {', '.join(sorted(unknown))}")
-        for name, value in changes.items():
-            kind = type(current[name])
-            if (kind is bool) != isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidInput(f"{name} must be a {kind.__name__}")
-            too_high = (name == "fail_rate" and value > 1) or (
-                name == "fail_status" and value != 0 and not 400 <= value <= 599
-            )
-            if value < 0 or too_high:
-                raise InvalidInput(f"{name} is out of range: {value}")
-        with self._lock:
-            for name, value in changes.items():
-                setattr(self.controls, name, type(current[name])(value))
-
-    def model_json(self, model_id: str) -> dict[str, Any]:
-        model = self.models.get(model_id)
-        if model is None:
-            raise FishError(404, "Model not found")
-        return model.to_json(quirky_train_mode=self.controls.quirky_train_mode)
+__all__ = ["KNOWN_MODELS", "SAMPLE_RATES", "Controls", "Emulator", "EmulatorConfig", "FishError", "create_app", "serve"]
 
 
 def _json(data: Any, *, status: int = 200) -> Response:
@@ -171,21 +77,15 @@ def _references(body: dict[str, Any]) -> list[tuple[bytes, str]]:
 
 
 def _tts(emu: Emulator, entry: RequestLogEntry) -> Response:
-    emu.authorize()
+    emu.authorize(request.headers.get("Authorization", ""))
     entry.model_header = request.headers.get("model")
     if entry.model_header not in KNOWN_MODELS:
         raise InvalidInput(
             f"Missing or unknown 'model' header ({entry.model_header!r}); "
             f"known models: {', '.join(KNOWN_MODELS)}"
         )
-    if not emu.stats.try_enter(limit=emu.controls.concurrency):
-        raise FishError(429, _MESSAGES[429])
-    try:
-        if emu.controls.latency > 0:
-            time.sleep(emu.controls.latency)  # holds the concurrency slot, like real generation
+    with emu.generation_slot():
         return _render(emu, entry)
-    finally:
-        emu.stats.leave()
 
 
 def _render(emu: Emulator, entry: RequestLogEntry) -> Response:
@@ -302,9 +202,8 @@ def create_app(config: EmulatorConfig) -> Flask:
         if is_fish_route():
             emu.stats.add(requests_total=1, request_bytes_received=request.content_length or 0)
             if request.path.startswith("/model"):
-                emu.authorize()
-                if emu.controls.latency > 0:
-                    time.sleep(emu.controls.latency)
+                emu.authorize(request.headers.get("Authorization", ""))
+                emu.delay()
 
     @app.after_request
     def count_errors(response: Response) -> Response:

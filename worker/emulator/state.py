@@ -1,0 +1,132 @@
+"""The emulator's state: start-up config, run-time controls and the faults they inject.
+
+Faults are what a client must cope with from the real API: latency, 429s past a
+concurrency limit, random 500s, and a fixed number of chosen error statuses.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from werkzeug.http import HTTP_STATUS_CODES
+
+from worker.emulator.models import InvalidInput, ModelStore
+from worker.emulator.stats import Stats
+
+_MESSAGES = {
+    402: "Insufficient API credit",
+    429: "Too many requests: concurrency limit exceeded for your plan",
+    500: "Internal server error",
+}
+
+
+@dataclass
+class EmulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 8721
+    api_key: str | None = None  # None accepts any non-empty key
+    latency: float = 0.0
+    concurrency: int = 0  # 0 = unlimited
+    train_seconds: float = 0.0
+    fail_rate: float = 0.0
+    fail_training: bool = False
+
+
+@dataclass
+class Controls:
+    """Knobs a test may change at run time through POST /_emulator/control."""
+
+    latency: float = 0.0
+    concurrency: int = 0
+    fail_rate: float = 0.0
+    train_seconds: float = 0.0
+    fail_training: bool = False
+    quirky_train_mode: bool = False
+    fail_status: int = 0
+    fail_count: int = 0
+
+
+class FishError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Emulator:
+    """State behind one app: config, run-time controls, stats and models."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.controls = Controls(
+            latency=config.latency, concurrency=config.concurrency, fail_rate=config.fail_rate,
+            train_seconds=config.train_seconds, fail_training=config.fail_training,
+        )
+        self.stats = Stats()
+        self.models = ModelStore()
+        self._lock = threading.Lock()
+        self._random = random.Random()
+
+    def authorize(self, header: str) -> None:
+        """Check an Authorization header value against the configured key."""
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        expected = self.config.api_key
+        if scheme.lower() != "bearer" or not key or (expected and key != expected):
+            raise FishError(401, "Invalid Token")
+
+    def delay(self) -> None:
+        if self.controls.latency > 0:
+            time.sleep(self.controls.latency)
+
+    @contextmanager
+    def generation_slot(self) -> Iterator[None]:
+        """Hold one TTS slot under the concurrency limit, or raise 429 if none is free."""
+        if not self.stats.try_enter(limit=self.controls.concurrency):
+            raise FishError(429, _MESSAGES[429])
+        try:
+            self.delay()  # holds the concurrency slot, like real generation
+            yield
+        finally:
+            self.stats.leave()
+
+    def take_fault(self) -> FishError | None:
+        """The injected failure this TTS request gets, if any."""
+        with self._lock:
+            status = self.controls.fail_status
+            if self.controls.fail_count > 0 and status:
+                self.controls.fail_count -= 1
+                return FishError(status, _MESSAGES.get(status) or HTTP_STATUS_CODES.get(status, "Error"))
+            if self._random.random() < self.controls.fail_rate:
+                return FishError(500, _MESSAGES[500])
+        return None
+
+    def update_controls(self, changes: dict[str, Any]) -> None:
+        current = asdict(self.controls)
+        unknown = set(changes) - set(current)
+        if unknown:
+            raise InvalidInput(f"unknown control keys: {', '.join(sorted(unknown))}")
+        for name, value in changes.items():
+            kind = type(current[name])
+            if (kind is bool) != isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidInput(f"{name} must be a {kind.__name__}")
+            too_high = (name == "fail_rate" and value > 1) or (
+                name == "fail_status" and value != 0 and not 400 <= value <= 599
+            )
+            if value < 0 or too_high:
+                raise InvalidInput(f"{name} is out of range: {value}")
+        with self._lock:
+            for name, value in changes.items():
+                setattr(self.controls, name, type(current[name])(value))
+
+    def model_json(self, model_id: str) -> dict[str, Any]:
+        model = self.models.get(model_id)
+        if model is None:
+            raise FishError(404, "Model not found")
+        return model.to_json(quirky_train_mode=self.controls.quirky_train_mode)
