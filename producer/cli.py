@@ -183,11 +183,15 @@ def dev(
     fmt: Annotated[str, typer.Option("--format", help="mp3, wav or opus.")] = "mp3",
     voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what --voice says.")] = None,
+    emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
 ) -> None:
     """Start Redis, S3, the emulator (unless FISH_API_KEY is set) and a worker; render; stop all."""
     from producer.dev import run_dev
 
-    code = run_dev(files=files or [], out_dir=out_dir, fmt=fmt, voice=voice, transcript=transcript, console=console, errors=errors)
+    code = run_dev(
+        files=files or [], out_dir=out_dir, fmt=fmt, voice=voice, transcript=transcript,
+        emulator_latency=emulator_latency, console=console, errors=errors,
+    )  # fmt: skip
     raise typer.Exit(code)
 
 

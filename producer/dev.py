@@ -53,7 +53,15 @@ def _stop_on_sigterm() -> None:
 
 
 def run_dev(
-    *, files: list[str], out_dir: Path, fmt: str, voice: Path | None, transcript: str | None, console: Console, errors: Console
+    *,
+    files: list[str],
+    out_dir: Path,
+    fmt: str,
+    voice: Path | None,
+    transcript: str | None,
+    emulator_latency: float = 0.0,
+    console: Console,
+    errors: Console,
 ) -> int:
     try:
         check_format(fmt)
@@ -70,7 +78,8 @@ def run_dev(
     _stop_on_sigterm()
     cloud_key = os.environ.get("FISH_API_KEY") or None
     with tempfile.TemporaryDirectory(prefix="narrate-dev-") as workdir:
-        stack = LocalStack(workdir=Path(workdir), fish_api_key=cloud_key)
+        options = {"latency": str(emulator_latency)} if emulator_latency else {}
+        stack = LocalStack(workdir=Path(workdir), fish_api_key=cloud_key, emulator_options=options)
         try:
             with console.status("starting Redis, S3" + ("" if cloud_key else ", the Fish emulator") + " and a worker"):
                 stack.start()
@@ -87,7 +96,9 @@ def run_dev(
             console.print(f"submitted {len(jobs)} job(s) from {', '.join(s.name for s in sources)}")
             records = progress.wait_for(submitter_store(settings), [j.job_id for j in jobs], console=console)
             saved = _download(storage, records, out_dir=out_dir)
-            console.print(_summary_table(records, saved))
+            console.print(_summary_table(records))
+            if saved:
+                console.print(f"saved {len(saved)} audio file(s) and their manifests to {out_dir}/", markup=False)
             return 0 if all(r.state == "succeeded" for r in records) else 1
         except KeyboardInterrupt:
             errors.print("interrupted: stopping the local stack")
@@ -128,18 +139,20 @@ def _download(storage: Storage, records: list[JobRecord], *, out_dir: Path) -> d
     return saved
 
 
-def _summary_table(records: list[JobRecord], saved: dict[str, Path]) -> Table:
+def _summary_table(records: list[JobRecord]) -> Table:
     table = Table(title="narrate dev: results")
-    for column in ("job", "state", "voice mode", "duration", "S3 URL", "saved to"):
-        table.add_column(column, overflow="fold")
+    table.add_column("job", no_wrap=True)
+    table.add_column("state")
+    table.add_column("voice mode", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("S3 URL", overflow="fold")
     for record in records:
         table.add_row(
-            record.job_id[:12],
+            record.job_id[:8],
             record.state if record.state != "failed" else f"[red]failed[/]: {escape(record.error)}",
             record.voice_mode,
             f"{record.duration_seconds:.1f}s" if record.duration_seconds else "",
             record.output_url,
-            str(saved.get(record.job_id, "")),
         )
     return table
 

@@ -1,0 +1,68 @@
+"""`narrate dev`, the embedded default, as a user runs it: a real process in an empty folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from worker import audio
+
+pytestmark = pytest.mark.e2e
+
+
+def dev_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NARRATE_", "AWS_", "FISH_"))}
+    return env | {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+
+
+def test_dev_renders_the_bundled_sample_into_out(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "producer.cli", "dev"], cwd=tmp_path, env=dev_env(tmp_path),
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    mp3s = sorted((tmp_path / "out").glob("*.mp3"))
+    assert [p.stem for p in mp3s] == ["01-the-wager", "02-the-wind", "03-the-sun"]
+    for mp3 in mp3s:
+        assert audio.probe(mp3.read_bytes()).duration_seconds > 3
+        assert (mp3.with_suffix(".json")).exists()
+    assert result.stdout.count("succeeded") >= 3
+    assert result.stdout.count("one_shot") == 3
+    assert "s3://narrate-dev/demo/" in result.stdout
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "producer.cli", "dev", "--emulator-latency", "30"], cwd=tmp_path,
+        env=dev_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen = ""
+    deadline = time.monotonic() + 180
+    while "submitted" not in seen and time.monotonic() < deadline:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            break
+        seen += line
+    ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", seen)]
+    assert len(ports) == 3, seen  # redis, s3, emulator
+    assert all(port_open(p) for p in ports)
+
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, seen + rest
+    assert "interrupted" in rest
+    assert not any(port_open(p) for p in ports), "a service outlived narrate dev"
