@@ -20,6 +20,7 @@ from producer.sources import read_text
 from producer.submit import ClipInput, PreparedVoice, Submitter, check_format, parse_out, prepare_clip_voice
 from worker.errors import BadInput, NarrateError
 from worker.jobs import job_schema
+from worker.records import JobRecord, JobStore
 from worker.settings import Settings, get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -41,14 +42,6 @@ def settings_or_exit() -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         fail(f"invalid configuration: {problems}")
-
-
-def _store(settings: Settings):  # the JobStore over the configured Redis
-    import redis
-
-    from worker.records import JobStore
-
-    return JobStore(redis.Redis.from_url(settings.broker_url))
 
 
 @app.command()
@@ -119,15 +112,10 @@ def status(
     """Show each job's state, attempts, voice mode, output or error."""
     settings = settings_or_exit()
     try:
-        records = progress.fetch(_store(settings), job_ids)
+        records = progress.fetch(JobStore.from_url(settings.broker_url), job_ids)
     except progress.UnknownJobs as exc:
         fail(str(exc))
-    if as_json:
-        print(json.dumps([record.model_dump() for record in records], indent=2))
-    else:
-        console.print(progress.records_table(records))
-    if any(record.state == "failed" for record in records):
-        raise typer.Exit(EXIT_JOB_FAILED)
+    _report(records, as_json=as_json, failed=any(record.state == "failed" for record in records))
 
 
 @app.command()
@@ -141,15 +129,20 @@ def wait(
 
 
 def _wait_and_report(settings: Settings, job_ids: list[str], *, timeout: float | None, as_json: bool) -> None:
+    store = JobStore.from_url(settings.broker_url)
     try:
-        records = progress.wait_for(_store(settings), job_ids, console=errors if as_json else console, timeout=timeout)
+        records = progress.wait_for(store, job_ids, console=errors if as_json else console, timeout=timeout)
     except progress.UnknownJobs as exc:
         fail(str(exc))
+    _report(records, as_json=as_json, failed=not all(record.state == "succeeded" for record in records))
+
+
+def _report(records: list[JobRecord], *, as_json: bool, failed: bool) -> None:
     if as_json:
         print(json.dumps([record.model_dump() for record in records], indent=2))
     else:
         console.print(progress.records_table(records))
-    if not all(record.state == "succeeded" for record in records):
+    if failed:
         raise typer.Exit(EXIT_JOB_FAILED)
 
 

@@ -23,7 +23,7 @@ from producer.sample import reference_transcript, sample_parts
 from producer.sources import read_text
 from producer.submit import ClipInput, Submitter, check_format, prepare_clip_voice
 from worker.errors import BadInput, NarrateError
-from worker.records import JobRecord
+from worker.records import JobRecord, JobStore
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -94,7 +94,8 @@ def run_dev(
             submitter = Submitter.from_settings(settings)
             jobs = submitter.submit(sources=sources, voice=prepared, out=f"s3://{DEV_BUCKET}/demo", fmt=fmt)
             console.print(f"submitted {len(jobs)} job(s) from {', '.join(s.name for s in sources)}")
-            records = progress.wait_for(submitter_store(settings), [j.job_id for j in jobs], console=console)
+            store = JobStore.from_url(settings.broker_url)
+            records = progress.wait_for(store, [j.job_id for j in jobs], console=console)
             saved = _download(storage, records, out_dir=out_dir)
             console.print(_summary_table(records))
             if saved:
@@ -110,14 +111,6 @@ def run_dev(
             return 1
         finally:
             stack.stop()
-
-
-def submitter_store(settings: Settings):  # noqa: ANN201 - JobStore
-    import redis
-
-    from worker.records import JobStore
-
-    return JobStore(redis.Redis.from_url(settings.broker_url))
 
 
 def _download(storage: Storage, records: list[JobRecord], *, out_dir: Path) -> dict[str, Path]:

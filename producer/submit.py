@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import redis
 from celery import Celery
 
 from producer.sources import TextSource
@@ -152,8 +151,7 @@ class Submitter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Submitter:
-        client = redis.Redis.from_url(settings.broker_url)
-        return cls(storage=Storage(), store=JobStore(client), app=make_app(settings))
+        return cls(storage=Storage(), store=JobStore.from_url(settings.broker_url), app=make_app(settings))
 
     def submit(
         self, *, sources: list[TextSource], voice: PreparedVoice | str, out: str, fmt: str = "mp3"

@@ -49,6 +49,10 @@ class JobStore:
         self._redis = client
         self._ttl = ttl_seconds
 
+    @classmethod
+    def from_url(cls, url: str, *, ttl_seconds: int = 30 * 86400) -> JobStore:
+        return cls(redis.Redis.from_url(url), ttl_seconds=ttl_seconds)
+
     def create(self, records: list[JobRecord]) -> None:
         """Write many queued records in one round trip."""
         pipe = self._redis.pipeline(transaction=False)

@@ -7,7 +7,6 @@ import random
 from functools import lru_cache
 from typing import Any
 
-import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
@@ -28,7 +27,7 @@ log = logging.getLogger("narrate.worker")
 @lru_cache(maxsize=1)
 def job_store() -> JobStore:
     settings = get_settings()
-    return JobStore(redis.Redis.from_url(settings.broker_url), ttl_seconds=settings.job_ttl_days * 86400)
+    return JobStore.from_url(settings.broker_url, ttl_seconds=settings.job_ttl_days * 86400)
 
 
 @lru_cache(maxsize=1)
