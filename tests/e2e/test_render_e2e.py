@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -183,3 +184,37 @@ def test_transient_fish_errors_are_retried_until_success(worker, stack_env, buck
     [record] = wait_ok([json.loads(result.stdout)["jobs"][0]["job_id"]], env)
     assert int(record["attempts"]) == 3
     assert emulator.stats()["tts_requests"] == 3
+
+
+class _RunsAShellCommand:
+    """Unpickling this runs a command: what an attacker with broker access would send."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):  # noqa: ANN204
+        return (os.system, (self.command,))
+
+
+def test_a_pickled_message_is_refused_and_never_executed(worker, stack, tmp_path) -> None:
+    import pickle
+
+    marker = tmp_path / "pwned"
+    body = base64.b64encode(pickle.dumps(_RunsAShellCommand(f"touch {marker}"))).decode()
+    message = json.loads(celery_message("narrate.render", {}, uuid.uuid4().hex))
+    message |= {"body": body, "content-type": "application/x-python-serialize", "content-encoding": "binary"}
+    client = redis.Redis.from_url(stack.redis.url)
+    client.lpush("narrate", json.dumps(message))
+    deadline = time.monotonic() + 30
+    while client.llen("narrate") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+    assert client.llen("narrate") == 0, "the worker never took the message"
+    assert not marker.exists(), "the pickled payload was executed"
+    assert worker.alive()
+    assert "untrusted content" in worker.log_path.read_text(errors="replace")
+
+
+def test_the_fish_key_never_reaches_the_worker_log(worker, stack) -> None:
+    key = stack.env()["FISH_API_KEY"]
+    assert key and key not in worker.log_path.read_text(errors="replace")
