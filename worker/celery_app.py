@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Queue
 
+from worker.jobs import PROMOTE_TASK
 from worker.settings import Settings, get_settings
 
 QUEUE = "narrate"
+# Promotions get their own queue: behind a backlog of renders they would start too late to help.
+VOICES_QUEUE = "narrate.voices"
 
 
 def make_app(settings: Settings | None = None) -> Celery:
@@ -31,6 +35,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         # job state lives in our own records; Celery results would be a second copy
         task_ignore_result=True,
         task_default_queue=QUEUE,
+        task_queues=(Queue(QUEUE, routing_key=QUEUE), Queue(VOICES_QUEUE, routing_key=VOICES_QUEUE)),
+        task_routes={PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE}},
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )

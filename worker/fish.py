@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from fishaudio import FishAudio
-from fishaudio.exceptions import APIError, FishAudioError
+from fishaudio.exceptions import APIError, FishAudioError, NotFoundError
 from fishaudio.types import ReferenceAudio
 
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
@@ -32,6 +34,7 @@ class Speech:
     audio: bytes
     latency_seconds: float
     reference_bytes_sent: int
+    reference_id: str | None = None  # set when only a Fish voice id was sent
 
 
 class FishClient:
@@ -82,6 +85,7 @@ class FishClient:
             audio=audio,
             latency_seconds=time.perf_counter() - started,
             reference_bytes_sent=sum(len(ref.audio) for ref in inline),
+            reference_id=reference_id,
         )
 
     def close(self) -> None:
@@ -105,3 +109,90 @@ class FishClient:
     def _clean(self, message: str) -> str:
         # The key must never reach a log, a record or a manifest, even if echoed back.
         return message.replace(self._key, "[redacted]") if self._key else message
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """What the project needs of a Fish voice model, read leniently."""
+
+    id: str
+    state: str
+    title: str
+    tags: tuple[str, ...]
+
+
+class FishVoices:
+    """Voice-model calls on the same SDK client: create, read, list by tag, update, delete."""
+
+    def __init__(self, client: FishClient) -> None:
+        self._client = client
+        self._sdk = client._sdk
+
+    def create(self, *, title: str, clips: list[tuple[bytes, str]], tags: list[str]) -> VoiceInfo:
+        try:
+            voice = self._sdk.voices.create(
+                title=title,
+                voices=[audio for audio, _ in clips],
+                texts=[text for _, text in clips],
+                tags=tags,
+                visibility="private",  # the API's own default is public
+            )
+            return VoiceInfo(id=voice.id, state=voice.state, title=voice.title, tags=tuple(voice.tags))
+        except ValidationError as exc:
+            raise FishRejected(f"the Fish API answered voice creation with an unreadable model: {exc.error_count()} problems", status=0) from None
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._client._mapped(exc, reference_id=None) from None
+
+    def get(self, model_id: str) -> VoiceInfo | None:
+        """The model, or None when Fish no longer has it."""
+        try:
+            return _info(self._raw("GET", f"/model/{model_id}"))
+        except NotFoundError:
+            return None
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._client._mapped(exc, reference_id=None) from None
+
+    def find_by_tag(self, tag: str, *, page_size: int = 50) -> list[VoiceInfo]:
+        """Every model of this account carrying `tag`, over all pages."""
+        found: list[VoiceInfo] = []
+        page = 1
+        while True:
+            try:
+                answer = self._raw("GET", "/model", params={"page_size": page_size, "page_number": page, "self": True, "tag": tag})
+            except (APIError, FishAudioError, httpx.HTTPError) as exc:
+                raise self._client._mapped(exc, reference_id=None) from None
+            items = answer.get("items", [])
+            found.extend(info for info in map(_info, items) if tag in info.tags)
+            if not items or page * page_size >= int(answer.get("total", 0)):
+                return found
+            page += 1
+
+    def update(self, model_id: str, *, title: str | None = None, tags: list[str] | None = None) -> None:
+        try:
+            self._sdk.voices.update(model_id, **{k: v for k, v in (("title", title), ("tags", tags)) if v is not None})
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._client._mapped(exc, reference_id=model_id) from None
+
+    def delete(self, model_id: str) -> bool:
+        """True if deleted, False if it was already gone."""
+        try:
+            self._sdk.voices.delete(model_id)
+            return True
+        except NotFoundError:
+            return False
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._client._mapped(exc, reference_id=None) from None
+
+    def _raw(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        # The SDK's Voice model rejects some valid answers (e.g. train_mode "full"):
+        # read the JSON ourselves, through the SDK's own authenticated transport.
+        return self._sdk._client_wrapper.request(method, path, **kwargs).json()
+
+
+def _info(data: dict[str, Any]) -> VoiceInfo:
+    return VoiceInfo(
+        id=str(data.get("_id") or data.get("id") or ""),
+        state=str(data.get("state", "")),
+        title=str(data.get("title", "")),
+        tags=tuple(str(t) for t in data.get("tags") or ()),
+    )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 RENDER_TASK = "narrate.render"
+PROMOTE_TASK = "narrate.promote"  # args: [reference_hash]
 
 OutputFormat = Literal["mp3", "wav", "opus"]
 VoiceMode = Literal["one_shot", "reference_id"]
@@ -73,6 +74,7 @@ def check_bucket(bucket: str) -> str:
 class Clip(_Strict):
     """One reference clip, uploaded once by the producer (claim check)."""
 
+    bucket: str | None = Field(None, description="Bucket holding the clip; default: the output bucket.")
     key: str = Field(description="Object key of the clip in the job's bucket: refs/<sha256>.<ext>.")
     sha256: str = Field(pattern=_HEX64, description="sha256 of the clip's bytes.")
     size: int = Field(gt=0, description="Size of the clip in bytes.")
@@ -84,6 +86,11 @@ class Clip(_Strict):
         if check_prefix(key) != key or not key.startswith("refs/"):
             raise ValueError("clip keys live under refs/ and must be plain relative keys")
         return key
+
+    @field_validator("bucket")
+    @classmethod
+    def _clip_bucket_ok(cls, bucket: str | None) -> str | None:
+        return None if bucket is None else check_bucket(bucket)
 
     @field_validator("transcript")
     @classmethod

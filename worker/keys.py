@@ -16,6 +16,35 @@ def jobs_in_state(state: str) -> str:
     return f"{REDIS_PREFIX}:jobs:{state}"
 
 
+def reference_entry(reference_hash: str) -> str:
+    """Hash: a voice reference's use count, promotion state and Fish model id."""
+    return f"{REDIS_PREFIX}:ref:{reference_hash}"
+
+
+def reference_index() -> str:
+    """Set of every reference hash the registry knows."""
+    return f"{REDIS_PREFIX}:refs"
+
+
+def reference_create_lock(reference_hash: str) -> str:
+    """Held while a Fish voice is being created for the reference: one creation at a time."""
+    return f"{REDIS_PREFIX}:ref:{reference_hash}:creating"
+
+
+def named_voice(name: str) -> str:
+    """String (JSON): the clips, transcripts and bucket of a named voice."""
+    return f"{REDIS_PREFIX}:voice:{name}"
+
+
+def named_voice_index() -> str:
+    return f"{REDIS_PREFIX}:voices"
+
+
+def fish_voice_tag(reference_hash: str) -> str:
+    """Tag on the Fish model that ties it to its reference, so the registry can be rebuilt."""
+    return f"narrate:{reference_hash}"
+
+
 def reference_clip(sha256: str, extension: str) -> str:
     """A reference clip, content-addressed so every job using it shares one object."""
     return f"refs/{sha256}.{extension}"

@@ -9,17 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from worker import audio, keys
 from worker.chunking import split_text
-from worker.errors import PermanentError
+from worker.errors import PermanentError, VoiceNotFound
 from worker.fish import FishClient, Speech
 from worker.jobs import ClipVoice, Manifest, OutputRecord, RenderJob, RequestRecord
 from worker.settings import Settings
 from worker.storage import Storage
+from worker.voices import ClipRef, Registry
 
 # Silence between chunks of one job: chunks end at sentence or paragraph boundaries.
 CHUNK_PAUSE_SECONDS = 0.3
@@ -50,12 +51,18 @@ class ClipCache:
             self._size -= len(evicted)
 
 
+def _no_promotion(reference_hash: str) -> None:
+    return None
+
+
 @dataclass
 class RenderContext:
     settings: Settings
     storage: Storage
     fish: FishClient
     clips: ClipCache = field(default_factory=ClipCache)
+    registry: Registry | None = None  # None: no counting, always one-shot
+    start_promotion: Callable[[str], None] = _no_promotion
 
 
 def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
@@ -77,7 +84,7 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
     requests: list[RequestRecord] = []
     if len(chunks) == 1:
         speech = voice.speak(chunks[0], fmt=fmt)
-        requests.append(_record(0, chunks[0], speech, voice))
+        requests.append(_record(0, chunks[0], speech))
         data = speech.audio
     else:
         data = audio.concatenate(
@@ -90,14 +97,15 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
     audio_key = keys.output_audio(prefix, job.job_id, fmt)
     ctx.storage.put(bucket, audio_key, data, content_type=audio.CONTENT_TYPES[fmt])
     billed = [r for r in requests if not r.cached]
+    modes = {r.mode for r in requests}
     manifest = Manifest(
         job_id=job.job_id,
         title=job.title,
         text_sha256=hashlib.sha256(job.text.encode("utf-8")).hexdigest(),
         text_bytes_billed=sum(r.text_bytes for r in billed),
         voice_reference_hash=voice.reference_hash,
-        voice_reference_id=voice.reference_id,
-        voice_mode=voice.mode,
+        voice_reference_id=voice.reference_id or voice.last_model_id,
+        voice_mode=modes.pop() if len(modes) == 1 else "mixed",
         reference_bytes_sent=sum(r.reference_bytes_sent for r in billed),
         fish_model=ctx.fish.model,
         fish_latency_seconds=round(sum(r.latency_seconds for r in billed), 4),
@@ -128,30 +136,73 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
 
 
 class _Voice:
-    """What each request of a job sends: the clips (one-shot) or a Fish voice id."""
+    """What each request of a job sends: the clips (one-shot), or a Fish voice id.
+
+    A user's own voice id (`ModelVoice`) is sent as is. Clips are counted in the
+    registry on every request; once their reference is promoted and trained,
+    only the model id goes out, and a model that has vanished falls back to the
+    clips for that same request.
+    """
 
     def __init__(
-        self, *, fish: FishClient, references: list[tuple[bytes, str]], reference_id: str | None, reference_hash: str | None
+        self,
+        *,
+        ctx: RenderContext,
+        references: list[tuple[bytes, str]],
+        clip_refs: list[ClipRef],
+        reference_id: str | None,
+        reference_hash: str | None,
     ) -> None:
-        self._fish = fish
+        self._ctx = ctx
         self.references = references
+        self.clip_refs = clip_refs
         self.reference_id = reference_id
         self.reference_hash = reference_hash
-        self.mode = "reference_id" if reference_id else "one_shot"
+        self.last_model_id: str | None = None
 
     @classmethod
     def load(cls, job: RenderJob, *, ctx: RenderContext) -> _Voice:
         if not isinstance(job.voice, ClipVoice):
-            return cls(fish=ctx.fish, references=[], reference_id=job.voice.reference_id, reference_hash=None)
-        references = [(_fetch_clip(clip.key, clip.sha256, bucket=job.output.bucket, ctx=ctx), clip.transcript) for clip in job.voice.clips]
-        return cls(fish=ctx.fish, references=references, reference_id=None, reference_hash=job.voice.reference_hash)
+            return cls(ctx=ctx, references=[], clip_refs=[], reference_id=job.voice.reference_id, reference_hash=None)
+        refs = [
+            ClipRef(bucket=clip.bucket or job.output.bucket, key=clip.key, sha256=clip.sha256, size=clip.size, transcript=clip.transcript)
+            for clip in job.voice.clips
+        ]
+        references = [(_fetch_clip(ref.key, ref.sha256, bucket=ref.bucket, ctx=ctx), ref.transcript) for ref in refs]
+        return cls(ctx=ctx, references=references, clip_refs=refs, reference_id=None, reference_hash=job.voice.reference_hash)
 
     @property
     def identity(self) -> str:
         return self.reference_id or self.reference_hash or ""
 
     def speak(self, text: str, *, fmt: str) -> Speech:
-        return self._fish.synthesize(text=text, fmt=fmt, references=self.references, reference_id=self.reference_id)
+        fish = self._ctx.fish
+        if self.reference_id:
+            return fish.synthesize(text=text, fmt=fmt, reference_id=self.reference_id)
+        model_id = self._count_use()
+        if model_id:
+            try:
+                speech = fish.synthesize(text=text, fmt=fmt, reference_id=model_id)
+                self.last_model_id = model_id
+                return speech
+            except VoiceNotFound as exc:
+                assert self._ctx.registry is not None and self.reference_hash is not None
+                self._ctx.registry.drop_model(self.reference_hash, model_id=model_id, reason=str(exc))
+        return fish.synthesize(text=text, fmt=fmt, references=self.references)
+
+    def _count_use(self) -> str | None:
+        registry, settings = self._ctx.registry, self._ctx.settings
+        if registry is None or self.reference_hash is None:
+            return None
+        use = registry.use(
+            self.reference_hash,
+            clips=self.clip_refs,
+            promote_after=settings.promote_after,
+            max_attempts=settings.promote_max_attempts,
+        )
+        if use.claimed_promotion:
+            self._ctx.start_promotion(self.reference_hash)
+        return use.model_id
 
 
 def _fetch_clip(key: str, sha256: str, *, bucket: str, ctx: RenderContext) -> bytes:
@@ -175,12 +226,13 @@ def _chunk_audio(
         key = keys.chunk_audio(_chunk_hash(text, voice=voice, model=ctx.fish.model))
         stored = ctx.storage.get(bucket, key)
         if stored is not None:
-            requests.append(RequestRecord(chunk=index, text_bytes=len(text.encode()), mode=voice.mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True))  # type: ignore[arg-type]
+            mode = "reference_id" if voice.reference_id else "one_shot"
+            requests.append(RequestRecord(chunk=index, text_bytes=len(text.encode()), mode=mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True))
             yield stored
             continue
         speech = voice.speak(text, fmt="wav")
         ctx.storage.put(bucket, key, speech.audio, content_type=audio.CONTENT_TYPES["wav"])
-        requests.append(_record(index, text, speech, voice))
+        requests.append(_record(index, text, speech))
         yield speech.audio
 
 
@@ -189,11 +241,11 @@ def _chunk_hash(text: str, *, voice: _Voice, model: str) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def _record(index: int, text: str, speech: Speech, voice: _Voice) -> RequestRecord:
+def _record(index: int, text: str, speech: Speech) -> RequestRecord:
     return RequestRecord(
         chunk=index,
         text_bytes=len(text.encode("utf-8")),
-        mode=voice.mode,  # type: ignore[arg-type]
+        mode="reference_id" if speech.reference_id else "one_shot",
         reference_bytes_sent=speech.reference_bytes_sent,
         latency_seconds=round(speech.latency_seconds, 4),
     )

@@ -34,7 +34,21 @@ class Settings(BaseSettings):
         5, ge=1, description="Fish requests in flight, cluster-wide (5/15/50 by Fish tier)."
     )
     promote_after: int = Field(
-        5, description="A reference used more than N times is promoted to a Fish voice."
+        5,
+        description="A reference used more than N times is promoted to a Fish voice"
+        " (0: on first use; negative or 'off': never).",
+    )
+    promote_poll_seconds: float = Field(
+        10.0, gt=0, description="Seconds between checks of a training voice model."
+    )
+    promote_timeout_seconds: float = Field(
+        1800.0, gt=0, description="Training that takes longer than this counts as failed."
+    )
+    promote_retry_seconds: float = Field(
+        600.0, ge=0, description="Back-off before a failed promotion is tried again (doubles each time)."
+    )
+    promote_max_attempts: int = Field(
+        3, ge=1, description="Promotion attempts per reference before giving up."
     )
     max_text_bytes: int = Field(
         500_000, gt=0, description="Largest text one job may carry, in UTF-8 bytes."
@@ -57,6 +71,17 @@ class Settings(BaseSettings):
         3600, gt=0, description="Seconds before Redis redelivers an unacknowledged task."
     )
     job_ttl_days: int = Field(30, gt=0, description="Days a finished job record is kept.")
+
+    @field_validator("promote_after", mode="before")
+    @classmethod
+    def _off_means_never(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "never", "false", "no"):
+            return -1
+        return value
+
+    @property
+    def promotion_enabled(self) -> bool:
+        return self.promote_after >= 0
 
     @field_validator("broker_url")
     @classmethod

@@ -12,14 +12,16 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from pydantic import ValidationError
 
-from worker.celery_app import app
+from worker.celery_app import VOICES_QUEUE, app
 from worker.errors import NarrateError, PermanentError, TransientError
-from worker.fish import FishClient
-from worker.jobs import RENDER_TASK, SCHEMA_VERSION, RenderJob
+from worker.fish import FishClient, FishVoices
+from worker.jobs import PROMOTE_TASK, RENDER_TASK, SCHEMA_VERSION, RenderJob
+from worker.promotion import PromotionContext, advance
 from worker.records import JobStore
 from worker.render import RenderContext, render_job
 from worker.settings import get_settings
 from worker.storage import Storage
+from worker.voices import Registry
 
 log = logging.getLogger("narrate.worker")
 
@@ -34,7 +36,20 @@ def job_store() -> JobStore:
 def render_context() -> RenderContext:
     """One Fish client and one S3 client per worker process, made after the fork."""
     settings = get_settings()
-    return RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings))
+    return RenderContext(
+        settings=settings,
+        storage=Storage(),
+        fish=FishClient(settings),
+        registry=Registry.from_url(settings.broker_url),
+        start_promotion=lambda reference_hash: promote.apply_async((reference_hash,), queue=VOICES_QUEUE),
+    )
+
+
+@lru_cache(maxsize=1)
+def promotion_context() -> PromotionContext:
+    ctx = render_context()
+    assert ctx.registry is not None
+    return PromotionContext(settings=ctx.settings, registry=ctx.registry, voices=FishVoices(ctx.fish), storage=ctx.storage)
 
 
 @worker_process_init.connect
@@ -42,6 +57,7 @@ def _fresh_clients_after_fork(**_: Any) -> None:
     # Connections inherited from the parent must not be shared between children.
     job_store.cache_clear()
     render_context.cache_clear()
+    promotion_context.cache_clear()
 
 
 def retry_delay(attempt: int, *, base: float, cap: float) -> float:
@@ -106,6 +122,32 @@ class RenderTask(Task):
 
 
 render = app.register_task(RenderTask())
+
+
+class PromoteTask(Task):
+    """One step of a promotion; schedules the next with a countdown instead of sleeping."""
+
+    name = PROMOTE_TASK
+    acks_late = True
+    reject_on_worker_lost = True
+
+    def run(self, reference_hash: str) -> None:
+        settings = get_settings()
+        ctx = promotion_context()
+        try:
+            next_step = advance(reference_hash, ctx=ctx)
+        except TransientError as exc:
+            attempt = self.request.retries + 1
+            if attempt >= settings.max_attempts:
+                ctx.registry.mark_failed(reference_hash, reason=f"Fish unavailable: {exc}", retry_in=settings.promote_retry_seconds)
+                return
+            delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+            raise self.retry(countdown=delay, max_retries=settings.max_attempts)
+        if next_step is not None:
+            self.apply_async((reference_hash,), countdown=next_step, queue=VOICES_QUEUE)
+
+
+promote = app.register_task(PromoteTask())
 
 
 def _payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
