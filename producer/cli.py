@@ -8,47 +8,30 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Optional
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
 
 from producer import progress
+from producer.console import EXIT_JOB_FAILED, console, errors, fail, settings_or_exit, warn
 from producer.sources import read_text
-from producer.submit import ClipInput, PreparedVoice, Submitter, check_format, parse_out, prepare_clip_voice
+from producer.voices_cli import voices_app
+from producer.submit import ClipInput, NamedVoice, PreparedVoice, Submitter, check_format, parse_out, prepare_clip_voice
+from producer.voices import VoiceBook
 from worker.errors import BadInput, NarrateError
 from worker.jobs import job_schema
 from worker.records import JobRecord, JobStore
-from worker.settings import Settings, get_settings
+from worker.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)  # an error message stays one greppable line
-
-EXIT_JOB_FAILED = 1
-EXIT_BAD_INPUT = 2
-
-
-def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        fail(f"invalid configuration: {problems}")
+app.add_typer(voices_app, name="voices")
 
 
 @app.command()
 def submit(
     files: Annotated[list[str], typer.Argument(help="Text files to narrate, one job each; '-' reads stdin.")],
     out: Annotated[str, typer.Option("--out", help="Where outputs go: s3://bucket[/prefix].")],
-    voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (10-30 s of clean speech).")] = None,
+    voice: Annotated[Optional[str], typer.Option("--voice", help="Reference clip (10-30 s of clean speech), or a voice NAME.")] = None,
     transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what the clip says.")] = None,
     transcript_file: Annotated[Optional[Path], typer.Option("--transcript-file", help="File holding the transcript.")] = None,
     voice_id: Annotated[Optional[str], typer.Option("--voice-id", help="An existing Fish voice id instead of a clip.")] = None,
@@ -61,11 +44,13 @@ def submit(
     try:
         check_format(fmt)
         parse_out(out)
-        chosen_voice = _voice_from_options(voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
+        chosen_voice = _voice_from_options(
+            settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id
+        )
         sources = [read_text(path) for path in files]
         if isinstance(chosen_voice, PreparedVoice):
             for warning in chosen_voice.warnings:
-                errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+                warn(warning)
         jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt)
     except BadInput as exc:
         fail(str(exc))
@@ -82,8 +67,8 @@ def submit(
 
 
 def _voice_from_options(
-    *, voice: Path | None, transcript: str | None, transcript_file: Path | None, voice_id: str | None
-) -> PreparedVoice | str:
+    settings: Settings, *, voice: str | None, transcript: str | None, transcript_file: Path | None, voice_id: str | None
+) -> PreparedVoice | NamedVoice | str:
     if voice_id and voice:
         raise BadInput("pass either --voice (a clip) or --voice-id (an existing Fish voice), not both")
     if voice_id:
@@ -91,7 +76,14 @@ def _voice_from_options(
             raise BadInput("--transcript goes with --voice, not with --voice-id")
         return voice_id
     if voice is None:
-        raise BadInput("no voice: pass --voice REF.wav with --transcript, or --voice-id ID")
+        raise BadInput("no voice: pass --voice REF.wav with --transcript, --voice NAME, or --voice-id ID")
+    if not Path(voice).exists():
+        named = VoiceBook.from_settings(settings).named(voice)
+        if named is None:
+            raise BadInput(f"--voice {voice}: no such file, and no voice registered under that name (see `narrate voices list`)")
+        if transcript or transcript_file:
+            raise BadInput(f"--voice {voice} is a named voice: its clips carry their own transcripts")
+        return named
     if transcript and transcript_file:
         raise BadInput("pass either --transcript or --transcript-file, not both")
     if transcript_file is not None:
@@ -101,7 +93,7 @@ def _voice_from_options(
             raise BadInput(f"--transcript-file {transcript_file}: cannot be read as UTF-8 text ({exc})") from exc
     if not transcript or not transcript.strip():
         raise BadInput("the transcript is empty: pass the exact words of the clip with --transcript or --transcript-file")
-    return prepare_clip_voice([ClipInput(path=voice, transcript=transcript)])
+    return prepare_clip_voice([ClipInput(path=Path(voice), transcript=transcript)])
 
 
 @app.command()

@@ -40,6 +40,7 @@ from worker.jobs import (
 from worker.records import JobRecord, JobStore
 from worker.settings import Settings
 from worker.storage import Storage
+from worker.voices import ClipRef
 
 # Fish guidance: 10-30 s of clean speech. Under 1 s there is no voice to clone.
 CLIP_MIN_SECONDS = 1.0
@@ -69,6 +70,15 @@ class PreparedVoice:
     clips: list[PreparedClip]
     reference_hash: str
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NamedVoice:
+    """Clips registered once under a name (`narrate voices add`), already in S3."""
+
+    name: str
+    reference_hash: str
+    clips: list[ClipRef]
 
 
 def prepare_clip_voice(inputs: list[ClipInput]) -> PreparedVoice:
@@ -154,14 +164,14 @@ class Submitter:
         return cls(storage=Storage(), store=JobStore.from_url(settings.broker_url), app=make_app(settings))
 
     def submit(
-        self, *, sources: list[TextSource], voice: PreparedVoice | str, out: str, fmt: str = "mp3"
+        self, *, sources: list[TextSource], voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3"
     ) -> list[RenderJob]:
-        """One job per source; `voice` is prepared clips or an existing Fish voice id."""
+        """One job per source; `voice` is prepared clips, a named voice, or an existing Fish voice id."""
         if not sources:
             raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
-        job_voice = self._job_voice(voice)
+        job_voice = self._job_voice(voice, bucket=bucket)
         now = datetime.now(timezone.utc)
         jobs = [
             RenderJob(
@@ -180,7 +190,7 @@ class Submitter:
         except StorageRejected as exc:
             raise BadInput(str(exc)) from exc
         if isinstance(voice, PreparedVoice):
-            self._upload_clips(bucket, voice)
+            upload_clips(self._storage, bucket, voice)
         self.enqueue(jobs)
         return jobs
 
@@ -190,10 +200,16 @@ class Submitter:
         for job in jobs:
             self._app.send_task(RENDER_TASK, kwargs={"job": job.model_dump(mode="json")}, task_id=job.job_id)
 
-    def _job_voice(self, voice: PreparedVoice | str) -> ClipVoice | ModelVoice:
+    def _job_voice(self, voice: PreparedVoice | NamedVoice | str, *, bucket: str) -> ClipVoice | ModelVoice:
         try:
             if isinstance(voice, str):
                 return ModelVoice(reference_id=voice)
+            if isinstance(voice, NamedVoice):
+                named = [
+                    Clip(bucket=None if c.bucket == bucket else c.bucket, key=c.key, sha256=c.sha256, size=c.size, transcript=c.transcript)
+                    for c in voice.clips
+                ]
+                return ClipVoice(reference_hash=voice.reference_hash, clips=named)
             clips = [
                 Clip(key=keys.reference_clip(c.sha256, c.extension), sha256=c.sha256, size=len(c.data), transcript=c.transcript)
                 for c in voice.clips
@@ -202,11 +218,17 @@ class Submitter:
         except ValueError as exc:
             raise BadInput(f"invalid voice: {exc}") from exc
 
-    def _upload_clips(self, bucket: str, voice: PreparedVoice) -> None:
-        for clip in voice.clips:
-            key = keys.reference_clip(clip.sha256, clip.extension)
-            if not self._storage.exists(bucket, key):
-                self._storage.put(bucket, key, clip.data, content_type=_clip_content_type(clip.extension))
+
+
+def upload_clips(storage: Storage, bucket: str, voice: PreparedVoice) -> list[ClipRef]:
+    """Put each clip at its content address once; an object already there is not sent again."""
+    refs = []
+    for clip in voice.clips:
+        key = keys.reference_clip(clip.sha256, clip.extension)
+        if not storage.exists(bucket, key):
+            storage.put(bucket, key, clip.data, content_type=_clip_content_type(clip.extension))
+        refs.append(ClipRef(bucket=bucket, key=key, sha256=clip.sha256, size=len(clip.data), transcript=clip.transcript))
+    return refs
 
 
 def _queued_record(job: RenderJob) -> JobRecord:

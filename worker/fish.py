@@ -138,8 +138,12 @@ class FishVoices:
                 visibility="private",  # the API's own default is public
             )
             return VoiceInfo(id=voice.id, state=voice.state, title=voice.title, tags=tuple(voice.tags))
-        except ValidationError as exc:
-            raise FishRejected(f"the Fish API answered voice creation with an unreadable model: {exc.error_count()} problems", status=0) from None
+        except ValidationError:
+            # Created, but the SDK cannot read the answer: find the model by its tag instead.
+            found = self.find_by_tag(tags[0]) if tags else []
+            if not found:
+                raise FishRejected("the Fish API answered voice creation with a model the SDK cannot read", status=0) from None
+            return found[-1]
         except (APIError, FishAudioError, httpx.HTTPError) as exc:
             raise self._client._mapped(exc, reference_id=None) from None
 
@@ -152,17 +156,22 @@ class FishVoices:
         except (APIError, FishAudioError, httpx.HTTPError) as exc:
             raise self._client._mapped(exc, reference_id=None) from None
 
-    def find_by_tag(self, tag: str, *, page_size: int = 50) -> list[VoiceInfo]:
+    def find_by_tag(self, tag: str) -> list[VoiceInfo]:
         """Every model of this account carrying `tag`, over all pages."""
+        return [info for info in self.list_own(tag=tag) if tag in info.tags]
+
+    def list_own(self, *, tag: str | None = None, page_size: int = 50) -> list[VoiceInfo]:
+        """This account's own models (optionally those with `tag`), over all pages."""
         found: list[VoiceInfo] = []
+        params: dict[str, Any] = {"page_size": page_size, "self": True, **({"tag": tag} if tag else {})}
         page = 1
         while True:
             try:
-                answer = self._raw("GET", "/model", params={"page_size": page_size, "page_number": page, "self": True, "tag": tag})
+                answer = self._raw("GET", "/model", params={**params, "page_number": page})
             except (APIError, FishAudioError, httpx.HTTPError) as exc:
                 raise self._client._mapped(exc, reference_id=None) from None
             items = answer.get("items", [])
-            found.extend(info for info in map(_info, items) if tag in info.tags)
+            found.extend(map(_info, items))
             if not items or page * page_size >= int(answer.get("total", 0)):
                 return found
             page += 1

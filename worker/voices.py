@@ -148,6 +148,21 @@ class Registry:
         args = _clip_args(clips or [])
         return bool(self._force(keys=[keys.reference_entry(reference_hash), keys.reference_index()], args=[reference_hash, time.time(), LEASE_SECONDS, *args]))
 
+    def register(self, reference_hash: str, *, clips: list[ClipRef], title: str = "", name: str = "") -> None:
+        """Make the reference known (e.g. a named voice) without counting a use."""
+        entry_key = keys.reference_entry(reference_hash)
+        clips_json, bucket, clip_bytes = _clip_args(clips)
+        pipe = self._redis.pipeline(transaction=True)
+        for field, value in (("state", "one_shot"), ("created_at", time.time()), ("uses", 0), ("attempts", 0),
+                             ("clips", clips_json), ("bucket", bucket), ("clip_bytes", clip_bytes)):  # fmt: skip
+            pipe.hsetnx(entry_key, field, value)
+        if title:
+            pipe.hset(entry_key, "title", title)
+        if name:
+            pipe.hset(entry_key, "name", name)
+        pipe.sadd(keys.reference_index(), reference_hash)
+        pipe.execute()
+
     def extend_lease(self, reference_hash: str, *, seconds: float) -> None:
         self._redis.hset(keys.reference_entry(reference_hash), "lease_until", time.time() + seconds)
 

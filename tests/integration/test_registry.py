@@ -1,0 +1,113 @@
+"""The reference registry on a real Redis: counting, claiming exactly once, leases, back-off."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from worker.voices import ClipRef, Registry
+
+CLIPS = [ClipRef(bucket="b", key="refs/" + "a" * 64 + ".wav", sha256="a" * 64, size=1000, transcript="Hi.")]
+H1, H2 = "1" * 64, "2" * 64
+
+
+@pytest.fixture
+def registry(redis_client: redis.Redis) -> Registry:
+    return Registry(redis_client)
+
+
+def use(registry: Registry, h: str = H1, n: int = 3):  # noqa: ANN201
+    return registry.use(h, clips=CLIPS, promote_after=n, max_attempts=3)
+
+
+def test_uses_up_to_n_stay_one_shot_and_the_next_claims(registry: Registry) -> None:
+    assert [use(registry).claimed_promotion for _ in range(3)] == [False, False, False]
+    assert use(registry).claimed_promotion is True
+    assert [use(registry).claimed_promotion for _ in range(5)] == [False] * 5  # claimed once, lease held
+    entry = registry.get(H1)
+    assert entry["uses"] == 9 and entry["state"] == "promoting" and entry["attempts"] == 1
+    assert entry["clips"][0]["key"] == CLIPS[0].key and entry["clip_bytes"] == 1000
+
+
+def test_zero_promotes_on_first_use_and_negative_never(registry: Registry) -> None:
+    assert use(registry, H1, n=0).claimed_promotion is True
+    assert not any(use(registry, H2, n=-1).claimed_promotion for _ in range(20))
+    assert registry.get(H2)["state"] == "one_shot"
+
+
+def test_references_are_counted_independently(registry: Registry) -> None:
+    for _ in range(3):
+        use(registry, H1)
+    use(registry, H2)
+    assert registry.get(H1)["uses"] == 3 and registry.get(H2)["uses"] == 1
+    assert registry.all_hashes() == [H1, H2]
+
+
+def test_many_threads_crossing_n_together_claim_exactly_once(registry: Registry, redis_client) -> None:
+    barrier = threading.Barrier(40)
+    claims: list[bool] = []
+
+    def racer() -> None:
+        mine = Registry(redis.Redis(connection_pool=redis_client.connection_pool))
+        barrier.wait()
+        claims.append(mine.use(H1, clips=CLIPS, promote_after=1, max_attempts=3).claimed_promotion)
+
+    threads = [threading.Thread(target=racer) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert claims.count(True) == 1 and len(claims) == 40
+
+
+def test_trained_model_is_returned_and_saves_bytes(registry: Registry) -> None:
+    use(registry, n=0)
+    registry.mark_trained(H1, model_id="m1")
+    decision = use(registry, n=0)
+    assert decision.model_id == "m1" and not decision.claimed_promotion
+    assert registry.get(H1)["bytes_saved"] == 1000 and registry.get(H1)["id_uses"] == 1
+
+
+def test_a_dead_promoters_lease_is_taken_over(registry: Registry) -> None:
+    assert use(registry, n=0).claimed_promotion
+    assert not use(registry, n=0).claimed_promotion
+    registry.set_fields(H1, lease_until=time.time() - 1)
+    assert use(registry, n=0).claimed_promotion
+    assert registry.get(H1)["attempts"] == 1, "a takeover is the same attempt"
+
+
+def test_failed_promotion_waits_for_its_back_off_and_attempts_are_bounded(registry: Registry) -> None:
+    use(registry, n=0)
+    registry.mark_failed(H1, reason="training failed", retry_in=60)
+    assert not use(registry, n=0).claimed_promotion, "retried before the back-off"
+    registry.set_fields(H1, retry_at=time.time() - 1)
+    assert use(registry, n=0).claimed_promotion
+    assert registry.get(H1)["attempts"] == 2
+    registry.mark_failed(H1, reason="again", retry_in=None)
+    registry.set_fields(H1, retry_at=time.time() - 1)
+    registry.clear_fields(H1, "retry_at")
+    assert not any(use(registry, n=0).claimed_promotion for _ in range(5))
+    assert registry.get(H1)["reason"] == "again"
+
+
+def test_drop_model_only_if_still_current(registry: Registry) -> None:
+    use(registry, n=5)
+    registry.mark_trained(H1, model_id="m1")
+    assert not registry.drop_model(H1, model_id="old", reason="x")
+    assert registry.drop_model(H1, model_id="m1", reason="deleted in the dashboard")
+    entry = registry.get(H1)
+    assert entry["state"] == "one_shot" and "model_id" not in entry and entry["reason"] == "deleted in the dashboard"
+    assert use(registry, n=0).claimed_promotion, "a dropped reference can be promoted again"
+
+
+def test_demoted_is_never_claimed_automatically_but_can_be_forced(registry: Registry) -> None:
+    use(registry, n=0)
+    registry.mark_trained(H1, model_id="m1")
+    registry.demote(H1, reason="by hand")
+    assert use(registry, n=0).model_id is None
+    assert not any(use(registry, n=0).claimed_promotion for _ in range(3))
+    assert registry.force_claim(H1) is True
+    assert registry.force_claim(H1) is False, "already under way"
