@@ -81,6 +81,12 @@ class EmulatorControl:
     def requests(self) -> list[dict]:
         return httpx.get(f"{self.url}/_emulator/requests", timeout=10).json()
 
+    def model(self, model_id: str) -> dict:
+        """The model as the emulator stores it (raw JSON, as the Fish API answers)."""
+        answer = httpx.get(f"{self.url}/model/{model_id}", headers={"Authorization": f"Bearer {os.environ['FISH_API_KEY']}"}, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
     def create_model(self, clip: tuple[Path, str], *, key: str | None = None) -> str:
         """A trained voice made through the real SDK, as a user's own Fish voice would be."""
         from fishaudio import FishAudio
