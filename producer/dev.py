@@ -7,7 +7,9 @@ the Fish Audio cloud; Redis and S3 stay local either way.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
 import signal
 import tempfile
 from pathlib import Path
@@ -20,12 +22,13 @@ from rich.table import Table
 from producer import progress
 from producer.devstack import LocalStack, StackError
 from producer.sample import reference_transcript, sample_parts
-from producer.sources import read_text
-from producer.submit import ClipInput, Submitter, check_format, prepare_clip_voice
+from producer.sources import TextSource, read_text
+from producer.submit import ClipInput, PreparedVoice, Submitter, check_format, prepare_clip_voice
 from worker.errors import BadInput, NarrateError
 from worker.records import JobRecord, JobStore
 from worker.settings import Settings
 from worker.storage import Storage
+from worker.voices import Registry
 
 DEV_BUCKET = "narrate-dev"
 
@@ -83,23 +86,21 @@ def run_dev(
         try:
             with console.status("starting Redis, S3" + ("" if cloud_key else ", the Fish emulator") + " and a worker"):
                 stack.start()
-                stack.add_worker(concurrency=2)
+                stack.add_worker(concurrency=2, extra_env=_demo_promotion_settings())
             target = "the Fish Audio cloud" if cloud_key else f"the Fish emulator at {stack.emulator.url}"  # type: ignore[union-attr]
-            console.print(f"stack up: Redis {stack.redis.url}, S3 {stack.s3.url}, rendering with {target}")  # type: ignore[union-attr]
+            console.print(f"stack up: Redis {stack.redis.url}, S3 {stack.s3.url}, rendering with {target}", markup=False)  # type: ignore[union-attr]
             env = stack.env()
             os.environ.update(env)  # boto3 in this process reads AWS_ENDPOINT_URL and keys from here
             settings = Settings(broker_url=env["NARRATE_BROKER_URL"])
             storage = Storage()
             storage.create_bucket(DEV_BUCKET)
-            submitter = Submitter.from_settings(settings)
-            jobs = submitter.submit(sources=sources, voice=prepared, out=f"s3://{DEV_BUCKET}/demo", fmt=fmt)
-            console.print(f"submitted {len(jobs)} job(s) from {', '.join(s.name for s in sources)}")
-            store = JobStore.from_url(settings.broker_url)
-            records = progress.wait_for(store, [j.job_id for j in jobs], console=console)
-            saved = _download(storage, records, out_dir=out_dir)
-            console.print(_summary_table(records))
-            if saved:
-                console.print(f"saved {len(saved)} audio file(s) and their manifests to {out_dir}/", markup=False)
+            records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console)
+            manifests = _download(storage, records, out_dir=out_dir)
+            console.print(_summary_table(records, manifests))
+            entry = Registry.from_url(settings.broker_url).get(prepared.reference_hash) or {}
+            console.print(_promotion_summary(entry), markup=False)
+            if manifests:
+                console.print(f"saved {len(manifests)} audio file(s) and their manifests to {out_dir}/", markup=False)
             return 0 if all(r.state == "succeeded" for r in records) else 1
         except KeyboardInterrupt:
             errors.print("interrupted: stopping the local stack")
@@ -113,41 +114,82 @@ def run_dev(
             stack.stop()
 
 
-def _download(storage: Storage, records: list[JobRecord], *, out_dir: Path) -> dict[str, Path]:
+def _demo_promotion_settings() -> dict[str, str]:
+    """Promote after the first use (unless NARRATE_PROMOTE_AFTER says otherwise), so the demo shows it."""
+    return {"NARRATE_PROMOTE_AFTER": os.environ.get("NARRATE_PROMOTE_AFTER", "1"), "NARRATE_PROMOTE_POLL_SECONDS": "0.5"}
+
+
+def _render_in_order(
+    settings: Settings, *, sources: list[TextSource], voice: PreparedVoice, fmt: str, console: Console
+) -> list[JobRecord]:
+    """One part after another, so the switch from one-shot to the trained voice can be seen."""
+    submitter = Submitter.from_settings(settings)
+    store = JobStore.from_url(settings.broker_url)
+    registry = Registry.from_url(settings.broker_url)
+    records: list[JobRecord] = []
+    for number, source in enumerate(sources, start=1):
+        _wait_for_promotion(registry, voice.reference_hash, console=console)
+        [job] = submitter.submit(sources=[source], voice=voice, out=f"s3://{DEV_BUCKET}/demo", fmt=fmt)
+        console.print(f"submitted {source.name} ({number}/{len(sources)})", markup=False)
+        records += progress.wait_for(store, [job.job_id], console=console)
+    return records
+
+
+def _wait_for_promotion(registry: Registry, reference_hash: str, *, console: Console, timeout: float = 30.0) -> None:
+    entry = registry.get(reference_hash) or {}
+    if entry.get("state") not in ("promoting", "training"):
+        return
+    deadline = time.monotonic() + timeout
+    with console.status(f"reference {reference_hash[:12]} used {entry['uses']} times: training a Fish voice"):
+        while (registry.get(reference_hash) or {}).get("state") in ("promoting", "training") and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def _download(storage: Storage, records: list[JobRecord], *, out_dir: Path) -> dict[str, dict]:
+    """Save each finished job's audio and manifest to `out_dir`; returns the manifests by job id."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    saved: dict[str, Path] = {}
+    manifests: dict[str, dict] = {}
     for record in records:
         if record.state != "succeeded":
             continue
+        stem = Path(record.title).stem or record.job_id
         for url in (record.output_url, record.manifest_url):
             bucket, key = url.removeprefix("s3://").split("/", 1)
             data = storage.get(bucket, key)
-            if data is None:
-                continue
-            stem = Path(record.title).stem or record.job_id
-            target = out_dir / f"{stem}{Path(key).suffix}"
-            target.write_bytes(data)
-            if url == record.output_url:
-                saved[record.job_id] = target
-    return saved
+            if data is not None:
+                (out_dir / f"{stem}{Path(key).suffix}").write_bytes(data)
+                if url == record.manifest_url:
+                    manifests[record.job_id] = json.loads(data)
+    return manifests
 
 
-def _summary_table(records: list[JobRecord]) -> Table:
+def _summary_table(records: list[JobRecord], manifests: dict[str, dict]) -> Table:
     table = Table(title="narrate dev: results")
     table.add_column("job", no_wrap=True)
     table.add_column("state")
     table.add_column("voice mode", no_wrap=True)
+    table.add_column("ref bytes sent", justify="right", no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
     table.add_column("S3 URL", overflow="fold")
     for record in records:
+        manifest = manifests.get(record.job_id, {})
         table.add_row(
             record.job_id[:8],
             record.state if record.state != "failed" else f"[red]failed[/]: {escape(record.error)}",
             record.voice_mode,
+            f"{manifest['reference_bytes_sent']:,}" if manifest else "",
             f"{record.duration_seconds:.1f}s" if record.duration_seconds else "",
             record.output_url,
         )
     return table
 
 
-
+def _promotion_summary(entry: dict) -> str:
+    if not entry:
+        return "voice: not in the registry"
+    head = f"voice {entry['reference_hash'][:12]}: {entry['uses']} uses, {entry['state']}"
+    if entry.get("model_id"):
+        head += f" as Fish voice {entry['model_id']}"
+    if entry.get("reason"):
+        head += f" ({entry['reason']})"
+    return f"{head}; one-shot bytes saved: {entry['bytes_saved']:,}"

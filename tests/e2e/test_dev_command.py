@@ -35,7 +35,9 @@ def test_dev_renders_the_bundled_sample_into_out(tmp_path: Path) -> None:
         assert audio.probe(mp3.read_bytes()).duration_seconds > 3
         assert (mp3.with_suffix(".json")).exists()
     assert result.stdout.count("succeeded") >= 3
-    assert result.stdout.count("one_shot") == 3
+    # The demo promotes after the first use: two one-shot parts, then the trained voice.
+    assert result.stdout.count("one_shot") == 2 and result.stdout.count("reference_id") == 1
+    assert re.search(r"voice [0-9a-f]{12}: 3 uses, trained as Fish voice [0-9a-f]{32}; one-shot bytes saved: [1-9]", result.stdout)
     assert "s3://narrate-dev/demo/" in result.stdout
 
 

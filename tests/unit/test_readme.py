@@ -22,5 +22,8 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_every_cli_command_is_documented() -> None:
-    for name in get_command(app).commands:  # type: ignore[attr-defined]
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    for name, command in commands.items():
         assert f"narrate {name}" in README, f"`narrate {name}` is not documented"
+        for sub in getattr(command, "commands", {}):
+            assert f"narrate {name} {sub}" in README, f"`narrate {name} {sub}` is not documented"
