@@ -278,3 +278,23 @@ def test_same_clip_with_another_transcript_is_another_reference(start_workers, s
     for untouched in (other_words, other_clip):
         entry = registry.get(untouched.reference_hash)
         assert entry["uses"] == 1 and entry["state"] == "one_shot"
+
+
+def test_promotion_reads_voice_answers_the_sdk_model_rejects(start_workers, submitter, registry, voice, bucket, emulator) -> None:
+    emulator.control(quirky_train_mode=True)  # answers carry train_mode "full", which the SDK's Voice refuses
+    start_workers(promote_after="0")
+    render(submitter, ["Promote me despite the odd answer."], voice, bucket)
+    entry = wait_state(registry, voice.reference_hash, {"trained"})
+    assert emulator.model(entry["model_id"])["train_mode"] == "full"
+    render(submitter, ["Now by id."], voice, bucket)
+    assert modes(emulator)[-1] == "reference_id"
+    assert emulator.stats()["models_created"] == 1
+
+
+def test_training_that_takes_too_long_counts_as_failed(start_workers, submitter, registry, voice, bucket, emulator) -> None:
+    emulator.control(train_seconds=60)
+    start_workers(promote_after="0", NARRATE_PROMOTE_TIMEOUT_SECONDS="1")
+    render(submitter, ["Slow training."], voice, bucket)
+    failed = wait_state(registry, voice.reference_hash, {"failed"})
+    assert "still" in failed["reason"] and "after 1 s" in failed["reason"]
+    assert emulator.stats()["models_deleted"] == 1
