@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 REDIS_PREFIX = "narrate"
 JOB_STATES = ("queued", "running", "succeeded", "failed")
 
@@ -48,6 +51,12 @@ def fish_voice_tag(reference_hash: str) -> str:
 def reference_clip(sha256: str, extension: str) -> str:
     """A reference clip, content-addressed so every job using it shares one object."""
     return f"refs/{sha256}.{extension}"
+
+
+def chunk_hash(text: str, *, voice: str, model: str) -> str:
+    """Content address of a chunk's audio: its text, the voice (reference hash or Fish id), model and parameters."""
+    identity = {"v": 1, "text": text, "voice": voice, "model": model, "format": "wav"}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def chunk_audio(chunk_hash: str) -> str:

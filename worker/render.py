@@ -7,62 +7,18 @@ audio goes to a deterministic key and the manifest, written last, commits it.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from worker import audio, keys
 from worker.chunking import split_text
-from worker.errors import PermanentError, VoiceNotFound
-from worker.fish import FishClient, Speech
-from worker.jobs import ClipVoice, Manifest, OutputRecord, RenderJob, RequestRecord
-from worker.settings import Settings
-from worker.storage import Storage
-from worker.voices import ClipRef, Registry
+from worker.errors import PermanentError
+from worker.fish import Speech
+from worker.jobs import Manifest, OutputRecord, RenderJob, RequestRecord
+from worker.speaker import RenderContext, Speaker
 
 # Silence between chunks of one job: chunks end at sentence or paragraph boundaries.
 CHUNK_PAUSE_SECONDS = 0.3
-_CLIP_CACHE_BYTES = 64 * 1024 * 1024
-
-
-class ClipCache:
-    """Reference clips by sha256, least recently used first out; clips are immutable."""
-
-    def __init__(self, max_bytes: int = _CLIP_CACHE_BYTES) -> None:
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._max = max_bytes
-        self._size = 0
-
-    def get(self, sha256: str) -> bytes | None:
-        data = self._items.get(sha256)
-        if data is not None:
-            self._items.move_to_end(sha256)
-        return data
-
-    def put(self, sha256: str, data: bytes) -> None:
-        if sha256 in self._items:
-            return
-        self._items[sha256] = data
-        self._size += len(data)
-        while self._size > self._max and len(self._items) > 1:
-            _, evicted = self._items.popitem(last=False)
-            self._size -= len(evicted)
-
-
-def _no_promotion(reference_hash: str) -> None:
-    return None
-
-
-@dataclass
-class RenderContext:
-    settings: Settings
-    storage: Storage
-    fish: FishClient
-    clips: ClipCache = field(default_factory=ClipCache)
-    registry: Registry | None = None  # None: no counting, always one-shot
-    start_promotion: Callable[[str], None] = _no_promotion
 
 
 def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
@@ -79,7 +35,7 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
             f"the text is {text_bytes} bytes, over the limit of {ctx.settings.max_text_bytes}"
             " (NARRATE_MAX_TEXT_BYTES): split it into several jobs"
         )
-    voice = _Voice.load(job, ctx=ctx)
+    voice = Speaker.load(job.voice, bucket=bucket, ctx=ctx)
     chunks = split_text(job.text, max_bytes=ctx.settings.chunk_bytes)
     requests: list[RequestRecord] = []
     if len(chunks) == 1:
@@ -135,95 +91,12 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
     return manifest
 
 
-class _Voice:
-    """What each request of a job sends: the clips (one-shot), or a Fish voice id.
-
-    A user's own voice id (`ModelVoice`) is sent as is. Clips are counted in the
-    registry on every request; once their reference is promoted and trained,
-    only the model id goes out, and a model that has vanished falls back to the
-    clips for that same request.
-    """
-
-    def __init__(
-        self,
-        *,
-        ctx: RenderContext,
-        references: list[tuple[bytes, str]],
-        clip_refs: list[ClipRef],
-        reference_id: str | None,
-        reference_hash: str | None,
-    ) -> None:
-        self._ctx = ctx
-        self.references = references
-        self.clip_refs = clip_refs
-        self.reference_id = reference_id
-        self.reference_hash = reference_hash
-        self.last_model_id: str | None = None
-
-    @classmethod
-    def load(cls, job: RenderJob, *, ctx: RenderContext) -> _Voice:
-        if not isinstance(job.voice, ClipVoice):
-            return cls(ctx=ctx, references=[], clip_refs=[], reference_id=job.voice.reference_id, reference_hash=None)
-        refs = [
-            ClipRef(bucket=clip.bucket or job.output.bucket, key=clip.key, sha256=clip.sha256, size=clip.size, transcript=clip.transcript)
-            for clip in job.voice.clips
-        ]
-        references = [(_fetch_clip(ref.key, ref.sha256, bucket=ref.bucket, ctx=ctx), ref.transcript) for ref in refs]
-        return cls(ctx=ctx, references=references, clip_refs=refs, reference_id=None, reference_hash=job.voice.reference_hash)
-
-    @property
-    def identity(self) -> str:
-        return self.reference_id or self.reference_hash or ""
-
-    def speak(self, text: str, *, fmt: str) -> Speech:
-        fish = self._ctx.fish
-        if self.reference_id:
-            return fish.synthesize(text=text, fmt=fmt, reference_id=self.reference_id)
-        model_id = self._count_use()
-        if model_id:
-            try:
-                speech = fish.synthesize(text=text, fmt=fmt, reference_id=model_id)
-                self.last_model_id = model_id
-                return speech
-            except VoiceNotFound as exc:
-                assert self._ctx.registry is not None and self.reference_hash is not None
-                self._ctx.registry.drop_model(self.reference_hash, model_id=model_id, reason=str(exc))
-        return fish.synthesize(text=text, fmt=fmt, references=self.references)
-
-    def _count_use(self) -> str | None:
-        registry, settings = self._ctx.registry, self._ctx.settings
-        if registry is None or self.reference_hash is None:
-            return None
-        use = registry.use(
-            self.reference_hash,
-            clips=self.clip_refs,
-            promote_after=settings.promote_after,
-            max_attempts=settings.promote_max_attempts,
-        )
-        if use.claimed_promotion:
-            self._ctx.start_promotion(self.reference_hash)
-        return use.model_id
-
-
-def _fetch_clip(key: str, sha256: str, *, bucket: str, ctx: RenderContext) -> bytes:
-    cached = ctx.clips.get(sha256)
-    if cached is not None:
-        return cached
-    data = ctx.storage.get(bucket, key)
-    if data is None:
-        raise PermanentError(f"reference clip {keys.s3_url(bucket, key)} is missing: submit the job again to upload it")
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise PermanentError(f"reference clip {keys.s3_url(bucket, key)} does not match its sha256: it was altered")
-    ctx.clips.put(sha256, data)
-    return data
-
-
 def _chunk_audio(
-    chunks: list[str], *, voice: _Voice, ctx: RenderContext, bucket: str, requests: list[RequestRecord]
+    chunks: list[str], *, voice: Speaker, ctx: RenderContext, bucket: str, requests: list[RequestRecord]
 ) -> Iterator[bytes]:
     """Each chunk's WAV, from storage when an earlier attempt already paid for it."""
     for index, text in enumerate(chunks):
-        key = keys.chunk_audio(_chunk_hash(text, voice=voice, model=ctx.fish.model))
+        key = keys.chunk_audio(keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model))
         stored = ctx.storage.get(bucket, key)
         if stored is not None:
             mode = "reference_id" if voice.reference_id else "one_shot"
@@ -234,11 +107,6 @@ def _chunk_audio(
         ctx.storage.put(bucket, key, speech.audio, content_type=audio.CONTENT_TYPES["wav"])
         requests.append(_record(index, text, speech))
         yield speech.audio
-
-
-def _chunk_hash(text: str, *, voice: _Voice, model: str) -> str:
-    identity = {"v": 1, "text": text, "voice": voice.identity, "model": model, "format": "wav"}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def _record(index: int, text: str, speech: Speech) -> RequestRecord:

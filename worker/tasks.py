@@ -18,7 +18,8 @@ from worker.fish import FishClient, FishVoices
 from worker.jobs import PROMOTE_TASK, RENDER_TASK, SCHEMA_VERSION, RenderJob
 from worker.promotion import PromotionContext, advance
 from worker.records import JobStore
-from worker.render import RenderContext, render_job
+from worker.render import render_job
+from worker.speaker import RenderContext
 from worker.settings import get_settings
 from worker.storage import Storage
 from worker.voices import Registry

@@ -10,7 +10,8 @@ from worker import audio, keys
 from worker.errors import PermanentError
 from worker.fish import FishClient
 from worker.jobs import ModelVoice
-from worker.render import RenderContext, render_job
+from worker.render import render_job
+from worker.speaker import RenderContext
 from worker.settings import Settings
 from worker.storage import Storage
 
