@@ -76,5 +76,60 @@ def output_manifest(prefix: str, job_id: str) -> str:
     return _under(prefix, f"{job_id}.json")
 
 
+def book_folder(prefix: str, book_id: str) -> str:
+    """Everything of one audiobook lives under <prefix>/<book_id>/."""
+    return _under(prefix, book_id)
+
+
+def book_plan(prefix: str, book_id: str) -> str:
+    return f"{book_folder(prefix, book_id)}/plan.json"
+
+
+def book_cover(prefix: str, book_id: str, extension: str) -> str:
+    return f"{book_folder(prefix, book_id)}/cover.{extension}"
+
+
+def book_chapter_audio(prefix: str, book_id: str, chapter: int, fmt: str) -> str:
+    return f"{book_folder(prefix, book_id)}/chapters/{chapter + 1:03d}.{fmt}"
+
+
+def book_audio(prefix: str, book_id: str) -> str:
+    return f"{book_folder(prefix, book_id)}/book.m4b"
+
+
+def book_sidecar(prefix: str, book_id: str, extension: str) -> str:
+    """chapters.json (chapter start times), book.srt and book.vtt (chunk subtitles)."""
+    return f"{book_folder(prefix, book_id)}/{'chapters' if extension == 'json' else 'book'}.{extension}"
+
+
+def book_manifest(prefix: str, book_id: str) -> str:
+    """Written last: the book is finished when it exists."""
+    return f"{book_folder(prefix, book_id)}/manifest.json"
+
+
+def book_record(book_id: str) -> str:
+    """Hash: a book's state, counters (chunks done, rendered, reused, bytes billed) and outputs."""
+    return f"{REDIS_PREFIX}:book:{book_id}"
+
+
+def book_chapter(book_id: str, chapter: int) -> str:
+    """Hash: one chapter's chunks remaining, state, gain and loudness report."""
+    return f"{REDIS_PREFIX}:book:{book_id}:ch:{chapter}"
+
+
+def book_chapter_chunks_done(book_id: str, chapter: int) -> str:
+    """Set of chunk indexes completed in a chapter: SADD makes completion idempotent."""
+    return f"{REDIS_PREFIX}:book:{book_id}:ch:{chapter}:done"
+
+
+def book_chapters_done(book_id: str) -> str:
+    return f"{REDIS_PREFIX}:book:{book_id}:chapters-done"
+
+
+def active_books() -> str:
+    """Set of books still rendering: what the reconciler looks at."""
+    return f"{REDIS_PREFIX}:books:active"
+
+
 def s3_url(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"

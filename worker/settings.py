@@ -71,6 +71,20 @@ class Settings(BaseSettings):
         3600, gt=0, description="Seconds before Redis redelivers an unacknowledged task."
     )
     job_ttl_days: int = Field(30, gt=0, description="Days a finished job record is kept.")
+    price_per_million_bytes: float = Field(
+        15.0, ge=0, description="USD per million UTF-8 bytes of text, for estimates (Fish list price)."
+    )
+    target_rms_db: float = Field(
+        -20.0, ge=-40, le=-6, description="Loudness target of audiobook chapters, RMS dBFS (ACX: -23 to -18)."
+    )
+    reconcile_seconds: float = Field(60.0, gt=0, description="How often beat runs the audiobook reconciler.")
+    reconcile_stale_seconds: float = Field(
+        300.0, gt=0, description="An audiobook with no progress for this long has its missing work re-sent."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key that signs completion webhooks (X-Narrate-Signature)."
+    )
+    webhook_max_attempts: int = Field(8, ge=1, description="Attempts to deliver one completion webhook.")
 
     @field_validator("promote_after", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import boto3.exceptions
 import botocore.exceptions
 from botocore.config import Config
 
@@ -70,6 +71,15 @@ class Storage:
     def put(self, bucket: str, key: str, data: bytes, *, content_type: str) -> None:
         # One PUT is atomic: readers see the whole object or none at all.
         self._call("put_object", bucket=bucket, key=key, Body=data, ContentType=content_type)
+
+    def put_file(self, bucket: str, key: str, path: str, *, content_type: str) -> None:
+        """Upload a large file from disk (multipart as needed); the object appears only when complete."""
+        try:
+            self._client.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type})
+        except botocore.exceptions.ClientError as exc:
+            raise _mapped(exc, bucket=bucket, key=key) from exc
+        except (*_NETWORK, boto3.exceptions.S3UploadFailedError) as exc:
+            raise _unreachable(exc) from exc
 
     def delete(self, bucket: str, key: str) -> None:
         self._call("delete_object", bucket=bucket, key=key)

@@ -1,0 +1,148 @@
+"""Streaming audio assembly with PyAV: decode parts to float PCM, write one long file.
+
+Nothing here holds more than one part's PCM: parts are decoded block by block
+and the writer encodes to a file on disk as it goes, so assembling a ten-hour
+book takes the memory of a few seconds of audio.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from worker.errors import AudioError
+
+# container, codec, fixed sample rate (None: the writer's), bit rate
+_WRITERS: dict[str, tuple[str, str, int | None, int | None]] = {
+    "mp3": ("mp3", "libmp3lame", None, 128_000),
+    "wav": ("wav", "pcm_s16le", None, None),
+    "opus": ("ogg", "libopus", 48_000, 48_000),
+    "m4b": ("mp4", "aac", None, 96_000),
+}
+_COVER_CODECS = {"image/jpeg": "mjpeg", "image/jpg": "mjpeg", "image/png": "png"}
+
+
+def pcm_blocks(data: bytes, *, rate: int) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of an encoded part, resampled to `rate`."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            for frame in container.decode(container.streams.audio[0]):
+                frame.pts = None
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray().reshape(-1)
+        for out in resampler.resample(None):
+            yield out.to_ndarray().reshape(-1)
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise AudioError(f"not decodable audio: {exc}") from exc
+
+
+def first_sample_rate(data: bytes) -> int:
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            return int(container.streams.audio[0].codec_context.sample_rate)
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise AudioError(f"not decodable audio: {exc}") from exc
+
+
+class AudioFileWriter:
+    """Encode mono float PCM at `rate` into `path` as mp3, wav, opus or m4b (AAC in MP4)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fmt: str,
+        rate: int,
+        metadata: dict[str, str] | None = None,
+        cover: tuple[bytes, str] | None = None,
+    ) -> None:
+        if fmt not in _WRITERS:
+            raise AudioError(f"unknown output format {fmt!r}; use one of {', '.join(_WRITERS)}")
+        container_format, codec, fixed_rate, bit_rate = _WRITERS[fmt]
+        self.rate = rate
+        self._container = av.open(str(path), mode="w", format=container_format)
+        for key, value in (metadata or {}).items():
+            if value:
+                self._container.metadata[key] = value
+        encoder_rate = fixed_rate or rate
+        self._stream = self._container.add_stream(codec, rate=encoder_rate)
+        self._stream.layout = "mono"
+        if bit_rate:
+            self._stream.bit_rate = bit_rate
+        self._cover = self._add_cover(cover) if fmt == "m4b" and cover else None
+        self._resampler = av.AudioResampler(format=self._stream.codec_context.format.name, layout="mono", rate=encoder_rate)
+        self._time_base = Fraction(1, encoder_rate)
+        self._encoded = 0  # samples at the encoder's rate, for timestamps
+        self.samples_written = 0  # samples at `rate`, for chapter and subtitle times
+
+    @property
+    def seconds_written(self) -> float:
+        return self.samples_written / self.rate
+
+    def write(self, block: np.ndarray) -> None:
+        if block.size == 0:
+            return
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block, dtype=np.float32).reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = self.rate
+        self.samples_written += block.size
+        self._mux(self._resampler.resample(frame))
+
+    def write_silence(self, seconds: float) -> None:
+        remaining = int(round(seconds * self.rate))
+        while remaining > 0:
+            step = min(remaining, self.rate)
+            self.write(np.zeros(step, dtype=np.float32))
+            remaining -= step
+
+    def close(self, *, chapters: list[tuple[str, float, float]] | None = None) -> None:
+        """Flush and finish the file; `chapters` are (title, start, end) in seconds (m4b)."""
+        self._mux(self._resampler.resample(None))
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        if chapters:
+            millis = Fraction(1, 1000)
+            self._container.set_chapters([
+                {"id": i + 1, "start": round(start * 1000), "end": round(end * 1000), "time_base": millis, "metadata": {"title": title}}
+                for i, (title, start, end) in enumerate(chapters)
+            ])  # fmt: skip
+        self._container.close()
+
+    def _mux(self, frames: list[av.AudioFrame]) -> None:
+        for frame in frames:
+            frame.pts = self._encoded
+            frame.time_base = self._time_base
+            self._encoded += frame.samples
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+
+    def _add_cover(self, cover: tuple[bytes, str]) -> av.video.stream.VideoStream | None:
+        data, mime = cover
+        codec = _COVER_CODECS.get(mime.lower())
+        size = _image_size(data)
+        if codec is None or size is None:
+            return None  # a cover we cannot embed is left out, not an error
+        stream = self._container.add_stream(codec, rate=1)
+        stream.width, stream.height = size
+        stream.disposition = av.stream.Disposition.attached_pic
+        self._container.start_encoding()
+        packet = av.Packet(data)
+        packet.stream, packet.pts, packet.dts, packet.time_base = stream, 0, 0, stream.time_base
+        self._container.mux(packet)
+        return stream
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a JPEG or PNG, decoded with PyAV."""
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream = container.streams.video[0]
+            return int(stream.codec_context.width), int(stream.codec_context.height)
+    except (av.error.FFmpegError, IndexError):
+        return None
