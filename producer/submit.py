@@ -171,7 +171,7 @@ class Submitter:
             raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
-        job_voice = self._job_voice(voice, bucket=bucket)
+        job_voice = job_voice_for(voice, bucket=bucket)
         now = datetime.now(timezone.utc)
         jobs = [
             RenderJob(
@@ -200,24 +200,25 @@ class Submitter:
         for job in jobs:
             self._app.send_task(RENDER_TASK, kwargs={"job": job.model_dump(mode="json")}, task_id=job.job_id)
 
-    def _job_voice(self, voice: PreparedVoice | NamedVoice | str, *, bucket: str) -> ClipVoice | ModelVoice:
-        try:
-            if isinstance(voice, str):
-                return ModelVoice(reference_id=voice)
-            if isinstance(voice, NamedVoice):
-                named = [
-                    Clip(bucket=None if c.bucket == bucket else c.bucket, key=c.key, sha256=c.sha256, size=c.size, transcript=c.transcript)
-                    for c in voice.clips
-                ]
-                return ClipVoice(reference_hash=voice.reference_hash, clips=named)
-            clips = [
-                Clip(key=keys.reference_clip(c.sha256, c.extension), sha256=c.sha256, size=len(c.data), transcript=c.transcript)
+
+def job_voice_for(voice: PreparedVoice | NamedVoice | str, *, bucket: str) -> ClipVoice | ModelVoice:
+    """The voice as a job message carries it: clip keys and hashes, or a Fish voice id."""
+    try:
+        if isinstance(voice, str):
+            return ModelVoice(reference_id=voice)
+        if isinstance(voice, NamedVoice):
+            named = [
+                Clip(bucket=None if c.bucket == bucket else c.bucket, key=c.key, sha256=c.sha256, size=c.size, transcript=c.transcript)
                 for c in voice.clips
             ]
-            return ClipVoice(reference_hash=voice.reference_hash, clips=clips)
-        except ValueError as exc:
-            raise BadInput(f"invalid voice: {exc}") from exc
-
+            return ClipVoice(reference_hash=voice.reference_hash, clips=named)
+        clips = [
+            Clip(key=keys.reference_clip(c.sha256, c.extension), sha256=c.sha256, size=len(c.data), transcript=c.transcript)
+            for c in voice.clips
+        ]
+        return ClipVoice(reference_hash=voice.reference_hash, clips=clips)
+    except ValueError as exc:
+        raise BadInput(f"invalid voice: {exc}") from exc
 
 
 def upload_clips(storage: Storage, bucket: str, voice: PreparedVoice) -> list[ClipRef]:

@@ -5,18 +5,21 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from worker.bookplan import BOOK_RECONCILE_TASK
 from worker.jobs import PROMOTE_TASK
 from worker.settings import Settings, get_settings
 
 QUEUE = "narrate"
 # Promotions get their own queue: behind a backlog of renders they would start too late to help.
 VOICES_QUEUE = "narrate.voices"
+# Chapter and book assembly: short queue, so a finished book is not kept waiting behind other books' chunks.
+ASSEMBLY_QUEUE = "narrate.assembly"
 
 
 def make_app(settings: Settings | None = None) -> Celery:
     """The worker's app from the environment, or a producer's app for explicit settings."""
     settings = settings or get_settings()
-    app = Celery("narrate", broker=settings.broker_url, include=["worker.tasks"])
+    app = Celery("narrate", broker=settings.broker_url, include=["worker.tasks", "worker.book_tasks"])
     app.conf.update(
         # pickle would let anyone who can write to the broker run code on the workers
         task_serializer="json",
@@ -35,10 +38,12 @@ def make_app(settings: Settings | None = None) -> Celery:
         # job state lives in our own records; Celery results would be a second copy
         task_ignore_result=True,
         task_default_queue=QUEUE,
-        task_queues=(Queue(QUEUE, routing_key=QUEUE), Queue(VOICES_QUEUE, routing_key=VOICES_QUEUE)),
+        task_queues=tuple(Queue(name, routing_key=name) for name in (QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE)),
         task_routes={PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE}},
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
+        # `celery -A worker beat` (or a worker with -B) runs the audiobook reconciler
+        beat_schedule={"reconcile-audiobooks": {"task": BOOK_RECONCILE_TASK, "schedule": settings.reconcile_seconds}},
     )
     return app
 
