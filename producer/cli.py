@@ -12,8 +12,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from producer import progress
+from producer import book_cli, progress
 from producer.console import EXIT_JOB_FAILED, console, errors, fail, settings_or_exit, warn
+from producer.manifest import MANIFEST_SUFFIXES, read_manifest
 from producer.sources import read_text
 from producer.voices_cli import voices_app
 from producer.submit import ClipInput, NamedVoice, PreparedVoice, Submitter, check_format, parse_out, prepare_clip_voice
@@ -36,11 +37,18 @@ def submit(
     transcript_file: Annotated[Optional[Path], typer.Option("--transcript-file", help="File holding the transcript.")] = None,
     voice_id: Annotated[Optional[str], typer.Option("--voice-id", help="An existing Fish voice id instead of a clip.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="mp3, wav or opus.")] = "mp3",
+    notify: Annotated[Optional[str], typer.Option("--notify", help="Books: POST a signed JSON notice here when done.")] = None,
+    budget: Annotated[Optional[float], typer.Option("--budget", help="Books: refuse one whose estimate exceeds this many USD.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until every job has finished.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the job ids as JSON.")] = False,
 ) -> None:
-    """Enqueue one narration job per file and print the job ids."""
+    """Enqueue narration: one job per text file; .epub and .md become audiobooks; .jsonl/.yaml manifests list many."""
     settings = settings_or_exit()
+    books = [f for f in files if book_cli.is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
+    if books:
+        _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
+                      voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)  # fmt: skip
+        return
     try:
         check_format(fmt)
         parse_out(out)
@@ -64,6 +72,34 @@ def submit(
             console.print(f"{job.job_id}  {job.title}", highlight=False, markup=False)
     if wait:
         _wait_and_report(settings, ids, timeout=None, as_json=False)
+
+
+def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str, fmt: str, notify: str | None,
+                  budget: float | None, voice: str | None, transcript: str | None, transcript_file: Path | None,
+                  voice_id: str | None) -> None:  # fmt: skip
+    """Books and manifests: every entry is checked (read, voiced, planned) before the first is submitted."""
+    if others:
+        fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
+    try:
+        work = []
+        for path in books:
+            if Path(path).suffix.lower() in MANIFEST_SUFFIXES:
+                for entry in read_manifest(path):
+                    entry_voice = _voice_from_options(settings, voice=entry.voice and str(entry.voice), transcript=entry.transcript,
+                                                      transcript_file=entry.transcript_file, voice_id=entry.voice_id)  # fmt: skip
+                    work.append((str(entry.file), entry_voice, entry.out, entry.format, entry.title))
+            else:
+                chosen = _voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
+                work.append((path, chosen, out, fmt, None))
+        for path, chosen, target, entry_format, title in work:
+            book_cli.read_book(path)  # unreadable, DRM-protected or empty: refuse before anything is sent
+        for path, chosen, target, entry_format, title in work:
+            book_cli.submit_book(settings, path, voice=chosen, out=target, fmt=entry_format, notify=notify, budget=budget,
+                                 pauses=book_cli.Pauses(), title=title)  # fmt: skip
+    except BadInput as exc:
+        fail(str(exc))
+    except NarrateError as exc:
+        fail(str(exc), code=EXIT_JOB_FAILED)
 
 
 def _voice_from_options(
@@ -96,13 +132,27 @@ def _voice_from_options(
     return prepare_clip_voice([ClipInput(path=Path(voice), transcript=transcript)])
 
 
+book_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=_voice_from_options)
+
+
 @app.command()
 def status(
     job_ids: Annotated[list[str], typer.Argument(help="Job ids printed by `narrate submit`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
 ) -> None:
-    """Show each job's state, attempts, voice mode, output or error."""
+    """Show each job's (or book's) state, attempts, voice mode, output or error."""
     settings = settings_or_exit()
+    book_state = book_cli.BookState.from_url(settings.broker_url)
+    books = [b for b in (book_state.get(job_id) for job_id in job_ids) if b is not None]
+    if books:
+        if as_json:
+            print(json.dumps(books if len(job_ids) > 1 else books[0], indent=2))
+        else:
+            for book in books:
+                console.print(book_cli.book_table(book))
+        if any(b.get("state") == "failed" for b in books):
+            raise typer.Exit(EXIT_JOB_FAILED)
+        return
     try:
         records = progress.fetch(JobStore.from_url(settings.broker_url), job_ids)
     except progress.UnknownJobs as exc:
@@ -153,12 +203,13 @@ def emulator(
     train_seconds: Annotated[float, typer.Option(help="Seconds a new voice model takes to train.")] = 0.0,
     fail_rate: Annotated[float, typer.Option(help="Fraction of TTS requests answered 500.")] = 0.0,
     api_key: Annotated[Optional[str], typer.Option(help="Accept only this bearer key (default: any).")] = None,
+    tone_mode: Annotated[bool, typer.Option("--tone-mode", help="Answer TTS with a sine whose pitch identifies the text.")] = False,
 ) -> None:
     """Run the Fish API emulator (a development and test tool, not a Fish replacement)."""
     from worker.emulator import EmulatorConfig, serve
 
     serve(EmulatorConfig(host=host, port=port, api_key=api_key, latency=latency, concurrency=concurrency,
-                         train_seconds=train_seconds, fail_rate=fail_rate))  # fmt: skip
+                         train_seconds=train_seconds, fail_rate=fail_rate, tone_mode=tone_mode))  # fmt: skip
 
 
 @app.command()

@@ -125,11 +125,11 @@ class AudioFileWriter:
     def _add_cover(self, cover: tuple[bytes, str]) -> av.video.stream.VideoStream | None:
         data, mime = cover
         codec = _COVER_CODECS.get(mime.lower())
-        size = _image_size(data)
-        if codec is None or size is None:
+        image = _image_info(data)
+        if codec is None or image is None:
             return None  # a cover we cannot embed is left out, not an error
         stream = self._container.add_stream(codec, rate=1)
-        stream.width, stream.height = size
+        stream.width, stream.height, stream.pix_fmt = image
         stream.disposition = av.stream.Disposition.attached_pic
         self._container.start_encoding()
         packet = av.Packet(data)
@@ -138,11 +138,11 @@ class AudioFileWriter:
         return stream
 
 
-def _image_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height of a JPEG or PNG, decoded with PyAV."""
+def _image_info(data: bytes) -> tuple[int, int, str] | None:
+    """Width, height and pixel format of a JPEG or PNG, decoded with PyAV."""
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
-            stream = container.streams.video[0]
-            return int(stream.codec_context.width), int(stream.codec_context.height)
-    except (av.error.FFmpegError, IndexError):
+            frame = next(container.decode(video=0))
+            return int(frame.width), int(frame.height), frame.format.name
+    except (av.error.FFmpegError, IndexError, StopIteration):
         return None

@@ -64,6 +64,10 @@ class BookTask(Task):
             book_context().state.finish(book_id, state="failed", error=str(exc))
             log.warning("book %s failed: %s", book_id, exc)
             return None
+        except Exception as exc:  # a bug must fail the book visibly, not leave it stuck
+            log.exception("book %s: %s failed unexpectedly", book_id, self.name)
+            book_context().state.finish(book_id, state="failed", error=f"internal error in {self.name}: {exc.__class__.__name__}: {exc}")
+            return None
 
 
 class ChunkTask(BookTask):

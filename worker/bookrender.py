@@ -146,6 +146,8 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
             for block in _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, cues=cues, offset=start):
                 writer.write(block * factor)
             marks.append((chapter.title, start, writer.seconds_written))
+        # Players treat chapters as contiguous: the pause after a chapter belongs to it.
+        marks = [(title, start, marks[i + 1][1] if i + 1 < len(marks) else end) for i, (title, start, end) in enumerate(marks)]
         writer.close(chapters=marks)
         storage.put_file(bucket, book_key, str(path), content_type=M4B_TYPE)
     sidecar = {"title": plan.title, "author": plan.author,

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import numpy as np
 import ormsgpack
 import pydantic
 import pytest
@@ -29,9 +30,12 @@ from fishaudio.exceptions import (
 from fishaudio.types import Voice
 from werkzeug.serving import make_server
 
-from worker.audio import probe
+from tests.tones import decode_mono, decoded_tones, nearest_tone, tone_sequence
+from worker.audio import concatenate, probe
 from worker.emulator import EmulatorConfig, create_app
+from worker.emulator.__main__ import parse_args
 from worker.emulator.speech import make_reference_clip
+from worker.emulator.tones import tone_duration, tone_frequency
 
 API_KEY = "emulator-test-key"
 SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
@@ -45,6 +49,7 @@ DEFAULT_CONTROLS: dict[str, Any] = {
     "quirky_train_mode": False,
     "fail_status": 0,
     "fail_count": 0,
+    "tone_mode": False,
 }
 
 
@@ -415,6 +420,129 @@ def test_module_runs_as_a_process() -> None:
         assert httpx.get(f"{url}/_emulator/health").json() == {"ok": True}
         with FishAudio(api_key=API_KEY, base_url=url) as fish:
             assert fish.voices.list().total == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+TONE_TEXTS = [
+    "Chapter one.",
+    "It was a bright cold day in April, and the clocks were striking thirteen.",
+    "Winston Smith slipped quickly through the glass doors.",
+    "Yes.",  # short: the 0.6 s minimum
+    "The hallway smelt of boiled cabbage and old rag mats.",
+]
+
+
+def test_tone_mode_round_trips_an_audiobook(client: FishAudio, base_url: str, clip: bytes) -> None:
+    assert httpx.get(f"{base_url}/_emulator/control").json()["tone_mode"] is False
+    control(base_url, tone_mode=True)
+    assert httpx.get(f"{base_url}/_emulator/control").json()["tone_mode"] is True
+    parts = [client.tts.convert(text=text, format="wav", model="s2-pro") for text in TONE_TEXTS]
+    # References still count and are checked, but do not change the tone.
+    parts.append(
+        client.tts.convert(text="A cloned line.", references=[ReferenceAudio(audio=clip, text=REF_TEXT)], format="wav")
+    )
+    expected = [tone_frequency(text) for text in [*TONE_TEXTS, "A cloned line."]]
+    assert len(set(expected)) == len(expected)  # distinct tones, so the order is what is checked
+    for part, text in zip(parts, [*TONE_TEXTS, "A cloned line."]):
+        assert probe(part).duration_seconds == pytest.approx(tone_duration(text), abs=0.01)
+
+    book = concatenate(parts, fmt="mp3", pause_seconds=0.3)
+    samples, rate = decode_mono(book)
+    found = tone_sequence(samples, rate)
+    assert [nearest_tone(freq) for freq in found] == expected
+    assert found == [pytest.approx(freq, abs=3) for freq in expected]
+
+    log = request_log(base_url)
+    assert [entry["tone_hz"] for entry in log] == expected
+    assert [entry["text"] for entry in log] == [*TONE_TEXTS, "A cloned line."]
+    assert log[-1]["mode"] == "one_shot" and log[-1]["reference_texts"] == [REF_TEXT]
+    assert stats(base_url)["tts_ok"] == 6
+
+    control(base_url, tone_mode=False)
+    speech = client.tts.convert(text=TONE_TEXTS[1], format="wav")
+    assert request_log(base_url)[-1]["tone_hz"] is None
+    assert speech != parts[1]
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "pcm"])
+def test_tone_mode_formats_and_sample_rates(client: FishAudio, base_url: str, fmt: str) -> None:
+    from fishaudio import TTSConfig
+
+    control(base_url, tone_mode=True)
+    text = "Formats carry the same tone."
+    audio = client.tts.convert(text=text, config=TTSConfig(format=fmt, sample_rate=44100))
+    if fmt == "pcm":
+        samples = np.frombuffer(audio, dtype="<i2").astype(np.float32) / 32767
+        rate = 44100
+    else:
+        samples, rate = decode_mono(audio)
+        assert rate == (48000 if fmt == "opus" else 44100)
+    assert [nearest_tone(f) for f in tone_sequence(samples, rate)] == [tone_frequency(text)]
+    assert decoded_tones(client.tts.convert(text=text, format="opus")) == [tone_frequency(text)]
+
+
+def test_tone_mode_still_validates(client: FishAudio, base_url: str) -> None:
+    control(base_url, tone_mode=True)
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hi", references=[ReferenceAudio(audio=b"not audio", text="x")])
+    assert excinfo.value.status == 400 and "not decodable" in excinfo.value.message
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello", reference_id=uuid.uuid4().hex)
+    assert excinfo.value.status == 400 and "Reference not found" in excinfo.value.message
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="   ")
+    assert excinfo.value.status == 400
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello", model="s9-ultra")  # type: ignore[arg-type]
+    assert excinfo.value.status == 400
+    with FishAudio(api_key="wrong-key", base_url=base_url) as fish:
+        with pytest.raises(AuthenticationError):
+            fish.tts.convert(text="Hello")
+    control(base_url, fail_status=402, fail_count=1)
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello")
+    assert excinfo.value.status == 402
+    assert decoded_tones(client.tts.convert(text="Hello", format="wav")) == [tone_frequency("Hello")]
+    log = request_log(base_url)
+    assert [e["status"] for e in log] == [400, 400, 400, 400, 401, 402, 200]
+    assert log[-2]["tone_hz"] == log[-1]["tone_hz"] == tone_frequency("Hello")
+    for bad in ({"tone_mode": 1}, {"tone_mode": "yes"}):
+        assert httpx.post(f"{base_url}/_emulator/control", json=bad).status_code == 400
+
+
+def test_tone_mode_from_config_and_command_line() -> None:
+    assert parse_args(["--tone-mode"]).tone_mode is True
+    assert parse_args([]).tone_mode is False
+    app = create_app(EmulatorConfig(api_key=API_KEY, tone_mode=True))
+    with app.test_client() as web:
+        assert web.get("/_emulator/control").get_json()["tone_mode"] is True
+        headers = {"Authorization": f"Bearer {API_KEY}", "model": "s1"}
+        answer = web.post("/v1/tts", json={"text": "Config tone.", "format": "wav"}, headers=headers)
+        assert answer.status_code == 200
+        assert decoded_tones(answer.data) == [tone_frequency("Config tone.")]
+        assert web.get("/_emulator/requests").get_json()[0]["tone_hz"] == tone_frequency("Config tone.")
+
+
+def test_narrate_emulator_tone_mode_option() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "producer.cli", "emulator", "--port", "0", "--tone-mode", "--api-key", API_KEY],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            assert selector.select(timeout=30), "the emulator printed nothing"
+        match = re.search(r"listening on (http://\S+)", proc.stdout.readline())
+        assert match
+        assert httpx.get(f"{match.group(1)}/_emulator/control").json()["tone_mode"] is True
+        with FishAudio(api_key=API_KEY, base_url=match.group(1)) as fish:
+            assert decoded_tones(fish.tts.convert(text="From the CLI.", format="wav")) == [tone_frequency("From the CLI.")]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from worker.emulator.app import EmulatorConfig, serve
+from worker.emulator.server import serve
+from worker.emulator.state import EmulatorConfig
 
 
 def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
@@ -18,6 +19,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     parser.add_argument("--train-seconds", type=float, default=0.0, help="time a new voice model takes to train")
     parser.add_argument("--fail-rate", type=float, default=0.0, help="fraction of TTS requests answered 500")
     parser.add_argument("--fail-training", action="store_true", help="new voice models end 'failed'")
+    parser.add_argument("--tone-mode", action="store_true", help="TTS answers a sine whose pitch identifies the text")
     args = parser.parse_args(argv)
     if not 0.0 <= args.fail_rate <= 1.0:
         parser.error("--fail-rate must be between 0 and 1")
@@ -32,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         train_seconds=args.train_seconds,
         fail_rate=args.fail_rate,
         fail_training=args.fail_training,
+        tone_mode=args.tone_mode,
     )
 
 

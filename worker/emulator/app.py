@@ -8,20 +8,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import signal
-import threading
 import time
 from dataclasses import asdict
-from types import FrameType
 from typing import Any
 
 import ormsgpack
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from worker.audio import CONTENT_TYPES, encode_pcm16
-from worker.emulator import speech
+from worker.emulator import speech, tones
 from worker.emulator.models import InvalidInput, ensure_decodable
 from worker.emulator.state import Controls, Emulator, EmulatorConfig, FishError
 from worker.emulator.stats import RequestLogEntry
@@ -29,7 +25,7 @@ from worker.emulator.stats import RequestLogEntry
 KNOWN_MODELS = ("speech-1.5", "speech-1.6", "s1", "s2", "s2-pro", "s2.1-pro", "s2.1-pro-free")
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 
-__all__ = ["KNOWN_MODELS", "SAMPLE_RATES", "Controls", "Emulator", "EmulatorConfig", "FishError", "create_app", "serve"]
+__all__ = ["KNOWN_MODELS", "SAMPLE_RATES", "Controls", "Emulator", "EmulatorConfig", "FishError", "create_app"]
 
 
 def _json(data: Any, *, status: int = 200) -> Response:
@@ -89,11 +85,13 @@ def _tts(emu: Emulator, entry: RequestLogEntry) -> Response:
 
 
 def _render(emu: Emulator, entry: RequestLogEntry) -> Response:
+    tone_mode = emu.controls.tone_mode  # read once: a control change mid-request does not split it
     body = _tts_body()
     text, fmt = body.get("text"), body.get("format") or "mp3"
     references = _references(body)
     reference_id = body.get("reference_id") or None
     entry.text = text if isinstance(text, str) else ""
+    entry.tone_hz = tones.tone_frequency(entry.text) if tone_mode else None
     entry.format, entry.reference_id = str(fmt), reference_id
     entry.reference_texts = [ref_text for _, ref_text in references]
     entry.reference_bytes = sum(len(audio) for audio, _ in references)
@@ -128,9 +126,14 @@ def _render(emu: Emulator, entry: RequestLogEntry) -> Response:
     prosody = body.get("prosody")
     speed = prosody.get("speed") if isinstance(prosody, dict) else None
     speed = float(speed) if isinstance(speed, (int, float)) and speed > 0 else 1.0
-    pcm, rate = speech.synthesize(text, voice_seed=seed, speed=speed)
-    if sample_rate is not None and fmt != "opus":  # opus is always encoded at 48 kHz
-        pcm, rate = speech.resample_pcm16(pcm, from_rate=rate, to_rate=sample_rate), sample_rate
+    resample = sample_rate is not None and fmt != "opus"  # opus is always encoded at 48 kHz
+    if tone_mode:  # the voice and speed were checked above but do not shape a tone
+        rate = sample_rate if resample else tones.SAMPLE_RATE
+        pcm = tones.tone_pcm(text, sample_rate=rate)
+    else:
+        pcm, rate = speech.synthesize(text, voice_seed=seed, speed=speed)
+        if resample:
+            pcm, rate = speech.resample_pcm16(pcm, from_rate=rate, to_rate=sample_rate), sample_rate
     audio = encode_pcm16(pcm, sample_rate=rate, fmt=fmt)
     if reference_id:
         emu.models.count_use(reference_id)
@@ -281,32 +284,3 @@ def create_app(config: EmulatorConfig) -> Flask:
         return _json(emu.model_json(model_id))
 
     return app
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access-log line per request: benchmarks send thousands."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
-def serve(config: EmulatorConfig) -> None:
-    """Serve until SIGTERM or SIGINT; print the listening line once the socket is bound."""
-    server = make_server(
-        config.host, config.port, create_app(config), threaded=True, request_handler=_QuietHandler
-    )
-    stopping = threading.Event()
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        # shutdown() blocks until serve_forever() returns, so it cannot run in this frame.
-        if not stopping.is_set():
-            stopping.set()
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"fish emulator listening on http://{config.host}:{server.server_port}", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()

@@ -36,6 +36,7 @@ class EmulatorConfig:
     train_seconds: float = 0.0
     fail_rate: float = 0.0
     fail_training: bool = False
+    tone_mode: bool = False  # TTS answers a sine identifying the text (see tones.py)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Controls:
     quirky_train_mode: bool = False
     fail_status: int = 0
     fail_count: int = 0
+    tone_mode: bool = False
 
 
 class FishError(Exception):
@@ -67,6 +69,7 @@ class Emulator:
         self.controls = Controls(
             latency=config.latency, concurrency=config.concurrency, fail_rate=config.fail_rate,
             train_seconds=config.train_seconds, fail_training=config.fail_training,
+            tone_mode=config.tone_mode,
         )
         self.stats = Stats()
         self.models = ModelStore()

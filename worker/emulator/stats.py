@@ -38,6 +38,7 @@ class RequestLogEntry:
     reference_texts: list[str] = field(default_factory=list)
     reference_bytes: int = 0
     status: int = 0
+    tone_hz: float | None = None  # the tone answered in tone mode; None otherwise
 
 
 class Stats:

@@ -1,0 +1,267 @@
+"""Audiobooks end to end: an EPUB through real workers into a chaptered .m4b, in order, resumable, incremental."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import av
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from producer.book_submit import BookSubmitter
+from producer.books import read_book
+from producer.cli import app
+from producer.devstack import LocalStack, Service
+from producer.submit import ClipInput, prepare_clip_voice
+from tests.conftest import EmulatorControl
+from tests.epubs import fable, write_epub
+from tests.tones import decode_mono, nearest_tone, tone_sequence
+from worker import keys
+from worker.bookplan import BookPlan
+from worker.bookstate import BookState
+from worker.emulator.tones import tone_frequency
+from worker.settings import Settings
+from worker.storage import Storage
+
+pytestmark = pytest.mark.e2e
+runner = CliRunner()
+BOOK_ENV = {
+    "NARRATE_PROMOTE_AFTER": "off",
+    "NARRATE_CHUNK_BYTES": "120",
+    "NARRATE_RETRY_BASE_SECONDS": "0.2",
+    "NARRATE_WEBHOOK_SECRET": "webhook-test-secret",
+}
+
+
+@pytest.fixture
+def book_env(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in BOOK_ENV.items():
+        monkeypatch.setenv(name, value)
+    from worker.settings import get_settings
+
+    get_settings.cache_clear()
+    return {**stack_env, **BOOK_ENV}
+
+
+@pytest.fixture
+def workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Callable[..., Service]]:
+    redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]
+    emulator.control(tone_mode=True)
+    started: list[Service] = []
+
+    def start(*, beat: bool = False, **extra: str) -> Service:
+        service = stack.add_worker(concurrency=2, extra_env={**BOOK_ENV, **extra}, extra_args=["-B"] if beat else None)
+        started.append(service)
+        return service
+
+    yield start
+    emulator.control(tone_mode=False)
+    for service in started:
+        service.stop()
+        if service in stack.services:
+            stack.services.remove(service)
+
+
+@pytest.fixture
+def voice(reference_clip):  # noqa: ANN201
+    return prepare_clip_voice([ClipInput(*reference_clip)])
+
+
+def wait_book(book_id: str, *, timeout: float = 120) -> dict:
+    state = BookState.from_url(Settings().broker_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        book = state.get(book_id) or {}
+        if book.get("state") in ("succeeded", "failed"):
+            assert book["state"] == "succeeded", book.get("error")
+            return book
+        time.sleep(0.2)
+    raise AssertionError(f"book did not finish: {state.get(book_id)}")
+
+
+def load(bucket: str, key: str) -> bytes:
+    data = Storage().get(bucket, key)
+    assert data is not None, f"missing s3://{bucket}/{key}"
+    return data
+
+
+def tts_texts(emulator: EmulatorControl) -> list[str]:
+    return [r["text"] for r in emulator.requests() if r["status"] == 200]
+
+
+def test_an_epub_becomes_a_chaptered_m4b_in_order(workers, book_env, bucket, emulator, voice, tmp_path) -> None:
+    workers()
+    book = read_book(str(fable(tmp_path / "fable.epub")))
+    submitter = BookSubmitter.from_settings(Settings())
+    plan, cost = submitter.submit(book, voice=voice, out=f"s3://{bucket}/books", fmt="mp3")
+    record = wait_book(plan.book_id)
+    prefix = "books"
+
+    # Every chunk rendered exactly once, and the estimate was the bill.
+    texts = [c.text for chapter in plan.chapters for c in chapter.chunks]
+    assert sorted(tts_texts(emulator)) == sorted(texts)
+    assert record["bytes_billed"] == cost.text_bytes == plan.text_bytes
+    manifest = json.loads(load(bucket, keys.book_manifest(prefix, plan.book_id)))
+    assert manifest["chunks"] == {"total": len(texts), "rendered": len(texts), "reused": 0}
+    assert manifest["bytes_billed"] == cost.text_bytes
+
+    # The m4b: chapters with titles and times, metadata, cover, and chunks in order.
+    m4b = load(bucket, keys.book_audio(prefix, plan.book_id))
+    with av.open(io.BytesIO(m4b)) as container:
+        chapters = container.chapters()
+        assert [c["metadata"]["title"] for c in chapters] == ["The Wager", "The Wind", "The Sun"]
+        assert container.metadata.get("title") == "The North Wind and the Sun"
+        assert container.metadata.get("artist") == "Aesop"
+        assert any(s.type == "video" and s.disposition & av.stream.Disposition.attached_pic for s in container.streams)
+        duration = container.duration / 1e6
+    sidecar = json.loads(load(bucket, keys.book_sidecar(prefix, plan.book_id, "json")))
+    for marker, side in zip(chapters, sidecar["chapters"]):
+        assert marker["start"] / 1000 == pytest.approx(side["start"], abs=0.01)
+        assert marker["end"] / 1000 == pytest.approx(side["end"], abs=0.01)
+    assert sidecar["chapters"][-1]["end"] == pytest.approx(duration, abs=0.2)
+    samples, rate = decode_mono(m4b)
+    heard = [nearest_tone(f) for f in tone_sequence(samples, rate)]
+    assert heard == [tone_frequency(t) for t in texts]
+
+    # Chapter files, subtitles, and a loudness report inside the ACX limits.
+    for chapter in manifest["chapters"]:
+        bucket_name, key = chapter["output_url"].removeprefix("s3://").split("/", 1)
+        assert len(tone_sequence(*decode_mono(load(bucket_name, key)))) == chapter["chunks"]
+        report = chapter["loudness"]
+        assert report["rms_db"] == pytest.approx(-20.0, abs=0.3)
+        assert report["checks"]["rms"]["pass"] and report["checks"]["peak"]["pass"]
+        assert chapter["loudness_before"]["rms_db"] > -15  # the tones start louder than the target
+        assert chapter["loudness_before"]["checks"]["rms"]["pass"] is False
+    srt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")).decode()
+    vtt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")).decode()
+    assert srt.count(" --> ") == len(texts) and vtt.startswith("WEBVTT") and texts[0] in srt
+
+
+def test_editing_one_paragraph_re_renders_only_its_chunks(workers, book_env, bucket, emulator, voice, tmp_path) -> None:
+    workers()
+    chapters = [("One", ["Alpha paragraph stays the same.", "Beta paragraph is about to change."]),
+                ("Two", ["Gamma paragraph stays too."])]  # fmt: skip
+    original = write_epub(tmp_path / "v1.epub", title="Drafts", author="A. Writer", chapters=chapters, cover=False)
+    submitter = BookSubmitter.from_settings(Settings())
+    first, _ = submitter.submit(read_book(str(original)), voice=voice, out=f"s3://{bucket}/drafts")
+    wait_book(first.book_id)
+    emulator.reset()
+    emulator.control(tone_mode=True)
+
+    chapters[0][1][1] = "Beta paragraph, now edited by the author."
+    edited = write_epub(tmp_path / "v2.epub", title="Drafts", author="A. Writer", chapters=chapters, cover=False)
+    estimate_out = runner.invoke(app, ["estimate", str(edited), "--voice", str(voice_path(voice)), "--transcript",
+                                       voice.clips[0].transcript, "--out", f"s3://{bucket}/drafts", "--json"])  # fmt: skip
+    assert estimate_out.exit_code == 0, estimate_out.output
+    [estimated] = json.loads(estimate_out.output)
+    second, cost = submitter.submit(read_book(str(edited)), voice=voice, out=f"s3://{bucket}/drafts")
+    record = wait_book(second.book_id)
+
+    assert tts_texts(emulator) == ["Beta paragraph, now edited by the author."]
+    assert record["chunks_rendered"] == 1 and record["chunks_reused"] == second.chunk_count - 1
+    assert record["bytes_billed"] == len("Beta paragraph, now edited by the author.".encode()) == cost.uncached_bytes
+    assert estimated["cached_chunks"] == second.chunk_count - 1 and estimated["uncached_bytes"] == cost.uncached_bytes
+
+
+def voice_path(voice) -> Path:  # noqa: ANN001
+    """The clip file behind a prepared voice (the session's reference clip)."""
+    from producer.dev import sample_reference_clip
+
+    return sample_reference_clip()
+
+
+def test_a_killed_worker_resumes_without_paying_twice(workers, book_env, bucket, emulator, voice, tmp_path, stack) -> None:
+    emulator.control(latency=0.4)
+    first = workers()
+    paragraphs = [f"Paragraph number {n} of the long chapter." for n in range(14)]
+    path = write_epub(tmp_path / "long.epub", title="Long", author="B", chapters=[("Long", paragraphs)], cover=False)
+    submitter = BookSubmitter.from_settings(Settings())
+    plan, _ = submitter.submit(read_book(str(path)), voice=voice, out=f"s3://{bucket}/long")
+    state = BookState.from_url(Settings().broker_url)
+    deadline = time.monotonic() + 60
+    while len(state.done_indexes(plan.book_id, 0)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(first.process.pid, signal.SIGKILL)  # the worker and its pool, mid-book
+    first.process.wait(timeout=10)
+    done_before = state.done_indexes(plan.book_id, 0)
+    assert 4 <= len(done_before) < len(paragraphs)
+
+    # A fresh worker with the reconciler: the stalled book gets only its missing chunks again.
+    workers(beat=True, NARRATE_RECONCILE_SECONDS="1", NARRATE_RECONCILE_STALE_SECONDS="2")
+    wait_book(plan.book_id, timeout=120)
+    requested = tts_texts(emulator)
+    finished_texts = {plan.chapters[0].chunks[i].text for i in done_before}
+    assert all(requested.count(text) == 1 for text in finished_texts), "a finished chunk was paid for twice"
+    assert set(requested) == set(paragraphs)
+    assert len(requested) - len(paragraphs) <= 2, "at most the chunks in flight at the kill are rendered again"
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    answers: list[int] = []
+    received: list[tuple[dict, bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((dict(self.headers), body))
+        self.send_response(type(self).answers.pop(0) if type(self).answers else 200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def test_the_completion_webhook_is_signed_and_retried(workers, book_env, bucket, voice, tmp_path) -> None:
+    _Receiver.answers, _Receiver.received = [500], []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        workers()
+        path = write_epub(tmp_path / "n.epub", title="Notify", author="C", chapters=[("Only", ["Tell me when it is done."])], cover=False)
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        result = runner.invoke(app, ["book", str(path), "--voice", str(voice_path(voice)), "--transcript", voice.clips[0].transcript,
+                                     "--out", f"s3://{bucket}/n", "--notify", url, "--watch"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        deadline = time.monotonic() + 30
+        while len(_Receiver.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        server.shutdown()
+    assert len(_Receiver.received) == 2, "the first delivery failed (500) and was retried"
+    headers, body = _Receiver.received[-1]
+    expected = "sha256=" + hmac.new(b"webhook-test-secret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Narrate-Signature"] == expected
+    payload = json.loads(body)
+    assert payload["event"] == "book.finished" and payload["state"] == "succeeded" and payload["m4b_url"].endswith("book.m4b")
+
+
+def test_over_budget_and_unreadable_books_enqueue_nothing(book_env, bucket, redis_client, voice, tmp_path) -> None:
+    path = fable(tmp_path / "fable.epub")
+    args = ["--voice", str(voice_path(voice)), "--transcript", voice.clips[0].transcript, "--out", f"s3://{bucket}/x"]
+    over = runner.invoke(app, ["book", str(path), *args, "--budget", "0.0001"])
+    assert over.exit_code == 2 and "over --budget" in over.output
+    broken = tmp_path / "broken.epub"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    refused = runner.invoke(app, ["submit", str(broken), *args])
+    assert refused.exit_code == 2 and "not a readable EPUB" in refused.output
+    assert not [k for k in redis_client.keys("narrate:*")], "nothing may be enqueued or recorded"
+    assert redis_client.llen("narrate") == 0
+
+
+def test_plan_is_stored_beside_the_outputs(book_env, bucket, voice, tmp_path, redis_client) -> None:
+    submitter = BookSubmitter.from_settings(Settings())
+    plan, _ = submitter.submit(read_book(str(fable(tmp_path / "f.epub"))), voice=voice, out=f"s3://{bucket}/p")
+    stored = BookPlan.model_validate_json(load(bucket, keys.book_plan("p", plan.book_id)))
+    assert stored == plan and redis_client.llen("narrate") == plan.chunk_count
+    message = json.loads(redis_client.lindex("narrate", 0))
+    assert message["headers"]["task"] == "narrate.book.chunk" and len(message["body"]) < 4000
