@@ -1,0 +1,145 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from producer.manifest import MANIFEST_SUFFIXES, ManifestEntry, read_manifest
+from worker.errors import BadInput
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A manifest folder with two books, a reference clip and its transcript."""
+    (tmp_path / "books").mkdir()
+    (tmp_path / "books" / "one.epub").write_bytes(b"epub")
+    (tmp_path / "two.md").write_text("# Two\n\nText.\n", encoding="utf-8")
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "narrator.wav").write_bytes(b"RIFF")
+    (tmp_path / "clips" / "narrator.txt").write_text("Exact words.", encoding="utf-8")
+    return tmp_path
+
+
+def write_jsonl(folder: Path, *lines: object, name: str = "books.jsonl") -> str:
+    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
+    (folder / name).write_text(text, encoding="utf-8")
+    return str(folder / name)
+
+
+def write_yaml(folder: Path, text: str, name: str = "books.yaml") -> str:
+    (folder / name).write_text(text, encoding="utf-8")
+    return str(folder / name)
+
+
+def test_jsonl_manifest_resolves_paths_and_fills_defaults(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")  # paths are relative to the manifest, not to the current directory
+    path = write_jsonl(
+        folder,
+        "# audiobooks for the spring catalogue",
+        {"file": "books/one.epub", "out": "s3://audio/one", "voice": "clips/narrator.wav", "transcript_file": "clips/narrator.txt"},
+        "",
+        {"file": "two.md", "out": "s3://audio", "voice": "Morgan", "format": "opus", "title": "Second"},
+        {"file": str(folder / "two.md"), "out": "s3://audio/three", "voice_id": "7f92f8af", "format": "wav"},
+    )  # fmt: skip
+    one, two, three = read_manifest(path)
+    assert one == ManifestEntry(
+        file=folder / "books" / "one.epub", out="s3://audio/one", format="mp3", voice=str(folder / "clips" / "narrator.wav"),
+        transcript_file=folder / "clips" / "narrator.txt",
+    )  # fmt: skip
+    assert (one.transcript, one.voice_id, one.title) == (None, None, None)
+    assert (two.file, two.voice, two.format, two.title) == (folder / "two.md", "Morgan", "opus", "Second")
+    assert (three.file, three.voice_id, three.voice, three.format) == (folder / "two.md", "7f92f8af", None, "wav")
+
+
+def test_yaml_manifest_as_list_and_as_books_mapping(folder: Path) -> None:
+    listed = write_yaml(
+        folder, "- file: two.md\n  out: s3://audio/two\n  voice: clips/narrator.wav\n  transcript: Exact words.\n"
+    )
+    mapped = write_yaml(
+        folder, "books:\n  - {file: books/one.epub, out: 's3://audio', voice_id: abc, title: 1984}\n", name="more.yml"
+    )
+    (entry,) = read_manifest(listed)
+    assert (entry.file, entry.voice, entry.transcript) == (folder / "two.md", str(folder / "clips" / "narrator.wav"), "Exact words.")  # fmt: skip
+    (entry,) = read_manifest(mapped)
+    assert (entry.file, entry.voice_id, entry.format) == (folder / "books" / "one.epub", "abc", "mp3")
+    assert entry.title == "1984"  # YAML reads it as a number
+    assert MANIFEST_SUFFIXES == (".jsonl", ".yaml", ".yml")
+
+
+def test_invalid_json_names_the_line(folder: Path) -> None:
+    path = write_jsonl(folder, {"file": "two.md", "out": "s3://a", "voice": "V"}, "", '{"file": "two.md", "out": ')
+    with pytest.raises(BadInput, match=r"books\.jsonl: line 3: invalid JSON \(.*column \d+\); write one JSON object"):
+        read_manifest(path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (["two.md"], r"line 1: expected a mapping of fields, got list"),
+        ({"file": "two.md", "out": "s3://a", "voice": "V", "speed": 2}, r"line 1: unknown field `speed`; the fields are file, out, format"),
+        ({"out": "s3://a", "voice": "V"}, r"line 1: missing `file`; add it"),
+        ({"file": "two.md", "voice": "V"}, r"line 1: missing `out`; add it"),
+        ({"file": "two.md", "out": "s3://a", "voice": "V", "format": "flac"}, r"line 1: `format` is 'flac'; use one of 'mp3', 'wav' or 'opus'"),
+        ({"file": "two.md", "out": "s3://a", "voice": "V", "voice_id": "x"}, r"line 1: both `voice` and `voice_id` are set; keep one"),
+        ({"file": "two.md", "out": "s3://a"}, r"line 1: no voice; add `voice`"),
+        ({"file": "two.md", "out": "s3://a", "voice": "V", "transcript": "t", "transcript_file": "clips/narrator.txt"},
+         r"line 1: both `transcript` and `transcript_file` are set"),
+        ({"file": "two.md", "out": "s3://a", "voice_id": "x", "transcript": "t"}, r"line 1: `transcript`/`transcript_file` only go with a `voice` clip"),
+        ({"file": "two.md", "out": "bucket/prefix", "voice": "V"}, r"line 1: `out`: 'bucket/prefix' is not an S3 URL; write it as s3://"),
+        ({"file": "two.md", "out": "s3://a", "voice": "V", "transcript_file": "nope.txt"}, r"line 1: `transcript_file`: .*nope\.txt: no such file"),
+        ({"file": "books", "out": "s3://a", "voice": "V"}, r"line 1: `file`: .*books: is a directory"),
+        ({"file": "two.md", "out": "s3://a", "voice": "V", "transcript": ["a"]},
+         r"line 1: `transcript`: Input should be a valid string \(got \['a'\]\); fix it"),
+    ],
+)  # fmt: skip
+def test_bad_entries_name_the_line_and_field(folder: Path, entry: object, message: str) -> None:
+    with pytest.raises(BadInput, match=r"books\.jsonl: " + message):
+        read_manifest(write_jsonl(folder, entry))
+
+
+def test_missing_book_file_names_the_resolved_path(folder: Path) -> None:
+    text = "- {file: two.md, out: 's3://a', voice: V}\n- {file: lost/three.epub, out: 's3://a', voice: V}\n"
+    path = write_yaml(folder, text)
+    resolved = folder.resolve() / "lost" / "three.epub"
+    with pytest.raises(BadInput, match=rf"books\.yaml: entry 2: `file`: {resolved}: no such file; paths are relative"):
+        read_manifest(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- file: two.md\n  out: [unclosed\n", r"invalid YAML \(line 3\)"),
+        ("- just a string\n", r"entry 1: expected a mapping of fields, got str"),
+        ("- {file: two.md, out: 's3://a', voice: V}\n- {file: two.md, out: 's3://a', voice: V, format: aac}\n", r"entry 2: `format` is 'aac'"),
+        ("books: {file: two.md}\n", r"expected a list of entries"),
+        ("defaults: {format: wav}\nbooks: []\n", r"a mapping at the top must hold only `books:`.*found defaults"),
+        ("title: not a manifest\n", r"a mapping at the top must hold only `books:`"),
+    ],
+)  # fmt: skip
+def test_bad_yaml_manifests(folder: Path, text: str, message: str) -> None:
+    with pytest.raises(BadInput, match=r"books\.yaml: " + message):
+        read_manifest(write_yaml(folder, text))
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [("a.jsonl", "# only a comment\n\n"), ("b.yaml", ""), ("c.yml", "books: []\n")]
+)
+def test_empty_manifests_are_refused(folder: Path, name: str, text: str) -> None:
+    with pytest.raises(BadInput, match=rf"{name}: the manifest lists no books; add one entry per book"):
+        read_manifest(write_yaml(folder, text, name=name))
+
+
+def test_missing_directory_and_unsupported_manifests(folder: Path) -> None:
+    with pytest.raises(BadInput, match="no such file"):
+        read_manifest(str(folder / "nope.jsonl"))
+    with pytest.raises(BadInput, match="is a directory"):
+        read_manifest(str(folder / "books"))
+    with pytest.raises(BadInput, match=r"unsupported manifest type '\.json'"):
+        read_manifest(write_yaml(folder, "[]", name="books.json"))
+    (folder / "latin.jsonl").write_bytes('{"title": "Déjà"}'.encode("latin-1"))
+    with pytest.raises(BadInput, match=r"latin\.jsonl: not UTF-8 text \(invalid byte at offset 12\)"):
+        read_manifest(str(folder / "latin.jsonl"))
+
+
+def test_entries_built_directly_keep_paths_as_given() -> None:
+    entry = ManifestEntry(file=Path("relative.epub"), out="s3://bucket", voice_id="abc")
+    assert (entry.file, entry.format) == (Path("relative.epub"), "mp3")
