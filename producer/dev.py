@@ -22,6 +22,9 @@ from rich.table import Table
 from producer import progress
 from producer.devstack import LocalStack, StackError
 from producer.sample import reference_transcript, sample_parts
+from producer.book_cli import is_book
+from producer.books import read_book
+from producer.dev_books import render_book
 from producer.sources import TextSource, read_text
 from producer.submit import ClipInput, PreparedVoice, Submitter, check_format, prepare_clip_voice
 from worker.errors import BadInput, NarrateError
@@ -66,9 +69,14 @@ def run_dev(
     console: Console,
     errors: Console,
 ) -> int:
+    books = [f for f in files if is_book(f)]
     try:
         check_format(fmt)
-        sources = [read_text(f) for f in files] if files else [read_text(str(p)) for p in sample_parts()]
+        if books and len(books) != len(files):
+            raise BadInput("pass either books (.epub, .md) or text files to `narrate dev`, not both")
+        for book in books:
+            read_book(book)  # refuse an unreadable book before starting anything
+        sources = [] if books else [read_text(f) for f in files] if files else [read_text(str(p)) for p in sample_parts()]
         if voice is None:
             voice, transcript = sample_reference_clip(), reference_transcript()
         prepared = prepare_clip_voice([ClipInput(path=voice, transcript=transcript or "")])
@@ -94,6 +102,9 @@ def run_dev(
             settings = Settings(broker_url=env["NARRATE_BROKER_URL"])
             storage = Storage()
             storage.create_bucket(DEV_BUCKET)
+            if books:
+                ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, out_dir=out_dir, console=console) for b in books]
+                return 0 if all(ok) else 1
             records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console)
             manifests = _download(storage, records, out_dir=out_dir)
             console.print(_summary_table(records, manifests))

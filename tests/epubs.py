@@ -20,7 +20,9 @@ def cover_jpeg(size: int = 32) -> bytes:
     return b"".join(bytes(p) for p in context.encode(frame)) + b"".join(bytes(p) for p in context.encode(None))
 
 
-def write_epub(path: Path, *, title: str, author: str, chapters: list[tuple[str, list[str]]], cover: bool = True) -> Path:
+def write_epub(
+    path: Path, *, title: str, author: str, chapters: list[tuple[str, list[str]]], cover: bool = True, headings: bool = True
+) -> Path:
     """A valid EPUB 3: one XHTML document per chapter (title, paragraphs), a TOC, a nav, optionally a cover."""
     book = epub.EpubBook()
     book.set_identifier(f"narrate-test-{abs(hash((title, author))) % 10**8}")
@@ -33,7 +35,8 @@ def write_epub(path: Path, *, title: str, author: str, chapters: list[tuple[str,
     for number, (chapter_title, paragraphs) in enumerate(chapters, start=1):
         document = epub.EpubHtml(title=chapter_title, file_name=f"chapter-{number}.xhtml", lang="en")
         body = "".join(f"<p>{p}</p>" for p in paragraphs)
-        document.content = f"<html><body><h1>{chapter_title}</h1>{body}</body></html>"
+        heading = f"<h1>{chapter_title}</h1>" if headings else ""
+        document.content = f"<html><body>{heading}{body}</body></html>"
         book.add_item(document)
         documents.append(document)
     book.toc = documents

@@ -68,3 +68,24 @@ def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
     assert process.returncode == 130, seen + rest
     assert "interrupted" in rest
     assert not any(port_open(p) for p in ports), "a service outlived narrate dev"
+
+
+def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
+    import av
+
+    from tests.epubs import fable
+
+    fable(tmp_path / "fable.epub")
+    result = subprocess.run(
+        [sys.executable, "-m", "producer.cli", "dev", "fable.epub"], cwd=tmp_path, env=dev_env(tmp_path),
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = tmp_path / "out" / "fable"
+    with av.open(str(folder / "book.m4b")) as container:
+        assert [c["metadata"]["title"] for c in container.chapters()] == ["The Wager", "The Wind", "The Sun"]
+        assert container.duration / 1e6 > 10
+    assert sorted(p.name for p in folder.glob("chapter-*.mp3")) == ["chapter-001.mp3", "chapter-002.mp3", "chapter-003.mp3"]
+    for name in ("chapters.json", "book.srt", "book.vtt", "manifest.json"):
+        assert (folder / name).exists()
+    assert "The North Wind and the Sun: chapters" in result.stdout and "RMS dB" in result.stdout
