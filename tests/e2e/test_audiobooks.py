@@ -143,6 +143,10 @@ def test_an_epub_becomes_a_chaptered_m4b_in_order(workers, book_env, bucket, emu
         assert report["checks"]["rms"]["pass"] and report["checks"]["peak"]["pass"]
         assert chapter["loudness_before"]["rms_db"] > -15  # the tones start louder than the target
         assert chapter["loudness_before"]["checks"]["rms"]["pass"] is False
+    status = runner.invoke(app, ["status", plan.book_id, "--json"])
+    assert status.exit_code == 0, status.output
+    reported = json.loads(status.output)
+    assert reported["state"] == "succeeded" and [c["chunks_total"] for c in reported["chapters"]] == [len(c.chunks) for c in plan.chapters]
     srt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")).decode()
     vtt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")).decode()
     assert srt.count(" --> ") == len(texts) and vtt.startswith("WEBVTT") and texts[0] in srt
