@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from producer import book_cli, progress
+from producer import book_cli, ops_cli, progress
 from producer.console import EXIT_JOB_FAILED, console, errors, fail, settings_or_exit, warn
 from producer.manifest import MANIFEST_SUFFIXES, read_manifest
 from producer.sources import read_text
@@ -133,6 +133,7 @@ def _voice_from_options(
 
 
 book_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=_voice_from_options)
+ops_cli.register(app, settings_or_exit=settings_or_exit)
 
 
 @app.command()
@@ -157,6 +158,9 @@ def status(
         records = progress.fetch(JobStore.from_url(settings.broker_url), job_ids)
     except progress.UnknownJobs as exc:
         fail(str(exc))
+    notice = ops_cli.breaker_notice(settings.broker_url)
+    if notice:
+        warn(notice)
     _report(records, as_json=as_json, failed=any(record.state == "failed" for record in records))
 
 

@@ -40,10 +40,10 @@ from worker.jobs import (
 from worker.records import JobRecord, JobStore
 from worker.settings import Settings
 from worker.storage import Storage
+from worker.validate import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS
 from worker.voices import ClipRef
 
-# Fish guidance: 10-30 s of clean speech. Under 1 s there is no voice to clone.
-CLIP_MIN_SECONDS = 1.0
+# Fish guidance: 10-30 s of clean speech; the hard limits are the worker's own.
 CLIP_ADVISED_SECONDS = (10.0, 30.0)
 CLIP_MAX_BYTES = 50 * 1024 * 1024
 
@@ -115,6 +115,8 @@ def _prepare_clip(item: ClipInput) -> tuple[PreparedClip, list[str]]:
     seconds = info.duration_seconds
     if seconds < CLIP_MIN_SECONDS:
         raise BadInput(f"{path}: the reference clip is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)")
+    if seconds > CLIP_MAX_SECONDS:
+        raise BadInput(f"{path}: the reference clip is {seconds:.0f} s; at most {CLIP_MAX_SECONDS:.0f} s is accepted (10-30 s is best)")
     warnings = []
     low, high = CLIP_ADVISED_SECONDS
     if seconds < low:
@@ -196,7 +198,8 @@ class Submitter:
 
     def enqueue(self, jobs: list[RenderJob]) -> None:
         """Record every job as queued, then send it: a worker always finds the record."""
-        self._store.create([_queued_record(job) for job in jobs])
+        messages = {job.job_id: job.model_dump_json() for job in jobs}
+        self._store.create([_queued_record(job) for job in jobs], messages=messages)
         for job in jobs:
             self._app.send_task(RENDER_TASK, kwargs={"job": job.model_dump(mode="json")}, task_id=job.job_id)
 

@@ -24,7 +24,9 @@ from worker.celery_app import ASSEMBLY_QUEUE, QUEUE, app
 from worker.errors import PermanentError, TransientError
 from worker.reconcile import Enqueue, reconcile
 from worker.settings import get_settings
-from worker.tasks import render_context, retry_delay
+from worker.breaker import BreakerOpen
+from worker.limiter import SlotUnavailable
+from worker.tasks import render_context, retry_delay, wait_delay
 from worker import keys, webhook
 
 log = logging.getLogger("narrate.books")
@@ -51,6 +53,9 @@ class BookTask(Task):
         settings = get_settings()
         try:
             return step()
+        except (SlotUnavailable, BreakerOpen) as exc:
+            book_context().state.set_book(book_id, waiting=str(exc))
+            raise self.retry(countdown=wait_delay(exc), max_retries=None)
         except TransientError as exc:
             attempt = self.request.retries + 1
             if attempt >= settings.max_attempts:

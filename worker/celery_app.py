@@ -6,7 +6,7 @@ from celery import Celery
 from kombu import Queue
 
 from worker.bookplan import BOOK_RECONCILE_TASK
-from worker.jobs import PROMOTE_TASK
+from worker.jobs import CREDIT_CHECK_TASK, PROMOTE_TASK
 from worker.settings import Settings, get_settings
 
 QUEUE = "narrate"
@@ -28,6 +28,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         # a task is acknowledged after it finishes, so a killed worker's job is redelivered
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # an unexpected crash (Redis gone mid-update) leaves the message to be redelivered, not dropped;
+        # expected failures are caught in the tasks and recorded
+        task_acks_on_failure_or_timeout=False,
         # long tasks: a worker takes one at a time instead of hoarding
         worker_prefetch_multiplier=1,
         # both limits below the visibility timeout, else Redis redelivers running tasks
@@ -43,7 +46,10 @@ def make_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         # `celery -A worker beat` (or a worker with -B) runs the audiobook reconciler
-        beat_schedule={"reconcile-audiobooks": {"task": BOOK_RECONCILE_TASK, "schedule": settings.reconcile_seconds}},
+        beat_schedule={
+            "reconcile-audiobooks": {"task": BOOK_RECONCILE_TASK, "schedule": settings.reconcile_seconds},
+            "check-fish-credit": {"task": CREDIT_CHECK_TASK, "schedule": settings.credit_check_seconds},
+        },
     )
     return app
 

@@ -7,6 +7,7 @@ the task layer's job.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,9 @@ from fishaudio import FishAudio
 from fishaudio.exceptions import APIError, FishAudioError, NotFoundError
 from fishaudio.types import ReferenceAudio
 
+from worker.breaker import BreakerOpen, CreditBreaker
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
+from worker.limiter import FishLimiter
 from worker.settings import Settings
 
 FISH_CLOUD = "https://api.fish.audio"
@@ -40,7 +43,7 @@ class Speech:
 class FishClient:
     """One per worker process: it holds the SDK client and its HTTP connection pool."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, limiter: FishLimiter | None = None, breaker: CreditBreaker | None = None) -> None:
         if settings.fish_api_key is None and settings.fish_base_url.rstrip("/") == FISH_CLOUD:
             raise PermanentError(
                 "FISH_API_KEY is not set: set it to render with the Fish Audio cloud,"
@@ -48,6 +51,8 @@ class FishClient:
             )
         self._key = settings.fish_key()
         self._model = settings.fish_model
+        self._limiter = limiter
+        self._breaker = breaker
         self._sdk = FishAudio(
             api_key=self._key,
             base_url=settings.fish_base_url,
@@ -68,17 +73,24 @@ class FishClient:
     ) -> Speech:
         """One TTS request; with `reference_id` only the id is sent, else the clips."""
         inline = [] if reference_id else [ReferenceAudio(audio=a, text=t) for a, t in references or []]
-        started = time.perf_counter()
-        try:
-            audio = self._sdk.tts.convert(
-                text=text,
-                format=fmt,  # type: ignore[arg-type]
-                reference_id=reference_id,
-                references=inline,
-                model=self._model,  # type: ignore[arg-type]
-            )
-        except (APIError, FishAudioError, httpx.HTTPError) as exc:
-            raise self._mapped(exc, reference_id=reference_id) from None
+        if self._breaker is not None:
+            self._breaker.check()
+        with self._limiter.slot() if self._limiter is not None else contextlib.nullcontext():
+            started = time.perf_counter()
+            try:
+                audio = self._sdk.tts.convert(
+                    text=text,
+                    format=fmt,  # type: ignore[arg-type]
+                    reference_id=reference_id,
+                    references=inline,
+                    model=self._model,  # type: ignore[arg-type]
+                )
+            except (APIError, FishAudioError, httpx.HTTPError) as exc:
+                mapped = self._mapped(exc, reference_id=reference_id)
+                if isinstance(mapped, FishRejected) and mapped.status == 402 and self._breaker is not None:
+                    self._breaker.open(reason=str(mapped))
+                    raise BreakerOpen(f"waiting: {mapped}; Fish calls are paused until `narrate resume`") from None
+                raise mapped from None
         if not audio:
             raise FishUnavailable("the Fish API answered 200 with no audio; will retry")
         return Speech(
@@ -87,6 +99,13 @@ class FishClient:
             reference_bytes_sent=sum(len(ref.audio) for ref in inline),
             reference_id=reference_id,
         )
+
+    def credit(self) -> float:
+        """The account's API credit (used to close the breaker once the account is topped up)."""
+        try:
+            return float(self._sdk.account.get_credits().credit)
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._mapped(exc, reference_id=None) from None
 
     def close(self) -> None:
         self._sdk.close()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 SCHEMA_VERSION = 1
 RENDER_TASK = "narrate.render"
 PROMOTE_TASK = "narrate.promote"  # args: [reference_hash]
+CREDIT_CHECK_TASK = "narrate.credit_check"
 
 OutputFormat = Literal["mp3", "wav", "opus"]
 VoiceMode = Literal["one_shot", "reference_id"]

@@ -19,6 +19,16 @@ def jobs_in_state(state: str) -> str:
     return f"{REDIS_PREFIX}:jobs:{state}"
 
 
+def fish_slots() -> str:
+    """Sorted set of Fish request slots in use, scored by lease expiry: the cluster-wide cap."""
+    return f"{REDIS_PREFIX}:fish:slots"
+
+
+def fish_breaker() -> str:
+    """Hash present while Fish calls are paused after a 402 (insufficient credit)."""
+    return f"{REDIS_PREFIX}:fish:breaker"
+
+
 def reference_entry(reference_hash: str) -> str:
     """Hash: a voice reference's use count, promotion state and Fish model id."""
     return f"{REDIS_PREFIX}:ref:{reference_hash}"

@@ -31,6 +31,7 @@ class JobRecord(BaseModel):
     duration_seconds: float = 0.0
     error: str = ""
     attempts: int = 0
+    failures: int = 0  # transient failures so far; waiting for a slot or for credit does not count
     submitted_at: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -53,12 +54,52 @@ class JobStore:
     def from_url(cls, url: str, *, ttl_seconds: int = 30 * 86400) -> JobStore:
         return cls(redis.Redis.from_url(url), ttl_seconds=ttl_seconds)
 
-    def create(self, records: list[JobRecord]) -> None:
-        """Write many queued records in one round trip."""
+    def create(self, records: list[JobRecord], *, messages: dict[str, str] | None = None) -> None:
+        """Write many queued records in one round trip; `messages` (JSON by job id) make `narrate retry` possible."""
         pipe = self._redis.pipeline(transaction=False)
         for record in records:
-            pipe.hset(keys.job_record(record.job_id), mapping=_to_hash(record))
+            mapping = _to_hash(record)
+            if messages and record.job_id in messages:
+                mapping["message"] = messages[record.job_id]
+            pipe.hset(keys.job_record(record.job_id), mapping=mapping)
             pipe.zadd(keys.jobs_in_state(record.state), {record.job_id: time.time()})
+        pipe.execute()
+
+    def message(self, job_id: str) -> str | None:
+        raw = self._redis.hget(keys.job_record(job_id), "message")
+        return raw.decode() if raw else None
+
+    def count_failure(self, job_id: str) -> int:
+        """One more transient failure; returns how many there have been."""
+        return int(self._redis.hincrby(keys.job_record(job_id), "failures", 1))
+
+    def first_attempt_at(self, job_id: str) -> float:
+        """When the job first started (set once): bounds the total time spent retrying."""
+        key = keys.job_record(job_id)
+        self._redis.hsetnx(key, "first_attempt_at", time.time())
+        return float(self._redis.hget(key, "first_attempt_at") or time.time())
+
+    def requeue(self, job_id: str) -> None:
+        """Back to queued with a clean slate, for `narrate retry`."""
+        key = keys.job_record(job_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(key, mapping={"error": "", "failures": 0, "finished_at": ""})
+        pipe.hdel(key, "first_attempt_at")
+        pipe.persist(key)
+        pipe.execute()
+        self._move(job_id, "queued", {})
+
+    def in_state(self, state: JobState, *, before: float | None = None) -> list[str]:
+        """Ids of jobs in `state`, optionally only those that entered it before `before` (epoch seconds)."""
+        found = self._redis.zrangebyscore(keys.jobs_in_state(state), "-inf", before if before is not None else "+inf")
+        return [job_id.decode() for job_id in found]
+
+    def purge(self, job_ids: list[str]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.delete(keys.job_record(job_id))
+            for state in keys.JOB_STATES:
+                pipe.zrem(keys.jobs_in_state(state), job_id)
         pipe.execute()
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -106,5 +147,5 @@ def _to_hash(record: JobRecord) -> dict[str, str]:
 
 
 def _from_hash(raw: dict[bytes, bytes]) -> JobRecord:
-    decoded = {k.decode(): v.decode() for k, v in raw.items()}
+    decoded = {k.decode(): v.decode() for k, v in raw.items() if k != b"message"}
     return JobRecord.model_validate(decoded)

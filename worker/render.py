@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 
 from worker import audio, keys
 from worker.chunking import split_text
-from worker.errors import PermanentError
 from worker.fish import Speech
 from worker.jobs import Manifest, OutputRecord, RenderJob, RequestRecord
 from worker.speaker import RenderContext, Speaker
@@ -29,12 +28,6 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
         return Manifest.model_validate_json(finished)  # delivered twice: already done
 
     started_at = datetime.now(timezone.utc)
-    text_bytes = len(job.text.encode("utf-8"))
-    if text_bytes > ctx.settings.max_text_bytes:
-        raise PermanentError(
-            f"the text is {text_bytes} bytes, over the limit of {ctx.settings.max_text_bytes}"
-            " (NARRATE_MAX_TEXT_BYTES): split it into several jobs"
-        )
     voice = Speaker.load(job.voice, bucket=bucket, ctx=ctx)
     chunks = split_text(job.text, max_bytes=ctx.settings.chunk_bytes)
     requests: list[RequestRecord] = []

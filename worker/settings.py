@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         6, ge=1, description="Attempts per job for transient errors (429, 5xx, timeouts)."
     )
+    max_retry_seconds: float = Field(
+        6 * 3600.0, gt=0, description="A job still failing this long after its first attempt fails for good."
+    )
+    max_message_bytes: int = Field(
+        1_000_000, gt=0, description="Largest job message a worker accepts, in bytes of JSON."
+    )
+    credit_check_seconds: float = Field(
+        60.0, gt=0, description="How often beat checks Fish credit while the 402 breaker is open."
+    )
     retry_base_seconds: float = Field(
         2.0, gt=0, description="First retry delay; doubles each attempt, with full jitter."
     )

@@ -17,6 +17,7 @@ from worker.fish import FishClient, Speech
 from worker.jobs import ClipVoice, ModelVoice
 from worker.settings import Settings
 from worker.storage import Storage
+from worker.validate import check_clip
 from worker.voices import ClipRef, Registry
 
 _CLIP_CACHE_BYTES = 64 * 1024 * 1024
@@ -140,5 +141,6 @@ def fetch_clip(key: str, sha256: str, *, bucket: str, ctx: RenderContext) -> byt
         raise PermanentError(f"reference clip {keys.s3_url(bucket, key)} is missing: submit the job again to upload it")
     if hashlib.sha256(data).hexdigest() != sha256:
         raise PermanentError(f"reference clip {keys.s3_url(bucket, key)} does not match its sha256: it was altered")
+    check_clip(data, where=keys.s3_url(bucket, key))
     ctx.clips.put(sha256, data)
     return data

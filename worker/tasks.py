@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from functools import lru_cache
 from typing import Any
 
+import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from pydantic import ValidationError
 
+from worker.breaker import BreakerOpen, CreditBreaker
 from worker.celery_app import VOICES_QUEUE, app
 from worker.errors import NarrateError, PermanentError, TransientError
 from worker.fish import FishClient, FishVoices
-from worker.jobs import PROMOTE_TASK, RENDER_TASK, SCHEMA_VERSION, RenderJob
+from worker.jobs import CREDIT_CHECK_TASK, PROMOTE_TASK, RENDER_TASK, SCHEMA_VERSION, RenderJob
 from worker.promotion import PromotionContext, advance
-from worker.records import JobStore
+from worker.limiter import FishLimiter, SlotUnavailable
+from worker.records import JobRecord, JobStore
+from worker.validate import check_job, check_message_size
 from worker.render import render_job
 from worker.speaker import RenderContext
 from worker.settings import get_settings
@@ -37,11 +42,13 @@ def job_store() -> JobStore:
 def render_context() -> RenderContext:
     """One Fish client and one S3 client per worker process, made after the fork."""
     settings = get_settings()
+    client = redis.Redis.from_url(settings.broker_url)
+    limiter = FishLimiter(client, limit=settings.fish_concurrency, lease_seconds=settings.fish_timeout_seconds + 30)
     return RenderContext(
         settings=settings,
         storage=Storage(),
-        fish=FishClient(settings),
-        registry=Registry.from_url(settings.broker_url),
+        fish=FishClient(settings, limiter=limiter, breaker=CreditBreaker(client)),
+        registry=Registry(client),
         start_promotion=lambda reference_hash: promote.apply_async((reference_hash,), queue=VOICES_QUEUE),
     )
 
@@ -66,6 +73,14 @@ def retry_delay(attempt: int, *, base: float, cap: float) -> float:
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
+def wait_delay(reason: Exception) -> float:
+    """Short, jittered waits for a Fish slot; longer ones while the credit breaker is open."""
+    return random.uniform(5.0, 15.0) if isinstance(reason, BreakerOpen) else random.uniform(0.2, 2.0)
+
+
+_NO_RECORD = JobRecord(job_id="0" * 32, state="queued")
+
+
 class RenderTask(Task):
     """Keeps the job record in step with what happens to the task."""
 
@@ -75,33 +90,43 @@ class RenderTask(Task):
 
     def run(self, *args: Any, **kwargs: Any) -> None:
         payload = _payload(args, kwargs)
+        settings = get_settings()
         try:
+            check_message_size(payload, limit=settings.max_message_bytes)
             job = RenderJob.model_validate(payload)
         except ValidationError as exc:
-            self._refuse(payload, exc)
+            self._refuse(payload, _describe(payload, exc))
             return
-        settings = get_settings()
-        attempt = self.request.retries + 1
+        except PermanentError as exc:
+            self._refuse(payload, str(exc))
+            return
         store = job_store()
+        failures = (store.get(job.job_id) or _NO_RECORD).failures
+        attempt = failures + 1
         store.mark_running(job.job_id, attempt=attempt)
+        first_attempt = store.first_attempt_at(job.job_id)
         try:
+            check_job(job, settings=settings)
             manifest = render_job(job, ctx=render_context(), attempt=attempt)
+        except (SlotUnavailable, BreakerOpen) as exc:
+            # Waiting for capacity or for credit is not a failure: no attempt is used up.
+            store.mark_waiting(job.job_id, attempt=failures, error=str(exc))
+            raise self.retry(countdown=wait_delay(exc), max_retries=None)
         except (TransientError, SoftTimeLimitExceeded) as exc:
             error = str(exc) or "the render ran past its soft time limit"
-            if attempt >= settings.max_attempts:
-                store.mark_failed(job.job_id, error=f"gave up after {attempt} attempts: {error}", attempt=attempt)
-                log.warning("job %s failed after %d attempts: %s", job.job_id, attempt, error)
+            failures = store.count_failure(job.job_id)
+            elapsed = time.time() - first_attempt
+            if failures >= settings.max_attempts or elapsed >= settings.max_retry_seconds:
+                store.mark_failed(job.job_id, error=f"gave up after {failures} attempts in {elapsed:.0f}s: {error}", attempt=failures)
+                log.warning("job %s failed after %d attempts: %s", job.job_id, failures, error)
                 return
-            delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-            store.mark_waiting(job.job_id, attempt=attempt, error=f"attempt {attempt} failed, retrying: {error}")
-            log.info("job %s attempt %d: %s; retrying in %.1fs", job.job_id, attempt, error, delay)
-            raise self.retry(countdown=delay, max_retries=settings.max_attempts)
-        except PermanentError as exc:
+            delay = retry_delay(failures, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+            store.mark_waiting(job.job_id, attempt=failures, error=f"attempt {failures} failed, retrying: {error}")
+            log.info("job %s attempt %d: %s; retrying in %.1fs", job.job_id, failures, error, delay)
+            raise self.retry(countdown=delay, max_retries=None)
+        except NarrateError as exc:  # PermanentError, and any other error of ours: fail at once
             store.mark_failed(job.job_id, error=str(exc), attempt=attempt)
             log.warning("job %s failed: %s", job.job_id, exc)
-            return
-        except NarrateError as exc:  # any other error of ours is treated as permanent
-            store.mark_failed(job.job_id, error=str(exc), attempt=attempt)
             return
         store.mark_succeeded(
             job.job_id,
@@ -109,13 +134,12 @@ class RenderTask(Task):
             output_url=manifest.output.url,
             manifest_url=manifest.output.url.rsplit(".", 1)[0] + ".json",
             duration_seconds=manifest.output.duration_seconds,
-            attempts=attempt,
+            attempts=manifest.attempts,
         )
         log.info("job %s succeeded: %s (%.1fs)", job.job_id, manifest.output.url, manifest.output.duration_seconds)
 
-    def _refuse(self, payload: Any, exc: ValidationError) -> None:
+    def _refuse(self, payload: Any, reason: str) -> None:
         """A message that breaks the contract fails its job (when it names one); the worker goes on."""
-        reason = _describe(payload, exc)
         job_id = payload.get("job_id") if isinstance(payload, dict) else None
         if isinstance(job_id, str) and _looks_like_id(job_id):
             job_store().mark_failed(job_id, error=reason)
@@ -149,6 +173,30 @@ class PromoteTask(Task):
 
 
 promote = app.register_task(PromoteTask())
+
+
+class CreditCheckTask(Task):
+    """While the 402 breaker is open, ask Fish for the account's credit; close the breaker once there is some."""
+
+    name = CREDIT_CHECK_TASK
+
+    def run(self) -> str:
+        ctx = render_context()
+        breaker = CreditBreaker(redis.Redis.from_url(ctx.settings.broker_url))
+        if breaker.status() is None:
+            return "closed"
+        try:
+            credit = ctx.fish.credit()
+        except NarrateError as exc:
+            return f"still open: credit check failed ({exc})"
+        if credit > 0:
+            breaker.close()
+            log.info("Fish credit is back (%.2f): resuming Fish calls", credit)
+            return "closed"
+        return "still open: no credit"
+
+
+credit_check = app.register_task(CreditCheckTask())
 
 
 def _payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -163,14 +163,14 @@ def test_malformed_messages_fail_their_job_and_the_worker_keeps_serving(worker, 
 
 
 def test_a_permanent_fish_error_fails_the_job_once_with_a_clear_message(worker, stack_env, bucket, emulator, reference_clip, tmp_path) -> None:
-    emulator.control(fail_status=402, fail_count=1)
+    emulator.control(fail_status=403, fail_count=1)
     text = tmp_path / "t.txt"
     text.write_text("Nobody pays for this one.", encoding="utf-8")
     result = narrate(["submit", str(text), "--voice", str(reference_clip[0]), "--transcript", reference_clip[1], "--out", f"s3://{bucket}/p", "--json"], stack_env)
     job_id = json.loads(result.stdout)["jobs"][0]["job_id"]
     waited = narrate(["wait", job_id, "--json", "--timeout", "60"], stack_env)
     [record] = json.loads(waited.stdout)
-    assert waited.returncode == 1 and record["state"] == "failed" and "credit" in record["error"]
+    assert waited.returncode == 1 and record["state"] == "failed" and "not permitted" in record["error"]
     assert record["attempts"] == "1" or record["attempts"] == 1
     assert emulator.stats()["tts_requests"] == 1
     assert not Storage().exists(bucket, keys.output_audio("p", job_id, "mp3"))

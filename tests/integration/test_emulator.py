@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -50,6 +51,7 @@ DEFAULT_CONTROLS: dict[str, Any] = {
     "fail_status": 0,
     "fail_count": 0,
     "tone_mode": False,
+    "credit": "100",
 }
 
 
@@ -549,3 +551,87 @@ def test_narrate_emulator_tone_mode_option() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+NO_CREDIT = "Insufficient API credit. API credit is managed independently from platform credit."
+
+
+def test_get_credits_reports_the_credit_control(client: FishAudio, base_url: str) -> None:
+    first = client.account.get_credits()
+    assert first.credit == Decimal("100")
+    assert first.id and first.user_id and first.has_free_credit is None
+    control(base_url, credit="12.345")
+    assert httpx.get(f"{base_url}/_emulator/control").json()["credit"] == "12.345"
+    topped = client.account.get_credits(check_free_credit=True)
+    assert topped.credit == Decimal("12.345")
+    assert (topped.id, topped.user_id, topped.created_at) == (first.id, first.user_id, first.created_at)
+    assert topped.updated_at >= first.updated_at >= first.created_at
+    assert topped.has_free_credit is False
+    with FishAudio(api_key="wrong-key", base_url=base_url) as fish:
+        with pytest.raises(AuthenticationError):
+            fish.account.get_credits()
+    assert stats(base_url)["errors_by_status"] == {"401": 1}
+
+
+def test_no_credit_refuses_tts_until_topped_up(client: FishAudio, base_url: str, clip: bytes) -> None:
+    control(base_url, credit="0")
+    assert client.account.get_credits().credit == 0
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello", references=[ReferenceAudio(audio=clip, text=REF_TEXT)])
+    assert excinfo.value.status == 402 and "credit" in excinfo.value.message
+    assert excinfo.value.message == NO_CREDIT
+    # Auth and the model header are still checked first; creating models costs no credit.
+    with FishAudio(api_key="wrong-key", base_url=base_url) as fish:
+        with pytest.raises(AuthenticationError):
+            fish.tts.convert(text="Hello")
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello", model="s9-ultra")  # type: ignore[arg-type]
+    assert excinfo.value.status == 400
+    voice = create_voice(client, clip)
+    assert voice.state == "trained"
+    raw = httpx.post(
+        f"{base_url}/v1/tts",
+        json={"text": "Hi", "format": "wav"},
+        headers={"Authorization": f"Bearer {API_KEY}", "model": "s1"},
+    )
+    assert raw.status_code == 402
+    assert raw.json() == {"status": 402, "message": NO_CREDIT}
+    control(base_url, credit="-1.50")  # overdrawn counts as no credit too
+    with pytest.raises(APIError) as excinfo:
+        client.tts.convert(text="Hello", reference_id=voice.id)
+    assert excinfo.value.status == 402
+
+    control(base_url, credit="5")
+    assert client.account.get_credits().credit == 5
+    assert probe(client.tts.convert(text="Hello again.", format="wav")).duration_seconds > 0.3
+    log = request_log(base_url)
+    assert [e["status"] for e in log] == [402, 401, 400, 402, 402, 200]
+    assert log[0]["model_header"] == "s2-pro"
+    counts = stats(base_url)
+    assert counts["errors_by_status"] == {"400": 1, "401": 1, "402": 3}
+    assert counts["tts_requests"] == 6 and counts["tts_ok"] == 1
+    assert counts["models_created"] == 1
+
+
+def test_control_rejects_bad_credit(base_url: str) -> None:
+    for bad in ("lots", "", "NaN", "Infinity", 5, 2.5, None, True):
+        response = httpx.post(f"{base_url}/_emulator/control", json={"credit": bad})
+        assert response.status_code == 400, bad
+        assert response.json()["status"] == 400 and "credit" in response.json()["message"]
+    # A rejected change applies nothing, not even its valid keys.
+    response = httpx.post(f"{base_url}/_emulator/control", json={"latency": 1, "credit": "x"})
+    assert response.status_code == 400
+    assert httpx.get(f"{base_url}/_emulator/control").json() == DEFAULT_CONTROLS
+
+
+def test_credit_from_config_and_command_line() -> None:
+    assert parse_args(["--credit", "0"]).credit == "0"
+    assert parse_args([]).credit == "100"
+    with pytest.raises(SystemExit):
+        parse_args(["--credit", "plenty"])
+    app = create_app(EmulatorConfig(api_key=API_KEY, credit="0"))
+    with app.test_client() as web:
+        headers = {"Authorization": f"Bearer {API_KEY}", "model": "s1"}
+        assert web.get("/wallet/self/api-credit", headers=headers).get_json()["credit"] == "0"
+        assert web.post("/v1/tts", json={"text": "Hi"}, headers=headers).status_code == 402
+        assert web.get("/_emulator/requests").get_json()[0]["status"] == 402

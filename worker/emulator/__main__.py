@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from worker.emulator.server import serve
-from worker.emulator.state import EmulatorConfig
+from worker.emulator.models import InvalidInput
+from worker.emulator.state import EmulatorConfig, parse_credit
 
 
 def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
@@ -20,11 +21,16 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     parser.add_argument("--fail-rate", type=float, default=0.0, help="fraction of TTS requests answered 500")
     parser.add_argument("--fail-training", action="store_true", help="new voice models end 'failed'")
     parser.add_argument("--tone-mode", action="store_true", help="TTS answers a sine whose pitch identifies the text")
+    parser.add_argument("--credit", default=defaults.credit, help="API credit; 0 or less makes TTS answer 402")
     args = parser.parse_args(argv)
     if not 0.0 <= args.fail_rate <= 1.0:
         parser.error("--fail-rate must be between 0 and 1")
     if args.latency < 0 or args.concurrency < 0 or args.train_seconds < 0:
         parser.error("--latency, --concurrency and --train-seconds must not be negative")
+    try:
+        credit = str(parse_credit(args.credit))
+    except InvalidInput as exc:
+        parser.error(str(exc))
     return EmulatorConfig(
         host=args.host,
         port=args.port,
@@ -35,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         fail_rate=args.fail_rate,
         fail_training=args.fail_training,
         tone_mode=args.tone_mode,
+        credit=credit,
     )
 
 

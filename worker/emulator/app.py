@@ -17,7 +17,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from worker.audio import CONTENT_TYPES, encode_pcm16
-from worker.emulator import speech, tones
+from worker.emulator import speech, tones, wallet
 from worker.emulator.models import InvalidInput, ensure_decodable
 from worker.emulator.state import Controls, Emulator, EmulatorConfig, FishError
 from worker.emulator.stats import RequestLogEntry
@@ -80,6 +80,7 @@ def _tts(emu: Emulator, entry: RequestLogEntry) -> Response:
             f"Missing or unknown 'model' header ({entry.model_header!r}); "
             f"known models: {', '.join(KNOWN_MODELS)}"
         )
+    emu.check_credit()  # before the body and the slot: no credit refuses whatever is sent
     with emu.generation_slot():
         return _render(emu, entry)
 
@@ -236,6 +237,7 @@ def create_app(config: EmulatorConfig) -> Flask:
             entry.status = response.status_code if response is not None else 500
             emu.stats.log(entry)
 
+    app.register_blueprint(wallet.blueprint)
     app.add_url_rule("/model", "create_model", lambda: _create_model(emu), methods=["POST"])
     app.add_url_rule("/model", "list_models", lambda: _list_models(emu), methods=["GET"])
 

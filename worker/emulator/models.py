@@ -42,7 +42,7 @@ def _check_fields(*, title: str | None, visibility: str | None) -> None:
         raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}")
 
 
-def _iso(ts: float) -> str:
+def iso_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -104,8 +104,8 @@ class VoiceModel:
             "state": self.state(),
             "tags": list(self.tags),
             "samples": samples,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at or self.created_at),
+            "created_at": iso_time(self.created_at),
+            "updated_at": iso_time(self.updated_at or self.created_at),
             "languages": ["en"],
             "visibility": self.visibility,
             "lock_visibility": False,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
@@ -24,6 +25,8 @@ _MESSAGES = {
     429: "Too many requests: concurrency limit exceeded for your plan",
     500: "Internal server error",
 }
+# What the real API says when the account's API credit runs out (distinct from the fail_status 402).
+NO_CREDIT_MESSAGE = "Insufficient API credit. API credit is managed independently from platform credit."
 
 
 @dataclass
@@ -37,6 +40,7 @@ class EmulatorConfig:
     fail_rate: float = 0.0
     fail_training: bool = False
     tone_mode: bool = False  # TTS answers a sine identifying the text (see tones.py)
+    credit: str = "100"  # API credit, a decimal string as the wallet route answers it
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Controls:
     fail_status: int = 0
     fail_count: int = 0
     tone_mode: bool = False
+    credit: str = "100"  # <= 0 makes every TTS request answer 402
 
 
 class FishError(Exception):
@@ -59,6 +64,31 @@ class FishError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def parse_credit(value: object) -> Decimal:
+    """A credit amount: a string holding a finite decimal (NaN could not be compared with 0)."""
+    try:
+        amount = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise InvalidInput(f"credit must be a decimal amount as a string, e.g. \"12.5\": {value!r}")
+    return amount
+
+
+def _check_control(name: str, value: object, kind: type) -> None:
+    """Refuse a control value of the wrong type or out of range, before any is applied."""
+    if kind is str:
+        parse_credit(value)  # credit is the only string control
+        return
+    if (kind is bool) != isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{name} must be a {kind.__name__}")
+    too_high = (name == "fail_rate" and value > 1) or (
+        name == "fail_status" and value != 0 and not 400 <= value <= 599
+    )
+    if value < 0 or too_high:
+        raise InvalidInput(f"{name} is out of range: {value}")
 
 
 class Emulator:
@@ -69,8 +99,10 @@ class Emulator:
         self.controls = Controls(
             latency=config.latency, concurrency=config.concurrency, fail_rate=config.fail_rate,
             train_seconds=config.train_seconds, fail_training=config.fail_training,
-            tone_mode=config.tone_mode,
+            tone_mode=config.tone_mode, credit=str(parse_credit(config.credit)),
         )
+        # The wallet's timestamps: created with the emulator, updated whenever credit is set.
+        self.created_at = self.credit_updated_at = time.time()
         self.stats = Stats()
         self.models = ModelStore()
         self._lock = threading.Lock()
@@ -116,17 +148,18 @@ class Emulator:
         if unknown:
             raise InvalidInput(f"unknown control keys: {', '.join(sorted(unknown))}")
         for name, value in changes.items():
-            kind = type(current[name])
-            if (kind is bool) != isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidInput(f"{name} must be a {kind.__name__}")
-            too_high = (name == "fail_rate" and value > 1) or (
-                name == "fail_status" and value != 0 and not 400 <= value <= 599
-            )
-            if value < 0 or too_high:
-                raise InvalidInput(f"{name} is out of range: {value}")
+            _check_control(name, value, type(current[name]))
         with self._lock:
             for name, value in changes.items():
+                if name == "credit":  # stored canonical, so " 5" reads back as "5"
+                    value = str(parse_credit(value))
+                    self.credit_updated_at = time.time()
                 setattr(self.controls, name, type(current[name])(value))
+
+    def check_credit(self) -> None:
+        """Refuse a TTS request with the real API's 402 once the API credit is used up."""
+        if parse_credit(self.controls.credit) <= 0:
+            raise FishError(402, NO_CREDIT_MESSAGE)
 
     def model_json(self, model_id: str) -> dict[str, Any]:
         model = self.models.get(model_id)

@@ -1,0 +1,70 @@
+"""A cluster-wide cap on Fish requests in flight: a lease-based semaphore in Redis.
+
+Celery's rate_limit is per worker; Fish limits the account (5 / 15 / 50
+requests in flight by tier). Each holder takes a slot with an expiry, so the
+slot of a holder that died comes back when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Iterator
+
+import redis
+
+from worker import keys
+from worker.errors import TransientError
+
+# KEYS: slots zset. ARGV: now, lease expiry, holder id, limit.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+class SlotUnavailable(TransientError):
+    """Every Fish slot is taken: try again shortly, without counting it as a failure."""
+
+
+class FishLimiter:
+    def __init__(self, client: redis.Redis, *, limit: int, lease_seconds: float, wait_seconds: float = 2.0) -> None:
+        self._redis = client
+        self._acquire = client.register_script(_ACQUIRE)
+        self.limit = limit
+        self.lease_seconds = lease_seconds
+        self.wait_seconds = wait_seconds
+
+    def try_acquire(self) -> str | None:
+        holder = uuid.uuid4().hex
+        now = time.time()
+        taken = self._acquire(keys=[keys.fish_slots()], args=[now, now + self.lease_seconds, holder, self.limit])
+        return holder if taken else None
+
+    def release(self, holder: str) -> None:
+        self._redis.zrem(keys.fish_slots(), holder)
+
+    def in_use(self) -> int:
+        self._redis.zremrangebyscore(keys.fish_slots(), "-inf", time.time())
+        return int(self._redis.zcard(keys.fish_slots()))
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot for the body; wait briefly for one, then give up with SlotUnavailable."""
+        deadline = time.monotonic() + self.wait_seconds
+        holder = self.try_acquire()
+        while holder is None:
+            if time.monotonic() >= deadline:
+                raise SlotUnavailable(f"all {self.limit} Fish request slots are in use (NARRATE_FISH_CONCURRENCY)")
+            time.sleep(random.uniform(0.02, 0.1))  # jitter: waiters do not wake in lockstep
+            holder = self.try_acquire()
+        try:
+            yield
+        finally:
+            self.release(holder)
