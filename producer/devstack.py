@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +76,18 @@ class Service:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=5)
+
+    def kill_group(self) -> None:
+        """SIGKILL the process and everything it started (a worker and its pool), as a crash would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def restart(self, *, ready: Callable[[], bool], timeout: float = 30) -> Service:
+        """Stop gracefully and start again with the same command line (same port, same data)."""
+        self.stop()
+        self.process, self.log_path = _spawn(self.name, self.argv, workdir=self.log_path.parent)
+        return _wait_until(self, ready, timeout=timeout)
 
     def log_tail(self, lines: int = 30) -> str:
         try:

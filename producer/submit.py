@@ -11,6 +11,7 @@ nothing and enqueues nothing.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -40,12 +41,15 @@ from worker.jobs import (
 from worker.records import JobRecord, JobStore
 from worker.settings import Settings
 from worker.storage import Storage
-from worker.validate import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS
+from worker.validate import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS, check_text_characters
 from worker.voices import ClipRef
 
 # Fish guidance: 10-30 s of clean speech; the hard limits are the worker's own.
 CLIP_ADVISED_SECONDS = (10.0, 30.0)
 CLIP_MAX_BYTES = 50 * 1024 * 1024
+# Speech runs at about 2-3 words a second. Outside these bounds the transcript is very likely not the
+# clip's (wrong file, or a paragraph for a greeting); the low bound leaves room for pauses and silence.
+TRANSCRIPT_WORDS_PER_SECOND = (0.2, 6.0)
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,9 @@ def _prepare_clip(item: ClipInput) -> tuple[PreparedClip, list[str]]:
         warnings.append(f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: shorter clips clone the voice less faithfully")
     elif seconds > high:
         warnings.append(f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: longer clips add bytes to every request without a better clone")
+    rate_warning = _transcript_rate_warning(path, transcript, seconds)
+    if rate_warning:
+        warnings.append(rate_warning)
     extension = (path.suffix.lstrip(".").lower() or "audio")[:8]
     clip = PreparedClip(
         data=data,
@@ -132,6 +139,27 @@ def _prepare_clip(item: ClipInput) -> tuple[PreparedClip, list[str]]:
         duration_seconds=seconds,
     )
     return clip, warnings
+
+
+def _spoken_words(transcript: str) -> float:
+    """Words in a transcript; a Han or kana character counts as half a word (those scripts use no spaces)."""
+    words = 0.0
+    for token in transcript.split():
+        ideographs = sum(1 for c in token if unicodedata.name(c, "").startswith(("CJK UNIFIED", "HIRAGANA", "KATAKANA")))
+        words += ideographs / 2 if ideographs else 1
+    return words
+
+
+def _transcript_rate_warning(path: Path, transcript: str, seconds: float) -> str | None:
+    words = _spoken_words(transcript)
+    rate = words / seconds
+    low, high = TRANSCRIPT_WORDS_PER_SECOND
+    if low <= rate <= high:
+        return None
+    return (
+        f"{path.name}: the transcript has {words:g} words for a {seconds:.1f} s clip ({rate:.2f} words/s, expected"
+        f" {low:g}-{high:g}): it does not look like the exact words of this clip, and a mismatched transcript clones the voice badly"
+    )
 
 
 def parse_out(url: str) -> tuple[str, str]:
@@ -156,14 +184,20 @@ def check_format(fmt: str) -> str:
 
 
 class Submitter:
-    def __init__(self, *, storage: Storage, store: JobStore, app: Celery) -> None:
+    def __init__(self, *, storage: Storage, store: JobStore, app: Celery, max_text_bytes: int | None = None) -> None:
         self._storage = storage
         self._store = store
         self._app = app
+        self._max_text_bytes = max_text_bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Submitter:
-        return cls(storage=Storage(), store=JobStore.from_url(settings.broker_url), app=make_app(settings))
+        return cls(
+            storage=Storage(),
+            store=JobStore.from_url(settings.broker_url),
+            app=make_app(settings),
+            max_text_bytes=settings.max_text_bytes,
+        )
 
     def submit(
         self, *, sources: list[TextSource], voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3"
@@ -171,6 +205,8 @@ class Submitter:
         """One job per source; `voice` is prepared clips, a named voice, or an existing Fish voice id."""
         if not sources:
             raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
+        for source in sources:
+            self._check_text(source)
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
         job_voice = job_voice_for(voice, bucket=bucket)
@@ -195,6 +231,16 @@ class Submitter:
             upload_clips(self._storage, bucket, voice)
         self.enqueue(jobs)
         return jobs
+
+    def _check_text(self, source: TextSource) -> None:
+        """What the worker would refuse, refused here before anything is uploaded or enqueued."""
+        size = len(source.text.encode("utf-8"))
+        if self._max_text_bytes is not None and size > self._max_text_bytes:
+            raise BadInput(
+                f"{source.name}: the text is {size} bytes, over the limit of {self._max_text_bytes}"
+                " (NARRATE_MAX_TEXT_BYTES): split it into several files"
+            )
+        check_text_characters(source.text, where=f"{source.name}: the text")
 
     def enqueue(self, jobs: list[RenderJob]) -> None:
         """Record every job as queued, then send it: a worker always finds the record."""

@@ -52,6 +52,10 @@ DEFAULT_CONTROLS: dict[str, Any] = {
     "fail_count": 0,
     "tone_mode": False,
     "credit": "100",
+    "rate_limit_rate": 0,
+    "stall_rate": 0,
+    "stall_seconds": 0,
+    "seed": None,
 }
 
 
@@ -635,3 +639,144 @@ def test_credit_from_config_and_command_line() -> None:
         assert web.get("/wallet/self/api-credit", headers=headers).get_json()["credit"] == "0"
         assert web.post("/v1/tts", json={"text": "Hi"}, headers=headers).status_code == 402
         assert web.get("/_emulator/requests").get_json()[0]["status"] == 402
+
+
+LIMITED = "Too many requests: concurrency limit exceeded for your plan"
+
+
+def tts_status(client: FishAudio, text: str = "Hi") -> int:
+    """200 for audio, else the status the SDK's error carries."""
+    try:
+        assert client.tts.convert(text=text, format="wav")
+    except APIError as exc:
+        return exc.status
+    return 200
+
+
+def test_rate_limit_rate_answers_the_concurrency_429(client: FishAudio, base_url: str) -> None:
+    control(base_url, rate_limit_rate=1.0)
+    assert httpx.get(f"{base_url}/_emulator/control").json()["rate_limit_rate"] == 1.0
+    with pytest.raises(RateLimitError) as excinfo:
+        client.tts.convert(text="Hello")
+    assert excinfo.value.status == 429 and excinfo.value.message == LIMITED
+    response = httpx.post(
+        f"{base_url}/v1/tts", json={"text": "Hi"}, headers={"Authorization": f"Bearer {API_KEY}", "model": "s1"}
+    )
+    assert response.status_code == 429
+    assert response.json() == {"status": 429, "message": LIMITED}
+    assert "retry-after" not in response.headers
+    # Only TTS is refused: models and the wallet are untouched.
+    assert client.voices.list().total >= 0 and client.account.get_credits().credit == 100
+    control(base_url, rate_limit_rate=0.0)
+    assert client.tts.convert(text="Hello")
+    assert [e["status"] for e in request_log(base_url)] == [429, 429, 200]
+    counts = stats(base_url)
+    assert counts["errors_by_status"] == {"429": 2}
+    assert counts["tts_requests"] == 3 and counts["tts_ok"] == 1
+    assert counts["in_flight"] == 0 and counts["peak_in_flight"] == 1 and counts["stalled"] == 0
+
+
+def test_rate_limit_rate_is_random_and_seeded(client: FishAudio, base_url: str) -> None:
+    control(base_url, rate_limit_rate=0.5, seed=1234, tone_mode=True)
+    first = [tts_status(client) for _ in range(40)]
+    assert set(first) <= {200, 429}
+    assert 10 <= first.count(429) <= 30, first
+    control(base_url, seed=1234)  # re-seeding replays the same draws
+    assert [tts_status(client) for _ in range(40)] == first
+    assert [e["status"] for e in request_log(base_url)] == first + first
+    assert stats(base_url)["errors_by_status"] == {"429": 2 * first.count(429)}
+    assert httpx.get(f"{base_url}/_emulator/control").json()["seed"] == 1234
+    control(base_url, seed=None)  # back to an OS-seeded generator
+    assert httpx.get(f"{base_url}/_emulator/control").json()["seed"] is None
+
+
+def test_faults_draw_independently(client: FishAudio, base_url: str) -> None:
+    control(base_url, rate_limit_rate=0.5, fail_rate=0.5, seed=99, tone_mode=True)
+    statuses = [tts_status(client) for _ in range(40)]
+    assert {200, 429, 500} <= set(statuses), statuses
+    counts = stats(base_url)
+    assert counts["errors_by_status"] == {"429": statuses.count(429), "500": statuses.count(500)}
+
+
+def test_stall_rate_times_out_a_short_client(client: FishAudio, base_url: str) -> None:
+    control(base_url, stall_rate=1.0, stall_seconds=1.5)
+    started = time.monotonic()
+    with FishAudio(api_key=API_KEY, base_url=base_url, timeout=0.5) as impatient:
+        with pytest.raises(httpx.TimeoutException):
+            impatient.tts.convert(text="Hello")
+    assert time.monotonic() - started < 1.4
+    counts = stats(base_url)
+    assert counts["stalled"] == 1
+    assert counts["in_flight"] == 1  # still asleep, holding its concurrency slot
+
+    # It then answers normally (to a client that has gone), and is logged as such.
+    deadline = time.monotonic() + 10
+    while not request_log(base_url) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [e["status"] for e in request_log(base_url)] == [200]
+    counts = stats(base_url)
+    assert counts["tts_ok"] == 1 and counts["in_flight"] == 0 and counts["errors_by_status"] == {}
+
+    # A patient client just waits; a stall holds the slot, so it also fills a concurrency limit.
+    control(base_url, stall_seconds=0.8, concurrency=1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        slow = pool.submit(client.tts.convert, text="Hello", format="wav")
+        time.sleep(0.2)
+        control(base_url, stall_rate=0.0)
+        with pytest.raises(RateLimitError):
+            client.tts.convert(text="Hello")
+        assert probe(slow.result()).duration_seconds > 0.3
+        assert time.monotonic() - started >= 0.8
+    assert stats(base_url)["stalled"] == 2
+    assert [e["status"] for e in request_log(base_url)] == [200, 429, 200]
+
+
+def test_control_rejects_bad_fault_values(base_url: str) -> None:
+    for bad in (
+        {"rate_limit_rate": 1.5}, {"rate_limit_rate": -0.1}, {"rate_limit_rate": "often"},
+        {"stall_rate": 2}, {"stall_rate": -1}, {"stall_rate": None}, {"stall_seconds": -0.5},
+        {"stall_seconds": "1"}, {"stall_seconds": True}, {"seed": "7"}, {"seed": 1.5}, {"seed": True},
+        {"stall_rate": 0.5, "stall_seconds": -1},  # a rejected change applies none of its keys
+    ):  # fmt: skip
+        response = httpx.post(f"{base_url}/_emulator/control", json=bad)
+        assert response.status_code == 400, bad
+        assert response.json()["status"] == 400
+    for raw in ('{"stall_seconds": Infinity}', '{"rate_limit_rate": NaN}', '{"stall_rate": NaN}'):
+        response = httpx.post(
+            f"{base_url}/_emulator/control", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, raw
+    assert httpx.get(f"{base_url}/_emulator/control").json() == DEFAULT_CONTROLS
+    control(base_url, rate_limit_rate=1, stall_rate=0, stall_seconds=2.5, seed=-3)
+    shown = httpx.get(f"{base_url}/_emulator/control").json()
+    assert (shown["rate_limit_rate"], shown["stall_seconds"], shown["seed"]) == (1.0, 2.5, -3)
+
+
+def test_faults_from_config_and_command_line() -> None:
+    args = parse_args(["--rate-limit-rate", "0.25", "--stall-rate", "0.5", "--stall-seconds", "2", "--seed", "7"])
+    assert (args.rate_limit_rate, args.stall_rate, args.stall_seconds, args.seed) == (0.25, 0.5, 2.0, 7)
+    defaults = parse_args([])
+    assert (defaults.rate_limit_rate, defaults.stall_rate, defaults.stall_seconds, defaults.seed) == (0, 0, 0, None)
+    for bad in (["--rate-limit-rate", "1.5"], ["--stall-rate", "-0.1"], ["--stall-rate", "nan"],
+                ["--stall-seconds", "-1"], ["--stall-seconds", "inf"], ["--seed", "x"]):  # fmt: skip
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+
+    def statuses(config: EmulatorConfig) -> list[int]:
+        with create_app(config).test_client() as web:
+            headers = {"Authorization": f"Bearer {API_KEY}", "model": "s1"}
+            shown = web.get("/_emulator/control").get_json()
+            assert (shown["rate_limit_rate"], shown["seed"]) == (config.rate_limit_rate, config.seed)
+            return [web.post("/v1/tts", json={"text": "Hi"}, headers=headers).status_code for _ in range(20)]
+
+    seeded = EmulatorConfig(api_key=API_KEY, tone_mode=True, rate_limit_rate=0.5, seed=11)
+    first = statuses(seeded)
+    assert set(first) == {200, 429} and statuses(seeded) == first
+    assert set(statuses(EmulatorConfig(api_key=API_KEY, rate_limit_rate=1.0))) == {429}
+    app = create_app(EmulatorConfig(api_key=API_KEY, tone_mode=True, stall_rate=1.0, stall_seconds=0.2))
+    with app.test_client() as web:
+        started = time.monotonic()
+        answer = web.post("/v1/tts", json={"text": "Hi"}, headers={"Authorization": f"Bearer {API_KEY}", "model": "s1"})
+        assert answer.status_code == 200 and time.monotonic() - started >= 0.2
+        assert web.get("/_emulator/stats").get_json()["stalled"] == 1

@@ -22,9 +22,16 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     parser.add_argument("--fail-training", action="store_true", help="new voice models end 'failed'")
     parser.add_argument("--tone-mode", action="store_true", help="TTS answers a sine whose pitch identifies the text")
     parser.add_argument("--credit", default=defaults.credit, help="API credit; 0 or less makes TTS answer 402")
+    parser.add_argument("--rate-limit-rate", type=float, default=0.0, help="fraction of TTS requests answered 429")
+    parser.add_argument("--stall-rate", type=float, default=0.0, help="fraction of TTS requests that stall first")
+    parser.add_argument("--stall-seconds", type=float, default=0.0, help="how long a stalled TTS request sleeps")
+    parser.add_argument("--seed", type=int, default=None, help="seed for the random faults (default: from the OS)")
     args = parser.parse_args(argv)
-    if not 0.0 <= args.fail_rate <= 1.0:
-        parser.error("--fail-rate must be between 0 and 1")
+    for flag in ("fail_rate", "rate_limit_rate", "stall_rate"):
+        if not 0.0 <= getattr(args, flag) <= 1.0:  # also refuses nan
+            parser.error(f"--{flag.replace('_', '-')} must be between 0 and 1")
+    if not 0.0 <= args.stall_seconds < float("inf"):
+        parser.error("--stall-seconds must be a finite number of seconds, not negative")
     if args.latency < 0 or args.concurrency < 0 or args.train_seconds < 0:
         parser.error("--latency, --concurrency and --train-seconds must not be negative")
     try:
@@ -42,6 +49,10 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         fail_training=args.fail_training,
         tone_mode=args.tone_mode,
         credit=credit,
+        rate_limit_rate=args.rate_limit_rate,
+        stall_rate=args.stall_rate,
+        stall_seconds=args.stall_seconds,
+        seed=args.seed,
     )
 
 

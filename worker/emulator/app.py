@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from worker.audio import CONTENT_TYPES, encode_pcm16
 from worker.emulator import speech, tones, wallet
 from worker.emulator.models import InvalidInput, ensure_decodable
-from worker.emulator.state import Controls, Emulator, EmulatorConfig, FishError
+from worker.emulator.state import Controls, Emulator, EmulatorConfig, FaultDraw, FishError
 from worker.emulator.stats import RequestLogEntry
 
 KNOWN_MODELS = ("speech-1.5", "speech-1.6", "s1", "s2", "s2-pro", "s2.1-pro", "s2.1-pro-free")
@@ -81,11 +81,11 @@ def _tts(emu: Emulator, entry: RequestLogEntry) -> Response:
             f"known models: {', '.join(KNOWN_MODELS)}"
         )
     emu.check_credit()  # before the body and the slot: no credit refuses whatever is sent
-    with emu.generation_slot():
-        return _render(emu, entry)
+    with emu.generation_slot() as faults:
+        return _render(emu, entry, faults)
 
 
-def _render(emu: Emulator, entry: RequestLogEntry) -> Response:
+def _render(emu: Emulator, entry: RequestLogEntry, faults: FaultDraw) -> Response:
     tone_mode = emu.controls.tone_mode  # read once: a control change mid-request does not split it
     body = _tts_body()
     text, fmt = body.get("text"), body.get("format") or "mp3"
@@ -103,7 +103,7 @@ def _render(emu: Emulator, entry: RequestLogEntry) -> Response:
         one_shot_requests=int(entry.mode == "one_shot"),
         reference_id_requests=int(entry.mode == "reference_id"),
     )
-    fault = emu.take_fault()
+    fault = emu.take_fault(faults)
     if fault is not None:
         raise fault
     if not isinstance(text, str) or not text.strip():

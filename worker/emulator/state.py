@@ -1,11 +1,13 @@
 """The emulator's state: start-up config, run-time controls and the faults they inject.
 
 Faults are what a client must cope with from the real API: latency, 429s past a
-concurrency limit, random 500s, and a fixed number of chosen error statuses.
+concurrency limit, random 500s, random 429s, random stalls, and a fixed number of
+chosen error statuses. The random ones come from one generator a seed can fix.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -41,6 +43,10 @@ class EmulatorConfig:
     fail_training: bool = False
     tone_mode: bool = False  # TTS answers a sine identifying the text (see tones.py)
     credit: str = "100"  # API credit, a decimal string as the wallet route answers it
+    rate_limit_rate: float = 0.0
+    stall_rate: float = 0.0
+    stall_seconds: float = 0.0
+    seed: int | None = None  # None seeds the fault generator from the OS
 
 
 @dataclass
@@ -57,6 +63,19 @@ class Controls:
     fail_count: int = 0
     tone_mode: bool = False
     credit: str = "100"  # <= 0 makes every TTS request answer 402
+    rate_limit_rate: float = 0.0  # fraction of TTS requests answered the concurrency 429
+    stall_rate: float = 0.0  # fraction of TTS requests that sleep stall_seconds first
+    stall_seconds: float = 0.0
+    seed: int | None = None  # setting it (even to the same value) restarts the fault generator
+
+
+@dataclass(frozen=True)
+class FaultDraw:
+    """One TTS request's random faults, drawn together so that a seed fixes each request's lot."""
+
+    rate_limited: bool = False
+    stall_seconds: float = 0.0  # 0 = no stall
+    failed: bool = False  # answers 500
 
 
 class FishError(Exception):
@@ -82,12 +101,17 @@ def _check_control(name: str, value: object, kind: type) -> None:
     if kind is str:
         parse_credit(value)  # credit is the only string control
         return
+    if name == "seed":  # the only optional control: an integer, or null for an OS-seeded generator
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidInput(f"seed must be an integer or null: {value!r}")
+        return
     if (kind is bool) != isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{name} must be a {kind.__name__}")
-    too_high = (name == "fail_rate" and value > 1) or (
+    too_high = (name.endswith("_rate") and value > 1) or (
         name == "fail_status" and value != 0 and not 400 <= value <= 599
     )
-    if value < 0 or too_high:
+    not_finite = isinstance(value, float) and not math.isfinite(value)  # JSON lets NaN, Infinity in
+    if value < 0 or too_high or not_finite:
         raise InvalidInput(f"{name} is out of range: {value}")
 
 
@@ -100,13 +124,15 @@ class Emulator:
             latency=config.latency, concurrency=config.concurrency, fail_rate=config.fail_rate,
             train_seconds=config.train_seconds, fail_training=config.fail_training,
             tone_mode=config.tone_mode, credit=str(parse_credit(config.credit)),
+            rate_limit_rate=config.rate_limit_rate, stall_rate=config.stall_rate,
+            stall_seconds=config.stall_seconds, seed=config.seed,
         )
         # The wallet's timestamps: created with the emulator, updated whenever credit is set.
         self.created_at = self.credit_updated_at = time.time()
         self.stats = Stats()
         self.models = ModelStore()
         self._lock = threading.Lock()
-        self._random = random.Random()
+        self._random = random.Random(config.seed)
 
     def authorize(self, header: str) -> None:
         """Check an Authorization header value against the configured key."""
@@ -120,27 +146,42 @@ class Emulator:
         if self.controls.latency > 0:
             time.sleep(self.controls.latency)
 
+    def draw_faults(self) -> FaultDraw:
+        """This TTS request's random faults: one independent draw per fault, always all three."""
+        with self._lock:
+            c = self.controls
+            limited, stalled, failed = (
+                self._random.random() < rate for rate in (c.rate_limit_rate, c.stall_rate, c.fail_rate)
+            )
+            return FaultDraw(rate_limited=limited, stall_seconds=c.stall_seconds if stalled else 0.0, failed=failed)
+
     @contextmanager
-    def generation_slot(self) -> Iterator[None]:
-        """Hold one TTS slot under the concurrency limit, or raise 429 if none is free."""
-        if not self.stats.try_enter(limit=self.controls.concurrency):
+    def generation_slot(self) -> Iterator[FaultDraw]:
+        """Hold one TTS slot under the concurrency limit, or raise 429 if none is free.
+
+        A drawn rate limit answers the same 429 without taking a slot; a drawn stall sleeps
+        while holding it. Yields the draw, for take_fault.
+        """
+        faults = self.draw_faults()
+        if faults.rate_limited or not self.stats.try_enter(limit=self.controls.concurrency):
             raise FishError(429, _MESSAGES[429])
         try:
             self.delay()  # holds the concurrency slot, like real generation
-            yield
+            if faults.stall_seconds > 0:
+                self.stats.add(stalled=1)  # counted as it starts, so a client that gave up sees it
+                time.sleep(faults.stall_seconds)
+            yield faults
         finally:
             self.stats.leave()
 
-    def take_fault(self) -> FishError | None:
-        """The injected failure this TTS request gets, if any."""
+    def take_fault(self, faults: FaultDraw) -> FishError | None:
+        """The injected failure this TTS request gets, if any: a chosen status first, then a drawn 500."""
         with self._lock:
             status = self.controls.fail_status
             if self.controls.fail_count > 0 and status:
                 self.controls.fail_count -= 1
                 return FishError(status, _MESSAGES.get(status) or HTTP_STATUS_CODES.get(status, "Error"))
-            if self._random.random() < self.controls.fail_rate:
-                return FishError(500, _MESSAGES[500])
-        return None
+        return FishError(500, _MESSAGES[500]) if faults.failed else None
 
     def update_controls(self, changes: dict[str, Any]) -> None:
         current = asdict(self.controls)
@@ -154,7 +195,11 @@ class Emulator:
                 if name == "credit":  # stored canonical, so " 5" reads back as "5"
                     value = str(parse_credit(value))
                     self.credit_updated_at = time.time()
-                setattr(self.controls, name, type(current[name])(value))
+                if name == "seed":
+                    self._random.seed(value)
+                else:
+                    value = type(current[name])(value)
+                setattr(self.controls, name, value)
 
     def check_credit(self) -> None:
         """Refuse a TTS request with the real API's 402 once the API credit is used up."""

@@ -13,6 +13,7 @@ COUNTERS: tuple[str, ...] = (
     "requests_total",
     "tts_requests",
     "tts_ok",
+    "stalled",
     "one_shot_requests",
     "reference_id_requests",
     "reference_bytes_received",
