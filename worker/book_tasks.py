@@ -48,6 +48,7 @@ class BookTask(Task):
     abstract = True
     acks_late = True
     reject_on_worker_lost = True
+    max_retries = None  # waits for a slot or for credit are not failures; failures are bounded below
 
     def guarded(self, book_id: str, step: Any) -> Any:
         settings = get_settings()
@@ -55,16 +56,18 @@ class BookTask(Task):
             return step()
         except (SlotUnavailable, BreakerOpen) as exc:
             book_context().state.set_book(book_id, waiting=str(exc))
-            raise self.retry(countdown=wait_delay(exc), max_retries=None)
+            raise self.retry(countdown=wait_delay(exc))
         except TransientError as exc:
-            attempt = self.request.retries + 1
+            # Failures travel with the task: waits above are retries too, but must not count.
+            kwargs = dict(self.request.kwargs or {})
+            attempt = int(kwargs.get("failures", 0)) + 1
             if attempt >= settings.max_attempts:
                 # Leave the book rendering: the reconciler sends the work again later.
                 book_context().state.set_book(book_id, error=f"{self.name} gave up for now after {attempt} attempts: {exc}")
                 log.warning("book %s: %s gave up for now: %s", book_id, self.name, exc)
                 return None
-            raise self.retry(countdown=retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds),
-                             max_retries=settings.max_attempts)  # fmt: skip
+            delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+            raise self.retry(countdown=delay, kwargs={**kwargs, "failures": attempt})
         except PermanentError as exc:
             book_context().state.finish(book_id, state="failed", error=str(exc))
             log.warning("book %s failed: %s", book_id, exc)
@@ -78,7 +81,7 @@ class BookTask(Task):
 class ChunkTask(BookTask):
     name = BOOK_CHUNK_TASK
 
-    def run(self, message: dict[str, Any]) -> None:
+    def run(self, message: dict[str, Any], failures: int = 0) -> None:
         try:
             chunk = ChunkMessage.model_validate(message)
         except ValidationError as exc:
@@ -96,7 +99,7 @@ class ChunkTask(BookTask):
 class ChapterTask(BookTask):
     name = BOOK_CHAPTER_TASK
 
-    def run(self, book_id: str, bucket: str, prefix: str, chapter: int) -> None:
+    def run(self, book_id: str, bucket: str, prefix: str, chapter: int, failures: int = 0) -> None:
         ctx = book_context()
         ctx.state.set_chapter(book_id, chapter, state="assembling")
         fields = self.guarded(book_id, lambda: assemble_chapter(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), chapter, ctx=ctx))
@@ -107,7 +110,7 @@ class ChapterTask(BookTask):
 class AssembleTask(BookTask):
     name = BOOK_ASSEMBLE_TASK
 
-    def run(self, book_id: str, bucket: str, prefix: str) -> None:
+    def run(self, book_id: str, bucket: str, prefix: str, failures: int = 0) -> None:
         ctx = book_context()
         ctx.state.set_book(book_id, state="assembling")
         manifest = self.guarded(book_id, lambda: assemble_book(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), ctx=ctx))

@@ -87,6 +87,7 @@ class RenderTask(Task):
     name = RENDER_TASK
     acks_late = True
     reject_on_worker_lost = True
+    max_retries = None  # bounded by our own count of failures and NARRATE_MAX_RETRY_SECONDS, not Celery's
 
     def run(self, *args: Any, **kwargs: Any) -> None:
         payload = _payload(args, kwargs)
@@ -111,7 +112,7 @@ class RenderTask(Task):
         except (SlotUnavailable, BreakerOpen) as exc:
             # Waiting for capacity or for credit is not a failure: no attempt is used up.
             store.mark_waiting(job.job_id, attempt=failures, error=str(exc))
-            raise self.retry(countdown=wait_delay(exc), max_retries=None)
+            raise self.retry(countdown=wait_delay(exc))
         except (TransientError, SoftTimeLimitExceeded) as exc:
             error = str(exc) or "the render ran past its soft time limit"
             failures = store.count_failure(job.job_id)
@@ -123,7 +124,7 @@ class RenderTask(Task):
             delay = retry_delay(failures, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
             store.mark_waiting(job.job_id, attempt=failures, error=f"attempt {failures} failed, retrying: {error}")
             log.info("job %s attempt %d: %s; retrying in %.1fs", job.job_id, failures, error, delay)
-            raise self.retry(countdown=delay, max_retries=None)
+            raise self.retry(countdown=delay)
         except NarrateError as exc:  # PermanentError, and any other error of ours: fail at once
             store.mark_failed(job.job_id, error=str(exc), attempt=attempt)
             log.warning("job %s failed: %s", job.job_id, exc)

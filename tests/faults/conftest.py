@@ -113,7 +113,9 @@ class Batch:
             time.sleep(0.1)
 
     def finish(self, *, timeout: float) -> None:
-        progress.wait_for(self.store(), self.ids, console=Console(file=io.StringIO()), timeout=timeout, poll_seconds=0.2)
+        records = progress.wait_for(self.store(), self.ids, console=Console(file=io.StringIO()), timeout=timeout, poll_seconds=0.2)
+        stuck = [(r.job_id, r.state, r.attempts, r.error) for r in records if not r.finished]
+        assert not stuck, f"jobs did not finish in {timeout:.0f}s: {stuck}"
 
     def row(self, emulator: EmulatorControl) -> Row:
         records = self.store().get_many(self.ids)
