@@ -29,6 +29,11 @@ def fish_breaker() -> str:
     return f"{REDIS_PREFIX}:fish:breaker"
 
 
+def held_render(render_key: str) -> str:
+    """Hash: audio Fish returned that S3 could not take yet (expires)."""
+    return f"{REDIS_PREFIX}:held:{render_key}"
+
+
 def reference_entry(reference_hash: str) -> str:
     """Hash: a voice reference's use count, promotion state and Fish model id."""
     return f"{REDIS_PREFIX}:ref:{reference_hash}"

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from worker import audio, keys
 from worker.chunking import split_text
+from worker.errors import StorageUnavailable
 from worker.fish import Speech
 from worker.jobs import Manifest, OutputRecord, RenderJob, RequestRecord
 from worker.speaker import RenderContext, Speaker
@@ -31,10 +32,18 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
     voice = Speaker.load(job.voice, bucket=bucket, ctx=ctx)
     chunks = split_text(job.text, max_bytes=ctx.settings.chunk_bytes)
     requests: list[RequestRecord] = []
+    held_key: str | None = None
     if len(chunks) == 1:
-        speech = voice.speak(chunks[0], fmt=fmt)
-        requests.append(_record(0, chunks[0], speech))
-        data = speech.audio
+        # Audio that Fish already returned, kept in case storing it failed: a retry here does not pay twice.
+        held_key = f"{job.job_id}.{fmt}"
+        held = ctx.held.get(held_key) if ctx.held else None
+        if held is not None:
+            data, first = held
+            requests.append(first)  # paid for by an earlier attempt: still billed once, in this manifest
+        else:
+            speech = voice.speak(chunks[0], fmt=fmt)
+            requests.append(_record(0, chunks[0], speech))
+            data = speech.audio
     else:
         data = audio.concatenate(
             _chunk_audio(chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests),
@@ -44,7 +53,12 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
     info = audio.probe(data)
 
     audio_key = keys.output_audio(prefix, job.job_id, fmt)
-    ctx.storage.put(bucket, audio_key, data, content_type=audio.CONTENT_TYPES[fmt])
+    try:
+        ctx.storage.put(bucket, audio_key, data, content_type=audio.CONTENT_TYPES[fmt])
+    except StorageUnavailable:
+        if held_key is not None and ctx.held is not None and held is None:
+            ctx.held.put(held_key, data=data, record=requests[0])
+        raise
     billed = [r for r in requests if not r.cached]
     modes = {r.mode for r in requests}
     manifest = Manifest(
@@ -74,13 +88,17 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
     )
     try:
         ctx.storage.put(bucket, manifest_key, manifest.model_dump_json(indent=2).encode(), content_type="application/json")
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, StorageUnavailable) and held_key is not None and ctx.held is not None and held is None:
+            ctx.held.put(held_key, data=data, record=requests[0])
         # Without its manifest the audio is not a finished output: do not leave it looking like one.
         try:
             ctx.storage.delete(bucket, audio_key)
         except Exception:
             pass
         raise
+    if held_key is not None and held is not None and ctx.held is not None:
+        ctx.held.drop(held_key)
     return manifest
 
 

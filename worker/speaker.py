@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from worker import keys
 from worker.errors import PermanentError, VoiceNotFound
 from worker.fish import FishClient, Speech
+from worker.held import HeldRenders
 from worker.jobs import ClipVoice, ModelVoice
 from worker.settings import Settings
 from worker.storage import Storage
@@ -59,6 +60,7 @@ class RenderContext:
     clips: ClipCache = field(default_factory=ClipCache)
     registry: Registry | None = None  # None: no counting, always one-shot
     start_promotion: Callable[[str], None] = _no_promotion
+    held: HeldRenders | None = None  # None: nothing held across a storage failure
 
 
 class Speaker:

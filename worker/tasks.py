@@ -20,6 +20,7 @@ from worker.errors import NarrateError, PermanentError, TransientError
 from worker.fish import FishClient, FishVoices
 from worker.jobs import CREDIT_CHECK_TASK, PROMOTE_TASK, RENDER_TASK, SCHEMA_VERSION, RenderJob
 from worker.promotion import PromotionContext, advance
+from worker.held import HeldRenders
 from worker.limiter import FishLimiter, SlotUnavailable
 from worker.records import JobRecord, JobStore
 from worker.validate import check_job, check_message_size
@@ -49,6 +50,7 @@ def render_context() -> RenderContext:
         storage=Storage(),
         fish=FishClient(settings, limiter=limiter, breaker=CreditBreaker(client)),
         registry=Registry(client),
+        held=HeldRenders(client),
         start_promotion=lambda reference_hash: promote.apply_async((reference_hash,), queue=VOICES_QUEUE),
     )
 

@@ -46,6 +46,7 @@ def test_2_redis_restarted_mid_batch_loses_nothing(fault_workers, stack, emulato
     batch.finish(timeout=180)
     row = batch.row(emulator)
     assert row.succeeded == 50 and row.failed == 0 and row.lost == 0 and row.duplicates == 0
+    assert row.extra_fish_calls <= 4, "at most the requests in flight during the restart"
 
 
 def test_3_a_flaky_fish_api_is_ridden_out(fault_workers, stack, emulator, bucket, voice) -> None:
@@ -57,6 +58,7 @@ def test_3_a_flaky_fish_api_is_ridden_out(fault_workers, stack, emulator, bucket
     row = batch.row(emulator)
     errors = emulator.stats()["errors_by_status"]
     assert row.succeeded == 30 and row.lost == 0 and row.duplicates == 0
+    assert row.extra_fish_calls <= emulator.stats()["stalled"], "only requests the client gave up on were answered twice"
     assert row.retries >= errors.get("429", 0) // 2 > 0, "the manifests count the retries"
     assert all(r.attempts <= 12 for r in batch.store().get_many(batch.ids) if r), "retries stay within bounds"
 
@@ -79,6 +81,7 @@ def test_4_s3_down_for_a_while_then_back(fault_workers, stack, emulator, bucket,
         proxy.stop()
     row = batch.row(emulator)
     assert row.succeeded == 20 and row.lost == 0 and row.duplicates == 0 and row.retries > 0
+    assert row.extra_fish_calls == 0, "renders S3 could not take were held in Redis, not bought again"
 
 
 def test_5_the_cap_keeps_fish_under_its_concurrency_limit(fault_workers, stack, emulator, bucket, voice) -> None:

@@ -103,3 +103,35 @@ def test_altered_reference_clip_is_refused(ctx: RenderContext, bucket: str, refe
     ctx.storage.put(bucket, voice.clips[0].key, b"tampered", content_type="audio/wav")
     with pytest.raises(PermanentError, match="does not match"):
         render_job(make_job(text=TEXT, voice=voice, bucket=bucket), ctx=ctx, attempt=1)
+
+
+class _FlakyStorage(Storage):
+    """Real S3, except that the first PUT of an output fails as if the endpoint were down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures_left = 1
+
+    def put(self, bucket: str, key: str, data: bytes, *, content_type: str) -> None:
+        if self.failures_left and key.endswith(".mp3"):
+            self.failures_left -= 1
+            from worker.errors import StorageUnavailable
+
+            raise StorageUnavailable("S3 endpoint unreachable (test); will retry")
+        super().put(bucket, key, data, content_type=content_type)
+
+
+def test_a_render_s3_could_not_take_is_held_and_not_bought_again(stack_env, emulator, bucket, reference_clip, redis_client) -> None:
+    from worker.errors import StorageUnavailable
+    from worker.held import HeldRenders
+
+    settings = Settings()
+    ctx = RenderContext(settings=settings, storage=_FlakyStorage(), fish=FishClient(settings), held=HeldRenders(redis_client))
+    job = make_job(text=TEXT, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
+    with pytest.raises(StorageUnavailable):
+        render_job(job, ctx=ctx, attempt=1)
+    assert redis_client.keys("narrate:held:*"), "the paid-for audio waits in Redis"
+    manifest = render_job(job, ctx=ctx, attempt=2)
+    assert emulator.stats()["tts_requests"] == 1
+    assert manifest.text_bytes_billed == len(TEXT.encode()) and manifest.attempts == 2
+    assert redis_client.keys("narrate:held:*") == [], "dropped once the job committed"
