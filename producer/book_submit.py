@@ -89,7 +89,7 @@ class BookSubmitter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BookSubmitter:
-        return cls(settings=settings, storage=Storage(), state=BookState.from_url(settings.broker_url), app=make_app(settings))
+        return cls(settings=settings, storage=Storage.from_settings(settings), state=BookState.from_url(settings.broker_url), app=make_app(settings))
 
     def plan(
         self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3",

@@ -193,7 +193,7 @@ class Submitter:
     @classmethod
     def from_settings(cls, settings: Settings) -> Submitter:
         return cls(
-            storage=Storage(),
+            storage=Storage.from_settings(settings),
             store=JobStore.from_url(settings.broker_url),
             app=make_app(settings),
             max_text_bytes=settings.max_text_bytes,

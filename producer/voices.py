@@ -37,7 +37,7 @@ class VoiceBook:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceBook:
-        return cls(settings=settings, client=redis.Redis.from_url(settings.broker_url), storage=Storage(), app=make_app(settings))
+        return cls(settings=settings, client=redis.Redis.from_url(settings.broker_url), storage=Storage.from_settings(settings), app=make_app(settings))
 
     @property
     def fish(self) -> FishVoices:

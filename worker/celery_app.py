@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
+from urllib.parse import urlsplit
+
 from celery import Celery
 from kombu import Queue
 
@@ -51,6 +54,9 @@ def make_app(settings: Settings | None = None) -> Celery:
             "check-fish-credit": {"task": CREDIT_CHECK_TASK, "schedule": settings.credit_check_seconds},
         },
     )
+    if urlsplit(settings.broker_url).scheme == "rediss" and "ssl_cert_reqs" not in settings.broker_url:
+        # TLS to Redis verifies the server's certificate unless the URL says otherwise.
+        app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     return app
 
 

@@ -7,6 +7,7 @@ The ecosystem's own names stay as they are: `FISH_API_KEY` for the Fish SDK and
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -90,6 +91,10 @@ class Settings(BaseSettings):
     reconcile_stale_seconds: float = Field(
         300.0, gt=0, description="An audiobook with no progress for this long has its missing work re-sent."
     )
+    s3_sse: Literal["", "AES256", "aws:kms"] = Field(
+        "", description="Server-side encryption of everything written to S3: AES256 (SSE-S3) or aws:kms (SSE-KMS)."
+    )
+    s3_sse_kms_key_id: str = Field("", description="KMS key for aws:kms (default: the bucket's AWS-managed key).")
     webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key that signs completion webhooks (X-Narrate-Signature)."
     )

@@ -43,8 +43,18 @@ def make_client() -> Any:
 class Storage:
     """The few S3 operations the project needs, with errors mapped to ours."""
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, *, sse: str = "", sse_kms_key_id: str = "") -> None:
         self._client = client or make_client()
+        # Every object written (outputs, references, chunks, plans) carries the same encryption.
+        self._write_args: dict[str, str] = {}
+        if sse:
+            self._write_args["ServerSideEncryption"] = sse
+        if sse == "aws:kms" and sse_kms_key_id:
+            self._write_args["SSEKMSKeyId"] = sse_kms_key_id
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Storage:
+        return cls(sse=settings.s3_sse, sse_kms_key_id=settings.s3_sse_kms_key_id)
 
     def exists(self, bucket: str, key: str) -> bool:
         try:
@@ -70,12 +80,12 @@ class Storage:
 
     def put(self, bucket: str, key: str, data: bytes, *, content_type: str) -> None:
         # One PUT is atomic: readers see the whole object or none at all.
-        self._call("put_object", bucket=bucket, key=key, Body=data, ContentType=content_type)
+        self._call("put_object", bucket=bucket, key=key, Body=data, ContentType=content_type, **self._write_args)
 
     def put_file(self, bucket: str, key: str, path: str, *, content_type: str) -> None:
         """Upload a large file from disk (multipart as needed); the object appears only when complete."""
         try:
-            self._client.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type})
+            self._client.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type, **self._write_args})
         except botocore.exceptions.ClientError as exc:
             raise _mapped(exc, bucket=bucket, key=key) from exc
         except (*_NETWORK, boto3.exceptions.S3UploadFailedError) as exc:

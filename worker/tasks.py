@@ -47,7 +47,7 @@ def render_context() -> RenderContext:
     limiter = FishLimiter(client, limit=settings.fish_concurrency, lease_seconds=settings.fish_timeout_seconds + 30)
     return RenderContext(
         settings=settings,
-        storage=Storage(),
+        storage=Storage.from_settings(settings),
         fish=FishClient(settings, limiter=limiter, breaker=CreditBreaker(client)),
         registry=Registry(client),
         held=HeldRenders(client),

@@ -32,3 +32,8 @@ def send(url: str, payload: dict[str, Any], *, secret: str | None, timeout: floa
         raise TransientError(f"webhook {url} answered {answer.status_code}")
     if answer.status_code >= 400:
         raise PermanentError(f"webhook {url} refused the notification ({answer.status_code})")
+
+
+def verify(body: bytes, header: str, *, secret: str) -> bool:
+    """For receivers: does `header` (X-Narrate-Signature) sign `body`? Constant-time, so it leaks no prefix."""
+    return hmac.compare_digest(signature(body, secret=secret), header or "")

@@ -1,0 +1,22 @@
+"""Security settings that need no running service."""
+
+import ssl
+
+from worker.celery_app import make_app
+from worker.settings import Settings
+from worker.webhook import signature, verify
+
+
+def test_rediss_brokers_verify_the_servers_certificate() -> None:
+    conf = make_app(Settings(broker_url="rediss://:secret@cache.internal:6380/0")).conf
+    assert conf.broker_use_ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert make_app(Settings(broker_url="redis://127.0.0.1:1/0")).conf.broker_use_ssl in (None, False, {})
+
+
+def test_webhook_signatures_verify_and_refuse_tampering() -> None:
+    body = b'{"event": "book.finished"}'
+    header = signature(body, secret="s3cret")
+    assert verify(body, header, secret="s3cret")
+    assert not verify(body + b" ", header, secret="s3cret")
+    assert not verify(body, header, secret="other")
+    assert not verify(body, "", secret="s3cret")
