@@ -115,7 +115,7 @@ def _prepare_clip(item: ClipInput) -> tuple[PreparedClip, list[str]]:
     try:
         info = audio.probe(data)
     except BadInput as exc:
-        raise BadInput(f"{path}: the reference clip is {exc}") from exc
+        raise BadInput(f"{path}: the reference clip is not usable audio: {exc}") from exc
     seconds = info.duration_seconds
     if seconds < CLIP_MIN_SECONDS:
         raise BadInput(f"{path}: the reference clip is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)")

@@ -39,7 +39,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         # both limits below the visibility timeout, else Redis redelivers running tasks
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        # unacked tasks of a dead worker are looked for every ~20 s (kombu scans every 10th tick)
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout, "unacked_restore_interval": 2},
         broker_connection_retry_on_startup=True,
         # job state lives in our own records; Celery results would be a second copy
         task_ignore_result=True,

@@ -84,7 +84,11 @@ class Clip(_Strict):
     @field_validator("key")
     @classmethod
     def _key_is_safe(cls, key: str) -> str:
-        if check_prefix(key) != key or not key.startswith("refs/"):
+        try:
+            safe = check_prefix(key) == key
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("the output prefix", "the clip key")) from None
+        if not safe or not key.startswith("refs/"):
             raise ValueError("clip keys live under refs/ and must be plain relative keys")
         return key
 

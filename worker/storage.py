@@ -13,7 +13,7 @@ from worker.errors import StorageRejected, StorageUnavailable
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _PERMANENT = {
-    "NoSuchBucket": "the bucket does not exist: create it or fix --out",
+    "NoSuchBucket": "the bucket does not exist: create it, or send the job to an existing bucket",
     "AccessDenied": "access denied: check the AWS credentials and the bucket policy",
     "InvalidAccessKeyId": "the AWS access key is not valid",
     "SignatureDoesNotMatch": "the AWS secret key does not match the access key",

@@ -218,6 +218,8 @@ def _describe(payload: Any, exc: ValidationError) -> str:
     if not isinstance(payload, dict) or "__arguments__" in payload:
         return f"invalid job message: send the job as kwargs={{'job': {{...}}}} (schema version {SCHEMA_VERSION})"
     version = payload.get("schema_version")
+    if isinstance(version, str) and version.strip() == str(SCHEMA_VERSION):
+        return f"invalid job message: schema_version must be the number {SCHEMA_VERSION}, not the string {version!r}"
     if version != SCHEMA_VERSION:
         return (
             f"invalid job message: schema_version {version!r} is not supported by this worker"

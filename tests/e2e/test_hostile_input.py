@@ -333,7 +333,7 @@ def _without(job: dict[str, Any], field: str) -> dict[str, Any]:
 
 WORKER_CASES: dict[str, WorkerCase] = {
     "wrong schema version": WorkerCase(lambda r: {**r.job(), "schema_version": 2}, "schema_version 2 is not supported"),
-    "schema version as a string": WorkerCase(lambda r: {**r.job(), "schema_version": "1"}, "schema_version '1' is not supported"),
+    "schema version as a string": WorkerCase(lambda r: {**r.job(), "schema_version": "1"}, "schema_version must be the number 1, not the string '1'"),
     "missing field text": WorkerCase(lambda r: _without(r.job(), "text"), "text: Field required"),
     "missing field output": WorkerCase(lambda r: _without(r.job(), "output"), "output: Field required"),
     "unknown field": WorkerCase(lambda r: {**r.job(), "priority": 9}, "priority: Extra inputs are not permitted"),
