@@ -198,22 +198,16 @@ def schema() -> None:
     print(json.dumps(job_schema(), indent=2))
 
 
-@app.command()
-def emulator(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8721,
-    latency: Annotated[float, typer.Option(help="Seconds added to every Fish request.")] = 0.0,
-    concurrency: Annotated[int, typer.Option(help="TTS requests in flight before 429 (0 = no limit).")] = 0,
-    train_seconds: Annotated[float, typer.Option(help="Seconds a new voice model takes to train.")] = 0.0,
-    fail_rate: Annotated[float, typer.Option(help="Fraction of TTS requests answered 500.")] = 0.0,
-    api_key: Annotated[Optional[str], typer.Option(help="Accept only this bearer key (default: any).")] = None,
-    tone_mode: Annotated[bool, typer.Option("--tone-mode", help="Answer TTS with a sine whose pitch identifies the text.")] = False,
-) -> None:
-    """Run the Fish API emulator (a development and test tool, not a Fish replacement)."""
-    from worker.emulator import EmulatorConfig, serve
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def emulator(ctx: typer.Context) -> None:
+    """Run the Fish API emulator (a development and test tool): --port --latency --concurrency
+    --train-seconds --fail-rate --fail-training --rate-limit-rate --stall-rate --stall-seconds --seed
+    --credit --tone-mode --api-key; `narrate emulator --help` lists them all."""
+    from worker.emulator.__main__ import parse_args
+    from worker.emulator.server import serve
 
-    serve(EmulatorConfig(host=host, port=port, api_key=api_key, latency=latency, concurrency=concurrency,
-                         train_seconds=train_seconds, fail_rate=fail_rate, tone_mode=tone_mode))  # fmt: skip
+    # One definition of the flags: the emulator's own parser, also behind `python -m worker.emulator`.
+    serve(parse_args(list(ctx.args)))
 
 
 @app.command()

@@ -64,7 +64,7 @@ def env_names(document: object) -> set[str]:
 
 @pytest.mark.parametrize("path", ["docker-compose.yml", "k8s/worker.yaml"])
 def test_deploy_files_use_only_real_settings(path: str) -> None:
-    names = env_names(yaml.safe_load((DEPLOY / path).read_text()))
+    names = set().union(*(env_names(doc) for doc in yaml.safe_load_all((DEPLOY / path).read_text())))
     assert names, "expected some settings"
     assert names <= SETTING_VARS, f"unknown settings: {names - SETTING_VARS}"
 
@@ -75,8 +75,16 @@ def test_redis_is_durable_and_never_evicts() -> None:
     assert re.search(r"^maxmemory-policy noeviction$", conf, flags=re.M)
 
 
+def test_exactly_one_beat_is_deployed() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    beats = [s for s in compose["services"].values() if s.get("command", [])[:4] == ["celery", "-A", "worker", "beat"]]
+    assert len(beats) == 1 and "replicas" not in beats[0].get("deploy", {})
+    [_, beat] = yaml.safe_load_all((DEPLOY / "k8s" / "worker.yaml").read_text())
+    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
+
+
 def test_kubernetes_grace_period_covers_a_render() -> None:
-    deployment = yaml.safe_load((DEPLOY / "k8s" / "worker.yaml").read_text())
+    deployment = next(yaml.safe_load_all((DEPLOY / "k8s" / "worker.yaml").read_text()))
     spec = deployment["spec"]["template"]["spec"]
     assert spec["terminationGracePeriodSeconds"] >= Settings.model_fields["task_soft_time_limit"].default
     [container] = spec["containers"]
