@@ -246,8 +246,14 @@ class Submitter:
         """Record every job as queued, then send it: a worker always finds the record."""
         messages = {job.job_id: job.model_dump_json() for job in jobs}
         self._store.create([_queued_record(job) for job in jobs], messages=messages)
-        for job in jobs:
-            self._app.send_task(RENDER_TASK, kwargs={"job": job.model_dump(mode="json")}, task_id=job.job_id)
+        for number, job in enumerate(jobs):
+            try:
+                self._app.send_task(RENDER_TASK, kwargs={"job": job.model_dump(mode="json")}, task_id=job.job_id)
+            except BaseException as exc:
+                # Records without a message would wait forever: mark them failed, so `narrate retry --failed` sends them.
+                for unsent in jobs[number:]:
+                    self._store.mark_failed(unsent.job_id, error=f"not enqueued ({exc.__class__.__name__}): run `narrate retry --failed`")
+                raise
 
 
 def job_voice_for(voice: PreparedVoice | NamedVoice | str, *, bucket: str) -> ClipVoice | ModelVoice:

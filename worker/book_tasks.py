@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from pydantic import ValidationError
 
@@ -57,7 +58,7 @@ class BookTask(Task):
         except (SlotUnavailable, BreakerOpen) as exc:
             book_context().state.set_book(book_id, waiting=str(exc))
             raise self.retry(countdown=wait_delay(exc))
-        except TransientError as exc:
+        except (TransientError, SoftTimeLimitExceeded) as exc:
             # Failures travel with the task: waits above are retries too, but must not count.
             kwargs = dict(self.request.kwargs or {})
             attempt = int(kwargs.get("failures", 0)) + 1
@@ -88,6 +89,8 @@ class ChunkTask(BookTask):
             log.error("refused a malformed %s message: %s", self.name, exc.errors()[:3])
             return
         ctx = book_context()
+        if ctx.state.state_of(chunk.book_id) == "failed":
+            return  # the book has failed for good: do not pay for the rest of it
         outcome = self.guarded(chunk.book_id, lambda: render_chunk(chunk, ctx=ctx))
         if outcome is None:
             return
@@ -96,8 +99,17 @@ class ChunkTask(BookTask):
             enqueue_chapter(chunk.book_id, chunk.bucket, chunk.prefix, chunk.chapter)
 
 
+# Assembly streams a whole chapter or book: allow it most of the visibility timeout, not a render's limit.
+_ASSEMBLY_LIMITS = {
+    "soft_time_limit": int(get_settings().visibility_timeout * 0.8),
+    "time_limit": int(get_settings().visibility_timeout * 0.9),
+}
+
+
 class ChapterTask(BookTask):
     name = BOOK_CHAPTER_TASK
+    soft_time_limit = _ASSEMBLY_LIMITS["soft_time_limit"]
+    time_limit = _ASSEMBLY_LIMITS["time_limit"]
 
     def run(self, book_id: str, bucket: str, prefix: str, chapter: int, failures: int = 0) -> None:
         ctx = book_context()
@@ -109,6 +121,8 @@ class ChapterTask(BookTask):
 
 class AssembleTask(BookTask):
     name = BOOK_ASSEMBLE_TASK
+    soft_time_limit = _ASSEMBLY_LIMITS["soft_time_limit"]
+    time_limit = _ASSEMBLY_LIMITS["time_limit"]
 
     def run(self, book_id: str, bucket: str, prefix: str, failures: int = 0) -> None:
         ctx = book_context()
@@ -157,8 +171,10 @@ class ReconcileTask(Task):
     name = BOOK_RECONCILE_TASK
 
     def run(self) -> dict[str, int]:
-        counts = reconcile(ctx=book_context(), enqueue=Enqueue(chunk=enqueue_chunk, chapter=enqueue_chapter, book=enqueue_book),
-                           stale_seconds=get_settings().reconcile_stale_seconds)  # fmt: skip
+        ctx = book_context()
+        queued = int(ctx.state.queue_length(QUEUE))
+        counts = reconcile(ctx=ctx, enqueue=Enqueue(chunk=enqueue_chunk, chapter=enqueue_chapter, book=enqueue_book),
+                           stale_seconds=get_settings().reconcile_stale_seconds, queued=queued)  # fmt: skip
         if counts["books"]:
             log.info("reconciler re-sent work for stalled books: %s", counts)
         return counts

@@ -22,6 +22,7 @@ from worker.assembly import AudioFileWriter, first_sample_rate, pcm_blocks
 from worker.bookplan import BookPlan, ChunkMessage, PlanChapter
 from worker.bookstate import BookState
 from worker.errors import PermanentError, StorageUnavailable
+from worker.render import check_fish_audio
 from worker.loudness import LoudnessMeter, acx_report, gain_to_target, scaled
 from worker.speaker import RenderContext, Speaker
 from worker.subtitles import Cue, to_srt, to_vtt
@@ -56,7 +57,7 @@ def render_chunk(message: ChunkMessage, *, ctx: BookContext) -> tuple[bool, int]
         return False, 0
     speaker = Speaker.load(message.voice, bucket=message.bucket, ctx=ctx.render)
     speech = speaker.speak(message.text, fmt="wav")
-    audio.probe(speech.audio)  # never store what cannot be decoded: it would poison every later assembly
+    check_fish_audio(speech.audio)  # never store what cannot be decoded: it would poison every later assembly
     storage.put(message.bucket, message.key, speech.audio, content_type=audio.CONTENT_TYPES["wav"])
     return True, len(message.text.encode("utf-8"))
 

@@ -24,7 +24,9 @@ redis.call('HSET', KEYS[2], 'updated_at', ARGV[4])
 redis.call('HINCRBY', KEYS[3], 'chunks_done', 1)
 redis.call('HINCRBY', KEYS[3], ARGV[2] == '1' and 'chunks_rendered' or 'chunks_reused', 1)
 redis.call('HINCRBY', KEYS[3], 'bytes_billed', tonumber(ARGV[3]))
-redis.call('HSET', KEYS[3], 'updated_at', ARGV[4], 'state', 'rendering')
+redis.call('HSET', KEYS[3], 'updated_at', ARGV[4])
+local state = redis.call('HGET', KEYS[3], 'state')
+if state == 'queued' then redis.call('HSET', KEYS[3], 'state', 'rendering') end
 return remaining
 """
 
@@ -103,6 +105,14 @@ class BookState:
 
     def active(self) -> list[str]:
         return sorted(b.decode() for b in self._redis.smembers(keys.active_books()))
+
+    def queue_length(self, queue: str) -> int:
+        """Messages waiting in a Celery queue (a Redis list of the same name)."""
+        return int(self._redis.llen(queue))
+
+    def state_of(self, book_id: str) -> str:
+        raw = self._redis.hget(keys.book_record(book_id), "state")
+        return raw.decode() if raw else ""
 
     def exists(self, book_id: str) -> bool:
         return bool(self._redis.exists(keys.book_record(book_id)))

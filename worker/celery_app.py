@@ -31,9 +31,6 @@ def make_app(settings: Settings | None = None) -> Celery:
         # a task is acknowledged after it finishes, so a killed worker's job is redelivered
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        # an unexpected crash (Redis gone mid-update) leaves the message to be redelivered, not dropped;
-        # expected failures are caught in the tasks and recorded
-        task_acks_on_failure_or_timeout=False,
         # long tasks: a worker takes one at a time instead of hoarding
         worker_prefetch_multiplier=1,
         # both limits below the visibility timeout, else Redis redelivers running tasks

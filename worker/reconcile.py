@@ -23,8 +23,12 @@ class Enqueue:
     book: Callable[[str, str, str], None]  # book_id, bucket, prefix
 
 
-def reconcile(*, ctx: BookContext, enqueue: Enqueue, stale_seconds: float) -> dict[str, int]:
+def reconcile(*, ctx: BookContext, enqueue: Enqueue, stale_seconds: float, queued: int = 0) -> dict[str, int]:
+    """`queued`: chunk tasks still waiting in the queue. While there are any, a quiet book is
+    waiting its turn, not stuck, and re-sending its chunks would only duplicate them."""
     counts = {"books": 0, "chunks": 0, "chapters": 0, "assemblies": 0}
+    if queued:
+        return counts
     now = time.time()
     for book_id in ctx.state.active():
         book = ctx.state.get(book_id)

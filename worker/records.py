@@ -79,6 +79,9 @@ class JobStore:
         self._redis.hsetnx(key, "first_attempt_at", time.time())
         return float(self._redis.hget(key, "first_attempt_at") or time.time())
 
+    def restart_retry_clock(self, job_id: str) -> None:
+        self._redis.hdel(keys.job_record(job_id), "first_attempt_at")
+
     def requeue(self, job_id: str) -> None:
         """Back to queued with a clean slate, for `narrate retry`."""
         key = keys.job_record(job_id)

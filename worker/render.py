@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from worker import audio, keys
 from worker.chunking import split_text
-from worker.errors import StorageUnavailable
+from worker.errors import AudioError, FishUnavailable, StorageUnavailable
 from worker.fish import Speech
 from worker.jobs import Manifest, OutputRecord, RenderJob, RequestRecord
 from worker.speaker import RenderContext, Speaker
@@ -26,13 +26,17 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
     manifest_key = keys.output_manifest(prefix, job.job_id)
     finished = ctx.storage.get(bucket, manifest_key)
     if finished is not None:
-        return Manifest.model_validate_json(finished)  # delivered twice: already done
+        done = Manifest.model_validate_json(finished)
+        if ctx.storage.exists(bucket, done.output.key):
+            return done  # delivered twice: already done
+        ctx.storage.delete(bucket, manifest_key)  # a manifest whose audio is gone commits nothing
 
     started_at = datetime.now(timezone.utc)
     voice = Speaker.load(job.voice, bucket=bucket, ctx=ctx)
     chunks = split_text(job.text, max_bytes=ctx.settings.chunk_bytes)
     requests: list[RequestRecord] = []
     held_key: str | None = None
+    info: audio.AudioInfo | None = None
     if len(chunks) == 1:
         # Audio that Fish already returned, kept in case storing it failed: a retry here does not pay twice.
         held_key = f"{job.job_id}.{fmt}"
@@ -42,6 +46,7 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
             requests.append(first)  # paid for by an earlier attempt: still billed once, in this manifest
         else:
             speech = voice.speak(chunks[0], fmt=fmt)
+            info = check_fish_audio(speech.audio)
             requests.append(_record(0, chunks[0], speech))
             data = speech.audio
     else:
@@ -50,7 +55,7 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
             fmt=fmt,
             pause_seconds=CHUNK_PAUSE_SECONDS,
         )
-    info = audio.probe(data)
+    info = info or audio.probe(data)
 
     audio_key = keys.output_audio(prefix, job.job_id, fmt)
     try:
@@ -115,9 +120,18 @@ def _chunk_audio(
             yield stored
             continue
         speech = voice.speak(text, fmt="wav")
+        check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
         ctx.storage.put(bucket, key, speech.audio, content_type=audio.CONTENT_TYPES["wav"])
         requests.append(_record(index, text, speech))
         yield speech.audio
+
+
+def check_fish_audio(data: bytes) -> audio.AudioInfo:
+    """Audio Fish answered with 200 but that does not decode is Fish's fault, and worth another try."""
+    try:
+        return audio.probe(data)
+    except AudioError as exc:
+        raise FishUnavailable(f"the Fish API returned audio that does not decode ({exc}); will retry") from None
 
 
 def _record(index: int, text: str, speech: Speech) -> RequestRecord:

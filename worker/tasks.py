@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from pydantic import ValidationError
 
@@ -92,6 +92,15 @@ class RenderTask(Task):
     max_retries = None  # bounded by our own count of failures and NARRATE_MAX_RETRY_SECONDS, not Celery's
 
     def run(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            self._run(*args, **kwargs)
+        except (Retry, SoftTimeLimitExceeded):
+            raise
+        except Exception as exc:  # Redis gone mid-update, a broker hiccup, a bug: retry later, never drop the job
+            log.exception("render task hit an unexpected error; it will be retried")
+            raise self.retry(exc=exc, countdown=random.uniform(5.0, 30.0))
+
+    def _run(self, *args: Any, **kwargs: Any) -> None:
         payload = _payload(args, kwargs)
         settings = get_settings()
         try:
@@ -112,8 +121,9 @@ class RenderTask(Task):
             check_job(job, settings=settings)
             manifest = render_job(job, ctx=render_context(), attempt=attempt)
         except (SlotUnavailable, BreakerOpen) as exc:
-            # Waiting for capacity or for credit is not a failure: no attempt is used up.
+            # Waiting for capacity or for credit is not a failure: no attempt and no retry time is used up.
             store.mark_waiting(job.job_id, attempt=failures, error=str(exc))
+            store.restart_retry_clock(job.job_id)
             raise self.retry(countdown=wait_delay(exc))
         except (TransientError, SoftTimeLimitExceeded) as exc:
             error = str(exc) or "the render ran past its soft time limit"

@@ -135,3 +135,20 @@ def test_a_render_s3_could_not_take_is_held_and_not_bought_again(stack_env, emul
     assert emulator.stats()["tts_requests"] == 1
     assert manifest.text_bytes_billed == len(TEXT.encode()) and manifest.attempts == 2
     assert redis_client.keys("narrate:held:*") == [], "dropped once the job committed"
+
+
+def test_a_manifest_whose_audio_is_gone_is_rendered_again(ctx: RenderContext, bucket: str, emulator, reference_clip) -> None:
+    job = make_job(text=TEXT, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
+    first = render_job(job, ctx=ctx, attempt=1)
+    ctx.storage.delete(bucket, first.output.key)  # e.g. a manifest write that timed out but landed, then cleanup
+    second = render_job(job, ctx=ctx, attempt=2)
+    assert ctx.storage.exists(bucket, second.output.key)
+    assert emulator.stats()["tts_requests"] == 2
+
+
+def test_audio_fish_cannot_decode_is_retried_not_blamed_on_the_user() -> None:
+    from worker.errors import FishUnavailable
+    from worker.render import check_fish_audio
+
+    with pytest.raises(FishUnavailable, match="does not decode"):
+        check_fish_audio(b"\x00" * 400)
