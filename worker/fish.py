@@ -118,7 +118,7 @@ class FishClient:
         if not isinstance(exc, APIError):
             return FishRejected(self._clean(f"the Fish SDK refused the request: {exc}"), status=0)
         status, detail = exc.status, self._clean(str(exc.message))[:300]
-        if status == 429 or status >= 500:
+        if status in (408, 429) or status >= 500:
             return FishUnavailable(f"the Fish API is busy or failing ({status}: {detail}); will retry")
         if reference_id and (status == 404 or (status == 400 and "reference" in detail.lower())):
             return VoiceNotFound(f"the Fish voice {reference_id} was not found ({status}: {detail})", status=status)

@@ -130,7 +130,8 @@ def _mapped(exc: botocore.exceptions.ClientError, *, bucket: str, key: str) -> E
     if code in _PERMANENT:
         return StorageRejected(f"S3 refused {where}: {_PERMANENT[code]}")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    if status >= 500 or code in ("SlowDown", "Throttling", "RequestTimeout", "InternalError"):
+    # ExpiredToken: boto3 refreshes temporary credentials by itself, so a retry can succeed
+    if status >= 500 or code in ("SlowDown", "Throttling", "RequestTimeout", "InternalError", "ExpiredToken"):
         return StorageUnavailable(f"S3 is failing for {where} ({code or status}); will retry")
     return StorageRejected(f"S3 refused {where}: {code or status}")
 
