@@ -30,6 +30,14 @@ if state == 'queued' then redis.call('HSET', KEYS[3], 'state', 'rendering') end
 return remaining
 """
 
+# KEYS: chapter done-set, chapter hash, book hash. ARGV: index. Undoes one completion (its audio was lost).
+_CHUNK_UNDONE = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], 'remaining', 1)
+redis.call('HINCRBY', KEYS[3], 'chunks_done', -1)
+return 1
+"""
+
 # KEYS: chapters-done set, book hash. ARGV: chapter index, now.
 _CHAPTER_DONE = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
@@ -47,6 +55,7 @@ class BookState:
         self._redis = client
         self._chunk_done = client.register_script(_CHUNK_DONE)
         self._chapter_done = client.register_script(_CHAPTER_DONE)
+        self._chunk_undone = client.register_script(_CHUNK_UNDONE)
 
     @classmethod
     def from_url(cls, url: str) -> BookState:
@@ -79,6 +88,11 @@ class BookState:
             args=[index, int(rendered), billed_bytes if rendered else 0, time.time()],
         )
         return int(remaining) == 0
+
+    def chunk_lost(self, book_id: str, chapter: int, index: int) -> bool:
+        """A chunk counted as done whose audio is gone: count it as not done, so it is rendered again."""
+        keys_ = [keys.book_chapter_chunks_done(book_id, chapter), keys.book_chapter(book_id, chapter), keys.book_record(book_id)]
+        return bool(self._chunk_undone(keys=keys_, args=[index]))
 
     def chapter_done(self, book_id: str, chapter: int, **fields: Any) -> bool:
         """Record one assembled chapter; True for exactly the call that finishes the book's chapters."""

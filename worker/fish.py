@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ class FishClient:
         self._model = settings.fish_model
         self._limiter = limiter
         self._breaker = breaker
+        self._reserved = False  # inside slot(): one worker process runs one request at a time
         self._sdk = FishAudio(
             api_key=self._key,
             base_url=settings.fish_base_url,
@@ -73,9 +75,7 @@ class FishClient:
     ) -> Speech:
         """One TTS request; with `reference_id` only the id is sent, else the clips."""
         inline = [] if reference_id else [ReferenceAudio(audio=a, text=t) for a, t in references or []]
-        if self._breaker is not None:
-            self._breaker.check()
-        with self._limiter.slot() if self._limiter is not None else contextlib.nullcontext():
+        with self.slot() if not self._reserved else contextlib.nullcontext():
             started = time.perf_counter()
             try:
                 audio = self._sdk.tts.convert(
@@ -99,6 +99,24 @@ class FishClient:
             reference_bytes_sent=sum(len(ref.audio) for ref in inline),
             reference_id=reference_id,
         )
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Room for Fish requests: the breaker is closed and a cluster slot is held for the body.
+
+        Requests made inside do not take a second slot.
+        """
+        if self._reserved:
+            yield
+            return
+        if self._breaker is not None:
+            self._breaker.check()
+        with self._limiter.slot() if self._limiter is not None else contextlib.nullcontext():
+            self._reserved = True
+            try:
+                yield
+            finally:
+                self._reserved = False
 
     def credit(self) -> float:
         """The account's API credit (used to close the breaker once the account is topped up)."""

@@ -18,11 +18,13 @@ import redis
 from worker import keys
 from worker.errors import TransientError
 
-# KEYS: slots zset. ARGV: now, lease expiry, holder id, limit.
+# KEYS: slots zset. ARGV: lease seconds, holder id, limit. Redis' own clock: workers' clocks may disagree.
 _ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
   return 1
 end
 return 0
@@ -43,15 +45,15 @@ class FishLimiter:
 
     def try_acquire(self) -> str | None:
         holder = uuid.uuid4().hex
-        now = time.time()
-        taken = self._acquire(keys=[keys.fish_slots()], args=[now, now + self.lease_seconds, holder, self.limit])
+        taken = self._acquire(keys=[keys.fish_slots()], args=[self.lease_seconds, holder, self.limit])
         return holder if taken else None
 
     def release(self, holder: str) -> None:
         self._redis.zrem(keys.fish_slots(), holder)
 
     def in_use(self) -> int:
-        self._redis.zremrangebyscore(keys.fish_slots(), "-inf", time.time())
+        seconds, micros = self._redis.time()
+        self._redis.zremrangebyscore(keys.fish_slots(), "-inf", seconds + micros / 1e6)
         return int(self._redis.zcard(keys.fish_slots()))
 
     @contextlib.contextmanager

@@ -42,6 +42,11 @@ def reconcile(*, ctx: BookContext, enqueue: Enqueue, stale_seconds: float, queue
             if chapter.index in finished_chapters:
                 continue
             done = ctx.state.done_indexes(book_id, chapter.index)
+            if len(done) == len(chapter.chunks):
+                # All counted done, yet the chapter never finished: a chunk's audio may have been lost.
+                for chunk in chapter.chunks:
+                    if not ctx.render.storage.exists(bucket, chunk.key) and ctx.state.chunk_lost(book_id, chapter.index, chunk.index):
+                        done.discard(chunk.index)
             missing = [m for m in chunk_messages(plan) if m.chapter == chapter.index and m.index not in done]
             for message in missing:
                 enqueue.chunk(message)
