@@ -85,7 +85,8 @@ def _existing_model(reference_hash: str, *, ctx: PromotionContext) -> VoiceInfo 
 def _follow_training(reference_hash: str, model_id: str, entry: dict, *, ctx: PromotionContext) -> float | None:
     model = ctx.voices.get(model_id)
     if model is None:
-        ctx.registry.drop_model(reference_hash, model_id=model_id, reason="the Fish voice disappeared during training")
+        # A failed attempt like any other: bounded, with back-off, so a voice that keeps vanishing is not re-made forever.
+        _fail(reference_hash, entry, reason=f"Fish voice {model_id} disappeared during training", ctx=ctx)
         return None
     if model.state == "trained":
         ctx.registry.mark_trained(reference_hash, model_id=model_id)

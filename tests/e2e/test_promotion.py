@@ -298,3 +298,17 @@ def test_training_that_takes_too_long_counts_as_failed(start_workers, submitter,
     failed = wait_state(registry, voice.reference_hash, {"failed"})
     assert "still" in failed["reason"] and "after 1 s" in failed["reason"]
     assert emulator.stats()["models_deleted"] == 1
+
+
+def test_a_voice_that_vanishes_while_training_is_a_bounded_failed_attempt(
+    start_workers, submitter, registry, voice, bucket, emulator, fish_sdk
+) -> None:
+    emulator.control(train_seconds=30)
+    start_workers(promote_after="0", NARRATE_PROMOTE_RETRY_SECONDS="60")
+    render(submitter, ["Start training."], voice, bucket)
+    training = wait_state(registry, voice.reference_hash, {"training"})
+    fish_sdk.voices.delete(training["model_id"])
+    failed = wait_state(registry, voice.reference_hash, {"failed"})
+    assert "disappeared during training" in failed["reason"] and "retry after" in failed["reason"]
+    render(submitter, ["Within the back-off: no new voice."], voice, bucket)
+    assert emulator.stats()["models_created"] == 1
