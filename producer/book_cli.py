@@ -18,7 +18,6 @@ from producer.console import EXIT_JOB_FAILED, console, errors, fail
 from worker.bookplan import Pauses
 from worker.bookstate import BookState
 from worker.errors import BadInput, NarrateError
-from worker.settings import Settings
 
 FINISHED = ("succeeded", "failed")
 
@@ -40,11 +39,10 @@ def _duration(seconds: float) -> str:
 
 
 def submit_book(
-    settings: Settings, path: str, *, voice: Any, out: str, fmt: str, notify: str | None, budget: float | None,
+    submitter: BookSubmitter, book: BookText, *, voice: Any, out: str, fmt: str, notify: str | None, budget: float | None,
     pauses: Pauses, title: str | None = None,
 ) -> str:  # fmt: skip
-    book = read_book(path)
-    plan, cost = BookSubmitter.from_settings(settings).submit(
+    plan, cost = submitter.submit(
         book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify, budget_usd=budget, title=title
     )
     console.print(
@@ -57,10 +55,6 @@ def submit_book(
 
 def is_book(path: str) -> bool:
     return Path(path).suffix.lower() in BOOK_SUFFIXES and Path(path).suffix.lower() not in (".txt", ".text")
-
-
-def book_status(state: BookState, book_id: str) -> dict[str, Any] | None:
-    return state.get(book_id)
 
 
 def book_table(book: dict[str, Any]) -> Table:
@@ -117,7 +111,8 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         try:
             chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
             pauses = Pauses(paragraph_seconds=paragraph_pause, chapter_seconds=chapter_pause)
-            book_id = submit_book(settings, file, voice=chosen, out=out, fmt=fmt, notify=notify, budget=budget, pauses=pauses)
+            book_id = submit_book(BookSubmitter.from_settings(settings), read_book(file), voice=chosen, out=out, fmt=fmt,
+                                  notify=notify, budget=budget, pauses=pauses)  # fmt: skip
         except BadInput as exc:
             fail(str(exc))
         except NarrateError as exc:

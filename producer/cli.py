@@ -87,14 +87,14 @@ def _submit_books(settings: Settings, books: list[str], *, others: list[str], ou
                 for entry in read_manifest(path):
                     entry_voice = _voice_from_options(settings, voice=entry.voice and str(entry.voice), transcript=entry.transcript,
                                                       transcript_file=entry.transcript_file, voice_id=entry.voice_id)  # fmt: skip
-                    work.append((str(entry.file), entry_voice, entry.out, entry.format, entry.title))
+                    # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
+                    work.append((book_cli.read_book(str(entry.file)), entry_voice, entry.out, entry.format, entry.title))
             else:
                 chosen = _voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
-                work.append((path, chosen, out, fmt, None))
-        for path, chosen, target, entry_format, title in work:
-            book_cli.read_book(path)  # unreadable, DRM-protected or empty: refuse before anything is sent
-        for path, chosen, target, entry_format, title in work:
-            book_cli.submit_book(settings, path, voice=chosen, out=target, fmt=entry_format, notify=notify, budget=budget,
+                work.append((book_cli.read_book(path), chosen, out, fmt, None))
+        submitter = book_cli.BookSubmitter.from_settings(settings)
+        for book, chosen, target, entry_format, title in work:
+            book_cli.submit_book(submitter, book, voice=chosen, out=target, fmt=entry_format, notify=notify, budget=budget,
                                  pauses=book_cli.Pauses(), title=title)  # fmt: skip
     except BadInput as exc:
         fail(str(exc))

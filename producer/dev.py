@@ -74,8 +74,7 @@ def run_dev(
         check_format(fmt)
         if books and len(books) != len(files):
             raise BadInput("pass either books (.epub, .md) or text files to `narrate dev`, not both")
-        for book in books:
-            read_book(book)  # refuse an unreadable book before starting anything
+        book_texts = [read_book(book) for book in books]  # refuse an unreadable book before starting anything
         sources = [] if books else [read_text(f) for f in files] if files else [read_text(str(p)) for p in sample_parts()]
         if voice is None:
             voice, transcript = sample_reference_clip(), reference_transcript()
@@ -103,7 +102,7 @@ def run_dev(
             storage = Storage()
             storage.create_bucket(DEV_BUCKET)
             if books:
-                ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, out_dir=out_dir, console=console) for b in books]
+                ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, out_dir=out_dir, console=console) for b in book_texts]
                 return 0 if all(ok) else 1
             records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console)
             manifests = _download(storage, records, out_dir=out_dir)

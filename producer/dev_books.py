@@ -10,7 +10,7 @@ from rich.table import Table
 
 from producer.book_cli import watch_book
 from producer.book_submit import BookSubmitter
-from producer.books import read_book
+from producer.books import BookText
 from producer.submit import PreparedVoice
 from worker import keys
 from worker.bookstate import BookState
@@ -18,9 +18,8 @@ from worker.settings import Settings
 from worker.storage import Storage
 
 
-def render_book(settings: Settings, path: str, *, voice: PreparedVoice, bucket: str, fmt: str, out_dir: Path, console: Console) -> bool:
+def render_book(settings: Settings, book: BookText, *, voice: PreparedVoice, bucket: str, fmt: str, out_dir: Path, console: Console) -> bool:
     """Submit one book, show per-chapter progress, save its outputs; True when it succeeded."""
-    book = read_book(path)
     plan, cost = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/books", fmt=fmt)
     console.print(
         f"book {plan.book_id[:8]}: {book.title!r}, {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"

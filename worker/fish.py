@@ -75,7 +75,7 @@ class FishClient:
     ) -> Speech:
         """One TTS request; with `reference_id` only the id is sent, else the clips."""
         inline = [] if reference_id else [ReferenceAudio(audio=a, text=t) for a, t in references or []]
-        with self.slot() if not self._reserved else contextlib.nullcontext():
+        with self.slot():
             started = time.perf_counter()
             try:
                 audio = self._sdk.tts.convert(

@@ -51,11 +51,6 @@ class FishLimiter:
     def release(self, holder: str) -> None:
         self._redis.zrem(keys.fish_slots(), holder)
 
-    def in_use(self) -> int:
-        seconds, micros = self._redis.time()
-        self._redis.zremrangebyscore(keys.fish_slots(), "-inf", seconds + micros / 1e6)
-        return int(self._redis.zcard(keys.fish_slots()))
-
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one slot for the body; wait briefly for one, then give up with SlotUnavailable."""

@@ -107,10 +107,6 @@ class Settings(BaseSettings):
             return -1
         return value
 
-    @property
-    def promotion_enabled(self) -> bool:
-        return self.promote_after >= 0
-
     @field_validator("broker_url")
     @classmethod
     def _redis_only(cls, value: str) -> str:

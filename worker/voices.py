@@ -21,7 +21,6 @@ import redis
 
 from worker import keys
 
-STATES = ("one_shot", "promoting", "training", "trained", "failed", "demoted")
 LEASE_SECONDS = 120.0
 
 # Shared by USE and FORCE: may this reference be claimed for promotion now?
