@@ -143,11 +143,12 @@ def start_s3(*, workdir: Path, port: int | None = None) -> Service:
     return _wait_until(service, lambda: httpx.get(f"{service.url}/", timeout=1).status_code < 500, timeout=60)
 
 
-def start_emulator(*, workdir: Path, api_key: str, port: int | None = None, options: dict[str, str] | None = None) -> Service:
+def start_emulator(*, workdir: Path, api_key: str, port: int | None = None, options: dict[str, str | bool] | None = None) -> Service:
+    """`options` are the emulator's flags by name: a value, or True for a switch."""
     port = port or free_port()
     argv = [sys.executable, "-m", "worker.emulator", "--host", LOOPBACK, "--port", str(port), "--api-key", api_key]
     for flag, value in (options or {}).items():
-        argv += [f"--{flag.replace('_', '-')}", str(value)]
+        argv += [f"--{flag.replace('_', '-')}"] + ([] if value is True else [str(value)])
     process, log = _spawn("emulator", argv, workdir=workdir)
     service = Service("emulator", f"http://{LOOPBACK}:{port}", process, log, argv)
     return _wait_until(service, lambda: httpx.get(f"{service.url}/_emulator/health", timeout=1).status_code == 200, timeout=60)
@@ -167,7 +168,7 @@ def start_worker(*, workdir: Path, env: dict[str, str], name: str = "worker", co
 class LocalStack:
     """Redis + S3 + (emulator unless a real Fish key is given) + workers, torn down together."""
 
-    def __init__(self, *, workdir: Path, fish_api_key: str | None = None, emulator_options: dict[str, str] | None = None) -> None:
+    def __init__(self, *, workdir: Path, fish_api_key: str | None = None, emulator_options: dict[str, str | bool] | None = None) -> None:
         self.workdir = workdir
         self.services: list[Service] = []
         self.workers: list[Service] = []

@@ -51,6 +51,7 @@ DEFAULT_CONTROLS: dict[str, Any] = {
     "fail_status": 0,
     "fail_count": 0,
     "tone_mode": False,
+    "canned_audio": False,
     "credit": "100",
     "rate_limit_rate": 0,
     "stall_rate": 0,
@@ -532,6 +533,24 @@ def test_tone_mode_from_config_and_command_line() -> None:
         assert answer.status_code == 200
         assert decoded_tones(answer.data) == [tone_frequency("Config tone.")]
         assert web.get("/_emulator/requests").get_json()[0]["tone_hz"] == tone_frequency("Config tone.")
+
+
+def test_canned_audio_answers_one_clip_and_still_checks_and_counts() -> None:
+    """Benchmark mode: the same encoded clip for any text, after the usual checks, counted as usual."""
+    assert parse_args(["--canned-audio"]).canned_audio is True and parse_args([]).canned_audio is False
+    app = create_app(EmulatorConfig(api_key=API_KEY, canned_audio=True))
+    headers = {"Authorization": f"Bearer {API_KEY}", "model": "s1"}
+    with app.test_client() as web:
+        first = web.post("/v1/tts", json={"text": "One sentence.", "format": "mp3"}, headers=headers)
+        second = web.post("/v1/tts", json={"text": "A different, longer sentence.", "format": "mp3"}, headers=headers)
+        assert first.status_code == second.status_code == 200 and first.data == second.data
+        rate = web.post("/v1/tts", json={"text": "Rate.", "format": "wav", "sample_rate": 16000}, headers=headers)
+        assert probe(rate.data).sample_rate == 16000
+        assert web.post("/v1/tts", json={"text": " ", "format": "mp3"}, headers=headers).status_code == 400
+        assert web.get("/_emulator/stats").get_json()["tts_ok"] == 3
+        assert web.post("/_emulator/control", json={"canned_audio": False}).status_code == 200
+        spoken = web.post("/v1/tts", json={"text": "One sentence.", "format": "mp3"}, headers=headers)
+        assert spoken.status_code == 200 and spoken.data != first.data
 
 
 def test_narrate_emulator_tone_mode_option() -> None:

@@ -21,6 +21,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     parser.add_argument("--fail-rate", type=float, default=0.0, help="fraction of TTS requests answered 500")
     parser.add_argument("--fail-training", action="store_true", help="new voice models end 'failed'")
     parser.add_argument("--tone-mode", action="store_true", help="TTS answers a sine whose pitch identifies the text")
+    parser.add_argument("--canned-audio", action="store_true", help="TTS answers one pre-encoded clip (benchmarks)")
     parser.add_argument("--credit", default=defaults.credit, help="API credit; 0 or less makes TTS answer 402")
     parser.add_argument("--rate-limit-rate", type=float, default=0.0, help="fraction of TTS requests answered 429")
     parser.add_argument("--stall-rate", type=float, default=0.0, help="fraction of TTS requests that stall first")
@@ -48,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         fail_rate=args.fail_rate,
         fail_training=args.fail_training,
         tone_mode=args.tone_mode,
+        canned_audio=args.canned_audio,
         credit=credit,
         rate_limit_rate=args.rate_limit_rate,
         stall_rate=args.stall_rate,

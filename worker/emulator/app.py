@@ -17,7 +17,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from worker.audio import CONTENT_TYPES, encode_pcm16
-from worker.emulator import speech, tones, wallet
+from worker.emulator import canned, speech, tones, wallet
 from worker.emulator.models import InvalidInput, ensure_decodable
 from worker.emulator.state import Controls, Emulator, EmulatorConfig, FaultDraw, FishError
 from worker.emulator.stats import RequestLogEntry
@@ -86,7 +86,7 @@ def _tts(emu: Emulator, entry: RequestLogEntry) -> Response:
 
 
 def _render(emu: Emulator, entry: RequestLogEntry, faults: FaultDraw) -> Response:
-    tone_mode = emu.controls.tone_mode  # read once: a control change mid-request does not split it
+    tone_mode, canned_mode = emu.controls.tone_mode, emu.controls.canned_audio  # read once per request
     body = _tts_body()
     text, fmt = body.get("text"), body.get("format") or "mp3"
     references = _references(body)
@@ -128,14 +128,17 @@ def _render(emu: Emulator, entry: RequestLogEntry, faults: FaultDraw) -> Respons
     speed = prosody.get("speed") if isinstance(prosody, dict) else None
     speed = float(speed) if isinstance(speed, (int, float)) and speed > 0 else 1.0
     resample = sample_rate is not None and fmt != "opus"  # opus is always encoded at 48 kHz
-    if tone_mode:  # the voice and speed were checked above but do not shape a tone
+    if canned_mode:
+        audio = canned.canned_audio(fmt, sample_rate)
+    elif tone_mode:  # the voice and speed were checked above but do not shape a tone
         rate = sample_rate if resample else tones.SAMPLE_RATE
         pcm = tones.tone_pcm(text, sample_rate=rate)
+        audio = encode_pcm16(pcm, sample_rate=rate, fmt=fmt)
     else:
         pcm, rate = speech.synthesize(text, voice_seed=seed, speed=speed)
         if resample:
             pcm, rate = speech.resample_pcm16(pcm, from_rate=rate, to_rate=sample_rate), sample_rate
-    audio = encode_pcm16(pcm, sample_rate=rate, fmt=fmt)
+        audio = encode_pcm16(pcm, sample_rate=rate, fmt=fmt)
     if reference_id:
         emu.models.count_use(reference_id)
     emu.stats.add(tts_ok=1, text_bytes=len(text.encode("utf-8")), audio_bytes_sent=len(audio))

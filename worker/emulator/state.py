@@ -42,6 +42,7 @@ class EmulatorConfig:
     fail_rate: float = 0.0
     fail_training: bool = False
     tone_mode: bool = False  # TTS answers a sine identifying the text (see tones.py)
+    canned_audio: bool = False  # TTS answers one fixed clip: benchmarks (see canned.py)
     credit: str = "100"  # API credit, a decimal string as the wallet route answers it
     rate_limit_rate: float = 0.0
     stall_rate: float = 0.0
@@ -62,6 +63,7 @@ class Controls:
     fail_status: int = 0
     fail_count: int = 0
     tone_mode: bool = False
+    canned_audio: bool = False  # every TTS request answers the same pre-encoded clip
     credit: str = "100"  # <= 0 makes every TTS request answer 402
     rate_limit_rate: float = 0.0  # fraction of TTS requests answered the concurrency 429
     stall_rate: float = 0.0  # fraction of TTS requests that sleep stall_seconds first
@@ -123,7 +125,7 @@ class Emulator:
         self.controls = Controls(
             latency=config.latency, concurrency=config.concurrency, fail_rate=config.fail_rate,
             train_seconds=config.train_seconds, fail_training=config.fail_training,
-            tone_mode=config.tone_mode, credit=str(parse_credit(config.credit)),
+            tone_mode=config.tone_mode, canned_audio=config.canned_audio, credit=str(parse_credit(config.credit)),
             rate_limit_rate=config.rate_limit_rate, stall_rate=config.stall_rate,
             stall_seconds=config.stall_seconds, seed=config.seed,
         )
