@@ -96,11 +96,14 @@ def _follow_training(reference_hash: str, model_id: str, entry: dict, *, ctx: Pr
         _fail(reference_hash, entry, reason=f"Fish voice {model_id} failed training", ctx=ctx, model_id=model_id)
         return None
     started = float((ctx.registry.get(reference_hash) or {}).get("training_started") or time.time())
-    if time.time() - started > ctx.settings.promote_timeout_seconds:
+    elapsed = time.time() - started
+    if elapsed > ctx.settings.promote_timeout_seconds:
         reason = f"Fish voice {model_id} still {model.state} after {ctx.settings.promote_timeout_seconds:.0f} s"
         _fail(reference_hash, entry, reason=reason, ctx=ctx, model_id=model_id)
         return None
-    return ctx.settings.promote_poll_seconds
+    # Fish's fast training is usually done in seconds and renders may be waiting for it:
+    # look again soon at first, then every promote_poll_seconds.
+    return min(ctx.settings.promote_poll_seconds, max(0.5, elapsed))
 
 
 def _fail(reference_hash: str, entry: dict, *, reason: str, ctx: PromotionContext, model_id: str | None = None) -> None:

@@ -39,6 +39,17 @@ class Settings(BaseSettings):
         description="A reference used more than N times is promoted to a Fish voice"
         " (0: on first use; negative or 'off': never).",
     )
+    reference_encoding: Literal["flac", "original"] = Field(
+        "flac",
+        description="How one-shot requests carry a 16-bit WAV reference: flac (lossless, about half"
+        " the bytes) or original (the file as uploaded).",
+    )
+    promote_wait_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="For this long after a promotion starts, renders of that reference wait for the"
+        " new voice instead of sending the clips again (0: never wait).",
+    )
     promote_poll_seconds: float = Field(
         10.0, gt=0, description="Seconds between checks of a training voice model."
     )

@@ -16,12 +16,18 @@ from worker.errors import PermanentError, VoiceNotFound
 from worker.fish import FishClient, Speech
 from worker.held import HeldRenders
 from worker.jobs import ClipVoice, ModelVoice
+from worker.limiter import SlotUnavailable
+from worker.reference_audio import lossless_flac
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.validate import check_clip
 from worker.voices import ClipRef, Registry
 
 _CLIP_CACHE_BYTES = 64 * 1024 * 1024
+
+
+class PromotionPending(SlotUnavailable):
+    """The reference's voice is being made: wait like for a busy slot, without using up an attempt."""
 
 
 class ClipCache:
@@ -97,7 +103,7 @@ class Speaker:
             ClipRef(bucket=clip.bucket or bucket, key=clip.key, sha256=clip.sha256, size=clip.size, transcript=clip.transcript)
             for clip in voice.clips
         ]
-        references = [(fetch_clip(ref.key, ref.sha256, bucket=ref.bucket, ctx=ctx), ref.transcript) for ref in refs]
+        references = [(wire_clip(ref, ctx=ctx), ref.transcript) for ref in refs]
         return cls(ctx=ctx, references=references, clip_refs=refs, reference_id=None, reference_hash=voice.reference_hash)
 
     @property
@@ -130,10 +136,29 @@ class Speaker:
             clips=self.clip_refs,
             promote_after=settings.promote_after,
             max_attempts=settings.promote_max_attempts,
+            wait_seconds=settings.promote_wait_seconds,
         )
+        if use.wait:
+            raise PromotionPending(
+                f"reference {self.reference_hash[:12]} is being promoted to a Fish voice: waiting for it"
+                f" (up to NARRATE_PROMOTE_WAIT_SECONDS={settings.promote_wait_seconds:g}) instead of sending the clips again"
+            )
         if use.claimed_promotion:
             self._ctx.start_promotion(self.reference_hash)
         return use.model_id
+
+
+def wire_clip(ref: ClipRef, *, ctx: RenderContext) -> bytes:
+    """The clip as one-shot requests send it: FLAC when that is lossless and smaller (see reference_audio)."""
+    clip = fetch_clip(ref.key, ref.sha256, bucket=ref.bucket, ctx=ctx)
+    if ctx.settings.reference_encoding == "original":
+        return clip
+    wire_key = f"{ref.sha256}.flac"
+    cached = ctx.clips.get(wire_key)
+    if cached is None:
+        cached = lossless_flac(clip) or clip
+        ctx.clips.put(wire_key, cached)
+    return cached
 
 
 def fetch_clip(key: str, sha256: str, *, bucket: str, ctx: RenderContext) -> bytes:

@@ -45,7 +45,7 @@ local function claim(key, now, lease)
     redis.call('HSET', key, 'state', 'promoting')
     redis.call('HDEL', key, 'retry_at')
   end
-  redis.call('HSET', key, 'lease_until', now + lease)
+  redis.call('HSET', key, 'lease_until', now + lease, 'claimed_at', now)
 end
 local function ensure(key, index, hash, now, clips, bucket, clip_bytes)
   if redis.call('EXISTS', key) == 0 then
@@ -60,24 +60,30 @@ local function ensure(key, index, hash, now, clips, bucket, clip_bytes)
 end
 """
 
-# KEYS: entry, index. ARGV: hash, now, N (-1 off), lease, max_attempts, clips json, bucket, clip bytes
+# KEYS: entry, index. ARGV: hash, now, N (-1 off), lease, max_attempts, clips json, bucket, clip bytes, wait seconds
 _USE = _CAN_CLAIM + """
 local key, now, n = KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 ensure(key, KEYS[2], ARGV[1], now, ARGV[6], ARGV[7], ARGV[8])
+local state = redis.call('HGET', key, 'state')
+if (state == 'promoting' or state == 'training')
+    and now < tonumber(redis.call('HGET', key, 'claimed_at') or '0') + tonumber(ARGV[9])
+    and now <= tonumber(redis.call('HGET', key, 'lease_until') or '0') then
+  return {'', 0, 1}  -- a live promotion, recently claimed: wait for it rather than send the clips
+end
 local uses = redis.call('HINCRBY', key, 'uses', 1)
 redis.call('HSET', key, 'last_used', now)
 local model = redis.call('HGET', key, 'model_id')
 if redis.call('HGET', key, 'state') == 'trained' and model then
   redis.call('HINCRBY', key, 'id_uses', 1)
   redis.call('HINCRBY', key, 'bytes_saved', tonumber(redis.call('HGET', key, 'clip_bytes') or '0'))
-  return {model, 0}
+  return {model, 0, 0}
 end
 redis.call('HINCRBY', key, 'one_shot_uses', 1)
 if n >= 0 and uses > n and can_claim(key, now, tonumber(ARGV[5])) then
   claim(key, now, tonumber(ARGV[4]))
-  return {'', 1}
+  return {'', 1, 0}
 end
-return {'', 0}
+return {'', 0, 0}
 """
 
 # KEYS: entry, index. ARGV: hash, now, lease, clips json, bucket, clip bytes. Ignores N and attempts.
@@ -108,10 +114,14 @@ return 1
 
 @dataclass(frozen=True)
 class Use:
-    """What one request should send: a trained model id, or the clips (and whether it claimed a promotion)."""
+    """What one request should send: a trained model id, or the clips (and whether it claimed a promotion).
+
+    `wait`: the reference's promotion is under way and young; nothing was counted, come back shortly.
+    """
 
     model_id: str | None
     claimed_promotion: bool
+    wait: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,13 +144,19 @@ class Registry:
     def from_url(cls, url: str) -> Registry:
         return cls(redis.Redis.from_url(url))
 
-    def use(self, reference_hash: str, *, clips: list[ClipRef], promote_after: int, max_attempts: int) -> Use:
-        """Count one request that would carry the clips; maybe claim the promotion."""
-        model_id, claimed = self._use(
+    def use(
+        self, reference_hash: str, *, clips: list[ClipRef], promote_after: int, max_attempts: int, wait_seconds: float = 0.0
+    ) -> Use:
+        """Count one request that would carry the clips; maybe claim the promotion.
+
+        Within `wait_seconds` of a live claim, count nothing and answer `wait`: a fast
+        training is worth a short wait rather than another request carrying the clips.
+        """
+        model_id, claimed, wait = self._use(
             keys=[keys.reference_entry(reference_hash), keys.reference_index()],
-            args=[reference_hash, time.time(), promote_after, LEASE_SECONDS, max_attempts, *_clip_args(clips)],
+            args=[reference_hash, time.time(), promote_after, LEASE_SECONDS, max_attempts, *_clip_args(clips), wait_seconds],
         )
-        return Use(model_id=model_id.decode() or None, claimed_promotion=bool(claimed))
+        return Use(model_id=model_id.decode() or None, claimed_promotion=bool(claimed), wait=bool(wait))
 
     def force_claim(self, reference_hash: str, *, clips: list[ClipRef] | None = None) -> bool:
         """Claim a promotion now, whatever N and past attempts say; False if trained or under way."""

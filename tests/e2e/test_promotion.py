@@ -131,9 +131,9 @@ def test_thirty_jobs_racing_past_n_create_exactly_one_voice(start_workers, submi
     assert registry.get(voice.reference_hash)["uses"] == 30
 
 
-def test_renders_stay_one_shot_while_the_voice_trains(start_workers, submitter, registry, voice, bucket, emulator) -> None:
+def test_renders_go_one_shot_once_a_slow_training_outlasts_the_wait(start_workers, submitter, registry, voice, bucket, emulator) -> None:
     emulator.control(train_seconds=4)
-    start_workers(promote_after="0")
+    start_workers(promote_after="0", NARRATE_PROMOTE_WAIT_SECONDS="1")
     render(submitter, ["The first job starts the promotion."], voice, bucket)
     wait_state(registry, voice.reference_hash, {"training"})
     render(submitter, ["Still training.", "Still one-shot."], voice, bucket)
@@ -141,6 +141,19 @@ def test_renders_stay_one_shot_while_the_voice_trains(start_workers, submitter, 
     wait_state(registry, voice.reference_hash, {"trained"})
     render(submitter, ["Now the trained voice."], voice, bucket)
     assert modes(emulator) == ["one_shot"] * 3 + ["reference_id"]
+
+
+def test_renders_wait_for_a_fast_training_instead_of_sending_the_clips(
+    start_workers, submitter, registry, voice, bucket, emulator
+) -> None:
+    emulator.control(train_seconds=2)
+    start_workers(promote_after="0")  # the default wait (30 s) outlasts this training
+    render(submitter, ["The first job starts the promotion."], voice, bucket)
+    wait_state(registry, voice.reference_hash, {"training"})
+    render(submitter, ["Waits for the voice.", "So does this one."], voice, bucket)
+    assert modes(emulator) == ["one_shot", "reference_id", "reference_id"]
+    entry = registry.get(voice.reference_hash)
+    assert entry["state"] == "trained" and entry["uses"] == 3 and entry["one_shot_uses"] == 1
 
 
 def test_failed_training_keeps_jobs_one_shot_and_retries_a_bounded_number_of_times(

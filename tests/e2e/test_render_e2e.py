@@ -19,6 +19,7 @@ import redis
 from producer.devstack import LocalStack, Service
 from tests.conftest import EmulatorControl
 from worker import audio, keys
+from worker.reference_audio import lossless_flac
 from worker.storage import Storage
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +74,7 @@ def test_cli_submit_renders_to_s3_with_a_manifest(worker, stack_env, bucket, emu
         manifest = json.loads(storage.get(bucket, f"books/fable/{record['job_id']}.json"))
         assert manifest["text_bytes_billed"] == len(text.encode())
         assert manifest["voice_mode"] == "one_shot"
-        assert manifest["reference_bytes_sent"] == clip.stat().st_size
+        assert manifest["reference_bytes_sent"] == len(lossless_flac(clip.read_bytes()) or b"")
         assert manifest["output"]["url"] == record["output_url"]
         assert manifest["output"]["duration_seconds"] == pytest.approx(seconds, abs=0.01)
     seen = emulator.requests()

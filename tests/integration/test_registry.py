@@ -79,6 +79,22 @@ def test_a_dead_promoters_lease_is_taken_over(registry: Registry) -> None:
     assert registry.get(H1)["attempts"] == 1, "a takeover is the same attempt"
 
 
+def test_a_young_live_promotion_asks_renders_to_wait_without_counting(registry: Registry) -> None:
+    def waiting(seconds: float = 30.0):  # noqa: ANN202
+        return registry.use(H1, clips=CLIPS, promote_after=0, max_attempts=3, wait_seconds=seconds)
+
+    assert waiting().claimed_promotion is True  # the claiming render itself goes one-shot
+    assert [waiting().wait for _ in range(3)] == [True] * 3
+    assert registry.get(H1)["uses"] == 1  # waits are not uses
+    assert waiting(seconds=0).wait is False  # waiting switched off: one-shot as before
+    registry.set_fields(H1, claimed_at=time.time() - 31)
+    assert waiting().wait is False  # a slow training outlasted the wait
+    registry.set_fields(H1, claimed_at=time.time(), lease_until=time.time() - 1)
+    assert waiting().wait is False  # a dead promoter is not waited for: its lease is taken over
+    registry.mark_trained(H1, model_id="m1")
+    assert waiting().model_id == "m1"
+
+
 def test_failed_promotion_waits_for_its_back_off_and_attempts_are_bounded(registry: Registry) -> None:
     use(registry, n=0)
     registry.mark_failed(H1, reason="training failed", retry_in=60)

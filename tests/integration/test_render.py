@@ -10,6 +10,7 @@ from worker import audio, keys
 from worker.errors import PermanentError
 from worker.fish import FishClient
 from worker.jobs import ModelVoice
+from worker.reference_audio import lossless_flac
 from worker.render import render_job
 from worker.speaker import RenderContext
 from worker.settings import Settings
@@ -40,12 +41,26 @@ def test_one_shot_render_writes_audio_then_manifest(ctx: RenderContext, bucket: 
     assert stored["text_bytes_billed"] == len(TEXT.encode())
     assert stored["voice_mode"] == "one_shot"
     assert stored["voice_reference_hash"] == voice.reference_hash
-    assert stored["reference_bytes_sent"] == reference_clip[0].stat().st_size
+    # The WAV clip travels as FLAC: the same samples in about half the bytes.
+    flac = lossless_flac(reference_clip[0].read_bytes())
+    assert flac is not None and stored["reference_bytes_sent"] == len(flac) < 0.6 * reference_clip[0].stat().st_size
     assert stored["fish_model"] == "s2-pro"
     assert stored["output"]["content_type"] == "audio/mpeg"
     assert stored["fish_latency_seconds"] > 0
     [seen] = emulator.requests()
     assert seen["reference_texts"] == [reference_clip[1]] and seen["text"] == TEXT
+    assert seen["reference_bytes"] == len(flac)
+
+
+def test_reference_encoding_original_sends_the_clip_as_uploaded(
+    stack_env, emulator: EmulatorControl, bucket: str, reference_clip, monkeypatch
+) -> None:
+    monkeypatch.setenv("NARRATE_REFERENCE_ENCODING", "original")
+    settings = Settings()
+    ctx = RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings))
+    job = make_job(text=TEXT, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
+    assert render_job(job, ctx=ctx, attempt=1).reference_bytes_sent == reference_clip[0].stat().st_size
+    assert [r["reference_bytes"] for r in emulator.requests()] == [reference_clip[0].stat().st_size]
 
 
 def test_a_job_delivered_twice_calls_fish_once(ctx: RenderContext, bucket: str, emulator, reference_clip) -> None:
