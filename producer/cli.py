@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,15 +16,17 @@ import typer
 
 from producer import book_cli, ops_cli, progress
 from producer.console import EXIT_JOB_FAILED, console, errors, fail, settings_or_exit, warn
-from producer.manifest import MANIFEST_SUFFIXES, read_manifest
-from producer.sources import read_text
+from producer.books import BookText
+from producer.manifest import MANIFEST_SUFFIXES, ManifestEntry, VoiceKey, read_placed_manifest
+from producer.sources import TextSource, read_text
 from producer.voices_cli import voices_app
 from producer.submit import ClipInput, NamedVoice, PreparedVoice, Submitter, check_format, parse_out, prepare_clip_voice
 from producer.voices import VoiceBook
-from worker.errors import BadInput, NarrateError
-from worker.jobs import job_schema
+from worker.errors import BadInput, NarrateError, StorageRejected
+from worker.jobs import RenderJob, job_schema
 from worker.records import JobRecord, JobStore
 from worker.settings import Settings
+from worker.storage import Storage
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(voices_app, name="voices")
@@ -47,7 +51,7 @@ def submit(
     books = [f for f in files if book_cli.is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
     if books:
         _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
-                      voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)  # fmt: skip
+                      cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json)  # fmt: skip
         return
     try:
         check_format(fmt)
@@ -64,42 +68,145 @@ def submit(
         fail(str(exc))
     except NarrateError as exc:
         fail(str(exc), code=EXIT_JOB_FAILED)
-    ids = [job.job_id for job in jobs]
-    if as_json:
-        print(json.dumps({"jobs": [{"job_id": j.job_id, "title": j.title} for j in jobs]}))
-    else:
-        for job in jobs:
-            console.print(f"{job.job_id}  {job.title}", highlight=False, markup=False)
+    _print_jobs(jobs, as_json=as_json)
     if wait:
-        _wait_and_report(settings, ids, timeout=None, as_json=False)
+        _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
 
 
 def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str, fmt: str, notify: str | None,
-                  budget: float | None, voice: str | None, transcript: str | None, transcript_file: Path | None,
-                  voice_id: str | None) -> None:  # fmt: skip
-    """Books and manifests: every entry is checked (read, voiced, planned) before the first is submitted."""
+                  budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool) -> None:  # fmt: skip
+    """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
+    started = time.perf_counter()
     try:
-        work = []
-        for path in books:
-            if Path(path).suffix.lower() in MANIFEST_SUFFIXES:
-                for entry in read_manifest(path):
-                    entry_voice = _voice_from_options(settings, voice=entry.voice and str(entry.voice), transcript=entry.transcript,
-                                                      transcript_file=entry.transcript_file, voice_id=entry.voice_id)  # fmt: skip
-                    # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
-                    work.append((book_cli.read_book(str(entry.file)), entry_voice, entry.out, entry.format, entry.title))
-            else:
-                chosen = _voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
-                work.append((book_cli.read_book(path), chosen, out, fmt, None))
-        submitter = book_cli.BookSubmitter.from_settings(settings)
-        for book, chosen, target, entry_format, title in work:
-            book_cli.submit_book(submitter, book, voice=chosen, out=target, fmt=entry_format, notify=notify, budget=budget,
-                                 pauses=book_cli.Pauses(), title=title)  # fmt: skip
+        work = _plan(settings, books, out=out, fmt=fmt, cli_voice=cli_voice)
+        _check_buckets(settings, work.outputs)
+        if work.books:
+            submitter = book_cli.BookSubmitter.from_settings(settings)
+            for book, chosen, target, entry_format, title in work.books:
+                book_cli.submit_book(submitter, book, voice=chosen, out=target, fmt=entry_format, notify=notify, budget=budget,
+                                     pauses=book_cli.Pauses(), title=title)  # fmt: skip
+        jobs = _submit_job_groups(settings, work)
     except BadInput as exc:
         fail(str(exc))
     except NarrateError as exc:
         fail(str(exc), code=EXIT_JOB_FAILED)
+    if not jobs:
+        return
+    _print_jobs(jobs, as_json=as_json)
+    # stderr, so stdout stays the ids (or the JSON) alone
+    errors.print(f"queued {len(jobs):,} job{'s' if len(jobs) != 1 else ''} in {time.perf_counter() - started:.1f} s", highlight=False)
+    if wait:
+        _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
+
+
+@dataclass
+class _JobGroup:
+    """Manifest jobs sharing a voice, an output and a format: sent by one `Submitter.submit`, records and messages in bulk."""
+
+    voice: PreparedVoice | NamedVoice | str
+    out: str
+    fmt: str
+    sources: list[TextSource] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # each job's place in the manifests, to print ids in that order
+
+
+@dataclass
+class _Work:
+    """Everything one `narrate submit` of books and manifests will send, read and checked; nothing sent yet."""
+
+    books: list[tuple[BookText, PreparedVoice | NamedVoice | str, str, str, str | None]] = field(default_factory=list)
+    job_groups: dict[tuple[VoiceKey, str, str], _JobGroup] = field(default_factory=dict)
+    job_count: int = 0
+    outputs: dict[str, str] = field(default_factory=dict)  # output URL -> where it is first named, for error messages
+
+    def add_job(self, entry: ManifestEntry, voice: PreparedVoice | NamedVoice | str) -> None:
+        key = (entry.voice_key, entry.out, entry.format)
+        group = self.job_groups.get(key)
+        if group is None:
+            group = self.job_groups[key] = _JobGroup(voice=voice, out=entry.out, fmt=entry.format)
+        group.sources.append(TextSource(name=entry.title or "manifest job", text=entry.text or ""))
+        group.positions.append(self.job_count)
+        self.job_count += 1
+
+
+class _Voices:
+    """Each distinct voice prepared once (a clip read, probed and hashed once), however many entries name it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._ready: dict[VoiceKey, PreparedVoice | NamedVoice | str] = {}
+
+    def get(self, key: VoiceKey, *, where: str | None = None) -> PreparedVoice | NamedVoice | str:
+        if key not in self._ready:
+            voice, transcript, transcript_file, voice_id = key
+            try:
+                chosen = _voice_from_options(self._settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)  # fmt: skip
+            except BadInput as exc:
+                raise BadInput(f"{where}: {exc}" if where else str(exc)) from exc
+            for warning in chosen.warnings if isinstance(chosen, PreparedVoice) else []:
+                warn(warning)
+            self._ready[key] = chosen
+        return self._ready[key]
+
+
+def _plan(settings: Settings, paths: list[str], *, out: str, fmt: str, cli_voice: VoiceKey) -> _Work:
+    """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent."""
+    voices = _Voices(settings)
+    work = _Work()
+    for path in paths:
+        if Path(path).suffix.lower() not in MANIFEST_SUFFIXES:
+            work.books.append((book_cli.read_book(path), voices.get(cli_voice), out, fmt, None))
+            work.outputs.setdefault(out, path)
+            continue
+        for where, entry in read_placed_manifest(path, max_text_bytes=settings.max_text_bytes):
+            chosen = voices.get(entry.voice_key, where=where)
+            work.outputs.setdefault(entry.out, where)
+            if entry.is_job:
+                work.add_job(entry, chosen)
+            else:
+                # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
+                work.books.append((book_cli.read_book(str(entry.file)), chosen, entry.out, entry.format, entry.title))
+    return work
+
+
+def _check_buckets(settings: Settings, outputs: dict[str, str]) -> None:
+    """Every output's bucket must exist before the first book or job is sent, or a bad one would leave the rest half-submitted."""
+    buckets: dict[str, str] = {}
+    for url, where in outputs.items():
+        try:
+            bucket, _ = parse_out(url)
+        except BadInput as exc:
+            raise BadInput(f"{where}: {exc}") from exc
+        buckets.setdefault(bucket, where)
+    storage = Storage.from_settings(settings)
+    for bucket, where in buckets.items():
+        try:
+            storage.check_bucket(bucket)
+        except StorageRejected as exc:
+            raise BadInput(f"{where}: {exc}") from exc
+
+
+def _submit_job_groups(settings: Settings, work: _Work) -> list[RenderJob]:
+    """One `Submitter.submit` per group; the jobs come back in manifest order."""
+    if not work.job_groups:
+        return []
+    submitter = Submitter.from_settings(settings)
+    placed: dict[int, RenderJob] = {}
+    for group in work.job_groups.values():
+        jobs = submitter.submit(sources=group.sources, voice=group.voice, out=group.out, fmt=group.fmt)
+        placed.update(zip(group.positions, jobs))
+    return [placed[position] for position in range(work.job_count)]
+
+
+def _print_jobs(jobs: list[RenderJob], *, as_json: bool) -> None:
+    """Each job's id and title, one line each, or `{"jobs": [...]}`; written at once: thousands of lines stay fast."""
+    if as_json:
+        print(json.dumps({"jobs": [{"job_id": job.job_id, "title": job.title} for job in jobs]}))
+    else:
+        sys.stdout.write("".join(f"{job.job_id}  {job.title}\n" for job in jobs))
+        sys.stdout.flush()
 
 
 def _voice_from_options(

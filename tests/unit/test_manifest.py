@@ -2,9 +2,15 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from producer import cli
+from producer.book_submit import BookSubmitter
 from producer.manifest import MANIFEST_SUFFIXES, ManifestEntry, read_manifest
+from producer.submit import PreparedVoice, Submitter
 from worker.errors import BadInput
+from worker.settings import Settings
+from worker.storage import Storage
 
 
 @pytest.fixture
@@ -75,8 +81,13 @@ def test_invalid_json_names_the_line(folder: Path) -> None:
     ("entry", "message"),
     [
         (["two.md"], r"line 1: expected a mapping of fields, got list"),
-        ({"file": "two.md", "out": "s3://a", "voice": "V", "speed": 2}, r"line 1: unknown field `speed`; the fields are file, out, format"),
-        ({"out": "s3://a", "voice": "V"}, r"line 1: missing `file`; add it"),
+        ({"file": "two.md", "out": "s3://a", "voice": "V", "speed": 2}, r"line 1: unknown field `speed`; the fields are file, text, out, format"),
+        ({"out": "s3://a", "voice": "V"}, r"line 1: nothing to narrate; add `file` \(a book.*\) or `text` \(the words of one narration job\)"),
+        ({"file": "two.md", "text": "Hi.", "out": "s3://a", "voice": "V"}, r"line 1: both `file` and `text` are set; keep `file` for a book or `text`"),
+        ({"text": " \n\t", "out": "s3://a", "voice": "V"}, r"line 1: `text`: the text is empty or only whitespace; write the words"),
+        ({"text": "Ring\x07.", "out": "s3://a", "voice": "V"}, r"line 1: `text`: the text contains control character U\+0007 at character 4"),
+        ({"text": "Hi.", "out": "s3://a"}, r"line 1: no voice; add `voice`"),
+        ({"text": "Hi.", "out": "s3://a", "voice_id": "7f92 f8af"}, r"line 1: `voice_id`: '7f92 f8af' is not a Fish voice id \(string should match"),
         ({"file": "two.md", "voice": "V"}, r"line 1: missing `out`; add it"),
         ({"file": "two.md", "out": "s3://a", "voice": "V", "format": "flac"}, r"line 1: `format` is 'flac'; use one of 'mp3', 'wav' or 'opus'"),
         ({"file": "two.md", "out": "s3://a", "voice": "V", "voice_id": "x"}, r"line 1: both `voice` and `voice_id` are set; keep one"),
@@ -124,7 +135,7 @@ def test_bad_yaml_manifests(folder: Path, text: str, message: str) -> None:
     ("name", "text"), [("a.jsonl", "# only a comment\n\n"), ("b.yaml", ""), ("c.yml", "books: []\n")]
 )
 def test_empty_manifests_are_refused(folder: Path, name: str, text: str) -> None:
-    with pytest.raises(BadInput, match=rf"{name}: the manifest lists no books; add one entry per book"):
+    with pytest.raises(BadInput, match=rf"{name}: the manifest lists no books or jobs; add one entry per book.* or per narration job"):
         read_manifest(write_yaml(folder, text, name=name))
 
 
@@ -143,3 +154,96 @@ def test_missing_directory_and_unsupported_manifests(folder: Path) -> None:
 def test_entries_built_directly_keep_paths_as_given() -> None:
     entry = ManifestEntry(file=Path("relative.epub"), out="s3://bucket", voice_id="abc")
     assert (entry.file, entry.format) == (Path("relative.epub"), "mp3")
+
+
+def test_text_entries_are_jobs_titled_after_their_place_and_mix_with_books(folder: Path) -> None:
+    path = write_jsonl(
+        folder,
+        {"file": "two.md", "out": "s3://audio/two", "voice_id": "7f92f8af"},
+        "# today's headlines",
+        {"text": "Markets rose today.", "out": "s3://audio/news", "voice": "clips/narrator.wav", "transcript": "Exact words."},
+        {"text": "Rain tomorrow.", "out": "s3://audio/news", "voice": "Morgan", "format": "opus", "title": "Weather"},
+        name="mixed.jsonl",
+    )  # fmt: skip
+    book, first, second = read_manifest(path)
+    assert (book.is_job, book.file, book.text, book.title) == (False, folder / "two.md", None, None)
+    assert (first.is_job, first.file, first.text, first.title) == (True, None, "Markets rose today.", "mixed.jsonl:3")
+    assert first.voice_key == (str(folder / "clips" / "narrator.wav"), "Exact words.", None, None)
+    assert (second.title, second.format, second.voice_key) == ("Weather", "opus", ("Morgan", None, None, None))
+    (entry,) = read_manifest(write_yaml(folder, "books:\n  - {text: 1984, out: 's3://a', voice_id: abc}\n", name="jobs.yaml"))
+    assert (entry.text, entry.title) == ("1984", "jobs.yaml:1")  # YAML reads the text as a number
+
+
+def test_text_over_the_size_limit_is_refused_naming_the_line(folder: Path) -> None:
+    path = write_jsonl(folder, {"text": "Short.", "out": "s3://a", "voice_id": "x"}, {"text": "é" * 6, "out": "s3://a", "voice_id": "x"})
+    assert len(read_manifest(path, max_text_bytes=12)) == 2  # exactly at the limit is fine
+    with pytest.raises(BadInput, match=r"books\.jsonl: line 2: `text`: the text is 12 bytes, over the limit of 11 \(NARRATE_MAX_TEXT_BYTES\): split it"):
+        read_manifest(path, max_text_bytes=11)
+
+
+class CountedClips:
+    """Stands in for `prepare_clip_voice`: counts the clips it is asked to read, probe and hash."""
+
+    def __init__(self) -> None:
+        self.calls: list[list] = []
+
+    def __call__(self, inputs: list) -> PreparedVoice:
+        self.calls.append(inputs)
+        return PreparedVoice(clips=[], reference_hash=f"voice-{len(self.calls)}", warnings=[f"clip {len(self.calls)} is short"])
+
+
+def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_format(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clips = CountedClips()
+    monkeypatch.setattr(cli, "prepare_clip_voice", clips)
+    narrator = {"voice": "clips/narrator.wav", "transcript": "Exact words."}
+    path = write_jsonl(
+        folder,
+        *({"text": f"Headline {n}.", "out": f"s3://news/{'ab'[n % 2]}", **narrator} for n in range(200)),
+        {"file": "two.md", "out": "s3://books/two", **narrator},
+        {"text": "By id.", "out": "s3://news/a", "voice_id": "7f92f8af", "format": "wav"},
+        {"text": "Same clip, transcript from a file.", "out": "s3://news/a", "voice": "clips/narrator.wav", "transcript_file": "clips/narrator.txt"},
+    )  # fmt: skip
+    work = cli._plan(Settings(), [path], out="s3://unused", fmt="mp3", cli_voice=(None, None, None, None))
+
+    assert [[str(clip.path), clip.transcript] for [clip] in clips.calls] == [[str(folder / "clips" / "narrator.wav"), "Exact words."]] * 2
+    assert capsys.readouterr().err.count("is short") == 2  # each voice's warnings once, not once per entry
+    groups = [(g.out, g.fmt, g.voice if isinstance(g.voice, str) else g.voice.reference_hash, len(g.sources)) for g in work.job_groups.values()]
+    assert groups == [("s3://news/a", "mp3", "voice-1", 100), ("s3://news/b", "mp3", "voice-1", 100),
+                      ("s3://news/a", "wav", "7f92f8af", 1), ("s3://news/a", "mp3", "voice-2", 1)]  # fmt: skip
+    first = next(iter(work.job_groups.values()))
+    assert [s.name for s in first.sources[:2]] == ["books.jsonl:1", "books.jsonl:3"] and first.positions[:2] == [0, 2]
+    assert first.sources[0].text == "Headline 0."
+    [(book, book_voice, book_out, book_format, _)] = work.books
+    assert (book.source, book_voice, book_out, book_format) == ("two.md", first.voice, "s3://books/two", "mp3")
+    assert work.job_count == 202 and set(work.outputs) == {"s3://news/a", "s3://news/b", "s3://books/two"}
+
+    class OneCallPerGroup:
+        calls: list[tuple[str, str, int]] = []
+
+        def submit(self, *, sources: list, voice: object, out: str, fmt: str) -> list[str]:
+            self.calls.append((out, fmt, len(sources)))
+            return [source.name for source in sources]  # stands in for the jobs
+
+    monkeypatch.setattr(Submitter, "from_settings", lambda settings: OneCallPerGroup())
+    in_order = cli._submit_job_groups(Settings(), work)
+    assert OneCallPerGroup.calls == [("s3://news/a", "mp3", 100), ("s3://news/b", "mp3", 100), ("s3://news/a", "wav", 1), ("s3://news/a", "mp3", 1)]
+    assert in_order[:3] == ["books.jsonl:1", "books.jsonl:2", "books.jsonl:3"] and in_order[-2:] == ["books.jsonl:202", "books.jsonl:203"]
+
+
+def test_a_bad_last_entry_stops_the_manifest_before_anything_is_sent(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def nothing_may_be_sent(*args: object, **kwargs: object) -> None:
+        raise AssertionError("something was sent before every entry was checked")
+
+    for owner in (Submitter, BookSubmitter, Storage):
+        monkeypatch.setattr(owner, "from_settings", nothing_may_be_sent)
+    path = write_jsonl(
+        folder,
+        {"file": "two.md", "out": "s3://books/two", "voice_id": "7f92f8af"},
+        {"text": "Fine.", "out": "s3://news", "voice_id": "7f92f8af"},
+        {"text": "Its voice is not.", "out": "s3://news", "voice": "clips/narrator.wav", "transcript": "  "},
+    )  # fmt: skip
+    result = CliRunner().invoke(cli.app, ["submit", path, "--out", "s3://unused"])
+    assert result.exit_code == 2, result.output
+    assert "books.jsonl: line 3: the transcript is empty" in result.stderr
