@@ -35,7 +35,7 @@ app.add_typer(voices_app, name="voices")
 @app.command()
 def submit(
     files: Annotated[list[str], typer.Argument(help="Text files to narrate, one job each; '-' reads stdin.")],
-    out: Annotated[str, typer.Option("--out", help="Where outputs go: s3://bucket[/prefix].")],
+    out: Annotated[Optional[str], typer.Option("--out", help="Where outputs go: s3://bucket[/prefix]; manifests name their own.")] = None,
     voice: Annotated[Optional[str], typer.Option("--voice", help="Reference clip (10-30 s of clean speech), or a voice NAME.")] = None,
     transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what the clip says.")] = None,
     transcript_file: Annotated[Optional[Path], typer.Option("--transcript-file", help="File holding the transcript.")] = None,
@@ -48,6 +48,8 @@ def submit(
 ) -> None:
     """Enqueue narration: one job per text file; .epub and .md become audiobooks; .jsonl/.yaml manifests list many."""
     settings = settings_or_exit()
+    if out is None and not all(Path(f).suffix.lower() in MANIFEST_SUFFIXES for f in files):
+        fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
     books = [f for f in files if book_cli.is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
     if books:
         _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
@@ -73,7 +75,7 @@ def submit(
         _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
 
 
-def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str, fmt: str, notify: str | None,
+def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: str | None,
                   budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool) -> None:  # fmt: skip
     """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
@@ -151,7 +153,7 @@ class _Voices:
         return self._ready[key]
 
 
-def _plan(settings: Settings, paths: list[str], *, out: str, fmt: str, cli_voice: VoiceKey) -> _Work:
+def _plan(settings: Settings, paths: list[str], *, out: str | None, fmt: str, cli_voice: VoiceKey) -> _Work:
     """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent."""
     voices = _Voices(settings)
     work = _Work()

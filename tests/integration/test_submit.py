@@ -1,5 +1,6 @@
 """The producer against real Redis and S3: validate first, then upload once, record, enqueue."""
 
+import base64
 import json
 
 import pytest
@@ -73,3 +74,73 @@ def test_voice_id_jobs_carry_only_the_id(submitter, bucket, redis_client) -> Non
     assert job.voice.mode == "model"
     assert objects(bucket) == []
     assert redis_client.hget(keys.job_record(job.job_id), "voice_mode") == b"reference_id"
+
+
+def test_a_thousand_jobs_are_published_in_order_with_records_and_no_text_in_the_headers(submitter, bucket, redis_client) -> None:
+    sources = [TextSource(f"{n}.txt", f"Job number {n} has its own words.") for n in range(1_100)]  # more than one batch
+    jobs = submitter.submit(sources=sources, voice="7f92f8afb8ec43bf81429cc1c9199cb1", out=f"s3://{bucket}/many")
+    assert redis_client.zcard(keys.jobs_in_state("queued")) == 1_100
+    raw = redis_client.lrange(QUEUE, 0, -1)[::-1]  # LPUSH: oldest last
+    messages = [json.loads(m) for m in raw]
+    assert [m["headers"]["id"] for m in messages] == [job.job_id for job in jobs]
+    first = messages[0]
+    assert first["headers"]["kwargsrepr"] == f"{{'job': '{jobs[0].job_id}'}}" and "own words" not in json.dumps(first["headers"])
+    _, kwargs, _ = json.loads(base64.b64decode(first["body"]))
+    assert kwargs["job"]["text"] == "Job number 0 has its own words." and kwargs["job"]["job_id"] == jobs[0].job_id
+
+
+def test_a_publish_that_fails_leaves_the_unsent_jobs_failed_and_retryable(submitter, bucket, redis_client, monkeypatch) -> None:
+    from celery import Celery
+
+    from producer import publish
+
+    real_send = Celery.send_task
+    sent = 0
+
+    def flaky_send(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        nonlocal sent
+        if sent == publish.BATCH_JOBS + 10:
+            raise ConnectionError("broker went away")
+        sent += 1
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(Celery, "send_task", flaky_send)
+    sources = [TextSource(f"{n}.txt", f"Text {n}.") for n in range(publish.BATCH_JOBS + 50)]
+    with pytest.raises(ConnectionError):
+        submitter.submit(sources=sources, voice="7f92f8afb8ec43bf81429cc1c9199cb1", out=f"s3://{bucket}/cut")
+    # The first batch went out whole; the failing batch's jobs are all marked failed, so `narrate retry --failed` sends them.
+    assert redis_client.llen(QUEUE) == publish.BATCH_JOBS
+    failed = redis_client.zrange(keys.jobs_in_state("failed"), 0, -1)
+    assert len(failed) == 50
+    assert b"narrate retry --failed" in redis_client.hget(keys.job_record(failed[0].decode()), "error")
+
+
+def test_submitting_in_a_loop_checks_the_bucket_once_but_uploads_each_new_voice(
+    submitter, bucket, redis_client, reference_clip, short_clip, monkeypatch
+) -> None:
+    checks = []
+    real_check = Storage.check_bucket
+    monkeypatch.setattr(Storage, "check_bucket", lambda self, name: checks.append(name) or real_check(self, name))
+    first = prepare_clip_voice([ClipInput(*reference_clip)])
+    for n in range(5):
+        submitter.submit(sources=[TextSource(f"{n}.txt", "Again.")], voice=first, out=f"s3://{bucket}/loop")
+    second = prepare_clip_voice([ClipInput(*short_clip)])
+    submitter.submit(sources=[TextSource("x.txt", "Another voice.")], voice=second, out=f"s3://{bucket}/loop")
+    assert checks == [bucket]
+    assert sorted(objects(bucket)) == sorted(f"refs/{v.clips[0].sha256}.wav" for v in (first, second))
+
+
+def test_a_batch_sends_what_was_added_in_bulk_and_refuses_bad_text_alone(submitter, bucket, redis_client) -> None:
+    with pytest.raises(RuntimeError, match="the loop broke"):
+        with submitter.batch(voice="7f92f8afb8ec43bf81429cc1c9199cb1", out=f"s3://{bucket}/batch", size=3) as batch:
+            for n in range(7):
+                batch.add(f"Story {n}.", title=f"story-{n}")
+                if n == 4:
+                    assert redis_client.llen(QUEUE) == 3  # one full batch sent, two waiting
+                    with pytest.raises(BadInput, match="empty|text"):
+                        batch.add("")
+                if n == 5:
+                    raise RuntimeError("the loop broke")
+    # What was added before the error is sent: 6 valid jobs, the empty text refused alone.
+    assert [job.title for job in batch.sent] == [f"story-{n}" for n in range(6)]
+    assert redis_client.llen(QUEUE) == 6 and redis_client.zcard(keys.jobs_in_state("queued")) == 6

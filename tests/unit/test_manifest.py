@@ -247,3 +247,9 @@ def test_a_bad_last_entry_stops_the_manifest_before_anything_is_sent(folder: Pat
     result = CliRunner().invoke(cli.app, ["submit", path, "--out", "s3://unused"])
     assert result.exit_code == 2, result.output
     assert "books.jsonl: line 3: the transcript is empty" in result.stderr
+
+
+def test_out_is_required_unless_every_file_is_a_manifest(folder: Path) -> None:
+    (folder / "story.txt").write_text("Once.", encoding="utf-8")
+    result = CliRunner().invoke(cli.app, ["submit", str(folder / "story.txt"), "--voice-id", "7f92f8af"])
+    assert result.exit_code == 2 and "--out is required" in result.stderr
