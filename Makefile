@@ -25,5 +25,8 @@ faults: $(STAMP)
 	$(BIN)/python -m pytest -m fault tests/faults
 	$(BIN)/python -m tests.faults.report
 
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
+
 clean:
 	rm -rf $(VENV) out .pytest_cache

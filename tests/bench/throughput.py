@@ -27,7 +27,7 @@ from worker import keys
 from worker.settings import get_settings
 
 LATENCY, CONCURRENCY = 1.0, 15
-JOBS, SEQUENTIAL_JOBS = 300, 30
+JOBS, SEQUENTIAL_JOBS = 300, 15
 # Worker processes per C: a few more processes than Fish slots, so that while some
 # upload their audio, every slot is still busy (the cluster cap keeps Fish at C).
 WORKER_PROCESSES = CONCURRENCY + 3
