@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,8 @@ from worker.speaker import RenderContext, Speaker
 from worker.subtitles import Cue, to_srt, to_vtt
 
 M4B_TYPE = "audio/mp4"
+# Chunks fetched ahead of the one being encoded: storage latency overlaps the encoder's work.
+READ_AHEAD = 2
 
 
 @dataclass
@@ -74,17 +77,30 @@ def _chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookCo
                  offset: float = 0.0) -> Iterator[np.ndarray]:  # fmt: skip
     """The chapter as mono float blocks at `rate`, pauses included; fills `cues` with chunk times."""
     position = offset
-    for number, chunk in enumerate(chapter.chunks):
+    fetched = _read_ahead([chunk.key for chunk in chapter.chunks], lambda key: _chunk_data(plan, key, ctx=ctx))
+    for number, (chunk, data) in enumerate(zip(chapter.chunks, fetched)):
         if number:
             pause = plan.pauses.paragraph_seconds if chunk.paragraph_start else plan.pauses.sentence_seconds
             yield np.zeros(int(round(pause * rate)), dtype=np.float32)
             position += int(round(pause * rate)) / rate
         start = position
-        for block in pcm_blocks(_chunk_data(plan, chunk.key, ctx=ctx), rate=rate):
+        for block in pcm_blocks(data, rate=rate):
             position += block.size / rate
             yield block
         if cues is not None:
             cues.append(Cue(start=start, end=position, text=chunk.text))
+
+
+def _read_ahead(items: list[str], fetch: Callable[[str], bytes], *, ahead: int = READ_AHEAD) -> Iterator[bytes]:
+    """`fetch(item)` for each item in order, the next few fetched in the background while this one is used."""
+    with ThreadPoolExecutor(max_workers=ahead) as pool:
+        pending: deque[Future[bytes]] = deque()
+        for item in items:
+            pending.append(pool.submit(fetch, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _book_rate(plan: BookPlan, *, ctx: BookContext) -> int:
