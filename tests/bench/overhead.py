@@ -1,6 +1,6 @@
 """What narrate adds to each job: worker CPU per job, and end-to-end latency beyond L.
 
-One worker (2 processes) on an idle stack; the emulator answers after L = 1.0 s
+One worker (4 processes) on an idle stack; the emulator answers after L = 1.0 s
 from a pre-encoded clip. Jobs use a reference clip that has already been
 promoted, so each job takes the usual path: clip from the process cache, a use
 counted in the registry, the trained voice's id sent, mp3 probed, audio and
@@ -34,7 +34,7 @@ from worker import keys
 from worker.settings import get_settings
 
 LATENCY = 1.0
-BATCH = 60  # jobs per CPU measurement
+BATCH = 40  # jobs per CPU measurement
 SINGLES = 10  # one-at-a-time jobs per latency measurement
 
 
@@ -50,9 +50,9 @@ def tree_cpu_seconds(pid: int) -> float:
 def main() -> list[Figure]:
     runs = runs_from_argv()
     with stack("overhead", emulator={"latency": str(LATENCY), "canned_audio": True}) as local:
-        point_process_at(local, NARRATE_PROMOTE_AFTER="1", NARRATE_PROMOTE_POLL_SECONDS="0.2")
+        point_process_at(local, NARRATE_PROMOTE_AFTER="1")
         bucket = make_bucket("bench-overhead")
-        worker = local.add_worker(concurrency=2, extra_env={"NARRATE_PROMOTE_AFTER": "1", "NARRATE_PROMOTE_POLL_SECONDS": "0.2"})
+        worker = local.add_worker(concurrency=4, extra_env={"NARRATE_PROMOTE_AFTER": "1"})
         settings = get_settings()
         submitter = Submitter.from_settings(settings)
         voice = prepare_clip_voice([ClipInput(path=sample_reference_clip(), transcript=reference_transcript())])

@@ -66,7 +66,7 @@ def narrate(submitter: Submitter, broker: redis.Redis, voice_id: str, texts: lis
 
 
 def main() -> list[Figure]:
-    runs = runs_from_argv()
+    runs = runs_from_argv(2)
     limit = CONCURRENCY / LATENCY
     emulator: dict[str, str | bool] = {"latency": str(LATENCY), "concurrency": str(CONCURRENCY), "canned_audio": True}
     with stack("throughput", emulator=emulator) as local:
