@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import redis
+from fishaudio import FishAudio
 
 from producer.devstack import LocalStack
 from producer.sources import TextSource
@@ -49,9 +50,17 @@ def emulator_stats(local: LocalStack) -> dict:
     return httpx.get(f"{local.env()['NARRATE_FISH_BASE_URL']}/_emulator/stats", timeout=10).json()
 
 
+def delete_fish_voices(local: LocalStack) -> None:
+    env = local.env()
+    fish = FishAudio(api_key=env["FISH_API_KEY"], base_url=env["NARRATE_FISH_BASE_URL"])
+    for voice in fish.voices.list(page_size=100, self_only=True).items:
+        fish.voices.delete(voice.id)
+
+
 def render_all(local: LocalStack, *, jobs: int, worker_env: dict[str, str], clip: Path, bucket: str) -> dict:
     """Render `jobs` jobs with a fresh registry and worker; return the emulator's counts for them."""
     redis.Redis.from_url(get_settings().broker_url).flushall()
+    delete_fish_voices(local)  # else a later run re-links the first run's voice and uploads nothing
     httpx.post(f"{local.env()['NARRATE_FISH_BASE_URL']}/_emulator/reset", timeout=10)
     worker = local.add_worker(concurrency=4, extra_env=worker_env)
     try:
