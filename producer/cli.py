@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,17 +15,16 @@ import typer
 
 from producer import book_cli, ops_cli, progress
 from producer.console import EXIT_JOB_FAILED, console, errors, fail, settings_or_exit, warn
-from producer.books import BookText
-from producer.manifest import MANIFEST_SUFFIXES, ManifestEntry, VoiceKey, read_placed_manifest
-from producer.sources import TextSource, read_text
+from producer.manifest import MANIFEST_SUFFIXES, VoiceKey
+from producer.manifest_submit import check_buckets, plan_work, submit_job_groups
+from producer.sources import read_text
+from producer.voice_options import voice_from_options
 from producer.voices_cli import voices_app
-from producer.submit import ClipInput, NamedVoice, PreparedVoice, Submitter, check_format, parse_out, prepare_clip_voice
-from producer.voices import VoiceBook
-from worker.errors import BadInput, NarrateError, StorageRejected
+from producer.submit import PreparedVoice, Submitter, check_format, parse_out
+from worker.errors import BadInput, NarrateError
 from worker.jobs import RenderJob, job_schema
 from worker.records import JobRecord, JobStore
 from worker.settings import Settings
-from worker.storage import Storage
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(voices_app, name="voices")
@@ -58,7 +56,7 @@ def submit(
     try:
         check_format(fmt)
         parse_out(out)
-        chosen_voice = _voice_from_options(
+        chosen_voice = voice_from_options(
             settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id
         )
         sources = [read_text(path) for path in files]
@@ -82,14 +80,14 @@ def _submit_books(settings: Settings, books: list[str], *, others: list[str], ou
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
     started = time.perf_counter()
     try:
-        work = _plan(settings, books, out=out, fmt=fmt, cli_voice=cli_voice)
-        _check_buckets(settings, work.outputs)
+        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice)
+        check_buckets(settings, work.outputs)
         if work.books:
             submitter = book_cli.BookSubmitter.from_settings(settings)
             for book, chosen, target, entry_format, title in work.books:
                 book_cli.submit_book(submitter, book, voice=chosen, out=target, fmt=entry_format, notify=notify, budget=budget,
                                      pauses=book_cli.Pauses(), title=title)  # fmt: skip
-        jobs = _submit_job_groups(settings, work)
+        jobs = submit_job_groups(settings, work)
     except BadInput as exc:
         fail(str(exc))
     except NarrateError as exc:
@@ -103,105 +101,6 @@ def _submit_books(settings: Settings, books: list[str], *, others: list[str], ou
         _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
 
 
-@dataclass
-class _JobGroup:
-    """Manifest jobs sharing a voice, an output and a format: sent by one `Submitter.submit`, records and messages in bulk."""
-
-    voice: PreparedVoice | NamedVoice | str
-    out: str
-    fmt: str
-    sources: list[TextSource] = field(default_factory=list)
-    positions: list[int] = field(default_factory=list)  # each job's place in the manifests, to print ids in that order
-
-
-@dataclass
-class _Work:
-    """Everything one `narrate submit` of books and manifests will send, read and checked; nothing sent yet."""
-
-    books: list[tuple[BookText, PreparedVoice | NamedVoice | str, str, str, str | None]] = field(default_factory=list)
-    job_groups: dict[tuple[VoiceKey, str, str], _JobGroup] = field(default_factory=dict)
-    job_count: int = 0
-    outputs: dict[str, str] = field(default_factory=dict)  # output URL -> where it is first named, for error messages
-
-    def add_job(self, entry: ManifestEntry, voice: PreparedVoice | NamedVoice | str) -> None:
-        key = (entry.voice_key, entry.out, entry.format)
-        group = self.job_groups.get(key)
-        if group is None:
-            group = self.job_groups[key] = _JobGroup(voice=voice, out=entry.out, fmt=entry.format)
-        group.sources.append(TextSource(name=entry.title or "manifest job", text=entry.text or ""))
-        group.positions.append(self.job_count)
-        self.job_count += 1
-
-
-class _Voices:
-    """Each distinct voice prepared once (a clip read, probed and hashed once), however many entries name it."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._ready: dict[VoiceKey, PreparedVoice | NamedVoice | str] = {}
-
-    def get(self, key: VoiceKey, *, where: str | None = None) -> PreparedVoice | NamedVoice | str:
-        if key not in self._ready:
-            voice, transcript, transcript_file, voice_id = key
-            try:
-                chosen = _voice_from_options(self._settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)  # fmt: skip
-            except BadInput as exc:
-                raise BadInput(f"{where}: {exc}" if where else str(exc)) from exc
-            for warning in chosen.warnings if isinstance(chosen, PreparedVoice) else []:
-                warn(warning)
-            self._ready[key] = chosen
-        return self._ready[key]
-
-
-def _plan(settings: Settings, paths: list[str], *, out: str | None, fmt: str, cli_voice: VoiceKey) -> _Work:
-    """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent."""
-    voices = _Voices(settings)
-    work = _Work()
-    for path in paths:
-        if Path(path).suffix.lower() not in MANIFEST_SUFFIXES:
-            work.books.append((book_cli.read_book(path), voices.get(cli_voice), out, fmt, None))
-            work.outputs.setdefault(out, path)
-            continue
-        for where, entry in read_placed_manifest(path, max_text_bytes=settings.max_text_bytes):
-            chosen = voices.get(entry.voice_key, where=where)
-            work.outputs.setdefault(entry.out, where)
-            if entry.is_job:
-                work.add_job(entry, chosen)
-            else:
-                # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
-                work.books.append((book_cli.read_book(str(entry.file)), chosen, entry.out, entry.format, entry.title))
-    return work
-
-
-def _check_buckets(settings: Settings, outputs: dict[str, str]) -> None:
-    """Every output's bucket must exist before the first book or job is sent, or a bad one would leave the rest half-submitted."""
-    buckets: dict[str, str] = {}
-    for url, where in outputs.items():
-        try:
-            bucket, _ = parse_out(url)
-        except BadInput as exc:
-            raise BadInput(f"{where}: {exc}") from exc
-        buckets.setdefault(bucket, where)
-    storage = Storage.from_settings(settings)
-    for bucket, where in buckets.items():
-        try:
-            storage.check_bucket(bucket)
-        except StorageRejected as exc:
-            raise BadInput(f"{where}: {exc}") from exc
-
-
-def _submit_job_groups(settings: Settings, work: _Work) -> list[RenderJob]:
-    """One `Submitter.submit` per group; the jobs come back in manifest order."""
-    if not work.job_groups:
-        return []
-    submitter = Submitter.from_settings(settings)
-    placed: dict[int, RenderJob] = {}
-    for group in work.job_groups.values():
-        jobs = submitter.submit(sources=group.sources, voice=group.voice, out=group.out, fmt=group.fmt)
-        placed.update(zip(group.positions, jobs))
-    return [placed[position] for position in range(work.job_count)]
-
-
 def _print_jobs(jobs: list[RenderJob], *, as_json: bool) -> None:
     """Each job's id and title, one line each, or `{"jobs": [...]}`; written at once: thousands of lines stay fast."""
     if as_json:
@@ -211,37 +110,7 @@ def _print_jobs(jobs: list[RenderJob], *, as_json: bool) -> None:
         sys.stdout.flush()
 
 
-def _voice_from_options(
-    settings: Settings, *, voice: str | None, transcript: str | None, transcript_file: Path | None, voice_id: str | None
-) -> PreparedVoice | NamedVoice | str:
-    if voice_id and voice:
-        raise BadInput("pass either --voice (a clip) or --voice-id (an existing Fish voice), not both")
-    if voice_id:
-        if transcript or transcript_file:
-            raise BadInput("--transcript goes with --voice, not with --voice-id")
-        return voice_id
-    if voice is None:
-        raise BadInput("no voice: pass --voice REF.wav with --transcript, --voice NAME, or --voice-id ID")
-    if not Path(voice).exists():
-        named = VoiceBook.from_settings(settings).named(voice)
-        if named is None:
-            raise BadInput(f"--voice {voice}: no such file, and no voice registered under that name (see `narrate voices list`)")
-        if transcript or transcript_file:
-            raise BadInput(f"--voice {voice} is a named voice: its clips carry their own transcripts")
-        return named
-    if transcript and transcript_file:
-        raise BadInput("pass either --transcript or --transcript-file, not both")
-    if transcript_file is not None:
-        try:
-            transcript = transcript_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"--transcript-file {transcript_file}: cannot be read as UTF-8 text ({exc})") from exc
-    if not transcript or not transcript.strip():
-        raise BadInput("the transcript is empty: pass the exact words of the clip with --transcript or --transcript-file")
-    return prepare_clip_voice([ClipInput(path=Path(voice), transcript=transcript)])
-
-
-book_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=_voice_from_options)
+book_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voice_from_options)
 ops_cli.register(app, settings_or_exit=settings_or_exit)
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from producer import cli
+from producer import cli, manifest_submit, voice_options
 from producer.book_submit import BookSubmitter
 from producer.manifest import MANIFEST_SUFFIXES, ManifestEntry, read_manifest
 from producer.submit import PreparedVoice, Submitter
@@ -196,7 +196,7 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
     folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     clips = CountedClips()
-    monkeypatch.setattr(cli, "prepare_clip_voice", clips)
+    monkeypatch.setattr(voice_options, "prepare_clip_voice", clips)
     narrator = {"voice": "clips/narrator.wav", "transcript": "Exact words."}
     path = write_jsonl(
         folder,
@@ -205,7 +205,7 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
         {"text": "By id.", "out": "s3://news/a", "voice_id": "7f92f8af", "format": "wav"},
         {"text": "Same clip, transcript from a file.", "out": "s3://news/a", "voice": "clips/narrator.wav", "transcript_file": "clips/narrator.txt"},
     )  # fmt: skip
-    work = cli._plan(Settings(), [path], out="s3://unused", fmt="mp3", cli_voice=(None, None, None, None))
+    work = manifest_submit.plan_work(Settings(), [path], out="s3://unused", fmt="mp3", cli_voice=(None, None, None, None))
 
     assert [[str(clip.path), clip.transcript] for [clip] in clips.calls] == [[str(folder / "clips" / "narrator.wav"), "Exact words."]] * 2
     assert capsys.readouterr().err.count("is short") == 2  # each voice's warnings once, not once per entry
@@ -227,7 +227,7 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
             return [source.name for source in sources]  # stands in for the jobs
 
     monkeypatch.setattr(Submitter, "from_settings", lambda settings: OneCallPerGroup())
-    in_order = cli._submit_job_groups(Settings(), work)
+    in_order = manifest_submit.submit_job_groups(Settings(), work)
     assert OneCallPerGroup.calls == [("s3://news/a", "mp3", 100), ("s3://news/b", "mp3", 100), ("s3://news/a", "wav", 1), ("s3://news/a", "mp3", 1)]
     assert in_order[:3] == ["books.jsonl:1", "books.jsonl:2", "books.jsonl:3"] and in_order[-2:] == ["books.jsonl:202", "books.jsonl:203"]
 
