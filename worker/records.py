@@ -46,18 +46,12 @@ def now_iso() -> str:
 
 
 # KEYS: job record. A delivery still open when the next one begins died with its worker.
-# A job without a record (sent by another producer) gets one from mark_running; its first delivery counts nothing.
 _BEGIN_DELIVERY = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HGET', KEYS[1], 'delivery_open') == '1' then
   redis.call('HINCRBY', KEYS[1], 'worker_deaths', 1)
 end
 redis.call('HSET', KEYS[1], 'delivery_open', 1)
 return tonumber(redis.call('HGET', KEYS[1], 'worker_deaths') or '0')
-"""
-# KEYS: job record. Never creates a record: a hash of only this field would not be a job record.
-_END_DELIVERY = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'delivery_open', 0) end
 """
 
 
@@ -66,7 +60,6 @@ class JobStore:
         self._redis = client
         self._ttl = ttl_seconds
         self._begin = client.register_script(_BEGIN_DELIVERY)
-        self._end = client.register_script(_END_DELIVERY)
 
     @classmethod
     def from_url(cls, url: str, *, ttl_seconds: int = 30 * 86400) -> JobStore:
@@ -107,7 +100,7 @@ class JobStore:
         return int(self._begin(keys=[keys.job_record(job_id)]))
 
     def end_delivery(self, job_id: str) -> None:
-        self._end(keys=[keys.job_record(job_id)])
+        self._redis.hset(keys.job_record(job_id), "delivery_open", 0)
 
     def restart_retry_clock(self, job_id: str) -> None:
         self._redis.hdel(keys.job_record(job_id), "first_attempt_at")
