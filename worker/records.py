@@ -45,21 +45,10 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-# KEYS: job record. A delivery still open when the next one begins died with its worker.
-_BEGIN_DELIVERY = """
-if redis.call('HGET', KEYS[1], 'delivery_open') == '1' then
-  redis.call('HINCRBY', KEYS[1], 'worker_deaths', 1)
-end
-redis.call('HSET', KEYS[1], 'delivery_open', 1)
-return tonumber(redis.call('HGET', KEYS[1], 'worker_deaths') or '0')
-"""
-
-
 class JobStore:
     def __init__(self, client: redis.Redis, *, ttl_seconds: int = 30 * 86400) -> None:
         self._redis = client
         self._ttl = ttl_seconds
-        self._begin = client.register_script(_BEGIN_DELIVERY)
 
     @classmethod
     def from_url(cls, url: str, *, ttl_seconds: int = 30 * 86400) -> JobStore:
@@ -90,18 +79,6 @@ class JobStore:
         self._redis.hsetnx(key, "first_attempt_at", time.time())
         return float(self._redis.hget(key, "first_attempt_at") or time.time())
 
-    def begin_delivery(self, job_id: str) -> int:
-        """Mark a delivery of the job as under way; returns how many earlier ones never ended.
-
-        A delivery that never ended is one whose worker process died inside it
-        (killed, out of memory): the broker hands the job out again, and without
-        this count a job that always kills its worker would do so forever.
-        """
-        return int(self._begin(keys=[keys.job_record(job_id)]))
-
-    def end_delivery(self, job_id: str) -> None:
-        self._redis.hset(keys.job_record(job_id), "delivery_open", 0)
-
     def restart_retry_clock(self, job_id: str) -> None:
         self._redis.hdel(keys.job_record(job_id), "first_attempt_at")
 
@@ -109,7 +86,7 @@ class JobStore:
         """Back to queued with a clean slate, for `narrate retry`."""
         key = keys.job_record(job_id)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(key, mapping={"error": "", "failures": 0, "finished_at": "", "worker_deaths": 0, "delivery_open": 0})
+        pipe.hset(key, mapping={"error": "", "failures": 0, "finished_at": ""})
         pipe.hdel(key, "first_attempt_at")
         pipe.persist(key)
         pipe.execute()

@@ -26,7 +26,7 @@ from worker.records import JobRecord, JobStore
 from worker.validate import check_job, check_message_size
 from worker.render import render_job
 from worker.speaker import RenderContext
-from worker.settings import Settings, get_settings
+from worker.settings import get_settings
 from worker.storage import Storage
 from worker.voices import Registry
 
@@ -113,19 +113,6 @@ class RenderTask(Task):
             self._refuse(payload, str(exc))
             return
         store = job_store()
-        deaths = store.begin_delivery(job.job_id)
-        try:
-            if deaths >= settings.max_attempts:
-                error = (f"the worker process died {deaths} times while rendering this job (killed, or out of memory):"
-                         f" not trying again; check the worker logs, then `narrate retry {job.job_id}`")  # fmt: skip
-                store.mark_failed(job.job_id, error=error)
-                log.error("job %s: %s", job.job_id, error)
-                return
-            self._render(job, store=store, settings=settings)
-        finally:
-            store.end_delivery(job.job_id)
-
-    def _render(self, job: RenderJob, *, store: JobStore, settings: Settings) -> None:
         failures = (store.get(job.job_id) or _NO_RECORD).failures
         attempt = failures + 1
         store.mark_running(job.job_id, attempt=attempt)
