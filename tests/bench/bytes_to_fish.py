@@ -31,7 +31,7 @@ from producer.devstack import LocalStack
 from producer.sources import TextSource
 from producer.submit import ClipInput, Submitter, prepare_clip_voice
 from tests.bench.harness import (
-    Figure, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, wait_for_succeeded,
+    Figure, emulator_stats, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, wait_for_succeeded,
 )  # fmt: skip
 from worker.emulator.speech import make_reference_clip
 from worker.settings import get_settings
@@ -44,10 +44,6 @@ TRANSCRIPT = (
     " his name, yet every one of them was guided home by his patient, steady light. In winter the storms came"
     " early, and he kept the flame alive through the longest nights."
 )
-
-
-def emulator_stats(local: LocalStack) -> dict:
-    return httpx.get(f"{local.env()['NARRATE_FISH_BASE_URL']}/_emulator/stats", timeout=10).json()
 
 
 def delete_fish_voices(local: LocalStack) -> None:

@@ -141,6 +141,13 @@ def point_process_at(local: LocalStack, **extra: str) -> dict[str, str]:
     return env
 
 
+def emulator_stats(local: LocalStack) -> dict:
+    """What the emulator has received so far (GET /_emulator/stats)."""
+    import httpx
+
+    return httpx.get(f"{local.env()['NARRATE_FISH_BASE_URL']}/_emulator/stats", timeout=10).json()
+
+
 def make_bucket(name: str) -> str:
     import boto3
 

@@ -21,7 +21,7 @@ from fishaudio import FishAudio
 
 from producer.submit import Submitter
 from tests.bench.harness import (
-    Figure, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, trained_voice, wait_for_succeeded,
+    Figure, emulator_stats, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, trained_voice, wait_for_succeeded,
 )  # fmt: skip
 from worker import keys
 from worker.settings import get_settings
@@ -91,7 +91,7 @@ def main() -> list[Figure]:
             rates["sequential"].append(sequential(fish, s3, bucket, voice_id, texts[:SEQUENTIAL_JOBS]))
             rates["pool"].append(thread_pool(fish, s3, bucket, voice_id, texts))
             log(f"throughput run {run}/{runs}: " + ", ".join(f"{k} {v[-1]:.2f} jobs/s" for k, v in rates.items()))
-        http_429 = local_stats(env)["errors_by_status"].get("429", 0)
+        http_429 = emulator_stats(local)["errors_by_status"].get("429", 0)
     scenario = f"1 throughput (C={CONCURRENCY}, L={LATENCY:g}s)"
     return [
         Figure(scenario, "narrate", "jobs/s", rates["narrate"], note=f"{JOBS} jobs, {WORKER_PROCESSES} worker processes, {http_429} × 429 from Fish"),
@@ -101,12 +101,6 @@ def main() -> list[Figure]:
         Figure(scenario, "narrate / thread pool", "", [a / b for a, b in zip(rates["narrate"], rates["pool"])], target=">= 0.95"),
         Figure(scenario, "sequential / C/L", "", [r / limit for r in rates["sequential"]]),
     ]
-
-
-def local_stats(env: dict[str, str]) -> dict:
-    import httpx
-
-    return httpx.get(f"{env['NARRATE_FISH_BASE_URL']}/_emulator/stats", timeout=10).json()
 
 
 if __name__ == "__main__":

@@ -19,10 +19,15 @@ from worker.storage import Storage
 TEXT = "The North Wind and the Sun were disputing which was the stronger, when a traveller came along."
 
 
-@pytest.fixture
-def ctx(stack_env: dict[str, str], emulator: EmulatorControl) -> RenderContext:
+def context() -> RenderContext:
+    """A render context from the settings the environment holds now."""
     settings = Settings()
     return RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings))
+
+
+@pytest.fixture
+def ctx(stack_env: dict[str, str], emulator: EmulatorControl) -> RenderContext:
+    return context()
 
 
 def test_one_shot_render_writes_audio_then_manifest(ctx: RenderContext, bucket: str, emulator, reference_clip) -> None:
@@ -56,8 +61,7 @@ def test_reference_encoding_original_sends_the_clip_as_uploaded(
     stack_env, emulator: EmulatorControl, bucket: str, reference_clip, monkeypatch
 ) -> None:
     monkeypatch.setenv("NARRATE_REFERENCE_ENCODING", "original")
-    settings = Settings()
-    ctx = RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings))
+    ctx = context()
     job = make_job(text=TEXT, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
     assert render_job(job, ctx=ctx, attempt=1).reference_bytes_sent == reference_clip[0].stat().st_size
     assert [r["reference_bytes"] for r in emulator.requests()] == [reference_clip[0].stat().st_size]
@@ -75,8 +79,7 @@ def test_long_text_is_chunked_and_chunks_are_reused_after_a_crash(
     stack_env, emulator: EmulatorControl, bucket: str, reference_clip, monkeypatch
 ) -> None:
     monkeypatch.setenv("NARRATE_CHUNK_BYTES", "120")
-    settings = Settings()
-    ctx = RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings))
+    ctx = context()
     sentences = [f"{TEXT[:-1]}, for the {n} time." for n in ("first", "second", "third", "fourth")]
     text = " ".join(sentences) + "\n\n" + "A second paragraph, short."
     job = make_job(text=text, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket, fmt="opus")
