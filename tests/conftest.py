@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from producer.devstack import DEV_AWS, LocalStack
+from producer.dev.stack import DEV_AWS, LocalStack
 
 
 @pytest.fixture(scope="session")
@@ -106,8 +106,8 @@ def emulator(stack: LocalStack) -> EmulatorControl:
 @pytest.fixture(scope="session")
 def reference_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A 10-30 s spoken clip and its exact transcript, made by the emulator's speech engine."""
-    from producer.dev import sample_reference_clip
-    from producer.sample import reference_transcript
+    from producer.dev.run import sample_reference_clip
+    from producer.dev.sample import reference_transcript
 
     folder = tmp_path_factory.mktemp("clips")
     os.environ.setdefault("XDG_CACHE_HOME", str(folder))

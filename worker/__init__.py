@@ -1,5 +1,5 @@
 """narrate workers: `celery -A worker worker` renders narration jobs."""
 
-from worker.celery_app import app
+from worker.app import app
 
 __all__ = ["app"]

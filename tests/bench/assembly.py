@@ -44,12 +44,20 @@ import boto3
 import numpy as np
 import psutil
 
-from producer.devstack import LocalStack
-from tests.bench.harness import Figure, log, make_bucket, point_process_at, report, stack
-from worker.celery_app import ASSEMBLY_QUEUE
-from worker import audio, keys
-from worker.bookplan import BOOK_CHAPTER_TASK, BookPlan, PlanChapter, plan_chapter
-from worker.jobs import ModelVoice, Output
+from producer.dev.stack import LocalStack
+from tests.bench.harness import (
+    Figure,
+    log,
+    make_bucket,
+    point_process_at,
+    report,
+    stack,
+)
+from worker import keys
+from worker.app import ASSEMBLY_QUEUE
+from worker.audio import codec
+from worker.books.plan import BookPlan, PlanChapter, plan_chapter
+from worker.contract import BOOK_CHAPTER_TASK, ModelVoice, Output
 from worker.settings import get_settings
 
 SCENARIO = "4 assembly"
@@ -83,8 +91,8 @@ def store_chunks(bucket: str, *, rate: int) -> dict[str, float]:
         total = 0.0
         for chunk in chapter.chunks:
             pcm, native = speech.synthesize(chunk.text)
-            pcm = speech.resample_pcm16(pcm, from_rate=native, to_rate=rate)
-            storage.put(bucket, chunk.key, audio.encode_pcm16(pcm, sample_rate=rate, fmt="wav"), content_type=audio.CONTENT_TYPES["wav"])
+            pcm = codec.resample_pcm16(pcm, from_rate=native, to_rate=rate)
+            storage.put(bucket, chunk.key, codec.encode_pcm16(pcm, sample_rate=rate, fmt="wav"), content_type=codec.CONTENT_TYPES["wav"])
             total += len(pcm) / 2 / rate
         seconds[text] = total + (len(chapter.chunks) - 1) * 0.25  # sentence pauses inside the paragraph
     return seconds
@@ -119,8 +127,8 @@ def assemble_with_worker(local: LocalStack, plan: BookPlan) -> dict[str, float]:
     queue) runs the chapter tasks side by side, as in production, then the book task;
     its pool processes' peak RSS (VmHWM) is read before it stops.
     """
-    from worker.bookstate import BookState
-    from worker.celery_app import make_app
+    from worker.app import make_app
+    from worker.books.state import BookState
     from worker.storage import Storage
 
     bucket, prefix, book_id = plan.output.bucket, plan.output.prefix, plan.book_id
@@ -192,18 +200,21 @@ def encoder_speed(codec: str, bit_rate: int, options: dict[str, str], samples: n
 
 def encoder_speeds(rate: int, runs: int) -> dict[str, list[float]]:
     """The writer's mp3 and m4b encoders on two minutes of the same speech."""
-    from worker.assembly import _ENCODER_OPTIONS, _WRITERS  # what the writer really uses
+    from worker.audio.assembly import (  # what the writer really uses
+        _ENCODER_OPTIONS,
+        _WRITERS,
+    )
     from worker.emulator import speech
 
     pcm, native = speech.synthesize(" ".join(paragraph(n) for n in range(4)))
-    pcm = speech.resample_pcm16(pcm, from_rate=native, to_rate=rate)
+    pcm = codec.resample_pcm16(pcm, from_rate=native, to_rate=rate)
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768
     samples = np.tile(samples, int(np.ceil(120 * rate / samples.size)))
     speeds: dict[str, list[float]] = {}
     for fmt in ("mp3", "m4b"):
-        _, codec, _, bit_rate = _WRITERS[fmt]
-        options = _ENCODER_OPTIONS.get(codec, {})
-        speeds[codec] = [encoder_speed(codec, bit_rate or 0, options, samples, rate) for _ in range(runs)]
+        _, encoder, _, bit_rate = _WRITERS[fmt]
+        options = _ENCODER_OPTIONS.get(encoder, {})
+        speeds[encoder] = [encoder_speed(encoder, bit_rate or 0, options, samples, rate) for _ in range(runs)]
     return speeds
 
 
@@ -258,8 +269,8 @@ def figures(results: dict[float, list[dict[str, float]]], speeds: dict[str, list
         base = statistics.median(r["peak_rss_mb"] for r in results[shortest])
         out.append(Figure(SCENARIO, f"peak RSS {longest:g} h / {shortest:g} h", "", [r["peak_rss_mb"] / base for r in results[longest]],
                           note="what grows is the MP4 muxer's index of every AAC packet, kept until the .m4b is closed"))  # fmt: skip
-    for codec, values in speeds.items():
-        out.append(Figure(SCENARIO, f"{codec} encoder alone", "× real time", values,
+    for encoder, values in speeds.items():
+        out.append(Figure(SCENARIO, f"{encoder} encoder alone", "× real time", values,
                           note=f"the ceiling for one process: {rate} Hz mono, no decoding, resampling or muxing"))  # fmt: skip
     return out
 

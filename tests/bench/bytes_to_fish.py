@@ -27,11 +27,21 @@ import httpx
 import redis
 from fishaudio import FishAudio
 
-from producer.devstack import LocalStack
-from producer.sources import TextSource
-from producer.submit import ClipInput, Submitter, prepare_clip_voice
+from producer.dev.stack import LocalStack
+from producer.readers.text import TextSource
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from producer.submit.jobs import Submitter
 from tests.bench.harness import (
-    Figure, emulator_stats, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, wait_for_succeeded,
+    Figure,
+    emulator_stats,
+    log,
+    make_bucket,
+    point_process_at,
+    report,
+    runs_from_argv,
+    sentences,
+    stack,
+    wait_for_succeeded,
 )  # fmt: skip
 from worker.emulator.speech import make_reference_clip
 from worker.settings import get_settings

@@ -25,11 +25,20 @@ from pathlib import Path
 
 import redis
 
-from producer.sources import TextSource
-from producer.submit import Submitter
-from tests.bench.harness import Figure, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack
+from producer.readers.text import TextSource
+from producer.submit.jobs import Submitter
+from tests.bench.harness import (
+    Figure,
+    log,
+    make_bucket,
+    point_process_at,
+    report,
+    runs_from_argv,
+    sentences,
+    stack,
+)
 from worker import keys
-from worker.celery_app import QUEUE
+from worker.app import QUEUE
 from worker.settings import get_settings
 
 MANIFEST_JOBS, SINGLE_JOBS = 10_000, 2_000
@@ -52,7 +61,7 @@ def submit_manifest(path: Path, env: dict[str, str], client: redis.Redis) -> flo
     client.flushdb()
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "submit", str(path), "--json"],
+        [sys.executable, "-m", "producer.cli.main", "submit", str(path), "--json"],
         env={**os.environ, **env}, capture_output=True, text=True, check=False,
     )  # fmt: skip
     elapsed = time.monotonic() - started

@@ -23,7 +23,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from producer.devstack import LocalStack
+from producer.dev.stack import LocalStack
 
 console = Console(stderr=True)  # progress lines; the table goes to stdout
 
@@ -159,8 +159,8 @@ def trained_voice(local: LocalStack) -> str:
     """A persistent Fish voice on the emulator, made through the SDK as a user's own voice would be."""
     from fishaudio import FishAudio
 
-    from producer.dev import sample_reference_clip
-    from producer.sample import reference_transcript
+    from producer.dev.run import sample_reference_clip
+    from producer.dev.sample import reference_transcript
 
     env = local.env()
     client = FishAudio(api_key=env["FISH_API_KEY"], base_url=env["NARRATE_FISH_BASE_URL"])

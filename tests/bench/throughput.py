@@ -19,9 +19,19 @@ import boto3
 import redis
 from fishaudio import FishAudio
 
-from producer.submit import Submitter
+from producer.submit.jobs import Submitter
 from tests.bench.harness import (
-    Figure, emulator_stats, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, trained_voice, wait_for_succeeded,
+    Figure,
+    emulator_stats,
+    log,
+    make_bucket,
+    point_process_at,
+    report,
+    runs_from_argv,
+    sentences,
+    stack,
+    trained_voice,
+    wait_for_succeeded,
 )  # fmt: skip
 from worker import keys
 from worker.settings import get_settings
@@ -55,7 +65,7 @@ def thread_pool(fish: FishAudio, s3: object, bucket: str, voice_id: str, texts: 
 
 
 def narrate(submitter: Submitter, broker: redis.Redis, voice_id: str, texts: list[str], bucket: str) -> float:
-    from producer.sources import TextSource
+    from producer.readers.text import TextSource
 
     broker.delete(keys.jobs_in_state("succeeded"))
     sources = [TextSource(name=f"job-{n}", text=t) for n, t in enumerate(texts)]

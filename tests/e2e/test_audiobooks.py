@@ -19,17 +19,17 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from producer.book_submit import BookSubmitter
-from producer.books import read_book
-from producer.cli import app
-from producer.devstack import LocalStack, Service
-from producer.submit import ClipInput, prepare_clip_voice
+from producer.cli.main import app
+from producer.dev.stack import LocalStack, Service
+from producer.readers.books import read_book
+from producer.submit.books import BookSubmitter
+from producer.submit.clips import ClipInput, prepare_clip_voice
 from tests.conftest import EmulatorControl
 from tests.epubs import fable, write_epub
 from tests.tones import decode_mono, nearest_tone, tone_sequence
 from worker import keys
-from worker.bookplan import BookPlan
-from worker.bookstate import BookState
+from worker.books.plan import BookPlan
+from worker.books.state import BookState
 from worker.emulator.tones import tone_frequency
 from worker.settings import Settings
 from worker.storage import Storage
@@ -180,7 +180,7 @@ def test_editing_one_paragraph_re_renders_only_its_chunks(workers, book_env, buc
 
 def voice_path(voice) -> Path:  # noqa: ANN001
     """The clip file behind a prepared voice (the session's reference clip)."""
-    from producer.dev import sample_reference_clip
+    from producer.dev.run import sample_reference_clip
 
     return sample_reference_clip()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from worker import audio
+from worker.audio import codec
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +25,14 @@ def dev_env(tmp_path: Path) -> dict[str, str]:
 
 def test_dev_renders_the_bundled_sample_into_out(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "dev"], cwd=tmp_path, env=dev_env(tmp_path),
+        [sys.executable, "-m", "producer.cli.main", "dev"], cwd=tmp_path, env=dev_env(tmp_path),
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     mp3s = sorted((tmp_path / "out").glob("*.mp3"))
     assert [p.stem for p in mp3s] == ["01-the-wager", "02-the-wind", "03-the-sun"]
     for mp3 in mp3s:
-        assert audio.probe(mp3.read_bytes()).duration_seconds > 3
+        assert codec.probe(mp3.read_bytes()).duration_seconds > 3
         assert (mp3.with_suffix(".json")).exists()
     assert result.stdout.count("succeeded") >= 3
     # The demo promotes after the first use: two one-shot parts, then the trained voice.
@@ -49,7 +49,7 @@ def port_open(port: int) -> bool:
 
 def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli", "dev", "--emulator-latency", "30"], cwd=tmp_path,
+        [sys.executable, "-m", "producer.cli.main", "dev", "--emulator-latency", "30"], cwd=tmp_path,
         env=dev_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     seen = ""
@@ -77,7 +77,7 @@ def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
 
     fable(tmp_path / "fable.epub")
     result = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "dev", "fable.epub"], cwd=tmp_path, env=dev_env(tmp_path),
+        [sys.executable, "-m", "producer.cli.main", "dev", "fable.epub"], cwd=tmp_path, env=dev_env(tmp_path),
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

@@ -31,15 +31,15 @@ from typing import Any
 import pytest
 import redis
 
-from producer.devstack import LocalStack, Service
+from producer.dev.stack import LocalStack, Service
 from tests.conftest import EmulatorControl
 from worker import keys
-from worker.records import JobRecord, JobStore
+from worker.jobs.records import JobRecord, JobStore
 from worker.storage import Storage
 
 pytestmark = pytest.mark.e2e
 
-NARRATE = [sys.executable, "-m", "producer.cli"]
+NARRATE = [sys.executable, "-m", "producer.cli.main"]
 QUEUE = "narrate"
 WRONG_KEY_QUEUE = "narrate-hostile-bad-auth"  # only the wrong-key worker listens here
 MAX_TEXT_BYTES = 2000

@@ -13,16 +13,17 @@ from fishaudio import FishAudio
 from rich.console import Console
 from typer.testing import CliRunner
 
-from producer import progress
-from producer.cli import app
-from producer.devstack import LocalStack, Service
-from producer.sources import TextSource
-from producer.submit import ClipInput, PreparedVoice, Submitter, prepare_clip_voice
+from producer.cli import progress
+from producer.cli.main import app
+from producer.dev.stack import LocalStack, Service
+from producer.readers.text import TextSource
+from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
+from producer.submit.jobs import Submitter
 from tests.conftest import EmulatorControl
 from worker import keys
-from worker.records import JobRecord, JobStore
+from worker.jobs.records import JobRecord, JobStore
 from worker.settings import Settings
-from worker.voices import Registry
+from worker.voices.registry import Registry
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()

@@ -16,14 +16,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.devstack import LocalStack, Service
+from producer.dev.stack import LocalStack, Service
 from tests.conftest import EmulatorControl
-from worker import audio, keys
-from worker.reference_audio import lossless_flac
+from worker import keys
+from worker.audio import codec
+from worker.audio.flac import lossless_flac
 from worker.storage import Storage
 
 pytestmark = pytest.mark.e2e
-NARRATE = [sys.executable, "-m", "producer.cli"]
+NARRATE = [sys.executable, "-m", "producer.cli.main"]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_cli_submit_renders_to_s3_with_a_manifest(worker, stack_env, bucket, emu
     for record, text in zip(records, [chapter.read_text(), piped]):
         assert record["state"] == "succeeded" and record["voice_mode"] == "one_shot"
         data = storage.get(bucket, f"books/fable/{record['job_id']}.mp3")
-        seconds = audio.probe(data).duration_seconds
+        seconds = codec.probe(data).duration_seconds
         words = len(text.split())
         assert words / 6 < seconds < words / 1.5, f"{seconds:.1f}s is implausible for {words} words"
         manifest = json.loads(storage.get(bucket, f"books/fable/{record['job_id']}.json"))
@@ -95,7 +96,7 @@ def test_existing_fish_voice_sends_only_its_id(worker, stack_env, bucket, emulat
     assert record["voice_mode"] == "reference_id"
     [seen] = emulator.requests()
     assert seen["mode"] == "reference_id" and seen["reference_id"] == model_id and seen["reference_bytes"] == 0
-    assert audio.probe(Storage().get(bucket, f"{record['job_id']}.opus")).codec == "opus"
+    assert codec.probe(Storage().get(bucket, f"{record['job_id']}.opus")).codec == "opus"
 
 
 def celery_message(task: str, kwargs: dict, task_id: str) -> bytes:
@@ -139,7 +140,7 @@ def test_a_job_enqueued_by_name_with_plain_json_renders(worker, stack, stack_env
     send_raw(stack, job)
     [record] = wait_ok([job["job_id"]], stack_env)
     assert record["output_url"] == f"s3://{bucket}/raw/{job['job_id']}.wav"
-    assert audio.probe(Storage().get(bucket, f"raw/{job['job_id']}.wav")).duration_seconds > 1
+    assert codec.probe(Storage().get(bucket, f"raw/{job['job_id']}.wav")).duration_seconds > 1
 
 
 def test_malformed_messages_fail_their_job_and_the_worker_keeps_serving(worker, stack, stack_env, bucket, reference_clip) -> None:

@@ -10,11 +10,12 @@ import pytest
 import redis
 from rich.console import Console
 
-from producer import progress
-from producer.devstack import LocalStack, start_redis
-from producer.sources import TextSource
-from producer.submit import ClipInput, Submitter, prepare_clip_voice
-from worker.records import JobStore
+from producer.cli import progress
+from producer.dev.stack import LocalStack, start_redis
+from producer.readers.text import TextSource
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from producer.submit.jobs import Submitter
+from worker.jobs.records import JobStore
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -52,8 +53,8 @@ def test_the_fish_key_is_nowhere_but_the_environment(stack: LocalStack, stack_en
         store = JobStore.from_url(Settings().broker_url)
         progress.wait_for(store, [j.job_id for j in jobs], console=Console(file=io.StringIO()), timeout=60)
         # A job on the worker with the wrong key: a 401 whose message must not echo that key either.
-        from worker.celery_app import make_app
-        from worker.jobs import RENDER_TASK
+        from worker.app import make_app
+        from worker.contract import RENDER_TASK
 
         good.stop()  # from here on only the worker with the wrong key may take a job
         [failing] = submitter.submit(sources=[TextSource("c.txt", "Refused.")], voice=voice, out=f"s3://{bucket}/s")

@@ -14,13 +14,14 @@ import pytest
 import redis
 from rich.console import Console
 
-from producer import progress
-from producer.devstack import LocalStack, Service
-from producer.sources import TextSource
-from producer.submit import ClipInput, PreparedVoice, Submitter, prepare_clip_voice
+from producer.cli import progress
+from producer.dev.stack import LocalStack, Service
+from producer.readers.text import TextSource
+from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
+from producer.submit.jobs import Submitter
 from tests.conftest import EmulatorControl
 from worker import keys
-from worker.records import JobStore
+from worker.jobs.records import JobStore
 from worker.settings import Settings
 from worker.storage import Storage
 

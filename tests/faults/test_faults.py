@@ -14,7 +14,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from producer.cli import app
+from producer.cli.main import app
 from tests.faults.conftest import Batch
 from tests.faults.tcpproxy import TcpProxy
 

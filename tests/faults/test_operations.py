@@ -7,9 +7,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from producer.cli import app
+from producer.cli.main import app
 from tests.faults.conftest import Batch
-from worker.breaker import CreditBreaker
+from worker.fish.breaker import CreditBreaker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 runner = CliRunner()

@@ -6,9 +6,16 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from producer.submit import ClipInput, prepare_clip_voice
+from producer.submit.clips import ClipInput, prepare_clip_voice
 from worker import keys
-from worker.jobs import SCHEMA_VERSION, Clip, ClipVoice, ModelVoice, Output, RenderJob
+from worker.contract import (
+    SCHEMA_VERSION,
+    Clip,
+    ClipVoice,
+    ModelVoice,
+    Output,
+    RenderJob,
+)
 from worker.storage import Storage
 
 

@@ -10,9 +10,9 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from producer.cli import app
+from producer.cli.main import app
 from tests.epubs import fable, write_epub
-from worker.bookstate import BookState
+from worker.books.state import BookState
 from worker.settings import Settings
 
 runner = CliRunner()

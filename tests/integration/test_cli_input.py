@@ -8,7 +8,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from producer.cli import app
+from producer.cli.main import app
 from worker.storage import Storage
 
 runner = CliRunner()

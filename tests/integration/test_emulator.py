@@ -32,7 +32,7 @@ from fishaudio.types import Voice
 from werkzeug.serving import make_server
 
 from tests.tones import decode_mono, decoded_tones, nearest_tone, tone_sequence
-from worker.audio import concatenate, probe
+from worker.audio.codec import concatenate, probe
 from worker.emulator import EmulatorConfig, create_app
 from worker.emulator.__main__ import parse_args
 from worker.emulator.speech import make_reference_clip
@@ -555,7 +555,7 @@ def test_canned_audio_answers_one_clip_and_still_checks_and_counts() -> None:
 
 def test_narrate_emulator_tone_mode_option() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli", "emulator", "--port", "0", "--tone-mode", "--api-key", API_KEY],
+        [sys.executable, "-m", "producer.cli.main", "emulator", "--port", "0", "--tone-mode", "--api-key", API_KEY],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

@@ -7,13 +7,13 @@ import sys
 
 import httpx
 
-from producer.devstack import free_port
+from producer.dev.stack import free_port
 
 
 def test_narrate_emulator_serves_the_fish_api_until_stopped() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli", "emulator", "--port", str(port), "--concurrency", "3", "--api-key", "k1"],
+        [sys.executable, "-m", "producer.cli.main", "emulator", "--port", str(port), "--concurrency", "3", "--api-key", "k1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:

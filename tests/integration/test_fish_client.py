@@ -3,9 +3,9 @@
 import pytest
 
 from tests.conftest import EmulatorControl
-from worker import audio
+from worker.audio import codec
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
-from worker.fish import FishClient
+from worker.fish.client import FishClient
 from worker.settings import Settings
 
 
@@ -18,7 +18,7 @@ def test_one_shot_sends_the_clip_and_exact_transcript(fish: FishClient, emulator
     path, transcript = reference_clip
     clip = path.read_bytes()
     speech = fish.synthesize(text="A sentence to speak.", fmt="wav", references=[(clip, transcript)])
-    assert audio.probe(speech.audio).duration_seconds > 0.5
+    assert codec.probe(speech.audio).duration_seconds > 0.5
     assert speech.reference_bytes_sent == len(clip)
     [seen] = emulator.requests()
     assert seen["mode"] == "one_shot"

@@ -7,11 +7,11 @@ import json
 
 from typer.testing import CliRunner
 
-from producer.cli import app
-from producer.submit import ClipInput, prepare_clip_voice
-from worker.bookstate import BookState
-from worker.celery_app import QUEUE
-from worker.records import JobStore
+from producer.cli.main import app
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from worker.app import QUEUE
+from worker.books.state import BookState
+from worker.jobs.records import JobStore
 from worker.storage import Storage
 
 

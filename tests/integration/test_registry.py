@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from worker.voices import ClipRef, Registry
+from worker.voices.registry import ClipRef, Registry
 
 CLIPS = [ClipRef(bucket="b", key="refs/" + "a" * 64 + ".wav", sha256="a" * 64, size=1000, transcript="Hi.")]
 H1, H2 = "1" * 64, "2" * 64
@@ -132,9 +132,9 @@ def test_demoted_is_never_claimed_automatically_but_can_be_forced(registry: Regi
 def test_a_chunk_whose_audio_was_lost_counts_as_not_done_once(redis_client) -> None:
     from datetime import datetime, timezone
 
-    from worker.bookplan import BookPlan, PlanChapter, PlanChunk
-    from worker.bookstate import BookState
-    from worker.jobs import ModelVoice, Output
+    from worker.books.plan import BookPlan, PlanChapter, PlanChunk
+    from worker.books.state import BookState
+    from worker.contract import ModelVoice, Output
 
     chunks = [PlanChunk(index=i, text=f"Chunk {i}.", key=f"chunks/{i}.wav", paragraph_start=True) for i in range(2)]
     plan = BookPlan(book_id="b" * 32, title="T", voice=ModelVoice(reference_id="m1"), output=Output(bucket="books"),

@@ -6,15 +6,16 @@ import pytest
 
 from tests.conftest import EmulatorControl
 from tests.integration.helpers import clip_voice, make_job
-from worker import audio, keys
+from worker import keys
+from worker.audio import codec
+from worker.audio.flac import lossless_flac
+from worker.contract import ModelVoice
 from worker.errors import PermanentError
-from worker.fish import FishClient
-from worker.jobs import ModelVoice
-from worker.reference_audio import lossless_flac
-from worker.render import render_job
-from worker.speaker import RenderContext
+from worker.fish.client import FishClient
+from worker.jobs.render import render_job
 from worker.settings import Settings
 from worker.storage import Storage
+from worker.voices.speaker import RenderContext
 
 TEXT = "The North Wind and the Sun were disputing which was the stronger, when a traveller came along."
 
@@ -37,7 +38,7 @@ def test_one_shot_render_writes_audio_then_manifest(ctx: RenderContext, bucket: 
 
     data = ctx.storage.get(bucket, f"books/one/{job.job_id}.mp3")
     assert data is not None and len(data) == manifest.output.size_bytes
-    duration = audio.probe(data).duration_seconds
+    duration = codec.probe(data).duration_seconds
     # espeak speaks about 2.5-4 words a second: 17 words
     assert 3.0 < duration < 12.0
     assert manifest.output.duration_seconds == pytest.approx(duration, abs=0.01)
@@ -141,7 +142,7 @@ class _FlakyStorage(Storage):
 
 def test_a_render_s3_could_not_take_is_held_and_not_bought_again(stack_env, emulator, bucket, reference_clip, redis_client) -> None:
     from worker.errors import StorageUnavailable
-    from worker.held import HeldRenders
+    from worker.jobs.held import HeldRenders
 
     settings = Settings()
     ctx = RenderContext(settings=settings, storage=_FlakyStorage(), fish=FishClient(settings), held=HeldRenders(redis_client))
@@ -166,7 +167,7 @@ def test_a_manifest_whose_audio_is_gone_is_rendered_again(ctx: RenderContext, bu
 
 def test_audio_fish_cannot_decode_is_retried_not_blamed_on_the_user() -> None:
     from worker.errors import FishUnavailable
-    from worker.render import check_fish_audio
+    from worker.jobs.render import check_fish_audio
 
     with pytest.raises(FishUnavailable, match="does not decode"):
         check_fish_audio(b"\x00" * 400)

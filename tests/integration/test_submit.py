@@ -6,10 +6,11 @@ import json
 import pytest
 import redis
 
-from producer.sources import TextSource
-from producer.submit import ClipInput, Submitter, prepare_clip_voice
+from producer.readers.text import TextSource
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from producer.submit.jobs import Submitter
 from worker import keys
-from worker.celery_app import QUEUE
+from worker.app import QUEUE
 from worker.errors import BadInput
 from worker.settings import Settings
 from worker.storage import Storage
@@ -92,7 +93,7 @@ def test_a_thousand_jobs_are_published_in_order_with_records_and_no_text_in_the_
 def test_a_publish_that_fails_leaves_the_unsent_jobs_failed_and_retryable(submitter, bucket, redis_client, monkeypatch) -> None:
     from celery import Celery
 
-    from producer import publish
+    from producer.submit import publish
 
     real_send = Celery.send_task
     sent = 0

@@ -3,7 +3,7 @@ import struct
 
 import pytest
 
-from worker import audio
+from worker.audio import codec
 from worker.errors import AudioError
 
 RATE = 22_050
@@ -15,24 +15,24 @@ def tone(seconds: float, *, rate: int = RATE) -> bytes:
 
 @pytest.mark.parametrize("fmt", ["mp3", "wav", "opus"])
 def test_encode_then_probe_keeps_the_duration(fmt: str) -> None:
-    data = audio.encode_pcm16(tone(1.5), sample_rate=RATE, fmt=fmt)
-    info = audio.probe(data)
+    data = codec.encode_pcm16(tone(1.5), sample_rate=RATE, fmt=fmt)
+    info = codec.probe(data)
     assert info.duration_seconds == pytest.approx(1.5, abs=0.08)
     assert info.channels == 1
 
 
 def test_concatenate_adds_parts_and_pauses_across_formats() -> None:
-    parts = [audio.encode_pcm16(tone(1.0), sample_rate=RATE, fmt="wav"), audio.encode_pcm16(tone(2.0, rate=44_100), sample_rate=44_100, fmt="mp3")]
-    joined = audio.concatenate(parts, fmt="opus", pause_seconds=0.5)
-    assert audio.probe(joined).duration_seconds == pytest.approx(3.5, abs=0.1)
+    parts = [codec.encode_pcm16(tone(1.0), sample_rate=RATE, fmt="wav"), codec.encode_pcm16(tone(2.0, rate=44_100), sample_rate=44_100, fmt="mp3")]
+    joined = codec.concatenate(parts, fmt="opus", pause_seconds=0.5)
+    assert codec.probe(joined).duration_seconds == pytest.approx(3.5, abs=0.1)
 
 
 @pytest.mark.parametrize("data", [b"", b"RIFF\x00\x00garbage" * 20, "plain text, not audio".encode() * 50])
 def test_probe_refuses_what_is_not_audio(data: bytes) -> None:
     with pytest.raises(AudioError):
-        audio.probe(data)
+        codec.probe(data)
 
 
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(AudioError, match="unknown output format"):
-        audio.encode_pcm16(tone(0.1), sample_rate=RATE, fmt="flac")
+        codec.encode_pcm16(tone(0.1), sample_rate=RATE, fmt="flac")

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 from ebooklib import epub
 
-from producer.books import BOOK_SUFFIXES, BookText, ChapterText, decode_text, read_book
+from producer.readers.books import (
+    BOOK_SUFFIXES,
+    BookText,
+    ChapterText,
+    decode_text,
+    read_book,
+)
 from worker.errors import BadInput
 
 

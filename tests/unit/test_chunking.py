@@ -1,6 +1,6 @@
 import pytest
 
-from worker.chunking import split_text
+from worker.text.chunking import split_text
 
 
 def sizes(chunks: list[str]) -> list[int]:

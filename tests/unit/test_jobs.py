@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from worker import keys
-from worker.jobs import (
+from worker.contract import (
     RENDER_TASK,
     ClipVoice,
     Output,

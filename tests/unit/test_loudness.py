@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from worker import loudness
-from worker.loudness import Loudness, LoudnessMeter, acx_report, gain_to_target, measure, scaled
+from worker.audio import loudness
+from worker.audio.loudness import (
+    Loudness,
+    LoudnessMeter,
+    acx_report,
+    gain_to_target,
+    measure,
+    scaled,
+)
 
 # BS.1770-4, table 1 and table 2 (48 kHz).
 SHELF_B = [1.53512485958697, -2.69169618940638, 1.19839281085285]

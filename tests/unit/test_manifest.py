@@ -4,10 +4,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from producer import cli, manifest_submit, voice_options
-from producer.book_submit import BookSubmitter
-from producer.manifest import MANIFEST_SUFFIXES, ManifestEntry, read_manifest
-from producer.submit import PreparedVoice, Submitter
+from producer.cli import main as cli
+from producer.readers.manifest import MANIFEST_SUFFIXES, ManifestEntry, read_manifest
+from producer.submit import manifests as manifest_submit
+from producer.submit import voice_options
+from producer.submit.books import BookSubmitter
+from producer.submit.clips import PreparedVoice
+from producer.submit.jobs import Submitter
 from worker.errors import BadInput
 from worker.settings import Settings
 from worker.storage import Storage

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from typer.main import get_command
 
-from producer.cli import app
+from producer.cli.main import app
 from worker.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()

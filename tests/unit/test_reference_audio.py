@@ -6,8 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from worker.audio import encode_pcm16
-from worker.reference_audio import lossless_flac
+from worker.audio.codec import encode_pcm16
+from worker.audio.flac import lossless_flac
 
 RATE = 22_050
 

@@ -2,9 +2,9 @@
 
 import ssl
 
-from worker.celery_app import make_app
+from worker.app import make_app
+from worker.books.webhook import signature, verify
 from worker.settings import Settings
-from worker.webhook import signature, verify
 
 
 def test_rediss_brokers_verify_the_servers_certificate() -> None:

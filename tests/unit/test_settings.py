@@ -1,9 +1,9 @@
 import pytest
 from pydantic import ValidationError
 
-from worker.celery_app import make_app
+from worker.app import make_app
+from worker.backoff import retry_delay
 from worker.settings import Settings
-from worker.tasks import retry_delay
 
 
 def test_defaults_match_the_documented_contract(monkeypatch: pytest.MonkeyPatch) -> None:

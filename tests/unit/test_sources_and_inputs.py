@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from producer.sources import read_text
-from producer.submit import ClipInput, check_format, parse_out, prepare_clip_voice
+from producer.readers.text import read_text
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from producer.submit.jobs import check_format, parse_out
 from worker.errors import BadInput
 
 

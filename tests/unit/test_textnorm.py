@@ -1,6 +1,6 @@
 import pytest
 
-from worker.textnorm import normalize_text
+from worker.text.normalize import normalize_text
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,14 @@ import av
 import numpy as np
 import pytest
 
-from tests.tones import decode_mono, decoded_tones, nearest_tone, tone_segments, tone_sequence
-from worker.audio import concatenate, encode_pcm16
+from tests.tones import (
+    decode_mono,
+    decoded_tones,
+    nearest_tone,
+    tone_segments,
+    tone_sequence,
+)
+from worker.audio.codec import concatenate, encode_pcm16
 from worker.emulator.tones import tone_duration, tone_frequency, tone_pcm
 
 RATE = 22_050

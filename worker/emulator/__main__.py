@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from worker.emulator.server import serve
 from worker.emulator.models import InvalidInput
+from worker.emulator.server import serve
 from worker.emulator.state import EmulatorConfig, parse_credit
 
 

@@ -16,10 +16,16 @@ import ormsgpack
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from worker.audio import CONTENT_TYPES, encode_pcm16
+from worker.audio.codec import CONTENT_TYPES, encode_pcm16, resample_pcm16
 from worker.emulator import canned, speech, tones, wallet
 from worker.emulator.models import InvalidInput, ensure_decodable
-from worker.emulator.state import Controls, Emulator, EmulatorConfig, FaultDraw, FishError
+from worker.emulator.state import (
+    Controls,
+    Emulator,
+    EmulatorConfig,
+    FaultDraw,
+    FishError,
+)
 from worker.emulator.stats import RequestLogEntry
 
 KNOWN_MODELS = ("speech-1.5", "speech-1.6", "s1", "s2", "s2-pro", "s2.1-pro", "s2.1-pro-free")
@@ -137,7 +143,7 @@ def _render(emu: Emulator, entry: RequestLogEntry, faults: FaultDraw) -> Respons
     else:
         pcm, rate = speech.synthesize(text, voice_seed=seed, speed=speed)
         if resample:
-            pcm, rate = speech.resample_pcm16(pcm, from_rate=rate, to_rate=sample_rate), sample_rate
+            pcm, rate = resample_pcm16(pcm, from_rate=rate, to_rate=sample_rate), sample_rate
         audio = encode_pcm16(pcm, sample_rate=rate, fmt=fmt)
     if reference_id:
         emu.models.count_use(reference_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from worker.audio import encode_pcm16
+from worker.audio.codec import encode_pcm16, resample_pcm16
 from worker.emulator import speech
 
 CANNED_TEXT = "Every request in benchmark mode is answered with this same sentence."
@@ -19,5 +19,5 @@ CANNED_TEXT = "Every request in benchmark mode is answered with this same senten
 def canned_audio(fmt: str, sample_rate: int | None) -> bytes:
     pcm, rate = speech.synthesize(CANNED_TEXT)
     if sample_rate is not None and fmt != "opus":  # opus is always encoded at 48 kHz
-        pcm, rate = speech.resample_pcm16(pcm, from_rate=rate, to_rate=sample_rate), sample_rate
+        pcm, rate = resample_pcm16(pcm, from_rate=rate, to_rate=sample_rate), sample_rate
     return encode_pcm16(pcm, sample_rate=rate, fmt=fmt)

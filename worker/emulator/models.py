@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from worker.audio import probe
+from worker.audio.codec import probe
 from worker.errors import AudioError
 
 State = Literal["created", "training", "trained", "failed"]

@@ -13,10 +13,9 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import av
 import espeakng_loader
 
-from worker.audio import encode_pcm16
+from worker.audio.codec import encode_pcm16
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000  # report errors instead of calling exit() inside the library
@@ -159,21 +158,6 @@ def synthesize(
         # Text made only of punctuation speaks nothing; encoders need some samples.
         pcm = bytes(2 * (rate // 10))
     return pcm, rate
-
-
-def resample_pcm16(pcm: bytes, *, from_rate: int, to_rate: int) -> bytes:
-    """Resample mono s16le PCM with libswresample (through PyAV)."""
-    if from_rate == to_rate or not pcm:
-        return pcm
-    frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // 2)
-    frame.planes[0].update(pcm[: (len(pcm) // 2) * 2])
-    frame.sample_rate = from_rate
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=to_rate)
-    out: list[bytes] = []
-    for chunk in [*resampler.resample(frame), *resampler.resample(None)]:
-        # Planes can be padded past the last sample.
-        out.append(bytes(chunk.planes[0])[: chunk.samples * 2])
-    return b"".join(out)
 
 
 def make_reference_clip(text: str) -> bytes:

@@ -1,0 +1,1 @@
+"""The `narrate` command: typer commands that parse, call and print."""

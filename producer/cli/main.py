@@ -1,0 +1,226 @@
+"""`narrate`: submit narration jobs and follow them; run the local stack and the emulator.
+
+Exit codes: 0 ok, 1 a job failed (or did not finish in time), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from producer.cli import books as book_cli
+from producer.cli import ops as ops_cli
+from producer.cli import progress
+from producer.cli.console import (
+    EXIT_JOB_FAILED,
+    console,
+    errors,
+    fail,
+    settings_or_exit,
+    warn,
+)
+from producer.cli.voices import voices_app
+from producer.readers.books import is_book
+from producer.readers.manifest import MANIFEST_SUFFIXES, VoiceKey
+from producer.readers.text import read_text
+from producer.submit.clips import PreparedVoice
+from producer.submit.jobs import Submitter, check_format, parse_out
+from producer.submit.manifests import check_buckets, plan_work, submit_job_groups
+from producer.submit.voice_options import voice_from_options
+from worker.contract import RenderJob, job_schema
+from worker.errors import BadInput, NarrateError
+from worker.jobs.records import JobRecord, JobStore
+from worker.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(voices_app, name="voices")
+
+
+@app.command()
+def submit(
+    files: Annotated[list[str], typer.Argument(help="Text files to narrate, one job each; '-' reads stdin.")],
+    out: Annotated[Optional[str], typer.Option("--out", help="Where outputs go: s3://bucket[/prefix]; manifests name their own.")] = None,
+    voice: Annotated[Optional[str], typer.Option("--voice", help="Reference clip (10-30 s of clean speech), or a voice NAME.")] = None,
+    transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what the clip says.")] = None,
+    transcript_file: Annotated[Optional[Path], typer.Option("--transcript-file", help="File holding the transcript.")] = None,
+    voice_id: Annotated[Optional[str], typer.Option("--voice-id", help="An existing Fish voice id instead of a clip.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="mp3, wav or opus.")] = "mp3",
+    notify: Annotated[Optional[str], typer.Option("--notify", help="Books: POST a signed JSON notice here when done.")] = None,
+    budget: Annotated[Optional[float], typer.Option("--budget", help="Books: refuse one whose estimate exceeds this many USD.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Show progress until every job has finished.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job ids as JSON.")] = False,
+) -> None:
+    """Enqueue narration: one job per text file; .epub and .md become audiobooks; .jsonl/.yaml manifests list many."""
+    settings = settings_or_exit()
+    if out is None and not all(Path(f).suffix.lower() in MANIFEST_SUFFIXES for f in files):
+        fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
+    books = [f for f in files if is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
+    if books:
+        _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
+                      cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json)  # fmt: skip
+        return
+    try:
+        check_format(fmt)
+        parse_out(out)
+        chosen_voice = voice_from_options(
+            settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id
+        )
+        sources = [read_text(path) for path in files]
+        if isinstance(chosen_voice, PreparedVoice):
+            for warning in chosen_voice.warnings:
+                warn(warning)
+        jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt)
+    except BadInput as exc:
+        fail(str(exc))
+    except NarrateError as exc:
+        fail(str(exc), code=EXIT_JOB_FAILED)
+    _print_jobs(jobs, as_json=as_json)
+    if wait:
+        _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
+
+
+def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: str | None,
+                  budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool) -> None:  # fmt: skip
+    """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
+    if others:
+        fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
+    started = time.perf_counter()
+    try:
+        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice)
+        check_buckets(settings, work.outputs)
+        if work.books:
+            submitter = book_cli.BookSubmitter.from_settings(settings)
+            for book, chosen, target, entry_format, title in work.books:
+                book_cli.submit_book(submitter, book, voice=chosen, out=target, fmt=entry_format, notify=notify, budget=budget,
+                                     pauses=book_cli.Pauses(), title=title)  # fmt: skip
+        jobs = submit_job_groups(settings, work)
+    except BadInput as exc:
+        fail(str(exc))
+    except NarrateError as exc:
+        fail(str(exc), code=EXIT_JOB_FAILED)
+    if not jobs:
+        return
+    _print_jobs(jobs, as_json=as_json)
+    # stderr, so stdout stays the ids (or the JSON) alone
+    errors.print(f"queued {len(jobs):,} job{'s' if len(jobs) != 1 else ''} in {time.perf_counter() - started:.1f} s", highlight=False)
+    if wait:
+        _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
+
+
+def _print_jobs(jobs: list[RenderJob], *, as_json: bool) -> None:
+    """Each job's id and title, one line each, or `{"jobs": [...]}`; written at once: thousands of lines stay fast."""
+    if as_json:
+        print(json.dumps({"jobs": [{"job_id": job.job_id, "title": job.title} for job in jobs]}))
+    else:
+        sys.stdout.write("".join(f"{job.job_id}  {job.title}\n" for job in jobs))
+        sys.stdout.flush()
+
+
+book_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voice_from_options)
+ops_cli.register(app, settings_or_exit=settings_or_exit)
+
+
+@app.command()
+def status(
+    job_ids: Annotated[list[str], typer.Argument(help="Job ids printed by `narrate submit`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+) -> None:
+    """Show each job's (or book's) state, attempts, voice mode, output or error."""
+    settings = settings_or_exit()
+    book_state = book_cli.BookState.from_url(settings.broker_url)
+    books = [b for b in (book_state.get(job_id) for job_id in job_ids) if b is not None]
+    if books:
+        if as_json:
+            print(json.dumps(books if len(job_ids) > 1 else books[0], indent=2))
+        else:
+            for book in books:
+                console.print(progress.book_table(book))
+        if any(b.get("state") == "failed" for b in books):
+            raise typer.Exit(EXIT_JOB_FAILED)
+        return
+    try:
+        records = progress.fetch(JobStore.from_url(settings.broker_url), job_ids)
+    except progress.UnknownJobs as exc:
+        fail(str(exc))
+    notice = ops_cli.breaker_notice(settings.broker_url)
+    if notice:
+        warn(notice)
+    _report(records, as_json=as_json, failed=any(record.state == "failed" for record in records))
+
+
+@app.command()
+def wait(
+    job_ids: Annotated[list[str], typer.Argument(help="Job ids printed by `narrate submit`.")],
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Give up after this many seconds.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final records as JSON.")] = False,
+) -> None:
+    """Wait for jobs to finish, with a progress bar; exit 1 if any failed or timed out."""
+    _wait_and_report(settings_or_exit(), job_ids, timeout=timeout, as_json=as_json)
+
+
+def _wait_and_report(settings: Settings, job_ids: list[str], *, timeout: float | None, as_json: bool) -> None:
+    store = JobStore.from_url(settings.broker_url)
+    try:
+        records = progress.wait_for(store, job_ids, console=errors if as_json else console, timeout=timeout)
+    except progress.UnknownJobs as exc:
+        fail(str(exc))
+    _report(records, as_json=as_json, failed=not all(record.state == "succeeded" for record in records))
+
+
+def _report(records: list[JobRecord], *, as_json: bool, failed: bool) -> None:
+    if as_json:
+        print(json.dumps([record.model_dump() for record in records], indent=2))
+    else:
+        console.print(progress.records_table(records))
+    if failed:
+        raise typer.Exit(EXIT_JOB_FAILED)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a `narrate.render` job message."""
+    print(json.dumps(job_schema(), indent=2))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def emulator(ctx: typer.Context) -> None:
+    """Run the Fish API emulator (a development and test tool): --port --latency --concurrency
+    --train-seconds --fail-rate --fail-training --rate-limit-rate --stall-rate --stall-seconds --seed
+    --credit --tone-mode --api-key; `narrate emulator --help` lists them all."""
+    from worker.emulator.__main__ import parse_args
+    from worker.emulator.server import serve
+
+    # One definition of the flags: the emulator's own parser, also behind `python -m worker.emulator`.
+    serve(parse_args(list(ctx.args)))
+
+
+@app.command()
+def dev(
+    files: Annotated[Optional[list[str]], typer.Argument(help="Text files to render (default: the bundled sample).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where rendered audio is saved.")] = Path("out"),
+    fmt: Annotated[str, typer.Option("--format", help="mp3, wav or opus.")] = "mp3",
+    voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
+    transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what --voice says.")] = None,
+    emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
+) -> None:
+    """Start Redis, S3, the emulator (unless FISH_API_KEY is set) and a worker; render; stop all."""
+    from producer.dev.run import run_dev
+
+    code = run_dev(
+        files=files or [], out_dir=out_dir, fmt=fmt, voice=voice, transcript=transcript,
+        emulator_latency=emulator_latency, console=console, errors=errors,
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,1 @@
+"""`narrate dev`: the embedded local stack and the demo that runs on it."""

@@ -1,0 +1,205 @@
+"""`narrate dev`: the embedded default. Start a local stack, render, save to ./out, stop.
+
+With FISH_API_KEY set the stack has no emulator and the worker renders through
+the Fish Audio cloud; Redis and S3 stay local either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from producer.cli import progress
+from producer.dev.books import render_book
+from producer.dev.sample import reference_transcript, sample_parts
+from producer.dev.stack import LocalStack, StackError
+from producer.readers.books import is_book, read_book
+from producer.readers.text import TextSource, read_text
+from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
+from producer.submit.jobs import Submitter, check_format
+from worker.errors import BadInput, NarrateError
+from worker.jobs.records import JobRecord, JobStore
+from worker.settings import Settings
+from worker.storage import Storage
+from worker.voices.registry import Registry
+
+DEV_BUCKET = "narrate-dev"
+
+
+def sample_reference_clip() -> Path:
+    """The sample's reference clip, spoken by the emulator's speech engine on first use."""
+    transcript = reference_transcript()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "narrate"
+    path = cache / f"sample-reference-{hashlib.sha256(transcript.encode()).hexdigest()[:12]}.wav"
+    if not path.exists():
+        from worker.emulator.speech import make_reference_clip
+
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(make_reference_clip(transcript))
+        partial.replace(path)
+    return path
+
+
+def _stop_on_sigterm() -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_dev(
+    *,
+    files: list[str],
+    out_dir: Path,
+    fmt: str,
+    voice: Path | None,
+    transcript: str | None,
+    emulator_latency: float = 0.0,
+    console: Console,
+    errors: Console,
+) -> int:
+    books = [f for f in files if is_book(f)]
+    try:
+        check_format(fmt)
+        if books and len(books) != len(files):
+            raise BadInput("pass either books (.epub, .md) or text files to `narrate dev`, not both")
+        book_texts = [read_book(book) for book in books]  # refuse an unreadable book before starting anything
+        sources = [] if books else [read_text(f) for f in files] if files else [read_text(str(p)) for p in sample_parts()]
+        if voice is None:
+            voice, transcript = sample_reference_clip(), reference_transcript()
+        prepared = prepare_clip_voice([ClipInput(path=voice, transcript=transcript or "")])
+    except BadInput as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        return 2
+    for warning in prepared.warnings:
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+
+    _stop_on_sigterm()
+    cloud_key = os.environ.get("FISH_API_KEY") or None
+    with tempfile.TemporaryDirectory(prefix="narrate-dev-") as workdir:
+        options = {"latency": str(emulator_latency)} if emulator_latency else {}
+        stack = LocalStack(workdir=Path(workdir), fish_api_key=cloud_key, emulator_options=options)
+        try:
+            with console.status("starting Redis, S3" + ("" if cloud_key else ", the Fish emulator") + " and a worker"):
+                stack.start()
+                stack.add_worker(concurrency=2, extra_env=_demo_promotion_settings())
+            target = "the Fish Audio cloud" if cloud_key else f"the Fish emulator at {stack.emulator.url}"  # type: ignore[union-attr]
+            console.print(f"stack up: Redis {stack.redis.url}, S3 {stack.s3.url}, rendering with {target}", markup=False)  # type: ignore[union-attr]
+            env = stack.env()
+            os.environ.update(env)  # boto3 in this process reads AWS_ENDPOINT_URL and keys from here
+            settings = Settings(broker_url=env["NARRATE_BROKER_URL"])
+            storage = Storage()
+            storage.create_bucket(DEV_BUCKET)
+            if books:
+                ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, out_dir=out_dir, console=console) for b in book_texts]
+                return 0 if all(ok) else 1
+            records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console)
+            manifests = _download(storage, records, out_dir=out_dir)
+            console.print(_summary_table(records, manifests))
+            entry = Registry.from_url(settings.broker_url).get(prepared.reference_hash) or {}
+            console.print(_promotion_summary(entry), markup=False)
+            if manifests:
+                console.print(f"saved {len(manifests)} audio file(s) and their manifests to {out_dir}/", markup=False)
+            return 0 if all(r.state == "succeeded" for r in records) else 1
+        except KeyboardInterrupt:
+            errors.print("interrupted: stopping the local stack")
+            return 130
+        except (StackError, NarrateError) as exc:
+            errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            for worker in stack.workers:
+                errors.print(f"--- {worker.name} log ---\n{escape(worker.log_tail())}", highlight=False)
+            return 1
+        finally:
+            stack.stop()
+
+
+def _demo_promotion_settings() -> dict[str, str]:
+    """Promote after the first use (unless NARRATE_PROMOTE_AFTER says otherwise), so the demo shows it."""
+    return {"NARRATE_PROMOTE_AFTER": os.environ.get("NARRATE_PROMOTE_AFTER", "1"), "NARRATE_PROMOTE_POLL_SECONDS": "0.5"}
+
+
+def _render_in_order(
+    settings: Settings, *, sources: list[TextSource], voice: PreparedVoice, fmt: str, console: Console
+) -> list[JobRecord]:
+    """One part after another, so the switch from one-shot to the trained voice can be seen."""
+    submitter = Submitter.from_settings(settings)
+    store = JobStore.from_url(settings.broker_url)
+    registry = Registry.from_url(settings.broker_url)
+    records: list[JobRecord] = []
+    for number, source in enumerate(sources, start=1):
+        _wait_for_promotion(registry, voice.reference_hash, console=console)
+        [job] = submitter.submit(sources=[source], voice=voice, out=f"s3://{DEV_BUCKET}/demo", fmt=fmt)
+        console.print(f"submitted {source.name} ({number}/{len(sources)})", markup=False)
+        records += progress.wait_for(store, [job.job_id], console=console)
+    return records
+
+
+def _wait_for_promotion(registry: Registry, reference_hash: str, *, console: Console, timeout: float = 30.0) -> None:
+    entry = registry.get(reference_hash) or {}
+    if entry.get("state") not in ("promoting", "training"):
+        return
+    deadline = time.monotonic() + timeout
+    with console.status(f"reference {reference_hash[:12]} used {entry['uses']} times: training a Fish voice"):
+        while (registry.get(reference_hash) or {}).get("state") in ("promoting", "training") and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def _download(storage: Storage, records: list[JobRecord], *, out_dir: Path) -> dict[str, dict]:
+    """Save each finished job's audio and manifest to `out_dir`; returns the manifests by job id."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifests: dict[str, dict] = {}
+    for record in records:
+        if record.state != "succeeded":
+            continue
+        stem = Path(record.title).stem or record.job_id
+        for url in (record.output_url, record.manifest_url):
+            bucket, key = url.removeprefix("s3://").split("/", 1)
+            data = storage.get(bucket, key)
+            if data is not None:
+                (out_dir / f"{stem}{Path(key).suffix}").write_bytes(data)
+                if url == record.manifest_url:
+                    manifests[record.job_id] = json.loads(data)
+    return manifests
+
+
+def _summary_table(records: list[JobRecord], manifests: dict[str, dict]) -> Table:
+    table = Table(title="narrate dev: results")
+    table.add_column("job", no_wrap=True)
+    table.add_column("state")
+    table.add_column("voice mode", no_wrap=True)
+    table.add_column("ref bytes sent", justify="right", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("S3 URL", overflow="fold")
+    for record in records:
+        manifest = manifests.get(record.job_id, {})
+        table.add_row(
+            record.job_id[:8],
+            record.state if record.state != "failed" else f"[red]failed[/]: {escape(record.error)}",
+            record.voice_mode,
+            f"{manifest['reference_bytes_sent']:,}" if manifest else "",
+            f"{record.duration_seconds:.1f}s" if record.duration_seconds else "",
+            record.output_url,
+        )
+    return table
+
+
+def _promotion_summary(entry: dict) -> str:
+    if not entry:
+        return "voice: not in the registry"
+    head = f"voice {entry['reference_hash'][:12]}: {entry['uses']} uses, {entry['state']}"
+    if entry.get("model_id"):
+        head += f" as Fish voice {entry['model_id']}"
+    if entry.get("reason"):
+        head += f" ({entry['reason']})"
+    return f"{head}; one-shot bytes saved: {entry['bytes_saved']:,}"

@@ -1,0 +1,37 @@
+"""The chapters-of-text form every book reader produces, and the checks the readers share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.errors import BadInput
+from worker.text.normalize import normalize_text
+
+
+@dataclass(frozen=True)
+class ChapterText:
+    title: str
+    text: str  # normalized with worker.text.normalize.normalize_text, paragraphs separated by "\n\n"
+
+
+@dataclass(frozen=True)
+class BookText:
+    source: str  # the file name
+    title: str
+    author: str  # "" when unknown
+    language: str  # "" when unknown
+    cover: bytes | None  # image bytes when the book has a cover
+    cover_type: str  # e.g. "image/jpeg", "" when no cover
+    chapters: list[ChapterText]
+
+
+def required_text(text: str, name: str) -> str:
+    """`text` unchanged, or BadInput when it is empty: a book with nothing to say is a wrong file."""
+    if not text:
+        raise BadInput(f"{name}: has no speakable text; nothing to narrate, check that it is the right file")
+    return text
+
+
+def one_line(text: str) -> str:
+    """Normalized text on a single line, for titles, authors and other metadata."""
+    return " ".join(normalize_text(text).split())

@@ -1,0 +1,141 @@
+"""Plan, estimate and submit audiobooks: one chunk task per chunk, nothing enqueued on bad input.
+
+    submitter = BookSubmitter.from_settings(get_settings())
+    plan, estimate = submitter.submit(read_book("moby.epub"), voice=voice, out="s3://books/moby")
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from celery import Celery
+
+from producer.readers.books import BookText
+from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
+from producer.submit.jobs import check_format, parse_out
+from worker import keys
+from worker.app import QUEUE, make_app
+from worker.books.plan import BookPlan, Pauses, chunk_messages, plan_chapter
+from worker.books.state import BookState
+from worker.contract import BOOK_CHUNK_TASK, Output
+from worker.errors import BadInput, StorageRejected
+from worker.settings import Settings
+from worker.storage import Storage
+
+# Speech runs at about 15 characters a second (150 words a minute): for length estimates only.
+CHARACTERS_PER_SECOND = 15.0
+
+
+@dataclass(frozen=True)
+class Estimate:
+    chapters: int
+    chunks: int
+    text_bytes: int
+    cost_usd: float
+    cached_chunks: int | None  # None: not looked up (no voice or output given)
+    uncached_bytes: int
+    uncached_cost_usd: float
+    audio_seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_plan(
+    book: BookText, *, voice: object, output: Output, settings: Settings, pauses: Pauses, notify_url: str | None,
+    cover_key: str | None = None, title: str | None = None,
+) -> BookPlan:  # fmt: skip
+    chapters = [
+        plan_chapter(index=i, title=c.title, text=c.text, voice=voice, model=settings.fish_model, max_bytes=settings.chunk_bytes)  # type: ignore[arg-type]
+        for i, c in enumerate(book.chapters)
+    ]
+    return BookPlan(
+        book_id=uuid.uuid4().hex, title=title or book.title, author=book.author, language=book.language, source=book.source,
+        cover_key=cover_key, cover_type=book.cover_type if cover_key else "", voice=voice, output=output,  # type: ignore[arg-type]
+        fish_model=settings.fish_model, pauses=pauses, target_rms_db=settings.target_rms_db, notify_url=notify_url,
+        submitted_at=datetime.now(timezone.utc), chapters=chapters,
+    )  # fmt: skip
+
+
+def estimate(plan: BookPlan, *, price_per_million: float, storage: Storage | None) -> Estimate:
+    """What rendering costs; with `storage`, chunks already rendered are looked up and priced at zero."""
+    chunks = [c for chapter in plan.chapters for c in chapter.chunks]
+    total = plan.text_bytes
+    cached: int | None = None
+    uncached = total
+    if storage is not None:
+        unique = {c.key: c for c in chunks}
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            present = dict(zip(unique, pool.map(lambda key: storage.exists(plan.output.bucket, key), unique)))
+        cached = sum(1 for c in chunks if present[c.key])
+        uncached = sum(len(c.text.encode()) for key, c in unique.items() if not present[key])
+    return Estimate(
+        chapters=len(plan.chapters), chunks=len(chunks), text_bytes=total,
+        cost_usd=round(total / 1e6 * price_per_million, 4), cached_chunks=cached, uncached_bytes=uncached,
+        uncached_cost_usd=round(uncached / 1e6 * price_per_million, 4),
+        audio_seconds=round(sum(len(c.text) for c in chunks) / CHARACTERS_PER_SECOND, 1),
+    )  # fmt: skip
+
+
+class BookSubmitter:
+    def __init__(self, *, settings: Settings, storage: Storage, state: BookState, app: Celery) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._state = state
+        self._app = app
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BookSubmitter:
+        return cls(settings=settings, storage=Storage.from_settings(settings), state=BookState.from_url(settings.broker_url), app=make_app(settings))
+
+    def plan(
+        self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3",
+        pauses: Pauses | None = None, notify_url: str | None = None, title: str | None = None,
+    ) -> BookPlan:  # fmt: skip
+        bucket, prefix = parse_out(out)
+        output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
+        if notify_url is not None and not notify_url.startswith(("http://", "https://")):
+            raise BadInput(f"--notify {notify_url!r}: expected an http:// or https:// URL")
+        plan = make_plan(book, voice=job_voice_for(voice, bucket=bucket), output=output, settings=self._settings,
+                         pauses=pauses or Pauses(), notify_url=notify_url, title=title)  # fmt: skip
+        if book.cover:
+            extension = (mimetypes.guess_extension(book.cover_type) or ".img").lstrip(".")
+            plan = plan.model_copy(update={"cover_key": keys.book_cover(prefix, plan.book_id, extension), "cover_type": book.cover_type})
+        return plan
+
+    def estimate(self, plan: BookPlan) -> Estimate:
+        try:
+            self._storage.check_bucket(plan.output.bucket)
+        except StorageRejected:
+            return estimate(plan, price_per_million=self._settings.price_per_million_bytes, storage=None)
+        return estimate(plan, price_per_million=self._settings.price_per_million_bytes, storage=self._storage)
+
+    def submit(
+        self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3",
+        pauses: Pauses | None = None, notify_url: str | None = None, budget_usd: float | None = None, title: str | None = None,
+    ) -> tuple[BookPlan, Estimate]:  # fmt: skip
+        plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title)
+        bucket = plan.output.bucket
+        try:
+            self._storage.check_bucket(bucket)
+        except StorageRejected as exc:
+            raise BadInput(str(exc)) from exc
+        cost = self.estimate(plan)
+        if budget_usd is not None and cost.uncached_cost_usd > budget_usd:
+            raise BadInput(
+                f"{book.source}: the estimate is ${cost.uncached_cost_usd:.2f} ({cost.uncached_bytes:,} bytes not yet rendered),"
+                f" over --budget ${budget_usd:.2f}; raise the budget or split the book"
+            )
+        if isinstance(voice, PreparedVoice):
+            upload_clips(self._storage, bucket, voice)
+        if plan.cover_key and book.cover:
+            self._storage.put(bucket, plan.cover_key, book.cover, content_type=book.cover_type)
+        self._storage.put(bucket, keys.book_plan(plan.output.prefix, plan.book_id), plan.model_dump_json().encode(), content_type="application/json")
+        self._state.create(plan, cached=cost.cached_chunks or 0, estimated_cost_usd=cost.uncached_cost_usd, notify_url=notify_url)
+        for message in chunk_messages(plan):
+            self._app.send_task(BOOK_CHUNK_TASK, args=[message.model_dump(mode="json")], queue=QUEUE)
+        return plan, cost

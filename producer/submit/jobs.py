@@ -1,0 +1,224 @@
+"""Build jobs, upload reference clips once (claim check), record and enqueue.
+
+Everything is validated before the first side effect: a bad input uploads
+nothing and enqueues nothing.
+
+    submitter = Submitter.from_settings(get_settings())
+    voice = prepare_clip_voice([ClipInput(Path("ref.wav"), "Exact words.")])
+    jobs = submitter.submit(sources=[read_text("ch1.txt")], voice=voice, out="s3://bucket/book", fmt="mp3")
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from celery import Celery
+
+from producer.readers.text import TextSource
+from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
+from producer.submit.publish import send_render_jobs
+from worker.app import make_app
+from worker.audio import codec
+from worker.contract import (
+    SCHEMA_VERSION,
+    ClipVoice,
+    ModelVoice,
+    Output,
+    RenderJob,
+    check_bucket,
+    check_prefix,
+)
+from worker.errors import BadInput, StorageRejected
+from worker.jobs.records import JobRecord, JobStore
+from worker.jobs.validate import (
+    check_text_characters,
+)
+from worker.settings import Settings
+from worker.storage import Storage
+
+
+def parse_out(url: str) -> tuple[str, str]:
+    """`s3://bucket[/prefix]` → (bucket, prefix), or BadInput saying what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise BadInput(f"--out {url!r}: expected s3://bucket[/prefix]")
+    if parts.query or parts.fragment:
+        raise BadInput(f"--out {url!r}: '?' and '#' are not allowed in an S3 prefix")
+    try:
+        bucket = check_bucket(parts.netloc)
+        prefix = check_prefix(parts.path[1:])  # only the separator: "//x" is an absolute key
+    except ValueError as exc:
+        raise BadInput(f"--out {url!r}: {exc}") from exc
+    return bucket, prefix
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in codec.FORMATS:
+        raise BadInput(f"--format {fmt!r}: unknown format; use one of {', '.join(codec.FORMATS)}")
+    return fmt
+
+
+# A bucket, or a voice's clips in it, found this recently is not asked for again.
+BUCKET_RECHECK_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where and in which voice a run of jobs goes."""
+
+    output: Output
+    voice: ClipVoice | ModelVoice
+
+    def job(self, source: TextSource) -> RenderJob:
+        return RenderJob(
+            schema_version=SCHEMA_VERSION,
+            job_id=uuid.uuid4().hex,
+            text=source.text,
+            voice=self.voice,
+            output=self.output,
+            title=source.name[:300],
+            submitted_at=datetime.now(timezone.utc),
+        )
+
+
+class Submitter:
+    def __init__(self, *, storage: Storage, store: JobStore, app: Celery, max_text_bytes: int | None = None) -> None:
+        self._checked: dict[str, float] = {}  # bucket, or bucket/reference: when last found there
+        self._storage = storage
+        self._store = store
+        self._app = app
+        self._max_text_bytes = max_text_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Submitter:
+        return cls(
+            storage=Storage.from_settings(settings),
+            store=JobStore.from_url(settings.broker_url),
+            app=make_app(settings),
+            max_text_bytes=settings.max_text_bytes,
+        )
+
+    def submit(
+        self, *, sources: list[TextSource], voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3"
+    ) -> list[RenderJob]:
+        """One job per source; `voice` is prepared clips, a named voice, or an existing Fish voice id."""
+        if not sources:
+            raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
+        for source in sources:
+            self._check_text(source)
+        target = self._target(voice=voice, out=out, fmt=fmt)
+        jobs = [target.job(source) for source in sources]
+        self._prepare_bucket(target, voice)
+        self.enqueue(jobs)
+        return jobs
+
+    def batch(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3", size: int = 500) -> SubmitBatch:
+        """Jobs added one at a time, sent `size` at a time: the fast way to submit from a loop.
+
+            with submitter.batch(voice="7f92f8af...", out="s3://bucket/news") as batch:
+                for story in stories:
+                    batch.add(story.text, title=story.slug)
+        """
+        target = self._target(voice=voice, out=out, fmt=fmt)
+        self._prepare_bucket(target, voice)
+        return SubmitBatch(self, target, size=size)
+
+    def _target(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str) -> _Target:
+        bucket, prefix = parse_out(out)
+        output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
+        return _Target(output=output, voice=job_voice_for(voice, bucket=bucket))
+
+    def _prepare_bucket(self, target: _Target, voice: PreparedVoice | NamedVoice | str) -> None:
+        """The bucket exists and holds the clips; checked again only after a while (submitting in a loop stays fast)."""
+        bucket = target.output.bucket
+        if not self._seen_lately(bucket):
+            try:
+                self._storage.check_bucket(bucket)
+            except StorageRejected as exc:
+                raise BadInput(str(exc)) from exc
+            self._checked[bucket] = time.monotonic()
+        if isinstance(voice, PreparedVoice) and not self._seen_lately(f"{bucket}/{voice.reference_hash}"):
+            upload_clips(self._storage, bucket, voice)
+            self._checked[f"{bucket}/{voice.reference_hash}"] = time.monotonic()
+
+    def _seen_lately(self, what: str) -> bool:
+        return time.monotonic() - self._checked.get(what, -BUCKET_RECHECK_SECONDS) < BUCKET_RECHECK_SECONDS
+
+    def _check_text(self, source: TextSource) -> None:
+        """What the worker would refuse, refused here before anything is uploaded or enqueued."""
+        size = len(source.text.encode("utf-8"))
+        if self._max_text_bytes is not None and size > self._max_text_bytes:
+            raise BadInput(
+                f"{source.name}: the text is {size} bytes, over the limit of {self._max_text_bytes}"
+                " (NARRATE_MAX_TEXT_BYTES): split it into several files"
+            )
+        check_text_characters(source.text, where=f"{source.name}: the text")
+
+    def enqueue(self, jobs: list[RenderJob]) -> None:
+        """Record every job as queued, then send it: a worker always finds the record."""
+        messages = {job.job_id: job.model_dump_json() for job in jobs}
+        self._store.create([_queued_record(job) for job in jobs], messages=messages)
+
+        def mark_unsent(unsent: list[RenderJob], exc: BaseException) -> None:
+            # Records without a message would wait forever: mark them failed, so `narrate retry --failed` sends them.
+            for job in unsent:
+                self._store.mark_failed(job.job_id, error=f"not enqueued ({exc.__class__.__name__}): run `narrate retry --failed`")
+
+        send_render_jobs(self._app, jobs, on_unsent=mark_unsent)
+
+
+class SubmitBatch:
+    """Jobs added one by one, recorded and enqueued in bulk; what is added is sent, also when the loop raises."""
+
+    def __init__(self, submitter: Submitter, target: _Target, *, size: int) -> None:
+        if size < 1:
+            raise ValueError("a batch size is at least 1")
+        self._submitter = submitter
+        self._target = target
+        self._size = size
+        self._pending: list[RenderJob] = []
+        self.sent: list[RenderJob] = []
+
+    def add(self, text: str, *, title: str = "") -> RenderJob:
+        """Check the text (BadInput if the worker would refuse it) and queue it to be sent."""
+        source = TextSource(name=title or f"job {len(self.sent) + len(self._pending) + 1}", text=text)
+        if not text.strip():
+            raise BadInput(f"{source.name}: the text is empty: there is nothing to narrate")
+        self._submitter._check_text(source)
+        job = self._target.job(source)
+        self._pending.append(job)
+        if len(self._pending) >= self._size:
+            self.flush()
+        return job
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            self._submitter.enqueue(pending)
+            self.sent.extend(pending)
+
+    def __enter__(self) -> SubmitBatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+
+def _queued_record(job: RenderJob) -> JobRecord:
+    voice: Any = job.voice
+    return JobRecord(
+        job_id=job.job_id,
+        state="queued",
+        title=job.title,
+        text_bytes=len(job.text.encode("utf-8")),
+        voice_mode="one_shot" if isinstance(voice, ClipVoice) else "reference_id",
+        reference_hash=voice.reference_hash if isinstance(voice, ClipVoice) else "",
+        submitted_at=job.submitted_at.isoformat(),
+    )
+
+

@@ -1,0 +1,127 @@
+"""Books and manifests submitted together: everything read and checked first, then sent.
+
+Manifest jobs sharing a voice, an output and a format go out through one
+`Submitter.submit` (records and messages in bulk); each distinct voice is
+prepared once however many entries name it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from producer.cli.console import warn
+from producer.readers.books import BookText, read_book
+from producer.readers.manifest import (
+    MANIFEST_SUFFIXES,
+    ManifestEntry,
+    VoiceKey,
+    read_placed_manifest,
+)
+from producer.readers.text import TextSource
+from producer.submit.clips import NamedVoice, PreparedVoice
+from producer.submit.jobs import Submitter, parse_out
+from producer.submit.voice_options import voice_from_options
+from worker.contract import RenderJob
+from worker.errors import BadInput, StorageRejected
+from worker.settings import Settings
+from worker.storage import Storage
+
+
+@dataclass
+class JobGroup:
+    """Manifest jobs sharing a voice, an output and a format: sent by one `Submitter.submit`, records and messages in bulk."""
+
+    voice: PreparedVoice | NamedVoice | str
+    out: str
+    fmt: str
+    sources: list[TextSource] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # each job's place in the manifests, to print ids in that order
+
+
+@dataclass
+class Work:
+    """Everything one `narrate submit` of books and manifests will send, read and checked; nothing sent yet."""
+
+    books: list[tuple[BookText, PreparedVoice | NamedVoice | str, str, str, str | None]] = field(default_factory=list)
+    job_groups: dict[tuple[VoiceKey, str, str], JobGroup] = field(default_factory=dict)
+    job_count: int = 0
+    outputs: dict[str, str] = field(default_factory=dict)  # output URL -> where it is first named, for error messages
+
+    def add_job(self, entry: ManifestEntry, voice: PreparedVoice | NamedVoice | str) -> None:
+        key = (entry.voice_key, entry.out, entry.format)
+        group = self.job_groups.get(key)
+        if group is None:
+            group = self.job_groups[key] = JobGroup(voice=voice, out=entry.out, fmt=entry.format)
+        group.sources.append(TextSource(name=entry.title or "manifest job", text=entry.text or ""))
+        group.positions.append(self.job_count)
+        self.job_count += 1
+
+
+class Voices:
+    """Each distinct voice prepared once (a clip read, probed and hashed once), however many entries name it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._ready: dict[VoiceKey, PreparedVoice | NamedVoice | str] = {}
+
+    def get(self, key: VoiceKey, *, where: str | None = None) -> PreparedVoice | NamedVoice | str:
+        if key not in self._ready:
+            voice, transcript, transcript_file, voice_id = key
+            try:
+                chosen = voice_from_options(self._settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)  # fmt: skip
+            except BadInput as exc:
+                raise BadInput(f"{where}: {exc}" if where else str(exc)) from exc
+            for warning in chosen.warnings if isinstance(chosen, PreparedVoice) else []:
+                warn(warning)
+            self._ready[key] = chosen
+        return self._ready[key]
+
+
+def plan_work(settings: Settings, paths: list[str], *, out: str | None, fmt: str, cli_voice: VoiceKey) -> Work:
+    """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent."""
+    voices = Voices(settings)
+    work = Work()
+    for path in paths:
+        if Path(path).suffix.lower() not in MANIFEST_SUFFIXES:
+            work.books.append((read_book(path), voices.get(cli_voice), out, fmt, None))
+            work.outputs.setdefault(out, path)
+            continue
+        for where, entry in read_placed_manifest(path, max_text_bytes=settings.max_text_bytes):
+            chosen = voices.get(entry.voice_key, where=where)
+            work.outputs.setdefault(entry.out, where)
+            if entry.is_job:
+                work.add_job(entry, chosen)
+            else:
+                # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
+                work.books.append((read_book(str(entry.file)), chosen, entry.out, entry.format, entry.title))
+    return work
+
+
+def check_buckets(settings: Settings, outputs: dict[str, str]) -> None:
+    """Every output's bucket must exist before the first book or job is sent, or a bad one would leave the rest half-submitted."""
+    buckets: dict[str, str] = {}
+    for url, where in outputs.items():
+        try:
+            bucket, _ = parse_out(url)
+        except BadInput as exc:
+            raise BadInput(f"{where}: {exc}") from exc
+        buckets.setdefault(bucket, where)
+    storage = Storage.from_settings(settings)
+    for bucket, where in buckets.items():
+        try:
+            storage.check_bucket(bucket)
+        except StorageRejected as exc:
+            raise BadInput(f"{where}: {exc}") from exc
+
+
+def submit_job_groups(settings: Settings, work: Work) -> list[RenderJob]:
+    """One `Submitter.submit` per group; the jobs come back in manifest order."""
+    if not work.job_groups:
+        return []
+    submitter = Submitter.from_settings(settings)
+    placed: dict[int, RenderJob] = {}
+    for group in work.job_groups.values():
+        jobs = submitter.submit(sources=group.sources, voice=group.voice, out=group.out, fmt=group.fmt)
+        placed.update(zip(group.positions, jobs))
+    return [placed[position] for position in range(work.job_count)]

@@ -1,0 +1,60 @@
+"""The only Celery() call, configured for long, at-least-once, JSON-only jobs."""
+
+from __future__ import annotations
+
+import ssl
+from urllib.parse import urlsplit
+
+from celery import Celery
+from kombu import Queue
+
+from worker.contract import BOOK_RECONCILE_TASK, CREDIT_CHECK_TASK, PROMOTE_TASK
+from worker.settings import Settings, get_settings
+
+QUEUE = "narrate"
+# Promotions get their own queue: behind a backlog of renders they would start too late to help.
+VOICES_QUEUE = "narrate.voices"
+# Chapter and book assembly: short queue, so a finished book is not kept waiting behind other books' chunks.
+ASSEMBLY_QUEUE = "narrate.assembly"
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """The worker's app from the environment, or a producer's app for explicit settings."""
+    settings = settings or get_settings()
+    app = Celery("narrate", broker=settings.broker_url, include=["worker.jobs.tasks", "worker.voices.tasks", "worker.fish.tasks", "worker.books.tasks"])
+    app.conf.update(
+        # pickle would let anyone who can write to the broker run code on the workers
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # a task is acknowledged after it finishes, so a killed worker's job is redelivered
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # long tasks: a worker takes one at a time instead of hoarding
+        worker_prefetch_multiplier=1,
+        # both limits below the visibility timeout, else Redis redelivers running tasks
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        # unacked tasks of a dead worker are looked for every ~20 s (kombu scans every 10th tick)
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout, "unacked_restore_interval": 2},
+        broker_connection_retry_on_startup=True,
+        # job state lives in our own records; Celery results would be a second copy
+        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        task_queues=tuple(Queue(name, routing_key=name) for name in (QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE)),
+        task_routes={PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE}},
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        # `celery -A worker beat` (or a worker with -B) runs the audiobook reconciler
+        beat_schedule={
+            "reconcile-audiobooks": {"task": BOOK_RECONCILE_TASK, "schedule": settings.reconcile_seconds},
+            "check-fish-credit": {"task": CREDIT_CHECK_TASK, "schedule": settings.credit_check_seconds},
+        },
+    )
+    if urlsplit(settings.broker_url).scheme == "rediss" and "ssl_cert_reqs" not in settings.broker_url:
+        # TLS to Redis verifies the server's certificate unless the URL says otherwise.
+        app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return app
+
+
+app = make_app()

@@ -1,0 +1,1 @@
+"""The only package that imports PyAV: codecs, the FLAC wire form, loudness, streaming assembly."""

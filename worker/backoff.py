@@ -1,0 +1,17 @@
+"""How long a task waits before it runs again: after a failure, or while capacity or credit is short."""
+
+from __future__ import annotations
+
+import random
+
+from worker.fish.breaker import BreakerOpen
+
+
+def retry_delay(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential back-off with full jitter: spreads a burst of retries out."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def wait_delay(reason: Exception) -> float:
+    """Short, jittered waits for a Fish slot; longer ones while the credit breaker is open."""
+    return random.uniform(5.0, 15.0) if isinstance(reason, BreakerOpen) else random.uniform(0.2, 2.0)

@@ -1,0 +1,1 @@
+"""Audiobooks: the plan, fan-in state, chunk/chapter/book steps, the reconciler, webhooks, subtitles."""

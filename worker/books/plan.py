@@ -1,0 +1,105 @@
+"""The audiobook contract: a book's plan (chapters → chunks) and the chunk task message.
+
+The producer builds the plan, stores it in S3 beside the outputs (claim check)
+and sends one small message per chunk; chapter and book assembly read the plan.
+Chunks are content-addressed, so a chunk already rendered is never paid twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from worker import keys
+from worker.contract import Output, Voice
+from worker.text.chunking import split_text
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlanChunk(_Strict):
+    index: int
+    text: str = Field(min_length=1)
+    key: str = Field(description="chunks/<content hash>.wav in the output bucket.")
+    paragraph_start: bool = Field(description="First chunk of a paragraph: a longer pause goes before it.")
+
+
+class PlanChapter(_Strict):
+    index: int
+    title: str
+    chunks: list[PlanChunk] = Field(min_length=1)
+
+
+class Pauses(_Strict):
+    sentence_seconds: float = Field(0.25, ge=0, le=10, description="Between chunks of one paragraph.")
+    paragraph_seconds: float = Field(0.7, ge=0, le=10)
+    chapter_seconds: float = Field(2.0, ge=0, le=30)
+
+
+class BookPlan(_Strict):
+    schema_version: int = 1
+    book_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    title: str
+    author: str = ""
+    language: str = ""
+    source: str = ""
+    cover_key: str | None = None
+    cover_type: str = ""
+    voice: Voice
+    output: Output
+    fish_model: str
+    pauses: Pauses = Pauses()
+    target_rms_db: float = -20.0
+    notify_url: str | None = None
+    submitted_at: datetime
+    chapters: list[PlanChapter] = Field(min_length=1)
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(chapter.chunks) for chapter in self.chapters)
+
+    @property
+    def text_bytes(self) -> int:
+        return sum(len(c.text.encode()) for chapter in self.chapters for c in chapter.chunks)
+
+
+class ChunkMessage(_Strict):
+    """One `narrate.book.chunk` task: render `text` to `key` unless it is there already."""
+
+    book_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    bucket: str
+    prefix: str
+    chapter: int
+    index: int
+    text: str = Field(min_length=1)
+    key: str
+    voice: Voice
+
+
+def voice_identity(voice: Voice) -> str:
+    return voice.reference_hash if voice.mode == "clips" else voice.reference_id  # type: ignore[union-attr]
+
+
+def plan_chapter(*, index: int, title: str, text: str, voice: Voice, model: str, max_bytes: int) -> PlanChapter:
+    """Chunks of one chapter: each paragraph split on its own, so pauses land between paragraphs."""
+    identity = voice_identity(voice)
+    chunks: list[PlanChunk] = []
+    for paragraph in (p for p in text.split("\n\n") if p.strip()):
+        for position, piece in enumerate(split_text(paragraph, max_bytes=max_bytes)):
+            key = keys.chunk_audio(keys.chunk_hash(piece, voice=identity, model=model))
+            chunks.append(PlanChunk(index=len(chunks), text=piece, key=key, paragraph_start=position == 0))
+    return PlanChapter(index=index, title=title, chunks=chunks)
+
+
+def chunk_messages(plan: BookPlan) -> list[ChunkMessage]:
+    return [
+        ChunkMessage(
+            book_id=plan.book_id, bucket=plan.output.bucket, prefix=plan.output.prefix,
+            chapter=chapter.index, index=chunk.index, text=chunk.text, key=chunk.key, voice=plan.voice,
+        )  # fmt: skip
+        for chapter in plan.chapters
+        for chunk in chapter.chunks
+    ]

@@ -1,0 +1,218 @@
+"""Audiobook work, one step at a time, no Celery: render a chunk, assemble a chapter, assemble the book.
+
+Chunks are content-addressed WAVs: a chunk already in storage is reused, never
+rendered again. Chapters are measured, normalized and encoded in two streaming
+passes over their chunks; the book is one more streaming pass into an .m4b.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from worker import keys
+from worker.audio import codec
+from worker.audio.assembly import AudioFileWriter, first_sample_rate, pcm_blocks
+from worker.audio.loudness import LoudnessMeter, acx_report, gain_to_target, scaled
+from worker.books.plan import BookPlan, ChunkMessage, PlanChapter
+from worker.books.state import BookState
+from worker.books.subtitles import Cue, to_srt, to_vtt
+from worker.errors import PermanentError, StorageUnavailable
+from worker.jobs.render import check_fish_audio
+from worker.voices.speaker import RenderContext, Speaker
+
+M4B_TYPE = "audio/mp4"
+# Chunks fetched ahead of the one being encoded: storage latency overlaps the encoder's work.
+READ_AHEAD = 2
+
+
+@dataclass
+class BookContext:
+    render: RenderContext
+    state: BookState
+    plans: OrderedDict[str, BookPlan] = field(default_factory=OrderedDict)
+
+    def plan(self, *, bucket: str, prefix: str, book_id: str) -> BookPlan:
+        """The book's plan from S3, kept for a few books per process (plans are immutable)."""
+        if book_id in self.plans:
+            return self.plans[book_id]
+        raw = self.render.storage.get(bucket, keys.book_plan(prefix, book_id))
+        if raw is None:
+            raise PermanentError(f"the plan of book {book_id} is missing at s3://{bucket}/{keys.book_plan(prefix, book_id)}")
+        plan = BookPlan.model_validate_json(raw)
+        self.plans[book_id] = plan
+        while len(self.plans) > 8:
+            self.plans.popitem(last=False)
+        return plan
+
+
+def render_chunk(message: ChunkMessage, *, ctx: BookContext) -> tuple[bool, int]:
+    """(rendered, bytes billed): nothing is sent to Fish when the chunk's audio exists."""
+    storage = ctx.render.storage
+    if storage.exists(message.bucket, message.key):
+        return False, 0
+    speaker = Speaker.load(message.voice, bucket=message.bucket, ctx=ctx.render)
+    speech = speaker.speak(message.text, fmt="wav")
+    check_fish_audio(speech.audio)  # never store what cannot be decoded: it would poison every later assembly
+    storage.put(message.bucket, message.key, speech.audio, content_type=codec.CONTENT_TYPES["wav"])
+    return True, len(message.text.encode("utf-8"))
+
+
+def _chunk_data(plan: BookPlan, key: str, *, ctx: BookContext) -> bytes:
+    data = ctx.render.storage.get(plan.output.bucket, key)
+    if data is None:
+        # Lost between completion and assembly: the reconciler renders it again.
+        raise StorageUnavailable(f"chunk s3://{plan.output.bucket}/{key} is missing; it will be rendered again")
+    return data
+
+
+def _chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookContext, cues: list[Cue] | None = None,
+                 offset: float = 0.0) -> Iterator[np.ndarray]:  # fmt: skip
+    """The chapter as mono float blocks at `rate`, pauses included; fills `cues` with chunk times."""
+    position = offset
+    fetched = _read_ahead([chunk.key for chunk in chapter.chunks], lambda key: _chunk_data(plan, key, ctx=ctx))
+    for number, (chunk, data) in enumerate(zip(chapter.chunks, fetched)):
+        if number:
+            pause = plan.pauses.paragraph_seconds if chunk.paragraph_start else plan.pauses.sentence_seconds
+            yield np.zeros(int(round(pause * rate)), dtype=np.float32)
+            position += int(round(pause * rate)) / rate
+        start = position
+        for block in pcm_blocks(data, rate=rate):
+            position += block.size / rate
+            yield block
+        if cues is not None:
+            cues.append(Cue(start=start, end=position, text=chunk.text))
+
+
+def _read_ahead(items: list[str], fetch: Callable[[str], bytes], *, ahead: int = READ_AHEAD) -> Iterator[bytes]:
+    """`fetch(item)` for each item in order, the next few fetched in the background while this one is used."""
+    with ThreadPoolExecutor(max_workers=ahead) as pool:
+        pending: deque[Future[bytes]] = deque()
+        for item in items:
+            pending.append(pool.submit(fetch, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _book_rate(plan: BookPlan, *, ctx: BookContext) -> int:
+    return first_sample_rate(_chunk_data(plan, plan.chapters[0].chunks[0].key, ctx=ctx))
+
+
+def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) -> dict:
+    """Measure, normalize and encode one chapter; returns what the book assembly needs of it."""
+    chapter = plan.chapters[chapter_index]
+    rate = _book_rate(plan, ctx=ctx)
+    meter = LoudnessMeter(rate)
+    for block in _chapter_pcm(plan, chapter, rate=rate, ctx=ctx):
+        meter.add(block)
+    measured = meter.result()
+    gain_db = gain_to_target(measured, target_rms_db=plan.target_rms_db)
+    factor = np.float32(10 ** (gain_db / 20))
+    fmt = plan.output.format
+    key = keys.book_chapter_audio(plan.output.prefix, plan.book_id, chapter_index, fmt)
+    with tempfile.TemporaryDirectory(prefix="narrate-chapter-") as folder:
+        path = Path(folder) / f"chapter.{fmt}"
+        writer = AudioFileWriter(path, fmt=fmt, rate=rate, metadata={"title": chapter.title, "album": plan.title, "artist": plan.author})
+        for block in _chapter_pcm(plan, chapter, rate=rate, ctx=ctx):
+            writer.write(block * factor)
+        writer.close()
+        ctx.render.storage.put_file(plan.output.bucket, key, str(path), content_type=codec.CONTENT_TYPES[fmt])
+    return {
+        "title": chapter.title,
+        "gain_db": round(gain_db, 3),
+        "duration_seconds": round(measured.duration_seconds, 3),
+        "output_url": keys.s3_url(plan.output.bucket, key),
+        "loudness": json.dumps({"measured": acx_report(measured), "normalized": acx_report(scaled(measured, gain_db))}),
+    }
+
+
+def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
+    """The .m4b (chapters, metadata, cover), chapters.json, book.srt/.vtt, and the manifest last."""
+    storage, bucket, prefix = ctx.render.storage, plan.output.bucket, plan.output.prefix
+    manifest_key = keys.book_manifest(prefix, plan.book_id)
+    done = storage.get(bucket, manifest_key)
+    if done is not None:
+        return json.loads(done)
+    book = ctx.state.get(plan.book_id) or {}
+    chapters_state = book.get("chapters", [])
+    rate = _book_rate(plan, ctx=ctx)
+    cover = _cover(plan, ctx=ctx)
+    marks: list[tuple[str, float, float]] = []
+    cues: list[Cue] = []
+    book_key = keys.book_audio(prefix, plan.book_id)
+    with tempfile.TemporaryDirectory(prefix="narrate-book-") as folder:
+        path = Path(folder) / "book.m4b"
+        metadata = {"title": plan.title, "album": plan.title, "artist": plan.author, "album_artist": plan.author,
+                    "genre": "Audiobook", "language": plan.language}  # fmt: skip
+        writer = AudioFileWriter(path, fmt="m4b", rate=rate, metadata=metadata, cover=cover)
+        for chapter in plan.chapters:
+            if chapter.index:
+                writer.write_silence(plan.pauses.chapter_seconds)
+            start = writer.seconds_written
+            gain_db = float(chapters_state[chapter.index].get("gain_db", 0.0)) if chapter.index < len(chapters_state) else 0.0
+            factor = np.float32(10 ** (gain_db / 20))
+            for block in _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, cues=cues, offset=start):
+                writer.write(block * factor)
+            marks.append((chapter.title, start, writer.seconds_written))
+        # Players treat chapters as contiguous: the pause after a chapter belongs to it.
+        marks = [(title, start, marks[i + 1][1] if i + 1 < len(marks) else end) for i, (title, start, end) in enumerate(marks)]
+        writer.close(chapters=marks)
+        storage.put_file(bucket, book_key, str(path), content_type=M4B_TYPE)
+    sidecar = {"title": plan.title, "author": plan.author,
+               "chapters": [{"index": i, "title": t, "start": round(s, 3), "end": round(e, 3)} for i, (t, s, e) in enumerate(marks)]}  # fmt: skip
+    storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "json"), json.dumps(sidecar, indent=2).encode(), content_type="application/json")
+    storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "srt"), to_srt(cues).encode(), content_type="application/x-subrip")
+    storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt"), to_vtt(cues).encode(), content_type="text/vtt")
+    manifest = _manifest(plan, book=book, marks=marks, book_key=book_key)
+    storage.put(bucket, manifest_key, json.dumps(manifest, indent=2).encode(), content_type="application/json")
+    return manifest
+
+
+def _cover(plan: BookPlan, *, ctx: BookContext) -> tuple[bytes, str] | None:
+    if not plan.cover_key:
+        return None
+    data = ctx.render.storage.get(plan.output.bucket, plan.cover_key)
+    return (data, plan.cover_type) if data else None
+
+
+def _manifest(plan: BookPlan, *, book: dict, marks: list[tuple[str, float, float]], book_key: str) -> dict:
+    bucket, prefix = plan.output.bucket, plan.output.prefix
+    chapters = []
+    for chapter, (title, start, end) in zip(plan.chapters, marks):
+        state = book["chapters"][chapter.index] if chapter.index < len(book.get("chapters", [])) else {}
+        loudness = json.loads(state.get("loudness") or "{}")
+        chapters.append({
+            "index": chapter.index, "title": title, "start_seconds": round(start, 3), "end_seconds": round(end, 3),
+            "chunks": len(chapter.chunks), "output_url": state.get("output_url", ""), "gain_db": state.get("gain_db"),
+            "loudness": loudness.get("normalized"), "loudness_before": loudness.get("measured"),
+        })  # fmt: skip
+    return {
+        "schema_version": 1,
+        "book_id": plan.book_id, "title": plan.title, "author": plan.author, "source": plan.source,
+        "voice_reference": plan.voice.reference_hash if plan.voice.mode == "clips" else plan.voice.reference_id,  # type: ignore[union-attr]
+        "fish_model": plan.fish_model,
+        "chunks": {"total": plan.chunk_count, "rendered": book.get("chunks_rendered", 0), "reused": book.get("chunks_reused", 0)},
+        "text_bytes": plan.text_bytes, "bytes_billed": book.get("bytes_billed", 0),
+        "estimated_cost_usd": book.get("estimated_cost_usd"),
+        "acx_pass": all((c["loudness"] or {}).get("pass") for c in chapters),
+        "chapters": chapters,
+        "outputs": {
+            "m4b": keys.s3_url(bucket, book_key),
+            "chapters_json": keys.s3_url(bucket, keys.book_sidecar(prefix, plan.book_id, "json")),
+            "srt": keys.s3_url(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")),
+            "vtt": keys.s3_url(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")),
+            "chapters": [c["output_url"] for c in chapters],
+        },
+        "submitted_at": plan.submitted_at.isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+    }

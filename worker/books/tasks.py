@@ -1,0 +1,192 @@
+"""Thin Celery tasks for audiobooks: chunk → chapter → book → notify, plus the reconciler."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
+
+from worker import keys
+from worker.app import ASSEMBLY_QUEUE, QUEUE, app
+from worker.backoff import retry_delay, wait_delay
+from worker.books import webhook
+from worker.books.plan import ChunkMessage
+from worker.books.reconcile import Enqueue, reconcile
+from worker.books.render import (
+    assemble_book,
+    assemble_chapter,
+    render_chunk,
+)
+from worker.contract import (
+    BOOK_ASSEMBLE_TASK,
+    BOOK_CHAPTER_TASK,
+    BOOK_CHUNK_TASK,
+    BOOK_NOTIFY_TASK,
+    BOOK_RECONCILE_TASK,
+)
+from worker.errors import PermanentError, TransientError
+from worker.fish.breaker import BreakerOpen
+from worker.fish.limiter import SlotUnavailable
+from worker.runtime import book_context
+from worker.settings import get_settings
+
+log = logging.getLogger("narrate.books")
+
+
+class BookTask(Task):
+    """Retries transient failures with back-off; a permanent one fails the whole book with its reason."""
+
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+    max_retries = None  # waits for a slot or for credit are not failures; failures are bounded below
+
+    def guarded(self, book_id: str, step: Any) -> Any:
+        settings = get_settings()
+        try:
+            return step()
+        except (SlotUnavailable, BreakerOpen) as exc:
+            book_context().state.set_book(book_id, waiting=str(exc))
+            raise self.retry(countdown=wait_delay(exc))
+        except (TransientError, SoftTimeLimitExceeded) as exc:
+            # Failures travel with the task: waits above are retries too, but must not count.
+            kwargs = dict(self.request.kwargs or {})
+            attempt = int(kwargs.get("failures", 0)) + 1
+            if attempt >= settings.max_attempts:
+                # Leave the book rendering: the reconciler sends the work again later.
+                book_context().state.set_book(book_id, error=f"{self.name} gave up for now after {attempt} attempts: {exc}")
+                log.warning("book %s: %s gave up for now: %s", book_id, self.name, exc)
+                return None
+            delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+            raise self.retry(countdown=delay, kwargs={**kwargs, "failures": attempt})
+        except PermanentError as exc:
+            book_context().state.finish(book_id, state="failed", error=str(exc))
+            log.warning("book %s failed: %s", book_id, exc)
+            return None
+        except Exception as exc:  # a bug must fail the book visibly, not leave it stuck
+            log.exception("book %s: %s failed unexpectedly", book_id, self.name)
+            book_context().state.finish(book_id, state="failed", error=f"internal error in {self.name}: {exc.__class__.__name__}: {exc}")
+            return None
+
+
+class ChunkTask(BookTask):
+    name = BOOK_CHUNK_TASK
+
+    def run(self, message: dict[str, Any], failures: int = 0) -> None:
+        try:
+            chunk = ChunkMessage.model_validate(message)
+        except ValidationError as exc:
+            log.error("refused a malformed %s message: %s", self.name, exc.errors()[:3])
+            return
+        ctx = book_context()
+        if ctx.state.state_of(chunk.book_id) == "failed":
+            return  # the book has failed for good: do not pay for the rest of it
+        outcome = self.guarded(chunk.book_id, lambda: render_chunk(chunk, ctx=ctx))
+        if outcome is None:
+            return
+        rendered, billed = outcome
+        if ctx.state.chunk_done(chunk.book_id, chunk.chapter, chunk.index, rendered=rendered, billed_bytes=billed):
+            enqueue_chapter(chunk.book_id, chunk.bucket, chunk.prefix, chunk.chapter)
+
+
+# Assembly streams a whole chapter or book: allow it most of the visibility timeout, not a render's limit.
+_ASSEMBLY_LIMITS = {
+    "soft_time_limit": int(get_settings().visibility_timeout * 0.8),
+    "time_limit": int(get_settings().visibility_timeout * 0.9),
+}
+
+
+class ChapterTask(BookTask):
+    name = BOOK_CHAPTER_TASK
+    soft_time_limit = _ASSEMBLY_LIMITS["soft_time_limit"]
+    time_limit = _ASSEMBLY_LIMITS["time_limit"]
+
+    def run(self, book_id: str, bucket: str, prefix: str, chapter: int, failures: int = 0) -> None:
+        ctx = book_context()
+        ctx.state.set_chapter(book_id, chapter, state="assembling")
+        fields = self.guarded(book_id, lambda: assemble_chapter(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), chapter, ctx=ctx))
+        if fields is not None and ctx.state.chapter_done(book_id, chapter, **fields):
+            enqueue_book(book_id, bucket, prefix)
+
+
+class AssembleTask(BookTask):
+    name = BOOK_ASSEMBLE_TASK
+    soft_time_limit = _ASSEMBLY_LIMITS["soft_time_limit"]
+    time_limit = _ASSEMBLY_LIMITS["time_limit"]
+
+    def run(self, book_id: str, bucket: str, prefix: str, failures: int = 0) -> None:
+        ctx = book_context()
+        ctx.state.set_book(book_id, state="assembling")
+        manifest = self.guarded(book_id, lambda: assemble_book(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), ctx=ctx))
+        if manifest is None:
+            return
+        ctx.state.finish(book_id, state="succeeded", output_url=manifest["outputs"]["m4b"], error="",
+                         manifest_url=keys.s3_url(bucket, keys.book_manifest(prefix, book_id)))  # fmt: skip
+        log.info("book %s finished: %s", book_id, manifest["outputs"]["m4b"])
+        if (ctx.state.get(book_id) or {}).get("notify_url"):
+            notify.apply_async((book_id,), queue=ASSEMBLY_QUEUE)
+
+
+class NotifyTask(Task):
+    name = BOOK_NOTIFY_TASK
+    acks_late = True
+
+    def run(self, book_id: str) -> None:
+        settings = get_settings()
+        state = book_context().state
+        book = state.get(book_id) or {}
+        payload = {
+            "event": "book.finished", "book_id": book_id, "state": book.get("state"), "title": book.get("title"),
+            "m4b_url": book.get("output_url"), "manifest_url": book.get("manifest_url"), "error": book.get("error") or None,
+            "chunks_rendered": book.get("chunks_rendered"), "chunks_reused": book.get("chunks_reused"),
+            "bytes_billed": book.get("bytes_billed"),
+        }  # fmt: skip
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        attempt = self.request.retries + 1
+        try:
+            webhook.send(book["notify_url"], payload, secret=secret)
+        except TransientError as exc:
+            state.set_book(book_id, notify_status=f"attempt {attempt} failed: {exc}")
+            if attempt >= settings.webhook_max_attempts:
+                return
+            raise self.retry(countdown=retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds),
+                             max_retries=settings.webhook_max_attempts)  # fmt: skip
+        except PermanentError as exc:
+            state.set_book(book_id, notify_status=f"refused: {exc}")
+            return
+        state.set_book(book_id, notify_status=f"delivered after {attempt} attempt(s)")
+
+
+class ReconcileTask(Task):
+    name = BOOK_RECONCILE_TASK
+
+    def run(self) -> dict[str, int]:
+        ctx = book_context()
+        queued = int(ctx.state.queue_length(QUEUE))
+        counts = reconcile(ctx=ctx, enqueue=Enqueue(chunk=enqueue_chunk, chapter=enqueue_chapter, book=enqueue_book),
+                           stale_seconds=get_settings().reconcile_stale_seconds, queued=queued)  # fmt: skip
+        if counts["books"]:
+            log.info("reconciler re-sent work for stalled books: %s", counts)
+        return counts
+
+
+chunk = app.register_task(ChunkTask())
+chapter = app.register_task(ChapterTask())
+assemble = app.register_task(AssembleTask())
+notify = app.register_task(NotifyTask())
+reconcile_books = app.register_task(ReconcileTask())
+
+
+def enqueue_chunk(message: ChunkMessage) -> None:
+    chunk.apply_async((message.model_dump(mode="json"),), queue=QUEUE)
+
+
+def enqueue_chapter(book_id: str, bucket: str, prefix: str, chapter_index: int) -> None:
+    chapter.apply_async((book_id, bucket, prefix, chapter_index), queue=ASSEMBLY_QUEUE)
+
+
+def enqueue_book(book_id: str, bucket: str, prefix: str) -> None:
+    assemble.apply_async((book_id, bucket, prefix), queue=ASSEMBLY_QUEUE)

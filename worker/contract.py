@@ -1,0 +1,213 @@
+"""The wire contract: what producers put on the queue and what workers leave in S3.
+
+Any Celery client may enqueue `narrate.render` with `kwargs={"job": <RenderJob JSON>}`
+(or the job as the single positional argument); `narrate schema` prints the JSON
+Schema. Messages carry keys, hashes and text, never audio bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+RENDER_TASK = "narrate.render"
+PROMOTE_TASK = "narrate.promote"  # args: [reference_hash]
+CREDIT_CHECK_TASK = "narrate.credit_check"
+# The audiobook steps (worker/books/tasks.py)
+BOOK_CHUNK_TASK = "narrate.book.chunk"
+BOOK_CHAPTER_TASK = "narrate.book.chapter"
+BOOK_ASSEMBLE_TASK = "narrate.book.assemble"
+BOOK_NOTIFY_TASK = "narrate.book.notify"
+BOOK_RECONCILE_TASK = "narrate.book.reconcile"
+
+OutputFormat = Literal["mp3", "wav", "opus"]
+VoiceMode = Literal["one_shot", "reference_id"]
+
+_HEX64 = r"^[0-9a-f]{64}$"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def normalize_transcript(text: str) -> str:
+    """NFC, whitespace collapsed: the same words typed twice give one reference identity."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def reference_hash(clips: list[tuple[bytes, str]]) -> str:
+    """Identity of a voice reference: sha256 over every clip's audio and normalized transcript, in order."""
+    digest = hashlib.sha256(b"narrate-reference-v1\n")
+    for audio, transcript in clips:
+        digest.update(hashlib.sha256(audio).hexdigest().encode())
+        digest.update(b"\n")
+        digest.update(normalize_transcript(transcript).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def check_prefix(prefix: str) -> str:
+    """An S3 key prefix that cannot escape, hide or confuse: returns it without surrounding slashes."""
+    if _CONTROL.search(prefix):
+        raise ValueError("the output prefix contains control characters")
+    if "%" in prefix:
+        raise ValueError("the output prefix contains '%': percent-encoding is not allowed")
+    if prefix.startswith("/"):
+        raise ValueError("the output prefix must be relative (no leading '/')")
+    parts = prefix.strip("/").split("/") if prefix.strip("/") else []
+    if any(part in ("..", ".") for part in parts):
+        raise ValueError("the output prefix contains a '..' or '.' segment")
+    if any(part == "" for part in parts):
+        raise ValueError("the output prefix contains an empty segment ('//')")
+    return "/".join(parts)
+
+
+def check_bucket(bucket: str) -> str:
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ValueError(
+            f"{bucket!r} is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, '.', '-')"
+        )
+    return bucket
+
+
+class Clip(_Strict):
+    """One reference clip, uploaded once by the producer (claim check)."""
+
+    bucket: str | None = Field(None, description="Bucket holding the clip; default: the output bucket.")
+    key: str = Field(description="Object key of the clip in the job's bucket: refs/<sha256>.<ext>.")
+    sha256: str = Field(pattern=_HEX64, description="sha256 of the clip's bytes.")
+    size: int = Field(gt=0, description="Size of the clip in bytes.")
+    transcript: str = Field(min_length=1, description="Exactly what the clip says, with punctuation.")
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_safe(cls, key: str) -> str:
+        try:
+            safe = check_prefix(key) == key
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("the output prefix", "the clip key")) from None
+        if not safe or not key.startswith("refs/"):
+            raise ValueError("clip keys live under refs/ and must be plain relative keys")
+        return key
+
+    @field_validator("bucket")
+    @classmethod
+    def _clip_bucket_ok(cls, bucket: str | None) -> str | None:
+        return None if bucket is None else check_bucket(bucket)
+
+    @field_validator("transcript")
+    @classmethod
+    def _transcript_has_words(cls, transcript: str) -> str:
+        if not transcript.strip():
+            raise ValueError("the transcript is empty")
+        return transcript
+
+
+class ClipVoice(_Strict):
+    """Clone from reference clips (one-shot) until the reference is promoted."""
+
+    mode: Literal["clips"] = "clips"
+    reference_hash: str = Field(pattern=_HEX64, description="Identity of the clips and transcripts.")
+    clips: list[Clip] = Field(min_length=1, max_length=16)
+
+
+class ModelVoice(_Strict):
+    """An existing Fish voice: only its id is sent, never counted or promoted."""
+
+    mode: Literal["model"] = "model"
+    reference_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+Voice = Annotated[ClipVoice | ModelVoice, Field(discriminator="mode")]
+
+
+class Output(_Strict):
+    bucket: str
+    prefix: str = Field("", description="Key prefix; outputs go to <prefix>/<job_id>.<format>.")
+    format: OutputFormat = "mp3"
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_ok(cls, bucket: str) -> str:
+        return check_bucket(bucket)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_ok(cls, prefix: str) -> str:
+        if check_prefix(prefix) != prefix:
+            raise ValueError("the output prefix must have no leading or trailing '/'")
+        return prefix
+
+
+class RenderJob(_Strict):
+    """One narration job: one text, one voice, one output."""
+
+    schema_version: Literal[1] = Field(description="Wire-format version; workers refuse others.")
+    job_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex characters (uuid4().hex).")
+    text: str = Field(min_length=1)
+    voice: Voice
+    output: Output
+    title: str = Field("", max_length=300, description="A label for people (e.g. the source file name).")
+    submitted_at: datetime
+
+    @field_validator("text")
+    @classmethod
+    def _text_has_words(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("the text is empty or only whitespace")
+        return text
+
+
+class RequestRecord(_Strict):
+    """One Fish TTS request made for a job."""
+
+    chunk: int
+    text_bytes: int
+    mode: VoiceMode
+    reference_bytes_sent: int
+    latency_seconds: float
+    cached: bool = False
+
+
+class OutputRecord(_Strict):
+    url: str
+    key: str
+    format: OutputFormat
+    content_type: str
+    duration_seconds: float
+    size_bytes: int
+
+
+class Manifest(_Strict):
+    """Written beside the audio, last: its presence means the output is complete."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    job_id: str
+    title: str
+    text_sha256: str
+    text_bytes_billed: int = Field(description="UTF-8 bytes of text sent to Fish (the billed unit).")
+    voice_reference_hash: str | None
+    voice_reference_id: str | None
+    voice_mode: VoiceMode | Literal["mixed"]
+    reference_bytes_sent: int
+    fish_model: str
+    fish_latency_seconds: float
+    requests: list[RequestRecord]
+    output: OutputRecord
+    attempts: int
+    submitted_at: datetime
+    started_at: datetime
+    finished_at: datetime
+
+
+def job_schema() -> dict:
+    """JSON Schema of the `narrate.render` message body."""
+    return RenderJob.model_json_schema()

@@ -1,0 +1,244 @@
+"""The Fish Audio API through the official SDK: the only `fishaudio` import.
+
+The SDK never retries and hides response headers; this module only maps its
+errors onto ours (Transient vs Permanent) and times each request. Retrying is
+the task layer's job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fishaudio import FishAudio
+from fishaudio.exceptions import APIError, FishAudioError, NotFoundError
+from fishaudio.types import ReferenceAudio
+from pydantic import ValidationError
+
+from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
+from worker.fish.breaker import BreakerOpen, CreditBreaker
+from worker.fish.limiter import FishLimiter
+from worker.settings import Settings
+
+FISH_CLOUD = "https://api.fish.audio"
+
+_PERMANENT_HINTS = {
+    401: "the Fish API rejected the API key (401): check FISH_API_KEY",
+    402: "the Fish account has insufficient API credit (402): top up, then retry the job",
+    403: "the Fish API key is not permitted to do this (403): check the key's scope",
+}
+
+
+@dataclass(frozen=True)
+class Speech:
+    audio: bytes
+    latency_seconds: float
+    reference_bytes_sent: int
+    reference_id: str | None = None  # set when only a Fish voice id was sent
+
+
+class FishClient:
+    """One per worker process: it holds the SDK client and its HTTP connection pool."""
+
+    def __init__(self, settings: Settings, *, limiter: FishLimiter | None = None, breaker: CreditBreaker | None = None) -> None:
+        if settings.fish_api_key is None and settings.fish_base_url.rstrip("/") == FISH_CLOUD:
+            raise PermanentError(
+                "FISH_API_KEY is not set: set it to render with the Fish Audio cloud,"
+                " or point NARRATE_FISH_BASE_URL at an emulator"
+            )
+        self._key = settings.fish_key()
+        self._model = settings.fish_model
+        self._limiter = limiter
+        self._breaker = breaker
+        self._reserved = False  # inside slot(): one worker process runs one request at a time
+        self._sdk = FishAudio(
+            api_key=self._key,
+            base_url=settings.fish_base_url,
+            timeout=settings.fish_timeout_seconds,
+        )
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def synthesize(
+        self,
+        *,
+        text: str,
+        fmt: str,
+        references: list[tuple[bytes, str]] | None = None,
+        reference_id: str | None = None,
+    ) -> Speech:
+        """One TTS request; with `reference_id` only the id is sent, else the clips."""
+        inline = [] if reference_id else [ReferenceAudio(audio=a, text=t) for a, t in references or []]
+        with self.slot():
+            started = time.perf_counter()
+            try:
+                audio = self._sdk.tts.convert(
+                    text=text,
+                    format=fmt,  # type: ignore[arg-type]
+                    reference_id=reference_id,
+                    references=inline,
+                    model=self._model,  # type: ignore[arg-type]
+                )
+            except (APIError, FishAudioError, httpx.HTTPError) as exc:
+                mapped = self._mapped(exc, reference_id=reference_id)
+                if isinstance(mapped, FishRejected) and mapped.status == 402 and self._breaker is not None:
+                    self._breaker.open(reason=str(mapped))
+                    raise BreakerOpen(f"waiting: {mapped}; Fish calls are paused until `narrate resume`") from None
+                raise mapped from None
+        if not audio:
+            raise FishUnavailable("the Fish API answered 200 with no audio; will retry")
+        return Speech(
+            audio=audio,
+            latency_seconds=time.perf_counter() - started,
+            reference_bytes_sent=sum(len(ref.audio) for ref in inline),
+            reference_id=reference_id,
+        )
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Room for Fish requests: the breaker is closed and a cluster slot is held for the body.
+
+        Requests made inside do not take a second slot.
+        """
+        if self._reserved:
+            yield
+            return
+        if self._breaker is not None:
+            self._breaker.check()
+        with self._limiter.slot() if self._limiter is not None else contextlib.nullcontext():
+            self._reserved = True
+            try:
+                yield
+            finally:
+                self._reserved = False
+
+    def credit(self) -> float:
+        """The account's API credit (used to close the breaker once the account is topped up)."""
+        try:
+            return float(self._sdk.account.get_credits().credit)
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._mapped(exc, reference_id=None) from None
+
+    def close(self) -> None:
+        self._sdk.close()
+
+    def _mapped(self, exc: Exception, *, reference_id: str | None) -> Exception:
+        if isinstance(exc, httpx.TimeoutException):
+            return FishUnavailable("the Fish API timed out; will retry")
+        if isinstance(exc, httpx.HTTPError):
+            return FishUnavailable(f"cannot reach the Fish API ({exc.__class__.__name__}); will retry")
+        if not isinstance(exc, APIError):
+            return FishRejected(self._clean(f"the Fish SDK refused the request: {exc}"), status=0)
+        status, detail = exc.status, self._clean(str(exc.message))[:300]
+        if status in (408, 429) or status >= 500:
+            return FishUnavailable(f"the Fish API is busy or failing ({status}: {detail}); will retry")
+        if reference_id and (status == 404 or (status == 400 and "reference" in detail.lower())):
+            return VoiceNotFound(f"the Fish voice {reference_id} was not found ({status}: {detail})", status=status)
+        hint = _PERMANENT_HINTS.get(status, f"the Fish API rejected the request ({status})")
+        return FishRejected(f"{hint}: {detail}", status=status)
+
+    def _clean(self, message: str) -> str:
+        # The key must never reach a log, a record or a manifest, even if echoed back.
+        return message.replace(self._key, "[redacted]") if self._key else message
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """What the project needs of a Fish voice model, read leniently."""
+
+    id: str
+    state: str
+    title: str
+    tags: tuple[str, ...]
+
+
+class FishVoices:
+    """Voice-model calls on the same SDK client: create, read, list by tag, update, delete."""
+
+    def __init__(self, client: FishClient) -> None:
+        self._client = client
+        self._sdk = client._sdk
+
+    def create(self, *, title: str, clips: list[tuple[bytes, str]], tags: list[str]) -> VoiceInfo:
+        try:
+            voice = self._sdk.voices.create(
+                title=title,
+                voices=[audio for audio, _ in clips],
+                texts=[text for _, text in clips],
+                tags=tags,
+                visibility="private",  # the API's own default is public
+            )
+            return VoiceInfo(id=voice.id, state=voice.state, title=voice.title, tags=tuple(voice.tags))
+        except ValidationError:
+            # Created, but the SDK cannot read the answer: find the model by its tag instead.
+            found = self.find_by_tag(tags[0]) if tags else []
+            if not found:
+                raise FishRejected("the Fish API answered voice creation with a model the SDK cannot read", status=0) from None
+            return found[-1]
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._client._mapped(exc, reference_id=None) from None
+
+    def get(self, model_id: str) -> VoiceInfo | None:
+        """The model, or None when Fish no longer has it."""
+        try:
+            return _info(self._raw("GET", f"/model/{model_id}"))
+        except NotFoundError:
+            return None
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._client._mapped(exc, reference_id=None) from None
+
+    def find_by_tag(self, tag: str) -> list[VoiceInfo]:
+        """Every model of this account carrying `tag`, over all pages."""
+        return [info for info in self.list_own(tag=tag) if tag in info.tags]
+
+    def list_own(self, *, tag: str | None = None, page_size: int = 50) -> list[VoiceInfo]:
+        """This account's own models (optionally those with `tag`), over all pages."""
+        found: list[VoiceInfo] = []
+        params: dict[str, Any] = {"page_size": page_size, "self": True, **({"tag": tag} if tag else {})}
+        page = 1
+        while True:
+            try:
+                answer = self._raw("GET", "/model", params={**params, "page_number": page})
+            except (APIError, FishAudioError, httpx.HTTPError) as exc:
+                raise self._client._mapped(exc, reference_id=None) from None
+            items = answer.get("items", [])
+            found.extend(map(_info, items))
+            if not items or page * page_size >= int(answer.get("total", 0)):
+                return found
+            page += 1
+
+    def update(self, model_id: str, *, title: str | None = None, tags: list[str] | None = None) -> None:
+        try:
+            self._sdk.voices.update(model_id, **{k: v for k, v in (("title", title), ("tags", tags)) if v is not None})
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._client._mapped(exc, reference_id=model_id) from None
+
+    def delete(self, model_id: str) -> bool:
+        """True if deleted, False if it was already gone."""
+        try:
+            self._sdk.voices.delete(model_id)
+            return True
+        except NotFoundError:
+            return False
+        except (APIError, FishAudioError, httpx.HTTPError) as exc:
+            raise self._client._mapped(exc, reference_id=None) from None
+
+    def _raw(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        # The SDK's Voice model rejects some valid answers (e.g. train_mode "full"):
+        # read the JSON ourselves, through the SDK's own authenticated transport.
+        return self._sdk._client_wrapper.request(method, path, **kwargs).json()
+
+
+def _info(data: dict[str, Any]) -> VoiceInfo:
+    return VoiceInfo(
+        id=str(data.get("_id") or data.get("id") or ""),
+        state=str(data.get("state", "")),
+        title=str(data.get("title", "")),
+        tags=tuple(str(t) for t in data.get("tags") or ()),
+    )

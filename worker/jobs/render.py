@@ -1,0 +1,145 @@
+"""Render one job: text in, audio and manifest in S3. No Celery here.
+
+Idempotent: a job whose manifest exists is finished and is not rendered again;
+audio goes to a deterministic key and the manifest, written last, commits it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+from worker import keys
+from worker.audio import codec
+from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord
+from worker.errors import AudioError, FishUnavailable, StorageUnavailable
+from worker.fish.client import Speech
+from worker.text.chunking import split_text
+from worker.voices.speaker import RenderContext, Speaker
+
+# Silence between chunks of one job: chunks end at sentence or paragraph boundaries.
+CHUNK_PAUSE_SECONDS = 0.3
+
+
+def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
+    bucket, prefix, fmt = job.output.bucket, job.output.prefix, job.output.format
+    manifest_key = keys.output_manifest(prefix, job.job_id)
+    finished = ctx.storage.get(bucket, manifest_key)
+    if finished is not None:
+        done = Manifest.model_validate_json(finished)
+        if ctx.storage.exists(bucket, done.output.key):
+            return done  # delivered twice: already done
+        ctx.storage.delete(bucket, manifest_key)  # a manifest whose audio is gone commits nothing
+
+    started_at = datetime.now(timezone.utc)
+    voice = Speaker.load(job.voice, bucket=bucket, ctx=ctx)
+    chunks = split_text(job.text, max_bytes=ctx.settings.chunk_bytes)
+    requests: list[RequestRecord] = []
+    held_key: str | None = None
+    info: codec.AudioInfo | None = None
+    if len(chunks) == 1:
+        # Audio that Fish already returned, kept in case storing it failed: a retry here does not pay twice.
+        held_key = f"{job.job_id}.{fmt}"
+        held = ctx.held.get(held_key) if ctx.held else None
+        if held is not None:
+            data, first = held
+            requests.append(first)  # paid for by an earlier attempt: still billed once, in this manifest
+        else:
+            speech = voice.speak(chunks[0], fmt=fmt)
+            info = check_fish_audio(speech.audio)
+            requests.append(_record(0, chunks[0], speech))
+            data = speech.audio
+    else:
+        data = codec.concatenate(
+            _chunk_audio(chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests),
+            fmt=fmt,
+            pause_seconds=CHUNK_PAUSE_SECONDS,
+        )
+    info = info or codec.probe(data)
+
+    audio_key = keys.output_audio(prefix, job.job_id, fmt)
+    try:
+        ctx.storage.put(bucket, audio_key, data, content_type=codec.CONTENT_TYPES[fmt])
+    except StorageUnavailable:
+        if held_key is not None and ctx.held is not None and held is None:
+            ctx.held.put(held_key, data=data, record=requests[0])
+        raise
+    billed = [r for r in requests if not r.cached]
+    modes = {r.mode for r in requests}
+    manifest = Manifest(
+        job_id=job.job_id,
+        title=job.title,
+        text_sha256=hashlib.sha256(job.text.encode("utf-8")).hexdigest(),
+        text_bytes_billed=sum(r.text_bytes for r in billed),
+        voice_reference_hash=voice.reference_hash,
+        voice_reference_id=voice.reference_id or voice.last_model_id,
+        voice_mode=modes.pop() if len(modes) == 1 else "mixed",
+        reference_bytes_sent=sum(r.reference_bytes_sent for r in billed),
+        fish_model=ctx.fish.model,
+        fish_latency_seconds=round(sum(r.latency_seconds for r in billed), 4),
+        requests=requests,
+        output=OutputRecord(
+            url=keys.s3_url(bucket, audio_key),
+            key=audio_key,
+            format=fmt,
+            content_type=codec.CONTENT_TYPES[fmt],
+            duration_seconds=round(info.duration_seconds, 3),
+            size_bytes=len(data),
+        ),
+        attempts=attempt,
+        submitted_at=job.submitted_at,
+        started_at=started_at,
+        finished_at=datetime.now(timezone.utc),
+    )
+    try:
+        ctx.storage.put(bucket, manifest_key, manifest.model_dump_json(indent=2).encode(), content_type="application/json")
+    except Exception as exc:
+        if isinstance(exc, StorageUnavailable) and held_key is not None and ctx.held is not None and held is None:
+            ctx.held.put(held_key, data=data, record=requests[0])
+        # Without its manifest the audio is not a finished output: do not leave it looking like one.
+        try:
+            ctx.storage.delete(bucket, audio_key)
+        except Exception:
+            pass
+        raise
+    if held_key is not None and held is not None and ctx.held is not None:
+        ctx.held.drop(held_key)
+    return manifest
+
+
+def _chunk_audio(
+    chunks: list[str], *, voice: Speaker, ctx: RenderContext, bucket: str, requests: list[RequestRecord]
+) -> Iterator[bytes]:
+    """Each chunk's WAV, from storage when an earlier attempt already paid for it."""
+    for index, text in enumerate(chunks):
+        key = keys.chunk_audio(keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model))
+        stored = ctx.storage.get(bucket, key)
+        if stored is not None:
+            mode = "reference_id" if voice.reference_id else "one_shot"
+            requests.append(RequestRecord(chunk=index, text_bytes=len(text.encode()), mode=mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True))
+            yield stored
+            continue
+        speech = voice.speak(text, fmt="wav")
+        check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
+        ctx.storage.put(bucket, key, speech.audio, content_type=codec.CONTENT_TYPES["wav"])
+        requests.append(_record(index, text, speech))
+        yield speech.audio
+
+
+def check_fish_audio(data: bytes) -> codec.AudioInfo:
+    """Audio Fish answered with 200 but that does not decode is Fish's fault, and worth another try."""
+    try:
+        return codec.probe(data)
+    except AudioError as exc:
+        raise FishUnavailable(f"the Fish API returned audio that does not decode ({exc}); will retry") from None
+
+
+def _record(index: int, text: str, speech: Speech) -> RequestRecord:
+    return RequestRecord(
+        chunk=index,
+        text_bytes=len(text.encode("utf-8")),
+        mode="reference_id" if speech.reference_id else "one_shot",
+        reference_bytes_sent=speech.reference_bytes_sent,
+        latency_seconds=round(speech.latency_seconds, 4),
+    )

@@ -1,0 +1,1 @@
+"""Text before it reaches Fish: normalization and chunking. Pure functions, no I/O."""
