@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from producer.cli import options
 from producer.cli.console import EXIT_JOB_FAILED, console, errors, fail
 from producer.cli.progress import book_table, watch_book
 from producer.readers.books import BookText, read_book
@@ -17,6 +17,7 @@ from producer.submit.books import estimate as price_plan
 from worker.books.plan import Pauses
 from worker.books.state import BookState
 from worker.errors import BadInput, NarrateError
+from worker.settings import Settings
 
 
 def estimate_table(rows: list[tuple[str, Estimate]]) -> Table:
@@ -37,17 +38,30 @@ def _duration(seconds: float) -> str:
 
 def submit_book(
     submitter: BookSubmitter, book: BookText, *, voice: Any, out: str, fmt: str, notify: str | None, budget: float | None,
-    pauses: Pauses, title: str | None = None,
+    pauses: Pauses, title: str | None = None, quiet: bool = False,
 ) -> str:  # fmt: skip
     plan, cost = submitter.submit(
         book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify, budget_usd=budget, title=title
     )
-    console.print(
+    (errors if quiet else console).print(
         f"{plan.book_id}  {book.source}: {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
         f" {cost.cached_chunks or 0} already rendered, estimated ${cost.uncached_cost_usd:.2f}",
         markup=False,
     )
     return plan.book_id
+
+
+def wait_for_book(settings: Settings, book_id: str, *, timeout: float | None, as_json: bool) -> bool:
+    """Progress bars (on stderr with --json) until the book finishes; then its table or JSON. True if it succeeded."""
+    try:
+        finished = watch_book(BookState.from_url(settings.broker_url), book_id, console=errors if as_json else console, timeout=timeout)
+    except BadInput as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(finished, indent=2))
+    else:
+        console.print(book_table(finished))
+    return finished.get("state") == "succeeded"
 
 
 def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any) -> None:
@@ -56,53 +70,64 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
     @app.command()
     def book(
         file: Annotated[str, typer.Argument(help="A .epub, .md or .txt book.")],
-        out: Annotated[str, typer.Option("--out", help="Where outputs go: s3://bucket[/prefix].")],
-        voice: Annotated[Optional[str], typer.Option("--voice", help="Reference clip, or a voice NAME.")] = None,
-        transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what the clip says.")] = None,
-        transcript_file: Annotated[Optional[Path], typer.Option("--transcript-file", help="File holding the transcript.")] = None,
-        voice_id: Annotated[Optional[str], typer.Option("--voice-id", help="An existing Fish voice id.")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="Chapter files: mp3, wav or opus (the book is .m4b).")] = "mp3",
-        notify: Annotated[Optional[str], typer.Option("--notify", help="POST a signed JSON notice here when done.")] = None,
-        budget: Annotated[Optional[float], typer.Option("--budget", help="Refuse if the estimate exceeds this many USD.")] = None,
+        out: options.Out = None,
+        voice: options.Voice = None,
+        transcript: options.Transcript = None,
+        transcript_file: options.TranscriptFile = None,
+        voice_id: options.VoiceId = None,
+        fmt: options.Format = "mp3",
+        notify: options.Notify = None,
+        budget: options.Budget = None,
         paragraph_pause: Annotated[float, typer.Option(help="Seconds of silence between paragraphs.")] = Pauses().paragraph_seconds,
         chapter_pause: Annotated[float, typer.Option(help="Seconds of silence between chapters.")] = Pauses().chapter_seconds,
-        watch: Annotated[bool, typer.Option("--watch", help="Show per-chapter progress until done.")] = False,
+        wait: Annotated[bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")] = False,
+        as_json: options.Json = False,
     ) -> None:
-        """Render one book: chapters fan out to chunks over every worker, then a chaptered .m4b."""
+        """Render one book: chapters fan out to chunks over every worker, then a chaptered .m4b.
+
+        --format is the chapter files' format; the book itself is always .m4b.
+        """
         settings = settings_or_exit()
+        if out is None:
+            fail("--out is required: where the audiobook goes, e.g. --out s3://my-bucket/books")
         try:
             chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
             pauses = Pauses(paragraph_seconds=paragraph_pause, chapter_seconds=chapter_pause)
             book_id = submit_book(BookSubmitter.from_settings(settings), read_book(file), voice=chosen, out=out, fmt=fmt,
-                                  notify=notify, budget=budget, pauses=pauses)  # fmt: skip
+                                  notify=notify, budget=budget, pauses=pauses, quiet=as_json)  # fmt: skip
         except BadInput as exc:
             fail(str(exc))
         except NarrateError as exc:
             fail(str(exc), code=EXIT_JOB_FAILED)
         except ValueError as exc:
             fail(f"invalid pauses: {exc}")
-        if watch:
-            finished = watch_book(BookState.from_url(settings.broker_url), book_id, console=console)
-            console.print(book_table(finished))
-            if finished.get("state") != "succeeded":
-                raise typer.Exit(EXIT_JOB_FAILED)
+        if not wait:
+            if as_json:
+                print(json.dumps({"book_id": book_id}))
+            return
+        if not wait_for_book(settings, book_id, timeout=None, as_json=as_json):
+            raise typer.Exit(EXIT_JOB_FAILED)
 
     @app.command()
     def estimate(
         files: Annotated[list[str], typer.Argument(help="Books (.epub, .md, .txt) to price without rendering.")],
-        out: Annotated[Optional[str], typer.Option("--out", help="With a voice: count chunks already rendered there.")] = None,
-        voice: Annotated[Optional[str], typer.Option("--voice", help="Reference clip, or a voice NAME.")] = None,
-        transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what the clip says.")] = None,
-        voice_id: Annotated[Optional[str], typer.Option("--voice-id", help="An existing Fish voice id.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        out: options.Out = None,
+        voice: options.Voice = None,
+        transcript: options.Transcript = None,
+        transcript_file: options.TranscriptFile = None,
+        voice_id: options.VoiceId = None,
+        as_json: options.Json = False,
     ) -> None:
-        """Chapters, chunks, bytes, cost, cached chunks and audio length, without rendering anything."""
+        """Chapters, chunks, bytes, cost, cached chunks and audio length, without rendering anything.
+
+        With a voice and --out, chunks already rendered there are counted and not priced again.
+        """
         settings = settings_or_exit()
         rows: list[tuple[str, Estimate]] = []
         try:
             chosen = None
             if voice or voice_id:
-                chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=None, voice_id=voice_id)
+                chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
             submitter = BookSubmitter.from_settings(settings)
             for path in files:
                 text: BookText = read_book(path)
@@ -122,14 +147,9 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
     @app.command("watch")
     def watch_command(
         book_id: Annotated[str, typer.Argument(help="The book id printed by `narrate book`.")],
-        timeout: Annotated[Optional[float], typer.Option("--timeout", help="Give up after this many seconds.")] = None,
+        timeout: options.Timeout = None,
+        as_json: options.Json = False,
     ) -> None:
-        """Per-chapter progress bars until the book has finished."""
-        settings = settings_or_exit()
-        try:
-            finished = watch_book(BookState.from_url(settings.broker_url), book_id, console=console, timeout=timeout)
-        except BadInput as exc:
-            fail(str(exc))
-        console.print(book_table(finished))
-        if finished.get("state") != "succeeded":
+        """Per-chapter progress bars until the book has finished (the same as `narrate wait BOOK_ID`)."""
+        if not wait_for_book(settings_or_exit(), book_id, timeout=timeout, as_json=as_json):
             raise typer.Exit(EXIT_JOB_FAILED)

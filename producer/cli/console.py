@@ -7,24 +7,33 @@ from typing import NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from worker.settings import Settings, get_settings
 
 EXIT_JOB_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)  # an error message stays one greppable line
+# Everything printed is data (titles, paths, errors, URLs): never read as Rich markup, so brackets stay brackets.
+console = Console(markup=False)
+errors = Console(stderr=True, soft_wrap=True, markup=False)  # an error message stays one greppable line
+
+
+def say_error(message: str, *, to: Console = errors) -> None:
+    to.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
+
+
+def say_warning(message: str, *, to: Console = errors) -> None:
+    to.print(Text.assemble(("warning:", "yellow"), " ", message), highlight=False)
 
 
 def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    say_error(message)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    errors.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+    say_warning(message)
 
 
 def settings_or_exit() -> Settings:

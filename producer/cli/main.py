@@ -15,7 +15,7 @@ import typer
 
 from producer.cli import books as book_cli
 from producer.cli import ops as ops_cli
-from producer.cli import progress
+from producer.cli import options, progress
 from producer.cli.console import (
     EXIT_JOB_FAILED,
     console,
@@ -32,30 +32,35 @@ from producer.submit.clips import PreparedVoice
 from producer.submit.jobs import Submitter, check_format, parse_out
 from producer.submit.manifests import check_buckets, plan_work, submit_job_groups
 from producer.submit.voice_options import voice_from_options
+from worker.books.state import BookState
 from worker.contract import RenderJob, job_schema
 from worker.errors import BadInput, NarrateError
 from worker.jobs.records import JobRecord, JobStore
 from worker.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# Help texts are plain text: brackets such as s3://bucket[/prefix] must print as written, never as Rich markup.
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
 app.add_typer(voices_app, name="voices")
 
 
 @app.command()
 def submit(
     files: Annotated[list[str], typer.Argument(help="Text files to narrate, one job each; '-' reads stdin.")],
-    out: Annotated[Optional[str], typer.Option("--out", help="Where outputs go: s3://bucket[/prefix]; manifests name their own.")] = None,
-    voice: Annotated[Optional[str], typer.Option("--voice", help="Reference clip (10-30 s of clean speech), or a voice NAME.")] = None,
-    transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what the clip says.")] = None,
-    transcript_file: Annotated[Optional[Path], typer.Option("--transcript-file", help="File holding the transcript.")] = None,
-    voice_id: Annotated[Optional[str], typer.Option("--voice-id", help="An existing Fish voice id instead of a clip.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="mp3, wav or opus.")] = "mp3",
-    notify: Annotated[Optional[str], typer.Option("--notify", help="Books: POST a signed JSON notice here when done.")] = None,
-    budget: Annotated[Optional[float], typer.Option("--budget", help="Books: refuse one whose estimate exceeds this many USD.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Show progress until every job has finished.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the job ids as JSON.")] = False,
+    out: options.Out = None,
+    voice: options.Voice = None,
+    transcript: options.Transcript = None,
+    transcript_file: options.TranscriptFile = None,
+    voice_id: options.VoiceId = None,
+    fmt: options.Format = "mp3",
+    notify: options.Notify = None,
+    budget: options.Budget = None,
+    wait: options.Wait = False,
+    as_json: options.Json = False,
 ) -> None:
-    """Enqueue narration: one job per text file; .epub and .md become audiobooks; .jsonl/.yaml manifests list many."""
+    """Enqueue narration: one job per text file; .epub and .md become audiobooks; .jsonl/.yaml manifests list many.
+
+    --out may be left off for manifests, whose entries name their own.
+    """
     settings = settings_or_exit()
     if out is None and not all(Path(f).suffix.lower() in MANIFEST_SUFFIXES for f in files):
         fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
@@ -127,12 +132,12 @@ ops_cli.register(app, settings_or_exit=settings_or_exit)
 
 @app.command()
 def status(
-    job_ids: Annotated[list[str], typer.Argument(help="Job ids printed by `narrate submit`.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+    job_ids: Annotated[list[str], typer.Argument(help="Job or book ids printed by `narrate submit` or `narrate book`.")],
+    as_json: options.Json = False,
 ) -> None:
     """Show each job's (or book's) state, attempts, voice mode, output or error."""
     settings = settings_or_exit()
-    book_state = book_cli.BookState.from_url(settings.broker_url)
+    book_state = BookState.from_url(settings.broker_url)
     books = [b for b in (book_state.get(job_id) for job_id in job_ids) if b is not None]
     if books:
         if as_json:
@@ -155,21 +160,29 @@ def status(
 
 @app.command()
 def wait(
-    job_ids: Annotated[list[str], typer.Argument(help="Job ids printed by `narrate submit`.")],
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Give up after this many seconds.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the final records as JSON.")] = False,
+    job_ids: Annotated[list[str], typer.Argument(help="Job or book ids printed by `narrate submit` or `narrate book`.")],
+    timeout: options.Timeout = None,
+    as_json: options.Json = False,
 ) -> None:
-    """Wait for jobs to finish, with a progress bar; exit 1 if any failed or timed out."""
-    _wait_and_report(settings_or_exit(), job_ids, timeout=timeout, as_json=as_json)
+    """Wait for jobs (or books) to finish, with progress bars; exit 1 if any failed or timed out."""
+    settings = settings_or_exit()
+    book_state = BookState.from_url(settings.broker_url)
+    book_ids = [i for i in job_ids if book_state.get(i) is not None]
+    books_ok = all([book_cli.wait_for_book(settings, book_id, timeout=timeout, as_json=as_json) for book_id in book_ids])
+    jobs = [i for i in job_ids if i not in book_ids]
+    if jobs:
+        _wait_and_report(settings, jobs, timeout=timeout, as_json=as_json, also_failed=not books_ok)
+    elif not books_ok:
+        raise typer.Exit(EXIT_JOB_FAILED)
 
 
-def _wait_and_report(settings: Settings, job_ids: list[str], *, timeout: float | None, as_json: bool) -> None:
+def _wait_and_report(settings: Settings, job_ids: list[str], *, timeout: float | None, as_json: bool, also_failed: bool = False) -> None:
     store = JobStore.from_url(settings.broker_url)
     try:
         records = progress.wait_for(store, job_ids, console=errors if as_json else console, timeout=timeout)
     except progress.UnknownJobs as exc:
         fail(str(exc))
-    _report(records, as_json=as_json, failed=not all(record.state == "succeeded" for record in records))
+    _report(records, as_json=as_json, failed=also_failed or not all(record.state == "succeeded" for record in records))
 
 
 def _report(records: list[JobRecord], *, as_json: bool, failed: bool) -> None:
@@ -203,17 +216,18 @@ def emulator(ctx: typer.Context) -> None:
 def dev(
     files: Annotated[Optional[list[str]], typer.Argument(help="Text files to render (default: the bundled sample).")] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where rendered audio is saved.")] = Path("out"),
-    fmt: Annotated[str, typer.Option("--format", help="mp3, wav or opus.")] = "mp3",
+    fmt: options.Format = "mp3",
     voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
-    transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what --voice says.")] = None,
+    transcript: options.Transcript = None,
     emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results (S3 URLs, saved files, voice) as JSON.")] = False,
 ) -> None:
     """Start Redis, S3, the emulator (unless FISH_API_KEY is set) and a worker; render; stop all."""
     from producer.dev.run import run_dev
 
     code = run_dev(
         files=files or [], out_dir=out_dir, fmt=fmt, voice=voice, transcript=transcript,
-        emulator_latency=emulator_latency, console=console, errors=errors,
+        emulator_latency=emulator_latency, console=errors if as_json else console, errors=errors, as_json=as_json,
     )  # fmt: skip
     raise typer.Exit(code)
 

@@ -41,7 +41,7 @@ def wait_for(
 ) -> list[JobRecord]:
     """Poll until every job has finished (or `timeout`), drawing one progress bar."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal and console.quiet) as progress:
         bar = progress.add_task("rendering", total=len(job_ids))
         while True:
@@ -102,7 +102,7 @@ def watch_book(
     if book is None:
         raise BadInput(f"no such book: {book_id}")
     deadline = None if timeout is None else time.monotonic() + timeout
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
         bars = [progress.add_task(f"{c['index'] + 1:>3} {c.get('title', '')[:40]}", total=c.get("chunks_total", 0)) for c in book["chapters"]]
         overall = progress.add_task("book", total=book.get("chunks_total", 0))

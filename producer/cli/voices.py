@@ -18,7 +18,7 @@ from producer.submit.jobs import parse_out
 from producer.submit.voices import VoiceBook
 from worker.errors import BadInput, NarrateError
 
-voices_app = typer.Typer(no_args_is_help=True, help="Named voices and the reference registry (promotion to Fish voices).")
+voices_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Named voices and the reference registry (promotion to Fish voices).")
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Ref = Annotated[str, typer.Argument(help="A voice NAME, or a reference hash (8+ leading characters).")]

@@ -12,14 +12,18 @@ import os
 import signal
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from producer.cli import progress
+from producer.cli.console import say_error, say_warning
 from producer.dev.books import render_book
 from producer.dev.sample import reference_transcript, sample_parts
 from producer.dev.stack import LocalStack, StackError
@@ -68,7 +72,9 @@ def run_dev(
     emulator_latency: float = 0.0,
     console: Console,
     errors: Console,
+    as_json: bool = False,
 ) -> int:
+    """Everything `narrate dev` does; `console` takes progress, stdout the results (a table, or JSON)."""
     books = [f for f in files if is_book(f)]
     try:
         check_format(fmt)
@@ -80,10 +86,10 @@ def run_dev(
             voice, transcript = sample_reference_clip(), reference_transcript()
         prepared = prepare_clip_voice([ClipInput(path=voice, transcript=transcript or "")])
     except BadInput as exc:
-        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        say_error(str(exc), to=errors)
         return 2
     for warning in prepared.warnings:
-        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        say_warning(warning, to=errors)
 
     _stop_on_sigterm()
     cloud_key = os.environ.get("FISH_API_KEY") or None
@@ -105,20 +111,23 @@ def run_dev(
                 ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, out_dir=out_dir, console=console) for b in book_texts]
                 return 0 if all(ok) else 1
             records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console)
-            manifests = _download(storage, records, out_dir=out_dir)
-            console.print(_summary_table(records, manifests))
+            saved = _download(storage, records, out_dir=out_dir)
             entry = Registry.from_url(settings.broker_url).get(prepared.reference_hash) or {}
-            console.print(_promotion_summary(entry), markup=False)
-            if manifests:
-                console.print(f"saved {len(manifests)} audio file(s) and their manifests to {out_dir}/", markup=False)
+            if as_json:
+                print(json.dumps(_results_json(records, saved, entry), indent=2))
+            else:
+                console.print(_summary_table(records, saved))
+                console.print(_promotion_summary(entry), markup=False)
+            if saved:
+                console.print(f"saved {len(saved)} audio file(s) and their manifests to {out_dir}/", markup=False)
             return 0 if all(r.state == "succeeded" for r in records) else 1
         except KeyboardInterrupt:
             errors.print("interrupted: stopping the local stack")
             return 130
         except (StackError, NarrateError) as exc:
-            errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            say_error(str(exc), to=errors)
             for worker in stack.workers:
-                errors.print(f"--- {worker.name} log ---\n{escape(worker.log_tail())}", highlight=False)
+                errors.print(f"--- {worker.name} log ---\n{worker.log_tail()}", highlight=False, markup=False)
             return 1
         finally:
             stack.stop()
@@ -155,43 +164,73 @@ def _wait_for_promotion(registry: Registry, reference_hash: str, *, console: Con
             time.sleep(0.2)
 
 
-def _download(storage: Storage, records: list[JobRecord], *, out_dir: Path) -> dict[str, dict]:
-    """Save each finished job's audio and manifest to `out_dir`; returns the manifests by job id."""
+@dataclass(frozen=True)
+class Saved:
+    """A finished job's audio as saved locally, with its manifest."""
+
+    audio: Path
+    manifest: dict[str, Any]
+
+
+def _download(storage: Storage, records: list[JobRecord], *, out_dir: Path) -> dict[str, Saved]:
+    """Save each finished job's audio and manifest to `out_dir`, by job id."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifests: dict[str, dict] = {}
+    saved: dict[str, Saved] = {}
     for record in records:
         if record.state != "succeeded":
             continue
         stem = Path(record.title).stem or record.job_id
+        files = {}
         for url in (record.output_url, record.manifest_url):
             bucket, key = url.removeprefix("s3://").split("/", 1)
             data = storage.get(bucket, key)
             if data is not None:
-                (out_dir / f"{stem}{Path(key).suffix}").write_bytes(data)
-                if url == record.manifest_url:
-                    manifests[record.job_id] = json.loads(data)
-    return manifests
+                files[url] = out_dir / f"{stem}{Path(key).suffix}"
+                files[url].write_bytes(data)
+        if record.output_url in files and record.manifest_url in files:
+            saved[record.job_id] = Saved(files[record.output_url], json.loads(files[record.manifest_url].read_bytes()))
+    return saved
 
 
-def _summary_table(records: list[JobRecord], manifests: dict[str, dict]) -> Table:
-    table = Table(title="narrate dev: results")
+def _summary_table(records: list[JobRecord], saved: dict[str, Saved]) -> Table:
+    """Fits 80 columns: the local file, not the S3 URL (that is in --json and in each manifest)."""
+    table = Table(title="narrate dev: results", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("job", no_wrap=True)
-    table.add_column("state")
+    table.add_column("state", no_wrap=True)
     table.add_column("voice mode", no_wrap=True)
-    table.add_column("ref bytes sent", justify="right", no_wrap=True)
-    table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("S3 URL", overflow="fold")
+    table.add_column("ref bytes", justify="right", no_wrap=True)
+    table.add_column("length", justify="right", no_wrap=True)
+    table.add_column("saved to", no_wrap=True)
+    notes = Text("ref bytes: the reference audio these requests sent to Fish, as sent (FLAC for a WAV clip)")
     for record in records:
-        manifest = manifests.get(record.job_id, {})
+        job = saved.get(record.job_id)
         table.add_row(
             record.job_id[:8],
-            record.state if record.state != "failed" else f"[red]failed[/]: {escape(record.error)}",
+            Text(record.state, style="red" if record.state == "failed" else ""),
             record.voice_mode,
-            f"{manifest['reference_bytes_sent']:,}" if manifest else "",
+            f"{job.manifest['reference_bytes_sent']:,}" if job else "",
             f"{record.duration_seconds:.1f}s" if record.duration_seconds else "",
-            record.output_url,
+            str(job.audio) if job else "",
         )
+        if record.error and record.state != "succeeded":
+            notes.append(f"\n{record.job_id[:8]} {record.state}: {record.error}")  # errors are long: below, not in a cell
+    table.caption, table.caption_justify = notes, "left"
     return table
+
+
+def _results_json(records: list[JobRecord], saved: dict[str, Saved], entry: dict[str, Any]) -> dict[str, Any]:
+    jobs = []
+    for record in records:
+        job = saved.get(record.job_id)
+        jobs.append({
+            "job_id": record.job_id, "title": record.title, "state": record.state, "error": record.error,
+            "voice_mode": record.voice_mode, "duration_seconds": record.duration_seconds,
+            "reference_bytes_sent": job.manifest["reference_bytes_sent"] if job else None,
+            "output_url": record.output_url, "manifest_url": record.manifest_url,
+            "saved_to": str(job.audio) if job else None,
+        })  # fmt: skip
+    voice = {k: entry.get(k) for k in ("reference_hash", "uses", "state", "model_id", "reason", "bytes_saved", "wire_bytes")}
+    return {"jobs": jobs, "voice": voice}
 
 
 def _promotion_summary(entry: dict) -> str:
@@ -202,4 +241,4 @@ def _promotion_summary(entry: dict) -> str:
         head += f" as Fish voice {entry['model_id']}"
     if entry.get("reason"):
         head += f" ({entry['reason']})"
-    return f"{head}; one-shot bytes saved: {entry['bytes_saved']:,}"
+    return f"{head}; one-shot bytes saved: {entry['bytes_saved']:,} (reference audio not sent, as it goes on the wire)"

@@ -121,7 +121,9 @@ def test_exact_threshold_then_only_the_voice_id(start_workers, submitter, regist
     assert keys.fish_voice_tag(voice.reference_hash) in model["tags"]
     assert [s["text"] for s in model["samples"]] == [voice.clips[0].transcript]
     after = registry.get(voice.reference_hash)
-    assert after["bytes_saved"] == 2 * len(voice.clips[0].data)
+    # saved: what each of the two id-only requests would have carried, as one-shot requests really sent it (FLAC)
+    [wire] = {r["reference_bytes"] for r in emulator.requests() if r["mode"] == "one_shot"}
+    assert wire < len(voice.clips[0].data) and after["bytes_saved"] == 2 * wire
 
 
 def test_thirty_jobs_racing_past_n_create_exactly_one_voice(start_workers, submitter, registry, voice, bucket, emulator) -> None:

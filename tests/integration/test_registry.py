@@ -71,6 +71,18 @@ def test_trained_model_is_returned_and_saves_bytes(registry: Registry) -> None:
     assert registry.get(H1)["bytes_saved"] == 1000 and registry.get(H1)["id_uses"] == 1
 
 
+def test_bytes_saved_counts_what_a_one_shot_request_carries_on_the_wire(registry: Registry) -> None:
+    # The clips were uploaded as 1,000 bytes of WAV but go to Fish as 520 bytes of FLAC.
+    registry.use(H1, clips=CLIPS, promote_after=0, max_attempts=3, wire_bytes=520)
+    registry.mark_trained(H1, model_id="m1")
+    registry.use(H1, clips=CLIPS, promote_after=0, max_attempts=3, wire_bytes=520)
+    registry.use(H1, clips=CLIPS, promote_after=0, max_attempts=3, wire_bytes=520)
+    entry = registry.get(H1)
+    assert (entry["bytes_saved"], entry["wire_bytes"], entry["clip_bytes"]) == (1040, 520, 1000)
+    registry.drop_model(H1, model_id="m1", reason="gone")  # the last use went out one-shot after all
+    assert registry.get(H1)["bytes_saved"] == 520
+
+
 def test_a_dead_promoters_lease_is_taken_over(registry: Registry) -> None:
     assert use(registry, n=0).claimed_promotion
     assert not use(registry, n=0).claimed_promotion

@@ -60,8 +60,16 @@ local function ensure(key, index, hash, now, clips, bucket, clip_bytes)
 end
 """
 
-# KEYS: entry, index. ARGV: hash, now, N (-1 off), lease, max_attempts, clips json, bucket, clip bytes, wait seconds
-_USE = _CAN_CLAIM + """
+# A use sent as a voice id saves what a one-shot request would have carried on the wire.
+_ONE_SHOT_BYTES = """
+local function one_shot_bytes(key)
+  return tonumber(redis.call('HGET', key, 'wire_bytes') or redis.call('HGET', key, 'clip_bytes') or '0')
+end
+"""
+
+# KEYS: entry, index. ARGV: hash, now, N (-1 off), lease, max_attempts, clips json, bucket, clip bytes, wait seconds,
+# wire bytes (what one one-shot request carries: the clips as sent, e.g. FLAC; 0 = unknown, the clips as uploaded)
+_USE = _CAN_CLAIM + _ONE_SHOT_BYTES + """
 local key, now, n = KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 ensure(key, KEYS[2], ARGV[1], now, ARGV[6], ARGV[7], ARGV[8])
 local state = redis.call('HGET', key, 'state')
@@ -72,10 +80,11 @@ if (state == 'promoting' or state == 'training')
 end
 local uses = redis.call('HINCRBY', key, 'uses', 1)
 redis.call('HSET', key, 'last_used', now)
+if tonumber(ARGV[10]) > 0 then redis.call('HSET', key, 'wire_bytes', ARGV[10]) end
 local model = redis.call('HGET', key, 'model_id')
 if redis.call('HGET', key, 'state') == 'trained' and model then
   redis.call('HINCRBY', key, 'id_uses', 1)
-  redis.call('HINCRBY', key, 'bytes_saved', tonumber(redis.call('HGET', key, 'clip_bytes') or '0'))
+  redis.call('HINCRBY', key, 'bytes_saved', one_shot_bytes(key))
   return {model, 0, 0}
 end
 redis.call('HINCRBY', key, 'one_shot_uses', 1)
@@ -99,12 +108,12 @@ return 1
 """
 
 # KEYS: entry. ARGV: model id expected, reason, now. Drops the model only if it is still the current one.
-_DROP_MODEL = """
+_DROP_MODEL = _ONE_SHOT_BYTES + """
 local key = KEYS[1]
 if redis.call('HGET', key, 'model_id') ~= ARGV[1] then return 0 end
 local state = redis.call('HGET', key, 'state')
 if state == 'trained' then
-  redis.call('HINCRBY', key, 'bytes_saved', -tonumber(redis.call('HGET', key, 'clip_bytes') or '0'))
+  redis.call('HINCRBY', key, 'bytes_saved', -one_shot_bytes(key))
 end
 redis.call('HDEL', key, 'model_id', 'lease_until', 'retry_at')
 redis.call('HSET', key, 'state', 'one_shot', 'attempts', 0, 'reason', ARGV[2], 'model_dropped_at', ARGV[3])
@@ -145,16 +154,25 @@ class Registry:
         return cls(redis.Redis.from_url(url))
 
     def use(
-        self, reference_hash: str, *, clips: list[ClipRef], promote_after: int, max_attempts: int, wait_seconds: float = 0.0
+        self,
+        reference_hash: str,
+        *,
+        clips: list[ClipRef],
+        promote_after: int,
+        max_attempts: int,
+        wait_seconds: float = 0.0,
+        wire_bytes: int = 0,
     ) -> Use:
         """Count one request that would carry the clips; maybe claim the promotion.
 
         Within `wait_seconds` of a live claim, count nothing and answer `wait`: a fast
         training is worth a short wait rather than another request carrying the clips.
+        `wire_bytes`: what a one-shot request of this reference carries (the clips as sent);
+        `bytes_saved` counts it for every use sent as a voice id instead.
         """
         model_id, claimed, wait = self._use(
             keys=[keys.reference_entry(reference_hash), keys.reference_index()],
-            args=[reference_hash, time.time(), promote_after, LEASE_SECONDS, max_attempts, *_clip_args(clips), wait_seconds],
+            args=[reference_hash, time.time(), promote_after, LEASE_SECONDS, max_attempts, *_clip_args(clips), wait_seconds, wire_bytes],
         )
         return Use(model_id=model_id.decode() or None, claimed_promotion=bool(claimed), wait=bool(wait))
 
@@ -188,7 +206,7 @@ class Registry:
         entry: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
         entry["reference_hash"] = reference_hash
         entry["clips"] = json.loads(entry.get("clips", "[]"))
-        for name in ("uses", "one_shot_uses", "id_uses", "bytes_saved", "attempts", "clip_bytes"):
+        for name in ("uses", "one_shot_uses", "id_uses", "bytes_saved", "attempts", "clip_bytes", "wire_bytes"):
             entry[name] = int(entry.get(name, 0) or 0)
         return entry
 

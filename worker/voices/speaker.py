@@ -137,6 +137,7 @@ class Speaker:
             promote_after=settings.promote_after,
             max_attempts=settings.promote_max_attempts,
             wait_seconds=settings.promote_wait_seconds,
+            wire_bytes=sum(len(audio) for audio, _ in self.references),
         )
         if use.wait:
             raise PromotionPending(

@@ -1,0 +1,20 @@
+"""The options several commands share, defined once so that one spelling means one thing everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+Out = Annotated[Optional[str], typer.Option("--out", help="Where outputs go: s3://bucket[/prefix].")]
+Voice = Annotated[Optional[str], typer.Option("--voice", help="Reference clip (10-30 s of clean speech), or a voice NAME.")]
+Transcript = Annotated[Optional[str], typer.Option("--transcript", help="Exactly what the --voice clip says.")]
+TranscriptFile = Annotated[Optional[Path], typer.Option("--transcript-file", help="File holding the --voice clip's transcript.")]
+VoiceId = Annotated[Optional[str], typer.Option("--voice-id", help="An existing Fish voice id, instead of a clip.")]
+Format = Annotated[str, typer.Option("--format", help="Audio format: mp3, wav or opus.")]
+Notify = Annotated[Optional[str], typer.Option("--notify", help="Books: POST a signed JSON notice to this URL when done.")]
+Budget = Annotated[Optional[float], typer.Option("--budget", help="Books: refuse one whose cost still to pay exceeds this many USD.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (progress, if any, goes to stderr).")]
+Timeout = Annotated[Optional[float], typer.Option("--timeout", help="Give up waiting after this many seconds.")]
+Wait = Annotated[bool, typer.Option("--wait", help="Show progress until everything submitted has finished.")]

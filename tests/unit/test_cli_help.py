@@ -1,0 +1,54 @@
+"""Every command answers --help in an 80-column terminal: the tree is walked, not listed by hand."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from producer.cli.main import app
+
+WIDTH = 80
+
+
+def command_paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [path]
+    # typer carries its own copy of click: a group is whatever has subcommands
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        paths.extend(command_paths(sub, (*path, name)))
+    return paths
+
+
+TREE = command_paths(typer.main.get_command(app))
+
+
+def test_the_tree_is_walked() -> None:
+    # The walk must reach nested groups, or the test below would check too little.
+    assert {("submit",), ("book",), ("dev",), ("voices",), ("voices", "add"), ("voices", "gc")} <= set(TREE)
+
+
+@pytest.mark.parametrize("path", TREE, ids=lambda p: " ".join(p) or "narrate")
+def test_help_exits_zero_at_80_columns(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": str(WIDTH), "TERMINAL_WIDTH": str(WIDTH)})
+    assert result.exception is None, f"narrate {' '.join(path)} --help raised {result.exception!r}\n{result.output}"
+    assert result.exit_code == 0, result.output
+    assert "usage:" in result.output.lower()
+    too_wide = [line for line in result.output.splitlines() if len(line) > WIDTH]
+    assert not too_wide, f"lines wider than {WIDTH} columns: {too_wide}"
+
+
+@pytest.mark.parametrize("command", ["submit", "book"])
+def test_brackets_in_help_print_as_brackets(command: str) -> None:
+    """The real console script, as a user runs it: `s3://bucket[/prefix]` is text, not Rich markup."""
+    narrate = Path(sys.executable).with_name("narrate")
+    result = subprocess.run([str(narrate), command, "--help"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "COLUMNS": str(WIDTH)})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "s3://bucket[/prefix]" in result.stdout
