@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from producer.dev.stack import DEV_AWS, LocalStack
+from tests.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401  (hooks: the run leaves the checkout clean)
 
 
 @pytest.fixture(scope="session")
@@ -126,3 +127,4 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 __all__ = ["DEV_AWS", "EmulatorControl"]
+

@@ -36,3 +36,19 @@ def test_probe_refuses_what_is_not_audio(data: bytes) -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(AudioError, match="unknown output format"):
         codec.encode_pcm16(tone(0.1), sample_rate=RATE, fmt="flac")
+
+
+def test_an_in_memory_container_never_writes_a_file(tmp_path, monkeypatch) -> None:
+    """FFmpeg's image2 muxer would write a file named "<none>" into the working directory."""
+    import io
+
+    import pytest
+
+    from worker.errors import AudioError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AudioError, match="writes files by name"):
+        codec.open_memory_output(io.BytesIO(), fmt="image2")
+    with codec.open_memory_output(io.BytesIO(), fmt="mjpeg"):
+        pass
+    assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from worker.audio.codec import encode_pcm16
+from worker.audio.codec import encode_pcm16, open_memory_output
 from worker.audio.flac import lossless_flac
 
 RATE = 22_050
@@ -22,7 +22,7 @@ def speechlike(seconds: float, *, seed: int = 7) -> np.ndarray:
 
 def wav(samples: np.ndarray, *, channels: int = 1, codec: str = "pcm_s16le", fmt: str = "s16") -> bytes:
     out = io.BytesIO()
-    with av.open(out, mode="w", format="wav") as container:
+    with open_memory_output(out, fmt="wav") as container:
         stream = container.add_stream(codec, rate=RATE, layout="mono" if channels == 1 else "stereo", format=fmt)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format=fmt, layout=stream.layout.name)
         frame.sample_rate = RATE

@@ -16,7 +16,7 @@ from tests.tones import (
     tone_segments,
     tone_sequence,
 )
-from worker.audio.codec import concatenate, encode_pcm16
+from worker.audio.codec import concatenate, encode_pcm16, open_memory_output
 from worker.emulator.tones import tone_duration, tone_frequency, tone_pcm
 
 RATE = 22_050
@@ -46,7 +46,7 @@ def known_tones(freqs: list[float], *, rate: int = RATE, seconds: float = 0.5, g
 def encode_aac_m4b(signal: np.ndarray, *, rate: int) -> bytes:
     """AAC in an MP4 (m4b) container, as an audiobook would ship."""
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="ipod") as container:
+    with open_memory_output(buffer, fmt="ipod") as container:
         stream = container.add_stream("aac", rate=rate)
         stream.layout = "mono"
         stream.bit_rate = 96_000
@@ -104,7 +104,7 @@ def test_aac_in_m4b_and_stereo_decode() -> None:
     assert decoded_tones(data) == FREQS
     # Stereo in, mono out.
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="wav") as container:
+    with open_memory_output(buffer, fmt="wav") as container:
         stream = container.add_stream("pcm_s16le", rate=RATE, layout="stereo")
         mono = (known_tones(FREQS[:2]) * 32767).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(np.repeat(mono, 2).reshape(1, -1), format="s16", layout="stereo")

@@ -124,6 +124,18 @@ def concatenate(parts: Iterable[bytes], *, fmt: str, pause_seconds: float = 0.0)
     return encoder.finish()
 
 
+def open_memory_output(buffer: io.BytesIO, *, fmt: str) -> av.container.OutputContainer:
+    """A container written into `buffer`, never to a file.
+
+    FFmpeg's "no file" muxers (image2, segment, hls, ...) open files by the container's
+    name, and PyAV names an in-memory container "<none>": writing one would leave a
+    file of that name in the working directory instead of filling the buffer.
+    """
+    if av.ContainerFormat(fmt, "w").no_file:
+        raise AudioError(f"the {fmt!r} muxer writes files by name, not into memory; use a format such as mjpeg, mp3 or wav")
+    return av.open(buffer, mode="w", format=fmt)
+
+
 class _Encoder:
     """One output stream; frames of any layout and rate are resampled to mono s16 at its rate."""
 
@@ -132,7 +144,7 @@ class _Encoder:
             raise AudioError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
         container_format, codec, fixed_rate, options = _ENCODERS[fmt]
         self._buffer = io.BytesIO()
-        self._container = av.open(self._buffer, mode="w", format=container_format)
+        self._container = open_memory_output(self._buffer, fmt=container_format)
         self.rate = fixed_rate or sample_rate
         self._stream = self._container.add_stream(codec, rate=self.rate, options=options)
         self._stream.layout = "mono"

@@ -15,6 +15,8 @@ import av
 import av.error
 import numpy as np
 
+from worker.audio.codec import open_memory_output
+
 
 def lossless_flac(data: bytes) -> bytes | None:
     """`data` re-encoded as FLAC when it is 16-bit PCM WAV and FLAC is smaller; else None."""
@@ -35,7 +37,7 @@ def _encode_flac(data: bytes) -> bytes | None:
         if "wav" not in source.format.name or codec.name != "pcm_s16le":
             return None
         out = io.BytesIO()
-        with av.open(out, mode="w", format="flac") as sink:
+        with open_memory_output(out, fmt="flac") as sink:
             encoder = sink.add_stream("flac", rate=codec.sample_rate, layout=codec.layout.name, format="s16")
             for frame in source.decode(stream):
                 frame.pts = None
