@@ -1,0 +1,116 @@
+"""The folders tell the architecture; these rules keep it so. Imports are read with `ast`, nothing is imported."""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("worker", "producer")
+SHARED_GROUND = {"worker.app", "worker.settings", "worker.contract", "worker.keys", "worker.errors"}
+CAPABILITIES = ("worker.jobs", "worker.voices", "worker.books")
+ADAPTERS = ("worker.fish", "worker.storage", "worker.audio")
+MAX_LINES = 300
+
+
+@cache
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+@cache
+def imports(module: str, *, top_level_only: bool = False) -> frozenset[str]:
+    """Every module `module` imports (names under `from x import y` count as x.y when x.y is a module)."""
+    tree = ast.parse(modules()[module].read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert not node.level, f"{module}: relative import; the project imports by absolute names only"
+            source = node.module or ""
+            found.add(source)
+            found.update(f"{source}.{alias.name}" for alias in node.names if f"{source}.{alias.name}" in modules())
+    return frozenset(found)
+
+
+def within(name: str, prefixes: tuple[str, ...] | set[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def offenders(rule) -> list[str]:
+    return sorted(f"{module} imports {name}" for module in modules() for name in imports(module) if rule(module, name))
+
+
+def test_the_walk_sees_the_packages() -> None:
+    assert {"worker.app", "worker.jobs.tasks", "worker.fish.client", "producer.cli.main", "producer.submit.jobs"} <= set(modules())
+    assert "worker.fish.client" in imports("worker.voices.speaker")
+
+
+def test_worker_never_imports_producer() -> None:
+    assert offenders(lambda m, n: m.startswith("worker") and within(n, ("producer",))) == []
+
+
+def test_the_emulator_never_imports_what_it_stands_in_for() -> None:
+    stood_in = ("worker.jobs", "worker.voices", "worker.books", "worker.fish", "fishaudio")
+    assert offenders(lambda m, n: within(m, ("worker.emulator",)) and within(n, stood_in)) == []
+
+
+@pytest.mark.parametrize(("library", "owners"), [
+    ("fishaudio", ("worker.fish",)),
+    ("boto3", ("worker.storage",)),
+    ("botocore", ("worker.storage",)),
+    ("av", ("worker.audio",)),
+    ("celery", ("worker.app", "producer.submit")),
+    ("kombu", ("worker.app", "producer.submit")),
+])  # fmt: skip
+def test_each_library_has_one_home(library: str, owners: tuple[str, ...]) -> None:
+    def breaks(module: str, name: str) -> bool:
+        task_module = module.startswith("worker.") and module.endswith(".tasks") and library == "celery"
+        return within(name, (library,)) and not within(module, owners) and not task_module
+
+    assert offenders(breaks) == []
+
+
+def test_the_shared_ground_imports_no_capability_or_adapter() -> None:
+    below = (*CAPABILITIES, *ADAPTERS, "worker.text", "worker.emulator", "worker.runtime", "worker.backoff")
+    assert offenders(lambda m, n: m in SHARED_GROUND and within(n, below)) == []
+
+
+def test_adapters_know_nothing_of_jobs_voices_or_books() -> None:
+    assert offenders(lambda m, n: within(m, ADAPTERS) and within(n, (*CAPABILITIES, "worker.runtime"))) == []
+
+
+def test_no_import_cycles() -> None:
+    graph = {m: {n for n in imports(m, top_level_only=True) if n in modules() and n != m} for m in modules()}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for name in sorted(graph[module]):
+            # importing a.b.c runs a and a.b first: a package's __init__ importing its own submodule is no cycle
+            if state.get(name) == 1 and not module.startswith(name + "."):
+                cycles.append([*path[path.index(name):], name])
+            elif name not in state:
+                visit(name, [*path, name])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def test_modules_stay_small() -> None:
+    large = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert large == {}
