@@ -220,7 +220,7 @@ def dev(
     voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
     emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results (S3 URLs, saved files, voice) as JSON.")] = False,
+    as_json: options.Json = False,
 ) -> None:
     """Start Redis, S3, the emulator (unless FISH_API_KEY is set) and a worker; render; stop all."""
     from producer.dev.run import run_dev

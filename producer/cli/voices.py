@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from producer.cli import options
 from producer.cli.console import EXIT_JOB_FAILED, console, fail, settings_or_exit, warn
 from producer.submit.clips import ClipInput, prepare_clip_voice, upload_clips
 from producer.submit.jobs import parse_out
@@ -20,7 +21,7 @@ from worker.errors import BadInput, NarrateError
 
 voices_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Named voices and the reference registry (promotion to Fish voices).")
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Json = options.Json
 Ref = Annotated[str, typer.Argument(help="A voice NAME, or a reference hash (8+ leading characters).")]
 
 

@@ -52,3 +52,22 @@ def test_brackets_in_help_print_as_brackets(command: str) -> None:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "s3://bucket[/prefix]" in result.stdout
+
+
+SHARED = {"--out", "--format", "--voice-id", "--json", "--transcript-file"}
+
+
+def test_shared_options_mean_the_same_everywhere() -> None:
+    """One spelling, one meaning: every command's --out, --format, --voice-id, --json says the same thing."""
+    seen: dict[str, set[str]] = {}
+
+    def walk(command: Any) -> None:
+        for param in getattr(command, "params", []):
+            for name in set(getattr(param, "opts", [])) & SHARED:
+                seen.setdefault(name, set()).add(param.help)
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    assert set(seen) == SHARED
+    assert {name: helps for name, helps in seen.items() if len(helps) > 1} == {}
