@@ -29,15 +29,7 @@ from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
 from tests.bench.harness import (
-    Figure,
-    log,
-    make_bucket,
-    point_process_at,
-    report,
-    runs_from_argv,
-    sentences,
-    stack,
-    wait_for_succeeded,
+    Figure, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, wait_for_succeeded,
 )  # fmt: skip
 from worker import keys
 from worker.settings import get_settings

@@ -21,17 +21,7 @@ from fishaudio import FishAudio
 
 from producer.submit.jobs import Submitter
 from tests.bench.harness import (
-    Figure,
-    emulator_stats,
-    log,
-    make_bucket,
-    point_process_at,
-    report,
-    runs_from_argv,
-    sentences,
-    stack,
-    trained_voice,
-    wait_for_succeeded,
+    Figure, emulator_stats, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, trained_voice, wait_for_succeeded,
 )  # fmt: skip
 from worker import keys
 from worker.settings import get_settings
