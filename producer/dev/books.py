@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -32,7 +33,7 @@ def render_book(settings: Settings, book: BookText, *, voice: PreparedVoice, buc
         return False
     folder = out_dir / Path(book.source).stem
     manifest = _download(Storage(), bucket=bucket, prefix="books", book_id=plan.book_id, folder=folder, fmt=fmt, chapters=len(plan.chapters))
-    console.print(_chapters_table(manifest))
+    console.print(_chapters_table(manifest, width=console.width))
     chunks = manifest["chunks"]
     console.print(
         f"{folder}/book.m4b: {manifest['chapters'][-1]['end_seconds']:.1f}s, {chunks['rendered']} chunks rendered,"
@@ -59,14 +60,29 @@ def _download(storage: Storage, *, bucket: str, prefix: str, book_id: str, folde
     return json.loads((folder / "manifest.json").read_text())
 
 
-def _chapters_table(manifest: dict) -> Table:
-    table = Table(title=f"{manifest['title']}: chapters")
-    for column in ("#", "title", "start", "chunks", "RMS dB", "peak dB", "noise floor dB", "ACX"):
-        table.add_column(column, justify="right" if column not in ("title", "ACX") else "left")
+def _chapters_table(manifest: dict, *, width: int = 80) -> Table:
+    """One line per chapter within `width` columns: long titles are cut, levels in dB, ACX names what fails."""
+    table = Table(title=f"{manifest['title']}: chapters", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    # The other columns take about 56; Rich would squeeze them all alike rather than cut the title.
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=max(12, width - 56))
+    for column in ("start", "RMS", "peak", "floor"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("ACX", no_wrap=True)
     for chapter in manifest["chapters"]:
         report = chapter["loudness"] or {}
-        checks = report.get("checks", {})
-        verdict = "pass" if report.get("pass") else "fail: " + ", ".join(k for k, v in checks.items() if not v["pass"])
-        table.add_row(str(chapter["index"] + 1), chapter["title"], f"{chapter['start_seconds']:.1f}s", str(chapter["chunks"]),
-                      f"{report.get('rms_db', 0):.1f}", f"{report.get('peak_db', 0):.1f}", f"{report.get('noise_floor_db', 0):.1f}", verdict)  # fmt: skip
+        failing = [_CHECK_NAMES.get(k, k) for k, v in report.get("checks", {}).items() if not v["pass"]]
+        table.add_row(str(chapter["index"] + 1), chapter["title"], _clock(chapter["start_seconds"]),
+                      f"{report.get('rms_db', 0):.1f}", f"{report.get('peak_db', 0):.1f}", f"{report.get('noise_floor_db', 0):.1f}",
+                      "pass" if report.get("pass") else "fail: " + " ".join(failing))  # fmt: skip
+    table.caption, table.caption_justify = "RMS, peak and noise floor in dB; ACX: the audiobook store's checks (manifest.json)", "left"
     return table
+
+
+_CHECK_NAMES = {"noise_floor": "floor"}
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
