@@ -194,7 +194,7 @@ def _download(storage: Storage, records: list[JobRecord], *, out_dir: Path) -> d
 
 def _summary_table(records: list[JobRecord], saved: dict[str, Saved]) -> Table:
     """Fits 80 columns: the local file, not the S3 URL (that is in --json and in each manifest)."""
-    table = Table(title="narrate dev: results", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title="narrate dev: results", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("job", no_wrap=True)
     table.add_column("state", no_wrap=True)
     table.add_column("voice mode", no_wrap=True)
@@ -241,4 +241,4 @@ def _promotion_summary(entry: dict) -> str:
         head += f" as Fish voice {entry['model_id']}"
     if entry.get("reason"):
         head += f" ({entry['reason']})"
-    return f"{head}; one-shot bytes saved: {entry['bytes_saved']:,} (reference audio not sent, as it goes on the wire)"
+    return f"{head}; one-shot bytes saved: {entry['bytes_saved']:,} (as sent on the wire)"
