@@ -129,6 +129,18 @@ class ModelVoice(_Strict):
 Voice = Annotated[ClipVoice | ModelVoice, Field(discriminator="mode")]
 
 
+class Synthesis(_Strict):
+    """Fish synthesis settings a request carries beyond text and voice; part of a chunk's content address."""
+
+    sample_rate: Literal[8000, 16000, 24000, 32000, 44100] | None = Field(
+        None, description="Hz asked of Fish for WAV chunks; None: the API's own (44.1 kHz)."
+    )
+
+    def address(self) -> dict[str, object]:
+        """What is set, for the content address: settings left unset keep the addresses they always had."""
+        return self.model_dump(exclude_none=True)
+
+
 class Output(_Strict):
     bucket: str
     prefix: str = Field("", description="Key prefix; outputs go to <prefix>/<job_id>.<format>.")

@@ -68,9 +68,11 @@ def reference_clip(sha256: str, extension: str) -> str:
     return f"refs/{sha256}.{extension}"
 
 
-def chunk_hash(text: str, *, voice: str, model: str) -> str:
+def chunk_hash(text: str, *, voice: str, model: str, synthesis: dict[str, object] | None = None) -> str:
     """Content address of a chunk's audio: its text, the voice (reference hash or Fish id), model and parameters."""
-    identity = {"v": 1, "text": text, "voice": voice, "model": model, "format": "wav"}
+    identity: dict[str, object] = {"v": 1, "text": text, "voice": voice, "model": model, "format": "wav"}
+    if synthesis:
+        identity["synthesis"] = synthesis  # only when set: chunks rendered without settings keep their address
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

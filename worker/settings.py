@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     target_rms_db: float = Field(
         -20.0, ge=-40, le=-6, description="Loudness target of audiobook chapters, RMS dBFS (ACX: -23 to -18)."
     )
+    preset: Literal["standard", "acx"] = Field(
+        "standard", description="How books' audio is made when a book names no preset (worker/books/presets.py)."
+    )
     reconcile_seconds: float = Field(60.0, gt=0, description="How often beat runs the audiobook reconciler.")
     reconcile_stale_seconds: float = Field(
         300.0, gt=0, description="An audiobook with no progress for this long has its missing work re-sent."

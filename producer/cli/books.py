@@ -37,11 +37,11 @@ def _duration(seconds: float) -> str:
 
 
 def submit_book(
-    submitter: BookSubmitter, book: BookText, *, voice: Any, out: str, fmt: str, notify: str | None, budget: float | None,
-    pauses: Pauses, title: str | None = None, quiet: bool = False,
+    submitter: BookSubmitter, book: BookText, *, voice: Any, out: str, fmt: str | None, notify: str | None, budget: float | None,
+    pauses: Pauses, title: str | None = None, quiet: bool = False, preset: str | None = None,
 ) -> str:  # fmt: skip
     plan, cost = submitter.submit(
-        book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify, budget_usd=budget, title=title
+        book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify, budget_usd=budget, title=title, preset=preset
     )
     (errors if quiet else console).print(
         f"{plan.book_id}  {book.source}: {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
@@ -78,6 +78,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         fmt: options.Format = "mp3",
         notify: options.Notify = None,
         budget: options.Budget = None,
+        preset: options.Preset = None,
         paragraph_pause: Annotated[float, typer.Option(help="Seconds of silence between paragraphs.")] = Pauses().paragraph_seconds,
         chapter_pause: Annotated[float, typer.Option(help="Seconds of silence between chapters.")] = Pauses().chapter_seconds,
         wait: Annotated[bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")] = False,
@@ -94,7 +95,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
             chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
             pauses = Pauses(paragraph_seconds=paragraph_pause, chapter_seconds=chapter_pause)
             book_id = submit_book(BookSubmitter.from_settings(settings), read_book(file), voice=chosen, out=out, fmt=fmt,
-                                  notify=notify, budget=budget, pauses=pauses, quiet=as_json)  # fmt: skip
+                                  notify=notify, budget=budget, pauses=pauses, quiet=as_json, preset=preset)  # fmt: skip
         except BadInput as exc:
             fail(str(exc))
         except NarrateError as exc:
@@ -116,6 +117,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         transcript: options.Transcript = None,
         transcript_file: options.TranscriptFile = None,
         voice_id: options.VoiceId = None,
+        preset: options.Preset = None,
         as_json: options.Json = False,
     ) -> None:
         """Chapters, chunks, bytes, cost, cached chunks and audio length, without rendering anything.
@@ -131,7 +133,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
             submitter = BookSubmitter.from_settings(settings)
             for path in files:
                 text: BookText = read_book(path)
-                plan = submitter.plan(text, voice=chosen or "unknown-voice", out=out or "s3://narrate-estimate")
+                plan = submitter.plan(text, voice=chosen or "unknown-voice", out=out or "s3://narrate-estimate", preset=preset)
                 if chosen is not None and out:
                     rows.append((text.source, submitter.estimate(plan)))
                 else:

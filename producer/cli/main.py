@@ -54,6 +54,7 @@ def submit(
     fmt: options.Format = "mp3",
     notify: options.Notify = None,
     budget: options.Budget = None,
+    preset: options.Preset = None,
     wait: options.Wait = False,
     as_json: options.Json = False,
 ) -> None:
@@ -67,7 +68,7 @@ def submit(
     books = [f for f in files if is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
     if books:
         _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
-                      cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json)  # fmt: skip
+                      cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json, preset=preset)  # fmt: skip
         return
     try:
         check_format(fmt)
@@ -90,19 +91,19 @@ def submit(
 
 
 def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: str | None,
-                  budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool) -> None:  # fmt: skip
+                  budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool, preset: str | None) -> None:  # fmt: skip
     """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
     started = time.perf_counter()
     try:
-        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice)
+        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset)
         check_buckets(settings, work.outputs)
         if work.books:
             submitter = book_cli.BookSubmitter.from_settings(settings)
-            for book, chosen, target, entry_format, title in work.books:
-                book_cli.submit_book(submitter, book, voice=chosen, out=target, fmt=entry_format, notify=notify, budget=budget,
-                                     pauses=book_cli.Pauses(), title=title)  # fmt: skip
+            for entry in work.books:
+                book_cli.submit_book(submitter, entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify=notify,
+                                     budget=budget, pauses=book_cli.Pauses(), title=entry.title, preset=entry.preset)  # fmt: skip
         jobs = submit_job_groups(settings, work)
     except BadInput as exc:
         fail(str(exc))
@@ -217,6 +218,7 @@ def dev(
     files: Annotated[Optional[list[str]], typer.Argument(help="Text files to render (default: the bundled sample).")] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where rendered audio is saved.")] = Path("out"),
     fmt: options.Format = "mp3",
+    preset: options.Preset = None,
     voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
     emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
@@ -226,7 +228,7 @@ def dev(
     from producer.dev.run import run_dev
 
     code = run_dev(
-        files=files or [], out_dir=out_dir, fmt=fmt, voice=voice, transcript=transcript,
+        files=files or [], out_dir=out_dir, fmt=fmt, preset=preset, voice=voice, transcript=transcript,
         emulator_latency=emulator_latency, console=errors if as_json else console, errors=errors, as_json=as_json,
     )  # fmt: skip
     raise typer.Exit(code)

@@ -18,3 +18,7 @@ Budget = Annotated[Optional[float], typer.Option("--budget", help="Books: refuse
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (progress, if any, goes to stderr).")]
 Timeout = Annotated[Optional[float], typer.Option("--timeout", help="Give up waiting after this many seconds.")]
 Wait = Annotated[bool, typer.Option("--wait", help="Show progress until everything submitted has finished.")]
+Preset = Annotated[
+    Optional[str],
+    typer.Option("--preset", help="Books: how the audio is made: standard, or acx for the audiobook store's file rules (default: NARRATE_PRESET)."),
+]

@@ -19,9 +19,12 @@ from worker.settings import Settings
 from worker.storage import Storage
 
 
-def render_book(settings: Settings, book: BookText, *, voice: PreparedVoice, bucket: str, fmt: str, out_dir: Path, console: Console) -> bool:
+def render_book(
+    settings: Settings, book: BookText, *, voice: PreparedVoice, bucket: str, fmt: str, out_dir: Path, console: Console,
+    preset: str | None = None,
+) -> bool:
     """Submit one book, show per-chapter progress, save its outputs; True when it succeeded."""
-    plan, cost = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/books", fmt=fmt)
+    plan, cost = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/books", fmt=fmt, preset=preset)
     console.print(
         f"book {plan.book_id[:8]}: {book.title!r}, {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
         f" estimated ${cost.uncached_cost_usd:.4f}",
@@ -32,7 +35,8 @@ def render_book(settings: Settings, book: BookText, *, voice: PreparedVoice, buc
         console.print(f"book failed: {record.get('error')}", markup=False)
         return False
     folder = out_dir / Path(book.source).stem
-    manifest = _download(Storage(), bucket=bucket, prefix="books", book_id=plan.book_id, folder=folder, fmt=fmt, chapters=len(plan.chapters))
+    manifest = _download(Storage(), bucket=bucket, prefix="books", book_id=plan.book_id, folder=folder, fmt=plan.output.format,
+                         chapters=len(plan.chapters))  # fmt: skip
     console.print(_chapters_table(manifest, width=console.width))
     chunks = manifest["chunks"]
     console.print(

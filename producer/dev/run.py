@@ -67,6 +67,7 @@ def run_dev(
     files: list[str],
     out_dir: Path,
     fmt: str,
+    preset: str | None = None,
     voice: Path | None,
     transcript: str | None,
     emulator_latency: float = 0.0,
@@ -108,7 +109,8 @@ def run_dev(
             storage = Storage()
             storage.create_bucket(DEV_BUCKET)
             if books:
-                ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, out_dir=out_dir, console=console) for b in book_texts]
+                ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, preset=preset, out_dir=out_dir,
+                                  console=console) for b in book_texts]
                 return 0 if all(ok) else 1
             records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console)
             saved = _download(storage, records, out_dir=out_dir)

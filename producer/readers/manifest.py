@@ -61,6 +61,7 @@ class ManifestEntry(BaseModel):
     transcript_file: Path | None = None
     voice_id: str | None = Field(default=None, min_length=1)
     title: str | None = Field(default=None, min_length=1)  # overrides the book's own title; a job's title
+    preset: Literal["standard", "acx"] | None = None  # books: how the audio is made (None: NARRATE_PRESET)
 
     @property
     def is_job(self) -> bool:

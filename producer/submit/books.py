@@ -20,6 +20,7 @@ from producer.submit.jobs import check_format, parse_out
 from worker import keys
 from worker.app import QUEUE, make_app
 from worker.books.plan import BookPlan, Pauses, chunk_messages, plan_chapter
+from worker.books.presets import DEFAULT_PRESET, PRESETS, Preset, preset_named
 from worker.books.state import BookState
 from worker.contract import BOOK_CHUNK_TASK, Output
 from worker.errors import BadInput, StorageRejected
@@ -47,10 +48,11 @@ class Estimate:
 
 def make_plan(
     book: BookText, *, voice: object, output: Output, settings: Settings, pauses: Pauses, notify_url: str | None,
-    cover_key: str | None = None, title: str | None = None,
+    cover_key: str | None = None, title: str | None = None, preset: Preset = PRESETS[DEFAULT_PRESET],
 ) -> BookPlan:  # fmt: skip
     chapters = [
-        plan_chapter(index=i, title=c.title, text=c.text, voice=voice, model=settings.fish_model, max_bytes=settings.chunk_bytes)  # type: ignore[arg-type]
+        plan_chapter(index=i, title=c.title, text=c.text, voice=voice, model=settings.fish_model,  # type: ignore[arg-type]
+                     max_bytes=settings.chunk_bytes, synthesis=preset.synthesis)  # fmt: skip
         for i, c in enumerate(book.chapters)
     ]
     return BookPlan(
@@ -58,6 +60,7 @@ def make_plan(
         cover_key=cover_key, cover_type=book.cover_type if cover_key else "", voice=voice, output=output,  # type: ignore[arg-type]
         fish_model=settings.fish_model, pauses=pauses, target_rms_db=settings.target_rms_db, notify_url=notify_url,
         submitted_at=datetime.now(timezone.utc), chapters=chapters,
+        preset=preset.name, synthesis=preset.synthesis, bit_rate=preset.bit_rate,
     )  # fmt: skip
 
 
@@ -93,15 +96,19 @@ class BookSubmitter:
         return cls(settings=settings, storage=Storage.from_settings(settings), state=BookState.from_url(settings.broker_url), app=make_app(settings))
 
     def plan(
-        self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3",
-        pauses: Pauses | None = None, notify_url: str | None = None, title: str | None = None,
+        self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
+        pauses: Pauses | None = None, notify_url: str | None = None, title: str | None = None, preset: str | None = None,
     ) -> BookPlan:  # fmt: skip
+        """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET."""
+        chosen = _preset(preset or self._settings.preset)
+        if chosen.format and fmt and fmt != chosen.format:
+            raise BadInput(f"--preset {chosen.name} writes {chosen.format} chapters; leave --format {fmt} off")
         bucket, prefix = parse_out(out)
-        output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
+        output = Output(bucket=bucket, prefix=prefix, format=check_format(chosen.format or fmt or "mp3"))  # type: ignore[arg-type]
         if notify_url is not None and not notify_url.startswith(("http://", "https://")):
             raise BadInput(f"--notify {notify_url!r}: expected an http:// or https:// URL")
         plan = make_plan(book, voice=job_voice_for(voice, bucket=bucket), output=output, settings=self._settings,
-                         pauses=pauses or Pauses(), notify_url=notify_url, title=title)  # fmt: skip
+                         pauses=pauses or Pauses(), notify_url=notify_url, title=title, preset=chosen)  # fmt: skip
         if book.cover:
             extension = (mimetypes.guess_extension(book.cover_type) or ".img").lstrip(".")
             plan = plan.model_copy(update={"cover_key": keys.book_cover(prefix, plan.book_id, extension), "cover_type": book.cover_type})
@@ -115,10 +122,11 @@ class BookSubmitter:
         return estimate(plan, price_per_million=self._settings.price_per_million_bytes, storage=self._storage)
 
     def submit(
-        self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3",
+        self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
         pauses: Pauses | None = None, notify_url: str | None = None, budget_usd: float | None = None, title: str | None = None,
+        preset: str | None = None,
     ) -> tuple[BookPlan, Estimate]:  # fmt: skip
-        plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title)
+        plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title, preset=preset)
         bucket = plan.output.bucket
         try:
             self._storage.check_bucket(bucket)
@@ -139,3 +147,10 @@ class BookSubmitter:
         for message in chunk_messages(plan):
             self._app.send_task(BOOK_CHUNK_TASK, args=[message.model_dump(mode="json")], queue=QUEUE)
         return plan, cost
+
+
+def _preset(name: str) -> Preset:
+    try:
+        return preset_named(name)
+    except ValueError as exc:
+        raise BadInput(f"--preset: {exc}") from exc

@@ -39,11 +39,23 @@ class JobGroup:
     positions: list[int] = field(default_factory=list)  # each job's place in the manifests, to print ids in that order
 
 
+@dataclass(frozen=True)
+class BookWork:
+    """One book to submit, read and voiced."""
+
+    book: BookText
+    voice: PreparedVoice | NamedVoice | str
+    out: str
+    fmt: str | None
+    title: str | None = None
+    preset: str | None = None
+
+
 @dataclass
 class Work:
     """Everything one `narrate submit` of books and manifests will send, read and checked; nothing sent yet."""
 
-    books: list[tuple[BookText, PreparedVoice | NamedVoice | str, str, str, str | None]] = field(default_factory=list)
+    books: list[BookWork] = field(default_factory=list)
     job_groups: dict[tuple[VoiceKey, str, str], JobGroup] = field(default_factory=dict)
     job_count: int = 0
     outputs: dict[str, str] = field(default_factory=dict)  # output URL -> where it is first named, for error messages
@@ -78,13 +90,15 @@ class Voices:
         return self._ready[key]
 
 
-def plan_work(settings: Settings, paths: list[str], *, out: str | None, fmt: str, cli_voice: VoiceKey) -> Work:
+def plan_work(
+    settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None = None
+) -> Work:
     """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent."""
     voices = Voices(settings)
     work = Work()
     for path in paths:
         if Path(path).suffix.lower() not in MANIFEST_SUFFIXES:
-            work.books.append((read_book(path), voices.get(cli_voice), out, fmt, None))
+            work.books.append(BookWork(read_book(path), voices.get(cli_voice), out, fmt, preset=preset))  # type: ignore[arg-type]
             work.outputs.setdefault(out, path)
             continue
         for where, entry in read_placed_manifest(path, max_text_bytes=settings.max_text_bytes):
@@ -94,7 +108,7 @@ def plan_work(settings: Settings, paths: list[str], *, out: str | None, fmt: str
                 work.add_job(entry, chosen)
             else:
                 # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
-                work.books.append((read_book(str(entry.file)), chosen, entry.out, entry.format, entry.title))
+                work.books.append(BookWork(read_book(str(entry.file)), chosen, entry.out, entry.format, entry.title, entry.preset or preset))
     return work
 
 

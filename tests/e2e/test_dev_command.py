@@ -94,4 +94,5 @@ def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.glob("chapter-*.mp3")) == ["chapter-001.mp3", "chapter-002.mp3", "chapter-003.mp3"]
     for name in ("chapters.json", "book.srt", "book.vtt", "manifest.json"):
         assert (folder / name).exists()
-    assert "The North Wind and the Sun: chapters" in result.stdout and "RMS dB" in result.stdout
+    assert "The North Wind and the Sun: chapters" in result.stdout and "RMS, peak and noise floor in dB" in result.stdout
+    assert "ACX: pass" in result.stdout  # mastered, with room tone: every chapter passes the store's checks

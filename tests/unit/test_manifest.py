@@ -218,8 +218,8 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
     first = next(iter(work.job_groups.values()))
     assert [s.name for s in first.sources[:2]] == ["books.jsonl:1", "books.jsonl:3"] and first.positions[:2] == [0, 2]
     assert first.sources[0].text == "Headline 0."
-    [(book, book_voice, book_out, book_format, _)] = work.books
-    assert (book.source, book_voice, book_out, book_format) == ("two.md", first.voice, "s3://books/two", "mp3")
+    [book] = work.books
+    assert (book.book.source, book.voice, book.out, book.fmt, book.preset) == ("two.md", first.voice, "s3://books/two", "mp3", None)
     assert work.job_count == 202 and set(work.outputs) == {"s3://news/a", "s3://news/b", "s3://books/two"}
 
     class OneCallPerGroup:

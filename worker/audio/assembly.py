@@ -78,10 +78,13 @@ class AudioFileWriter:
         rate: int,
         metadata: dict[str, str] | None = None,
         cover: tuple[bytes, str] | None = None,
+        bit_rate: int | None = None,
     ) -> None:
+        """`bit_rate` overrides the format's default (mp3: constant bit rate, as stores ask)."""
         if fmt not in _WRITERS:
             raise AudioError(f"unknown output format {fmt!r}; use one of {', '.join(_WRITERS)}")
-        container_format, codec, fixed_rate, bit_rate = _WRITERS[fmt]
+        container_format, codec, fixed_rate, default_bit_rate = _WRITERS[fmt]
+        bit_rate = bit_rate or default_bit_rate
         self.rate = rate
         self._container = av.open(str(path), mode="w", format=container_format)
         for key, value in (metadata or {}).items():

@@ -5,19 +5,20 @@ constant memory: filter state, running sums, and two fixed-size histograms.
 Integrated loudness follows ITU-R BS.1770-4 / EBU R128 (K-weighting, 400 ms
 blocks every 100 ms, absolute gate -70 LUFS, relative gate -10 LU).
 
-The noise floor is the 10th percentile of the RMS levels (dBFS) of consecutive,
-non-overlapping 0.5 s windows of the unweighted signal; a window of pure
-digital silence counts as -120 dB. Taking a low percentile rather than the
-minimum ignores a few unusually quiet windows (e.g. fades). The percentile is
-read from a 0.1 dB histogram from -120 to 0 dB: the nearest-rank bin is found
-and the mean of the window levels that fell in it is reported. A trailing
-partial window is ignored unless the signal is shorter than one window.
+The noise floor is measured as the audiobook store measures it: the RMS level
+(dBFS) of the quietest of the consecutive, non-overlapping 0.5 s windows of the
+unweighted signal, which in a mastered file is room tone, never speech. It is
+read from a 0.1 dB histogram from -120 to 0 dB (the mean of the window levels
+in the lowest bin that holds any). A window of pure digital silence counts as
+-120 dB and is also counted apart (`silent_seconds`): generated silence is a
+defect of its own. A trailing partial window is ignored unless the signal is
+shorter than one window.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ FLOOR_DB = -120.0  # stands in for -inf so every figure stays JSON-ready
 ACX_RMS_RANGE = (-23.0, -18.0)
 ACX_PEAK_MAX = -3.0
 ACX_NOISE_FLOOR_MAX = -60.0
+ACX_TRUE_PEAK_MAX = -3.0
 
 _MIN_SAMPLE_RATE = 8_000
 _ABSOLUTE_GATE = -70.0
@@ -35,7 +37,6 @@ _LUFS_OFFSET = -0.691
 _GATE_BIN = 0.01  # LU; blocks from -70 to +10 LUFS (louder ones land in the top bin)
 _GATE_BINS = 8_000
 _NOISE_WINDOW_SECONDS = 0.5
-_NOISE_PERCENTILE = 0.10
 _NOISE_BIN = 0.1  # dB; windows from -120 to 0 dBFS
 _NOISE_BINS = 1_200
 
@@ -47,6 +48,7 @@ class Loudness:
     peak_db: float
     noise_floor_db: float
     duration_seconds: float
+    silent_seconds: float = 0.0  # in 0.5 s windows of digital zeros
 
 
 def k_weighting(sample_rate: int) -> np.ndarray:
@@ -120,6 +122,10 @@ class LoudnessMeter:
         self._window = _Segmenter(round(sample_rate * _NOISE_WINDOW_SECONDS))
         self._noise_counts = np.zeros(_NOISE_BINS, dtype=np.int64)
         self._noise_db_sums = np.zeros(_NOISE_BINS)
+        self._silent_windows = 0
+        # Sample levels (0.1 dB bins) with their energy: what a gain and a peak ceiling would leave of the RMS.
+        self._level_counts = np.zeros(_NOISE_BINS, dtype=np.int64)
+        self._level_energy = np.zeros(_NOISE_BINS)
 
     def add(self, samples: np.ndarray) -> None:
         """Feed the next mono float samples (nominally in [-1, 1])."""
@@ -138,6 +144,7 @@ class LoudnessMeter:
         self._sum_squares += float(squares.sum())
         self._peak = max(self._peak, float(np.abs(x).max()))
         self._add_windows(self._window.push(squares))
+        self._add_levels(squares)
         weighted, self._zi = sosfilt(self._sos, x, zi=self._zi)
         self._add_hops(self._hop.push(weighted * weighted))
 
@@ -161,7 +168,41 @@ class LoudnessMeter:
             levels = np.maximum(10.0 * np.log10(window_sums / self._window.length), FLOOR_DB)
         bins = np.clip(((levels - FLOOR_DB) / _NOISE_BIN).astype(np.int64), 0, _NOISE_BINS - 1)
         self._noise_counts += np.bincount(bins, minlength=_NOISE_BINS)
+        self._silent_windows += int(np.count_nonzero(window_sums == 0.0))
         self._noise_db_sums += np.bincount(bins, weights=levels, minlength=_NOISE_BINS)
+
+    def _add_levels(self, squares: np.ndarray) -> None:
+        with np.errstate(divide="ignore"):
+            levels = np.maximum(10.0 * np.log10(squares), FLOOR_DB)
+        bins = np.clip(((levels - FLOOR_DB) / _NOISE_BIN).astype(np.int64), 0, _NOISE_BINS - 1)
+        self._level_counts += np.bincount(bins, minlength=_NOISE_BINS)
+        self._level_energy += np.bincount(bins, weights=squares, minlength=_NOISE_BINS)
+
+    def gain_for_rms(self, *, target_rms_db: float, ceiling_db: float, max_gain_db: float = 40.0) -> float:
+        """dB of gain after which the signal, its peaks limited to `ceiling_db`, has `target_rms_db` RMS.
+
+        A limiter takes energy out of the peaks it holds down: on speech with a high crest
+        factor, plain gain to the target would fall short. Each sample level's energy is
+        counted at the gain, or at the ceiling if the gain would take it past; the gain
+        that meets the target is found by bisection. 0.0 for silence.
+        """
+        if self._samples == 0 or self._sum_squares == 0.0:
+            return 0.0
+        top = 10.0 ** (((np.arange(_NOISE_BINS) + 1) * _NOISE_BIN + FLOOR_DB) / 10.0)  # each bin's upper power
+        ceiling, target = 10.0 ** (ceiling_db / 10.0), 10.0 ** (target_rms_db / 10.0)
+
+        def power(gain_db: float) -> float:
+            g = 10.0 ** (gain_db / 10.0)
+            held = top * g > ceiling
+            return float((self._level_energy[~held].sum() * g + self._level_counts[held].sum() * ceiling) / self._samples)
+
+        low, high = -max_gain_db, max_gain_db
+        if power(high) < target:
+            return high
+        for _ in range(40):
+            middle = (low + high) / 2
+            low, high = (middle, high) if power(middle) < target else (low, middle)
+        return (low + high) / 2
 
     def _integrated(self) -> float:
         blocks = int(self._gate_counts.sum())
@@ -178,8 +219,7 @@ class LoudnessMeter:
         if windows == 0:
             partial = self._window.partial_count
             return _db(self._window.partial_sum / partial) if partial else FLOOR_DB
-        rank = max(1, math.ceil(_NOISE_PERCENTILE * windows))
-        index = int(np.searchsorted(np.cumsum(self._noise_counts), rank))
+        index = int(np.flatnonzero(self._noise_counts)[0])
         return max(FLOOR_DB, float(self._noise_db_sums[index] / self._noise_counts[index]))
 
     def result(self) -> Loudness:
@@ -190,6 +230,7 @@ class LoudnessMeter:
             peak_db=max(FLOOR_DB, 20.0 * math.log10(self._peak)) if self._peak > 0.0 else FLOOR_DB,
             noise_floor_db=self._noise_floor(),
             duration_seconds=self._samples / self.sample_rate,
+            silent_seconds=float(self._silent_windows) * _NOISE_WINDOW_SECONDS,
         )
 
 
@@ -200,34 +241,11 @@ def measure(samples: np.ndarray, *, sample_rate: int) -> Loudness:
     return meter.result()
 
 
-def gain_to_target(loudness: Loudness, *, target_rms_db: float = -20.0, peak_ceiling_db: float = -3.5) -> float:
-    """dB of gain that brings RMS to the target, less if the peak would pass the ceiling; 0.0 for silence."""
-    if loudness.rms_db <= FLOOR_DB or loudness.peak_db <= FLOOR_DB:
-        return 0.0
-    return min(target_rms_db - loudness.rms_db, peak_ceiling_db - loudness.peak_db)
+def acx_report(loudness: Loudness, *, true_peak_db: float | None = None) -> dict[str, Any]:
+    """JSON-ready figures (2 decimals) and the ACX checks, each with its limit; checks use the unrounded values.
 
-
-def scaled(loudness: Loudness, gain_db: float) -> Loudness:
-    """The measurement after a constant gain of `gain_db`.
-
-    Exact for RMS, peak and noise floor; for integrated loudness it assumes no
-    block crosses the -70 LUFS absolute gate, which holds for speech at sane gains.
+    `true_peak_db`: when the chain that wrote the file measured it (BS.1770, oversampled), checked too.
     """
-
-    def shift(value: float) -> float:
-        return value if value <= FLOOR_DB else max(FLOOR_DB, value + gain_db)
-
-    return replace(
-        loudness,
-        integrated_lufs=shift(loudness.integrated_lufs),
-        rms_db=shift(loudness.rms_db),
-        peak_db=shift(loudness.peak_db),
-        noise_floor_db=shift(loudness.noise_floor_db),
-    )
-
-
-def acx_report(loudness: Loudness) -> dict[str, Any]:
-    """JSON-ready figures (2 decimals) and the three ACX checks; checks use the unrounded values."""
     low, high = ACX_RMS_RANGE
     checks = {
         "rms": {"value": round(loudness.rms_db, 2), "limit": f"{low:g} to {high:g} dB", "pass": low <= loudness.rms_db <= high},
@@ -237,12 +255,21 @@ def acx_report(loudness: Loudness) -> dict[str, Any]:
             "limit": f"at most {ACX_NOISE_FLOOR_MAX:g} dB",
             "pass": loudness.noise_floor_db <= ACX_NOISE_FLOOR_MAX,
         },
+        "room_tone": {
+            "value": round(loudness.silent_seconds, 2),
+            "limit": "no 0.5 s of digital silence (seconds found)",
+            "pass": loudness.silent_seconds == 0.0,
+        },
     }
+    if true_peak_db is not None:
+        checks["true_peak"] = {"value": round(true_peak_db, 2), "limit": f"at most {ACX_TRUE_PEAK_MAX:g} dBTP",
+                               "pass": true_peak_db <= ACX_TRUE_PEAK_MAX}  # fmt: skip
     return {
         "integrated_lufs": round(loudness.integrated_lufs, 2),
         "rms_db": round(loudness.rms_db, 2),
         "peak_db": round(loudness.peak_db, 2),
         "noise_floor_db": round(loudness.noise_floor_db, 2),
+        "true_peak_db": None if true_peak_db is None else round(true_peak_db, 2),
         "duration_seconds": round(loudness.duration_seconds, 2),
         "checks": checks,
         "pass": all(check["pass"] for check in checks.values()),

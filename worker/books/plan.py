@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from worker import keys
-from worker.contract import Output, Voice
+from worker.contract import Output, Synthesis, Voice
 from worker.text.chunking import split_text
 
 
@@ -37,6 +37,9 @@ class Pauses(_Strict):
     sentence_seconds: float = Field(0.25, ge=0, le=10, description="Between chunks of one paragraph.")
     paragraph_seconds: float = Field(0.7, ge=0, le=10)
     chapter_seconds: float = Field(2.0, ge=0, le=30)
+    # Room tone that opens and closes every file (ACX: 0.5-1 s at the head, 1-5 s at the tail).
+    head_seconds: float = Field(0.75, ge=0, le=5)
+    tail_seconds: float = Field(2.0, ge=0, le=10)
 
 
 class BookPlan(_Strict):
@@ -53,6 +56,9 @@ class BookPlan(_Strict):
     fish_model: str
     pauses: Pauses = Pauses()
     target_rms_db: float = -20.0
+    preset: str = Field("standard", description="How the audio is made for where it goes (worker.books.presets).")
+    synthesis: Synthesis = Synthesis()  # asked of Fish for every chunk; its sample rate is every file's
+    bit_rate: int | None = Field(None, description="Chapter files' bit rate; None: the format's default.")
     notify_url: str | None = None
     submitted_at: datetime
     chapters: list[PlanChapter] = Field(min_length=1)
@@ -77,19 +83,22 @@ class ChunkMessage(_Strict):
     text: str = Field(min_length=1)
     key: str
     voice: Voice
+    synthesis: Synthesis = Synthesis()
 
 
 def voice_identity(voice: Voice) -> str:
     return voice.reference_hash if voice.mode == "clips" else voice.reference_id  # type: ignore[union-attr]
 
 
-def plan_chapter(*, index: int, title: str, text: str, voice: Voice, model: str, max_bytes: int) -> PlanChapter:
+def plan_chapter(
+    *, index: int, title: str, text: str, voice: Voice, model: str, max_bytes: int, synthesis: Synthesis = Synthesis()
+) -> PlanChapter:
     """Chunks of one chapter: each paragraph split on its own, so pauses land between paragraphs."""
     identity = voice_identity(voice)
     chunks: list[PlanChunk] = []
     for paragraph in (p for p in text.split("\n\n") if p.strip()):
         for position, piece in enumerate(split_text(paragraph, max_bytes=max_bytes)):
-            key = keys.chunk_audio(keys.chunk_hash(piece, voice=identity, model=model))
+            key = keys.chunk_audio(keys.chunk_hash(piece, voice=identity, model=model, synthesis=synthesis.address()))
             chunks.append(PlanChunk(index=len(chunks), text=piece, key=key, paragraph_start=position == 0))
     return PlanChapter(index=index, title=title, chunks=chunks)
 
@@ -99,6 +108,7 @@ def chunk_messages(plan: BookPlan) -> list[ChunkMessage]:
         ChunkMessage(
             book_id=plan.book_id, bucket=plan.output.bucket, prefix=plan.output.prefix,
             chapter=chapter.index, index=chunk.index, text=chunk.text, key=chunk.key, voice=plan.voice,
+            synthesis=plan.synthesis,
         )  # fmt: skip
         for chapter in plan.chapters
         for chunk in chapter.chunks

@@ -1,8 +1,10 @@
 """Audiobook work, one step at a time, no Celery: render a chunk, assemble a chapter, assemble the book.
 
 Chunks are content-addressed WAVs: a chunk already in storage is reused, never
-rendered again. Chapters are measured, normalized and encoded in two streaming
-passes over their chunks; the book is one more streaming pass into an .m4b.
+rendered again. Chapters are measured in one streaming pass over their chunks,
+then mastered (worker.audio.mastering) and encoded in a second, with room tone
+in every pause and at the head and tail; the book is one more streaming pass
+through the same chains into an .m4b.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import numpy as np
 from worker import keys
 from worker.audio import codec
 from worker.audio.assembly import AudioFileWriter, first_sample_rate, pcm_blocks
-from worker.audio.loudness import LoudnessMeter, acx_report, gain_to_target, scaled
+from worker.audio.loudness import LoudnessMeter, acx_report
+from worker.audio.mastering import CEILING_DB, MasteringChain
+from worker.audio.roomtone import LEVEL_DB as ROOM_TONE_DB
+from worker.audio.roomtone import RoomTone
 from worker.books.plan import BookPlan, ChunkMessage, PlanChapter
 from worker.books.state import BookState
 from worker.books.subtitles import Cue, to_srt, to_vtt
@@ -60,7 +65,7 @@ def render_chunk(message: ChunkMessage, *, ctx: BookContext) -> tuple[bool, int]
     if storage.exists(message.bucket, message.key):
         return False, 0
     speaker = Speaker.load(message.voice, bucket=message.bucket, ctx=ctx.render)
-    speech = speaker.speak(message.text, fmt="wav")
+    speech = speaker.speak(message.text, fmt="wav", sample_rate=message.synthesis.sample_rate)
     check_fish_audio(speech.audio)  # never store what cannot be decoded: it would poison every later assembly
     storage.put(message.bucket, message.key, speech.audio, content_type=codec.CONTENT_TYPES["wav"])
     return True, len(message.text.encode("utf-8"))
@@ -74,16 +79,23 @@ def _chunk_data(plan: BookPlan, key: str, *, ctx: BookContext) -> bytes:
     return data
 
 
+Pause = Callable[[int], np.ndarray]  # samples of what fills a pause: zeros to measure, room tone to master
+
+
+def _zeros(samples: int) -> np.ndarray:
+    return np.zeros(samples, dtype=np.float32)
+
+
 def _chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookContext, cues: list[Cue] | None = None,
-                 offset: float = 0.0) -> Iterator[np.ndarray]:  # fmt: skip
+                 offset: float = 0.0, pause: Pause = _zeros) -> Iterator[np.ndarray]:  # fmt: skip
     """The chapter as mono float blocks at `rate`, pauses included; fills `cues` with chunk times."""
     position = offset
     fetched = _read_ahead([chunk.key for chunk in chapter.chunks], lambda key: _chunk_data(plan, key, ctx=ctx))
     for number, (chunk, data) in enumerate(zip(chapter.chunks, fetched)):
         if number:
-            pause = plan.pauses.paragraph_seconds if chunk.paragraph_start else plan.pauses.sentence_seconds
-            yield np.zeros(int(round(pause * rate)), dtype=np.float32)
-            position += int(round(pause * rate)) / rate
+            seconds = plan.pauses.paragraph_seconds if chunk.paragraph_start else plan.pauses.sentence_seconds
+            yield pause(int(round(seconds * rate)))
+            position += int(round(seconds * rate)) / rate
         start = position
         for block in pcm_blocks(data, rate=rate):
             position += block.size / rate
@@ -105,34 +117,75 @@ def _read_ahead(items: list[str], fetch: Callable[[str], bytes], *, ahead: int =
 
 
 def _book_rate(plan: BookPlan, *, ctx: BookContext) -> int:
+    if plan.synthesis.sample_rate:
+        return plan.synthesis.sample_rate  # a chunk a backend sent at another rate is resampled to it
     return first_sample_rate(_chunk_data(plan, plan.chapters[0].chunks[0].key, ctx=ctx))
 
 
-def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) -> dict:
-    """Measure, normalize and encode one chapter; returns what the book assembly needs of it."""
-    chapter = plan.chapters[chapter_index]
-    rate = _book_rate(plan, ctx=ctx)
+class _Mastered:
+    """One chapter's chain: its gain, room tone scaled so that it comes out at ROOM_TONE_DB, and a meter on the output."""
+
+    def __init__(self, *, rate: int, gain_db: float) -> None:
+        self.chain = MasteringChain(rate=rate, gain_db=gain_db)
+        self.tone = RoomTone(rate=rate, level_db=ROOM_TONE_DB - gain_db)
+        self.meter = LoudnessMeter(rate)
+        self.fed = 0  # samples in, for times: the chain keeps every sample where it was
+
+    def feed(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            self.fed += block.size
+            yield from self._measured(self.chain.process(block))
+
+    def finish(self) -> Iterator[np.ndarray]:
+        yield from self._measured(self.chain.finish())
+
+    def report(self) -> dict:
+        return acx_report(self.meter.result(), true_peak_db=self.chain.true_peak_db)
+
+    def _measured(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            self.meter.add(block)
+            yield block
+
+
+def _measure_chapter(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookContext) -> LoudnessMeter:
+    """Pass one: the chapter as its file will hold it (head and tail included), before mastering."""
     meter = LoudnessMeter(rate)
+    meter.add(_zeros(int(round(plan.pauses.head_seconds * rate))))
     for block in _chapter_pcm(plan, chapter, rate=rate, ctx=ctx):
         meter.add(block)
+    meter.add(_zeros(int(round(plan.pauses.tail_seconds * rate))))
+    return meter
+
+
+def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) -> dict:
+    """Measure, master and encode one chapter; returns what the book assembly needs of it."""
+    chapter = plan.chapters[chapter_index]
+    rate = _book_rate(plan, ctx=ctx)
+    meter = _measure_chapter(plan, chapter, rate=rate, ctx=ctx)
     measured = meter.result()
-    gain_db = gain_to_target(measured, target_rms_db=plan.target_rms_db)
-    factor = np.float32(10 ** (gain_db / 20))
+    gain_db = meter.gain_for_rms(target_rms_db=plan.target_rms_db, ceiling_db=CEILING_DB)
     fmt = plan.output.format
     key = keys.book_chapter_audio(plan.output.prefix, plan.book_id, chapter_index, fmt)
+    mastered = _Mastered(rate=rate, gain_db=gain_db)
     with tempfile.TemporaryDirectory(prefix="narrate-chapter-") as folder:
         path = Path(folder) / f"chapter.{fmt}"
-        writer = AudioFileWriter(path, fmt=fmt, rate=rate, metadata={"title": chapter.title, "album": plan.title, "artist": plan.author})
-        for block in _chapter_pcm(plan, chapter, rate=rate, ctx=ctx):
-            writer.write(block * factor)
+        writer = AudioFileWriter(path, fmt=fmt, rate=rate, bit_rate=plan.bit_rate,
+                                 metadata={"title": chapter.title, "album": plan.title, "artist": plan.author})  # fmt: skip
+        head, tail = mastered.tone.seconds(plan.pauses.head_seconds), mastered.tone.seconds(plan.pauses.tail_seconds)
+        for blocks in (iter([head]), _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, pause=mastered.tone.take), iter([tail])):
+            for block in mastered.feed(blocks):
+                writer.write(block)
+        for block in mastered.finish():
+            writer.write(block)
         writer.close()
         ctx.render.storage.put_file(plan.output.bucket, key, str(path), content_type=codec.CONTENT_TYPES[fmt])
     return {
         "title": chapter.title,
         "gain_db": round(gain_db, 3),
-        "duration_seconds": round(measured.duration_seconds, 3),
+        "duration_seconds": round(mastered.fed / rate, 3),
         "output_url": keys.s3_url(plan.output.bucket, key),
-        "loudness": json.dumps({"measured": acx_report(measured), "normalized": acx_report(scaled(measured, gain_db))}),
+        "loudness": json.dumps({"measured": acx_report(measured), "normalized": mastered.report()}),
     }
 
 
@@ -155,17 +208,24 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
         metadata = {"title": plan.title, "album": plan.title, "artist": plan.author, "album_artist": plan.author,
                     "genre": "Audiobook", "language": plan.language}  # fmt: skip
         writer = AudioFileWriter(path, fmt="m4b", rate=rate, metadata=metadata, cover=cover)
+        position = 0  # samples in, from the start of the book
+        last = len(plan.chapters) - 1
         for chapter in plan.chapters:
-            if chapter.index:
-                writer.write_silence(plan.pauses.chapter_seconds)
-            start = writer.seconds_written
+            # The chapter's own gain, so the book sounds as its chapter files do; the pause after it belongs to it.
             gain_db = float(chapters_state[chapter.index].get("gain_db", 0.0)) if chapter.index < len(chapters_state) else 0.0
-            factor = np.float32(10 ** (gain_db / 20))
-            for block in _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, cues=cues, offset=start):
-                writer.write(block * factor)
-            marks.append((chapter.title, start, writer.seconds_written))
-        # Players treat chapters as contiguous: the pause after a chapter belongs to it.
-        marks = [(title, start, marks[i + 1][1] if i + 1 < len(marks) else end) for i, (title, start, end) in enumerate(marks)]
+            mastered = _Mastered(rate=rate, gain_db=gain_db)
+            start = position
+            head = [mastered.tone.seconds(plan.pauses.head_seconds)] if chapter.index == 0 else []
+            speech_start = (start + sum(h.size for h in head)) / rate
+            after = plan.pauses.tail_seconds if chapter.index == last else plan.pauses.chapter_seconds
+            for blocks in (iter(head), _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, cues=cues, offset=speech_start,
+                                                    pause=mastered.tone.take), iter([mastered.tone.seconds(after)])):  # fmt: skip
+                for block in mastered.feed(blocks):
+                    writer.write(block)
+            for block in mastered.finish():
+                writer.write(block)
+            position += mastered.fed
+            marks.append((chapter.title, start / rate, position / rate))
         writer.close(chapters=marks)
         storage.put_file(bucket, book_key, str(path), content_type=M4B_TYPE)
     sidecar = {"title": plan.title, "author": plan.author,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from fishaudio import FishAudio
 from fishaudio.exceptions import APIError, FishAudioError, NotFoundError
-from fishaudio.types import ReferenceAudio
+from fishaudio.types import ReferenceAudio, TTSConfig
 from pydantic import ValidationError
 
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
@@ -72,8 +72,9 @@ class FishClient:
         fmt: str,
         references: list[tuple[bytes, str]] | None = None,
         reference_id: str | None = None,
+        sample_rate: int | None = None,
     ) -> Speech:
-        """One TTS request; with `reference_id` only the id is sent, else the clips."""
+        """One TTS request; with `reference_id` only the id is sent, else the clips. `sample_rate`: None is the API's own."""
         inline = [] if reference_id else [ReferenceAudio(audio=a, text=t) for a, t in references or []]
         with self.slot():
             started = time.perf_counter()
@@ -84,6 +85,7 @@ class FishClient:
                     reference_id=reference_id,
                     references=inline,
                     model=self._model,  # type: ignore[arg-type]
+                    config=TTSConfig(sample_rate=sample_rate),
                 )
             except (APIError, FishAudioError, httpx.HTTPError) as exc:
                 mapped = self._mapped(exc, reference_id=reference_id)

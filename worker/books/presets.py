@@ -1,0 +1,40 @@
+"""Presets: how a book's audio is made for where it goes, chosen with one word.
+
+Every preset masters the same way (high-pass, gain to the RMS target, a peak
+limiter) and fills pauses, heads and tails with room tone. `acx` adds what the
+audiobook store's submission rules ask of the files: MP3 at 44.1 kHz, 192 kbps
+constant bit rate, mono, with Fish asked for 44.1 kHz audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.contract import Synthesis
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    summary: str
+    format: str | None = None  # None: the format asked for (--format)
+    bit_rate: int | None = None  # None: the format's default
+    synthesis: Synthesis = Synthesis()
+
+
+PRESETS = {
+    preset.name: preset
+    for preset in (
+        Preset("standard", "mastered to -20 dB RMS, peaks under -4 dB, room tone; the format asked for at Fish's rate"),
+        Preset("acx", "standard, as MP3 44.1 kHz 192 kbps CBR mono: the audiobook store's file rules",
+               format="mp3", bit_rate=192_000, synthesis=Synthesis(sample_rate=44_100)),
+    )
+}  # fmt: skip
+DEFAULT_PRESET = "standard"
+
+
+def preset_named(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; use one of {', '.join(PRESETS)}") from None
