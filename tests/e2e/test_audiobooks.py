@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 import redis
 from typer.testing import CliRunner
@@ -28,9 +29,11 @@ from tests.conftest import EmulatorControl
 from tests.epubs import fable, write_epub
 from tests.tones import decode_mono, nearest_tone, tone_sequence
 from worker import keys
+from worker.audio import codec
 from worker.books.plan import BookPlan
 from worker.books.state import BookState
 from worker.emulator.tones import tone_frequency
+from worker.errors import BadInput
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -100,6 +103,36 @@ def tts_texts(emulator: EmulatorControl) -> list[str]:
     return [r["text"] for r in emulator.requests() if r["status"] == 200]
 
 
+def assert_room_tone_not_silence(samples: np.ndarray, rate: int, *, head: float) -> None:
+    """The head is a quiet bed of room tone, and no pause anywhere is digital zeros."""
+    opening = samples[: int(rate * head * 0.8)].astype(np.float64)
+    level = 10 * np.log10(np.mean(opening**2))
+    assert -85 < level < -60, f"head at {level:.1f} dB RMS: expected room tone, not silence or speech"
+    edges = np.diff(np.concatenate(([0], (samples == 0).astype(np.int8), [0])))
+    zero_runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    assert zero_runs.size == 0 or zero_runs.max() < rate // 20, f"{zero_runs.max() / rate:.2f} s of digital silence"
+
+
+def test_the_acx_preset_writes_what_the_store_asks(workers, book_env, bucket, emulator, voice, tmp_path) -> None:
+    workers()
+    book = read_book(str(fable(tmp_path / "fable.epub")))
+    plan, _ = BookSubmitter.from_settings(Settings()).submit(book, voice=voice, out=f"s3://{bucket}/acx", preset="acx")
+    assert wait_book(plan.book_id)["state"] == "succeeded"
+    manifest = json.loads(load(bucket, keys.book_manifest("acx", plan.book_id)))
+    assert manifest["acx_pass"] is True
+    for chapter in manifest["chapters"]:
+        data = load(*chapter["output_url"].removeprefix("s3://").split("/", 1))
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.audio[0]
+            assert (container.format.name, stream.codec_context.name, stream.rate, stream.channels) == ("mp3", "mp3float", 44_100, 1)
+            assert stream.codec_context.bit_rate == 192_000
+    # Fish was asked for 44.1 kHz, and the chunks are stored at the rate they were asked for
+    chunk = load(bucket, plan.chapters[0].chunks[0].key)
+    assert codec.probe(chunk).sample_rate == 44_100
+    with pytest.raises(BadInput, match="--preset acx writes mp3"):
+        BookSubmitter.from_settings(Settings()).plan(book, voice=voice, out=f"s3://{bucket}/acx", fmt="wav", preset="acx")
+
+
 def test_an_epub_becomes_a_chaptered_m4b_in_order(workers, book_env, bucket, emulator, voice, tmp_path) -> None:
     workers()
     book = read_book(str(fable(tmp_path / "fable.epub")))
@@ -143,6 +176,8 @@ def test_an_epub_becomes_a_chaptered_m4b_in_order(workers, book_env, bucket, emu
         assert report["checks"]["rms"]["pass"] and report["checks"]["peak"]["pass"]
         assert chapter["loudness_before"]["rms_db"] > -18  # the tones start louder than the target
         assert chapter["loudness_before"]["checks"]["rms"]["pass"] is False
+        assert report["pass"] and report["checks"]["room_tone"]["pass"] and report["checks"]["true_peak"]["pass"]
+        assert_room_tone_not_silence(*decode_mono(load(bucket_name, key)), head=plan.pauses.head_seconds)
     status = runner.invoke(app, ["status", plan.book_id, "--json"])
     assert status.exit_code == 0, status.output
     reported = json.loads(status.output)
