@@ -12,6 +12,7 @@ from producer.cli import options
 from producer.cli.console import EXIT_JOB_FAILED, console, errors, fail
 from producer.cli.progress import book_table, watch_book
 from producer.readers.books import BookText, read_book
+from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter, Estimate
 from producer.submit.books import estimate as price_plan
 from worker.books.plan import Pauses
@@ -31,6 +32,21 @@ def estimate_table(rows: list[tuple[str, Estimate]]) -> Table:
     return table
 
 
+def contents_rows(book: BookText, choice: ChapterChoice) -> list[dict[str, Any]]:
+    """Every chapter the reader found, narrated or not, and why not."""
+    return [{"number": n, "title": c.title, "narrated": choice.takes(n, c), "words": len(c.text.split()),
+             "why": c.matter if not choice.takes(n, c) else ""} for n, c in enumerate(book.chapters, start=1)]  # fmt: skip
+
+
+def contents_table(book: BookText, choice: ChapterChoice) -> Table:
+    table = Table(title=f"{book.source}: contents (--chapters picks by number)")
+    for column in ("#", "title", "words", "narrated", "why not"):
+        table.add_column(column, justify="right" if column in ("#", "words") else "left")
+    for row in contents_rows(book, choice):
+        table.add_row(str(row["number"]), row["title"], f"{row['words']:,}", "yes" if row["narrated"] else "no", row["why"])
+    return table
+
+
 def _duration(seconds: float) -> str:
     hours, rest = divmod(int(seconds), 3600)
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
@@ -39,9 +55,11 @@ def _duration(seconds: float) -> str:
 def submit_book(
     submitter: BookSubmitter, book: BookText, *, voice: Any, out: str, fmt: str | None, notify: str | None, budget: float | None,
     pauses: Pauses, title: str | None = None, quiet: bool = False, preset: str | None = None,
+    chapters: ChapterChoice = ChapterChoice(),
 ) -> str:  # fmt: skip
     plan, cost = submitter.submit(
-        book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify, budget_usd=budget, title=title, preset=preset
+        book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify, budget_usd=budget, title=title, preset=preset,
+        chapters=chapters,
     )
     (errors if quiet else console).print(
         f"{plan.book_id}  {book.source}: {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
@@ -79,6 +97,8 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         notify: options.Notify = None,
         budget: options.Budget = None,
         preset: options.Preset = None,
+        chapters: options.Chapters = None,
+        include_front_matter: options.FrontMatter = False,
         paragraph_pause: Annotated[float, typer.Option(help="Seconds of silence between paragraphs.")] = Pauses().paragraph_seconds,
         chapter_pause: Annotated[float, typer.Option(help="Seconds of silence between chapters.")] = Pauses().chapter_seconds,
         wait: Annotated[bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")] = False,
@@ -94,8 +114,9 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         try:
             chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
             pauses = Pauses(paragraph_seconds=paragraph_pause, chapter_seconds=chapter_pause)
+            choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
             book_id = submit_book(BookSubmitter.from_settings(settings), read_book(file), voice=chosen, out=out, fmt=fmt,
-                                  notify=notify, budget=budget, pauses=pauses, quiet=as_json, preset=preset)  # fmt: skip
+                                  notify=notify, budget=budget, pauses=pauses, quiet=as_json, preset=preset, chapters=choice)  # fmt: skip
         except BadInput as exc:
             fail(str(exc))
         except NarrateError as exc:
@@ -118,6 +139,8 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         transcript_file: options.TranscriptFile = None,
         voice_id: options.VoiceId = None,
         preset: options.Preset = None,
+        chapters: options.Chapters = None,
+        include_front_matter: options.FrontMatter = False,
         as_json: options.Json = False,
     ) -> None:
         """Chapters, chunks, bytes, cost, cached chunks and audio length, without rendering anything.
@@ -126,14 +149,18 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         """
         settings = settings_or_exit()
         rows: list[tuple[str, Estimate]] = []
+        contents: list[tuple[BookText, ChapterChoice]] = []
         try:
+            choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
             chosen = None
             if voice or voice_id:
                 chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
             submitter = BookSubmitter.from_settings(settings)
             for path in files:
                 text: BookText = read_book(path)
-                plan = submitter.plan(text, voice=chosen or "unknown-voice", out=out or "s3://narrate-estimate", preset=preset)
+                plan = submitter.plan(text, voice=chosen or "unknown-voice", out=out or "s3://narrate-estimate", preset=preset,
+                                      chapters=choice)  # fmt: skip
+                contents.append((text, choice))
                 if chosen is not None and out:
                     rows.append((text.source, submitter.estimate(plan)))
                 else:
@@ -141,9 +168,12 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         except BadInput as exc:
             fail(str(exc))
         if as_json:
-            print(json.dumps([{"book": name, **e.as_dict()} for name, e in rows], indent=2))
+            print(json.dumps([{"book": name, **e.as_dict(), "contents": contents_rows(book, choice)}
+                              for (name, e), (book, choice) in zip(rows, contents)], indent=2))  # fmt: skip
         else:
             console.print(estimate_table(rows))
+            for book, choice in contents:
+                console.print(contents_table(book, choice))
             errors.print(f"price: ${settings.price_per_million_bytes:g} per million UTF-8 bytes (NARRATE_PRICE_PER_MILLION_BYTES)")
 
     @app.command("watch")

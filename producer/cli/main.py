@@ -27,6 +27,7 @@ from producer.cli.console import (
 from producer.cli.voices import voices_app
 from producer.readers.books import is_book
 from producer.readers.manifest import MANIFEST_SUFFIXES, VoiceKey
+from producer.readers.selection import ChapterChoice
 from producer.readers.text import read_text
 from producer.submit.clips import PreparedVoice
 from producer.submit.jobs import Submitter, check_format, parse_out
@@ -55,6 +56,8 @@ def submit(
     notify: options.Notify = None,
     budget: options.Budget = None,
     preset: options.Preset = None,
+    chapters: options.Chapters = None,
+    include_front_matter: options.FrontMatter = False,
     wait: options.Wait = False,
     as_json: options.Json = False,
 ) -> None:
@@ -68,7 +71,8 @@ def submit(
     books = [f for f in files if is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
     if books:
         _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
-                      cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json, preset=preset)  # fmt: skip
+                      cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json, preset=preset,
+                      chapters=(chapters, include_front_matter))  # fmt: skip
         return
     try:
         check_format(fmt)
@@ -91,19 +95,21 @@ def submit(
 
 
 def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: str | None,
-                  budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool, preset: str | None) -> None:  # fmt: skip
+                  budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool, preset: str | None,
+                  chapters: tuple[str | None, bool]) -> None:  # fmt: skip
     """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
     started = time.perf_counter()
     try:
-        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset)
+        choice = ChapterChoice.parse(chapters[0], include_front_matter=chapters[1])
+        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=choice)
         check_buckets(settings, work.outputs)
         if work.books:
             submitter = book_cli.BookSubmitter.from_settings(settings)
             for entry in work.books:
                 book_cli.submit_book(submitter, entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify=notify,
-                                     budget=budget, pauses=book_cli.Pauses(), title=entry.title, preset=entry.preset)  # fmt: skip
+                                     budget=budget, pauses=book_cli.Pauses(), title=entry.title, preset=entry.preset, chapters=entry.chapters)  # fmt: skip
         jobs = submit_job_groups(settings, work)
     except BadInput as exc:
         fail(str(exc))
@@ -219,6 +225,8 @@ def dev(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where rendered audio is saved.")] = Path("out"),
     fmt: options.Format = "mp3",
     preset: options.Preset = None,
+    chapters: options.Chapters = None,
+    include_front_matter: options.FrontMatter = False,
     voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
     emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
@@ -227,8 +235,12 @@ def dev(
     """Start Redis, S3, the emulator (unless FISH_API_KEY is set) and a worker; render; stop all."""
     from producer.dev.run import run_dev
 
+    try:
+        choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
+    except BadInput as exc:
+        fail(str(exc))
     code = run_dev(
-        files=files or [], out_dir=out_dir, fmt=fmt, preset=preset, voice=voice, transcript=transcript,
+        files=files or [], out_dir=out_dir, fmt=fmt, preset=preset, chapters=choice, voice=voice, transcript=transcript,
         emulator_latency=emulator_latency, console=errors if as_json else console, errors=errors, as_json=as_json,
     )  # fmt: skip
     raise typer.Exit(code)

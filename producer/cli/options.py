@@ -22,3 +22,11 @@ Preset = Annotated[
     Optional[str],
     typer.Option("--preset", help="Books: how the audio is made: standard, or acx for the audiobook store's file rules (default: NARRATE_PRESET)."),
 ]
+Chapters = Annotated[
+    Optional[str],
+    typer.Option("--chapters", help="Books: only these chapters, numbered as `narrate estimate` lists them, e.g. 1-3,7."),
+]
+FrontMatter = Annotated[
+    bool,
+    typer.Option("--include-front-matter", help="Books: also narrate the table of contents, copyright page, index and the like."),
+]

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from producer.cli.progress import watch_book
 from producer.readers.books import BookText
+from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import PreparedVoice
 from worker import keys
@@ -21,10 +22,11 @@ from worker.storage import Storage
 
 def render_book(
     settings: Settings, book: BookText, *, voice: PreparedVoice, bucket: str, fmt: str, out_dir: Path, console: Console,
-    preset: str | None = None,
+    preset: str | None = None, chapters: ChapterChoice = ChapterChoice(),
 ) -> bool:
     """Submit one book, show per-chapter progress, save its outputs; True when it succeeded."""
-    plan, cost = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/books", fmt=fmt, preset=preset)
+    plan, cost = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/books", fmt=fmt, preset=preset,
+                                                              chapters=chapters)  # fmt: skip
     console.print(
         f"book {plan.book_id[:8]}: {book.title!r}, {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
         f" estimated ${cost.uncached_cost_usd:.4f}",

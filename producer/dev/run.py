@@ -28,6 +28,7 @@ from producer.dev.books import render_book
 from producer.dev.sample import reference_transcript, sample_parts
 from producer.dev.stack import LocalStack, StackError
 from producer.readers.books import is_book, read_book
+from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource, read_text
 from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
 from producer.submit.jobs import Submitter, check_format
@@ -68,6 +69,7 @@ def run_dev(
     out_dir: Path,
     fmt: str,
     preset: str | None = None,
+    chapters: ChapterChoice = ChapterChoice(),
     voice: Path | None,
     transcript: str | None,
     emulator_latency: float = 0.0,
@@ -81,7 +83,7 @@ def run_dev(
         check_format(fmt)
         if books and len(books) != len(files):
             raise BadInput("pass either books (.epub, .md) or text files to `narrate dev`, not both")
-        book_texts = [read_book(book) for book in books]  # refuse an unreadable book before starting anything
+        book_texts = [choose(read_book(book), chapters) for book in books]  # refuse a bad book before starting anything
         sources = [] if books else [read_text(f) for f in files] if files else [read_text(str(p)) for p in sample_parts()]
         if voice is None:
             voice, transcript = sample_reference_clip(), reference_transcript()
@@ -109,7 +111,7 @@ def run_dev(
             storage = Storage()
             storage.create_bucket(DEV_BUCKET)
             if books:
-                ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, preset=preset, out_dir=out_dir,
+                ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, preset=preset, chapters=chapters, out_dir=out_dir,
                                   console=console) for b in book_texts]
                 return 0 if all(ok) else 1
             records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console)

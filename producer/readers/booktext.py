@@ -12,6 +12,7 @@ from worker.text.normalize import normalize_text
 class ChapterText:
     title: str
     text: str  # normalized with worker.text.normalize.normalize_text, paragraphs separated by "\n\n"
+    matter: str = ""  # why it is front or back matter (not narrated unless asked for); "" for the body
 
 
 @dataclass(frozen=True)

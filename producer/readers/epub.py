@@ -14,6 +14,7 @@ from ebooklib import epub
 from lxml import etree, html
 
 from producer.readers.booktext import BookText, ChapterText, one_line
+from producer.readers.matter import matter_of
 from worker.errors import BadInput
 from worker.text.normalize import normalize_text
 
@@ -37,13 +38,15 @@ def read_epub(file: Path) -> BookText:
     except Exception as exc:  # ebooklib raises many types (KeyError, IndexError, lxml errors) for broken books
         raise _unreadable(file.name, exc.msg if isinstance(exc, epub.EpubException) else repr(exc)) from exc
     titles = _toc_titles(book)
+    guide = {posixpath.normpath(unquote(g.get("href", "").split("#", 1)[0])): g.get("type", "") for g in book.guide}
     chapters: list[ChapterText] = []
     for idref, linear in book.spine:
         item = book.get_item_with_id(idref)
         if not isinstance(item, epub.EpubHtml) or isinstance(item, epub.EpubNav) or "nav" in item.properties:
             continue
         toc_title = titles.get(posixpath.normpath(item.file_name))
-        blocks = _html_blocks(item.content, name=file.name, document=item.file_name)
+        root = _parse_document(item.content, name=file.name, document=item.file_name)
+        blocks = _html_blocks(root)
         if not blocks and toc_title is not None:
             raise BadInput(f"{file.name}: chapter {toc_title!r} is empty ({item.file_name} has no text);"
                            " fix the book, or remove the chapter from its table of contents")  # fmt: skip
@@ -52,7 +55,9 @@ def read_epub(file: Path) -> BookText:
         title = toc_title or next((text for tag, text in blocks if tag in _HEADINGS[:3]), "")
         title = title or f"Chapter {len(chapters) + 1}"
         body = [text for tag, text in blocks if not (tag in _HEADINGS and text.casefold() == title.casefold())]
-        chapters.append(ChapterText(title, "\n\n".join(body or [text for _, text in blocks])))
+        text = "\n\n".join(body or [text for _, text in blocks])
+        matter = matter_of(root, text=text, guide_type=guide.get(posixpath.normpath(item.file_name)))
+        chapters.append(ChapterText(title, text, matter))
     if not chapters:
         raise BadInput(f"{file.name}: has no text to narrate (its documents hold only images?); use a book with text")
     dc = book.metadata.get(epub.NAMESPACES["DC"], {})
@@ -101,15 +106,18 @@ def _toc_titles(book: epub.EpubBook) -> dict[str, str]:
     return titles
 
 
-def _html_blocks(content: bytes, *, name: str, document: str) -> list[tuple[str, str]]:
-    """(tag of the enclosing block element, normalized text) for each paragraph of an XHTML document."""
+def _parse_document(content: bytes, *, name: str, document: str) -> Any:
     try:
-        root = _parse_xml(content)
+        return _parse_xml(content)
     except etree.XMLSyntaxError:
         try:
-            root = html.document_fromstring(content)  # not well-formed XML, e.g. HTML entities like &nbsp;
+            return html.document_fromstring(content)  # not well-formed XML, e.g. HTML entities like &nbsp;
         except (etree.ParserError, ValueError) as exc:
             raise _unreadable(name, f"{document} cannot be parsed: {exc}") from exc
+
+
+def _html_blocks(root: Any) -> list[tuple[str, str]]:
+    """(tag of the enclosing block element, normalized text) for each paragraph of an XHTML document."""
     blocks: list[tuple[str, str]] = []
     parts: list[str] = []
 

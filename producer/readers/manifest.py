@@ -62,6 +62,8 @@ class ManifestEntry(BaseModel):
     voice_id: str | None = Field(default=None, min_length=1)
     title: str | None = Field(default=None, min_length=1)  # overrides the book's own title; a job's title
     preset: Literal["standard", "acx"] | None = None  # books: how the audio is made (None: NARRATE_PRESET)
+    chapters: str | None = None  # books: e.g. "1-3,7", numbered as `narrate estimate` lists them
+    include_front_matter: bool = False
 
     @property
     def is_job(self) -> bool:

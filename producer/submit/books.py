@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from celery import Celery
 
 from producer.readers.books import BookText
+from producer.readers.selection import ChapterChoice, choose
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
 from producer.submit.jobs import check_format, parse_out
 from worker import keys
@@ -98,8 +99,10 @@ class BookSubmitter:
     def plan(
         self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
         pauses: Pauses | None = None, notify_url: str | None = None, title: str | None = None, preset: str | None = None,
+        chapters: ChapterChoice = ChapterChoice(),
     ) -> BookPlan:  # fmt: skip
-        """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET."""
+        """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET; `chapters`: the body by default."""
+        book = choose(book, chapters)
         chosen = _preset(preset or self._settings.preset)
         if chosen.format and fmt and fmt != chosen.format:
             raise BadInput(f"--preset {chosen.name} writes {chosen.format} chapters; leave --format {fmt} off")
@@ -124,9 +127,10 @@ class BookSubmitter:
     def submit(
         self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
         pauses: Pauses | None = None, notify_url: str | None = None, budget_usd: float | None = None, title: str | None = None,
-        preset: str | None = None,
+        preset: str | None = None, chapters: ChapterChoice = ChapterChoice(),
     ) -> tuple[BookPlan, Estimate]:  # fmt: skip
-        plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title, preset=preset)
+        plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title, preset=preset,
+                         chapters=chapters)  # fmt: skip
         bucket = plan.output.bucket
         try:
             self._storage.check_bucket(bucket)

@@ -18,6 +18,7 @@ from producer.readers.manifest import (
     VoiceKey,
     read_placed_manifest,
 )
+from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice
 from producer.submit.jobs import Submitter, parse_out
@@ -49,6 +50,7 @@ class BookWork:
     fmt: str | None
     title: str | None = None
     preset: str | None = None
+    chapters: ChapterChoice = ChapterChoice()
 
 
 @dataclass
@@ -91,14 +93,15 @@ class Voices:
 
 
 def plan_work(
-    settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None = None
+    settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None = None,
+    chapters: ChapterChoice = ChapterChoice(),
 ) -> Work:
     """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent."""
     voices = Voices(settings)
     work = Work()
     for path in paths:
         if Path(path).suffix.lower() not in MANIFEST_SUFFIXES:
-            work.books.append(BookWork(read_book(path), voices.get(cli_voice), out, fmt, preset=preset))  # type: ignore[arg-type]
+            work.books.append(BookWork(read_book(path), voices.get(cli_voice), out, fmt, preset=preset, chapters=chapters))  # type: ignore[arg-type]
             work.outputs.setdefault(out, path)
             continue
         for where, entry in read_placed_manifest(path, max_text_bytes=settings.max_text_bytes):
@@ -108,7 +111,10 @@ def plan_work(
                 work.add_job(entry, chosen)
             else:
                 # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
-                work.books.append(BookWork(read_book(str(entry.file)), chosen, entry.out, entry.format, entry.title, entry.preset or preset))
+                choice = ChapterChoice.parse(entry.chapters, include_front_matter=entry.include_front_matter)
+                book = BookWork(read_book(str(entry.file)), chosen, entry.out, entry.format, entry.title, entry.preset or preset, choice)
+                choose(book.book, choice)  # a chapter number past the end is refused now, before anything is sent
+                work.books.append(book)
     return work
 
 
