@@ -130,11 +130,23 @@ Voice = Annotated[ClipVoice | ModelVoice, Field(discriminator="mode")]
 
 
 class Synthesis(_Strict):
-    """Fish synthesis settings a request carries beyond text and voice; part of a chunk's content address."""
+    """Fish synthesis settings a request carries beyond text and voice; part of a chunk's content address.
 
+    None leaves a setting to the API. Ranges are the API's own: a value outside is refused before anything is sent.
+    """
+
+    latency: Literal["normal", "balanced"] | None = Field(None, description="normal: the higher quality; balanced: faster.")
+    speed: float | None = Field(None, ge=0.5, le=2.0, description="Speaking rate (prosody.speed), 1 is natural.")
+    temperature: float | None = Field(None, ge=0.0, le=1.0, description="Randomness of the delivery.")
+    top_p: float | None = Field(None, ge=0.0, le=1.0, description="Nucleus sampling of the delivery.")
+    normalize: bool | None = Field(None, description="Fish normalizes numbers and the like before speaking.")
     sample_rate: Literal[8000, 16000, 24000, 32000, 44100] | None = Field(
         None, description="Hz asked of Fish for WAV chunks; None: the API's own (44.1 kHz)."
     )
+
+    def merged(self, over: Synthesis) -> Synthesis:
+        """These settings with every setting `over` sets taking precedence."""
+        return self.model_copy(update=over.model_dump(exclude_none=True))
 
     def address(self) -> dict[str, object]:
         """What is set, for the content address: settings left unset keep the addresses they always had."""
@@ -169,6 +181,7 @@ class RenderJob(_Strict):
     output: Output
     title: str = Field("", max_length=300, description="A label for people (e.g. the source file name).")
     submitted_at: datetime
+    synthesis: Synthesis = Field(default_factory=lambda: Synthesis(), description="Fish settings; unset ones are the API's.")
 
     @field_validator("text")
     @classmethod

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.contract import Synthesis
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NARRATE_", extra="ignore", frozen=True)
@@ -28,6 +30,14 @@ class Settings(BaseSettings):
     )
     fish_base_url: str = Field("https://api.fish.audio", description="Fish API base URL.")
     fish_model: str = Field("s2-pro", description="Fish model, always sent explicitly.")
+    # Synthesis defaults for every job and book that does not set its own (worker.contract.Synthesis).
+    fish_latency: Literal["normal", "balanced"] = Field(
+        "normal", description="normal: Fish's higher-quality mode (the SDK's own default is balanced)."
+    )
+    fish_speed: float | None = Field(None, ge=0.5, le=2.0, description="Speaking rate; unset: Fish's (1.0).")
+    fish_temperature: float | None = Field(None, ge=0.0, le=1.0, description="Unset: Fish's.")
+    fish_top_p: float | None = Field(None, ge=0.0, le=1.0, description="Unset: Fish's.")
+    fish_normalize: bool | None = Field(None, description="Fish's text normalization; unset: Fish's (on).")
     fish_timeout_seconds: float = Field(
         120.0, gt=0, description="Timeout of one Fish request (connect + read)."
     )
@@ -144,6 +154,12 @@ class Settings(BaseSettings):
         if self.fish_api_key is not None:
             return self.fish_api_key.get_secret_value()
         return "emulator-key"
+
+
+def default_synthesis(settings: Settings) -> Synthesis:
+    """The synthesis settings from the environment, under what a job, book or preset sets."""
+    return Synthesis(latency=settings.fish_latency, speed=settings.fish_speed, temperature=settings.fish_temperature,
+                     top_p=settings.fish_top_p, normalize=settings.fish_normalize)  # fmt: skip
 
 
 @lru_cache(maxsize=1)

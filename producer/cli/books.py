@@ -15,8 +15,10 @@ from producer.readers.books import BookText, read_book
 from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter, Estimate
 from producer.submit.books import estimate as price_plan
+from producer.submit.synthesis import synthesis_from
 from worker.books.plan import Pauses
 from worker.books.state import BookState
+from worker.contract import Synthesis
 from worker.errors import BadInput, NarrateError
 from worker.settings import Settings
 
@@ -55,11 +57,11 @@ def _duration(seconds: float) -> str:
 def submit_book(
     submitter: BookSubmitter, book: BookText, *, voice: Any, out: str, fmt: str | None, notify: str | None, budget: float | None,
     pauses: Pauses, title: str | None = None, quiet: bool = False, preset: str | None = None,
-    chapters: ChapterChoice = ChapterChoice(),
+    chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
 ) -> str:  # fmt: skip
     plan, cost = submitter.submit(
         book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify, budget_usd=budget, title=title, preset=preset,
-        chapters=chapters,
+        chapters=chapters, synthesis=synthesis,
     )
     (errors if quiet else console).print(
         f"{plan.book_id}  {book.source}: {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
@@ -99,6 +101,10 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         preset: options.Preset = None,
         chapters: options.Chapters = None,
         include_front_matter: options.FrontMatter = False,
+        latency: options.Latency = None,
+        speed: options.Speed = None,
+        temperature: options.Temperature = None,
+        top_p: options.TopP = None,
         paragraph_pause: Annotated[float, typer.Option(help="Seconds of silence between paragraphs.")] = Pauses().paragraph_seconds,
         chapter_pause: Annotated[float, typer.Option(help="Seconds of silence between chapters.")] = Pauses().chapter_seconds,
         wait: Annotated[bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")] = False,
@@ -115,8 +121,10 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
             chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
             pauses = Pauses(paragraph_seconds=paragraph_pause, chapter_seconds=chapter_pause)
             choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
+            synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p)
             book_id = submit_book(BookSubmitter.from_settings(settings), read_book(file), voice=chosen, out=out, fmt=fmt,
-                                  notify=notify, budget=budget, pauses=pauses, quiet=as_json, preset=preset, chapters=choice)  # fmt: skip
+                                  notify=notify, budget=budget, pauses=pauses, quiet=as_json, preset=preset, chapters=choice,
+                                  synthesis=synthesis)  # fmt: skip
         except BadInput as exc:
             fail(str(exc))
         except NarrateError as exc:
@@ -141,6 +149,10 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         preset: options.Preset = None,
         chapters: options.Chapters = None,
         include_front_matter: options.FrontMatter = False,
+        latency: options.Latency = None,
+        speed: options.Speed = None,
+        temperature: options.Temperature = None,
+        top_p: options.TopP = None,
         as_json: options.Json = False,
     ) -> None:
         """Chapters, chunks, bytes, cost, cached chunks and audio length, without rendering anything.
@@ -152,6 +164,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         contents: list[tuple[BookText, ChapterChoice]] = []
         try:
             choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
+            synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p)
             chosen = None
             if voice or voice_id:
                 chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
@@ -159,7 +172,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
             for path in files:
                 text: BookText = read_book(path)
                 plan = submitter.plan(text, voice=chosen or "unknown-voice", out=out or "s3://narrate-estimate", preset=preset,
-                                      chapters=choice)  # fmt: skip
+                                      chapters=choice, synthesis=synthesis)  # fmt: skip
                 contents.append((text, choice))
                 if chosen is not None and out:
                     rows.append((text.source, submitter.estimate(plan)))

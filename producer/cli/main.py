@@ -32,9 +32,10 @@ from producer.readers.text import read_text
 from producer.submit.clips import PreparedVoice
 from producer.submit.jobs import Submitter, check_format, parse_out
 from producer.submit.manifests import check_buckets, plan_work, submit_job_groups
+from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.books.state import BookState
-from worker.contract import RenderJob, job_schema
+from worker.contract import RenderJob, Synthesis, job_schema
 from worker.errors import BadInput, NarrateError
 from worker.jobs.records import JobRecord, JobStore
 from worker.settings import Settings
@@ -58,6 +59,10 @@ def submit(
     preset: options.Preset = None,
     chapters: options.Chapters = None,
     include_front_matter: options.FrontMatter = False,
+    latency: options.Latency = None,
+    speed: options.Speed = None,
+    temperature: options.Temperature = None,
+    top_p: options.TopP = None,
     wait: options.Wait = False,
     as_json: options.Json = False,
 ) -> None:
@@ -68,11 +73,15 @@ def submit(
     settings = settings_or_exit()
     if out is None and not all(Path(f).suffix.lower() in MANIFEST_SUFFIXES for f in files):
         fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
+    try:
+        synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p)
+    except BadInput as exc:
+        fail(str(exc))
     books = [f for f in files if is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
     if books:
         _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
                       cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json, preset=preset,
-                      chapters=(chapters, include_front_matter))  # fmt: skip
+                      chapters=(chapters, include_front_matter), synthesis=synthesis)  # fmt: skip
         return
     try:
         check_format(fmt)
@@ -84,7 +93,7 @@ def submit(
         if isinstance(chosen_voice, PreparedVoice):
             for warning in chosen_voice.warnings:
                 warn(warning)
-        jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt)
+        jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt, synthesis=synthesis)
     except BadInput as exc:
         fail(str(exc))
     except NarrateError as exc:
@@ -96,20 +105,22 @@ def submit(
 
 def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: str | None,
                   budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool, preset: str | None,
-                  chapters: tuple[str | None, bool]) -> None:  # fmt: skip
+                  chapters: tuple[str | None, bool], synthesis: Synthesis) -> None:  # fmt: skip
     """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
     started = time.perf_counter()
     try:
         choice = ChapterChoice.parse(chapters[0], include_front_matter=chapters[1])
-        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=choice)
+        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=choice,
+                         synthesis=synthesis)  # fmt: skip
         check_buckets(settings, work.outputs)
         if work.books:
             submitter = book_cli.BookSubmitter.from_settings(settings)
             for entry in work.books:
                 book_cli.submit_book(submitter, entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify=notify,
-                                     budget=budget, pauses=book_cli.Pauses(), title=entry.title, preset=entry.preset, chapters=entry.chapters)  # fmt: skip
+                                     budget=budget, pauses=book_cli.Pauses(), title=entry.title, preset=entry.preset, chapters=entry.chapters,
+                                     synthesis=entry.synthesis)  # fmt: skip
         jobs = submit_job_groups(settings, work)
     except BadInput as exc:
         fail(str(exc))
@@ -227,6 +238,10 @@ def dev(
     preset: options.Preset = None,
     chapters: options.Chapters = None,
     include_front_matter: options.FrontMatter = False,
+    latency: options.Latency = None,
+    speed: options.Speed = None,
+    temperature: options.Temperature = None,
+    top_p: options.TopP = None,
     voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
     emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
@@ -237,10 +252,11 @@ def dev(
 
     try:
         choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
+        synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p)
     except BadInput as exc:
         fail(str(exc))
     code = run_dev(
-        files=files or [], out_dir=out_dir, fmt=fmt, preset=preset, chapters=choice, voice=voice, transcript=transcript,
+        files=files or [], out_dir=out_dir, fmt=fmt, preset=preset, chapters=choice, synthesis=synthesis, voice=voice, transcript=transcript,
         emulator_latency=emulator_latency, console=errors if as_json else console, errors=errors, as_json=as_json,
     )  # fmt: skip
     raise typer.Exit(code)

@@ -30,3 +30,7 @@ FrontMatter = Annotated[
     bool,
     typer.Option("--include-front-matter", help="Books: also narrate the table of contents, copyright page, index and the like."),
 ]
+Latency = Annotated[Optional[str], typer.Option("--latency", help="Fish's mode: normal (higher quality) or balanced (default: NARRATE_FISH_LATENCY).")]
+Speed = Annotated[Optional[float], typer.Option("--speed", help="Speaking rate, 0.5 to 2 (1 is natural).")]
+Temperature = Annotated[Optional[float], typer.Option("--temperature", help="Randomness of the delivery, 0 to 1.")]
+TopP = Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling of the delivery, 0 to 1.")]

@@ -16,17 +16,18 @@ from producer.submit.books import BookSubmitter
 from producer.submit.clips import PreparedVoice
 from worker import keys
 from worker.books.state import BookState
+from worker.contract import Synthesis
 from worker.settings import Settings
 from worker.storage import Storage
 
 
 def render_book(
     settings: Settings, book: BookText, *, voice: PreparedVoice, bucket: str, fmt: str, out_dir: Path, console: Console,
-    preset: str | None = None, chapters: ChapterChoice = ChapterChoice(),
+    preset: str | None = None, chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
 ) -> bool:
     """Submit one book, show per-chapter progress, save its outputs; True when it succeeded."""
     plan, cost = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/books", fmt=fmt, preset=preset,
-                                                              chapters=chapters)  # fmt: skip
+                                                              chapters=chapters, synthesis=synthesis)  # fmt: skip
     console.print(
         f"book {plan.book_id[:8]}: {book.title!r}, {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
         f" estimated ${cost.uncached_cost_usd:.4f}",

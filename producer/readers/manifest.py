@@ -64,6 +64,16 @@ class ManifestEntry(BaseModel):
     preset: Literal["standard", "acx"] | None = None  # books: how the audio is made (None: NARRATE_PRESET)
     chapters: str | None = None  # books: e.g. "1-3,7", numbered as `narrate estimate` lists them
     include_front_matter: bool = False
+    # Fish synthesis settings (checked when the entry is submitted): latency, speed, temperature, top_p, normalize
+    latency: str | None = None
+    speed: float | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    normalize: bool | None = None
+
+    def synthesis_values(self) -> dict[str, object]:
+        return {"latency": self.latency, "speed": self.speed, "temperature": self.temperature, "top_p": self.top_p,
+                "normalize": self.normalize}  # fmt: skip
 
     @property
     def is_job(self) -> bool:

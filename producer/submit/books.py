@@ -23,9 +23,9 @@ from worker.app import QUEUE, make_app
 from worker.books.plan import BookPlan, Pauses, chunk_messages, plan_chapter
 from worker.books.presets import DEFAULT_PRESET, PRESETS, Preset, preset_named
 from worker.books.state import BookState
-from worker.contract import BOOK_CHUNK_TASK, Output
+from worker.contract import BOOK_CHUNK_TASK, Output, Synthesis
 from worker.errors import BadInput, StorageRejected
-from worker.settings import Settings
+from worker.settings import Settings, default_synthesis
 from worker.storage import Storage
 
 # Speech runs at about 15 characters a second (150 words a minute): for length estimates only.
@@ -50,10 +50,13 @@ class Estimate:
 def make_plan(
     book: BookText, *, voice: object, output: Output, settings: Settings, pauses: Pauses, notify_url: str | None,
     cover_key: str | None = None, title: str | None = None, preset: Preset = PRESETS[DEFAULT_PRESET],
+    synthesis: Synthesis = Synthesis(),
 ) -> BookPlan:  # fmt: skip
+    """`synthesis`: the book's own settings, over the preset's, over the environment's."""
+    synthesis = default_synthesis(settings).merged(preset.synthesis).merged(synthesis)
     chapters = [
         plan_chapter(index=i, title=c.title, text=c.text, voice=voice, model=settings.fish_model,  # type: ignore[arg-type]
-                     max_bytes=settings.chunk_bytes, synthesis=preset.synthesis)  # fmt: skip
+                     max_bytes=settings.chunk_bytes, synthesis=synthesis)  # fmt: skip
         for i, c in enumerate(book.chapters)
     ]
     return BookPlan(
@@ -61,7 +64,7 @@ def make_plan(
         cover_key=cover_key, cover_type=book.cover_type if cover_key else "", voice=voice, output=output,  # type: ignore[arg-type]
         fish_model=settings.fish_model, pauses=pauses, target_rms_db=settings.target_rms_db, notify_url=notify_url,
         submitted_at=datetime.now(timezone.utc), chapters=chapters,
-        preset=preset.name, synthesis=preset.synthesis, bit_rate=preset.bit_rate,
+        preset=preset.name, synthesis=synthesis, bit_rate=preset.bit_rate,
     )  # fmt: skip
 
 
@@ -99,7 +102,7 @@ class BookSubmitter:
     def plan(
         self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
         pauses: Pauses | None = None, notify_url: str | None = None, title: str | None = None, preset: str | None = None,
-        chapters: ChapterChoice = ChapterChoice(),
+        chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
     ) -> BookPlan:  # fmt: skip
         """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET; `chapters`: the body by default."""
         book = choose(book, chapters)
@@ -111,7 +114,8 @@ class BookSubmitter:
         if notify_url is not None and not notify_url.startswith(("http://", "https://")):
             raise BadInput(f"--notify {notify_url!r}: expected an http:// or https:// URL")
         plan = make_plan(book, voice=job_voice_for(voice, bucket=bucket), output=output, settings=self._settings,
-                         pauses=pauses or Pauses(), notify_url=notify_url, title=title, preset=chosen)  # fmt: skip
+                         pauses=pauses or Pauses(), notify_url=notify_url, title=title, preset=chosen,
+                         synthesis=synthesis)  # fmt: skip
         if book.cover:
             extension = (mimetypes.guess_extension(book.cover_type) or ".img").lstrip(".")
             plan = plan.model_copy(update={"cover_key": keys.book_cover(prefix, plan.book_id, extension), "cover_type": book.cover_type})
@@ -127,10 +131,10 @@ class BookSubmitter:
     def submit(
         self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
         pauses: Pauses | None = None, notify_url: str | None = None, budget_usd: float | None = None, title: str | None = None,
-        preset: str | None = None, chapters: ChapterChoice = ChapterChoice(),
+        preset: str | None = None, chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
     ) -> tuple[BookPlan, Estimate]:  # fmt: skip
         plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title, preset=preset,
-                         chapters=chapters)  # fmt: skip
+                         chapters=chapters, synthesis=synthesis)  # fmt: skip
         bucket = plan.output.bucket
         try:
             self._storage.check_bucket(bucket)

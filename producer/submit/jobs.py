@@ -30,6 +30,7 @@ from worker.contract import (
     ModelVoice,
     Output,
     RenderJob,
+    Synthesis,
     check_bucket,
     check_prefix,
 )
@@ -38,7 +39,7 @@ from worker.jobs.records import JobRecord, JobStore
 from worker.jobs.validate import (
     check_text_characters,
 )
-from worker.settings import Settings
+from worker.settings import Settings, default_synthesis
 from worker.storage import Storage
 
 
@@ -73,6 +74,7 @@ class _Target:
 
     output: Output
     voice: ClipVoice | ModelVoice
+    synthesis: Synthesis
 
     def job(self, source: TextSource) -> RenderJob:
         return RenderJob(
@@ -83,12 +85,17 @@ class _Target:
             output=self.output,
             title=source.name[:300],
             submitted_at=datetime.now(timezone.utc),
+            synthesis=self.synthesis,
         )
 
 
 class Submitter:
-    def __init__(self, *, storage: Storage, store: JobStore, app: Celery, max_text_bytes: int | None = None) -> None:
+    def __init__(
+        self, *, storage: Storage, store: JobStore, app: Celery, max_text_bytes: int | None = None, synthesis: Synthesis = Synthesis()
+    ) -> None:
+        """`synthesis`: the defaults every job gets (the environment's, with from_settings); a call's own win."""
         self._checked: dict[str, float] = {}  # bucket, or bucket/reference: when last found there
+        self._synthesis = synthesis
         self._storage = storage
         self._store = store
         self._app = app
@@ -101,37 +108,41 @@ class Submitter:
             store=JobStore.from_url(settings.broker_url),
             app=make_app(settings),
             max_text_bytes=settings.max_text_bytes,
+            synthesis=default_synthesis(settings),
         )
 
     def submit(
-        self, *, sources: list[TextSource], voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3"
+        self, *, sources: list[TextSource], voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3",
+        synthesis: Synthesis = Synthesis(),
     ) -> list[RenderJob]:
         """One job per source; `voice` is prepared clips, a named voice, or an existing Fish voice id."""
         if not sources:
             raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
         for source in sources:
             self._check_text(source)
-        target = self._target(voice=voice, out=out, fmt=fmt)
+        target = self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis)
         jobs = [target.job(source) for source in sources]
         self._prepare_bucket(target, voice)
         self.enqueue(jobs)
         return jobs
 
-    def batch(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3", size: int = 500) -> SubmitBatch:
+    def batch(
+        self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3", size: int = 500, synthesis: Synthesis = Synthesis()
+    ) -> SubmitBatch:
         """Jobs added one at a time, sent `size` at a time: the fast way to submit from a loop.
 
             with submitter.batch(voice="7f92f8af...", out="s3://bucket/news") as batch:
                 for story in stories:
                     batch.add(story.text, title=story.slug)
         """
-        target = self._target(voice=voice, out=out, fmt=fmt)
+        target = self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis)
         self._prepare_bucket(target, voice)
         return SubmitBatch(self, target, size=size)
 
-    def _target(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str) -> _Target:
+    def _target(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str, synthesis: Synthesis) -> _Target:
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
-        return _Target(output=output, voice=job_voice_for(voice, bucket=bucket))
+        return _Target(output=output, voice=job_voice_for(voice, bucket=bucket), synthesis=self._synthesis.merged(synthesis))
 
     def _prepare_bucket(self, target: _Target, voice: PreparedVoice | NamedVoice | str) -> None:
         """The bucket exists and holds the clips; checked again only after a while (submitting in a loop stays fast)."""

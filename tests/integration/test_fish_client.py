@@ -4,6 +4,7 @@ import pytest
 
 from tests.conftest import EmulatorControl
 from worker.audio import codec
+from worker.contract import Synthesis
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
 from worker.fish.client import FishClient
 from worker.settings import Settings
@@ -24,6 +25,17 @@ def test_one_shot_sends_the_clip_and_exact_transcript(fish: FishClient, emulator
     assert seen["mode"] == "one_shot"
     assert seen["reference_texts"] == [transcript]
     assert seen["model_header"] == "s2-pro"
+
+
+def test_synthesis_settings_reach_fish_and_unset_ones_stay_the_apis(fish: FishClient, emulator: EmulatorControl) -> None:
+    settings = Synthesis(latency="normal", speed=1.25, temperature=0.4, top_p=0.6, normalize=False, sample_rate=44_100)
+    speech = fish.synthesize(text="A sentence at a brisker pace.", fmt="wav", synthesis=settings)
+    assert codec.probe(speech.audio).sample_rate == 44_100
+    slower = fish.synthesize(text="A sentence at a brisker pace.", fmt="wav", synthesis=Synthesis(speed=0.75))
+    assert codec.probe(slower.audio).duration_seconds > codec.probe(speech.audio).duration_seconds
+    first, second = emulator.requests()[-2:]
+    assert first["settings"] == {"latency": "normal", "speed": 1.25, "temperature": 0.4, "top_p": 0.6, "normalize": False, "sample_rate": 44_100}
+    assert second["settings"]["speed"] == 0.75 and second["settings"]["sample_rate"] is None
 
 
 def test_the_configured_model_is_always_sent(stack_env: dict[str, str], emulator: EmulatorControl, monkeypatch) -> None:

@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from producer.cli import main as cli
-from producer.readers.manifest import MANIFEST_SUFFIXES, ManifestEntry, read_manifest
+from producer.readers.manifest import MANIFEST_SUFFIXES, ManifestEntry, read_manifest, read_placed_manifest
 from producer.submit import manifests as manifest_submit
 from producer.submit import voice_options
 from producer.submit.books import BookSubmitter
@@ -84,7 +84,7 @@ def test_invalid_json_names_the_line(folder: Path) -> None:
     ("entry", "message"),
     [
         (["two.md"], r"line 1: expected a mapping of fields, got list"),
-        ({"file": "two.md", "out": "s3://a", "voice": "V", "speed": 2}, r"line 1: unknown field `speed`; the fields are file, text, out, format"),
+        ({"file": "two.md", "out": "s3://a", "voice": "V", "pitch": 2}, r"line 1: unknown field `pitch`; the fields are file, text, out, format"),
         ({"out": "s3://a", "voice": "V"}, r"line 1: nothing to narrate; add `file` \(a book.*\) or `text` \(the words of one narration job\)"),
         ({"file": "two.md", "text": "Hi.", "out": "s3://a", "voice": "V"}, r"line 1: both `file` and `text` are set; keep `file` for a book or `text`"),
         ({"text": " \n\t", "out": "s3://a", "voice": "V"}, r"line 1: `text`: the text is empty or only whitespace; write the words"),
@@ -225,7 +225,7 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
     class OneCallPerGroup:
         calls: list[tuple[str, str, int]] = []
 
-        def submit(self, *, sources: list, voice: object, out: str, fmt: str) -> list[str]:
+        def submit(self, *, sources: list, voice: object, out: str, fmt: str, synthesis: object) -> list[str]:
             self.calls.append((out, fmt, len(sources)))
             return [source.name for source in sources]  # stands in for the jobs
 
@@ -256,3 +256,12 @@ def test_out_is_required_unless_every_file_is_a_manifest(folder: Path) -> None:
     (folder / "story.txt").write_text("Once.", encoding="utf-8")
     result = CliRunner().invoke(cli.app, ["submit", str(folder / "story.txt"), "--voice-id", "7f92f8af"])
     assert result.exit_code == 2 and "--out is required" in result.stderr
+
+
+def test_entries_carry_preset_chapters_and_synthesis(tmp_path: Path) -> None:
+    (tmp_path / "two.md").write_text("# One\n\nFirst.\n\n# Two\n\nSecond.\n")
+    (tmp_path / "books.yaml").write_text(
+        "- {file: two.md, out: 's3://a', voice_id: v1, preset: acx, chapters: '2', speed: 1.1, latency: balanced}\n"
+    )
+    [(_, entry)] = list(read_placed_manifest(str(tmp_path / "books.yaml"), max_text_bytes=10_000))
+    assert (entry.preset, entry.chapters, entry.synthesis_values()["speed"], entry.synthesis_values()["latency"]) == ("acx", "2", 1.1, "balanced")

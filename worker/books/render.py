@@ -65,7 +65,7 @@ def render_chunk(message: ChunkMessage, *, ctx: BookContext) -> tuple[bool, int]
     if storage.exists(message.bucket, message.key):
         return False, 0
     speaker = Speaker.load(message.voice, bucket=message.bucket, ctx=ctx.render)
-    speech = speaker.speak(message.text, fmt="wav", sample_rate=message.synthesis.sample_rate)
+    speech = speaker.speak(message.text, fmt="wav", synthesis=message.synthesis)
     check_fish_audio(speech.audio)  # never store what cannot be decoded: it would poison every later assembly
     storage.put(message.bucket, message.key, speech.audio, content_type=codec.CONTENT_TYPES["wav"])
     return True, len(message.text.encode("utf-8"))

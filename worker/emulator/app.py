@@ -117,6 +117,9 @@ def _render(emu: Emulator, entry: RequestLogEntry, faults: FaultDraw) -> Respons
     if fmt not in CONTENT_TYPES:
         raise InvalidInput(f"Unknown format {fmt!r}; use one of {', '.join(CONTENT_TYPES)}")
     sample_rate = body.get("sample_rate")
+    prosody_sent = body.get("prosody") if isinstance(body.get("prosody"), dict) else {}
+    entry.settings = {key: body.get(key) for key in ("latency", "sample_rate", "temperature", "top_p", "normalize")}
+    entry.settings["speed"] = prosody_sent.get("speed")
     if sample_rate is not None and sample_rate not in SAMPLE_RATES:
         raise InvalidInput(f"Unsupported sample_rate {sample_rate!r}; use one of {SAMPLE_RATES}")
     if reference_id:

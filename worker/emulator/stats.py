@@ -39,6 +39,7 @@ class RequestLogEntry:
     reference_texts: list[str] = field(default_factory=list)
     reference_bytes: int = 0
     status: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)  # latency, speed, sample_rate, temperature, top_p, normalize
     tone_hz: float | None = None  # the tone answered in tone mode; None otherwise
 
 

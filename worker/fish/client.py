@@ -19,6 +19,7 @@ from fishaudio.exceptions import APIError, FishAudioError, NotFoundError
 from fishaudio.types import ReferenceAudio, TTSConfig
 from pydantic import ValidationError
 
+from worker.contract import Synthesis
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
 from worker.fish.breaker import BreakerOpen, CreditBreaker
 from worker.fish.limiter import FishLimiter
@@ -72,9 +73,9 @@ class FishClient:
         fmt: str,
         references: list[tuple[bytes, str]] | None = None,
         reference_id: str | None = None,
-        sample_rate: int | None = None,
+        synthesis: Synthesis = Synthesis(),
     ) -> Speech:
-        """One TTS request; with `reference_id` only the id is sent, else the clips. `sample_rate`: None is the API's own."""
+        """One TTS request; with `reference_id` only the id is sent, else the clips; unset settings are the API's."""
         inline = [] if reference_id else [ReferenceAudio(audio=a, text=t) for a, t in references or []]
         with self.slot():
             started = time.perf_counter()
@@ -85,7 +86,9 @@ class FishClient:
                     reference_id=reference_id,
                     references=inline,
                     model=self._model,  # type: ignore[arg-type]
-                    config=TTSConfig(sample_rate=sample_rate),
+                    latency=synthesis.latency,
+                    speed=synthesis.speed,
+                    config=_config(synthesis),
                 )
             except (APIError, FishAudioError, httpx.HTTPError) as exc:
                 mapped = self._mapped(exc, reference_id=reference_id)
@@ -148,6 +151,12 @@ class FishClient:
     def _clean(self, message: str) -> str:
         # The key must never reach a log, a record or a manifest, even if echoed back.
         return message.replace(self._key, "[redacted]") if self._key else message
+
+
+def _config(synthesis: Synthesis) -> TTSConfig:
+    """The SDK's request settings: its defaults, with what the job sets (latency and speed go as arguments)."""
+    chosen = synthesis.model_dump(include={"sample_rate", "temperature", "top_p", "normalize"}, exclude_none=True)
+    return TTSConfig(**chosen)
 
 
 @dataclass(frozen=True)

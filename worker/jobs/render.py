@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from worker import keys
 from worker.audio import codec
-from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord
+from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord, Synthesis
 from worker.errors import AudioError, FishUnavailable, StorageUnavailable
 from worker.fish.client import Speech
 from worker.text.chunking import split_text
@@ -46,13 +46,13 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
             data, first = held
             requests.append(first)  # paid for by an earlier attempt: still billed once, in this manifest
         else:
-            speech = voice.speak(chunks[0], fmt=fmt)
+            speech = voice.speak(chunks[0], fmt=fmt, synthesis=job.synthesis)
             info = check_fish_audio(speech.audio)
             requests.append(_record(0, chunks[0], speech))
             data = speech.audio
     else:
         data = codec.concatenate(
-            _chunk_audio(chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests),
+            _chunk_audio(chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests, synthesis=job.synthesis),
             fmt=fmt,
             pause_seconds=CHUNK_PAUSE_SECONDS,
         )
@@ -109,18 +109,18 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
 
 
 def _chunk_audio(
-    chunks: list[str], *, voice: Speaker, ctx: RenderContext, bucket: str, requests: list[RequestRecord]
+    chunks: list[str], *, voice: Speaker, ctx: RenderContext, bucket: str, requests: list[RequestRecord], synthesis: Synthesis
 ) -> Iterator[bytes]:
     """Each chunk's WAV, from storage when an earlier attempt already paid for it."""
     for index, text in enumerate(chunks):
-        key = keys.chunk_audio(keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model))
+        key = keys.chunk_audio(keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address()))
         stored = ctx.storage.get(bucket, key)
         if stored is not None:
             mode = "reference_id" if voice.reference_id else "one_shot"
             requests.append(RequestRecord(chunk=index, text_bytes=len(text.encode()), mode=mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True))
             yield stored
             continue
-        speech = voice.speak(text, fmt="wav")
+        speech = voice.speak(text, fmt="wav", synthesis=synthesis)
         check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
         ctx.storage.put(bucket, key, speech.audio, content_type=codec.CONTENT_TYPES["wav"])
         requests.append(_record(index, text, speech))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from worker import keys
 from worker.audio.flac import lossless_flac
-from worker.contract import ClipVoice, ModelVoice
+from worker.contract import ClipVoice, ModelVoice, Synthesis
 from worker.errors import PermanentError, VoiceNotFound
 from worker.fish.client import FishClient, Speech
 from worker.fish.limiter import SlotUnavailable
@@ -110,22 +110,22 @@ class Speaker:
     def identity(self) -> str:
         return self.reference_id or self.reference_hash or ""
 
-    def speak(self, text: str, *, fmt: str, sample_rate: int | None = None) -> Speech:
+    def speak(self, text: str, *, fmt: str, synthesis: Synthesis = Synthesis()) -> Speech:
         fish = self._ctx.fish
         if self.reference_id:
-            return fish.synthesize(text=text, fmt=fmt, reference_id=self.reference_id, sample_rate=sample_rate)
+            return fish.synthesize(text=text, fmt=fmt, reference_id=self.reference_id, synthesis=synthesis)
         # A use is counted only once the request can go out: waiting for a slot or credit is not a use.
         with fish.slot():
             model_id = self._count_use()
             if model_id:
                 try:
-                    speech = fish.synthesize(text=text, fmt=fmt, reference_id=model_id, sample_rate=sample_rate)
+                    speech = fish.synthesize(text=text, fmt=fmt, reference_id=model_id, synthesis=synthesis)
                     self.last_model_id = model_id
                     return speech
                 except VoiceNotFound as exc:
                     assert self._ctx.registry is not None and self.reference_hash is not None
                     self._ctx.registry.drop_model(self.reference_hash, model_id=model_id, reason=str(exc))
-            return fish.synthesize(text=text, fmt=fmt, references=self.references, sample_rate=sample_rate)
+            return fish.synthesize(text=text, fmt=fmt, references=self.references, synthesis=synthesis)
 
     def _count_use(self) -> str | None:
         registry, settings = self._ctx.registry, self._ctx.settings
