@@ -110,6 +110,10 @@ def book_chapter_audio(prefix: str, book_id: str, chapter: int, fmt: str) -> str
     return f"{book_folder(prefix, book_id)}/chapters/{chapter + 1:03d}.{fmt}"
 
 
+def book_retail_sample(prefix: str, book_id: str, fmt: str) -> str:
+    return f"{book_folder(prefix, book_id)}/sample.{fmt}"
+
+
 def book_audio(prefix: str, book_id: str) -> str:
     return f"{book_folder(prefix, book_id)}/book.m4b"
 

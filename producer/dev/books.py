@@ -58,6 +58,7 @@ def _download(storage: Storage, *, bucket: str, prefix: str, book_id: str, folde
         "book.srt": keys.book_sidecar(prefix, book_id, "srt"),
         "book.vtt": keys.book_sidecar(prefix, book_id, "vtt"),
         "manifest.json": keys.book_manifest(prefix, book_id),
+        f"sample.{fmt}": keys.book_retail_sample(prefix, book_id, fmt),
         **{f"chapter-{i + 1:03d}.{fmt}": keys.book_chapter_audio(prefix, book_id, i, fmt) for i in range(chapters)},
     }
     for name, key in wanted.items():

@@ -14,8 +14,13 @@ from datetime import datetime, timezone
 
 from celery import Celery
 
-from producer.readers.books import BookText
+from producer.readers.books import BookText, ChapterText
 from producer.readers.selection import ChapterChoice, choose
+from producer.submit.bookparts import (
+    CHARACTERS_PER_SECOND,
+    credits_for,
+    split_long_chapters,
+)
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
 from producer.submit.jobs import check_format, parse_out
 from worker import keys
@@ -29,7 +34,6 @@ from worker.settings import Settings, default_synthesis
 from worker.storage import Storage
 
 # Speech runs at about 15 characters a second (150 words a minute): for length estimates only.
-CHARACTERS_PER_SECOND = 15.0
 
 
 @dataclass(frozen=True)
@@ -50,21 +54,28 @@ class Estimate:
 def make_plan(
     book: BookText, *, voice: object, output: Output, settings: Settings, pauses: Pauses, notify_url: str | None,
     cover_key: str | None = None, title: str | None = None, preset: Preset = PRESETS[DEFAULT_PRESET],
-    synthesis: Synthesis = Synthesis(),
+    synthesis: Synthesis = Synthesis(), narrator: str = "",
 ) -> BookPlan:  # fmt: skip
-    """`synthesis`: the book's own settings, over the preset's, over the environment's."""
+    """`synthesis`: the book's own settings, over the preset's, over the environment's; `narrator`: for the credits."""
     synthesis = default_synthesis(settings).merged(preset.synthesis).merged(synthesis)
+    parts: list[tuple[str, ChapterText]] = [("body", c) for c in book.chapters]
+    if preset.max_chapter_minutes:
+        split = split_long_chapters(book.chapters, max_minutes=preset.max_chapter_minutes, speed=synthesis.speed or 1.0)
+        parts = [("body", c) for c in split]
+    if preset.credits:
+        opening, closing = credits_for(book, narrator=narrator)
+        parts = [("opening_credits", opening), *parts, ("closing_credits", closing)]
     chapters = [
         plan_chapter(index=i, title=c.title, text=c.text, voice=voice, model=settings.fish_model,  # type: ignore[arg-type]
-                     max_bytes=settings.chunk_bytes, synthesis=synthesis)  # fmt: skip
-        for i, c in enumerate(book.chapters)
+                     max_bytes=settings.chunk_bytes, synthesis=synthesis, role=role)  # fmt: skip
+        for i, (role, c) in enumerate(parts)
     ]
     return BookPlan(
         book_id=uuid.uuid4().hex, title=title or book.title, author=book.author, language=book.language, source=book.source,
         cover_key=cover_key, cover_type=book.cover_type if cover_key else "", voice=voice, output=output,  # type: ignore[arg-type]
         fish_model=settings.fish_model, pauses=pauses, target_rms_db=settings.target_rms_db, notify_url=notify_url,
         submitted_at=datetime.now(timezone.utc), chapters=chapters,
-        preset=preset.name, synthesis=synthesis, bit_rate=preset.bit_rate,
+        preset=preset.name, synthesis=synthesis, bit_rate=preset.bit_rate, retail_sample_seconds=preset.retail_sample_seconds,
     )  # fmt: skip
 
 
@@ -115,7 +126,7 @@ class BookSubmitter:
             raise BadInput(f"--notify {notify_url!r}: expected an http:// or https:// URL")
         plan = make_plan(book, voice=job_voice_for(voice, bucket=bucket), output=output, settings=self._settings,
                          pauses=pauses or Pauses(), notify_url=notify_url, title=title, preset=chosen,
-                         synthesis=synthesis)  # fmt: skip
+                         synthesis=synthesis, narrator=_narrator(voice))  # fmt: skip
         if book.cover:
             extension = (mimetypes.guess_extension(book.cover_type) or ".img").lstrip(".")
             plan = plan.model_copy(update={"cover_key": keys.book_cover(prefix, plan.book_id, extension), "cover_type": book.cover_type})
@@ -162,3 +173,8 @@ def _preset(name: str) -> Preset:
         return preset_named(name)
     except ValueError as exc:
         raise BadInput(f"--preset: {exc}") from exc
+
+
+def _narrator(voice: PreparedVoice | NamedVoice | str) -> str:
+    """The voice's display name, for "narrated by": a named voice's; a clip or a bare Fish id has none."""
+    return voice.name if isinstance(voice, NamedVoice) else ""

@@ -120,6 +120,16 @@ def test_the_acx_preset_writes_what_the_store_asks(workers, book_env, bucket, em
     assert wait_book(plan.book_id)["state"] == "succeeded"
     manifest = json.loads(load(bucket, keys.book_manifest("acx", plan.book_id)))
     assert manifest["acx_pass"] is True
+    # Opening and closing credits, each a file of its own, spoken in the book's voice
+    assert [c["title"] for c in manifest["chapters"]] == ["Opening credits", "The Wager", "The Wind", "The Sun", "Closing credits"]
+    assert [c["role"] for c in manifest["chapters"]][::4] == ["opening_credits", "closing_credits"]
+    spoken = tts_texts(emulator)
+    assert "The North Wind and the Sun." in spoken and "Written by Aesop." in spoken and "The end." in spoken
+    # The retail sample: the first real chapter's opening (this one is shorter than a minute: all of it), no credits
+    sample = load(bucket, keys.book_retail_sample("acx", plan.book_id, "mp3"))
+    assert manifest["outputs"]["sample"].endswith("/sample.mp3")
+    heard = [nearest_tone(f) for f in tone_sequence(*decode_mono(sample))]
+    assert heard == [tone_frequency(c.text) for c in plan.chapters[1].chunks]
     for chapter in manifest["chapters"]:
         data = load(*chapter["output_url"].removeprefix("s3://").split("/", 1))
         with av.open(io.BytesIO(data)) as container:

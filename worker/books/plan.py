@@ -8,6 +8,7 @@ Chunks are content-addressed, so a chunk already rendered is never paid twice.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +32,7 @@ class PlanChapter(_Strict):
     index: int
     title: str
     chunks: list[PlanChunk] = Field(min_length=1)
+    role: Literal["body", "opening_credits", "closing_credits"] = "body"
 
 
 class Pauses(_Strict):
@@ -59,6 +61,9 @@ class BookPlan(_Strict):
     preset: str = Field("standard", description="How the audio is made for where it goes (worker.books.presets).")
     synthesis: Synthesis = Synthesis()  # asked of Fish for every chunk; its sample rate is every file's
     bit_rate: int | None = Field(None, description="Chapter files' bit rate; None: the format's default.")
+    retail_sample_seconds: tuple[float, float] | None = Field(
+        None, description="A sample file of this many seconds (at least, at most) from the start of the first body chapter."
+    )
     notify_url: str | None = None
     submitted_at: datetime
     chapters: list[PlanChapter] = Field(min_length=1)
@@ -91,7 +96,8 @@ def voice_identity(voice: Voice) -> str:
 
 
 def plan_chapter(
-    *, index: int, title: str, text: str, voice: Voice, model: str, max_bytes: int, synthesis: Synthesis = Synthesis()
+    *, index: int, title: str, text: str, voice: Voice, model: str, max_bytes: int, synthesis: Synthesis = Synthesis(),
+    role: str = "body",
 ) -> PlanChapter:
     """Chunks of one chapter: each paragraph split on its own, so pauses land between paragraphs."""
     identity = voice_identity(voice)
@@ -100,7 +106,7 @@ def plan_chapter(
         for position, piece in enumerate(split_text(paragraph, max_bytes=max_bytes)):
             key = keys.chunk_audio(keys.chunk_hash(piece, voice=identity, model=model, synthesis=synthesis.address()))
             chunks.append(PlanChunk(index=len(chunks), text=piece, key=key, paragraph_start=position == 0))
-    return PlanChapter(index=index, title=title, chunks=chunks)
+    return PlanChapter(index=index, title=title, chunks=chunks, role=role)  # type: ignore[arg-type]
 
 
 def chunk_messages(plan: BookPlan) -> list[ChunkMessage]:

@@ -2,8 +2,9 @@
 
 Every preset masters the same way (high-pass, gain to the RMS target, a peak
 limiter) and fills pauses, heads and tails with room tone. `acx` adds what the
-audiobook store's submission rules ask of the files: MP3 at 44.1 kHz, 192 kbps
-constant bit rate, mono, with Fish asked for 44.1 kHz audio.
+audiobook store's submission rules ask: MP3 at 44.1 kHz, 192 kbps constant bit
+rate, mono, with Fish asked for 44.1 kHz audio; no file over 120 minutes; opening
+and closing credits as files of their own; a retail sample of 1 to 5 minutes.
 """
 
 from __future__ import annotations
@@ -20,14 +21,19 @@ class Preset:
     format: str | None = None  # None: the format asked for (--format)
     bit_rate: int | None = None  # None: the format's default
     synthesis: Synthesis = Synthesis()
+    credits: bool = False  # opening and closing credits, each a file of its own
+    max_chapter_minutes: float | None = None  # longer chapters are split at paragraph boundaries
+    retail_sample_seconds: tuple[float, float] | None = None  # (at least, at most) from the first body chapter
 
 
 PRESETS = {
     preset.name: preset
     for preset in (
         Preset("standard", "mastered to -20 dB RMS, peaks under -4 dB, room tone; the format asked for at Fish's rate"),
-        Preset("acx", "standard, as MP3 44.1 kHz 192 kbps CBR mono: the audiobook store's file rules",
-               format="mp3", bit_rate=192_000, synthesis=Synthesis(sample_rate=44_100)),
+        Preset("acx", "standard, as MP3 44.1 kHz 192 kbps CBR mono, chapters of at most 120 minutes, opening and closing"
+               " credits, a retail sample: the audiobook store's rules",
+               format="mp3", bit_rate=192_000, synthesis=Synthesis(sample_rate=44_100), credits=True,
+               max_chapter_minutes=120, retail_sample_seconds=(60, 300)),
     )
 }  # fmt: skip
 DEFAULT_PRESET = "standard"

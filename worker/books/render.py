@@ -28,6 +28,7 @@ from worker.audio.mastering import CEILING_DB, MasteringChain
 from worker.audio.roomtone import LEVEL_DB as ROOM_TONE_DB
 from worker.audio.roomtone import RoomTone
 from worker.books.plan import BookPlan, ChunkMessage, PlanChapter
+from worker.books.sample import RetailSample, first_body_chapter
 from worker.books.state import BookState
 from worker.books.subtitles import Cue, to_srt, to_vtt
 from worker.errors import PermanentError, StorageUnavailable
@@ -159,33 +160,45 @@ def _measure_chapter(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: Bo
 
 
 def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) -> dict:
-    """Measure, master and encode one chapter; returns what the book assembly needs of it."""
+    """Measure, master and encode one chapter (and the retail sample from the first body chapter)."""
     chapter = plan.chapters[chapter_index]
     rate = _book_rate(plan, ctx=ctx)
     meter = _measure_chapter(plan, chapter, rate=rate, ctx=ctx)
     measured = meter.result()
     gain_db = meter.gain_for_rms(target_rms_db=plan.target_rms_db, ceiling_db=CEILING_DB)
-    fmt = plan.output.format
-    key = keys.book_chapter_audio(plan.output.prefix, plan.book_id, chapter_index, fmt)
+    fmt, bucket, prefix = plan.output.format, plan.output.bucket, plan.output.prefix
+    key = keys.book_chapter_audio(prefix, plan.book_id, chapter_index, fmt)
     mastered = _Mastered(rate=rate, gain_db=gain_db)
+    result: dict = {}
     with tempfile.TemporaryDirectory(prefix="narrate-chapter-") as folder:
         path = Path(folder) / f"chapter.{fmt}"
         writer = AudioFileWriter(path, fmt=fmt, rate=rate, bit_rate=plan.bit_rate,
                                  metadata={"title": chapter.title, "album": plan.title, "artist": plan.author})  # fmt: skip
+        cues: list[Cue] = []
+        sample = None
+        if plan.retail_sample_seconds and chapter_index == first_body_chapter(plan):
+            sample = RetailSample(Path(folder) / f"sample.{fmt}", plan=plan, rate=rate, cues=cues, head_seconds=plan.pauses.head_seconds)
         head, tail = mastered.tone.seconds(plan.pauses.head_seconds), mastered.tone.seconds(plan.pauses.tail_seconds)
-        for blocks in (iter([head]), _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, pause=mastered.tone.take), iter([tail])):
-            for block in mastered.feed(blocks):
+        speech = _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, cues=cues, pause=mastered.tone.take)
+        for blocks in (iter([head]), speech, iter([tail]), None):
+            for block in mastered.feed(blocks) if blocks is not None else mastered.finish():
                 writer.write(block)
-        for block in mastered.finish():
-            writer.write(block)
+                if sample is not None:
+                    sample.write(block)
         writer.close()
-        ctx.render.storage.put_file(plan.output.bucket, key, str(path), content_type=codec.CONTENT_TYPES[fmt])
+        ctx.render.storage.put_file(bucket, key, str(path), content_type=codec.CONTENT_TYPES[fmt])
+        if sample is not None:
+            sample.close()
+            sample_key = keys.book_retail_sample(prefix, plan.book_id, fmt)
+            ctx.render.storage.put_file(bucket, sample_key, str(Path(folder) / f"sample.{fmt}"), content_type=codec.CONTENT_TYPES[fmt])
+            result = {"sample_url": keys.s3_url(bucket, sample_key), "sample_seconds": round(sample.seconds, 3)}
     return {
         "title": chapter.title,
         "gain_db": round(gain_db, 3),
         "duration_seconds": round(mastered.fed / rate, 3),
-        "output_url": keys.s3_url(plan.output.bucket, key),
+        "output_url": keys.s3_url(bucket, key),
         "loudness": json.dumps({"measured": acx_report(measured), "normalized": mastered.report()}),
+        **result,
     }
 
 
@@ -252,7 +265,7 @@ def _manifest(plan: BookPlan, *, book: dict, marks: list[tuple[str, float, float
         state = book["chapters"][chapter.index] if chapter.index < len(book.get("chapters", [])) else {}
         loudness = json.loads(state.get("loudness") or "{}")
         chapters.append({
-            "index": chapter.index, "title": title, "start_seconds": round(start, 3), "end_seconds": round(end, 3),
+            "index": chapter.index, "title": title, "role": chapter.role, "start_seconds": round(start, 3), "end_seconds": round(end, 3),
             "chunks": len(chapter.chunks), "output_url": state.get("output_url", ""), "gain_db": state.get("gain_db"),
             "loudness": loudness.get("normalized"), "loudness_before": loudness.get("measured"),
         })  # fmt: skip
@@ -272,7 +285,9 @@ def _manifest(plan: BookPlan, *, book: dict, marks: list[tuple[str, float, float
             "srt": keys.s3_url(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")),
             "vtt": keys.s3_url(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")),
             "chapters": [c["output_url"] for c in chapters],
+            "sample": next((c["sample_url"] for c in book.get("chapters", []) if c.get("sample_url")), None),
         },
+        "preset": plan.preset,
         "submitted_at": plan.submitted_at.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
