@@ -104,13 +104,13 @@ def tts_texts(emulator: EmulatorControl) -> list[str]:
 
 
 def assert_room_tone_not_silence(samples: np.ndarray, rate: int, *, head: float) -> None:
-    """The head is a quiet bed of room tone, and no pause anywhere is digital zeros."""
+    """The head is a quiet bed of room tone, and nowhere (pauses, gaps between words) is there digital silence."""
     opening = samples[: int(rate * head * 0.8)].astype(np.float64)
     level = 10 * np.log10(np.mean(opening**2))
     assert -85 < level < -60, f"head at {level:.1f} dB RMS: expected room tone, not silence or speech"
     edges = np.diff(np.concatenate(([0], (samples == 0).astype(np.int8), [0])))
     zero_runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
-    assert zero_runs.size == 0 or zero_runs.max() < rate // 20, f"{zero_runs.max() / rate:.2f} s of digital silence"
+    assert zero_runs.size == 0 or zero_runs.max() < rate // 100, f"{zero_runs.max() / rate:.2f} s of digital silence"
 
 
 def test_the_acx_preset_writes_what_the_store_asks(workers, book_env, bucket, emulator, voice, tmp_path) -> None:

@@ -80,22 +80,19 @@ def _chunk_data(plan: BookPlan, key: str, *, ctx: BookContext) -> bytes:
     return data
 
 
-Pause = Callable[[int], np.ndarray]  # samples of what fills a pause: zeros to measure, room tone to master
-
-
 def _zeros(samples: int) -> np.ndarray:
     return np.zeros(samples, dtype=np.float32)
 
 
 def _chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookContext, cues: list[Cue] | None = None,
-                 offset: float = 0.0, pause: Pause = _zeros) -> Iterator[np.ndarray]:  # fmt: skip
+                 offset: float = 0.0) -> Iterator[np.ndarray]:  # fmt: skip
     """The chapter as mono float blocks at `rate`, pauses included; fills `cues` with chunk times."""
     position = offset
     fetched = _read_ahead([chunk.key for chunk in chapter.chunks], lambda key: _chunk_data(plan, key, ctx=ctx))
     for number, (chunk, data) in enumerate(zip(chapter.chunks, fetched)):
         if number:
             seconds = plan.pauses.paragraph_seconds if chunk.paragraph_start else plan.pauses.sentence_seconds
-            yield pause(int(round(seconds * rate)))
+            yield _zeros(int(round(seconds * rate)))  # the mastering chain lays room tone under it
             position += int(round(seconds * rate)) / rate
         start = position
         for block in pcm_blocks(data, rate=rate):
@@ -124,7 +121,11 @@ def _book_rate(plan: BookPlan, *, ctx: BookContext) -> int:
 
 
 class _Mastered:
-    """One chapter's chain: its gain, room tone scaled so that it comes out at ROOM_TONE_DB, and a meter on the output."""
+    """One chapter's chain: its gain, a room-tone bed under everything (so it comes out at ROOM_TONE_DB), a meter on the output.
+
+    The bed runs under the speech too, as a room's noise does under a voice: Fish's own quiet gaps
+    between words are then room tone like the pauses, never digital zeros.
+    """
 
     def __init__(self, *, rate: int, gain_db: float) -> None:
         self.chain = MasteringChain(rate=rate, gain_db=gain_db)
@@ -135,7 +136,7 @@ class _Mastered:
     def feed(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         for block in blocks:
             self.fed += block.size
-            yield from self._measured(self.chain.process(block))
+            yield from self._measured(self.chain.process(block + self.tone.take(block.size)))
 
     def finish(self) -> Iterator[np.ndarray]:
         yield from self._measured(self.chain.finish())
@@ -178,8 +179,8 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
         sample = None
         if plan.retail_sample_seconds and chapter_index == first_body_chapter(plan):
             sample = RetailSample(Path(folder) / f"sample.{fmt}", plan=plan, rate=rate, cues=cues, head_seconds=plan.pauses.head_seconds)
-        head, tail = mastered.tone.seconds(plan.pauses.head_seconds), mastered.tone.seconds(plan.pauses.tail_seconds)
-        speech = _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, cues=cues, pause=mastered.tone.take)
+        head, tail = _zeros(round(plan.pauses.head_seconds * rate)), _zeros(round(plan.pauses.tail_seconds * rate))
+        speech = _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, cues=cues)
         for blocks in (iter([head]), speech, iter([tail]), None):
             for block in mastered.feed(blocks) if blocks is not None else mastered.finish():
                 writer.write(block)
@@ -228,11 +229,11 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
             gain_db = float(chapters_state[chapter.index].get("gain_db", 0.0)) if chapter.index < len(chapters_state) else 0.0
             mastered = _Mastered(rate=rate, gain_db=gain_db)
             start = position
-            head = [mastered.tone.seconds(plan.pauses.head_seconds)] if chapter.index == 0 else []
+            head = [_zeros(round(plan.pauses.head_seconds * rate))] if chapter.index == 0 else []
             speech_start = (start + sum(h.size for h in head)) / rate
             after = plan.pauses.tail_seconds if chapter.index == last else plan.pauses.chapter_seconds
-            for blocks in (iter(head), _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, cues=cues, offset=speech_start,
-                                                    pause=mastered.tone.take), iter([mastered.tone.seconds(after)])):  # fmt: skip
+            for blocks in (iter(head), _chapter_pcm(plan, chapter, rate=rate, ctx=ctx, cues=cues, offset=speech_start),
+                           iter([_zeros(round(after * rate))])):  # fmt: skip
                 for block in mastered.feed(blocks):
                     writer.write(block)
             for block in mastered.finish():
