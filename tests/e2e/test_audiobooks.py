@@ -192,6 +192,7 @@ def test_an_epub_becomes_a_chaptered_m4b_in_order(workers, book_env, bucket, emu
     assert status.exit_code == 0, status.output
     reported = json.loads(status.output)
     assert reported["state"] == "succeeded" and [c["chunks_total"] for c in reported["chapters"]] == [len(c.chunks) for c in plan.chapters]
+    assert all(c["loudness"]["normalized"]["pass"] for c in reported["chapters"]), "status --json carries each file's report"
     srt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")).decode()
     vtt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")).decode()
     assert srt.count(" --> ") == len(texts) and vtt.startswith("WEBVTT") and texts[0] in srt

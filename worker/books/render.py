@@ -264,7 +264,7 @@ def _manifest(plan: BookPlan, *, book: dict, marks: list[tuple[str, float, float
     chapters = []
     for chapter, (title, start, end) in zip(plan.chapters, marks):
         state = book["chapters"][chapter.index] if chapter.index < len(book.get("chapters", [])) else {}
-        loudness = json.loads(state.get("loudness") or "{}")
+        loudness = state.get("loudness") or {}
         chapters.append({
             "index": chapter.index, "title": title, "role": chapter.role, "start_seconds": round(start, 3), "end_seconds": round(end, 3),
             "chunks": len(chapter.chunks), "output_url": state.get("output_url", ""), "gain_db": state.get("gain_db"),

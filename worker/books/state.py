@@ -8,6 +8,7 @@ the chapter's assembly. Chapters fan in to the book the same way.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -47,7 +48,8 @@ return redis.call('HINCRBY', KEYS[2], 'chapters_remaining', -1)
 
 _INTS = ("chapters_total", "chapters_remaining", "chunks_total", "chunks_done", "chunks_rendered",
          "chunks_reused", "bytes_billed", "cached_at_submit", "remaining", "text_bytes")  # fmt: skip
-_FLOATS = ("updated_at", "submitted_at", "finished_at", "gain_db", "duration_seconds", "estimated_cost_usd")
+_FLOATS = ("updated_at", "submitted_at", "finished_at", "gain_db", "duration_seconds", "estimated_cost_usd", "sample_seconds")
+_JSON = ("loudness",)  # a chapter's report, before and after mastering
 
 
 class BookState:
@@ -150,6 +152,8 @@ def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:
             out[name] = int(float(text or 0))
         elif name in _FLOATS:
             out[name] = float(text or 0)
+        elif name in _JSON:
+            out[name] = json.loads(text or "{}")
         else:
             out[name] = text
     return out
