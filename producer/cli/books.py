@@ -105,6 +105,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         speed: options.Speed = None,
         temperature: options.Temperature = None,
         top_p: options.TopP = None,
+        sample_rate: options.SampleRate = None,
         paragraph_pause: Annotated[float, typer.Option(help="Seconds of silence between paragraphs.")] = Pauses().paragraph_seconds,
         chapter_pause: Annotated[float, typer.Option(help="Seconds of silence between chapters.")] = Pauses().chapter_seconds,
         wait: Annotated[bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")] = False,
@@ -121,7 +122,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
             chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
             pauses = Pauses(paragraph_seconds=paragraph_pause, chapter_seconds=chapter_pause)
             choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
-            synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p)
+            synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
             book_id = submit_book(BookSubmitter.from_settings(settings), read_book(file), voice=chosen, out=out, fmt=fmt,
                                   notify=notify, budget=budget, pauses=pauses, quiet=as_json, preset=preset, chapters=choice,
                                   synthesis=synthesis)  # fmt: skip
@@ -153,6 +154,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         speed: options.Speed = None,
         temperature: options.Temperature = None,
         top_p: options.TopP = None,
+        sample_rate: options.SampleRate = None,
         as_json: options.Json = False,
     ) -> None:
         """Chapters, chunks, bytes, cost, cached chunks and audio length, without rendering anything.
@@ -164,7 +166,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         contents: list[tuple[BookText, ChapterChoice]] = []
         try:
             choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
-            synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p)
+            synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
             chosen = None
             if voice or voice_id:
                 chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)

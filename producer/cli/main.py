@@ -63,6 +63,7 @@ def submit(
     speed: options.Speed = None,
     temperature: options.Temperature = None,
     top_p: options.TopP = None,
+    sample_rate: options.SampleRate = None,
     wait: options.Wait = False,
     as_json: options.Json = False,
 ) -> None:
@@ -74,7 +75,7 @@ def submit(
     if out is None and not all(Path(f).suffix.lower() in MANIFEST_SUFFIXES for f in files):
         fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
     try:
-        synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p)
+        synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
     except BadInput as exc:
         fail(str(exc))
     books = [f for f in files if is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
@@ -242,6 +243,7 @@ def dev(
     speed: options.Speed = None,
     temperature: options.Temperature = None,
     top_p: options.TopP = None,
+    sample_rate: options.SampleRate = None,
     voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
     emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
@@ -252,7 +254,7 @@ def dev(
 
     try:
         choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
-        synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p)
+        synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
     except BadInput as exc:
         fail(str(exc))
     code = run_dev(

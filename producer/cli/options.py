@@ -34,3 +34,4 @@ Latency = Annotated[Optional[str], typer.Option("--latency", help="Fish's mode: 
 Speed = Annotated[Optional[float], typer.Option("--speed", help="Speaking rate, 0.5 to 2 (1 is natural).")]
 Temperature = Annotated[Optional[float], typer.Option("--temperature", help="Randomness of the delivery, 0 to 1.")]
 TopP = Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling of the delivery, 0 to 1.")]
+SampleRate = Annotated[Optional[int], typer.Option("--sample-rate", help="Hz asked of Fish: 8000, 16000, 24000, 32000 or 44100 (default: Fish's own, 44100).")]

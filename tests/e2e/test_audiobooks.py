@@ -120,6 +120,7 @@ def test_the_acx_preset_writes_what_the_store_asks(workers, book_env, bucket, em
     assert wait_book(plan.book_id)["state"] == "succeeded"
     manifest = json.loads(load(bucket, keys.book_manifest("acx", plan.book_id)))
     assert manifest["acx_pass"] is True
+    assert manifest["reports"]["book.m4b"]["pass"] and manifest["reports"]["sample"]["pass"]  # every file has its report
     # Opening and closing credits, each a file of its own, spoken in the book's voice
     assert [c["title"] for c in manifest["chapters"]] == ["Opening credits", "The Wager", "The Wind", "The Sun", "Closing credits"]
     assert [c["role"] for c in manifest["chapters"]][::4] == ["opening_credits", "closing_credits"]

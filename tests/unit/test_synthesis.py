@@ -50,3 +50,15 @@ def test_values_outside_the_api_ranges_are_refused_with_the_flag(values: dict, m
     with pytest.raises(BadInput) as caught:
         synthesis_from("books.yaml:3", **values)
     assert str(caught.value).startswith("books.yaml:3: ") and message in str(caught.value)
+
+
+def test_the_cli_refuses_a_setting_outside_the_range_before_reading_anything(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from producer.cli.main import app
+
+    book = tmp_path / "b.md"
+    book.write_text("# One\n\nWords.\n")
+    result = CliRunner().invoke(app, ["estimate", str(book), "--sample-rate", "12345"])
+    assert result.exit_code == 2
+    assert "--sample-rate 12345" in result.output and "44100" in result.output

@@ -15,7 +15,6 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from worker.audio.loudness import LoudnessMeter, acx_report
 from worker.audio.mastering import CEILING_DB, MasteringChain
 from worker.audio.roomtone import LEVEL_DB as ROOM_TONE_DB
 from worker.audio.roomtone import RoomTone
+from worker.books.manifest import book_manifest
 from worker.books.plan import BookPlan, ChunkMessage, PlanChapter
 from worker.books.sample import RetailSample, first_body_chapter
 from worker.books.state import BookState
@@ -192,7 +192,8 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
             sample.close()
             sample_key = keys.book_retail_sample(prefix, plan.book_id, fmt)
             ctx.render.storage.put_file(bucket, sample_key, str(Path(folder) / f"sample.{fmt}"), content_type=codec.CONTENT_TYPES[fmt])
-            result = {"sample_url": keys.s3_url(bucket, sample_key), "sample_seconds": round(sample.seconds, 3)}
+            result = {"sample_url": keys.s3_url(bucket, sample_key), "sample_seconds": round(sample.seconds, 3),
+                      "sample_loudness": json.dumps(sample.report())}  # fmt: skip
     return {
         "title": chapter.title,
         "gain_db": round(gain_db, 3),
@@ -224,6 +225,7 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
         writer = AudioFileWriter(path, fmt="m4b", rate=rate, metadata=metadata, cover=cover)
         position = 0  # samples in, from the start of the book
         last = len(plan.chapters) - 1
+        meter, true_peaks = LoudnessMeter(rate), []  # the whole .m4b, for its own report
         for chapter in plan.chapters:
             # The chapter's own gain, so the book sounds as its chapter files do; the pause after it belongs to it.
             gain_db = float(chapters_state[chapter.index].get("gain_db", 0.0)) if chapter.index < len(chapters_state) else 0.0
@@ -236,8 +238,11 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
                            iter([_zeros(round(after * rate))])):  # fmt: skip
                 for block in mastered.feed(blocks):
                     writer.write(block)
+                    meter.add(block)
             for block in mastered.finish():
                 writer.write(block)
+                meter.add(block)
+            true_peaks.append(mastered.chain.true_peak_db)
             position += mastered.fed
             marks.append((chapter.title, start / rate, position / rate))
         writer.close(chapters=marks)
@@ -247,7 +252,8 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "json"), json.dumps(sidecar, indent=2).encode(), content_type="application/json")
     storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "srt"), to_srt(cues).encode(), content_type="application/x-subrip")
     storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt"), to_vtt(cues).encode(), content_type="text/vtt")
-    manifest = _manifest(plan, book=book, marks=marks, book_key=book_key)
+    book_report = acx_report(meter.result(), true_peak_db=max(true_peaks))
+    manifest = book_manifest(plan, book=book, marks=marks, book_key=book_key, book_report=book_report)
     storage.put(bucket, manifest_key, json.dumps(manifest, indent=2).encode(), content_type="application/json")
     return manifest
 
@@ -259,36 +265,3 @@ def _cover(plan: BookPlan, *, ctx: BookContext) -> tuple[bytes, str] | None:
     return (data, plan.cover_type) if data else None
 
 
-def _manifest(plan: BookPlan, *, book: dict, marks: list[tuple[str, float, float]], book_key: str) -> dict:
-    bucket, prefix = plan.output.bucket, plan.output.prefix
-    chapters = []
-    for chapter, (title, start, end) in zip(plan.chapters, marks):
-        state = book["chapters"][chapter.index] if chapter.index < len(book.get("chapters", [])) else {}
-        loudness = state.get("loudness") or {}
-        chapters.append({
-            "index": chapter.index, "title": title, "role": chapter.role, "start_seconds": round(start, 3), "end_seconds": round(end, 3),
-            "chunks": len(chapter.chunks), "output_url": state.get("output_url", ""), "gain_db": state.get("gain_db"),
-            "loudness": loudness.get("normalized"), "loudness_before": loudness.get("measured"),
-        })  # fmt: skip
-    return {
-        "schema_version": 1,
-        "book_id": plan.book_id, "title": plan.title, "author": plan.author, "source": plan.source,
-        "voice_reference": plan.voice.reference_hash if plan.voice.mode == "clips" else plan.voice.reference_id,  # type: ignore[union-attr]
-        "fish_model": plan.fish_model,
-        "chunks": {"total": plan.chunk_count, "rendered": book.get("chunks_rendered", 0), "reused": book.get("chunks_reused", 0)},
-        "text_bytes": plan.text_bytes, "bytes_billed": book.get("bytes_billed", 0),
-        "estimated_cost_usd": book.get("estimated_cost_usd"),
-        "acx_pass": all((c["loudness"] or {}).get("pass") for c in chapters),
-        "chapters": chapters,
-        "outputs": {
-            "m4b": keys.s3_url(bucket, book_key),
-            "chapters_json": keys.s3_url(bucket, keys.book_sidecar(prefix, plan.book_id, "json")),
-            "srt": keys.s3_url(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")),
-            "vtt": keys.s3_url(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")),
-            "chapters": [c["output_url"] for c in chapters],
-            "sample": next((c["sample_url"] for c in book.get("chapters", []) if c.get("sample_url")), None),
-        },
-        "preset": plan.preset,
-        "submitted_at": plan.submitted_at.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
-    }

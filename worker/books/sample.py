@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from worker.audio.assembly import AudioFileWriter
+from worker.audio.loudness import LoudnessMeter, acx_report
 from worker.audio.roomtone import RoomTone
 from worker.books.plan import BookPlan
 from worker.books.subtitles import Cue
@@ -33,6 +34,7 @@ class RetailSample:
         self._shortest, self._longest = shortest, longest
         self._tail = RoomTone(rate=rate).seconds(plan.pauses.tail_seconds)
         self._written = 0
+        self._meter = LoudnessMeter(rate)
         self._cut: int | None = None
         self.closed = False
 
@@ -42,6 +44,7 @@ class RetailSample:
         cut = self._cut_at()
         take = block if cut is None else block[: max(0, cut - self._written)]
         self._writer.write(take)
+        self._meter.add(take)
         self._written += take.size
         if cut is not None and self._written >= cut:
             self.close()
@@ -50,8 +53,12 @@ class RetailSample:
         """At the cut, or at the chapter's end when it is shorter than the shortest sample."""
         if not self.closed:
             self._writer.write(self._tail)
+            self._meter.add(self._tail)
             self._writer.close()
             self.closed = True
+
+    def report(self) -> dict:
+        return acx_report(self._meter.result())
 
     @property
     def seconds(self) -> float:

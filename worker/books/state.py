@@ -49,7 +49,7 @@ return redis.call('HINCRBY', KEYS[2], 'chapters_remaining', -1)
 _INTS = ("chapters_total", "chapters_remaining", "chunks_total", "chunks_done", "chunks_rendered",
          "chunks_reused", "bytes_billed", "cached_at_submit", "remaining", "text_bytes")  # fmt: skip
 _FLOATS = ("updated_at", "submitted_at", "finished_at", "gain_db", "duration_seconds", "estimated_cost_usd", "sample_seconds")
-_JSON = ("loudness",)  # a chapter's report, before and after mastering
+_JSON = ("loudness", "sample_loudness")  # a chapter's report (before and after mastering), the retail sample's
 
 
 class BookState:
