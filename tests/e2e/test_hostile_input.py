@@ -256,7 +256,9 @@ PRODUCER_CASES: dict[str, ProducerCase] = {
     "control character in prefix": ProducerCase("control characters", out="s3://{bucket}/books\x1b[2Jx"),
     "bucket does not exist": ProducerCase("does not exist", out="s3://{missing}/books"),
     "unsupported format flac": ProducerCase("unknown format", extra=("--format", "flac")),
-    "sample rate option": ProducerCase("No such option", extra=("--sample-rate", "44100")),
+    "unknown option": ProducerCase("No such option", extra=("--pitch", "2")),
+    "sample rate Fish does not offer": ProducerCase("--sample-rate 12345", extra=("--sample-rate", "12345")),
+    "speed outside the API's range": ProducerCase("--speed 3.0", extra=("--speed", "3")),
 }
 
 
