@@ -127,10 +127,10 @@ class _Mastered:
     between words are then room tone like the pauses, never digital zeros.
     """
 
-    def __init__(self, *, rate: int, gain_db: float) -> None:
+    def __init__(self, *, rate: int, gain_db: float, measure: bool = True) -> None:
         self.chain = MasteringChain(rate=rate, gain_db=gain_db)
         self.tone = RoomTone(rate=rate, level_db=ROOM_TONE_DB - gain_db)
-        self.meter = LoudnessMeter(rate)
+        self.meter = LoudnessMeter(rate) if measure else None
         self.fed = 0  # samples in, for times: the chain keeps every sample where it was
 
     def feed(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -142,11 +142,13 @@ class _Mastered:
         yield from self._measured(self.chain.finish())
 
     def report(self) -> dict:
+        assert self.meter is not None
         return acx_report(self.meter.result(), true_peak_db=self.chain.true_peak_db)
 
     def _measured(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         for block in blocks:
-            self.meter.add(block)
+            if self.meter is not None:
+                self.meter.add(block)
             yield block
 
 
@@ -229,7 +231,7 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
         for chapter in plan.chapters:
             # The chapter's own gain, so the book sounds as its chapter files do; the pause after it belongs to it.
             gain_db = float(chapters_state[chapter.index].get("gain_db", 0.0)) if chapter.index < len(chapters_state) else 0.0
-            mastered = _Mastered(rate=rate, gain_db=gain_db)
+            mastered = _Mastered(rate=rate, gain_db=gain_db, measure=False)  # the book's own meter measures it whole
             start = position
             head = [_zeros(round(plan.pauses.head_seconds * rate))] if chapter.index == 0 else []
             speech_start = (start + sum(h.size for h in head)) / rate
