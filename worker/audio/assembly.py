@@ -113,13 +113,6 @@ class AudioFileWriter:
         self.samples_written += block.size
         self._mux(self._resampler.resample(frame))
 
-    def write_silence(self, seconds: float) -> None:
-        remaining = int(round(seconds * self.rate))
-        while remaining > 0:
-            step = min(remaining, self.rate)
-            self.write(np.zeros(step, dtype=np.float32))
-            remaining -= step
-
     def close(self, *, chapters: list[tuple[str, float, float]] | None = None) -> None:
         """Flush and finish the file; `chapters` are (title, start, end) in seconds (m4b)."""
         self._mux(self._resampler.resample(None))
