@@ -5,10 +5,15 @@ from __future__ import annotations
 import ssl
 from urllib.parse import urlsplit
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
-from worker.contract import BOOK_RECONCILE_TASK, CREDIT_CHECK_TASK, PROMOTE_TASK
+from worker.contract import (
+    BOOK_RECONCILE_TASK,
+    CREDIT_CHECK_TASK,
+    JOB_SWEEP_TASK,
+    PROMOTE_TASK,
+)
 from worker.settings import Settings, get_settings
 
 QUEUE = "narrate"
@@ -49,12 +54,26 @@ def make_app(settings: Settings | None = None) -> Celery:
         beat_schedule={
             "reconcile-audiobooks": {"task": BOOK_RECONCILE_TASK, "schedule": settings.reconcile_seconds},
             "check-fish-credit": {"task": CREDIT_CHECK_TASK, "schedule": settings.credit_check_seconds},
+            "sweep-jobs": {"task": JOB_SWEEP_TASK, "schedule": settings.sweep_seconds},
         },
     )
     if urlsplit(settings.broker_url).scheme == "rediss" and "ssl_cert_reqs" not in settings.broker_url:
         # TLS to Redis verifies the server's certificate unless the URL says otherwise.
         app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     return app
+
+
+@signals.worker_init.connect
+def _prefork_only(sender: object = None, **_: object) -> None:
+    """Time limits and counting dead workers need pool processes: other pools would lose those guarantees."""
+    pool = getattr(sender, "pool_cls", None)
+    module = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
+    if module and "prefork" not in module:
+        # Celery logs and swallows exceptions from signal handlers: only SystemExit stops the worker.
+        raise SystemExit(
+            f"narrate workers need the prefork pool (the default), not {module.rsplit('.', 1)[-1]}:"
+            " time limits and the count of dead workers depend on it; drop --pool/-P"
+        )
 
 
 app = make_app()

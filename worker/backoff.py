@@ -12,6 +12,7 @@ def retry_delay(attempt: int, *, base: float, cap: float) -> float:
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
-def wait_delay(reason: Exception) -> float:
-    """Short, jittered waits for a Fish slot; longer ones while the credit breaker is open."""
-    return random.uniform(5.0, 15.0) if isinstance(reason, BreakerOpen) else random.uniform(0.2, 2.0)
+def wait_delay(reason: Exception, *, cap: float = 15.0) -> float:
+    """Short, jittered waits for a Fish slot; longer ones while the credit breaker is open; never over `cap`."""
+    delay = random.uniform(5.0, 15.0) if isinstance(reason, BreakerOpen) else random.uniform(0.2, 2.0)
+    return min(delay, cap)

@@ -25,6 +25,7 @@ BOOK_CHAPTER_TASK = "narrate.book.chapter"
 BOOK_ASSEMBLE_TASK = "narrate.book.assemble"
 BOOK_NOTIFY_TASK = "narrate.book.notify"
 BOOK_RECONCILE_TASK = "narrate.book.reconcile"
+JOB_SWEEP_TASK = "narrate.jobs.sweep"
 
 OutputFormat = Literal["mp3", "wav", "opus"]
 VoiceMode = Literal["one_shot", "reference_id"]

@@ -19,6 +19,11 @@ def jobs_in_state(state: str) -> str:
     return f"{REDIS_PREFIX}:jobs:{state}"
 
 
+def render_lease(job_id: str) -> str:
+    """String held by the one delivery rendering a job (a token, short expiry, extended while it runs)."""
+    return f"{REDIS_PREFIX}:job:{job_id}:lease"
+
+
 def fish_slots() -> str:
     """Sorted set of Fish request slots in use, scored by lease expiry: the cluster-wide cap."""
     return f"{REDIS_PREFIX}:fish:slots"

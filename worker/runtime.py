@@ -30,6 +30,12 @@ def job_store() -> JobStore:
 
 
 @lru_cache(maxsize=1)
+def redis_client() -> redis.Redis:
+    """For leases and broker reads; the stores below keep their own connections."""
+    return redis.Redis.from_url(get_settings().broker_url)
+
+
+@lru_cache(maxsize=1)
 def render_context() -> RenderContext:
     """One Fish client and one S3 client per worker process."""
     settings = get_settings()
@@ -45,15 +51,18 @@ def render_context() -> RenderContext:
     )
 
 
-def start_promotion(reference_hash: str) -> None:
-    app.send_task(PROMOTE_TASK, args=(reference_hash,), queue=VOICES_QUEUE)
+def start_promotion(reference_hash: str, token: str | None = None) -> None:
+    """The chain carries the claim's token; without one the task adopts the promotion under way."""
+    args = (reference_hash, token) if token else (reference_hash,)
+    app.send_task(PROMOTE_TASK, args=args, queue=VOICES_QUEUE)
 
 
 @lru_cache(maxsize=1)
 def promotion_context() -> PromotionContext:
     ctx = render_context()
     assert ctx.registry is not None
-    return PromotionContext(settings=ctx.settings, registry=ctx.registry, voices=FishVoices(ctx.fish), storage=ctx.storage)
+    breaker = CreditBreaker(redis_client())
+    return PromotionContext(settings=ctx.settings, registry=ctx.registry, voices=FishVoices(ctx.fish), storage=ctx.storage, breaker=breaker)
 
 
 @lru_cache(maxsize=1)
@@ -63,7 +72,7 @@ def book_context() -> BookContext:
 
 def forget_clients() -> None:
     """Connections inherited from a parent process must not be shared with it."""
-    for factory in (job_store, render_context, promotion_context, book_context):
+    for factory in (job_store, redis_client, render_context, promotion_context, book_context):
         factory.cache_clear()
 
 

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
         3600, gt=0, description="Seconds before Redis redelivers an unacknowledged task."
     )
     job_ttl_days: int = Field(30, gt=0, description="Days a finished job record is kept.")
+    sweep_seconds: float = Field(60.0, gt=0, description="How often beat looks for jobs whose message was lost.")
+    sweep_stale_seconds: float = Field(
+        300.0, gt=0, description="A job queued or running this long with no message anywhere is re-sent."
+    )
     price_per_million_bytes: float = Field(
         15.0, ge=0, description="USD per million UTF-8 bytes of text, for estimates (Fish list price)."
     )
@@ -147,7 +151,21 @@ class Settings(BaseSettings):
                 "need NARRATE_TASK_SOFT_TIME_LIMIT < NARRATE_TASK_TIME_LIMIT"
                 " < NARRATE_VISIBILITY_TIMEOUT"
             )
+        # A task received with a countdown is unacknowledged from receipt: it must have run
+        # and finished before Redis hands it out again, or it runs twice.
+        for name in ("retry_max_seconds", "promote_poll_seconds"):
+            if getattr(self, name) >= self.longest_countdown:
+                raise ValueError(
+                    f"NARRATE_{name.upper()} ({getattr(self, name):g}) must be under NARRATE_VISIBILITY_TIMEOUT"
+                    f" - NARRATE_TASK_TIME_LIMIT ({self.longest_countdown:g} s): a countdown longer than that"
+                    " lets Redis redeliver the task while it waits or runs"
+                )
         return self
+
+    @property
+    def longest_countdown(self) -> float:
+        """The longest wait a task may be scheduled with (see _limits_in_order)."""
+        return float(self.visibility_timeout - self.task_time_limit)
 
     def fish_key(self) -> str:
         """The key to hand to the SDK; the emulator accepts any non-empty key."""

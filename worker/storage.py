@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -20,11 +22,19 @@ _PERMANENT = {
     "InvalidBucketName": "the bucket name is not valid",
     "403": "access denied: check the AWS credentials and the bucket policy",
 }
+# Transient by nature: connecting (refused, TLS, proxy, connect timeout) and reading
+# (reset or timed out mid-body, fewer bytes than Content-Length, credentials endpoint slow).
 _NETWORK = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectionClosedError,
-    botocore.exceptions.ReadTimeoutError,
-    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ConnectionError,
+    botocore.exceptions.HTTPClientError,
+    botocore.exceptions.IncompleteReadError,
+    botocore.exceptions.CredentialRetrievalError,
+)
+_NO_CREDENTIALS = (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)
+CREDENTIAL_CHAIN = (
+    "boto3 found no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,"
+    " or AWS_PROFILE with a shared credentials file, or give the host an IAM role"
+    " (container or instance metadata); boto3 looks in that order"
 )
 
 
@@ -58,25 +68,20 @@ class Storage:
 
     def exists(self, bucket: str, key: str) -> bool:
         try:
-            self._client.head_object(Bucket=bucket, Key=key)
+            with _errors_mapped(bucket, key):
+                self._client.head_object(Bucket=bucket, Key=key)
             return True
-        except botocore.exceptions.ClientError as exc:
-            if _code(exc) in _MISSING:
-                return False
-            raise _mapped(exc, bucket=bucket, key=key) from exc
-        except _NETWORK as exc:
-            raise _unreachable(exc) from exc
+        except _Missing:
+            return False
 
     def get(self, bucket: str, key: str) -> bytes | None:
         """The object's bytes, or None when there is no such object."""
         try:
-            return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except botocore.exceptions.ClientError as exc:
-            if _code(exc) in _MISSING:
-                return None
-            raise _mapped(exc, bucket=bucket, key=key) from exc
-        except _NETWORK as exc:
-            raise _unreachable(exc) from exc
+            with _errors_mapped(bucket, key):
+                # read() inside: a reset mid-body is as transient as one before the headers
+                return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except _Missing:
+            return None
 
     def put(self, bucket: str, key: str, data: bytes, *, content_type: str) -> None:
         # One PUT is atomic: readers see the whole object or none at all.
@@ -85,10 +90,9 @@ class Storage:
     def put_file(self, bucket: str, key: str, path: str, *, content_type: str) -> None:
         """Upload a large file from disk (multipart as needed); the object appears only when complete."""
         try:
-            self._client.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type, **self._write_args})
-        except botocore.exceptions.ClientError as exc:
-            raise _mapped(exc, bucket=bucket, key=key) from exc
-        except (*_NETWORK, boto3.exceptions.S3UploadFailedError) as exc:
+            with _errors_mapped(bucket, key):
+                self._client.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type, **self._write_args})
+        except boto3.exceptions.S3UploadFailedError as exc:
             raise _unreachable(exc) from exc
 
     def delete(self, bucket: str, key: str) -> None:
@@ -97,13 +101,14 @@ class Storage:
     def check_bucket(self, bucket: str) -> None:
         """Raise StorageRejected when the bucket is missing or not ours to use."""
         try:
-            self._client.head_bucket(Bucket=bucket)
-        except botocore.exceptions.ClientError as exc:
-            if _code(exc) in _MISSING or _code(exc) == "NoSuchBucket":
+            with _errors_mapped(bucket, ""):
+                self._client.head_bucket(Bucket=bucket)
+        except _Missing as exc:
+            raise StorageRejected(f"S3 bucket {bucket!r} does not exist: create it or fix --out") from exc
+        except StorageRejected as exc:
+            if "does not exist" in str(exc):
                 raise StorageRejected(f"S3 bucket {bucket!r} does not exist: create it or fix --out") from exc
-            raise _mapped(exc, bucket=bucket, key="") from exc
-        except _NETWORK as exc:
-            raise _unreachable(exc) from exc
+            raise
 
     def create_bucket(self, bucket: str) -> None:
         try:
@@ -113,11 +118,29 @@ class Storage:
 
     def _call(self, operation: str, *, bucket: str, key: str, **params: Any) -> Any:
         try:
-            return getattr(self._client, operation)(Bucket=bucket, Key=key, **params)
-        except botocore.exceptions.ClientError as exc:
-            raise _mapped(exc, bucket=bucket, key=key) from exc
-        except _NETWORK as exc:
-            raise _unreachable(exc) from exc
+            with _errors_mapped(bucket, key):
+                return getattr(self._client, operation)(Bucket=bucket, Key=key, **params)
+        except _Missing as exc:
+            raise StorageRejected(f"S3 has no s3://{bucket}/{key}") from exc
+
+
+class _Missing(Exception):
+    """No such object (404): the callers that expect this turn it into None or False."""
+
+
+@contextlib.contextmanager
+def _errors_mapped(bucket: str, key: str) -> Iterator[None]:
+    """Every botocore error as ours: Transient, Permanent, or _Missing."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) in _MISSING:
+            raise _Missing() from exc
+        raise _mapped(exc, bucket=bucket, key=key) from exc
+    except _NETWORK as exc:
+        raise _unreachable(exc) from exc
+    except _NO_CREDENTIALS as exc:
+        raise StorageRejected(CREDENTIAL_CHAIN) from exc
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:

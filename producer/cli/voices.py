@@ -44,8 +44,12 @@ def _when(timestamp: Any) -> str:
     return datetime.fromtimestamp(float(timestamp), timezone.utc).isoformat(timespec="seconds")
 
 
+# A promotion's own bookkeeping: the claim token is a capability to write over the entry, not for output.
+_INTERNAL = ("lease_until", "claim_token", "creating_until")
+
+
 def _public(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entry.items() if k not in ("lease_until",)}
+    return {k: v for k, v in entry.items() if k not in _INTERNAL}
 
 
 @voices_app.command("add")
@@ -98,7 +102,7 @@ def show(ref: Ref, as_json: Json = False) -> None:
     table = Table(show_header=False)
     for key in ("reference_hash", "title", "name", "state", "uses", "one_shot_uses", "id_uses", "bytes_saved", "model_id", "attempts", "reason"):
         table.add_row(key, Text(str(entry.get(key, ""))))
-    for key in ("created_at", "last_used", "promoted_at"):
+    for key in ("created_at", "last_used", "training_started", "promoted_at"):
         table.add_row(key, _when(entry.get(key)))
     for clip in entry["clips"]:
         table.add_row("clip", Text(f"s3://{clip['bucket']}/{clip['key']}: {clip['transcript']}"))

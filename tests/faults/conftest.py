@@ -30,8 +30,9 @@ FAST = {
     "NARRATE_PROMOTE_AFTER": "off",
     "NARRATE_RETRY_BASE_SECONDS": "0.2",
     "NARRATE_RETRY_MAX_SECONDS": "2",
+    "NARRATE_PROMOTE_POLL_SECONDS": "1",
     "NARRATE_MAX_ATTEMPTS": "12",
-    "NARRATE_VISIBILITY_TIMEOUT": "8",
+    "NARRATE_VISIBILITY_TIMEOUT": "10",
     "NARRATE_TASK_SOFT_TIME_LIMIT": "5",
     "NARRATE_TASK_TIME_LIMIT": "7",
 }
@@ -71,8 +72,8 @@ def fault_workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Call
     redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]
     started: list[Service] = []
 
-    def start(*, concurrency: int = 2, **extra: str) -> Service:
-        service = stack.add_worker(concurrency=concurrency, extra_env={**FAST, **extra})
+    def start(*, concurrency: int = 2, extra_args: list[str] | None = None, **extra: str) -> Service:
+        service = stack.add_worker(concurrency=concurrency, extra_env={**FAST, **extra}, extra_args=extra_args)
         started.append(service)
         return service
 
@@ -91,11 +92,11 @@ def voice(reference_clip) -> PreparedVoice:
 class Batch:
     """Jobs with unique texts, so the emulator's log tells how often each was rendered."""
 
-    def __init__(self, *, scenario: str, count: int, bucket: str, voice: PreparedVoice) -> None:
+    def __init__(self, *, scenario: str, count: int = 0, bucket: str, voice: PreparedVoice, texts: list[str] | None = None) -> None:
         self.scenario = scenario
         self.bucket = bucket
         self.prefix = scenario
-        self.texts = [f"Scenario {scenario}, job number {n}." for n in range(count)]
+        self.texts = texts or [f"Scenario {scenario}, job number {n}." for n in range(count)]
         jobs = Submitter.from_settings(Settings()).submit(
             sources=[TextSource(f"{n}.txt", t) for n, t in enumerate(self.texts)], voice=voice, out=f"s3://{bucket}/{scenario}"
         )

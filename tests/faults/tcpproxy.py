@@ -10,6 +10,7 @@ class TcpProxy:
     def __init__(self, *, target_port: int, port: int = 0) -> None:
         self.target_port = target_port
         self.port = port
+        self._cuts: list[int] = []  # byte counts after which the next responses are cut mid-stream
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -42,6 +43,11 @@ class TcpProxy:
                 connection.close()
             self._connections.clear()
 
+    def cut_next_response(self, *, after_bytes: int) -> None:
+        """The next connection's answer stops after `after_bytes`: a reset in the middle of a download."""
+        with self._lock:
+            self._cuts.append(after_bytes)
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -55,14 +61,20 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+                cut = self._cuts.pop(0) if self._cuts else None
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, cut), daemon=True).start()
 
     @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(source: socket.socket, sink: socket.socket, cut_after: int | None = None) -> None:
+        sent = 0
         try:
             while data := source.recv(65536):
+                if cut_after is not None and sent + len(data) > cut_after:
+                    sink.sendall(data[: cut_after - sent])
+                    break
                 sink.sendall(data)
+                sent += len(data)
         except OSError:
             pass
         finally:

@@ -137,8 +137,8 @@ def test_demoted_is_never_claimed_automatically_but_can_be_forced(registry: Regi
     registry.demote(H1, reason="by hand")
     assert use(registry, n=0).model_id is None
     assert not any(use(registry, n=0).claimed_promotion for _ in range(3))
-    assert registry.force_claim(H1) is True
-    assert registry.force_claim(H1) is False, "already under way"
+    assert registry.force_claim(H1), "the new chain's claim token"
+    assert registry.force_claim(H1) is None, "already under way"
 
 
 def test_a_chunk_whose_audio_was_lost_counts_as_not_done_once(redis_client) -> None:
@@ -162,3 +162,76 @@ def test_a_chunk_whose_audio_was_lost_counts_as_not_done_once(redis_client) -> N
     assert state.chunk_done(plan.book_id, 0, 1, rendered=False, billed_bytes=0) is True, "re-rendered, it finishes again"
     book = state.get(plan.book_id)
     assert book["chunks_done"] == 2 and book["chunks_rendered"] == 2 and book["chunks_reused"] == 1
+
+
+class SkewedClock:
+    """A worker whose own clock is `offset` seconds off; the registry must not trust it."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
+def skew_worker_clock(monkeypatch: pytest.MonkeyPatch, offset: float) -> None:
+    import worker.voices.registry as registry_module
+
+    monkeypatch.setattr(registry_module, "time", SkewedClock(offset), raising=False)
+
+
+def test_a_worker_clock_minutes_ahead_does_not_steal_a_live_lease(registry: Registry, monkeypatch) -> None:
+    assert use(registry, n=0).claimed_promotion
+    skew_worker_clock(monkeypatch, +600)
+    assert not use(registry, n=0).claimed_promotion, "the lease is live by Redis' clock"
+    entry = registry.get(H1)
+    assert float(entry["lease_until"]) - registry.now() > 100
+
+
+def test_a_worker_clock_minutes_behind_does_not_wait_on_a_lapsed_lease(registry: Registry, monkeypatch) -> None:
+    import worker.voices.registry as registry_module
+
+    monkeypatch.setattr(registry_module, "LEASE_SECONDS", 0.3)
+    first = use(registry, n=0)
+    time.sleep(0.5)
+    skew_worker_clock(monkeypatch, -600)
+    second = use(registry, n=0)
+    assert second.claimed_promotion, "the dead promoter's lease has run out by Redis' clock"
+    assert second.claim_token != first.claim_token
+
+
+def test_a_worker_clock_behind_does_not_skip_the_back_off(registry: Registry, monkeypatch) -> None:
+    use(registry, n=0)
+    skew_worker_clock(monkeypatch, -600)
+    registry.mark_failed(H1, reason="training failed", retry_in=60)
+    monkeypatch.undo()
+    assert not use(registry, n=0).claimed_promotion, "retried before the back-off"
+    assert 50 < float(registry.get(H1)["retry_at"]) - registry.now() <= 60
+
+
+def test_each_claim_carries_a_fresh_token_and_an_ended_claim_none(registry: Registry) -> None:
+    first = use(registry, n=0)
+    assert first.claim_token and registry.get(H1)["claim_token"] == first.claim_token
+    assert use(registry, n=0).claim_token is None, "no claim, no token"
+    registry.set_fields(H1, lease_until=registry.now() - 1)
+    second = use(registry, n=0)
+    assert second.claim_token not in (None, first.claim_token)
+    assert not registry.extend_lease(H1, seconds=60, token=first.claim_token), "the old chain's writes are refused"
+    assert not registry.mark_trained(H1, model_id="m1", token=first.claim_token)
+    assert registry.extend_lease(H1, seconds=60, token=second.claim_token)
+    registry.demote(H1, reason="by hand")
+    assert "claim_token" not in registry.get(H1)
+    assert not registry.mark_training(H1, model_id="m1", token=second.claim_token), "a demotion ends the chain"
+    assert registry.get(H1)["state"] == "demoted"
+
+
+def test_a_lapsed_creation_lock_is_not_freed_by_its_old_holder(registry: Registry) -> None:
+    slow = registry.creation_lock(H1, seconds=0.05)
+    assert slow and registry.creation_lock(H1, seconds=5) is None
+    time.sleep(0.15)
+    fresh = registry.creation_lock(H1, seconds=5)
+    assert fresh and fresh != slow
+    assert registry.release_creation_lock(H1, slow) is False
+    assert registry.creation_lock(H1, seconds=5) is None, "the new holder still holds it"
+    assert registry.release_creation_lock(H1, fresh) is True
+    assert registry.creation_lock(H1, seconds=5)

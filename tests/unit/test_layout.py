@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("worker", "producer")
 SHARED_GROUND = {"worker.app", "worker.settings", "worker.contract", "worker.keys", "worker.errors"}
 CAPABILITIES = ("worker.jobs", "worker.voices", "worker.books")
-ADAPTERS = ("worker.fish", "worker.storage", "worker.audio")
+ADAPTERS = ("worker.fish", "worker.storage", "worker.audio", "worker.broker")
 MAX_LINES = 300
 
 

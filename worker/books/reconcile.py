@@ -1,15 +1,16 @@
 """Rescue audiobooks that stopped moving: re-send what is missing, never what is done.
 
 Run periodically (Celery beat). A book whose progress stalled for longer than
-the stale limit gets its missing chunks re-enqueued, or the assembly that
-should have followed. Everything re-sent is idempotent, so a false alarm costs
-a few S3 lookups, not a second Fish call.
+the stale limit, and that has no message waiting or running anywhere, gets its
+missing chunks re-enqueued, or the assembly that should have followed. A long
+queue of other books' work does not hide it. Everything re-sent is idempotent,
+so a false alarm costs a few S3 lookups, not a second Fish call.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from worker.books.plan import ChunkMessage, chunk_messages
@@ -23,14 +24,14 @@ class Enqueue:
     book: Callable[[str, str, str], None]  # book_id, bucket, prefix
 
 
-def reconcile(*, ctx: BookContext, enqueue: Enqueue, stale_seconds: float, queued: int = 0) -> dict[str, int]:
-    """`queued`: chunk tasks still waiting in the queue. While there are any, a quiet book is
-    waiting its turn, not stuck, and re-sending its chunks would only duplicate them."""
+def reconcile(*, ctx: BookContext, enqueue: Enqueue, stale_seconds: float, busy: Collection[str] = ()) -> dict[str, int]:
+    """`busy`: books with a message in a queue or held by a live worker (worker.broker.in_flight). A quiet
+    busy book is waiting its turn, not stuck, and re-sending its work would only duplicate it."""
     counts = {"books": 0, "chunks": 0, "chapters": 0, "assemblies": 0}
-    if queued:
-        return counts
     now = time.time()
     for book_id in ctx.state.active():
+        if book_id in busy:
+            continue
         book = ctx.state.get(book_id)
         if book is None or now - float(book.get("updated_at", 0)) < stale_seconds or book.get("state") in ("succeeded", "failed"):
             continue

@@ -1,10 +1,10 @@
-"""Audiobook work, one step at a time, no Celery: render a chunk, assemble a chapter, assemble the book.
+"""Audiobook assembly, one step at a time, no Celery: assemble a chapter, assemble the book.
 
-Chunks are content-addressed WAVs: a chunk already in storage is reused, never
-rendered again. Chapters are measured in one streaming pass over their chunks,
-then mastered (worker.audio.mastering) and encoded in a second, with room tone
-in every pause and at the head and tail; the book is one more streaming pass
-through the same chains into an .m4b.
+Chunks (worker.books.chunk) are content-addressed WAVs. Chapters are measured
+in one streaming pass over their chunks, then mastered (worker.audio.mastering)
+and encoded in a second, with room tone in every pause and at the head and
+tail; the book is one more streaming pass through the same chains into an .m4b.
+A pass that fails uploads nothing: files go to S3 only once they are whole.
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from worker.audio.mastering import CEILING_DB, MasteringChain
 from worker.audio.roomtone import LEVEL_DB as ROOM_TONE_DB
 from worker.audio.roomtone import RoomTone
 from worker.books.manifest import book_manifest
-from worker.books.plan import BookPlan, ChunkMessage, PlanChapter
+from worker.books.plan import BookPlan, PlanChapter
 from worker.books.sample import RetailSample, first_body_chapter
 from worker.books.state import BookState
 from worker.books.subtitles import Cue, to_srt, to_vtt
 from worker.errors import PermanentError, StorageUnavailable
-from worker.jobs.render import check_fish_audio
-from worker.voices.speaker import RenderContext, Speaker
+from worker.voices.speaker import RenderContext
 
 M4B_TYPE = "audio/mp4"
 # Chunks fetched ahead of the one being encoded: storage latency overlaps the encoder's work.
@@ -58,18 +57,6 @@ class BookContext:
         while len(self.plans) > 8:
             self.plans.popitem(last=False)
         return plan
-
-
-def render_chunk(message: ChunkMessage, *, ctx: BookContext) -> tuple[bool, int]:
-    """(rendered, bytes billed): nothing is sent to Fish when the chunk's audio exists."""
-    storage = ctx.render.storage
-    if storage.exists(message.bucket, message.key):
-        return False, 0
-    speaker = Speaker.load(message.voice, bucket=message.bucket, ctx=ctx.render)
-    speech = speaker.speak(message.text, fmt="wav", synthesis=message.synthesis)
-    check_fish_audio(speech.audio)  # never store what cannot be decoded: it would poison every later assembly
-    storage.put(message.bucket, message.key, speech.audio, content_type=codec.CONTENT_TYPES["wav"])
-    return True, len(message.text.encode("utf-8"))
 
 
 def _chunk_data(plan: BookPlan, key: str, *, ctx: BookContext) -> bytes:
@@ -104,14 +91,18 @@ def _chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookCo
 
 def _read_ahead(items: list[str], fetch: Callable[[str], bytes], *, ahead: int = READ_AHEAD) -> Iterator[bytes]:
     """`fetch(item)` for each item in order, the next few fetched in the background while this one is used."""
-    with ThreadPoolExecutor(max_workers=ahead) as pool:
-        pending: deque[Future[bytes]] = deque()
+    pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="narrate-read-ahead")
+    pending: deque[Future[bytes]] = deque()
+    try:
         for item in items:
             pending.append(pool.submit(fetch, item))
             if len(pending) > ahead:
-                yield pending.popleft().result()
+                yield pending.popleft().result()  # a fetch's error is raised here as itself, for the task to classify
         while pending:
             yield pending.popleft().result()
+    finally:
+        # A failed or abandoned pass: the error goes up now, not after the fetches it no longer needs.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _book_rate(plan: BookPlan, *, ctx: BookContext) -> int:

@@ -46,6 +46,15 @@ redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
 return redis.call('HINCRBY', KEYS[2], 'chapters_remaining', -1)
 """
 
+# KEYS: book hash, active-books set. ARGV: book id, then field, value pairs. Only the first finish counts.
+_FINISH = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'succeeded' or state == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
 _INTS = ("chapters_total", "chapters_remaining", "chunks_total", "chunks_done", "chunks_rendered",
          "chunks_reused", "bytes_billed", "cached_at_submit", "remaining", "text_bytes")  # fmt: skip
 _FLOATS = ("updated_at", "submitted_at", "finished_at", "gain_db", "duration_seconds", "estimated_cost_usd", "sample_seconds")
@@ -58,6 +67,12 @@ class BookState:
         self._chunk_done = client.register_script(_CHUNK_DONE)
         self._chapter_done = client.register_script(_CHAPTER_DONE)
         self._chunk_undone = client.register_script(_CHUNK_UNDONE)
+        self._finish = client.register_script(_FINISH)
+
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis connection the state lives in (the broker's, for a look at what is in flight)."""
+        return self._redis
 
     @classmethod
     def from_url(cls, url: str) -> BookState:
@@ -115,16 +130,19 @@ class BookState:
         mapping = {k: str(v) for k, v in {**fields, "updated_at": time.time()}.items()}
         self._redis.hset(keys.book_chapter(book_id, chapter), mapping=mapping)
 
-    def finish(self, book_id: str, *, state: str, **fields: Any) -> None:
-        self.set_book(book_id, state=state, finished_at=time.time(), **fields)
-        self._redis.srem(keys.active_books(), book_id)
+    def touch(self, book_id: str) -> None:
+        """The book is still moving: the reconciler leaves it alone for another stale period."""
+        self._redis.hset(keys.book_record(book_id), "updated_at", str(time.time()))
+
+    def finish(self, book_id: str, *, state: str, **fields: Any) -> bool:
+        """Move the book to its final `state`; True only for the call that made the move (a book finishes once)."""
+        now = time.time()
+        mapping = {**fields, "state": state, "finished_at": now, "updated_at": now}
+        pairs = [str(item) for field_value in mapping.items() for item in field_value]
+        return bool(self._finish(keys=[keys.book_record(book_id), keys.active_books()], args=[book_id, *pairs]))
 
     def active(self) -> list[str]:
         return sorted(b.decode() for b in self._redis.smembers(keys.active_books()))
-
-    def queue_length(self, queue: str) -> int:
-        """Messages waiting in a Celery queue (a Redis list of the same name)."""
-        return int(self._redis.llen(queue))
 
     def state_of(self, book_id: str) -> str:
         raw = self._redis.hget(keys.book_record(book_id), "state")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
@@ -13,13 +15,12 @@ from worker import keys
 from worker.app import ASSEMBLY_QUEUE, QUEUE, app
 from worker.backoff import retry_delay, wait_delay
 from worker.books import webhook
+from worker.books.chunk import render_chunk
+from worker.books.heartbeat import book_heartbeat
 from worker.books.plan import ChunkMessage
 from worker.books.reconcile import Enqueue, reconcile
-from worker.books.render import (
-    assemble_book,
-    assemble_chapter,
-    render_chunk,
-)
+from worker.books.render import assemble_book, assemble_chapter
+from worker.broker import in_flight
 from worker.contract import (
     BOOK_ASSEMBLE_TASK,
     BOOK_CHAPTER_TASK,
@@ -34,10 +35,20 @@ from worker.runtime import book_context
 from worker.settings import get_settings
 
 log = logging.getLogger("narrate.books")
+FINAL_STATES = ("succeeded", "failed")
+
+
+# Redis dropping a connection is the same trouble as S3 or Fish doing it: the step is worth another try.
+TRANSIENT = (TransientError, SoftTimeLimitExceeded, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class BookTask(Task):
-    """Retries transient failures with back-off; a permanent one fails the whole book with its reason."""
+    """Retries every failure but a permanent one with back-off, a bounded number of times.
+
+    Transient failures (`failures` in the task's kwargs) leave the book for the
+    reconciler once they run out; unexpected ones (`errors`), bugs most likely,
+    fail the book with their reason; a permanent one fails it at once.
+    """
 
     abstract = True
     acks_late = True
@@ -45,49 +56,73 @@ class BookTask(Task):
     max_retries = None  # waits for a slot or for credit are not failures; failures are bounded below
 
     def guarded(self, book_id: str, step: Any) -> Any:
-        settings = get_settings()
         try:
             return step()
         except (SlotUnavailable, BreakerOpen) as exc:
-            book_context().state.set_book(book_id, waiting=str(exc))
+            _note(book_id, waiting=str(exc))
             raise self.retry(countdown=wait_delay(exc))
-        except (TransientError, SoftTimeLimitExceeded) as exc:
-            # Failures travel with the task: waits above are retries too, but must not count.
-            kwargs = dict(self.request.kwargs or {})
-            attempt = int(kwargs.get("failures", 0)) + 1
-            if attempt >= settings.max_attempts:
+        except TRANSIENT as exc:
+            attempt = self._attempt("failures")
+            if attempt >= get_settings().max_attempts:
                 # Leave the book rendering: the reconciler sends the work again later.
-                book_context().state.set_book(book_id, error=f"{self.name} gave up for now after {attempt} attempts: {exc}")
-                log.warning("book %s: %s gave up for now: %s", book_id, self.name, exc)
+                _note(book_id, error=f"{self.name} gave up for now after {attempt} attempts: {_describe(exc)}")
+                log.warning("book %s: %s gave up for now: %s", book_id, self.name, _describe(exc))
                 return None
-            delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-            raise self.retry(countdown=delay, kwargs={**kwargs, "failures": attempt})
+            _note(book_id, waiting=f"{self.name} attempt {attempt} failed, retrying: {_describe(exc)}")  # keeps the book fresh
+            raise self._again("failures", attempt)
         except PermanentError as exc:
             book_context().state.finish(book_id, state="failed", error=str(exc))
             log.warning("book %s failed: %s", book_id, exc)
             return None
-        except Exception as exc:  # a bug must fail the book visibly, not leave it stuck
-            log.exception("book %s: %s failed unexpectedly", book_id, self.name)
-            book_context().state.finish(book_id, state="failed", error=f"internal error in {self.name}: {exc.__class__.__name__}: {exc}")
-            return None
+        except Exception as exc:  # most likely a bug: a few more tries, then the book fails visibly, never stuck
+            attempt = self._attempt("errors")
+            log.exception("book %s: %s failed unexpectedly (attempt %d)", book_id, self.name, attempt)
+            if attempt >= get_settings().max_attempts:
+                book_context().state.finish(book_id, state="failed",
+                                            error=f"internal error in {self.name} after {attempt} attempts: {_describe(exc)}")  # fmt: skip
+                return None
+            _note(book_id, waiting=f"{self.name} attempt {attempt} failed unexpectedly, retrying: {_describe(exc)}")
+            raise self._again("errors", attempt)
+
+    def _attempt(self, count: str) -> int:
+        """This attempt's number in its count; the counts travel in the task's kwargs, waits above do not add to them."""
+        return int((self.request.kwargs or {}).get(count, 0)) + 1
+
+    def _again(self, count: str, attempt: int) -> Exception:
+        settings = get_settings()
+        delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+        return self.retry(countdown=delay, kwargs={**(self.request.kwargs or {}), count: attempt})
+
+
+def _note(book_id: str, **fields: Any) -> None:
+    """Best-effort bookkeeping on the way to a retry: Redis being away must not stop the retry itself."""
+    try:
+        book_context().state.set_book(book_id, **fields)
+    except redis.exceptions.RedisError as exc:
+        log.warning("book %s: could not record %s: %s", book_id, sorted(fields), exc)
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, (TransientError, PermanentError)) else f"{exc.__class__.__name__}: {exc}"
 
 
 class ChunkTask(BookTask):
     name = BOOK_CHUNK_TASK
 
-    def run(self, message: dict[str, Any], failures: int = 0) -> None:
+    def run(self, message: dict[str, Any], failures: int = 0, errors: int = 0) -> None:
         try:
             chunk = ChunkMessage.model_validate(message)
         except ValidationError as exc:
             log.error("refused a malformed %s message: %s", self.name, exc.errors()[:3])
             return
+        self.guarded(chunk.book_id, lambda: self.step(chunk))
+
+    @staticmethod
+    def step(chunk: ChunkMessage) -> None:
         ctx = book_context()
         if ctx.state.state_of(chunk.book_id) == "failed":
             return  # the book has failed for good: do not pay for the rest of it
-        outcome = self.guarded(chunk.book_id, lambda: render_chunk(chunk, ctx=ctx))
-        if outcome is None:
-            return
-        rendered, billed = outcome
+        rendered, billed = render_chunk(chunk, ctx=ctx)
         if ctx.state.chunk_done(chunk.book_id, chunk.chapter, chunk.index, rendered=rendered, billed_bytes=billed):
             enqueue_chapter(chunk.book_id, chunk.bucket, chunk.prefix, chunk.chapter)
 
@@ -104,11 +139,18 @@ class ChapterTask(BookTask):
     soft_time_limit = _ASSEMBLY_LIMITS["soft_time_limit"]
     time_limit = _ASSEMBLY_LIMITS["time_limit"]
 
-    def run(self, book_id: str, bucket: str, prefix: str, chapter: int, failures: int = 0) -> None:
+    def run(self, book_id: str, bucket: str, prefix: str, chapter: int, failures: int = 0, errors: int = 0) -> None:
+        self.guarded(book_id, lambda: self.step(book_id, bucket, prefix, chapter))
+
+    @staticmethod
+    def step(book_id: str, bucket: str, prefix: str, chapter: int) -> None:
         ctx = book_context()
+        if chapter in ctx.state.chapters_done(book_id):
+            return  # delivered again, or sent by the reconciler after all: its file is made and counted
         ctx.state.set_chapter(book_id, chapter, state="assembling")
-        fields = self.guarded(book_id, lambda: assemble_chapter(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), chapter, ctx=ctx))
-        if fields is not None and ctx.state.chapter_done(book_id, chapter, **fields):
+        with book_heartbeat(ctx.state, book_id, stale_seconds=get_settings().reconcile_stale_seconds):
+            fields = assemble_chapter(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), chapter, ctx=ctx)
+        if ctx.state.chapter_done(book_id, chapter, **fields):
             enqueue_book(book_id, bucket, prefix)
 
 
@@ -117,14 +159,21 @@ class AssembleTask(BookTask):
     soft_time_limit = _ASSEMBLY_LIMITS["soft_time_limit"]
     time_limit = _ASSEMBLY_LIMITS["time_limit"]
 
-    def run(self, book_id: str, bucket: str, prefix: str, failures: int = 0) -> None:
+    def run(self, book_id: str, bucket: str, prefix: str, failures: int = 0, errors: int = 0) -> None:
+        self.guarded(book_id, lambda: self.step(book_id, bucket, prefix))
+
+    @staticmethod
+    def step(book_id: str, bucket: str, prefix: str) -> None:
         ctx = book_context()
+        if ctx.state.state_of(book_id) in FINAL_STATES:
+            return  # assembled already (or failed for good): nothing to make, nobody to tell again
         ctx.state.set_book(book_id, state="assembling")
-        manifest = self.guarded(book_id, lambda: assemble_book(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), ctx=ctx))
-        if manifest is None:
-            return
-        ctx.state.finish(book_id, state="succeeded", output_url=manifest["outputs"]["m4b"], error="",
-                         manifest_url=keys.s3_url(bucket, keys.book_manifest(prefix, book_id)))  # fmt: skip
+        with book_heartbeat(ctx.state, book_id, stale_seconds=get_settings().reconcile_stale_seconds):
+            manifest = assemble_book(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), ctx=ctx)
+        finished = ctx.state.finish(book_id, state="succeeded", output_url=manifest["outputs"]["m4b"], error="",
+                                    manifest_url=keys.s3_url(bucket, keys.book_manifest(prefix, book_id)))  # fmt: skip
+        if not finished:
+            return  # a duplicate assembly finished it first, and sent its webhook
         log.info("book %s finished: %s", book_id, manifest["outputs"]["m4b"])
         if (ctx.state.get(book_id) or {}).get("notify_url"):
             notify.apply_async((book_id,), queue=ASSEMBLY_QUEUE)
@@ -133,6 +182,7 @@ class AssembleTask(BookTask):
 class NotifyTask(Task):
     name = BOOK_NOTIFY_TASK
     acks_late = True
+    reject_on_worker_lost = True
 
     def run(self, book_id: str) -> None:
         settings = get_settings()
@@ -165,9 +215,11 @@ class ReconcileTask(Task):
 
     def run(self) -> dict[str, int]:
         ctx = book_context()
-        queued = int(ctx.state.queue_length(QUEUE))
+        stale_seconds = get_settings().reconcile_stale_seconds
+        # Live work keeps its book fresh, so a quiet book's delivery older than the stale limit is a dead worker's.
+        busy = in_flight(ctx.state.client, (QUEUE, ASSEMBLY_QUEUE), delivered_after=time.time() - stale_seconds).book_ids
         counts = reconcile(ctx=ctx, enqueue=Enqueue(chunk=enqueue_chunk, chapter=enqueue_chapter, book=enqueue_book),
-                           stale_seconds=get_settings().reconcile_stale_seconds, queued=queued)  # fmt: skip
+                           stale_seconds=stale_seconds, busy=busy)  # fmt: skip
         if counts["books"]:
             log.info("reconciler re-sent work for stalled books: %s", counts)
         return counts

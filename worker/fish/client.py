@@ -8,6 +8,7 @@ the task layer's job.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,7 +56,8 @@ class FishClient:
         self._model = settings.fish_model
         self._limiter = limiter
         self._breaker = breaker
-        self._reserved = False  # inside slot(): one worker process runs one request at a time
+        # Per thread: a slot one thread holds must not let another thread's request in with it.
+        self._holding = threading.local()
         self._sdk = FishAudio(
             api_key=self._key,
             base_url=settings.fish_base_url,
@@ -111,17 +113,17 @@ class FishClient:
 
         Requests made inside do not take a second slot.
         """
-        if self._reserved:
+        if getattr(self._holding, "slot", False):
             yield
             return
         if self._breaker is not None:
             self._breaker.check()
         with self._limiter.slot() if self._limiter is not None else contextlib.nullcontext():
-            self._reserved = True
+            self._holding.slot = True
             try:
                 yield
             finally:
-                self._reserved = False
+                self._holding.slot = False
 
     def credit(self) -> float:
         """The account's API credit (used to close the breaker once the account is topped up)."""

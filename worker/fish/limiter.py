@@ -2,16 +2,18 @@
 
 Celery's rate_limit is per worker; Fish limits the account (5 / 15 / 50
 requests in flight by tier). Each holder takes a slot with an expiry, so the
-slot of a holder that died comes back when its lease runs out.
+slot of a holder that died comes back when its lease runs out; a live holder
+extends its lease while its request runs, however long that takes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis
 
@@ -31,6 +33,14 @@ return 0
 """
 
 
+# KEYS: slots zset. ARGV: lease seconds, holder id. XX: a slot already released is not taken back.
+_EXTEND = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[2])
+"""
+
+
 class SlotUnavailable(TransientError):
     """Every Fish slot is taken: try again shortly, without counting it as a failure."""
 
@@ -39,6 +49,7 @@ class FishLimiter:
     def __init__(self, client: redis.Redis, *, limit: int, lease_seconds: float, wait_seconds: float = 2.0) -> None:
         self._redis = client
         self._acquire = client.register_script(_ACQUIRE)
+        self._extend = client.register_script(_EXTEND)
         self.limit = limit
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
@@ -47,6 +58,9 @@ class FishLimiter:
         holder = uuid.uuid4().hex
         taken = self._acquire(keys=[keys.fish_slots()], args=[self.lease_seconds, holder, self.limit])
         return holder if taken else None
+
+    def extend(self, holder: str) -> None:
+        self._extend(keys=[keys.fish_slots()], args=[self.lease_seconds, holder])
 
     def release(self, holder: str) -> None:
         self._redis.zrem(keys.fish_slots(), holder)
@@ -62,6 +76,24 @@ class FishLimiter:
             time.sleep(random.uniform(0.02, 0.1))  # jitter: waiters do not wake in lockstep
             holder = self.try_acquire()
         try:
-            yield
+            with _kept_alive(lambda: self.extend(holder), every=self.lease_seconds / 3):
+                yield
         finally:
             self.release(holder)
+
+
+@contextlib.contextmanager
+def _kept_alive(renew: Callable[[], object], *, every: float) -> Iterator[None]:
+    """Call `renew` every `every` seconds while the body runs: a request longer than the lease keeps its slot."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every):
+            with contextlib.suppress(redis.RedisError):
+                renew()  # one missed renewal still leaves two thirds of the lease
+
+    threading.Thread(target=run, name="fish-slot-lease", daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()

@@ -32,6 +32,8 @@ class JobRecord(BaseModel):
     error: str = ""
     attempts: int = 0
     failures: int = 0  # transient failures so far; waiting for a slot or for credit does not count
+    deaths: int = 0  # deliveries whose worker process died (killed, out of memory, a crash)
+    worker: str = ""  # host:pid of the process rendering it, while running
     submitted_at: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -73,6 +75,10 @@ class JobStore:
         """One more transient failure; returns how many there have been."""
         return int(self._redis.hincrby(keys.job_record(job_id), "failures", 1))
 
+    def count_death(self, job_id: str) -> int:
+        """One more delivery whose worker process died; returns how many there have been."""
+        return int(self._redis.hincrby(keys.job_record(job_id), "deaths", 1))
+
     def first_attempt_at(self, job_id: str) -> float:
         """When the job first started (set once): bounds the total time spent retrying."""
         key = keys.job_record(job_id)
@@ -86,7 +92,7 @@ class JobStore:
         """Back to queued with a clean slate, for `narrate retry`."""
         key = keys.job_record(job_id)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(key, mapping={"error": "", "failures": 0, "finished_at": ""})
+        pipe.hset(key, mapping={"error": "", "failures": 0, "deaths": 0, "finished_at": ""})
         pipe.hdel(key, "first_attempt_at")
         pipe.persist(key)
         pipe.execute()
@@ -114,18 +120,22 @@ class JobStore:
             pipe.hgetall(keys.job_record(job_id))
         return [_from_hash(raw) if raw else None for raw in pipe.execute()]
 
-    def mark_running(self, job_id: str, *, attempt: int) -> None:
-        self._move(job_id, "running", {"attempts": attempt, "started_at": now_iso()})
+    def mark_running(self, job_id: str, *, attempt: int, worker: str = "") -> None:
+        self._move(job_id, "running", {"attempts": attempt, "started_at": now_iso(), "worker": worker})
 
     def mark_waiting(self, job_id: str, *, attempt: int, error: str) -> None:
         """Back to queued after a transient failure: the error is kept for `narrate status`."""
-        self._move(job_id, "queued", {"attempts": attempt, "error": error})
+        self._move(job_id, "queued", {"attempts": attempt, "error": error, "worker": ""})
+
+    def mark_resent(self, job_id: str, *, note: str) -> None:
+        """Queued again because its message was lost; what it had counted so far stays."""
+        self._move(job_id, "queued", {"error": note, "worker": ""})
 
     def mark_succeeded(self, job_id: str, **fields: str | int | float) -> None:
-        self._move(job_id, "succeeded", {**fields, "error": "", "finished_at": now_iso()}, finished=True)
+        self._move(job_id, "succeeded", {**fields, "error": "", "worker": "", "finished_at": now_iso()}, finished=True)
 
     def mark_failed(self, job_id: str, *, error: str, attempt: int | None = None) -> None:
-        fields: dict[str, str | int | float] = {"error": error, "finished_at": now_iso()}
+        fields: dict[str, str | int | float] = {"error": error, "worker": "", "finished_at": now_iso()}
         if attempt is not None:
             fields["attempts"] = attempt
         self._move(job_id, "failed", fields, finished=True)

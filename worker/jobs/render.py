@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from worker import keys
@@ -22,7 +23,14 @@ from worker.voices.speaker import RenderContext, Speaker
 CHUNK_PAUSE_SECONDS = 0.3
 
 
-def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
+@dataclass
+class Progress:
+    """What one attempt has stored: an attempt stopped by its time limit after storing chunks was not wasted."""
+
+    chunks_stored: int = 0
+
+
+def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Progress | None = None) -> Manifest:
     bucket, prefix, fmt = job.output.bucket, job.output.prefix, job.output.format
     manifest_key = keys.output_manifest(prefix, job.job_id)
     finished = ctx.storage.get(bucket, manifest_key)
@@ -52,7 +60,8 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
             data = speech.audio
     else:
         data = codec.concatenate(
-            _chunk_audio(chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests, synthesis=job.synthesis),
+            _chunk_audio(chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests, synthesis=job.synthesis,
+                         progress=progress or Progress()),  # fmt: skip
             fmt=fmt,
             pause_seconds=CHUNK_PAUSE_SECONDS,
         )
@@ -109,9 +118,10 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int) -> Manifest:
 
 
 def _chunk_audio(
-    chunks: list[str], *, voice: Speaker, ctx: RenderContext, bucket: str, requests: list[RequestRecord], synthesis: Synthesis
-) -> Iterator[bytes]:
-    """Each chunk's WAV, from storage when an earlier attempt already paid for it."""
+    chunks: list[str], *, voice: Speaker, ctx: RenderContext, bucket: str, requests: list[RequestRecord], synthesis: Synthesis,
+    progress: Progress,
+) -> Iterator[bytes]:  # fmt: skip
+    """Each chunk's WAV, from storage (or held in Redis) when an earlier attempt already paid for it."""
     for index, text in enumerate(chunks):
         key = keys.chunk_audio(keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address()))
         stored = ctx.storage.get(bucket, key)
@@ -120,11 +130,31 @@ def _chunk_audio(
             requests.append(RequestRecord(chunk=index, text_bytes=len(text.encode()), mode=mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True))
             yield stored
             continue
-        speech = voice.speak(text, fmt="wav", synthesis=synthesis)
-        check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
-        ctx.storage.put(bucket, key, speech.audio, content_type=codec.CONTENT_TYPES["wav"])
-        requests.append(_record(index, text, speech))
-        yield speech.audio
+        held = ctx.held.get(key) if ctx.held else None
+        if held is not None:
+            audio, record = held  # paid for by an earlier attempt whose upload failed
+            record = record.model_copy(update={"chunk": index})
+        else:
+            speech = voice.speak(text, fmt="wav", synthesis=synthesis)
+            check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
+            audio, record = speech.audio, _record(index, text, speech)
+        store_paid(ctx, bucket, key, audio, record=record, content_type=codec.CONTENT_TYPES["wav"], was_held=held is not None)
+        progress.chunks_stored += 1
+        requests.append(record)
+        yield audio
+
+
+def store_paid(ctx: RenderContext, bucket: str, key: str, data: bytes, *, record: RequestRecord, content_type: str,
+               was_held: bool = False) -> None:  # fmt: skip
+    """Store audio Fish was paid for; while S3 cannot take it, hold it in Redis so no retry pays again."""
+    try:
+        ctx.storage.put(bucket, key, data, content_type=content_type)
+    except StorageUnavailable:
+        if ctx.held is not None:
+            ctx.held.put(key, data=data, record=record)
+        raise
+    if was_held and ctx.held is not None:
+        ctx.held.drop(key)
 
 
 def check_fish_audio(data: bytes) -> codec.AudioInfo:

@@ -3,23 +3,30 @@
 `advance` does what the registry's state calls for and returns how long to
 wait before the next step (None: nothing left to do). The task layer turns that
 into a countdown, so training is followed without holding a worker slot.
+
+A chain carries the claim token it was started with; every write it makes is
+conditional on that token (see Registry), so a chain whose claim was taken over
+or ended by a person stops at its next step without touching anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from dataclasses import dataclass
 
 from worker import keys
-from worker.errors import PermanentError, TransientError
+from worker.backoff import wait_delay
+from worker.errors import FishRejected, PermanentError, TransientError
+from worker.fish.breaker import BreakerOpen, CreditBreaker
 from worker.fish.client import FishVoices, VoiceInfo
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.voices.registry import Registry, clips_of
 
 log = logging.getLogger("narrate.promotion")
+
+_NO_CREDIT = 402
 
 
 @dataclass
@@ -28,51 +35,102 @@ class PromotionContext:
     registry: Registry
     voices: FishVoices
     storage: Storage
+    breaker: CreditBreaker | None = None  # None: a 402 still waits, but nothing else is told to
 
 
-def advance(reference_hash: str, *, ctx: PromotionContext) -> float | None:
-    entry = ctx.registry.get(reference_hash)
-    if entry is None or entry.get("state") not in ("promoting", "training"):
-        return None  # finished, demoted, or taken back by a person meanwhile
+def advance(reference_hash: str, token: str, *, ctx: PromotionContext) -> float | None:
     poll = ctx.settings.promote_poll_seconds
-    ctx.registry.extend_lease(reference_hash, seconds=max(poll * 3, 60.0))
+    # The ownership check and the lease are one compare-and-set: nothing happens between them.
+    if not ctx.registry.extend_lease(reference_hash, seconds=max(poll * 3, 60.0), token=token):
+        return None  # finished, demoted, or claimed anew by someone else meanwhile
+    entry = ctx.registry.get(reference_hash) or {}
     try:
-        model_id = entry.get("model_id") or _find_or_create(reference_hash, entry, ctx=ctx)
+        if ctx.breaker is not None:
+            ctx.breaker.check()  # no Fish call while the account has no credit
+        model_id = entry.get("model_id") or _find_or_create(reference_hash, token, ctx=ctx)
         if model_id is None:
-            return poll  # another promoter holds the creation lock: look again shortly
-        return _follow_training(reference_hash, model_id, entry, ctx=ctx)
+            return poll  # another promoter holds the creation lock, or its create is in flight: look again shortly
+        return _follow_training(reference_hash, token, model_id, entry, ctx=ctx)
+    except BreakerOpen as exc:
+        return wait_delay(exc)
+    except FishRejected as exc:
+        if exc.status == _NO_CREDIT:
+            return _wait_for_credit(exc, ctx=ctx)
+        _fail(reference_hash, token, entry, reason=str(exc), ctx=ctx)
+        return None
     except TransientError:
         raise
     except PermanentError as exc:
-        _fail(reference_hash, entry, reason=str(exc), ctx=ctx)
+        _fail(reference_hash, token, entry, reason=str(exc), ctx=ctx)
         return None
 
 
-def _find_or_create(reference_hash: str, entry: dict, *, ctx: PromotionContext) -> str | None:
-    if not ctx.registry.creation_lock(reference_hash, seconds=max(120.0, ctx.settings.fish_timeout_seconds * 2)):
+def _wait_for_credit(exc: FishRejected, *, ctx: PromotionContext) -> float:
+    """No credit is the account's state, not this voice's fault: wait like renders do, without using an attempt."""
+    if ctx.breaker is not None:
+        ctx.breaker.open(reason=str(exc))
+    log.warning("promotion waits: %s", exc)
+    return wait_delay(BreakerOpen(str(exc)))
+
+
+def _find_or_create(reference_hash: str, token: str, *, ctx: PromotionContext) -> str | None:
+    lock = ctx.registry.creation_lock(reference_hash, seconds=_create_seconds(ctx))
+    if lock is None:
         return None
     try:
-        existing = _existing_model(reference_hash, ctx=ctx)
-        if existing is not None:
-            log.info("reference %s: re-linked existing Fish voice %s", reference_hash[:12], existing.id)
-            ctx.registry.link(reference_hash, model_id=existing.id, trained=existing.state == "trained")
-            return existing.id
-        clips = clips_of(entry)
-        if not clips:
-            raise PermanentError("the registry holds no clips for this reference: submit a job with it first")
-        audio = []
-        for clip in clips:
-            data = ctx.storage.get(clip.bucket, clip.key)
-            if data is None or hashlib.sha256(data).hexdigest() != clip.sha256:
-                raise PermanentError(f"reference clip {keys.s3_url(clip.bucket, clip.key)} is missing or altered")
-            audio.append((data, clip.transcript))
-        title = entry.get("title") or entry.get("name") or f"narrate voice {reference_hash[:12]}"
-        created = ctx.voices.create(title=title, clips=audio, tags=[keys.fish_voice_tag(reference_hash)])
-        ctx.registry.mark_training(reference_hash, model_id=created.id)
-        log.info("reference %s: created Fish voice %s", reference_hash[:12], created.id)
-        return created.id
+        return _create_once(reference_hash, token, ctx=ctx)
     finally:
-        ctx.registry.release_creation_lock(reference_hash)
+        ctx.registry.release_creation_lock(reference_hash, lock)
+
+
+def _create_once(reference_hash: str, token: str, *, ctx: PromotionContext) -> str | None:
+    """Under the creation lock: re-read everything, since a promoter whose lock lapsed may have finished meanwhile."""
+    entry = ctx.registry.get(reference_hash) or {}
+    if entry.get("claim_token") != token:
+        return None  # taken over while waiting for the lock: the next step stops
+    if entry.get("model_id"):
+        return entry["model_id"]
+    existing = _existing_model(reference_hash, ctx=ctx)
+    if existing is not None:
+        log.info("reference %s: re-linked existing Fish voice %s", reference_hash[:12], existing.id)
+        linked = ctx.registry.link(reference_hash, model_id=existing.id, trained=existing.state == "trained", token=token)
+        return existing.id if linked else None
+    if float(entry.get("creating_until") or 0) > ctx.registry.now():
+        return None  # a create whose lock lapsed is still in flight: its voice will show up by tag
+    audio = _clip_audio(entry, ctx=ctx)
+    if not ctx.registry.mark_creating(reference_hash, seconds=_create_seconds(ctx), token=token):
+        return None
+    try:
+        created = ctx.voices.create(title=_title(reference_hash, entry), clips=audio, tags=[keys.fish_voice_tag(reference_hash)])
+    except BaseException:
+        ctx.registry.clear_creating(reference_hash, token=token)  # ours is over: the tag lookup covers one that landed
+        raise
+    if not ctx.registry.mark_training(reference_hash, model_id=created.id, token=token):
+        log.warning("reference %s: created Fish voice %s after its claim ended; its tag links it later", reference_hash[:12], created.id)
+        return None
+    log.info("reference %s: created Fish voice %s", reference_hash[:12], created.id)
+    return created.id
+
+
+def _create_seconds(ctx: PromotionContext) -> float:
+    return max(120.0, ctx.settings.fish_timeout_seconds * 2)
+
+
+def _title(reference_hash: str, entry: dict) -> str:
+    return entry.get("title") or entry.get("name") or f"narrate voice {reference_hash[:12]}"
+
+
+def _clip_audio(entry: dict, *, ctx: PromotionContext) -> list[tuple[bytes, str]]:
+    clips = clips_of(entry)
+    if not clips:
+        raise PermanentError("the registry holds no clips for this reference: submit a job with it first")
+    audio = []
+    for clip in clips:
+        data = ctx.storage.get(clip.bucket, clip.key)
+        if data is None or hashlib.sha256(data).hexdigest() != clip.sha256:
+            raise PermanentError(f"reference clip {keys.s3_url(clip.bucket, clip.key)} is missing or altered")
+        audio.append((data, clip.transcript))
+    return audio
 
 
 def _existing_model(reference_hash: str, *, ctx: PromotionContext) -> VoiceInfo | None:
@@ -82,40 +140,42 @@ def _existing_model(reference_hash: str, *, ctx: PromotionContext) -> VoiceInfo 
     return usable[0] if usable else None
 
 
-def _follow_training(reference_hash: str, model_id: str, entry: dict, *, ctx: PromotionContext) -> float | None:
+def _follow_training(reference_hash: str, token: str, model_id: str, entry: dict, *, ctx: PromotionContext) -> float | None:
     model = ctx.voices.get(model_id)
     if model is None:
         # A failed attempt like any other: bounded, with back-off, so a voice that keeps vanishing is not re-made forever.
-        _fail(reference_hash, entry, reason=f"Fish voice {model_id} disappeared during training", ctx=ctx)
+        _fail(reference_hash, token, entry, reason=f"Fish voice {model_id} disappeared during training", ctx=ctx)
         return None
     if model.state == "trained":
-        ctx.registry.mark_trained(reference_hash, model_id=model_id)
-        log.info("reference %s: Fish voice %s trained; renders now send only its id", reference_hash[:12], model_id)
+        if ctx.registry.mark_trained(reference_hash, model_id=model_id, token=token):
+            log.info("reference %s: Fish voice %s trained; renders now send only its id", reference_hash[:12], model_id)
         return None
     if model.state == "failed":
-        _fail(reference_hash, entry, reason=f"Fish voice {model_id} failed training", ctx=ctx, model_id=model_id)
+        _fail(reference_hash, token, entry, reason=f"Fish voice {model_id} failed training", ctx=ctx, model_id=model_id)
         return None
-    started = float((ctx.registry.get(reference_hash) or {}).get("training_started") or time.time())
-    elapsed = time.time() - started
+    now = ctx.registry.now()
+    elapsed = now - float((ctx.registry.get(reference_hash) or {}).get("training_started") or now)
     if elapsed > ctx.settings.promote_timeout_seconds:
         reason = f"Fish voice {model_id} still {model.state} after {ctx.settings.promote_timeout_seconds:.0f} s"
-        _fail(reference_hash, entry, reason=reason, ctx=ctx, model_id=model_id)
+        _fail(reference_hash, token, entry, reason=reason, ctx=ctx, model_id=model_id)
         return None
     # Fish's fast training is usually done in seconds and renders may be waiting for it:
     # look again soon at first, then every promote_poll_seconds.
     return min(ctx.settings.promote_poll_seconds, max(0.5, elapsed))
 
 
-def _fail(reference_hash: str, entry: dict, *, reason: str, ctx: PromotionContext, model_id: str | None = None) -> None:
+def _fail(reference_hash: str, token: str, entry: dict, *, reason: str, ctx: PromotionContext, model_id: str | None = None) -> None:
     attempts = int(entry.get("attempts", 1) or 1)
     settings = ctx.settings
     retry_in = settings.promote_retry_seconds * 2 ** (attempts - 1) if attempts < settings.promote_max_attempts else None
+    suffix = f"; retry after {retry_in:.0f} s" if retry_in is not None else f"; gave up after {attempts} attempts"
+    # Recorded first: only the chain that still owns the claim may give its model up.
+    if not ctx.registry.mark_failed(reference_hash, reason=reason + suffix, retry_in=retry_in, token=token):
+        return
     if model_id:
         # A model that failed or timed out is of no use: do not leave it on the account.
         try:
             ctx.voices.delete(model_id)
         except (TransientError, PermanentError):
             pass
-    suffix = f"; retry after {retry_in:.0f} s" if retry_in is not None else f"; gave up after {attempts} attempts"
-    ctx.registry.mark_failed(reference_hash, reason=reason + suffix, retry_in=retry_in)
     log.warning("reference %s: promotion failed: %s%s", reference_hash[:12], reason, suffix)

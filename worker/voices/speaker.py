@@ -54,7 +54,7 @@ class ClipCache:
             self._size -= len(evicted)
 
 
-def _no_promotion(reference_hash: str) -> None:
+def _no_promotion(reference_hash: str, token: str | None = None) -> None:
     return None
 
 
@@ -65,7 +65,7 @@ class RenderContext:
     fish: FishClient
     clips: ClipCache = field(default_factory=ClipCache)
     registry: Registry | None = None  # None: no counting, always one-shot
-    start_promotion: Callable[[str], None] = _no_promotion
+    start_promotion: Callable[[str, str | None], None] = _no_promotion
     held: HeldRenders | None = None  # None: nothing held across a storage failure
 
 
@@ -145,7 +145,7 @@ class Speaker:
                 f" (up to NARRATE_PROMOTE_WAIT_SECONDS={settings.promote_wait_seconds:g}) instead of sending the clips again"
             )
         if use.claimed_promotion:
-            self._ctx.start_promotion(self.reference_hash)
+            self._ctx.start_promotion(self.reference_hash, use.claim_token)
         return use.model_id
 
 

@@ -1,0 +1,58 @@
+"""One delivery renders a job at a time: a short lease in Redis, kept alive while the render runs.
+
+After a connection loss the broker hands every unacknowledged message out again
+while the first copies keep running; the second copy of a job finds the lease
+taken and waits instead of paying Fish for the same audio. A worker that dies
+stops extending its leases, so they run out within `seconds`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Iterator
+
+import redis
+
+from worker import keys
+from worker.errors import TransientError
+
+LEASE_SECONDS = 30.0
+
+# KEYS: lease. ARGV: token, milliseconds. Only the holder extends or releases.
+_EXTEND = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+class LeaseTaken(TransientError):
+    """Another delivery of the same job is rendering it: wait, without counting a failure."""
+
+
+class RenderLeases:
+    def __init__(self, client: redis.Redis, *, seconds: float = LEASE_SECONDS) -> None:
+        self._redis = client
+        self._seconds = seconds
+        self._extend = client.register_script(_EXTEND)
+        self._release = client.register_script(_RELEASE)
+
+    @contextlib.contextmanager
+    def hold(self, job_id: str) -> Iterator[None]:
+        key, token = keys.render_lease(job_id), uuid.uuid4().hex
+        if not self._redis.set(key, token, nx=True, px=int(self._seconds * 1000)):
+            raise LeaseTaken(f"job {job_id} is being rendered by another delivery; this copy waits for it")
+        stop = threading.Event()
+        keeper = threading.Thread(target=self._keep, args=(key, token, stop), name=f"lease-{job_id[:8]}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            keeper.join(timeout=1)
+            with contextlib.suppress(redis.RedisError):
+                self._release(keys=[key], args=[token])
+
+    def _keep(self, key: str, token: str, stop: threading.Event) -> None:
+        while not stop.wait(self._seconds / 3):
+            with contextlib.suppress(redis.RedisError):  # Redis briefly away: try again next period
+                self._extend(keys=[key], args=[token, int(self._seconds * 1000)])
