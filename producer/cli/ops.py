@@ -9,10 +9,11 @@ import redis
 import typer
 
 from producer.cli.console import console, errors, fail
-from worker.app import make_app
+from worker.app import ASSEMBLY_QUEUE, QUEUE, VOICES_QUEUE, make_app
 from worker.contract import RENDER_TASK, RenderJob
 from worker.fish.breaker import CreditBreaker
 from worker.jobs.records import JobStore
+from worker.jobs.sweep import LOST_NOTE, stuck_jobs
 
 
 def breaker_notice(url: str) -> str | None:
@@ -32,33 +33,46 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
 
     @app.command()
     def retry(
-        job_ids: Annotated[Optional[list[str]], typer.Argument(help="Failed job ids to run again.")] = None,
+        job_ids: Annotated[Optional[list[str]], typer.Argument(help="Failed or stuck job ids to run again.")] = None,
         failed: Annotated[bool, typer.Option("--failed", help="Every job in the failed registry.")] = False,
+        stuck: Annotated[bool, typer.Option("--stuck", help="Every job queued or running whose message is in no queue, no worker and no schedule.")] = False,
     ) -> None:
-        """Re-enqueue failed jobs with a clean slate (the same job id, output and voice)."""
+        """Run failed jobs again with a clean slate, and re-send stuck ones (same job id, output and voice)."""
         settings = settings_or_exit()
         store = JobStore.from_url(settings.broker_url)
-        if bool(job_ids) == failed:
-            fail("name the jobs to retry, or pass --failed for all failed jobs")
-        ids = store.in_state("failed") if failed else list(job_ids or [])
+        if sum((bool(job_ids), failed, stuck)) != 1:
+            fail("name the jobs to retry, or pass --failed (all failed jobs) or --stuck (all stuck jobs)")
+        client = redis.Redis.from_url(settings.broker_url)
+        queues = (QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE)
+        if stuck:
+            ids = stuck_jobs(store, client, queues=queues, older_than=settings.sweep_stale_seconds)
+        else:
+            ids = store.in_state("failed") if failed else list(job_ids or [])
         app_ = make_app(settings)
+
+        def send(job_id: str, job: dict) -> None:
+            app_.send_task(RENDER_TASK, kwargs={"job": job}, task_id=job_id)
+
+        lost = set(ids) if stuck else set(stuck_jobs(store, client, queues=queues, older_than=0, job_ids=ids))
         retried = 0
         for job_id in ids:
             record = store.get(job_id)
             message = store.message(job_id)
             if record is None:
                 errors.print(f"{job_id}: no such job", markup=False)
-                continue
-            if record.state != "failed":
-                errors.print(f"{job_id}: is {record.state}, not failed; left alone", markup=False)
-                continue
-            if message is None:
+            elif record.state not in ("failed", *(("queued", "running") if job_id in lost else ())):
+                held = "its message is waiting or with a worker" if not record.finished else "it has finished"
+                errors.print(f"{job_id}: is {record.state} and not stuck ({held}); left alone", markup=False)
+            elif message is None:
                 errors.print(f"{job_id}: its message was not kept (enqueued by another client); submit it again", markup=False)
-                continue
-            job = RenderJob.model_validate_json(message)
-            store.requeue(job_id)
-            app_.send_task(RENDER_TASK, kwargs={"job": job.model_dump(mode="json")}, task_id=job_id)
-            retried += 1
+            else:
+                job = RenderJob.model_validate_json(message)
+                if record.state == "failed":
+                    store.requeue(job_id)
+                else:
+                    store.mark_resent(job_id, note=LOST_NOTE)
+                send(job_id, job.model_dump(mode="json"))
+                retried += 1
         console.print(f"re-enqueued {retried} job(s)", markup=False)
         if retried < len(ids):
             raise typer.Exit(1)

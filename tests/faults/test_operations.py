@@ -29,7 +29,7 @@ def test_failed_jobs_can_be_retried_and_purged(fault_workers, stack_env, emulato
     batch.finish(timeout=60)
     assert batch.count("succeeded") == 3
     not_failed = runner.invoke(app, ["retry", batch.ids[0]])
-    assert not_failed.exit_code == 1 and "not failed" in not_failed.output
+    assert not_failed.exit_code == 1 and "not stuck" in not_failed.output and "left alone" in not_failed.output
 
     emulator.control(fail_status=403, fail_count=1)
     doomed = Batch(scenario="ops-purge", count=1, bucket=bucket, voice=voice)

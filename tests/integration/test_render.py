@@ -156,6 +156,42 @@ def test_a_render_s3_could_not_take_is_held_and_not_bought_again(stack_env, emul
     assert redis_client.keys("narrate:held:*") == [], "dropped once the job committed"
 
 
+class _ChunkStoreDown(Storage):
+    """Real S3, except that the PUT of the third chunk fails once, after Fish was paid for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunk_puts = 0
+
+    def put(self, bucket: str, key: str, data: bytes, *, content_type: str) -> None:
+        if key.startswith("chunks/"):
+            self.chunk_puts += 1
+            if self.chunk_puts == 3:
+                from worker.errors import StorageUnavailable
+
+                raise StorageUnavailable("S3 is failing (SlowDown); will retry")
+        super().put(bucket, key, data, content_type=content_type)
+
+
+def test_every_paid_chunk_is_held_until_stored(stack_env, emulator, bucket, reference_clip, redis_client, monkeypatch) -> None:
+    from worker.errors import StorageUnavailable
+    from worker.jobs.held import HeldRenders
+
+    monkeypatch.setenv("NARRATE_CHUNK_BYTES", "100")
+    settings = Settings()
+    ctx = RenderContext(settings=settings, storage=_ChunkStoreDown(), fish=FishClient(settings), held=HeldRenders(redis_client))
+    text = " ".join(f"Sentence {n} of a job long enough to need several requests." for n in range(5))
+    job = make_job(text=text, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
+    with pytest.raises(StorageUnavailable):
+        render_job(job, ctx=ctx, attempt=1)
+    assert emulator.stats()["tts_requests"] == 3 and len(redis_client.keys("narrate:held:*")) == 1
+    manifest = render_job(job, ctx=ctx, attempt=2)
+    assert emulator.stats()["tts_requests"] == 5, "the chunk S3 refused was not bought again"
+    assert [r.cached for r in manifest.requests] == [True, True, False, False, False]
+    assert manifest.text_bytes_billed == sum(r.text_bytes for r in manifest.requests[2:]), "the held chunk is billed, once"
+    assert redis_client.keys("narrate:held:*") == [], "dropped once stored"
+
+
 def test_a_manifest_whose_audio_is_gone_is_rendered_again(ctx: RenderContext, bucket: str, emulator, reference_clip) -> None:
     job = make_job(text=TEXT, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
     first = render_job(job, ctx=ctx, attempt=1)

@@ -83,6 +83,13 @@ def test_exactly_one_beat_is_deployed() -> None:
     assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
 
 
+def test_compose_grace_period_covers_a_render() -> None:
+    worker = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]["worker"]
+    grace = re.fullmatch(r"(\d+)s", worker["stop_grace_period"])
+    assert grace and int(grace[1]) >= Settings.model_fields["task_time_limit"].default
+    assert not {"NARRATE_TASK_SOFT_TIME_LIMIT", "NARRATE_TASK_TIME_LIMIT"} & env_names(worker), "the defaults are what it covers"
+
+
 def test_kubernetes_grace_period_covers_a_render() -> None:
     deployment = next(yaml.safe_load_all((DEPLOY / "k8s" / "worker.yaml").read_text()))
     spec = deployment["spec"]["template"]["spec"]

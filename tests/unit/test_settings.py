@@ -53,3 +53,14 @@ def test_retry_delay_grows_and_is_capped() -> None:
         delay = retry_delay(attempt, base=2.0, cap=60.0)
         assert 0 <= delay <= min(60.0, 2.0 * 2 ** (attempt - 1))
     assert max(retry_delay(10, base=2.0, cap=60.0) for _ in range(200)) > 30
+
+
+@pytest.mark.parametrize("name", ["NARRATE_RETRY_MAX_SECONDS", "NARRATE_PROMOTE_POLL_SECONDS"])
+def test_a_countdown_redis_would_redeliver_is_refused(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("NARRATE_VISIBILITY_TIMEOUT", "700")  # 100 s of room after the 600 s time limit
+    monkeypatch.setenv("NARRATE_RETRY_MAX_SECONDS", "60")
+    monkeypatch.setenv(name, "100")
+    with pytest.raises(ValidationError, match=f"{name} \\(100\\) must be under NARRATE_VISIBILITY_TIMEOUT"):
+        Settings()
+    monkeypatch.setenv(name, "99")
+    assert Settings().longest_countdown == 100

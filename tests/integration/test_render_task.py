@@ -1,0 +1,80 @@
+"""The render task in-process (Celery's eager mode runs each retry at once): every way an attempt ends leaves the record right."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
+
+from tests.integration.helpers import clip_voice, make_job
+from worker.jobs import tasks
+from worker.jobs.records import JobRecord, JobStore
+from worker.runtime import forget_clients
+from worker.storage import Storage
+
+
+@pytest.fixture
+def job(stack_env, emulator, bucket, reference_clip, redis_client):
+    forget_clients()  # the clients follow this test's settings
+    made = make_job(text="A job in the task's hands.", voice=clip_voice(Storage(), bucket=bucket, clip=reference_clip), bucket=bucket)
+    JobStore(redis_client).create([JobRecord(job_id=made.job_id, state="queued")])
+    yield made
+    forget_clients()
+
+
+def run(job) -> JobRecord:
+    tasks.render.apply(kwargs={"job": job.model_dump(mode="json")})
+    record = tasks.job_store().get(job.job_id)
+    assert record is not None
+    return record
+
+
+@pytest.mark.parametrize(("error", "says"), [
+    (RuntimeError("a bug"), "internal error: RuntimeError: a bug"),
+    (redis.ConnectionError("Connection reset by peer"), "Redis unreachable (ConnectionError)"),
+])  # fmt: skip
+def test_an_error_of_no_known_class_is_retried_a_bounded_number_of_times(job, monkeypatch, error, says) -> None:
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise error
+
+    monkeypatch.setattr(tasks, "render_job", broken)
+    record = run(job)
+    assert record.state == "failed" and record.error == f"gave up after 6 errors: {says}"
+    assert len(calls) == 6, "NARRATE_MAX_ATTEMPTS bounds these too"
+
+
+def test_a_soft_time_limit_while_recording_success_is_retried_not_dropped(job, monkeypatch, emulator) -> None:
+    real = JobStore.mark_succeeded
+    fired = []
+
+    def slow_record(self, *args, **kwargs):
+        if not fired:
+            fired.append(1)
+            raise SoftTimeLimitExceeded()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobStore, "mark_succeeded", slow_record)
+    record = run(job)
+    assert record.state == "succeeded" and record.failures == 1, "the interrupted attempt counted once"
+    assert emulator.stats()["tts_requests"] == 1, "the retry found the manifest: nothing bought twice"
+
+
+def test_a_second_delivery_waits_for_the_one_rendering(job, redis_client, monkeypatch) -> None:
+    from worker.jobs.lease import LeaseTaken, RenderLeases
+
+    class Rescheduled(BaseException):
+        pass
+
+    retried = []
+    monkeypatch.setattr(tasks.RenderTask, "_retry", lambda self, **options: retried.append(options) or Rescheduled())
+    with RenderLeases(redis_client).hold(job.job_id):
+        with pytest.raises(Rescheduled):
+            tasks.render.run(job=job.model_dump(mode="json"))
+    assert len(retried) == 1 and retried[0]["countdown"] >= 5, "rescheduled as a wait"
+    assert tasks.job_store().get(job.job_id).state == "queued", "the copy touched neither Fish nor the record"
+    with pytest.raises(LeaseTaken):
+        with RenderLeases(redis_client).hold(job.job_id), RenderLeases(redis_client).hold(job.job_id):
+            pass
