@@ -19,9 +19,9 @@ def jobs_in_state(state: str) -> str:
     return f"{REDIS_PREFIX}:jobs:{state}"
 
 
-def render_lease(job_id: str) -> str:
-    """String held by the one delivery rendering a job (a token, short expiry, extended while it runs)."""
-    return f"{REDIS_PREFIX}:job:{job_id}:lease"
+def render_lease(what: str) -> str:
+    """String held by the one delivery rendering a job or a book chunk (a token, short expiry, extended while it runs)."""
+    return f"{REDIS_PREFIX}:lease:{what}"
 
 
 def fish_slots() -> str:

@@ -15,6 +15,7 @@ from worker.fish.breaker import CreditBreaker
 from worker.fish.client import FishClient, FishVoices
 from worker.fish.limiter import FishLimiter
 from worker.jobs.held import HeldRenders
+from worker.jobs.lease import RenderLeases
 from worker.jobs.records import JobStore
 from worker.settings import get_settings
 from worker.storage import Storage
@@ -47,6 +48,7 @@ def render_context() -> RenderContext:
         fish=FishClient(settings, limiter=limiter, breaker=CreditBreaker(client)),
         registry=Registry(client),
         held=HeldRenders(client),
+        leases=RenderLeases(client),
         start_promotion=start_promotion,
     )
 

@@ -119,7 +119,14 @@ class Batch:
         stuck = [(r.job_id, r.state, r.attempts, r.error) for r in records if not r.finished]
         assert not stuck, f"jobs did not finish in {timeout:.0f}s: {stuck}"
 
+    def settle(self, emulator: EmulatorControl, *, timeout: float = 30) -> None:
+        """Wait until no copy of any job is still queued, held by a worker or talking to Fish: only then is the count final."""
+        client = redis.Redis.from_url(Settings().broker_url)
+        busy = lambda: client.llen("narrate") or client.hlen("unacked") or emulator.stats()["in_flight"]  # noqa: E731
+        self.wait_for(lambda: not busy(), timeout=timeout)
+
     def row(self, emulator: EmulatorControl) -> Row:
+        self.settle(emulator)
         records = self.store().get_many(self.ids)
         objects = Counter(
             o["Key"].rsplit("/", 1)[-1].split(".")[0]

@@ -34,6 +34,10 @@ class TcpProxy:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        self.reset_connections()
+
+    def reset_connections(self) -> None:
+        """Cut the open connections and keep accepting new ones: a blip on the network, not an outage."""
         with self._lock:
             for connection in self._connections:
                 try:

@@ -116,3 +116,25 @@ def test_12_a_job_longer_than_its_soft_limit_goes_on_where_it_stopped(fault_work
     chunks = [r for r in emulator.requests() if r["status"] == 200]
     assert 24 <= len(chunks) <= 24 + 3, "each chunk bought once, but for one in flight at each soft limit"
     batch.row(emulator)
+
+
+def test_13_a_broker_connection_cut_mid_render_pays_nothing_twice(fault_workers, stack, emulator, bucket, voice) -> None:
+    from tests.faults.tcpproxy import TcpProxy
+
+    emulator.control(latency=4)
+    redis_port = int(stack.redis.url.rsplit(":", 1)[1].split("/")[0])
+    proxy = TcpProxy(target_port=redis_port).start()
+    try:
+        cut_off = fault_workers(NARRATE_BROKER_URL=f"redis://127.0.0.1:{proxy.port}/0")
+        batch = Batch(scenario="13-connection-cut", count=2, bucket=bucket, voice=voice)
+        batch.wait_for(lambda: batch.count("running") == 2, timeout=30)
+        fault_workers()  # another worker, ready to take whatever the broker hands out again
+        # The cut-off worker's renders go on; the broker restores its unacknowledged messages at once.
+        proxy.reset_connections()
+        batch.finish(timeout=90)
+        assert cut_off.process.poll() is None
+    finally:
+        proxy.stop()
+    row = batch.row(emulator)
+    assert row.succeeded == 2 and row.lost == 0 and row.duplicates == 0
+    assert row.extra_fish_calls == 0, "the copies waited on the render lease, then found the job done"

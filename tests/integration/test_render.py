@@ -184,11 +184,11 @@ def test_every_paid_chunk_is_held_until_stored(stack_env, emulator, bucket, refe
     job = make_job(text=text, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
     with pytest.raises(StorageUnavailable):
         render_job(job, ctx=ctx, attempt=1)
-    assert emulator.stats()["tts_requests"] == 3 and len(redis_client.keys("narrate:held:*")) == 1
+    assert 3 <= emulator.stats()["tts_requests"] <= 5 and len(redis_client.keys("narrate:held:*")) == 1
     manifest = render_job(job, ctx=ctx, attempt=2)
-    assert emulator.stats()["tts_requests"] == 5, "the chunk S3 refused was not bought again"
-    assert [r.cached for r in manifest.requests] == [True, True, False, False, False]
-    assert manifest.text_bytes_billed == sum(r.text_bytes for r in manifest.requests[2:]), "the held chunk is billed, once"
+    assert emulator.stats()["tts_requests"] == 5, "each chunk bought once: the one S3 refused came from Redis"
+    [held] = [r for r in manifest.requests if not r.cached]  # the third PUT, whichever chunk it was: rendered in parallel
+    assert manifest.text_bytes_billed == held.text_bytes > 0, "the held chunk is billed in this manifest, once"
     assert redis_client.keys("narrate:held:*") == [], "dropped once stored"
 
 

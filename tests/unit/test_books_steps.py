@@ -8,9 +8,10 @@ import time
 import pytest
 
 from worker.books import tasks
-from worker.books.heartbeat import heartbeat, heartbeat_period
-from worker.books.render import _read_ahead
+from worker.books.heartbeat import heartbeat_period
 from worker.errors import StorageUnavailable
+from worker.keepalive import kept_alive
+from worker.readahead import read_ahead
 
 
 def test_every_book_task_is_redelivered_when_its_worker_dies() -> None:
@@ -30,18 +31,18 @@ def test_the_heartbeat_beats_while_the_body_runs_survives_a_missed_beat_and_stop
         if len(beats) == 1:
             raise ConnectionError("redis went away for a moment")
 
-    with heartbeat(touch, every=0.05):
+    with kept_alive(touch, every=0.05, name="test keeper"):
         time.sleep(0.4)
     count = len(beats)
     assert count >= 4, "beats go on after a failed one"
     time.sleep(0.2)
-    assert len(beats) == count and not [t for t in threading.enumerate() if t.name == "narrate-book-heartbeat"]
+    assert len(beats) == count and not [t for t in threading.enumerate() if t.name == "test keeper"]
 
 
 def test_the_heartbeat_stops_when_the_body_fails() -> None:
-    with pytest.raises(RuntimeError), heartbeat(lambda: None, every=0.05):
+    with pytest.raises(RuntimeError), kept_alive(lambda: None, every=0.05, name="test keeper"):
         raise RuntimeError("the step failed")
-    assert not [t for t in threading.enumerate() if t.name == "narrate-book-heartbeat"]
+    assert not [t for t in threading.enumerate() if t.name == "test keeper"]
 
 
 def test_a_fetch_error_in_the_read_ahead_arrives_as_itself_and_stops_the_fetching() -> None:
@@ -58,7 +59,7 @@ def test_a_fetch_error_in_the_read_ahead_arrives_as_itself_and_stops_the_fetchin
     items = [chr(ord("a") + n) for n in range(20)]
     seen: list[bytes] = []
     with pytest.raises(StorageUnavailable) as raised:
-        for data in _read_ahead(items, fetch, ahead=2):
+        for data in read_ahead(items, fetch, ahead=2):
             seen.append(data)
     assert raised.value is reset and seen == [b"a", b"b"]
     time.sleep(0.1)

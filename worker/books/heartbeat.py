@@ -7,14 +7,11 @@ take it for stalled and send the same assembly again.
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from worker.books.state import BookState
-
-log = logging.getLogger("narrate.books")
+from worker.keepalive import kept_alive
 
 # Beats per stale period: several may be missed (a slow Redis, a busy process) before the book looks stalled.
 BEATS_PER_STALE_PERIOD = 5
@@ -26,28 +23,7 @@ def heartbeat_period(stale_seconds: float) -> float:
 
 
 @contextmanager
-def heartbeat(touch: Callable[[], None], *, every: float) -> Iterator[None]:
-    """Call `touch()` every `every` seconds from a daemon thread while the body runs; stop when it ends."""
-    stopped = threading.Event()
-
-    def beat() -> None:
-        while not stopped.wait(every):
-            try:
-                touch()
-            except Exception as exc:  # a missed beat is not the step's failure; the next one may land
-                log.warning("heartbeat missed a beat: %s", exc)
-
-    thread = threading.Thread(target=beat, name="narrate-book-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stopped.set()
-        thread.join(timeout=max(every, 1.0))
-
-
-@contextmanager
 def book_heartbeat(state: BookState, book_id: str, *, stale_seconds: float) -> Iterator[None]:
     """The book `book_id` stays fresh while the body runs."""
-    with heartbeat(lambda: state.touch(book_id), every=heartbeat_period(stale_seconds)):
+    with kept_alive(lambda: state.touch(book_id), every=heartbeat_period(stale_seconds), name=f"book {book_id[:12]} heartbeat"):
         yield

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from worker.books.sample import RetailSample, first_body_chapter
 from worker.books.state import BookState
 from worker.books.subtitles import Cue, to_srt, to_vtt
 from worker.errors import PermanentError, StorageUnavailable
+from worker.readahead import read_ahead
 from worker.voices.speaker import RenderContext
 
 M4B_TYPE = "audio/mp4"
@@ -75,7 +75,7 @@ def _chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookCo
                  offset: float = 0.0) -> Iterator[np.ndarray]:  # fmt: skip
     """The chapter as mono float blocks at `rate`, pauses included; fills `cues` with chunk times."""
     position = offset
-    fetched = _read_ahead([chunk.key for chunk in chapter.chunks], lambda key: _chunk_data(plan, key, ctx=ctx))
+    fetched = read_ahead([chunk.key for chunk in chapter.chunks], lambda key: _chunk_data(plan, key, ctx=ctx), ahead=READ_AHEAD)
     for number, (chunk, data) in enumerate(zip(chapter.chunks, fetched)):
         if number:
             seconds = plan.pauses.paragraph_seconds if chunk.paragraph_start else plan.pauses.sentence_seconds
@@ -87,22 +87,6 @@ def _chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookCo
             yield block
         if cues is not None:
             cues.append(Cue(start=start, end=position, text=chunk.text))
-
-
-def _read_ahead(items: list[str], fetch: Callable[[str], bytes], *, ahead: int = READ_AHEAD) -> Iterator[bytes]:
-    """`fetch(item)` for each item in order, the next few fetched in the background while this one is used."""
-    pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="narrate-read-ahead")
-    pending: deque[Future[bytes]] = deque()
-    try:
-        for item in items:
-            pending.append(pool.submit(fetch, item))
-            if len(pending) > ahead:
-                yield pending.popleft().result()  # a fetch's error is raised here as itself, for the task to classify
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        # A failed or abandoned pass: the error goes up now, not after the fetches it no longer needs.
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _book_rate(plan: BookPlan, *, ctx: BookContext) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -15,7 +16,7 @@ from worker import keys
 from worker.app import ASSEMBLY_QUEUE, QUEUE, app
 from worker.backoff import retry_delay, wait_delay
 from worker.books import webhook
-from worker.books.chunk import render_chunk
+from worker.books.chunk import held_chunk_key, render_chunk
 from worker.books.heartbeat import book_heartbeat
 from worker.books.plan import ChunkMessage
 from worker.books.reconcile import Enqueue, reconcile
@@ -31,6 +32,7 @@ from worker.contract import (
 from worker.errors import PermanentError, TransientError
 from worker.fish.breaker import BreakerOpen
 from worker.fish.limiter import SlotUnavailable
+from worker.jobs.lease import LeaseTaken
 from worker.runtime import book_context
 from worker.settings import get_settings
 
@@ -58,9 +60,9 @@ class BookTask(Task):
     def guarded(self, book_id: str, step: Any) -> Any:
         try:
             return step()
-        except (SlotUnavailable, BreakerOpen) as exc:
+        except (SlotUnavailable, BreakerOpen, LeaseTaken) as exc:  # waits, not failures
             _note(book_id, waiting=str(exc))
-            raise self.retry(countdown=wait_delay(exc))
+            raise self.retry(countdown=wait_delay(exc, cap=get_settings().longest_countdown))
         except TRANSIENT as exc:
             attempt = self._attempt("failures")
             if attempt >= get_settings().max_attempts:
@@ -122,7 +124,9 @@ class ChunkTask(BookTask):
         ctx = book_context()
         if ctx.state.state_of(chunk.book_id) == "failed":
             return  # the book has failed for good: do not pay for the rest of it
-        rendered, billed = render_chunk(chunk, ctx=ctx)
+        # One delivery renders a chunk at a time: a copy handed out again after a connection loss waits.
+        with ctx.render.leases.hold(held_chunk_key(chunk)) if ctx.render.leases else contextlib.nullcontext():
+            rendered, billed = render_chunk(chunk, ctx=ctx)
         if ctx.state.chunk_done(chunk.book_id, chunk.chapter, chunk.index, rendered=rendered, billed_bytes=billed):
             enqueue_chapter(chunk.book_id, chunk.bucket, chunk.prefix, chunk.chapter)
 

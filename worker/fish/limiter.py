@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import random
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import redis
 
 from worker import keys
 from worker.errors import TransientError
+from worker.keepalive import kept_alive
 
 # KEYS: slots zset. ARGV: lease seconds, holder id, limit. Redis' own clock: workers' clocks may disagree.
 _ACQUIRE = """
@@ -76,24 +76,8 @@ class FishLimiter:
             time.sleep(random.uniform(0.02, 0.1))  # jitter: waiters do not wake in lockstep
             holder = self.try_acquire()
         try:
-            with _kept_alive(lambda: self.extend(holder), every=self.lease_seconds / 3):
+            with kept_alive(lambda: self.extend(holder), every=self.lease_seconds / 3, name="Fish slot lease"):
                 yield
         finally:
             self.release(holder)
 
-
-@contextlib.contextmanager
-def _kept_alive(renew: Callable[[], object], *, every: float) -> Iterator[None]:
-    """Call `renew` every `every` seconds while the body runs: a request longer than the lease keeps its slot."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(every):
-            with contextlib.suppress(redis.RedisError):
-                renew()  # one missed renewal still leaves two thirds of the lease
-
-    threading.Thread(target=run, name="fish-slot-lease", daemon=True).start()
-    try:
-        yield
-    finally:
-        stop.set()

@@ -9,7 +9,6 @@ stops extending its leases, so they run out within `seconds`.
 from __future__ import annotations
 
 import contextlib
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -17,8 +16,9 @@ import redis
 
 from worker import keys
 from worker.errors import TransientError
+from worker.keepalive import kept_alive
 
-LEASE_SECONDS = 30.0
+LEASE_SECONDS = 10.0  # how long a dead holder can keep a copy waiting; renewed every third of it
 
 # KEYS: lease. ARGV: token, milliseconds. Only the holder extends or releases.
 _EXTEND = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
@@ -37,22 +37,15 @@ class RenderLeases:
         self._release = client.register_script(_RELEASE)
 
     @contextlib.contextmanager
-    def hold(self, job_id: str) -> Iterator[None]:
-        key, token = keys.render_lease(job_id), uuid.uuid4().hex
+    def hold(self, what: str) -> Iterator[None]:
+        """`what`: a job id, or a book chunk's S3 address."""
+        key, token = keys.render_lease(what), uuid.uuid4().hex
         if not self._redis.set(key, token, nx=True, px=int(self._seconds * 1000)):
-            raise LeaseTaken(f"job {job_id} is being rendered by another delivery; this copy waits for it")
-        stop = threading.Event()
-        keeper = threading.Thread(target=self._keep, args=(key, token, stop), name=f"lease-{job_id[:8]}", daemon=True)
-        keeper.start()
+            raise LeaseTaken(f"{what} is being rendered by another delivery; this copy waits for it")
         try:
-            yield
+            renew = lambda: self._extend(keys=[key], args=[token, int(self._seconds * 1000)])  # noqa: E731
+            with kept_alive(renew, every=self._seconds / 3, name=f"render lease {what[-24:]}"):
+                yield
         finally:
-            stop.set()
-            keeper.join(timeout=1)
             with contextlib.suppress(redis.RedisError):
                 self._release(keys=[key], args=[token])
-
-    def _keep(self, key: str, token: str, stop: threading.Event) -> None:
-        while not stop.wait(self._seconds / 3):
-            with contextlib.suppress(redis.RedisError):  # Redis briefly away: try again next period
-                self._extend(keys=[key], args=[token, int(self._seconds * 1000)])

@@ -6,6 +6,7 @@ audio goes to a deterministic key and the manifest, written last, commits it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,11 +17,15 @@ from worker.audio import codec
 from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord, Synthesis
 from worker.errors import AudioError, FishUnavailable, StorageUnavailable
 from worker.fish.client import Speech
+from worker.readahead import read_ahead
 from worker.text.chunking import split_text
 from worker.voices.speaker import RenderContext, Speaker
 
 # Silence between chunks of one job: chunks end at sentence or paragraph boundaries.
 CHUNK_PAUSE_SECONDS = 0.3
+# Chunks of one long job rendered at once (never more than NARRATE_FISH_CONCURRENCY): a 500 KB text is 500
+# requests, far too many to make one after another within a render's time limit.
+PARALLEL_CHUNKS = 4
 
 
 @dataclass
@@ -121,27 +126,35 @@ def _chunk_audio(
     chunks: list[str], *, voice: Speaker, ctx: RenderContext, bucket: str, requests: list[RequestRecord], synthesis: Synthesis,
     progress: Progress,
 ) -> Iterator[bytes]:  # fmt: skip
-    """Each chunk's WAV, from storage (or held in Redis) when an earlier attempt already paid for it."""
-    for index, text in enumerate(chunks):
-        key = keys.chunk_audio(keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address()))
-        stored = ctx.storage.get(bucket, key)
-        if stored is not None:
-            mode = "reference_id" if voice.reference_id else "one_shot"
-            requests.append(RequestRecord(chunk=index, text_bytes=len(text.encode()), mode=mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True))
-            yield stored
-            continue
-        held = ctx.held.get(key) if ctx.held else None
-        if held is not None:
-            audio, record = held  # paid for by an earlier attempt whose upload failed
-            record = record.model_copy(update={"chunk": index})
-        else:
-            speech = voice.speak(text, fmt="wav", synthesis=synthesis)
-            check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
-            audio, record = speech.audio, _record(index, text, speech)
-        store_paid(ctx, bucket, key, audio, record=record, content_type=codec.CONTENT_TYPES["wav"], was_held=held is not None)
-        progress.chunks_stored += 1
+    """Each chunk's WAV in order, several rendered at once within the cluster's cap (each request takes its slot)."""
+    parallel = min(ctx.settings.fish_concurrency, PARALLEL_CHUNKS)
+    render = lambda index: _one_chunk(index, chunks[index], voice=voice, ctx=ctx, bucket=bucket, synthesis=synthesis)  # noqa: E731
+    for audio, record in read_ahead(range(len(chunks)), render, ahead=parallel, name="narrate-chunk"):
+        if not record.cached:
+            progress.chunks_stored += 1
         requests.append(record)
         yield audio
+
+
+def _one_chunk(index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, synthesis: Synthesis) -> tuple[bytes, RequestRecord]:
+    """A chunk's WAV, from storage (or held in Redis) when an earlier attempt already paid for it."""
+    key = keys.chunk_audio(keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address()))
+    stored = ctx.storage.get(bucket, key)
+    if stored is not None:
+        mode = "reference_id" if voice.reference_id else "one_shot"
+        return stored, RequestRecord(chunk=index, text_bytes=len(text.encode()), mode=mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True)
+    held = ctx.held.get(keys.s3_url(bucket, key)) if ctx.held else None
+    if held is not None:
+        audio, record = held[0], held[1].model_copy(update={"chunk": index})  # paid for by an earlier attempt whose upload failed
+        store_paid(ctx, bucket, key, audio, record=record, content_type=codec.CONTENT_TYPES["wav"], was_held=True)
+        return audio, record
+    # A render still running from an attempt stopped at its time limit holds this lease: wait for it, do not pay twice.
+    with ctx.leases.hold(keys.s3_url(bucket, key)) if ctx.leases else contextlib.nullcontext():
+        speech = voice.speak(text, fmt="wav", synthesis=synthesis)
+        check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
+        record = _record(index, text, speech)
+        store_paid(ctx, bucket, key, speech.audio, record=record, content_type=codec.CONTENT_TYPES["wav"])
+    return speech.audio, record
 
 
 def store_paid(ctx: RenderContext, bucket: str, key: str, data: bytes, *, record: RequestRecord, content_type: str,
@@ -151,10 +164,10 @@ def store_paid(ctx: RenderContext, bucket: str, key: str, data: bytes, *, record
         ctx.storage.put(bucket, key, data, content_type=content_type)
     except StorageUnavailable:
         if ctx.held is not None:
-            ctx.held.put(key, data=data, record=record)
+            ctx.held.put(keys.s3_url(bucket, key), data=data, record=record)
         raise
     if was_held and ctx.held is not None:
-        ctx.held.drop(key)
+        ctx.held.drop(keys.s3_url(bucket, key))
 
 
 def check_fish_audio(data: bytes) -> codec.AudioInfo:

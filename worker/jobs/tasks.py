@@ -9,6 +9,7 @@ message that will run the job again, within the same bounds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -28,7 +29,7 @@ from worker.contract import JOB_SWEEP_TASK, RENDER_TASK, RenderJob
 from worker.errors import NarrateError, PermanentError, TransientError
 from worker.fish.breaker import BreakerOpen
 from worker.fish.limiter import SlotUnavailable
-from worker.jobs.lease import LeaseTaken, RenderLeases
+from worker.jobs.lease import LeaseTaken
 from worker.jobs.message import job_id_of, job_of, payload_of
 from worker.jobs.outcomes import failed_attempt, worker_died
 from worker.jobs.render import Progress, render_job
@@ -122,12 +123,13 @@ class RenderTask(Task):
         failures = record.failures if record else 0
         progress = Progress()
         try:
-            with RenderLeases(redis_client()).hold(job.job_id):
+            ctx = render_context()
+            with ctx.leases.hold(job.job_id) if ctx.leases else contextlib.nullcontext():
                 store.mark_running(job.job_id, attempt=failures + 1, worker=f"{socket.gethostname()}:{os.getpid()}")
                 check_job(job, settings=settings)
-                manifest = render_job(job, ctx=render_context(), attempt=failures + 1, progress=progress)
+                manifest = render_job(job, ctx=ctx, attempt=failures + 1, progress=progress)
         except LeaseTaken as exc:
-            raise self._retry(countdown=wait_delay(exc, cap=settings.longest_countdown) + 5.0)
+            raise self._retry(countdown=min(settings.longest_countdown, wait_delay(exc) + 5.0))
         except (SlotUnavailable, BreakerOpen) as exc:
             # Waiting for capacity or for credit is not a failure: no attempt and no retry time is used up.
             store.mark_waiting(job.job_id, attempt=failures, error=str(exc))

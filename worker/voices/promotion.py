@@ -52,7 +52,7 @@ def advance(reference_hash: str, token: str, *, ctx: PromotionContext) -> float 
             return poll  # another promoter holds the creation lock, or its create is in flight: look again shortly
         return _follow_training(reference_hash, token, model_id, entry, ctx=ctx)
     except BreakerOpen as exc:
-        return wait_delay(exc)
+        return wait_delay(exc, cap=ctx.settings.longest_countdown)
     except FishRejected as exc:
         if exc.status == _NO_CREDIT:
             return _wait_for_credit(exc, ctx=ctx)
@@ -70,7 +70,7 @@ def _wait_for_credit(exc: FishRejected, *, ctx: PromotionContext) -> float:
     if ctx.breaker is not None:
         ctx.breaker.open(reason=str(exc))
     log.warning("promotion waits: %s", exc)
-    return wait_delay(BreakerOpen(str(exc)))
+    return wait_delay(BreakerOpen(str(exc)), cap=ctx.settings.longest_countdown)
 
 
 def _find_or_create(reference_hash: str, token: str, *, ctx: PromotionContext) -> str | None:

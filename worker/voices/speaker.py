@@ -18,6 +18,7 @@ from worker.errors import PermanentError, VoiceNotFound
 from worker.fish.client import FishClient, Speech
 from worker.fish.limiter import SlotUnavailable
 from worker.jobs.held import HeldRenders
+from worker.jobs.lease import RenderLeases
 from worker.jobs.validate import check_clip
 from worker.settings import Settings
 from worker.storage import Storage
@@ -67,6 +68,7 @@ class RenderContext:
     registry: Registry | None = None  # None: no counting, always one-shot
     start_promotion: Callable[[str, str | None], None] = _no_promotion
     held: HeldRenders | None = None  # None: nothing held across a storage failure
+    leases: RenderLeases | None = None  # None: no guard against two deliveries rendering the same audio
 
 
 class Speaker:
