@@ -21,7 +21,7 @@ import redis
 from typer.testing import CliRunner
 
 from producer.cli.main import app
-from producer.dev.stack import LocalStack, Service
+from producer.dev.stack import LocalStack, Service, stop_all
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
@@ -70,8 +70,8 @@ def workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Callable[.
 
     yield start
     emulator.control(tone_mode=False)
+    stop_all(started)
     for service in started:
-        service.stop()
         if service in stack.services:
             stack.services.remove(service)
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from producer.cli import progress
 from producer.cli.main import app
-from producer.dev.stack import LocalStack, Service
+from producer.dev.stack import LocalStack, Service, stop_all
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
 from producer.submit.jobs import Submitter
@@ -60,8 +60,8 @@ def start_workers(stack: LocalStack, clean: None) -> Iterator[Callable[..., list
         return started
 
     yield start
+    stop_all(started)
     for service in started:
-        service.stop()
         stack.services.remove(service)
 
 

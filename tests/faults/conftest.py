@@ -15,7 +15,7 @@ import redis
 from rich.console import Console
 
 from producer.cli import progress
-from producer.dev.stack import LocalStack, Service
+from producer.dev.stack import LocalStack, Service, stop_all
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
 from producer.submit.jobs import Submitter
@@ -78,8 +78,8 @@ def fault_workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Call
         return service
 
     yield start
+    stop_all(started)
     for service in started:
-        service.stop()
         if service in stack.services:
             stack.services.remove(service)
 
