@@ -62,6 +62,8 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    # Started in the background by a shell, Python inherits SIGINT ignored: Ctrl-C (or kill -INT) must still stop it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_dev(
