@@ -24,6 +24,7 @@ from producer.cli.console import (
     settings_or_exit,
     warn,
 )
+from producer.cli.pipelines import pipelines_app
 from producer.cli.voices import voices_app
 from producer.readers.books import is_book
 from producer.readers.manifest import MANIFEST_SUFFIXES, VoiceKey
@@ -43,6 +44,7 @@ from worker.settings import Settings
 # Help texts are plain text: brackets such as s3://bucket[/prefix] must print as written, never as Rich markup.
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
 app.add_typer(voices_app, name="voices")
+app.add_typer(pipelines_app, name="pipelines")
 
 
 @app.command()
