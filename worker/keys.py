@@ -159,3 +159,9 @@ def active_books() -> str:
 
 def s3_url(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
+
+
+def pipeline_state(name: str, part: str) -> str:
+    """A scheduled pipeline's state: `seen` (content hash -> outcome), `inflight` (source key -> what it became),
+    `cursor` (where the last scan stopped), `spend:<date>` (USD estimated today)."""
+    return f"{REDIS_PREFIX}:pipeline:{name}:{part}"

@@ -95,6 +95,16 @@ class Storage:
         except boto3.exceptions.S3UploadFailedError as exc:
             raise _unreachable(exc) from exc
 
+    def list(self, bucket: str, prefix: str, *, start_after: str = "", limit: int = 1000) -> list[tuple[str, int]]:
+        """(key, size) of up to `limit` objects under `prefix`, in key order, after `start_after`: one page."""
+        with _errors_mapped(bucket, prefix):
+            answer = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=limit)
+        return [(item["Key"], int(item["Size"])) for item in answer.get("Contents", [])]
+
+    def copy(self, bucket: str, source: str, target: str) -> None:
+        """A server-side copy: the bytes never pass through this process."""
+        self._call("copy_object", bucket=bucket, key=target, CopySource={"Bucket": bucket, "Key": source}, **self._write_args)
+
     def delete(self, bucket: str, key: str) -> None:
         self._call("delete_object", bucket=bucket, key=key)
 

@@ -1,0 +1,228 @@
+"""An inbox pipeline's two steps, no Celery: scan (submit what is new) and settle (file what has finished).
+
+A new object under the inbox is read once, hashed, and submitted: a text as a
+job, Markdown or EPUB as a book. Bytes seen before are not rendered again. When
+its render has finished, the source is copied to `<inbox parent>/processed/<name>/`
+(or `failed/<name>/`) beside a `<stem>.result.json` (or `.error.json`), and only
+then deleted from the inbox. S3 shows an object only once its upload is
+complete (a PUT is atomic, a multipart upload appears when it is completed), so a
+file still being uploaded is never picked up half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import redis
+
+from producer.pipelines.config import Pipeline
+from producer.readers.books import decode_text, read_book
+from producer.readers.selection import ChapterChoice
+from producer.readers.text import TextSource
+from producer.submit.books import BookSubmitter
+from producer.submit.jobs import Submitter, parse_out
+from producer.submit.synthesis import synthesis_from
+from producer.submit.voices import VoiceBook
+from worker import keys
+from worker.books.state import BookState
+from worker.errors import NarrateError
+from worker.jobs.records import JobStore
+from worker.settings import Settings
+from worker.storage import Storage
+
+JOB_SUFFIXES = (".txt",)
+BOOK_SUFFIXES = (".md", ".markdown", ".epub")
+PAGE = 1000
+
+
+@dataclass
+class InboxContext:
+    settings: Settings
+    storage: Storage
+    client: redis.Redis
+    jobs: Submitter
+    books: BookSubmitter
+    voices: VoiceBook
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InboxContext:
+        return cls(settings=settings, storage=Storage.from_settings(settings), client=redis.Redis.from_url(settings.broker_url),
+                   jobs=Submitter.from_settings(settings), books=BookSubmitter.from_settings(settings),
+                   voices=VoiceBook.from_settings(settings))  # fmt: skip
+
+
+@dataclass
+class ScanResult:
+    submitted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def scan(pipeline: Pipeline, *, ctx: InboxContext) -> ScanResult:
+    """Submit up to `max_new_per_scan` new files, one listing page at a time, from where the last scan stopped."""
+    bucket, prefix = parse_out(pipeline.inbox or "")
+    state = _State(ctx.client, pipeline.name)
+    result = ScanResult()
+    inflight = state.inflight()
+    start = state.cursor()
+    while len(result.submitted) < pipeline.max_new_per_scan:
+        page = ctx.storage.list(bucket, _folder(prefix), start_after=start, limit=PAGE)
+        for key, _size in page:
+            start = key
+            if key in inflight or not key.lower().endswith(JOB_SUFFIXES + BOOK_SUFFIXES):
+                continue
+            _take(pipeline, bucket, key, ctx=ctx, state=state, result=result)
+            if len(result.submitted) >= pipeline.max_new_per_scan:
+                break
+        if len(page) < PAGE:
+            start = ""  # the end: the next scan starts over, to see files added before the cursor
+            break
+    state.set_cursor(start)
+    return result
+
+
+def _take(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, state: _State, result: ScanResult) -> None:
+    data = ctx.storage.get(bucket, key)
+    if data is None:
+        return  # moved or deleted since the listing
+    digest = hashlib.sha256(data).hexdigest()
+    earlier = state.seen(digest)
+    if earlier is not None:
+        _file_away(pipeline, bucket, key, ctx=ctx, outcome="processed", report={**earlier, "duplicate_of": earlier.get("source")})
+        result.duplicates.append(key)
+        return
+    try:
+        submitted = _submit(pipeline, bucket, key, data, ctx=ctx)
+    except NarrateError as exc:
+        report = {"source": keys.s3_url(bucket, key), "error": str(exc), "fix": "correct the file and upload it again"}
+        _file_away(pipeline, bucket, key, ctx=ctx, outcome="failed", report=report)
+        result.refused.append(key)
+        return
+    state.add_inflight(key, {"sha256": digest, **submitted})
+    result.submitted.append(key)
+
+
+def _submit(pipeline: Pipeline, bucket: str, key: str, data: bytes, *, ctx: InboxContext) -> dict[str, Any]:
+    name = PurePosixPath(key).name
+    out = f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/"
+    voice = _voice(pipeline, ctx=ctx)
+    synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
+    if key.lower().endswith(JOB_SUFFIXES):
+        [job] = ctx.jobs.submit(sources=[TextSource(name, decode_text(data, name))], voice=voice, out=out, fmt=pipeline.format,
+                                synthesis=synthesis)  # fmt: skip
+        return {"kind": "job", "id": job.job_id}
+    with tempfile.TemporaryDirectory(prefix="narrate-inbox-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        book = read_book(str(path))
+    plan, cost = ctx.books.submit(book, voice=voice, out=out, fmt=None if pipeline.preset else pipeline.format,
+                                  notify_url=pipeline.notify, budget_usd=pipeline.budget, preset=pipeline.preset,
+                                  chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis)  # fmt: skip
+    return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.uncached_cost_usd}
+
+
+def _voice(pipeline: Pipeline, *, ctx: InboxContext) -> Any:
+    if pipeline.voice_id:
+        return pipeline.voice_id
+    if pipeline.voice:
+        named = ctx.voices.named(pipeline.voice)
+        if named is None:
+            raise NarrateError(f"pipeline {pipeline.name}: no voice named {pipeline.voice!r}; add it with `narrate voices add`")
+        return named
+    raise NarrateError(f"pipeline {pipeline.name}: clip voices are not supported yet; name a voice or give voice_id")
+
+
+@dataclass
+class SettleResult:
+    processed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def settle(pipeline: Pipeline, *, ctx: InboxContext) -> SettleResult:
+    """File away every source whose render has finished, with its result or its error."""
+    bucket, _ = parse_out(pipeline.inbox or "")
+    state = _State(ctx.client, pipeline.name)
+    result = SettleResult()
+    jobs, books = JobStore(ctx.client), BookState(ctx.client)
+    for key, entry in state.inflight().items():
+        outcome = _outcome(entry, jobs=jobs, books=books)
+        if outcome is None:
+            continue
+        succeeded, report = outcome
+        report = {"source": keys.s3_url(bucket, key), **entry, **report}
+        _file_away(pipeline, bucket, key, ctx=ctx, outcome="processed" if succeeded else "failed", report=report)
+        if succeeded:
+            state.mark_seen(entry["sha256"], report)
+        state.drop_inflight(key)
+        (result.processed if succeeded else result.failed).append(key)
+    return result
+
+
+def _outcome(entry: dict[str, Any], *, jobs: JobStore, books: BookState) -> tuple[bool, dict[str, Any]] | None:
+    if entry["kind"] == "job":
+        record = jobs.get(entry["id"])
+        if record is None or not record.finished:
+            return None
+        if record.state == "succeeded":
+            return True, {"output_url": record.output_url, "manifest_url": record.manifest_url, "duration_seconds": record.duration_seconds}
+        return False, {"error": record.error, "fix": "see the error; correct the file and upload it again, or `narrate retry`"}
+    book = books.get(entry["id"])
+    if book is None or book.get("state") not in ("succeeded", "failed"):
+        return None
+    if book["state"] == "succeeded":
+        return True, {"output_url": book.get("output_url"), "manifest_url": book.get("manifest_url"), "bytes_billed": book.get("bytes_billed")}
+    return False, {"error": book.get("error"), "fix": "see the error; correct the file and upload it again"}
+
+
+def _file_away(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, outcome: str, report: dict[str, Any]) -> None:
+    """Copy the source and write its report first; delete it from the inbox only once both exist."""
+    _, prefix = parse_out(pipeline.inbox or "")
+    parent = str(PurePosixPath(prefix.rstrip("/")).parent).lstrip(".")
+    folder = "/".join(p for p in (parent, outcome, pipeline.name) if p)
+    source = PurePosixPath(key)
+    ctx.storage.copy(bucket, key, f"{folder}/{source.name}")
+    suffix = "result" if outcome == "processed" else "error"
+    body = json.dumps({**report, "filed_at": time.time()}, indent=2, default=str).encode()
+    ctx.storage.put(bucket, f"{folder}/{source.stem}.{suffix}.json", body, content_type="application/json")
+    ctx.storage.delete(bucket, key)
+
+
+def _folder(prefix: str) -> str:
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+class _State:
+    def __init__(self, client: redis.Redis, name: str) -> None:
+        self._redis, self._name = client, name
+
+    def _key(self, part: str) -> str:
+        return keys.pipeline_state(self._name, part)
+
+    def seen(self, digest: str) -> dict[str, Any] | None:
+        raw = self._redis.hget(self._key("seen"), digest)
+        return json.loads(raw) if raw else None
+
+    def mark_seen(self, digest: str, report: dict[str, Any]) -> None:
+        self._redis.hset(self._key("seen"), digest, json.dumps(report, default=str))
+
+    def inflight(self) -> dict[str, dict[str, Any]]:
+        return {k.decode(): json.loads(v) for k, v in self._redis.hgetall(self._key("inflight")).items()}
+
+    def add_inflight(self, key: str, entry: dict[str, Any]) -> None:
+        self._redis.hset(self._key("inflight"), key, json.dumps(entry, default=str))
+
+    def drop_inflight(self, key: str) -> None:
+        self._redis.hdel(self._key("inflight"), key)
+
+    def cursor(self) -> str:
+        raw = self._redis.get(self._key("cursor"))
+        return raw.decode() if raw else ""
+
+    def set_cursor(self, key: str) -> None:
+        self._redis.set(self._key("cursor"), key)

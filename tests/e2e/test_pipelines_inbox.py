@@ -1,0 +1,72 @@
+"""An inbox pipeline against real Redis, S3, the emulator and a worker: scan, render, file away."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from producer.dev.stack import stop_all
+from producer.pipelines.config import Pipeline
+from producer.pipelines.inbox import InboxContext, scan, settle
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from worker.settings import Settings
+from worker.storage import Storage
+
+pytestmark = pytest.mark.e2e
+
+MARKDOWN = "# The Inbox\n\n## One\n\nA book dropped into the inbox.\n\n## Two\n\nIts second chapter.\n"
+
+
+@pytest.fixture
+def inbox(stack, stack_env, emulator, bucket, reference_clip, redis_client):
+    worker = stack.add_worker(concurrency=2)
+    ctx = InboxContext.from_settings(Settings())
+    ctx.voices.add("narrator", prepare_clip_voice([ClipInput(*reference_clip)]), bucket=bucket)
+    pipeline = Pipeline(name="test-inbox", inbox=f"s3://{bucket}/inbox/", out=f"s3://{bucket}/audio/", voice="narrator", every="1s")
+    yield pipeline, ctx
+    stop_all([worker])
+    stack.services.remove(worker)
+
+
+def until_settled(pipeline: Pipeline, ctx: InboxContext, *, expected: int, timeout: float = 90) -> list[str]:
+    filed: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(filed) < expected:
+        assert time.monotonic() < deadline, f"only {filed} settled"
+        done = settle(pipeline, ctx=ctx)
+        filed += done.processed + done.failed
+        time.sleep(0.3)
+    return filed
+
+
+def listing(bucket: str, prefix: str) -> list[str]:
+    return sorted(key for key, _ in Storage().list(bucket, prefix))
+
+
+def test_new_files_render_once_and_move_with_their_results(inbox, bucket) -> None:
+    pipeline, ctx = inbox
+    storage = Storage()
+    storage.put(bucket, "inbox/note.txt", b"A short note, dropped into the inbox.", content_type="text/plain")
+    storage.put(bucket, "inbox/book.md", MARKDOWN.encode(), content_type="text/markdown")
+    storage.put(bucket, "inbox/broken.epub", b"PK\x03\x04 not really an epub", content_type="application/epub+zip")
+    first = scan(pipeline, ctx=ctx)
+    assert sorted(first.submitted) == ["inbox/book.md", "inbox/note.txt"] and first.refused == ["inbox/broken.epub"]
+    assert scan(pipeline, ctx=ctx).submitted == [], "files in flight are not submitted again"
+    until_settled(pipeline, ctx, expected=2)
+
+    assert listing(bucket, "inbox/") == []
+    assert listing(bucket, "processed/test-inbox/") == [
+        "processed/test-inbox/book.md", "processed/test-inbox/book.result.json",
+        "processed/test-inbox/note.result.json", "processed/test-inbox/note.txt",
+    ]  # fmt: skip
+    book = json.loads(storage.get(bucket, "processed/test-inbox/book.result.json"))
+    assert book["kind"] == "book" and book["output_url"].endswith("book.m4b") and storage.exists(bucket, "audio/book/" + book["output_url"].split("/audio/book/")[1])
+    error = json.loads(storage.get(bucket, "failed/test-inbox/broken.error.json"))
+    assert "epub" in error["error"].lower() and error["fix"]
+
+    storage.put(bucket, "inbox/again.txt", b"A short note, dropped into the inbox.", content_type="text/plain")
+    again = scan(pipeline, ctx=ctx)
+    assert again.duplicates == ["inbox/again.txt"] and again.submitted == [], "the same bytes are not rendered twice"
+    assert json.loads(storage.get(bucket, "processed/test-inbox/again.result.json"))["duplicate_of"].endswith("inbox/note.txt")
