@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     preset: Literal["standard", "acx"] = Field(
         "standard", description="How books' audio is made when a book names no preset (worker/books/presets.py)."
     )
+    pipelines_file: str = Field("", description="YAML file of scheduled pipelines (producer/pipelines/config.py); empty: none.")
     reconcile_seconds: float = Field(60.0, gt=0, description="How often beat runs the audiobook reconciler.")
     reconcile_stale_seconds: float = Field(
         300.0, gt=0, description="An audiobook with no progress for this long has its missing work re-sent."

@@ -162,15 +162,24 @@ def stop_all(services: list[Service], *, grace_seconds: float = 10.0) -> None:
             service.process.wait(timeout=5)
 
 
-def start_worker(*, workdir: Path, env: dict[str, str], name: str = "worker", concurrency: int = 2, extra_args: list[str] | None = None) -> Service:
+def start_worker(*, workdir: Path, env: dict[str, str], name: str = "worker", concurrency: int = 2, extra_args: list[str] | None = None,
+                 app: str = "worker") -> Service:  # fmt: skip
     argv = [
-        sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
+        sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel", "INFO",
         "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
         *(extra_args or []),
     ]  # fmt: skip
     process, log = _spawn(name, argv, workdir=workdir, env={**os.environ, **env})
     service = Service(name, "", process, log, argv)
     return _wait_until(service, lambda: "ready." in log.read_text(errors="replace"), timeout=90)
+
+
+def start_pipelines_beat(*, workdir: Path, env: dict[str, str], name: str = "beat") -> Service:
+    """A beat of the pipelines service (any number may run: RedBeat lets one tick at a time)."""
+    argv = [sys.executable, "-m", "celery", "-A", "producer.pipelines.tasks", "beat", "--loglevel", "INFO"]
+    process, log = _spawn(name, argv, workdir=workdir, env={**os.environ, **env})
+    service = Service(name, "", process, log, argv)
+    return _wait_until(service, lambda: "beat: Starting" in log.read_text(errors="replace"), timeout=60)
 
 
 class LocalStack:
@@ -210,13 +219,19 @@ class LocalStack:
             env["FISH_API_KEY"] = self._cloud_key
         return env
 
-    def add_worker(self, *, concurrency: int = 2, extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> Service:
+    def add_worker(self, *, concurrency: int = 2, extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None,
+                   app: str = "worker") -> Service:  # fmt: skip
         name = f"worker{len(self.workers) + 1}"
         service = start_worker(
-            workdir=self.workdir, env={**self.env(), **(extra_env or {})}, name=name, concurrency=concurrency, extra_args=extra_args
+            workdir=self.workdir, env={**self.env(), **(extra_env or {})}, name=name, concurrency=concurrency, extra_args=extra_args,
+            app=app,
         )
         self.workers.append(service)
         return self._track(service)
+
+    def add_pipelines_beat(self, *, extra_env: dict[str, str] | None = None) -> Service:
+        name = f"beat{sum(1 for s in self.services if s.name.startswith('beat')) + 1}"
+        return self._track(start_pipelines_beat(workdir=self.workdir / name, env={**self.env(), **(extra_env or {})}, name=name))
 
     def stop(self) -> None:
         for service in reversed(self.services):

@@ -16,6 +16,7 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -23,6 +24,7 @@ import redis
 
 from producer.pipelines.config import Pipeline
 from producer.readers.books import decode_text, read_book
+from producer.readers.booktext import BookText
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
 from producer.submit.books import BookSubmitter
@@ -62,6 +64,7 @@ class ScanResult:
     submitted: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # over the day's budget: they wait in the inbox
 
 
 def scan(pipeline: Pipeline, *, ctx: InboxContext) -> ScanResult:
@@ -98,7 +101,15 @@ def _take(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, state
         result.duplicates.append(key)
         return
     try:
-        submitted = _submit(pipeline, bucket, key, data, ctx=ctx)
+        item = read_object(key, data)
+        cost = words_bytes(item) * ctx.settings.price_per_million_bytes / 1e6
+        if pipeline.budget_per_day is not None and state.spent_today() + cost > pipeline.budget_per_day:
+            state.hold(key, f"waits: its estimate ${cost:.2f} would take today's spend past budget_per_day ${pipeline.budget_per_day:.2f}")
+            result.held.append(key)
+            return
+        submitted = submit_item(pipeline, item, out=f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/", ctx=ctx)
+        state.spend(cost)
+        state.unhold(key)
     except NarrateError as exc:
         report = {"source": keys.s3_url(bucket, key), "error": str(exc), "fix": "correct the file and upload it again"}
         _file_away(pipeline, bucket, key, ctx=ctx, outcome="failed", report=report)
@@ -108,20 +119,35 @@ def _take(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, state
     result.submitted.append(key)
 
 
-def _submit(pipeline: Pipeline, bucket: str, key: str, data: bytes, *, ctx: InboxContext) -> dict[str, Any]:
+def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> dict[str, Any]:
+    """Submit one object's words: a text as a job, Markdown or EPUB as a book."""
+    return submit_item(pipeline, read_object(key, data), out=out, ctx=ctx)
+
+
+def read_object(key: str, data: bytes) -> TextSource | BookText:
+    """The object's words, or BadInput saying what is wrong with the file."""
     name = PurePosixPath(key).name
-    out = f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/"
-    voice = _voice(pipeline, ctx=ctx)
-    synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
     if key.lower().endswith(JOB_SUFFIXES):
-        [job] = ctx.jobs.submit(sources=[TextSource(name, decode_text(data, name))], voice=voice, out=out, fmt=pipeline.format,
-                                synthesis=synthesis)  # fmt: skip
-        return {"kind": "job", "id": job.job_id}
+        return TextSource(name, decode_text(data, name))
     with tempfile.TemporaryDirectory(prefix="narrate-inbox-") as folder:
         path = Path(folder) / name
         path.write_bytes(data)
-        book = read_book(str(path))
-    plan, cost = ctx.books.submit(book, voice=voice, out=out, fmt=None if pipeline.preset else pipeline.format,
+        return read_book(str(path))
+
+
+def words_bytes(item: TextSource | BookText) -> int:
+    if isinstance(item, TextSource):
+        return len(item.text.encode("utf-8"))
+    return sum(len(chapter.text.encode("utf-8")) for chapter in item.chapters)
+
+
+def submit_item(pipeline: Pipeline, item: TextSource | BookText, *, out: str, ctx: InboxContext) -> dict[str, Any]:
+    voice = _voice(pipeline, ctx=ctx)
+    synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
+    if isinstance(item, TextSource):
+        [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis)
+        return {"kind": "job", "id": job.job_id}
+    plan, cost = ctx.books.submit(item, voice=voice, out=out, fmt=None if pipeline.preset else pipeline.format,
                                   notify_url=pipeline.notify, budget_usd=pipeline.budget, preset=pipeline.preset,
                                   chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis)  # fmt: skip
     return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.uncached_cost_usd}
@@ -219,6 +245,24 @@ class _State:
 
     def drop_inflight(self, key: str) -> None:
         self._redis.hdel(self._key("inflight"), key)
+
+    def _today(self) -> str:
+        return keys.pipeline_state(self._name, f"spend:{datetime.now(timezone.utc):%Y-%m-%d}")
+
+    def spent_today(self) -> float:
+        return float(self._redis.get(self._today()) or 0)
+
+    def spend(self, usd: float) -> None:
+        pipe = self._redis.pipeline()
+        pipe.incrbyfloat(self._today(), usd)
+        pipe.expire(self._today(), 3 * 86400)
+        pipe.execute()
+
+    def hold(self, key: str, reason: str) -> None:
+        self._redis.hset(self._key("held"), key, reason)
+
+    def unhold(self, key: str) -> None:
+        self._redis.hdel(self._key("held"), key)
 
     def cursor(self) -> str:
         raw = self._redis.get(self._key("cursor"))

@@ -1,0 +1,40 @@
+"""What `narrate pipelines status` shows: the last run, files in flight or held, totals and today's spend."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import redis
+
+from worker import keys
+
+_TOTALS = ("submitted", "processed", "refused", "duplicates")
+
+
+def record_run(client: redis.Redis, name: str, outcome: dict[str, list[str]]) -> None:
+    pipe = client.pipeline()
+    pipe.set(keys.pipeline_state(name, "last_run"), json.dumps({"at": time.time(), **{k: len(v) for k, v in outcome.items()}}))
+    for total in _TOTALS:
+        if outcome.get(total):
+            pipe.hincrby(keys.pipeline_state(name, "totals"), total, len(outcome[total]))
+    pipe.execute()
+
+
+def pipeline_status(client: redis.Redis, name: str) -> dict[str, Any]:
+    last = client.get(keys.pipeline_state(name, "last_run"))
+    totals = {k.decode(): int(v) for k, v in client.hgetall(keys.pipeline_state(name, "totals")).items()}
+    held = {k.decode(): v.decode() for k, v in client.hgetall(keys.pipeline_state(name, "held")).items()}
+    spent = client.get(keys.pipeline_state(name, f"spend:{datetime.now(timezone.utc):%Y-%m-%d}"))
+    next_run = client.get(keys.pipeline_state(name, "next_run"))
+    return {
+        "name": name,
+        "last_run": json.loads(last) if last else None,
+        "next_run": float(next_run) if next_run else None,
+        "in_flight": int(client.hlen(keys.pipeline_state(name, "inflight"))),
+        "held": held,
+        "totals": {t: totals.get(t, 0) for t in _TOTALS},
+        "spent_today_usd": round(float(spent or 0), 4),
+    }

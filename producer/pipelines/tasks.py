@@ -1,0 +1,114 @@
+"""The pipelines service: its own Celery app, beat and queue, a producer that happens to run on a schedule.
+
+    celery -A producer.pipelines.tasks beat      # any number: RedBeat lets one schedule at a time
+    celery -A producer.pipelines.tasks worker    # runs the scans (queue narrate.pipelines)
+
+Beat sends one tick every NARRATE_PIPELINES_TICK_SECONDS; the tick reads the
+pipelines file (so an edit takes effect at the next tick, no restart) and starts
+each pipeline whose run is due, claimed in Redis. A run holds its pipeline's
+own short lock, so two runs never scan the same inbox at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from functools import lru_cache
+from pathlib import Path
+
+import redis
+from celery import Celery, Task
+
+from producer.pipelines.config import Pipeline, PipelinesFile, read_pipelines
+from producer.pipelines.inbox import InboxContext, scan, settle
+from producer.pipelines.recurring import render_recurring
+from producer.pipelines.schedule import Schedule
+from producer.pipelines.status import record_run
+from worker import keys
+from worker.settings import get_settings
+
+log = logging.getLogger("narrate.pipelines")
+PIPELINES_QUEUE = "narrate.pipelines"
+TICK_TASK = "narrate.pipelines.tick"
+RUN_TASK = "narrate.pipelines.run"
+TICK_SECONDS = 1.0
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    app = Celery("narrate-pipelines", broker=settings.broker_url)
+    app.conf.update(
+        task_serializer="json", result_serializer="json", accept_content=["json"], task_ignore_result=True,
+        task_default_queue=PIPELINES_QUEUE, worker_hijack_root_logger=False, broker_connection_retry_on_startup=True,
+        beat_schedule={"pipelines-tick": {"task": TICK_TASK, "schedule": TICK_SECONDS}},
+        # RedBeat keeps the schedule in Redis behind a lock: a second beat waits instead of ticking twice.
+        # Its default lock timeout (25 min) would leave the cluster without ticks that long after a beat dies.
+        beat_scheduler="redbeat.RedBeatScheduler", redbeat_redis_url=settings.broker_url,
+        redbeat_key_prefix=f"{keys.REDIS_PREFIX}:redbeat", redbeat_lock_timeout=30, beat_max_loop_interval=5,
+    )  # fmt: skip
+    return app
+
+
+app = make_app()
+
+
+@lru_cache(maxsize=4)
+def _read(path: str, mtime: float) -> PipelinesFile:
+    return read_pipelines(Path(path))
+
+
+def pipelines() -> list[Pipeline]:
+    path = get_settings().pipelines_file
+    if not path:
+        return []
+    return _read(path, Path(path).stat().st_mtime).pipelines
+
+
+class TickTask(Task):
+    name = TICK_TASK
+
+    def run(self) -> list[str]:
+        client = redis.Redis.from_url(get_settings().broker_url)
+        schedule, now = Schedule(client), time.time()
+        started = [p.name for p in pipelines() if schedule.claim(p, now=now)]
+        for name in started:
+            run_pipeline.apply_async((name,), queue=PIPELINES_QUEUE)
+        return started
+
+
+class RunTask(Task):
+    name = RUN_TASK
+
+    def run(self, name: str) -> dict:
+        settings = get_settings()
+        pipeline = next((p for p in pipelines() if p.name == name), None)
+        if pipeline is None:
+            return {"skipped": "no such pipeline any more"}
+        client = redis.Redis.from_url(settings.broker_url)
+        lock, token = keys.pipeline_state(name, "lock"), uuid.uuid4().hex
+        if not client.set(lock, token, nx=True, ex=300):
+            return {"skipped": "another run of this pipeline is under way"}
+        try:
+            return run_once(pipeline, ctx=InboxContext.from_settings(settings))
+        finally:
+            if client.get(lock) == token.encode():
+                client.delete(lock)
+
+
+def run_once(pipeline: Pipeline, *, ctx: InboxContext) -> dict:
+    """One run, in this process: settle what finished, then scan (inbox); or render the object (recurring)."""
+    if pipeline.kind == "inbox":
+        settled = settle(pipeline, ctx=ctx)
+        found = scan(pipeline, ctx=ctx)
+        outcome = {"submitted": found.submitted, "duplicates": found.duplicates, "refused": found.refused + settled.failed,
+                   "processed": settled.processed, "held": found.held}  # fmt: skip
+    else:
+        outcome = {"submitted": [render_recurring(pipeline, ctx=ctx)]}
+    record_run(ctx.client, pipeline.name, outcome)
+    log.info("pipeline %s: %s", pipeline.name, {k: len(v) for k, v in outcome.items()})
+    return outcome
+
+
+tick = app.register_task(TickTask())
+run_pipeline = app.register_task(RunTask())

@@ -1,0 +1,66 @@
+"""The pipelines service as it runs: two beats, a pipelines worker and a render worker, all real processes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from producer.dev.stack import stop_all
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from producer.submit.voices import VoiceBook
+from worker.settings import Settings
+from worker.storage import Storage
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for(predicate, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def test_two_beats_render_every_dropped_file_once_and_a_recurring_one_per_run(stack, stack_env, emulator, bucket, reference_clip, tmp_path) -> None:
+    VoiceBook.from_settings(Settings()).add("narrator", prepare_clip_voice([ClipInput(*reference_clip)]), bucket=bucket)
+    storage = Storage()
+    storage.put(bucket, "news/today.txt", b"Today's bulletin, read every two seconds.", content_type="text/plain")
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(f"""\
+pipelines:
+  - name: inbox
+    inbox: s3://{bucket}/inbox/
+    out: s3://{bucket}/audio/
+    voice: narrator
+    every: 1s
+  - name: bulletin
+    recurring: s3://{bucket}/news/today.txt
+    out: s3://{bucket}/bulletins/{{date}}/{{time}}/
+    voice: narrator
+    every: 2s
+""")
+    env = {"NARRATE_PIPELINES_FILE": str(config)}
+    services = [stack.add_worker(concurrency=2), stack.add_worker(concurrency=2, app="producer.pipelines.tasks", extra_env=env,
+                                                                   extra_args=["--queues", "narrate.pipelines"])]  # fmt: skip
+    try:
+        services += [stack.add_pipelines_beat(extra_env=env), stack.add_pipelines_beat(extra_env=env)]
+        for n in range(4):
+            storage.put(bucket, f"inbox/note-{n}.txt", f"Dropped note number {n}.".encode(), content_type="text/plain")
+        results = lambda: [k for k, _ in storage.list(bucket, "processed/inbox/") if k.endswith(".result.json")]  # noqa: E731
+        wait_for(lambda: len(results()) == 4, timeout=90)
+        time.sleep(4)  # two more bulletin runs at least
+        stop_all(services[2:])  # beats first: no run starts after this
+        wait_for(lambda: emulator.stats()["in_flight"] == 0, timeout=30)
+    finally:
+        stop_all(services)
+        for service in services:
+            stack.services.remove(service)
+    rendered = [r["text"] for r in emulator.requests() if r["status"] == 200]
+    assert sorted(t for t in rendered if t.startswith("Dropped")) == [f"Dropped note number {n}." for n in range(4)], "each file once"
+    for key in results():
+        assert json.loads(storage.get(bucket, key))["output_url"].startswith(f"s3://{bucket}/audio/note-")
+    runs = {k.split("/")[2] for k, _ in storage.list(bucket, "bulletins/") if k.endswith(".json")}
+    assert len(runs) >= 2, "one output per run, each under its own {time}"
+    assert len(runs) == sum(1 for t in rendered if t.startswith("Today's")), "one render per run: two beats did not double it"
