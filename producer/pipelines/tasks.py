@@ -21,10 +21,9 @@ import redis
 from celery import Celery, Task
 
 from producer.pipelines.config import Pipeline, PipelinesFile, read_pipelines
-from producer.pipelines.inbox import InboxContext, scan, settle
-from producer.pipelines.recurring import render_recurring
+from producer.pipelines.inbox import InboxContext
+from producer.pipelines.run import run_once
 from producer.pipelines.schedule import Schedule
-from producer.pipelines.status import record_run
 from worker import keys
 from worker.settings import get_settings
 
@@ -94,20 +93,6 @@ class RunTask(Task):
         finally:
             if client.get(lock) == token.encode():
                 client.delete(lock)
-
-
-def run_once(pipeline: Pipeline, *, ctx: InboxContext) -> dict:
-    """One run, in this process: settle what finished, then scan (inbox); or render the object (recurring)."""
-    if pipeline.kind == "inbox":
-        settled = settle(pipeline, ctx=ctx)
-        found = scan(pipeline, ctx=ctx)
-        outcome = {"submitted": found.submitted, "duplicates": found.duplicates, "refused": found.refused + settled.failed,
-                   "processed": settled.processed, "held": found.held}  # fmt: skip
-    else:
-        outcome = {"submitted": [render_recurring(pipeline, ctx=ctx)]}
-    record_run(ctx.client, pipeline.name, outcome)
-    log.info("pipeline %s: %s", pipeline.name, {k: len(v) for k, v in outcome.items()})
-    return outcome
 
 
 tick = app.register_task(TickTask())

@@ -70,3 +70,26 @@ def test_new_files_render_once_and_move_with_their_results(inbox, bucket) -> Non
     again = scan(pipeline, ctx=ctx)
     assert again.duplicates == ["inbox/again.txt"] and again.submitted == [], "the same bytes are not rendered twice"
     assert json.loads(storage.get(bucket, "processed/test-inbox/again.result.json"))["duplicate_of"].endswith("inbox/note.txt")
+
+
+def test_the_budget_holds_a_file_back_and_the_commands_show_it(inbox, bucket, tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from producer.cli.main import app
+    from worker.settings import get_settings
+
+    pipeline, ctx = inbox
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(f"pipelines:\n  - name: thrifty\n    inbox: s3://{bucket}/inbox/\n    out: s3://{bucket}/audio/\n"
+                      "    voice: narrator\n    every: 1h\n    budget_per_day: 0.001\n")  # fmt: skip
+    monkeypatch.setenv("NARRATE_PIPELINES_FILE", str(config))
+    get_settings.cache_clear()
+    Storage().put(bucket, "inbox/long.txt", ("Words that cost more than a tenth of a cent. " * 3).encode(), content_type="text/plain")
+    runner = CliRunner()
+    ran = runner.invoke(app, ["pipelines", "run", "thrifty"])
+    assert ran.exit_code == 0 and "1 held" in ran.output and "0 submitted" in ran.output, ran.output
+    shown = runner.invoke(app, ["pipelines", "status", "thrifty"])
+    assert "held: inbox/long.txt: waits: its estimate" in shown.output and "budget_per_day $0.00" in shown.output
+    assert listing(bucket, "inbox/") == ["inbox/long.txt"], "a held file waits in the inbox"
+    listed = runner.invoke(app, ["pipelines", "list"])
+    assert listed.exit_code == 0 and "thrifty" in listed.output
