@@ -50,7 +50,14 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_routes={PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE}},
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        # `celery -A worker beat` (or a worker with -B) runs the audiobook reconciler
+        # `celery -A worker beat` (or a worker with -B) runs the audiobook reconciler. RedBeat keeps the
+        # schedule in Redis behind a lock, so a second beat waits instead of sending everything twice; its
+        # default lock timeout (25 min) would leave the cluster that long without a beat after one dies.
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=settings.broker_url,
+        redbeat_key_prefix="narrate:redbeat:worker",
+        redbeat_lock_timeout=30,
+        beat_max_loop_interval=5,
         beat_schedule={
             "reconcile-audiobooks": {"task": BOOK_RECONCILE_TASK, "schedule": settings.reconcile_seconds},
             "check-fish-credit": {"task": CREDIT_CHECK_TASK, "schedule": settings.credit_check_seconds},

@@ -44,7 +44,7 @@ def make_app() -> Celery:
         # RedBeat keeps the schedule in Redis behind a lock: a second beat waits instead of ticking twice.
         # Its default lock timeout (25 min) would leave the cluster without ticks that long after a beat dies.
         beat_scheduler="redbeat.RedBeatScheduler", redbeat_redis_url=settings.broker_url,
-        redbeat_key_prefix=f"{keys.REDIS_PREFIX}:redbeat", redbeat_lock_timeout=30, beat_max_loop_interval=5,
+        redbeat_key_prefix=f"{keys.REDIS_PREFIX}:redbeat:pipelines", redbeat_lock_timeout=30, beat_max_loop_interval=5,
     )  # fmt: skip
     return app
 

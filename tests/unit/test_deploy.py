@@ -75,12 +75,26 @@ def test_redis_is_durable_and_never_evicts() -> None:
     assert re.search(r"^maxmemory-policy noeviction$", conf, flags=re.M)
 
 
-def test_exactly_one_beat_is_deployed() -> None:
+def test_beats_run_two_replicas_behind_redbeat() -> None:
+    from producer.pipelines.tasks import make_app as pipelines_app
+    from worker.app import make_app
+
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
-    beats = [s for s in compose["services"].values() if s.get("command", [])[:4] == ["celery", "-A", "worker", "beat"]]
-    assert len(beats) == 1 and "replicas" not in beats[0].get("deploy", {})
+    for app in ("worker", "producer.pipelines.tasks"):
+        [beat] = [s for s in compose["services"].values() if s.get("command", [])[:4] == ["celery", "-A", app, "beat"]]
+        assert beat["deploy"]["replicas"] == 2
     [_, beat] = yaml.safe_load_all((DEPLOY / "k8s" / "worker.yaml").read_text())
-    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
+    assert beat["spec"]["replicas"] == 2
+    for conf in (make_app(Settings(broker_url="redis://127.0.0.1:1/0")).conf, pipelines_app().conf):
+        # one beat schedules at a time; a dead one's lock runs out in seconds, not RedBeat's default 25 minutes
+        assert conf.beat_scheduler == "redbeat.RedBeatScheduler" and conf.redbeat_lock_timeout <= 60
+        assert conf.redbeat_lock_timeout > 5 * conf.beat_max_loop_interval - 1
+
+
+def test_the_compose_pipelines_file_is_valid() -> None:
+    from producer.pipelines.config import read_pipelines
+
+    assert [p.name for p in read_pipelines(DEPLOY / "pipelines.yaml").pipelines] == ["publisher-inbox"]
 
 
 def test_compose_grace_period_covers_a_render() -> None:
