@@ -23,6 +23,7 @@ from typing import Any
 import redis
 
 from producer.pipelines.config import Pipeline
+from producer.pipelines.voices import for_file, is_sidecar, voice_of
 from producer.readers.books import decode_text, read_book
 from producer.readers.booktext import BookText
 from producer.readers.selection import ChapterChoice
@@ -78,7 +79,7 @@ def scan(pipeline: Pipeline, *, ctx: InboxContext) -> ScanResult:
         page = ctx.storage.list(bucket, _folder(prefix), start_after=start, limit=PAGE)
         for key, _size in page:
             start = key
-            if key in inflight or not key.lower().endswith(JOB_SUFFIXES + BOOK_SUFFIXES):
+            if key in inflight or is_sidecar(key) or not key.lower().endswith(JOB_SUFFIXES + BOOK_SUFFIXES):
                 continue
             _take(pipeline, bucket, key, ctx=ctx, state=state, result=result)
             if len(result.submitted) >= pipeline.max_new_per_scan:
@@ -101,6 +102,7 @@ def _take(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, state
         result.duplicates.append(key)
         return
     try:
+        pipeline = for_file(pipeline, bucket, key, storage=ctx.storage)
         item = read_object(key, data)
         cost = words_bytes(item) * ctx.settings.price_per_million_bytes / 1e6
         if pipeline.budget_per_day is not None and state.spent_today() + cost > pipeline.budget_per_day:
@@ -142,7 +144,7 @@ def words_bytes(item: TextSource | BookText) -> int:
 
 
 def submit_item(pipeline: Pipeline, item: TextSource | BookText, *, out: str, ctx: InboxContext) -> dict[str, Any]:
-    voice = _voice(pipeline, ctx=ctx)
+    voice = voice_of(pipeline, voices=ctx.voices, storage=ctx.storage)
     synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
     if isinstance(item, TextSource):
         [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis)
@@ -151,17 +153,6 @@ def submit_item(pipeline: Pipeline, item: TextSource | BookText, *, out: str, ct
                                   notify_url=pipeline.notify, budget_usd=pipeline.budget, preset=pipeline.preset,
                                   chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis)  # fmt: skip
     return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.uncached_cost_usd}
-
-
-def _voice(pipeline: Pipeline, *, ctx: InboxContext) -> Any:
-    if pipeline.voice_id:
-        return pipeline.voice_id
-    if pipeline.voice:
-        named = ctx.voices.named(pipeline.voice)
-        if named is None:
-            raise NarrateError(f"pipeline {pipeline.name}: no voice named {pipeline.voice!r}; add it with `narrate voices add`")
-        return named
-    raise NarrateError(f"pipeline {pipeline.name}: clip voices are not supported yet; name a voice or give voice_id")
 
 
 @dataclass
@@ -181,13 +172,23 @@ def settle(pipeline: Pipeline, *, ctx: InboxContext) -> SettleResult:
         if outcome is None:
             continue
         succeeded, report = outcome
-        report = {"source": keys.s3_url(bucket, key), **entry, **report}
+        report = {"source": keys.s3_url(bucket, key), **entry, **report, **_book_reports(report, ctx=ctx)}
         _file_away(pipeline, bucket, key, ctx=ctx, outcome="processed" if succeeded else "failed", report=report)
         if succeeded:
             state.mark_seen(entry["sha256"], report)
         state.drop_inflight(key)
         (result.processed if succeeded else result.failed).append(key)
     return result
+
+
+def _book_reports(report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any]:
+    """A finished book's outputs and loudness reports (ACX checks), from its manifest."""
+    url = report.get("manifest_url") if report.get("bytes_billed") is not None else None
+    if not url:
+        return {}
+    raw = ctx.storage.get(*parse_out(url))
+    manifest = json.loads(raw) if raw else {}
+    return {"outputs": manifest.get("outputs"), "reports": manifest.get("reports")}
 
 
 def _outcome(entry: dict[str, Any], *, jobs: JobStore, books: BookState) -> tuple[bool, dict[str, Any]] | None:

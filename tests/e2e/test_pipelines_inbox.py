@@ -62,6 +62,7 @@ def test_new_files_render_once_and_move_with_their_results(inbox, bucket) -> Non
         "processed/test-inbox/note.result.json", "processed/test-inbox/note.txt",
     ]  # fmt: skip
     book = json.loads(storage.get(bucket, "processed/test-inbox/book.result.json"))
+    assert book["reports"]["book.m4b"]["rms_db"] and book["outputs"]["m4b"] == book["output_url"]
     assert book["kind"] == "book" and book["output_url"].endswith("book.m4b") and storage.exists(bucket, "audio/book/" + book["output_url"].split("/audio/book/")[1])
     error = json.loads(storage.get(bucket, "failed/test-inbox/broken.error.json"))
     assert "epub" in error["error"].lower() and error["fix"]
@@ -93,3 +94,23 @@ def test_the_budget_holds_a_file_back_and_the_commands_show_it(inbox, bucket, tm
     assert listing(bucket, "inbox/") == ["inbox/long.txt"], "a held file waits in the inbox"
     listed = runner.invoke(app, ["pipelines", "list"])
     assert listed.exit_code == 0 and "thrifty" in listed.output
+
+
+def test_a_sidecar_gives_one_file_its_own_voice(inbox, bucket, emulator, reference_clip) -> None:
+    from worker.jobs.records import JobStore
+
+    pipeline, ctx = inbox
+    voice_id = emulator.create_model(reference_clip)
+    storage = Storage()
+    storage.put(bucket, "inbox/special.voice.yaml", f"voice_id: {voice_id}\n".encode(), content_type="text/yaml")
+    storage.put(bucket, "inbox/special.txt", b"Read in a voice of its own.", content_type="text/plain")
+    storage.put(bucket, "inbox/wrong.voice.yaml", b"colour: blue\n", content_type="text/yaml")
+    storage.put(bucket, "inbox/wrong.txt", b"Its sidecar is wrong.", content_type="text/plain")
+    found = scan(pipeline, ctx=ctx)
+    assert found.submitted == ["inbox/special.txt"] and found.refused == ["inbox/wrong.txt"]
+    error = json.loads(storage.get(bucket, "failed/test-inbox/wrong.error.json"))["error"]
+    assert "wrong.voice.yaml: 'colour' cannot be set per file" in error
+    until_settled(pipeline, ctx, expected=1)
+    result = json.loads(storage.get(bucket, "processed/test-inbox/special.result.json"))
+    record = JobStore(ctx.client).get(result["id"])
+    assert record is not None and record.voice_mode == "reference_id"

@@ -1,0 +1,79 @@
+"""Who narrates a pipeline's file: the pipeline's voice, or what a sidecar beside the file says.
+
+A sidecar `<stem>.voice.yaml` (or `voice.yaml` in the same folder) may set the
+voice (`voice`, `voice_id`, or `clip` with `transcript`) and any book option;
+it overrides the pipeline for that file only.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from producer.pipelines.config import Pipeline
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from producer.submit.jobs import parse_out
+from producer.submit.voices import VoiceBook
+from worker.errors import BadInput
+from worker.storage import Storage
+
+VOICE_FIELDS = ("voice", "voice_id", "clip", "transcript")
+SIDECAR_FIELDS = (*VOICE_FIELDS, "format", "preset", "chapters", "latency", "speed", "budget", "notify")
+
+
+def is_sidecar(key: str) -> bool:
+    name = PurePosixPath(key).name
+    return name == "voice.yaml" or name.endswith(".voice.yaml")
+
+
+def for_file(pipeline: Pipeline, bucket: str, key: str, *, storage: Storage) -> Pipeline:
+    """The pipeline as it applies to this file: its own settings, under the file's sidecar if there is one."""
+    path = PurePosixPath(key)
+    for candidate in (path.with_name(f"{path.stem}.voice.yaml"), path.with_name("voice.yaml")):
+        raw = storage.get(bucket, str(candidate))
+        if raw is not None:
+            return _overridden(pipeline, raw, where=f"s3://{bucket}/{candidate}")
+    return pipeline
+
+
+def _overridden(pipeline: Pipeline, raw: bytes, *, where: str) -> Pipeline:
+    try:
+        override = yaml.safe_load(raw) or {}
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(override, dict):
+        raise BadInput(f"{where}: expected a mapping such as `voice: narrator`")
+    unknown = sorted(set(override) - set(SIDECAR_FIELDS))
+    if unknown:
+        raise BadInput(f"{where}: {unknown[0]!r} cannot be set per file; a sidecar sets {', '.join(SIDECAR_FIELDS)}")
+    base = pipeline.model_dump(exclude_none=True)
+    if set(override) & set(VOICE_FIELDS):
+        base = {k: v for k, v in base.items() if k not in VOICE_FIELDS}  # the sidecar's voice replaces the pipeline's
+    try:
+        return Pipeline.model_validate({**base, **override})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise BadInput(f"{where}: {'.'.join(map(str, error['loc'])) or 'voice'}: {str(error['msg']).removeprefix('Value error, ')}") from None
+
+
+def voice_of(pipeline: Pipeline, *, voices: VoiceBook, storage: Storage) -> Any:
+    """A Fish voice id, a named voice, or a clip prepared for one-shot cloning."""
+    if pipeline.voice_id:
+        return pipeline.voice_id
+    if pipeline.voice:
+        named = voices.named(pipeline.voice)
+        if named is None:
+            raise BadInput(f"pipeline {pipeline.name}: no voice named {pipeline.voice!r}; add it with `narrate voices add`")
+        return named
+    bucket, key = parse_out(pipeline.clip or "")
+    data = storage.get(bucket, key)
+    if data is None:
+        raise BadInput(f"pipeline {pipeline.name}: the clip {pipeline.clip} does not exist; upload it or fix `clip`")
+    with tempfile.TemporaryDirectory(prefix="narrate-clip-") as folder:
+        path = Path(folder) / PurePosixPath(key).name
+        path.write_bytes(data)
+        return prepare_clip_voice([ClipInput(path, pipeline.transcript or "")])
