@@ -250,9 +250,17 @@ def dev(
     transcript: options.Transcript = None,
     emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
     as_json: options.Json = False,
+    pipelines: Annotated[Optional[Path], typer.Option("--pipelines", help="Run these scheduled pipelines too, until Ctrl-C.", metavar="FILE")] = None,
 ) -> None:
     """Start Redis, S3, the emulator (unless FISH_API_KEY is set) and a worker; render; stop all."""
-    from producer.dev.run import run_dev
+    from producer.dev.run import run_dev, sample_reference_clip
+    from producer.dev.sample import reference_transcript
+
+    if pipelines is not None:
+        from producer.dev.pipelines import run_pipelines_dev
+
+        clip, words = (voice, transcript or "") if voice else (sample_reference_clip(), reference_transcript())
+        raise typer.Exit(run_pipelines_dev(pipelines, clip=clip, transcript=words, console=console, errors=errors))
 
     try:
         choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)

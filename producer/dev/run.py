@@ -57,7 +57,7 @@ def sample_reference_clip() -> Path:
     return path
 
 
-def _stop_on_sigterm() -> None:
+def stop_on_signals() -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
@@ -98,7 +98,7 @@ def run_dev(
     for warning in prepared.warnings:
         say_warning(warning, to=errors)
 
-    _stop_on_sigterm()
+    stop_on_signals()
     cloud_key = os.environ.get("FISH_API_KEY") or None
     with tempfile.TemporaryDirectory(prefix="narrate-dev-") as workdir:
         options = {"latency": str(emulator_latency)} if emulator_latency else {}

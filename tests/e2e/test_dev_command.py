@@ -96,3 +96,32 @@ def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
         assert (folder / name).exists()
     assert "The North Wind and the Sun: chapters" in result.stdout and "RMS, peak and noise floor in dB" in result.stdout
     assert "ACX: pass" in result.stdout  # mastered, with room tone: every chapter passes the store's checks
+
+
+def test_dev_runs_pipelines_until_ctrl_c(tmp_path: Path) -> None:
+    import boto3
+
+    config = tmp_path / "pipelines.yaml"
+    config.write_text("pipelines:\n  - name: inbox\n    inbox: s3://drop/inbox/\n    out: s3://drop/audio/\n    voice: narrator\n    every: 1s\n")
+    process = subprocess.Popen([sys.executable, "-m", "producer.cli.main", "dev", "--pipelines", str(config)], cwd=tmp_path,
+                               env=dev_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    seen = ""
+    try:
+        while "Ctrl-C stops everything" not in seen:
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            assert line, seen
+            seen += line
+        endpoint = re.search(r"aws --endpoint-url (\S+) s3 cp book.md s3://drop/inbox/", seen)
+        assert endpoint, seen
+        s3 = boto3.client("s3", endpoint_url=endpoint[1], aws_access_key_id="narrate-dev", aws_secret_access_key="narrate-dev-secret",
+                          region_name="us-east-1")  # fmt: skip
+        s3.put_object(Bucket="drop", Key="inbox/hello.txt", Body=b"Hello from the inbox.")
+        while "1 processed" not in seen:
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            assert line, seen
+            seen += line
+        assert s3.head_object(Bucket="drop", Key="processed/inbox/hello.result.json")
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in rest
