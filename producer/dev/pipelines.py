@@ -36,6 +36,7 @@ def run_pipelines_dev(path: Path, *, clip: Path, transcript: str, console: Conso
     cloud_key = os.environ.get("FISH_API_KEY") or None
     env_extra = {"NARRATE_PIPELINES_FILE": str(path.resolve())}
     with tempfile.TemporaryDirectory(prefix="narrate-dev-") as workdir:
+        interrupted = False
         stack = LocalStack(workdir=Path(workdir), fish_api_key=cloud_key)
         try:
             with console.status("starting Redis, S3, the emulator, a worker and the pipelines service"):
@@ -62,9 +63,11 @@ def run_pipelines_dev(path: Path, *, clip: Path, transcript: str, console: Conso
             return 0
         except KeyboardInterrupt:
             errors.print("interrupted: stopping the local stack")
+            interrupted = True
             return 130
         finally:
-            stack.stop()
+            # Interrupted, the jobs in hand are abandoned anyway: do not wait out their renders.
+            stack.stop(grace_seconds=3.0 if interrupted else 10.0)
 
 
 def _follow(found: list, *, settings: Settings, console: Console) -> None:  # noqa: ANN001

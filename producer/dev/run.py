@@ -102,6 +102,7 @@ def run_dev(
     cloud_key = os.environ.get("FISH_API_KEY") or None
     with tempfile.TemporaryDirectory(prefix="narrate-dev-") as workdir:
         options = {"latency": str(emulator_latency)} if emulator_latency else {}
+        interrupted = False
         stack = LocalStack(workdir=Path(workdir), fish_api_key=cloud_key, emulator_options=options)
         try:
             with console.status("starting Redis, S3" + ("" if cloud_key else ", the Fish emulator") + " and a worker"):
@@ -132,6 +133,7 @@ def run_dev(
             return 0 if all(r.state == "succeeded" for r in records) else 1
         except KeyboardInterrupt:
             errors.print("interrupted: stopping the local stack")
+            interrupted = True
             return 130
         except (StackError, NarrateError) as exc:
             say_error(str(exc), to=errors)
@@ -139,7 +141,8 @@ def run_dev(
                 errors.print(f"--- {worker.name} log ---\n{worker.log_tail()}", highlight=False, markup=False)
             return 1
         finally:
-            stack.stop()
+            # Interrupted, the jobs in hand are abandoned anyway: do not wait out their renders.
+            stack.stop(grace_seconds=3.0 if interrupted else 10.0)
 
 
 def _demo_promotion_settings() -> dict[str, str]:

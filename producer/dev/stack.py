@@ -233,9 +233,11 @@ class LocalStack:
         name = f"beat{sum(1 for s in self.services if s.name.startswith('beat')) + 1}"
         return self._track(start_pipelines_beat(workdir=self.workdir / name, env={**self.env(), **(extra_env or {})}, name=name))
 
-    def stop(self) -> None:
-        for service in reversed(self.services):
-            service.stop()
+    def stop(self, *, grace_seconds: float = 10.0) -> None:
+        """Workers and beats first, together (they need Redis to shut down well), then the services, together."""
+        celery = [s for s in self.services if "celery" in s.argv]
+        stop_all(celery, grace_seconds=grace_seconds)
+        stop_all([s for s in self.services if s not in celery], grace_seconds=grace_seconds)
         self.services.clear()
 
     def _track(self, service: Service) -> Service:

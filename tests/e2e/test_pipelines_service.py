@@ -46,8 +46,9 @@ pipelines:
                                                                    extra_args=["--queues", "narrate.pipelines"])]  # fmt: skip
     try:
         services += [stack.add_pipelines_beat(extra_env=env), stack.add_pipelines_beat(extra_env=env)]
-        for n in range(4):
+        for n in range(3):
             storage.put(bucket, f"inbox/note-{n}.txt", f"Dropped note number {n}.".encode(), content_type="text/plain")
+        storage.put(bucket, "inbox/book.md", b"# A Book\n\n## One\n\nDropped as a book.\n", content_type="text/markdown")
         results = lambda: [k for k, _ in storage.list(bucket, "processed/inbox/") if k.endswith(".result.json")]  # noqa: E731
         wait_for(lambda: len(results()) == 4, timeout=90)
         time.sleep(4)  # two more bulletin runs at least
@@ -58,9 +59,11 @@ pipelines:
         for service in services:
             stack.services.remove(service)
     rendered = [r["text"] for r in emulator.requests() if r["status"] == 200]
-    assert sorted(t for t in rendered if t.startswith("Dropped")) == [f"Dropped note number {n}." for n in range(4)], "each file once"
-    for key in results():
-        assert json.loads(storage.get(bucket, key))["output_url"].startswith(f"s3://{bucket}/audio/note-")
+    dropped = sorted(t for t in rendered if t.startswith("Dropped"))
+    assert dropped == ["Dropped as a book.", *(f"Dropped note number {n}." for n in range(3))], "each file once"
+    outputs = sorted(json.loads(storage.get(bucket, key))["output_url"] for key in results())
+    assert outputs[0].startswith(f"s3://{bucket}/audio/book/") and outputs[0].endswith("/book.m4b")
+    assert all(o.startswith(f"s3://{bucket}/audio/note-") for o in outputs[1:])
     runs = {k.split("/")[2] for k, _ in storage.list(bucket, "bulletins/") if k.endswith(".json")}
     assert len(runs) >= 2, "one output per run, each under its own {time}"
     assert len(runs) == sum(1 for t in rendered if t.startswith("Today's")), "one render per run: two beats did not double it"
