@@ -83,10 +83,11 @@ def scan(pipeline: Pipeline, *, ctx: InboxContext) -> ScanResult:
                 continue
             _take(pipeline, bucket, key, ctx=ctx, state=state, result=result)
             if len(result.submitted) >= pipeline.max_new_per_scan:
+                break  # the cap: the next scan goes on after `start`
+        else:
+            if len(page) < PAGE:
+                start = ""  # the end: the next scan starts over, to see files added before the cursor
                 break
-        if len(page) < PAGE:
-            start = ""  # the end: the next scan starts over, to see files added before the cursor
-            break
     state.set_cursor(start)
     return result
 

@@ -114,3 +114,14 @@ def test_a_sidecar_gives_one_file_its_own_voice(inbox, bucket, emulator, referen
     result = json.loads(storage.get(bucket, "processed/test-inbox/special.result.json"))
     record = JobStore(ctx.client).get(result["id"])
     assert record is not None and record.voice_mode == "reference_id"
+
+
+def test_a_scan_submits_at_most_its_cap_and_goes_on_where_it_stopped(inbox, bucket) -> None:
+    pipeline, ctx = inbox
+    capped = pipeline.model_copy(update={"max_new_per_scan": 2})
+    for name in ("a", "b", "c"):
+        Storage().put(bucket, f"inbox/{name}.txt", f"File {name}, one of three.".encode(), content_type="text/plain")
+    assert scan(capped, ctx=ctx).submitted == ["inbox/a.txt", "inbox/b.txt"]
+    assert ctx.client.get("narrate:pipeline:test-inbox:cursor") == b"inbox/b.txt", "where it stopped is recorded"
+    assert scan(capped, ctx=ctx).submitted == ["inbox/c.txt"], "the next scan starts after the last one's stop"
+    assert scan(capped, ctx=ctx).submitted == []

@@ -71,3 +71,19 @@ def test_narrate_pipelines_check(tmp_path: Path) -> None:
     assert "2 pipeline(s), valid" in good.output and "morning-bulletin: recurring s3://news/today.txt" in good.output
     bad = runner.invoke(app, ["pipelines", "check", str(write(tmp_path, GOOD.replace("every: 60s", "every: 0s")))])
     assert bad.exit_code != 0 and "line 7" in bad.output and "is not a duration" in bad.output
+
+
+def test_an_edited_file_takes_effect_at_the_next_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from producer.pipelines import tasks
+    from worker.settings import get_settings
+
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("NARRATE_PIPELINES_FILE", str(path))
+    get_settings.cache_clear()
+    assert [p.name for p in tasks.pipelines()] == ["publisher-inbox", "morning-bulletin"]
+    path.write_text(GOOD.replace("name: morning-bulletin", "name: evening-bulletin"))
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    assert [p.name for p in tasks.pipelines()] == ["publisher-inbox", "evening-bulletin"], "no restart needed"
+    get_settings.cache_clear()
