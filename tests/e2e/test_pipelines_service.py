@@ -23,7 +23,8 @@ def wait_for(predicate, *, timeout: float) -> None:
         time.sleep(0.3)
 
 
-def test_two_beats_render_every_dropped_file_once_and_a_recurring_one_per_run(stack, stack_env, emulator, bucket, reference_clip, tmp_path) -> None:
+def test_two_beats_render_every_dropped_file_once_and_a_recurring_one_per_run(stack, stack_env, emulator, bucket, reference_clip, tmp_path,
+                                                                             redis_client) -> None:
     VoiceBook.from_settings(Settings()).add("narrator", prepare_clip_voice([ClipInput(*reference_clip)]), bucket=bucket)
     storage = Storage()
     storage.put(bucket, "news/today.txt", b"Today's bulletin, read every two seconds.", content_type="text/plain")
