@@ -40,7 +40,8 @@ def make_app() -> Celery:
     app.conf.update(
         task_serializer="json", result_serializer="json", accept_content=["json"], task_ignore_result=True,
         task_default_queue=PIPELINES_QUEUE, worker_hijack_root_logger=False, broker_connection_retry_on_startup=True,
-        beat_schedule={"pipelines-tick": {"task": TICK_TASK, "schedule": TICK_SECONDS}},
+        # A tick nobody took within a few seconds is dropped: a pipelines worker that was down wakes up to one, not thousands.
+        beat_schedule={"pipelines-tick": {"task": TICK_TASK, "schedule": TICK_SECONDS, "options": {"expires": 10 * TICK_SECONDS}}},
         # RedBeat keeps the schedule in Redis behind a lock: a second beat waits instead of ticking twice.
         # Its default lock timeout (25 min) would leave the cluster without ticks that long after a beat dies.
         beat_scheduler="redbeat.RedBeatScheduler", redbeat_redis_url=settings.broker_url,

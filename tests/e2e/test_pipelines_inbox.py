@@ -19,15 +19,21 @@ pytestmark = pytest.mark.e2e
 MARKDOWN = "# The Inbox\n\n## One\n\nA book dropped into the inbox.\n\n## Two\n\nIts second chapter.\n"
 
 
-@pytest.fixture
-def inbox(stack, stack_env, emulator, bucket, reference_clip, redis_client):
+@pytest.fixture(scope="module")
+def render_worker(stack):
+    """One worker for the module: starting one per test would cost more than the tests."""
     worker = stack.add_worker(concurrency=2)
+    yield worker
+    stop_all([worker])
+    stack.services.remove(worker)
+
+
+@pytest.fixture
+def inbox(render_worker, stack_env, emulator, bucket, reference_clip, redis_client):
     ctx = InboxContext.from_settings(Settings())
     ctx.voices.add("narrator", prepare_clip_voice([ClipInput(*reference_clip)]), bucket=bucket)
     pipeline = Pipeline(name="test-inbox", inbox=f"s3://{bucket}/inbox/", out=f"s3://{bucket}/audio/", voice="narrator", every="1s")
-    yield pipeline, ctx
-    stop_all([worker])
-    stack.services.remove(worker)
+    return pipeline, ctx
 
 
 def until_settled(pipeline: Pipeline, ctx: InboxContext, *, expected: int, timeout: float = 90) -> list[str]:

@@ -52,7 +52,7 @@ pipelines:
         storage.put(bucket, "inbox/book.md", b"# A Book\n\n## One\n\nDropped as a book.\n", content_type="text/markdown")
         results = lambda: [k for k, _ in storage.list(bucket, "processed/inbox/") if k.endswith(".result.json")]  # noqa: E731
         wait_for(lambda: len(results()) == 4, timeout=90)
-        time.sleep(4)  # two more bulletin runs at least
+        time.sleep(3)  # another bulletin run at least
         stop_all(services[2:])  # beats first: no run starts after this
         wait_for(lambda: emulator.stats()["in_flight"] == 0, timeout=30)
     finally:

@@ -111,3 +111,10 @@ def test_kubernetes_grace_period_covers_a_render() -> None:
     [container] = spec["containers"]
     assert container["command"][:4] == ["celery", "-A", "worker", "worker"]
     assert container["securityContext"]["runAsNonRoot"] is True
+
+
+def test_pipeline_ticks_expire_rather_than_pile_up() -> None:
+    from producer.pipelines.tasks import TICK_SECONDS, make_app
+
+    tick = make_app().conf.beat_schedule["pipelines-tick"]
+    assert tick["schedule"] == TICK_SECONDS and 0 < tick["options"]["expires"] <= 30
