@@ -21,6 +21,7 @@ QUEUE = "narrate"
 VOICES_QUEUE = "narrate.voices"
 # Chapter and book assembly: short queue, so a finished book is not kept waiting behind other books' chunks.
 ASSEMBLY_QUEUE = "narrate.assembly"
+ALL_QUEUES = (QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE)
 
 
 def make_app(settings: Settings | None = None) -> Celery:
@@ -46,7 +47,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         # job state lives in our own records; Celery results would be a second copy
         task_ignore_result=True,
         task_default_queue=QUEUE,
-        task_queues=tuple(Queue(name, routing_key=name) for name in (QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE)),
+        task_queues=tuple(Queue(name, routing_key=name) for name in ALL_QUEUES),
         task_routes={PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE}},
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,

@@ -9,7 +9,7 @@ import redis
 import typer
 
 from producer.cli.console import console, errors, fail
-from worker.app import ASSEMBLY_QUEUE, QUEUE, VOICES_QUEUE, make_app
+from worker.app import ALL_QUEUES, make_app
 from worker.contract import RENDER_TASK, RenderJob
 from worker.fish.breaker import CreditBreaker
 from worker.jobs.records import JobStore
@@ -43,7 +43,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
         if sum((bool(job_ids), failed, stuck)) != 1:
             fail("name the jobs to retry, or pass --failed (all failed jobs) or --stuck (all stuck jobs)")
         client = redis.Redis.from_url(settings.broker_url)
-        queues = (QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE)
+        queues = ALL_QUEUES
         if stuck:
             ids = stuck_jobs(store, client, queues=queues, older_than=settings.sweep_stale_seconds)
         else:

@@ -173,7 +173,7 @@ def settle(pipeline: Pipeline, *, ctx: InboxContext) -> SettleResult:
         if outcome is None:
             continue
         succeeded, report = outcome
-        report = {"source": keys.s3_url(bucket, key), **entry, **report, **_book_reports(report, ctx=ctx)}
+        report = {"source": keys.s3_url(bucket, key), **entry, **report, **(_book_reports(report, ctx=ctx) if succeeded and entry['kind'] == 'book' else {})}
         _file_away(pipeline, bucket, key, ctx=ctx, outcome="processed" if succeeded else "failed", report=report)
         if succeeded:
             state.mark_seen(entry["sha256"], report)
@@ -184,7 +184,7 @@ def settle(pipeline: Pipeline, *, ctx: InboxContext) -> SettleResult:
 
 def _book_reports(report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any]:
     """A finished book's outputs and loudness reports (ACX checks), from its manifest."""
-    url = report.get("manifest_url") if report.get("bytes_billed") is not None else None
+    url = report.get("manifest_url")
     if not url:
         return {}
     raw = ctx.storage.get(*parse_out(url))

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from worker.contract import SCHEMA_VERSION, RenderJob
-from worker.errors import InvalidJob, PermanentError
+from worker.errors import InvalidJob
 from worker.jobs.validate import check_message_size
 
 
@@ -53,5 +53,3 @@ def _describe(payload: Any, exc: ValidationError) -> str:
     )
     return f"invalid job message: {problems}"
 
-
-__all__ = ["PermanentError", "job_id_of", "job_of", "payload_of"]

@@ -23,7 +23,7 @@ from celery.worker import state as worker_state
 from celery.worker.request import Request
 
 from worker import keys
-from worker.app import ASSEMBLY_QUEUE, QUEUE, VOICES_QUEUE, app
+from worker.app import ALL_QUEUES, app
 from worker.backoff import retry_delay, wait_delay
 from worker.contract import JOB_SWEEP_TASK, RENDER_TASK, RenderJob
 from worker.errors import NarrateError, PermanentError, TransientError
@@ -63,8 +63,11 @@ class RenderRequest(Request):
             self.acknowledge()  # failed for good: not handed out again
         super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
+    def _payload(self) -> Any:
+        return payload_of(tuple(self.args or ()), dict(self.kwargs or {}))
+
     def _job_id(self) -> str | None:
-        return job_id_of(payload_of(tuple(self.args or ()), dict(self.kwargs or {})))
+        return job_id_of(self._payload())
 
     def _settle(self, reason: str) -> None:
         """After a hard time limit: count the attempt and send the job again, or fail it (once per delivery)."""
@@ -76,8 +79,7 @@ class RenderRequest(Request):
             redis_client().delete(keys.render_lease(job_id))  # its holder is being killed
             delay = failed_attempt(job_store(), job_id, error=reason, settings=get_settings())
             if delay is not None:
-                job = payload_of(tuple(self.args or ()), dict(self.kwargs or {}))
-                app.send_task(RENDER_TASK, kwargs={"job": job}, task_id=self.id, countdown=delay)
+                app.send_task(RENDER_TASK, kwargs={"job": self._payload()}, task_id=self.id, countdown=delay)
         except (redis.RedisError, OSError):
             log.exception("job %s: could not record the hard time limit; the sweeper will find it", job_id)
 
@@ -216,7 +218,7 @@ class SweepTask(Task):
 
     def run(self) -> dict[str, int]:
         store, settings = job_store(), get_settings()
-        stuck = stuck_jobs(store, redis_client(), queues=(QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE), older_than=settings.sweep_stale_seconds)
+        stuck = stuck_jobs(store, redis_client(), queues=ALL_QUEUES, older_than=settings.sweep_stale_seconds)
         result = resend(store, stuck, send=send_render)
         if stuck:
             log.warning("sweeper: re-sent %d job(s) whose message was lost, failed %d with no kept message", len(result.resent), len(result.failed))
