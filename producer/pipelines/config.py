@@ -41,6 +41,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 _PLACEHOLDERS = {"date", "time", "name"}
+_CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 6))
 
 
 class Pipeline(BaseModel):
@@ -105,6 +106,7 @@ class Pipeline(BaseModel):
         fields = value.split()
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
             raise ValueError(f"{value!r} is not a cron schedule: five fields, minute hour day month weekday, e.g. \"*/5 * * * *\"")
+        cron_fields(value)
         return value
 
     @field_validator("timezone")
@@ -179,6 +181,23 @@ def read_pipelines(path: Path) -> PipelinesFile:
         field = ".".join(str(p) for p in loc) or "the file"
         message = str(error["msg"]).removeprefix("Value error, ")
         raise BadInput(f"{path}: line {_line_of(node, loc)}: {field}: {message}") from None
+
+
+def cron_fields(expression: str) -> list[set[int]]:
+    """The minutes, hours, days, months and weekdays (0 = Sunday; 7 is Sunday too) a cron expression allows."""
+    return [_cron_field(text, name, low, high) for text, (name, low, high) in zip(expression.split(), _CRON_RANGES)]
+
+
+def _cron_field(text: str, name: str, low: int, high: int) -> set[int]:
+    found: set[int] = set()
+    for part in text.split(","):
+        span, _, step = part.partition("/")
+        start, end = (low, high) if span == "*" else (int(span.split("-")[0]), int(span.split("-")[-1]))
+        top = 7 if name == "weekday" else high
+        if not low <= start <= end <= top or (step and int(step) == 0):
+            raise ValueError(f"{part!r} is outside the {name} field's range {low}-{top}")
+        found.update(value % 7 if name == "weekday" else value for value in range(start, end + 1, int(step or 1)))
+    return found
 
 
 def _seconds(value: str) -> float:

@@ -1,7 +1,7 @@
 """An inbox pipeline's two steps, no Celery: scan (submit what is new) and settle (file what has finished).
 
 A new object under the inbox is read once, hashed, and submitted: a text as a
-job, Markdown or EPUB as a book. Bytes seen before are not rendered again. When
+job, Markdown or EPUB as a book, a manifest (`.jsonl`, `.yaml`) as its entries. Bytes seen before are not rendered again. When
 its render has finished, the source is copied to `<inbox parent>/processed/<name>/`
 (or `failed/<name>/`) beside a `<stem>.result.json` (or `.error.json`), and only
 then deleted from the inbox. S3 shows an object only once its upload is
@@ -23,6 +23,12 @@ from typing import Any
 import redis
 
 from producer.pipelines.config import Pipeline
+from producer.pipelines.manifests import (
+    ManifestWork,
+    is_manifest,
+    read_manifest_object,
+    submit_manifest,
+)
 from producer.pipelines.voices import for_file, is_sidecar, voice_of
 from producer.readers.books import decode_text, read_book
 from producer.readers.booktext import BookText
@@ -52,6 +58,7 @@ class InboxContext:
     jobs: Submitter
     books: BookSubmitter
     voices: VoiceBook
+    clip_voices: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # clips prepared during this run
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InboxContext:
@@ -79,7 +86,7 @@ def scan(pipeline: Pipeline, *, ctx: InboxContext) -> ScanResult:
         page = ctx.storage.list(bucket, _folder(prefix), start_after=start, limit=PAGE)
         for key, _size in page:
             start = key
-            if key in inflight or is_sidecar(key) or not key.lower().endswith(JOB_SUFFIXES + BOOK_SUFFIXES):
+            if key in inflight or is_sidecar(key) or not (key.lower().endswith(JOB_SUFFIXES + BOOK_SUFFIXES) or is_manifest(key)):
                 continue
             _take(pipeline, bucket, key, ctx=ctx, state=state, result=result)
             if len(result.submitted) >= pipeline.max_new_per_scan:
@@ -104,13 +111,14 @@ def _take(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, state
         return
     try:
         pipeline = for_file(pipeline, bucket, key, storage=ctx.storage)
-        item = read_object(key, data)
+        out = f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/"
+        item = read_object(pipeline, key, data, out=out, ctx=ctx)
         cost = words_bytes(item) * ctx.settings.price_per_million_bytes / 1e6
         if pipeline.budget_per_day is not None and state.spent_today() + cost > pipeline.budget_per_day:
             state.hold(key, f"waits: its estimate ${cost:.2f} would take today's spend past budget_per_day ${pipeline.budget_per_day:.2f}")
             result.held.append(key)
             return
-        submitted = submit_item(pipeline, item, out=f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/", ctx=ctx)
+        submitted = submit_item(pipeline, item, out=out, ctx=ctx)
         state.spend(cost)
         state.unhold(key)
     except NarrateError as exc:
@@ -123,13 +131,15 @@ def _take(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, state
 
 
 def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> dict[str, Any]:
-    """Submit one object's words: a text as a job, Markdown or EPUB as a book."""
-    return submit_item(pipeline, read_object(key, data), out=out, ctx=ctx)
+    """Submit one object's words: a text as a job, Markdown or EPUB as a book, a manifest as its entries."""
+    return submit_item(pipeline, read_object(pipeline, key, data, out=out, ctx=ctx), out=out, ctx=ctx)
 
 
-def read_object(key: str, data: bytes) -> TextSource | BookText:
+def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> TextSource | BookText | ManifestWork:
     """The object's words, or BadInput saying what is wrong with the file."""
     name = PurePosixPath(key).name
+    if is_manifest(key):
+        return read_manifest_object(pipeline, key, data, out=out, storage=ctx.storage, settings=ctx.settings)
     if key.lower().endswith(JOB_SUFFIXES):
         return TextSource(name, decode_text(data, name))
     with tempfile.TemporaryDirectory(prefix="narrate-inbox-") as folder:
@@ -138,14 +148,18 @@ def read_object(key: str, data: bytes) -> TextSource | BookText:
         return read_book(str(path))
 
 
-def words_bytes(item: TextSource | BookText) -> int:
+def words_bytes(item: TextSource | BookText | ManifestWork) -> int:
+    if isinstance(item, ManifestWork):
+        return item.text_bytes
     if isinstance(item, TextSource):
         return len(item.text.encode("utf-8"))
     return sum(len(chapter.text.encode("utf-8")) for chapter in item.chapters)
 
 
-def submit_item(pipeline: Pipeline, item: TextSource | BookText, *, out: str, ctx: InboxContext) -> dict[str, Any]:
-    voice = voice_of(pipeline, voices=ctx.voices, storage=ctx.storage)
+def submit_item(pipeline: Pipeline, item: TextSource | BookText | ManifestWork, *, out: str, ctx: InboxContext) -> dict[str, Any]:
+    if isinstance(item, ManifestWork):
+        return submit_manifest(pipeline, item, books=ctx.books, settings=ctx.settings)
+    voice = voice_of(pipeline, voices=ctx.voices, storage=ctx.storage, prepared=ctx.clip_voices)
     synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
     if isinstance(item, TextSource):
         [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis)
@@ -173,13 +187,22 @@ def settle(pipeline: Pipeline, *, ctx: InboxContext) -> SettleResult:
         if outcome is None:
             continue
         succeeded, report = outcome
-        report = {"source": keys.s3_url(bucket, key), **entry, **report, **(_book_reports(report, ctx=ctx) if succeeded and entry['kind'] == 'book' else {})}
+        report = {"source": keys.s3_url(bucket, key), **entry, **_with_reports(entry["kind"], report, ctx=ctx)}
         _file_away(pipeline, bucket, key, ctx=ctx, outcome="processed" if succeeded else "failed", report=report)
         if succeeded:
             state.mark_seen(entry["sha256"], report)
         state.drop_inflight(key)
         (result.processed if succeeded else result.failed).append(key)
     return result
+
+
+def _with_reports(kind: str, report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any]:
+    """The outcome with each finished book's outputs and reports added."""
+    if kind == "book":
+        return {**report, **_book_reports(report, ctx=ctx)}
+    if kind == "manifest":
+        return {**report, "entries": [_with_reports(item["kind"], item, ctx=ctx) for item in report["entries"]]}
+    return report
 
 
 def _book_reports(report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any]:
@@ -193,6 +216,8 @@ def _book_reports(report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any
 
 
 def _outcome(entry: dict[str, Any], *, jobs: JobStore, books: BookState) -> tuple[bool, dict[str, Any]] | None:
+    if entry["kind"] == "manifest":
+        return _manifest_outcome(entry["items"], jobs=jobs, books=books)
     if entry["kind"] == "job":
         record = jobs.get(entry["id"])
         if record is None or not record.finished:
@@ -206,6 +231,19 @@ def _outcome(entry: dict[str, Any], *, jobs: JobStore, books: BookState) -> tupl
     if book["state"] == "succeeded":
         return True, {"output_url": book.get("output_url"), "manifest_url": book.get("manifest_url"), "bytes_billed": book.get("bytes_billed")}
     return False, {"error": book.get("error"), "fix": "see the error; correct the file and upload it again"}
+
+
+def _manifest_outcome(items: list[dict[str, Any]], *, jobs: JobStore, books: BookState) -> tuple[bool, dict[str, Any]] | None:
+    """Finished when every entry has; succeeded when every entry did."""
+    outcomes = [_outcome(item, jobs=jobs, books=books) for item in items]
+    if any(outcome is None for outcome in outcomes):
+        return None
+    entries = [{**item, "succeeded": ok, **report} for item, (ok, report) in zip(items, outcomes)]  # type: ignore[misc]
+    failed = [entry for entry in entries if not entry["succeeded"]]
+    if not failed:
+        return True, {"entries": entries}
+    return False, {"entries": entries, "error": f"{len(failed)} of {len(entries)} entries failed; the first: {failed[0]['error']}",
+                   "fix": "see each entry's error; fix the manifest (or `narrate retry` the failed jobs) and upload it again"}  # fmt: skip
 
 
 def _file_away(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, outcome: str, report: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from producer.pipelines.config import Pipeline
+from producer.pipelines.config import Pipeline, cron_fields
 from worker import keys
 
 # KEYS: next-run key. ARGV: now, the next run after this one. 1 when this caller claimed the run.
@@ -22,7 +22,6 @@ if current > tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
-_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # minute hour day month weekday (0 = Sunday)
 
 
 def next_run(pipeline: Pipeline, *, after: float) -> float:
@@ -34,26 +33,24 @@ def next_run(pipeline: Pipeline, *, after: float) -> float:
 
 
 def next_cron(expression: str, *, after: float, zone: str) -> float:
-    allowed = [_field(text, low, high) for text, (low, high) in zip(expression.split(), _RANGES)]
-    minute, hour, day, month, weekday = allowed
+    fields = expression.split()
+    minute, hour, day, month, weekday = cron_fields(expression)
+    # cron's rule: when both day of month and day of week are restricted, a day matching either runs
+    either = not fields[2].startswith("*") and not fields[4].startswith("*")
+
+    def day_allowed(moment: datetime) -> bool:
+        by_date, by_weekday = moment.day in day, (moment.isoweekday() % 7) in weekday
+        return (by_date or by_weekday) if either else (by_date and by_weekday)
+
     moment = datetime.fromtimestamp(after, ZoneInfo(zone)).replace(second=0, microsecond=0) + timedelta(minutes=1)
     for _ in range(366 * 24 * 60):
-        if moment.month in month and moment.day in day and (moment.isoweekday() % 7) in weekday:
+        if moment.month in month and day_allowed(moment):
             if moment.hour in hour and moment.minute in minute:
                 return moment.timestamp()
             moment += timedelta(minutes=1)
         else:
             moment = (moment + timedelta(days=1)).replace(hour=0, minute=0)
     raise ValueError(f"cron {expression!r} never matches")
-
-
-def _field(text: str, low: int, high: int) -> set[int]:
-    found: set[int] = set()
-    for part in text.split(","):
-        span, _, step = part.partition("/")
-        start, end = (low, high) if span == "*" else (int(span.split("-")[0]), int(span.split("-")[-1]))
-        found.update(range(start, end + 1, int(step or 1)))
-    return found
 
 
 class Schedule:

@@ -7,6 +7,7 @@ it overrides the pipeline for that file only.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -60,8 +61,12 @@ def _overridden(pipeline: Pipeline, raw: bytes, *, where: str) -> Pipeline:
         raise BadInput(f"{where}: {'.'.join(map(str, error['loc'])) or 'voice'}: {str(error['msg']).removeprefix('Value error, ')}") from None
 
 
-def voice_of(pipeline: Pipeline, *, voices: VoiceBook, storage: Storage) -> Any:
-    """A Fish voice id, a named voice, or a clip prepared for one-shot cloning."""
+def voice_of(pipeline: Pipeline, *, voices: VoiceBook, storage: Storage, prepared: dict[tuple[str, str, str], Any] | None = None) -> Any:
+    """A Fish voice id, a named voice, or a clip prepared for one-shot cloning.
+
+    `prepared` keeps clips already probed, by URL, transcript and content, so a scan
+    of many files prepares each clip once and an edited clip is prepared again.
+    """
     if pipeline.voice_id:
         return pipeline.voice_id
     if pipeline.voice:
@@ -73,7 +78,11 @@ def voice_of(pipeline: Pipeline, *, voices: VoiceBook, storage: Storage) -> Any:
     data = storage.get(bucket, key)
     if data is None:
         raise BadInput(f"pipeline {pipeline.name}: the clip {pipeline.clip} does not exist; upload it or fix `clip`")
-    with tempfile.TemporaryDirectory(prefix="narrate-clip-") as folder:
-        path = Path(folder) / PurePosixPath(key).name
-        path.write_bytes(data)
-        return prepare_clip_voice([ClipInput(path, pipeline.transcript or "")])
+    cache = {} if prepared is None else prepared
+    known = (pipeline.clip or "", pipeline.transcript or "", hashlib.sha256(data).hexdigest())
+    if known not in cache:
+        with tempfile.TemporaryDirectory(prefix="narrate-clip-") as folder:
+            path = Path(folder) / PurePosixPath(key).name
+            path.write_bytes(data)
+            cache[known] = prepare_clip_voice([ClipInput(path, pipeline.transcript or "")])
+    return cache[known]

@@ -197,7 +197,7 @@ def read_placed_manifest(path: str, *, max_text_bytes: int | None = None) -> lis
         text = decode_text(file.read_bytes(), file.name)
     except OSError as exc:
         raise BadInput(f"{path}: cannot be read ({exc.strerror}); check its permissions") from exc
-    unit, items = ("line", _jsonl_items(text, file.name)) if suffix == ".jsonl" else ("entry", _yaml_items(text, file.name))
+    unit, items = manifest_items(text, file.name)
     if not items:
         raise BadInput(
             f"{file.name}: the manifest lists no books or jobs; add one entry per book, e.g. {_EXAMPLE},"
@@ -214,6 +214,13 @@ def _placed(data: Any, name: str, unit: str, number: int, *, context: dict[str, 
     if entry.is_job and entry.title is None:
         entry.title = f"{name}:{number}"  # a job's title says where its text came from
     return PlacedEntry(where, entry)
+
+
+def manifest_items(text: str, name: str) -> tuple[str, list[tuple[int, Any]]]:
+    """The raw entries of a manifest's text, each with its number, and what the number counts ("line" or "entry")."""
+    if name.lower().endswith(".jsonl"):
+        return "line", _jsonl_items(text, name)
+    return "entry", _yaml_items(text, name)
 
 
 def _jsonl_items(text: str, name: str) -> list[tuple[int, Any]]:

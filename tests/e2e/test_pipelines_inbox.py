@@ -131,3 +131,67 @@ def test_a_scan_submits_at_most_its_cap_and_goes_on_where_it_stopped(inbox, buck
     assert ctx.client.get("narrate:pipeline:test-inbox:cursor") == b"inbox/b.txt", "where it stopped is recorded"
     assert scan(capped, ctx=ctx).submitted == ["inbox/c.txt"], "the next scan starts after the last one's stop"
     assert scan(capped, ctx=ctx).submitted == []
+
+
+def test_a_manifest_renders_its_entries_and_files_away_with_each_result(inbox, bucket, emulator, reference_clip) -> None:
+    pipeline, ctx = inbox
+    storage = Storage()
+    voice_id = emulator.create_model(reference_clip)
+    storage.put(bucket, "sources/tale.md", MARKDOWN.encode(), content_type="text/markdown")
+    manifest = "\n".join([
+        '{"text": "The first entry, in the pipeline\'s voice."}',
+        "# a comment line keeps the numbering",
+        json.dumps({"text": "The second entry, in a voice of its own.", "voice_id": voice_id, "out": f"s3://{bucket}/elsewhere/"}),
+        json.dumps({"file": f"s3://{bucket}/sources/tale.md"}),
+    ])  # fmt: skip
+    storage.put(bucket, "inbox/batch.jsonl", manifest.encode(), content_type="application/x-ndjson")
+    storage.put(bucket, "inbox/bad.jsonl", b'{"text": "fine"}\n{"text": "no closing brace"\n', content_type="application/x-ndjson")
+    storage.put(bucket, "inbox/inside.yaml", f"- file: s3://{bucket}/inbox/batch.jsonl\n".encode(), content_type="text/yaml")
+    found = scan(pipeline, ctx=ctx)
+    assert found.submitted == ["inbox/batch.jsonl"] and sorted(found.refused) == ["inbox/bad.jsonl", "inbox/inside.yaml"]
+    assert "bad.jsonl: line 2: invalid JSON" in json.loads(storage.get(bucket, "failed/test-inbox/bad.error.json"))["error"]
+    inside = json.loads(storage.get(bucket, "failed/test-inbox/inside.error.json"))["error"]
+    assert "inside.yaml: entry 1: `file`" in inside and "lies inside the inbox" in inside
+
+    until_settled(pipeline, ctx, expected=1, timeout=120)
+    result = json.loads(storage.get(bucket, "processed/test-inbox/batch.result.json"))
+    assert result["kind"] == "manifest" and [e["kind"] for e in result["entries"]] == ["book", "job", "job"]
+    assert all(entry["succeeded"] for entry in result["entries"])
+    book, first, second = result["entries"]
+    assert book["output_url"].startswith(f"s3://{bucket}/audio/batch/tale/") and book["reports"]
+    assert first["output_url"].startswith(f"s3://{bucket}/audio/batch/") and second["output_url"].startswith(f"s3://{bucket}/elsewhere/")
+    from worker.jobs.records import JobStore
+
+    modes = [JobStore(ctx.client).get(e["id"]).voice_mode for e in (first, second)]  # type: ignore[union-attr]
+    assert modes == ["one_shot", "reference_id"], "an entry without a voice takes the pipeline's; its own wins"
+    assert listing(bucket, "inbox/") == []
+
+
+def test_a_clip_voice_is_prepared_once_per_run(inbox, bucket, reference_clip) -> None:
+    _, ctx = inbox
+    storage = Storage()
+    path, transcript = reference_clip
+    storage.put(bucket, "voices/clip.wav", path.read_bytes(), content_type="audio/wav")
+    pipeline = Pipeline(name="clip-inbox", inbox=f"s3://{bucket}/clips-inbox/", out=f"s3://{bucket}/audio/", clip=f"s3://{bucket}/voices/clip.wav",
+                        transcript=transcript, every="1h")  # fmt: skip
+    for name in ("one", "two", "three"):
+        storage.put(bucket, f"clips-inbox/{name}.txt", f"File {name}, in a cloned voice.".encode(), content_type="text/plain")
+    assert len(scan(pipeline, ctx=ctx).submitted) == 3
+    assert len(ctx.clip_voices) == 1, "three files, one clip: probed once"
+
+
+def test_a_recurring_manifest_renders_its_entries_under_the_run_folder(inbox, bucket) -> None:
+    from datetime import datetime
+
+    from producer.pipelines.recurring import render_recurring
+
+    _, ctx = inbox
+    Storage().put(bucket, "news/today.yaml", b"- text: The morning's first item.\n- text: And its second.\n", content_type="text/yaml")
+    pipeline = Pipeline(name="bulletin", recurring=f"s3://{bucket}/news/today.yaml", out=f"s3://{bucket}/news-audio/{{date}}/{{time}}/",
+                        voice="narrator", every="1h")  # fmt: skip
+    out = render_recurring(pipeline, ctx=ctx, now=datetime(2026, 12, 1, 6, 0, 0))
+    assert out == f"s3://{bucket}/news-audio/2026-12-01/060000/"
+    deadline = time.monotonic() + 60
+    while len([k for k in listing(bucket, "news-audio/2026-12-01/060000/") if k.endswith(".mp3")]) < 2:
+        assert time.monotonic() < deadline, listing(bucket, "news-audio/")
+        time.sleep(0.3)

@@ -87,3 +87,53 @@ def test_an_edited_file_takes_effect_at_the_next_read(tmp_path: Path, monkeypatc
     os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
     assert [p.name for p in tasks.pipelines()] == ["publisher-inbox", "evening-bulletin"], "no restart needed"
     get_settings.cache_clear()
+
+
+def _runs(expression: str, *, after: str, zone: str = "UTC", count: int = 3) -> list[str]:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from producer.pipelines.schedule import next_cron
+
+    moment, found = datetime.fromisoformat(after).replace(tzinfo=ZoneInfo(zone)).timestamp(), []
+    for _ in range(count):
+        moment = next_cron(expression, after=moment, zone=zone)
+        found.append(datetime.fromtimestamp(moment, ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M"))
+    return found
+
+
+def test_cron_runs_at_the_minutes_its_fields_allow() -> None:
+    assert _runs("*/20 * * * *", after="2026-12-01 10:05") == ["Tue 2026-12-01 10:20", "Tue 2026-12-01 10:40", "Tue 2026-12-01 11:00"]
+    assert _runs("0 6 * * 1-5", after="2026-12-04 07:00") == ["Mon 2026-12-07 06:00", "Tue 2026-12-08 06:00", "Wed 2026-12-09 06:00"]
+    assert _runs("30 2 1 1,7 *", after="2026-06-15 00:00", count=2) == ["Wed 2026-07-01 02:30", "Fri 2027-01-01 02:30"]
+    assert _runs("0 0 * * 7", after="2026-12-01 00:00", count=1) == ["Sun 2026-12-06 00:00"], "7 is Sunday, as in cron"
+
+
+def test_cron_with_both_day_fields_runs_on_either_as_cron_does() -> None:
+    # the 13th of the month, and every Friday: cron ORs the two day fields when both are restricted
+    assert _runs("0 9 13 * 5", after="2026-11-01 00:00", count=4) == [
+        "Fri 2026-11-06 09:00", "Fri 2026-11-13 09:00", "Fri 2026-11-20 09:00", "Fri 2026-11-27 09:00"]  # fmt: skip
+    assert _runs("0 9 13 * 5", after="2026-12-01 00:00", count=3) == ["Fri 2026-12-04 09:00", "Fri 2026-12-11 09:00", "Sun 2026-12-13 09:00"]
+    assert _runs("0 9 13 * *", after="2026-12-01 00:00", count=1) == ["Sun 2026-12-13 09:00"], "a star day of week leaves the date alone"
+
+
+def test_cron_in_a_time_zone_follows_its_clock() -> None:
+    from datetime import datetime, timezone
+
+    from producer.pipelines.schedule import next_cron
+
+    # 06:00 in Berlin is 05:00 UTC in winter and 04:00 UTC in summer
+    winter = next_cron("0 6 * * *", after=datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp(), zone="Europe/Berlin")
+    summer = next_cron("0 6 * * *", after=datetime(2026, 7, 1, tzinfo=timezone.utc).timestamp(), zone="Europe/Berlin")
+    assert datetime.fromtimestamp(winter, timezone.utc).hour == 5 and datetime.fromtimestamp(summer, timezone.utc).hour == 4
+
+
+@pytest.mark.parametrize(("cron", "says"), [("61 * * * *", "minute field's range 0-59"), ("0 6 32 * *", "day field's range 1-31"),
+                                           ("0 6 * * 8", "weekday field's range 0-7"), ("*/0 * * * *", "outside")])  # fmt: skip
+def test_a_cron_field_out_of_range_is_refused(tmp_path: Path, cron: str, says: str) -> None:
+    from producer.pipelines.config import read_pipelines
+
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(f'pipelines:\n  - name: bad\n    recurring: s3://news/today.txt\n    out: s3://news/audio/\n    voice: n\n    cron: "{cron}"\n')
+    with pytest.raises(BadInput, match=says):
+        read_pipelines(path)
