@@ -16,7 +16,6 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -29,6 +28,7 @@ from producer.pipelines.manifests import (
     read_manifest_object,
     submit_manifest,
 )
+from producer.pipelines.state import InboxState
 from producer.pipelines.voices import for_file, is_sidecar, voice_of
 from producer.readers.books import decode_text, read_book
 from producer.readers.booktext import BookText
@@ -78,7 +78,7 @@ class ScanResult:
 def scan(pipeline: Pipeline, *, ctx: InboxContext) -> ScanResult:
     """Submit up to `max_new_per_scan` new files, one listing page at a time, from where the last scan stopped."""
     bucket, prefix = parse_out(pipeline.inbox or "")
-    state = _State(ctx.client, pipeline.name)
+    state = InboxState(ctx.client, pipeline.name)
     result = ScanResult()
     inflight = state.inflight()
     start = state.cursor()
@@ -99,7 +99,7 @@ def scan(pipeline: Pipeline, *, ctx: InboxContext) -> ScanResult:
     return result
 
 
-def _take(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, state: _State, result: ScanResult) -> None:
+def _take(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, state: InboxState, result: ScanResult) -> None:
     data = ctx.storage.get(bucket, key)
     if data is None:
         return  # moved or deleted since the listing
@@ -179,7 +179,7 @@ class SettleResult:
 def settle(pipeline: Pipeline, *, ctx: InboxContext) -> SettleResult:
     """File away every source whose render has finished, with its result or its error."""
     bucket, _ = parse_out(pipeline.inbox or "")
-    state = _State(ctx.client, pipeline.name)
+    state = InboxState(ctx.client, pipeline.name)
     result = SettleResult()
     jobs, books = JobStore(ctx.client), BookState(ctx.client)
     for key, entry in state.inflight().items():
@@ -261,52 +261,3 @@ def _file_away(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, 
 
 def _folder(prefix: str) -> str:
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
-
-
-class _State:
-    def __init__(self, client: redis.Redis, name: str) -> None:
-        self._redis, self._name = client, name
-
-    def _key(self, part: str) -> str:
-        return keys.pipeline_state(self._name, part)
-
-    def seen(self, digest: str) -> dict[str, Any] | None:
-        raw = self._redis.hget(self._key("seen"), digest)
-        return json.loads(raw) if raw else None
-
-    def mark_seen(self, digest: str, report: dict[str, Any]) -> None:
-        self._redis.hset(self._key("seen"), digest, json.dumps(report, default=str))
-
-    def inflight(self) -> dict[str, dict[str, Any]]:
-        return {k.decode(): json.loads(v) for k, v in self._redis.hgetall(self._key("inflight")).items()}
-
-    def add_inflight(self, key: str, entry: dict[str, Any]) -> None:
-        self._redis.hset(self._key("inflight"), key, json.dumps(entry, default=str))
-
-    def drop_inflight(self, key: str) -> None:
-        self._redis.hdel(self._key("inflight"), key)
-
-    def _today(self) -> str:
-        return keys.pipeline_state(self._name, f"spend:{datetime.now(timezone.utc):%Y-%m-%d}")
-
-    def spent_today(self) -> float:
-        return float(self._redis.get(self._today()) or 0)
-
-    def spend(self, usd: float) -> None:
-        pipe = self._redis.pipeline()
-        pipe.incrbyfloat(self._today(), usd)
-        pipe.expire(self._today(), 3 * 86400)
-        pipe.execute()
-
-    def hold(self, key: str, reason: str) -> None:
-        self._redis.hset(self._key("held"), key, reason)
-
-    def unhold(self, key: str) -> None:
-        self._redis.hdel(self._key("held"), key)
-
-    def cursor(self) -> str:
-        raw = self._redis.get(self._key("cursor"))
-        return raw.decode() if raw else ""
-
-    def set_cursor(self, key: str) -> None:
-        self._redis.set(self._key("cursor"), key)
