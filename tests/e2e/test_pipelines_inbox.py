@@ -195,3 +195,25 @@ def test_a_recurring_manifest_renders_its_entries_under_the_run_folder(inbox, bu
     while len([k for k in listing(bucket, "news-audio/2026-12-01/060000/") if k.endswith(".mp3")]) < 2:
         assert time.monotonic() < deadline, listing(bucket, "news-audio/")
         time.sleep(0.3)
+
+
+def test_an_edited_manuscript_renders_only_its_changed_chunks(inbox, bucket, emulator) -> None:
+    from worker.books.state import BookState
+
+    pipeline, ctx = inbox
+    storage = Storage()
+    storage.put(bucket, "inbox/serial.md", MARKDOWN.encode(), content_type="text/markdown")
+    assert scan(pipeline, ctx=ctx).submitted == ["inbox/serial.md"]
+    until_settled(pipeline, ctx, expected=1)
+    first = json.loads(storage.get(bucket, "processed/test-inbox/serial.result.json"))
+    before = len(emulator.requests())
+
+    storage.put(bucket, "inbox/serial.md", MARKDOWN.replace("Its second chapter.", "Its second chapter, revised.").encode(), content_type="text/markdown")
+    assert scan(pipeline, ctx=ctx).submitted == ["inbox/serial.md"], "new bytes under the same name are a new render"
+    until_settled(pipeline, ctx, expected=1)
+    second = json.loads(storage.get(bucket, "processed/test-inbox/serial.result.json"))
+    book = BookState(ctx.client).get(second["id"])
+    assert second["id"] != first["id"] and book is not None
+    assert (book["chunks_rendered"], book["chunks_reused"]) == (1, book["chunks_total"] - 1), "only the edited chapter's chunk is paid for"
+    tts = [r for r in emulator.requests()[before:] if r["status"] == 200]
+    assert len(tts) == 1 and "revised" in tts[0]["text"]
