@@ -115,6 +115,11 @@ def book_chapter_audio(prefix: str, book_id: str, chapter: int, fmt: str) -> str
     return f"{book_folder(prefix, book_id)}/chapters/{chapter + 1:03d}.{fmt}"
 
 
+def book_part(prefix: str, book_id: str, chapter: int, extension: str) -> str:
+    """A chapter's share of the .m4b (aac: its frames; npz: where they go), kept until the book is made."""
+    return f"{book_folder(prefix, book_id)}/parts/{chapter + 1:03d}.{extension}"
+
+
 def book_retail_sample(prefix: str, book_id: str, fmt: str) -> str:
     return f"{book_folder(prefix, book_id)}/sample.{fmt}"
 

@@ -83,6 +83,17 @@ class Storage:
         except _Missing:
             return None
 
+    def get_file(self, bucket: str, key: str, path: str) -> bool:
+        """Download a large object to `path` in a stream (never whole in memory); False when there is no such object."""
+        try:
+            with _errors_mapped(bucket, key), open(path, "wb") as file:
+                body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
+                for block in body.iter_chunks(1 << 20):
+                    file.write(block)
+            return True
+        except _Missing:
+            return False
+
     def put(self, bucket: str, key: str, data: bytes, *, content_type: str) -> None:
         # One PUT is atomic: readers see the whole object or none at all.
         self._call("put_object", bucket=bucket, key=key, Body=data, ContentType=content_type, **self._write_args)

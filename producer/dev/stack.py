@@ -7,6 +7,7 @@ folder, and `LocalStack` stops everything it started, in reverse order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -148,11 +149,19 @@ def start_emulator(*, workdir: Path, api_key: str, port: int | None = None, opti
     return _wait_until(service, lambda: httpx.get(f"{service.url}/_emulator/health", timeout=1).status_code == 200, timeout=60)
 
 
-def stop_all(services: list[Service], *, grace_seconds: float = 10.0) -> None:
-    """SIGTERM every one first, then wait for each: their shutdowns overlap instead of adding up."""
+def stop_all(services: list[Service], *, grace_seconds: float = 10.0, kill: bool = False) -> None:
+    """SIGTERM every one first, then wait for each: their shutdowns overlap instead of adding up.
+
+    `kill`: SIGKILL each one's process group at once instead (its pool's children with it), for
+    processes whose work is over or forfeit, such as a finished test's workers.
+    """
     running = [s for s in services if s.process.poll() is None]
     for service in running:
-        service.process.terminate()
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(service.process.pid, signal.SIGKILL)  # its own session: start_new_session
+        else:
+            service.process.terminate()
     deadline = time.monotonic() + grace_seconds
     for service in running:
         try:

@@ -70,7 +70,7 @@ def workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Callable[.
 
     yield start
     emulator.control(tone_mode=False)
-    stop_all(started)
+    stop_all(started, kill=True)  # the test is over: nothing to finish
     for service in started:
         if service in stack.services:
             stack.services.remove(service)

@@ -24,7 +24,7 @@ def render_worker(stack):
     """One worker for the module: starting one per test would cost more than the tests."""
     worker = stack.add_worker(concurrency=2)
     yield worker
-    stop_all([worker])
+    stop_all([worker], kill=True)  # the test is over: nothing to finish
     stack.services.remove(worker)
 
 

@@ -60,7 +60,7 @@ def start_workers(stack: LocalStack, clean: None) -> Iterator[Callable[..., list
         return started
 
     yield start
-    stop_all(started)
+    stop_all(started, kill=True)  # the test is over: nothing to finish
     for service in started:
         stack.services.remove(service)
 

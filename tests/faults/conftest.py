@@ -78,7 +78,7 @@ def fault_workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Call
         return service
 
     yield start
-    stop_all(started)
+    stop_all(started, kill=True)  # the test is over: nothing to finish
     for service in started:
         if service in stack.services:
             stack.services.remove(service)

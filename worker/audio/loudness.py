@@ -101,6 +101,9 @@ def _db(power: float) -> float:
     return max(FLOOR_DB, 10.0 * math.log10(power)) if power > 0.0 else FLOOR_DB
 
 
+_MERGED = ("_gate_counts", "_gate_energy", "_noise_counts", "_noise_db_sums", "_level_counts", "_level_energy")
+
+
 class LoudnessMeter:
     """Measures one mono signal fed in blocks of any length; memory does not grow with it."""
 
@@ -221,6 +224,21 @@ class LoudnessMeter:
             return _db(self._window.partial_sum / partial) if partial else FLOOR_DB
         index = int(np.flatnonzero(self._noise_counts)[0])
         return max(FLOOR_DB, float(self._noise_db_sums[index] / self._noise_counts[index]))
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What `result` reads, as arrays: a book's chapters are measured apart and merged."""
+        scalars = np.array([self._samples, self._sum_squares, self._peak, self._silent_windows], dtype=np.float64)
+        return {"scalars": scalars, **{name.lstrip("_"): getattr(self, name) for name in _MERGED}}
+
+    def merge(self, state: dict[str, np.ndarray]) -> None:
+        """Add a meter's `state`, as if its samples had followed these (blocks across the join aside)."""
+        samples, sum_squares, peak, silent = (float(value) for value in state["scalars"])
+        self._samples += int(samples)
+        self._sum_squares += sum_squares
+        self._peak = max(self._peak, peak)
+        self._silent_windows += int(silent)
+        for name in _MERGED:
+            setattr(self, name, getattr(self, name) + state[name.lstrip("_")])
 
     def result(self) -> Loudness:
         """The measurement so far; the meter can keep taking samples afterwards."""

@@ -16,11 +16,12 @@ from worker import keys
 from worker.app import ASSEMBLY_QUEUE, QUEUE, app
 from worker.backoff import retry_delay, wait_delay
 from worker.books import webhook
+from worker.books.book import assemble_book
+from worker.books.chapter import assemble_chapter
 from worker.books.chunk import held_chunk_key, render_chunk
 from worker.books.heartbeat import book_heartbeat
 from worker.books.plan import ChunkMessage
 from worker.books.reconcile import Enqueue, reconcile
-from worker.books.render import assemble_book, assemble_chapter
 from worker.broker import in_flight
 from worker.contract import (
     BOOK_ASSEMBLE_TASK,

@@ -1,0 +1,91 @@
+"""The book made from its chapters' parts: the .m4b joined without decoding, its sidecars, and the manifest last.
+
+Each chapter task left the chapter's share of the book as AAC frames
+(worker.books.part). Joined, part k's first sample lands where the frames
+before it end, one priming frame later than its own first frame: the encoder
+starts every part with one (worker.audio.aac). The edit list hides the first
+part's; the others' fall inside the pause between chapters, whose second half
+is a frame shorter to make room for it. Chapter marks are computed from the frame counts, so each falls on the
+sample where its chapter's first word starts. The book's loudness report is
+its parts' meters merged.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from worker import keys
+from worker.audio.aac import BOOK_BIT_RATE
+from worker.audio.loudness import LoudnessMeter, acx_report
+from worker.audio.mp4 import FRAME_SAMPLES, AudioPart, Chapter, write_m4b
+from worker.books.chapter import assemble_chapter
+from worker.books.manifest import book_manifest
+from worker.books.part import BookPart, delete_parts, load_part
+from worker.books.plan import BookPlan
+from worker.books.render import BookContext
+from worker.books.subtitles import Cue, to_srt, to_vtt
+from worker.errors import PermanentError, StorageUnavailable
+
+M4B_TYPE = "audio/mp4"
+
+
+def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
+    """The .m4b (chapters, metadata, cover), chapters.json, book.srt/.vtt, and the manifest last."""
+    storage, bucket, prefix = ctx.render.storage, plan.output.bucket, plan.output.prefix
+    manifest_key = keys.book_manifest(prefix, plan.book_id)
+    done = storage.get(bucket, manifest_key)
+    if done is not None:
+        return json.loads(done)
+    book = ctx.state.get(plan.book_id) or {}
+    book_key = keys.book_audio(prefix, plan.book_id)
+    with tempfile.TemporaryDirectory(prefix="narrate-book-") as folder:
+        parts = [_part(plan, chapter.index, ctx=ctx, frames=Path(folder) / f"{chapter.index:03d}.aac") for chapter in plan.chapters]
+        rate, config = parts[0].rate, parts[0].config
+        if any((part.rate, part.config) != (rate, config) for part in parts):
+            raise PermanentError(f"book {plan.book_id}: its chapters were encoded at different rates; assemble it again")
+        chapters, cues, meter, frames = [], [], LoudnessMeter(rate), 0
+        for chapter, part in zip(plan.chapters, parts):
+            speech_start = (frames * FRAME_SAMPLES + part.lead_in) / rate
+            chapters.append(Chapter(chapter.title, 0.0 if chapter.index == 0 else speech_start))
+            cues += [Cue(start=cue.start + speech_start, end=cue.end + speech_start, text=cue.text) for cue in part.cues]
+            meter.merge(part.meter)
+            frames += part.sizes.size
+        tags = {"title": plan.title, "album": plan.title, "artist": plan.author, "album_artist": plan.author, "genre": "Audiobook",
+                "encoder": "narrate"}  # fmt: skip
+        path = Path(folder) / "book.m4b"
+        duration = write_m4b(path, [AudioPart(Path(folder) / f"{part.chapter:03d}.aac", part.sizes) for part in parts], rate=rate,
+                             audio_config=config, chapters=chapters, tags=tags, cover=_cover(plan, ctx=ctx), bit_rate=BOOK_BIT_RATE)  # fmt: skip
+        storage.put_file(bucket, book_key, str(path), content_type=M4B_TYPE)
+    ends = [chapter.start_seconds for chapter in chapters[1:]] + [duration]
+    marks = [(chapter.title, chapter.start_seconds, end) for chapter, end in zip(chapters, ends)]
+    sidecar = {"title": plan.title, "author": plan.author,
+               "chapters": [{"index": i, "title": t, "start": round(s, 3), "end": round(e, 3)} for i, (t, s, e) in enumerate(marks)]}  # fmt: skip
+    storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "json"), json.dumps(sidecar, indent=2).encode(), content_type="application/json")
+    storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "srt"), to_srt(cues).encode(), content_type="application/x-subrip")
+    storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt"), to_vtt(cues).encode(), content_type="text/vtt")
+    book_report = acx_report(meter.result(), true_peak_db=max(part.true_peak_db for part in parts))
+    manifest = book_manifest(plan, book=book, marks=marks, book_key=book_key, book_report=book_report)
+    storage.put(bucket, manifest_key, json.dumps(manifest, indent=2).encode(), content_type="application/json")
+    delete_parts(storage, bucket=bucket, prefix=prefix, book_id=plan.book_id, chapters=len(plan.chapters))
+    return manifest
+
+
+def _part(plan: BookPlan, chapter: int, *, ctx: BookContext, frames: Path) -> BookPart:
+    """The chapter's part; a part that is gone (or was never made) is made again here, from the chapter's chunks."""
+    where = {"bucket": plan.output.bucket, "prefix": plan.output.prefix, "book_id": plan.book_id, "chapter": chapter}
+    part = load_part(ctx.render.storage, **where, frames=frames)
+    if part is None:
+        assemble_chapter(plan, chapter, ctx=ctx)
+        part = load_part(ctx.render.storage, **where, frames=frames)
+    if part is None:
+        raise StorageUnavailable(f"the book part of chapter {chapter + 1} did not reach s3://{plan.output.bucket}; it will be made again")
+    return part
+
+
+def _cover(plan: BookPlan, *, ctx: BookContext) -> tuple[bytes, str] | None:
+    if not plan.cover_key:
+        return None
+    data = ctx.render.storage.get(plan.output.bucket, plan.cover_key)
+    return (data, plan.cover_type) if data else None
