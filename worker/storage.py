@@ -158,6 +158,8 @@ def _errors_mapped(bucket: str, key: str) -> Iterator[None]:
         if _code(exc) in _MISSING:
             raise _Missing() from exc
         raise _mapped(exc, bucket=bucket, key=key) from exc
+    except botocore.exceptions.FlexibleChecksumError as exc:
+        raise StorageUnavailable(f"s3://{bucket}/{key} arrived damaged (its checksum did not match); will retry") from exc
     except _NETWORK as exc:
         raise _unreachable(exc) from exc
     except _NO_CREDENTIALS as exc:

@@ -23,16 +23,13 @@ _WRITERS: dict[str, tuple[str, str, int | None, int | None]] = {
     "mp3": ("mp3", "libmp3lame", None, 128_000),
     "wav": ("wav", "pcm_s16le", None, None),
     "opus": ("ogg", "libopus", 48_000, 48_000),
-    "m4b": ("mp4", "aac", None, 96_000),
 }
-# The encoders bound assembly speed. For mono speech at these bit rates, LAME's quality 7 and
-# FFmpeg's fast AAC coder are 1.5x and 2.5x faster than their defaults, for no audible loss.
+# The encoders bound assembly speed. For mono speech at these bit rates, LAME's quality 7 is
+# 1.5x faster than its default, for no audible loss.
 _ENCODER_OPTIONS: dict[str, dict[str, str]] = {
     "libmp3lame": {"compression_level": "7"},
-    "aac": {"aac_coder": "fast"},
 }
 BLOCK_SECONDS = 1.0  # decoded audio is handed on in blocks of about this length: fewer, larger numpy calls
-_COVER_CODECS = {"image/jpeg": "mjpeg", "image/jpg": "mjpeg", "image/png": "png"}
 
 
 def pcm_blocks(data: bytes, *, rate: int) -> Iterator[np.ndarray]:
@@ -68,7 +65,7 @@ def first_sample_rate(data: bytes) -> int:
 
 
 class AudioFileWriter:
-    """Encode mono float PCM at `rate` into `path` as mp3, wav, opus or m4b (AAC in MP4)."""
+    """Encode mono float PCM at `rate` into `path` as mp3, wav or opus (a book's .m4b is joined, not encoded: worker.audio.mp4)."""
 
     def __init__(
         self,
@@ -77,7 +74,6 @@ class AudioFileWriter:
         fmt: str,
         rate: int,
         metadata: dict[str, str] | None = None,
-        cover: tuple[bytes, str] | None = None,
         bit_rate: int | None = None,
     ) -> None:
         """`bit_rate` overrides the format's default (mp3: constant bit rate, as stores ask)."""
@@ -95,7 +91,6 @@ class AudioFileWriter:
         self._stream.layout = "mono"
         if bit_rate:
             self._stream.bit_rate = bit_rate
-        self._cover = self._add_cover(cover) if fmt == "m4b" and cover else None
         self._resampler = av.AudioResampler(format=self._stream.codec_context.format.name, layout="mono", rate=encoder_rate)
         self._time_base = Fraction(1, encoder_rate)
         self._encoded = 0  # samples at the encoder's rate, for timestamps
@@ -113,17 +108,11 @@ class AudioFileWriter:
         self.samples_written += block.size
         self._mux(self._resampler.resample(frame))
 
-    def close(self, *, chapters: list[tuple[str, float, float]] | None = None) -> None:
-        """Flush and finish the file; `chapters` are (title, start, end) in seconds (m4b)."""
+    def close(self) -> None:
+        """Flush and finish the file."""
         self._mux(self._resampler.resample(None))
         for packet in self._stream.encode(None):
             self._container.mux(packet)
-        if chapters:
-            millis = Fraction(1, 1000)
-            self._container.set_chapters([
-                {"id": i + 1, "start": round(start * 1000), "end": round(end * 1000), "time_base": millis, "metadata": {"title": title}}
-                for i, (title, start, end) in enumerate(chapters)
-            ])  # fmt: skip
         self._container.close()
 
     def _mux(self, frames: list[av.AudioFrame]) -> None:
@@ -133,28 +122,3 @@ class AudioFileWriter:
             self._encoded += frame.samples
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
-
-    def _add_cover(self, cover: tuple[bytes, str]) -> av.video.stream.VideoStream | None:
-        data, mime = cover
-        codec = _COVER_CODECS.get(mime.lower())
-        image = _image_info(data)
-        if codec is None or image is None:
-            return None  # a cover we cannot embed is left out, not an error
-        stream = self._container.add_stream(codec, rate=1)
-        stream.width, stream.height, stream.pix_fmt = image
-        stream.disposition = av.stream.Disposition.attached_pic
-        self._container.start_encoding()
-        packet = av.Packet(data)
-        packet.stream, packet.pts, packet.dts, packet.time_base = stream, 0, 0, stream.time_base
-        self._container.mux(packet)
-        return stream
-
-
-def _image_info(data: bytes) -> tuple[int, int, str] | None:
-    """Width, height and pixel format of a JPEG or PNG, decoded with PyAV."""
-    try:
-        with av.open(io.BytesIO(data), mode="r") as container:
-            frame = next(container.decode(video=0))
-            return int(frame.width), int(frame.height), frame.format.name
-    except (av.error.FFmpegError, IndexError, StopIteration):
-        return None

@@ -41,7 +41,8 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     book = ctx.state.get(plan.book_id) or {}
     book_key = keys.book_audio(prefix, plan.book_id)
     with tempfile.TemporaryDirectory(prefix="narrate-book-") as folder:
-        parts = [_part(plan, chapter.index, ctx=ctx, frames=Path(folder) / f"{chapter.index:03d}.aac") for chapter in plan.chapters]
+        paths = [Path(folder) / f"{chapter.index:03d}.aac" for chapter in plan.chapters]
+        parts = [_part(plan, chapter.index, ctx=ctx, frames=path) for chapter, path in zip(plan.chapters, paths)]
         rate, config = parts[0].rate, parts[0].config
         if any((part.rate, part.config) != (rate, config) for part in parts):
             raise PermanentError(f"book {plan.book_id}: its chapters were encoded at different rates; assemble it again")
@@ -55,7 +56,7 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
         tags = {"title": plan.title, "album": plan.title, "artist": plan.author, "album_artist": plan.author, "genre": "Audiobook",
                 "encoder": "narrate"}  # fmt: skip
         path = Path(folder) / "book.m4b"
-        duration = write_m4b(path, [AudioPart(Path(folder) / f"{part.chapter:03d}.aac", part.sizes) for part in parts], rate=rate,
+        duration = write_m4b(path, [AudioPart(frames, part.sizes) for frames, part in zip(paths, parts)], rate=rate,
                              audio_config=config, chapters=chapters, tags=tags, cover=_cover(plan, ctx=ctx), bit_rate=BOOK_BIT_RATE)  # fmt: skip
         storage.put_file(bucket, book_key, str(path), content_type=M4B_TYPE)
     ends = [chapter.start_seconds for chapter in chapters[1:]] + [duration]

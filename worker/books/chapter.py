@@ -29,10 +29,11 @@ import numpy as np
 from worker import keys
 from worker.audio import codec
 from worker.audio.aac import AacFrames, nearest_frames
-from worker.audio.mp4 import FRAME_SAMPLES
 from worker.audio.assembly import BLOCK_SECONDS, AudioFileWriter
+from worker.audio.background import BackgroundWriter
 from worker.audio.loudness import LoudnessMeter, acx_report
 from worker.audio.mastering import CEILING_DB
+from worker.audio.mp4 import FRAME_SAMPLES
 from worker.books.part import BookPart
 from worker.books.plan import BookPlan
 from worker.books.render import BookContext, Mastered, book_rate, chapter_pcm, zeros
@@ -68,12 +69,17 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
         sample = None
         if plan.retail_sample_seconds and chapter_index == first_body_chapter(plan):
             sample = RetailSample(Path(folder) / f"sample.{fmt}", plan=plan, rate=rate, cues=cues, head_seconds=plan.pauses.head_seconds)
-        file_sinks = [writer.write, file_meter.add, *([sample.write] if sample else [])]
-        windows = _Windows([(pre - head, pre + speech + tail, file_sinks), (pre - lead_in, pre + speech + lead_out, [frames.write, part_meter.add])])
         mastered = Mastered(rate=rate, gain_db=gain_db)
-        for blocks in (iter([zeros(pre)]), _spooled(spool, rate=rate), iter([zeros(post)]), None):
-            for block in mastered.feed(blocks) if blocks is not None else mastered.finish():
-                windows.send(block)
+        # The two encoders each in a thread of their own, beside the chain and the meters.
+        with BackgroundWriter([writer.write, *([sample.write] if sample else [])], name="chapter-file") as file_encoder, \
+                BackgroundWriter([frames.write], name="book-part") as part_encoder:  # fmt: skip
+            windows = _Windows([(pre - head, pre + speech + tail, [file_encoder.write, file_meter.add]),
+                                (pre - lead_in, pre + speech + lead_out, [part_encoder.write, part_meter.add])])  # fmt: skip
+            for blocks in (iter([zeros(pre)]), _spooled(spool, rate=rate), iter([zeros(post)]), None):
+                for block in mastered.feed(blocks) if blocks is not None else mastered.finish():
+                    windows.send(block)
+            file_encoder.close()
+            part_encoder.close()
         writer.close()
         frames.close()
 
