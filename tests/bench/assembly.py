@@ -345,18 +345,22 @@ def main() -> list[Figure]:
 
 def figures(tails: list[dict[str, float]], long: dict[str, float] | None, speeds: dict[str, list[float]], *, long_hours: float) -> list[Figure]:
     cores = os.cpu_count()
-    out = [
+    out = [] if not tails else [
         Figure(SCENARIO, "tail: last chunk stored → manifest, 10 h, 20 chapters", "s", [r["tail"] for r in tails], target="<= 30",
                note=f"44.1 kHz, mp3 192k chapters; {cores} worker processes; chapters 1-19 assembled while the book renders"),
         Figure(SCENARIO, "  of it: the last chapter's task (30 min)", "s", [r["last_chapter"] for r in tails],
                note="fetch, decode, measure, spool, master, MP3 and AAC in their threads, upload"),
         Figure(SCENARIO, "  of it: the book task (join, no decoding)", "s", [r["book_task"] for r in tails],
                note="download the 20 parts, write the .m4b with its index in front, upload, sidecars, manifest"),
+    ]  # fmt: skip
+    out += [
         Figure(SCENARIO, "chapter: master + MP3 192k + AAC 96k, per core", "× real time", speeds["all"], target=">= 100",
                note="CPU time of one thread; the encoders alone bound it"),
         Figure(SCENARIO, "  mastering chain alone", "× real time", speeds["chain"]),
         Figure(SCENARIO, "  MP3 encoder (LAME, 192k CBR) alone", "× real time", speeds["mp3"]),
         Figure(SCENARIO, "  AAC encoder (FFmpeg's, 96k) alone", "× real time", speeds["aac"]),
+    ]  # fmt: skip
+    out += [] if not tails else [
         Figure(SCENARIO, "peak RSS, chapter and book tasks, 10 h", "MB", [r["peak_rss_mb"] for r in tails], target="< 300"),
         Figure(SCENARIO, ".m4b chapter marks vs the words' true starts", "ms", [r["marks_max_ms"] for r in tails], target="<= 23",
                note="the worst of chapters 1, 2 and 20, found by correlating the decoded .m4b with each chapter file"),

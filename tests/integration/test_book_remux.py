@@ -86,6 +86,11 @@ def test_chapter_marks_fall_on_each_chapters_first_word(made) -> None:
         print(f"chapter {index + 1}: mark {expected} samples, words found at {found}")
     sidecar = json.loads(storage.get(plan.output.bucket, keys.book_sidecar(plan.output.prefix, plan.book_id, "json")))
     assert [c["start"] for c in sidecar["chapters"]] == pytest.approx([float(m) for m in marks], abs=0.002)
+    # No click at a join: the pause before each chapter (where two parts meet) stays at room-tone level.
+    for index in range(1, len(manifest["chapters"])):
+        start = round(float(marks[index]) * rate)
+        pause = book[start - round(0.8 * plan.pauses.chapter_seconds * rate) : start - round(0.05 * rate)]
+        assert 20 * np.log10(np.abs(pause).max()) < -45, f"a click in the pause before chapter {index + 1}"
 
 
 def test_the_joined_book_lasts_as_long_as_a_straight_encode_and_decodes_cleanly(made) -> None:

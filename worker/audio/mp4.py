@@ -46,7 +46,7 @@ class AudioPart:
     """One chapter's AAC frames: raw access units back to back in `path`, their sizes in order."""
 
     path: Path
-    sizes: np.ndarray  # uint32, one per frame
+    sizes: np.ndarray  # one per frame; big-endian uint32 (">u4") is used as it is
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,9 @@ def write_m4b(
     tags: dict[str, str] | None = None, cover: tuple[bytes, str] | None = None, bit_rate: int = 0,
 ) -> float:  # fmt: skip
     """Write the book; returns its duration in seconds. `audio_config`: the AAC AudioSpecificConfig of every part."""
-    sizes = np.concatenate([part.sizes for part in parts]).astype(">u4") if parts else np.zeros(0, dtype=">u4")
-    frames = int(sizes.size)
+    # The index's 4 bytes a frame, as each part brought them: never copied into one array.
+    tables = [part.sizes if part.sizes.dtype == np.dtype(">u4") else part.sizes.astype(">u4") for part in parts]
+    frames = sum(table.size for table in tables)
     media_samples = frames * FRAME_SAMPLES
     shown_samples = max(0, media_samples - PRIMING_SAMPLES)
     duration = shown_samples / rate
@@ -103,21 +104,21 @@ def write_m4b(
     marks = _chapter_spans(chapters, duration)
 
     header = box(b"ftyp", b"M4B ", struct.pack(">I", 0x200), b"isomiso2M4B M4A mp42")
-    audio_bytes = int(sizes.sum(dtype=np.int64))
+    audio_bytes = sum(int(table.sum(dtype=np.int64)) for table in tables)
     text_bytes = sum(len(title) for title in titles)
     data_size = audio_bytes + text_bytes
     data_header = 16 if data_size + 8 > 0xFFFFFFFF else 8
 
     def movie(audio_offsets: np.ndarray, text_offset: int) -> _Box:
         return box(b"moov", _mvhd(duration, next_track=3),
-                   _audio_trak(sizes, audio_offsets, rate=rate, config=audio_config, duration=duration, media_samples=media_samples,
+                   _audio_trak(tables, audio_offsets, rate=rate, config=audio_config, duration=duration, media_samples=media_samples,
                                bit_rate=bit_rate, with_chapters=bool(chapters)),  # fmt: skip
                    *([_text_trak(titles, marks, text_offset, duration=duration)] if chapters else []),
                    _udta(chapters, tags or {}, cover))  # fmt: skip
 
     # The index sits before the data, so the data's offsets depend on the index's size, which does not
     # depend on their values: size it with zeros, then fill it in.
-    chunk_bytes = _chunk_sums(sizes)
+    chunk_bytes = np.concatenate([_chunk_sums(table) for table in tables]) if tables else np.zeros(0, dtype=np.int64)
     probe = movie(np.zeros(chunk_bytes.size, dtype=">u4"), 0)
     data_start = header.size + probe.size + data_header
     wide = data_start + data_size > 0xFFFFFFFF
@@ -142,12 +143,10 @@ def write_m4b(
 
 
 def _chunk_sums(sizes: np.ndarray) -> np.ndarray:
-    """Bytes in each chunk of _SAMPLES_PER_CHUNK frames (the last may be shorter)."""
-    full = sizes.size // _SAMPLES_PER_CHUNK * _SAMPLES_PER_CHUNK
-    sums = sizes[:full].astype(np.int64).reshape(-1, _SAMPLES_PER_CHUNK).sum(axis=1)
-    if full < sizes.size:
-        sums = np.append(sums, int(sizes[full:].sum(dtype=np.int64)))
-    return sums
+    """Bytes in each of a part's chunks of _SAMPLES_PER_CHUNK frames (its last may be shorter): chunks never span two parts."""
+    if sizes.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.add.reduceat(sizes, np.arange(0, sizes.size, _SAMPLES_PER_CHUNK), dtype=np.int64)
 
 
 def _chapter_spans(chapters: Sequence[Chapter], duration: float) -> list[int]:
@@ -188,12 +187,16 @@ def _dinf() -> _Box:
     return box(b"dinf", full_box(b"dref", 0, 0, struct.pack(">I", 1), full_box(b"url ", 0, 1)))
 
 
-def _stsc(frames: int, per_chunk: int) -> _Box:
-    """Chunks of `per_chunk` frames, the last one shorter if it must be."""
-    entries = [(1, per_chunk)] if frames >= per_chunk else []
-    full, rest = divmod(frames, per_chunk)
-    if rest:
-        entries.append((full + 1, rest))
+def _stsc(tables: list[np.ndarray], per_chunk: int) -> _Box:
+    """Each part in chunks of `per_chunk` frames, its last one shorter if it must be; one entry where the count changes."""
+    entries: list[tuple[int, int]] = []
+    chunk = 1
+    for table in tables:
+        full, rest = divmod(int(table.size), per_chunk)
+        for count, runs in ((per_chunk, full), (rest, 1 if rest else 0)):
+            if runs and (not entries or entries[-1][1] != count):
+                entries.append((chunk, count))
+            chunk += runs
     return full_box(b"stsc", 0, 0, struct.pack(">I", len(entries)), b"".join(struct.pack(">III", first, n, 1) for first, n in entries))
 
 
@@ -211,18 +214,19 @@ def _esds(config: bytes, bit_rate: int) -> _Box:
     return full_box(b"esds", 0, 0, descriptor(0x03, struct.pack(">HB", 1, 0) + decoder + descriptor(0x06, b"\x02")))
 
 
-def _audio_trak(sizes: np.ndarray, offsets: np.ndarray, *, rate: int, config: bytes, duration: float, media_samples: int,
+def _audio_trak(tables: list[np.ndarray], offsets: np.ndarray, *, rate: int, config: bytes, duration: float, media_samples: int,
                 bit_rate: int, with_chapters: bool) -> _Box:  # fmt: skip
+    frames = sum(table.size for table in tables)
     entry = box(b"mp4a", bytes(6), struct.pack(">H8xHHHHI", 1, 1, 16, 0, 0, rate << 16), _esds(config, bit_rate))
     table = box(b"stbl",
                 full_box(b"stsd", 0, 0, struct.pack(">I", 1), entry),
-                full_box(b"stts", 0, 0, struct.pack(">III", 1, sizes.size, FRAME_SAMPLES) if sizes.size else struct.pack(">I", 0)),
-                _stsc(int(sizes.size), _SAMPLES_PER_CHUNK),
-                full_box(b"stsz", 0, 0, struct.pack(">II", 0, sizes.size), sizes),
+                full_box(b"stts", 0, 0, struct.pack(">III", 1, frames, FRAME_SAMPLES) if frames else struct.pack(">I", 0)),
+                _stsc(tables, _SAMPLES_PER_CHUNK),
+                full_box(b"stsz", 0, 0, struct.pack(">II", 0, frames), *tables),
                 _chunk_offsets(offsets),
                 # AAC frames overlap their neighbour: decoding from any frame needs the one before (roll -1)
                 full_box(b"sgpd", 1, 0, b"roll", struct.pack(">IIh", 2, 1, -1)),
-                full_box(b"sbgp", 0, 0, b"roll", struct.pack(">III", 1, sizes.size, 1)))  # fmt: skip
+                full_box(b"sbgp", 0, 0, b"roll", struct.pack(">III", 1, frames, 1)))  # fmt: skip
     media = box(b"mdia", _mdhd(rate, media_samples), _hdlr(b"soun", b"SoundHandler"),
                 box(b"minf", full_box(b"smhd", 0, 0, bytes(4)), _dinf(), table))  # fmt: skip
     edit = box(b"edts", full_box(b"elst", 1, 0, struct.pack(">IQqhh", 1, _movie_units(duration), PRIMING_SAMPLES, 1, 0)))

@@ -27,7 +27,7 @@ class BookPart:
     chapter: int
     rate: int
     config: bytes  # the AAC AudioSpecificConfig
-    sizes: np.ndarray  # uint32, one per frame
+    sizes: np.ndarray  # one per frame
     lead_in: int  # samples of pause before the chapter's first word
     speech: int  # samples from the first word to the last
     true_peak_db: float
@@ -41,7 +41,8 @@ class BookPart:
                   "speech": self.speech, "true_peak_db": self.true_peak_db,
                   "cues": [[cue.start, cue.end, cue.text] for cue in self.cues]}  # fmt: skip
         buffer = io.BytesIO()
-        np.savez(buffer, sizes=self.sizes.astype(np.uint32), record=np.frombuffer(json.dumps(record).encode(), dtype=np.uint8),
+        # sizes big-endian, as the .m4b's index holds them: the book task uses them as they are
+        np.savez(buffer, sizes=self.sizes.astype(">u4"), record=np.frombuffer(json.dumps(record).encode(), dtype=np.uint8),
                  **{f"meter_{name}": value for name, value in self.meter.items()})  # fmt: skip
         storage.put(bucket, keys.book_part(prefix, book_id, self.chapter, "npz"), buffer.getvalue(), content_type="application/octet-stream")
 
