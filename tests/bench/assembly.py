@@ -30,6 +30,7 @@ import argparse
 import io
 import json
 import os
+import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -153,7 +154,7 @@ class Book:
         """Chapter `target` done, with chapter `source`'s part as its own (as if its task had run)."""
         bucket, prefix, book_id = self.plan.output.bucket, self.plan.output.prefix, self.plan.book_id
         # Uploaded again rather than copied in S3: the S3 server here gets the checksum of a copy wrong.
-        frames = Path(f"/tmp/narrate-bench-part-{book_id}.aac")
+        frames = Path(tempfile.gettempdir()) / f"narrate-bench-part-{book_id}.aac"
         if not frames.exists():
             self.storage.get_file(bucket, keys.book_part(prefix, book_id, source, "aac"), str(frames))
         self.storage.put_file(bucket, keys.book_part(prefix, book_id, target, "aac"), str(frames), content_type="audio/aac")
@@ -187,7 +188,7 @@ def tail_run(local: LocalStack, paragraphs: dict[str, float], bucket: str, *, ho
         book.send_chapter(last)  # its last chunk is stored
         book.wait_chapters({last})
         chapter_done = time.monotonic()
-        Path(f"/tmp/narrate-bench-part-{plan.book_id}.aac").unlink(missing_ok=True)
+        (Path(tempfile.gettempdir()) / f"narrate-bench-part-{plan.book_id}.aac").unlink(missing_ok=True)
         finished = book.wait_book()
         peak = pool_peak_mb(worker)
         marks = marks_error_ms(book, last) if hours <= 10 else []
@@ -205,7 +206,7 @@ def tail_run(local: LocalStack, paragraphs: dict[str, float], bucket: str, *, ho
 def marks_error_ms(book: Book, last: int) -> list[float]:
     """Per chapter: how far (ms) its first words in the decoded .m4b lie from its mark, found by correlation with its chapter file."""
     plan, bucket = book.plan, book.plan.output.bucket
-    m4b = Path(f"/tmp/narrate-bench-{plan.book_id}.m4b")
+    m4b = Path(tempfile.gettempdir()) / f"narrate-bench-{plan.book_id}.m4b"
     book.storage.get_file(bucket, keys.book_audio(plan.output.prefix, plan.book_id), str(m4b))
     head = round(plan.pauses.head_seconds * RATE)
     errors = []
@@ -281,8 +282,7 @@ def per_core(runs: int) -> dict[str, list[float]]:
     audio = np.tile(voice, int(np.ceil(seconds * RATE / voice.size)))[: seconds * RATE // 1024 * 1024]
     blocks = [audio[i : i + RATE] for i in range(0, audio.size, RATE)]
     results: dict[str, list[float]] = {"chain": [], "mp3": [], "aac": [], "all": []}
-    folder = Path(f"/tmp/narrate-bench-{uuid.uuid4().hex[:8]}")
-    folder.mkdir()
+    folder = Path(tempfile.mkdtemp(prefix="narrate-bench-"))
     try:
         for _ in range(runs):
             cpu = {}
