@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -270,16 +270,3 @@ def _chpl(chapters: Sequence[Chapter]) -> _Box:
         title = chapter.title.encode("utf-8")[:255]
         entries.append(struct.pack(">QB", round(chapter.start_seconds * 10_000_000), len(title)) + title)
     return full_box(b"chpl", 1, 0, bytes(4), bytes([len(entries)]), b"".join(entries))
-
-
-def iter_boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
-    """(type, body start, body end) of each box between `start` and `end`: for reading a file back."""
-    end = len(data) if end is None else end
-    while start + 8 <= end:
-        size, kind = struct.unpack(">I4s", data[start : start + 8])
-        header = 8
-        if size == 1:
-            size, header = struct.unpack(">Q", data[start + 8 : start + 16])[0], 16
-        yield kind, start + header, start + size
-        start += size
-

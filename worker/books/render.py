@@ -64,10 +64,9 @@ def zeros(samples: int) -> np.ndarray:
     return np.zeros(samples, dtype=np.float32)
 
 
-def chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookContext, cues: list[Cue] | None = None,
-                 offset: float = 0.0) -> Iterator[np.ndarray]:  # fmt: skip
-    """The chapter as mono float blocks at `rate`, pauses included; fills `cues` with chunk times."""
-    position = offset
+def chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookContext, cues: list[Cue] | None = None) -> Iterator[np.ndarray]:
+    """The chapter as mono float blocks at `rate`, pauses included; fills `cues` with chunk times from its first word."""
+    position = 0.0
     fetched = read_ahead([chunk.key for chunk in chapter.chunks], lambda key: chunk_data(plan, key, ctx=ctx), ahead=READ_AHEAD)
     for number, (chunk, data) in enumerate(zip(chapter.chunks, fetched)):
         if number:
