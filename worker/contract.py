@@ -112,6 +112,20 @@ class Clip(_Strict):
         return transcript
 
 
+class LexiconRef(_Strict):
+    """A pronunciation lexicon file, uploaded once by the producer (claim check) and applied before chunking."""
+
+    bucket: str | None = Field(None, description="Bucket holding the file; default: the output bucket.")
+    key: str = Field(pattern=r"^lexicons/[0-9a-f]{64}\.(pls|xml|yaml|yml|csv)$", description="lexicons/<sha256>.<ext>.")
+    sha256: str = Field(pattern=_HEX64, description="sha256 of the file's bytes.")
+    name: str = Field(min_length=1, max_length=200, description="The file's name, for messages and manifests.")
+
+    @field_validator("bucket")
+    @classmethod
+    def _lexicon_bucket_ok(cls, bucket: str | None) -> str | None:
+        return None if bucket is None else check_bucket(bucket)
+
+
 class ClipVoice(_Strict):
     """Clone from reference clips (one-shot) until the reference is promoted."""
 
@@ -183,6 +197,8 @@ class RenderJob(_Strict):
     title: str = Field("", max_length=300, description="A label for people (e.g. the source file name).")
     submitted_at: datetime
     synthesis: Synthesis = Field(default_factory=lambda: Synthesis(), description="Fish settings; unset ones are the API's.")
+    lexicons: list[LexiconRef] = Field(default_factory=list, max_length=32,
+                                       description="Applied to the text in order (a later file's entry wins) before it is chunked.")  # fmt: skip
 
     @field_validator("text")
     @classmethod
@@ -201,6 +217,7 @@ class RequestRecord(_Strict):
     reference_bytes_sent: int
     latency_seconds: float
     cached: bool = False
+    lexicon: list[str] = Field(default_factory=list, description="The lexicon entries applied in this chunk's text.")
 
 
 class OutputRecord(_Strict):

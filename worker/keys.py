@@ -68,6 +68,11 @@ def fish_voice_tag(reference_hash: str) -> str:
     return f"narrate:{reference_hash}"
 
 
+def lexicon(sha256: str, extension: str) -> str:
+    """A lexicon file, content-addressed beside the reference clips."""
+    return f"lexicons/{sha256}.{extension}"
+
+
 def reference_clip(sha256: str, extension: str) -> str:
     """A reference clip, content-addressed so every job using it shares one object."""
     return f"refs/{sha256}.{extension}"

@@ -15,6 +15,7 @@ from producer.readers.books import BookText, read_book
 from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter, Estimate
 from producer.submit.books import estimate as price_plan
+from producer.submit.lexicons import Lexicons, read_lexicon_files
 from producer.submit.synthesis import synthesis_from
 from worker.books.plan import Pauses
 from worker.books.state import BookState
@@ -25,12 +26,17 @@ from worker.settings import Settings
 
 def estimate_table(rows: list[tuple[str, Estimate]]) -> Table:
     table = Table(title="estimate (nothing rendered)")
-    for column in ("book", "chapters", "chunks", "UTF-8 bytes", "cost", "cached chunks", "to pay", "audio length"):
+    trying = any(e.lexicon_chunks is not None for _, e in rows)
+    columns = ["book", "chapters", "chunks", "UTF-8 bytes", "cost", "cached chunks", "to pay", "audio length"]
+    for column in columns + (["lexicon changes", "re-render"] if trying else []):
         table.add_column(column, justify="left" if column == "book" else "right")
     for name, e in rows:
         cached = "?" if e.cached_chunks is None else f"{e.cached_chunks:,}"
-        table.add_row(name, str(e.chapters), f"{e.chunks:,}", f"{e.text_bytes:,}", f"${e.cost_usd:.2f}", cached,
-                      f"${e.uncached_cost_usd:.2f}", _duration(e.audio_seconds))  # fmt: skip
+        cells = [name, str(e.chapters), f"{e.chunks:,}", f"{e.text_bytes:,}", f"${e.cost_usd:.2f}", cached,
+                 f"${e.uncached_cost_usd:.2f}", _duration(e.audio_seconds)]  # fmt: skip
+        if trying:
+            cells += [f"{e.lexicon_chunks or 0:,} chunks", f"${e.lexicon_cost_usd or 0:.2f}"]
+        table.add_row(*cells)
     return table
 
 
@@ -57,11 +63,11 @@ def _duration(seconds: float) -> str:
 def submit_book(
     submitter: BookSubmitter, book: BookText, *, voice: Any, out: str, fmt: str | None, notify: str | None, budget: float | None,
     pauses: Pauses, title: str | None = None, quiet: bool = False, preset: str | None = None,
-    chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
+    chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
 ) -> str:  # fmt: skip
     plan, cost = submitter.submit(
         book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify, budget_usd=budget, title=title, preset=preset,
-        chapters=chapters, synthesis=synthesis,
+        chapters=chapters, synthesis=synthesis, lexicons=lexicons,
     )
     (errors if quiet else console).print(
         f"{plan.book_id}  {book.source}: {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
@@ -106,6 +112,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         temperature: options.Temperature = None,
         top_p: options.TopP = None,
         sample_rate: options.SampleRate = None,
+        lexicon: options.Lexicon = None,
         paragraph_pause: Annotated[float, typer.Option(help="Seconds of silence between paragraphs.")] = Pauses().paragraph_seconds,
         chapter_pause: Annotated[float, typer.Option(help="Seconds of silence between chapters.")] = Pauses().chapter_seconds,
         wait: Annotated[bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")] = False,
@@ -125,7 +132,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
             synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
             book_id = submit_book(BookSubmitter.from_settings(settings), read_book(file), voice=chosen, out=out, fmt=fmt,
                                   notify=notify, budget=budget, pauses=pauses, quiet=as_json, preset=preset, chapters=choice,
-                                  synthesis=synthesis)  # fmt: skip
+                                  synthesis=synthesis, lexicons=read_lexicon_files(lexicon))  # fmt: skip
         except BadInput as exc:
             fail(str(exc))
         except NarrateError as exc:
@@ -155,11 +162,13 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         temperature: options.Temperature = None,
         top_p: options.TopP = None,
         sample_rate: options.SampleRate = None,
+        lexicon: options.Lexicon = None,
         as_json: options.Json = False,
     ) -> None:
         """Chapters, chunks, bytes, cost, cached chunks and audio length, without rendering anything.
 
         With a voice and --out, chunks already rendered there are counted and not priced again.
+        With --lexicon, also how many chunks the lexicon changes and what re-rendering them costs.
         """
         settings = settings_or_exit()
         rows: list[tuple[str, Estimate]] = []
@@ -170,16 +179,20 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
             chosen = None
             if voice or voice_id:
                 chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
+            lexicons = read_lexicon_files(lexicon)
             submitter = BookSubmitter.from_settings(settings)
             for path in files:
                 text: BookText = read_book(path)
-                plan = submitter.plan(text, voice=chosen or "unknown-voice", out=out or "s3://narrate-estimate", preset=preset,
-                                      chapters=choice, synthesis=synthesis)  # fmt: skip
+                planned = {"voice": chosen or "unknown-voice", "out": out or "s3://narrate-estimate", "preset": preset,
+                           "chapters": choice, "synthesis": synthesis}  # fmt: skip
+                plan = submitter.plan(text, **planned, lexicons=lexicons)
+                without = submitter.plan(text, **planned) if lexicons else None
                 contents.append((text, choice))
                 if chosen is not None and out:
-                    rows.append((text.source, submitter.estimate(plan)))
+                    rows.append((text.source, submitter.estimate(plan, without=without)))
                 else:
-                    rows.append((text.source, price_plan(plan, price_per_million=settings.price_per_million_bytes, storage=None)))
+                    rows.append((text.source, price_plan(plan, price_per_million=settings.price_per_million_bytes, storage=None,
+                                                         without=without)))  # fmt: skip
         except BadInput as exc:
             fail(str(exc))
         if as_json:

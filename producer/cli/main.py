@@ -16,6 +16,7 @@ import typer
 from producer.cli import books as book_cli
 from producer.cli import ops as ops_cli
 from producer.cli import options, progress
+from producer.cli import say as say_cli
 from producer.cli.console import (
     EXIT_JOB_FAILED,
     console,
@@ -32,6 +33,7 @@ from producer.readers.selection import ChapterChoice
 from producer.readers.text import read_text
 from producer.submit.clips import PreparedVoice
 from producer.submit.jobs import Submitter, check_format, parse_out
+from producer.submit.lexicons import Lexicons, read_lexicon_files
 from producer.submit.manifests import check_buckets, plan_work, submit_job_groups
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
@@ -66,6 +68,7 @@ def submit(
     temperature: options.Temperature = None,
     top_p: options.TopP = None,
     sample_rate: options.SampleRate = None,
+    lexicon: options.Lexicon = None,
     wait: options.Wait = False,
     as_json: options.Json = False,
 ) -> None:
@@ -78,13 +81,14 @@ def submit(
         fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
     try:
         synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
+        lexicons = read_lexicon_files(lexicon)
     except BadInput as exc:
         fail(str(exc))
     books = [f for f in files if is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
     if books:
         _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
                       cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json, preset=preset,
-                      chapters=(chapters, include_front_matter), synthesis=synthesis)  # fmt: skip
+                      chapters=(chapters, include_front_matter), synthesis=synthesis, lexicons=lexicons)  # fmt: skip
         return
     try:
         check_format(fmt)
@@ -96,7 +100,8 @@ def submit(
         if isinstance(chosen_voice, PreparedVoice):
             for warning in chosen_voice.warnings:
                 warn(warning)
-        jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt, synthesis=synthesis)
+        jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt, synthesis=synthesis,
+                                                        lexicons=lexicons)
     except BadInput as exc:
         fail(str(exc))
     except NarrateError as exc:
@@ -108,7 +113,7 @@ def submit(
 
 def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: str | None,
                   budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool, preset: str | None,
-                  chapters: tuple[str | None, bool], synthesis: Synthesis) -> None:  # fmt: skip
+                  chapters: tuple[str | None, bool], synthesis: Synthesis, lexicons: Lexicons) -> None:  # fmt: skip
     """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
@@ -116,14 +121,14 @@ def _submit_books(settings: Settings, books: list[str], *, others: list[str], ou
     try:
         choice = ChapterChoice.parse(chapters[0], include_front_matter=chapters[1])
         work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=choice,
-                         synthesis=synthesis)  # fmt: skip
+                         synthesis=synthesis, lexicons=lexicons)  # fmt: skip
         check_buckets(settings, work.outputs)
         if work.books:
             submitter = book_cli.BookSubmitter.from_settings(settings)
             for entry in work.books:
                 book_cli.submit_book(submitter, entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify=notify,
                                      budget=budget, pauses=book_cli.Pauses(), title=entry.title, preset=entry.preset, chapters=entry.chapters,
-                                     synthesis=entry.synthesis)  # fmt: skip
+                                     synthesis=entry.synthesis, lexicons=entry.lexicons)  # fmt: skip
         jobs = submit_job_groups(settings, work)
     except BadInput as exc:
         fail(str(exc))
@@ -149,6 +154,7 @@ def _print_jobs(jobs: list[RenderJob], *, as_json: bool) -> None:
 
 book_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voice_from_options)
 ops_cli.register(app, settings_or_exit=settings_or_exit)
+say_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voice_from_options)
 
 
 @app.command()
@@ -246,6 +252,7 @@ def dev(
     temperature: options.Temperature = None,
     top_p: options.TopP = None,
     sample_rate: options.SampleRate = None,
+    lexicon: options.Lexicon = None,
     voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
     emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
@@ -265,10 +272,12 @@ def dev(
     try:
         choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
         synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
+        lexicons = read_lexicon_files(lexicon)
     except BadInput as exc:
         fail(str(exc))
     code = run_dev(
-        files=files or [], out_dir=out_dir, fmt=fmt, preset=preset, chapters=choice, synthesis=synthesis, voice=voice, transcript=transcript,
+        files=files or [], out_dir=out_dir, fmt=fmt, preset=preset, chapters=choice, synthesis=synthesis, lexicons=lexicons,
+        voice=voice, transcript=transcript,
         emulator_latency=emulator_latency, console=errors if as_json else console, errors=errors, as_json=as_json,
     )  # fmt: skip
     raise typer.Exit(code)

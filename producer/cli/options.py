@@ -34,4 +34,8 @@ Latency = Annotated[Optional[str], typer.Option("--latency", help="Fish's mode: 
 Speed = Annotated[Optional[float], typer.Option("--speed", help="Speaking rate, 0.5 to 2 (1 is natural).")]
 Temperature = Annotated[Optional[float], typer.Option("--temperature", help="Randomness of the delivery, 0 to 1.")]
 TopP = Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling of the delivery, 0 to 1.")]
+Lexicon = Annotated[
+    Optional[list[Path]],
+    typer.Option("--lexicon", metavar="FILE", help="A pronunciation lexicon (.pls, .yaml or .csv); repeat for more, a later file's entries win."),
+]
 SampleRate = Annotated[Optional[int], typer.Option("--sample-rate", help="Hz asked of Fish: 8000, 16000, 24000, 32000 or 44100 (default: Fish's own, 44100).")]

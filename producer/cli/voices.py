@@ -16,6 +16,7 @@ from producer.cli import options
 from producer.cli.console import EXIT_JOB_FAILED, console, fail, settings_or_exit, warn
 from producer.submit.clips import ClipInput, prepare_clip_voice, upload_clips
 from producer.submit.jobs import parse_out
+from producer.submit.lexicons import read_lexicon_files
 from producer.submit.voices import VoiceBook
 from worker.errors import BadInput, NarrateError
 
@@ -106,6 +107,8 @@ def show(ref: Ref, as_json: Json = False) -> None:
         table.add_row(key, _when(entry.get(key)))
     for clip in entry["clips"]:
         table.add_row("clip", Text(f"s3://{clip['bucket']}/{clip['key']}: {clip['transcript']}"))
+    for lexicon in entry.get("lexicons", []):
+        table.add_row("lexicon", Text(f"s3://{lexicon['bucket']}/{lexicon['key']}: {lexicon['name']}"))
     console.print(table)
 
 
@@ -174,11 +177,22 @@ def update(
     ref: Ref,
     title: Annotated[Optional[str], typer.Option("--title", help="New title of the Fish voice.")] = None,
     tags: Annotated[Optional[str], typer.Option("--tags", help="Comma-separated tags (the hash tag is kept).")] = None,
+    lexicon: Annotated[Optional[list[Path]], typer.Option(
+        "--lexicon", metavar="FILE", help="Attach these lexicons to a named voice (replacing its own); they apply first wherever it speaks.")] = None,
+    no_lexicon: Annotated[bool, typer.Option("--no-lexicon", help="Detach every lexicon from the named voice.")] = False,
 ) -> None:
-    """Rename or retag the reference's Fish voice."""
-    if title is None and tags is None:
-        fail("nothing to update: pass --title and/or --tags")
+    """Attach pronunciation lexicons to a named voice; rename or retag the reference's Fish voice."""
+    if title is None and tags is None and lexicon is None and not no_lexicon:
+        fail("nothing to update: pass --lexicon, --no-lexicon, --title or --tags")
+    if lexicon and no_lexicon:
+        fail("pass either --lexicon or --no-lexicon, not both")
     voices = book()
+    if lexicon is not None or no_lexicon:
+        named = guarded(lambda: voices.set_lexicons(ref, read_lexicon_files(lexicon)))
+        attached = ", ".join(f"{r.name} ({r.sha256[:12]})" for r in named.lexicons) or "none"
+        console.print(f"voice {named.name}: lexicons {attached}", markup=False)
+        if title is None and tags is None:
+            return
     tag_list = [t.strip() for t in tags.split(",") if t.strip()] if tags is not None else None
     model_id = guarded(lambda: voices.update(voices.resolve(ref), title=title, tags=tag_list))
     console.print(f"updated Fish voice {model_id}", markup=False)

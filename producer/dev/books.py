@@ -14,6 +14,7 @@ from producer.readers.books import BookText
 from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import PreparedVoice
+from producer.submit.lexicons import Lexicons
 from worker import keys
 from worker.books.state import BookState
 from worker.contract import Synthesis
@@ -23,11 +24,11 @@ from worker.storage import Storage
 
 def render_book(
     settings: Settings, book: BookText, *, voice: PreparedVoice, bucket: str, fmt: str, out_dir: Path, console: Console,
-    preset: str | None = None, chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
+    preset: str | None = None, chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
 ) -> bool:
     """Submit one book, show per-chapter progress, save its outputs; True when it succeeded."""
     plan, cost = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/books", fmt=fmt, preset=preset,
-                                                              chapters=chapters, synthesis=synthesis)  # fmt: skip
+                                                              chapters=chapters, synthesis=synthesis, lexicons=lexicons)  # fmt: skip
     console.print(
         f"book {plan.book_id[:8]}: {book.title!r}, {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
         f" estimated ${cost.uncached_cost_usd:.4f}",

@@ -32,6 +32,7 @@ from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource, read_text
 from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
 from producer.submit.jobs import Submitter, check_format
+from producer.submit.lexicons import Lexicons
 from worker.contract import Synthesis
 from worker.errors import BadInput, NarrateError
 from worker.jobs.records import JobRecord, JobStore
@@ -74,6 +75,7 @@ def run_dev(
     preset: str | None = None,
     chapters: ChapterChoice = ChapterChoice(),
     synthesis: Synthesis = Synthesis(),
+    lexicons: Lexicons = Lexicons(),
     voice: Path | None,
     transcript: str | None,
     emulator_latency: float = 0.0,
@@ -117,10 +119,10 @@ def run_dev(
             storage.create_bucket(DEV_BUCKET)
             if books:
                 ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, preset=preset, chapters=chapters, synthesis=synthesis,
-                                  out_dir=out_dir,
-                                  console=console) for b in book_texts]
+                                  lexicons=lexicons, out_dir=out_dir, console=console) for b in book_texts]  # fmt: skip
                 return 0 if all(ok) else 1
-            records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console, synthesis=synthesis)
+            records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console, synthesis=synthesis,
+                                       lexicons=lexicons)
             saved = _download(storage, records, out_dir=out_dir)
             entry = Registry.from_url(settings.broker_url).get(prepared.reference_hash) or {}
             if as_json:
@@ -151,7 +153,8 @@ def _demo_promotion_settings() -> dict[str, str]:
 
 
 def _render_in_order(
-    settings: Settings, *, sources: list[TextSource], voice: PreparedVoice, fmt: str, console: Console, synthesis: Synthesis
+    settings: Settings, *, sources: list[TextSource], voice: PreparedVoice, fmt: str, console: Console, synthesis: Synthesis,
+    lexicons: Lexicons,
 ) -> list[JobRecord]:
     """One part after another, so the switch from one-shot to the trained voice can be seen."""
     submitter = Submitter.from_settings(settings)
@@ -160,7 +163,8 @@ def _render_in_order(
     records: list[JobRecord] = []
     for number, source in enumerate(sources, start=1):
         _wait_for_promotion(registry, voice.reference_hash, console=console)
-        [job] = submitter.submit(sources=[source], voice=voice, out=f"s3://{DEV_BUCKET}/demo", fmt=fmt, synthesis=synthesis)
+        [job] = submitter.submit(sources=[source], voice=voice, out=f"s3://{DEV_BUCKET}/demo", fmt=fmt, synthesis=synthesis,
+                                 lexicons=lexicons)
         console.print(f"submitted {source.name} ({number}/{len(sources)})", markup=False)
         records += progress.wait_for(store, [job.job_id], console=console)
     return records

@@ -63,6 +63,7 @@ class Pipeline(BaseModel):
     chapters: str | None = None
     latency: Literal["normal", "balanced"] | None = None
     speed: float | None = Field(default=None, ge=0.5, le=2.0)
+    lexicon: list[str] = Field(default_factory=list)  # s3:// URLs of pronunciation lexicons, for everything this pipeline renders
     budget: float | None = Field(default=None, gt=0)  # USD per file: a file estimated above it is not rendered
     budget_per_day: float | None = Field(default=None, gt=0)  # USD per pipeline and day
     notify: str | None = None
@@ -82,6 +83,14 @@ class Pipeline(BaseModel):
         if value is not None and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", value):
             raise ValueError(f"{value!r} is not an S3 URL; write it as s3://bucket/prefix")
         return value
+
+    @field_validator("lexicon", mode="before")
+    @classmethod
+    def _lexicon_urls(cls, value: object) -> object:
+        urls = [value] if isinstance(value, str) else value
+        for url in urls if isinstance(urls, list) else []:
+            cls._s3_url(url)
+        return urls
 
     @field_validator("out")
     @classmethod

@@ -36,6 +36,7 @@ from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
 from producer.submit.books import BookSubmitter
 from producer.submit.jobs import Submitter, parse_out
+from producer.submit.lexicons import fetched_lexicons
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voices import VoiceBook
 from worker import keys
@@ -161,12 +162,14 @@ def submit_item(pipeline: Pipeline, item: TextSource | BookText | ManifestWork, 
         return submit_manifest(pipeline, item, books=ctx.books, settings=ctx.settings)
     voice = voice_of(pipeline, voices=ctx.voices, storage=ctx.storage, prepared=ctx.clip_voices)
     synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
+    lexicons = fetched_lexicons(ctx.storage, pipeline.lexicon, where=f"pipeline {pipeline.name}: `lexicon`")
     if isinstance(item, TextSource):
-        [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis)
+        [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis, lexicons=lexicons)
         return {"kind": "job", "id": job.job_id}
     plan, cost = ctx.books.submit(item, voice=voice, out=out, fmt=None if pipeline.preset else pipeline.format,
                                   notify_url=pipeline.notify, budget_usd=pipeline.budget, preset=pipeline.preset,
-                                  chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis)  # fmt: skip
+                                  chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis,
+                                  lexicons=lexicons)  # fmt: skip
     return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.uncached_cost_usd}
 
 

@@ -78,7 +78,7 @@ def submit_manifest(pipeline: Pipeline, manifest: ManifestWork, *, books: BookSu
     if pipeline.budget is not None:
         for entry in work.books:
             plan = books.plan(entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, title=entry.title, preset=entry.preset,
-                              chapters=entry.chapters, synthesis=entry.synthesis)  # fmt: skip
+                              chapters=entry.chapters, synthesis=entry.synthesis, lexicons=entry.lexicons)  # fmt: skip
             cost = books.estimate(plan).uncached_cost_usd
             if cost > pipeline.budget:
                 raise BadInput(f"{manifest.name}: {entry.book.source}: the estimate is ${cost:.2f}, over the pipeline's budget"
@@ -87,7 +87,8 @@ def submit_manifest(pipeline: Pipeline, manifest: ManifestWork, *, books: BookSu
     estimated = 0.0
     for entry in work.books:
         plan, cost = books.submit(entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify_url=pipeline.notify, title=entry.title,
-                                  preset=entry.preset, chapters=entry.chapters, synthesis=entry.synthesis)  # fmt: skip
+                                  preset=entry.preset, chapters=entry.chapters, synthesis=entry.synthesis,
+                                  lexicons=entry.lexicons)  # fmt: skip
         items.append({"kind": "book", "id": plan.book_id})
         estimated += cost.uncached_cost_usd
     items += [{"kind": "job", "id": job.job_id} for job in submit_job_groups(settings, work)]
@@ -101,6 +102,10 @@ def _completed(raw: Any, where: str, *, pipeline: Pipeline, out: str, fetch: _Fe
     for field in PATH_FIELDS:
         if isinstance(entry.get(field), str):
             entry[field] = fetch.local(entry[field], where=f"{where}: `{field}`", book=field == "file")
+    own = entry.get("lexicon", [])
+    urls = [*pipeline.lexicon, *([own] if isinstance(own, str) else own if isinstance(own, list) else [])]
+    if urls:  # the pipeline's lexicons first, then the entry's own
+        entry["lexicon"] = [fetch.local(url, where=f"{where}: `lexicon`") if isinstance(url, str) else url for url in urls]
     voice = entry.get("voice")
     if isinstance(voice, str) and voice.startswith("s3://"):
         entry["voice"] = fetch.local(voice, where=f"{where}: `voice`")

@@ -70,6 +70,7 @@ class ManifestEntry(BaseModel):
     temperature: float | None = None
     top_p: float | None = None
     normalize: bool | None = None
+    lexicon: list[Path] = Field(default_factory=list)  # pronunciation lexicons (one path or a list), after the command line's
 
     def synthesis_values(self) -> dict[str, object]:
         return {"latency": self.latency, "speed": self.speed, "temperature": self.temperature, "top_p": self.top_p,
@@ -102,6 +103,16 @@ class ManifestEntry(BaseModel):
             problem = "is a directory, not a file" if resolved.is_dir() else "no such file"
             raise ValueError(f"{resolved}: {problem}; paths are relative to the manifest's folder")
         return resolved
+
+    @field_validator("lexicon", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, Path)) else value
+
+    @field_validator("lexicon")
+    @classmethod
+    def _existing_lexicons(cls, value: list[Path], info: ValidationInfo) -> list[Path]:
+        return [cls._existing_file(path, info) or path for path in value]
 
     @field_validator("text")
     @classmethod

@@ -23,6 +23,7 @@ from producer.submit.bookparts import (
 )
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
 from producer.submit.jobs import check_format, parse_out
+from producer.submit.lexicons import Lexicons, with_voice_lexicons
 from worker import keys
 from worker.app import QUEUE, make_app
 from worker.books.plan import BookPlan, Pauses, chunk_messages, plan_chapter
@@ -46,6 +47,10 @@ class Estimate:
     uncached_bytes: int
     uncached_cost_usd: float
     audio_seconds: float
+    # With a lexicon to try (`narrate estimate --lexicon`): the chunks it changes, and what the changed ones not yet
+    # rendered cost; None: no lexicon given.
+    lexicon_chunks: int | None = None
+    lexicon_cost_usd: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,9 +59,12 @@ class Estimate:
 def make_plan(
     book: BookText, *, voice: object, output: Output, settings: Settings, pauses: Pauses, notify_url: str | None,
     cover_key: str | None = None, title: str | None = None, preset: Preset = PRESETS[DEFAULT_PRESET],
-    synthesis: Synthesis = Synthesis(), narrator: str = "",
+    synthesis: Synthesis = Synthesis(), narrator: str = "", lexicons: Lexicons = Lexicons(),
 ) -> BookPlan:  # fmt: skip
-    """`synthesis`: the book's own settings, over the preset's, over the environment's; `narrator`: for the credits."""
+    """`synthesis`: the book's own settings, over the preset's, over the environment's; `narrator`: for the credits.
+
+    `lexicons` apply to every chapter's text before it is chunked (credits included).
+    """
     synthesis = default_synthesis(settings).merged(preset.synthesis).merged(synthesis)
     parts: list[tuple[str, ChapterText]] = [("body", c) for c in book.chapters]
     if preset.max_chapter_minutes:
@@ -67,7 +75,7 @@ def make_plan(
         parts = [("opening_credits", opening), *parts, ("closing_credits", closing)]
     chapters = [
         plan_chapter(index=i, title=c.title, text=c.text, voice=voice, model=settings.fish_model,  # type: ignore[arg-type]
-                     max_bytes=settings.chunk_bytes, synthesis=synthesis, role=role)  # fmt: skip
+                     max_bytes=settings.chunk_bytes, synthesis=synthesis, role=role, lexicon=lexicons.lexicon)  # fmt: skip
         for i, (role, c) in enumerate(parts)
     ]
     return BookPlan(
@@ -76,26 +84,38 @@ def make_plan(
         fish_model=settings.fish_model, pauses=pauses, target_rms_db=settings.target_rms_db, notify_url=notify_url,
         submitted_at=datetime.now(timezone.utc), chapters=chapters,
         preset=preset.name, synthesis=synthesis, bit_rate=preset.bit_rate, retail_sample_seconds=preset.retail_sample_seconds,
+        lexicons=lexicons.refs(),
     )  # fmt: skip
 
 
-def estimate(plan: BookPlan, *, price_per_million: float, storage: Storage | None) -> Estimate:
-    """What rendering costs; with `storage`, chunks already rendered are looked up and priced at zero."""
+def estimate(plan: BookPlan, *, price_per_million: float, storage: Storage | None, without: BookPlan | None = None) -> Estimate:
+    """What rendering costs; with `storage`, chunks already rendered are looked up and priced at zero.
+
+    `without`: the same book planned without the lexicons being tried, to count the chunks they change.
+    """
     chunks = [c for chapter in plan.chapters for c in chapter.chunks]
     total = plan.text_bytes
     cached: int | None = None
     uncached = total
+    unique = {c.key: c for c in chunks}
+    present = dict.fromkeys(unique, False)
     if storage is not None:
-        unique = {c.key: c for c in chunks}
         with ThreadPoolExecutor(max_workers=16) as pool:
             present = dict(zip(unique, pool.map(lambda key: storage.exists(plan.output.bucket, key), unique)))
         cached = sum(1 for c in chunks if present[c.key])
         uncached = sum(len(c.text.encode()) for key, c in unique.items() if not present[key])
+    changed: dict[str, int] | None = None
+    if without is not None:
+        before = {c.key for chapter in without.chapters for c in chapter.chunks}
+        changed = {key: len(c.text.encode()) for key, c in unique.items() if key not in before}
     return Estimate(
         chapters=len(plan.chapters), chunks=len(chunks), text_bytes=total,
         cost_usd=round(total / 1e6 * price_per_million, 4), cached_chunks=cached, uncached_bytes=uncached,
         uncached_cost_usd=round(uncached / 1e6 * price_per_million, 4),
         audio_seconds=round(sum(len(c.text) for c in chunks) / CHARACTERS_PER_SECOND, 1),
+        lexicon_chunks=None if changed is None else sum(1 for c in chunks if c.key in changed),
+        lexicon_cost_usd=None if changed is None else round(
+            sum(size for key, size in changed.items() if not present[key]) / 1e6 * price_per_million, 4),
     )  # fmt: skip
 
 
@@ -113,9 +133,12 @@ class BookSubmitter:
     def plan(
         self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
         pauses: Pauses | None = None, notify_url: str | None = None, title: str | None = None, preset: str | None = None,
-        chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
+        chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
     ) -> BookPlan:  # fmt: skip
-        """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET; `chapters`: the body by default."""
+        """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET; `chapters`: the body by default.
+
+        `lexicons` apply after the named voice's own.
+        """
         book = choose(book, chapters)
         chosen = _preset(preset or self._settings.preset)
         if chosen.format and fmt and fmt != chosen.format:
@@ -126,26 +149,29 @@ class BookSubmitter:
             raise BadInput(f"--notify {notify_url!r}: expected an http:// or https:// URL")
         plan = make_plan(book, voice=job_voice_for(voice, bucket=bucket), output=output, settings=self._settings,
                          pauses=pauses or Pauses(), notify_url=notify_url, title=title, preset=chosen,
-                         synthesis=synthesis, narrator=_narrator(voice))  # fmt: skip
+                         synthesis=synthesis, narrator=_narrator(voice),
+                         lexicons=with_voice_lexicons(self._storage, voice, lexicons))  # fmt: skip
         if book.cover:
             extension = (mimetypes.guess_extension(book.cover_type) or ".img").lstrip(".")
             plan = plan.model_copy(update={"cover_key": keys.book_cover(prefix, plan.book_id, extension), "cover_type": book.cover_type})
         return plan
 
-    def estimate(self, plan: BookPlan) -> Estimate:
+    def estimate(self, plan: BookPlan, *, without: BookPlan | None = None) -> Estimate:
+        price = self._settings.price_per_million_bytes
         try:
             self._storage.check_bucket(plan.output.bucket)
         except StorageRejected:
-            return estimate(plan, price_per_million=self._settings.price_per_million_bytes, storage=None)
-        return estimate(plan, price_per_million=self._settings.price_per_million_bytes, storage=self._storage)
+            return estimate(plan, price_per_million=price, storage=None, without=without)
+        return estimate(plan, price_per_million=price, storage=self._storage, without=without)
 
     def submit(
         self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
         pauses: Pauses | None = None, notify_url: str | None = None, budget_usd: float | None = None, title: str | None = None,
         preset: str | None = None, chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
+        lexicons: Lexicons = Lexicons(),
     ) -> tuple[BookPlan, Estimate]:  # fmt: skip
         plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title, preset=preset,
-                         chapters=chapters, synthesis=synthesis)  # fmt: skip
+                         chapters=chapters, synthesis=synthesis, lexicons=lexicons)  # fmt: skip
         bucket = plan.output.bucket
         try:
             self._storage.check_bucket(bucket)
@@ -159,6 +185,7 @@ class BookSubmitter:
             )
         if isinstance(voice, PreparedVoice):
             upload_clips(self._storage, bucket, voice)
+        lexicons.upload(self._storage, bucket)
         if plan.cover_key and book.cover:
             self._storage.put(bucket, plan.cover_key, book.cover, content_type=book.cover_type)
         self._storage.put(bucket, keys.book_plan(plan.output.prefix, plan.book_id), plan.model_dump_json().encode(), content_type="application/json")

@@ -12,6 +12,7 @@ from worker.audio import codec
 from worker.contract import (
     Clip,
     ClipVoice,
+    LexiconRef,
     ModelVoice,
     normalize_transcript,
     reference_hash,
@@ -60,6 +61,7 @@ class NamedVoice:
     name: str
     reference_hash: str
     clips: list[ClipRef]
+    lexicons: tuple[LexiconRef, ...] = ()  # attached by `narrate voices update NAME --lexicon`: they apply first
 
 
 def prepare_clip_voice(inputs: list[ClipInput]) -> PreparedVoice:

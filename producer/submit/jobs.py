@@ -21,6 +21,7 @@ from celery import Celery
 
 from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
+from producer.submit.lexicons import Lexicons, with_voice_lexicons
 from producer.submit.publish import send_render_jobs
 from worker.app import make_app
 from worker.audio import codec
@@ -75,6 +76,7 @@ class _Target:
     output: Output
     voice: ClipVoice | ModelVoice
     synthesis: Synthesis
+    lexicons: Lexicons = Lexicons()
 
     def job(self, source: TextSource) -> RenderJob:
         return RenderJob(
@@ -86,6 +88,7 @@ class _Target:
             title=source.name[:300],
             submitted_at=datetime.now(timezone.utc),
             synthesis=self.synthesis,
+            lexicons=self.lexicons.refs(),
         )
 
 
@@ -113,21 +116,25 @@ class Submitter:
 
     def submit(
         self, *, sources: list[TextSource], voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3",
-        synthesis: Synthesis = Synthesis(),
+        synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
     ) -> list[RenderJob]:
-        """One job per source; `voice` is prepared clips, a named voice, or an existing Fish voice id."""
+        """One job per source; `voice` is prepared clips, a named voice, or an existing Fish voice id.
+
+        `lexicons` apply to every text, after the named voice's own.
+        """
         if not sources:
             raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
         for source in sources:
             self._check_text(source)
-        target = self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis)
+        target = self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons)
         jobs = [target.job(source) for source in sources]
         self._prepare_bucket(target, voice)
         self.enqueue(jobs)
         return jobs
 
     def batch(
-        self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3", size: int = 500, synthesis: Synthesis = Synthesis()
+        self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3", size: int = 500, synthesis: Synthesis = Synthesis(),
+        lexicons: Lexicons = Lexicons(),
     ) -> SubmitBatch:
         """Jobs added one at a time, sent `size` at a time: the fast way to submit from a loop.
 
@@ -135,14 +142,15 @@ class Submitter:
                 for story in stories:
                     batch.add(story.text, title=story.slug)
         """
-        target = self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis)
+        target = self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons)
         self._prepare_bucket(target, voice)
         return SubmitBatch(self, target, size=size)
 
-    def _target(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str, synthesis: Synthesis) -> _Target:
+    def _target(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str, synthesis: Synthesis, lexicons: Lexicons) -> _Target:
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
-        return _Target(output=output, voice=job_voice_for(voice, bucket=bucket), synthesis=self._synthesis.merged(synthesis))
+        return _Target(output=output, voice=job_voice_for(voice, bucket=bucket), synthesis=self._synthesis.merged(synthesis),
+                       lexicons=with_voice_lexicons(self._storage, voice, lexicons))  # fmt: skip
 
     def _prepare_bucket(self, target: _Target, voice: PreparedVoice | NamedVoice | str) -> None:
         """The bucket exists and holds the clips; checked again only after a while (submitting in a loop stays fast)."""
@@ -153,6 +161,10 @@ class Submitter:
             except StorageRejected as exc:
                 raise BadInput(str(exc)) from exc
             self._checked[bucket] = time.monotonic()
+        for lexicon in target.lexicons.files:
+            if not self._seen_lately(f"{bucket}/{lexicon.key}"):
+                Lexicons((lexicon,)).upload(self._storage, bucket)
+                self._checked[f"{bucket}/{lexicon.key}"] = time.monotonic()
         if isinstance(voice, PreparedVoice) and not self._seen_lately(f"{bucket}/{voice.reference_hash}"):
             upload_clips(self._storage, bucket, voice)
             self._checked[f"{bucket}/{voice.reference_hash}"] = time.monotonic()

@@ -22,6 +22,7 @@ from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice
 from producer.submit.jobs import Submitter, parse_out
+from producer.submit.lexicons import Lexicons, read_lexicon_files
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.contract import RenderJob, Synthesis
@@ -38,6 +39,7 @@ class JobGroup:
     out: str
     fmt: str
     synthesis: Synthesis = Synthesis()
+    lexicons: Lexicons = Lexicons()
     sources: list[TextSource] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)  # each job's place in the manifests, to print ids in that order
 
@@ -54,6 +56,7 @@ class BookWork:
     preset: str | None = None
     chapters: ChapterChoice = ChapterChoice()
     synthesis: Synthesis = Synthesis()
+    lexicons: Lexicons = Lexicons()
 
 
 @dataclass
@@ -61,15 +64,15 @@ class Work:
     """Everything one `narrate submit` of books and manifests will send, read and checked; nothing sent yet."""
 
     books: list[BookWork] = field(default_factory=list)
-    job_groups: dict[tuple[VoiceKey, str, str, Synthesis], JobGroup] = field(default_factory=dict)
+    job_groups: dict[tuple[VoiceKey, str, str, Synthesis, Lexicons], JobGroup] = field(default_factory=dict)
     job_count: int = 0
     outputs: dict[str, str] = field(default_factory=dict)  # output URL -> where it is first named, for error messages
 
-    def add_job(self, entry: ManifestEntry, voice: PreparedVoice | NamedVoice | str, synthesis: Synthesis) -> None:
-        key = (entry.voice_key, entry.out, entry.format, synthesis)
+    def add_job(self, entry: ManifestEntry, voice: PreparedVoice | NamedVoice | str, synthesis: Synthesis, lexicons: Lexicons) -> None:
+        key = (entry.voice_key, entry.out, entry.format, synthesis, lexicons)
         group = self.job_groups.get(key)
         if group is None:
-            group = self.job_groups[key] = JobGroup(voice=voice, out=entry.out, fmt=entry.format, synthesis=synthesis)
+            group = self.job_groups[key] = JobGroup(voice=voice, out=entry.out, fmt=entry.format, synthesis=synthesis, lexicons=lexicons)
         group.sources.append(TextSource(name=entry.title or "manifest job", text=entry.text or ""))
         group.positions.append(self.job_count)
         self.job_count += 1
@@ -97,29 +100,32 @@ class Voices:
 
 def plan_work(
     settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None = None,
-    chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
+    chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
 ) -> Work:
-    """`synthesis`: the command line's settings; an entry's own win over them."""
-    """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent."""
+    """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent.
+
+    `synthesis`, `lexicons`: the command line's; an entry's own win over them.
+    """
     voices = Voices(settings)
     work = Work()
     for path in paths:
         if Path(path).suffix.lower() not in MANIFEST_SUFFIXES:
             work.books.append(BookWork(read_book(path), voices.get(cli_voice), out, fmt, preset=preset, chapters=chapters,
-                                       synthesis=synthesis))  # type: ignore[arg-type]
+                                       synthesis=synthesis, lexicons=lexicons))  # type: ignore[arg-type]
             work.outputs.setdefault(out, path)
             continue
         for where, entry in read_placed_manifest(path, max_text_bytes=settings.max_text_bytes):
             chosen = voices.get(entry.voice_key, where=where)
             settings_here = synthesis.merged(synthesis_from(where, **entry.synthesis_values()))
+            lexicons_here = lexicons + read_lexicon_files(entry.lexicon, where=f"{where}: `lexicon`")
             work.outputs.setdefault(entry.out, where)
             if entry.is_job:
-                work.add_job(entry, chosen, settings_here)
+                work.add_job(entry, chosen, settings_here, lexicons_here)
             else:
                 # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
                 choice = ChapterChoice.parse(entry.chapters, include_front_matter=entry.include_front_matter)
                 book = BookWork(read_book(str(entry.file)), chosen, entry.out, entry.format, entry.title, entry.preset or preset, choice,
-                                settings_here)  # fmt: skip
+                                settings_here, lexicons_here)  # fmt: skip
                 choose(book.book, choice)  # a chapter number past the end is refused now, before anything is sent
                 work.books.append(book)
     return work
@@ -149,6 +155,7 @@ def submit_job_groups(settings: Settings, work: Work) -> list[RenderJob]:
     submitter = Submitter.from_settings(settings)
     placed: dict[int, RenderJob] = {}
     for group in work.job_groups.values():
-        jobs = submitter.submit(sources=group.sources, voice=group.voice, out=group.out, fmt=group.fmt, synthesis=group.synthesis)
+        jobs = submitter.submit(sources=group.sources, voice=group.voice, out=group.out, fmt=group.fmt, synthesis=group.synthesis,
+                                lexicons=group.lexicons)
         placed.update(zip(group.positions, jobs))
     return [placed[position] for position in range(work.job_count)]

@@ -11,9 +11,10 @@ import redis
 from celery import Celery
 
 from producer.submit.clips import NamedVoice, PreparedVoice, upload_clips
+from producer.submit.lexicons import Lexicons
 from worker import keys
 from worker.app import VOICES_QUEUE, make_app
-from worker.contract import PROMOTE_TASK
+from worker.contract import PROMOTE_TASK, LexiconRef
 from worker.errors import BadInput
 from worker.fish.client import FishClient, FishVoices
 from worker.settings import Settings
@@ -66,7 +67,20 @@ class VoiceBook:
         if raw is None:
             return None
         data = json.loads(raw)
-        return NamedVoice(name=data["name"], reference_hash=data["reference_hash"], clips=[ClipRef(**c) for c in data["clips"]])
+        return NamedVoice(name=data["name"], reference_hash=data["reference_hash"], clips=[ClipRef(**c) for c in data["clips"]],
+                          lexicons=tuple(LexiconRef.model_validate(ref) for ref in data.get("lexicons", [])))  # fmt: skip
+
+    def set_lexicons(self, name: str, lexicons: Lexicons) -> NamedVoice:
+        """Attach lexicons to a named voice (stored beside its clips), replacing the ones it had; none: detach them all."""
+        raw = self._redis.get(keys.named_voice(name))
+        if raw is None:
+            raise BadInput(f"no voice named {name!r}: lexicons attach to a named voice (see `narrate voices list`)")
+        data = json.loads(raw)
+        bucket = data["clips"][0]["bucket"]
+        lexicons.upload(self.storage, bucket)
+        data["lexicons"] = [ref.model_copy(update={"bucket": ref.bucket or bucket}).model_dump() for ref in lexicons.refs()]
+        self._redis.set(keys.named_voice(name), json.dumps(data))
+        return self.named(name)  # type: ignore[return-value]
 
     def resolve(self, ref: str) -> str:
         """A reference hash from a name, a full hash, or an unambiguous hash prefix (8+ characters)."""
@@ -86,6 +100,9 @@ class VoiceBook:
         entry = self.registry.get(reference_hash)
         if entry is None:
             raise BadInput(f"reference {reference_hash[:12]} is not in the registry")
+        named = self.named(ref)
+        if named is not None and named.lexicons:
+            entry = {**entry, "lexicons": [lexicon.model_dump() for lexicon in named.lexicons]}
         return entry
 
     def entries(self) -> list[dict[str, Any]]:

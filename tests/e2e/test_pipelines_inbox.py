@@ -217,3 +217,21 @@ def test_an_edited_manuscript_renders_only_its_changed_chunks(inbox, bucket, emu
     assert (book["chunks_rendered"], book["chunks_reused"]) == (1, book["chunks_total"] - 1), "only the edited chapter's chunk is paid for"
     tts = [r for r in emulator.requests()[before:] if r["status"] == 200]
     assert len(tts) == 1 and "revised" in tts[0]["text"]
+
+
+def test_the_pipelines_lexicons_apply_then_an_entrys_own(inbox, bucket, emulator) -> None:
+    pipeline, ctx = inbox
+    storage = Storage()
+    storage.put(bucket, "lexicons/src/pipeline.yaml", b"Zorbu: Zor-boo\n", content_type="text/yaml")
+    storage.put(bucket, "lexicons/src/entry.csv", b"word,say\nQuix,Kwicks\nZorbu,Zorr-bew\n", content_type="text/csv")
+    pipeline = Pipeline.model_validate({**pipeline.model_dump(), "lexicon": f"s3://{bucket}/lexicons/src/pipeline.yaml"})
+    storage.put(bucket, "inbox/note.txt", b"Zorbu waved at Quix.", content_type="text/plain")
+    entry = {"text": "Quix met Zorbu.", "lexicon": [f"s3://{bucket}/lexicons/src/entry.csv"]}
+    storage.put(bucket, "inbox/batch.jsonl", json.dumps(entry).encode(), content_type="application/x-ndjson")
+    assert sorted(scan(pipeline, ctx=ctx).submitted) == ["inbox/batch.jsonl", "inbox/note.txt"]
+    until_settled(pipeline, ctx, expected=2)
+    spoken = [r["text"] for r in emulator.requests() if r["status"] == 200]
+    assert "Zor-boo waved at Quix." in spoken  # the pipeline's lexicon
+    assert "Kwicks met Zorr-bew." in spoken  # the entry's own, after the pipeline's: its Zorbu wins
+    with pytest.raises(ValueError, match="is not an S3 URL"):
+        Pipeline.model_validate({**pipeline.model_dump(), "lexicon": ["names.yaml"]})

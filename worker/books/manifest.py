@@ -18,6 +18,8 @@ def book_manifest(plan: BookPlan, *, book: dict, marks: list[tuple[str, float, f
             "index": chapter.index, "title": title, "role": chapter.role, "start_seconds": round(start, 3), "end_seconds": round(end, 3),
             "chunks": len(chapter.chunks), "output_url": state.get("output_url", ""), "gain_db": state.get("gain_db"),
             "loudness": loudness.get("normalized"), "loudness_before": loudness.get("measured"),
+            # the chunks whose text a lexicon changed, and by which entries
+            "lexicon": [{"chunk": c.index, "key": c.key, "entries": c.lexicon} for c in chapter.chunks if c.lexicon],
         })  # fmt: skip
     reports = {"book.m4b": book_report}
     sample = next((c["sample_loudness"] for c in book.get("chapters", []) if c.get("sample_loudness")), None)
@@ -43,6 +45,7 @@ def book_manifest(plan: BookPlan, *, book: dict, marks: list[tuple[str, float, f
             "sample": next((c["sample_url"] for c in book.get("chapters", []) if c.get("sample_url")), None),
         },
         "preset": plan.preset,
+        "lexicons": [{"name": ref.name, "sha256": ref.sha256, "url": keys.s3_url(ref.bucket or bucket, ref.key)} for ref in plan.lexicons],
         "submitted_at": plan.submitted_at.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }

@@ -13,8 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from worker import keys
-from worker.contract import Output, Synthesis, Voice
+from worker.contract import LexiconRef, Output, Synthesis, Voice
 from worker.text.chunking import split_text
+from worker.text.lexicon import Lexicon
 
 
 class _Strict(BaseModel):
@@ -26,6 +27,7 @@ class PlanChunk(_Strict):
     text: str = Field(min_length=1)
     key: str = Field(description="chunks/<content hash>.wav in the output bucket.")
     paragraph_start: bool = Field(description="First chunk of a paragraph: a longer pause goes before it.")
+    lexicon: list[str] = Field(default_factory=list, description="The lexicon entries applied in this chunk's text.")
 
 
 class PlanChapter(_Strict):
@@ -60,6 +62,7 @@ class BookPlan(_Strict):
     target_rms_db: float = -20.0
     preset: str = Field("standard", description="How the audio is made for where it goes (worker.books.presets).")
     synthesis: Synthesis = Synthesis()  # asked of Fish for every chunk; its sample rate is every file's
+    lexicons: list[LexiconRef] = Field(default_factory=list, description="Applied to every chapter's text before it was chunked.")
     bit_rate: int | None = Field(None, description="Chapter files' bit rate; None: the format's default.")
     retail_sample_seconds: tuple[float, float] | None = Field(
         None, description="A sample file of this many seconds (at least, at most) from the start of the first body chapter."
@@ -97,15 +100,25 @@ def voice_identity(voice: Voice) -> str:
 
 def plan_chapter(
     *, index: int, title: str, text: str, voice: Voice, model: str, max_bytes: int, synthesis: Synthesis = Synthesis(),
-    role: str = "body",
+    role: str = "body", lexicon: Lexicon | None = None,
 ) -> PlanChapter:
-    """Chunks of one chapter: each paragraph split on its own, so pauses land between paragraphs."""
+    """Chunks of one chapter: each paragraph split on its own, so pauses land between paragraphs.
+
+    The lexicon applies first; a chunk's address covers the text Fish receives.
+    """
     identity = voice_identity(voice)
-    chunks: list[PlanChunk] = []
-    for paragraph in (p for p in text.split("\n\n") if p.strip()):
-        for position, piece in enumerate(split_text(paragraph, max_bytes=max_bytes)):
-            key = keys.chunk_audio(keys.chunk_hash(piece, voice=identity, model=model, synthesis=synthesis.address()))
-            chunks.append(PlanChunk(index=len(chunks), text=piece, key=key, paragraph_start=position == 0))
+    replaced = (lexicon or Lexicon()).apply(text)
+    pieces = [
+        (piece, position == 0)
+        for paragraph in replaced.text.split("\n\n") if paragraph.strip()
+        for position, piece in enumerate(split_text(paragraph, max_bytes=max_bytes))
+    ]  # fmt: skip
+    applied = replaced.entries_in([piece for piece, _ in pieces]) if replaced.spans else [[] for _ in pieces]
+    chunks = [
+        PlanChunk(index=number, text=piece, paragraph_start=starts, lexicon=entries,
+                  key=keys.chunk_audio(keys.chunk_hash(piece, voice=identity, model=model, synthesis=synthesis.address())))
+        for number, ((piece, starts), entries) in enumerate(zip(pieces, applied))
+    ]  # fmt: skip
     return PlanChapter(index=index, title=title, chunks=chunks, role=role)  # type: ignore[arg-type]
 
 

@@ -17,6 +17,7 @@ from worker.audio import codec
 from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord, Synthesis
 from worker.errors import AudioError, FishUnavailable, StorageUnavailable
 from worker.fish.client import Speech
+from worker.jobs.lexicons import job_lexicon
 from worker.readahead import read_ahead
 from worker.text.chunking import split_text
 from worker.voices.speaker import RenderContext, Speaker
@@ -47,7 +48,8 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
 
     started_at = datetime.now(timezone.utc)
     voice = Speaker.load(job.voice, bucket=bucket, ctx=ctx)
-    chunks = split_text(job.text, max_bytes=ctx.settings.chunk_bytes)
+    replaced = job_lexicon(job.lexicons, bucket=bucket, storage=ctx.storage).apply(job.text)
+    chunks = split_text(replaced.text, max_bytes=ctx.settings.chunk_bytes)
     requests: list[RequestRecord] = []
     held_key: str | None = None
     info: codec.AudioInfo | None = None
@@ -79,6 +81,9 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
         if held_key is not None and ctx.held is not None and held is None:
             ctx.held.put(held_key, data=data, record=requests[0])
         raise
+    if replaced.spans:
+        applied = replaced.entries_in(chunks)
+        requests = [r.model_copy(update={"lexicon": applied[r.chunk]}) if applied[r.chunk] else r for r in requests]
     billed = [r for r in requests if not r.cached]
     modes = {r.mode for r in requests}
     manifest = Manifest(
