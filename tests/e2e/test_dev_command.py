@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -82,8 +83,9 @@ def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
     from tests.epubs import fable
 
     fable(tmp_path / "fable.epub")
+    (tmp_path / "names.csv").write_text("word,say\ntraveller,wayfarer\n")
     result = subprocess.run(
-        [sys.executable, "-m", "producer.cli.main", "dev", "fable.epub"], cwd=tmp_path, env=dev_env(tmp_path),
+        [sys.executable, "-m", "producer.cli.main", "dev", "fable.epub", "--lexicon", "names.csv"], cwd=tmp_path, env=dev_env(tmp_path),
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -96,6 +98,8 @@ def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
         assert (folder / name).exists()
     assert "The North Wind and the Sun: chapters" in result.stdout and "RMS, peak and noise floor in dB" in result.stdout
     assert "ACX: pass" in result.stdout  # mastered, with room tone: every chapter passes the store's checks
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [[c["entries"] for c in chapter["lexicon"]] for chapter in manifest["chapters"]] == [[["traveller"]]] * 3
 
 
 def test_dev_runs_pipelines_until_ctrl_c(tmp_path: Path) -> None:
