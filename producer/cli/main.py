@@ -17,6 +17,7 @@ from producer.cli import books as book_cli
 from producer.cli import ops as ops_cli
 from producer.cli import options, progress
 from producer.cli import say as say_cli
+from producer.cli import words as words_cli
 from producer.cli.console import (
     EXIT_JOB_FAILED,
     console,
@@ -155,6 +156,7 @@ def _print_jobs(jobs: list[RenderJob], *, as_json: bool) -> None:
 book_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voice_from_options)
 ops_cli.register(app, settings_or_exit=settings_or_exit)
 say_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voice_from_options)
+words_cli.register(app, settings_or_exit=settings_or_exit)
 
 
 @app.command()
