@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
+import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from celery import Celery, signals
+from celery import Celery, current_task, signals
 from kombu import Queue
 
+from worker import logs, metrics
 from worker.contract import (
     BOOK_RECONCILE_TASK,
     CREDIT_CHECK_TASK,
     JOB_SWEEP_TASK,
     PROMOTE_TASK,
+    SENT_AT_HEADER,
 )
 from worker.settings import Settings, get_settings
 
@@ -51,6 +56,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_routes={PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE}},
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
+        # task events, so Flower and celery-exporter see every task without extra configuration
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         # `celery -A worker beat` (or a worker with -B) runs the audiobook reconciler. RedBeat keeps the
         # schedule in Redis behind a lock, so a second beat waits instead of sending everything twice; its
         # default lock timeout (25 min) would leave the cluster that long without a beat after one dies.
@@ -69,6 +77,58 @@ def make_app(settings: Settings | None = None) -> Celery:
         # TLS to Redis verifies the server's certificate unless the URL says otherwise.
         app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     return app
+
+
+@signals.setup_logging.connect
+def _logging(loglevel: int | str | None = None, **_: object) -> None:
+    """Workers and beat log in NARRATE_LOG_FORMAT, Celery's own lines included (connecting here replaces Celery's setup)."""
+    settings = get_settings()
+    secrets = [settings.fish_api_key.get_secret_value()] if settings.fish_api_key else []
+    logs.configure(fmt=settings.log_format, level=loglevel or logging.INFO, secrets=secrets, current_task=_running_task)
+
+
+def _running_task() -> tuple[str, str] | None:
+    task = current_task._get_current_object()
+    if task is None or getattr(task.request, "id", None) is None:
+        return None
+    return task.request.id, task.name
+
+
+@signals.celeryd_init.connect
+def _no_banner_in_json(instance: object = None, **_: object) -> None:
+    """JSON log pipelines get only JSON: no start-up banner (as `celery worker --quiet`), and the warnings Celery
+    gives before it sets up logging (running as root) already in the format."""
+    if get_settings().log_format == "json" and instance is not None:
+        instance.quiet = True  # type: ignore[attr-defined]
+        _logging()
+
+
+@signals.before_task_publish.connect
+def _stamp_sent_at(headers: dict | None = None, **_: object) -> None:
+    if headers is not None:
+        headers[SENT_AT_HEADER] = time.time()  # every publish, retries included: the age is time spent waiting
+
+
+@signals.worker_ready.connect
+def _serve_metrics(**_: object) -> None:
+    """After the pool has started, so only the main process holds the port."""
+    settings = get_settings()
+    if settings.heartbeat_file:
+        metrics.HEALTH.file = Path(settings.heartbeat_file)
+        metrics.HEALTH.beat()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+
+
+@signals.heartbeat_sent.connect
+def _heartbeat(**_: object) -> None:
+    metrics.HEALTH.beat()
+
+
+@signals.worker_process_shutdown.connect
+def _pool_process_gone(pid: int | None = None, **_: object) -> None:
+    if pid:
+        metrics.process_gone(pid)
 
 
 @signals.worker_init.connect

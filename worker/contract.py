@@ -35,6 +35,9 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# Stamped on every message as it is published: the queue-age metric reads it off the oldest waiting message.
+SENT_AT_HEADER = "narrate_sent_at"
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

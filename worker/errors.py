@@ -16,6 +16,8 @@ class NarrateError(Exception):
 class TransientError(NarrateError):
     """Worth retrying: the cause is expected to go away by itself."""
 
+    cause = "other"  # why a retry happens, for metrics and logs
+
 
 class PermanentError(NarrateError):
     """Not worth retrying: something about the request has to change."""
@@ -48,9 +50,16 @@ class VoiceNotFound(FishRejected):
 class FishUnavailable(TransientError):
     """The Fish API is busy or failing (429, 5xx, timeouts, resets)."""
 
+    def __init__(self, message: str, *, cause: str = "server_error") -> None:
+        """`cause`: rate_limited, server_error or timeout, for metrics and logs."""
+        super().__init__(message)
+        self.cause = cause
+
 
 class StorageUnavailable(TransientError):
     """The S3 endpoint is unreachable, throttling or failing."""
+
+    cause = "storage"
 
 
 class StorageRejected(PermanentError):

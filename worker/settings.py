@@ -128,6 +128,15 @@ class Settings(BaseSettings):
         None, description="HMAC-SHA256 key that signs completion webhooks (X-Narrate-Signature)."
     )
     webhook_max_attempts: int = Field(8, ge=1, description="Attempts to deliver one completion webhook.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve Prometheus /metrics and a cheap /healthz on this port from each worker; unset: off."
+    )
+    heartbeat_file: str = Field(
+        "", description="A file the worker touches at every heartbeat, for liveness probes that read it; empty: none."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Worker log lines: text for people, json for log pipelines (one object per line)."
+    )
 
     @field_validator("promote_after", mode="before")
     @classmethod

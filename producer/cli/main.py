@@ -26,6 +26,7 @@ from producer.cli.console import (
     settings_or_exit,
     warn,
 )
+from producer.cli.metrics import metrics_app
 from producer.cli.pipelines import pipelines_app
 from producer.cli.voices import voices_app
 from producer.readers.books import is_book
@@ -48,6 +49,7 @@ from worker.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
 app.add_typer(voices_app, name="voices")
 app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(metrics_app, name="metrics")
 
 
 @app.command()

@@ -72,6 +72,7 @@ def test_the_emulator_never_imports_what_it_stands_in_for() -> None:
     ("av", ("worker.audio",)),
     ("celery", ("worker.app", "producer.submit", "producer.pipelines.tasks")),
     ("kombu", ("worker.app", "producer.submit")),
+    ("prometheus_client", ("worker.metrics", "worker.cluster_metrics", "producer.cli.metrics")),
 ])  # fmt: skip
 def test_each_library_has_one_home(library: str, owners: tuple[str, ...]) -> None:
     def breaks(module: str, name: str) -> bool:

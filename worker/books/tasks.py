@@ -12,7 +12,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
-from worker import keys
+from worker import keys, metrics
 from worker.app import ASSEMBLY_QUEUE, QUEUE, app
 from worker.backoff import retry_delay, wait_delay
 from worker.books import webhook
@@ -31,6 +31,7 @@ from worker.contract import (
     BOOK_RECONCILE_TASK,
 )
 from worker.errors import PermanentError, TransientError
+from worker.events import cause_of, event
 from worker.fish.breaker import BreakerOpen
 from worker.fish.limiter import SlotUnavailable
 from worker.jobs.lease import LeaseTaken
@@ -62,6 +63,7 @@ class BookTask(Task):
         try:
             return step()
         except (SlotUnavailable, BreakerOpen, LeaseTaken) as exc:  # waits, not failures
+            metrics.RETRIES.labels(cause=cause_of(exc)).inc()
             _note(book_id, waiting=str(exc))
             raise self.retry(countdown=wait_delay(exc, cap=get_settings().longest_countdown))
         except TRANSIENT as exc:
@@ -69,17 +71,23 @@ class BookTask(Task):
             if attempt >= get_settings().max_attempts:
                 # Leave the book rendering: the reconciler sends the work again later.
                 _note(book_id, error=f"{self.name} gave up for now after {attempt} attempts: {_describe(exc)}")
-                log.warning("book %s: %s gave up for now: %s", book_id, self.name, _describe(exc))
+                event(log, logging.WARNING, "book %s: %s gave up for now: %s", book_id, self.name, _describe(exc), book_id=book_id,
+                      attempt=attempt, cause=cause_of(exc), error=exc)  # fmt: skip
                 return None
+            metrics.RETRIES.labels(cause=cause_of(exc)).inc()
             _note(book_id, waiting=f"{self.name} attempt {attempt} failed, retrying: {_describe(exc)}")  # keeps the book fresh
             raise self._again("failures", attempt)
         except PermanentError as exc:
             book_context().state.finish(book_id, state="failed", error=str(exc))
-            log.warning("book %s failed: %s", book_id, exc)
+            if self.name == BOOK_CHUNK_TASK:
+                metrics.CHUNKS.labels(state="failed").inc()
+            event(log, logging.WARNING, "book %s failed: %s", book_id, exc, book_id=book_id, error=exc)
             return None
         except Exception as exc:  # most likely a bug: a few more tries, then the book fails visibly, never stuck
             attempt = self._attempt("errors")
-            log.exception("book %s: %s failed unexpectedly (attempt %d)", book_id, self.name, attempt)
+            event(log, logging.ERROR, "book %s: %s failed unexpectedly (attempt %d)", book_id, self.name, attempt, exc_info=True,
+                  book_id=book_id, attempt=attempt, error=exc)  # fmt: skip
+            metrics.RETRIES.labels(cause="other").inc()
             if attempt >= get_settings().max_attempts:
                 book_context().state.finish(book_id, state="failed",
                                             error=f"internal error in {self.name} after {attempt} attempts: {_describe(exc)}")  # fmt: skip
@@ -128,6 +136,7 @@ class ChunkTask(BookTask):
         # One delivery renders a chunk at a time: a copy handed out again after a connection loss waits.
         with ctx.render.leases.hold(held_chunk_key(chunk)) if ctx.render.leases else contextlib.nullcontext():
             rendered, billed = render_chunk(chunk, ctx=ctx)
+        metrics.CHUNKS.labels(state="rendered" if rendered else "reused").inc()
         if ctx.state.chunk_done(chunk.book_id, chunk.chapter, chunk.index, rendered=rendered, billed_bytes=billed):
             enqueue_chapter(chunk.book_id, chunk.bucket, chunk.prefix, chunk.chapter)
 
@@ -153,8 +162,13 @@ class ChapterTask(BookTask):
         if chapter in ctx.state.chapters_done(book_id):
             return  # delivered again, or sent by the reconciler after all: its file is made and counted
         ctx.state.set_chapter(book_id, chapter, state="assembling")
+        started = time.perf_counter()
         with book_heartbeat(ctx.state, book_id, stale_seconds=get_settings().reconcile_stale_seconds):
             fields = assemble_chapter(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), chapter, ctx=ctx)
+        seconds = time.perf_counter() - started
+        metrics.ASSEMBLY_SECONDS.labels(kind="chapter").observe(seconds)
+        event(log, logging.INFO, "book %s: chapter %d assembled in %.1fs", book_id, chapter, seconds, book_id=book_id, chapter=chapter,
+              seconds=round(seconds, 3), audio_seconds=fields.get("duration_seconds"))  # fmt: skip
         if ctx.state.chapter_done(book_id, chapter, **fields):
             enqueue_book(book_id, bucket, prefix)
 
@@ -173,13 +187,17 @@ class AssembleTask(BookTask):
         if ctx.state.state_of(book_id) in FINAL_STATES:
             return  # assembled already (or failed for good): nothing to make, nobody to tell again
         ctx.state.set_book(book_id, state="assembling")
+        started = time.perf_counter()
         with book_heartbeat(ctx.state, book_id, stale_seconds=get_settings().reconcile_stale_seconds):
             manifest = assemble_book(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), ctx=ctx)
+        seconds = time.perf_counter() - started
+        metrics.ASSEMBLY_SECONDS.labels(kind="book").observe(seconds)
         finished = ctx.state.finish(book_id, state="succeeded", output_url=manifest["outputs"]["m4b"], error="",
                                     manifest_url=keys.s3_url(bucket, keys.book_manifest(prefix, book_id)))  # fmt: skip
         if not finished:
             return  # a duplicate assembly finished it first, and sent its webhook
-        log.info("book %s finished: %s", book_id, manifest["outputs"]["m4b"])
+        event(log, logging.INFO, "book %s finished: %s", book_id, manifest["outputs"]["m4b"], book_id=book_id, seconds=round(seconds, 3),
+              chunks=manifest["chunks"]["total"], text_bytes=manifest["bytes_billed"])  # fmt: skip
         if (ctx.state.get(book_id) or {}).get("notify_url"):
             notify.apply_async((book_id,), queue=ASSEMBLY_QUEUE)
 

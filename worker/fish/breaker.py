@@ -17,6 +17,8 @@ from worker.errors import TransientError
 class BreakerOpen(TransientError):
     """Fish calls are suspended; the job waits and is not counted as failing."""
 
+    cause = "credit_wait"
+
 
 class CreditBreaker:
     def __init__(self, client: redis.Redis) -> None:

@@ -20,6 +20,7 @@ from fishaudio.exceptions import APIError, FishAudioError, NotFoundError
 from fishaudio.types import ReferenceAudio, TTSConfig
 from pydantic import ValidationError
 
+from worker import metrics
 from worker.contract import Synthesis
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
 from worker.fish.breaker import BreakerOpen, CreditBreaker
@@ -54,6 +55,7 @@ class FishClient:
             )
         self._key = settings.fish_key()
         self._model = settings.fish_model
+        self._price = settings.price_per_million_bytes
         self._limiter = limiter
         self._breaker = breaker
         # Per thread: a slot one thread holds must not let another thread's request in with it.
@@ -79,6 +81,7 @@ class FishClient:
     ) -> Speech:
         """One TTS request; with `reference_id` only the id is sent, else the clips; unset settings are the API's."""
         inline = [] if reference_id else [ReferenceAudio(audio=a, text=t) for a, t in references or []]
+        mode = "reference_id" if reference_id else "one_shot"
         with self.slot():
             started = time.perf_counter()
             try:
@@ -94,18 +97,23 @@ class FishClient:
                 )
             except (APIError, FishAudioError, httpx.HTTPError) as exc:
                 mapped = self._mapped(exc, reference_id=reference_id)
+                metrics.request_outcome(voice_mode=mode, outcome=_outcome(mapped))
                 if isinstance(mapped, FishRejected) and mapped.status == 402 and self._breaker is not None:
                     self._breaker.open(reason=str(mapped))
                     raise BreakerOpen(f"waiting: {mapped}; Fish calls are paused until `narrate resume`") from None
                 raise mapped from None
         if not audio:
+            metrics.request_outcome(voice_mode=mode, outcome="server_error")
             raise FishUnavailable("the Fish API answered 200 with no audio; will retry")
-        return Speech(
+        speech = Speech(
             audio=audio,
             latency_seconds=time.perf_counter() - started,
             reference_bytes_sent=sum(len(ref.audio) for ref in inline),
             reference_id=reference_id,
         )
+        metrics.request_outcome(voice_mode=mode, outcome="ok", seconds=speech.latency_seconds, text_bytes=len(text.encode()),
+                                reference_bytes=speech.reference_bytes_sent, price_per_million=self._price)  # fmt: skip
+        return speech
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
@@ -137,14 +145,15 @@ class FishClient:
 
     def _mapped(self, exc: Exception, *, reference_id: str | None) -> Exception:
         if isinstance(exc, httpx.TimeoutException):
-            return FishUnavailable("the Fish API timed out; will retry")
+            return FishUnavailable("the Fish API timed out; will retry", cause="timeout")
         if isinstance(exc, httpx.HTTPError):
             return FishUnavailable(f"cannot reach the Fish API ({exc.__class__.__name__}); will retry")
         if not isinstance(exc, APIError):
             return FishRejected(self._clean(f"the Fish SDK refused the request: {exc}"), status=0)
         status, detail = exc.status, self._clean(str(exc.message))[:300]
         if status in (408, 429) or status >= 500:
-            return FishUnavailable(f"the Fish API is busy or failing ({status}: {detail}); will retry")
+            cause = "rate_limited" if status == 429 else "timeout" if status == 408 else "server_error"
+            return FishUnavailable(f"the Fish API is busy or failing ({status}: {detail}); will retry", cause=cause)
         if reference_id and (status == 404 or (status == 400 and "reference" in detail.lower())):
             return VoiceNotFound(f"the Fish voice {reference_id} was not found ({status}: {detail})", status=status)
         hint = _PERMANENT_HINTS.get(status, f"the Fish API rejected the request ({status})")
@@ -153,6 +162,13 @@ class FishClient:
     def _clean(self, message: str) -> str:
         # The key must never reach a log, a record or a manifest, even if echoed back.
         return message.replace(self._key, "[redacted]") if self._key else message
+
+
+def _outcome(error: Exception) -> str:
+    if isinstance(error, FishUnavailable):
+        return error.cause
+    status = getattr(error, "status", 0)
+    return "no_credit" if status == 402 else f"rejected_{status}" if status in (400, 401, 403, 404, 422) else "rejected"
 
 
 def _config(synthesis: Synthesis) -> TTSConfig:

@@ -44,6 +44,8 @@ return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[2])
 class SlotUnavailable(TransientError):
     """Every Fish slot is taken: try again shortly, without counting it as a failure."""
 
+    cause = "slot_wait"
+
 
 class FishLimiter:
     def __init__(self, client: redis.Redis, *, limit: int, lease_seconds: float, wait_seconds: float = 2.0) -> None:
@@ -61,6 +63,11 @@ class FishLimiter:
 
     def extend(self, holder: str) -> None:
         self._extend(keys=[keys.fish_slots()], args=[self.lease_seconds, holder])
+
+    def in_use(self) -> int:
+        """Slots held now, cluster-wide (leases past their expiry do not count)."""
+        seconds, micros = self._redis.time()
+        return int(self._redis.zcount(keys.fish_slots(), f"({seconds + micros / 1e6}", "+inf"))
 
     def release(self, holder: str) -> None:
         self._redis.zrem(keys.fish_slots(), holder)

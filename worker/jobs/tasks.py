@@ -22,11 +22,12 @@ from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded, TimeLimitExc
 from celery.worker import state as worker_state
 from celery.worker.request import Request
 
-from worker import keys
+from worker import keys, metrics
 from worker.app import ALL_QUEUES, app
 from worker.backoff import retry_delay, wait_delay
 from worker.contract import JOB_SWEEP_TASK, RENDER_TASK, RenderJob
 from worker.errors import NarrateError, PermanentError, TransientError
+from worker.events import cause_of, event
 from worker.fish.breaker import BreakerOpen
 from worker.fish.limiter import SlotUnavailable
 from worker.jobs.lease import LeaseTaken
@@ -78,6 +79,7 @@ class RenderRequest(Request):
         try:
             redis_client().delete(keys.render_lease(job_id))  # its holder is being killed
             delay = failed_attempt(job_store(), job_id, error=reason, settings=get_settings())
+            (metrics.JOBS.labels(state="failed") if delay is None else metrics.RETRIES.labels(cause="time_limit")).inc()
             if delay is not None:
                 app.send_task(RENDER_TASK, kwargs={"job": self._payload()}, task_id=self.id, countdown=delay)
         except (redis.RedisError, OSError):
@@ -89,7 +91,9 @@ class RenderRequest(Request):
             return False
         try:
             redis_client().delete(keys.render_lease(job_id))  # its holder is dead
-            return worker_died(job_store(), job_id, settings=get_settings())
+            failed = worker_died(job_store(), job_id, settings=get_settings())
+            (metrics.JOBS.labels(state="failed") if failed else metrics.RETRIES.labels(cause="worker_died")).inc()
+            return failed
         except redis.RedisError:
             log.exception("job %s: could not count its worker's death", job_id)
             return False
@@ -115,7 +119,7 @@ class RenderTask(Task):
         except (Retry, Reject):
             raise
         except SoftTimeLimitExceeded:  # fired outside the render: in a record update or an error handler
-            self._retry_or_fail(job, SOFT_LIMIT)
+            self._retry_or_fail(job, SOFT_LIMIT, cause="time_limit")
         except Exception as exc:  # Redis gone, a broker hiccup, a bug: retry a bounded number of times
             self._unexpected(job, exc, errors=errors + 1)
 
@@ -134,6 +138,7 @@ class RenderTask(Task):
             raise self._retry(countdown=min(settings.longest_countdown, wait_delay(exc) + 5.0))
         except (SlotUnavailable, BreakerOpen) as exc:
             # Waiting for capacity or for credit is not a failure: no attempt and no retry time is used up.
+            metrics.RETRIES.labels(cause=cause_of(exc)).inc()
             store.mark_waiting(job.job_id, attempt=failures, error=str(exc))
             store.restart_retry_clock(job.job_id)
             raise self._retry(countdown=wait_delay(exc, cap=settings.longest_countdown))
@@ -142,12 +147,13 @@ class RenderTask(Task):
                 # A long job that stored chunks this time is moving, not failing: go on where it stopped.
                 store.mark_waiting(job.job_id, attempt=failures, error=f"{SOFT_LIMIT} after storing {progress.chunks_stored} more chunks; continuing")
                 raise self._retry(countdown=0.5) from None
-            return self._retry_or_fail(job, SOFT_LIMIT)
+            return self._retry_or_fail(job, SOFT_LIMIT, cause="time_limit")
         except TransientError as exc:
-            return self._retry_or_fail(job, str(exc))
+            return self._retry_or_fail(job, str(exc), cause=cause_of(exc))
         except NarrateError as exc:  # PermanentError, and any other error of ours: fail at once
             store.mark_failed(job.job_id, error=str(exc), attempt=failures + 1)
-            log.warning("job %s failed: %s", job.job_id, exc)
+            metrics.JOBS.labels(state="failed").inc()
+            event(log, logging.WARNING, "job %s failed: %s", job.job_id, exc, job_id=job.job_id, attempt=failures + 1, error=exc)
             return
         store.mark_succeeded(
             job.job_id,
@@ -157,14 +163,21 @@ class RenderTask(Task):
             duration_seconds=manifest.output.duration_seconds,
             attempts=manifest.attempts,
         )
-        log.info("job %s succeeded: %s (%.1fs)", job.job_id, manifest.output.url, manifest.output.duration_seconds)
+        metrics.JOBS.labels(state="succeeded").inc()
+        event(log, logging.INFO, "job %s succeeded: %s (%.1fs)", job.job_id, manifest.output.url, manifest.output.duration_seconds,
+              job_id=job.job_id, attempt=manifest.attempts, voice_mode=manifest.voice_mode, reference_hash=manifest.voice_reference_hash,
+              seconds=round((manifest.finished_at - manifest.started_at).total_seconds(), 3),
+              audio_seconds=manifest.output.duration_seconds, text_bytes=manifest.text_bytes_billed)  # fmt: skip
 
-    def _retry_or_fail(self, job: RenderJob, error: str) -> None:
+    def _retry_or_fail(self, job: RenderJob, error: str, *, cause: str) -> None:
         delay = failed_attempt(job_store(), job.job_id, error=error, settings=get_settings())
         if delay is None:
-            log.warning("job %s failed for good: %s", job.job_id, error)
+            metrics.JOBS.labels(state="failed").inc()
+            event(log, logging.WARNING, "job %s failed for good: %s", job.job_id, error, job_id=job.job_id, cause=cause)
             return
-        log.info("job %s: %s; retrying in %.1fs", job.job_id, error, delay)
+        metrics.RETRIES.labels(cause=cause).inc()
+        event(log, logging.INFO, "job %s: %s; retrying in %.1fs", job.job_id, error, delay, job_id=job.job_id, cause=cause,
+              delay_seconds=round(delay, 3))  # fmt: skip
         raise self._retry(countdown=delay)
 
     def _unexpected(self, job: RenderJob, exc: Exception, *, errors: int) -> None:
@@ -172,13 +185,17 @@ class RenderTask(Task):
         settings = get_settings()
         what = _describe_unexpected(exc)
         if errors >= settings.max_attempts:
-            log.exception("job %s failed after %d unexpected errors", job.job_id, errors)
+            metrics.JOBS.labels(state="failed").inc()
+            event(log, logging.ERROR, "job %s failed after %d unexpected errors", job.job_id, errors, exc_info=True, job_id=job.job_id,
+                  attempt=errors, error=exc)  # fmt: skip
             try:
                 job_store().mark_failed(job.job_id, error=f"gave up after {errors} errors: {what}")
             except redis.RedisError:
                 log.error("job %s: could not record its failure; the sweeper will find it", job.job_id)
             return
-        log.warning("job %s: %s; retrying (%d of %d)", job.job_id, what, errors, settings.max_attempts, exc_info=not isinstance(exc, redis.RedisError))
+        metrics.RETRIES.labels(cause="other").inc()
+        event(log, logging.WARNING, "job %s: %s; retrying (%d of %d)", job.job_id, what, errors, settings.max_attempts,
+              exc_info=not isinstance(exc, redis.RedisError), job_id=job.job_id, attempt=errors, cause="other", error=exc)  # fmt: skip
         try:
             job_store().mark_waiting(job.job_id, attempt=errors, error=f"{what}; retrying")
         except redis.RedisError:

@@ -15,9 +15,10 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from worker import keys
+from worker import keys, metrics
 from worker.backoff import wait_delay
 from worker.errors import FishRejected, PermanentError, TransientError
+from worker.events import event
 from worker.fish.breaker import BreakerOpen, CreditBreaker
 from worker.fish.client import FishVoices, VoiceInfo
 from worker.settings import Settings
@@ -92,7 +93,9 @@ def _create_once(reference_hash: str, token: str, *, ctx: PromotionContext) -> s
         return entry["model_id"]
     existing = _existing_model(reference_hash, ctx=ctx)
     if existing is not None:
-        log.info("reference %s: re-linked existing Fish voice %s", reference_hash[:12], existing.id)
+        metrics.PROMOTIONS.labels(outcome="relinked").inc()
+        event(log, logging.INFO, "reference %s: re-linked existing Fish voice %s", reference_hash[:12], existing.id,
+              reference_hash=reference_hash, outcome="relinked")  # fmt: skip
         linked = ctx.registry.link(reference_hash, model_id=existing.id, trained=existing.state == "trained", token=token)
         return existing.id if linked else None
     if float(entry.get("creating_until") or 0) > ctx.registry.now():
@@ -148,7 +151,9 @@ def _follow_training(reference_hash: str, token: str, model_id: str, entry: dict
         return None
     if model.state == "trained":
         if ctx.registry.mark_trained(reference_hash, model_id=model_id, token=token):
-            log.info("reference %s: Fish voice %s trained; renders now send only its id", reference_hash[:12], model_id)
+            metrics.PROMOTIONS.labels(outcome="trained").inc()
+            event(log, logging.INFO, "reference %s: Fish voice %s trained; renders now send only its id", reference_hash[:12], model_id,
+                  reference_hash=reference_hash, outcome="trained")  # fmt: skip
         return None
     if model.state == "failed":
         _fail(reference_hash, token, entry, reason=f"Fish voice {model_id} failed training", ctx=ctx, model_id=model_id)
@@ -178,4 +183,6 @@ def _fail(reference_hash: str, token: str, entry: dict, *, reason: str, ctx: Pro
             ctx.voices.delete(model_id)
         except (TransientError, PermanentError):
             pass
-    log.warning("reference %s: promotion failed: %s%s", reference_hash[:12], reason, suffix)
+    metrics.PROMOTIONS.labels(outcome="failed").inc()
+    event(log, logging.WARNING, "reference %s: promotion failed: %s%s", reference_hash[:12], reason, suffix,
+          reference_hash=reference_hash, outcome="failed")  # fmt: skip

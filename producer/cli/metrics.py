@@ -1,0 +1,39 @@
+"""`narrate metrics serve`: the cluster's queues, Fish slots and breaker as Prometheus metrics, once per cluster."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import redis
+import typer
+
+from producer.cli.console import console, settings_or_exit
+
+metrics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Prometheus metrics of the cluster (workers serve their own).")
+
+
+@metrics_app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of /metrics.")] = 9808,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",
+) -> None:
+    """Serve queue depth and age, Fish slots in use against the cap, and the breaker, read from Redis at each scrape.
+
+    Run one per cluster (every worker would report the same numbers); workers serve their own counts on NARRATE_METRICS_PORT.
+    """
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from worker.app import ALL_QUEUES
+    from worker.cluster_metrics import ClusterCollector
+
+    settings = settings_or_exit()
+    registry = CollectorRegistry()
+    registry.register(ClusterCollector(redis.Redis.from_url(settings.broker_url), queues=ALL_QUEUES, cap=settings.fish_concurrency))
+    start_http_server(port, addr=host, registry=registry)
+    console.print(f"serving cluster metrics on http://{host}:{port}/metrics (Ctrl-C stops)", markup=False)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None

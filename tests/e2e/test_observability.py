@@ -1,0 +1,128 @@
+"""What an operator watches, against a real worker: /metrics equal to the emulator's log, JSON logs, probes, cluster gauges."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
+
+from producer.cli.main import app
+from producer.dev.stack import stop_all
+from producer.readers.text import TextSource
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from producer.submit.jobs import Submitter
+from worker.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def total(samples: dict, name: str, **labels: str) -> float:
+    return sum(v for (n, found), v in samples.items() if n == name and set(labels.items()) <= set(found))
+
+
+def wait_until(condition, *, timeout: float = 60, what: str = "") -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def observed(stack, stack_env, emulator, tmp_path):  # noqa: ANN201
+    redis.Redis.from_url(stack.redis.url).flushdb()
+    port = free_port()
+    env = {"NARRATE_METRICS_PORT": str(port), "NARRATE_LOG_FORMAT": "json", "NARRATE_PROMOTE_AFTER": "2",
+           "NARRATE_PROMOTE_POLL_SECONDS": "0.5", "NARRATE_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
+           "NARRATE_RETRY_BASE_SECONDS": "0.2", "NARRATE_RETRY_MAX_SECONDS": "1"}  # fmt: skip
+    worker = stack.add_worker(concurrency=2, extra_env=env)
+    cluster_port = free_port()
+    cluster = subprocess.Popen([sys.executable, "-m", "producer.cli.main", "metrics", "serve", "--port", str(cluster_port), "--host", "127.0.0.1"],
+                               env={**os.environ, **stack_env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_until(lambda: _up(cluster_port), what="narrate metrics serve")
+    yield worker, port, cluster_port
+    cluster.terminate()
+    cluster.wait(timeout=10)
+    stop_all([worker], kill=True)
+    stack.services.remove(worker)
+
+
+def _up(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_metrics_match_the_emulators_log_and_logs_are_json(observed, bucket, emulator, reference_clip, tmp_path) -> None:
+    worker, port, cluster_port = observed
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    voice = prepare_clip_voice([ClipInput(*reference_clip)])
+    submitter = Submitter.from_settings(Settings())
+    jobs = []
+    for number in range(6):  # one at a time: two one-shot uses, then the trained voice's id
+        [job] = submitter.submit(sources=[TextSource(f"part {number}", f"Part {number} of the story, told plainly.")], voice=voice,
+                                 out=f"s3://{bucket}/observed")  # fmt: skip
+        jobs.append(job)
+        store = submitter._store
+        wait_until(lambda: (r := store.get(job.job_id)) is not None and r.finished, what=f"job {number}")
+    logged = [r for r in emulator.requests() if r["status"] == 200]
+    samples = scrape(port)
+    by_mode = {mode: [r for r in logged if r["mode"] == mode] for mode in ("one_shot", "reference_id")}
+    assert by_mode["one_shot"] and by_mode["reference_id"], "the batch crossed the promotion"
+    for mode, requests in by_mode.items():
+        assert total(samples, "narrate_fish_requests_total", voice_mode=mode, outcome="ok") == len(requests)
+        assert total(samples, "narrate_fish_text_bytes_total", voice_mode=mode) == sum(len(r["text"].encode()) for r in requests)
+        assert total(samples, "narrate_fish_request_seconds_count", voice_mode=mode) == len(requests)
+    assert total(samples, "narrate_reference_bytes_sent_total") == sum(r["reference_bytes"] for r in logged) > 0
+    billed = sum(len(r["text"].encode()) for r in logged)
+    assert total(samples, "narrate_fish_spend_usd_total") == pytest.approx(billed / 1e6 * Settings().price_per_million_bytes)
+    assert total(samples, "narrate_jobs_total", state="succeeded") == 6
+    assert total(samples, "narrate_promotions_total", outcome="trained") == 1
+    cluster = scrape(cluster_port)
+    assert total(cluster, "narrate_fish_slots_in_use") == 0 and total(cluster, "narrate_fish_slots_cap") == Settings().fish_concurrency
+    assert total(cluster, "narrate_queue_depth", queue="narrate") == 0 and total(cluster, "narrate_breaker_open") == 0
+
+    # JSON logs: every line parses, each job's outcome names it, Celery's own lines come out the same way, no key.
+    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.strip()]
+    succeeded = {line["job_id"]: line for line in lines if line.get("message", "").startswith("job ") and "succeeded" in line["message"]}
+    assert set(succeeded) == {job.job_id for job in jobs}
+    assert {line["voice_mode"] for line in succeeded.values()} == {"one_shot", "reference_id"}
+    assert all(len(line["reference_hash"]) == 12 and line["task_id"] == line["job_id"] for line in succeeded.values())
+    assert any(line["logger"].startswith("celery") and "ready." in line["message"] for line in lines)
+    assert Settings().fish_key() not in worker.log_path.read_text()
+    assert (tmp_path / "heartbeat").exists()
+
+
+def test_the_breaker_gauge_follows_a_402(observed, bucket, emulator, reference_clip) -> None:
+    worker, port, cluster_port = observed
+    emulator.control(credit="0")
+    voice = prepare_clip_voice([ClipInput(*reference_clip)])
+    [job] = Submitter.from_settings(Settings()).submit(sources=[TextSource("paid", "Words nobody has paid for yet.")], voice=voice,
+                                                       out=f"s3://{bucket}/observed")  # fmt: skip
+    wait_until(lambda: total(scrape(cluster_port), "narrate_breaker_open") == 1, what="the breaker to open")
+    wait_until(lambda: total(scrape(port), "narrate_retries_total", cause="credit_wait") >= 1, what="a credit wait")
+    assert total(scrape(port), "narrate_fish_requests_total", outcome="no_credit") >= 1
+    emulator.control(credit="100")
+    assert "resumed" in CliRunner().invoke(app, ["resume"]).output
+    assert total(scrape(cluster_port), "narrate_breaker_open") == 0
+    wait_until(lambda: total(scrape(port), "narrate_jobs_total", state="succeeded") == 1, what="the job after resume")
