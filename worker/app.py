@@ -19,6 +19,7 @@ from worker.contract import (
     PROMOTE_TASK,
     SENT_AT_HEADER,
 )
+from worker.redisconn import celery_redis_conf
 from worker.settings import Settings, get_settings
 
 QUEUE = "narrate"
@@ -46,8 +47,10 @@ def make_app(settings: Settings | None = None) -> Celery:
         # both limits below the visibility timeout, else Redis redelivers running tasks
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
-        # unacked tasks of a dead worker are looked for every ~20 s (kombu scans every 10th tick)
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout, "unacked_restore_interval": 2},
+        # unacked tasks of a dead worker are looked for every ~20 s (kombu scans every 10th tick); with Sentinel,
+        # the broker, the state stores and RedBeat all follow the master it names
+        **celery_redis_conf(settings.broker_url, master_name=settings.redis_master_name,
+                            transport_options={"visibility_timeout": settings.visibility_timeout, "unacked_restore_interval": 2}),
         broker_connection_retry_on_startup=True,
         # job state lives in our own records; Celery results would be a second copy
         task_ignore_result=True,
@@ -63,7 +66,6 @@ def make_app(settings: Settings | None = None) -> Celery:
         # schedule in Redis behind a lock, so a second beat waits instead of sending everything twice; its
         # default lock timeout (25 min) would leave the cluster that long without a beat after one dies.
         beat_scheduler="redbeat.RedBeatScheduler",
-        redbeat_redis_url=settings.broker_url,
         redbeat_key_prefix="narrate:redbeat:worker",
         redbeat_lock_timeout=30,
         beat_max_loop_interval=5,

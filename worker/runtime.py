@@ -17,6 +17,7 @@ from worker.fish.limiter import FishLimiter
 from worker.jobs.held import HeldRenders
 from worker.jobs.lease import RenderLeases
 from worker.jobs.records import JobStore
+from worker.redisconn import connect as connect_redis
 from worker.settings import get_settings
 from worker.storage import Storage
 from worker.voices.promotion import PromotionContext
@@ -33,14 +34,14 @@ def job_store() -> JobStore:
 @lru_cache(maxsize=1)
 def redis_client() -> redis.Redis:
     """For leases and broker reads; the stores below keep their own connections."""
-    return redis.Redis.from_url(get_settings().broker_url)
+    return connect_redis(get_settings().broker_url)
 
 
 @lru_cache(maxsize=1)
 def render_context() -> RenderContext:
     """One Fish client and one S3 client per worker process."""
     settings = get_settings()
-    client = redis.Redis.from_url(settings.broker_url)
+    client = connect_redis(settings.broker_url)
     limiter = FishLimiter(client, limit=settings.fish_concurrency, lease_seconds=settings.fish_timeout_seconds + 30)
     return RenderContext(
         settings=settings,

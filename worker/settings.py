@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.contract import Synthesis
+from worker.redisconn import SENTINEL_SCHEME, is_sentinel, parse_sentinel
 
 
 class Settings(BaseSettings):
@@ -21,8 +22,9 @@ class Settings(BaseSettings):
 
     broker_url: str = Field(
         "redis://127.0.0.1:6379/0",
-        description="Celery broker and job-state store (redis:// or rediss://).",
+        description="Celery broker and job-state store: redis://, rediss://, or sentinel://host:port;sentinel://… (Redis Sentinel).",
     )
+    redis_master_name: str = Field("", description="With a sentinel:// broker URL: the name of the master Sentinel watches.")
     fish_api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("FISH_API_KEY"),
@@ -148,9 +150,18 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _redis_only(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("redis", "rediss"):
-            raise ValueError("NARRATE_BROKER_URL must be a redis:// or rediss:// URL")
+        scheme = urlsplit(value).scheme
+        if scheme not in ("redis", "rediss", SENTINEL_SCHEME):
+            raise ValueError("NARRATE_BROKER_URL must be a redis://, rediss:// or sentinel:// URL")
+        if scheme == SENTINEL_SCHEME:
+            parse_sentinel(value)
         return value
+
+    @model_validator(mode="after")
+    def _sentinel_names_its_master(self) -> Settings:
+        if is_sentinel(self.broker_url) and not self.redis_master_name:
+            raise ValueError("a sentinel:// NARRATE_BROKER_URL needs NARRATE_REDIS_MASTER_NAME: the master's name in Sentinel")
+        return self
 
     @model_validator(mode="after")
     def _limits_in_order(self) -> Settings:

@@ -260,6 +260,8 @@ def dev(
     voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
     emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
+    flower: Annotated[bool, typer.Option("--flower", help="Also start Flower (pip install 'narrate[ops]'); the stack stays up until Ctrl-C.")] = False,
+    flower_port: Annotated[int, typer.Option("--flower-port", help="Flower's port (0: any free one).")] = 5555,
     as_json: options.Json = False,
     pipelines: Annotated[Optional[Path], typer.Option("--pipelines", help="Run these scheduled pipelines too, until Ctrl-C.", metavar="FILE")] = None,
 ) -> None:
@@ -282,7 +284,7 @@ def dev(
     code = run_dev(
         files=files or [], out_dir=out_dir, fmt=fmt, preset=preset, chapters=choice, synthesis=synthesis, lexicons=lexicons,
         voice=voice, transcript=transcript,
-        emulator_latency=emulator_latency, console=errors if as_json else console, errors=errors, as_json=as_json,
+        emulator_latency=emulator_latency, flower=flower_port if flower else None, console=errors if as_json else console, errors=errors, as_json=as_json,
     )  # fmt: skip
     raise typer.Exit(code)
 

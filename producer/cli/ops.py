@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Optional
 
-import redis
 import typer
 
 from producer.cli.console import console, errors, fail
@@ -14,10 +13,11 @@ from worker.contract import RENDER_TASK, RenderJob
 from worker.fish.breaker import CreditBreaker
 from worker.jobs.records import JobStore
 from worker.jobs.sweep import LOST_NOTE, stuck_jobs
+from worker.redisconn import connect as connect_redis
 
 
 def breaker_notice(url: str) -> str | None:
-    status = CreditBreaker(redis.Redis.from_url(url)).status()
+    status = CreditBreaker(connect_redis(url)).status()
     if status is None:
         return None
     return f"Fish calls are paused since a 402: {status.get('reason', '')}; jobs are waiting, not failing. Top up, then `narrate resume`."
@@ -28,7 +28,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
     def resume() -> None:
         """Close the 402 credit breaker: waiting jobs go on with their next attempt."""
         settings = settings_or_exit()
-        was_open = CreditBreaker(redis.Redis.from_url(settings.broker_url)).close()
+        was_open = CreditBreaker(connect_redis(settings.broker_url)).close()
         console.print("resumed: Fish calls allowed again" if was_open else "nothing to resume: Fish calls were not paused", markup=False)
 
     @app.command()
@@ -42,7 +42,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
         store = JobStore.from_url(settings.broker_url)
         if sum((bool(job_ids), failed, stuck)) != 1:
             fail("name the jobs to retry, or pass --failed (all failed jobs) or --stuck (all stuck jobs)")
-        client = redis.Redis.from_url(settings.broker_url)
+        client = connect_redis(settings.broker_url)
         queues = ALL_QUEUES
         if stuck:
             ids = stuck_jobs(store, client, queues=queues, older_than=settings.sweep_stale_seconds)

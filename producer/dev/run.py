@@ -79,6 +79,7 @@ def run_dev(
     voice: Path | None,
     transcript: str | None,
     emulator_latency: float = 0.0,
+    flower: int | None = None,
     console: Console,
     errors: Console,
     as_json: bool = False,
@@ -110,6 +111,9 @@ def run_dev(
             with console.status("starting Redis, S3" + ("" if cloud_key else ", the Fish emulator") + " and a worker"):
                 stack.start()
                 stack.add_worker(concurrency=2, extra_env=_demo_promotion_settings())
+            if flower is not None:
+                with console.status("starting Flower"):
+                    console.print(f"Flower (task events of the local stack) at {stack.add_flower(port=flower or None).url}", markup=False)
             target = "the Fish Audio cloud" if cloud_key else f"the Fish emulator at {stack.emulator.url}"  # type: ignore[union-attr]
             console.print(f"stack up: Redis {stack.redis.url}, S3 {stack.s3.url}, rendering with {target}", markup=False)  # type: ignore[union-attr]
             env = stack.env()
@@ -132,7 +136,8 @@ def run_dev(
                 console.print(_promotion_summary(entry), markup=False)
             if saved:
                 console.print(f"saved {len(saved)} audio file(s) and their manifests to {out_dir}/", markup=False)
-            return 0 if all(r.state == "succeeded" for r in records) else 1
+            code = 0 if all(r.state == "succeeded" for r in records) else 1
+            return _stay_for_flower(console, code) if flower is not None else code
         except KeyboardInterrupt:
             errors.print("interrupted: stopping the local stack")
             interrupted = True
@@ -145,6 +150,16 @@ def run_dev(
         finally:
             # Interrupted, the jobs in hand are abandoned anyway: do not wait out their renders.
             stack.stop(grace_seconds=3.0 if interrupted else 10.0)
+
+
+def _stay_for_flower(console: Console, code: int) -> int:
+    """With Flower, the stack stays up to be looked at until Ctrl-C, which is then the normal way out."""
+    console.print("the stack stays up for Flower: Ctrl-C stops it", markup=False)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return code
 
 
 def _demo_promotion_settings() -> dict[str, str]:

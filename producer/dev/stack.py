@@ -191,6 +191,20 @@ def start_pipelines_beat(*, workdir: Path, env: dict[str, str], name: str = "bea
     return _wait_until(service, lambda: "beat: Starting" in log.read_text(errors="replace"), timeout=60)
 
 
+def start_flower(*, workdir: Path, env: dict[str, str], port: int | None = None) -> Service:
+    """Flower on the stack's broker: it reads the task events the workers send (`pip install 'narrate[ops]'`)."""
+    import importlib.util
+
+    if importlib.util.find_spec("flower") is None:
+        raise StackError("Flower is not installed: pip install 'narrate[ops]'")
+    port = port or free_port()
+    argv = [sys.executable, "-m", "celery", "-A", "worker", "flower", f"--port={port}", f"--address={LOOPBACK}"]
+    # Bound to the loopback only, so its API may go without a login, as the local stack's other services do.
+    process, log = _spawn("flower", argv, workdir=workdir, env={**os.environ, **env, "FLOWER_UNAUTHENTICATED_API": "true"})
+    service = Service("flower", f"http://{LOOPBACK}:{port}", process, log, argv)
+    return _wait_until(service, lambda: httpx.get(f"{service.url}/healthcheck", timeout=1).status_code == 200, timeout=60)
+
+
 class LocalStack:
     """Redis + S3 + (emulator unless a real Fish key is given) + workers, torn down together."""
 
@@ -237,6 +251,9 @@ class LocalStack:
         )
         self.workers.append(service)
         return self._track(service)
+
+    def add_flower(self, *, port: int | None = None) -> Service:
+        return self._track(start_flower(workdir=self.workdir, env=self.env(), port=port))
 
     def add_pipelines_beat(self, *, extra_env: dict[str, str] | None = None) -> Service:
         name = f"beat{sum(1 for s in self.services if s.name.startswith('beat')) + 1}"

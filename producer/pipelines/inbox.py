@@ -43,6 +43,7 @@ from worker import keys
 from worker.books.state import BookState
 from worker.errors import NarrateError
 from worker.jobs.records import JobStore
+from worker.redisconn import connect as connect_redis
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -63,7 +64,7 @@ class InboxContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InboxContext:
-        return cls(settings=settings, storage=Storage.from_settings(settings), client=redis.Redis.from_url(settings.broker_url),
+        return cls(settings=settings, storage=Storage.from_settings(settings), client=connect_redis(settings.broker_url),
                    jobs=Submitter.from_settings(settings), books=BookSubmitter.from_settings(settings),
                    voices=VoiceBook.from_settings(settings))  # fmt: skip
 

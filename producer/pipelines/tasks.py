@@ -17,7 +17,6 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
-import redis
 from celery import Celery, Task
 
 from producer.pipelines.config import Pipeline, PipelinesFile, read_pipelines
@@ -25,6 +24,8 @@ from producer.pipelines.inbox import InboxContext
 from producer.pipelines.run import run_once
 from producer.pipelines.schedule import Schedule
 from worker import keys
+from worker.redisconn import celery_redis_conf
+from worker.redisconn import connect as connect_redis
 from worker.settings import get_settings
 
 log = logging.getLogger("narrate.pipelines")
@@ -44,8 +45,9 @@ def make_app() -> Celery:
         beat_schedule={"pipelines-tick": {"task": TICK_TASK, "schedule": TICK_SECONDS, "options": {"expires": 10 * TICK_SECONDS}}},
         # RedBeat keeps the schedule in Redis behind a lock: a second beat waits instead of ticking twice.
         # Its default lock timeout (25 min) would leave the cluster without ticks that long after a beat dies.
-        beat_scheduler="redbeat.RedBeatScheduler", redbeat_redis_url=settings.broker_url,
+        beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_key_prefix=f"{keys.REDIS_PREFIX}:redbeat:pipelines", redbeat_lock_timeout=30, beat_max_loop_interval=5,
+        **celery_redis_conf(settings.broker_url, master_name=settings.redis_master_name, transport_options={}),
     )  # fmt: skip
     return app
 
@@ -69,7 +71,7 @@ class TickTask(Task):
     name = TICK_TASK
 
     def run(self) -> list[str]:
-        client = redis.Redis.from_url(get_settings().broker_url)
+        client = connect_redis(get_settings().broker_url)
         schedule, now = Schedule(client), time.time()
         started = [p.name for p in pipelines() if schedule.claim(p, now=now)]
         for name in started:
@@ -85,7 +87,7 @@ class RunTask(Task):
         pipeline = next((p for p in pipelines() if p.name == name), None)
         if pipeline is None:
             return {"skipped": "no such pipeline any more"}
-        client = redis.Redis.from_url(settings.broker_url)
+        client = connect_redis(settings.broker_url)
         lock, token = keys.pipeline_state(name, "lock"), uuid.uuid4().hex
         if not client.set(lock, token, nx=True, ex=300):
             return {"skipped": "another run of this pipeline is under way"}

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from worker.audio import codec
@@ -54,9 +55,9 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
+def test_ctrl_c_stops_everything_it_started_flower_included(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli.main", "dev", "--emulator-latency", "30"], cwd=tmp_path,
+        [sys.executable, "-m", "producer.cli.main", "dev", "--emulator-latency", "30", "--flower", "--flower-port", "0"], cwd=tmp_path,
         env=dev_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     seen = ""
@@ -67,8 +68,13 @@ def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
             break
         seen += line
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", seen)]
-    assert len(ports) == 3, seen  # redis, s3, emulator
+    assert len(ports) == 4, seen  # Flower, redis, s3, emulator
     assert all(port_open(p) for p in ports)
+    flower = re.search(r"Flower .* at (http://\S+)", seen).group(1)  # type: ignore[union-attr]
+    deadline = time.monotonic() + 30
+    while not any(t.get("name") == "narrate.render" for t in httpx.get(f"{flower}/api/tasks", timeout=5).json().values()):
+        assert time.monotonic() < deadline, "Flower never saw the render task: are task events on?"
+        time.sleep(0.5)
 
     process.send_signal(signal.SIGINT)
     rest, _ = process.communicate(timeout=60)

@@ -126,3 +126,14 @@ def test_the_breaker_gauge_follows_a_402(observed, bucket, emulator, reference_c
     assert "resumed" in CliRunner().invoke(app, ["resume"]).output
     assert total(scrape(cluster_port), "narrate_breaker_open") == 0
     wait_until(lambda: total(scrape(port), "narrate_jobs_total", state="succeeded") == 1, what="the job after resume")
+
+
+def test_the_probes_answer_from_the_heartbeat_and_the_broker(observed, stack_env, tmp_path) -> None:
+    env = {**os.environ, **stack_env, "NARRATE_HEARTBEAT_FILE": str(tmp_path / "heartbeat")}
+    probe = [sys.executable, "-m", "worker.probe"]
+    wait_until(lambda: (tmp_path / "heartbeat").exists(), what="the first heartbeat")
+    assert subprocess.run([*probe, "live"], env=env, capture_output=True).returncode == 0
+    assert subprocess.run([*probe, "ready"], env=env, capture_output=True).returncode == 0
+    assert subprocess.run([*probe, "live"], env={**env, "NARRATE_HEARTBEAT_FILE": str(tmp_path / "gone")}, capture_output=True).returncode == 1
+    down = subprocess.run([*probe, "ready"], env={**env, "NARRATE_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}, capture_output=True, text=True)
+    assert down.returncode == 1 and "ConnectionError" in down.stderr

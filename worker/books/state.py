@@ -16,6 +16,7 @@ import redis
 
 from worker import keys
 from worker.books.plan import BookPlan
+from worker.redisconn import connect as connect_redis
 
 # KEYS: chapter done-set, chapter hash, book hash. ARGV: index, rendered (0/1), billed bytes, now.
 _CHUNK_DONE = """
@@ -76,7 +77,7 @@ class BookState:
 
     @classmethod
     def from_url(cls, url: str) -> BookState:
-        return cls(redis.Redis.from_url(url))
+        return cls(connect_redis(url))
 
     def create(self, plan: BookPlan, *, cached: int, estimated_cost_usd: float, notify_url: str | None) -> None:
         now = time.time()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from celery import Task
 
 from worker.app import app
@@ -12,6 +11,7 @@ from worker.contract import CREDIT_CHECK_TASK
 from worker.errors import NarrateError
 from worker.fish.breaker import CreditBreaker
 from worker.fish.client import FishClient
+from worker.redisconn import connect as connect_redis
 from worker.settings import get_settings
 
 log = logging.getLogger("narrate.worker")
@@ -24,7 +24,7 @@ class CreditCheckTask(Task):
 
     def run(self) -> str:
         settings = get_settings()
-        breaker = CreditBreaker(redis.Redis.from_url(settings.broker_url))
+        breaker = CreditBreaker(connect_redis(settings.broker_url))
         if breaker.status() is None:
             return "closed"
         try:

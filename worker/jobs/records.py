@@ -14,6 +14,7 @@ import redis
 from pydantic import BaseModel
 
 from worker import keys
+from worker.redisconn import connect as connect_redis
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 FINISHED: tuple[JobState, ...] = ("succeeded", "failed")
@@ -54,7 +55,7 @@ class JobStore:
 
     @classmethod
     def from_url(cls, url: str, *, ttl_seconds: int = 30 * 86400) -> JobStore:
-        return cls(redis.Redis.from_url(url), ttl_seconds=ttl_seconds)
+        return cls(connect_redis(url), ttl_seconds=ttl_seconds)
 
     def create(self, records: list[JobRecord], *, messages: dict[str, str] | None = None) -> None:
         """Write many queued records in one round trip; `messages` (JSON by job id) make `narrate retry` possible."""

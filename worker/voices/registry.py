@@ -23,6 +23,7 @@ from typing import Any
 import redis
 
 from worker import keys
+from worker.redisconn import connect as connect_redis
 from worker.voices import registry_scripts as scripts
 
 LEASE_SECONDS = 120.0
@@ -66,7 +67,7 @@ class Registry:
 
     @classmethod
     def from_url(cls, url: str) -> Registry:
-        return cls(redis.Redis.from_url(url))
+        return cls(connect_redis(url))
 
     def now(self) -> float:
         """Redis' clock: the one every lease and timestamp in the registry is written with."""
