@@ -6,12 +6,13 @@ import io
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from rich.console import Console
 
 from producer.cli import progress
-from producer.dev.stack import LocalStack, start_redis
+from producer.dev.stack import LocalStack, free_port, start_redis
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
@@ -43,8 +44,11 @@ def test_the_fish_key_is_nowhere_but_the_environment(stack: LocalStack, stack_en
     redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]
     key = stack.env()["FISH_API_KEY"]
     wrong = "canary-wrong-key-7f3a9c"
-    good = stack.add_worker(concurrency=1, extra_env={"NARRATE_PROMOTE_AFTER": "0", "NARRATE_PROMOTE_POLL_SECONDS": "0.2"})
-    bad = stack.add_worker(concurrency=1, extra_env={"FISH_API_KEY": wrong}, extra_args=["--queues", "canary"])
+    metrics_port = free_port()
+    good = stack.add_worker(concurrency=1, extra_env={"NARRATE_PROMOTE_AFTER": "0", "NARRATE_PROMOTE_POLL_SECONDS": "0.2",
+                                                      "NARRATE_METRICS_PORT": str(metrics_port)})  # fmt: skip
+    # One worker logs text, the other JSON: both outputs are searched.
+    bad = stack.add_worker(concurrency=1, extra_env={"FISH_API_KEY": wrong, "NARRATE_LOG_FORMAT": "json"}, extra_args=["--queues", "canary"])
     try:
         voice = prepare_clip_voice([ClipInput(*reference_clip)])
         submitter = Submitter.from_settings(Settings())
@@ -56,6 +60,8 @@ def test_the_fish_key_is_nowhere_but_the_environment(stack: LocalStack, stack_en
         from worker.app import make_app
         from worker.contract import RENDER_TASK
 
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).content
+        assert b"narrate_fish_requests_total" in scraped
         good.stop()  # from here on only the worker with the wrong key may take a job
         [failing] = submitter.submit(sources=[TextSource("c.txt", "Refused.")], voice=voice, out=f"s3://{bucket}/s")
         redis.Redis.from_url(stack.redis.url).delete("narrate")  # type: ignore[union-attr]
@@ -73,11 +79,11 @@ def test_the_fish_key_is_nowhere_but_the_environment(stack: LocalStack, stack_en
         client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
         for o in client.list_objects_v2(Bucket=bucket).get("Contents", []) if o["Key"].endswith(".json")
     )  # fmt: skip
-    logs = b"\n".join(Path(w.log_path).read_bytes() for w in (good, bad))
+    logs = b"\n".join(Path(w.log_path).read_bytes() for w in (good, bad)) + scraped
     for secret in (key, wrong):
         assert secret.encode() not in stored, "in Redis (records, registry, queues)"
         assert secret.encode() not in objects, "in a manifest"
-        assert secret.encode() not in logs, "in a worker log"
+        assert secret.encode() not in logs, "in a worker log or the metrics"
     assert failing.job_id.encode() in stored, "the scan did read the job records"
 
 
