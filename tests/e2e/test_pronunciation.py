@@ -112,4 +112,5 @@ def test_say_renders_one_line_with_the_named_voices_lexicon(workers, book_env, b
     assert job["requests"][0]["lexicon"] == ["Hermione", "laughed"]
     shown = invoke("voices", "show", "narrator")
     assert [lexicon["name"] for lexicon in shown["lexicons"]] == ["names.pls"]
+    assert shown["uses"] == 1 and shown["one_shot_uses"] == 1  # a line said is a use of the voice like any request
     assert Path(saved).stat().st_size > 1000
