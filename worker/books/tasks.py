@@ -137,6 +137,9 @@ class ChunkTask(BookTask):
         with ctx.render.leases.hold(held_chunk_key(chunk)) if ctx.render.leases else contextlib.nullcontext():
             rendered, billed = render_chunk(chunk, ctx=ctx)
         metrics.CHUNKS.labels(state="rendered" if rendered else "reused").inc()
+        event(log, logging.INFO, "book %s: chunk %d.%d %s", chunk.book_id, chunk.chapter, chunk.index, "rendered" if rendered else "reused",
+              book_id=chunk.book_id, chapter=chunk.chapter, chunk=chunk.index, state="rendered" if rendered else "reused",
+              text_bytes=billed)  # fmt: skip
         if ctx.state.chunk_done(chunk.book_id, chunk.chapter, chunk.index, rendered=rendered, billed_bytes=billed):
             enqueue_chapter(chunk.book_id, chunk.bucket, chunk.prefix, chunk.chapter)
 
