@@ -78,3 +78,12 @@ def test_a_second_delivery_waits_for_the_one_rendering(job, redis_client, monkey
     with pytest.raises(LeaseTaken):
         with RenderLeases(redis_client).hold(job.job_id), RenderLeases(redis_client).hold(job.job_id):
             pass
+
+
+def test_the_render_request_replaces_only_the_handlers_it_means_to() -> None:
+    # Celery's Request reads its own attributes (`_payload` among them) when it fails, times out or rejects a task:
+    # a helper of ours by one of those names breaks that handling, and the message is never acknowledged.
+    from celery.worker.request import Request
+
+    ours = {name for name in vars(tasks.RenderRequest) if not name.startswith("__")}
+    assert {name for name in ours if hasattr(Request, name)} == {"on_failure", "on_timeout"}

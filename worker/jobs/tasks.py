@@ -64,11 +64,12 @@ class RenderRequest(Request):
             self.acknowledge()  # failed for good: not handed out again
         super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
-    def _payload(self) -> Any:
+    def _job_payload(self) -> Any:
+        # Not `_payload`: Celery's Request has its own, which its failure, timeout and reject handling read.
         return payload_of(tuple(self.args or ()), dict(self.kwargs or {}))
 
     def _job_id(self) -> str | None:
-        return job_id_of(self._payload())
+        return job_id_of(self._job_payload())
 
     def _settle(self, reason: str) -> None:
         """After a hard time limit: count the attempt and send the job again, or fail it (once per delivery)."""
@@ -81,7 +82,7 @@ class RenderRequest(Request):
             delay = failed_attempt(job_store(), job_id, error=reason, settings=get_settings())
             (metrics.JOBS.labels(state="failed") if delay is None else metrics.RETRIES.labels(cause="time_limit")).inc()
             if delay is not None:
-                app.send_task(RENDER_TASK, kwargs={"job": self._payload()}, task_id=self.id, countdown=delay)
+                app.send_task(RENDER_TASK, kwargs={"job": self._job_payload()}, task_id=self.id, countdown=delay)
         except (redis.RedisError, OSError):
             log.exception("job %s: could not record the hard time limit; the sweeper will find it", job_id)
 
