@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.signal import sosfilt
 
 FLOOR_DB = -120.0  # stands in for -inf so every figure stays JSON-ready
 ACX_RMS_RANGE = (-23.0, -18.0)
@@ -132,6 +131,8 @@ class LoudnessMeter:
 
     def add(self, samples: np.ndarray) -> None:
         """Feed the next mono float samples (nominally in [-1, 1])."""
+        from scipy.signal import sosfilt  # here, not at the top: importing scipy.signal slows every worker's start by a second
+
         x = np.asarray(samples)
         if x.ndim != 1:
             raise ValueError(f"expected mono (1-D) samples, got shape {x.shape}")
