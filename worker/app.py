@@ -47,10 +47,13 @@ def make_app(settings: Settings | None = None) -> Celery:
         # both limits below the visibility timeout, else Redis redelivers running tasks
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
-        # unacked tasks of a dead worker are looked for every ~20 s (kombu scans every 10th tick); with Sentinel,
-        # the broker, the state stores and RedBeat all follow the master it names
+        # unacked tasks of a dead worker are looked for every tenth of the visibility timeout, 1 to 20 s (throttle 1:
+        # else kombu scans on every 10th interval only); with Sentinel, the broker, the state stores and RedBeat all
+        # follow the master it names
         **celery_redis_conf(settings.broker_url, master_name=settings.redis_master_name,
-                            transport_options={"visibility_timeout": settings.visibility_timeout, "unacked_restore_interval": 2}),
+                            transport_options={"visibility_timeout": settings.visibility_timeout,
+                                               "unacked_restore_interval": min(20, max(1, settings.visibility_timeout // 10)),
+                                               "unacked_restore_throttle": 1}),
         broker_connection_retry_on_startup=True,
         # job state lives in our own records; Celery results would be a second copy
         task_ignore_result=True,
