@@ -60,9 +60,14 @@ class Service:
     process: subprocess.Popen[bytes]
     log_path: Path
     argv: list[str] = field(default_factory=list)
+    is_up: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)  # its readiness check
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def wait_ready(self, *, timeout: float = 90) -> Service:
+        """Wait until it is up: a service started with `ready=False` is waited for here, once the others are spawned too."""
+        return _wait_until(self, self.is_up, timeout=timeout)
 
     def stop(self, *, grace_seconds: float = 10.0) -> None:
         stop_all([self], grace_seconds=grace_seconds)
@@ -117,7 +122,7 @@ def _wait_until(service: Service, ready: Callable[[], bool], *, timeout: float) 
     raise StackError(f"{service.name} did not become ready in {timeout:.0f}s; log {service.log_path}:\n{service.log_tail()}")
 
 
-def start_redis(*, workdir: Path, port: int | None = None, appendonly: bool = True) -> Service:
+def start_redis(*, workdir: Path, port: int | None = None, appendonly: bool = True, ready: bool = True) -> Service:
     port = port or free_port()
     data = workdir / "redis"
     data.mkdir(parents=True, exist_ok=True)
@@ -126,27 +131,31 @@ def start_redis(*, workdir: Path, port: int | None = None, appendonly: bool = Tr
         "--save", "", "--appendonly", "yes" if appendonly else "no", "--maxmemory-policy", "noeviction",
     ]  # fmt: skip
     process, log = _spawn("redis", argv, workdir=workdir)
-    service = Service("redis", f"redis://{LOOPBACK}:{port}/0", process, log, argv)
-    return _wait_until(service, lambda: bool(redis.Redis(host=LOOPBACK, port=port, socket_timeout=1).ping()), timeout=20)
+    service = Service("redis", f"redis://{LOOPBACK}:{port}/0", process, log, argv,
+                      is_up=lambda: bool(redis.Redis(host=LOOPBACK, port=port, socket_timeout=1).ping()))
+    return service.wait_ready(timeout=20) if ready else service
 
 
-def start_s3(*, workdir: Path, port: int | None = None) -> Service:
+def start_s3(*, workdir: Path, port: int | None = None, ready: bool = True) -> Service:
     port = port or free_port()
     argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
     process, log = _spawn("s3", argv, workdir=workdir, env={**os.environ, **DEV_AWS})
-    service = Service("s3", f"http://{LOOPBACK}:{port}", process, log, argv)
-    return _wait_until(service, lambda: httpx.get(f"{service.url}/", timeout=1).status_code < 500, timeout=60)
+    url = f"http://{LOOPBACK}:{port}"
+    service = Service("s3", url, process, log, argv, is_up=lambda: httpx.get(f"{url}/", timeout=1).status_code < 500)
+    return service.wait_ready(timeout=60) if ready else service
 
 
-def start_emulator(*, workdir: Path, api_key: str, port: int | None = None, options: dict[str, str | bool] | None = None) -> Service:
+def start_emulator(*, workdir: Path, api_key: str, port: int | None = None, options: dict[str, str | bool] | None = None,
+                   ready: bool = True) -> Service:  # fmt: skip
     """`options` are the emulator's flags by name: a value, or True for a switch."""
     port = port or free_port()
     argv = [sys.executable, "-m", "worker.emulator", "--host", LOOPBACK, "--port", str(port), "--api-key", api_key]
     for flag, value in (options or {}).items():
         argv += [f"--{flag.replace('_', '-')}"] + ([] if value is True else [str(value)])
     process, log = _spawn("emulator", argv, workdir=workdir)
-    service = Service("emulator", f"http://{LOOPBACK}:{port}", process, log, argv)
-    return _wait_until(service, lambda: httpx.get(f"{service.url}/_emulator/health", timeout=1).status_code == 200, timeout=60)
+    url = f"http://{LOOPBACK}:{port}"
+    service = Service("emulator", url, process, log, argv, is_up=lambda: httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200)
+    return service.wait_ready(timeout=60) if ready else service
 
 
 def stop_all(services: list[Service], *, grace_seconds: float = 10.0, kill: bool = False) -> None:
@@ -172,23 +181,24 @@ def stop_all(services: list[Service], *, grace_seconds: float = 10.0, kill: bool
 
 
 def start_worker(*, workdir: Path, env: dict[str, str], name: str = "worker", concurrency: int = 2, extra_args: list[str] | None = None,
-                 app: str = "worker") -> Service:  # fmt: skip
+                 app: str = "worker", ready: bool = True) -> Service:  # fmt: skip
+    """`ready=False`, here as for the other services: return once spawned, for `Service.wait_ready` (to start several at once)."""
     argv = [
         sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel", "INFO",
         "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
         *(extra_args or []),
     ]  # fmt: skip
     process, log = _spawn(name, argv, workdir=workdir, env={**os.environ, **env})
-    service = Service(name, "", process, log, argv)
-    return _wait_until(service, lambda: "ready." in log.read_text(errors="replace"), timeout=90)
+    service = Service(name, "", process, log, argv, is_up=lambda: "ready." in log.read_text(errors="replace"))
+    return service.wait_ready(timeout=90) if ready else service
 
 
-def start_pipelines_beat(*, workdir: Path, env: dict[str, str], name: str = "beat") -> Service:
+def start_pipelines_beat(*, workdir: Path, env: dict[str, str], name: str = "beat", ready: bool = True) -> Service:
     """A beat of the pipelines service (any number may run: RedBeat lets one tick at a time)."""
     argv = [sys.executable, "-m", "celery", "-A", "producer.pipelines.tasks", "beat", "--loglevel", "INFO"]
     process, log = _spawn(name, argv, workdir=workdir, env={**os.environ, **env})
-    service = Service(name, "", process, log, argv)
-    return _wait_until(service, lambda: "beat: Starting" in log.read_text(errors="replace"), timeout=60)
+    service = Service(name, "", process, log, argv, is_up=lambda: "beat: Starting" in log.read_text(errors="replace"))
+    return service.wait_ready(timeout=60) if ready else service
 
 
 def start_flower(*, workdir: Path, env: dict[str, str], port: int | None = None) -> Service:
@@ -201,8 +211,9 @@ def start_flower(*, workdir: Path, env: dict[str, str], port: int | None = None)
     argv = [sys.executable, "-m", "celery", "-A", "worker", "flower", f"--port={port}", f"--address={LOOPBACK}"]
     # Bound to the loopback only, so its API may go without a login, as the local stack's other services do.
     process, log = _spawn("flower", argv, workdir=workdir, env={**os.environ, **env, "FLOWER_UNAUTHENTICATED_API": "true"})
-    service = Service("flower", f"http://{LOOPBACK}:{port}", process, log, argv)
-    return _wait_until(service, lambda: httpx.get(f"{service.url}/healthcheck", timeout=1).status_code == 200, timeout=60)
+    url = f"http://{LOOPBACK}:{port}"
+    service = Service("flower", url, process, log, argv, is_up=lambda: httpx.get(f"{url}/healthcheck", timeout=1).status_code == 200)
+    return service.wait_ready(timeout=60)
 
 
 class LocalStack:
@@ -220,13 +231,16 @@ class LocalStack:
         self.emulator: Service | None = None
 
     def start(self) -> LocalStack:
+        """Redis, S3 and the emulator are spawned together, then waited for: their start-ups overlap instead of adding up."""
         try:
-            self.redis = self._track(start_redis(workdir=self.workdir))
-            self.s3 = self._track(start_s3(workdir=self.workdir))
+            self.redis = self._track(start_redis(workdir=self.workdir, ready=False))
+            self.s3 = self._track(start_s3(workdir=self.workdir, ready=False))
             if self._cloud_key is None:
                 self.emulator = self._track(
-                    start_emulator(workdir=self.workdir, api_key=self._emulator_key, options=self._emulator_options)
+                    start_emulator(workdir=self.workdir, api_key=self._emulator_key, options=self._emulator_options, ready=False)
                 )
+            for service in self.services:
+                service.wait_ready(timeout=60)
         except BaseException:
             self.stop()
             raise
@@ -243,26 +257,34 @@ class LocalStack:
         return env
 
     def add_worker(self, *, concurrency: int = 2, extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None,
-                   app: str = "worker") -> Service:  # fmt: skip
+                   app: str = "worker", ready: bool = True) -> Service:  # fmt: skip
         name = f"worker{len(self.workers) + 1}"
         service = start_worker(
             workdir=self.workdir, env={**self.env(), **(extra_env or {})}, name=name, concurrency=concurrency, extra_args=extra_args,
-            app=app,
+            app=app, ready=ready,
         )
         self.workers.append(service)
         return self._track(service)
 
+    def add_workers(self, count: int, *, concurrency: int = 2, extra_env: dict[str, str] | None = None,
+                    extra_args: list[str] | None = None) -> list[Service]:  # fmt: skip
+        """`count` workers alike, started side by side: their start-ups overlap instead of adding up."""
+        spawned = [self.add_worker(concurrency=concurrency, extra_env=extra_env, extra_args=extra_args, ready=False) for _ in range(count)]
+        return [service.wait_ready() for service in spawned]
+
     def add_flower(self, *, port: int | None = None) -> Service:
         return self._track(start_flower(workdir=self.workdir, env=self.env(), port=port))
 
-    def add_pipelines_beat(self, *, extra_env: dict[str, str] | None = None) -> Service:
+    def add_pipelines_beat(self, *, extra_env: dict[str, str] | None = None, ready: bool = True) -> Service:
         name = f"beat{sum(1 for s in self.services if s.name.startswith('beat')) + 1}"
-        return self._track(start_pipelines_beat(workdir=self.workdir / name, env={**self.env(), **(extra_env or {})}, name=name))
+        env = {**self.env(), **(extra_env or {})}
+        return self._track(start_pipelines_beat(workdir=self.workdir / name, env=env, name=name, ready=ready))
 
-    def stop(self, *, grace_seconds: float = 10.0) -> None:
-        """Workers and beats first, together (they need Redis to shut down well), then the services, together."""
+    def stop(self, *, grace_seconds: float = 10.0, kill: bool = False) -> None:
+        """Workers and beats first, together (they need Redis to shut down well), then the services, together.
+        `kill`: the workers' and beats' work is forfeit (interrupted): kill them at once instead of letting them finish."""
         celery = [s for s in self.services if "celery" in s.argv]
-        stop_all(celery, grace_seconds=grace_seconds)
+        stop_all(celery, grace_seconds=grace_seconds, kill=kill)
         stop_all([s for s in self.services if s not in celery], grace_seconds=grace_seconds)
         self.services.clear()
 
