@@ -42,9 +42,13 @@ def run_pipelines_dev(path: Path, *, clip: Path, transcript: str, console: Conso
         try:
             with console.status("starting Redis, S3, the emulator, a worker and the pipelines service"):
                 stack.start()
-                stack.add_worker(concurrency=2)
-                stack.add_worker(concurrency=2, app="producer.pipelines.tasks", extra_env=env_extra, extra_args=["--queues", "narrate.pipelines"])
-                stack.add_pipelines_beat(extra_env=env_extra)
+                # side by side: their start-ups overlap instead of adding up
+                started = [stack.add_worker(concurrency=2, ready=False),
+                           stack.add_worker(concurrency=2, app="producer.pipelines.tasks", extra_env=env_extra,
+                                            extra_args=["--queues", "narrate.pipelines"], ready=False),
+                           stack.add_pipelines_beat(extra_env=env_extra, ready=False)]  # fmt: skip
+                for service in started:
+                    service.wait_ready()
             os.environ.update(stack.env())
             settings = Settings(broker_url=stack.env()["NARRATE_BROKER_URL"])
             storage, voices = Storage(), VoiceBook.from_settings(settings)
@@ -67,8 +71,8 @@ def run_pipelines_dev(path: Path, *, clip: Path, transcript: str, console: Conso
             interrupted = True
             return 130
         finally:
-            # Interrupted, the jobs in hand are abandoned anyway: do not wait out their renders.
-            stack.stop(grace_seconds=3.0 if interrupted else 10.0)
+            # Interrupted, the jobs in hand are abandoned anyway: do not wait out their renders, nor Celery's shutdown.
+            stack.stop(grace_seconds=3.0 if interrupted else 10.0, kill=interrupted)
 
 
 def _follow(found: list, *, settings: Settings, console: Console) -> None:  # noqa: ANN001

@@ -148,8 +148,8 @@ def run_dev(
                 errors.print(f"--- {worker.name} log ---\n{worker.log_tail()}", highlight=False, markup=False)
             return 1
         finally:
-            # Interrupted, the jobs in hand are abandoned anyway: do not wait out their renders.
-            stack.stop(grace_seconds=3.0 if interrupted else 10.0)
+            # Interrupted, the jobs in hand are abandoned anyway: do not wait out their renders, nor Celery's shutdown.
+            stack.stop(grace_seconds=3.0 if interrupted else 10.0, kill=interrupted)
 
 
 def _stay_for_flower(console: Console, code: int) -> int:
