@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import redis
 
-from producer.dev.stack import LocalStack, Service
+from producer.dev.stack import LocalStack, Service, stop_all
 from tests.conftest import EmulatorControl
 from worker import keys
 from worker.jobs.records import JobRecord, JobStore
@@ -211,7 +211,7 @@ def worker(stack: LocalStack) -> Iterator[Service]:
     # One process: a good job after a bad one proves this very worker is still serving.
     service = stack.add_worker(concurrency=1, extra_env=WORKER_ENV)
     yield service
-    service.stop()
+    stop_all([service], kill=True)  # the module is over: nothing to finish
     stack.services.remove(service)
 
 
@@ -449,7 +449,7 @@ def test_a_wrong_fish_key_fails_the_job_once_without_leaking_the_key(worker: Ser
             assert wrong.alive(), wrong.log_tail()
         assert "wrong-key" not in wrong.log_path.read_text(errors="replace")
     finally:
-        wrong.stop()
+        stop_all([wrong], kill=True)  # its part is over: its log was read above
         stack.services.remove(wrong)
     # The rest of the fleet, with the right key, is unaffected.
     assert_keeps_serving(raw, worker)

@@ -53,11 +53,14 @@ def observed(stack, stack_env, emulator, tmp_path):  # noqa: ANN201
     port = free_port()
     env = {"NARRATE_METRICS_PORT": str(port), "NARRATE_LOG_FORMAT": "json", "NARRATE_PROMOTE_AFTER": "2",
            "NARRATE_PROMOTE_POLL_SECONDS": "0.5", "NARRATE_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
-           "NARRATE_RETRY_BASE_SECONDS": "0.2", "NARRATE_RETRY_MAX_SECONDS": "1"}  # fmt: skip
-    worker = stack.add_worker(concurrency=2, extra_env=env)
+           "NARRATE_RETRY_BASE_SECONDS": "0.2", "NARRATE_RETRY_MAX_SECONDS": "1",
+           # countdowns are capped at visibility timeout - time limit: a job waiting for credit looks again within 3 s, not 5-15 s
+           "NARRATE_TASK_SOFT_TIME_LIMIT": "20", "NARRATE_TASK_TIME_LIMIT": "25", "NARRATE_VISIBILITY_TIMEOUT": "28"}  # fmt: skip
+    worker = stack.add_worker(concurrency=2, extra_env=env, ready=False)
     cluster_port = free_port()
     cluster = subprocess.Popen([sys.executable, "-m", "producer.cli.main", "metrics", "serve", "--port", str(cluster_port), "--host", "127.0.0.1"],
                                env={**os.environ, **stack_env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    worker.wait_ready()  # the two start side by side
     wait_until(lambda: _up(cluster_port), what="narrate metrics serve")
     yield worker, port, cluster_port
     cluster.terminate()

@@ -43,10 +43,15 @@ pipelines:
     every: 2s
 """)
     env = {"NARRATE_PIPELINES_FILE": str(config)}
-    services = [stack.add_worker(concurrency=2), stack.add_worker(concurrency=2, app="producer.pipelines.tasks", extra_env=env,
-                                                                   extra_args=["--queues", "narrate.pipelines"])]  # fmt: skip
+    services = [stack.add_worker(concurrency=2, ready=False),
+                stack.add_worker(concurrency=2, app="producer.pipelines.tasks", extra_env=env, extra_args=["--queues", "narrate.pipelines"],
+                                 ready=False)]  # fmt: skip
     try:
-        services += [stack.add_pipelines_beat(extra_env=env), stack.add_pipelines_beat(extra_env=env)]
+        for service in services:  # spawned side by side, then waited for; the beats likewise
+            service.wait_ready()
+        services += [stack.add_pipelines_beat(extra_env=env, ready=False), stack.add_pipelines_beat(extra_env=env, ready=False)]
+        for beat in services[2:]:
+            beat.wait_ready()
         for n in range(3):
             storage.put(bucket, f"inbox/note-{n}.txt", f"Dropped note number {n}.".encode(), content_type="text/plain")
         storage.put(bucket, "inbox/book.md", b"# A Book\n\n## One\n\nDropped as a book.\n", content_type="text/markdown")

@@ -55,8 +55,7 @@ def start_workers(stack: LocalStack, clean: None) -> Iterator[Callable[..., list
 
     def start(*, promote_after: str, count: int = 1, concurrency: int = 2, **extra: str) -> list[Service]:
         env = {**FAST, "NARRATE_PROMOTE_AFTER": promote_after, **extra}
-        for _ in range(count):
-            started.append(stack.add_worker(concurrency=concurrency, extra_env=env))
+        started.extend(stack.add_workers(count, concurrency=concurrency, extra_env=env))
         return started
 
     yield start

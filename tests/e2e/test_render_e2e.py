@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.dev.stack import LocalStack, Service
+from producer.dev.stack import LocalStack, Service, stop_all
 from tests.conftest import EmulatorControl
 from worker import keys
 from worker.audio import codec
@@ -33,7 +33,7 @@ def worker(stack: LocalStack) -> Iterator[Service]:
     # These tests reuse one reference many times; promotion has its own tests.
     service = stack.add_worker(concurrency=2, extra_env={"NARRATE_PROMOTE_AFTER": "off"})
     yield service
-    service.stop()
+    stop_all([service], kill=True)  # the module is over: nothing to finish
     stack.services.remove(service)
 
 

@@ -12,7 +12,7 @@ import redis
 from rich.console import Console
 
 from producer.cli import progress
-from producer.dev.stack import LocalStack, free_port, start_redis
+from producer.dev.stack import LocalStack, free_port, start_redis, stop_all
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
@@ -46,9 +46,12 @@ def test_the_fish_key_is_nowhere_but_the_environment(stack: LocalStack, stack_en
     wrong = "canary-wrong-key-7f3a9c"
     metrics_port = free_port()
     good = stack.add_worker(concurrency=1, extra_env={"NARRATE_PROMOTE_AFTER": "0", "NARRATE_PROMOTE_POLL_SECONDS": "0.2",
-                                                      "NARRATE_METRICS_PORT": str(metrics_port)})  # fmt: skip
+                                                      "NARRATE_METRICS_PORT": str(metrics_port)}, ready=False)  # fmt: skip
     # One worker logs text, the other JSON: both outputs are searched.
-    bad = stack.add_worker(concurrency=1, extra_env={"FISH_API_KEY": wrong, "NARRATE_LOG_FORMAT": "json"}, extra_args=["--queues", "canary"])
+    bad = stack.add_worker(concurrency=1, extra_env={"FISH_API_KEY": wrong, "NARRATE_LOG_FORMAT": "json"},
+                           extra_args=["--queues", "canary"], ready=False)  # fmt: skip
+    for worker in (good, bad):  # spawned side by side, then both waited for
+        worker.wait_ready()
     try:
         voice = prepare_clip_voice([ClipInput(*reference_clip)])
         submitter = Submitter.from_settings(Settings())
@@ -107,7 +110,7 @@ def test_redis_with_a_password_works_end_to_end(stack: LocalStack, stack_env, bu
             [record] = progress.wait_for(JobStore.from_url(url), [job.job_id], console=Console(file=io.StringIO()), timeout=60)
             assert record.state == "succeeded", record.error
         finally:
-            worker.stop()
+            stop_all([worker], kill=True)  # the test is over: nothing to finish
             stack.services.remove(worker)
     finally:
         locked.stop()

@@ -68,14 +68,15 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def fault_workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Callable[..., Service]]:
+def fault_workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Callable[..., list[Service]]]:
     redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]
     started: list[Service] = []
 
-    def start(*, concurrency: int = 2, extra_args: list[str] | None = None, **extra: str) -> Service:
-        service = stack.add_worker(concurrency=concurrency, extra_env={**FAST, **extra}, extra_args=extra_args)
-        started.append(service)
-        return service
+    def start(*, count: int = 1, concurrency: int = 2, extra_args: list[str] | None = None, **extra: str) -> list[Service]:
+        """`count` workers alike, started side by side; all are ready when this returns."""
+        services = stack.add_workers(count, concurrency=concurrency, extra_env={**FAST, **extra}, extra_args=extra_args)
+        started.extend(services)
+        return services
 
     yield start
     stop_all(started, kill=True)  # the test is over: nothing to finish

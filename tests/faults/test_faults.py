@@ -23,8 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 
 def test_1_a_worker_killed_mid_render_loses_nothing(fault_workers, stack, emulator, bucket, voice) -> None:
     emulator.control(latency=1.5)
-    doomed = fault_workers()
-    fault_workers()
+    doomed, _ = fault_workers(count=2)
     batch = Batch(scenario="1-sigkill-worker", count=8, bucket=bucket, voice=voice)
     batch.wait_for(lambda: batch.count("running") >= 2, timeout=30)
     in_flight = emulator.stats()["in_flight"]
@@ -37,8 +36,7 @@ def test_1_a_worker_killed_mid_render_loses_nothing(fault_workers, stack, emulat
 
 def test_2_redis_restarted_mid_batch_loses_nothing(fault_workers, stack, emulator, bucket, voice) -> None:
     emulator.control(latency=0.3)
-    fault_workers()
-    fault_workers()
+    fault_workers(count=2)
     batch = Batch(scenario="2-restart-redis", count=30, bucket=bucket, voice=voice)
     batch.wait_for(lambda: batch.count("succeeded") >= 10, timeout=60)
     port = int(stack.redis.url.rsplit(":", 1)[1].split("/")[0])
@@ -51,8 +49,7 @@ def test_2_redis_restarted_mid_batch_loses_nothing(fault_workers, stack, emulato
 
 def test_3_a_flaky_fish_api_is_ridden_out(fault_workers, stack, emulator, bucket, voice) -> None:
     emulator.control(rate_limit_rate=0.3, fail_rate=0.1, stall_rate=0.05, stall_seconds=3, seed=7)
-    fault_workers(NARRATE_FISH_TIMEOUT_SECONDS="1.5")
-    fault_workers(NARRATE_FISH_TIMEOUT_SECONDS="1.5")
+    fault_workers(count=2, NARRATE_FISH_TIMEOUT_SECONDS="1.5")
     batch = Batch(scenario="3-429-500-stalls", count=20, bucket=bucket, voice=voice)
     batch.finish(timeout=240)
     row = batch.row(emulator)
@@ -68,8 +65,7 @@ def test_4_s3_down_for_a_while_then_back(fault_workers, stack, emulator, bucket,
     s3_port = int(stack.s3.url.rsplit(":", 1)[1])
     proxy = TcpProxy(target_port=s3_port).start()
     try:
-        fault_workers(AWS_ENDPOINT_URL=proxy.url)
-        fault_workers(AWS_ENDPOINT_URL=proxy.url)
+        fault_workers(count=2, AWS_ENDPOINT_URL=proxy.url)
         batch = Batch(scenario="4-s3-outage", count=20, bucket=bucket, voice=voice)
         batch.wait_for(lambda: batch.count("succeeded") >= 4, timeout=60)
         proxy.stop()
@@ -86,8 +82,7 @@ def test_4_s3_down_for_a_while_then_back(fault_workers, stack, emulator, bucket,
 
 def test_5_the_cap_keeps_fish_under_its_concurrency_limit(fault_workers, stack, emulator, bucket, voice) -> None:
     emulator.control(latency=0.2, concurrency=3)
-    for _ in range(3):
-        fault_workers(concurrency=4, NARRATE_FISH_CONCURRENCY="3")
+    fault_workers(count=3, concurrency=4, NARRATE_FISH_CONCURRENCY="3")
     batch = Batch(scenario="5-cluster-cap", count=60, bucket=bucket, voice=voice)
     batch.finish(timeout=240)
     row = batch.row(emulator)
@@ -99,8 +94,7 @@ def test_5_the_cap_keeps_fish_under_its_concurrency_limit(fault_workers, stack, 
 
 def test_6_no_credit_opens_the_breaker_and_resume_finishes_the_batch(fault_workers, stack, stack_env, emulator, bucket, voice) -> None:
     emulator.control(credit="0")
-    fault_workers()
-    fault_workers()
+    fault_workers(count=2)
     batch = Batch(scenario="6-402-breaker", count=10, bucket=bucket, voice=voice)
     store = batch.store()
     batch.wait_for(lambda: all(r and "paused" in r.error for r in store.get_many(batch.ids)), timeout=60)
@@ -120,7 +114,7 @@ def test_6_no_credit_opens_the_breaker_and_resume_finishes_the_batch(fault_worke
 
 def test_sigterm_lets_the_running_job_finish(fault_workers, stack, emulator, bucket, voice) -> None:
     emulator.control(latency=3)
-    worker = fault_workers(concurrency=1)
+    [worker] = fault_workers(concurrency=1)
     batch = Batch(scenario="7-sigterm", count=1, bucket=bucket, voice=voice)
     batch.wait_for(lambda: batch.count("running") == 1, timeout=30)
     worker.process.send_signal(signal.SIGTERM)

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from producer.cli.main import app
+from producer.dev.stack import stop_all
 from tests.faults.conftest import Batch
 from worker.fish.breaker import CreditBreaker
 
@@ -55,10 +56,12 @@ def test_the_credit_check_closes_the_breaker_by_itself(fault_workers, stack, emu
     import redis
 
     emulator.control(credit="0")
-    fault_workers()
     # beat alone (its worker listens to a queue nobody uses): it only schedules the credit check
-    beat = stack.add_worker(concurrency=1, extra_env={"NARRATE_CREDIT_CHECK_SECONDS": "1"}, extra_args=["-B", "--queues", "idle"])
+    beat = stack.add_worker(concurrency=1, extra_env={"NARRATE_CREDIT_CHECK_SECONDS": "1"}, extra_args=["-B", "--queues", "idle"],
+                            ready=False)  # fmt: skip
     try:
+        fault_workers()  # starts while beat does
+        beat.wait_ready()
         batch = Batch(scenario="ops-credit-check", count=3, bucket=bucket, voice=voice)
         breaker = CreditBreaker(redis.Redis.from_url(stack.redis.url))  # type: ignore[union-attr]
         batch.wait_for(lambda: breaker.status() is not None, timeout=30)
@@ -67,5 +70,5 @@ def test_the_credit_check_closes_the_breaker_by_itself(fault_workers, stack, emu
         batch.finish(timeout=90)
         assert batch.count("succeeded") == 3
     finally:
-        beat.stop()
+        stop_all([beat], kill=True)  # the test is over: nothing to finish
         stack.services.remove(beat)

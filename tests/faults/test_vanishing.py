@@ -44,8 +44,7 @@ def test_8_a_render_frozen_past_its_hard_limit_runs_again(fault_workers, emulato
 
 def test_9_a_job_that_kills_its_worker_every_time_ends(fault_workers, emulator, bucket, voice) -> None:
     emulator.control(latency=0.5)
-    fault_workers(NARRATE_MAX_ATTEMPTS="3")
-    fault_workers(NARRATE_MAX_ATTEMPTS="3")
+    fault_workers(count=2, NARRATE_MAX_ATTEMPTS="3")
     batch = Batch(scenario="9-worker-dies-every-time", count=7, bucket=bucket, voice=voice)
     poison = batch.ids[-1]  # queued behind the others
     killed: set[int] = set()
@@ -125,7 +124,7 @@ def test_13_a_broker_connection_cut_mid_render_pays_nothing_twice(fault_workers,
     redis_port = int(stack.redis.url.rsplit(":", 1)[1].split("/")[0])
     proxy = TcpProxy(target_port=redis_port).start()
     try:
-        cut_off = fault_workers(NARRATE_BROKER_URL=f"redis://127.0.0.1:{proxy.port}/0")
+        [cut_off] = fault_workers(NARRATE_BROKER_URL=f"redis://127.0.0.1:{proxy.port}/0")
         batch = Batch(scenario="13-connection-cut", count=2, bucket=bucket, voice=voice)
         batch.wait_for(lambda: batch.count("running") == 2, timeout=30)
         fault_workers()  # another worker, ready to take whatever the broker hands out again
