@@ -244,3 +244,29 @@ def test_a_minute_at_22k_measures_quickly() -> None:
     start = time.perf_counter()
     measure(x, sample_rate=22_050)
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("rate", [22_050, 44_100, 192_000])
+def test_k_weighting_as_one_filter_matches_the_two_biquads_in_turn(rate: int) -> None:
+    from scipy.signal import sosfilt
+
+    x = np.concatenate([noise(1.5, rate=rate, rms_db=-25, seed=3), sine(1.0, rate=rate, amplitude=0.4, freq=60), noise(1, rate=rate, rms_db=-40)])
+    meter = LoudnessMeter(rate)
+    meter.add(x)
+    z, hop = sosfilt(loudness.k_weighting(rate), x), rate // 10  # the biquads one after the other
+    energies = np.array([np.mean(z[i : i + 4 * hop] ** 2) for i in range(0, z.size - 4 * hop + 1, hop)])
+    lufs = -0.691 + 10 * np.log10(energies)
+    threshold = -0.691 + 10 * np.log10(energies[lufs > -70].mean()) - 10
+    expected = -0.691 + 10 * np.log10(energies[(lufs > -70) & (lufs > threshold)].mean())
+    assert meter.result().integrated_lufs == pytest.approx(expected, abs=0.01)
+
+
+def test_a_meter_without_levels_measures_the_same_and_cannot_tell_a_gain() -> None:
+    rate = 44_100
+    x = np.concatenate([sine(2, rate=rate, amplitude=0.3), noise(1.2, rate=rate, rms_db=-65)])
+    full, light = LoudnessMeter(rate), LoudnessMeter(rate, levels=False)
+    for meter in (full, light):
+        meter.add(x)
+    assert light.result() == full.result()
+    with pytest.raises(ValueError, match="levels=False"):
+        light.gain_for_rms(target_rms_db=-20.0, ceiling_db=-4.5)

