@@ -136,7 +136,8 @@ class LoudnessMeter:
 
     def add(self, samples: np.ndarray) -> None:
         """Feed the next mono float samples (nominally in [-1, 1])."""
-        from scipy.signal import lfilter  # here, not at the top: importing scipy.signal slows every worker's start by a second
+        # Here, not at the top: importing scipy.signal slows every worker's start by a second.
+        from scipy.signal import lfilter
 
         x = np.asarray(samples)
         if x.ndim != 1:

@@ -27,8 +27,10 @@ from worker.books.plan import BookPlan
 from worker.books.render import BookContext
 from worker.books.subtitles import Cue, to_srt, to_vtt
 from worker.errors import PermanentError, StorageUnavailable
+from worker.readahead import read_ahead
 
 M4B_TYPE = "audio/mp4"
+_DOWNLOADS = 4  # parts fetched at once
 
 
 def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
@@ -42,7 +44,9 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     book_key = keys.book_audio(prefix, plan.book_id)
     with tempfile.TemporaryDirectory(prefix="narrate-book-") as folder:
         paths = [Path(folder) / f"{chapter.index:03d}.aac" for chapter in plan.chapters]
-        parts = [_part(plan, chapter.index, ctx=ctx, frames=path) for chapter, path in zip(plan.chapters, paths)]
+        # Several parts download at once: the book task is the last step before the manifest.
+        loaded = read_ahead(list(zip(plan.chapters, paths)), lambda item: _load(plan, item[0].index, ctx=ctx, frames=item[1]), ahead=_DOWNLOADS)
+        parts = [part or _made_again(plan, chapter.index, ctx=ctx, frames=path) for (chapter, path), part in zip(zip(plan.chapters, paths), loaded)]
         rate, config = parts[0].rate, parts[0].config
         if any((part.rate, part.config) != (rate, config) for part in parts):
             raise PermanentError(f"book {plan.book_id}: its chapters were encoded at different rates; assemble it again")
@@ -74,13 +78,14 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     return manifest
 
 
-def _part(plan: BookPlan, chapter: int, *, ctx: BookContext, frames: Path) -> BookPart:
-    """The chapter's part; a part that is gone (or was never made) is made again here, from the chapter's chunks."""
-    where = {"bucket": plan.output.bucket, "prefix": plan.output.prefix, "book_id": plan.book_id, "chapter": chapter}
-    part = load_part(ctx.render.storage, **where, frames=frames)
-    if part is None:
-        assemble_chapter(plan, chapter, ctx=ctx)
-        part = load_part(ctx.render.storage, **where, frames=frames)
+def _load(plan: BookPlan, chapter: int, *, ctx: BookContext, frames: Path) -> BookPart | None:
+    return load_part(ctx.render.storage, bucket=plan.output.bucket, prefix=plan.output.prefix, book_id=plan.book_id, chapter=chapter, frames=frames)
+
+
+def _made_again(plan: BookPlan, chapter: int, *, ctx: BookContext, frames: Path) -> BookPart:
+    """A part that is gone (or was never made) is made again here, from the chapter's chunks, one at a time."""
+    assemble_chapter(plan, chapter, ctx=ctx)
+    part = _load(plan, chapter, ctx=ctx, frames=frames)
     if part is None:
         raise StorageUnavailable(f"the book part of chapter {chapter + 1} did not reach s3://{plan.output.bucket}; it will be made again")
     return part
