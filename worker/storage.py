@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import boto3
 import boto3.exceptions
@@ -12,6 +15,7 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from worker.composition import Copy, Local, Part, Piece, plan_parts
 from worker.errors import StorageRejected, StorageUnavailable
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -33,6 +37,7 @@ _NETWORK = (
 )
 # A large file goes up in 8 MB parts, four at a time: about 40 MB of buffers (boto3's default of ten took 100 MB).
 _UPLOADS = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
+_COMPOSE_WORKERS = 4  # parts of a composed object in flight at once
 _NO_CREDENTIALS = (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)
 CREDENTIAL_CHAIN = (
     "boto3 found no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,"
@@ -108,6 +113,66 @@ class Storage:
                 self._client.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type, **self._write_args}, Config=_UPLOADS)
         except boto3.exceptions.S3UploadFailedError as exc:
             raise _unreachable(exc) from exc
+
+    def size(self, bucket: str, key: str) -> int | None:
+        """The object's length in bytes, or None when there is no such object."""
+        try:
+            with _errors_mapped(bucket, key):
+                return int(self._client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        except _Missing:
+            return None
+
+    def compose(self, bucket: str, key: str, pieces: list[Piece], *, content_type: str, scratch: Path) -> None:
+        """One object from local files and ranges of objects in `bucket`; copied ranges stay on the S3 side.
+
+        Multipart: the object appears only when every part is in, and a failed
+        attempt is aborted, leaving nothing behind. `scratch` is a folder for the
+        parts sent from here.
+        """
+        parts = plan_parts(pieces)
+        with _errors_mapped(bucket, key):
+            upload = self._client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type, **self._write_args)["UploadId"]
+        try:
+            with ThreadPoolExecutor(max_workers=_COMPOSE_WORKERS, thread_name_prefix="narrate-compose") as pool:
+                done = list(pool.map(lambda numbered: self._part(bucket, key, upload, *numbered, scratch=scratch), enumerate(parts, 1)))
+            with _errors_mapped(bucket, key):
+                self._client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": done})
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+            if isinstance(exc, _Missing):
+                raise StorageUnavailable(f"an object s3://{bucket}/{key} is made of went missing while it was put together; will retry") from exc
+            raise
+
+    def _part(self, bucket: str, key: str, upload: str, number: int, part: Part, *, scratch: Path) -> dict[str, Any]:
+        where = {"Bucket": bucket, "Key": key, "UploadId": upload, "PartNumber": number}
+        if isinstance(part, Copy):
+            source = part.source
+            with _errors_mapped(bucket, source.key):
+                answer = self._client.upload_part_copy(**where, CopySource={"Bucket": bucket, "Key": source.key},
+                                                       CopySourceRange=f"bytes={source.start}-{source.end - 1}")["CopyPartResult"]  # fmt: skip
+        else:
+            body = scratch / f"part-{number:05d}"
+            try:
+                with body.open("wb") as out:
+                    for piece in part.pieces:
+                        self._fetch(bucket, piece, out)
+                with _errors_mapped(bucket, key), body.open("rb") as data:
+                    answer = self._client.upload_part(**where, Body=data, ContentLength=part.size)
+            finally:
+                body.unlink(missing_ok=True)
+        # The checksums S3 computed for the part go back with it, as multipart uploads with checksums require.
+        return {"PartNumber": number, "ETag": answer["ETag"], **{name: value for name, value in answer.items() if name.startswith("Checksum")}}
+
+    def _fetch(self, bucket: str, piece: Piece, out: BinaryIO) -> None:
+        if isinstance(piece, Local):
+            with piece.path.open("rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+            return
+        with _errors_mapped(bucket, piece.key):
+            body = self._client.get_object(Bucket=bucket, Key=piece.key, Range=f"bytes={piece.start}-{piece.end - 1}")["Body"]
+            for block in body.iter_chunks(1 << 20):
+                out.write(block)
 
     def list(self, bucket: str, prefix: str, *, start_after: str = "", limit: int = 1000) -> list[tuple[str, int]]:
         """(key, size) of up to `limit` objects under `prefix`, in key order, after `start_after`: one page."""

@@ -62,6 +62,10 @@ class FlakyStorage(Storage):
         self.uploads.append(key)
         super().put_file(bucket, key, path, content_type=content_type)
 
+    def compose(self, bucket: str, key: str, pieces: list, *, content_type: str, scratch) -> None:  # noqa: ANN001
+        self.uploads.append(key)
+        super().compose(bucket, key, pieces, content_type=content_type, scratch=scratch)
+
     def get(self, bucket: str, key: str) -> bytes | None:
         self.gets[key] = self.gets.get(key, 0) + 1
         if key in self.refuse_get and self.refuse_get[key][0] == self.gets[key]:

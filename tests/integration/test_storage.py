@@ -61,3 +61,38 @@ def test_no_credentials_is_permanent_and_names_the_chain(stack_env: dict[str, st
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # the default session keeps credentials it found earlier
     with pytest.raises(StorageRejected, match="AWS_ACCESS_KEY_ID.*IAM role"):
         Storage().get("any-bucket", "key")
+
+
+def test_an_object_composed_of_files_and_other_objects_holds_their_bytes_in_order(bucket: str, tmp_path) -> None:
+    from worker.composition import MIN_PART, Copy, Local, Remote, plan_parts
+
+    storage, client = Storage(), boto3.client("s3")
+    mib = 1024 * 1024
+    sources = {"big-1": os.urandom(2 * MIN_PART + 3 * mib + 11), "small": os.urandom(300_000), "big-2": os.urandom(2 * MIN_PART + 17)}
+    for key, data in sources.items():
+        storage.put(bucket, key, data, content_type="application/octet-stream")
+    (tmp_path / "head").write_bytes(b"head" * 1000)
+    (tmp_path / "tail").write_bytes(b"the end")
+    pieces = [Local(tmp_path / "head"), *(Remote(key, 0, len(data)) for key, data in sources.items()), Local(tmp_path / "tail")]
+    assert any(isinstance(part, Copy) for part in plan_parts(pieces)), "some bytes must be copied on the S3 side"
+
+    storage.compose(bucket, "book.m4b", pieces, content_type="audio/mp4", scratch=tmp_path)
+
+    expected = b"head" * 1000 + b"".join(sources.values()) + b"the end"
+    assert storage.get(bucket, "book.m4b") == expected
+    assert storage.size(bucket, "book.m4b") == len(expected)
+    assert client.head_object(Bucket=bucket, Key="book.m4b")["ContentType"] == "audio/mp4"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["head", "tail"], "the uploaded parts' files are gone"
+
+
+def test_a_composition_that_fails_leaves_no_object_and_no_upload(bucket: str, tmp_path) -> None:
+    from worker.composition import MIN_PART, Local, Remote
+
+    storage, client = Storage(), boto3.client("s3")
+    storage.put(bucket, "present", os.urandom(MIN_PART + 5), content_type="application/octet-stream")
+    (tmp_path / "head").write_bytes(b"x" * 100)
+    pieces = [Local(tmp_path / "head"), Remote("present", 0, MIN_PART + 5), Remote("gone", 0, MIN_PART * 2)]
+    with pytest.raises(StorageUnavailable, match="went missing"):
+        storage.compose(bucket, "book.m4b", pieces, content_type="audio/mp4", scratch=tmp_path)
+    assert storage.size(bucket, "book.m4b") is None
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -5,8 +5,8 @@ until the file is closed: six million of them for a 40-hour book at 44.1 kHz.
 Here the book's frames arrive already encoded, one part per chapter, each with
 its frame sizes, so the whole index is known before the first byte is written:
 it goes in front (a "faststart" file, playable while it downloads), built from
-numpy arrays (4 bytes a frame), and the frames are then copied through as they
-are. The layout is the one FFmpeg and iTunes write: an audio track whose edit
+numpy arrays (4 bytes a frame), and the frames follow as they are: the book
+task has S3 copy them from the chapters' parts (worker.composition). The layout is the one FFmpeg and iTunes write: an audio track whose edit
 list hides the encoder's priming, QuickTime chapters (a text track the audio
 track points to, read by Apple's players) and Nero chapters (`chpl`, read by
 most others), iTunes tags with the cover, and `stik` marking an audiobook.
@@ -14,11 +14,9 @@ most others), iTunes tags with the cover, and `stik` marking an audiobook.
 
 from __future__ import annotations
 
-import shutil
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Union
 
 import numpy as np
@@ -39,14 +37,6 @@ _TAGS = {"title": b"\xa9nam", "artist": b"\xa9ART", "album_artist": b"aART", "al
 _COVER_TYPES = {"image/jpeg": 13, "image/jpg": 13, "image/png": 14}
 
 Part = Union[bytes, np.ndarray]
-
-
-@dataclass(frozen=True)
-class AudioPart:
-    """One chapter's AAC frames: raw access units back to back in `path`, their sizes in order."""
-
-    path: Path
-    sizes: np.ndarray  # one per frame; big-endian uint32 (">u4") is used as it is
 
 
 @dataclass(frozen=True)
@@ -89,13 +79,29 @@ def full_box(kind: bytes, version: int, flags: int, *parts: Part | _Box) -> _Box
     return _Box(kind, [struct.pack(">I", (version << 24) | flags), *parts])
 
 
-def write_m4b(
-    path: Path, parts: Sequence[AudioPart], *, rate: int, audio_config: bytes, chapters: Sequence[Chapter],
+@dataclass(frozen=True)
+class M4bLayout:
+    """The file around the frames: the head (header, index, the data box's header), then the frames, then the titles."""
+
+    header: _Box
+    moov: _Box
+    data_header: bytes
+    tail: bytes  # the chapter titles' text samples, after the audio
+    duration: float
+
+    def write_head(self, out: BinaryIO) -> None:
+        self.header.write(out)
+        self.moov.write(out)
+        out.write(self.data_header)
+
+
+def m4b_layout(
+    sizes: Sequence[np.ndarray], *, rate: int, audio_config: bytes, chapters: Sequence[Chapter],
     tags: dict[str, str] | None = None, cover: tuple[bytes, str] | None = None, bit_rate: int = 0,
-) -> float:  # fmt: skip
-    """Write the book; returns its duration in seconds. `audio_config`: the AAC AudioSpecificConfig of every part."""
+) -> M4bLayout:  # fmt: skip
+    """The book's layout for parts with these frame sizes; `audio_config`: the AAC AudioSpecificConfig of every part."""
     # The index's 4 bytes a frame, as each part brought them: never copied into one array.
-    tables = [part.sizes if part.sizes.dtype == np.dtype(">u4") else part.sizes.astype(">u4") for part in parts]
+    tables = [table if table.dtype == np.dtype(">u4") else table.astype(">u4") for table in sizes]
     frames = sum(table.size for table in tables)
     media_samples = frames * FRAME_SAMPLES
     shown_samples = max(0, media_samples - PRIMING_SAMPLES)
@@ -129,17 +135,8 @@ def write_m4b(
     offsets = starts.astype(">u8" if wide else ">u4")
     moov = movie(offsets, data_start + audio_bytes)
     assert moov.size == probe.size, "the index changed size once its offsets were filled in"
-
-    with path.open("wb") as out:
-        header.write(out)
-        moov.write(out)
-        out.write(struct.pack(">I4sQ", 1, b"mdat", data_size + 16) if data_header == 16 else struct.pack(">I4s", data_size + 8, b"mdat"))
-        for part in parts:
-            with part.path.open("rb") as source:
-                shutil.copyfileobj(source, out, 1 << 20)
-        for title in titles:
-            out.write(title)
-    return duration
+    mdat = struct.pack(">I4sQ", 1, b"mdat", data_size + 16) if data_header == 16 else struct.pack(">I4s", data_size + 8, b"mdat")
+    return M4bLayout(header=header, moov=moov, data_header=mdat, tail=b"".join(titles), duration=duration)
 
 
 def _chunk_sums(sizes: np.ndarray) -> np.ndarray:

@@ -1,5 +1,9 @@
 """The book made from its chapters' parts: the .m4b joined without decoding, its sidecars, and the manifest last.
 
+The .m4b is its index, written here, then the parts' frames, which S3 copies
+from the parts into the book (multipart, part copies): the audio never passes
+through the worker, so the book takes seconds and no disk, however long it is.
+
 Each chapter task left the chapter's share of the book as AAC frames
 (worker.books.part). Joined, part k's first sample lands where the frames
 before it end, one priming frame later than its own first frame: the encoder
@@ -16,21 +20,24 @@ import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from worker import keys
 from worker.audio.aac import BOOK_BIT_RATE
 from worker.audio.loudness import LoudnessMeter, acx_report
-from worker.audio.mp4 import FRAME_SAMPLES, AudioPart, Chapter, write_m4b
+from worker.audio.mp4 import FRAME_SAMPLES, Chapter, m4b_layout
 from worker.books.chapter import assemble_chapter
 from worker.books.manifest import book_manifest
 from worker.books.part import BookPart, delete_parts, load_part
 from worker.books.plan import BookPlan
 from worker.books.render import BookContext
 from worker.books.subtitles import Cue, to_srt, to_vtt
+from worker.composition import Local, Remote
 from worker.errors import PermanentError, StorageUnavailable
 from worker.readahead import read_ahead
 
 M4B_TYPE = "audio/mp4"
-_DOWNLOADS = 4  # parts fetched at once
+_READS = 4  # part records fetched at once
 
 
 def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
@@ -42,28 +49,32 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
         return json.loads(done)
     book = ctx.state.get(plan.book_id) or {}
     book_key = keys.book_audio(prefix, plan.book_id)
+    # Parts' records are read a few at a time; their frames stay in S3 and are copied into the book there.
+    loaded = read_ahead(plan.chapters, lambda chapter: _load(plan, chapter.index, ctx=ctx), ahead=_READS)
+    parts = [part or _made_again(plan, chapter.index, ctx=ctx) for chapter, part in zip(plan.chapters, loaded)]
+    rate, config = parts[0].rate, parts[0].config
+    if any((part.rate, part.config) != (rate, config) for part in parts):
+        raise PermanentError(f"book {plan.book_id}: its chapters were encoded at different rates; assemble it again")
+    chapters, cues, meter, frames = [], [], LoudnessMeter(rate, levels=False), 0
+    for chapter, part in zip(plan.chapters, parts):
+        speech_start = (frames * FRAME_SAMPLES + part.lead_in) / rate
+        chapters.append(Chapter(chapter.title, 0.0 if chapter.index == 0 else speech_start))
+        cues += [Cue(start=cue.start + speech_start, end=cue.end + speech_start, text=cue.text) for cue in part.cues]
+        meter.merge(part.meter)
+        part.meter.clear()  # merged: 166 KB a chapter need not wait for the book to be written
+        frames += part.sizes.size
+    tags = {"title": plan.title, "album": plan.title, "artist": plan.author, "album_artist": plan.author, "genre": "Audiobook",
+            "encoder": "narrate"}  # fmt: skip
+    layout = m4b_layout([part.sizes for part in parts], rate=rate, audio_config=config, chapters=chapters, tags=tags,
+                        cover=_cover(plan, ctx=ctx), bit_rate=BOOK_BIT_RATE)  # fmt: skip
+    duration = layout.duration
     with tempfile.TemporaryDirectory(prefix="narrate-book-") as folder:
-        paths = [Path(folder) / f"{chapter.index:03d}.aac" for chapter in plan.chapters]
-        # Several parts download at once: the book task is the last step before the manifest.
-        loaded = read_ahead(list(zip(plan.chapters, paths)), lambda item: _load(plan, item[0].index, ctx=ctx, frames=item[1]), ahead=_DOWNLOADS)
-        parts = [part or _made_again(plan, chapter.index, ctx=ctx, frames=path) for (chapter, path), part in zip(zip(plan.chapters, paths), loaded)]
-        rate, config = parts[0].rate, parts[0].config
-        if any((part.rate, part.config) != (rate, config) for part in parts):
-            raise PermanentError(f"book {plan.book_id}: its chapters were encoded at different rates; assemble it again")
-        chapters, cues, meter, frames = [], [], LoudnessMeter(rate), 0
-        for chapter, part in zip(plan.chapters, parts):
-            speech_start = (frames * FRAME_SAMPLES + part.lead_in) / rate
-            chapters.append(Chapter(chapter.title, 0.0 if chapter.index == 0 else speech_start))
-            cues += [Cue(start=cue.start + speech_start, end=cue.end + speech_start, text=cue.text) for cue in part.cues]
-            meter.merge(part.meter)
-            part.meter.clear()  # merged: 166 KB a chapter need not wait for the book to be written
-            frames += part.sizes.size
-        tags = {"title": plan.title, "album": plan.title, "artist": plan.author, "album_artist": plan.author, "genre": "Audiobook",
-                "encoder": "narrate"}  # fmt: skip
-        path = Path(folder) / "book.m4b"
-        duration = write_m4b(path, [AudioPart(frames, part.sizes) for frames, part in zip(paths, parts)], rate=rate,
-                             audio_config=config, chapters=chapters, tags=tags, cover=_cover(plan, ctx=ctx), bit_rate=BOOK_BIT_RATE)  # fmt: skip
-        storage.put_file(bucket, book_key, str(path), content_type=M4B_TYPE)
+        head, tail = Path(folder) / "head", Path(folder) / "tail"
+        with head.open("wb") as out:
+            layout.write_head(out)
+        tail.write_bytes(layout.tail)
+        frames_of = [Remote(keys.book_part(prefix, plan.book_id, part.chapter, "aac"), 0, int(part.sizes.sum(dtype=np.int64))) for part in parts]
+        storage.compose(bucket, book_key, [Local(head), *frames_of, Local(tail)], content_type=M4B_TYPE, scratch=Path(folder))
     ends = [chapter.start_seconds for chapter in chapters[1:]] + [duration]
     marks = [(chapter.title, chapter.start_seconds, end) for chapter, end in zip(chapters, ends)]
     sidecar = {"title": plan.title, "author": plan.author,
@@ -78,14 +89,14 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     return manifest
 
 
-def _load(plan: BookPlan, chapter: int, *, ctx: BookContext, frames: Path) -> BookPart | None:
-    return load_part(ctx.render.storage, bucket=plan.output.bucket, prefix=plan.output.prefix, book_id=plan.book_id, chapter=chapter, frames=frames)
+def _load(plan: BookPlan, chapter: int, *, ctx: BookContext) -> BookPart | None:
+    return load_part(ctx.render.storage, bucket=plan.output.bucket, prefix=plan.output.prefix, book_id=plan.book_id, chapter=chapter)
 
 
-def _made_again(plan: BookPlan, chapter: int, *, ctx: BookContext, frames: Path) -> BookPart:
+def _made_again(plan: BookPlan, chapter: int, *, ctx: BookContext) -> BookPart:
     """A part that is gone (or was never made) is made again here, from the chapter's chunks, one at a time."""
     assemble_chapter(plan, chapter, ctx=ctx)
-    part = _load(plan, chapter, ctx=ctx, frames=frames)
+    part = _load(plan, chapter, ctx=ctx)
     if part is None:
         raise StorageUnavailable(f"the book part of chapter {chapter + 1} did not reach s3://{plan.output.bucket}; it will be made again")
     return part

@@ -47,15 +47,17 @@ class BookPart:
         storage.put(bucket, keys.book_part(prefix, book_id, self.chapter, "npz"), buffer.getvalue(), content_type="application/octet-stream")
 
 
-def load_part(storage: Storage, *, bucket: str, prefix: str, book_id: str, chapter: int, frames: Path) -> BookPart | None:
-    """The part's record, its frames downloaded to `frames`; None when the chapter has no part (yet, or any more)."""
+def load_part(storage: Storage, *, bucket: str, prefix: str, book_id: str, chapter: int) -> BookPart | None:
+    """The part's record, once its frames are in S3 whole; None when the chapter has no part (yet, or any more)."""
     raw = storage.get(bucket, keys.book_part(prefix, book_id, chapter, "npz"))
-    if raw is None or not storage.get_file(bucket, keys.book_part(prefix, book_id, chapter, "aac"), str(frames)):
+    if raw is None:
         return None
     with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
         record = json.loads(arrays["record"].tobytes())
         meter = {name.removeprefix("meter_"): arrays[name] for name in arrays.files if name.startswith("meter_")}
         sizes = arrays["sizes"]
+    if storage.size(bucket, keys.book_part(prefix, book_id, chapter, "aac")) != int(sizes.sum(dtype=np.int64)):
+        return None  # frames gone, or not what the record says: the part is made again
     return BookPart(chapter=record["chapter"], rate=record["rate"], config=bytes.fromhex(record["config"]), sizes=sizes,
                     lead_in=record["lead_in"], speech=record["speech"], true_peak_db=record["true_peak_db"],
                     cues=[Cue(start=s, end=e, text=t) for s, e, t in record["cues"]], meter=meter)  # fmt: skip
