@@ -1,4 +1,4 @@
-"""The mastering chain (FFmpeg's highpass, volume, alimiter, ebur128) and room tone."""
+"""The mastering chain (FFmpeg's highpass, volume, alimiter, astats at 4x for the true peak) and room tone."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_a_high_crest_factor_signal_reaches_the_rms_target_with_peaks_under_the_
     after = measure(y, sample_rate=RATE)
     # A limiter cannot hold a 20+ dB crest without taking some loudness: within ACX's range, near the target.
     assert -22.0 <= after.rms_db <= -19.5
-    assert after.peak_db <= -3.5 and chain.sample_peak_db <= -3.5
+    assert after.peak_db <= -3.5
     assert chain.true_peak_db <= -3.5
     report = acx_report(after, true_peak_db=chain.true_peak_db)
     assert report["checks"]["rms"]["pass"] and report["checks"]["peak"]["pass"] and report["checks"]["true_peak"]["pass"]
@@ -82,3 +82,48 @@ def test_room_tone_through_the_chain_comes_out_at_its_level() -> None:
     tone = RoomTone(rate=RATE, level_db=-70.0 - gain)  # scaled before the chain's gain, as chapters do
     y = run(MasteringChain(rate=RATE, gain_db=gain), tone.seconds(5))
     assert measure(y, sample_rate=RATE).rms_db == pytest.approx(-70.0, abs=1.5)
+
+
+def ebur128_true_peak_db(y: np.ndarray) -> float:
+    """FFmpeg's BS.1770 meter (ebur128, peak=true) over `y`: a measurement the chain does not use."""
+    from fractions import Fraction
+
+    import av
+    import av.error
+    import av.filter
+
+    graph = av.filter.Graph()
+    source = graph.add_abuffer(format="flt", sample_rate=RATE, layout="mono", time_base=Fraction(1, RATE))
+    meter, sink = graph.add("ebur128", "peak=true:metadata=1"), graph.add("abuffersink")
+    source.link_to(meter)
+    meter.link_to(sink)
+    graph.configure()
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y, dtype=np.float32).reshape(1, -1), format="flt", layout="mono")
+    frame.sample_rate, frame.pts, frame.time_base = RATE, 0, Fraction(1, RATE)
+    source.push(frame)
+    source.push(None)
+    peak = 0.0
+    while True:
+        try:
+            peak = float(dict(sink.pull().metadata).get("lavfi.r128.true_peak", peak))
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return 20 * np.log10(peak) if peak > 0 else -120.0
+
+
+@pytest.mark.parametrize("signal", ["speech", "quarter-rate sine", "silence"])
+def test_the_true_peak_is_the_one_ebur128_measures(signal: str) -> None:
+    t = np.arange(RATE * 3) / RATE
+    x = {
+        "speech": spiky_speech(6),
+        # Samples at 45 degrees of a quarter-rate sine: each sample 3 dB under the peak between them.
+        "quarter-rate sine": (0.4 * np.sin(2 * np.pi * (RATE / 4) * t + np.pi / 4)).astype(np.float32),
+        "silence": np.zeros(RATE * 2, dtype=np.float32),
+    }[signal]
+    chain = MasteringChain(rate=RATE, gain_db=6.0)
+    y = run(chain, x)
+    if signal == "silence":
+        assert chain.true_peak_db == -120.0
+        return
+    assert chain.true_peak_db == pytest.approx(ebur128_true_peak_db(y), abs=0.1)
+    if signal == "quarter-rate sine":
+        assert chain.true_peak_db > 20 * np.log10(np.abs(y[RATE:]).max()) + 1.0, "the peak between the samples, not the samples'"
