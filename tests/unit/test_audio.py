@@ -52,3 +52,21 @@ def test_an_in_memory_container_never_writes_a_file(tmp_path, monkeypatch) -> No
     with codec.open_memory_output(io.BytesIO(), fmt="mjpeg"):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wav_chunk_at_the_books_rate_reads_as_ffmpeg_decodes_it() -> None:
+    import numpy as np
+
+    from worker.audio.assembly import decoded_blocks, pcm_blocks
+
+    rate = 44_100
+    rng = np.random.default_rng(5)
+    pcm = (rng.standard_normal(rate * 2 + 123) * 6000).clip(-32768, 32767).astype("<i2")
+    pcm[:4] = [-32768, 32767, 0, -1]
+    wav = codec.encode_pcm16(pcm.tobytes(), sample_rate=rate, fmt="wav")
+    fast = np.concatenate(list(pcm_blocks(wav, rate=rate)))
+    decoded = np.concatenate(list(decoded_blocks(wav, rate=rate)))
+    assert fast.dtype == decoded.dtype == np.float32
+    np.testing.assert_array_equal(fast, decoded)
+    # Any other rate is resampled by FFmpeg, as before.
+    assert abs(sum(block.size for block in pcm_blocks(wav, rate=22_050)) - pcm.size // 2) <= 2

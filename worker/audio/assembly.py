@@ -8,6 +8,7 @@ book takes the memory of a few seconds of audio.
 from __future__ import annotations
 
 import io
+import wave
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +31,18 @@ BLOCK_SECONDS = 1.0  # decoded audio is handed on in blocks of about this length
 
 def pcm_blocks(data: bytes, *, rate: int) -> Iterator[np.ndarray]:
     """Mono float32 blocks (about BLOCK_SECONDS each) of an encoded part, resampled to `rate`."""
+    samples = _mono_pcm16_wav(data, rate=rate)
+    if samples is not None:
+        # A book's chunks are mono 16-bit WAVs at the book's rate: read as they are, 8x faster than decoding them.
+        step = max(1, int(rate * BLOCK_SECONDS))
+        for start in range(0, samples.size, step):
+            yield samples[start : start + step].astype(np.float32) * np.float32(1 / 32768)  # as FFmpeg converts s16
+        return
+    yield from decoded_blocks(data, rate=rate)
+
+
+def decoded_blocks(data: bytes, *, rate: int) -> Iterator[np.ndarray]:
+    """`pcm_blocks` for any format FFmpeg reads: decoded, resampled to `rate`."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
     target = max(1, int(rate * BLOCK_SECONDS))
     pending: list[np.ndarray] = []
@@ -50,6 +63,17 @@ def pcm_blocks(data: bytes, *, rate: int) -> Iterator[np.ndarray]:
         raise AudioError(f"not decodable audio: {exc}") from exc
     if pending:
         yield np.concatenate(pending)
+
+
+def _mono_pcm16_wav(data: bytes, *, rate: int) -> np.ndarray | None:
+    """The samples of a mono 16-bit PCM WAV at `rate`; None for anything else (FFmpeg decodes that)."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getcomptype()) != (1, 2, rate, "NONE"):
+                return None
+            return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    except (wave.Error, EOFError, ValueError):
+        return None
 
 
 def first_sample_rate(data: bytes) -> int:
