@@ -19,6 +19,7 @@ from worker.contract import (
     PROMOTE_TASK,
     SENT_AT_HEADER,
 )
+from worker.memory import hold_mmap_threshold
 from worker.redisconn import celery_redis_conf
 from worker.settings import Settings, get_settings
 
@@ -134,6 +135,12 @@ def _heartbeat(**_: object) -> None:
 def _pool_process_gone(pid: int | None = None, **_: object) -> None:
     if pid:
         metrics.process_gone(pid)
+
+
+@signals.worker_init.connect
+def _memory(**_: object) -> None:
+    """Before the pool forks: every pool process inherits it."""
+    hold_mmap_threshold()
 
 
 @signals.worker_init.connect
