@@ -10,7 +10,7 @@ MP3 at 192 kbps CBR (the acx preset's) as the chapter format.
   Fish): the figure is the time from the moment chapter 20's last chunk is
   stored (its chapter task is sent) until the book's manifest is written, on a
   real worker with this machine's processes. Chapters 2 to 19 reuse chapter 2's
-  part (copied in S3), which the book task cannot tell from its own.
+  part (uploaded again), which the book task cannot tell from its own.
 - **chapter, per core**: the mastering chain, the MP3 encoder and the AAC
   encoder over 10 minutes of chapter audio in this process, in CPU seconds.
 - **whole chapter task**: chapter 20's task alone (fetch, decode, measure,
@@ -351,13 +351,13 @@ def figures(tails: list[dict[str, float]], long: dict[str, float] | None, speeds
         Figure(SCENARIO, "  of it: the last chapter's task (30 min)", "s", [r["last_chapter"] for r in tails],
                note="fetch, decode, measure, spool, master, MP3 and AAC in their threads, upload"),
         Figure(SCENARIO, "  of it: the book task (join, no decoding)", "s", [r["book_task"] for r in tails],
-               note="download the 20 parts, write the .m4b with its index in front, upload, sidecars, manifest"),
+               note="read the 20 parts' records, send the .m4b's index, S3 copies the frames behind it, sidecars, manifest"),
     ]  # fmt: skip
     out += [
         Figure(SCENARIO, "chapter: master + MP3 192k + AAC 96k, per core", "× real time", speeds["all"], target=">= 100",
                note="CPU time of one thread; the encoders alone bound it"),
         Figure(SCENARIO, "  mastering chain alone", "× real time", speeds["chain"]),
-        Figure(SCENARIO, "  MP3 encoder (LAME, 192k CBR) alone", "× real time", speeds["mp3"]),
+        Figure(SCENARIO, "  MP3 encoder (LAME via lameenc, 192k CBR) alone", "× real time", speeds["mp3"]),
         Figure(SCENARIO, "  AAC encoder (FFmpeg's, 96k) alone", "× real time", speeds["aac"]),
     ]  # fmt: skip
     out += [] if not tails else [
