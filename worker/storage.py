@@ -15,7 +15,7 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from worker.composition import Copy, Local, Part, Piece, plan_parts
+from worker.composition import Copy, Local, Part, Piece, Upload, plan_parts
 from worker.errors import StorageRejected, StorageUnavailable
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -146,16 +146,13 @@ class Storage:
 
     def _part(self, bucket: str, key: str, upload: str, number: int, part: Part, *, scratch: Path) -> dict[str, Any]:
         where = {"Bucket": bucket, "Key": key, "UploadId": upload, "PartNumber": number}
-        if isinstance(part, Copy):
-            source = part.source
-            with _errors_mapped(bucket, source.key):
-                answer = self._client.upload_part_copy(**where, CopySource={"Bucket": bucket, "Key": source.key},
-                                                       CopySourceRange=f"bytes={source.start}-{source.end - 1}")["CopyPartResult"]  # fmt: skip
-        else:
+        answer = self._copied_part(where, part) if isinstance(part, Copy) else None
+        if answer is None:
+            pieces = part.pieces if isinstance(part, Upload) else (part.source,)
             body = scratch / f"part-{number:05d}"
             try:
                 with body.open("wb") as out:
-                    for piece in part.pieces:
+                    for piece in pieces:
                         self._fetch(bucket, piece, out)
                 with _errors_mapped(bucket, key), body.open("rb") as data:
                     answer = self._client.upload_part(**where, Body=data, ContentLength=part.size)
@@ -163,6 +160,18 @@ class Storage:
                 body.unlink(missing_ok=True)
         # The checksums S3 computed for the part go back with it, as multipart uploads with checksums require.
         return {"PartNumber": number, "ETag": answer["ETag"], **{name: value for name, value in answer.items() if name.startswith("Checksum")}}
+
+    def _copied_part(self, where: dict[str, Any], part: Copy) -> dict[str, Any] | None:
+        """S3 copies the part; None where the store has no part copies (it is then sent from here)."""
+        source, bucket = part.source, where["Bucket"]
+        try:
+            with _errors_mapped(bucket, source.key):
+                return self._client.upload_part_copy(**where, CopySource={"Bucket": bucket, "Key": source.key},
+                                                     CopySourceRange=f"bytes={source.start}-{source.end - 1}")["CopyPartResult"]  # fmt: skip
+        except (StorageRejected, StorageUnavailable) as exc:
+            if not isinstance(exc.__cause__, botocore.exceptions.ClientError) or _code(exc.__cause__) != "NotImplemented":
+                raise
+            return None
 
     def _fetch(self, bucket: str, piece: Piece, out: BinaryIO) -> None:
         if isinstance(piece, Local):

@@ -96,3 +96,22 @@ def test_a_composition_that_fails_leaves_no_object_and_no_upload(bucket: str, tm
         storage.compose(bucket, "book.m4b", pieces, content_type="audio/mp4", scratch=tmp_path)
     assert storage.size(bucket, "book.m4b") is None
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_store_without_part_copies_gets_the_bytes_sent_instead(bucket: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.exceptions
+
+    from worker.composition import MIN_PART, Local, Remote
+
+    storage = Storage()
+    source = os.urandom(2 * MIN_PART + 99)
+    storage.put(bucket, "chapter", source, content_type="application/octet-stream")
+    (tmp_path / "head").write_bytes(b"index")
+
+    def no_copies(**_: object) -> None:
+        raise botocore.exceptions.ClientError({"Error": {"Code": "NotImplemented", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 501}},
+                                              "UploadPartCopy")  # fmt: skip
+
+    monkeypatch.setattr(storage._client, "upload_part_copy", no_copies)
+    storage.compose(bucket, "book.m4b", [Local(tmp_path / "head"), Remote("chapter", 0, len(source))], content_type="audio/mp4", scratch=tmp_path)
+    assert storage.get(bucket, "book.m4b") == b"index" + source
