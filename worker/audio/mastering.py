@@ -4,7 +4,7 @@ highpass (rumble) → volume (the gain that brings the file to its RMS target) �
 aresample ×4 → alimiter (peaks held under the ceiling, between the samples too,
 latency compensated so every sample stays where it was) → aresample back, and
 beside the output: aresample ×4 → astats, the true peak of what comes out (its
-4x-oversampled peak, as BS.1770 measures it; within 0.01 dB of ebur128's, at a
+4x-oversampled peak, as BS.1770 measures it; within 0.1 dB of ebur128's, at a
 third of the cost).
 Blocks of mono float samples go in and come out in order; memory is the
 filters' own state, whatever the length of the book.
