@@ -196,6 +196,17 @@ class Storage:
     def delete(self, bucket: str, key: str) -> None:
         self._call("delete_object", bucket=bucket, key=key)
 
+    def delete_many(self, bucket: str, keys: list[str]) -> None:
+        """Delete these objects, up to 1,000 a request; a key with no object is no error."""
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            with _errors_mapped(bucket, batch[0]):
+                answer = self._client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise StorageUnavailable(f"S3 kept {len(answer['Errors'])} of {len(batch)} objects in s3://{bucket} "
+                                         f"(s3://{bucket}/{first.get('Key')}: {first.get('Code')}); will retry")  # fmt: skip
+
     def check_bucket(self, bucket: str) -> None:
         """Raise StorageRejected when the bucket is missing or not ours to use."""
         try:

@@ -115,3 +115,17 @@ def test_a_store_without_part_copies_gets_the_bytes_sent_instead(bucket: str, tm
     monkeypatch.setattr(storage._client, "upload_part_copy", no_copies)
     storage.compose(bucket, "book.m4b", [Local(tmp_path / "head"), Remote("chapter", 0, len(source))], content_type="audio/mp4", scratch=tmp_path)
     assert storage.get(bucket, "book.m4b") == b"index" + source
+
+
+def test_many_objects_are_deleted_in_batches_and_missing_ones_are_no_error(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = Storage()
+    names = [f"parts/{n:04d}" for n in range(1_005)]
+    for name in names[:3] + names[-3:]:
+        storage.put(bucket, name, b"x", content_type="text/plain")
+    storage.put(bucket, "keep", b"x", content_type="text/plain")
+    calls = []
+    real = storage._client.delete_objects
+    monkeypatch.setattr(storage._client, "delete_objects", lambda **kw: calls.append(len(kw["Delete"]["Objects"])) or real(**kw))
+    storage.delete_many(bucket, names)
+    assert calls == [1_000, 5]
+    assert [key for key, _ in storage.list(bucket, "")] == ["keep"]

@@ -64,6 +64,4 @@ def load_part(storage: Storage, *, bucket: str, prefix: str, book_id: str, chapt
 
 
 def delete_parts(storage: Storage, *, bucket: str, prefix: str, book_id: str, chapters: int) -> None:
-    for chapter in range(chapters):
-        for extension in ("aac", "npz"):
-            storage.delete(bucket, keys.book_part(prefix, book_id, chapter, extension))
+    storage.delete_many(bucket, [keys.book_part(prefix, book_id, chapter, extension) for chapter in range(chapters) for extension in ("aac", "npz")])
