@@ -107,7 +107,7 @@ class AudioFileWriter:
             if value:
                 self._container.metadata[key] = value
         self.samples_written = 0  # samples at `rate`, for chapter and subtitle times
-        self._mp3 = Mp3Stream(self._container, rate=rate, bit_rate=bit_rate or 128_000) if fmt == "mp3" else None
+        self._mp3 = Mp3Stream(self._container, rate=rate, bit_rate=bit_rate) if fmt == "mp3" else None
         if self._mp3 is not None:
             return
         encoder_rate = fixed_rate or rate
