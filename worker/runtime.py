@@ -28,7 +28,7 @@ from worker.voices.speaker import RenderContext
 @lru_cache(maxsize=1)
 def job_store() -> JobStore:
     settings = get_settings()
-    return JobStore.from_url(settings.broker_url, ttl_seconds=settings.job_ttl_days * 86400)
+    return JobStore.from_url(settings.broker_url, ttl_seconds=settings.record_ttl_seconds)
 
 
 @lru_cache(maxsize=1)
@@ -70,7 +70,8 @@ def promotion_context() -> PromotionContext:
 
 @lru_cache(maxsize=1)
 def book_context() -> BookContext:
-    return BookContext(render=render_context(), state=BookState.from_url(get_settings().broker_url))
+    settings = get_settings()
+    return BookContext(render=render_context(), state=BookState.from_url(settings.broker_url, ttl_seconds=settings.record_ttl_seconds))
 
 
 def forget_clients() -> None:

@@ -194,6 +194,25 @@ class Settings(BaseSettings):
             return self.fish_api_key.get_secret_value()
         return "emulator-key"
 
+    job_ttl_seconds: int | None = Field(
+        None, gt=0, description="Seconds finished records (jobs, books) are kept; overrides NARRATE_JOB_TTL_DAYS (tests, short-lived stacks)."
+    )
+
+    @property
+    def record_ttl_seconds(self) -> int:
+        """How long a finished job's or book's keys stay in Redis."""
+        return self.job_ttl_seconds or self.job_ttl_days * 86400
+
+    # A chapter's assembly spools its speech as 16-bit samples beside its chapter file and its AAC book part
+    # (worker/books/spool.py): at 44.1 kHz about 418 MB per audio hour with MP3 chapters (WAV chapters: 678 MB),
+    # so 4 GiB holds a chapter of about 10 hours (WAV: 6.3). The assembly pods' emptyDir holds two tasks' worth.
+    spool_limit_bytes: int = Field(
+        4 * 1024**3, gt=0, description="Local disk one chapter assembly may fill; a chapter estimated to need more is refused at submit."
+    )
+    credit_resume_usd: float = Field(
+        5.0, ge=0, description="The credit check resumes Fish calls only once the account holds this much API credit (USD)."
+    )
+
 
 def default_synthesis(settings: Settings) -> Synthesis:
     """The synthesis settings from the environment, under what a job, book or preset sets."""

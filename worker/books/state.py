@@ -4,6 +4,11 @@ Each finished chunk is added to its chapter's done-set; only the first add of
 an index counts (SADD), so redelivered chunks cannot count twice, and the one
 call that brings a chapter's remaining count to zero is told so and enqueues
 the chapter's assembly. Chapters fan in to the book the same way.
+
+A finished book's keys (its hash, chapter hashes, done-sets) expire together
+after the TTL; every write after that only lands while the book's hash exists
+and takes its expiry, so a late delivery can neither revive a forgotten book
+nor leave a key that never expires.
 """
 
 from __future__ import annotations
@@ -18,8 +23,15 @@ from worker import keys
 from worker.books.plan import BookPlan
 from worker.redisconn import connect as connect_redis
 
+# Appended to scripts that may create a key: a finished book's new keys expire with it. KEYS[#KEYS]: book hash.
+_SAME_EXPIRY = """
+local ttl = redis.call('PTTL', KEYS[#KEYS])
+if ttl > 0 then for i = 1, #KEYS - 1 do redis.call('PEXPIRE', KEYS[i], ttl) end end
+"""
+
 # KEYS: chapter done-set, chapter hash, book hash. ARGV: index, rendered (0/1), billed bytes, now.
 _CHUNK_DONE = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return -2 end
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
 local remaining = redis.call('HINCRBY', KEYS[2], 'remaining', -1)
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[4])
@@ -29,6 +41,7 @@ redis.call('HINCRBY', KEYS[3], 'bytes_billed', tonumber(ARGV[3]))
 redis.call('HSET', KEYS[3], 'updated_at', ARGV[4])
 local state = redis.call('HGET', KEYS[3], 'state')
 if state == 'queued' then redis.call('HSET', KEYS[3], 'state', 'rendering') end
+""" + _SAME_EXPIRY + """
 return remaining
 """
 
@@ -42,19 +55,44 @@ return 1
 
 # KEYS: chapters-done set, book hash. ARGV: chapter index, now.
 _CHAPTER_DONE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
+""" + _SAME_EXPIRY + """
 return redis.call('HINCRBY', KEYS[2], 'chapters_remaining', -1)
 """
 
-# KEYS: book hash, active-books set. ARGV: book id, then field, value pairs. Only the first finish counts.
-_FINISH = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'succeeded' or state == 'failed' then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('SREM', KEYS[2], ARGV[1])
+# KEYS: the hash to write (the book's or a chapter's), book hash. ARGV: field, value pairs.
+_UPDATE = """
+if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+""" + _SAME_EXPIRY + """
 return 1
 """
+
+# KEYS: active-books set, book hash, then every other key of the book. ARGV: book id, TTL seconds, field, value
+# pairs. Only the first finish counts; a book whose hash is gone (expired, never made) stays gone.
+_FINISH = """
+redis.call('SREM', KEYS[1], ARGV[1])
+local state = redis.call('HGET', KEYS[2], 'state')
+if not state or state == 'succeeded' or state == 'failed' then return 0 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return 1
+"""
+
+# KEYS: active-books set, book hash, then every other key of the book. ARGV: book id, now.
+_REOPEN = """
+local state = redis.call('HGET', KEYS[2], 'state')
+if state ~= 'succeeded' and state ~= 'failed' then return 0 end
+redis.call('HSET', KEYS[2], 'state', 'rendering', 'error', '', 'updated_at', ARGV[2])
+redis.call('HDEL', KEYS[2], 'finished_at')
+for i = 2, #KEYS do redis.call('PERSIST', KEYS[i]) end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+"""
+
+DEFAULT_TTL_SECONDS = 30 * 86400
 
 _INTS = ("chapters_total", "chapters_remaining", "chunks_total", "chunks_done", "chunks_rendered",
          "chunks_reused", "bytes_billed", "cached_at_submit", "remaining", "text_bytes")  # fmt: skip
@@ -63,8 +101,11 @@ _JSON = ("loudness", "sample_loudness")  # a chapter's report (before and after 
 
 
 class BookState:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
         self._redis = client
+        self._ttl = ttl_seconds  # how long a finished book's keys are kept
+        self._update = client.register_script(_UPDATE)
+        self._reopen = client.register_script(_REOPEN)
         self._chunk_done = client.register_script(_CHUNK_DONE)
         self._chapter_done = client.register_script(_CHAPTER_DONE)
         self._chunk_undone = client.register_script(_CHUNK_UNDONE)
@@ -76,8 +117,8 @@ class BookState:
         return self._redis
 
     @classmethod
-    def from_url(cls, url: str) -> BookState:
-        return cls(connect_redis(url))
+    def from_url(cls, url: str, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> BookState:
+        return cls(connect_redis(url), ttl_seconds=ttl_seconds)
 
     def create(self, plan: BookPlan, *, cached: int, estimated_cost_usd: float, notify_url: str | None) -> None:
         now = time.time()
@@ -125,22 +166,40 @@ class BookState:
         return {int(i) for i in self._redis.smembers(keys.book_chapters_done(book_id))}
 
     def set_book(self, book_id: str, **fields: Any) -> None:
-        self._redis.hset(keys.book_record(book_id), mapping={k: str(v) for k, v in {**fields, "updated_at": time.time()}.items()})
+        """Write fields of a book that exists; a book forgotten (expired) is not written back."""
+        self._write(keys.book_record(book_id), book_id, {**fields, "updated_at": time.time()})
 
     def set_chapter(self, book_id: str, chapter: int, **fields: Any) -> None:
-        mapping = {k: str(v) for k, v in {**fields, "updated_at": time.time()}.items()}
-        self._redis.hset(keys.book_chapter(book_id, chapter), mapping=mapping)
+        self._write(keys.book_chapter(book_id, chapter), book_id, {**fields, "updated_at": time.time()})
 
     def touch(self, book_id: str) -> None:
         """The book is still moving: the reconciler leaves it alone for another stale period."""
-        self._redis.hset(keys.book_record(book_id), "updated_at", str(time.time()))
+        self._write(keys.book_record(book_id), book_id, {"updated_at": time.time()})
+
+    def _write(self, key: str, book_id: str, fields: dict[str, Any]) -> None:
+        pairs = [str(item) for field_value in fields.items() for item in field_value]
+        self._update(keys=[key, keys.book_record(book_id)], args=pairs)
 
     def finish(self, book_id: str, *, state: str, **fields: Any) -> bool:
-        """Move the book to its final `state`; True only for the call that made the move (a book finishes once)."""
+        """Move the book to its final `state`; True only for the call that made the move (a book finishes once).
+
+        The book leaves the active set, and all its keys expire after the TTL."""
         now = time.time()
         mapping = {**fields, "state": state, "finished_at": now, "updated_at": now}
         pairs = [str(item) for field_value in mapping.items() for item in field_value]
-        return bool(self._finish(keys=[keys.book_record(book_id), keys.active_books()], args=[book_id, *pairs]))
+        return bool(self._finish(keys=self._all_keys(book_id), args=[book_id, self._ttl, *pairs]))
+
+    def reopen(self, book_id: str) -> bool:
+        """A finished book back to rendering (for a retry): error cleared, kept for good again, active again.
+
+        False when there is nothing to reopen: the book is not finished, or its record has expired."""
+        return bool(self._reopen(keys=self._all_keys(book_id), args=[book_id, time.time()]))
+
+    def _all_keys(self, book_id: str) -> list[str]:
+        """The active set, the book's hash, then its other keys (chapter hashes and done-sets, chapters done)."""
+        chapters = int(float(self._redis.hget(keys.book_record(book_id), "chapters_total") or 0))
+        per_chapter = [k for i in range(chapters) for k in (keys.book_chapter(book_id, i), keys.book_chapter_chunks_done(book_id, i))]
+        return [keys.active_books(), keys.book_record(book_id), *per_chapter, keys.book_chapters_done(book_id)]
 
     def active(self) -> list[str]:
         return sorted(b.decode() for b in self._redis.smembers(keys.active_books()))
