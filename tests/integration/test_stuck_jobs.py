@@ -13,7 +13,7 @@ from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
 from worker.app import QUEUE, make_app
-from worker.broker import in_flight
+from worker.broker import PRIORITY_STEPS, in_flight
 from worker.jobs.records import JobRecord, JobStore
 from worker.jobs.sweep import LOST_FOR_GOOD, resend, stuck_jobs
 from worker.settings import Settings, get_settings
@@ -77,3 +77,29 @@ def test_narrate_retry_takes_stuck_jobs_and_leaves_live_ones(submitted: list[str
     rest = runner.invoke(cli, ["retry", "--stuck"])
     assert rest.exit_code == 0 and "re-enqueued 2" in rest.output
     assert in_flight(redis_client, QUEUES).job_ids == set(submitted)
+
+
+def broker_reads(client: redis.Redis) -> dict[str, int]:
+    """Calls of the commands that read the broker's queues and unacknowledged set, as Redis itself counts them."""
+    stats = client.info("commandstats")
+    return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("lrange", "hscan", "hmget", "zrangebyscore", "hgetall")}
+
+
+def sweep_reads(client: redis.Redis, *, candidates: int) -> dict[str, int]:
+    """The broker reads of one sweep over `candidates` stale jobs whose messages are lost, beside other waiting work."""
+    client.flushdb()
+    store = JobStore(client)
+    store.create([JobRecord(job_id=f"{n:032x}", state="queued") for n in range(candidates)])
+    for n in range(50):  # other work waiting, so that each read of the queue has something to read
+        client.lpush(QUEUE, f'{{"body": "", "headers": {{"task": "other-{n}"}}}}')
+    client.config_resetstat()
+    assert len(stuck_jobs(store, client, queues=QUEUES, older_than=0)) == candidates
+    return broker_reads(client)
+
+
+def test_the_sweeper_reads_the_queues_twice_whatever_the_number_of_stale_jobs(redis_client: redis.Redis, stack_env) -> None:
+    few, many = sweep_reads(redis_client, candidates=30), sweep_reads(redis_client, candidates=300)
+    assert many == few, "the broker's reads grow with the number of stale jobs"
+    # Two looks (the second for messages between a queue and a worker's unacknowledged set), each one LRANGE per
+    # queue and priority (two for the queue that holds messages: the last read finds its end) and one HSCAN.
+    assert few["lrange"] == 2 * (len(QUEUES) * len(PRIORITY_STEPS) + 1) and few["hscan"] == 2

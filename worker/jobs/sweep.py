@@ -38,10 +38,15 @@ def stuck_jobs(store: JobStore, client: redis.Redis, *, queues: Iterable[str], o
         job_ids = store.in_state("queued", before=cutoff) + store.in_state("running", before=cutoff)
     else:
         job_ids = [r.job_id for r in store.get_many(job_ids) if r is not None and not r.finished]
-    missing = [j for j in job_ids if j not in in_flight(client, queues).job_ids]
+    if not job_ids:
+        return []
+    # One read of the broker for all candidates: a read each would cost candidates × messages held.
+    held = in_flight(client, queues).job_ids
+    missing = [j for j in job_ids if j not in held]
     if missing:
-        # Look again: a message taken from a queue is in a worker's unacknowledged set a moment later.
-        missing = [j for j in missing if j not in in_flight(client, queues).job_ids]
+        # Look again, once: a message taken from a queue is in a worker's unacknowledged set a moment later.
+        held = in_flight(client, queues).job_ids
+        missing = [j for j in missing if j not in held]
     return missing
 
 
