@@ -189,6 +189,36 @@ class Storage:
             answer = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=limit)
         return [(item["Key"], int(item["Size"])) for item in answer.get("Contents", [])]
 
+    def walk(self, bucket: str, prefix: str, *, page: int = 1000) -> Iterator[tuple[str, int, float]]:
+        """(key, size, last modified as a Unix time) of every object under `prefix`, `page` objects a request."""
+        token: dict[str, str] = {}
+        while True:
+            with _errors_mapped(bucket, prefix):
+                answer = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=page, **token)
+            yield from ((item["Key"], int(item["Size"]), item["LastModified"].timestamp()) for item in answer.get("Contents", []))
+            if not answer.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": answer["NextContinuationToken"]}
+
+    def open_uploads(self, bucket: str, prefix: str, *, page: int = 1000) -> Iterator[tuple[str, str, float]]:
+        """(key, upload id, started as a Unix time) of every multipart upload under `prefix` neither completed nor aborted."""
+        marker: dict[str, str] = {}
+        while True:
+            with _errors_mapped(bucket, prefix):
+                answer = self._client.list_multipart_uploads(Bucket=bucket, Prefix=prefix, MaxUploads=page, **marker)
+            yield from ((item["Key"], item["UploadId"], item["Initiated"].timestamp()) for item in answer.get("Uploads", []))
+            if not answer.get("IsTruncated"):
+                return
+            marker = {"KeyMarker": answer["NextKeyMarker"], "UploadIdMarker": answer["NextUploadIdMarker"]}
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Drop a multipart upload and the parts it holds (billed as storage until then); one already gone is no error."""
+        try:
+            self._call("abort_multipart_upload", bucket=bucket, key=key, UploadId=upload_id)
+        except StorageRejected as exc:
+            if not isinstance(exc.__cause__, _Missing) and "NoSuchUpload" not in str(exc):
+                raise
+
     def copy(self, bucket: str, source: str, target: str) -> None:
         """A server-side copy: the bytes never pass through this process."""
         self._call("copy_object", bucket=bucket, key=target, CopySource={"Bucket": bucket, "Key": source}, **self._write_args)

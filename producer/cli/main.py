@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from producer.cli import books as book_cli
+from producer.cli import gc as gc_cli
 from producer.cli import ops as ops_cli
 from producer.cli import options, progress
 from producer.cli import say as say_cli
@@ -159,6 +160,7 @@ book_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voi
 ops_cli.register(app, settings_or_exit=settings_or_exit)
 say_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voice_from_options)
 words_cli.register(app, settings_or_exit=settings_or_exit)
+app.command("gc")(gc_cli.gc)
 
 
 @app.command()

@@ -204,6 +204,17 @@ class BookState:
     def active(self) -> list[str]:
         return sorted(b.decode() for b in self._redis.smembers(keys.active_books()))
 
+    def records(self) -> dict[str, dict[str, str]]:
+        """Every book Redis still holds (rendering, or finished and not yet expired): id -> state, bucket, prefix.
+
+        A SCAN of the whole keyspace: for operators' tools (`narrate gc`), not for tasks."""
+        ids = [k.decode().rsplit(":", 1)[1] for k in self._redis.scan_iter(match=keys.book_record("?" * 32), count=1000)]
+        pipe = self._redis.pipeline(transaction=False)
+        for book_id in ids:
+            pipe.hmget(keys.book_record(book_id), "state", "bucket", "prefix")
+        found = {book_id: [(v or b"").decode() for v in values] for book_id, values in zip(ids, pipe.execute())}
+        return {book_id: {"state": st, "bucket": b, "prefix": p} for book_id, (st, b, p) in found.items() if st}
+
     def state_of(self, book_id: str) -> str:
         raw = self._redis.hget(keys.book_record(book_id), "state")
         return raw.decode() if raw else ""
