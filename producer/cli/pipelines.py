@@ -13,7 +13,7 @@ from rich.table import Table
 from producer.cli import options
 from producer.cli.console import console, fail, settings_or_exit
 from producer.pipelines.config import read_pipelines
-from producer.pipelines.inbox import InboxContext
+from producer.pipelines.context import InboxContext
 from producer.pipelines.run import run_once
 from producer.pipelines.schedule import Schedule
 from producer.pipelines.status import pipeline_status
@@ -81,6 +81,10 @@ def status(
                       f" totals {entry['totals']}, spent today ${entry['spent_today_usd']:.2f}", markup=False, soft_wrap=True)  # fmt: skip
         for key, reason in entry["held"].items():
             console.print(f"  held: {key}: {reason}", markup=False, soft_wrap=True)
+        if last and last.get("error"):
+            console.print(f"  last run: {last['error']}", markup=False, soft_wrap=True)
+        for problem in entry["problems"]:
+            console.print(f"  filing {problem['source']}: {'; '.join(problem['notes'])}", markup=False, soft_wrap=True)
 
 
 @pipelines_app.command()

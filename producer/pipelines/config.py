@@ -41,6 +41,8 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 _PLACEHOLDERS = {"date", "time", "name"}
+_LONGEST_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 _CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 6))
 
 
@@ -116,6 +118,7 @@ class Pipeline(BaseModel):
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
             raise ValueError(f"{value!r} is not a cron schedule: five fields, minute hour day month weekday, e.g. \"*/5 * * * *\"")
         cron_fields(value)
+        _can_fire(value)
         return value
 
     @field_validator("timezone")
@@ -190,6 +193,53 @@ def read_pipelines(path: Path) -> PipelinesFile:
         field = ".".join(str(p) for p in loc) or "the file"
         message = str(error["msg"]).removeprefix("Value error, ")
         raise BadInput(f"{path}: line {_line_of(node, loc)}: {field}: {message}") from None
+
+
+def read_pipelines_each(path: Path) -> tuple[list[Pipeline], list[str]]:
+    """What the service runs: every valid pipeline of the file, and an error (with its line) for each one refused.
+
+    One pipeline's mistake (a cron that never fires, a bad URL) stops that one only;
+    a file that is not YAML, or has no `pipelines` list, raises BadInput.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+        node, data = yaml.compose(text), yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        read_pipelines(path)  # a file wrong as a whole: its message, with the line
+        raise
+    entries = data.get("pipelines") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        read_pipelines(path)
+        raise BadInput(f"{path}: expected a `pipelines:` list of at least one pipeline")
+    found: list[Pipeline] = []
+    refused: list[str] = []
+    for index, raw in enumerate(entries):
+        try:
+            pipeline = Pipeline.model_validate(raw)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            loc = ("pipelines", index, *error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            refused.append(f"{path}: line {_line_of(node, loc)}: {'.'.join(map(str, loc))}: {message}")
+            continue
+        if any(p.name == pipeline.name for p in found):
+            refused.append(f"{path}: line {_line_of(node, ('pipelines', index))}: two pipelines are named {pipeline.name!r}; names must be unique")
+            continue
+        found.append(pipeline)
+    return found, refused
+
+
+def _can_fire(expression: str) -> None:
+    """Refuse a schedule no date matches (`0 6 30 2 *`): it would never run, and looking for its next run would never end."""
+    fields = expression.split()
+    _, _, days, months, _ = cron_fields(expression)
+    if not fields[2].startswith("*") and not fields[4].startswith("*"):
+        return  # either day field may match, and every weekday comes round
+    if any(day <= _LONGEST_MONTH[month] for month in months for day in days):
+        return
+    names = ", ".join(_MONTH_NAMES[m - 1] for m in sorted(months))
+    raise ValueError(f"{expression!r} never runs: no month it allows ({names}) has a day {', '.join(map(str, sorted(days)))};"
+                     " pick a day of the month those months have")  # fmt: skip
 
 
 def cron_fields(expression: str) -> list[set[int]]:

@@ -1,72 +1,47 @@
 """An inbox pipeline's two steps, no Celery: scan (submit what is new) and settle (file what has finished).
 
 A new object under the inbox is read once, hashed, and submitted: a text as a
-job, Markdown or EPUB as a book, a manifest (`.jsonl`, `.yaml`) as its entries. Bytes seen before are not rendered again. When
-its render has finished, the source is copied to `<inbox parent>/processed/<name>/`
-(or `failed/<name>/`) beside a `<stem>.result.json` (or `.error.json`), and only
-then deleted from the inbox. S3 shows an object only once its upload is
-complete (a PUT is atomic, a multipart upload appears when it is completed), so a
-file still being uploaded is never picked up half-written.
+job, Markdown or EPUB as a book, a manifest (`.jsonl`, `.yaml`) as its entries.
+Bytes seen before are not rendered again. When its render has finished, the
+source is copied to `<inbox parent>/processed/<pipeline>/<its path below the
+inbox>` (or `failed/…`) beside a `<stem>.result.json` (or `.error.json`), and
+only then deleted from the inbox (see filing.py). S3 shows an object only once
+its upload is complete (a PUT is atomic, a multipart upload appears when it is
+completed), so a file still being uploaded is never picked up half-written.
+
+Each file is taken on its own: whatever is wrong with one (unreadable, refused
+by S3, a reader's crash) files that one under `failed/` and the scan goes on.
+A transient error (S3 or Redis unreachable) is about no file: the scan stops
+there, its cursor before that file, and the error goes up so the run is tried
+again. A file held back by the budget, or a duplicate, is recognised by its
+ETag and size from the listing, without downloading it again.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import tempfile
+import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
-import redis
-
 from producer.pipelines.config import Pipeline
-from producer.pipelines.manifests import (
-    ManifestWork,
-    is_manifest,
-    read_manifest_object,
-    submit_manifest,
-)
-from producer.pipelines.state import InboxState
-from producer.pipelines.voices import for_file, is_sidecar, voice_of
-from producer.readers.books import decode_text, read_book
-from producer.readers.booktext import BookText
-from producer.readers.selection import ChapterChoice
-from producer.readers.text import TextSource
-from producer.submit.books import BookSubmitter
-from producer.submit.jobs import Submitter, parse_out
-from producer.submit.lexicons import fetched_lexicons
-from producer.submit.synthesis import synthesis_from
-from producer.submit.voices import VoiceBook
+from producer.pipelines.context import InboxContext
+from producer.pipelines.filing import file_away
+from producer.pipelines.items import is_source, read_object, submit_item, submit_object, words_bytes
+from producer.pipelines.manifests import ManifestWork, PartlySent
+from producer.pipelines.settle import TRANSIENT, SettleResult, settle
+from producer.pipelines.state import InboxState, upload_tag
+from producer.pipelines.voices import for_file, is_sidecar
+from producer.submit.jobs import parse_out
 from worker import keys
-from worker.books.state import BookState
 from worker.errors import NarrateError
-from worker.jobs.records import JobStore
-from worker.redisconn import connect as connect_redis
-from worker.settings import Settings
-from worker.storage import Storage
 
-JOB_SUFFIXES = (".txt",)
-BOOK_SUFFIXES = (".md", ".markdown", ".epub")
+__all__ = ["InboxContext", "ScanResult", "SettleResult", "scan", "settle", "submit_object"]
+
+log = logging.getLogger("narrate.pipelines")
 PAGE = 1000
-
-
-@dataclass
-class InboxContext:
-    settings: Settings
-    storage: Storage
-    client: redis.Redis
-    jobs: Submitter
-    books: BookSubmitter
-    voices: VoiceBook
-    clip_voices: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # clips prepared during this run
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> InboxContext:
-        return cls(settings=settings, storage=Storage.from_settings(settings), client=connect_redis(settings.broker_url),
-                   jobs=Submitter.from_settings(settings), books=BookSubmitter.from_settings(settings),
-                   voices=VoiceBook.from_settings(settings))  # fmt: skip
 
 
 @dataclass
@@ -75,192 +50,147 @@ class ScanResult:
     duplicates: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # over the day's budget: they wait in the inbox
-
-
-def scan(pipeline: Pipeline, *, ctx: InboxContext) -> ScanResult:
-    """Submit up to `max_new_per_scan` new files, one listing page at a time, from where the last scan stopped."""
-    bucket, prefix = parse_out(pipeline.inbox or "")
-    state = InboxState(ctx.client, pipeline.name)
-    result = ScanResult()
-    inflight = state.inflight()
-    start = state.cursor()
-    while len(result.submitted) < pipeline.max_new_per_scan:
-        page = ctx.storage.list(bucket, _folder(prefix), start_after=start, limit=PAGE)
-        for key, _size in page:
-            start = key
-            if key in inflight or is_sidecar(key) or not (key.lower().endswith(JOB_SUFFIXES + BOOK_SUFFIXES) or is_manifest(key)):
-                continue
-            _take(pipeline, bucket, key, ctx=ctx, state=state, result=result)
-            if len(result.submitted) >= pipeline.max_new_per_scan:
-                break  # the cap: the next scan goes on after `start`
-        else:
-            if len(page) < PAGE:
-                start = ""  # the end: the next scan starts over, to see files added before the cursor
-                break
-    state.set_cursor(start)
-    return result
-
-
-def _take(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, state: InboxState, result: ScanResult) -> None:
-    data = ctx.storage.get(bucket, key)
-    if data is None:
-        return  # moved or deleted since the listing
-    digest = hashlib.sha256(data).hexdigest()
-    earlier = state.seen(digest)
-    if earlier is not None:
-        _file_away(pipeline, bucket, key, ctx=ctx, outcome="processed", report={**earlier, "duplicate_of": earlier.get("source")})
-        result.duplicates.append(key)
-        return
-    try:
-        pipeline = for_file(pipeline, bucket, key, storage=ctx.storage)
-        out = f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/"
-        item = read_object(pipeline, key, data, out=out, ctx=ctx)
-        cost = words_bytes(item) * ctx.settings.price_per_million_bytes / 1e6
-        if pipeline.budget_per_day is not None and state.spent_today() + cost > pipeline.budget_per_day:
-            state.hold(key, f"waits: its estimate ${cost:.2f} would take today's spend past budget_per_day ${pipeline.budget_per_day:.2f}")
-            result.held.append(key)
-            return
-        submitted = submit_item(pipeline, item, out=out, ctx=ctx)
-        state.spend(cost)
-        state.unhold(key)
-    except NarrateError as exc:
-        report = {"source": keys.s3_url(bucket, key), "error": str(exc), "fix": "correct the file and upload it again"}
-        _file_away(pipeline, bucket, key, ctx=ctx, outcome="failed", report=report)
-        result.refused.append(key)
-        return
-    state.add_inflight(key, {"sha256": digest, **submitted})
-    result.submitted.append(key)
-
-
-def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> dict[str, Any]:
-    """Submit one object's words: a text as a job, Markdown or EPUB as a book, a manifest as its entries."""
-    return submit_item(pipeline, read_object(pipeline, key, data, out=out, ctx=ctx), out=out, ctx=ctx)
-
-
-def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> TextSource | BookText | ManifestWork:
-    """The object's words, or BadInput saying what is wrong with the file."""
-    name = PurePosixPath(key).name
-    if is_manifest(key):
-        return read_manifest_object(pipeline, key, data, out=out, storage=ctx.storage, settings=ctx.settings)
-    if key.lower().endswith(JOB_SUFFIXES):
-        return TextSource(name, decode_text(data, name))
-    with tempfile.TemporaryDirectory(prefix="narrate-inbox-") as folder:
-        path = Path(folder) / name
-        path.write_bytes(data)
-        return read_book(str(path))
-
-
-def words_bytes(item: TextSource | BookText | ManifestWork) -> int:
-    if isinstance(item, ManifestWork):
-        return item.text_bytes
-    if isinstance(item, TextSource):
-        return len(item.text.encode("utf-8"))
-    return sum(len(chapter.text.encode("utf-8")) for chapter in item.chapters)
-
-
-def submit_item(pipeline: Pipeline, item: TextSource | BookText | ManifestWork, *, out: str, ctx: InboxContext) -> dict[str, Any]:
-    if isinstance(item, ManifestWork):
-        return submit_manifest(pipeline, item, books=ctx.books, settings=ctx.settings)
-    voice = voice_of(pipeline, voices=ctx.voices, storage=ctx.storage, prepared=ctx.clip_voices)
-    synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
-    lexicons = fetched_lexicons(ctx.storage, pipeline.lexicon, where=f"pipeline {pipeline.name}: `lexicon`")
-    if isinstance(item, TextSource):
-        [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis, lexicons=lexicons)
-        return {"kind": "job", "id": job.job_id}
-    plan, cost = ctx.books.submit(item, voice=voice, out=out, fmt=None if pipeline.preset else pipeline.format,
-                                  notify_url=pipeline.notify, budget_usd=pipeline.budget, preset=pipeline.preset,
-                                  chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis,
-                                  lexicons=lexicons)  # fmt: skip
-    return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.uncached_cost_usd}
+    stopped: str | None = None  # why the scan stopped before its cap or the end of the inbox
 
 
 @dataclass
-class SettleResult:
-    processed: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+class _Scan:
+    pipeline: Pipeline
+    bucket: str
+    ctx: InboxContext
+    state: InboxState
+    result: ScanResult
+
+    @property
+    def full(self) -> bool:
+        return len(self.result.submitted) >= self.pipeline.max_new_per_scan
+
+    def affordable(self, cost: float) -> bool:
+        budget = self.pipeline.budget_per_day
+        return budget is None or self.state.spent_today() + cost <= budget
 
 
-def settle(pipeline: Pipeline, *, ctx: InboxContext) -> SettleResult:
-    """File away every source whose render has finished, with its result or its error."""
-    bucket, _ = parse_out(pipeline.inbox or "")
-    state = InboxState(ctx.client, pipeline.name)
-    result = SettleResult()
-    jobs, books = JobStore(ctx.client), BookState(ctx.client)
-    for key, entry in state.inflight().items():
-        outcome = _outcome(entry, jobs=jobs, books=books)
-        if outcome is None:
-            continue
-        succeeded, report = outcome
-        report = {"source": keys.s3_url(bucket, key), **entry, **_with_reports(entry["kind"], report, ctx=ctx)}
-        _file_away(pipeline, bucket, key, ctx=ctx, outcome="processed" if succeeded else "failed", report=report)
-        if succeeded:
-            state.mark_seen(entry["sha256"], report)
-        state.drop_inflight(key)
-        (result.processed if succeeded else result.failed).append(key)
-    return result
+def scan(pipeline: Pipeline, *, ctx: InboxContext, deadline: float | None = None) -> ScanResult:
+    """Submit up to `max_new_per_scan` new files, one listing page at a time, from where the last scan stopped.
+
+    `deadline` (time.monotonic()): no new file is taken after it; the next run goes on from there.
+    """
+    bucket, prefix = parse_out(pipeline.inbox or "")
+    run = _Scan(pipeline, bucket, ctx, InboxState(ctx.client, pipeline.name, keep_days=ctx.settings.job_ttl_days), ScanResult())
+    inflight = run.state.inflight()
+    start = run.state.cursor()
+    try:
+        while not run.full:
+            page = ctx.storage.list_tagged(bucket, _folder(prefix), start_after=start, limit=PAGE)
+            for key, size, etag in page:
+                if deadline is not None and time.monotonic() >= deadline:
+                    run.result.stopped = "the run's time limit"
+                    return run.result
+                earlier = inflight.get(key)
+                if is_source(key) and not is_sidecar(key) and (earlier is None or earlier.get("resume")):
+                    _take_alone(run, key, upload_tag(etag, size), earlier=earlier)
+                start = key  # past this file only once it is settled: a transient error retries it
+                if run.full:
+                    return run.result  # the cap: the next scan goes on after `start`
+            if len(page) < PAGE:
+                start = ""  # the end: the next scan starts over, to see files added before the cursor
+                return run.result
+        return run.result
+    finally:
+        run.state.set_cursor(start)
 
 
-def _with_reports(kind: str, report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any]:
-    """The outcome with each finished book's outputs and reports added."""
-    if kind == "book":
-        return {**report, **_book_reports(report, ctx=ctx)}
-    if kind == "manifest":
-        return {**report, "entries": [_with_reports(item["kind"], item, ctx=ctx) for item in report["entries"]]}
-    return report
+def _take_alone(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> None:
+    """Take one file; whatever is wrong with it files it under `failed/` and leaves the others alone."""
+    try:
+        _take(run, key, tag, earlier=earlier)
+    except TRANSIENT:
+        raise
+    except Exception as exc:  # noqa: BLE001  (a reader's crash on one file must not stop the scan)
+        if isinstance(exc, NarrateError):
+            error, fix = str(exc), "correct the file and upload it again"
+        else:
+            log.exception("pipeline %s: reading %s crashed", run.pipeline.name, key)
+            error = f"reading the file failed unexpectedly ({exc.__class__.__name__}: {exc})"
+            fix = "check that the file opens in an ordinary reader, then upload it again; if it does, report this error"
+        _file(run, key, tag, outcome="failed", report={"source": keys.s3_url(run.bucket, key), "error": error, "fix": fix})
+        run.result.refused.append(key)
 
 
-def _book_reports(report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any]:
-    """A finished book's outputs and loudness reports (ACX checks), from its manifest."""
-    url = report.get("manifest_url")
-    if not url:
-        return {}
-    raw = ctx.storage.get(*parse_out(url))
-    manifest = json.loads(raw) if raw else {}
-    return {"outputs": manifest.get("outputs"), "reports": manifest.get("reports")}
+def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> None:
+    state, ctx = run.state, run.ctx
+    if earlier is None:  # decided before, from the listing alone: no download
+        known = state.seen_upload(tag)
+        if known is not None:
+            return _duplicate(run, key, tag, known, digest=None)
+        held = state.held(key)
+        if state.kept(key) == tag or (held and held.get("tag") == tag and not run.affordable(float(held.get("cost", 0)))):
+            if held:
+                run.result.held.append(key)
+            return
+    data = ctx.storage.get(run.bucket, key)
+    if data is None:
+        return  # moved or deleted since the listing
+    digest = hashlib.sha256(data).hexdigest()
+    if earlier is None and (known := state.seen(digest)) is not None:
+        return _duplicate(run, key, tag, known, digest=digest)
+    pipeline = for_file(run.pipeline, run.bucket, key, storage=ctx.storage)
+    out = f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/"
+    item = read_object(pipeline, key, data, out=out, ctx=ctx)
+    # a manifest's entries sent by this upload before a transient error, or rendered by an earlier upload of the same bytes
+    resumed = list(earlier.get("items", [])) if earlier and earlier.get("sha256") == digest else []
+    carried = [{"tag": t, "kind": s.get("kind"), "id": s.get("id"), "carried": s}
+               for t, s in state.partial(digest).items()] if isinstance(item, ManifestWork) else []  # fmt: skip
+    prior = carried + resumed
+    rate = ctx.settings.price_per_million_bytes / 1e6
+    cost = max(0, words_bytes(item) - sum(int(i.get("bytes") or i.get("carried", {}).get("bytes") or 0) for i in prior)) * rate
+    if not run.affordable(cost):
+        state.hold(key, f"waits: its estimate ${cost:.2f} would take today's spend past budget_per_day ${pipeline.budget_per_day:.2f}",
+                   tag=tag, cost=cost)  # fmt: skip
+        run.result.held.append(key)
+        return
+    already = frozenset(i["tag"] for i in prior if i.get("tag"))
+    try:
+        submitted = submit_item(pipeline, item, out=out, ctx=ctx, already=already)
+    except PartlySent as exc:
+        _partly_sent(run, key, tag, digest=digest, prior=prior, sent=exc, rate=rate)
+        return
+    if submitted["kind"] == "manifest":
+        state.spend(sum(int(i["bytes"]) for i in submitted["items"]) * rate)
+        submitted["items"] = prior + submitted["items"]
+    else:
+        state.spend(cost)
+    state.add_inflight(key, {"sha256": digest, "tag": tag, **submitted})
+    state.unhold(key)
+    run.result.submitted.append(key)
 
 
-def _outcome(entry: dict[str, Any], *, jobs: JobStore, books: BookState) -> tuple[bool, dict[str, Any]] | None:
-    if entry["kind"] == "manifest":
-        return _manifest_outcome(entry["items"], jobs=jobs, books=books)
-    if entry["kind"] == "job":
-        record = jobs.get(entry["id"])
-        if record is None or not record.finished:
-            return None
-        if record.state == "succeeded":
-            return True, {"output_url": record.output_url, "manifest_url": record.manifest_url, "duration_seconds": record.duration_seconds}
-        return False, {"error": record.error, "fix": "see the error; correct the file and upload it again, or `narrate retry`"}
-    book = books.get(entry["id"])
-    if book is None or book.get("state") not in ("succeeded", "failed"):
-        return None
-    if book["state"] == "succeeded":
-        return True, {"output_url": book.get("output_url"), "manifest_url": book.get("manifest_url"), "bytes_billed": book.get("bytes_billed")}
-    return False, {"error": book.get("error"), "fix": "see the error; correct the file and upload it again"}
+def _partly_sent(run: _Scan, key: str, tag: str, *, digest: str, prior: list[dict[str, Any]], sent: PartlySent, rate: float) -> None:
+    """Track and pay for the entries that went out; a transient cause resumes at the next run, a permanent one files it once they end."""
+    run.state.spend(sum(int(i["bytes"]) for i in sent.items) * rate)
+    transient = isinstance(sent.cause, TRANSIENT)
+    ending = {"resume": True} if transient else {"unsent": str(sent.cause)}
+    run.state.add_inflight(key, {"sha256": digest, "tag": tag, "kind": "manifest", "items": prior + sent.items, **ending})
+    run.state.unhold(key)
+    if transient:
+        raise sent.cause
+    run.result.submitted.append(key)
 
 
-def _manifest_outcome(items: list[dict[str, Any]], *, jobs: JobStore, books: BookState) -> tuple[bool, dict[str, Any]] | None:
-    """Finished when every entry has; succeeded when every entry did."""
-    outcomes = [_outcome(item, jobs=jobs, books=books) for item in items]
-    if any(outcome is None for outcome in outcomes):
-        return None
-    entries = [{**item, "succeeded": ok, **report} for item, (ok, report) in zip(items, outcomes)]  # type: ignore[misc]
-    failed = [entry for entry in entries if not entry["succeeded"]]
-    if not failed:
-        return True, {"entries": entries}
-    return False, {"entries": entries, "error": f"{len(failed)} of {len(entries)} entries failed; the first: {failed[0]['error']}",
-                   "fix": "see each entry's error; fix the manifest (or `narrate retry` the failed jobs) and upload it again"}  # fmt: skip
+def _duplicate(run: _Scan, key: str, tag: str, earlier: dict[str, Any], *, digest: str | None) -> None:
+    _file(run, key, tag, outcome="processed", report={**earlier, "duplicate_of": earlier.get("source")})
+    if digest is not None:
+        run.state.mark_seen(digest, earlier, tag=tag)  # the next upload with this ETag is known from the listing
+    run.result.duplicates.append(key)
 
 
-def _file_away(pipeline: Pipeline, bucket: str, key: str, *, ctx: InboxContext, outcome: str, report: dict[str, Any]) -> None:
-    """Copy the source and write its report first; delete it from the inbox only once both exist."""
-    _, prefix = parse_out(pipeline.inbox or "")
-    parent = str(PurePosixPath(prefix.rstrip("/")).parent).lstrip(".")
-    folder = "/".join(p for p in (parent, outcome, pipeline.name) if p)
-    source = PurePosixPath(key)
-    ctx.storage.copy(bucket, key, f"{folder}/{source.name}")
-    suffix = "result" if outcome == "processed" else "error"
-    body = json.dumps({**report, "filed_at": time.time()}, indent=2, default=str).encode()
-    ctx.storage.put(bucket, f"{folder}/{source.stem}.{suffix}.json", body, content_type="application/json")
-    ctx.storage.delete(bucket, key)
+def _file(run: _Scan, key: str, tag: str, *, outcome: str, report: dict[str, Any]) -> None:
+    filed = file_away(run.ctx.storage, inbox=run.pipeline.inbox or "", pipeline=run.pipeline.name, key=key, outcome=outcome, report=report)
+    if filed.notes:
+        run.state.note_problem(key, filed.notes)
+    if not filed.moved:
+        run.state.keep(key, tag)  # S3 would not let it leave the inbox: not taken again until it is uploaded anew
+    run.state.unhold(key)
 
 
 def _folder(prefix: str) -> str:

@@ -21,12 +21,13 @@ from typing import Any
 import yaml
 
 from producer.pipelines.config import Pipeline
+from producer.pipelines.localfiles import local_name
 from producer.readers.books import decode_text
 from producer.readers.manifest import MANIFEST_SUFFIXES, manifest_items
 from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
-from producer.submit.jobs import parse_out
-from producer.submit.manifests import Work, check_buckets, plan_work, submit_job_groups
+from producer.submit.jobs import Submitter, parse_out
+from producer.submit.manifests import Work, check_buckets, plan_work
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput
 from worker.settings import Settings
@@ -60,7 +61,7 @@ def read_manifest_object(pipeline: Pipeline, key: str, data: bytes, *, out: str,
     with tempfile.TemporaryDirectory(prefix="narrate-manifest-") as folder:
         fetch = _Fetch(storage, Path(folder), inbox=pipeline.inbox)
         completed = [(number, _completed(raw, f"{name}: {unit} {number}", pipeline=pipeline, out=out, fetch=fetch)) for number, raw in items]
-        path = Path(folder) / name
+        path = Path(folder) / local_name(key)
         path.write_text(_written(completed, jsonl=unit == "line"), encoding="utf-8")
         synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
         try:
@@ -71,8 +72,22 @@ def read_manifest_object(pipeline: Pipeline, key: str, data: bytes, *, out: str,
     return ManifestWork(name=name, work=work)
 
 
-def submit_manifest(pipeline: Pipeline, manifest: ManifestWork, *, books: BookSubmitter, settings: Settings) -> dict[str, Any]:
-    """Send every entry; each book's estimate is checked against the pipeline's `budget` before the first is sent."""
+class PartlySent(Exception):
+    """Some of a manifest's entries went out before one could not: those sent must still be tracked and paid for."""
+
+    def __init__(self, items: list[dict[str, Any]], *, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.items, self.cause = items, cause
+
+
+def submit_manifest(
+    pipeline: Pipeline, manifest: ManifestWork, *, books: BookSubmitter, settings: Settings, already: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Send every entry not in `already` (tags of entries sent or rendered before); each book's estimate is checked first.
+
+    Each item carries its entry's `tag` and text `bytes`. A failure after the first
+    entry went out raises PartlySent with the items sent, so none goes untracked.
+    """
     work = manifest.work
     check_buckets(settings, work.outputs)
     if pipeline.budget is not None:
@@ -85,13 +100,28 @@ def submit_manifest(pipeline: Pipeline, manifest: ManifestWork, *, books: BookSu
                                f" ${pipeline.budget:.2f}; raise `budget` or split the book")  # fmt: skip
     items: list[dict[str, Any]] = []
     estimated = 0.0
-    for entry in work.books:
-        plan, cost = books.submit(entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify_url=pipeline.notify, title=entry.title,
-                                  preset=entry.preset, chapters=entry.chapters, synthesis=entry.synthesis,
-                                  lexicons=entry.lexicons)  # fmt: skip
-        items.append({"kind": "book", "id": plan.book_id})
-        estimated += cost.uncached_cost_usd
-    items += [{"kind": "job", "id": job.job_id} for job in submit_job_groups(settings, work)]
+    try:
+        for index, entry in enumerate(work.books):
+            if f"book:{index}" in already:
+                continue
+            plan, cost = books.submit(entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify_url=pipeline.notify,
+                                      title=entry.title, preset=entry.preset, chapters=entry.chapters, synthesis=entry.synthesis,
+                                      lexicons=entry.lexicons)  # fmt: skip
+            size = sum(len(chapter.text.encode("utf-8")) for chapter in entry.book.chapters)
+            items.append({"tag": f"book:{index}", "kind": "book", "id": plan.book_id, "bytes": size})
+            estimated += cost.uncached_cost_usd
+        for group in work.job_groups.values():
+            unsent = [(p, s) for p, s in zip(group.positions, group.sources) if f"job:{p}" not in already]
+            if not unsent:
+                continue
+            sent = Submitter.from_settings(settings).submit(sources=[s for _, s in unsent], voice=group.voice, out=group.out, fmt=group.fmt,
+                                                            synthesis=group.synthesis, lexicons=group.lexicons)  # fmt: skip
+            items += [{"tag": f"job:{p}", "kind": "job", "id": job.job_id, "bytes": len(s.text.encode("utf-8"))}
+                      for (p, s), job in zip(unsent, sent)]  # fmt: skip
+    except Exception as exc:
+        if items:
+            raise PartlySent(items, cause=exc) from exc
+        raise
     return {"kind": "manifest", "items": items, "estimated_cost_usd": round(estimated, 6)}
 
 
@@ -157,7 +187,7 @@ class _Fetch:
             data = self._storage.get(bucket, key)
             if data is None:
                 raise BadInput(f"{where}: {url} does not exist; upload it or fix the URL")
-            path = self._folder / str(len(self._local)) / PurePosixPath(key).name
+            path = self._folder / str(len(self._local)) / local_name(key)
             path.parent.mkdir(parents=True)
             path.write_bytes(data)
             self._local[url] = path

@@ -6,7 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from producer.pipelines.config import Pipeline
-from producer.pipelines.inbox import InboxContext, submit_object
+from producer.pipelines.context import InboxContext
+from producer.pipelines.items import submit_object
 from producer.submit.jobs import parse_out
 from worker.errors import BadInput
 

@@ -1,4 +1,4 @@
-"""What `narrate pipelines status` shows: the last run, files in flight or held, totals and today's spend."""
+"""What `narrate pipelines status` shows: the last run, files in flight or held, totals, today's spend, filing problems."""
 
 from __future__ import annotations
 
@@ -14,19 +14,28 @@ from worker import keys
 _TOTALS = ("submitted", "processed", "refused", "duplicates")
 
 
-def record_run(client: redis.Redis, name: str, outcome: dict[str, list[str]]) -> None:
+def record_run(client: redis.Redis, name: str, outcome: dict[str, list[str]], *, error: str | None = None) -> None:
     pipe = client.pipeline()
-    pipe.set(keys.pipeline_state(name, "last_run"), json.dumps({"at": time.time(), **{k: len(v) for k, v in outcome.items()}}))
+    last = {"at": time.time(), **{k: len(v) for k, v in outcome.items()}, **({"error": error} if error else {})}
+    pipe.set(keys.pipeline_state(name, "last_run"), json.dumps(last))
     for total in _TOTALS:
         if outcome.get(total):
             pipe.hincrby(keys.pipeline_state(name, "totals"), total, len(outcome[total]))
     pipe.execute()
 
 
+def _reason(raw: bytes) -> str:
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return raw.decode()
+    return str(found.get("reason", "")) if isinstance(found, dict) else str(found)
+
+
 def pipeline_status(client: redis.Redis, name: str) -> dict[str, Any]:
     last = client.get(keys.pipeline_state(name, "last_run"))
     totals = {k.decode(): int(v) for k, v in client.hgetall(keys.pipeline_state(name, "totals")).items()}
-    held = {k.decode(): v.decode() for k, v in client.hgetall(keys.pipeline_state(name, "held")).items()}
+    held = {k.decode(): _reason(v) for k, v in client.hgetall(keys.pipeline_state(name, "held")).items()}
     spent = client.get(keys.pipeline_state(name, f"spend:{datetime.now(timezone.utc):%Y-%m-%d}"))
     next_run = client.get(keys.pipeline_state(name, "next_run"))
     return {
@@ -37,4 +46,5 @@ def pipeline_status(client: redis.Redis, name: str) -> dict[str, Any]:
         "held": held,
         "totals": {t: totals.get(t, 0) for t in _TOTALS},
         "spent_today_usd": round(float(spent or 0), 4),
+        "problems": [json.loads(p) for p in client.lrange(keys.pipeline_state(name, "problems"), 0, 9)],
     }

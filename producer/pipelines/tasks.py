@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from functools import lru_cache
 from pathlib import Path
 
 from celery import Celery, Task
 
-from producer.pipelines.config import Pipeline, PipelinesFile, read_pipelines
-from producer.pipelines.inbox import InboxContext
+from producer.pipelines.config import Pipeline, read_pipelines_each
+from producer.pipelines.context import InboxContext
 from producer.pipelines.run import run_once
+from producer.pipelines.runlock import RunLock
 from producer.pipelines.schedule import Schedule
 from worker import keys
 from worker.redisconn import celery_redis_conf
@@ -33,6 +33,7 @@ PIPELINES_QUEUE = "narrate.pipelines"
 TICK_TASK = "narrate.pipelines.tick"
 RUN_TASK = "narrate.pipelines.run"
 TICK_SECONDS = 1.0
+RUN_SECONDS = 240.0  # a run takes no new file after this; the next run goes on
 
 
 def make_app() -> Celery:
@@ -56,15 +57,19 @@ app = make_app()
 
 
 @lru_cache(maxsize=4)
-def _read(path: str, mtime: float) -> PipelinesFile:
-    return read_pipelines(Path(path))
+def _read(path: str, mtime: float) -> list[Pipeline]:
+    """The file's valid pipelines; each one refused is logged once per edit, with its line, and the others run."""
+    found, refused = read_pipelines_each(Path(path))
+    for error in refused:
+        log.error("%s; this pipeline does not run until the file is fixed, the others do", error)
+    return found
 
 
 def pipelines() -> list[Pipeline]:
     path = get_settings().pipelines_file
     if not path:
         return []
-    return _read(path, Path(path).stat().st_mtime).pipelines
+    return _read(path, Path(path).stat().st_mtime)
 
 
 class TickTask(Task):
@@ -73,29 +78,42 @@ class TickTask(Task):
     def run(self) -> list[str]:
         client = connect_redis(get_settings().broker_url)
         schedule, now = Schedule(client), time.time()
-        started = [p.name for p in pipelines() if schedule.claim(p, now=now)]
+        started = [p.name for p in pipelines() if _claimed(schedule, p, now=now)]
         for name in started:
             run_pipeline.apply_async((name,), queue=PIPELINES_QUEUE)
         return started
 
 
+def _claimed(schedule: Schedule, pipeline: Pipeline, *, now: float) -> bool:
+    """Whether this tick starts the pipeline; one pipeline's schedule failing never keeps the others from theirs."""
+    try:
+        return schedule.claim(pipeline, now=now)
+    except Exception:  # noqa: BLE001
+        log.exception("pipeline %s: its next run could not be scheduled; the other pipelines go on", pipeline.name)
+        return False
+
+
 class RunTask(Task):
+    """One pipeline's run. Thin on purpose: what goes wrong with single files is settled inside the run.
+
+    Raises TransientError (StorageUnavailable) or a Redis connection error when the
+    scan could not go on; the run is then worth trying again later. The lock
+    keeps a second run of the same pipeline out meanwhile.
+    """
+
     name = RUN_TASK
+    soft_time_limit = RUN_SECONDS + 60  # a backstop: the scan itself stops taking files after RUN_SECONDS
+    time_limit = RUN_SECONDS + 90
 
     def run(self, name: str) -> dict:
         settings = get_settings()
         pipeline = next((p for p in pipelines() if p.name == name), None)
         if pipeline is None:
             return {"skipped": "no such pipeline any more"}
-        client = connect_redis(settings.broker_url)
-        lock, token = keys.pipeline_state(name, "lock"), uuid.uuid4().hex
-        if not client.set(lock, token, nx=True, ex=300):
-            return {"skipped": "another run of this pipeline is under way"}
-        try:
-            return run_once(pipeline, ctx=InboxContext.from_settings(settings))
-        finally:
-            if client.get(lock) == token.encode():
-                client.delete(lock)
+        with RunLock(connect_redis(settings.broker_url)).held(name) as mine:
+            if not mine:
+                return {"skipped": "another run of this pipeline is under way"}
+            return run_once(pipeline, ctx=InboxContext.from_settings(settings), seconds=RUN_SECONDS)
 
 
 tick = app.register_task(TickTask())

@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from producer.pipelines.config import Pipeline
+from producer.pipelines.localfiles import local_name
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import parse_out
 from producer.submit.voices import VoiceBook
@@ -82,7 +83,7 @@ def voice_of(pipeline: Pipeline, *, voices: VoiceBook, storage: Storage, prepare
     known = (pipeline.clip or "", pipeline.transcript or "", hashlib.sha256(data).hexdigest())
     if known not in cache:
         with tempfile.TemporaryDirectory(prefix="narrate-clip-") as folder:
-            path = Path(folder) / PurePosixPath(key).name
+            path = Path(folder) / local_name(key)
             path.write_bytes(data)
             cache[known] = prepare_clip_voice([ClipInput(path, pipeline.transcript or "")])
     return cache[known]

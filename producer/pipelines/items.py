@@ -1,0 +1,70 @@
+"""One source's words read and sent: a text as a job, Markdown or EPUB as a book, a manifest as its entries."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from producer.pipelines.config import Pipeline
+from producer.pipelines.context import InboxContext
+from producer.pipelines.localfiles import local_name
+from producer.pipelines.manifests import ManifestWork, is_manifest, read_manifest_object, submit_manifest
+from producer.pipelines.voices import voice_of
+from producer.readers.books import decode_text, read_book
+from producer.readers.booktext import BookText
+from producer.readers.selection import ChapterChoice
+from producer.readers.text import TextSource
+from producer.submit.lexicons import fetched_lexicons
+from producer.submit.synthesis import synthesis_from
+
+JOB_SUFFIXES = (".txt",)
+BOOK_SUFFIXES = (".md", ".markdown", ".epub")
+Item = TextSource | BookText | ManifestWork
+
+
+def is_source(key: str) -> bool:
+    return key.lower().endswith(JOB_SUFFIXES + BOOK_SUFFIXES) or is_manifest(key)
+
+
+def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> dict[str, Any]:
+    """Submit one object's words: a text as a job, Markdown or EPUB as a book, a manifest as its entries."""
+    return submit_item(pipeline, read_object(pipeline, key, data, out=out, ctx=ctx), out=out, ctx=ctx)
+
+
+def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> Item:
+    """The object's words, or BadInput saying what is wrong with the file."""
+    name = PurePosixPath(key).name
+    if is_manifest(key):
+        return read_manifest_object(pipeline, key, data, out=out, storage=ctx.storage, settings=ctx.settings)
+    if key.lower().endswith(JOB_SUFFIXES):
+        return TextSource(name, decode_text(data, name))
+    with tempfile.TemporaryDirectory(prefix="narrate-inbox-") as folder:
+        path = Path(folder) / local_name(key)
+        path.write_bytes(data)
+        return read_book(str(path))
+
+
+def words_bytes(item: Item) -> int:
+    if isinstance(item, ManifestWork):
+        return item.text_bytes
+    if isinstance(item, TextSource):
+        return len(item.text.encode("utf-8"))
+    return sum(len(chapter.text.encode("utf-8")) for chapter in item.chapters)
+
+
+def submit_item(pipeline: Pipeline, item: Item, *, out: str, ctx: InboxContext, already: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Send the item; `already`: tags of a manifest's entries sent or rendered before, not sent again."""
+    if isinstance(item, ManifestWork):
+        return submit_manifest(pipeline, item, books=ctx.books, settings=ctx.settings, already=already)
+    voice = voice_of(pipeline, voices=ctx.voices, storage=ctx.storage, prepared=ctx.clip_voices)
+    synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
+    lexicons = fetched_lexicons(ctx.storage, pipeline.lexicon, where=f"pipeline {pipeline.name}: `lexicon`")
+    if isinstance(item, TextSource):
+        [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis, lexicons=lexicons)
+        return {"kind": "job", "id": job.job_id}
+    plan, cost = ctx.books.submit(item, voice=voice, out=out, fmt=None if pipeline.preset else pipeline.format,
+                                  notify_url=pipeline.notify, budget_usd=pipeline.budget, preset=pipeline.preset,
+                                  chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis,
+                                  lexicons=lexicons)  # fmt: skip
+    return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.uncached_cost_usd}
