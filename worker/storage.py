@@ -262,6 +262,21 @@ class Storage:
         except _Missing as exc:
             raise StorageRejected(f"S3 has no s3://{bucket}/{key}") from exc
 
+    def copy_any_size(self, bucket: str, source: str, target: str, *, part_bytes: int = 1 << 30) -> None:
+        """A server-side copy of any size: CopyObject stops at 5 GB, so a larger object is copied in parts (UploadPartCopy)."""
+        config = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes, max_concurrency=4)
+        try:
+            with _errors_mapped(bucket, source):
+                self._client.copy({"Bucket": bucket, "Key": source}, bucket, target, ExtraArgs=dict(self._write_args) or None, Config=config)
+        except _Missing as exc:
+            raise StorageRejected(f"S3 has no s3://{bucket}/{source}") from exc
+
+    def list_tagged(self, bucket: str, prefix: str, *, start_after: str = "", limit: int = 1000) -> list[tuple[str, int, str]]:
+        """Like `list`, with each object's ETag: what tells a new upload from one already looked at, without downloading it."""
+        with _errors_mapped(bucket, prefix):
+            answer = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=limit)
+        return [(item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"')) for item in answer.get("Contents", [])]
+
 
 class _Missing(Exception):
     """No such object (404): the callers that expect this turn it into None or False."""
