@@ -71,7 +71,7 @@ class EmulatorControl:
 
     def reset(self) -> None:
         httpx.post(f"{self.url}/_emulator/reset", timeout=10).raise_for_status()
-        self.control(latency=0, concurrency=0, fail_rate=0, train_seconds=0, fail_training=False, fail_count=0, quirky_train_mode=False, tone_mode=False, credit="100", rate_limit_rate=0, stall_rate=0, stall_seconds=0)
+        self.control(latency=0, concurrency=0, fail_rate=0, train_seconds=0, fail_training=False, fail_count=0, quirky_train_mode=False, tone_mode=False, credit="100", rate_limit_rate=0, stall_rate=0, stall_seconds=0, empty_audio_for="")
 
     def control(self, **settings: object) -> None:
         httpx.post(f"{self.url}/_emulator/control", json=settings, timeout=10).raise_for_status()

@@ -1,9 +1,24 @@
 """One root error, split by what the caller should do about it.
 
-`TransientError`: the same request may well succeed later (429, 5xx, timeouts,
-connection resets); it is retried with back-off, a bounded number of times.
-`PermanentError`: retrying cannot help (bad input, 4xx); the job fails at once
-with a message a person can act on.
+    NarrateError
+     ├── TransientError          retried with back-off; each try uses one attempt (NARRATE_MAX_ATTEMPTS)
+     │    ├── Wait               not a failure: capacity, credit or another delivery is not free yet; uses no attempt
+     │    │    ├── LeaseTaken          (worker.jobs.lease)     another delivery renders the same job or chunk
+     │    │    ├── SlotUnavailable     (worker.fish.limiter)   every Fish slot of the cluster is taken
+     │    │    │    └── PromotionPending (worker.voices.speaker) the reference's trained voice is nearly ready
+     │    │    ├── BreakerOpen         (worker.fish.breaker)   Fish calls are paused after a 402: the work parks
+     │    │    └── Progressing         a long render stored chunks before its time ran out: it goes on
+     │    ├── FishUnavailable    429, 5xx, timeouts, resets
+     │    └── StorageUnavailable S3 unreachable, throttling or failing
+     └── PermanentError          the unit of work fails at once, with a message a person can act on
+          ├── BadInput ── AudioError
+          ├── InvalidJob
+          ├── FishRejected ── VoiceNotFound
+          └── StorageRejected
+
+Foreign errors are sorted by `worker.failures.classify`: Celery's soft time
+limit and Redis connection errors are transient; anything else unexpected
+(most likely a bug) is retried like a transient error and then fails its unit.
 """
 
 from __future__ import annotations
@@ -17,6 +32,22 @@ class TransientError(NarrateError):
     """Worth retrying: the cause is expected to go away by itself."""
 
     cause = "other"  # why a retry happens, for metrics and logs
+
+
+class Wait(TransientError):
+    """Not a failure: the work cannot go on yet and tries again after `delay` seconds (None: the policy's own)."""
+
+    cause = "wait"
+
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class Progressing(Wait):
+    """A long task stored part of its work before its time ran out: it goes on where it stopped, no attempt used."""
+
+    cause = "time_limit"
 
 
 class PermanentError(NarrateError):

@@ -175,3 +175,20 @@ def pipeline_state(name: str, part: str) -> str:
     """A scheduled pipeline's state: `seen` (content hash -> outcome), `inflight` (source key -> what it became),
     `cursor` (where the last scan stopped), `spend:<date>` (USD estimated today)."""
     return f"{REDIS_PREFIX}:pipeline:{name}:{part}"
+
+
+def unit_attempts(unit: str) -> str:
+    """Hash: failures and worker deaths of one unit of work outside a book (a promotion, a webhook, a pipeline run),
+    fields `<unit>:failures` and `<unit>:deaths`; expires."""
+    return f"{REDIS_PREFIX}:attempts:{unit}"
+
+
+def book_attempts(book_id: str) -> str:
+    """Hash: failures and worker deaths of each of a book's units (`chunk:<chapter>.<index>`, `chapter:<n>`, `book`,
+    `notify`), fields `<unit>:failures` and `<unit>:deaths`; goes with the book's other keys."""
+    return f"{REDIS_PREFIX}:book:{book_id}:attempts"
+
+
+def parked_tasks() -> str:
+    """List (JSON): task messages that met the open credit breaker, sent again when it closes."""
+    return f"{REDIS_PREFIX}:parked"

@@ -26,6 +26,7 @@ from worker.books.plan import BookPlan, chunk_messages
 from worker.books.render import BookContext
 from worker.books.state import BookState
 from worker.books.tasks import BookTask
+from worker.books.units import BookUnit
 from worker.errors import StorageUnavailable
 from worker.fish.client import FishClient
 from worker.jobs.held import HeldRenders
@@ -160,10 +161,10 @@ class FlakyStep(BookTask):
     failures_to_come: list[BaseException] = []
     calls = 0
 
-    def run(self, book_id: str, failures: int = 0, errors: int = 0) -> str | None:
-        return self.guarded(book_id, self.step)
+    def unit_of(self, args, kwargs) -> BookUnit:
+        return BookUnit(tasks.book_context().state, args[0], field="flaky", label="the flaky step", settings=get_settings())
 
-    def step(self) -> str:
+    def perform(self, unit: BookUnit) -> str:
         type(self).calls += 1
         if self.failures_to_come:
             raise self.failures_to_come.pop(0)
@@ -316,14 +317,76 @@ def test_unexpected_errors_are_retried_then_fail_the_book(ctx, sent, bucket, voi
     run_step(plan.book_id, always=RuntimeError("a bug for sure"))
     assert FlakyStep.calls == get_settings().max_attempts == 3
     book = ctx.state.get(plan.book_id)
-    assert book["state"] == "failed" and "after 3 attempts: RuntimeError: a bug for sure" in book["error"]
+    assert book["state"] == "failed"
+    assert book["error"] == "the flaky step failed 3 times (NARRATE_MAX_ATTEMPTS is 3); last error: internal error: RuntimeError: a bug for sure"
 
 
 @pytest.mark.parametrize("lost", [redis.exceptions.ConnectionError("Connection reset by peer"), redis.exceptions.TimeoutError("timed out")])
-def test_a_redis_connection_error_is_transient(ctx, sent, bucket, voice, tmp_path, lost) -> None:
+def test_a_redis_connection_error_is_transient_and_bounded(ctx, sent, bucket, voice, tmp_path, lost) -> None:
     plan = submit(bucket, voice, tmp_path)
     assert run_step(plan.book_id, lost).result == "done"
+    assert ctx.state.state_of(plan.book_id) != "failed"
     run_step(plan.book_id, always=lost)
     assert FlakyStep.calls == 3
     book = ctx.state.get(plan.book_id)
-    assert book["state"] != "failed" and "gave up for now after 3 attempts" in book["error"]
+    assert book["state"] == "failed" and "failed 3 times" in book["error"] and "Redis unreachable" in book["error"]
+
+
+# --- 6. a unit that can never succeed ends its book, counted across deliveries --------------------
+
+
+class Rescheduled(BaseException):
+    """What a retry would have sent, caught instead: each `run` below is one delivery of its own."""
+
+
+def deliver(task, *args):  # noqa: ANN001, ANN201
+    """One delivery, as the broker or the reconciler hands it out: fresh message, no count of its own."""
+    try:
+        return task.run(*args)
+    except Rescheduled:
+        return "rescheduled"
+
+
+@pytest.fixture
+def no_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tasks.BookTask, "_retry", lambda self, **options: Rescheduled())
+
+
+def test_a_chunk_fish_never_renders_fails_its_book_after_the_bound_across_deliveries(ctx, sent, bucket, voice, tmp_path, emulator,
+                                                                                  no_retries) -> None:  # fmt: skip
+    plan = submit(bucket, voice, tmp_path)
+    doomed, other = chunk_messages(plan)[1], chunk_messages(plan)[4]
+    emulator.control(empty_audio_for="second paragraph")  # answered 200 with no audio, and billed, every time
+    outcomes = [deliver(tasks.chunk, doomed.model_dump(mode="json")) for _ in range(5)]
+    assert outcomes[:2] == ["rescheduled", "rescheduled"] and outcomes[2] is None, "the third delivery used the last attempt"
+    assert emulator.stats()["tts_requests"] == 3, "NARRATE_MAX_ATTEMPTS (3) bounds what is paid, whoever sends it"
+    book = ctx.state.get(plan.book_id)
+    assert book["state"] == "failed"
+    assert book["error"].startswith('chapter 1, chunk 2 ("The second paragraph comes next.") failed 3 times (NARRATE_MAX_ATTEMPTS is 3)')
+    assert "no audio" in book["error"], "the last error is named"
+    deliver(tasks.chunk, other.model_dump(mode="json"))
+    assert emulator.stats()["tts_requests"] == 3, "the failed book's other work is not paid for"
+    assert plan.book_id not in ctx.state.active(), "the reconciler no longer looks at it"
+
+
+def test_a_permanent_error_names_its_unit(ctx, sent, bucket, voice, tmp_path, storage) -> None:
+    plan = submit(bucket, voice, tmp_path)
+    storage.delete(bucket, keys.book_plan(plan.output.prefix, plan.book_id))
+    ctx.plans.clear()
+    run_chapter(plan, 1)
+    book = ctx.state.get(plan.book_id)
+    assert book["state"] == "failed" and book["error"].startswith("chapter 2's assembly: the plan of book")
+
+
+def test_waits_use_no_attempt(ctx, sent, bucket, voice, tmp_path, redis_client, no_retries, monkeypatch) -> None:
+    from worker.jobs.lease import RenderLeases
+
+    monkeypatch.setattr(ctx.render, "leases", RenderLeases(redis_client))
+    plan = submit(bucket, voice, tmp_path)
+    message = chunk_messages(plan)[0]
+    with RenderLeases(redis_client).hold(held_chunk_key(message)):
+        for _ in range(5):
+            assert deliver(tasks.chunk, message.model_dump(mode="json")) == "rescheduled"
+    assert redis_client.hgetall(keys.book_attempts(plan.book_id)) == {}, "waiting for another delivery counts nothing"
+    assert ctx.state.state_of(plan.book_id) != "failed"
+    assert deliver(tasks.chunk, message.model_dump(mode="json")) is None and ctx.state.done_indexes(plan.book_id, 0) == {0}

@@ -56,6 +56,7 @@ DEFAULT_CONTROLS: dict[str, Any] = {
     "rate_limit_rate": 0,
     "stall_rate": 0,
     "stall_seconds": 0,
+    "empty_audio_for": "",
     "seed": None,
 }
 
@@ -799,3 +800,17 @@ def test_faults_from_config_and_command_line() -> None:
         answer = web.post("/v1/tts", json={"text": "Hi"}, headers={"Authorization": f"Bearer {API_KEY}", "model": "s1"})
         assert answer.status_code == 200 and time.monotonic() - started >= 0.2
         assert web.get("/_emulator/stats").get_json()["stalled"] == 1
+
+
+def test_a_text_fish_never_renders_answers_200_with_no_audio_and_is_billed(base_url: str) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}", "model": "s1"}
+    assert httpx.post(f"{base_url}/_emulator/control", json={"empty_audio_for": 7}).status_code == 400
+    httpx.post(f"{base_url}/_emulator/control", json={"empty_audio_for": "cursed"}).raise_for_status()
+    try:
+        before = httpx.get(f"{base_url}/_emulator/stats").json()["text_bytes"]
+        answer = httpx.post(f"{base_url}/v1/tts", json={"text": "A cursed line.", "format": "wav"}, headers=headers)
+        assert answer.status_code == 200 and answer.content == b""
+        assert httpx.get(f"{base_url}/_emulator/stats").json()["text_bytes"] == before + len("A cursed line.")
+        assert httpx.post(f"{base_url}/v1/tts", json={"text": "A fine line.", "format": "wav"}, headers=headers).content
+    finally:
+        httpx.post(f"{base_url}/_emulator/control", json={"empty_audio_for": ""}).raise_for_status()

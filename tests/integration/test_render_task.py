@@ -42,7 +42,7 @@ def test_an_error_of_no_known_class_is_retried_a_bounded_number_of_times(job, mo
 
     monkeypatch.setattr(tasks, "render_job", broken)
     record = run(job)
-    assert record.state == "failed" and record.error == f"gave up after 6 errors: {says}"
+    assert record.state == "failed" and record.error == f"the job failed 6 times (NARRATE_MAX_ATTEMPTS is 6); last error: {says}"
     assert len(calls) == 6, "NARRATE_MAX_ATTEMPTS bounds these too"
 
 
@@ -80,10 +80,13 @@ def test_a_second_delivery_waits_for_the_one_rendering(job, redis_client, monkey
             pass
 
 
-def test_the_render_request_replaces_only_the_handlers_it_means_to() -> None:
+def test_the_policy_request_replaces_only_the_handlers_it_means_to() -> None:
     # Celery's Request reads its own attributes (`_payload` among them) when it fails, times out or rejects a task:
     # a helper of ours by one of those names breaks that handling, and the message is never acknowledged.
     from celery.worker.request import Request
 
-    ours = {name for name in vars(tasks.RenderRequest) if not name.startswith("__")}
+    from worker.policy import PolicyRequest
+
+    assert tasks.RenderTask.Request is PolicyRequest
+    ours = {name for name in vars(PolicyRequest) if not name.startswith("__")}
     assert {name for name in ours if hasattr(Request, name)} == {"on_failure", "on_timeout"}

@@ -70,7 +70,7 @@ def test_the_emulator_never_imports_what_it_stands_in_for() -> None:
     ("boto3", ("worker.storage",)),
     ("botocore", ("worker.storage",)),
     ("av", ("worker.audio",)),
-    ("celery", ("worker.app", "producer.submit", "producer.pipelines.tasks")),
+    ("celery", ("worker.app", "worker.policy", "producer.submit", "producer.pipelines.tasks")),
     ("kombu", ("worker.app", "producer.submit")),
     ("prometheus_client", ("worker.metrics", "worker.cluster_metrics", "producer.cli.metrics")),
 ])  # fmt: skip

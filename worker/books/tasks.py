@@ -7,14 +7,11 @@ import logging
 import time
 from typing import Any
 
-import redis
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
 from worker import keys, metrics
 from worker.app import ASSEMBLY_QUEUE, QUEUE, app
-from worker.backoff import retry_delay, wait_delay
 from worker.books import webhook
 from worker.books.book import assemble_book
 from worker.books.chapter import assemble_chapter
@@ -30,109 +27,40 @@ from worker.contract import (
     BOOK_NOTIFY_TASK,
     BOOK_RECONCILE_TASK,
 )
-from worker.errors import PermanentError, TransientError
-from worker.events import cause_of, event
-from worker.fish.breaker import BreakerOpen
-from worker.fish.limiter import SlotUnavailable
-from worker.jobs.lease import LeaseTaken
+from worker.books.units import AssemblyUnit, ChapterUnit, ChunkUnit, NotifyUnit
+from worker.events import event
+from worker.policy import PolicyTask
 from worker.runtime import book_context
 from worker.settings import get_settings
 
 log = logging.getLogger("narrate.books")
-FINAL_STATES = ("succeeded", "failed")
 
 
-# Redis dropping a connection is the same trouble as S3 or Fish doing it: the step is worth another try.
-TRANSIENT = (TransientError, SoftTimeLimitExceeded, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-
-
-class BookTask(Task):
-    """Retries every failure but a permanent one with back-off, a bounded number of times.
-
-    Transient failures (`failures` in the task's kwargs) leave the book for the
-    reconciler once they run out; unexpected ones (`errors`), bugs most likely,
-    fail the book with their reason; a permanent one fails it at once.
-    """
+class BookTask(PolicyTask):
+    """A step of a book: the failure policy ends the whole book, naming the step, once a unit runs out of attempts."""
 
     abstract = True
-    acks_late = True
-    reject_on_worker_lost = True
-    max_retries = None  # waits for a slot or for credit are not failures; failures are bounded below
 
-    def guarded(self, book_id: str, step: Any) -> Any:
-        try:
-            return step()
-        except (SlotUnavailable, BreakerOpen, LeaseTaken) as exc:  # waits, not failures
-            metrics.RETRIES.labels(cause=cause_of(exc)).inc()
-            _note(book_id, waiting=str(exc))
-            raise self.retry(countdown=wait_delay(exc, cap=get_settings().longest_countdown))
-        except TRANSIENT as exc:
-            attempt = self._attempt("failures")
-            if attempt >= get_settings().max_attempts:
-                # Leave the book rendering: the reconciler sends the work again later.
-                _note(book_id, error=f"{self.name} gave up for now after {attempt} attempts: {_describe(exc)}")
-                event(log, logging.WARNING, "book %s: %s gave up for now: %s", book_id, self.name, _describe(exc), book_id=book_id,
-                      attempt=attempt, cause=cause_of(exc), error=exc)  # fmt: skip
-                return None
-            metrics.RETRIES.labels(cause=cause_of(exc)).inc()
-            _note(book_id, waiting=f"{self.name} attempt {attempt} failed, retrying: {_describe(exc)}")  # keeps the book fresh
-            raise self._again("failures", attempt)
-        except PermanentError as exc:
-            book_context().state.finish(book_id, state="failed", error=str(exc))
-            if self.name == BOOK_CHUNK_TASK:
-                metrics.CHUNKS.labels(state="failed").inc()
-            event(log, logging.WARNING, "book %s failed: %s", book_id, exc, book_id=book_id, error=exc)
-            return None
-        except Exception as exc:  # most likely a bug: a few more tries, then the book fails visibly, never stuck
-            attempt = self._attempt("errors")
-            event(log, logging.ERROR, "book %s: %s failed unexpectedly (attempt %d)", book_id, self.name, attempt, exc_info=True,
-                  book_id=book_id, attempt=attempt, error=exc)  # fmt: skip
-            metrics.RETRIES.labels(cause="other").inc()
-            if attempt >= get_settings().max_attempts:
-                book_context().state.finish(book_id, state="failed",
-                                            error=f"internal error in {self.name} after {attempt} attempts: {_describe(exc)}")  # fmt: skip
-                return None
-            _note(book_id, waiting=f"{self.name} attempt {attempt} failed unexpectedly, retrying: {_describe(exc)}")
-            raise self._again("errors", attempt)
-
-    def _attempt(self, count: str) -> int:
-        """This attempt's number in its count; the counts travel in the task's kwargs, waits above do not add to them."""
-        return int((self.request.kwargs or {}).get(count, 0)) + 1
-
-    def _again(self, count: str, attempt: int) -> Exception:
-        settings = get_settings()
-        delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-        return self.retry(countdown=delay, kwargs={**(self.request.kwargs or {}), count: attempt})
-
-
-def _note(book_id: str, **fields: Any) -> None:
-    """Best-effort bookkeeping on the way to a retry: Redis being away must not stop the retry itself."""
-    try:
-        book_context().state.set_book(book_id, **fields)
-    except redis.exceptions.RedisError as exc:
-        log.warning("book %s: could not record %s: %s", book_id, sorted(fields), exc)
-
-
-def _describe(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, (TransientError, PermanentError)) else f"{exc.__class__.__name__}: {exc}"
+    def leases(self) -> Any:
+        return book_context().render.leases
 
 
 class ChunkTask(BookTask):
     name = BOOK_CHUNK_TASK
 
-    def run(self, message: dict[str, Any], failures: int = 0, errors: int = 0) -> None:
+    def unit_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ChunkUnit | None:
+        message = args[0] if args else kwargs.get("message")
         try:
             chunk = ChunkMessage.model_validate(message)
         except ValidationError as exc:
             log.error("refused a malformed %s message: %s", self.name, exc.errors()[:3])
-            return
-        self.guarded(chunk.book_id, lambda: self.step(chunk))
+            return None
+        unit = ChunkUnit(book_context().state, chunk, settings=get_settings())
+        unit.lease = held_chunk_key(chunk)
+        return unit
 
-    @staticmethod
-    def step(chunk: ChunkMessage) -> None:
-        ctx = book_context()
-        if ctx.state.state_of(chunk.book_id) == "failed":
-            return  # the book has failed for good: do not pay for the rest of it
+    def perform(self, unit: ChunkUnit) -> None:
+        chunk, ctx = unit.chunk, book_context()
         # One delivery renders a chunk at a time: a copy handed out again after a connection loss waits.
         with ctx.render.leases.hold(held_chunk_key(chunk)) if ctx.render.leases else contextlib.nullcontext():
             rendered, billed = render_chunk(chunk, ctx=ctx)
@@ -156,11 +84,12 @@ class ChapterTask(BookTask):
     soft_time_limit = _ASSEMBLY_LIMITS["soft_time_limit"]
     time_limit = _ASSEMBLY_LIMITS["time_limit"]
 
-    def run(self, book_id: str, bucket: str, prefix: str, chapter: int, failures: int = 0, errors: int = 0) -> None:
-        self.guarded(book_id, lambda: self.step(book_id, bucket, prefix, chapter))
+    def unit_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ChapterUnit | None:
+        book_id, bucket, prefix, chapter = _book_args(args, kwargs, ("book_id", "bucket", "prefix", "chapter"))
+        return ChapterUnit(book_context().state, book_id, bucket=bucket, prefix=prefix, chapter=int(chapter), settings=get_settings())
 
-    @staticmethod
-    def step(book_id: str, bucket: str, prefix: str, chapter: int) -> None:
+    def perform(self, unit: ChapterUnit) -> None:
+        book_id, bucket, prefix, chapter = unit.book_id, unit.bucket, unit.prefix, unit.chapter
         ctx = book_context()
         if chapter in ctx.state.chapters_done(book_id):
             return  # delivered again, or sent by the reconciler after all: its file is made and counted
@@ -181,14 +110,13 @@ class AssembleTask(BookTask):
     soft_time_limit = _ASSEMBLY_LIMITS["soft_time_limit"]
     time_limit = _ASSEMBLY_LIMITS["time_limit"]
 
-    def run(self, book_id: str, bucket: str, prefix: str, failures: int = 0, errors: int = 0) -> None:
-        self.guarded(book_id, lambda: self.step(book_id, bucket, prefix))
+    def unit_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AssemblyUnit | None:
+        book_id, bucket, prefix = _book_args(args, kwargs, ("book_id", "bucket", "prefix"))
+        return AssemblyUnit(book_context().state, book_id, bucket=bucket, prefix=prefix, settings=get_settings())
 
-    @staticmethod
-    def step(book_id: str, bucket: str, prefix: str) -> None:
+    def perform(self, unit: AssemblyUnit) -> None:
+        book_id, bucket, prefix = unit.book_id, unit.bucket, unit.prefix
         ctx = book_context()
-        if ctx.state.state_of(book_id) in FINAL_STATES:
-            return  # assembled already (or failed for good): nothing to make, nobody to tell again
         ctx.state.set_book(book_id, state="assembling")
         started = time.perf_counter()
         with book_heartbeat(ctx.state, book_id, stale_seconds=get_settings().reconcile_stale_seconds):
@@ -205,35 +133,32 @@ class AssembleTask(BookTask):
             notify.apply_async((book_id,), queue=ASSEMBLY_QUEUE)
 
 
-class NotifyTask(Task):
+class NotifyTask(PolicyTask):
     name = BOOK_NOTIFY_TASK
-    acks_late = True
-    reject_on_worker_lost = True
 
-    def run(self, book_id: str) -> None:
+    def unit_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NotifyUnit | None:
+        (book_id,) = _book_args(args, kwargs, ("book_id",))
+        return NotifyUnit(book_context().state, book_id, settings=get_settings())
+
+    def perform(self, unit: NotifyUnit) -> None:
         settings = get_settings()
-        state = book_context().state
-        book = state.get(book_id) or {}
+        book = unit.state.get(unit.book_id) or {}
+        if not book.get("notify_url"):
+            return
         payload = {
-            "event": "book.finished", "book_id": book_id, "state": book.get("state"), "title": book.get("title"),
+            "event": "book.finished", "book_id": unit.book_id, "state": book.get("state"), "title": book.get("title"),
             "m4b_url": book.get("output_url"), "manifest_url": book.get("manifest_url"), "error": book.get("error") or None,
             "chunks_rendered": book.get("chunks_rendered"), "chunks_reused": book.get("chunks_reused"),
             "bytes_billed": book.get("bytes_billed"),
         }  # fmt: skip
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        attempt = self.request.retries + 1
-        try:
-            webhook.send(book["notify_url"], payload, secret=secret)
-        except TransientError as exc:
-            state.set_book(book_id, notify_status=f"attempt {attempt} failed: {exc}")
-            if attempt >= settings.webhook_max_attempts:
-                return
-            raise self.retry(countdown=retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds),
-                             max_retries=settings.webhook_max_attempts)  # fmt: skip
-        except PermanentError as exc:
-            state.set_book(book_id, notify_status=f"refused: {exc}")
-            return
-        state.set_book(book_id, notify_status=f"delivered after {attempt} attempt(s)")
+        webhook.send(book["notify_url"], payload, secret=secret)
+        unit.note(notify_status="delivered")
+
+
+def _book_args(args: tuple[Any, ...], kwargs: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
+    """A book step's arguments, positional or by name (the counts a retry adds are the policy's)."""
+    return tuple(args[i] if i < len(args) else kwargs[name] for i, name in enumerate(names))
 
 
 class ReconcileTask(Task):

@@ -19,13 +19,7 @@ from werkzeug.exceptions import HTTPException
 from worker.audio.codec import CONTENT_TYPES, encode_pcm16, resample_pcm16
 from worker.emulator import canned, speech, tones, wallet
 from worker.emulator.models import InvalidInput, ensure_decodable
-from worker.emulator.state import (
-    Controls,
-    Emulator,
-    EmulatorConfig,
-    FaultDraw,
-    FishError,
-)
+from worker.emulator.state import Controls, Emulator, EmulatorConfig, FaultDraw, FishError
 from worker.emulator.stats import RequestLogEntry
 
 KNOWN_MODELS = ("speech-1.5", "speech-1.6", "s1", "s2", "s2-pro", "s2.1-pro", "s2.1-pro-free")
@@ -114,6 +108,9 @@ def _render(emu: Emulator, entry: RequestLogEntry, faults: FaultDraw) -> Respons
         raise fault
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("Text is empty")
+    if emu.controls.empty_audio_for and emu.controls.empty_audio_for in text:
+        emu.stats.add(tts_ok=1, text_bytes=len(text.encode("utf-8")))
+        return Response(b"", status=200, content_type=CONTENT_TYPES.get(str(fmt), "audio/mpeg"))
     if fmt not in CONTENT_TYPES:
         raise InvalidInput(f"Unknown format {fmt!r}; use one of {', '.join(CONTENT_TYPES)}")
     sample_rate = body.get("sample_rate")

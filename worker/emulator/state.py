@@ -47,6 +47,8 @@ class EmulatorConfig:
     rate_limit_rate: float = 0.0
     stall_rate: float = 0.0
     stall_seconds: float = 0.0
+    # TTS of a text containing this answers 200 with no audio, billed: a text Fish can never render ("": none)
+    empty_audio_for: str = ""
     seed: int | None = None  # None seeds the fault generator from the OS
 
 
@@ -68,6 +70,8 @@ class Controls:
     rate_limit_rate: float = 0.0  # fraction of TTS requests answered the concurrency 429
     stall_rate: float = 0.0  # fraction of TTS requests that sleep stall_seconds first
     stall_seconds: float = 0.0
+    # TTS of a text containing this answers 200 with no audio, billed: a text Fish can never render ("": none)
+    empty_audio_for: str = ""
     seed: int | None = None  # setting it (even to the same value) restarts the fault generator
 
 
@@ -101,7 +105,10 @@ def parse_credit(value: object) -> Decimal:
 def _check_control(name: str, value: object, kind: type) -> None:
     """Refuse a control value of the wrong type or out of range, before any is applied."""
     if kind is str:
-        parse_credit(value)  # credit is the only string control
+        if name == "credit":
+            parse_credit(value)
+        elif not isinstance(value, str):
+            raise InvalidInput(f"{name} must be a string")
         return
     if name == "seed":  # the only optional control: an integer, or null for an OS-seeded generator
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):

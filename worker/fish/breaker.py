@@ -11,10 +11,10 @@ import time
 import redis
 
 from worker import keys
-from worker.errors import TransientError
+from worker.errors import Wait
 
 
-class BreakerOpen(TransientError):
+class BreakerOpen(Wait):
     """Fish calls are suspended; the job waits and is not counted as failing."""
 
     cause = "credit_wait"

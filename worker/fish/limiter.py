@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import redis
 
 from worker import keys
-from worker.errors import TransientError
+from worker.errors import Wait
 from worker.keepalive import kept_alive
 
 # KEYS: slots zset. ARGV: lease seconds, holder id, limit. Redis' own clock: workers' clocks may disagree.
@@ -41,7 +41,7 @@ return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[2])
 """
 
 
-class SlotUnavailable(TransientError):
+class SlotUnavailable(Wait):
     """Every Fish slot is taken: try again shortly, without counting it as a failure."""
 
     cause = "slot_wait"

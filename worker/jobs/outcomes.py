@@ -1,42 +1,62 @@
-"""What a job's record says after an attempt that did not finish it, and whether it goes again.
+"""A render job as a unit of work: its record counts its failures and deaths and says how it ended.
 
 No Celery here: the render task (in the pool process) and its request (in the
-worker's parent, which sees hard time limits and dead pool processes) both decide
-through these functions, so every way an attempt can end has the same bounds.
+worker's parent, which sees hard time limits and dead pool processes) both go
+through worker.policy, which decides with this unit.
 """
 
 from __future__ import annotations
 
 import time
 
-from worker.backoff import retry_delay
+from worker import metrics
+from worker.errors import Wait
+from worker.failures import Unit
 from worker.jobs.records import JobStore
 from worker.settings import Settings
 
 
-def failed_attempt(store: JobStore, job_id: str, *, error: str, settings: Settings) -> float | None:
-    """Count one transient failure: the delay before the next attempt, or None once the job has failed for good."""
-    failures = store.count_failure(job_id)
-    elapsed = time.time() - store.first_attempt_at(job_id)
-    if failures >= settings.max_attempts or elapsed >= settings.max_retry_seconds:
-        store.mark_failed(job_id, error=f"gave up after {failures} attempts in {elapsed:.0f}s: {error}", attempt=failures)
-        return None
-    store.mark_waiting(job_id, attempt=failures, error=f"attempt {failures} failed, retrying: {error}")
-    return retry_delay(failures, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+class JobUnit(Unit):
+    def __init__(self, store: JobStore, job_id: str, *, settings: Settings, job: object = None) -> None:
+        super().__init__(max_attempts=settings.max_attempts)
+        self.store = store
+        self.job_id = job_id
+        self.job = job  # the validated RenderJob; None where only its id is known (a malformed message)
+        self.label = "the job"
+        self.name = f"job {job_id}"
+        self.fields = {"job_id": job_id}
+        self.lease = job_id
+        self._max_retry_seconds = settings.max_retry_seconds
 
+    def ended(self) -> bool:
+        return False  # a finished job delivered again is settled by the render itself (its output exists)
 
-def worker_died(store: JobStore, job_id: str, *, settings: Settings) -> bool:
-    """Count one delivery whose pool process died; True once that has happened too often and the job is failed.
+    def count_failure(self) -> int:
+        return self.store.count_failure(self.job_id)
 
-    Counted in the worker's parent process, which sees each death exactly once.
-    """
-    deaths = store.count_death(job_id)
-    if deaths < settings.max_attempts:
-        store.mark_resent(job_id, note=f"its worker process died ({deaths} of {settings.max_attempts} allowed); retrying")
-        return False
-    store.mark_failed(
-        job_id,
-        error=f"its worker process died {deaths} times while rendering it (out of memory or a crash?);"
-        " not retried again: check the input and the worker's memory, then `narrate retry`",
-    )
-    return True
+    def count_death(self) -> int:
+        return self.store.count_death(self.job_id)
+
+    def out_of_time(self) -> str | None:
+        elapsed = time.time() - self.store.first_attempt_at(self.job_id)
+        if elapsed < self._max_retry_seconds:
+            return None
+        return f"gave up {elapsed:.0f}s after its first attempt (NARRATE_MAX_RETRY_SECONDS is {self._max_retry_seconds:g})"
+
+    def waiting(self, note: str, *, exc: BaseException) -> None:
+        # Waiting for capacity, credit or another delivery is not failing: no attempt, and no retry time, is used up.
+        record = self.store.get(self.job_id)
+        self.store.mark_waiting(self.job_id, attempt=record.failures if record else 0, error=note)
+        if isinstance(exc, Wait):
+            self.store.restart_retry_clock(self.job_id)
+
+    def retrying(self, note: str, *, attempt: int) -> None:
+        self.store.mark_waiting(self.job_id, attempt=attempt, error=note)
+
+    def resent(self, note: str) -> None:
+        self.store.mark_resent(self.job_id, note=note)
+
+    def fail(self, reason: str) -> None:
+        record = self.store.get(self.job_id)
+        self.store.mark_failed(self.job_id, error=reason, attempt=record.failures if record else None)
+        metrics.JOBS.labels(state="failed").inc()

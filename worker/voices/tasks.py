@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
-from celery import Task
+from typing import Any
 
+from worker import keys
 from worker.app import VOICES_QUEUE, app
-from worker.backoff import retry_delay
 from worker.contract import PROMOTE_TASK
-from worker.errors import TransientError
-from worker.runtime import promotion_context
-from worker.settings import get_settings
-from worker.voices.promotion import advance
+from worker.failures import Attempts, Unit
+from worker.policy import PolicyTask
+from worker.runtime import promotion_context, redis_client
+from worker.voices.promotion import PromotionContext, advance
 
 
-class PromoteTask(Task):
+class PromotionUnit(Unit):
+    """A reference's promotion: its steps share one count, cleared by each step that succeeds."""
+
+    def __init__(self, ctx: PromotionContext, reference_hash: str, token: str) -> None:
+        super().__init__(max_attempts=ctx.settings.max_attempts)
+        self.ctx, self.reference_hash, self.token = ctx, reference_hash, token
+        self.label = "the promotion"
+        self.name = f"promotion of reference {reference_hash[:12]}"
+        self.fields = {"reference_hash": reference_hash}
+
+    def attempts(self) -> Attempts:
+        unit = f"promote:{self.reference_hash}"
+        return Attempts(redis_client(), keys.unit_attempts(unit), field=unit, ttl_seconds=7 * 86400)
+
+    def succeeded(self) -> None:
+        self.attempts().clear()
+
+    def fail(self, reason: str) -> None:
+        # The reference goes on one-shot; the registry tries again after NARRATE_PROMOTE_RETRY_SECONDS.
+        self.ctx.registry.mark_failed(self.reference_hash, reason=f"Fish unavailable: {reason}",
+                                      retry_in=self.ctx.settings.promote_retry_seconds, token=self.token)  # fmt: skip
+        self.attempts().clear()
+
+
+class PromoteTask(PolicyTask):
     """One step of a promotion; schedules the next with a countdown instead of sleeping.
 
     Takes (reference_hash, claim_token). A message without the token (queued before
@@ -22,27 +46,18 @@ class PromoteTask(Task):
     """
 
     name = PROMOTE_TASK
-    acks_late = True
-    reject_on_worker_lost = True
 
-    def run(self, reference_hash: str, token: str | None = None) -> None:
-        settings = get_settings()
-        ctx = promotion_context()
-        token = token or ctx.registry.adopt_claim(reference_hash)
+    def unit_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> PromotionUnit | None:
+        reference_hash = args[0] if args else kwargs["reference_hash"]
+        token = (args[1] if len(args) > 1 else kwargs.get("token")) or promotion_context().registry.adopt_claim(reference_hash)
         if token is None:
-            return  # nothing under way: finished, demoted or never claimed
-        try:
-            next_step = advance(reference_hash, token, ctx=ctx)
-        except TransientError as exc:
-            attempt = self.request.retries + 1
-            if attempt >= settings.max_attempts:
-                reason = f"Fish unavailable: {exc}"
-                ctx.registry.mark_failed(reference_hash, reason=reason, retry_in=settings.promote_retry_seconds, token=token)
-                return
-            delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-            raise self.retry(args=(reference_hash, token), countdown=delay, max_retries=settings.max_attempts)
+            return None  # nothing under way: finished, demoted or never claimed
+        return PromotionUnit(promotion_context(), reference_hash, token)
+
+    def perform(self, unit: PromotionUnit) -> None:
+        next_step = advance(unit.reference_hash, unit.token, ctx=unit.ctx)
         if next_step is not None:
-            self.apply_async((reference_hash, token), countdown=next_step, queue=VOICES_QUEUE)
+            self.apply_async((unit.reference_hash, unit.token), countdown=next_step, queue=VOICES_QUEUE)
 
 
 promote = app.register_task(PromoteTask())
