@@ -16,6 +16,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+import redis
 from celery import Celery, Task
 
 from producer.pipelines.config import Pipeline, read_pipelines_each
@@ -76,12 +77,16 @@ class TickTask(Task):
     name = TICK_TASK
 
     def run(self) -> list[str]:
-        client = connect_redis(get_settings().broker_url)
-        schedule, now = Schedule(client), time.time()
-        started = [p.name for p in pipelines() if _claimed(schedule, p, now=now)]
+        started = due(connect_redis(get_settings().broker_url), now=time.time())
         for name in started:
             run_pipeline.apply_async((name,), queue=PIPELINES_QUEUE)
         return started
+
+
+def due(client: redis.Redis, *, now: float) -> list[str]:
+    """The pipelines whose run this tick claimed."""
+    schedule = Schedule(client)
+    return [p.name for p in pipelines() if _claimed(schedule, p, now=now)]
 
 
 def _claimed(schedule: Schedule, pipeline: Pipeline, *, now: float) -> bool:

@@ -137,3 +137,26 @@ def test_a_cron_field_out_of_range_is_refused(tmp_path: Path, cron: str, says: s
     path.write_text(f'pipelines:\n  - name: bad\n    recurring: s3://news/today.txt\n    out: s3://news/audio/\n    voice: n\n    cron: "{cron}"\n')
     with pytest.raises(BadInput, match=says):
         read_pipelines(path)
+
+
+def test_a_cron_that_can_never_fire_is_refused_by_check_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('cron: "0 6 * * *"', 'cron: "0 6 30 2 *"'))
+    with pytest.raises(BadInput, match=r"line 12: .*'0 6 30 2 \*' never runs: no month it allows \(February\) has a day 30"):
+        read_pipelines(path)
+    checked = CliRunner().invoke(app, ["pipelines", "check", str(path)])
+    assert checked.exit_code != 0 and "line 12" in checked.output and "never runs" in checked.output
+    assert read_pipelines(write(tmp_path, GOOD.replace('cron: "0 6 * * *"', 'cron: "0 6 29 2 *"'))), "leap days come round"
+    assert read_pipelines(write(tmp_path, GOOD.replace('cron: "0 6 * * *"', 'cron: "0 6 30 2 1"'))), "or any Monday: cron ORs the days"
+
+
+def test_the_service_runs_the_other_pipelines_and_names_the_line_of_the_refused_one(tmp_path: Path, monkeypatch, caplog) -> None:
+    from producer.pipelines import tasks
+    from worker.settings import get_settings
+
+    path = write(tmp_path, GOOD.replace('cron: "0 6 * * *"', 'cron: "0 6 30 2 *"'))
+    monkeypatch.setenv("NARRATE_PIPELINES_FILE", str(path))
+    get_settings.cache_clear()
+    with caplog.at_level("ERROR", logger="narrate.pipelines"):
+        assert [p.name for p in tasks.pipelines()] == ["publisher-inbox"]
+    assert f"{path}: line 12: pipelines.1.cron" in caplog.text and "never runs" in caplog.text
+    get_settings.cache_clear()
