@@ -191,25 +191,17 @@ class Storage:
 
     def walk(self, bucket: str, prefix: str, *, page: int = 1000) -> Iterator[tuple[str, int, float]]:
         """(key, size, last modified as a Unix time) of every object under `prefix`, `page` objects a request."""
-        token: dict[str, str] = {}
-        while True:
-            with _errors_mapped(bucket, prefix):
-                answer = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=page, **token)
-            yield from ((item["Key"], int(item["Size"]), item["LastModified"].timestamp()) for item in answer.get("Contents", []))
-            if not answer.get("IsTruncated"):
-                return
-            token = {"ContinuationToken": answer["NextContinuationToken"]}
+        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page})
+        with _errors_mapped(bucket, prefix):
+            for answer in pages:
+                yield from ((o["Key"], int(o["Size"]), o["LastModified"].timestamp()) for o in answer.get("Contents", []))
 
     def open_uploads(self, bucket: str, prefix: str, *, page: int = 1000) -> Iterator[tuple[str, str, float]]:
         """(key, upload id, started as a Unix time) of every multipart upload under `prefix` neither completed nor aborted."""
-        marker: dict[str, str] = {}
-        while True:
-            with _errors_mapped(bucket, prefix):
-                answer = self._client.list_multipart_uploads(Bucket=bucket, Prefix=prefix, MaxUploads=page, **marker)
-            yield from ((item["Key"], item["UploadId"], item["Initiated"].timestamp()) for item in answer.get("Uploads", []))
-            if not answer.get("IsTruncated"):
-                return
-            marker = {"KeyMarker": answer["NextKeyMarker"], "UploadIdMarker": answer["NextUploadIdMarker"]}
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page})
+        with _errors_mapped(bucket, prefix):
+            for answer in pages:
+                yield from ((u["Key"], u["UploadId"], u["Initiated"].timestamp()) for u in answer.get("Uploads", []))
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         """Drop a multipart upload and the parts it holds (billed as storage until then); one already gone is no error."""

@@ -18,8 +18,10 @@ from worker.storage import Storage
 
 
 def gc(
-    target: Annotated[str, typer.Argument(metavar="s3://BUCKET[/PREFIX]", help="s3://bucket[/prefix]: chunks/ are the bucket's; the prefix limits parts and uploads.")],
-    older_than_days: Annotated[float, typer.Option("--older-than-days", min=0, help="Only chunks written at least this many days ago.")] = 30,
+    target: Annotated[str, typer.Argument(metavar="s3://BUCKET[/PREFIX]",
+                                          help="Chunks are the whole bucket's (chunks/); a prefix limits parts and uploads.")],
+    older_than_days: Annotated[float, typer.Option("--older-than-days", min=0,
+                                                   help="Only chunks written at least this many days ago.")] = 30,
     apply: Annotated[bool, typer.Option("--apply", help="Delete for real (default: only show).")] = False,
     as_json: Json = False,
 ) -> None:
@@ -43,19 +45,20 @@ def gc(
 
 
 def _print(found: garbage.Garbage, *, applied: bool) -> None:
-    verb = "deleted" if applied else "would delete"
+    verb, abort = ("deleted", "aborted") if applied else ("would delete", "would abort")
     for item in (*found.chunks, *found.parts):
         console.print(f"{verb} s3://{found.bucket}/{item.key}  ({_size(item.size)}, {_date(item.modified)})", markup=False, soft_wrap=True)
     for upload in found.uploads:
-        console.print(f"{'aborted' if applied else 'would abort'} upload of s3://{found.bucket}/{upload.key} started {_date(upload.started)}",
-                      markup=False, soft_wrap=True)  # fmt: skip
+        started = _date(upload.started)
+        console.print(f"{abort} upload of s3://{found.bucket}/{upload.key} started {started}", markup=False, soft_wrap=True)
     for note in found.notes:
         warn(note)
     kept = found.kept
     console.print(
         f"{verb} {len(found.chunks)} chunk(s) ({_size(sum(c.size for c in found.chunks))}) and {len(found.parts)} book part(s) "
-        f"({_size(sum(p.size for p in found.parts))}); {'aborted' if applied else 'would abort'} {len(found.uploads)} upload(s). "
-        f"Kept: {kept['chunks_referenced']} chunk(s) a live book uses, {kept['chunks_recent']} younger than {found.older_than_days:g} days, "
+        f"({_size(sum(p.size for p in found.parts))}); {abort} {len(found.uploads)} upload(s). "
+        f"Kept: {kept['chunks_referenced']} chunk(s) a live book uses, "
+        f"{kept['chunks_recent']} younger than {found.older_than_days:g} days, "
         f"{kept['parts_of_live_books']} part(s) of books still rendering." + ("" if applied else " Run again with --apply to delete."),
         markup=False, soft_wrap=True,
     )

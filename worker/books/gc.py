@@ -108,14 +108,16 @@ def find(storage: Storage, state: BookState, *, bucket: str, prefix: str = "", o
         else:
             garbage.chunks.append(chunk)
     if refs.held and garbage.chunks:
-        garbage.notes.append(f"{len(garbage.chunks)} unreferenced chunk(s) kept this time: what book(s) {', '.join(refs.held)} need is unknown")
+        held = ", ".join(refs.held)
+        garbage.notes.append(f"{len(garbage.chunks)} unreferenced chunk(s) kept this time: what book(s) {held} need is unknown")
         garbage.chunks = []
     for book_id, part in parts:
         if records.get(book_id, {}).get("state", "succeeded") in FINAL_STATES:  # no record: finished or failed long ago
             garbage.parts.append(part)
         else:
             garbage.kept["parts_of_live_books"] += 1
-    garbage.uploads = [OpenUpload(*u) for u in storage.open_uploads(bucket, prefix + "/" if prefix else "") if now - u[2] > ABANDONED_UPLOAD_SECONDS]
+    uploads = storage.open_uploads(bucket, prefix + "/" if prefix else "")
+    garbage.uploads = [OpenUpload(*upload) for upload in uploads if now - upload[2] > ABANDONED_UPLOAD_SECONDS]
     return garbage
 
 
