@@ -18,6 +18,7 @@ from producer.readers.books import BookText, ChapterText
 from producer.readers.selection import ChapterChoice, choose
 from producer.submit.bookparts import (
     CHARACTERS_PER_SECOND,
+    check_spool_fits,
     credits_for,
     split_long_chapters,
 )
@@ -172,6 +173,7 @@ class BookSubmitter:
     ) -> tuple[BookPlan, Estimate]:  # fmt: skip
         plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title, preset=preset,
                          chapters=chapters, synthesis=synthesis, lexicons=lexicons)  # fmt: skip
+        check_spool_fits(plan, limit_bytes=self._settings.spool_limit_bytes)  # before anything is stored, sent or paid for
         bucket = plan.output.bucket
         try:
             self._storage.check_bucket(bucket)

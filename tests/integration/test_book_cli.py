@@ -111,3 +111,19 @@ def test_estimate_prices_a_book_without_rendering(stack_env, redis_client, tmp_p
 def test_watch_of_an_unknown_book_is_bad_input(stack_env, redis_client) -> None:
     result = runner.invoke(app, ["watch", "0" * 32, "--timeout", "1"])
     assert result.exit_code == 2 and "no such book" in result.output
+
+
+def test_a_chapter_too_big_to_assemble_is_refused_before_anything_is_sent(stack_env, bucket, redis_client, voice_args, tmp_path,
+                                                                          monkeypatch) -> None:  # fmt: skip
+    from worker.settings import get_settings
+    from worker.storage import Storage
+
+    # The fable's chapters are about 9 s of speech each, 1 MB of spool: a tenth of that fits none of them.
+    monkeypatch.setenv("NARRATE_SPOOL_LIMIT_BYTES", "100000")
+    get_settings.cache_clear()
+    path = fable(tmp_path / "fable.epub")
+    result = runner.invoke(app, ["book", str(path), *voice_args, "--out", f"s3://{bucket}/b"])
+    assert result.exit_code == 2, result.output
+    assert "chapter 1 ('The Wager')" in result.output and "NARRATE_SPOOL_LIMIT_BYTES" in result.output and "split" in result.output
+    nothing_enqueued(redis_client)
+    assert Storage().list(bucket, "") == [], "no clip, plan or cover stored"

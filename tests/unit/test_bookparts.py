@@ -53,3 +53,47 @@ def test_the_acx_plan_has_credits_parts_and_asks_for_44k() -> None:
     assert all(estimated_seconds(" ".join(x.text for x in c.chunks)) <= 120 * 60 for c in plan.chapters)
     assert (plan.synthesis.sample_rate, plan.synthesis.latency, plan.bit_rate, plan.retail_sample_seconds) == (44_100, "normal", 192_000, (60, 300))
     assert [c.role for c in plan.chapters][:2] == ["opening_credits", "body"]
+
+
+def planned(text: str, *, fmt: str = "mp3", preset: str = "standard"):  # noqa: ANN201
+    from producer.submit.books import make_plan
+    from worker.books.plan import Pauses
+    from worker.books.presets import PRESETS
+    from worker.contract import ModelVoice, Output
+    from worker.settings import Settings
+
+    book = BookText("b.epub", "Long", "A", "en", None, "", [ChapterText("Short", "A few words."), ChapterText("Huge", text)])
+    return make_plan(book, voice=ModelVoice(reference_id="7f92f8afb8ec43bf81429cc1c9199cb1"), output=Output(bucket="books", prefix="p", format=fmt),
+                     settings=Settings(), pauses=Pauses(), notify_url=None, preset=PRESETS[preset])  # fmt: skip
+
+
+def test_a_chapter_whose_spool_would_not_fit_is_refused_naming_it_and_the_fix() -> None:
+    import pytest
+
+    from producer.submit.bookparts import check_spool_fits
+    from worker.books.spool import spool_bytes
+    from worker.errors import BadInput
+
+    plan = planned(paragraphs(40))  # about 60 KB: 66 minutes of speech at the estimate, taken as 83 (speech may run slower)
+    seconds = sum(len(c.text.encode()) for c in plan.chapters[1].chunks) / 15 / 0.8
+    need = spool_bytes(seconds=seconds, rate=44_100, fmt="mp3", bit_rate=None)
+    check_spool_fits(plan, limit_bytes=need)
+    with pytest.raises(BadInput, match=r"chapter 2 \('Huge'\) may run to 1.4 hours .* NARRATE_SPOOL_LIMIT_BYTES .* split the chapter"):
+        check_spool_fits(plan, limit_bytes=need - 1)
+    # WAV chapters take more disk than MP3 for the same speech.
+    with pytest.raises(BadInput):
+        check_spool_fits(planned(paragraphs(40), fmt="wav"), limit_bytes=need)
+
+
+def test_the_spool_estimate_counts_bytes_so_a_non_latin_chapter_is_not_underestimated() -> None:
+    import pytest
+
+    from producer.submit.bookparts import check_spool_fits
+    from worker.books.spool import spool_bytes
+    from worker.errors import BadInput
+
+    latin, kana = "a" * 3000, "あ" * 1000  # the same bytes, a third of the characters
+    limit = spool_bytes(seconds=3000 / 15 / 0.8, rate=44_100, fmt="mp3", bit_rate=None) - 1
+    for text in (latin, kana):
+        with pytest.raises(BadInput):
+            check_spool_fits(planned(text), limit_bytes=limit)

@@ -226,6 +226,36 @@ def test_grace_periods_cover_the_hard_time_limit_of_what_each_worker_runs() -> N
     assert effective_settings().task_time_limit == Settings.model_fields["task_time_limit"].default
 
 
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity such as 8Gi or 500M, in bytes."""
+    match = re.fullmatch(r"(\d+)([KMGT]i?)?", quantity)
+    assert match, quantity
+    number, unit = int(match[1]), match[2] or ""
+    return number * (1024 if unit.endswith("i") else 1000) ** (" KMGT".index(unit[:1] or " "))
+
+
+def test_the_assembly_pods_disk_holds_two_spools_and_says_which_chapter_fits() -> None:
+    from worker.books.spool import spool_bytes
+
+    [assembly] = [d for d in worker_deployments().values() if ASSEMBLY_QUEUE in queues_of(d)]
+    pod = assembly["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    tmp = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+    [volume] = [v for v in pod["volumes"] if v["name"] == tmp]
+    size = quantity_bytes(volume["emptyDir"]["sizeLimit"])
+    tasks = int(flag(container["command"], "--concurrency", "-c"))
+    limit = effective_settings().spool_limit_bytes
+    assert size >= tasks * limit, f"{tasks} chapter tasks of NARRATE_SPOOL_LIMIT_BYTES each need {tasks * limit} bytes of /tmp"
+    assert size <= quantity_bytes(container["resources"]["limits"]["ephemeral-storage"]), "an emptyDir on disk counts as ephemeral storage"
+    # The figures the manifest states are what the chapter spool writes (worker/books/spool.py).
+    text = (K8S / "assembly.yaml").read_text()
+    hour = lambda fmt, bit_rate=None: spool_bytes(seconds=3600, rate=44_100, fmt=fmt, bit_rate=bit_rate)  # noqa: E731
+    assert f"about {hour('mp3') / 1e6:.0f} MB per audio hour" in text and f"WAV chapters {hour('wav') / 1e6:.0f} MB" in text
+    assert f"{hour('mp3', 192_000) / 1e6:.0f} MB at the acx preset" in text
+    assert f"about {limit / hour('mp3'):.1f} hours of MP3 (WAV: {limit / hour('wav'):.1f})" in text
+    assert f"NARRATE_SPOOL_LIMIT_BYTES ({limit // 1024**3} GiB)" in text
+
+
 def container_port(container: dict, port: int | str) -> int:
     if isinstance(port, int):
         return port

@@ -54,6 +54,10 @@ class AacFrames:
         self._emit(self._encoder.encode(None))
         self._file.close()
 
+    def discard(self) -> None:
+        """After a failure: close the file unfinished (an open file keeps its disk space after it is deleted)."""
+        self._file.close()
+
     @property
     def sizes(self) -> np.ndarray:
         return np.frombuffer(self._sizes, dtype=np.uint32)

@@ -7,6 +7,7 @@ book takes the memory of a few seconds of audio.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import wave
 from collections.abc import Iterator
@@ -27,6 +28,16 @@ _WRITERS: dict[str, tuple[str, str, int | None, int | None]] = {
     "opus": ("ogg", "libopus", 48_000, 48_000),
 }
 BLOCK_SECONDS = 1.0  # decoded audio is handed on in blocks of about this length: fewer, larger numpy calls
+
+
+def file_bytes_per_second(fmt: str, *, rate: int, bit_rate: int | None = None) -> float:
+    """About how many bytes a second of mono audio takes in an AudioFileWriter's file (the container's few bytes aside)."""
+    if fmt not in _WRITERS:
+        raise AudioError(f"unknown output format {fmt!r}; use one of {', '.join(_WRITERS)}")
+    _, codec, fixed_rate, default_bit_rate = _WRITERS[fmt]
+    if codec.startswith("pcm_s16"):
+        return 2.0 * (fixed_rate or rate)
+    return (bit_rate or default_bit_rate or 0) / 8
 
 
 def pcm_blocks(data: bytes, *, rate: int) -> Iterator[np.ndarray]:
@@ -107,6 +118,7 @@ class AudioFileWriter:
             if value:
                 self._container.metadata[key] = value
         self.samples_written = 0  # samples at `rate`, for chapter and subtitle times
+        self._closed = False
         self._mp3 = Mp3Stream(self._container, rate=rate, bit_rate=bit_rate) if fmt == "mp3" else None
         if self._mp3 is not None:
             return
@@ -139,12 +151,19 @@ class AudioFileWriter:
         """Flush and finish the file."""
         if self._mp3 is not None:
             self._mp3.close()
-            self._container.close()
-            return
-        self._mux(self._resampler.resample(None))
-        for packet in self._stream.encode(None):
-            self._container.mux(packet)
+        else:
+            self._mux(self._resampler.resample(None))
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+        self._closed = True
         self._container.close()
+
+    def discard(self) -> None:
+        """After a failure: let go of the file unfinished (an open file keeps its disk space after it is deleted)."""
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(av.error.FFmpegError, OSError):  # a full disk may refuse the trailer too
+                self._container.close()
 
     def _mux(self, frames: list[av.AudioFrame]) -> None:
         for frame in frames:

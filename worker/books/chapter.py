@@ -19,8 +19,8 @@ mastered samples, so the .m4b sounds as the chapter files do.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from worker.books.part import BookPart
 from worker.books.plan import BookPlan
 from worker.books.render import BookContext, Mastered, book_rate, chapter_pcm, zeros
 from worker.books.sample import RetailSample, first_body_chapter
+from worker.books.spool import spool_folder
 from worker.books.subtitles import Cue
 
 _SCALE = 32767.0  # float samples to the 16-bit spool and back
@@ -50,7 +51,8 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
     fmt, bucket, prefix = plan.output.format, plan.output.bucket, plan.output.prefix
     head, tail, pause = (round(seconds * rate) for seconds in (plan.pauses.head_seconds, plan.pauses.tail_seconds, plan.pauses.chapter_seconds))
     last = chapter_index == len(plan.chapters) - 1
-    with tempfile.TemporaryDirectory(prefix="narrate-chapter-") as folder:
+    # On the way out of a failure (a full disk most of all) nothing stays open: an open file keeps its space when deleted.
+    with spool_folder(chapter_index=chapter_index) as folder, contextlib.ExitStack() as opened:
         spool, cues = Path(folder) / "speech.s16", []
         meter, speech = _decode_and_measure(plan, chapter_index, rate=rate, ctx=ctx, spool=spool, cues=cues, head=head, tail=tail)
         measured = meter.result()
@@ -64,18 +66,23 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
         path = Path(folder) / f"chapter.{fmt}"
         writer = AudioFileWriter(path, fmt=fmt, rate=rate, bit_rate=plan.bit_rate,
                                  metadata={"title": chapter.title, "album": plan.title, "artist": plan.author})  # fmt: skip
+        opened.callback(writer.discard)
         file_meter, part_meter = LoudnessMeter(rate, levels=False), LoudnessMeter(rate, levels=False)
         frames = AacFrames(Path(folder) / "part.aac", rate=rate)
+        opened.callback(frames.discard)
         sample = None
         if plan.retail_sample_seconds and chapter_index == first_body_chapter(plan):
             sample = RetailSample(Path(folder) / f"sample.{fmt}", plan=plan, rate=rate, cues=cues, head_seconds=plan.pauses.head_seconds)
+            opened.callback(sample.discard)
+        spooled = _spooled(spool, rate=rate)
+        opened.callback(spooled.close)
         mastered = Mastered(rate=rate, gain_db=gain_db)
         # Each window's encoder and meter in a thread of its own, beside the chain (numpy and FFmpeg release the GIL).
         with BackgroundWriter([writer.write, *([sample.write] if sample else []), file_meter.add], name="chapter-file") as file_encoder, \
                 BackgroundWriter([frames.write, part_meter.add], name="book-part") as part_encoder:  # fmt: skip
             windows = _Windows([(pre - head, pre + speech + tail, [file_encoder.write]),
                                 (pre - lead_in, pre + speech + lead_out, [part_encoder.write])])  # fmt: skip
-            for blocks in (iter([zeros(pre)]), _spooled(spool, rate=rate), iter([zeros(post)]), None):
+            for blocks in (iter([zeros(pre)]), spooled, iter([zeros(post)]), None):
                 for block in _rebatched(mastered.feed(blocks) if blocks is not None else mastered.finish(), size=int(rate * BLOCK_SECONDS)):
                     windows.send(block)
             file_encoder.close()
@@ -116,7 +123,8 @@ def _decode_and_measure(plan: BookPlan, chapter_index: int, *, rate: int, ctx: B
     with spool.open("wb") as out, BackgroundWriter([meter.add], name="chapter-meter") as measuring:
         for block in chapter_pcm(plan, plan.chapters[chapter_index], rate=rate, ctx=ctx, cues=cues):
             measuring.write(block)
-            (np.clip(block, -1.0, 1.0) * _SCALE).round().astype("<i2").tofile(out)
+            # Through the file object, not ndarray.tofile: a full disk then says ENOSPC rather than a bare short write.
+            out.write((np.clip(block, -1.0, 1.0) * _SCALE).round().astype("<i2").data)
             speech += block.size
         measuring.close()
     meter.add(zeros(tail))

@@ -57,6 +57,11 @@ class RetailSample:
             self._writer.close()
             self.closed = True
 
+    def discard(self) -> None:
+        """After a failure: let go of the file unfinished."""
+        self.closed = True
+        self._writer.discard()
+
     def report(self) -> dict:
         return acx_report(self._meter.result())
 
