@@ -28,7 +28,10 @@ QUEUE = "narrate"
 VOICES_QUEUE = "narrate.voices"
 # Chapter and book assembly: short queue, so a finished book is not kept waiting behind other books' chunks.
 ASSEMBLY_QUEUE = "narrate.assembly"
-ALL_QUEUES = (QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE)
+# Beat's own tasks: a queue of their own, so a backlog of renders does not hold them back.
+BEAT_QUEUE = "narrate.beat"
+ALL_QUEUES = (QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE, BEAT_QUEUE)
+BEAT_TASKS = (BOOK_RECONCILE_TASK, CREDIT_CHECK_TASK, JOB_SWEEP_TASK)
 
 
 def make_app(settings: Settings | None = None) -> Celery:
@@ -60,7 +63,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_ignore_result=True,
         task_default_queue=QUEUE,
         task_queues=tuple(Queue(name, routing_key=name) for name in ALL_QUEUES),
-        task_routes={PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE}},
+        task_routes={PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE},
+                     **{task: {"queue": BEAT_QUEUE, "routing_key": BEAT_QUEUE} for task in BEAT_TASKS}},
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         # task events, so Flower and celery-exporter see every task without extra configuration
@@ -74,15 +78,20 @@ def make_app(settings: Settings | None = None) -> Celery:
         redbeat_lock_timeout=30,
         beat_max_loop_interval=5,
         beat_schedule={
-            "reconcile-audiobooks": {"task": BOOK_RECONCILE_TASK, "schedule": settings.reconcile_seconds},
-            "check-fish-credit": {"task": CREDIT_CHECK_TASK, "schedule": settings.credit_check_seconds},
-            "sweep-jobs": {"task": JOB_SWEEP_TASK, "schedule": settings.sweep_seconds},
+            "reconcile-audiobooks": _every(settings.reconcile_seconds, BOOK_RECONCILE_TASK),
+            "check-fish-credit": _every(settings.credit_check_seconds, CREDIT_CHECK_TASK),
+            "sweep-jobs": _every(settings.sweep_seconds, JOB_SWEEP_TASK),
         },
     )
     if urlsplit(settings.broker_url).scheme == "rediss" and "ssl_cert_reqs" not in settings.broker_url:
         # TLS to Redis verifies the server's certificate unless the URL says otherwise.
         app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     return app
+
+
+def _every(seconds: float, task: str) -> dict[str, object]:
+    """A beat entry whose message expires when the next is sent: a fleet too busy to take it finds one, not a pile."""
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds}}
 
 
 @signals.setup_logging.connect
