@@ -21,6 +21,7 @@ from worker.contract import (
     BOOK_CHUNK_TASK,
     RENDER_TASK,
 )
+from worker.parking import Parking
 
 UNACKED = "unacked"  # kombu.transport.redis.Channel.unacked_key
 UNACKED_INDEX = "unacked_index"  # kombu.transport.redis.Channel.unacked_index_key: delivery tag -> when delivered
@@ -36,7 +37,9 @@ class InFlight:
     messages: int = 0
 
     def add(self, raw: bytes | str) -> None:
-        task, args, kwargs = _task_call(raw)
+        self.add_call(*_task_call(raw))
+
+    def add_call(self, task: str, args: list, kwargs: dict) -> None:
         self.messages += 1
         if task == RENDER_TASK:
             job = kwargs.get("job") if isinstance(kwargs.get("job"), dict) else (args[0] if args and isinstance(args[0], dict) else {})
@@ -63,6 +66,8 @@ def in_flight(client: redis.Redis, queues: Iterable[str], *, delivered_after: fl
         except (ValueError, IndexError, TypeError):
             continue  # acknowledged meanwhile (None), or unreadable
         found.add(json.dumps(message))
+    for entry in Parking(client).entries():  # parked behind the open credit breaker: waiting, not lost
+        found.add_call(entry.get("task", ""), list(entry.get("args") or []), dict(entry.get("kwargs") or {}))
     return found
 
 

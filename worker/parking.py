@@ -50,3 +50,12 @@ class Parking:
                 self._redis.rpush(keys.parked_tasks(), *(json.dumps(e) for e in entries[sent:]))
                 raise
         return len(entries)
+
+
+def sender(app: Any) -> Callable[[dict[str, Any]], None]:
+    """Sends a parked entry through `app` (the worker's Celery app, or a producer's) exactly as it was."""
+
+    def send(entry: dict[str, Any]) -> None:
+        app.send_task(entry["task"], args=entry["args"], kwargs=entry["kwargs"], task_id=entry["id"], queue=entry["queue"])
+
+    return send

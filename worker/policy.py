@@ -29,7 +29,7 @@ from worker.errors import Wait
 from worker.events import cause_of, event
 from worker.failures import ATTEMPTS_KWARG, Unit, Verdict, classify, describe, gave_up, killed
 from worker.fish.breaker import BreakerOpen, CreditBreaker
-from worker.parking import Parking
+from worker.parking import Parking, sender
 from worker.runtime import redis_client
 from worker.settings import get_settings
 
@@ -208,14 +208,9 @@ class PolicyTask(Task):
             raise
 
 
-def release_parked(client: redis.Redis | None = None, *, sender: Any = None) -> int:
-    """Send every parked message again: when the credit breaker closes, whoever closes it."""
-    send_app = sender or app
-
-    def send(entry: dict[str, Any]) -> None:
-        send_app.send_task(entry["task"], args=entry["args"], kwargs=entry["kwargs"], task_id=entry["id"], queue=entry["queue"])
-
-    released = Parking(client or redis_client()).release(send)
+def release_parked() -> int:
+    """Send every parked message again: the worker side's part when the credit breaker closes."""
+    released = Parking(redis_client()).release(sender(app))
     if released:
         log.info("the credit breaker is closed: %d parked task(s) sent again", released)
     return released

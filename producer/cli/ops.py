@@ -8,11 +8,14 @@ from typing import Annotated, Any, Optional
 import typer
 
 from producer.cli.console import console, errors, fail
+from producer.cli.book_retry import retry_books
 from worker.app import ALL_QUEUES, make_app
+from worker.books.state import BookState
 from worker.contract import RENDER_TASK, RenderJob
 from worker.fish.breaker import CreditBreaker
 from worker.jobs.records import JobStore
 from worker.jobs.sweep import LOST_NOTE, stuck_jobs
+from worker.parking import Parking, sender
 from worker.redisconn import connect as connect_redis
 
 
@@ -28,21 +31,34 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
     def resume() -> None:
         """Close the 402 credit breaker: waiting jobs go on with their next attempt."""
         settings = settings_or_exit()
-        was_open = CreditBreaker(connect_redis(settings.broker_url)).close()
+        client = connect_redis(settings.broker_url)
+        was_open = CreditBreaker(client).close()
+        released = Parking(client).release(sender(make_app(settings)))
         console.print("resumed: Fish calls allowed again" if was_open else "nothing to resume: Fish calls were not paused", markup=False)
+        if released:
+            console.print(f"sent {released} parked task(s) again", markup=False)
 
     @app.command()
     def retry(
-        job_ids: Annotated[Optional[list[str]], typer.Argument(help="Failed or stuck job ids to run again.")] = None,
+        job_ids: Annotated[Optional[list[str]], typer.Argument(help="Failed or stuck job ids, or book ids, to run again.")] = None,
         failed: Annotated[bool, typer.Option("--failed", help="Every job in the failed registry.")] = False,
         stuck: Annotated[bool, typer.Option("--stuck", help="Every job queued or running whose message is in no queue, no worker and no schedule.")] = False,
     ) -> None:
-        """Run failed jobs again with a clean slate, and re-send stuck ones (same job id, output and voice)."""
+        """Run failed jobs again with a clean slate, and re-send stuck ones (same job id, output and voice).
+
+        A book id starts that book again from what is stored: chunks and chapters already made are kept, its
+        attempts count from zero, and only what is missing is sent."""
         settings = settings_or_exit()
         store = JobStore.from_url(settings.broker_url)
         if sum((bool(job_ids), failed, stuck)) != 1:
             fail("name the jobs to retry, or pass --failed (all failed jobs) or --stuck (all stuck jobs)")
         client = connect_redis(settings.broker_url)
+        books = [i for i in job_ids or [] if store.get(i) is None and BookState(client).exists(i)]
+        if books:
+            retried_books = retry_books(books, settings=settings)
+            job_ids = [i for i in job_ids or [] if i not in books]
+            if not job_ids:
+                raise typer.Exit(0 if retried_books == len(books) else 1)
         queues = ALL_QUEUES
         if stuck:
             ids = stuck_jobs(store, client, queues=queues, older_than=settings.sweep_stale_seconds)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from producer.cli.main import app
 from tests.faults.conftest import Batch
 from tests.faults.tcpproxy import TcpProxy
+from worker.parking import Parking
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 
@@ -102,6 +103,9 @@ def test_6_no_credit_opens_the_breaker_and_resume_finishes_the_batch(fault_worke
     assert batch.count("failed") == 0 and batch.count("succeeded") == 0
     refused = emulator.stats()["errors_by_status"].get("402", 0)
     assert 1 <= refused <= 4, "once open, the breaker stops calls to Fish"
+    client = redis.Redis.from_url(stack_env["NARRATE_BROKER_URL"])
+    assert Parking(client).count() == 10, "every job parked: one list entry each, no task re-publishing itself meanwhile"
+    assert client.llen("narrate") == 0 and client.hlen("unacked") == 0
     status = CliRunner().invoke(app, ["status", batch.ids[0]])
     assert "narrate resume" in status.output
     emulator.control(credit="100")

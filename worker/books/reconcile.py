@@ -109,3 +109,12 @@ def _fresh_plan(ctx: BookContext, *, bucket: str, prefix: str, book_id: str) -> 
         raise PermanentError(f"the reconciler cannot read its plan: {exc}; once that is fixed, submit the book again") from exc
     except PermanentError as exc:  # no such object
         raise PermanentError(f"{exc}: put it back, or submit the book again") from exc
+
+
+def resend_book(book_id: str, *, ctx: BookContext, enqueue: Enqueue) -> dict[str, int]:
+    """Re-send one book's missing work now, whatever its age (`narrate retry BOOK_ID`)."""
+    book = ctx.state.get(book_id) or {}
+    counts = dict.fromkeys(COUNTS, 0)
+    _resend(book_id, bucket=book["bucket"], prefix=book["prefix"], ctx=ctx, enqueue=enqueue, counts=counts)
+    ctx.state.set_book(book_id)
+    return counts
