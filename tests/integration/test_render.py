@@ -1,6 +1,7 @@
 """render_job end to end in-process: real SDK → emulator, real S3 API."""
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -207,3 +208,40 @@ def test_audio_fish_cannot_decode_is_retried_not_blamed_on_the_user() -> None:
 
     with pytest.raises(FishUnavailable, match="does not decode"):
         check_fish_audio(b"\x00" * 400)
+
+
+class _AnotherCopyStoresFirst(Storage):
+    """Real S3. The first time this copy finds a chunk missing, another delivery of the job renders it completely
+    (taking the chunk leases, paying, storing, letting go) before this copy goes on: the gap between looking and leasing."""
+
+    def __init__(self, other: Callable[[], object]) -> None:
+        super().__init__()
+        self._other: Callable[[], object] | None = other
+
+    def get(self, bucket: str, key: str) -> bytes | None:
+        found = super().get(bucket, key)
+        if found is None and key.startswith("chunks/") and self._other is not None:
+            other, self._other = self._other, None
+            other()
+        return found
+
+
+def test_a_chunk_stored_by_another_copy_after_the_first_look_is_not_paid_again(
+    stack_env, emulator, bucket, reference_clip, redis_client, monkeypatch
+) -> None:  # fmt: skip
+    from worker.jobs.lease import RenderLeases
+
+    monkeypatch.setenv("NARRATE_CHUNK_BYTES", "100")
+    monkeypatch.setenv("NARRATE_FISH_CONCURRENCY", "1")  # one chunk at a time: the other copy never meets a lease of this one
+    settings = Settings()
+    storage = Storage()
+    text = " ".join(f"Sentence {n} of a job long enough to need several requests." for n in range(3))
+    job = make_job(text=text, voice=clip_voice(storage, bucket=bucket, clip=reference_clip), bucket=bucket)
+    other = RenderContext(settings=settings, storage=storage, fish=FishClient(settings), leases=RenderLeases(redis_client))
+    this = RenderContext(settings=settings, storage=_AnotherCopyStoresFirst(lambda: render_job(job, ctx=other, attempt=1)),
+                         fish=FishClient(settings), leases=RenderLeases(redis_client))  # fmt: skip
+
+    manifest = render_job(job, ctx=this, attempt=1)
+
+    assert emulator.stats()["tts_requests"] == len(manifest.requests) == 3, "each chunk paid once, by the other copy"
+    assert all(r.cached for r in manifest.requests) and manifest.text_bytes_billed == 0

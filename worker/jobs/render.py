@@ -142,24 +142,36 @@ def _chunk_audio(
 
 
 def _one_chunk(index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, synthesis: Synthesis) -> tuple[bytes, RequestRecord]:
-    """A chunk's WAV, from storage (or held in Redis) when an earlier attempt already paid for it."""
+    """A chunk's WAV, from storage (or held in Redis) when an earlier attempt or another delivery already paid for it."""
     key = keys.chunk_audio(keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address()))
+    found = _already_paid(index, text, voice=voice, ctx=ctx, bucket=bucket, key=key)
+    if found is not None:
+        return found
+    # A render still running from an attempt stopped at its time limit holds this lease: wait for it, do not pay twice.
+    with ctx.leases.hold(keys.s3_url(bucket, key)) if ctx.leases else contextlib.nullcontext():
+        # Looked again under the lease: a copy that held it may have stored the chunk and let go since the look above.
+        found = _already_paid(index, text, voice=voice, ctx=ctx, bucket=bucket, key=key) if ctx.leases else None
+        if found is not None:
+            return found
+        speech = voice.speak(text, fmt="wav", synthesis=synthesis)
+        check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
+        record = _record(index, text, speech)
+        store_paid(ctx, bucket, key, speech.audio, record=record, content_type=codec.CONTENT_TYPES["wav"])
+    return speech.audio, record
+
+
+def _already_paid(index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, key: str) -> tuple[bytes, RequestRecord] | None:
+    """The chunk's WAV from storage, or held in Redis by an earlier attempt whose upload failed (stored now); else None."""
     stored = ctx.storage.get(bucket, key)
     if stored is not None:
         mode = "reference_id" if voice.reference_id else "one_shot"
         return stored, RequestRecord(chunk=index, text_bytes=len(text.encode()), mode=mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True)
     held = ctx.held.get(keys.s3_url(bucket, key)) if ctx.held else None
     if held is not None:
-        audio, record = held[0], held[1].model_copy(update={"chunk": index})  # paid for by an earlier attempt whose upload failed
+        audio, record = held[0], held[1].model_copy(update={"chunk": index})
         store_paid(ctx, bucket, key, audio, record=record, content_type=codec.CONTENT_TYPES["wav"], was_held=True)
         return audio, record
-    # A render still running from an attempt stopped at its time limit holds this lease: wait for it, do not pay twice.
-    with ctx.leases.hold(keys.s3_url(bucket, key)) if ctx.leases else contextlib.nullcontext():
-        speech = voice.speak(text, fmt="wav", synthesis=synthesis)
-        check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
-        record = _record(index, text, speech)
-        store_paid(ctx, bucket, key, speech.audio, record=record, content_type=codec.CONTENT_TYPES["wav"])
-    return speech.audio, record
+    return None
 
 
 def store_paid(ctx: RenderContext, bucket: str, key: str, data: bytes, *, record: RequestRecord, content_type: str,
