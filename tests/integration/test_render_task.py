@@ -90,3 +90,21 @@ def test_the_policy_request_replaces_only_the_handlers_it_means_to() -> None:
     assert tasks.RenderTask.Request is PolicyRequest
     ours = {name for name in vars(PolicyRequest) if not name.startswith("__")}
     assert {name for name in ours if hasattr(Request, name)} == {"on_failure", "on_timeout"}
+
+
+def test_a_dead_process_s_lease_is_released_by_its_parent_and_a_later_one_is_not(redis_client) -> None:
+    import socket
+
+    from worker import keys
+    from worker.jobs.lease import RenderLeases, holder_prefix
+
+    leases, host = RenderLeases(redis_client), socket.gethostname()
+    redis_client.set(keys.render_lease("job-a"), holder_prefix(host=host, pid=4242) + "token")
+    redis_client.set(keys.render_lease("job-b"), holder_prefix(host=host, pid=4343) + "token")  # a later delivery's
+    assert leases.release_held_by("job-a", host=host, pid=4242) is True
+    assert leases.release_held_by("job-b", host=host, pid=4242) is False
+    assert redis_client.exists(keys.render_lease("job-a")) == 0 and redis_client.exists(keys.render_lease("job-b")) == 1
+    with leases.hold("job-c"):  # a process's own lease carries its host and pid
+        import os
+
+        assert redis_client.get(keys.render_lease("job-c")).decode().startswith(holder_prefix(host=host, pid=os.getpid()))
