@@ -62,7 +62,7 @@ def renders(emulator: EmulatorControl, plan: BookPlan) -> Counter:
     return Counter(r["text"] for r in emulator.requests() if r["status"] == 200 and r["text"] in texts)
 
 
-def test_7_a_chunk_fish_never_renders_fails_its_book_then_retry_finishes_it(fault_workers, book_env, emulator, bucket, voice,
+def test_14_a_chunk_fish_never_renders_fails_its_book_then_retry_finishes_it(fault_workers, book_env, emulator, bucket, voice,
                                                                               tmp_path) -> None:  # fmt: skip
     emulator.control(tone_mode=True, empty_audio_for=DOOMED)
     fault_workers(count=1, **BOOK)
@@ -78,7 +78,7 @@ def test_7_a_chunk_fish_never_renders_fails_its_book_then_retry_finishes_it(faul
     wait_state(plan.book_id, "succeeded", timeout=90)
     paid = renders(emulator, plan)
     assert paid[DOOMED] == 4 and all(n == 1 for text, n in paid.items() if text != DOOMED), "the rest was reused, not paid again"
-    _rows.append(Row(scenario="7-book-chunk-never-renders", jobs=1, succeeded=1, failed=0, duplicates=0, lost=0,
+    _rows.append(Row(scenario="14-book-chunk-never-renders", jobs=1, succeeded=1, failed=0, duplicates=0, lost=0,
                      retries=paid[DOOMED] - 1, extra_fish_calls=sum(n - 1 for t, n in paid.items() if t != DOOMED)))  # fmt: skip
 
 
@@ -87,7 +87,7 @@ def pool_processes(pid: int) -> list[int]:
     return [int(child) for child in children]
 
 
-def test_8_an_assembly_that_kills_its_worker_fails_its_book_saying_why(fault_workers, book_env, emulator, bucket, voice,
+def test_15_an_assembly_that_kills_its_worker_fails_its_book_saying_why(fault_workers, book_env, emulator, bucket, voice,
                                                                         tmp_path) -> None:  # fmt: skip
     emulator.control(tone_mode=True)
     (worker,) = fault_workers(count=1, concurrency=1, **BOOK)
@@ -110,5 +110,5 @@ def test_8_an_assembly_that_kills_its_worker_fails_its_book_saying_why(fault_wor
     assert worker.alive(), "the worker itself lives on: only its pool processes were killed"
     paid = renders(emulator, plan)
     assert all(n == 1 for n in paid.values()), "the chapter's chunks were rendered once, whatever happened to its assembly"
-    _rows.append(Row(scenario="8-assembly-killed-every-time", jobs=1, succeeded=0, failed=1, duplicates=0, lost=0, retries=2,
+    _rows.append(Row(scenario="15-assembly-killed-every-time", jobs=1, succeeded=0, failed=1, duplicates=0, lost=0, retries=2,
                      extra_fish_calls=sum(n - 1 for n in paid.values())))  # fmt: skip
