@@ -112,3 +112,26 @@ def test_15_an_assembly_that_kills_its_worker_fails_its_book_saying_why(fault_wo
     assert all(n == 1 for n in paid.values()), "the chapter's chunks were rendered once, whatever happened to its assembly"
     _rows.append(Row(scenario="15-assembly-killed-every-time", jobs=1, succeeded=0, failed=1, duplicates=0, lost=0, retries=2,
                      extra_fish_calls=sum(n - 1 for n in paid.values())))  # fmt: skip
+
+
+def test_16_a_book_whose_plan_vanished_fails_and_the_stalled_one_beside_it_finishes(fault_workers, book_env, emulator, bucket, voice,
+                                                                                     tmp_path) -> None:  # fmt: skip
+    from worker.storage import Storage
+
+    emulator.control(tone_mode=True)
+    orphan = submit(tmp_path, bucket, voice, chapters=[("One", ["A book whose plan is about to vanish."])])
+    stalled = submit(tmp_path, bucket, voice, chapters=[("One", ["A book whose messages are lost, then rescued."])])
+    client = redis.Redis.from_url(Settings().broker_url)
+    client.delete("narrate")  # both books' chunk messages are lost, as in a failover that lost writes
+    Storage().delete(bucket, keys.book_plan("left-alone", orphan.book_id))
+    for plan in (orphan, stalled):
+        client.hset(keys.book_record(plan.book_id), "updated_at", time.time() - 10_000)  # both look stalled
+    fault_workers(count=1, extra_args=["-B"], NARRATE_RECONCILE_SECONDS="1", NARRATE_RECONCILE_STALE_SECONDS="5", **BOOK)
+    lost = wait_state(orphan.book_id, "failed", timeout=60)
+    assert "plan" in lost["error"] and "missing" in lost["error"], lost["error"]
+    wait_state(stalled.book_id, "succeeded", timeout=60)
+    paid = renders(emulator, stalled)
+    assert list(paid.values()) == [1], "the stalled book's chunk was rendered once"
+    assert not renders(emulator, orphan), "nothing of the orphan was paid for"
+    _rows.append(Row(scenario="16-plan-vanished-beside-stalled", jobs=2, succeeded=1, failed=1, duplicates=0, lost=0, retries=0,
+                     extra_fish_calls=sum(n - 1 for n in paid.values())))  # fmt: skip
