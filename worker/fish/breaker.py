@@ -28,7 +28,7 @@ class CreditBreaker:
         self._redis.hset(keys.fish_breaker(), mapping={"state": "open", "reason": reason, "opened_at": time.time()})
 
     def close(self) -> bool:
-        """True if it was open."""
+        """True if it was open: the one place every resumption (`narrate resume`, the credit check) goes through."""
         return bool(self._redis.delete(keys.fish_breaker()))
 
     def status(self) -> dict[str, str] | None:
@@ -43,3 +43,8 @@ class CreditBreaker:
                 f"waiting: Fish calls are paused since a 402 ({status.get('reason', 'insufficient credit')});"
                 " top up the Fish account, then run `narrate resume`"
             )
+
+
+def enough_to_resume(credit: float, *, resume_usd: float) -> bool:
+    """Credit worth resuming for: a few cents would let a burst of requests through, meet a 402 and open the breaker again."""
+    return credit > 0 and credit >= resume_usd

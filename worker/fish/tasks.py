@@ -9,33 +9,48 @@ from celery import Task
 from worker.app import app
 from worker.contract import CREDIT_CHECK_TASK
 from worker.errors import NarrateError
-from worker.fish.breaker import CreditBreaker
+from worker.fish.breaker import CreditBreaker, enough_to_resume
 from worker.fish.client import FishClient
 from worker.redisconn import connect as connect_redis
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 
 log = logging.getLogger("narrate.worker")
 
 
 class CreditCheckTask(Task):
-    """While the 402 breaker is open, ask Fish for the account's credit; close the breaker once there is some."""
+    """While the 402 breaker is open, ask Fish for the account's credit; resume once it covers a meaningful amount."""
 
     name = CREDIT_CHECK_TASK
 
     def run(self) -> str:
         settings = get_settings()
-        breaker = CreditBreaker(connect_redis(settings.broker_url))
-        if breaker.status() is None:
-            return "closed"
+        redis_client = connect_redis(settings.broker_url)
         try:
-            credit = FishClient(settings, breaker=breaker).credit()
-        except NarrateError as exc:
-            return f"still open: credit check failed ({exc})"
-        if credit > 0:
-            breaker.close()
-            log.info("Fish credit is back (%.2f): resuming Fish calls", credit)
+            breaker = CreditBreaker(redis_client)
+            if breaker.status() is None:
+                return "closed"
+            try:
+                credit = _credit(settings, breaker=breaker)
+            except NarrateError as exc:
+                return f"still open: credit check failed ({exc})"
+            if not enough_to_resume(credit, resume_usd=settings.credit_resume_usd):
+                log.info("Fish credit is %.2f, under the %.2f that resumes Fish calls (NARRATE_CREDIT_RESUME_USD): still paused",
+                         credit, settings.credit_resume_usd)  # fmt: skip
+                return f"still open: credit {credit:.2f} under {settings.credit_resume_usd:.2f}"
+            if breaker.close():
+                log.info("Fish credit is back (%.2f): resuming Fish calls", credit)
             return "closed"
-        return "still open: no credit"
+        finally:
+            redis_client.close()
+
+
+def _credit(settings: Settings, *, breaker: CreditBreaker) -> float:
+    """The account's API credit, through a client made for this one question and closed after it (once a minute)."""
+    fish = FishClient(settings, breaker=breaker)
+    try:
+        return fish.credit()
+    finally:
+        fish.close()
 
 
 credit_check = app.register_task(CreditCheckTask())
