@@ -185,9 +185,7 @@ class Storage:
 
     def list(self, bucket: str, prefix: str, *, start_after: str = "", limit: int = 1000) -> list[tuple[str, int]]:
         """(key, size) of up to `limit` objects under `prefix`, in key order, after `start_after`: one page."""
-        with _errors_mapped(bucket, prefix):
-            answer = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=limit)
-        return [(item["Key"], int(item["Size"])) for item in answer.get("Contents", [])]
+        return [(key, size) for key, size, _ in self.list_tagged(bucket, prefix, start_after=start_after, limit=limit)]
 
     def walk(self, bucket: str, prefix: str, *, page: int = 1000) -> Iterator[tuple[str, int, float]]:
         """(key, size, last modified as a Unix time) of every object under `prefix`, `page` objects a request."""
@@ -212,8 +210,8 @@ class Storage:
                 raise
 
     def copy(self, bucket: str, source: str, target: str) -> None:
-        """A server-side copy: the bytes never pass through this process."""
-        self._call("copy_object", bucket=bucket, key=target, CopySource={"Bucket": bucket, "Key": source}, **self._write_args)
+        """A server-side copy of any size: CopyObject stops at 5 GB, so S3 copies a large object in 8 MB parts (UploadPartCopy)."""
+        self._call("copy", bucket=bucket, key=target, CopySource={"Bucket": bucket, "Key": source}, ExtraArgs=self._write_args or None, Config=_UPLOADS)
 
     def delete(self, bucket: str, key: str) -> None:
         self._call("delete_object", bucket=bucket, key=key)
@@ -254,17 +252,8 @@ class Storage:
         except _Missing as exc:
             raise StorageRejected(f"S3 has no s3://{bucket}/{key}") from exc
 
-    def copy_any_size(self, bucket: str, source: str, target: str, *, part_bytes: int = 1 << 30) -> None:
-        """A server-side copy of any size: CopyObject stops at 5 GB, so a larger object is copied in parts (UploadPartCopy)."""
-        config = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes, max_concurrency=4)
-        try:
-            with _errors_mapped(bucket, source):
-                self._client.copy({"Bucket": bucket, "Key": source}, bucket, target, ExtraArgs=dict(self._write_args) or None, Config=config)
-        except _Missing as exc:
-            raise StorageRejected(f"S3 has no s3://{bucket}/{source}") from exc
-
     def list_tagged(self, bucket: str, prefix: str, *, start_after: str = "", limit: int = 1000) -> list[tuple[str, int, str]]:
-        """Like `list`, with each object's ETag: what tells a new upload from one already looked at, without downloading it."""
+        """(key, size, ETag) of one page, as `list`: the ETag tells a new upload from one already looked at, without downloading it."""
         with _errors_mapped(bucket, prefix):
             answer = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=limit)
         return [(item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"')) for item in answer.get("Contents", [])]

@@ -24,7 +24,6 @@ from worker.errors import StorageRejected
 from worker.storage import Storage
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key
-COPY_PART_BYTES = 1 << 30  # above this a copy goes in parts: one CopyObject stops at 5 GB
 
 
 @dataclass
@@ -59,7 +58,7 @@ def file_away(storage: Storage, *, inbox: str, pipeline: str, key: str, outcome:
     bucket, copy, report_key = filed_paths(inbox, pipeline, key, outcome=outcome)
     filed = Filed(copy=None, report=None)
     try:
-        storage.copy_any_size(bucket, key, copy, part_bytes=COPY_PART_BYTES)
+        storage.copy(bucket, key, copy)  # in parts when large: one CopyObject stops at 5 GB
         filed.copy = copy
     except StorageRejected as exc:
         if storage.exists(bucket, key):

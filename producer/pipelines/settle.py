@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import kombu.exceptions
 import redis
 
 from producer.pipelines.config import Pipeline
@@ -28,7 +27,7 @@ from worker.jobs.records import JobStore
 
 log = logging.getLogger("narrate.pipelines")
 # about no file in particular: the run is tried again later, nothing is filed
-TRANSIENT = (TransientError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, kombu.exceptions.OperationalError)
+TRANSIENT = (TransientError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 GONE = "its record is gone (kept NARRATE_JOB_TTL_DAYS days, or Redis lost it); upload the file again to render it"
 
 

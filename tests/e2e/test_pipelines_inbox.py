@@ -235,3 +235,64 @@ def test_the_pipelines_lexicons_apply_then_an_entrys_own(inbox, bucket, emulator
     assert "Kwicks met Zorr-bew." in spoken  # the entry's own, after the pipeline's: its Zorbu wins
     with pytest.raises(ValueError, match="is not an S3 URL"):
         Pipeline.model_validate({**pipeline.model_dump(), "lexicon": ["names.yaml"]})
+
+
+@pytest.fixture
+def behind_faults(inbox, stack, monkeypatch):
+    """The inbox's pipeline with a context whose every S3 request goes through a proxy that can answer S3's errors."""
+    from tests.s3faults import S3Faults
+
+    pipeline, _ = inbox
+    proxy = S3Faults(stack.s3.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield pipeline, InboxContext.from_settings(Settings()), proxy
+    proxy.stop()
+
+
+def test_a_source_deleted_while_it_renders_and_a_denied_report_leave_the_others_filed(behind_faults, bucket) -> None:
+    pipeline, ctx, faults = behind_faults
+    storage = Storage()
+    storage.put(bucket, "inbox/gone.txt", b"A note whose source is deleted while it renders.", content_type="text/plain")
+    storage.put(bucket, "inbox/book.md", MARKDOWN.encode(), content_type="text/markdown")
+    assert sorted(scan(pipeline, ctx=ctx).submitted) == ["inbox/book.md", "inbox/gone.txt"]
+    storage.delete(bucket, "inbox/gone.txt")
+    faults.answer("GET", f"{bucket}/audio/book/", status=403)  # the finished book's report is denied
+    assert sorted(until_settled(pipeline, ctx, expected=2)) == ["inbox/book.md", "inbox/gone.txt"]
+
+    gone = json.loads(storage.get(bucket, "processed/test-inbox/gone.result.json"))
+    assert gone["output_url"] and "the source was gone from the inbox" in gone["notes"][0]
+    book = json.loads(storage.get(bucket, "processed/test-inbox/book.result.json"))
+    assert book["output_url"].endswith("book.m4b") and "access denied" in book["reports_error"]
+    assert listing(bucket, "inbox/") == [] and storage.exists(bucket, "processed/test-inbox/book.md")
+
+    storage.put(bucket, "inbox/again.txt", b"A note whose source is deleted while it renders.", content_type="text/plain")
+    assert scan(pipeline, ctx=ctx).duplicates == ["inbox/again.txt"]
+    assert faults.seen("GET", "inbox/again.txt") == 0, "known from its ETag and size: not downloaded"
+
+
+def test_a_manifest_that_fails_part_way_tracks_what_it_sent_and_does_not_pay_for_it_again(behind_faults, bucket, emulator) -> None:
+    from producer.pipelines.state import InboxState
+
+    pipeline, ctx, faults = behind_faults
+    storage = Storage()
+    storage.put(bucket, "sources/first.md", b"# First\n\n## One\n\nThe first book of the manifest.\n", content_type="text/markdown")
+    storage.put(bucket, "sources/second.md", b"# Second\n\n## One\n\nThe second book of the manifest.\n", content_type="text/markdown")
+    manifest = "".join(json.dumps({"file": f"s3://{bucket}/sources/{name}.md"}) + "\n" for name in ("first", "second")).encode()
+    storage.put(bucket, "inbox/batch.jsonl", manifest, content_type="application/x-ndjson")
+    faults.answer("PUT", f"{bucket}/audio/batch/second/", status=403)  # the second book cannot be written where it goes
+
+    assert scan(pipeline, ctx=ctx).submitted == ["inbox/batch.jsonl"], "its first book went out: it is tracked"
+    state = InboxState(ctx.client, pipeline.name)
+    assert state.spent_today() > 0 and len(state.inflight()["inbox/batch.jsonl"]["items"]) == 1, "and paid for"
+    until_settled(pipeline, ctx, expected=1)
+    error = json.loads(storage.get(bucket, "failed/test-inbox/batch.error.json"))
+    assert "only 1 entries were sent" in error["error"] and "access denied" in error["error"]
+
+    faults.rules.clear()
+    storage.put(bucket, "inbox/batch.jsonl", manifest, content_type="application/x-ndjson")
+    assert scan(pipeline, ctx=ctx).submitted == ["inbox/batch.jsonl"]
+    until_settled(pipeline, ctx, expected=1)
+    result = json.loads(storage.get(bucket, "processed/test-inbox/batch.result.json"))
+    assert [e["succeeded"] for e in result["entries"]] == [True, True]
+    spoken = [r["text"] for r in emulator.requests() if r["status"] == 200]
+    assert spoken.count("The first book of the manifest.") == 1 and spoken.count("The second book of the manifest.") == 1

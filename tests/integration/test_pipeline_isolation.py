@@ -96,12 +96,9 @@ def test_a_source_too_long_to_keep_its_path_is_filed_under_a_short_name(inbox, b
     assert json.loads(Storage().get(bucket, report))["source"].endswith(key)
 
 
-def test_a_copy_over_the_single_copy_limit_is_made_in_parts(inbox, bucket, monkeypatch: pytest.MonkeyPatch) -> None:
-    from producer.pipelines import filing
-
+def test_a_large_copy_is_made_in_parts(inbox, bucket) -> None:
     pipeline, ctx = inbox
-    monkeypatch.setattr(filing, "COPY_PART_BYTES", 5 * 1024 * 1024)  # S3's smallest part: the 5 GB case, scaled down
-    data = b"\xff" * (6 * 1024 * 1024)
+    data = b"\xff" * (9 * 1024 * 1024)  # over the 8 MB part size: the 5 GB case (one CopyObject's limit), scaled down
     put(bucket, "inbox/huge.txt", data)
     assert scan(pipeline, ctx=ctx).refused == ["inbox/huge.txt"]
     head = Storage()._client.head_object(Bucket=bucket, Key="failed/iso/huge.txt")
