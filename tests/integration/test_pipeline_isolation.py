@@ -128,3 +128,14 @@ def test_seen_records_keep_a_summary_and_are_forgotten_after_their_days(redis_cl
     forgetful.mark_seen("d2", report, tag="etag2:10")
     assert forgetful.seen("d1") is None and forgetful.seen("d2") is None and forgetful.seen_upload("etag1:10") is None
     assert sorted(redis_client.keys("narrate:pipeline:mem:*")) == [], "nothing of them is left"
+
+
+def test_a_readers_crash_on_one_file_files_that_one_and_the_scan_goes_on(inbox, bucket) -> None:
+    pipeline, ctx = inbox
+    put(bucket, "inbox/evil.voice.yaml", b"[" * 5000)  # nested past the YAML reader's recursion: it crashes, it does not refuse
+    put(bucket, "inbox/evil.txt", b"A file whose sidecar crashes the reader.")
+    put(bucket, "inbox/fine.txt", b"A file beside it.")
+    found = scan(pipeline, ctx=ctx)
+    assert found.refused == ["inbox/evil.txt"] and found.submitted == ["inbox/fine.txt"]
+    error = json.loads(Storage().get(bucket, "failed/iso/evil.error.json"))
+    assert "failed unexpectedly (RecursionError" in error["error"] and "report this error" in error["fix"]
