@@ -16,7 +16,7 @@ import redis
 from worker import keys
 from worker.errors import FishRejected
 from worker.fish.breaker import CreditBreaker
-from worker.fish.client import VoiceInfo
+from worker.fish.client import FishClient, FishVoices, VoiceInfo
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.voices.promotion import PromotionContext, advance
@@ -30,6 +30,7 @@ class StagedVoices:
     """FishVoices' interface over a dict. A created model shows up (by id or tag) only once `create` answers."""
 
     def __init__(self) -> None:
+        self.longest_call_seconds = 480.0  # as FishVoices with the default client: four phases of 120 s
         self.models: dict[str, VoiceInfo] = {}
         self.creates = 0
         self.calls = 0
@@ -182,3 +183,27 @@ def test_while_the_breaker_is_open_a_step_calls_no_fish(ctx: PromotionContext, r
     assert delay is not None and 5.0 <= delay <= 15.0 and voices.calls == 0
     ctx.breaker.close()
     assert advance(H, token, ctx=ctx) is not None and voices.creates == 1
+
+
+def test_the_longest_call_is_every_phase_of_the_clients_timeout_in_turn() -> None:
+    settings = Settings(fish_base_url="http://127.0.0.1:9", fish_timeout_seconds=30)
+    client = FishClient(settings)
+    timeout = client._sdk._client_wrapper._client.timeout  # what httpx enforces: each phase on its own
+    assert FishVoices(client).longest_call_seconds == timeout.pool + timeout.connect + timeout.write + timeout.read == 120
+
+
+def test_the_creation_lock_outlives_the_longest_create_the_client_allows(ctx: PromotionContext, registry: Registry, voices: StagedVoices) -> None:
+    voices.longest_call_seconds = FishVoices(FishClient(ctx.settings)).longest_call_seconds  # the configured client's
+    token = claim(registry)
+    voices.let_create_finish.clear()
+    step = threading.Thread(target=advance, args=(H, token), kwargs={"ctx": ctx})
+    step.start()
+    try:
+        assert voices.create_started.wait(10)  # the create is in flight: what guards it now?
+        lock_seconds = registry._redis.pttl(keys.reference_create_lock(H)) / 1000
+        in_flight_seconds = float(registry.get(H)["creating_until"]) - registry.now()
+    finally:
+        voices.let_create_finish.set()
+        step.join(10)
+    assert lock_seconds > voices.longest_call_seconds and in_flight_seconds > voices.longest_call_seconds
+    assert voices.creates == 1

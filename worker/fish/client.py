@@ -194,6 +194,19 @@ class FishVoices:
         self._client = client
         self._sdk = client._sdk
 
+    @property
+    def longest_call_seconds(self) -> float:
+        """The longest one call may run before the client gives up on it.
+
+        httpx times each phase of a call on its own, not the whole: waiting for a pooled connection, connecting,
+        sending, waiting for the answer. A call that goes through each once may take their sum.
+        """
+        timeout = self._sdk._client_wrapper._client.timeout
+        phases = (timeout.pool, timeout.connect, timeout.write, timeout.read)
+        if any(phase is None for phase in phases):
+            raise ValueError(f"the Fish client's timeouts must bound every phase of a call: {timeout}")
+        return float(sum(phases))  # type: ignore[arg-type]
+
     def create(self, *, title: str, clips: list[tuple[bytes, str]], tags: list[str]) -> VoiceInfo:
         try:
             voice = self._sdk.voices.create(

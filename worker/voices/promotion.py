@@ -28,6 +28,7 @@ from worker.voices.registry import Registry, clips_of
 log = logging.getLogger("narrate.promotion")
 
 _NO_CREDIT = 402
+_CREATE_MARGIN_SECONDS = 60.0
 
 
 @dataclass
@@ -116,7 +117,12 @@ def _create_once(reference_hash: str, token: str, *, ctx: PromotionContext) -> s
 
 
 def _create_seconds(ctx: PromotionContext) -> float:
-    return max(120.0, ctx.settings.fish_timeout_seconds * 2)
+    """How long the creation lock and the in-flight mark hold: past the longest voices.create the client allows.
+
+    The lock also covers the tag lookup before the create (one more call) and reading the clips from S3 (the margin);
+    if it lapsed while a create was still in flight, a second promoter would make a second voice.
+    """
+    return 2 * ctx.voices.longest_call_seconds + _CREATE_MARGIN_SECONDS
 
 
 def _title(reference_hash: str, entry: dict) -> str:
