@@ -48,10 +48,11 @@ def test_a_finished_book_expires_whole_and_leaves_the_active_set(state: BookStat
     plan = make_plan()
     state.create(plan, cached=0, estimated_cost_usd=0.0, notify_url=None)
     half_done(state, plan)
+    redis_client.hincrby(keys.book_attempts(plan.book_id), "chunk:1.1:failures", 1)  # the failure policy's counts
     assert set(book_keys(redis_client, plan.book_id).values()) == {-1}, "a rendering book is kept for good"
     assert state.finish(plan.book_id, state=final, error="why" if final == "failed" else "")
     ttls = book_keys(redis_client, plan.book_id)
-    expected = {keys.book_record(plan.book_id), keys.book_chapters_done(plan.book_id),
+    expected = {keys.book_record(plan.book_id), keys.book_chapters_done(plan.book_id), keys.book_attempts(plan.book_id),
                 *(keys.book_chapter(plan.book_id, i) for i in range(2)),
                 *(keys.book_chapter_chunks_done(plan.book_id, i) for i in range(2))}  # fmt: skip
     assert set(ttls) == expected
@@ -98,6 +99,7 @@ def test_reopen_puts_a_failed_book_back_to_rendering_for_good(state: BookState, 
     state.create(plan, cached=0, estimated_cost_usd=0.0, notify_url=None)
     half_done(state, plan)
     assert not state.reopen(plan.book_id), "a rendering book has nothing to reopen"
+    redis_client.hincrby(keys.book_attempts(plan.book_id), "chunk:1.1:failures", 6)
     state.finish(plan.book_id, state="failed", error="chapter 2, chunk 1: Fish answered 500 five times")
     assert state.reopen(plan.book_id)
     book = state.get(plan.book_id)

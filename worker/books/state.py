@@ -196,10 +196,11 @@ class BookState:
         return bool(self._reopen(keys=self._all_keys(book_id), args=[book_id, time.time()]))
 
     def _all_keys(self, book_id: str) -> list[str]:
-        """The active set, the book's hash, then its other keys (chapter hashes and done-sets, chapters done)."""
+        """The active set, the book's hash, then its other keys (chapter hashes and done-sets, chapters done, attempts)."""
         chapters = int(float(self._redis.hget(keys.book_record(book_id), "chapters_total") or 0))
         per_chapter = [k for i in range(chapters) for k in (keys.book_chapter(book_id, i), keys.book_chapter_chunks_done(book_id, i))]
-        return [keys.active_books(), keys.book_record(book_id), *per_chapter, keys.book_chapters_done(book_id)]
+        book = [keys.book_chapters_done(book_id), keys.book_attempts(book_id)]
+        return [keys.active_books(), keys.book_record(book_id), *per_chapter, *book]
 
     def active(self) -> list[str]:
         return sorted(b.decode() for b in self._redis.smembers(keys.active_books()))
