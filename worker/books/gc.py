@@ -24,12 +24,11 @@ from pydantic import ValidationError
 
 from worker import keys
 from worker.books.plan import BookPlan
-from worker.books.state import BookState
+from worker.books.state import FINAL_STATES, BookState
 from worker.storage import Storage
 
 DAY = 86400.0
 ABANDONED_UPLOAD_SECONDS = DAY  # the longest upload (a book's assembly) ends within the visibility timeout, an hour
-FINAL_STATES = ("succeeded", "failed")
 _CHUNK = re.compile(r"chunks/[0-9a-f]{64}\.wav")
 _PART = re.compile(r"(?:.*/)?([0-9a-f]{32})/parts/\d{3}\.(?:aac|npz)")
 _PLAN = re.compile(r"(?:.*/)?([0-9a-f]{32})/plan\.json")

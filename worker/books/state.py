@@ -93,6 +93,7 @@ return 1
 """
 
 DEFAULT_TTL_SECONDS = 30 * 86400
+FINAL_STATES = ("succeeded", "failed")  # a book in one of these has finished; its keys expire
 
 _INTS = ("chapters_total", "chapters_remaining", "chunks_total", "chunks_done", "chunks_rendered",
          "chunks_reused", "bytes_billed", "cached_at_submit", "remaining", "text_bytes")  # fmt: skip
