@@ -92,7 +92,10 @@ def test_adapters_know_nothing_of_jobs_voices_or_books() -> None:
 
 
 def test_no_import_cycles() -> None:
-    graph = {m: {n for n in imports(m, top_level_only=True) if n in modules() and n != m} for m in modules()}
+    # `from worker import metrics` inside worker.app names the package `worker`, which Python has begun importing
+    # before any of its submodules: an edge from a module to a package above it is never a cycle, whatever the order.
+    graph = {m: {n for n in imports(m, top_level_only=True) if n in modules() and n != m and not m.startswith(n + ".")}
+             for m in modules()}  # fmt: skip
     cycles: list[list[str]] = []
     state: dict[str, int] = {}  # 1 on the current path, 2 done
 
