@@ -19,7 +19,9 @@ from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from tests.epubs import write_epub
+from tests.integration.broker_reads import broker_reads
 from worker import keys
+from worker.books import tasks
 from worker.books.plan import BookPlan, ChunkMessage, chunk_messages
 from worker.books.reconcile import Enqueue, reconcile
 from worker.books.render import BookContext
@@ -71,11 +73,12 @@ def voice(reference_clip):  # noqa: ANN201
     return prepare_clip_voice([ClipInput(*reference_clip)])
 
 
-def stalled_book(bucket: str, voice, tmp_path: Path, redis_client: redis.Redis, *, name: str) -> BookPlan:  # noqa: ANN001
-    """A book submitted, its chunk messages lost, and no progress for a long time."""
+def stalled_book(bucket: str, voice, tmp_path: Path, redis_client: redis.Redis, *, name: str, lost: bool = True) -> BookPlan:  # noqa: ANN001
+    """A book submitted, its chunk messages lost (or waiting in the queue), and no progress for a long time."""
     path = write_epub(tmp_path / f"{name}.epub", title=f"Book {name}", author="A", chapters=CHAPTERS, cover=False)
     plan, _ = BookSubmitter.from_settings(Settings()).submit(read_book(str(path)), voice=voice, out=f"s3://{bucket}/{name}")
-    redis_client.delete("narrate")
+    if lost:
+        redis_client.delete("narrate")
     redis_client.hset(keys.book_record(plan.book_id), "updated_at", time.time() - 10_000)
     return plan
 
@@ -150,3 +153,22 @@ def test_a_book_whose_record_is_unreadable_is_left_and_the_others_are_rescued(ct
     counts, sent = run(ctx)
     assert counts["skipped"] == 1 and counts["books"] == 1 and {m.book_id for m in sent} == {other.book_id}
     assert ctx.state.state_of(broken.book_id) == "queued", "a bug of ours is no reason to fail a customer's book"
+
+
+def reconciler_reads(ctx: BookContext, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    monkeypatch.setattr(tasks, "book_context", lambda: ctx)
+    monkeypatch.setattr(tasks, "enqueue_chunk", lambda message: None)
+    redis_client.config_resetstat()
+    tasks.reconcile_books.run()
+    return broker_reads(redis_client)
+
+
+def test_the_reconciler_reads_the_queues_once_whatever_the_number_of_waiting_books(
+    ctx, bucket, voice, tmp_path, redis_client, monkeypatch
+) -> None:  # fmt: skip
+    stalled_book(bucket, voice, tmp_path, redis_client, name="lost")
+    stalled_book(bucket, voice, tmp_path, redis_client, name="waiting-0", lost=False)
+    few = reconciler_reads(ctx, redis_client, monkeypatch)
+    for n in range(1, 6):
+        stalled_book(bucket, voice, tmp_path, redis_client, name=f"waiting-{n}", lost=False)
+    assert reconciler_reads(ctx, redis_client, monkeypatch) == few, "the broker's reads grow with the number of books"

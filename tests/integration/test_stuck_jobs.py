@@ -12,6 +12,7 @@ from producer.cli.main import app as cli
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
+from tests.integration.broker_reads import broker_reads
 from worker.app import QUEUE, make_app
 from worker.broker import PRIORITY_STEPS, in_flight
 from worker.jobs.records import JobRecord, JobStore
@@ -77,12 +78,6 @@ def test_narrate_retry_takes_stuck_jobs_and_leaves_live_ones(submitted: list[str
     rest = runner.invoke(cli, ["retry", "--stuck"])
     assert rest.exit_code == 0 and "re-enqueued 2" in rest.output
     assert in_flight(redis_client, QUEUES).job_ids == set(submitted)
-
-
-def broker_reads(client: redis.Redis) -> dict[str, int]:
-    """Calls of the commands that read the broker's queues and unacknowledged set, as Redis itself counts them."""
-    stats = client.info("commandstats")
-    return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("lrange", "hscan", "hmget", "zrangebyscore", "hgetall")}
 
 
 def sweep_reads(client: redis.Redis, *, candidates: int) -> dict[str, int]:
