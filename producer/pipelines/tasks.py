@@ -24,10 +24,13 @@ from producer.pipelines.context import InboxContext
 from producer.pipelines.run import run_once
 from producer.pipelines.runlock import RunLock
 from producer.pipelines.schedule import Schedule
+from producer.pipelines.status import record_run
 from worker import keys
+from worker.failures import Attempts, Unit
+from worker.policy import PolicyTask
 from worker.redisconn import celery_redis_conf
 from worker.redisconn import connect as connect_redis
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 
 log = logging.getLogger("narrate.pipelines")
 PIPELINES_QUEUE = "narrate.pipelines"
@@ -98,24 +101,50 @@ def _claimed(schedule: Schedule, pipeline: Pipeline, *, now: float) -> bool:
         return False
 
 
-class RunTask(Task):
+class RunUnit(Unit):
+    """One pipeline's run, for the failure policy: a transient failure is tried again with back-off, a bounded
+    number of times; past that the run ends (the reason in `narrate pipelines status`) and the next tick starts afresh."""
+
+    def __init__(self, client: redis.Redis, name: str, *, settings: Settings) -> None:
+        super().__init__(max_attempts=settings.max_attempts)
+        self.client, self.pipeline = client, name
+        self.label = f"pipeline {name}'s run"
+        self.name = self.label
+        self.fields = {"pipeline": name}
+
+    def attempts(self) -> Attempts:
+        unit = f"pipeline:{self.pipeline}"
+        return Attempts(self.client, keys.unit_attempts(unit), field=unit, ttl_seconds=86400)
+
+    def succeeded(self) -> None:
+        self.attempts().clear()
+
+    def fail(self, reason: str) -> None:
+        record_run(self.client, self.pipeline, {}, error=reason)
+        self.attempts().clear()  # the next scheduled run starts with all its attempts
+
+
+class RunTask(PolicyTask):
     """One pipeline's run. Thin on purpose: what goes wrong with single files is settled inside the run.
 
-    Raises TransientError (StorageUnavailable) or a Redis connection error when the
-    scan could not go on; the run is then worth trying again later. The lock
-    keeps a second run of the same pipeline out meanwhile.
+    A scan that cannot go on (S3 or Redis failing) raises; the policy tries the
+    run again later. The lock keeps a second run of the same pipeline out meanwhile.
     """
 
     name = RUN_TASK
     soft_time_limit = RUN_SECONDS + 60  # a backstop: the scan itself stops taking files after RUN_SECONDS
     time_limit = RUN_SECONDS + 90
 
-    def run(self, name: str) -> dict:
+    def unit_of(self, args: tuple, kwargs: dict) -> RunUnit | None:
         settings = get_settings()
-        pipeline = next((p for p in pipelines() if p.name == name), None)
+        return RunUnit(connect_redis(settings.broker_url), args[0] if args else kwargs["name"], settings=settings)
+
+    def perform(self, unit: RunUnit) -> dict:
+        settings = get_settings()
+        pipeline = next((p for p in pipelines() if p.name == unit.pipeline), None)
         if pipeline is None:
             return {"skipped": "no such pipeline any more"}
-        with RunLock(connect_redis(settings.broker_url)).held(name) as mine:
+        with RunLock(unit.client).held(unit.pipeline) as mine:
             if not mine:
                 return {"skipped": "another run of this pipeline is under way"}
             return run_once(pipeline, ctx=InboxContext.from_settings(settings), seconds=RUN_SECONDS)

@@ -64,3 +64,26 @@ def test_one_pipelines_broken_schedule_does_not_stop_the_others(pipelines_file, 
     assert tasks.due(redis_client, now=time.time()) == ["bulletin"]
     redis_client.delete("narrate:pipeline:inbox:next_run", "narrate:pipeline:bulletin:next_run")
     assert tasks.due(redis_client, now=time.time()) == ["inbox", "bulletin"]
+
+
+def test_a_run_s3_keeps_failing_is_retried_a_bounded_number_of_times_then_says_why(pipelines_file, redis_client, monkeypatch) -> None:
+    from producer.pipelines.status import pipeline_status
+    from worker.errors import StorageUnavailable
+
+    monkeypatch.setenv("NARRATE_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("NARRATE_RETRY_BASE_SECONDS", "0.01")
+    get_settings.cache_clear()
+    scans = []
+
+    def failing_scan(*args, **kwargs):
+        scans.append(1)
+        raise StorageUnavailable("s3://books/inbox/: S3 is unreachable")
+
+    monkeypatch.setattr(tasks, "run_once", failing_scan)
+    tasks.run_pipeline.apply(args=("inbox",))  # eager: each retry runs at once
+    assert len(scans) == 3, "the failure policy's bound, as for every other task"
+    error = pipeline_status(redis_client, "inbox")["last_run"]["error"]
+    assert error == "pipeline inbox's run failed 3 times (NARRATE_MAX_ATTEMPTS is 3); last error: s3://books/inbox/: S3 is unreachable"
+    assert redis_client.get("narrate:pipeline:inbox:lock") is None, "the lock went with the last try"
+    monkeypatch.setattr(tasks, "run_once", lambda *args, **kwargs: {"submitted": []})
+    assert tasks.run_pipeline.apply(args=("inbox",)).result == {"submitted": []}, "the next scheduled run starts afresh"
