@@ -38,7 +38,9 @@ ALLOWED = {
     r"narrate:refs": "the registry's index",
     r"narrate:voice:[^:]+|narrate:voices": "named voices and their index: configuration",
     r"narrate:pipeline:[^:]+:(last_run|totals|next_run|cursor)": "one small status record per configured pipeline",
-    r"narrate:pipeline:[^:]+:seen": "a pipeline's memory of the files it has paid for (so a copy is never paid again)",
+    r"narrate:pipeline:[^:]+:(seen|seen:at|etags|etags:of)": "a pipeline's memory of the files it has paid for, by content and"
+    " by ETag (so a copy is never paid for, nor downloaded, again); each run drops entries older than the record TTL, and"
+    " any past 100,000",
     r"narrate:redbeat:.*": "beat's schedule (one entry per periodic task) and its lock",
 }
 # Allowed only while they carry an expiry of their own: bounded by time, not by the record TTL.

@@ -41,7 +41,7 @@ class BookUnit(Unit):
         self.label = label
         self.name = f"book {book_id}: {label}"
         self.fields = {"book_id": book_id, **fields}
-        self._ttl = int(settings.job_ttl_days * 86400)
+        self._ttl = settings.record_ttl_seconds
 
     def attempts(self) -> Attempts:
         return Attempts(self.state.client, keys.book_attempts(self.book_id), field=self.field, ttl_seconds=self._ttl)
