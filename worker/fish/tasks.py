@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from celery import Task
 
 from worker.app import app
@@ -11,6 +12,7 @@ from worker.contract import CREDIT_CHECK_TASK
 from worker.errors import NarrateError
 from worker.fish.breaker import CreditBreaker, enough_to_resume
 from worker.fish.client import FishClient
+from worker.parking import Parking, sender
 from worker.redisconn import connect as connect_redis
 from worker.settings import Settings, get_settings
 
@@ -28,6 +30,7 @@ class CreditCheckTask(Task):
         try:
             breaker = CreditBreaker(redis_client)
             if breaker.status() is None:
+                _release_parked(redis_client)  # closed by `narrate resume`, or while a task was parking: none left behind
                 return "closed"
             try:
                 credit = _credit(settings, breaker=breaker)
@@ -39,9 +42,17 @@ class CreditCheckTask(Task):
                 return f"still open: credit {credit:.2f} under {settings.credit_resume_usd:.2f}"
             if breaker.close():
                 log.info("Fish credit is back (%.2f): resuming Fish calls", credit)
+            _release_parked(redis_client)
             return "closed"
         finally:
             redis_client.close()
+
+
+def _release_parked(client: redis.Redis) -> None:
+    """The work that parked while Fish calls were paused goes back to its queues."""
+    released = Parking(client).release(sender(app))
+    if released:
+        log.info("Fish calls resumed: %d parked task(s) sent again", released)
 
 
 def _credit(settings: Settings, *, breaker: CreditBreaker) -> float:
