@@ -21,12 +21,12 @@ from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from tests.epubs import fable
+from worker.audio.scratch import DiskFull
 from worker.books import chapter as chapter_module
 from worker.books.chapter import assemble_chapter
 from worker.books.chunk import render_chunk
 from worker.books.plan import BookPlan, chunk_messages
 from worker.books.render import BookContext, book_rate
-from worker.books.spool import SpoolFull
 from worker.books.state import BookState
 from worker.errors import TransientError
 from worker.fish.client import FishClient
@@ -98,7 +98,7 @@ def test_a_full_disk_is_a_retry_with_the_spool_gone_and_room_later_succeeds(rend
     assert spooled > 64 * 1024
     # No room for the speech at all; or room for it, so the chapter file and the book part written beside it fill the disk.
     disk = small_disk(16 * 1024 if room == "none" else spooled + 16 * 1024)
-    with pytest.raises(SpoolFull, match=r"^out of disk space while spooling chapter 0: .*No space left on device") as caught:
+    with pytest.raises(DiskFull, match=r"^out of disk space while spooling chapter 0: .*No space left on device") as caught:
         assemble_chapter(plan, 0, ctx=ctx)
     assert isinstance(caught.value, TransientError) and caught.value.__cause__.errno == errno.ENOSPC
     assert list(disk.iterdir()) == [], "the spool is removed"
@@ -117,6 +117,6 @@ def test_enospc_while_spooling_speech_becomes_a_retry_on_any_machine(rendered, t
 
     monkeypatch.setattr(chapter_module, "chapter_pcm", filling)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    with pytest.raises(SpoolFull, match="out of disk space while spooling chapter 1"):
+    with pytest.raises(DiskFull, match="out of disk space while spooling chapter 1"):
         assemble_chapter(plan, 1, ctx=ctx)
     assert list(tmp_path.glob("narrate-chapter-*")) == []

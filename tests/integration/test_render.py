@@ -245,3 +245,39 @@ def test_a_chunk_stored_by_another_copy_after_the_first_look_is_not_paid_again(
 
     assert emulator.stats()["tts_requests"] == len(manifest.requests) == 3, "each chunk paid once, by the other copy"
     assert all(r.cached for r in manifest.requests) and manifest.text_bytes_billed == 0
+
+
+class _ChunkPuts(Storage):
+    """Real S3; the chunk audio stored, in the order it was stored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+
+    def put(self, bucket: str, key: str, data: bytes, *, content_type: str) -> None:
+        if key.startswith("chunks/"):
+            self.chunks.append(data)
+        super().put(bucket, key, data, content_type=content_type)
+
+
+def test_a_long_wav_job_is_joined_on_disk_into_the_same_file_as_in_memory(stack_env, emulator, bucket, reference_clip, monkeypatch,
+                                                                          tmp_path) -> None:  # fmt: skip
+    import tempfile
+
+    from worker.jobs.render import CHUNK_PAUSE_SECONDS
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("NARRATE_CHUNK_BYTES", "100")
+    monkeypatch.setenv("NARRATE_FISH_CONCURRENCY", "1")  # chunks stored in their order
+    settings = Settings()
+    storage = _ChunkPuts()
+    ctx = RenderContext(settings=settings, storage=storage, fish=FishClient(settings))
+    text = " ".join(f"Sentence {n} of a job long enough to need several requests." for n in range(4))
+    job = make_job(text=text, voice=clip_voice(storage, bucket=bucket, clip=reference_clip), bucket=bucket, fmt="wav")
+    manifest = render_job(job, ctx=ctx, attempt=1)
+    stored = storage.get(bucket, manifest.output.key)
+    assert len(storage.chunks) == len(manifest.requests) == 4
+    assert stored == codec.concatenate(storage.chunks, fmt="wav", pause_seconds=CHUNK_PAUSE_SECONDS), "byte for byte"
+    assert manifest.output.size_bytes == len(stored)
+    assert manifest.output.duration_seconds == pytest.approx(codec.probe(stored).duration_seconds, abs=0.001)
+    assert list(tmp_path.iterdir()) == [], "the file it was joined in is gone"

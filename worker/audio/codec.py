@@ -1,15 +1,18 @@
 """Audio with PyAV: measure, encode 16-bit PCM, concatenate rendered parts.
 
-Everything works on bytes in memory; parts are decoded and encoded one frame
-at a time so concatenation never holds more than one part's PCM at once.
+Short audio works on bytes in memory; parts are decoded and encoded one frame
+at a time so concatenation never holds more than one part's PCM at once, and a
+long output is written into a file as it goes (`concatenate_to_file`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Literal
 
 import av
@@ -44,12 +47,12 @@ class AudioInfo:
     codec: str
 
 
-def probe(data: bytes) -> AudioInfo:
-    """Decode `data` fully and measure it; raise AudioError when it is not audio."""
-    if not data:
+def probe(data: bytes | Path) -> AudioInfo:
+    """Decode `data` (or the file at that path) fully and measure it; raise AudioError when it is not audio."""
+    if not (data.stat().st_size if isinstance(data, Path) else data):
         raise AudioError("the audio is empty (0 bytes)")
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        with av.open(str(data) if isinstance(data, Path) else io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
                 raise AudioError("the file holds no audio stream")
             stream = container.streams.audio[0]
@@ -76,9 +79,11 @@ def encode_pcm16(pcm: bytes, *, sample_rate: int, fmt: str) -> bytes:
     """Encode mono signed 16-bit little-endian PCM into `fmt` (mp3, wav, opus, pcm)."""
     if fmt == "pcm":
         return pcm
-    encoder = _Encoder(fmt=fmt, sample_rate=sample_rate)
+    buffer = io.BytesIO()
+    encoder = _Encoder(fmt=fmt, sample_rate=sample_rate, output=buffer)
     encoder.write_pcm16(pcm, sample_rate=sample_rate)
-    return encoder.finish()
+    encoder.finish()
+    return buffer.getvalue()
 
 
 def resample_pcm16(pcm: bytes, *, from_rate: int, to_rate: int) -> bytes:
@@ -102,26 +107,47 @@ def concatenate(parts: Iterable[bytes], *, fmt: str, pause_seconds: float = 0.0)
     The output takes the first part's sample rate; `pause_seconds` of silence
     goes between parts.
     """
+    buffer = io.BytesIO()
+    _concatenate(parts, fmt=fmt, pause_seconds=pause_seconds, output=buffer)
+    return buffer.getvalue()
+
+
+def concatenate_to_file(parts: Iterable[bytes], path: Path, *, fmt: str, pause_seconds: float = 0.0) -> None:
+    """`concatenate` into the file at `path`, written as the parts come: hours of WAV are never whole in memory."""
+    _concatenate(parts, fmt=fmt, pause_seconds=pause_seconds, output=path)
+
+
+def _concatenate(parts: Iterable[bytes], *, fmt: str, pause_seconds: float, output: io.BytesIO | Path) -> None:
     encoder: _Encoder | None = None
-    for index, part in enumerate(parts):
-        try:
-            with av.open(io.BytesIO(part), mode="r") as container:
-                stream = container.streams.audio[0]
-                for frame in container.decode(stream):
+    try:
+        for index, part in enumerate(parts):
+            with contextlib.closing(_decoded(part, index=index)) as frames:
+                for frame in frames:
                     if encoder is None:
-                        encoder = _Encoder(fmt=fmt, sample_rate=frame.sample_rate)
+                        encoder = _Encoder(fmt=fmt, sample_rate=frame.sample_rate, output=output)
                     elif index > 0 and pause_seconds > 0 and encoder.pending_pause:
                         encoder.write_silence(pause_seconds)
                     encoder.pending_pause = False
                     encoder.write_frame(frame)
-        except (av.error.FFmpegError, IndexError) as exc:
-            raise AudioError(f"part {index + 1} is not decodable audio: {exc}") from exc
+            if encoder is not None:
+                encoder.end_input()
+                encoder.pending_pause = True
+        if encoder is None:
+            raise AudioError("nothing to concatenate: no part held audio")
+        encoder.finish()
+    except BaseException:
         if encoder is not None:
-            encoder.end_input()
-            encoder.pending_pause = True
-    if encoder is None:
-        raise AudioError("nothing to concatenate: no part held audio")
-    return encoder.finish()
+            encoder.abandon()  # a file left open would keep its disk space after its folder is removed
+        raise
+
+
+def _decoded(part: bytes, *, index: int) -> Iterator[av.AudioFrame]:
+    """A part's frames; only its decoding is blamed on it (writing the output, a full disk say, is not)."""
+    try:
+        with av.open(io.BytesIO(part), mode="r") as container:
+            yield from container.decode(container.streams.audio[0])
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise AudioError(f"part {index + 1} is not decodable audio: {exc}") from exc
 
 
 def open_memory_output(buffer: io.BytesIO, *, fmt: str) -> av.container.OutputContainer:
@@ -137,14 +163,16 @@ def open_memory_output(buffer: io.BytesIO, *, fmt: str) -> av.container.OutputCo
 
 
 class _Encoder:
-    """One output stream; frames of any layout and rate are resampled to mono s16 at its rate."""
+    """One output stream, into a buffer or a file; frames of any layout and rate are resampled to mono s16 at its rate."""
 
-    def __init__(self, *, fmt: str, sample_rate: int) -> None:
+    def __init__(self, *, fmt: str, sample_rate: int, output: io.BytesIO | Path) -> None:
         if fmt not in _ENCODERS:
             raise AudioError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
         container_format, codec, fixed_rate, options = _ENCODERS[fmt]
-        self._buffer = io.BytesIO()
-        self._container = open_memory_output(self._buffer, fmt=container_format)
+        if isinstance(output, Path):
+            self._container = av.open(str(output), mode="w", format=container_format)
+        else:
+            self._container = open_memory_output(output, fmt=container_format)
         self.rate = fixed_rate or sample_rate
         self._stream = self._container.add_stream(codec, rate=self.rate, options=options)
         self._stream.layout = "mono"
@@ -194,8 +222,12 @@ class _Encoder:
     def write_silence(self, seconds: float) -> None:
         self.write_pcm16(bytes(2 * int(seconds * self.rate)), sample_rate=self.rate)
 
-    def finish(self) -> bytes:
+    def finish(self) -> None:
         self.end_input()
         self._container.mux(self._stream.encode(None))
         self._container.close()
-        return self._buffer.getvalue()
+
+    def abandon(self) -> None:
+        """Let go of the output unfinished, after a failure."""
+        with contextlib.suppress(av.error.FFmpegError, OSError):
+            self._container.close()

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from worker import keys
 from worker.audio import codec
+from worker.audio.scratch import scratch_folder
 from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord, Synthesis
 from worker.errors import AudioError, FishUnavailable, StorageUnavailable
 from worker.fish.client import Speech
@@ -52,35 +53,33 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
     chunks = split_text(replaced.text, max_bytes=ctx.settings.chunk_bytes)
     requests: list[RequestRecord] = []
     held_key: str | None = None
-    info: codec.AudioInfo | None = None
+    held: tuple[bytes, RequestRecord] | None = None
+    data = b""  # a one-request job's audio, kept to hold in Redis if storing fails
+    audio_key = keys.output_audio(prefix, job.job_id, fmt)
     if len(chunks) == 1:
         # Audio that Fish already returned, kept in case storing it failed: a retry here does not pay twice.
         held_key = f"{job.job_id}.{fmt}"
         held = ctx.held.get(held_key) if ctx.held else None
+        checked: codec.AudioInfo | None = None
         if held is not None:
             data, first = held
             requests.append(first)  # paid for by an earlier attempt: still billed once, in this manifest
         else:
             speech = voice.speak(chunks[0], fmt=fmt, synthesis=job.synthesis)
-            info = check_fish_audio(speech.audio)
+            checked = check_fish_audio(speech.audio)
             requests.append(_record(0, chunks[0], speech))
             data = speech.audio
+        info, size = checked or codec.probe(data), len(data)
+        try:
+            ctx.storage.put(bucket, audio_key, data, content_type=codec.CONTENT_TYPES[fmt])
+        except StorageUnavailable:
+            if ctx.held is not None and held is None:
+                ctx.held.put(held_key, data=data, record=requests[0])
+            raise
     else:
-        data = codec.concatenate(
-            _chunk_audio(chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests, synthesis=job.synthesis,
-                         progress=progress or Progress()),  # fmt: skip
-            fmt=fmt,
-            pause_seconds=CHUNK_PAUSE_SECONDS,
-        )
-    info = info or codec.probe(data)
-
-    audio_key = keys.output_audio(prefix, job.job_id, fmt)
-    try:
-        ctx.storage.put(bucket, audio_key, data, content_type=codec.CONTENT_TYPES[fmt])
-    except StorageUnavailable:
-        if held_key is not None and ctx.held is not None and held is None:
-            ctx.held.put(held_key, data=data, record=requests[0])
-        raise
+        chunk_audio = _chunk_audio(chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests, synthesis=job.synthesis,
+                                   progress=progress or Progress())  # fmt: skip
+        info, size = _store_joined(chunk_audio, ctx=ctx, bucket=bucket, key=audio_key, fmt=fmt, job_id=job.job_id)
     if replaced.spans:
         applied = replaced.entries_in(chunks)
         requests = [r.model_copy(update={"lexicon": applied[r.chunk]}) if applied[r.chunk] else r for r in requests]
@@ -104,7 +103,7 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
             format=fmt,
             content_type=codec.CONTENT_TYPES[fmt],
             duration_seconds=round(info.duration_seconds, 3),
-            size_bytes=len(data),
+            size_bytes=size,
         ),
         attempts=attempt,
         submitted_at=job.submitted_at,
@@ -125,6 +124,19 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
     if held_key is not None and held is not None and ctx.held is not None:
         ctx.held.drop(held_key)
     return manifest
+
+
+def _store_joined(parts: Iterator[bytes], *, ctx: RenderContext, bucket: str, key: str, fmt: str, job_id: str) -> tuple[codec.AudioInfo, int]:
+    """The chunks joined in a file on local disk and uploaded from it: the longest WAV job (about 3 GB at 44.1 kHz)
+    is never whole in memory, let alone twice. The audio's measurements and size in bytes."""
+    with scratch_folder(kind="job", doing=f"joining job {job_id}'s audio",
+                        fix="free space under the temporary folder or give the render workers more (WAV takes about"
+                            " 318 MB per audio hour at 44.1 kHz); the job is retried") as folder:  # fmt: skip
+        path = folder / f"audio.{fmt}"
+        codec.concatenate_to_file(parts, path, fmt=fmt, pause_seconds=CHUNK_PAUSE_SECONDS)
+        info = codec.probe(path)
+        ctx.storage.put_file(bucket, key, str(path), content_type=codec.CONTENT_TYPES[fmt])
+        return info, path.stat().st_size
 
 
 def _chunk_audio(
