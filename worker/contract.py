@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -47,13 +48,19 @@ def normalize_transcript(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-def reference_hash(clips: list[tuple[bytes, str]]) -> str:
-    """Identity of a voice reference: sha256 over every clip's audio and normalized transcript, in order."""
+def reference_hash(clips: Iterable[tuple[str, str]]) -> str:
+    """Identity of a voice reference from each clip's (sha256 hex of its bytes, transcript), in order.
+
+    The one formula producers and workers share (docs/voice-identity.md): the worker recomputes it
+    from the clips it fetched, so a message cannot borrow another voice's identity.
+    """
     digest = hashlib.sha256(b"narrate-reference-v1\n")
-    for audio, transcript in clips:
-        digest.update(hashlib.sha256(audio).hexdigest().encode())
+    for sha256, transcript in clips:
+        if not re.fullmatch(_HEX64, sha256):
+            raise ValueError(f"{sha256!r} is not the lowercase hex sha256 of a clip's bytes")
+        digest.update(sha256.encode("ascii"))
         digest.update(b"\n")
-        digest.update(normalize_transcript(transcript).encode())
+        digest.update(normalize_transcript(transcript).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
 

@@ -73,7 +73,7 @@ def prepare_clip_voice(inputs: list[ClipInput]) -> PreparedVoice:
         warnings.extend(clip_warnings)
     return PreparedVoice(
         clips=clips,
-        reference_hash=reference_hash([(c.data, c.transcript) for c in clips]),
+        reference_hash=reference_hash([(c.sha256, c.transcript) for c in clips]),
         warnings=warnings,
     )
 

@@ -33,6 +33,7 @@ import redis
 
 from producer.dev.stack import LocalStack, Service, stop_all
 from tests.conftest import EmulatorControl
+from tests.voice_identity import message_voice
 from worker import keys
 from worker.jobs.records import JobRecord, JobStore
 from worker.storage import Storage
@@ -155,8 +156,7 @@ class Raw:
         """A valid job from the documented JSON Schema only; tests break one thing at a time."""
         return {
             "schema_version": 1, "job_id": uuid.uuid4().hex, "text": text, "title": "hostile",
-            "voice": {"mode": "clips", "reference_hash": "e" * 64,
-                      "clips": [{"key": self.clip_key, "sha256": self.clip_sha, "size": self.clip_size, "transcript": self.transcript}]},
+            "voice": message_voice([{"key": self.clip_key, "sha256": self.clip_sha, "size": self.clip_size, "transcript": self.transcript}]),
             "output": {"bucket": self.bucket, "prefix": prefix, "format": "wav"},
             "submitted_at": datetime.now(timezone.utc).isoformat(),
         }  # fmt: skip
@@ -181,7 +181,7 @@ def clip_ref(data: bytes) -> dict[str, Any]:
 
 
 def with_clip(job: dict[str, Any], clip: dict[str, Any]) -> dict[str, Any]:
-    return {**job, "voice": {**job["voice"], "clips": [clip]}}
+    return {**job, "voice": message_voice([clip])}
 
 
 def with_output(job: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -350,6 +350,9 @@ WORKER_CASES: dict[str, WorkerCase] = {
     "escape sequence in the text": WorkerCase(lambda r: r.job("Clear \x1b[2J the screen."), "control character U+001B at character 6"),
     "NUL in the text": WorkerCase(lambda r: r.job("Null\x00terminated."), "control character U+0000"),
     "C1 control in the text": WorkerCase(lambda r: r.job("Next\x85line."), "control character U+0085"),
+    "reference_hash of another voice": WorkerCase(
+        lambda r: {**r.job(), "voice": {**r.job()["voice"], "reference_hash": "e" * 64}}, "is not the identity of its clips"
+    ),
     "reference missing in S3": WorkerCase(lambda r: with_clip(r.job(), clip_ref(os.urandom(64))), "is missing"),
     "reference that is not audio": WorkerCase(
         lambda r: with_clip(r.job(), _uploaded(r, b"Meeting notes, not a voice. " * 40 + os.urandom(16))),

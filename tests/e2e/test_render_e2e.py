@@ -18,6 +18,7 @@ import redis
 
 from producer.dev.stack import LocalStack, Service, stop_all
 from tests.conftest import EmulatorControl
+from tests.voice_identity import message_voice
 from worker import keys
 from worker.audio import codec
 from worker.audio.flac import lossless_flac
@@ -117,11 +118,10 @@ def send_raw(stack: LocalStack, job: dict) -> None:
 
 
 def raw_job(bucket: str, clip_key: str, clip_sha: str, size: int, transcript: str, text: str) -> dict:
-    """Built from the documented JSON Schema only: no import of the Python models."""
+    """Built from the documented JSON Schema and docs/voice-identity.md only: no import of the Python models."""
     return {
         "schema_version": 1, "job_id": uuid.uuid4().hex, "text": text, "title": "from-js",
-        "voice": {"mode": "clips", "reference_hash": "f" * 64,
-                  "clips": [{"key": clip_key, "sha256": clip_sha, "size": size, "transcript": transcript}]},
+        "voice": message_voice([{"key": clip_key, "sha256": clip_sha, "size": size, "transcript": transcript}]),
         "output": {"bucket": bucket, "prefix": "raw", "format": "wav"},
         "submitted_at": datetime.now(timezone.utc).isoformat(),
     }  # fmt: skip

@@ -87,11 +87,12 @@ def test_safe_prefixes_are_kept() -> None:
 
 
 def test_reference_identity_covers_audio_and_normalized_transcript() -> None:
-    base = reference_hash([(b"clip", "Hello,  world.")])
-    assert base == reference_hash([(b"clip", " Hello, world. ")])
-    assert base != reference_hash([(b"clip", "Hello world.")])
-    assert base != reference_hash([(b"clip2", "Hello, world.")])
-    assert base != reference_hash([(b"clip", "Hello, world."), (b"clip", "Hello, world.")])
+    clip, clip2 = "1" * 64, "2" * 64  # the clips' sha256s
+    base = reference_hash([(clip, "Hello,  world.")])
+    assert base == reference_hash([(clip, " Hello, world. ")])
+    assert base != reference_hash([(clip, "Hello world.")])
+    assert base != reference_hash([(clip2, "Hello, world.")])
+    assert base != reference_hash([(clip, "Hello, world."), (clip, "Hello, world.")])
     assert normalize_transcript("a\n b\t c") == "a b c"
 
 

@@ -19,7 +19,7 @@ from worker.fish.client import FishClient, Speech
 from worker.fish.limiter import SlotUnavailable
 from worker.jobs.held import HeldRenders
 from worker.jobs.lease import RenderLeases
-from worker.jobs.validate import check_clip
+from worker.jobs.validate import check_clip, check_voice_identity
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.voices.registry import ClipRef, Registry
@@ -101,6 +101,8 @@ class Speaker:
         """`bucket` holds clips that do not name their own (the job's output bucket)."""
         if not isinstance(voice, ClipVoice):
             return cls(ctx=ctx, references=[], clip_refs=[], reference_id=voice.reference_id, reference_hash=None)
+        # Before anything is fetched or counted; fetch_clip then holds each clip's bytes to its sha256.
+        check_voice_identity(voice)
         refs = [
             ClipRef(bucket=clip.bucket or bucket, key=clip.key, sha256=clip.sha256, size=clip.size, transcript=clip.transcript)
             for clip in voice.clips
