@@ -9,7 +9,8 @@
      │    │    ├── BreakerOpen         (worker.fish.breaker)   Fish calls are paused after a 402: the work parks
      │    │    └── Progressing         a long render stored chunks before its time ran out: it goes on
      │    ├── FishUnavailable    429, 5xx, timeouts, resets
-     │    └── StorageUnavailable S3 unreachable, throttling or failing
+     │    ├── StorageUnavailable S3 unreachable, throttling or failing
+     │    └── DiskFull           (worker.audio.scratch) no room on local disk for a spool or a join
      └── PermanentError          the unit of work fails at once, with a message a person can act on
           ├── BadInput ── AudioError
           ├── InvalidJob

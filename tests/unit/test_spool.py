@@ -85,7 +85,6 @@ def test_the_start_sweep_looks_in_the_temporary_folder(tmp_path, monkeypatch) ->
     assert not gone.exists() and not old.exists() and live.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="connected by worker/books/tasks.py (the only module there that may import celery)")
 @pytest.mark.parametrize("signal", [signals.worker_init, signals.worker_process_init], ids=["worker", "pool-process"])
 def test_a_starting_worker_sweeps_with_the_chapter_tasks_hard_limit(signal, tmp_path, monkeypatch) -> None:
     from worker.books.tasks import ChapterTask  # what `celery -A worker worker` loads: the sweep comes with it

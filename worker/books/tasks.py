@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from celery import Task
+from celery import Task, signals
 from pydantic import ValidationError
 
 from worker import keys, metrics
@@ -19,6 +19,7 @@ from worker.books.chunk import held_chunk_key, render_chunk
 from worker.books.heartbeat import book_heartbeat
 from worker.books.plan import ChunkMessage
 from worker.books.reconcile import Enqueue, reconcile
+from worker.books.spool import sweep_at_start
 from worker.broker import in_flight
 from worker.contract import (
     BOOK_ASSEMBLE_TASK,
@@ -174,6 +175,13 @@ class ReconcileTask(Task):
         if counts["books"]:
             log.info("reconciler re-sent work for stalled books: %s", counts)
         return counts
+
+
+@signals.worker_init.connect
+@signals.worker_process_init.connect
+def _sweep_stale_scratch(**_: object) -> None:
+    """Scratch folders left by killed processes: at the worker's start and as each pool process starts."""
+    sweep_at_start(stale_after=ChapterTask.time_limit)
 
 
 chunk = app.register_task(ChunkTask())
