@@ -23,6 +23,7 @@ from worker.audio.roomtone import RoomTone
 from worker.books.plan import BookPlan, PlanChapter
 from worker.books.state import BookState
 from worker.books.subtitles import Cue
+from worker.books.validate import check_plan
 from worker.errors import PermanentError, StorageUnavailable
 from worker.readahead import read_ahead
 from worker.voices.speaker import RenderContext
@@ -39,13 +40,20 @@ class BookContext:
     plans: OrderedDict[str, BookPlan] = field(default_factory=OrderedDict)
 
     def plan(self, *, bucket: str, prefix: str, book_id: str) -> BookPlan:
-        """The book's plan from S3, kept for a few books per process (plans are immutable)."""
+        """The book's plan from S3, kept for a few books per process (plans are immutable).
+
+        Checked to be that book's, writing beside itself, at every call: a kept plan is asked for again
+        with the bucket and prefix of each new message.
+        """
         if book_id in self.plans:
-            return self.plans[book_id]
+            plan = self.plans[book_id]
+            check_plan(plan, book_id=book_id, bucket=bucket, prefix=prefix)
+            return plan
         raw = self.render.storage.get(bucket, keys.book_plan(prefix, book_id))
         if raw is None:
             raise PermanentError(f"the plan of book {book_id} is missing at s3://{bucket}/{keys.book_plan(prefix, book_id)}")
         plan = BookPlan.model_validate_json(raw)
+        check_plan(plan, book_id=book_id, bucket=bucket, prefix=prefix)
         self.plans[book_id] = plan
         while len(self.plans) > 8:
             self.plans.popitem(last=False)

@@ -1,0 +1,62 @@
+"""A book step's message cannot move its book: the record in a real Redis and the plan in a real S3 API decide."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.unit.test_book_messages import BOOK, make_plan
+from worker import keys
+from worker.books.plan import BookPlan
+from worker.books.render import BookContext
+from worker.books.state import BookState
+from worker.books.validate import InvalidBookMessage, InvalidPlan, check_book_owner
+from worker.fish.client import FishClient
+from worker.settings import Settings
+from worker.storage import Storage
+from worker.voices.speaker import RenderContext
+
+
+@pytest.fixture
+def ctx(stack_env: dict[str, str], redis_client: redis.Redis) -> BookContext:
+    settings = Settings()
+    return BookContext(render=RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings)), state=BookState(redis_client))
+
+
+def store(plan: BookPlan, *, bucket: str, prefix: str, book_id: str = BOOK) -> None:
+    Storage().put(bucket, keys.book_plan(prefix, book_id), plan.model_dump_json().encode(), content_type="application/json")
+
+
+def test_a_step_for_a_book_is_taken_only_at_the_bucket_and_prefix_it_was_submitted_to(ctx: BookContext, bucket: str) -> None:
+    ctx.state.create(make_plan(bucket=bucket, prefix="shelf"), cached=0, estimated_cost_usd=0.0, notify_url=None)
+    check_book_owner(ctx.state, BOOK, bucket=bucket, prefix="shelf")
+    for other_bucket, other_prefix in (("other-tenant", "shelf"), (bucket, "elsewhere"), (bucket, "")):
+        with pytest.raises(InvalidBookMessage, match=f"was submitted to s3://{bucket}/shelf, not "):
+            check_book_owner(ctx.state, BOOK, bucket=other_bucket, prefix=other_prefix)
+    with pytest.raises(InvalidBookMessage, match="has no record"):
+        check_book_owner(ctx.state, "c" * 32, bucket=bucket, prefix="shelf")
+
+
+def test_a_book_at_the_bucket_root_is_its_own_prefix(ctx: BookContext, bucket: str) -> None:
+    ctx.state.create(make_plan(bucket=bucket, prefix=""), cached=0, estimated_cost_usd=0.0, notify_url=None)
+    check_book_owner(ctx.state, BOOK, bucket=bucket, prefix="")
+    with pytest.raises(InvalidBookMessage):
+        check_book_owner(ctx.state, BOOK, bucket=bucket, prefix="shelf")
+
+
+def test_the_plan_read_must_be_the_books_and_write_beside_itself(ctx: BookContext, bucket: str) -> None:
+    # A plan placed in another folder (or bucket) that claims the book, and one that sends its outputs elsewhere.
+    store(make_plan(bucket=bucket, prefix="victim"), bucket=bucket, prefix="mine")
+    with pytest.raises(InvalidPlan, match="not beside it"):
+        ctx.plan(bucket=bucket, prefix="mine", book_id=BOOK)
+    store(make_plan(bucket=bucket, prefix="mine", book_id="c" * 32), bucket=bucket, prefix="mine")
+    with pytest.raises(InvalidPlan, match="is book c{32}'s"):
+        ctx.plan(bucket=bucket, prefix="mine", book_id=BOOK)
+    assert ctx.plans == {}, "a refused plan is not kept"
+
+    store(make_plan(bucket=bucket, prefix="shelf"), bucket=bucket, prefix="shelf")
+    assert ctx.plan(bucket=bucket, prefix="shelf", book_id=BOOK).book_id == BOOK
+    # Kept now: a message naming the same book at another place gets no copy of it.
+    with pytest.raises(InvalidPlan, match="not beside it"):
+        ctx.plan(bucket=bucket, prefix="mine", book_id=BOOK)
+    assert ctx.plan(bucket=bucket, prefix="shelf", book_id=BOOK).book_id == BOOK
