@@ -132,7 +132,7 @@ def _serve_metrics(**_: object) -> None:
         metrics.HEALTH.file = Path(settings.heartbeat_file)
         metrics.HEALTH.beat()
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, host=settings.metrics_host)
 
 
 @signals.heartbeat_sent.connect

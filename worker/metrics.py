@@ -89,8 +89,12 @@ def request_outcome(*, voice_mode: str, outcome: str, seconds: float = 0.0, text
         REFERENCE_BYTES.inc(reference_bytes)
 
 
-def serve(port: int, *, host: str = "0.0.0.0") -> ThreadingWSGIServer:
-    """/metrics (every process of this worker) and /healthz (the heartbeat), in a daemon thread of the main process."""
+def serve(port: int, *, host: str = "127.0.0.1") -> ThreadingWSGIServer:
+    """/metrics (every process of this worker) and /healthz (the heartbeat), in a daemon thread of the main process.
+
+    Loopback unless told otherwise (NARRATE_METRICS_HOST): the counters and the health answer are for the
+    scraper the operator chose, not for everything that can reach the machine.
+    """
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     for stale in folder.glob("*.db"):
         stale.unlink()  # values of a previous run of this worker

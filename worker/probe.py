@@ -28,7 +28,10 @@ def live() -> str:
             raise RuntimeError(f"no heartbeat for {age:.0f} s")
         return f"heartbeat {age:.0f} s ago"
     if settings.metrics_port:
-        with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port}/healthz", timeout=5) as answer:
+        # Where the worker listens: its own address when NARRATE_METRICS_HOST names one, loopback for a wildcard.
+        host = "127.0.0.1" if settings.metrics_host in ("0.0.0.0", "::") else settings.metrics_host
+        host = f"[{host}]" if ":" in host else host
+        with urllib.request.urlopen(f"http://{host}:{settings.metrics_port}/healthz", timeout=5) as answer:
             return f"/healthz {answer.status}"
     raise RuntimeError("nothing to check: set NARRATE_HEARTBEAT_FILE or NARRATE_METRICS_PORT")
 

@@ -212,6 +212,10 @@ class Settings(BaseSettings):
     credit_resume_usd: float = Field(
         5.0, ge=0, description="The credit check resumes Fish calls only once the account holds this much API credit (USD)."
     )
+    metrics_host: str = Field(
+        "127.0.0.1", min_length=1, description="Address /metrics listens on (workers and `narrate metrics serve`); unset: loopback only."
+        " Set the pod's own address (or 0.0.0.0, on purpose) where Prometheus scrapes from elsewhere."
+    )
 
 
 def default_synthesis(settings: Settings) -> Synthesis:

@@ -16,7 +16,7 @@ metrics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Pro
 @metrics_app.command("serve")
 def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of /metrics.")] = 9808,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on; default NARRATE_METRICS_HOST (loopback).")] = None,
 ) -> None:
     """Serve queue depth and age, Fish slots in use against the cap, and the breaker, read from Redis at each scrape.
 
@@ -28,6 +28,7 @@ def serve(
     from worker.cluster_metrics import ClusterCollector
 
     settings = settings_or_exit()
+    host = host or settings.metrics_host
     registry = CollectorRegistry()
     registry.register(ClusterCollector(connect_redis(settings.broker_url), queues=ALL_QUEUES, cap=settings.fish_concurrency))
     start_http_server(port, addr=host, registry=registry)

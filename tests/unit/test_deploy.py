@@ -357,3 +357,13 @@ def test_every_probe_command_runs_and_leaves_no_file_behind(tmp_path: Path) -> N
             assert result.returncode == 0 and "heartbeat" in result.stdout, f"{where}: {result.stdout}{result.stderr}"
         left = sorted(str(p.relative_to(tmp_path)) for name in ("multiproc", "tmp") for p in folders[name].rglob("*"))
         assert left == [], f"{where}: {command} left {left}"
+
+
+def test_compose_metrics_listen_on_the_containers_own_addresses_on_purpose() -> None:
+    """Unset, NARRATE_METRICS_HOST is loopback: a published port or another container could not reach /metrics."""
+    for name, service in narrate_services().items():
+        environment, command = service.get("environment", {}), service.get("command", [])
+        if command[:3] == ["narrate", "metrics", "serve"]:
+            assert flag(command, "--host") == "0.0.0.0", f"{name}: its published port reaches the container's interface"
+        elif "NARRATE_METRICS_PORT" in environment:
+            assert environment.get("NARRATE_METRICS_HOST") == "0.0.0.0", f"{name}: scraped from the compose network"

@@ -390,3 +390,23 @@ def test_deployment_selectors_match_their_pods() -> None:
         labels = d["spec"]["template"]["metadata"]["labels"]
         assert d["spec"]["selector"]["matchLabels"].items() <= labels.items(), name
         assert labels["app.kubernetes.io/part-of"] == "narrate" and labels["app.kubernetes.io/name"] == name
+
+
+def metrics_address(container: dict) -> str:
+    """Where a container's /metrics listens, as its manifest states it: `status.podIP`, a literal, or the loopback default."""
+    entries = [e for e in container.get("env", []) if e["name"] == "NARRATE_METRICS_HOST"]
+    if not entries:
+        return configmap_data().get("NARRATE_METRICS_HOST", Settings.model_fields["metrics_host"].default)
+    [entry] = entries
+    return entry.get("value") or entry["valueFrom"]["fieldRef"]["fieldPath"]
+
+
+def test_every_metrics_endpoint_states_the_pod_address_it_listens_on() -> None:
+    cluster = [d for d in deployments().values() if containers(d)[0]["command"][:3] == ["narrate", "metrics", "serve"]]
+    serving = [*worker_deployments().values(), *cluster]
+    assert Settings.model_fields["metrics_host"].default == "127.0.0.1", "unset, metrics are loopback only"
+    assert "NARRATE_METRICS_HOST" not in configmap_data(), "an address is each pod's own, not one for all"
+    for d in serving:
+        [container] = containers(d)
+        assert "--host" not in container["command"], f"{d['metadata']['name']}: NARRATE_METRICS_HOST says where, once"
+        assert metrics_address(container) in ("status.podIP", "0.0.0.0"), f"{d['metadata']['name']}: unreachable on loopback"

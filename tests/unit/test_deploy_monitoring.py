@@ -16,7 +16,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from tests.unit.test_deploy import DEPLOY, ROOT
-from tests.unit.test_deploy_k8s import deployments, worker_deployments
+from tests.unit.test_deploy_k8s import containers, deployments, metrics_address, worker_deployments
 from worker.app import ALL_QUEUES
 
 DASHBOARD = DEPLOY / "grafana" / "narrate.json"
@@ -278,3 +278,10 @@ def test_the_scrape_jobs_find_the_pods_the_alerts_expect() -> None:
     assert deployments()[cluster]["spec"]["template"]["spec"]["containers"][0]["command"][:3] == ["narrate", "metrics", "serve"]
     used = {m["job"] for rule in rules() for name, m in selectors(rule["expr"])[0] if name == "up"}
     assert used == set(jobs), "an absent() alert for each job"
+
+
+def test_every_pod_prometheus_scrapes_listens_where_prometheus_reaches_it() -> None:
+    for job in scrape_jobs().values():
+        for name in pod_targets(job):
+            [container] = containers(deployments()[name])
+            assert metrics_address(container) != "127.0.0.1", f"{name}: scraped, but listening on loopback only"
