@@ -17,7 +17,6 @@ its parts' meters merged.
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from worker import keys
 from worker.audio.aac import BOOK_BIT_RATE
 from worker.audio.loudness import LoudnessMeter, acx_report
 from worker.audio.mp4 import FRAME_SAMPLES, Chapter, m4b_layout
+from worker.audio.scratch import scratch_folder
 from worker.books.chapter import assemble_chapter
 from worker.books.manifest import book_manifest
 from worker.books.part import BookPart, delete_parts, load_part
@@ -68,13 +68,14 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     layout = m4b_layout([part.sizes for part in parts], rate=rate, audio_config=config, chapters=chapters, tags=tags,
                         cover=_cover(plan, ctx=ctx), bit_rate=BOOK_BIT_RATE)  # fmt: skip
     duration = layout.duration
-    with tempfile.TemporaryDirectory(prefix="narrate-book-") as folder:
-        head, tail = Path(folder) / "head", Path(folder) / "tail"
+    with scratch_folder(kind="book", doing=f"writing the index of book {plan.book_id}",
+                        fix="free space on the assembly workers' disk; the book is retried") as folder:  # fmt: skip
+        head, tail = folder / "head", folder / "tail"
         with head.open("wb") as out:
             layout.write_head(out)
         tail.write_bytes(layout.tail)
         frames_of = [Remote(keys.book_part(prefix, plan.book_id, part.chapter, "aac"), 0, int(part.sizes.sum(dtype=np.int64))) for part in parts]
-        storage.compose(bucket, book_key, [Local(head), *frames_of, Local(tail)], content_type=M4B_TYPE, scratch=Path(folder))
+        storage.compose(bucket, book_key, [Local(head), *frames_of, Local(tail)], content_type=M4B_TYPE, scratch=folder)
     ends = [chapter.start_seconds for chapter in chapters[1:]] + [duration]
     marks = [(chapter.title, chapter.start_seconds, end) for chapter, end in zip(chapters, ends)]
     sidecar = {"title": plan.title, "author": plan.author,
