@@ -42,4 +42,5 @@ def hash_as_documented(clips: list[tuple[str, str]]) -> str:
 
 def message_voice(clips: list[dict[str, Any]]) -> dict[str, Any]:
     """A job message's `voice` for clips given as the schema's JSON: the hash computed from them."""
-    return {"mode": "clips", "reference_hash": hash_as_documented([(c["sha256"], c["transcript"]) for c in clips]), "clips": clips}
+    identity = hash_as_documented([(c["sha256"], c["transcript"]) for c in clips])
+    return {"mode": "clips", "reference_hash": identity, "clips": clips}

@@ -20,14 +20,16 @@ from worker.voices.speaker import RenderContext
 @pytest.fixture
 def ctx(stack_env: dict[str, str], redis_client: redis.Redis) -> BookContext:
     settings = Settings()
-    return BookContext(render=RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings)), state=BookState(redis_client))
+    render = RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings))
+    return BookContext(render=render, state=BookState(redis_client))
 
 
 def store(plan: BookPlan, *, bucket: str, prefix: str, book_id: str = BOOK) -> None:
-    Storage().put(bucket, keys.book_plan(prefix, book_id), plan.model_dump_json().encode(), content_type="application/json")
+    data = plan.model_dump_json().encode()
+    Storage().put(bucket, keys.book_plan(prefix, book_id), data, content_type="application/json")
 
 
-def test_a_step_for_a_book_is_taken_only_at_the_bucket_and_prefix_it_was_submitted_to(ctx: BookContext, bucket: str) -> None:
+def test_a_step_is_taken_only_at_the_bucket_and_prefix_its_book_was_submitted_to(ctx: BookContext, bucket: str) -> None:
     ctx.state.create(make_plan(bucket=bucket, prefix="shelf"), cached=0, estimated_cost_usd=0.0, notify_url=None)
     check_book_owner(ctx.state, BOOK, bucket=bucket, prefix="shelf")
     for other_bucket, other_prefix in (("other-tenant", "shelf"), (bucket, "elsewhere"), (bucket, "")):

@@ -23,6 +23,7 @@ from worker import metrics, probe
 from worker.settings import Settings, get_settings
 
 OTHER = "127.0.0.2"
+Start = Callable[..., tuple[subprocess.Popen[bytes], int]]  # starts `narrate metrics serve` with extra variables
 
 
 def answers(host: str, port: int) -> bool:
@@ -85,7 +86,7 @@ def test_a_worker_listens_where_its_settings_say(multiproc_dir: Path, monkeypatc
 
 
 @pytest.fixture
-def cluster_metrics(stack_env: dict[str, str]) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], int]]]:
+def cluster_metrics(stack_env: dict[str, str]) -> Iterator[Start]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(**env: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -102,7 +103,7 @@ def cluster_metrics(stack_env: dict[str, str]) -> Iterator[Callable[..., tuple[s
         process.wait(10)
 
 
-def test_narrate_metrics_serve_listens_on_loopback_unless_told(cluster_metrics: Callable[..., tuple[subprocess.Popen[bytes], int]]) -> None:
+def test_narrate_metrics_serve_listens_on_loopback_unless_told(cluster_metrics: Start) -> None:
     process, port = cluster_metrics()
     wait_listening("127.0.0.1", port, process=process)
     assert not answers(OTHER, port), "reachable from another address"

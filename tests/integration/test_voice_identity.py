@@ -35,4 +35,4 @@ def test_another_voices_hash_with_any_clip_is_refused_before_anything_is_sent_or
     assert emulator.requests() == [], "nothing went to Fish"
     assert registry.get(victim.reference_hash) == before, "no use counted against the victim, its model kept"
     speech = Speaker.load(own, bucket=bucket, ctx=ctx).speak("Spoken in my own voice.", fmt="mp3")
-    assert speech.reference_id is None and speech.reference_bytes_sent > 0, "the attacker's own clip is its own voice: one-shot"
+    assert speech.reference_id is None and speech.reference_bytes_sent > 0, "its own clip is its own voice: one-shot"

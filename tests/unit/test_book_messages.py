@@ -26,9 +26,13 @@ LIMIT = 500_000
 
 def make_plan(*, book_id: str = BOOK, bucket: str = "books", prefix: str = "shelf") -> BookPlan:
     voice = ModelVoice(reference_id="narrator")
-    chapters = [plan_chapter(index=i, title=f"Chapter {i + 1}", text=f"Chapter {i + 1} begins.\n\nAnd it ends.", voice=voice,
-                             model=MODEL, max_bytes=1000) for i in range(2)]  # fmt: skip
-    return BookPlan(book_id=book_id, title="T", voice=voice, output=Output(bucket=bucket, prefix=prefix), fish_model=MODEL,
+    chapters = [
+        plan_chapter(index=i, title=f"Chapter {i + 1}", text=f"Chapter {i + 1} begins.\n\nAnd it ends.", voice=voice,
+                     model=MODEL, max_bytes=1000)
+        for i in range(2)
+    ]  # fmt: skip
+    output = Output(bucket=bucket, prefix=prefix)
+    return BookPlan(book_id=book_id, title="T", voice=voice, output=output, fish_model=MODEL,
                     submitted_at=datetime.now(timezone.utc), chapters=chapters)  # fmt: skip
 
 
@@ -119,10 +123,12 @@ def test_a_plan_that_is_not_the_books_or_points_outside_it_is_refused() -> None:
             check_plan(plan, book_id=BOOK, bucket=bucket, prefix=prefix)
     chapter = plan.chapters[0]
     bad_chunk = chapter.chunks[0].model_copy(update={"key": "other-tenant/secret.wav"})
-    stray = plan.model_copy(update={"chapters": [chapter.model_copy(update={"chunks": [bad_chunk]}), *plan.chapters[1:]]})
+    stray_chapter = chapter.model_copy(update={"chunks": [bad_chunk]})
+    stray = plan.model_copy(update={"chapters": [stray_chapter, *plan.chapters[1:]]})
     with pytest.raises(InvalidPlan, match="not chunks/<64 hex>.wav"):
         check_plan(stray, book_id=BOOK, bucket="books", prefix="shelf")
     for cover in ("other-tenant/cover.jpg", f"shelf/{BOOK}/../../other/cover.jpg"):
         with pytest.raises(InvalidPlan, match="is not in the book's folder"):
             check_plan(plan.model_copy(update={"cover_key": cover}), book_id=BOOK, bucket="books", prefix="shelf")
-    check_plan(plan.model_copy(update={"cover_key": keys.book_cover("shelf", BOOK, "jpg")}), book_id=BOOK, bucket="books", prefix="shelf")
+    covered = plan.model_copy(update={"cover_key": keys.book_cover("shelf", BOOK, "jpg")})
+    check_plan(covered, book_id=BOOK, bucket="books", prefix="shelf")

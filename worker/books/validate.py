@@ -37,7 +37,8 @@ def check_book_step(book_id: object, *, bucket: object, prefix: object, chapter:
     if not isinstance(book_id, str) or not _BOOK_ID.fullmatch(book_id):
         raise InvalidBookMessage(f"book id {book_id!r} is not 32 lowercase hex characters")
     if not isinstance(bucket, str) or not isinstance(prefix, str):
-        raise InvalidBookMessage(f"book {book_id}: the bucket and prefix must be strings, not {type(bucket).__name__} and {type(prefix).__name__}")
+        kinds = f"{type(bucket).__name__} and {type(prefix).__name__}"
+        raise InvalidBookMessage(f"book {book_id}: the bucket and prefix must be strings, not {kinds}")
     try:
         check_bucket(bucket)
         if check_prefix(prefix) != prefix:
@@ -62,7 +63,9 @@ def check_chunk_message(chunk: ChunkMessage, *, model: str, max_text_bytes: int)
         raise InvalidBookMessage(f"{where}: key {chunk.key!r} is not chunks/<64 hex>.wav")
     size = len(chunk.text.encode("utf-8"))
     if size > max_text_bytes:
-        raise InvalidBookMessage(f"{where}: the text is {size} bytes, over the limit of {max_text_bytes} (NARRATE_MAX_TEXT_BYTES)")
+        raise InvalidBookMessage(
+            f"{where}: the text is {size} bytes, over the limit of {max_text_bytes} (NARRATE_MAX_TEXT_BYTES)"
+        )
     try:
         check_text_characters(chunk.text, where=f"{where}: the text")
     except BadInput as exc:
@@ -80,11 +83,14 @@ def check_book_owner(state: BookState, book_id: str, *, bucket: str, prefix: str
     """The book was submitted (its record exists) with exactly this bucket and prefix: a message cannot move it."""
     recorded = state.client.hmget(keys.book_record(book_id), "bucket", "prefix")
     if recorded[0] is None:
-        raise InvalidBookMessage(f"book {book_id} has no record: it was never submitted here, or finished and was forgotten")
+        raise InvalidBookMessage(
+            f"book {book_id} has no record: it was never submitted here, or finished and was forgotten"
+        )
     found = (recorded[0].decode(), (recorded[1] or b"").decode())
     if found != (bucket, prefix):
         raise InvalidBookMessage(
-            f"book {book_id} was submitted to {keys.s3_url(found[0], found[1])}, not {keys.s3_url(bucket, prefix)}: refused"
+            f"book {book_id} was submitted to {keys.s3_url(found[0], found[1])},"
+            f" not {keys.s3_url(bucket, prefix)}: refused"
         )
 
 
@@ -98,8 +104,10 @@ def check_chunk_in_plan(chunk: ChunkMessage, plan: BookPlan) -> None:
     planned = chunks.get(chunk.index)
     if planned is None:
         raise InvalidBookMessage(f"{where}: the book's plan has no such chunk")
-    if (planned.text, planned.key) != (chunk.text, chunk.key) or (plan.voice, plan.synthesis) != (chunk.voice, chunk.synthesis):
-        raise InvalidBookMessage(f"{where}: the message's text, key, voice or settings are not the plan's for that chunk")
+    if (planned.text, planned.key, plan.voice, plan.synthesis) != (chunk.text, chunk.key, chunk.voice, chunk.synthesis):
+        raise InvalidBookMessage(
+            f"{where}: the message's text, key, voice or settings are not the plan's for that chunk"
+        )
 
 
 def check_plan(plan: BookPlan, *, book_id: str, bucket: str, prefix: str) -> None:
@@ -109,16 +117,21 @@ def check_plan(plan: BookPlan, *, book_id: str, bucket: str, prefix: str) -> Non
         raise InvalidPlan(f"{where} is book {plan.book_id}'s: submit the book again")
     if (plan.output.bucket, plan.output.prefix) != (bucket, prefix):
         raise InvalidPlan(
-            f"{where} sends its outputs to {keys.s3_url(plan.output.bucket, plan.output.prefix)}, not beside it: submit the book again"
+            f"{where} sends its outputs to {keys.s3_url(plan.output.bucket, plan.output.prefix)}, not beside it:"
+            " submit the book again"
         )
     for chapter in plan.chapters:
         for planned in chapter.chunks:
             if not _CHUNK_KEY.fullmatch(planned.key):
-                raise InvalidPlan(f"{where}: chapter {chapter.index + 1}, chunk {planned.index + 1} has key {planned.key!r},"
-                                  " not chunks/<64 hex>.wav: submit the book again")  # fmt: skip
+                raise InvalidPlan(
+                    f"{where}: chapter {chapter.index + 1}, chunk {planned.index + 1} has key {planned.key!r},"
+                    " not chunks/<64 hex>.wav: submit the book again"
+                )
     folder = keys.book_folder(prefix, book_id) + "/"
     if plan.cover_key is not None and not (plan.cover_key.startswith(folder) and _plain_key(plan.cover_key)):
-        raise InvalidPlan(f"{where}: its cover {plan.cover_key!r} is not in the book's folder {folder}: submit the book again")
+        raise InvalidPlan(
+            f"{where}: its cover {plan.cover_key!r} is not in the book's folder {folder}: submit the book again"
+        )
 
 
 def _plain_key(key: str) -> bool:
