@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from pathlib import Path
+
 import pytest
 import redis
 
+from producer.readers.books import read_book
+from producer.submit.books import BookSubmitter
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from tests.epubs import write_epub
+
 from tests.unit.test_book_messages import BOOK, make_plan
 from worker import keys
-from worker.books.plan import BookPlan
+from worker.app import QUEUE
+from worker.books.plan import BookPlan, ChunkMessage
 from worker.books.render import BookContext
 from worker.books.state import BookState
-from worker.books.validate import InvalidBookMessage, InvalidPlan, check_book_owner
+from worker.books.validate import (
+    InvalidBookMessage,
+    InvalidPlan,
+    check_book_owner,
+    check_book_step,
+    check_chunk_in_plan,
+    check_chunk_message,
+)
+from worker.contract import Synthesis
 from worker.fish.client import FishClient
 from worker.settings import Settings
 from worker.storage import Storage
@@ -62,3 +80,23 @@ def test_the_plan_read_must_be_the_books_and_write_beside_itself(ctx: BookContex
     with pytest.raises(InvalidPlan, match="not beside it"):
         ctx.plan(bucket=bucket, prefix="mine", book_id=BOOK)
     assert ctx.plan(bucket=bucket, prefix="shelf", book_id=BOOK).book_id == BOOK
+
+
+def test_the_messages_a_real_submit_puts_on_the_broker_pass_every_check(
+    ctx: BookContext, bucket: str, reference_clip: tuple[Path, str], tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    """Clips, a preset, settings and the record as the producer makes them: the checks refuse none of its own messages."""
+    chapters = [("One", ["The first paragraph.", "The second paragraph."]), ("Two", ["Only one paragraph here."])]
+    path = write_epub(tmp_path / "book.epub", title="Checked", author="A", chapters=chapters, cover=True)
+    voice = prepare_clip_voice([ClipInput(*reference_clip)])
+    plan, _ = BookSubmitter.from_settings(Settings()).submit(read_book(str(path)), voice=voice, out=f"s3://{bucket}/shelf",
+                                                             preset="acx", synthesis=Synthesis(speed=1.1))  # fmt: skip
+    bodies = [json.loads(base64.b64decode(json.loads(raw)["body"])) for raw in redis_client.lrange(QUEUE, 0, -1)]
+    chunks = [ChunkMessage.model_validate(args[0]) for args, _, _ in bodies]
+    assert len(chunks) == plan.chunk_count
+    stored = ctx.plan(bucket=bucket, prefix="shelf", book_id=plan.book_id)
+    for chunk in chunks:
+        check_chunk_message(chunk, model=ctx.render.fish.model, max_text_bytes=ctx.render.settings.max_text_bytes)
+        check_book_owner(ctx.state, chunk.book_id, bucket=chunk.bucket, prefix=chunk.prefix)
+        check_chunk_in_plan(chunk, stored)
+    check_book_step(plan.book_id, bucket=bucket, prefix="shelf", chapter=len(plan.chapters) - 1)
