@@ -390,3 +390,14 @@ def test_waits_use_no_attempt(ctx, sent, bucket, voice, tmp_path, redis_client, 
     assert redis_client.hgetall(keys.book_attempts(plan.book_id)) == {}, "waiting for another delivery counts nothing"
     assert ctx.state.state_of(plan.book_id) != "failed"
     assert deliver(tasks.chunk, message.model_dump(mode="json")) is None and ctx.state.done_indexes(plan.book_id, 0) == {0}
+
+
+def test_a_crafted_step_outside_its_book_is_dropped_and_the_book_left_alone(ctx, sent, bucket, voice, tmp_path, emulator) -> None:
+    plan = submit(bucket, voice, tmp_path)
+    message = chunk_messages(plan)[0].model_dump(mode="json")
+    assert deliver(tasks.chunk, {**message, "prefix": "elsewhere"}) is None
+    assert deliver(tasks.chunk, {**message, "key": "chunks/" + "0" * 64 + ".wav"}) is None, "not the address of its own text"
+    assert tasks.chapter.run(plan.book_id, "another-bucket", plan.output.prefix, 0) is None
+    assert tasks.assemble.run(plan.book_id, bucket, "../escape") is None
+    assert emulator.stats()["tts_requests"] == 0 and sent == {"chunk": [], "chapter": [], "book": [], "notify": []}
+    assert ctx.state.state_of(plan.book_id) == "queued", "a crafted message cannot fail someone else's book"

@@ -29,6 +29,7 @@ from worker.contract import (
     BOOK_RECONCILE_TASK,
 )
 from worker.books.units import AssemblyUnit, ChapterUnit, ChunkUnit, NotifyUnit
+from worker.books.validate import InvalidBookMessage, check_book_owner, check_book_step, check_chunk_in_plan, check_chunk_message
 from worker.events import event
 from worker.policy import PolicyTask
 from worker.runtime import book_context
@@ -45,6 +46,16 @@ class BookTask(PolicyTask):
     def leases(self) -> Any:
         return book_context().render.leases
 
+    def inside_its_book(self, book_id: Any, *, bucket: Any, prefix: Any, chapter: Any = None) -> bool:
+        """A step names a book Redis holds, at the bucket and prefix it was submitted to; a crafted one is dropped."""
+        try:
+            check_book_step(book_id, bucket=bucket, prefix=prefix, chapter=chapter)
+            check_book_owner(book_context().state, book_id, bucket=bucket, prefix=prefix)
+        except InvalidBookMessage as exc:
+            log.error("refused a %s message: %s", self.name, exc)
+            return False
+        return True
+
 
 class ChunkTask(BookTask):
     name = BOOK_CHUNK_TASK
@@ -56,12 +67,24 @@ class ChunkTask(BookTask):
         except ValidationError as exc:
             log.error("refused a malformed %s message: %s", self.name, exc.errors()[:3])
             return None
-        unit = ChunkUnit(book_context().state, chunk, settings=get_settings())
+        ctx, settings = book_context(), get_settings()
+        try:
+            check_chunk_message(chunk, model=ctx.render.fish.model, max_text_bytes=settings.max_text_bytes)
+            check_book_owner(ctx.state, chunk.book_id, bucket=chunk.bucket, prefix=chunk.prefix)
+        except InvalidBookMessage as exc:  # dropped, never failing the book it names: that book may be someone else's
+            log.error("refused a %s message: %s", self.name, exc)
+            return None
+        unit = ChunkUnit(ctx.state, chunk, settings=settings)
         unit.lease = held_chunk_key(chunk)
         return unit
 
     def perform(self, unit: ChunkUnit) -> None:
         chunk, ctx = unit.chunk, book_context()
+        try:
+            check_chunk_in_plan(chunk, ctx.plan(bucket=chunk.bucket, prefix=chunk.prefix, book_id=chunk.book_id))
+        except InvalidBookMessage as exc:
+            log.error("refused a %s message: %s", self.name, exc)
+            return
         # One delivery renders a chunk at a time: a copy handed out again after a connection loss waits.
         with ctx.render.leases.hold(held_chunk_key(chunk)) if ctx.render.leases else contextlib.nullcontext():
             rendered, billed = render_chunk(chunk, ctx=ctx)
@@ -87,6 +110,8 @@ class ChapterTask(BookTask):
 
     def unit_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ChapterUnit | None:
         book_id, bucket, prefix, chapter = _book_args(args, kwargs, ("book_id", "bucket", "prefix", "chapter"))
+        if not self.inside_its_book(book_id, bucket=bucket, prefix=prefix, chapter=chapter):
+            return None
         return ChapterUnit(book_context().state, book_id, bucket=bucket, prefix=prefix, chapter=int(chapter), settings=get_settings())
 
     def perform(self, unit: ChapterUnit) -> None:
@@ -113,6 +138,8 @@ class AssembleTask(BookTask):
 
     def unit_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AssemblyUnit | None:
         book_id, bucket, prefix = _book_args(args, kwargs, ("book_id", "bucket", "prefix"))
+        if not self.inside_its_book(book_id, bucket=bucket, prefix=prefix):
+            return None
         return AssemblyUnit(book_context().state, book_id, bucket=bucket, prefix=prefix, settings=get_settings())
 
     def perform(self, unit: AssemblyUnit) -> None:
