@@ -216,6 +216,10 @@ class Settings(BaseSettings):
         "127.0.0.1", min_length=1, description="Address /metrics listens on (workers and `narrate metrics serve`); unset: loopback only."
         " Set the pod's own address (or 0.0.0.0, on purpose) where Prometheus scrapes from elsewhere."
     )
+    parse_seconds: float = Field(
+        60.0, gt=0, description="The pipelines service reads each source, manifest and sidecar in a child process stopped after"
+        " this many seconds: one hostile file ends as a failed entry, never as a stuck worker."
+    )
 
 
 def default_synthesis(settings: Settings) -> Synthesis:
