@@ -20,7 +20,7 @@ from tests.unit.test_deploy import (
     probe_argv,
     read_env_file,
 )
-from worker.app import ALL_QUEUES, ASSEMBLY_QUEUE, BEAT_QUEUE
+from worker.app import ALL_QUEUES, ASSEMBLY_QUEUE, BEAT_QUEUE, QUEUE
 from worker.settings import Settings
 
 K8S = DEPLOY / "k8s"
@@ -254,6 +254,21 @@ def test_the_assembly_pods_disk_holds_two_spools_and_says_which_chapter_fits() -
     assert f"{hour('mp3', 192_000) / 1e6:.0f} MB at the acx preset" in text
     assert f"about {limit / hour('mp3'):.1f} hours of MP3 (WAV: {limit / hour('wav'):.1f})" in text
     assert f"NARRATE_SPOOL_LIMIT_BYTES ({limit // 1024**3} GiB)" in text
+
+
+def test_the_render_pods_disk_holds_the_largest_job_joined_as_wav() -> None:
+    from producer.submit.bookparts import CHARACTERS_PER_SECOND, HIGHEST_CHUNK_RATE, SPLIT_MARGIN
+
+    [render] = [d for d in worker_deployments().values() if QUEUE in queues_of(d)]
+    pod = render["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    tmp = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+    [volume] = [v for v in pod["volumes"] if v["name"] == tmp]
+    seconds = effective_settings().max_text_bytes / CHARACTERS_PER_SECOND / SPLIT_MARGIN
+    largest_wav = seconds * HIGHEST_CHUNK_RATE * 2  # 16-bit mono
+    size = quantity_bytes(volume["emptyDir"]["sizeLimit"])
+    assert size >= largest_wav, f"a job of NARRATE_MAX_TEXT_BYTES joins into {largest_wav / 1e9:.1f} GB of WAV in /tmp"
+    assert size <= quantity_bytes(container["resources"]["limits"]["ephemeral-storage"])
 
 
 def container_port(container: dict, port: int | str) -> int:
