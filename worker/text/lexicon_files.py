@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,13 +27,14 @@ from lxml import etree
 
 from worker.errors import BadInput
 from worker.text.lexicon import Entry, Lexicon
+from worker.text.lexicon_regex import GROUP_REFERENCE
+from worker.text.linear_regex import UnsupportedPattern, compile_linear
 from worker.text.normalize import normalize_text
 
 LEXICON_SUFFIXES = {".pls": "pls", ".xml": "pls", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}
 _PLS = "{http://www.w3.org/2005/01/pronunciation-lexicon}"
 _OPTIONS = ("case_sensitive", "whole_word", "regex")
 _TRUE, _FALSE = {"true", "yes", "1", "y"}, {"false", "no", "0", "n", ""}
-_GROUP_REFERENCE = re.compile(r"\\(\d+)|\\g<(\w+)>")
 MAX_LEXICON_BYTES = 4 * 1024 * 1024
 
 
@@ -73,12 +73,12 @@ def make_entry(word: Any, say: Any, *, where: str, case_sensitive: bool = False,
     say = " ".join(normalize_text(say).split())
     if regex:
         try:
-            compiled = re.compile(word)
-        except re.error as exc:
+            compiled = compile_linear(word)
+        except UnsupportedPattern as exc:
             raise LexiconError(f"{where}: {word!r} is not a valid regular expression ({exc})") from None
         if compiled.fullmatch(""):
             raise LexiconError(f"{where}: the regular expression {word!r} matches empty text: it must match a word")
-        for number, group in _GROUP_REFERENCE.findall(say):
+        for number, group in GROUP_REFERENCE.findall(say):
             if (number and int(number) > compiled.groups) or (group and group not in compiled.groupindex and not (
                     group.isdigit() and int(group) <= compiled.groups)):  # fmt: skip
                 raise LexiconError(f"{where}: {say!r} names a group {word!r} does not have")
