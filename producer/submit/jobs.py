@@ -23,6 +23,7 @@ from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
 from producer.submit.publish import send_render_jobs
+from producer.submit.sent_events import SentEvents
 from worker.app import make_app
 from worker.audio import codec
 from worker.contract import (
@@ -102,13 +103,14 @@ class Submitter:
         self._storage = storage
         self._store = store
         self._app = app
+        self._events = SentEvents(app)  # whether a monitor hears task-sent events, from one send to the next
         self._max_text_bytes = max_text_bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Submitter:
         return cls(
             storage=Storage.from_settings(settings),
-            store=JobStore.from_url(settings.broker_url),
+            store=JobStore.from_url(settings.broker_url, ttl_seconds=settings.record_ttl_seconds),
             app=make_app(settings),
             max_text_bytes=settings.max_text_bytes,
             synthesis=default_synthesis(settings),
@@ -192,7 +194,7 @@ class Submitter:
             for job in unsent:
                 self._store.mark_failed(job.job_id, error=f"not enqueued ({exc.__class__.__name__}): run `narrate retry --failed`")
 
-        send_render_jobs(self._app, jobs, on_unsent=mark_unsent)
+        send_render_jobs(self._app, jobs, on_unsent=mark_unsent, events=self._events)
 
 
 class SubmitBatch:

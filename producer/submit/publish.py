@@ -5,7 +5,8 @@ queue declaration, a Redis client and a round trip per message, plus a
 `repr` of the whole job for the message headers. Publishing a batch through
 one producer inside kombu's publish batch (a non-transactional pipeline;
 kombu 5.7+) sends hundreds of messages per round trip, and a batch that fails
-part way is discarded whole.
+part way is discarded whole. The batch's `task-sent` events follow it in one
+more round trip (see sent_events), not as a kombu message each.
 """
 
 from __future__ import annotations
@@ -14,18 +15,23 @@ from collections.abc import Callable
 
 from celery import Celery
 
+from producer.submit.sent_events import SentEvents
 from worker.contract import RENDER_TASK, RenderJob
 
 BATCH_JOBS = 500  # messages per pipeline: bounded memory, and a failure loses track of few
 
 
-def send_render_jobs(app: Celery, jobs: list[RenderJob], *, on_unsent: Callable[[list[RenderJob], BaseException], None]) -> None:
+def send_render_jobs(
+    app: Celery, jobs: list[RenderJob], *, on_unsent: Callable[[list[RenderJob], BaseException], None], events: SentEvents | None = None
+) -> None:
     """Publish one `narrate.render` message per job, in order.
 
     If publishing fails, `on_unsent` gets the jobs from the failing batch on
     (some of that batch may have gone out: rendering is idempotent) and the
-    error is raised.
+    error is raised. `events` carries whether anyone listens from one call to
+    the next (a Submitter keeps one).
     """
+    events = events or SentEvents(app)
     with app.producer_or_acquire() as producer:
         for start in range(0, len(jobs), BATCH_JOBS):
             batch = jobs[start : start + BATCH_JOBS]
@@ -42,7 +48,10 @@ def send_render_jobs(app: Celery, jobs: list[RenderJob], *, on_unsent: Callable[
                             kwargsrepr=f"{{'job': '{job.job_id}'}}",
                             # The queue is declared once per producer: later messages skip the check.
                             declare=None if start == 0 and job is batch[0] else [],
+                            event_dispatcher=events,
                         )
+                events.flush(producer)
             except BaseException as exc:
+                events.drop()
                 on_unsent(jobs[start:], exc)
                 raise

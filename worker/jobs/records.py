@@ -2,11 +2,15 @@
 
 Producers create the record (queued) before the message is sent, so a worker
 always finds it; workers move it through running to succeeded or failed.
+A record keeps its job's message (compressed) until the job succeeds, for
+`narrate retry` and the sweeper. A finished record expires after the store's
+TTL, and the finished states' sets lose their members with it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -14,6 +18,7 @@ import redis
 from pydantic import BaseModel
 
 from worker import keys
+from worker.jobs import kept_message
 from worker.redisconn import connect as connect_redis
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
@@ -38,10 +43,18 @@ class JobRecord(BaseModel):
     submitted_at: str = ""
     started_at: str = ""
     finished_at: str = ""
+    notify_url: str = ""  # the job's webhook, query and all (often a token): shown only without its query
+    notify_batch: str = ""  # the batch whose webhook counts this job (worker.webhooks.batches)
+    notify_status: str = ""  # delivered, refused by policy, failed after N attempts (...)
 
     @property
     def finished(self) -> bool:
         return self.state in FINISHED
+
+
+# Called as listener(job_id, state, notify_url, notify_batch) after a job with a webhook ends (worker.webhooks.jobs).
+FinishedListener = Callable[[str, JobState, str, str], None]
+finished_listeners: list[FinishedListener] = []
 
 
 def now_iso() -> str:
@@ -60,17 +73,23 @@ class JobStore:
     def create(self, records: list[JobRecord], *, messages: dict[str, str] | None = None) -> None:
         """Write many queued records in one round trip; `messages` (JSON by job id) make `narrate retry` possible."""
         pipe = self._redis.pipeline(transaction=False)
+        now = time.time()
+        by_state: dict[str, dict[str, float]] = {}
         for record in records:
-            mapping = _to_hash(record)
-            if messages and record.job_id in messages:
-                mapping["message"] = messages[record.job_id]
+            mapping: dict[str, str | bytes] = {**_to_hash(record)}
+            kept = kept_message.pack(messages[record.job_id]) if messages and record.job_id in messages else None
+            if kept is not None:
+                mapping["message"] = kept
             pipe.hset(keys.job_record(record.job_id), mapping=mapping)
-            pipe.zadd(keys.jobs_in_state(record.state), {record.job_id: time.time()})
+            by_state.setdefault(record.state, {})[record.job_id] = now
+        for state, members in by_state.items():
+            pipe.zadd(keys.jobs_in_state(state), members)  # one command for the batch, not one per job
         pipe.execute()
 
     def message(self, job_id: str) -> str | None:
+        """The job's message as JSON, if its record keeps it (until the job succeeds)."""
         raw = self._redis.hget(keys.job_record(job_id), "message")
-        return raw.decode() if raw else None
+        return kept_message.unpack(raw) if raw else None
 
     def count_failure(self, job_id: str) -> int:
         """One more transient failure; returns how many there have been."""
@@ -94,7 +113,7 @@ class JobStore:
         key = keys.job_record(job_id)
         pipe = self._redis.pipeline(transaction=True)
         pipe.hset(key, mapping={"error": "", "failures": 0, "deaths": 0, "finished_at": ""})
-        pipe.hdel(key, "first_attempt_at")
+        pipe.hdel(key, "first_attempt_at", "notify_claim", "notify_status")  # ends again: notifies again
         pipe.persist(key)
         pipe.execute()
         self._move(job_id, "queued", {})
@@ -150,14 +169,30 @@ class JobStore:
         for other in keys.JOB_STATES:
             if other != state:
                 pipe.zrem(keys.jobs_in_state(other), job_id)
-        pipe.zadd(keys.jobs_in_state(state), {job_id: time.time()})
+        now = time.time()
+        pipe.zadd(keys.jobs_in_state(state), {job_id: now})
         if finished:
             pipe.expire(key, self._ttl)
-        pipe.execute()
+            if state == "succeeded":
+                pipe.hdel(key, "message")  # nothing will send it again
+            # Members go with their records: those that finished over a TTL ago have expired, and a set
+            # that nothing entered for a TTL is gone with all of them.
+            for done in FINISHED:
+                pipe.zremrangebyscore(keys.jobs_in_state(done), "-inf", now - self._ttl)
+            pipe.expire(keys.jobs_in_state(state), self._ttl)
+            pipe.hmget(key, "notify_url", "notify_batch")
+        answers = pipe.execute()
+        if finished and any(answers[-1]):
+            url, batch = (value.decode() if value else "" for value in answers[-1])
+            for listener in finished_listeners:
+                listener(job_id, state, url, batch)
 
 
 def _to_hash(record: JobRecord) -> dict[str, str]:
-    return {name: str(value) for name, value in record.model_dump().items()}
+    """Only the fields that differ from their defaults (reading fills the rest in): a smaller write and record."""
+    fields = record.model_dump(exclude_defaults=True)
+    fields.update(job_id=record.job_id, state=record.state)
+    return {name: str(value) for name, value in fields.items()}
 
 
 def _from_hash(raw: dict[bytes, bytes]) -> JobRecord:
