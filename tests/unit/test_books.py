@@ -276,7 +276,7 @@ def read_md(tmp_path: Path, text: str, name: str = "notes.md") -> BookText:
         ("Before.\n\n```python\nprint('code')\n```\n\nAfter.", "Before.\n\nAfter."),
         ("Before.\n\n~~~~\n~~~\nstill code\n~~~~\nAfter.", "Before.\n\nAfter."),
         ("- one\n- two\n  continued\n* three\n1. four\n2) five\n- [x] done", "one\n\ntwo continued\n\nthree\n\nfour\n\nfive\n\ndone"),
-        ("> quoted\n> > deeper\n\nplain", "quoted deeper\n\nplain"),
+        ("> quoted\n> > deeper\n\nplain", "quoted\n\ndeeper\n\nplain"),  # CommonMark: the nested quote is a paragraph of its own
         ("above\n\n---\n\n* * *\n___\nbelow", "above\n\nbelow"),
         ("Escaped \\*stars\\* and \\# hash.", "Escaped *stars* and # hash."),
         ("Text <!-- hidden\ncomment --> shown.", "Text shown."),
