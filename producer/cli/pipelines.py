@@ -12,6 +12,7 @@ from rich.table import Table
 
 from producer.cli import options
 from producer.cli.console import console, fail, settings_or_exit
+from producer.pipelines.boundary import grant_for
 from producer.pipelines.config import read_pipelines
 from producer.pipelines.context import InboxContext
 from producer.pipelines.run import run_once
@@ -25,7 +26,7 @@ pipelines_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="S
 
 @pipelines_app.command()
 def check(path: Annotated[Path, typer.Argument(help="A pipelines file (YAML).", metavar="FILE")]) -> None:
-    """Validate a pipelines file: each error names its line and says what to change."""
+    """Validate a pipelines file: each error names its line and says what to change; show what each pipeline's files may reach."""
     try:
         found = read_pipelines(path)
     except BadInput as exc:
@@ -34,6 +35,8 @@ def check(path: Annotated[Path, typer.Argument(help="A pipelines file (YAML).", 
         watched = pipeline.inbox if pipeline.kind == "inbox" else pipeline.recurring
         when = f"every {pipeline.every}" if pipeline.every else f"cron {pipeline.cron} ({pipeline.timezone})"
         console.print(f"{pipeline.name}: {pipeline.kind} {watched} -> {pipeline.out}, {when}", markup=False, soft_wrap=True)
+        for line in grant_for(pipeline).describe():  # what a file dropped into it may name
+            console.print(f"  {line}", markup=False, soft_wrap=True)
     console.print(f"{path}: {len(found.pipelines)} pipeline(s), valid", markup=False, soft_wrap=True)
 
 

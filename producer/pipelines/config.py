@@ -30,10 +30,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from producer.submit.grant import folder
 from worker.contract import ModelVoice
 from worker.errors import BadInput
 
@@ -70,6 +72,11 @@ class Pipeline(BaseModel):
     budget_per_day: float | None = Field(default=None, gt=0)  # USD per pipeline and day
     notify: str | None = None
     max_new_per_scan: int = Field(default=50, ge=1, le=10_000)
+    # What its files may name (boundary.py); the defaults: the inbox and `out`, `out`, its own voice, none
+    sources: list[str] | None = None  # S3 folders manifests and sidecars may read
+    outputs: list[str] | None = None  # S3 folders manifests may write to
+    voices: list[str] | None = None  # named voices and Fish voice ids manifests and sidecars may use
+    notify_allowed: list[str] = Field(default_factory=list)  # webhook URL prefixes a sidecar may set as `notify`
 
     @property
     def kind(self) -> Literal["inbox", "recurring"]:
@@ -93,6 +100,17 @@ class Pipeline(BaseModel):
         for url in urls if isinstance(urls, list) else []:
             cls._s3_url(url)
         return urls
+
+    @field_validator("sources", "outputs", "voices", "notify_allowed", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: object, info: ValidationInfo) -> object:
+        values = [value] if isinstance(value, str) else value
+        for item in values if isinstance(values, list) and info.field_name != "voices" else []:
+            if info.field_name == "notify_allowed" and not re.match(r"^https?://[^/?#@]+", str(item)):
+                raise ValueError(f"{item!r} is not a webhook URL prefix; write it as https://host/path")
+            if info.field_name in ("sources", "outputs") and isinstance(item, str):
+                folder(item)  # ValueError says what is wrong
+        return values
 
     @field_validator("out")
     @classmethod

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from producer.pipelines.boundary import grant_for
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
 from producer.pipelines.filing import file_away
@@ -34,6 +35,7 @@ from producer.pipelines.manifests import ManifestWork, PartlySent
 from producer.pipelines.settle import TRANSIENT, SettleResult, settle
 from producer.pipelines.state import InboxState, upload_tag
 from producer.pipelines.voices import for_file, is_sidecar
+from producer.submit.grant import Refused
 from producer.submit.jobs import parse_out
 from worker import keys
 from worker.errors import NarrateError
@@ -107,13 +109,16 @@ def _take_alone(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | Non
     except TRANSIENT:
         raise
     except Exception as exc:  # noqa: BLE001  (a reader's crash on one file must not stop the scan)
-        if isinstance(exc, NarrateError):
+        refused = {"refused": exc.reference} if isinstance(exc, Refused) else {}
+        if isinstance(exc, Refused):
+            error, fix = str(exc), "name only what this pipeline may reach (`narrate pipelines check` shows it), then upload the file again"
+        elif isinstance(exc, NarrateError):
             error, fix = str(exc), "correct the file and upload it again"
         else:
             log.exception("pipeline %s: reading %s crashed", run.pipeline.name, key)
             error = f"reading the file failed unexpectedly ({exc.__class__.__name__}: {exc})"
             fix = "check that the file opens in an ordinary reader, then upload it again; if it does, report this error"
-        _file(run, key, tag, outcome="failed", report={"source": keys.s3_url(run.bucket, key), "error": error, "fix": fix})
+        _file(run, key, tag, outcome="failed", report={"source": keys.s3_url(run.bucket, key), "error": error, "fix": fix, **refused})
         run.result.refused.append(key)
 
 
@@ -134,9 +139,10 @@ def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> 
     digest = hashlib.sha256(data).hexdigest()
     if earlier is None and (known := state.seen(digest)) is not None:
         return _duplicate(run, key, tag, known, digest=digest)
-    pipeline = for_file(run.pipeline, run.bucket, key, storage=ctx.storage)
+    grant = grant_for(run.pipeline)  # the operator's boundary: a sidecar changes the pipeline, never what it may reach
+    pipeline = for_file(run.pipeline, run.bucket, key, storage=ctx.storage, grant=grant, seconds=ctx.settings.parse_seconds)
     out = f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/"
-    item = read_object(pipeline, key, data, out=out, ctx=ctx)
+    item = read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant)
     # a manifest's entries sent by this upload before a transient error, or rendered by an earlier upload of the same bytes
     resumed = list(earlier.get("items", [])) if earlier and earlier.get("sha256") == digest else []
     carried = [{"tag": t, "kind": s.get("kind"), "id": s.get("id"), "carried": s}

@@ -6,17 +6,21 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from producer.pipelines import parsing
+from producer.pipelines.boundary import grant_for
+from producer.pipelines.bounded import within
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
-from producer.pipelines.localfiles import local_name
+from producer.submit.references import local_name
 from producer.pipelines.manifests import ManifestWork, is_manifest, read_manifest_object, submit_manifest
 from producer.pipelines.voices import voice_of
-from producer.readers.books import decode_text, read_book
 from producer.readers.booktext import BookText
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
+from producer.submit.grant import Grant
 from producer.submit.lexicons import fetched_lexicons
 from producer.submit.synthesis import synthesis_from
+from worker.errors import BadInput
 
 JOB_SUFFIXES = (".txt",)
 BOOK_SUFFIXES = (".md", ".markdown", ".epub")
@@ -29,20 +33,27 @@ def is_source(key: str) -> bool:
 
 def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> dict[str, Any]:
     """Submit one object's words: a text as a job, Markdown or EPUB as a book, a manifest as its entries."""
-    return submit_item(pipeline, read_object(pipeline, key, data, out=out, ctx=ctx), out=out, ctx=ctx)
+    return submit_item(pipeline, read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant_for(pipeline)), out=out, ctx=ctx)
 
 
-def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> Item:
-    """The object's words, or BadInput saying what is wrong with the file."""
+def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext, grant: Grant) -> Item:
+    """The object's words, or BadInput saying what is wrong with the file; read in a child stopped at NARRATE_PARSE_SECONDS.
+
+    `grant`: what a manifest may name (the pipeline's own, not what a sidecar made of it).
+    """
     name = PurePosixPath(key).name
+    seconds = ctx.settings.parse_seconds
     if is_manifest(key):
-        return read_manifest_object(pipeline, key, data, out=out, storage=ctx.storage, settings=ctx.settings)
+        return read_manifest_object(pipeline, key, data, out=out, storage=ctx.storage, settings=ctx.settings, grant=grant)
     if key.lower().endswith(JOB_SUFFIXES):
-        return TextSource(name, decode_text(data, name))
+        return within(seconds, parsing.text_source, data, name, what=name)
     with tempfile.TemporaryDirectory(prefix="narrate-inbox-") as folder:
         path = Path(folder) / local_name(key)
         path.write_bytes(data)
-        return read_book(str(path))
+        try:
+            return within(seconds, parsing.book_file, str(path), what=name)
+        except BadInput as exc:
+            raise BadInput(str(exc).replace(str(path), name)) from None  # the file's name, not its temporary copy's
 
 
 def words_bytes(item: Item) -> int:

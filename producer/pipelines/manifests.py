@@ -8,32 +8,34 @@ job and `<out>/<manifest stem>/<book stem>/` for a book. Paths are S3 URLs here
 manifest names must lie outside the inbox, or the scan would render it on its
 own as well. Everything is read and checked, budgets included, before the first
 entry is sent.
+
+What an entry names is held to the pipeline's grant (boundary.py) before any
+of it is fetched: a reference outside it refuses the manifest, naming the
+reference and why. The manifest and what it names are read in child processes
+stopped at NARRATE_PARSE_SECONDS (bounded.py).
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
+from producer.pipelines import parsing
+from producer.pipelines.bounded import within
 from producer.pipelines.config import Pipeline
-from producer.pipelines.localfiles import local_name
-from producer.readers.books import decode_text
-from producer.readers.manifest import MANIFEST_SUFFIXES, manifest_items
+from producer.readers.manifest import MANIFEST_SUFFIXES
 from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
-from producer.submit.jobs import Submitter, parse_out
-from producer.submit.manifests import Work, check_buckets, plan_work
+from producer.submit.grant import Grant, Refused
+from producer.submit.jobs import Submitter
+from producer.submit.manifests import Work, check_buckets
+from producer.submit.references import Fetched, local_name, localised, written
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput
 from worker.settings import Settings
 from worker.storage import Storage
-
-PATH_FIELDS = ("file", "transcript_file")
 
 
 def is_manifest(key: str) -> bool:
@@ -54,19 +56,26 @@ class ManifestWork:
         return jobs + books
 
 
-def read_manifest_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, storage: Storage, settings: Settings) -> ManifestWork:
-    """The manifest's entries with the pipeline's defaults filled in, or BadInput naming the entry at fault."""
+def read_manifest_object(
+    pipeline: Pipeline, key: str, data: bytes, *, out: str, storage: Storage, settings: Settings, grant: Grant
+) -> ManifestWork:
+    """The manifest's entries with the pipeline's defaults filled in, or BadInput naming the entry at fault.
+
+    `grant`: what the manifest may name (the pipeline's, whatever a sidecar changed).
+    """
     name = PurePosixPath(key).name
-    unit, items = manifest_items(decode_text(data, name), name)
+    unit, items = within(settings.parse_seconds, parsing.manifest_entries, data, name, what=name)
     with tempfile.TemporaryDirectory(prefix="narrate-manifest-") as folder:
-        fetch = _Fetch(storage, Path(folder), inbox=pipeline.inbox)
+        fetch = Fetched(storage, Path(folder), grant=grant, inside=pipeline.inbox)
         completed = [(number, _completed(raw, f"{name}: {unit} {number}", pipeline=pipeline, out=out, fetch=fetch)) for number, raw in items]
-        path = Path(folder) / local_name(key)
-        path.write_text(_written(completed, jsonl=unit == "line"), encoding="utf-8")
+        # Alone in its folder: a voice name is looked up there as a clip first, and finds nothing but the manifest.
+        path = Path(folder) / "manifest" / local_name(key)
+        path.parent.mkdir()
+        path.write_text(written(completed, jsonl=unit == "line"), encoding="utf-8")
         synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
         try:
-            work = plan_work(settings, [str(path)], out=None, fmt=None, cli_voice=(None, None, None, None), preset=pipeline.preset,
-                             chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis)  # fmt: skip
+            work = within(settings.parse_seconds, parsing.manifest_work, settings, str(path), preset=pipeline.preset,
+                          chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis, what=name)  # fmt: skip
         except BadInput as exc:
             raise BadInput(fetch.named(str(exc))) from None
     return ManifestWork(name=name, work=work)
@@ -125,20 +134,17 @@ def submit_manifest(
     return {"kind": "manifest", "items": items, "estimated_cost_usd": round(estimated, 6)}
 
 
-def _completed(raw: Any, where: str, *, pipeline: Pipeline, out: str, fetch: _Fetch) -> Any:
+def _completed(raw: Any, where: str, *, pipeline: Pipeline, out: str, fetch: Fetched) -> Any:
     if not isinstance(raw, dict):
         return raw  # the manifest reader says what an entry must look like
-    entry = dict(raw)
-    for field in PATH_FIELDS:
-        if isinstance(entry.get(field), str):
-            entry[field] = fetch.local(entry[field], where=f"{where}: `{field}`", book=field == "file")
-    own = entry.get("lexicon", [])
-    urls = [*pipeline.lexicon, *([own] if isinstance(own, str) else own if isinstance(own, list) else [])]
-    if urls:  # the pipeline's lexicons first, then the entry's own
-        entry["lexicon"] = [fetch.local(url, where=f"{where}: `lexicon`") if isinstance(url, str) else url for url in urls]
-    voice = entry.get("voice")
-    if isinstance(voice, str) and voice.startswith("s3://"):
-        entry["voice"] = fetch.local(voice, where=f"{where}: `voice`")
+    entry = localised(raw, where, fetch=fetch)
+    if pipeline.lexicon:  # the pipeline's lexicons first (the operator's: trusted), then the entry's own
+        own = entry.get("lexicon", [])
+        entry["lexicon"] = [fetch.local(url, where=f"pipeline {pipeline.name}: `lexicon`", trusted=True) for url in pipeline.lexicon] + (
+            own if isinstance(own, list) else [own])  # fmt: skip
+    if isinstance(entry.get("out"), str) and pipeline.inbox and (entry["out"].rstrip("/") + "/").startswith(pipeline.inbox.rstrip("/") + "/"):
+        raise Refused(f"{where}: `out`: {entry['out']} lies inside the inbox {pipeline.inbox}: its audio would be taken as"
+                      " new files; write it elsewhere", entry["out"])  # fmt: skip
     if "voice" not in entry and "voice_id" not in entry:
         entry.update(_pipeline_voice(pipeline, fetch))
     is_book = "file" in entry
@@ -151,50 +157,11 @@ def _completed(raw: Any, where: str, *, pipeline: Pipeline, out: str, fetch: _Fe
     return entry
 
 
-def _pipeline_voice(pipeline: Pipeline, fetch: _Fetch) -> dict[str, str]:
+def _pipeline_voice(pipeline: Pipeline, fetch: Fetched) -> dict[str, str]:
+    """The pipeline's voice (or its sidecar's, checked when the sidecar was read)."""
     if pipeline.voice_id:
         return {"voice_id": pipeline.voice_id}
     if pipeline.voice:
         return {"voice": pipeline.voice}
-    return {"voice": fetch.local(pipeline.clip or "", where=f"pipeline {pipeline.name}: `clip`"), "transcript": pipeline.transcript or ""}
-
-
-def _written(entries: list[tuple[int, Any]], *, jsonl: bool) -> str:
-    """The completed entries as a manifest whose line (or entry) numbers are the original's, so messages point at the right place."""
-    if not jsonl:
-        return yaml.safe_dump([entry for _, entry in entries], allow_unicode=True, sort_keys=False)
-    lines = [""] * (max((number for number, _ in entries), default=0))
-    for number, entry in entries:
-        lines[number - 1] = json.dumps(entry, ensure_ascii=False)
-    return "\n".join(lines) + "\n"
-
-
-class _Fetch:
-    """S3 objects an inbox manifest names, downloaded once each into a temporary folder."""
-
-    def __init__(self, storage: Storage, folder: Path, *, inbox: str | None) -> None:
-        self._storage, self._folder, self._inbox = storage, folder, inbox
-        self._local: dict[str, Path] = {}
-
-    def local(self, url: str, *, where: str, book: bool = False) -> str:
-        if not url.startswith("s3://"):
-            raise BadInput(f"{where}: {url!r} is not an S3 URL; a manifest in a bucket names its files as s3://bucket/key")
-        if book and self._inbox and url.startswith(self._inbox.rstrip("/") + "/"):
-            raise BadInput(f"{where}: {url} lies inside the inbox {self._inbox}, so it would also be rendered on its own;"
-                           " move it to a folder the inbox does not watch and name it there")  # fmt: skip
-        if url not in self._local:
-            bucket, key = parse_out(url)
-            data = self._storage.get(bucket, key)
-            if data is None:
-                raise BadInput(f"{where}: {url} does not exist; upload it or fix the URL")
-            path = self._folder / str(len(self._local)) / local_name(key)
-            path.parent.mkdir(parents=True)
-            path.write_bytes(data)
-            self._local[url] = path
-        return str(self._local[url])
-
-    def named(self, message: str) -> str:
-        """A message about a fetched file, naming its S3 URL rather than the temporary copy."""
-        for url, path in self._local.items():
-            message = message.replace(str(path), url)
-        return message.replace(str(self._folder) + "/", "")
+    clip = fetch.local(pipeline.clip or "", where=f"pipeline {pipeline.name}: `clip`", trusted=True)
+    return {"voice": clip, "transcript": pipeline.transcript or ""}

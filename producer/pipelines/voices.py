@@ -2,7 +2,10 @@
 
 A sidecar `<stem>.voice.yaml` (or `voice.yaml` in the same folder) may set the
 voice (`voice`, `voice_id`, or `clip` with `transcript`) and any book option;
-it overrides the pipeline for that file only.
+it overrides the pipeline for that file only, inside the pipeline's grant: its
+clip under `sources`, its voice among `voices`, its budget at most the
+pipeline's, its webhook under `notify_allowed`. It is read in a child process
+stopped at NARRATE_PARSE_SECONDS.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from producer.pipelines.bounded import within
 from producer.pipelines.config import Pipeline
-from producer.pipelines.localfiles import local_name
+from producer.submit.references import local_name
 from producer.submit.clips import ClipInput, prepare_clip_voice
+from producer.submit.grant import Grant
 from producer.submit.jobs import parse_out
 from producer.submit.voices import VoiceBook
 from worker.errors import BadInput
@@ -32,26 +37,29 @@ def is_sidecar(key: str) -> bool:
     return name == "voice.yaml" or name.endswith(".voice.yaml")
 
 
-def for_file(pipeline: Pipeline, bucket: str, key: str, *, storage: Storage) -> Pipeline:
+def for_file(pipeline: Pipeline, bucket: str, key: str, *, storage: Storage, grant: Grant, seconds: float) -> Pipeline:
     """The pipeline as it applies to this file: its own settings, under the file's sidecar if there is one."""
     path = PurePosixPath(key)
     for candidate in (path.with_name(f"{path.stem}.voice.yaml"), path.with_name("voice.yaml")):
         raw = storage.get(bucket, str(candidate))
         if raw is not None:
-            return _overridden(pipeline, raw, where=f"s3://{bucket}/{candidate}")
+            where = f"s3://{bucket}/{candidate}"
+            return within(seconds, overridden, pipeline, raw, where=where, grant=grant, what=where)
     return pipeline
 
 
-def _overridden(pipeline: Pipeline, raw: bytes, *, where: str) -> Pipeline:
+def overridden(pipeline: Pipeline, raw: bytes, *, where: str, grant: Grant) -> Pipeline:
+    """The pipeline under the sidecar `raw`; Refused for anything in it outside `grant` (the pipeline's, not the sidecar's)."""
     try:
         override = yaml.safe_load(raw) or {}
     except yaml.YAMLError as exc:
         raise BadInput(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     if not isinstance(override, dict):
         raise BadInput(f"{where}: expected a mapping such as `voice: narrator`")
-    unknown = sorted(set(override) - set(SIDECAR_FIELDS))
+    unknown = sorted(set(override) - set(SIDECAR_FIELDS), key=str)
     if unknown:
         raise BadInput(f"{where}: {unknown[0]!r} cannot be set per file; a sidecar sets {', '.join(SIDECAR_FIELDS)}")
+    override = _within_grant(override, pipeline, where=where, grant=grant)
     base = pipeline.model_dump(exclude_none=True)
     if set(override) & set(VOICE_FIELDS):
         base = {k: v for k, v in base.items() if k not in VOICE_FIELDS}  # the sidecar's voice replaces the pipeline's
@@ -60,6 +68,32 @@ def _overridden(pipeline: Pipeline, raw: bytes, *, where: str) -> Pipeline:
     except ValidationError as exc:
         error = exc.errors()[0]
         raise BadInput(f"{where}: {'.'.join(map(str, error['loc'])) or 'voice'}: {str(error['msg']).removeprefix('Value error, ')}") from None
+
+
+def _within_grant(override: dict[str, Any], pipeline: Pipeline, *, where: str, grant: Grant) -> dict[str, Any]:
+    """The sidecar's settings, each reference checked as the pipeline would read it (a number is read as text, so checked as one)."""
+    checked = {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "budget" else v for k, v in override.items()}
+    for field in ("voice", "voice_id"):
+        if isinstance(checked.get(field), str):
+            grant.check_voice(checked[field], where=f"{where}: `{field}`")
+    if isinstance(checked.get("clip"), str):
+        grant.check_read(checked["clip"], where=f"{where}: `clip`")
+    if "budget" in checked and (checked["budget"] is None or _is_number(checked["budget"])):  # else the model refuses it
+        asked = None if checked["budget"] is None else float(checked["budget"])  # as the pipeline's model will read it
+        checked["budget"] = grant.check_budget(asked, where=f"{where}: `budget`")
+    if checked.get("notify") is None:
+        checked.pop("notify", None)  # the operator's webhook stays
+    elif isinstance(checked["notify"], str) and checked["notify"] != pipeline.notify:
+        grant.check_notify(checked["notify"], where=f"{where}: `notify`")
+    return checked
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def voice_of(pipeline: Pipeline, *, voices: VoiceBook, storage: Storage, prepared: dict[tuple[str, str, str], Any] | None = None) -> Any:

@@ -1,0 +1,96 @@
+"""Reads of untrusted files, each in a child process stopped at a time limit (NARRATE_PARSE_SECONDS).
+
+A pipeline reads whatever lands in its inbox: one file crafted to make a reader
+spin (a pathological regular expression, a decompression bomb, a parser's worst
+case) must end as that file's failure, never as a worker stuck for good. The
+children come from a fork server that has imported the readers once, so a read
+costs a fork, not an interpreter start; a child that runs past the limit is
+killed, and one that dies (out of memory, a crash in a C library) is reported
+as such. What a child returns, or raises, comes back pickled.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from worker.errors import BadInput, NarrateError, TransientError
+
+T = TypeVar("T")
+
+# Imported once by the fork server, so each child starts with the readers loaded.
+PRELOAD = ["producer.pipelines.parsing", "producer.pipelines.voices"]
+
+_context = multiprocessing.get_context("forkserver")
+_context.set_forkserver_preload(PRELOAD)
+
+
+class ReadTimedOut(BadInput):
+    """A file took longer to read than NARRATE_PARSE_SECONDS allows: it was stopped, and is refused."""
+
+
+def within(seconds: float, fn: Callable[..., T], /, *args: Any, what: str, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` run in a child process; ReadTimedOut when it runs longer than `seconds`.
+
+    `fn` must be a module-level function (the child imports it by name); `what`
+    names the file in messages. The child sees this process's environment.
+    """
+    receive, send = _context.Pipe(duplex=False)
+    child = _context.Process(target=_run, args=(send, fn, args, kwargs, dict(os.environ)), daemon=True)
+    child.start()
+    send.close()  # the child holds the only writing end: its death reads as end of file
+    try:
+        if not receive.poll(seconds):
+            raise ReadTimedOut(f"{what}: reading it took longer than {seconds:g} s (NARRATE_PARSE_SECONDS) and was stopped;"
+                               " a file this slow to read is most likely malformed: check that it opens in an ordinary"
+                               " reader and upload it again (raise NARRATE_PARSE_SECONDS only for very large books)")  # fmt: skip
+        try:
+            ok, value = receive.recv()
+        except EOFError:
+            child.join(5)
+            raise BadInput(f"{what}: the reader stopped while reading it (exit code {child.exitcode}, e.g. out of memory);"
+                           " check that the file opens in an ordinary reader and upload it again") from None  # fmt: skip
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
+
+
+def _run(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], environ: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(environ)  # the fork server's environment is the one it started with
+    from worker.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        answer: tuple[bool, Any] = (True, fn(*args, **kwargs))
+    except BaseException as exc:  # noqa: BLE001  (whatever it was goes back to the caller)
+        answer = (False, _portable(exc))
+    try:
+        send.send(answer)
+    except Exception as exc:  # noqa: BLE001  (an answer that cannot be pickled is an error of the reader)
+        send.send((False, RuntimeError(f"the reader's answer could not be passed back ({exc.__class__.__name__}: {exc})")))
+    send.close()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself if it survives pickling, else one of the same kind (permanent, transient or not ours) and message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        copy = exc
+    except Exception:  # noqa: BLE001
+        kind = BadInput if isinstance(exc, BadInput) else TransientError if isinstance(exc, TransientError) else (
+            NarrateError if isinstance(exc, NarrateError) else RuntimeError)  # fmt: skip
+        copy = kind(f"{exc.__class__.__name__}: {exc}" if kind is RuntimeError else str(exc))
+    if not isinstance(exc, NarrateError):
+        copy.add_note("in the reading process:\n" + "".join(traceback.format_exception(exc)))
+    return copy
