@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 
 from producer.cli import books as book_cli
 from producer.cli import gc as gc_cli
@@ -35,6 +36,7 @@ from producer.readers.manifest import MANIFEST_SUFFIXES, VoiceKey
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import read_text
 from producer.submit.clips import PreparedVoice
+from producer.submit.grant import Grant
 from producer.submit.jobs import Submitter, check_format, parse_out
 from producer.submit.lexicons import Lexicons, read_lexicon_files
 from producer.submit.manifests import check_buckets, plan_work, submit_job_groups
@@ -75,12 +77,16 @@ def submit(
     lexicon: options.Lexicon = None,
     wait: options.Wait = False,
     as_json: options.Json = False,
+    sources: Annotated[Optional[list[str]], typer.Option("--sources", metavar="s3://B/P", help=(
+        "Hold manifests to these S3 folders (repeatable): their entries may name only s3:// files under them, never local"
+        " paths; an entry naming anything else is refused and nothing is sent."))] = None,  # fmt: skip
 ) -> None:
     """Enqueue narration: one job per text file; .epub and .md become audiobooks; .jsonl/.yaml manifests list many.
 
     --out may be left off for manifests, whose entries name their own.
     """
     settings = settings_or_exit()
+    grant = _sources_grant(sources)
     if out is None and not all(Path(f).suffix.lower() in MANIFEST_SUFFIXES for f in files):
         fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
     try:
@@ -92,7 +98,7 @@ def submit(
     if books:
         _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
                       cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json, preset=preset,
-                      chapters=(chapters, include_front_matter), synthesis=synthesis, lexicons=lexicons)  # fmt: skip
+                      chapters=(chapters, include_front_matter), synthesis=synthesis, lexicons=lexicons, grant=grant)  # fmt: skip
         return
     try:
         check_format(fmt)
@@ -115,9 +121,19 @@ def submit(
         _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
 
 
+def _sources_grant(sources: list[str] | None) -> Grant:
+    """--sources as a grant: manifests read only under those folders and never local files; no option, no restriction."""
+    if not sources:
+        return Grant()
+    try:
+        return Grant(sources=tuple(sources), local_paths=False)
+    except ValidationError as exc:
+        fail(f"--sources: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}")
+
+
 def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: str | None,
                   budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool, preset: str | None,
-                  chapters: tuple[str | None, bool], synthesis: Synthesis, lexicons: Lexicons) -> None:  # fmt: skip
+                  chapters: tuple[str | None, bool], synthesis: Synthesis, lexicons: Lexicons, grant: Grant = Grant()) -> None:  # fmt: skip
     """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
@@ -125,7 +141,7 @@ def _submit_books(settings: Settings, books: list[str], *, others: list[str], ou
     try:
         choice = ChapterChoice.parse(chapters[0], include_front_matter=chapters[1])
         work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=choice,
-                         synthesis=synthesis, lexicons=lexicons)  # fmt: skip
+                         synthesis=synthesis, lexicons=lexicons, grant=grant)  # fmt: skip
         check_buckets(settings, work.outputs)
         if work.books:
             submitter = book_cli.BookSubmitter.from_settings(settings)

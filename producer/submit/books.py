@@ -23,6 +23,7 @@ from producer.submit.bookparts import (
     split_long_chapters,
 )
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
+from producer.submit.grant import Grant
 from producer.submit.jobs import check_format, parse_out
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
 from worker import keys
@@ -121,15 +122,18 @@ def estimate(plan: BookPlan, *, price_per_million: float, storage: Storage | Non
 
 
 class BookSubmitter:
-    def __init__(self, *, settings: Settings, storage: Storage, state: BookState, app: Celery) -> None:
+    def __init__(self, *, settings: Settings, storage: Storage, state: BookState, app: Celery, grant: Grant = Grant()) -> None:
+        """`grant`: where books may be written, their voices, webhooks and budget (grant.py); by default, no restriction."""
+        self._grant = grant
         self._settings = settings
         self._storage = storage
         self._state = state
         self._app = app
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> BookSubmitter:
-        return cls(settings=settings, storage=Storage.from_settings(settings), state=BookState.from_url(settings.broker_url), app=make_app(settings))
+    def from_settings(cls, settings: Settings, *, grant: Grant = Grant()) -> BookSubmitter:
+        return cls(settings=settings, storage=Storage.from_settings(settings), state=BookState.from_url(settings.broker_url), app=make_app(settings),
+                   grant=grant)  # fmt: skip
 
     def plan(
         self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
@@ -140,6 +144,9 @@ class BookSubmitter:
 
         `lexicons` apply after the named voice's own.
         """
+        self._grant.check_submission(out=out, voice=voice, where=book.source)
+        if notify_url is not None:
+            self._grant.check_notify(notify_url, where=f"{book.source}: notify")
         book = choose(book, chapters)
         chosen = _preset(preset or self._settings.preset)
         if chosen.format and fmt and fmt != chosen.format:
@@ -171,6 +178,7 @@ class BookSubmitter:
         preset: str | None = None, chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
         lexicons: Lexicons = Lexicons(),
     ) -> tuple[BookPlan, Estimate]:  # fmt: skip
+        budget_usd = self._grant.check_budget(budget_usd, where=f"{book.source}: budget")
         plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title, preset=preset,
                          chapters=chapters, synthesis=synthesis, lexicons=lexicons)  # fmt: skip
         check_spool_fits(plan, limit_bytes=self._settings.spool_limit_bytes)  # before anything is stored, sent or paid for

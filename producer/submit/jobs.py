@@ -21,6 +21,7 @@ from celery import Celery
 
 from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
+from producer.submit.grant import Grant
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
 from producer.submit.publish import send_render_jobs
 from producer.submit.sent_events import SentEvents
@@ -95,9 +96,14 @@ class _Target:
 
 class Submitter:
     def __init__(
-        self, *, storage: Storage, store: JobStore, app: Celery, max_text_bytes: int | None = None, synthesis: Synthesis = Synthesis()
+        self, *, storage: Storage, store: JobStore, app: Celery, max_text_bytes: int | None = None, synthesis: Synthesis = Synthesis(),
+        grant: Grant = Grant(),
     ) -> None:
-        """`synthesis`: the defaults every job gets (the environment's, with from_settings); a call's own win."""
+        """`synthesis`: the defaults every job gets (the environment's, with from_settings); a call's own win.
+
+        `grant`: where jobs may be written and which voices they may use (grant.py); by default, anywhere and any.
+        """
+        self._grant = grant
         self._checked: dict[str, float] = {}  # bucket, or bucket/reference: when last found there
         self._synthesis = synthesis
         self._storage = storage
@@ -107,8 +113,9 @@ class Submitter:
         self._max_text_bytes = max_text_bytes
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Submitter:
+    def from_settings(cls, settings: Settings, *, grant: Grant = Grant()) -> Submitter:
         return cls(
+            grant=grant,
             storage=Storage.from_settings(settings),
             store=JobStore.from_url(settings.broker_url, ttl_seconds=settings.record_ttl_seconds),
             app=make_app(settings),
@@ -149,6 +156,7 @@ class Submitter:
         return SubmitBatch(self, target, size=size)
 
     def _target(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str, synthesis: Synthesis, lexicons: Lexicons) -> _Target:
+        self._grant.check_submission(out=out, voice=voice, where="submit")
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
         return _Target(output=output, voice=job_voice_for(voice, bucket=bucket), synthesis=self._synthesis.merged(synthesis),

@@ -7,22 +7,27 @@ prepared once however many entries name it.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from producer.cli.console import warn
-from producer.readers.books import BookText, read_book
+from producer.readers.books import BookText, decode_text, read_book
 from producer.readers.manifest import (
     MANIFEST_SUFFIXES,
     ManifestEntry,
     VoiceKey,
+    manifest_items,
     read_placed_manifest,
 )
 from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice
+from producer.submit.grant import Grant
 from producer.submit.jobs import Submitter, parse_out
 from producer.submit.lexicons import Lexicons, read_lexicon_files
+from producer.submit.references import Fetched, localised, written
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.contract import RenderJob, Synthesis
@@ -101,11 +106,22 @@ class Voices:
 def plan_work(
     settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None = None,
     chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
+    grant: Grant = Grant(),
 ) -> Work:
     """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent.
 
-    `synthesis`, `lexicons`: the command line's; an entry's own win over them.
+    `synthesis`, `lexicons`: the command line's; an entry's own win over them. `grant`: what a manifest's
+    entries may name (`narrate submit --sources`); a restricted one also lets them name s3:// files.
     """
+    with ExitStack() as stack:
+        return _plan_work(settings, paths, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=chapters, synthesis=synthesis,
+                          lexicons=lexicons, grant=grant, stack=stack)  # fmt: skip
+
+
+def _plan_work(
+    settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None,
+    chapters: ChapterChoice, synthesis: Synthesis, lexicons: Lexicons, grant: Grant, stack: ExitStack,
+) -> Work:
     voices = Voices(settings)
     work = Work()
     for path in paths:
@@ -114,6 +130,8 @@ def plan_work(
                                        synthesis=synthesis, lexicons=lexicons))  # type: ignore[arg-type]
             work.outputs.setdefault(out, path)
             continue
+        if grant.restricted:  # every reference checked, and S3 ones fetched, before the manifest is read as a local one
+            path = granted_manifest(settings, path, grant=grant, folder=Path(stack.enter_context(TemporaryDirectory(prefix="narrate-"))))
         for where, entry in read_placed_manifest(path, max_text_bytes=settings.max_text_bytes):
             chosen = voices.get(entry.voice_key, where=where)
             settings_here = synthesis.merged(synthesis_from(where, **entry.synthesis_values()))
@@ -129,6 +147,22 @@ def plan_work(
                 choose(book.book, choice)  # a chapter number past the end is refused now, before anything is sent
                 work.books.append(book)
     return work
+
+
+def granted_manifest(settings: Settings, path: str, *, grant: Grant, folder: Path) -> str:
+    """The manifest at `path` rewritten in `folder` with its references held to `grant` and its S3 objects fetched there."""
+    source = Path(path)
+    try:
+        unit, items = manifest_items(decode_text(source.read_bytes(), source.name), source.name)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror}); check the path and its permissions") from exc
+    fetch = Fetched(Storage.from_settings(settings), folder, grant=grant, base=source.resolve().parent)
+    entries = [(number, localised(raw, f"{source.name}: {unit} {number}", fetch=fetch) if isinstance(raw, dict) else raw)
+               for number, raw in items]  # fmt: skip
+    rewritten = folder / "manifest" / source.name  # alone in its folder: a voice name finds no clip beside it
+    rewritten.parent.mkdir()
+    rewritten.write_text(written(entries, jsonl=unit == "line"), encoding="utf-8")
+    return str(rewritten)
 
 
 def check_buckets(settings: Settings, outputs: dict[str, str]) -> None:
