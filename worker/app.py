@@ -37,7 +37,8 @@ BEAT_TASKS = (BOOK_RECONCILE_TASK, CREDIT_CHECK_TASK, JOB_SWEEP_TASK)
 def make_app(settings: Settings | None = None) -> Celery:
     """The worker's app from the environment, or a producer's app for explicit settings."""
     settings = settings or get_settings()
-    app = Celery("narrate", broker=settings.broker_url, include=["worker.jobs.tasks", "worker.voices.tasks", "worker.fish.tasks", "worker.books.tasks"])
+    app = Celery("narrate", broker=settings.broker_url, include=["worker.jobs.tasks", "worker.voices.tasks", "worker.fish.tasks", "worker.books.tasks",
+                                                         "worker.webhooks.tasks"])
     app.conf.update(
         # pickle would let anyone who can write to the broker run code on the workers
         task_serializer="json",

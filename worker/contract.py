@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 SCHEMA_VERSION = 1
 RENDER_TASK = "narrate.render"
@@ -27,6 +27,8 @@ BOOK_ASSEMBLE_TASK = "narrate.book.assemble"
 BOOK_NOTIFY_TASK = "narrate.book.notify"
 BOOK_RECONCILE_TASK = "narrate.book.reconcile"
 JOB_SWEEP_TASK = "narrate.jobs.sweep"
+JOB_NOTIFY_TASK = "narrate.job.notify"  # args: [job_id]
+BATCH_NOTIFY_TASK = "narrate.batch.notify"  # args: [batch_id]
 
 OutputFormat = Literal["mp3", "wav", "opus"]
 VoiceMode = Literal["one_shot", "reference_id"]
@@ -196,6 +198,15 @@ class Output(_Strict):
         return prefix
 
 
+class Notify(_Strict):
+    """Webhooks a job asks for: its own when it ends, and its batch's when every job of the batch has ended."""
+
+    url: str | None = Field(None, max_length=2000, pattern=r"^https?://",
+                            description="POST a signed `job.finished` notice here when the job succeeds or fails for good.")  # fmt: skip
+    batch_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$",
+                                 description="The batch (opened by the producer in Redis) whose `batch.finished` notice this job counts toward.")  # fmt: skip
+
+
 class RenderJob(_Strict):
     """One narration job: one text, one voice, one output."""
 
@@ -209,6 +220,15 @@ class RenderJob(_Strict):
     synthesis: Synthesis = Field(default_factory=lambda: Synthesis(), description="Fish settings; unset ones are the API's.")
     lexicons: list[LexiconRef] = Field(default_factory=list, max_length=32,
                                        description="Applied to the text in order (a later file's entry wins) before it is chunked.")  # fmt: skip
+    notify: Notify | None = Field(None, description="Completion webhooks; absent: none.")
+
+    @model_serializer(mode="wrap")
+    def _absent_notify_left_out(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # A job without webhooks is sent as before: workers that predate the field accept it.
+        data = handler(self)
+        if self.notify is None:
+            data.pop("notify", None)
+        return data
 
     @field_validator("text")
     @classmethod

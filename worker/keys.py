@@ -192,3 +192,14 @@ def book_attempts(book_id: str) -> str:
 def parked_tasks() -> str:
     """List (JSON): task messages that met the open credit breaker, sent again when it closes."""
     return f"{REDIS_PREFIX}:parked"
+
+
+def notify_batch(batch_id: str) -> str:
+    """Hash: a batch of jobs' webhook (`url`), jobs `total` and `remaining`, `succeeded`, `failed`, `sealed` once all
+    are sent, `claimed` by the one finish that sends its notice, `notify_status`; expires with job records."""
+    return f"{REDIS_PREFIX}:batch:{batch_id}"
+
+
+def notify_batch_done(batch_id: str) -> str:
+    """Set of a batch's job ids that have ended: SADD counts each job once, however often it is finished."""
+    return f"{REDIS_PREFIX}:batch:{batch_id}:done"

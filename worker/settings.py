@@ -220,6 +220,18 @@ class Settings(BaseSettings):
         60.0, gt=0, description="The pipelines service reads each source, manifest and sidecar in a child process stopped after"
         " this many seconds: one hostile file ends as a failed entry, never as a stuck worker."
     )
+    epub_max_bytes: int = Field(
+        256 * 1024 * 1024, gt=0, description="The largest EPUB read, as a file and unpacked (all its entries together): a larger one"
+        " is refused before anything in it is unpacked."
+    )
+    epub_document_max_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="The largest document inside an EPUB (a chapter, the package, a table of contents),"
+        " unpacked: checked before it is unpacked."
+    )
+    cover_max_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, description="The largest cover image a book may carry: a larger one is refused when the book is"
+        " read, and never embedded in the .m4b."
+    )
 
 
 def default_synthesis(settings: Settings) -> Synthesis:

@@ -47,6 +47,7 @@ from worker.contract import RenderJob, Synthesis, job_schema
 from worker.errors import BadInput, NarrateError
 from worker.jobs.records import JobRecord, JobStore
 from worker.settings import Settings
+from worker.webhooks.submitted import check_notify_url
 
 # Help texts are plain text: brackets such as s3://bucket[/prefix] must print as written, never as Rich markup.
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
@@ -65,6 +66,7 @@ def submit(
     voice_id: options.VoiceId = None,
     fmt: options.Format = "mp3",
     notify: options.Notify = None,
+    notify_batch: options.NotifyBatch = None,
     budget: options.Budget = None,
     preset: options.Preset = None,
     chapters: options.Chapters = None,
@@ -92,11 +94,13 @@ def submit(
     try:
         synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
         lexicons = read_lexicon_files(lexicon)
+        check_notify_url(notify, settings=settings)  # before anything is read, uploaded or sent
+        check_notify_url(notify_batch, settings=settings, option="--notify-batch")
     except BadInput as exc:
         fail(str(exc))
     books = [f for f in files if is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
     if books:
-        _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=notify, budget=budget,
+        _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=(notify, notify_batch), budget=budget,
                       cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json, preset=preset,
                       chapters=(chapters, include_front_matter), synthesis=synthesis, lexicons=lexicons, grant=grant)  # fmt: skip
         return
@@ -111,7 +115,7 @@ def submit(
             for warning in chosen_voice.warnings:
                 warn(warning)
         jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt, synthesis=synthesis,
-                                                        lexicons=lexicons)
+                                                        lexicons=lexicons, notify=notify, notify_batch=notify_batch)  # fmt: skip
     except BadInput as exc:
         fail(str(exc))
     except NarrateError as exc:
@@ -131,10 +135,12 @@ def _sources_grant(sources: list[str] | None) -> Grant:
         fail(f"--sources: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}")
 
 
-def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: str | None,
+def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: tuple[str | None, str | None],
                   budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool, preset: str | None,
                   chapters: tuple[str | None, bool], synthesis: Synthesis, lexicons: Lexicons, grant: Grant = Grant()) -> None:  # fmt: skip
-    """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
+    """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted.
+
+    `notify`: each book's and job's webhook, and the one for all the jobs (--notify, --notify-batch)."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
     started = time.perf_counter()
@@ -146,10 +152,10 @@ def _submit_books(settings: Settings, books: list[str], *, others: list[str], ou
         if work.books:
             submitter = book_cli.BookSubmitter.from_settings(settings)
             for entry in work.books:
-                book_cli.submit_book(submitter, entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify=notify,
+                book_cli.submit_book(submitter, entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify=notify[0],
                                      budget=budget, pauses=book_cli.Pauses(), title=entry.title, preset=entry.preset, chapters=entry.chapters,
                                      synthesis=entry.synthesis, lexicons=entry.lexicons)  # fmt: skip
-        jobs = submit_job_groups(settings, work)
+        jobs = submit_job_groups(settings, work, notify=notify[0], notify_batch=notify[1])
     except BadInput as exc:
         fail(str(exc))
     except NarrateError as exc:
@@ -190,7 +196,8 @@ def status(
     books = [b for b in (book_state.get(job_id) for job_id in job_ids) if b is not None]
     if books:
         if as_json:
-            print(json.dumps(books if len(job_ids) > 1 else books[0], indent=2))
+            shown = [progress.public(book) for book in books]
+            print(json.dumps(shown if len(job_ids) > 1 else shown[0], indent=2))
         else:
             for book in books:
                 console.print(progress.book_table(book))
@@ -236,7 +243,7 @@ def _wait_and_report(settings: Settings, job_ids: list[str], *, timeout: float |
 
 def _report(records: list[JobRecord], *, as_json: bool, failed: bool) -> None:
     if as_json:
-        print(json.dumps([record.model_dump() for record in records], indent=2))
+        print(json.dumps([progress.public(record.model_dump()) for record in records], indent=2))
     else:
         console.print(progress.records_table(records))
     if failed:

@@ -13,7 +13,10 @@ Transcript = Annotated[Optional[str], typer.Option("--transcript", help="Exactly
 TranscriptFile = Annotated[Optional[Path], typer.Option("--transcript-file", help="File holding the --voice clip's transcript.")]
 VoiceId = Annotated[Optional[str], typer.Option("--voice-id", help="An existing Fish voice id, instead of a clip.")]
 Format = Annotated[str, typer.Option("--format", help="Audio format: mp3, wav or opus.")]
-Notify = Annotated[Optional[str], typer.Option("--notify", help="Books: POST a signed JSON notice to this URL when done.")]
+Notify = Annotated[Optional[str], typer.Option("--notify", help="POST a signed JSON notice to this URL when each job or book ends.")]
+NotifyBatch = Annotated[
+    Optional[str], typer.Option("--notify-batch", help="Jobs: POST one signed JSON notice to this URL once every job submitted has ended.")
+]
 Budget = Annotated[Optional[float], typer.Option("--budget", help="Books: refuse one whose cost still to pay exceeds this many USD.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (progress, if any, goes to stderr).")]
 Timeout = Annotated[Optional[float], typer.Option("--timeout", help="Give up waiting after this many seconds.")]

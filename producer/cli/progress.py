@@ -20,6 +20,7 @@ from rich.text import Text
 from worker.books.state import BookState
 from worker.errors import BadInput
 from worker.jobs.records import JobRecord, JobStore
+from worker.webhooks.receivers import without_query
 
 
 class UnknownJobs(LookupError):
@@ -68,6 +69,8 @@ def records_table(records: list[JobRecord], *, title: str | None = None) -> Tabl
     styles = {"succeeded": "green", "failed": "red", "running": "cyan", "queued": "yellow"}
     for record in records:
         detail = record.error if record.state == "failed" or not record.output_url else record.output_url
+        if record.notify_url:
+            detail += f"\nwebhook: {record.notify_status or 'not sent yet'}"
         table.add_row(
             record.job_id,
             Text(record.title),
@@ -83,8 +86,17 @@ def records_table(records: list[JobRecord], *, title: str | None = None) -> Tabl
 FINISHED = ("succeeded", "failed")
 
 
+def public(fields: dict[str, Any]) -> dict[str, Any]:
+    """A job's or book's record as status shows it: its webhook URL without the query (often a token)."""
+    if fields.get("notify_url"):
+        return {**fields, "notify_url": without_query(fields["notify_url"])}
+    return fields
+
+
 def book_table(book: dict[str, Any]) -> Table:
     table = Table(title=f"{book.get('title')} ({book['book_id']}): {book.get('state')}")
+    if book.get("notify_url"):
+        table.caption = Text(f"webhook {without_query(book['notify_url'])}: {book.get('notify_status') or 'not sent yet'}")
     for column in ("chapter", "title", "chunks", "state", "gain", "output"):
         table.add_column(column, overflow="fold")
     for chapter in book["chapters"]:

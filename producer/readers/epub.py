@@ -14,8 +14,10 @@ from ebooklib import epub
 from lxml import etree, html
 
 from producer.readers.booktext import BookText, ChapterText, one_line
+from producer.readers.epub_limits import EpubLimits, check_archive, check_cover, check_file
 from producer.readers.matter import matter_of
 from worker.errors import BadInput
+from worker.settings import get_settings
 from worker.text.normalize import normalize_text
 
 _FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
@@ -31,8 +33,10 @@ def _unreadable(name: str, reason: str) -> BadInput:
     return BadInput(f"{name}: is not a readable EPUB ({reason}); re-download or re-export it")
 
 
-def read_epub(file: Path) -> BookText:
-    _refuse_drm(file)
+def read_epub(file: Path, *, limits: EpubLimits | None = None) -> BookText:
+    """The book, or BadInput; its sizes (settings NARRATE_EPUB_MAX_BYTES, …) are checked before anything is unpacked."""
+    limits = limits or EpubLimits.from_settings(get_settings())
+    _check_archive(file, limits=limits)
     try:
         book = epub.read_epub(str(file), {"ignore_ncx": True})
     except Exception as exc:  # ebooklib raises many types (KeyError, IndexError, lxml errors) for broken books
@@ -63,15 +67,19 @@ def read_epub(file: Path) -> BookText:
     dc = book.metadata.get(epub.NAMESPACES["DC"], {})
     meta = {k: [t for v, _ in dc.get(k, []) if v and (t := one_line(str(v)))] for k in ("title", "creator", "language")}
     cover = _cover(book)
+    check_cover(file.name, cover=cover.content if cover is not None else None, where=f" ({cover.file_name})" if cover else "",
+                limit=limits.cover_bytes)  # fmt: skip
     cover_bytes, cover_type = (cover.content, cover.media_type) if cover is not None else (None, "")
     title, language = (meta["title"] or [file.stem])[0], (meta["language"] or [""])[0]
     return BookText(file.name, title, ", ".join(meta["creator"]), language, cover_bytes, cover_type, chapters)
 
 
-def _refuse_drm(file: Path) -> None:
-    """Checked before parsing: encrypted documents would otherwise be read as garbage."""
+def _check_archive(file: Path, *, limits: EpubLimits) -> None:
+    """Checked before parsing: sizes (a small file can unpack to gigabytes), and DRM (encrypted documents read as garbage)."""
+    check_file(file, limits=limits)
     try:
         with zipfile.ZipFile(file) as archive:
+            check_archive(file, archive, limits=limits)
             if "META-INF/encryption.xml" not in archive.namelist():
                 return
             root = _parse_xml(archive.read("META-INF/encryption.xml"))

@@ -35,6 +35,8 @@ from worker.contract import BOOK_CHUNK_TASK, Output, Synthesis
 from worker.errors import BadInput, StorageRejected
 from worker.settings import Settings, default_synthesis
 from worker.storage import Storage
+from worker.webhooks.receivers import without_query
+from worker.webhooks.submitted import check_notify_url
 
 # Speech runs at about 15 characters a second (150 words a minute): for length estimates only.
 
@@ -83,7 +85,8 @@ def make_plan(
     return BookPlan(
         book_id=uuid.uuid4().hex, title=title or book.title, author=book.author, language=book.language, source=book.source,
         cover_key=cover_key, cover_type=book.cover_type if cover_key else "", voice=voice, output=output,  # type: ignore[arg-type]
-        fish_model=settings.fish_model, pauses=pauses, target_rms_db=settings.target_rms_db, notify_url=notify_url,
+        fish_model=settings.fish_model, pauses=pauses, target_rms_db=settings.target_rms_db,
+        notify_url=without_query(notify_url) if notify_url else None,  # the query (often a token) stays in the book's record
         submitted_at=datetime.now(timezone.utc), chapters=chapters,
         preset=preset.name, synthesis=synthesis, bit_rate=preset.bit_rate, retail_sample_seconds=preset.retail_sample_seconds,
         lexicons=lexicons.refs(),
@@ -153,8 +156,7 @@ class BookSubmitter:
             raise BadInput(f"--preset {chosen.name} writes {chosen.format} chapters; leave --format {fmt} off")
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(chosen.format or fmt or "mp3"))  # type: ignore[arg-type]
-        if notify_url is not None and not notify_url.startswith(("http://", "https://")):
-            raise BadInput(f"--notify {notify_url!r}: expected an http:// or https:// URL")
+        check_notify_url(notify_url, settings=self._settings)
         plan = make_plan(book, voice=job_voice_for(voice, bucket=bucket), output=output, settings=self._settings,
                          pauses=pauses or Pauses(), notify_url=notify_url, title=title, preset=chosen,
                          synthesis=synthesis, narrator=_narrator(voice),

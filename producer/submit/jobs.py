@@ -10,6 +10,7 @@ nothing and enqueues nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
 from producer.submit.grant import Grant
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
+from producer.submit.notify import NotifyBatch, job_notify
 from producer.submit.publish import send_render_jobs
 from producer.submit.sent_events import SentEvents
 from worker.app import make_app
@@ -31,6 +33,7 @@ from worker.contract import (
     SCHEMA_VERSION,
     ClipVoice,
     ModelVoice,
+    Notify,
     Output,
     RenderJob,
     Synthesis,
@@ -42,7 +45,8 @@ from worker.jobs.records import JobRecord, JobStore
 from worker.jobs.validate import (
     check_text_characters,
 )
-from worker.settings import Settings, default_synthesis
+from worker.settings import Settings, default_synthesis, get_settings
+from worker.webhooks.submitted import check_notify_url
 from worker.storage import Storage
 
 
@@ -79,6 +83,8 @@ class _Target:
     voice: ClipVoice | ModelVoice
     synthesis: Synthesis
     lexicons: Lexicons = Lexicons()
+    notify: Notify | None = None
+    batch: NotifyBatch | None = None  # counts the jobs before they are sent
 
     def job(self, source: TextSource) -> RenderJob:
         return RenderJob(
@@ -91,13 +97,14 @@ class _Target:
             submitted_at=datetime.now(timezone.utc),
             synthesis=self.synthesis,
             lexicons=self.lexicons.refs(),
+            notify=self.notify,
         )
 
 
 class Submitter:
     def __init__(
         self, *, storage: Storage, store: JobStore, app: Celery, max_text_bytes: int | None = None, synthesis: Synthesis = Synthesis(),
-        grant: Grant = Grant(),
+        grant: Grant = Grant(), settings: Settings | None = None,
     ) -> None:
         """`synthesis`: the defaults every job gets (the environment's, with from_settings); a call's own win.
 
@@ -111,6 +118,7 @@ class Submitter:
         self._app = app
         self._events = SentEvents(app)  # whether a monitor hears task-sent events, from one send to the next
         self._max_text_bytes = max_text_bytes
+        self._settings = settings  # webhooks are checked under its policy (the environment's when None)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, grant: Grant = Grant()) -> Submitter:
@@ -121,29 +129,37 @@ class Submitter:
             app=make_app(settings),
             max_text_bytes=settings.max_text_bytes,
             synthesis=default_synthesis(settings),
+            settings=settings,
         )
 
     def submit(
         self, *, sources: list[TextSource], voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3",
-        synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
+        synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(), notify: str | None = None,
+        notify_batch: NotifyBatch | str | None = None,
     ) -> list[RenderJob]:
         """One job per source; `voice` is prepared clips, a named voice, or an existing Fish voice id.
 
-        `lexicons` apply to every text, after the named voice's own.
+        `lexicons` apply to every text, after the named voice's own. `notify`: each job's webhook; `notify_batch`:
+        one webhook when all have ended (a URL, or a batch from `open_batch` shared by several calls).
         """
         if not sources:
             raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
         for source in sources:
             self._check_text(source)
-        target = self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons)
+        target = self._with_notify(self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons),
+                                   notify=notify, notify_batch=notify_batch)  # fmt: skip
         jobs = [target.job(source) for source in sources]
         self._prepare_bucket(target, voice)
+        if target.batch:
+            target.batch.add(len(jobs))
         self.enqueue(jobs)
+        if target.batch and isinstance(notify_batch, str):
+            target.batch.seal()
         return jobs
 
     def batch(
         self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3", size: int = 500, synthesis: Synthesis = Synthesis(),
-        lexicons: Lexicons = Lexicons(),
+        lexicons: Lexicons = Lexicons(), notify: str | None = None, notify_batch: str | None = None,
     ) -> SubmitBatch:
         """Jobs added one at a time, sent `size` at a time: the fast way to submit from a loop.
 
@@ -151,9 +167,20 @@ class Submitter:
                 for story in stories:
                     batch.add(story.text, title=story.slug)
         """
-        target = self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons)
+        target = self._with_notify(self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons),
+                                   notify=notify, notify_batch=notify_batch)  # fmt: skip
         self._prepare_bucket(target, voice)
         return SubmitBatch(self, target, size=size)
+
+    def open_batch(self, url: str) -> NotifyBatch:
+        """A batch webhook for jobs of several `submit` calls: pass it as `notify_batch`, then `seal()` it."""
+        return NotifyBatch(url, settings=self._settings or get_settings(), app=self._app)
+
+    def _with_notify(self, target: _Target, *, notify: str | None, notify_batch: NotifyBatch | str | None) -> _Target:
+        """The target with its webhooks, checked first: a refused URL opens no batch and sends nothing."""
+        check_notify_url(notify, settings=self._settings or get_settings())
+        batch = self.open_batch(notify_batch) if isinstance(notify_batch, str) else notify_batch
+        return dataclasses.replace(target, notify=job_notify(notify, batch), batch=batch)
 
     def _target(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str, synthesis: Synthesis, lexicons: Lexicons) -> _Target:
         self._grant.check_submission(out=out, voice=voice, where="submit")
@@ -232,6 +259,8 @@ class SubmitBatch:
     def flush(self) -> None:
         pending, self._pending = self._pending, []
         if pending:
+            if self._target.batch:
+                self._target.batch.add(len(pending))
             self._submitter.enqueue(pending)
             self.sent.extend(pending)
 
@@ -240,6 +269,8 @@ class SubmitBatch:
 
     def __exit__(self, *exc: object) -> None:
         self.flush()
+        if self._target.batch:
+            self._target.batch.seal()
 
 
 def _queued_record(job: RenderJob) -> JobRecord:
@@ -252,6 +283,8 @@ def _queued_record(job: RenderJob) -> JobRecord:
         voice_mode="one_shot" if isinstance(voice, ClipVoice) else "reference_id",
         reference_hash=voice.reference_hash if isinstance(voice, ClipVoice) else "",
         submitted_at=job.submitted_at.isoformat(),
+        notify_url=(job.notify.url or "") if job.notify else "",
+        notify_batch=(job.notify.batch_id or "") if job.notify else "",
     )
 
 

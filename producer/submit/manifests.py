@@ -182,14 +182,20 @@ def check_buckets(settings: Settings, outputs: dict[str, str]) -> None:
             raise BadInput(f"{where}: {exc}") from exc
 
 
-def submit_job_groups(settings: Settings, work: Work) -> list[RenderJob]:
-    """One `Submitter.submit` per group; the jobs come back in manifest order."""
+def submit_job_groups(settings: Settings, work: Work, *, notify: str | None = None, notify_batch: str | None = None) -> list[RenderJob]:
+    """One `Submitter.submit` per group; the jobs come back in manifest order.
+
+    `notify`: each job's webhook; `notify_batch`: one webhook once every job of every group has ended.
+    """
     if not work.job_groups:
         return []
     submitter = Submitter.from_settings(settings)
+    batch = submitter.open_batch(notify_batch) if notify_batch else None
     placed: dict[int, RenderJob] = {}
     for group in work.job_groups.values():
         jobs = submitter.submit(sources=group.sources, voice=group.voice, out=group.out, fmt=group.fmt, synthesis=group.synthesis,
-                                lexicons=group.lexicons)
+                                lexicons=group.lexicons, notify=notify, notify_batch=batch)  # fmt: skip
         placed.update(zip(group.positions, jobs))
+    if batch:
+        batch.seal()
     return [placed[position] for position in range(work.job_count)]

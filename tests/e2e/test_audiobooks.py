@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import json
 import os
@@ -36,6 +34,7 @@ from worker.emulator.tones import tone_frequency
 from worker.errors import BadInput
 from worker.settings import Settings
 from worker.storage import Storage
+from worker.webhooks.signing import verify
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
@@ -44,6 +43,7 @@ BOOK_ENV = {
     "NARRATE_CHUNK_BYTES": "120",
     "NARRATE_RETRY_BASE_SECONDS": "0.2",
     "NARRATE_WEBHOOK_SECRET": "webhook-test-secret",
+    "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32",  # the tests' receiver listens on loopback
 }
 
 
@@ -261,10 +261,12 @@ def test_a_killed_worker_resumes_without_paying_twice(workers, book_env, bucket,
 class _Receiver(BaseHTTPRequestHandler):
     answers: list[int] = []
     received: list[tuple[dict, bytes]] = []
+    paths: list[str] = []
 
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((dict(self.headers), body))
+        type(self).paths.append(self.path)
         self.send_response(type(self).answers.pop(0) if type(self).answers else 200)
         self.end_headers()
 
@@ -272,14 +274,14 @@ class _Receiver(BaseHTTPRequestHandler):
         return None
 
 
-def test_the_completion_webhook_is_signed_and_retried(workers, book_env, bucket, voice, tmp_path) -> None:
-    _Receiver.answers, _Receiver.received = [500], []
+def test_the_completion_webhook_is_signed_and_retried(workers, book_env, bucket, voice, tmp_path, redis_client) -> None:
+    _Receiver.answers, _Receiver.received, _Receiver.paths = [500], [], []
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         workers()
         path = write_epub(tmp_path / "n.epub", title="Notify", author="C", chapters=[("Only", ["Tell me when it is done."])], cover=False)
-        url = f"http://127.0.0.1:{server.server_port}/hook"
+        url = f"http://127.0.0.1:{server.server_port}/hook?token=t0ken"
         result = runner.invoke(app, ["book", str(path), "--voice", str(voice_path(voice)), "--transcript", voice.clips[0].transcript,
                                      "--out", f"s3://{bucket}/n", "--notify", url, "--watch"])  # fmt: skip
         assert result.exit_code == 0, result.output
@@ -290,10 +292,18 @@ def test_the_completion_webhook_is_signed_and_retried(workers, book_env, bucket,
         server.shutdown()
     assert len(_Receiver.received) == 2, "the first delivery failed (500) and was retried"
     headers, body = _Receiver.received[-1]
-    expected = "sha256=" + hmac.new(b"webhook-test-secret", body, hashlib.sha256).hexdigest()
-    assert headers["X-Narrate-Signature"] == expected
+    assert verify(body, headers["X-Narrate-Signature"], secret="webhook-test-secret")
     payload = json.loads(body)
     assert payload["event"] == "book.finished" and payload["state"] == "succeeded" and payload["m4b_url"].endswith("book.m4b")
+    assert headers["Host"] == f"127.0.0.1:{server.server_port}" and _Receiver.paths[-1] == "/hook?token=t0ken"
+    book_id = payload["book_id"]
+    deadline = time.monotonic() + 10
+    while BookState(redis_client).get(book_id).get("notify_status") != "delivered" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    status = runner.invoke(app, ["status", book_id, "--json"])
+    assert json.loads(status.output)["notify_status"] == "delivered" and "t0ken" not in status.output, "the query stays out of status"
+    plan_json = Storage().get(bucket, keys.book_plan("n", book_id)) or b""
+    assert b"/hook" in plan_json and b"t0ken" not in plan_json, "the query stays out of plan.json"
 
 
 def test_over_budget_and_unreadable_books_enqueue_nothing(book_env, bucket, redis_client, voice, tmp_path) -> None:

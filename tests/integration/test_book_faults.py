@@ -79,7 +79,8 @@ class FlakyStorage(Storage):
 
 @pytest.fixture
 def book_env(stack_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"NARRATE_PROMOTE_AFTER": "off", "NARRATE_CHUNK_BYTES": "120", "NARRATE_MAX_ATTEMPTS": "3"}.items():
+    for name, value in {"NARRATE_PROMOTE_AFTER": "off", "NARRATE_CHUNK_BYTES": "120", "NARRATE_MAX_ATTEMPTS": "3",
+                        "NARRATE_WEBHOOK_SECRET": "s", "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
 

@@ -27,6 +27,7 @@ from worker.audio.loudness import LoudnessMeter, acx_report
 from worker.audio.mp4 import FRAME_SAMPLES, Chapter, m4b_layout
 from worker.audio.scratch import scratch_folder
 from worker.books.chapter import assemble_chapter
+from worker.books.cover import book_cover
 from worker.books.manifest import book_manifest
 from worker.books.part import BookPart, delete_parts, load_part
 from worker.books.plan import BookPlan
@@ -106,5 +107,5 @@ def _made_again(plan: BookPlan, chapter: int, *, ctx: BookContext) -> BookPart:
 def _cover(plan: BookPlan, *, ctx: BookContext) -> tuple[bytes, str] | None:
     if not plan.cover_key:
         return None
-    data = ctx.render.storage.get(plan.output.bucket, plan.cover_key)
-    return (data, plan.cover_type) if data else None
+    return book_cover(ctx.render.storage, bucket=plan.output.bucket, key=plan.cover_key, cover_type=plan.cover_type,
+                      limit=ctx.render.settings.cover_max_bytes)  # fmt: skip

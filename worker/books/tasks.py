@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from worker import keys, metrics
 from worker.app import ASSEMBLY_QUEUE, QUEUE, app
-from worker.books import webhook
 from worker.books.book import assemble_book
 from worker.books.chapter import assemble_chapter
 from worker.books.chunk import held_chunk_key, render_chunk
@@ -34,6 +33,7 @@ from worker.events import event
 from worker.policy import PolicyTask
 from worker.runtime import book_context
 from worker.settings import get_settings
+from worker.webhooks.outcome import deliver
 
 log = logging.getLogger("narrate.books")
 
@@ -169,7 +169,6 @@ class NotifyTask(PolicyTask):
         return NotifyUnit(book_context().state, book_id, settings=get_settings())
 
     def perform(self, unit: NotifyUnit) -> None:
-        settings = get_settings()
         book = unit.state.get(unit.book_id) or {}
         if not book.get("notify_url"):
             return
@@ -179,9 +178,7 @@ class NotifyTask(PolicyTask):
             "chunks_rendered": book.get("chunks_rendered"), "chunks_reused": book.get("chunks_reused"),
             "bytes_billed": book.get("bytes_billed"),
         }  # fmt: skip
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        webhook.send(book["notify_url"], payload, secret=secret)
-        unit.note(notify_status="delivered")
+        deliver(unit, book["notify_url"], payload)
 
 
 def _book_args(args: tuple[Any, ...], kwargs: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:

@@ -17,6 +17,7 @@ from worker import keys, metrics
 from worker.books.state import BookState
 from worker.failures import Attempts, Unit
 from worker.settings import Settings
+from worker.webhooks.outcome import WebhookOutcome
 
 log = logging.getLogger("narrate.books")
 FINAL_STATES = ("succeeded", "failed")
@@ -104,7 +105,7 @@ class AssemblyUnit(BookUnit):
         return self.state.state_of(self.book_id) in FINAL_STATES  # assembled already, or failed for good
 
 
-class NotifyUnit(BookUnit):
+class NotifyUnit(WebhookOutcome, BookUnit):
     """The completion webhook: bounded by its own setting, and its failure is the webhook's, not the book's."""
 
     def __init__(self, state: BookState, book_id: str, *, settings: Settings) -> None:
@@ -114,17 +115,5 @@ class NotifyUnit(BookUnit):
     def ended(self) -> bool:
         return False
 
-    def retrying(self, note: str, *, attempt: int) -> None:
-        self.note(notify_status=note)
-
-    def waiting(self, note: str, *, exc: BaseException) -> None:
-        self.note(notify_status=note)
-
-    def resent(self, note: str) -> None:
-        self.note(notify_status=note)
-
-    def permanent(self, exc: BaseException) -> str:
-        return f"refused: {exc}"
-
-    def fail(self, reason: str) -> None:
-        self.note(notify_status=reason)
+    def note_status(self, status: str) -> None:
+        self.note(notify_status=status)
