@@ -178,6 +178,9 @@ class Submitter:
 
     def _with_notify(self, target: _Target, *, notify: str | None, notify_batch: NotifyBatch | str | None) -> _Target:
         """The target with its webhooks, checked first: a refused URL opens no batch and sends nothing."""
+        for url, option in ((notify, "notify"), (notify_batch if isinstance(notify_batch, str) else None, "notify_batch")):
+            if url is not None:
+                self._grant.check_notify(url, where=f"submit: {option}")
         check_notify_url(notify, settings=self._settings or get_settings())
         batch = self.open_batch(notify_batch) if isinstance(notify_batch, str) else notify_batch
         return dataclasses.replace(target, notify=job_notify(notify, batch), batch=batch)

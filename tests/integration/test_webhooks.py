@@ -238,3 +238,15 @@ def test_submit_refuses_a_webhook_it_could_never_deliver_with_exit_2_and_sends_n
     assert re.search(message, " ".join(result.output.split())), result.output
     assert "token=abc" not in result.output
     assert not redis_client.keys("narrate:*")
+
+
+def test_a_grant_bounds_the_webhooks_of_single_jobs_too(hook_env, redis_client: redis.Redis, bucket: str) -> None:
+    from producer.submit.grant import Grant, Refused
+
+    submitter = Submitter.from_settings(Settings(), grant=Grant(notify=("http://127.0.0.1:9/mine/",)))
+    for kwargs in ({"notify": "http://127.0.0.1:9/other"}, {"notify_batch": "http://127.0.0.1:9/other"}):
+        with pytest.raises(Refused, match="not one this submitter may call"):
+            submitter.submit(sources=[TextSource("a.txt", "Hello.")], voice="a" * 32, out=f"s3://{bucket}/n", **kwargs)
+    assert not redis_client.keys("narrate:*"), "nothing recorded, no batch opened"
+    [job] = submitter.submit(sources=[TextSource("a.txt", "Hello.")], voice="a" * 32, out=f"s3://{bucket}/n", notify="http://127.0.0.1:9/mine/x")
+    assert job.notify is not None and job.notify.url == "http://127.0.0.1:9/mine/x"

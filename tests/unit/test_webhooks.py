@@ -123,3 +123,13 @@ def test_submit_refuses_an_unsigned_webhook_naming_both_settings() -> None:
     with pytest.raises(Exception, match="NARRATE_WEBHOOK_SECRET.*NARRATE_WEBHOOK_UNSIGNED=true"):
         check_notify_url("http://93.184.216.34/hook", settings=Settings())
     assert check_notify_url("http://93.184.216.34/hook", settings=Settings(webhook_unsigned=True)) == "http://93.184.216.34/hook"
+
+
+def test_the_documented_test_vector_is_what_sign_gives() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    body = b'{"event": "job.finished", "job_id": "0123456789abcdef0123456789abcdef", "state": "succeeded"}'
+    expected = sign(body, secret="whsec_test", timestamp=1_700_000_000)
+    assert body.decode() in page and f"\n{expected}\n" in page
+    assert verify(body, expected, secret="whsec_test", now=1_700_000_000)
