@@ -216,6 +216,13 @@ class Settings(BaseSettings):
         "127.0.0.1", min_length=1, description="Address /metrics listens on (workers and `narrate metrics serve`); unset: loopback only."
         " Set the pod's own address (or 0.0.0.0, on purpose) where Prometheus scrapes from elsewhere."
     )
+    webhook_allow: str = Field(
+        "", description="Webhook receivers admitted although their addresses are internal: CIDRs or host names, comma-separated"
+        " (e.g. 10.20.0.0/16,hooks.internal); empty: public addresses only."
+    )
+    webhook_unsigned: bool = Field(
+        False, description="Send webhooks without a signature when NARRATE_WEBHOOK_SECRET is unset; false: such webhooks are refused at submit."
+    )
     parse_seconds: float = Field(
         60.0, gt=0, description="The pipelines service reads each source, manifest and sidecar in a child process stopped after"
         " this many seconds: one hostile file ends as a failed entry, never as a stuck worker."
