@@ -138,9 +138,7 @@ def _sources_grant(sources: list[str] | None) -> Grant:
 def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: tuple[str | None, str | None],
                   budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool, preset: str | None,
                   chapters: tuple[str | None, bool], synthesis: Synthesis, lexicons: Lexicons, grant: Grant = Grant()) -> None:  # fmt: skip
-    """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted.
-
-    `notify`: each book's and job's webhook, and the one for all the jobs (--notify, --notify-batch)."""
+    """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
     started = time.perf_counter()
@@ -196,8 +194,7 @@ def status(
     books = [b for b in (book_state.get(job_id) for job_id in job_ids) if b is not None]
     if books:
         if as_json:
-            shown = [progress.public(book) for book in books]
-            print(json.dumps(shown if len(job_ids) > 1 else shown[0], indent=2))
+            print(json.dumps([progress.public(b) for b in books] if len(job_ids) > 1 else progress.public(books[0]), indent=2))
         else:
             for book in books:
                 console.print(progress.book_table(book))
