@@ -8,7 +8,10 @@ No workers run, so nothing is consumed while counting. Two producers:
 - the Python API in a loop: `Submitter.batch()`, one `add()` per job, which
   records and sends 500 jobs at a time;
 - for comparison, `Submitter.submit()` called once per job (two Redis round
-  trips and one Celery message per call).
+  trips and one Celery message per call);
+- the batch loop again while a monitor (as Flower or celery-exporter would)
+  subscribes to Celery's events: every job's `task-sent` event is published,
+  which nobody listening spares.
 
     python -m tests.bench.enqueue [RUNS]
 """
@@ -20,7 +23,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -94,6 +98,32 @@ def submit_per_job(texts: list[str], bucket: str) -> None:
         submitter.submit(sources=[TextSource(f"job-{n}", text)], voice=VOICE_ID, out=f"s3://{bucket}/loop")
 
 
+# Subscribes as Celery's event receiver does (a pattern on the event exchange) and reads what arrives.
+MONITOR = """
+import sys, redis
+pubsub = redis.Redis.from_url(sys.argv[1]).pubsub()
+pubsub.psubscribe("/*.celeryev/*")
+for _ in pubsub.listen():
+    pass
+"""
+
+
+@contextmanager
+def monitor(url: str, client: redis.Redis) -> Iterator[None]:
+    """A process listening to Celery's events while the block runs: the producer's events then go out."""
+    patterns = client.pubsub_numpat()
+    listener = subprocess.Popen([sys.executable, "-c", MONITOR, url])
+    try:
+        while client.pubsub_numpat() <= patterns:
+            if listener.poll() is not None:
+                raise RuntimeError(f"the event monitor exited ({listener.returncode}) before subscribing")
+            time.sleep(0.05)
+        yield
+    finally:
+        listener.kill()
+        listener.wait()
+
+
 def main() -> list[Figure]:
     runs = runs_from_argv()
     with stack("enqueue") as local:
@@ -102,13 +132,15 @@ def main() -> list[Figure]:
         manifest = Path(local.workdir) / "jobs.jsonl"
         write_manifest(manifest, bucket)
         client = redis.Redis.from_url(get_settings().broker_url)
-        cli_rates, batch_rates, single_rates = [], [], []
+        cli_rates, batch_rates, single_rates, watched_rates = [], [], [], []
         for run in range(1, runs + 1):
             cli_rates.append(submit_manifest(manifest, env, client))
             batch_rates.append(rate(client, MANIFEST_JOBS, lambda texts: batch_in_a_loop(texts, bucket)))
             single_rates.append(rate(client, SINGLE_JOBS, lambda texts: submit_per_job(texts, bucket)))
+            with monitor(get_settings().broker_url, client):
+                watched_rates.append(rate(client, MANIFEST_JOBS, lambda texts: batch_in_a_loop(texts, bucket)))
             log(f"enqueue run {run}/{runs}: narrate submit {cli_rates[-1]:,.0f}, batch loop {batch_rates[-1]:,.0f},"
-                f" submit() per job {single_rates[-1]:,.0f} jobs/s")  # fmt: skip
+                f" submit() per job {single_rates[-1]:,.0f}, batch loop with a monitor {watched_rates[-1]:,.0f} jobs/s")  # fmt: skip
     scenario = "3 enqueue"
     return [
         Figure(scenario, f"narrate submit, {MANIFEST_JOBS:,}-job manifest", "jobs/s", cli_rates, target=">= 2000",
@@ -116,6 +148,8 @@ def main() -> list[Figure]:
         Figure(scenario, f"Python API loop, batch.add() x {MANIFEST_JOBS:,}", "jobs/s", batch_rates, target=">= 2000"),
         Figure(scenario, f"Python API loop, submit() per job x {SINGLE_JOBS:,}", "jobs/s", single_rates,
                note="each call: a record write and a message send, two Redis round trips"),
+        Figure(scenario, f"batch.add() x {MANIFEST_JOBS:,}, a monitor listening to events", "jobs/s", watched_rates,
+               note="every job's task-sent event published too, as Flower or celery-exporter would hear them"),
     ]  # fmt: skip
 
 

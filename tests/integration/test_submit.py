@@ -91,21 +91,19 @@ def test_a_thousand_jobs_are_published_in_order_with_records_and_no_text_in_the_
 
 
 def test_a_publish_that_fails_leaves_the_unsent_jobs_failed_and_retryable(submitter, bucket, redis_client, monkeypatch) -> None:
-    from celery import Celery
-
     from producer.submit import publish
 
-    real_send = Celery.send_task
+    real_send = publish._send
     sent = 0
 
-    def flaky_send(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def flaky_send(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         nonlocal sent
         if sent == publish.BATCH_JOBS + 10:
             raise ConnectionError("broker went away")
         sent += 1
-        return real_send(self, *args, **kwargs)
+        return real_send(*args, **kwargs)
 
-    monkeypatch.setattr(Celery, "send_task", flaky_send)
+    monkeypatch.setattr(publish, "_send", flaky_send)
     sources = [TextSource(f"{n}.txt", f"Text {n}.") for n in range(publish.BATCH_JOBS + 50)]
     with pytest.raises(ConnectionError):
         submitter.submit(sources=sources, voice="7f92f8afb8ec43bf81429cc1c9199cb1", out=f"s3://{bucket}/cut")
@@ -145,3 +143,22 @@ def test_a_batch_sends_what_was_added_in_bulk_and_refuses_bad_text_alone(submitt
     # What was added before the error is sent: 6 valid jobs, the empty text refused alone.
     assert [job.title for job in batch.sent] == [f"story-{n}" for n in range(6)]
     assert redis_client.llen(QUEUE) == 6 and redis_client.zcard(keys.jobs_in_state("queued")) == 6
+
+
+def test_a_message_sent_in_bulk_is_the_one_send_task_sends(stack_env, redis_client) -> None:
+    """The bulk path takes Celery's send_task apart (route once, no per-call set-up): what it publishes must not drift."""
+    from producer.submit.publish import send_render_jobs
+    from tests.integration.test_sent_events import render_jobs
+    from worker.app import make_app
+    from worker.contract import RENDER_TASK
+
+    job = render_jobs(1)[0]
+    app = make_app(Settings())
+    app.send_task(RENDER_TASK, kwargs={"job": job.model_dump(mode="json")}, task_id=job.job_id,
+                  argsrepr="()", kwargsrepr=f"{{'job': '{job.job_id}'}}")  # fmt: skip
+    send_render_jobs(app, [job], on_unsent=lambda *_: None)
+    bulk, single = (json.loads(m) for m in redis_client.lrange(QUEUE, 0, 1))  # LPUSH: the latest first
+    changing = {"narrate_sent_at", "delivery_tag"}
+    for part in ("headers", "properties"):
+        assert {k: v for k, v in bulk[part].items() if k not in changing} == {k: v for k, v in single[part].items() if k not in changing}
+    assert bulk["body"] == single["body"] and bulk["content-type"] == single["content-type"]
