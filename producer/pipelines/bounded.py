@@ -11,11 +11,15 @@ as such. What a child returns, or raises, comes back pickled.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import multiprocessing.process as mp_process
 import os
 import pickle
+import resource
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -41,8 +45,9 @@ def within(seconds: float, fn: Callable[..., T], /, *args: Any, what: str, **kwa
     names the file in messages. The child sees this process's environment.
     """
     receive, send = _context.Pipe(duplex=False)
-    child = _context.Process(target=_run, args=(send, fn, args, kwargs, dict(os.environ)), daemon=True)
-    child.start()
+    with _as_plain_process():
+        child = _context.Process(target=_run, args=(send, fn, args, kwargs, dict(os.environ), seconds), daemon=True)
+        child.start()
     send.close()  # the child holds the only writing end: its death reads as end of file
     try:
         if not receive.poll(seconds):
@@ -65,7 +70,31 @@ def within(seconds: float, fn: Callable[..., T], /, *args: Any, what: str, **kwa
     raise value
 
 
-def _run(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], environ: dict[str, str]) -> None:
+@contextmanager
+def _as_plain_process() -> Iterator[None]:
+    """multiprocessing's view of this process while a child is made: in a Celery pool process it is billiard's, a daemon
+    (which may have no children) whose key multiprocessing refuses to pickle.
+
+    The daemon rule guards against orphans; this child never outlives the call that waits for it and kills it,
+    and bounds its own CPU time should its parent be killed first.
+    """
+    current = mp_process._current_process  # type: ignore[attr-defined]
+    if type(current._config.get("authkey")) is mp_process.AuthenticationString and not current._config.get("daemon"):
+        yield
+        return
+    plain = mp_process.BaseProcess(name=current.name)
+    plain._identity, plain._config = (), {"authkey": mp_process.AuthenticationString(os.urandom(32)), "semprefix": "/mp"}
+    mp_process._current_process = plain  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        mp_process._current_process = current  # type: ignore[attr-defined]
+
+
+def _run(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], environ: dict[str, str],
+         seconds: float) -> None:  # fmt: skip
+    limit = math.ceil(seconds) + 5  # an orphan (its parent killed mid-read) stops spinning soon after the limit
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 5))
     os.environ.clear()
     os.environ.update(environ)  # the fork server's environment is the one it started with
     from worker.settings import get_settings

@@ -107,6 +107,7 @@ def test_a_sidecar_gives_one_file_its_own_voice(inbox, bucket, emulator, referen
 
     pipeline, ctx = inbox
     voice_id = emulator.create_model(reference_clip)
+    pipeline = pipeline.model_copy(update={"voices": ["narrator", voice_id]})  # a sidecar may use the voices its pipeline grants
     storage = Storage()
     storage.put(bucket, "inbox/special.voice.yaml", f"voice_id: {voice_id}\n".encode(), content_type="text/yaml")
     storage.put(bucket, "inbox/special.txt", b"Read in a voice of its own.", content_type="text/plain")
@@ -137,6 +138,8 @@ def test_a_manifest_renders_its_entries_and_files_away_with_each_result(inbox, b
     pipeline, ctx = inbox
     storage = Storage()
     voice_id = emulator.create_model(reference_clip)
+    pipeline = pipeline.model_copy(update={"sources": [f"s3://{bucket}/inbox/", f"s3://{bucket}/sources/"], "voices": ["narrator", voice_id],
+                                           "outputs": [f"s3://{bucket}/audio/", f"s3://{bucket}/elsewhere/"]})  # what the manifest may name
     storage.put(bucket, "sources/tale.md", MARKDOWN.encode(), content_type="text/markdown")
     manifest = "\n".join([
         '{"text": "The first entry, in the pipeline\'s voice."}',
@@ -224,7 +227,8 @@ def test_the_pipelines_lexicons_apply_then_an_entrys_own(inbox, bucket, emulator
     storage = Storage()
     storage.put(bucket, "lexicons/src/pipeline.yaml", b"Zorbu: Zor-boo\n", content_type="text/yaml")
     storage.put(bucket, "lexicons/src/entry.csv", b"word,say\nQuix,Kwicks\nZorbu,Zorr-bew\n", content_type="text/csv")
-    pipeline = Pipeline.model_validate({**pipeline.model_dump(), "lexicon": f"s3://{bucket}/lexicons/src/pipeline.yaml"})
+    pipeline = Pipeline.model_validate({**pipeline.model_dump(), "lexicon": f"s3://{bucket}/lexicons/src/pipeline.yaml",
+                                        "sources": [f"s3://{bucket}/inbox/", f"s3://{bucket}/lexicons/src/"]})  # fmt: skip
     storage.put(bucket, "inbox/note.txt", b"Zorbu waved at Quix.", content_type="text/plain")
     entry = {"text": "Quix met Zorbu.", "lexicon": [f"s3://{bucket}/lexicons/src/entry.csv"]}
     storage.put(bucket, "inbox/batch.jsonl", json.dumps(entry).encode(), content_type="application/x-ndjson")
@@ -274,6 +278,7 @@ def test_a_manifest_that_fails_part_way_tracks_what_it_sent_and_does_not_pay_for
     from producer.pipelines.state import InboxState
 
     pipeline, ctx, faults = behind_faults
+    pipeline = pipeline.model_copy(update={"sources": [f"s3://{bucket}/sources/"]})
     storage = Storage()
     storage.put(bucket, "sources/first.md", b"# First\n\n## One\n\nThe first book of the manifest.\n", content_type="text/markdown")
     storage.put(bucket, "sources/second.md", b"# Second\n\n## One\n\nThe second book of the manifest.\n", content_type="text/markdown")
