@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from pydantic import ValidationError
 
 from producer.cli import books as book_cli
 from producer.cli import gc as gc_cli
@@ -79,21 +78,19 @@ def submit(
     lexicon: options.Lexicon = None,
     wait: options.Wait = False,
     as_json: options.Json = False,
-    sources: Annotated[Optional[list[str]], typer.Option("--sources", metavar="s3://B/P", help=(
-        "Hold manifests to these S3 folders (repeatable): their entries may name only s3:// files under them, never local"
-        " paths; an entry naming anything else is refused and nothing is sent."))] = None,  # fmt: skip
+    sources: options.Sources = None,
 ) -> None:
     """Enqueue narration: one job per text file; .epub and .md become audiobooks; .jsonl/.yaml manifests list many.
 
     --out may be left off for manifests, whose entries name their own.
     """
     settings = settings_or_exit()
-    grant = _sources_grant(sources)
     if out is None and not all(Path(f).suffix.lower() in MANIFEST_SUFFIXES for f in files):
         fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
     try:
         synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
         lexicons = read_lexicon_files(lexicon)
+        grant = Grant.for_sources(sources)
         check_notify_url(notify, settings=settings)  # before anything is read, uploaded or sent
         check_notify_url(notify_batch, settings=settings, option="--notify-batch")
     except BadInput as exc:
@@ -123,16 +120,6 @@ def submit(
     _print_jobs(jobs, as_json=as_json)
     if wait:
         _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
-
-
-def _sources_grant(sources: list[str] | None) -> Grant:
-    """--sources as a grant: manifests read only under those folders and never local files; no option, no restriction."""
-    if not sources:
-        return Grant()
-    try:
-        return Grant(sources=tuple(sources), local_paths=False)
-    except ValidationError as exc:
-        fail(f"--sources: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}")
 
 
 def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: tuple[str | None, str | None],

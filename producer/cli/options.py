@@ -42,3 +42,5 @@ Lexicon = Annotated[
     typer.Option("--lexicon", metavar="FILE", help="A pronunciation lexicon (.pls, .yaml or .csv); repeat for more, a later file's entries win."),
 ]
 SampleRate = Annotated[Optional[int], typer.Option("--sample-rate", help="Hz asked of Fish: 8000, 16000, 24000, 32000 or 44100 (default: Fish's own, 44100).")]
+Sources = Annotated[Optional[list[str]], typer.Option("--sources", metavar="s3://B/P", help="Hold manifests to these S3 folders"
+                    " (repeatable): entries may name only s3:// files under them, never local paths; anything else is refused.")]  # fmt: skip

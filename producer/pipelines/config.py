@@ -170,7 +170,7 @@ class Pipeline(BaseModel):
             raise ValueError("`clip` and `transcript` go together: the clip's exact words are needed to clone it")
         if self.inbox is not None and self.inbox.rstrip("/").count("/") < 3:
             raise ValueError("`inbox` is a whole bucket; name a folder in it (s3://bucket/inbox/): processed/ and failed/ go beside it")
-        if self.inbox is not None and self.out.rstrip("/").startswith(self.inbox.rstrip("/")):
+        if self.inbox is not None and (self.out.rstrip("/") + "/").startswith(self.inbox.rstrip("/") + "/"):  # folders, not names
             raise ValueError("`out` lies inside `inbox`: outputs would be picked up as new files; put them elsewhere")
         return self
 

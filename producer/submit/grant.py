@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from worker.contract import check_bucket, check_prefix
 from worker.errors import BadInput
@@ -57,6 +57,16 @@ class Grant(BaseModel):
     @classmethod
     def unrestricted(cls) -> Grant:
         return cls()
+
+    @classmethod
+    def for_sources(cls, sources: list[str] | None) -> Grant:
+        """`narrate submit --sources`: manifests read only under those folders and never local files; none given, no bound."""
+        if not sources:
+            return cls()
+        try:
+            return cls(sources=tuple(sources), local_paths=False)
+        except ValidationError as exc:
+            raise BadInput(f"--sources: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}") from None
 
     @property
     def restricted(self) -> bool:
