@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from producer.pipelines import parsing
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
 from producer.pipelines.inbox import scan
@@ -149,7 +148,7 @@ def read_slowly(data: bytes, name: str):  # noqa: ANN201  (runs in the reading c
 
 def test_a_read_that_never_ends_is_stopped_at_the_limit_and_filed_as_failed(inbox, bucket, monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline, ctx = inbox
-    monkeypatch.setattr(parsing, "text_source", read_slowly)  # the child imports it from this module
+    monkeypatch.setattr("producer.pipelines.parsing.text_source", read_slowly)  # the child imports it from this module
     ctx.settings = ctx.settings.model_copy(update={"parse_seconds": 1.0})
     put(bucket, "inbox/a-hang.txt", b"This one makes the reader hang.")
     put(bucket, "inbox/b-fine.txt", b"This one reads at once.")
