@@ -8,9 +8,11 @@ stamped as its dispatcher would, wrapped in kombu's Redis fan-out envelope and
 published on the channel kombu would use, a batch per round trip.
 
 Redis drops a PUBLISH nobody subscribes to, and says how many received it: once
-a batch's events reached nobody, each later batch sends only its first event,
-and all of them again as soon as one is received. A monitor that starts
-mid-way misses at most one batch; events are best-effort in Celery too.
+a batch's events reached nobody, only one event asks again, at most once per
+ASK_AGAIN_SECONDS (the first of a batch), and all of them are sent again as
+soon as one is received. A monitor that starts mid-way misses about a second
+of events; events are best-effort in Celery too. One job per call (a loop of
+`submit()`) then costs no third round trip.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from celery.utils.time import utcoffset
 from kombu import Producer
 from kombu.utils.json import dumps
 
+ASK_AGAIN_SECONDS = 1.0
 
 class SentEvents:
     """Stands in for Celery's event dispatcher while jobs are sent (`send_task(..., event_dispatcher=this)`)."""
@@ -38,11 +41,12 @@ class SentEvents:
         self._pid = os.getpid()
         self._pending: list[tuple[str, bytes]] = []
         self._unheard = False  # the last events published reached no subscriber
+        self._asked_at = 0.0  # when they were published (monotonic)
 
     def publish(self, type: str, fields: dict[str, Any], producer: Producer, **_: Any) -> None:
         """Celery's dispatcher API: keep the event, stamped now, to publish with the batch."""
-        if self._unheard and self._pending:
-            return  # nobody listened to the last batch: its first event asks again, the rest are not built
+        if self._unheard and (self._pending or time.monotonic() - self._asked_at < ASK_AGAIN_SECONDS):
+            return  # nobody listened last time: one event asks again now and then, the rest are not built
         event = {**fields, "hostname": self._hostname, "utcoffset": utcoffset(), "pid": self._pid,
                  "clock": self._clock.forward(), "timestamp": time.time(), "type": type}  # fmt: skip
         routing_key = type.replace("-", ".")
@@ -70,6 +74,7 @@ class SentEvents:
         for topic, payload in pending:
             pipe.publish(topic, payload)
         self._unheard = not any(pipe.execute())
+        self._asked_at = time.monotonic()
 
     def drop(self) -> None:
         """Forget the events of messages that were not sent."""

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 import redis
 
-from producer.submit import publish
+from producer.submit import publish, sent_events
 from producer.submit.publish import send_render_jobs
 from producer.submit.sent_events import SentEvents
 from worker.app import QUEUE, make_app
@@ -83,12 +83,20 @@ def test_a_listening_monitor_hears_every_job_sent(stack_env: dict[str, str], red
     assert redis_client.llen(QUEUE) == len(jobs)
 
 
-def test_with_nobody_listening_each_later_batch_publishes_one_event(stack_env: dict[str, str], redis_client: redis.Redis) -> None:
+def test_with_nobody_listening_events_are_not_published(
+    stack_env: dict[str, str], redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app(Settings())
     events = SentEvents(app)
     redis_client.config_resetstat()
     send_render_jobs(app, render_jobs(3 * BATCH), on_unsent=lambda *_: None, events=events)
-    assert publishes(redis_client) == BATCH + 2, "the first batch's events, then one asking per batch"
+    send_render_jobs(app, render_jobs(1, first=50), on_unsent=lambda *_: None, events=events)
+    assert publishes(redis_client) == BATCH, "only the first batch's events: nobody heard them, and it is too soon to ask"
+
+    monkeypatch.setattr(sent_events, "ASK_AGAIN_SECONDS", 0.0)
+    redis_client.config_resetstat()
+    send_render_jobs(app, render_jobs(3 * BATCH, first=60), on_unsent=lambda *_: None, events=events)
+    assert publishes(redis_client) == 3, "one event per batch asks whether anyone listens now"
 
     # A monitor starts: the next batch's first event is heard, and every event after it is sent again.
     later = render_jobs(3 * BATCH, first=100)
@@ -96,4 +104,4 @@ def test_with_nobody_listening_each_later_batch_publishes_one_event(stack_env: d
     send_render_jobs(app, later, on_unsent=lambda *_: None, events=events)
     heard = [event["uuid"] for event in monitor.stop()]
     assert heard == [later[0].job_id] + [job.job_id for job in later[BATCH:]]
-    assert redis_client.llen(QUEUE) == 6 * BATCH, "every message is sent whoever listens"
+    assert redis_client.llen(QUEUE) == 9 * BATCH + 1, "every message is sent whoever listens"
