@@ -14,9 +14,10 @@ from typing import Annotated, Optional
 import typer
 
 from producer.cli import books as book_cli
+from producer.cli import follow as follow_cli
 from producer.cli import gc as gc_cli
 from producer.cli import ops as ops_cli
-from producer.cli import options, progress
+from producer.cli import options
 from producer.cli import say as say_cli
 from producer.cli import words as words_cli
 from producer.cli.console import (
@@ -41,10 +42,8 @@ from producer.submit.lexicons import Lexicons, read_lexicon_files
 from producer.submit.manifests import check_buckets, plan_work, submit_job_groups
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
-from worker.books.state import BookState
 from worker.contract import RenderJob, Synthesis, job_schema
 from worker.errors import BadInput, NarrateError
-from worker.jobs.records import JobRecord, JobStore
 from worker.settings import Settings
 from worker.webhooks.submitted import check_notify_url
 
@@ -119,7 +118,7 @@ def submit(
         fail(str(exc), code=EXIT_JOB_FAILED)
     _print_jobs(jobs, as_json=as_json)
     if wait:
-        _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
+        follow_cli.wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
 
 
 def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: tuple[str | None, str | None],
@@ -151,7 +150,7 @@ def _submit_books(settings: Settings, books: list[str], *, others: list[str], ou
     # stderr, so stdout stays the ids (or the JSON) alone
     errors.print(f"queued {len(jobs):,} job{'s' if len(jobs) != 1 else ''} in {time.perf_counter() - started:.1f} s", highlight=False)
     if wait:
-        _wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
+        follow_cli.wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
 
 
 def _print_jobs(jobs: list[RenderJob], *, as_json: bool) -> None:
@@ -170,68 +169,7 @@ words_cli.register(app, settings_or_exit=settings_or_exit)
 app.command("gc")(gc_cli.gc)
 
 
-@app.command()
-def status(
-    job_ids: Annotated[list[str], typer.Argument(help="Job or book ids printed by `narrate submit` or `narrate book`.")],
-    as_json: options.Json = False,
-) -> None:
-    """Show each job's (or book's) state, attempts, voice mode, output or error."""
-    settings = settings_or_exit()
-    book_state = BookState.from_url(settings.broker_url)
-    books = [b for b in (book_state.get(job_id) for job_id in job_ids) if b is not None]
-    if books:
-        if as_json:
-            print(json.dumps([progress.public(b) for b in books] if len(job_ids) > 1 else progress.public(books[0]), indent=2))
-        else:
-            for book in books:
-                console.print(progress.book_table(book))
-        if any(b.get("state") == "failed" for b in books):
-            raise typer.Exit(EXIT_JOB_FAILED)
-        return
-    try:
-        records = progress.fetch(JobStore.from_url(settings.broker_url), job_ids)
-    except progress.UnknownJobs as exc:
-        fail(str(exc))
-    notice = ops_cli.breaker_notice(settings.broker_url)
-    if notice:
-        warn(notice)
-    _report(records, as_json=as_json, failed=any(record.state == "failed" for record in records))
-
-
-@app.command()
-def wait(
-    job_ids: Annotated[list[str], typer.Argument(help="Job or book ids printed by `narrate submit` or `narrate book`.")],
-    timeout: options.Timeout = None,
-    as_json: options.Json = False,
-) -> None:
-    """Wait for jobs (or books) to finish, with progress bars; exit 1 if any failed or timed out."""
-    settings = settings_or_exit()
-    book_state = BookState.from_url(settings.broker_url)
-    book_ids = [i for i in job_ids if book_state.get(i) is not None]
-    books_ok = all([book_cli.wait_for_book(settings, book_id, timeout=timeout, as_json=as_json) for book_id in book_ids])
-    jobs = [i for i in job_ids if i not in book_ids]
-    if jobs:
-        _wait_and_report(settings, jobs, timeout=timeout, as_json=as_json, also_failed=not books_ok)
-    elif not books_ok:
-        raise typer.Exit(EXIT_JOB_FAILED)
-
-
-def _wait_and_report(settings: Settings, job_ids: list[str], *, timeout: float | None, as_json: bool, also_failed: bool = False) -> None:
-    store = JobStore.from_url(settings.broker_url)
-    try:
-        records = progress.wait_for(store, job_ids, console=errors if as_json else console, timeout=timeout)
-    except progress.UnknownJobs as exc:
-        fail(str(exc))
-    _report(records, as_json=as_json, failed=also_failed or not all(record.state == "succeeded" for record in records))
-
-
-def _report(records: list[JobRecord], *, as_json: bool, failed: bool) -> None:
-    if as_json:
-        print(json.dumps([progress.public(record.model_dump()) for record in records], indent=2))
-    else:
-        console.print(progress.records_table(records))
-    if failed:
-        raise typer.Exit(EXIT_JOB_FAILED)
+follow_cli.register(app, settings_or_exit=settings_or_exit)
 
 
 @app.command()

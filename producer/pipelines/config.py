@@ -35,17 +35,17 @@ from pydantic import (
     model_validator,
 )
 
+from producer.pipelines.cron import can_fire, cron_fields
 from producer.submit.grant import folder
 from worker.contract import ModelVoice
 from worker.errors import BadInput
+from worker.settings import get_settings
+from worker.webhooks.submitted import check_notify_url
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 _PLACEHOLDERS = {"date", "time", "name"}
-_LONGEST_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
-_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
-_CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 6))
 
 
 class Pipeline(BaseModel):
@@ -136,7 +136,7 @@ class Pipeline(BaseModel):
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
             raise ValueError(f"{value!r} is not a cron schedule: five fields, minute hour day month weekday, e.g. \"*/5 * * * *\"")
         cron_fields(value)
-        _can_fire(value)
+        can_fire(value)
         return value
 
     @field_validator("timezone")
@@ -204,13 +204,27 @@ def read_pipelines(path: Path) -> PipelinesFile:
         where = f"{path}: line {mark.line + 1}" if mark else str(path)
         raise BadInput(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     try:
-        return PipelinesFile.model_validate(data)
+        found = PipelinesFile.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
         field = ".".join(str(p) for p in loc) or "the file"
         message = str(error["msg"]).removeprefix("Value error, ")
         raise BadInput(f"{path}: line {_line_of(node, loc)}: {field}: {message}") from None
+    for index, pipeline in enumerate(found.pipelines):
+        problem = _webhook_refused(pipeline, index=index)
+        if problem:
+            raise BadInput(f"{path}: line {_line_of(node, ('pipelines', index, 'notify'))}: {problem}")
+    return found
+
+
+def _webhook_refused(pipeline: Pipeline, *, index: int) -> str | None:
+    """Why the pipeline's `notify` may not be called (a private address, no signing secret), or None."""
+    try:
+        check_notify_url(pipeline.notify, settings=get_settings(), option=f"pipelines.{index}.notify")
+    except BadInput as exc:
+        return str(exc)
+    return None
 
 
 def read_pipelines_each(path: Path) -> tuple[list[Pipeline], list[str]]:
@@ -243,38 +257,11 @@ def read_pipelines_each(path: Path) -> tuple[list[Pipeline], list[str]]:
         if any(p.name == pipeline.name for p in found):
             refused.append(f"{path}: line {_line_of(node, ('pipelines', index))}: two pipelines are named {pipeline.name!r}; names must be unique")
             continue
+        if problem := _webhook_refused(pipeline, index=index):
+            refused.append(f"{path}: line {_line_of(node, ('pipelines', index, 'notify'))}: {problem}")
+            continue
         found.append(pipeline)
     return found, refused
-
-
-def _can_fire(expression: str) -> None:
-    """Refuse a schedule no date matches (`0 6 30 2 *`): it would never run, and looking for its next run would never end."""
-    fields = expression.split()
-    _, _, days, months, _ = cron_fields(expression)
-    if not fields[2].startswith("*") and not fields[4].startswith("*"):
-        return  # either day field may match, and every weekday comes round
-    if any(day <= _LONGEST_MONTH[month] for month in months for day in days):
-        return
-    names = ", ".join(_MONTH_NAMES[m - 1] for m in sorted(months))
-    raise ValueError(f"{expression!r} never runs: no month it allows ({names}) has a day {', '.join(map(str, sorted(days)))};"
-                     " pick a day of the month those months have")  # fmt: skip
-
-
-def cron_fields(expression: str) -> list[set[int]]:
-    """The minutes, hours, days, months and weekdays (0 = Sunday; 7 is Sunday too) a cron expression allows."""
-    return [_cron_field(text, name, low, high) for text, (name, low, high) in zip(expression.split(), _CRON_RANGES)]
-
-
-def _cron_field(text: str, name: str, low: int, high: int) -> set[int]:
-    found: set[int] = set()
-    for part in text.split(","):
-        span, _, step = part.partition("/")
-        start, end = (low, high) if span == "*" else (int(span.split("-")[0]), int(span.split("-")[-1]))
-        top = 7 if name == "weekday" else high
-        if not low <= start <= end <= top or (step and int(step) == 0):
-            raise ValueError(f"{part!r} is outside the {name} field's range {low}-{top}")
-        found.update(value % 7 if name == "weekday" else value for value in range(start, end + 1, int(step or 1)))
-    return found
 
 
 def _seconds(value: str) -> float:

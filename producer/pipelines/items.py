@@ -72,7 +72,8 @@ def submit_item(pipeline: Pipeline, item: Item, *, out: str, ctx: InboxContext, 
     synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
     lexicons = fetched_lexicons(ctx.storage, pipeline.lexicon, where=f"pipeline {pipeline.name}: `lexicon`")
     if isinstance(item, TextSource):
-        [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis, lexicons=lexicons)
+        [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis, lexicons=lexicons,
+                                notify=pipeline.notify)  # fmt: skip
         return {"kind": "job", "id": job.job_id}
     plan, cost = ctx.books.submit(item, voice=voice, out=out, fmt=None if pipeline.preset else pipeline.format,
                                   notify_url=pipeline.notify, budget_usd=pipeline.budget, preset=pipeline.preset,

@@ -124,7 +124,8 @@ def submit_manifest(
             if not unsent:
                 continue
             sent = Submitter.from_settings(settings).submit(sources=[s for _, s in unsent], voice=group.voice, out=group.out, fmt=group.fmt,
-                                                            synthesis=group.synthesis, lexicons=group.lexicons)  # fmt: skip
+                                                            synthesis=group.synthesis, lexicons=group.lexicons,
+                                                            notify=pipeline.notify)  # fmt: skip
             items += [{"tag": f"job:{p}", "kind": "job", "id": job.job_id, "bytes": len(s.text.encode("utf-8"))}
                       for (p, s), job in zip(unsent, sent)]  # fmt: skip
     except Exception as exc:

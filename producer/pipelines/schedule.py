@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from producer.pipelines.config import Pipeline, cron_fields
+from producer.pipelines.config import Pipeline
+from producer.pipelines.cron import cron_fields
 from worker import keys
 
 # KEYS: next-run key. ARGV: now, the next run after this one. 1 when this caller claimed the run.

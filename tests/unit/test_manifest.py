@@ -225,7 +225,7 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
     class OneCallPerGroup:
         calls: list[tuple[str, str, int]] = []
 
-        def submit(self, *, sources: list, voice: object, out: str, fmt: str, synthesis: object, lexicons: object) -> list[str]:
+        def submit(self, *, sources: list, voice: object, out: str, fmt: str, synthesis: object, lexicons: object, **_: object) -> list[str]:
             self.calls.append((out, fmt, len(sources)))
             return [source.name for source in sources]  # stands in for the jobs
 

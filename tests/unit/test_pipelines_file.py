@@ -160,3 +160,27 @@ def test_the_service_runs_the_other_pipelines_and_names_the_line_of_the_refused_
         assert [p.name for p in tasks.pipelines()] == ["publisher-inbox"]
     assert f"{path}: line 12: pipelines.1.cron" in caplog.text and "never runs" in caplog.text
     get_settings.cache_clear()
+
+
+def test_a_pipeline_whose_webhook_is_internal_is_refused_with_its_line_and_the_others_run(tmp_path, monkeypatch) -> None:
+    from producer.pipelines.config import read_pipelines, read_pipelines_each
+    from worker.errors import BadInput
+    from worker.settings import get_settings
+
+    monkeypatch.setenv("NARRATE_WEBHOOK_SECRET", "s")
+    get_settings.cache_clear()
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(
+        "pipelines:\n"
+        "  - name: sneaky\n    inbox: s3://books/in/\n    out: s3://books/out/\n    voice_id: v1\n    every: 1m\n"
+        "    notify: http://169.254.169.254/latest/meta-data/\n"
+        "  - name: fine\n    inbox: s3://books/in2/\n    out: s3://books/out2/\n    voice_id: v1\n    every: 1m\n"
+    )
+    try:
+        found, refused = read_pipelines_each(path)
+        assert [p.name for p in found] == ["fine"]
+        assert len(refused) == 1 and "line 7" in refused[0] and "169.254.169.254" in refused[0]
+        with pytest.raises(BadInput, match="line 7"):
+            read_pipelines(path)
+    finally:
+        get_settings.cache_clear()
