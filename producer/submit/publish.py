@@ -26,7 +26,8 @@ BATCH_JOBS = 500  # messages per pipeline: bounded memory, and a failure loses t
 
 
 def send_render_jobs(
-    app: Celery, jobs: list[RenderJob], *, on_unsent: Callable[[list[RenderJob], BaseException], None], events: SentEvents | None = None
+    app: Celery, jobs: list[RenderJob], *, on_unsent: Callable[[list[RenderJob], BaseException], None],
+    events: SentEvents | None = None,
 ) -> None:
     """Publish one `narrate.render` message per job, in order.
 
@@ -44,7 +45,8 @@ def send_render_jobs(
                 with producer.batch(max_size=2 * BATCH_JOBS):  # at most two commands per message: push, expiry
                     for job in batch:
                         # The queue is declared once per producer: later messages skip the check.
-                        _send(app, producer, job, route=route, events=events, declare=None if start == 0 and job is batch[0] else [])
+                        declare = None if start == 0 and job is batch[0] else []
+                        _send(app, producer, job, route=route, events=events, declare=declare)
                 events.flush(producer)
             except BaseException as exc:
                 events.drop()

@@ -31,8 +31,9 @@ from kombu.utils.json import dumps
 
 ASK_AGAIN_SECONDS = 1.0
 
+
 class SentEvents:
-    """Stands in for Celery's event dispatcher while jobs are sent (`send_task(..., event_dispatcher=this)`)."""
+    """In place of Celery's event dispatcher for the messages sent (`send_task_message(..., event_dispatcher=)`)."""
 
     def __init__(self, app: Celery) -> None:
         self._clock = app.clock

@@ -59,11 +59,13 @@ def main() -> None:
             for round_ in range(1, args.rounds + 1):
                 for revision, tree in trees.items():
                     rates[revision].append(one_pass(tree))
-                    log(f"round {round_}/{args.rounds} {revision}: " + ", ".join(f"{name} {rate:,.0f}" for name, rate in zip(FIGURES, rates[revision][-1])))
+                    figures = ", ".join(f"{name} {rate:,.0f}" for name, rate in zip(FIGURES, rates[revision][-1]))
+                    log(f"round {round_}/{args.rounds} {revision}: {figures}")
         finally:
             for tree in trees.values():
                 if tree != ROOT:
-                    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False, capture_output=True)
+                    remove = ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)]
+                    subprocess.run(remove, check=False, capture_output=True)
     table = Table(title=f"enqueue, jobs/s: median (min-max) of {args.rounds} interleaved rounds")
     table.add_column("version")
     for name in FIGURES:

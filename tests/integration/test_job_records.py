@@ -81,7 +81,7 @@ def test_the_sweeper_resends_a_lost_job_from_its_kept_message(jobs: list[RenderJ
     assert RenderJob.model_validate(sent[jobs[1].job_id]) == jobs[1]
 
 
-def test_a_record_written_before_compression_still_gives_its_message(stack_env: dict[str, str], redis_client: redis.Redis) -> None:
+def test_an_uncompressed_message_of_an_older_record_is_read(stack_env: dict[str, str], redis_client: redis.Redis) -> None:
     message = json.dumps({"job_id": "b" * 32, "text": "Kept as it was sent."})
     redis_client.hset(keys.job_record("b" * 32), mapping={"job_id": "b" * 32, "state": "failed", "message": message})
     assert JobStore(redis_client).message("b" * 32) == message
