@@ -145,6 +145,21 @@ class PolicyTask(Task):
         return result
 
     def handle(self, unit: Unit, exc: Exception, *, kwargs: dict[str, Any]) -> None:
+        try:
+            return self._decide(unit, exc, kwargs=kwargs)
+        except redis.RedisError as trouble:
+            # Redis itself is in trouble, so the unit's record cannot say what happened: try the unit again later,
+            # counted in the message, rather than acknowledge a delivery whose outcome nobody recorded.
+            carried = int(kwargs.get(ATTEMPTS_KWARG, 0) or 0) + 1
+            if carried >= unit.max_attempts:
+                log.error("%s: %s, and Redis could not record it (%s); the sweeper or reconciler will find it", unit.name,
+                          describe(exc), describe(trouble))  # fmt: skip
+                return None
+            settings = get_settings()
+            delay = retry_delay(carried, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
+            raise self._retry(countdown=delay, kwargs={**kwargs, ATTEMPTS_KWARG: carried}) from trouble
+
+    def _decide(self, unit: Unit, exc: Exception, *, kwargs: dict[str, Any]) -> None:
         verdict, cause = classify(exc), cause_of(exc)
         if verdict is Verdict.WAIT:
             assert isinstance(exc, Wait)

@@ -67,7 +67,7 @@ def test_9_a_job_that_kills_its_worker_every_time_ends(fault_workers, emulator, 
         killer.join()
     row = batch.row(emulator)
     record = batch.store().get(poison)
-    assert record is not None and record.state == "failed" and "died 3 times" in record.error
+    assert record is not None and record.state == "failed" and "was killed 3 times" in record.error
     assert len(killed) == 3 and record.deaths == 3, "each death counted once, and the job was not handed out again"
     assert row.succeeded == 6 and row.failed == 1 and row.lost == 0 and row.duplicates == 0
 

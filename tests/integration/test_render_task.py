@@ -108,3 +108,25 @@ def test_a_dead_process_s_lease_is_released_by_its_parent_and_a_later_one_is_not
         import os
 
         assert redis_client.get(keys.render_lease("job-c")).decode().startswith(holder_prefix(host=host, pid=os.getpid()))
+
+
+def test_a_failure_redis_cannot_record_is_tried_again_not_acknowledged_and_forgotten(job, monkeypatch) -> None:
+    from worker.errors import FishUnavailable
+
+    class Rescheduled(BaseException):
+        pass
+
+    retried = []
+    monkeypatch.setattr(tasks.RenderTask, "_retry", lambda self, **options: retried.append(options) or Rescheduled())
+
+    def busy(*args, **kwargs):
+        raise FishUnavailable("the Fish API answered 503")
+
+    def redis_gone(self, job_id):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(tasks, "render_job", busy)
+    monkeypatch.setattr(JobStore, "first_attempt_at", redis_gone)  # Redis goes away between the failure and its record
+    with pytest.raises(Rescheduled):
+        tasks.render.run(job=job.model_dump(mode="json"))
+    assert retried[0]["kwargs"]["errors"] == 1, "counted in the message while Redis cannot count"

@@ -41,7 +41,7 @@ class JobUnit(Unit):
         elapsed = time.time() - self.store.first_attempt_at(self.job_id)
         if elapsed < self._max_retry_seconds:
             return None
-        return f"gave up {elapsed:.0f}s after its first attempt (NARRATE_MAX_RETRY_SECONDS is {self._max_retry_seconds:g})"
+        return f"gave up after {elapsed:.0f}s of attempts (NARRATE_MAX_RETRY_SECONDS is {self._max_retry_seconds:g})"
 
     def waiting(self, note: str, *, exc: BaseException) -> None:
         # Waiting for capacity, credit or another delivery is not failing: no attempt, and no retry time, is used up.
@@ -58,5 +58,6 @@ class JobUnit(Unit):
 
     def fail(self, reason: str) -> None:
         record = self.store.get(self.job_id)
-        self.store.mark_failed(self.job_id, error=reason, attempt=record.failures if record else None)
+        # The attempt that ended it: a permanent error in the first counts 1, as its record said while it ran.
+        self.store.mark_failed(self.job_id, error=reason, attempt=max(record.failures, record.attempts) or None if record else None)
         metrics.JOBS.labels(state="failed").inc()
