@@ -8,7 +8,6 @@ from typing import Annotated, Any, Optional
 import typer
 
 from producer.cli.console import console, errors, fail
-from producer.cli.book_retry import retry_books
 from worker.app import ALL_QUEUES, make_app
 from worker.books.state import BookState
 from worker.contract import RENDER_TASK, RenderJob
@@ -55,6 +54,8 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
         client = connect_redis(settings.broker_url)
         books = [i for i in job_ids or [] if store.get(i) is None and BookState(client).exists(i)]
         if books:
+            from producer.cli.book_retry import retry_books  # imported when used: every command starts sooner
+
             retried_books = retry_books(books, settings=settings)
             job_ids = [i for i in job_ids or [] if i not in books]
             if not job_ids:

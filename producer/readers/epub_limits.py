@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.books.cover import cover_too_big
 from worker.errors import BadInput
 from worker.limits import too_big
 
@@ -77,4 +76,6 @@ def _inflate_within(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, *, name: s
 def check_cover(name: str, *, cover: bytes | None, where: str, limit: int) -> None:
     """A cover over the limit is refused here, as the assembly would refuse to embed it in the .m4b."""
     if cover is not None and len(cover) > limit:
+        from worker.books.cover import cover_too_big  # imported when used: it brings S3's client, which reading needs not
+
         raise cover_too_big(name, size=len(cover), limit=limit, where=where)

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 from producer.readers.booktext import BookText, ChapterText
 from worker.books.plan import BookPlan
-from worker.books.spool import spool_bytes
 from worker.errors import BadInput
 
 CHARACTERS_PER_SECOND = 15.0  # narration speed, for estimates before anything is rendered
@@ -49,6 +48,8 @@ def check_spool_fits(plan: BookPlan, *, limit_bytes: int) -> None:
     Its length is estimated from its text's bytes (a character of a non-Latin script takes more bytes and, spoken,
     about as much more time), then taken as long as speech slower than the estimate would make it.
     """
+    from worker.books.spool import spool_bytes  # imported when used: it brings numpy, which text jobs need not
+
     rate = plan.synthesis.sample_rate or HIGHEST_CHUNK_RATE
     speed = plan.synthesis.speed or 1.0
     sample = plan.retail_sample_seconds[1] if plan.retail_sample_seconds else 0.0
