@@ -239,6 +239,10 @@ class Settings(BaseSettings):
         10 * 1024 * 1024, gt=0, description="The largest cover image a book may carry: a larger one is refused when the book is"
         " read, and never embedded in the .m4b."
     )
+    fetch_max_bytes: int = Field(
+        256 * 1024 * 1024, gt=0, description="The largest object a pipeline or a manifest fetches from S3 (a source, a clip,"
+        " a lexicon, a sidecar): a larger one is refused, by its size, before it is downloaded."
+    )
 
 
 def default_synthesis(settings: Settings) -> Synthesis:

@@ -35,6 +35,7 @@ from producer.pipelines.manifests import ManifestWork, PartlySent
 from producer.pipelines.settle import TRANSIENT, SettleResult, settle
 from producer.pipelines.state import InboxState, upload_tag
 from producer.pipelines.voices import for_file, is_sidecar
+from producer.submit.fetch import fetch_within
 from producer.submit.grant import Refused
 from producer.submit.jobs import parse_out
 from worker import keys
@@ -133,7 +134,7 @@ def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> 
             if held:
                 run.result.held.append(key)
             return
-    data = ctx.storage.get(run.bucket, key)
+    data = fetch_within(ctx.storage, run.bucket, key, limit=ctx.settings.fetch_max_bytes)
     if data is None:
         return  # moved or deleted since the listing
     digest = hashlib.sha256(data).hexdigest()

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
 from producer.pipelines.items import submit_object
+from producer.submit.fetch import fetch_within
 from producer.submit.jobs import parse_out
 from worker.errors import BadInput
 
@@ -15,7 +16,7 @@ from worker.errors import BadInput
 def render_recurring(pipeline: Pipeline, *, ctx: InboxContext, now: datetime | None = None) -> str:
     """Submit this run's render; returns the output prefix. Every run renders (and pays for) the object again."""
     bucket, key = parse_out(pipeline.recurring or "")
-    data = ctx.storage.get(bucket, key)
+    data = fetch_within(ctx.storage, bucket, key, limit=ctx.settings.fetch_max_bytes)
     if data is None:
         raise BadInput(f"pipeline {pipeline.name}: {pipeline.recurring} does not exist; upload it or fix `recurring`")
     moment = now or datetime.now(ZoneInfo(pipeline.timezone))

@@ -20,12 +20,14 @@ from pydantic import ValidationError
 
 from producer.pipelines.bounded import within
 from producer.pipelines.config import Pipeline
-from producer.submit.references import local_name
 from producer.submit.clips import ClipInput, prepare_clip_voice
+from producer.submit.fetch import fetch_within
 from producer.submit.grant import Grant
 from producer.submit.jobs import parse_out
+from producer.submit.references import local_name
 from producer.submit.voices import VoiceBook
 from worker.errors import BadInput
+from worker.settings import get_settings
 from worker.storage import Storage
 
 VOICE_FIELDS = ("voice", "voice_id", "clip", "transcript")
@@ -41,7 +43,7 @@ def for_file(pipeline: Pipeline, bucket: str, key: str, *, storage: Storage, gra
     """The pipeline as it applies to this file: its own settings, under the file's sidecar if there is one."""
     path = PurePosixPath(key)
     for candidate in (path.with_name(f"{path.stem}.voice.yaml"), path.with_name("voice.yaml")):
-        raw = storage.get(bucket, str(candidate))
+        raw = fetch_within(storage, bucket, str(candidate), limit=get_settings().fetch_max_bytes)
         if raw is not None:
             where = f"s3://{bucket}/{candidate}"
             return within(seconds, overridden, pipeline, raw, where=where, grant=grant, what=where)
@@ -110,7 +112,7 @@ def voice_of(pipeline: Pipeline, *, voices: VoiceBook, storage: Storage, prepare
             raise BadInput(f"pipeline {pipeline.name}: no voice named {pipeline.voice!r}; add it with `narrate voices add`")
         return named
     bucket, key = parse_out(pipeline.clip or "")
-    data = storage.get(bucket, key)
+    data = fetch_within(storage, bucket, key, limit=get_settings().fetch_max_bytes)
     if data is None:
         raise BadInput(f"pipeline {pipeline.name}: the clip {pipeline.clip} does not exist; upload it or fix `clip`")
     cache = {} if prepared is None else prepared

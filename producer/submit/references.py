@@ -18,9 +18,11 @@ from typing import Any
 
 import yaml
 
+from producer.submit.fetch import fetch_within
 from producer.submit.grant import Grant, Refused
 from producer.submit.jobs import parse_out
 from worker.errors import BadInput
+from worker.settings import get_settings
 from worker.storage import Storage
 
 PATH_FIELDS = ("file", "transcript_file")
@@ -53,7 +55,7 @@ class Fetched:
                            " move it to a folder the inbox does not watch and name it there")  # fmt: skip
         if url not in self._local:
             bucket, key = parse_out(url)
-            data = self._storage.get(bucket, key)
+            data = fetch_within(self._storage, bucket, key, limit=get_settings().fetch_max_bytes)
             if data is None:
                 raise BadInput(f"{where}: {url} does not exist; upload it or fix the URL")
             path = self._folder / str(len(self._local)) / local_name(key)

@@ -139,3 +139,25 @@ def test_a_readers_crash_on_one_file_files_that_one_and_the_scan_goes_on(inbox, 
     assert found.refused == ["inbox/evil.txt"] and found.submitted == ["inbox/fine.txt"]
     error = json.loads(Storage().get(bucket, "failed/iso/evil.error.json"))
     assert "failed unexpectedly (RecursionError" in error["error"] and "report this error" in error["fix"]
+
+
+def test_an_object_over_the_fetch_limit_is_refused_by_its_size_and_never_downloaded(inbox, bucket, faults, monkeypatch) -> None:
+    from worker.settings import get_settings
+
+    monkeypatch.setenv("NARRATE_FETCH_MAX_BYTES", "1000")
+    get_settings.cache_clear()
+    pipeline, ctx = inbox
+    ctx.settings = Settings()
+    put(bucket, "inbox/huge.txt", b"A long text. " * 200)  # 2,600 bytes: a 40 GB upload, scaled down
+    put(bucket, "sources/big.txt", b"Too big to fetch. " * 100)
+    put(bucket, "inbox/list.jsonl", json.dumps({"file": f"s3://{bucket}/sources/big.txt"}).encode() + b"\n")
+    put(bucket, "inbox/small.txt", b"A short text.")
+    pipeline = pipeline.model_copy(update={"sources": [f"s3://{bucket}/inbox/", f"s3://{bucket}/sources/"]})
+    found = scan(pipeline, ctx=ctx)
+    assert found.submitted == ["inbox/small.txt"] and "inbox/huge.txt" in found.refused
+    error = json.loads(Storage().get(bucket, "failed/iso/huge.error.json"))["error"]
+    assert "2,600 bytes, over the 1,000 bytes limit" in error and "NARRATE_FETCH_MAX_BYTES" in error
+    assert "inbox/list.jsonl" in found.refused
+    assert "NARRATE_FETCH_MAX_BYTES" in json.loads(Storage().get(bucket, "failed/iso/list.error.json"))["error"]
+    assert faults.seen("GET", "inbox/huge.txt") == 0 and faults.seen("GET", "sources/big.txt") == 0, "refused by HEAD alone"
+    get_settings.cache_clear()
