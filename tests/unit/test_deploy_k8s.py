@@ -237,16 +237,10 @@ def quantity_bytes(quantity: str) -> int:
 def test_the_assembly_pods_disk_holds_two_spools_and_says_which_chapter_fits() -> None:
     from worker.books.spool import spool_bytes
 
-    [assembly] = [d for d in worker_deployments().values() if ASSEMBLY_QUEUE in queues_of(d)]
-    pod = assembly["spec"]["template"]["spec"]
-    [container] = pod["containers"]
-    tmp = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
-    [volume] = [v for v in pod["volumes"] if v["name"] == tmp]
-    size = quantity_bytes(volume["emptyDir"]["sizeLimit"])
+    container, size = scratch_disk(ASSEMBLY_QUEUE)
     tasks = int(flag(container["command"], "--concurrency", "-c"))
     limit = effective_settings().spool_limit_bytes
     assert size >= tasks * limit, f"{tasks} chapter tasks of NARRATE_SPOOL_LIMIT_BYTES each need {tasks * limit} bytes of /tmp"
-    assert size <= quantity_bytes(container["resources"]["limits"]["ephemeral-storage"]), "an emptyDir on disk counts as ephemeral storage"
     # The figures the manifest states are what the chapter spool writes (worker/books/spool.py).
     text = (K8S / "assembly.yaml").read_text()
     hour = lambda fmt, bit_rate=None: spool_bytes(seconds=3600, rate=44_100, fmt=fmt, bit_rate=bit_rate)  # noqa: E731
@@ -259,16 +253,22 @@ def test_the_assembly_pods_disk_holds_two_spools_and_says_which_chapter_fits() -
 def test_the_render_pods_disk_holds_the_largest_job_joined_as_wav() -> None:
     from producer.submit.bookparts import CHARACTERS_PER_SECOND, HIGHEST_CHUNK_RATE, SPLIT_MARGIN
 
-    [render] = [d for d in worker_deployments().values() if QUEUE in queues_of(d)]
-    pod = render["spec"]["template"]["spec"]
+    _, size = scratch_disk(QUEUE)
+    seconds = effective_settings().max_text_bytes / CHARACTERS_PER_SECOND / SPLIT_MARGIN
+    largest_wav = seconds * HIGHEST_CHUNK_RATE * 2  # 16-bit mono
+    assert size >= largest_wav, f"a job of NARRATE_MAX_TEXT_BYTES joins into {largest_wav / 1e9:.1f} GB of WAV in /tmp"
+
+
+def scratch_disk(queue: str) -> tuple[dict, int]:
+    """The container of the workers of `queue` and the size of its /tmp, which fits in its ephemeral storage."""
+    [deployment] = [d for d in worker_deployments().values() if queue in queues_of(d)]
+    pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
     tmp = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
     [volume] = [v for v in pod["volumes"] if v["name"] == tmp]
-    seconds = effective_settings().max_text_bytes / CHARACTERS_PER_SECOND / SPLIT_MARGIN
-    largest_wav = seconds * HIGHEST_CHUNK_RATE * 2  # 16-bit mono
     size = quantity_bytes(volume["emptyDir"]["sizeLimit"])
-    assert size >= largest_wav, f"a job of NARRATE_MAX_TEXT_BYTES joins into {largest_wav / 1e9:.1f} GB of WAV in /tmp"
-    assert size <= quantity_bytes(container["resources"]["limits"]["ephemeral-storage"])
+    assert size <= quantity_bytes(container["resources"]["limits"]["ephemeral-storage"]), "an emptyDir on disk counts as ephemeral storage"
+    return container, size
 
 
 def container_port(container: dict, port: int | str) -> int:
