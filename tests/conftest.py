@@ -118,7 +118,7 @@ def reference_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
 @pytest.fixture(scope="session")
 def short_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A different, short (under 10 s) spoken clip."""
-    from worker.emulator.speech import make_reference_clip
+    from producer.dev.emulator.speech import make_reference_clip
 
     text = "A second voice, short and quick."
     path = tmp_path_factory.mktemp("clips") / "short.wav"

@@ -1,7 +1,7 @@
 """Decode audio made in the emulator's tone mode back into the tones it is made of.
 
 In tone mode every TTS answer is a sine whose frequency stands for its text
-(worker.emulator.tones.tone_frequency). An audiobook assembled from such parts
+(producer.dev.emulator.tones.tone_frequency). An audiobook assembled from such parts
 is a row of tones separated by pauses, so its order can be checked:
 
     samples, rate = decode_mono(audiobook_bytes)
@@ -16,7 +16,7 @@ import io
 import av
 import numpy as np
 
-from worker.emulator.tones import BASE_HZ, STEP_HZ, STEPS
+from producer.dev.emulator.tones import BASE_HZ, STEP_HZ, STEPS
 
 FRAME_SECONDS = 0.02
 SILENCE_DB = -40.0  # a frame this far below the loudest one is silence

@@ -183,10 +183,10 @@ def emulator(ctx: typer.Context) -> None:
     """Run the Fish API emulator (a development and test tool): --port --latency --concurrency
     --train-seconds --fail-rate --fail-training --rate-limit-rate --stall-rate --stall-seconds --seed
     --credit --tone-mode --api-key; `narrate emulator --help` lists them all."""
-    from worker.emulator.__main__ import parse_args
-    from worker.emulator.server import serve
+    from producer.dev.emulator.__main__ import parse_args
+    from producer.dev.emulator.server import serve
 
-    # One definition of the flags: the emulator's own parser, also behind `python -m worker.emulator`.
+    # One definition of the flags: the emulator's own parser, also behind `python -m producer.dev.emulator`.
     serve(parse_args(list(ctx.args)))
 
 

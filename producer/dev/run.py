@@ -49,7 +49,7 @@ def sample_reference_clip() -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "narrate"
     path = cache / f"sample-reference-{hashlib.sha256(transcript.encode()).hexdigest()[:12]}.wav"
     if not path.exists():
-        from worker.emulator.speech import make_reference_clip
+        from producer.dev.emulator.speech import make_reference_clip
 
         cache.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")

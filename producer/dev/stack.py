@@ -149,7 +149,7 @@ def start_emulator(*, workdir: Path, api_key: str, port: int | None = None, opti
                    ready: bool = True) -> Service:  # fmt: skip
     """`options` are the emulator's flags by name: a value, or True for a switch."""
     port = port or free_port()
-    argv = [sys.executable, "-m", "worker.emulator", "--host", LOOPBACK, "--port", str(port), "--api-key", api_key]
+    argv = [sys.executable, "-m", "producer.dev.emulator", "--host", LOOPBACK, "--port", str(port), "--api-key", api_key]
     for flag, value in (options or {}).items():
         argv += [f"--{flag.replace('_', '-')}"] + ([] if value is True else [str(value)])
     process, log = _spawn("emulator", argv, workdir=workdir)

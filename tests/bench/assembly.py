@@ -84,7 +84,7 @@ def paragraph(n: int) -> str:
 
 def store_chunks(bucket: str) -> dict[str, float]:
     """Speak every distinct chunk of the paragraph pool once and store it at 44.1 kHz; returns each paragraph's seconds."""
-    from worker.emulator import speech
+    from producer.dev.emulator import speech
     from worker.storage import Storage
 
     storage, settings = Storage.from_settings(get_settings()), get_settings()
@@ -285,7 +285,7 @@ def per_core(runs: int) -> dict[str, list[float]]:
     from worker.audio.aac import AacFrames
     from worker.audio.assembly import AudioFileWriter
     from worker.books.render import Mastered
-    from worker.emulator import speech
+    from producer.dev.emulator import speech
 
     pcm, native = speech.synthesize(" ".join(paragraph(n) for n in range(4)))
     voice = np.frombuffer(codec.resample_pcm16(pcm, from_rate=native, to_rate=RATE), dtype=np.int16).astype(np.float32) / 32768

@@ -34,7 +34,7 @@ from producer.submit.jobs import Submitter
 from tests.bench.harness import (
     Figure, emulator_stats, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, wait_for_succeeded,
 )  # fmt: skip
-from worker.emulator.speech import make_reference_clip
+from producer.dev.emulator.speech import make_reference_clip
 from worker.settings import get_settings
 
 JOBS, ORIGINAL_SAMPLE = 1000, 100

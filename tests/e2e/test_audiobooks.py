@@ -30,7 +30,7 @@ from worker import keys
 from worker.audio import codec
 from worker.books.plan import BookPlan
 from worker.books.state import BookState
-from worker.emulator.tones import tone_frequency
+from producer.dev.emulator.tones import tone_frequency
 from worker.errors import BadInput
 from worker.settings import Settings
 from worker.storage import Storage

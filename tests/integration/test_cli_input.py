@@ -67,7 +67,7 @@ CASE_NAMES = [
 
 @pytest.mark.parametrize("case", CASE_NAMES)
 def test_bad_input_exits_2_and_changes_nothing(case, tmp_path, good_text, reference_clip, bucket, redis_client) -> None:
-    from worker.emulator.speech import make_reference_clip
+    from producer.dev.emulator.speech import make_reference_clip
 
     (tmp_path / "tiny.wav").write_bytes(make_reference_clip("Hi."))
     args, message = cases(tmp_path, good_text, *reference_clip, bucket)[case]

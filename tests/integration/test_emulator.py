@@ -33,10 +33,10 @@ from werkzeug.serving import make_server
 
 from tests.tones import decode_mono, decoded_tones, nearest_tone, tone_sequence
 from worker.audio.codec import concatenate, probe
-from worker.emulator import EmulatorConfig, create_app
-from worker.emulator.__main__ import parse_args
-from worker.emulator.speech import make_reference_clip
-from worker.emulator.tones import tone_duration, tone_frequency
+from producer.dev.emulator import EmulatorConfig, create_app
+from producer.dev.emulator.__main__ import parse_args
+from producer.dev.emulator.speech import make_reference_clip
+from producer.dev.emulator.tones import tone_duration, tone_frequency
 
 API_KEY = "emulator-test-key"
 SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
@@ -409,7 +409,7 @@ def test_stats_reset_keeps_models(client: FishAudio, base_url: str, clip: bytes)
 
 def test_module_runs_as_a_process() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "worker.emulator", "--host", "127.0.0.1", "--port", "0",
+        [sys.executable, "-m", "producer.dev.emulator", "--host", "127.0.0.1", "--port", "0",
          "--latency", "0", "--concurrency", "0", "--train-seconds", "0", "--fail-rate", "0",
          "--api-key", API_KEY],
         stdout=subprocess.PIPE,

@@ -62,7 +62,7 @@ def test_worker_never_imports_producer() -> None:
 
 def test_the_emulator_never_imports_what_it_stands_in_for() -> None:
     stood_in = ("worker.jobs", "worker.voices", "worker.books", "worker.fish", "fishaudio")
-    assert offenders(lambda m, n: within(m, ("worker.emulator",)) and within(n, stood_in)) == []
+    assert offenders(lambda m, n: within(m, ("producer.dev.emulator",)) and within(n, stood_in)) == []
 
 
 @pytest.mark.parametrize(("library", "owners"), [
@@ -83,7 +83,7 @@ def test_each_library_has_one_home(library: str, owners: tuple[str, ...]) -> Non
 
 
 def test_the_shared_ground_imports_no_capability_or_adapter() -> None:
-    below = (*CAPABILITIES, *ADAPTERS, "worker.text", "worker.emulator", "worker.runtime", "worker.backoff")
+    below = (*CAPABILITIES, *ADAPTERS, "worker.text", "producer.dev.emulator", "worker.runtime", "worker.backoff")
     assert offenders(lambda m, n: m in SHARED_GROUND and within(n, below)) == []
 
 

@@ -1,4 +1,4 @@
-"""Tone mode's signal (worker.emulator.tones) and the decoder tests use on it (tests.tones)."""
+"""Tone mode's signal (producer.dev.emulator.tones) and the decoder tests use on it (tests.tones)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.tones import (
     tone_sequence,
 )
 from worker.audio.codec import concatenate, encode_pcm16, open_memory_output
-from worker.emulator.tones import tone_duration, tone_frequency, tone_pcm
+from producer.dev.emulator.tones import tone_duration, tone_frequency, tone_pcm
 
 RATE = 22_050
 FREQS = [300.0, 1880.0, 740.0, 760.0, 1220.0, 440.0]

@@ -8,8 +8,8 @@ from types import FrameType
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from worker.emulator.app import create_app
-from worker.emulator.state import EmulatorConfig
+from producer.dev.emulator.app import create_app
+from producer.dev.emulator.state import EmulatorConfig
 
 __all__ = ["serve"]
 

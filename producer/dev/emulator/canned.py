@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from worker.audio.codec import encode_pcm16, resample_pcm16
-from worker.emulator import speech
+from producer.dev.emulator import speech
 
 CANNED_TEXT = "Every request in benchmark mode is answered with this same sentence."
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from worker.emulator.models import iso_time
-from worker.emulator.state import Emulator
+from producer.dev.emulator.models import iso_time
+from producer.dev.emulator.state import Emulator
 
 blueprint = Blueprint("wallet", __name__)
 

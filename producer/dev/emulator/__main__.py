@@ -1,12 +1,12 @@
-"""Run the emulator: `python -m worker.emulator --port 8721 --latency 0.2 ...`."""
+"""Run the emulator: `python -m producer.dev.emulator --port 8721 --latency 0.2 ...`."""
 
 from __future__ import annotations
 
 import argparse
 
-from worker.emulator.models import InvalidInput
-from worker.emulator.server import serve
-from worker.emulator.state import EmulatorConfig, parse_credit
+from producer.dev.emulator.models import InvalidInput
+from producer.dev.emulator.server import serve
+from producer.dev.emulator.state import EmulatorConfig, parse_credit
 
 
 def parse_args(argv: list[str] | None = None) -> EmulatorConfig:

@@ -5,7 +5,7 @@ speech (or, in tone mode, a sine identifying each text: see tones.py), and
 adds `/_emulator/` routes to inject faults and read statistics.
 """
 
-from worker.emulator.app import EmulatorConfig, create_app
-from worker.emulator.server import serve
+from producer.dev.emulator.app import EmulatorConfig, create_app
+from producer.dev.emulator.server import serve
 
 __all__ = ["EmulatorConfig", "create_app", "serve"]

@@ -19,8 +19,8 @@ from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from worker.emulator.models import InvalidInput, ModelStore
-from worker.emulator.stats import Stats
+from producer.dev.emulator.models import InvalidInput, ModelStore
+from producer.dev.emulator.stats import Stats
 
 _MESSAGES = {
     402: "Insufficient API credit",
