@@ -118,3 +118,12 @@ def test_no_import_cycles() -> None:
 def test_modules_stay_small() -> None:
     large = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert large == {}
+
+
+def test_the_wire_contract_imports_without_an_app_or_an_environment() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, worker.contract; print(sorted(m for m in ('celery', 'worker.app', 'worker.settings') if m in sys.modules))"
+    found = subprocess.run([sys.executable, "-c", probe], env={"PATH": "/usr/bin:/bin"}, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]", "a producer that wants only the wire models builds no Celery app and reads no settings"
