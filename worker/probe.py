@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from worker.metrics import HEARTBEAT_STALE_SECONDS
-from worker.redisconn import connect
+from worker.redisconn import connect_with
 from worker.settings import get_settings
 
 
@@ -38,7 +38,7 @@ def live() -> str:
 
 def ready() -> str:
     started = time.perf_counter()
-    client = connect(get_settings().broker_url)
+    client = connect_with(get_settings())
     client.ping()
     return f"broker answered in {(time.perf_counter() - started) * 1000:.0f} ms"
 

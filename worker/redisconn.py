@@ -13,6 +13,7 @@ producers, the workers and beat with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -53,14 +54,24 @@ def parse_sentinel(url: str) -> SentinelURL:
     return SentinelURL(hosts=tuple(hosts), password=password, username=username, db=db)
 
 
-def connect(url: str, *, master_name: str | None = None) -> redis.Redis:
-    """A client of the URL's Redis; for Sentinel, of the current master (NARRATE_REDIS_MASTER_NAME unless given)."""
+class RedisSettings(Protocol):
+    """What a connection needs of the settings (worker.settings.Settings has both)."""
+
+    broker_url: str
+    redis_master_name: str
+
+
+def connect_with(settings: RedisSettings) -> redis.Redis:
+    """A client of the settings' Redis: the settings given, never the environment read again here."""
+    return connect(settings.broker_url, master_name=settings.redis_master_name)
+
+
+def connect(url: str, *, master_name: str = "") -> redis.Redis:
+    """A client of the URL's Redis; for Sentinel, of the current master of `master_name`."""
     if not is_sentinel(url):
         return redis.Redis.from_url(url)
-    if master_name is None:
-        from worker.settings import get_settings
-
-        master_name = get_settings().redis_master_name
+    if not master_name:
+        raise ValueError("a sentinel:// URL needs the master's name (NARRATE_REDIS_MASTER_NAME)")
     found = parse_sentinel(url)
     sentinel = Sentinel(list(found.hosts), socket_timeout=5.0, password=found.password, username=found.username, db=found.db)
     return sentinel.master_for(master_name, socket_timeout=30.0)

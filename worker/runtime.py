@@ -17,7 +17,7 @@ from worker.fish.limiter import FishLimiter
 from worker.jobs.held import HeldRenders
 from worker.jobs.lease import RenderLeases
 from worker.jobs.records import JobStore
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
 from worker.settings import get_settings
 from worker.storage import Storage
 from worker.voices.promotion import PromotionContext
@@ -28,20 +28,20 @@ from worker.voices.speaker import RenderContext
 @lru_cache(maxsize=1)
 def job_store() -> JobStore:
     settings = get_settings()
-    return JobStore.from_url(settings.broker_url, ttl_seconds=settings.record_ttl_seconds)
+    return JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds)
 
 
 @lru_cache(maxsize=1)
 def redis_client() -> redis.Redis:
     """For leases and broker reads; the stores below keep their own connections."""
-    return connect_redis(get_settings().broker_url)
+    return connect_with(get_settings())
 
 
 @lru_cache(maxsize=1)
 def render_context() -> RenderContext:
     """One Fish client and one S3 client per worker process."""
     settings = get_settings()
-    client = connect_redis(settings.broker_url)
+    client = connect_with(settings)
     limiter = FishLimiter(client, limit=settings.fish_concurrency, lease_seconds=settings.fish_timeout_seconds + 30)
     return RenderContext(
         settings=settings,
@@ -71,7 +71,7 @@ def promotion_context() -> PromotionContext:
 @lru_cache(maxsize=1)
 def book_context() -> BookContext:
     settings = get_settings()
-    return BookContext(render=render_context(), state=BookState.from_url(settings.broker_url, ttl_seconds=settings.record_ttl_seconds))
+    return BookContext(render=render_context(), state=BookState.from_url(settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds))
 
 
 def forget_clients() -> None:

@@ -11,7 +11,7 @@ from worker.books.state import BookState
 from worker.contract import BOOK_ASSEMBLE_TASK, BOOK_CHAPTER_TASK, BOOK_CHUNK_TASK
 from worker.errors import NarrateError
 from worker.fish.client import FishClient
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.voices.speaker import RenderContext
@@ -27,7 +27,7 @@ def retry_books(book_ids: list[str], *, settings: Settings) -> int:
     )
     # The plan is read from S3 as the workers read it; nothing here calls Fish.
     render = RenderContext(settings=settings, storage=Storage.from_settings(settings), fish=FishClient(settings))
-    ctx = BookContext(render=render, state=BookState(connect_redis(settings.broker_url)))
+    ctx = BookContext(render=render, state=BookState(connect_with(settings)))
     retried = 0
     for book_id in book_ids:
         try:

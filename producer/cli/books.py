@@ -80,7 +80,7 @@ def submit_book(
 def wait_for_book(settings: Settings, book_id: str, *, timeout: float | None, as_json: bool) -> bool:
     """Progress bars (on stderr with --json) until the book finishes; then its table or JSON. True if it succeeded."""
     try:
-        finished = watch_book(BookState.from_url(settings.broker_url), book_id, console=errors if as_json else console, timeout=timeout)
+        finished = watch_book(BookState.from_url(settings.broker_url, master_name=settings.redis_master_name), book_id, console=errors if as_json else console, timeout=timeout)
     except BadInput as exc:
         fail(str(exc))
     if as_json:

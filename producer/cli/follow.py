@@ -24,7 +24,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
     ) -> None:
         """Show each job's (or book's) state, attempts, voice mode, output or error."""
         settings = settings_or_exit()
-        book_state = BookState.from_url(settings.broker_url)
+        book_state = BookState.from_url(settings.broker_url, master_name=settings.redis_master_name)
         books = [b for b in (book_state.get(job_id) for job_id in job_ids) if b is not None]
         if books:
             if as_json:
@@ -36,10 +36,10 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
                 raise typer.Exit(EXIT_JOB_FAILED)
             return
         try:
-            records = progress.fetch(JobStore.from_url(settings.broker_url), job_ids)
+            records = progress.fetch(JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name), job_ids)
         except progress.UnknownJobs as exc:
             fail(str(exc))
-        notice = ops_cli.breaker_notice(settings.broker_url)
+        notice = ops_cli.breaker_notice(settings)
         if notice:
             warn(notice)
         _report(records, as_json=as_json, failed=any(record.state == "failed" for record in records))
@@ -52,7 +52,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
     ) -> None:
         """Wait for jobs (or books) to finish, with progress bars; exit 1 if any failed or timed out."""
         settings = settings_or_exit()
-        book_state = BookState.from_url(settings.broker_url)
+        book_state = BookState.from_url(settings.broker_url, master_name=settings.redis_master_name)
         book_ids = [i for i in job_ids if book_state.get(i) is not None]
         books_ok = all([book_cli.wait_for_book(settings, book_id, timeout=timeout, as_json=as_json) for book_id in book_ids])
         jobs = [i for i in job_ids if i not in book_ids]
@@ -63,7 +63,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
 
 
 def wait_and_report(settings: Settings, job_ids: list[str], *, timeout: float | None, as_json: bool, also_failed: bool = False) -> None:
-    store = JobStore.from_url(settings.broker_url)
+    store = JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name)
     try:
         records = progress.wait_for(store, job_ids, console=errors if as_json else console, timeout=timeout)
     except progress.UnknownJobs as exc:

@@ -31,7 +31,7 @@ def gc(
     parts = urlsplit(target)
     if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
         fail(f"{target!r}: expected s3://bucket[/prefix], the bucket (and prefix) to clean")
-    storage, state = Storage.from_settings(settings), BookState.from_url(settings.broker_url)
+    storage, state = Storage.from_settings(settings), BookState.from_url(settings.broker_url, master_name=settings.redis_master_name)
     try:
         found = garbage.find(storage, state, bucket=parts.netloc, prefix=parts.path.strip("/"), older_than_days=older_than_days)
         if apply:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from producer.cli.console import console, settings_or_exit
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
 
 metrics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Prometheus metrics of the cluster (workers serve their own).")
 
@@ -30,7 +30,7 @@ def serve(
     settings = settings_or_exit()
     host = host or settings.metrics_host
     registry = CollectorRegistry()
-    registry.register(ClusterCollector(connect_redis(settings.broker_url), queues=ALL_QUEUES, cap=settings.fish_concurrency))
+    registry.register(ClusterCollector(connect_with(settings), queues=ALL_QUEUES, cap=settings.fish_concurrency))
     start_http_server(port, addr=host, registry=registry)
     console.print(f"serving cluster metrics on http://{host}:{port}/metrics (Ctrl-C stops)", markup=False)
     try:

@@ -15,11 +15,12 @@ from worker.fish.breaker import CreditBreaker
 from worker.jobs.records import JobStore
 from worker.jobs.sweep import LOST_NOTE, stuck_jobs
 from worker.parking import Parking, sender
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
+from worker.settings import Settings
 
 
-def breaker_notice(url: str) -> str | None:
-    status = CreditBreaker(connect_redis(url)).status()
+def breaker_notice(settings: Settings) -> str | None:
+    status = CreditBreaker(connect_with(settings)).status()
     if status is None:
         return None
     return f"Fish calls are paused since a 402: {status.get('reason', '')}; jobs are waiting, not failing. Top up, then `narrate resume`."
@@ -30,7 +31,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
     def resume() -> None:
         """Close the 402 credit breaker: waiting jobs go on with their next attempt."""
         settings = settings_or_exit()
-        client = connect_redis(settings.broker_url)
+        client = connect_with(settings)
         was_open = CreditBreaker(client).close()
         released = Parking(client).release(sender(make_app(settings)))
         console.print("resumed: Fish calls allowed again" if was_open else "nothing to resume: Fish calls were not paused", markup=False)
@@ -48,10 +49,10 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
         A book id starts that book again from what is stored: chunks and chapters already made are kept, its
         attempts count from zero, and only what is missing is sent."""
         settings = settings_or_exit()
-        store = JobStore.from_url(settings.broker_url)
+        store = JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name)
         if sum((bool(job_ids), failed, stuck)) != 1:
             fail("name the jobs to retry, or pass --failed (all failed jobs) or --stuck (all stuck jobs)")
-        client = connect_redis(settings.broker_url)
+        client = connect_with(settings)
         books = [i for i in job_ids or [] if store.get(i) is None and BookState(client).exists(i)]
         if books:
             from producer.cli.book_retry import retry_books  # imported when used: every command starts sooner
@@ -103,7 +104,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
         if not failed:
             fail("only failed jobs can be purged: pass --failed")
         settings = settings_or_exit()
-        store = JobStore.from_url(settings.broker_url)
+        store = JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name)
         ids = store.in_state("failed", before=time.time() - older_than * 86400)
         store.purge(ids)
         console.print(f"purged {len(ids)} failed job record(s) older than {older_than:g} days", markup=False)

@@ -19,7 +19,7 @@ from producer.pipelines.run import run_once
 from producer.pipelines.schedule import Schedule
 from producer.pipelines.status import pipeline_status
 from worker.errors import BadInput
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
 
 pipelines_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Scheduled pipelines: watched inboxes and recurring narration.")
 
@@ -53,7 +53,7 @@ def _pipelines(settings) -> list:  # noqa: ANN001
 def list_() -> None:
     """The pipelines of NARRATE_PIPELINES_FILE, with their next run."""
     settings = settings_or_exit()
-    schedule = Schedule(connect_redis(settings.broker_url))
+    schedule = Schedule(connect_with(settings))
     table = Table("name", "kind", "source", "out", "schedule", "next run")
     for pipeline in _pipelines(settings):
         when = f"every {pipeline.every}" if pipeline.every else f"{pipeline.cron} ({pipeline.timezone})"
@@ -70,7 +70,7 @@ def status(
 ) -> None:
     """Last run, files in flight or held back (with why), totals and today's spend."""
     settings = settings_or_exit()
-    client = connect_redis(settings.broker_url)
+    client = connect_with(settings)
     chosen = [p for p in _pipelines(settings) if name in (None, p.name)]
     if name and not chosen:
         fail(f"no pipeline named {name!r} in {settings.pipelines_file}")

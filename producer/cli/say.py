@@ -70,7 +70,7 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
             fail(str(exc))
         except NarrateError as exc:
             fail(str(exc), code=EXIT_JOB_FAILED)
-        [record] = progress.wait_for(JobStore.from_url(settings.broker_url), [job.job_id], console=errors, timeout=timeout)
+        [record] = progress.wait_for(JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name), [job.job_id], console=errors, timeout=timeout)
         if record.state != "succeeded":
             fail(f"job {job.job_id} {record.state}: {record.error or 'not finished in time'}", code=EXIT_JOB_FAILED)
         target = save or Path(f"say.{fmt}")

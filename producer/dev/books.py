@@ -34,7 +34,7 @@ def render_book(
         f" estimated ${cost.uncached_cost_usd:.4f}",
         markup=False,
     )
-    record = watch_book(BookState.from_url(settings.broker_url), plan.book_id, console=console)
+    record = watch_book(BookState.from_url(settings.broker_url, master_name=settings.redis_master_name), plan.book_id, console=console)
     if record.get("state") != "succeeded":
         console.print(f"book failed: {record.get('error')}", markup=False)
         return False

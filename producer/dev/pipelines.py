@@ -22,7 +22,7 @@ from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import parse_out
 from producer.submit.voices import VoiceBook
 from worker.errors import BadInput
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -77,7 +77,7 @@ def run_pipelines_dev(path: Path, *, clip: Path, transcript: str, console: Conso
 
 def _follow(found: list, *, settings: Settings, console: Console) -> None:  # noqa: ANN001
 
-    client = connect_redis(settings.broker_url)
+    client = connect_with(settings)
     seen: dict[str, dict[str, int]] = {}
     while True:
         for pipeline in found:

@@ -128,7 +128,7 @@ def run_dev(
             records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console, synthesis=synthesis,
                                        lexicons=lexicons)
             saved = _download(storage, records, out_dir=out_dir)
-            entry = Registry.from_url(settings.broker_url).get(prepared.reference_hash) or {}
+            entry = Registry.from_url(settings.broker_url, master_name=settings.redis_master_name).get(prepared.reference_hash) or {}
             if as_json:
                 print(json.dumps(_results_json(records, saved, entry), indent=2))
             else:
@@ -173,8 +173,8 @@ def _render_in_order(
 ) -> list[JobRecord]:
     """One part after another, so the switch from one-shot to the trained voice can be seen."""
     submitter = Submitter.from_settings(settings)
-    store = JobStore.from_url(settings.broker_url)
-    registry = Registry.from_url(settings.broker_url)
+    store = JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name)
+    registry = Registry.from_url(settings.broker_url, master_name=settings.redis_master_name)
     records: list[JobRecord] = []
     for number, source in enumerate(sources, start=1):
         _wait_for_promotion(registry, voice.reference_hash, console=console)

@@ -10,7 +10,7 @@ import redis
 from producer.submit.books import BookSubmitter
 from producer.submit.jobs import Submitter
 from producer.submit.voices import VoiceBook
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -27,6 +27,6 @@ class InboxContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InboxContext:
-        return cls(settings=settings, storage=Storage.from_settings(settings), client=connect_redis(settings.broker_url),
+        return cls(settings=settings, storage=Storage.from_settings(settings), client=connect_with(settings),
                    jobs=Submitter.from_settings(settings), books=BookSubmitter.from_settings(settings),
                    voices=VoiceBook.from_settings(settings))  # fmt: skip

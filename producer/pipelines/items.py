@@ -11,7 +11,6 @@ from producer.pipelines.boundary import grant_for
 from producer.pipelines.bounded import within
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
-from producer.submit.references import local_name
 from producer.pipelines.manifests import ManifestWork, is_manifest, read_manifest_object, submit_manifest
 from producer.pipelines.voices import voice_of
 from producer.readers.booktext import BookText
@@ -19,6 +18,7 @@ from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
 from producer.submit.grant import Grant
 from producer.submit.lexicons import fetched_lexicons
+from producer.submit.references import local_name
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput
 

@@ -28,8 +28,7 @@ from producer.pipelines.status import record_run
 from worker import keys
 from worker.failures import Attempts, Unit
 from worker.policy import PolicyTask
-from worker.redisconn import celery_redis_conf
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import celery_redis_conf, connect_with
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("narrate.pipelines")
@@ -80,7 +79,7 @@ class TickTask(Task):
     name = TICK_TASK
 
     def run(self) -> list[str]:
-        started = due(connect_redis(get_settings().broker_url), now=time.time())
+        started = due(connect_with(get_settings()), now=time.time())
         for name in started:
             run_pipeline.apply_async((name,), queue=PIPELINES_QUEUE)
         return started
@@ -137,7 +136,7 @@ class RunTask(PolicyTask):
 
     def unit_of(self, args: tuple, kwargs: dict) -> RunUnit | None:
         settings = get_settings()
-        return RunUnit(connect_redis(settings.broker_url), args[0] if args else kwargs["name"], settings=settings)
+        return RunUnit(connect_with(settings), args[0] if args else kwargs["name"], settings=settings)
 
     def perform(self, unit: RunUnit) -> dict:
         settings = get_settings()

@@ -135,7 +135,7 @@ class BookSubmitter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, grant: Grant = Grant()) -> BookSubmitter:
-        return cls(settings=settings, storage=Storage.from_settings(settings), state=BookState.from_url(settings.broker_url), app=make_app(settings),
+        return cls(settings=settings, storage=Storage.from_settings(settings), state=BookState.from_url(settings.broker_url, master_name=settings.redis_master_name), app=make_app(settings),
                    grant=grant)  # fmt: skip
 
     def plan(

@@ -46,8 +46,8 @@ from worker.jobs.validate import (
     check_text_characters,
 )
 from worker.settings import Settings, default_synthesis, get_settings
-from worker.webhooks.submitted import check_notify_url
 from worker.storage import Storage
+from worker.webhooks.submitted import check_notify_url
 
 
 def parse_out(url: str) -> tuple[str, str]:
@@ -125,7 +125,7 @@ class Submitter:
         return cls(
             grant=grant,
             storage=Storage.from_settings(settings),
-            store=JobStore.from_url(settings.broker_url, ttl_seconds=settings.record_ttl_seconds),
+            store=JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds),
             app=make_app(settings),
             max_text_bytes=settings.max_text_bytes,
             synthesis=default_synthesis(settings),

@@ -14,7 +14,7 @@ from celery import Celery
 
 from worker.app import ASSEMBLY_QUEUE
 from worker.contract import BATCH_NOTIFY_TASK, Notify
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
 from worker.settings import Settings
 from worker.webhooks.batches import Batches
 from worker.webhooks.submitted import check_notify_url
@@ -27,7 +27,7 @@ class NotifyBatch:
         check_notify_url(url, settings=settings, option="--notify-batch")
         self.batch_id = uuid.uuid4().hex
         self._app = app
-        self._batches = Batches(connect_redis(settings.broker_url), ttl_seconds=settings.record_ttl_seconds)
+        self._batches = Batches(connect_with(settings), ttl_seconds=settings.record_ttl_seconds)
         self._batches.open(self.batch_id, url=url)
         self.sealed = False
 

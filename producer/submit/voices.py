@@ -17,7 +17,7 @@ from worker.app import VOICES_QUEUE, make_app
 from worker.contract import PROMOTE_TASK, LexiconRef
 from worker.errors import BadInput
 from worker.fish.client import FishClient, FishVoices
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.voices.registry import ClipRef, Registry
@@ -39,7 +39,7 @@ class VoiceBook:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceBook:
-        return cls(settings=settings, client=connect_redis(settings.broker_url), storage=Storage.from_settings(settings), app=make_app(settings))
+        return cls(settings=settings, client=connect_with(settings), storage=Storage.from_settings(settings), app=make_app(settings))
 
     @property
     def fish(self) -> FishVoices:

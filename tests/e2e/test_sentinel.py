@@ -46,15 +46,14 @@ def sentinel(tmp_path):  # noqa: ANN201
 def test_producer_worker_and_beat_go_through_sentinel(stack, stack_env, sentinel, bucket, emulator, reference_clip, monkeypatch) -> None:
     url, master = sentinel
     env = {"NARRATE_BROKER_URL": url, "NARRATE_REDIS_MASTER_NAME": MASTER}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
     worker = stack.add_worker(concurrency=1, extra_env={**env, "NARRATE_PROMOTE_AFTER": "off"}, extra_args=["-B"])
     try:
         voice = prepare_clip_voice([ClipInput(*reference_clip)])
-        [job] = Submitter.from_settings(Settings()).submit(sources=[TextSource("ha", "Spoken through a Sentinel.")], voice=voice,
-                                                           out=f"s3://{bucket}/sentinel")  # fmt: skip
-        store = JobStore.from_url(url)
+        # The producer's settings are given, not read from its environment (which names neither): they are what it uses.
+        given = Settings(broker_url=url, redis_master_name=MASTER)
+        [job] = Submitter.from_settings(given).submit(sources=[TextSource("ha", "Spoken through a Sentinel.")], voice=voice,
+                                                      out=f"s3://{bucket}/sentinel")  # fmt: skip
+        store = JobStore.from_url(url, master_name=MASTER)
         deadline = time.monotonic() + 60
         while not ((record := store.get(job.job_id)) and record.finished):
             assert time.monotonic() < deadline, f"job not finished: {record}"

@@ -17,7 +17,6 @@ its parts' meters merged.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 

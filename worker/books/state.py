@@ -118,8 +118,8 @@ class BookState:
         return self._redis
 
     @classmethod
-    def from_url(cls, url: str, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> BookState:
-        return cls(connect_redis(url), ttl_seconds=ttl_seconds)
+    def from_url(cls, url: str, *, master_name: str = "", ttl_seconds: int = DEFAULT_TTL_SECONDS) -> BookState:
+        return cls(connect_redis(url, master_name=master_name), ttl_seconds=ttl_seconds)
 
     def create(self, plan: BookPlan, *, cached: int, estimated_cost_usd: float, notify_url: str | None) -> None:
         now = time.time()

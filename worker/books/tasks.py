@@ -19,6 +19,8 @@ from worker.books.heartbeat import book_heartbeat
 from worker.books.plan import ChunkMessage
 from worker.books.reconcile import Enqueue, reconcile
 from worker.books.spool import sweep_at_start
+from worker.books.units import AssemblyUnit, ChapterUnit, ChunkUnit, NotifyUnit
+from worker.books.validate import InvalidBookMessage, check_book_owner, check_book_step, check_chunk_in_plan, check_chunk_message
 from worker.broker import in_flight
 from worker.contract import (
     BOOK_ASSEMBLE_TASK,
@@ -27,8 +29,6 @@ from worker.contract import (
     BOOK_NOTIFY_TASK,
     BOOK_RECONCILE_TASK,
 )
-from worker.books.units import AssemblyUnit, ChapterUnit, ChunkUnit, NotifyUnit
-from worker.books.validate import InvalidBookMessage, check_book_owner, check_book_step, check_chunk_in_plan, check_chunk_message
 from worker.events import event
 from worker.policy import PolicyTask
 from worker.runtime import book_context

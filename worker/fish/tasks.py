@@ -13,7 +13,7 @@ from worker.errors import NarrateError
 from worker.fish.breaker import CreditBreaker, enough_to_resume
 from worker.fish.client import FishClient
 from worker.parking import Parking, sender
-from worker.redisconn import connect as connect_redis
+from worker.redisconn import connect_with
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("narrate.worker")
@@ -26,7 +26,7 @@ class CreditCheckTask(Task):
 
     def run(self) -> str:
         settings = get_settings()
-        redis_client = connect_redis(settings.broker_url)
+        redis_client = connect_with(settings)
         try:
             breaker = CreditBreaker(redis_client)
             if breaker.status() is None:

@@ -67,8 +67,8 @@ class JobStore:
         self._ttl = ttl_seconds
 
     @classmethod
-    def from_url(cls, url: str, *, ttl_seconds: int = 30 * 86400) -> JobStore:
-        return cls(connect_redis(url), ttl_seconds=ttl_seconds)
+    def from_url(cls, url: str, *, master_name: str = "", ttl_seconds: int = 30 * 86400) -> JobStore:
+        return cls(connect_redis(url, master_name=master_name), ttl_seconds=ttl_seconds)
 
     def create(self, records: list[JobRecord], *, messages: dict[str, str] | None = None) -> None:
         """Write many queued records in one round trip; `messages` (JSON by job id) make `narrate retry` possible."""

@@ -66,8 +66,8 @@ class Registry:
         self._release = client.register_script(scripts.RELEASE_LOCK)
 
     @classmethod
-    def from_url(cls, url: str) -> Registry:
-        return cls(connect_redis(url))
+    def from_url(cls, url: str, *, master_name: str = "") -> Registry:
+        return cls(connect_redis(url, master_name=master_name))
 
     def now(self) -> float:
         """Redis' clock: the one every lease and timestamp in the registry is written with."""

@@ -16,11 +16,11 @@ import ormsgpack
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from worker.audio.codec import CONTENT_TYPES, encode_pcm16, resample_pcm16
 from producer.dev.emulator import canned, speech, tones, wallet
 from producer.dev.emulator.models import InvalidInput, ensure_decodable
 from producer.dev.emulator.state import Controls, Emulator, EmulatorConfig, FaultDraw, FishError
 from producer.dev.emulator.stats import RequestLogEntry
+from worker.audio.codec import CONTENT_TYPES, encode_pcm16, resample_pcm16
 
 KNOWN_MODELS = ("speech-1.5", "speech-1.6", "s1", "s2", "s2-pro", "s2.1-pro", "s2.1-pro-free")
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from worker.audio.codec import encode_pcm16, resample_pcm16
 from producer.dev.emulator import speech
+from worker.audio.codec import encode_pcm16, resample_pcm16
 
 CANNED_TEXT = "Every request in benchmark mode is answered with this same sentence."
 
