@@ -3,7 +3,7 @@
     NarrateError
      ├── TransientError          retried with back-off; each try uses one attempt (NARRATE_MAX_ATTEMPTS)
      │    ├── Wait               not a failure: capacity, credit or another delivery is not free yet; uses no attempt
-     │    │    ├── LeaseTaken          (worker.jobs.lease)     another delivery renders the same job or chunk
+     │    │    ├── LeaseTaken          (worker.renders.lease)  another delivery renders the same job or chunk
      │    │    ├── SlotUnavailable     (worker.fish.limiter)   every Fish slot of the cluster is taken
      │    │    │    └── PromotionPending (worker.voices.speaker) the reference's trained voice is nearly ready
      │    │    ├── BreakerOpen         (worker.fish.breaker)   Fish calls are paused after a 402: the work parks

@@ -125,7 +125,7 @@ class PolicyTask(Task):
         raise NotImplementedError
 
     def leases(self) -> Any:
-        """The render leases its units hold (worker.jobs.lease.RenderLeases), if any."""
+        """The render leases its units hold (worker.renders.lease.RenderLeases), if any."""
         return None
 
     def run(self, *args: Any, **kwargs: Any) -> Any:

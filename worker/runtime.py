@@ -14,10 +14,10 @@ from worker.contract import PROMOTE_TASK
 from worker.fish.breaker import CreditBreaker
 from worker.fish.client import FishClient, FishVoices
 from worker.fish.limiter import FishLimiter
-from worker.jobs.held import HeldRenders
-from worker.jobs.lease import RenderLeases
 from worker.jobs.records import JobStore
 from worker.redisconn import connect_with
+from worker.renders.held import HeldRenders
+from worker.renders.lease import RenderLeases
 from worker.settings import get_settings
 from worker.storage import Storage
 from worker.voices.promotion import PromotionContext

@@ -130,7 +130,7 @@ def _submit_books(settings: Settings, books: list[str], *, others: list[str], ou
     started = time.perf_counter()
     try:
         choice = ChapterChoice.parse(chapters[0], include_front_matter=chapters[1])
-        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=choice,
+        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=choice, warn=warn,
                          synthesis=synthesis, lexicons=lexicons, grant=grant)  # fmt: skip
         check_buckets(settings, work.outputs)
         if work.books:

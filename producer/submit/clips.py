@@ -18,8 +18,8 @@ from worker.contract import (
     reference_hash,
 )
 from worker.errors import BadInput
-from worker.jobs.validate import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS
 from worker.storage import Storage
+from worker.voices.clips import CLIP_MAX_SECONDS, CLIP_MIN_SECONDS
 from worker.voices.registry import ClipRef
 
 # Fish guidance: 10-30 s of clean speech; the hard limits are the worker's own.

@@ -7,12 +7,13 @@ prepared once however many entries name it.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from producer.cli.console import warn
 from producer.readers.books import BookText, decode_text, read_book
 from producer.readers.manifest import (
     MANIFEST_SUFFIXES,
@@ -34,6 +35,8 @@ from worker.contract import RenderJob, Synthesis
 from worker.errors import BadInput, StorageRejected
 from worker.settings import Settings
 from worker.storage import Storage
+
+log = logging.getLogger("narrate.submit")
 
 
 @dataclass
@@ -86,8 +89,9 @@ class Work:
 class Voices:
     """Each distinct voice prepared once (a clip read, probed and hashed once), however many entries name it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, warn: Callable[[str], None] = log.warning) -> None:
         self._settings = settings
+        self._warn = warn  # the CLI prints them; a service logs them
         self._ready: dict[VoiceKey, PreparedVoice | NamedVoice | str] = {}
 
     def get(self, key: VoiceKey, *, where: str | None = None) -> PreparedVoice | NamedVoice | str:
@@ -98,7 +102,7 @@ class Voices:
             except BadInput as exc:
                 raise BadInput(f"{where}: {exc}" if where else str(exc)) from exc
             for warning in chosen.warnings if isinstance(chosen, PreparedVoice) else []:
-                warn(warning)
+                self._warn(warning)
             self._ready[key] = chosen
         return self._ready[key]
 
@@ -106,7 +110,7 @@ class Voices:
 def plan_work(
     settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None = None,
     chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
-    grant: Grant = Grant(),
+    grant: Grant = Grant(), warn: Callable[[str], None] = log.warning,
 ) -> Work:
     """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent.
 
@@ -115,14 +119,14 @@ def plan_work(
     """
     with ExitStack() as stack:
         return _plan_work(settings, paths, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=chapters, synthesis=synthesis,
-                          lexicons=lexicons, grant=grant, stack=stack)  # fmt: skip
+                          lexicons=lexicons, grant=grant, stack=stack, warn=warn)  # fmt: skip
 
 
 def _plan_work(
     settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None,
-    chapters: ChapterChoice, synthesis: Synthesis, lexicons: Lexicons, grant: Grant, stack: ExitStack,
+    chapters: ChapterChoice, synthesis: Synthesis, lexicons: Lexicons, grant: Grant, stack: ExitStack, warn: Callable[[str], None],
 ) -> Work:
-    voices = Voices(settings)
+    voices = Voices(settings, warn=warn)
     work = Work()
     for path in paths:
         if Path(path).suffix.lower() not in MANIFEST_SUFFIXES:

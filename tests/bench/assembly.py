@@ -282,10 +282,10 @@ def delete_outputs(bucket: str, prefix: str) -> None:
 
 def per_core(runs: int) -> dict[str, list[float]]:
     """× real time per CPU second: the chain, the MP3 encoder and the AAC encoder on 10 minutes of speech, one thread."""
+    from producer.dev.emulator import speech
     from worker.audio.aac import AacFrames
     from worker.audio.assembly import AudioFileWriter
     from worker.books.render import Mastered
-    from producer.dev.emulator import speech
 
     pcm, native = speech.synthesize(" ".join(paragraph(n) for n in range(4)))
     voice = np.frombuffer(codec.resample_pcm16(pcm, from_rate=native, to_rate=RATE), dtype=np.int16).astype(np.float32) / 32768

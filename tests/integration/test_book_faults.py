@@ -29,7 +29,7 @@ from worker.books.tasks import BookTask
 from worker.books.units import BookUnit
 from worker.errors import StorageUnavailable
 from worker.fish.client import FishClient
-from worker.jobs.held import HeldRenders
+from worker.renders.held import HeldRenders
 from worker.settings import Settings, get_settings
 from worker.storage import Storage
 from worker.voices.speaker import RenderContext
@@ -380,7 +380,7 @@ def test_a_permanent_error_names_its_unit(ctx, sent, bucket, voice, tmp_path, st
 
 
 def test_waits_use_no_attempt(ctx, sent, bucket, voice, tmp_path, redis_client, no_retries, monkeypatch) -> None:
-    from worker.jobs.lease import RenderLeases
+    from worker.renders.lease import RenderLeases
 
     monkeypatch.setattr(ctx.render, "leases", RenderLeases(redis_client))
     plan = submit(bucket, voice, tmp_path)

@@ -31,11 +31,10 @@ from worker.books.plan import chunk_messages
 from worker.books.render import BookContext
 from worker.books.state import BookState
 from worker.fish.client import FishClient
-from worker.jobs.held import HeldRenders
+from worker.renders.held import HeldRenders
 from worker.settings import Settings, get_settings
 from worker.storage import Storage
 from worker.voices.speaker import RenderContext
-
 
 CHAPTERS = [
     ("Opening", ["The first chapter opens the book.", "It has a second paragraph."]),

@@ -30,7 +30,7 @@ from worker.books.render import BookContext, book_rate
 from worker.books.state import BookState
 from worker.errors import TransientError
 from worker.fish.client import FishClient
-from worker.jobs.held import HeldRenders
+from worker.renders.held import HeldRenders
 from worker.settings import Settings, get_settings
 from worker.storage import Storage
 from worker.voices.speaker import RenderContext

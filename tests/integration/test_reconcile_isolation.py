@@ -27,7 +27,7 @@ from worker.books.reconcile import Enqueue, reconcile
 from worker.books.render import BookContext
 from worker.books.state import BookState
 from worker.fish.client import FishClient
-from worker.jobs.held import HeldRenders
+from worker.renders.held import HeldRenders
 from worker.settings import Settings, get_settings
 from worker.storage import Storage, make_client
 from worker.voices.speaker import RenderContext

@@ -143,7 +143,7 @@ class _FlakyStorage(Storage):
 
 def test_a_render_s3_could_not_take_is_held_and_not_bought_again(stack_env, emulator, bucket, reference_clip, redis_client) -> None:
     from worker.errors import StorageUnavailable
-    from worker.jobs.held import HeldRenders
+    from worker.renders.held import HeldRenders
 
     settings = Settings()
     ctx = RenderContext(settings=settings, storage=_FlakyStorage(), fish=FishClient(settings), held=HeldRenders(redis_client))
@@ -176,7 +176,7 @@ class _ChunkStoreDown(Storage):
 
 def test_every_paid_chunk_is_held_until_stored(stack_env, emulator, bucket, reference_clip, redis_client, monkeypatch) -> None:
     from worker.errors import StorageUnavailable
-    from worker.jobs.held import HeldRenders
+    from worker.renders.held import HeldRenders
 
     monkeypatch.setenv("NARRATE_CHUNK_BYTES", "100")
     settings = Settings()
@@ -229,7 +229,7 @@ class _AnotherCopyStoresFirst(Storage):
 def test_a_chunk_stored_by_another_copy_after_the_first_look_is_not_paid_again(
     stack_env, emulator, bucket, reference_clip, redis_client, monkeypatch
 ) -> None:  # fmt: skip
-    from worker.jobs.lease import RenderLeases
+    from worker.renders.lease import RenderLeases
 
     monkeypatch.setenv("NARRATE_CHUNK_BYTES", "100")
     monkeypatch.setenv("NARRATE_FISH_CONCURRENCY", "1")  # one chunk at a time: the other copy never meets a lease of this one

@@ -63,7 +63,7 @@ def test_a_soft_time_limit_while_recording_success_is_retried_not_dropped(job, m
 
 
 def test_a_second_delivery_waits_for_the_one_rendering(job, redis_client, monkeypatch) -> None:
-    from worker.jobs.lease import LeaseTaken, RenderLeases
+    from worker.renders.lease import LeaseTaken, RenderLeases
 
     class Rescheduled(BaseException):
         pass
@@ -96,7 +96,7 @@ def test_a_dead_process_s_lease_is_released_by_its_parent_and_a_later_one_is_not
     import socket
 
     from worker import keys
-    from worker.jobs.lease import RenderLeases, holder_prefix
+    from worker.renders.lease import RenderLeases, holder_prefix
 
     leases, host = RenderLeases(redis_client), socket.gethostname()
     redis_client.set(keys.render_lease("job-a"), holder_prefix(host=host, pid=4242) + "token")

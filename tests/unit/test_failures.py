@@ -20,7 +20,7 @@ from worker.errors import (
 from worker.failures import Verdict, classify, describe
 from worker.fish.breaker import BreakerOpen
 from worker.fish.limiter import SlotUnavailable
-from worker.jobs.lease import LeaseTaken
+from worker.renders.lease import LeaseTaken
 from worker.voices.speaker import PromotionPending
 
 

@@ -127,3 +127,23 @@ def test_the_wire_contract_imports_without_an_app_or_an_environment() -> None:
     probe = "import sys, worker.contract; print(sorted(m for m in ('celery', 'worker.app', 'worker.settings') if m in sys.modules))"
     found = subprocess.run([sys.executable, "-c", probe], env={"PATH": "/usr/bin:/bin"}, cwd=ROOT, capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]", "a producer that wants only the wire models builds no Celery app and reads no settings"
+
+
+def test_no_cycles_between_packages() -> None:
+    """jobs/ and voices/ each importing the other is a cycle even when no single module closes it."""
+
+    def package(module: str) -> str:
+        return module if (ROOT / module.replace(".", "/")).is_dir() else module.rsplit(".", 1)[0]
+
+    graph: dict[str, set[str]] = {}
+    for module in modules():
+        for name in imports(module, top_level_only=True):  # an import inside a function is taken when used, not at load
+            if name in modules() and package(name) != package(module) and not package(module).startswith(package(name) + "."):
+                if not package(name).startswith(package(module) + "."):
+                    graph.setdefault(package(module), set()).add(package(name))
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph.get(start, ()))
+
+    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if a < b and reaches(b, a, {b}))
+    assert cycles == []

@@ -10,7 +10,7 @@ import pytest
 from tests.voice_identity import documented_vector, documented_whitespace, hash_as_documented
 from worker.contract import Clip, ClipVoice, normalize_transcript, reference_hash
 from worker.errors import BadInput
-from worker.jobs.validate import check_voice_identity
+from worker.voices.clips import check_voice_identity
 
 
 def test_the_documented_vector_is_what_the_code_computes() -> None:

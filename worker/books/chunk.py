@@ -1,7 +1,7 @@
 """Render one chunk of a book to its content-addressed WAV, paying Fish for it at most once.
 
 A chunk already in storage is reused. Audio Fish has returned but S3 would not
-take is held in Redis (worker.jobs.held) until a retry, on any worker, stores it.
+take is held in Redis (worker.renders.held) until a retry, on any worker, stores it.
 """
 
 from __future__ import annotations

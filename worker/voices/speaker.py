@@ -17,11 +17,11 @@ from worker.contract import ClipVoice, ModelVoice, Synthesis
 from worker.errors import PermanentError, VoiceNotFound
 from worker.fish.client import FishClient, Speech
 from worker.fish.limiter import SlotUnavailable
-from worker.jobs.held import HeldRenders
-from worker.jobs.lease import RenderLeases
-from worker.jobs.validate import check_clip, check_voice_identity
+from worker.renders.held import HeldRenders
+from worker.renders.lease import RenderLeases
 from worker.settings import Settings
 from worker.storage import Storage
+from worker.voices.clips import check_clip, check_voice_identity
 from worker.voices.registry import ClipRef, Registry
 
 _CLIP_CACHE_BYTES = 64 * 1024 * 1024
