@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from celery import Celery, current_task, signals
 from kombu import Queue
 
-from worker import logs, metrics
+from worker.observability import logs, metrics
 from worker.contract import (
     BOOK_RECONCILE_TASK,
     CREDIT_CHECK_TASK,
@@ -19,8 +19,8 @@ from worker.contract import (
     PROMOTE_TASK,
     SENT_AT_HEADER,
 )
-from worker.memory import hold_mmap_threshold
-from worker.redisconn import celery_redis_conf
+from worker.support.memory import hold_mmap_threshold
+from worker.infra.redisconn import celery_redis_conf
 from worker.settings import Settings, get_settings
 
 QUEUE = "narrate"
@@ -37,7 +37,7 @@ BEAT_TASKS = (BOOK_RECONCILE_TASK, CREDIT_CHECK_TASK, JOB_SWEEP_TASK)
 def make_app(settings: Settings | None = None) -> Celery:
     """The worker's app from the environment, or a producer's app for explicit settings."""
     settings = settings or get_settings()
-    app = Celery("narrate", broker=settings.broker_url, include=["worker.jobs.tasks", "worker.voices.tasks", "worker.fish.tasks", "worker.books.tasks",
+    app = Celery("narrate", broker=settings.broker_url, include=["worker.jobs.tasks", "worker.voices.tasks", "worker.policy.credit", "worker.books.tasks",
                                                          "worker.webhooks.tasks"])
     app.conf.update(
         # pickle would let anyone who can write to the broker run code on the workers

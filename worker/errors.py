@@ -17,7 +17,7 @@
           ├── FishRejected ── VoiceNotFound
           └── StorageRejected
 
-Foreign errors are sorted by `worker.failures.classify`: Celery's soft time
+Foreign errors are sorted by `worker.policy.failures.classify`: Celery's soft time
 limit and Redis connection errors are transient; anything else unexpected
 (most likely a bug) is retried like a transient error and then fails its unit.
 """

@@ -15,7 +15,7 @@ from worker.fish.breaker import CreditBreaker
 from worker.fish.client import FishClient, FishVoices
 from worker.fish.limiter import FishLimiter
 from worker.jobs.records import JobStore
-from worker.redisconn import connect_with
+from worker.infra.redisconn import connect_with
 from worker.renders.held import HeldRenders
 from worker.renders.lease import RenderLeases
 from worker.settings import get_settings

@@ -14,7 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.contract import Synthesis
-from worker.redisconn import SENTINEL_SCHEME, is_sentinel, parse_sentinel
+from worker.infra.redisconn import SENTINEL_SCHEME, is_sentinel, parse_sentinel
 
 
 class Settings(BaseSettings):

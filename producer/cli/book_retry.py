@@ -11,7 +11,7 @@ from worker.books.state import BookState
 from worker.contract import BOOK_ASSEMBLE_TASK, BOOK_CHAPTER_TASK, BOOK_CHUNK_TASK
 from worker.errors import NarrateError
 from worker.fish.client import FishClient
-from worker.redisconn import connect_with
+from worker.infra.redisconn import connect_with
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.voices.speaker import RenderContext

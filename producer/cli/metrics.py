@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from producer.cli.console import console, settings_or_exit
-from worker.redisconn import connect_with
+from worker.infra.redisconn import connect_with
 
 metrics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Prometheus metrics of the cluster (workers serve their own).")
 
@@ -25,12 +25,18 @@ def serve(
     from prometheus_client import CollectorRegistry, start_http_server
 
     from worker.app import ALL_QUEUES
-    from worker.cluster_metrics import ClusterCollector
+    from worker.observability.cluster_metrics import ClusterCollector
 
     settings = settings_or_exit()
     host = host or settings.metrics_host
     registry = CollectorRegistry()
-    registry.register(ClusterCollector(connect_with(settings), queues=ALL_QUEUES, cap=settings.fish_concurrency))
+    from worker.fish.breaker import CreditBreaker
+    from worker.fish.limiter import FishLimiter
+
+    client = connect_with(settings)
+    limiter, breaker = FishLimiter(client, limit=settings.fish_concurrency, lease_seconds=1), CreditBreaker(client)
+    registry.register(ClusterCollector(client, queues=ALL_QUEUES, cap=settings.fish_concurrency, slots_in_use=limiter.in_use,
+                                       breaker_open=lambda: breaker.status() is not None))  # fmt: skip
     start_http_server(port, addr=host, registry=registry)
     console.print(f"serving cluster metrics on http://{host}:{port}/metrics (Ctrl-C stops)", markup=False)
     try:

@@ -14,8 +14,8 @@ from worker.contract import RENDER_TASK, RenderJob
 from worker.fish.breaker import CreditBreaker
 from worker.jobs.records import JobStore
 from worker.jobs.sweep import LOST_NOTE, stuck_jobs
-from worker.parking import Parking, sender
-from worker.redisconn import connect_with
+from worker.infra.parking import Parking, sender
+from worker.infra.redisconn import connect_with
 from worker.settings import Settings
 
 

@@ -19,7 +19,7 @@ from producer.pipelines.run import run_once
 from producer.pipelines.schedule import Schedule
 from producer.pipelines.status import pipeline_status
 from worker.errors import BadInput
-from worker.redisconn import connect_with
+from worker.infra.redisconn import connect_with
 
 pipelines_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Scheduled pipelines: watched inboxes and recurring narration.")
 

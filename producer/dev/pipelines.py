@@ -22,7 +22,7 @@ from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import parse_out
 from producer.submit.voices import VoiceBook
 from worker.errors import BadInput
-from worker.redisconn import connect_with
+from worker.infra.redisconn import connect_with
 from worker.settings import Settings
 from worker.storage import Storage
 

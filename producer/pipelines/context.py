@@ -10,7 +10,7 @@ import redis
 from producer.submit.books import BookSubmitter
 from producer.submit.jobs import Submitter
 from producer.submit.voices import VoiceBook
-from worker.redisconn import connect_with
+from worker.infra.redisconn import connect_with
 from worker.settings import Settings
 from worker.storage import Storage
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import redis
 
 from worker import keys
-from worker.keepalive import kept_alive
+from worker.support.keepalive import kept_alive
 
 LOCK_SECONDS = 60.0
 

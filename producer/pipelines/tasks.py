@@ -26,9 +26,9 @@ from producer.pipelines.runlock import RunLock
 from producer.pipelines.schedule import Schedule
 from producer.pipelines.status import record_run
 from worker import keys
-from worker.failures import Attempts, Unit
-from worker.policy import PolicyTask
-from worker.redisconn import celery_redis_conf, connect_with
+from worker.policy.failures import Attempts, Unit
+from worker.policy.task import PolicyTask
+from worker.infra.redisconn import celery_redis_conf, connect_with
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("narrate.pipelines")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.errors import BadInput
-from worker.limits import too_big
+from worker.support.limits import too_big
 
 _DOCUMENTS = (".xhtml", ".html", ".htm", ".xml", ".opf", ".ncx")  # parsed as markup; images, fonts and media are only carried
 _BLOCK = 256 * 1024

@@ -7,7 +7,7 @@ length, never downloaded into the memory of the service that reads it.
 
 from __future__ import annotations
 
-from worker.limits import too_big
+from worker.support.limits import too_big
 from worker.storage import Storage
 
 SETTING = "NARRATE_FETCH_MAX_BYTES"

@@ -14,7 +14,7 @@ from celery import Celery
 
 from worker.app import ASSEMBLY_QUEUE
 from worker.contract import BATCH_NOTIFY_TASK, Notify
-from worker.redisconn import connect_with
+from worker.infra.redisconn import connect_with
 from worker.settings import Settings
 from worker.webhooks.batches import Batches
 from worker.webhooks.submitted import check_notify_url

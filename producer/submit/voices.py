@@ -17,7 +17,7 @@ from worker.app import VOICES_QUEUE, make_app
 from worker.contract import PROMOTE_TASK, LexiconRef
 from worker.errors import BadInput
 from worker.fish.client import FishClient, FishVoices
-from worker.redisconn import connect_with
+from worker.infra.redisconn import connect_with
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.voices.registry import ClipRef, Registry

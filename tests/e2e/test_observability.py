@@ -133,7 +133,7 @@ def test_the_breaker_gauge_follows_a_402(observed, bucket, emulator, reference_c
 
 def test_the_probes_answer_from_the_heartbeat_and_the_broker(observed, stack_env, tmp_path) -> None:
     env = {**os.environ, **stack_env, "NARRATE_HEARTBEAT_FILE": str(tmp_path / "heartbeat")}
-    probe = [sys.executable, "-m", "worker.probe"]
+    probe = [sys.executable, "-m", "worker.observability.probe"]
     wait_until(lambda: (tmp_path / "heartbeat").exists(), what="the first heartbeat")
     assert subprocess.run([*probe, "live"], env=env, capture_output=True).returncode == 0
     assert subprocess.run([*probe, "ready"], env=env, capture_output=True).returncode == 0

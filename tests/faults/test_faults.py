@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from producer.cli.main import app
 from tests.faults.conftest import Batch
 from tests.faults.tcpproxy import TcpProxy
-from worker.parking import Parking
+from worker.infra.parking import Parking
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 

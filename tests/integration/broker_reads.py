@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-READS = ("lrange", "hscan", "hmget", "zrangebyscore")  # what worker.broker.in_flight sends
+READS = ("lrange", "hscan", "hmget", "zrangebyscore")  # what worker.infra.broker.in_flight sends
 
 
 def broker_reads(client: redis.Redis) -> dict[str, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from worker.fish.breaker import CreditBreaker, enough_to_resume
-from worker.fish.tasks import CreditCheckTask
+from worker.policy.credit import CreditCheckTask
 from worker.settings import get_settings
 
 
@@ -43,7 +43,7 @@ def test_no_credit_never_resumes_even_at_a_zero_setting() -> None:
 
 
 def test_the_check_closes_its_fish_client(breaker, emulator, monkeypatch) -> None:
-    from worker.fish import tasks
+    from worker.policy import credit as tasks
     from worker.fish.client import FishClient
 
     made: list[FishClient] = []

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from producer.dev.stack import free_port
-from worker import metrics, probe
+from worker.observability import metrics, probe
 from worker.settings import Settings, get_settings
 
 OTHER = "127.0.0.2"

@@ -85,7 +85,7 @@ def test_the_policy_request_replaces_only_the_handlers_it_means_to() -> None:
     # a helper of ours by one of those names breaks that handling, and the message is never acknowledged.
     from celery.worker.request import Request
 
-    from worker.policy import PolicyRequest
+    from worker.policy.task import PolicyRequest
 
     assert tasks.RenderTask.Request is PolicyRequest
     ours = {name for name in vars(PolicyRequest) if not name.startswith("__")}

@@ -64,7 +64,7 @@ def test_no_credentials_is_permanent_and_names_the_chain(stack_env: dict[str, st
 
 
 def test_an_object_composed_of_files_and_other_objects_holds_their_bytes_in_order(bucket: str, tmp_path) -> None:
-    from worker.composition import MIN_PART, Copy, Local, Remote, plan_parts
+    from worker.storage.multipart import MIN_PART, Copy, Local, Remote, plan_parts
 
     storage, client = Storage(), boto3.client("s3")
     mib = 1024 * 1024
@@ -86,7 +86,7 @@ def test_an_object_composed_of_files_and_other_objects_holds_their_bytes_in_orde
 
 
 def test_a_composition_that_fails_leaves_no_object_and_no_upload(bucket: str, tmp_path) -> None:
-    from worker.composition import MIN_PART, Local, Remote
+    from worker.storage.multipart import MIN_PART, Local, Remote
 
     storage, client = Storage(), boto3.client("s3")
     storage.put(bucket, "present", os.urandom(MIN_PART + 5), content_type="application/octet-stream")
@@ -101,7 +101,7 @@ def test_a_composition_that_fails_leaves_no_object_and_no_upload(bucket: str, tm
 def test_a_store_without_part_copies_gets_the_bytes_sent_instead(bucket: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     import botocore.exceptions
 
-    from worker.composition import MIN_PART, Local, Remote
+    from worker.storage.multipart import MIN_PART, Local, Remote
 
     storage = Storage()
     source = os.urandom(2 * MIN_PART + 99)

@@ -14,7 +14,7 @@ from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
 from tests.integration.broker_reads import broker_reads
 from worker.app import QUEUE, make_app
-from worker.broker import PRIORITY_STEPS, in_flight
+from worker.infra.broker import PRIORITY_STEPS, in_flight
 from worker.jobs.records import JobRecord, JobStore
 from worker.jobs.sweep import LOST_FOR_GOOD, resend, stuck_jobs
 from worker.settings import Settings, get_settings

@@ -10,8 +10,8 @@ import pytest
 from worker.books import tasks
 from worker.books.heartbeat import heartbeat_period
 from worker.errors import StorageUnavailable
-from worker.keepalive import kept_alive
-from worker.readahead import read_ahead
+from worker.support.keepalive import kept_alive
+from worker.support.readahead import read_ahead
 
 
 def test_every_book_task_is_redelivered_when_its_worker_dies() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worker.composition import Copy, Local, Remote, Upload, plan_parts
+from worker.storage.multipart import Copy, Local, Remote, Upload, plan_parts
 
 MIN, MAX = 100, 1_000  # small stand-ins for S3's 5 MiB and 5 GiB
 

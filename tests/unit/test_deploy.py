@@ -48,7 +48,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def probe_argv(command: list[str]) -> tuple[list[str], list[str]]:
-    """`env -u A -u B python -m worker.probe ready` -> (["A", "B"], ["python", "-m", "worker.probe", "ready"])."""
+    """`env -u A -u B python -m worker.observability.probe ready` -> (["A", "B"], ["python", "-m", "worker.observability.probe", "ready"])."""
     unset, rest = [], list(command)
     if rest[:1] == ["env"]:
         rest.pop(0)
@@ -243,7 +243,7 @@ def test_compose_containers_are_read_only_and_checked_by_the_probes() -> None:
         if name == "emulator":
             continue  # the development tool is checked on its own health route
         unset, argv = probe_argv(test[1:])
-        assert argv[:3] == ["python", "-m", "worker.probe"], f"{name}: {test}"
+        assert argv[:3] == ["python", "-m", "worker.observability.probe"], f"{name}: {test}"
         assert {"PROMETHEUS_MULTIPROC_DIR", "NARRATE_METRICS_PORT"} <= set(unset), f"{name}: the check runs without the metrics"
         is_worker = service["command"][:4] == ["celery", "-A", "worker", "worker"]
         assert argv[3] == ("live" if is_worker else "ready"), name
@@ -307,7 +307,7 @@ def test_pipeline_ticks_expire_rather_than_pile_up() -> None:
 
 
 def probe_runs() -> list[tuple[str, list[str], dict[str, str]]]:
-    """(where, command, the container's environment) of every exec probe and health check that runs worker.probe."""
+    """(where, command, the container's environment) of every exec probe and health check that runs worker.observability.probe."""
     from tests.unit.test_deploy_k8s import configmap_data, containers, k8s_documents
 
     runs = []
@@ -321,7 +321,7 @@ def probe_runs() -> list[tuple[str, list[str], dict[str, str]]]:
                     runs.append((f"{doc['metadata']['name']} {kind}", command, env))
     for name, service in narrate_services().items():
         test = service["healthcheck"]["test"]
-        if "worker.probe" in test:
+        if "worker.observability.probe" in test:
             runs.append((f"compose {name}", test[1:], {k: interpolate(v) for k, v in service.get("environment", {}).items()}))
     return runs
 
@@ -348,7 +348,7 @@ def test_every_probe_command_runs_and_leaves_no_file_behind(tmp_path: Path) -> N
         if "NARRATE_HEARTBEAT_FILE" in env:
             env["NARRATE_HEARTBEAT_FILE"] = str(folders["beat"] / "heartbeat")
         _, argv = probe_argv(command)
-        assert argv[:3] == ["python", "-m", "worker.probe"], f"{where}: {command}"
+        assert argv[:3] == ["python", "-m", "worker.observability.probe"], f"{where}: {command}"
         argv = [*command[: len(command) - len(argv)], sys.executable, *argv[1:]]
         result = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
         if argv[-1] == "ready":  # the broker is a closed port: the probe got as far as the round trip, and said so

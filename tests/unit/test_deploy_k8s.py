@@ -287,12 +287,12 @@ def test_workers_have_the_probes_that_suit_long_tasks() -> None:
             assert live["path"] == "/healthz" and container_port(container, live["port"]) == metrics_port, name
             for kind in ("readinessProbe", "startupProbe"):
                 unset, argv = probe_argv(container[kind]["exec"]["command"])
-                assert argv == ["python", "-m", "worker.probe", "ready"], f"{name} {kind}"
+                assert argv == ["python", "-m", "worker.observability.probe", "ready"], f"{name} {kind}"
                 assert {"PROMETHEUS_MULTIPROC_DIR", "NARRATE_METRICS_PORT"} <= set(unset), f"{name} {kind}: runs without the metrics"
             assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 60
         assert int(template["metadata"]["annotations"]["prometheus.io/port"]) == metrics_port, name
-    assert importlib.util.find_spec("worker.probe") is not None
-    from worker import probe
+    assert importlib.util.find_spec("worker.observability.probe") is not None
+    from worker.observability import probe
 
     assert probe.main(["sideways"]) == 2, "ready and live are its only checks"
 
@@ -383,7 +383,7 @@ def test_the_cluster_metrics_run_once_behind_a_service() -> None:
     [container] = containers(metrics)
     port = int(flag(container["command"], "--port"))
     assert port == container_port(container, "metrics") == int(metrics["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
-    assert container["readinessProbe"]["exec"]["command"][-3:] == ["-m", "worker.probe", "ready"]
+    assert container["readinessProbe"]["exec"]["command"][-3:] == ["-m", "worker.observability.probe", "ready"]
 
 
 def test_services_select_the_pods_they_name() -> None:

@@ -54,16 +54,17 @@ class _NoRedis:
 @cache
 def defined_metrics() -> dict[str, frozenset[str]]:
     """Every series name the code exposes, with its labels: the workers' collectors, the cluster's, and `up`."""
-    import worker.metrics
-    from worker.cluster_metrics import ClusterCollector
+    import worker.observability.metrics
+    from worker.observability.cluster_metrics import ClusterCollector
 
     found: dict[str, frozenset[str]] = {"up": frozenset()}
-    for collector in vars(worker.metrics).values():
+    for collector in vars(worker.observability.metrics).values():
         if isinstance(collector, MetricWrapperBase):
             for family in collector.describe():
                 for suffix in SUFFIXES[family.type]:
                     found[family.name + suffix] = frozenset(collector._labelnames) | ({"le"} if suffix == "_bucket" else set())
-    for family in ClusterCollector(_NoRedis(), queues=ALL_QUEUES, cap=5).collect():  # type: ignore[arg-type]
+    collector = ClusterCollector(_NoRedis(), queues=ALL_QUEUES, cap=5, slots_in_use=lambda: 0, breaker_open=lambda: False)  # type: ignore[arg-type]
+    for family in collector.collect():
         for suffix in SUFFIXES[family.type]:
             found[family.name + suffix] = frozenset().union(*(sample.labels for sample in family.samples))
     assert {"narrate_jobs_total", "narrate_fish_request_seconds_bucket", "narrate_queue_depth", "narrate_breaker_open"} <= set(found)

@@ -17,7 +17,7 @@ from worker.errors import (
     TransientError,
     Wait,
 )
-from worker.failures import Verdict, classify, describe
+from worker.policy.failures import Verdict, classify, describe
 from worker.fish.breaker import BreakerOpen
 from worker.fish.limiter import SlotUnavailable
 from worker.renders.lease import LeaseTaken

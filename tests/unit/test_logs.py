@@ -6,8 +6,8 @@ import json
 import logging
 
 from worker.errors import FishUnavailable, StorageUnavailable
-from worker.events import cause_of, event
-from worker.logs import JsonFormatter, TextFormatter
+from worker.observability.events import cause_of, event
+from worker.observability.logs import JsonFormatter, TextFormatter
 
 SECRET = "fish-key-0123456789abcdef"
 

@@ -9,7 +9,7 @@ import pytest
 _PROGRAM = """
 import sys
 import numpy as np
-from worker.memory import hold_mmap_threshold
+from worker.support.memory import hold_mmap_threshold
 
 def rss_mb():
     with open("/proc/self/statm") as f:

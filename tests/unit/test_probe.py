@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from worker import probe
+from worker.observability import probe
 from worker.settings import get_settings
 
 

@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from worker.app import make_app
-from worker.backoff import retry_delay
+from worker.support.backoff import retry_delay
 from worker.settings import Settings
 
 

@@ -6,7 +6,7 @@ Here the book's frames arrive already encoded, one part per chapter, each with
 its frame sizes, so the whole index is known before the first byte is written:
 it goes in front (a "faststart" file, playable while it downloads), built from
 numpy arrays (4 bytes a frame), and the frames follow as they are: the book
-task has S3 copy them from the chapters' parts (worker.composition). The layout is the one FFmpeg and iTunes write: an audio track whose edit
+task has S3 copy them from the chapters' parts (worker.storage.multipart). The layout is the one FFmpeg and iTunes write: an audio track whose edit
 list hides the encoder's priming, QuickTime chapters (a text track the audio
 track points to, read by Apple's players) and Nero chapters (`chpl`, read by
 most others), iTunes tags with the cover, and `stik` marking an audiobook.

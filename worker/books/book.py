@@ -32,9 +32,9 @@ from worker.books.part import BookPart, delete_parts, load_part
 from worker.books.plan import BookPlan
 from worker.books.render import BookContext
 from worker.books.subtitles import Cue, to_srt, to_vtt
-from worker.composition import Local, Remote
+from worker.storage.multipart import Local, Remote
 from worker.errors import PermanentError, StorageUnavailable
-from worker.readahead import read_ahead
+from worker.support.readahead import read_ahead
 
 M4B_TYPE = "audio/mp4"
 _READS = 4  # part records fetched at once

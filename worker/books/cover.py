@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from worker.errors import BadInput
-from worker.limits import too_big
+from worker.support.limits import too_big
 from worker.storage import Storage
 
 COVER_FIX = "shrink the image (a JPEG of 1400 to 3000 pixels a side is plenty)"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from worker.books.state import BookState
-from worker.keepalive import kept_alive
+from worker.support.keepalive import kept_alive
 
 # Beats per stale period: several may be missed (a slow Redis, a busy process) before the book looks stalled.
 BEATS_PER_STALE_PERIOD = 5

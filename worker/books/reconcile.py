@@ -38,7 +38,7 @@ class Enqueue:
 
 
 def reconcile(*, ctx: BookContext, enqueue: Enqueue, stale_seconds: float, busy: Collection[str] = ()) -> dict[str, int]:
-    """`busy`: books with a message in a queue or held by a live worker (worker.broker.in_flight). A quiet
+    """`busy`: books with a message in a queue or held by a live worker (worker.infra.broker.in_flight). A quiet
     busy book is waiting its turn, not stuck, and re-sending its work would only duplicate it.
 
     Counts: `books` re-sent work, `failed` ended for good (their plan is lost), `skipped` left for the next run."""

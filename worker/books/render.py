@@ -25,7 +25,7 @@ from worker.books.state import BookState
 from worker.books.subtitles import Cue
 from worker.books.validate import check_plan
 from worker.errors import PermanentError, StorageUnavailable
-from worker.readahead import read_ahead
+from worker.support.readahead import read_ahead
 from worker.voices.speaker import RenderContext
 
 M4B_TYPE = "audio/mp4"

@@ -21,7 +21,7 @@ import redis
 
 from worker import keys
 from worker.books.plan import BookPlan
-from worker.redisconn import connect as connect_redis
+from worker.infra.redisconn import connect as connect_redis
 
 # Appended to scripts that may create a key: a finished book's new keys expire with it. KEYS[#KEYS]: book hash.
 _SAME_EXPIRY = """

@@ -10,7 +10,8 @@ from typing import Any
 from celery import Task, signals
 from pydantic import ValidationError
 
-from worker import keys, metrics
+from worker import keys
+from worker.observability import metrics
 from worker.app import ASSEMBLY_QUEUE, QUEUE, app
 from worker.books.book import assemble_book
 from worker.books.chapter import assemble_chapter
@@ -21,7 +22,7 @@ from worker.books.reconcile import Enqueue, reconcile
 from worker.books.spool import sweep_at_start
 from worker.books.units import AssemblyUnit, ChapterUnit, ChunkUnit, NotifyUnit
 from worker.books.validate import InvalidBookMessage, check_book_owner, check_book_step, check_chunk_in_plan, check_chunk_message
-from worker.broker import in_flight
+from worker.infra.broker import in_flight
 from worker.contract import (
     BOOK_ASSEMBLE_TASK,
     BOOK_CHAPTER_TASK,
@@ -29,8 +30,8 @@ from worker.contract import (
     BOOK_NOTIFY_TASK,
     BOOK_RECONCILE_TASK,
 )
-from worker.events import event
-from worker.policy import PolicyTask
+from worker.observability.events import event
+from worker.policy.task import PolicyTask
 from worker.runtime import book_context
 from worker.settings import get_settings
 from worker.webhooks.outcome import deliver

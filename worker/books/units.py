@@ -13,9 +13,10 @@ from typing import Any
 
 import redis
 
-from worker import keys, metrics
+from worker import keys
+from worker.observability import metrics
 from worker.books.state import BookState
-from worker.failures import Attempts, Unit
+from worker.policy.failures import Attempts, Unit
 from worker.settings import Settings
 from worker.webhooks.outcome import WebhookOutcome
 

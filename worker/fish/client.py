@@ -20,7 +20,7 @@ from fishaudio.exceptions import APIError, FishAudioError, NotFoundError
 from fishaudio.types import ReferenceAudio, TTSConfig
 from pydantic import ValidationError
 
-from worker import metrics
+from worker.observability import metrics
 from worker.contract import Synthesis
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
 from worker.fish.breaker import BreakerOpen, CreditBreaker

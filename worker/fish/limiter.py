@@ -18,7 +18,7 @@ import redis
 
 from worker import keys
 from worker.errors import Wait
-from worker.keepalive import kept_alive
+from worker.support.keepalive import kept_alive
 
 # KEYS: slots zset. ARGV: lease seconds, holder id, limit. Redis' own clock: workers' clocks may disagree.
 _ACQUIRE = """

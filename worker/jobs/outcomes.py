@@ -2,16 +2,16 @@
 
 No Celery here: the render task (in the pool process) and its request (in the
 worker's parent, which sees hard time limits and dead pool processes) both go
-through worker.policy, which decides with this unit.
+through worker.policy.task, which decides with this unit.
 """
 
 from __future__ import annotations
 
 import time
 
-from worker import metrics
+from worker.observability import metrics
 from worker.errors import Wait
-from worker.failures import Unit
+from worker.policy.failures import Unit
 from worker.jobs.records import JobStore
 from worker.settings import Settings
 

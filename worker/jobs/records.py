@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from worker import keys
 from worker.jobs import kept_message
-from worker.redisconn import connect as connect_redis
+from worker.infra.redisconn import connect as connect_redis
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 FINISHED: tuple[JobState, ...] = ("succeeded", "failed")

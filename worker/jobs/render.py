@@ -19,7 +19,7 @@ from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord, Sy
 from worker.errors import AudioError, FishUnavailable, StorageUnavailable
 from worker.fish.client import Speech
 from worker.jobs.lexicons import job_lexicon
-from worker.readahead import read_ahead
+from worker.support.readahead import read_ahead
 from worker.text.chunking import split_text
 from worker.voices.speaker import RenderContext, Speaker
 

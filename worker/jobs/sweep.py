@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import redis
 
-from worker.broker import in_flight
+from worker.infra.broker import in_flight
 from worker.jobs.records import JobStore
 
 LOST_NOTE = "re-sent: its message was lost (no queue, worker or schedule held it)"

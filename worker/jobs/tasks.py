@@ -1,7 +1,7 @@
 """The render task and the sweeper: Celery in, job records kept right whatever ends an attempt.
 
 Every way an attempt can end, in the task or outside it (the hard time limit,
-the pool process dying), goes through worker.policy with the job's unit
+the pool process dying), goes through worker.policy.task with the job's unit
 (worker.jobs.outcomes), so all of them share the same bounds.
 """
 
@@ -16,17 +16,17 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from worker import metrics
+from worker.observability import metrics
 from worker.app import ALL_QUEUES, app
 from worker.contract import JOB_SWEEP_TASK, RENDER_TASK, RenderJob
 from worker.errors import PermanentError, Progressing
-from worker.events import event
+from worker.observability.events import event
 from worker.jobs.message import job_id_of, job_of, payload_of
 from worker.jobs.outcomes import JobUnit
 from worker.jobs.render import Progress, render_job
 from worker.jobs.sweep import resend, stuck_jobs
 from worker.jobs.validate import check_job
-from worker.policy import PolicyTask
+from worker.policy.task import PolicyTask
 from worker.runtime import job_store, redis_client, render_context
 from worker.settings import get_settings
 

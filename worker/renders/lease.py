@@ -19,7 +19,7 @@ import redis
 
 from worker import keys
 from worker.errors import Wait
-from worker.keepalive import kept_alive
+from worker.support.keepalive import kept_alive
 
 LEASE_SECONDS = 10.0  # how long a dead holder can keep a copy waiting; renewed every third of it
 

@@ -15,10 +15,11 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from worker import keys, metrics
-from worker.backoff import wait_delay
+from worker import keys
+from worker.observability import metrics
+from worker.support.backoff import wait_delay
 from worker.errors import FishRejected, PermanentError, TransientError
-from worker.events import event
+from worker.observability.events import event
 from worker.fish.breaker import BreakerOpen, CreditBreaker
 from worker.fish.client import FishVoices, VoiceInfo
 from worker.settings import Settings

@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from worker import keys
-from worker.redisconn import connect as connect_redis
+from worker.infra.redisconn import connect as connect_redis
 from worker.voices import registry_scripts as scripts
 
 LEASE_SECONDS = 120.0

@@ -7,8 +7,8 @@ from typing import Any
 from worker import keys
 from worker.app import VOICES_QUEUE, app
 from worker.contract import PROMOTE_TASK
-from worker.failures import Attempts, Unit
-from worker.policy import PolicyTask
+from worker.policy.failures import Attempts, Unit
+from worker.policy.task import PolicyTask
 from worker.runtime import promotion_context, redis_client
 from worker.voices.promotion import PromotionContext, advance
 

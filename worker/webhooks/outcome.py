@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
-from worker.failures import Unit
+from worker.policy.failures import Unit
 from worker.settings import get_settings
 from worker.webhooks.send import Sender
 

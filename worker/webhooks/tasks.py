@@ -23,7 +23,7 @@ from worker.app import ASSEMBLY_QUEUE, app
 from worker.contract import BATCH_NOTIFY_TASK, JOB_NOTIFY_TASK, RENDER_TASK, Notify
 from worker.jobs import records
 from worker.jobs.message import job_id_of, payload_of
-from worker.policy import PolicyTask
+from worker.policy.task import PolicyTask
 from worker.runtime import redis_client
 from worker.settings import get_settings
 from worker.webhooks.batches import Batches

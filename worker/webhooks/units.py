@@ -12,7 +12,7 @@ from typing import Any
 import redis
 
 from worker import keys
-from worker.failures import Attempts
+from worker.policy.failures import Attempts
 from worker.webhooks.batches import Batches, set_if_exists
 from worker.webhooks.outcome import WebhookOutcome
 

@@ -1,4 +1,4 @@
-"""Container probes that suit long tasks: `python -m worker.probe live|ready`, exit 0 when healthy.
+"""Container probes that suit long tasks: `python -m worker.observability.probe live|ready`, exit 0 when healthy.
 
 live:  the worker's heartbeat is fresh: NARRATE_HEARTBEAT_FILE was touched in
        the last minute, else /healthz on NARRATE_METRICS_PORT answers 200. Both
@@ -15,8 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from worker.metrics import HEARTBEAT_STALE_SECONDS
-from worker.redisconn import connect_with
+from worker.observability.metrics import HEARTBEAT_STALE_SECONDS
+from worker.infra.redisconn import connect_with
 from worker.settings import get_settings
 
 
@@ -46,7 +46,7 @@ def ready() -> str:
 def main(argv: list[str]) -> int:
     checks = {"live": live, "ready": ready}
     if len(argv) != 1 or argv[0] not in checks:
-        print("usage: python -m worker.probe live|ready", file=sys.stderr)
+        print("usage: python -m worker.observability.probe live|ready", file=sys.stderr)
         return 2
     try:
         print(checks[argv[0]]())

@@ -5,7 +5,7 @@ a chapter's or the book's assembly, a promotion, a webhook, a pipeline run. Its
 attempts and its worker deaths are counted in Redis, so a redelivery, a retry
 and a copy the reconciler sends again all draw on the same bound; past it the
 unit ends for good with a reason a person can act on. No Celery here: the task
-base class (worker.policy) and the worker's parent process both decide through
+base class (worker.policy.task) and the worker's parent process both decide through
 these classes.
 """
 

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from worker.contract import SENT_AT_HEADER
-from worker.fish.breaker import CreditBreaker
-from worker.fish.limiter import FishLimiter
 
 
 class ClusterCollector(Collector):
-    def __init__(self, client: redis.Redis, *, queues: tuple[str, ...], cap: int) -> None:
+    def __init__(self, client: redis.Redis, *, queues: tuple[str, ...], cap: int, slots_in_use: Callable[[], int],
+                 breaker_open: Callable[[], bool]) -> None:  # fmt: skip
+        """`slots_in_use`, `breaker_open`: read from the Fish adapter's own state (the slot cap and the breaker)."""
         self._redis = client
         self._queues = queues
-        self._limiter = FishLimiter(client, limit=cap, lease_seconds=1)
-        self._breaker = CreditBreaker(client)
+        self._cap = cap
+        self._slots_in_use = slots_in_use
+        self._breaker_open = breaker_open
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         depth = GaugeMetricFamily("narrate_queue_depth", "Messages waiting in each queue (not those a worker holds already).",
@@ -39,10 +40,10 @@ class ClusterCollector(Collector):
             age.add_metric([queue], max(0.0, now - sent) if (sent := self._oldest(queue)) else 0.0)
         yield depth
         yield age
-        yield GaugeMetricFamily("narrate_fish_slots_in_use", "Fish requests in flight, cluster-wide.", value=self._limiter.in_use())
-        yield GaugeMetricFamily("narrate_fish_slots_cap", "NARRATE_FISH_CONCURRENCY: the cluster-wide cap.", value=self._limiter.limit)
+        yield GaugeMetricFamily("narrate_fish_slots_in_use", "Fish requests in flight, cluster-wide.", value=self._slots_in_use())
+        yield GaugeMetricFamily("narrate_fish_slots_cap", "NARRATE_FISH_CONCURRENCY: the cluster-wide cap.", value=self._cap)
         yield GaugeMetricFamily("narrate_breaker_open", "1 while the 402 credit breaker holds Fish calls.",
-                                value=1.0 if self._breaker.status() else 0.0)  # fmt: skip
+                                value=1.0 if self._breaker_open() else 0.0)  # fmt: skip
 
     def _oldest(self, queue: str) -> float | None:
         raw = self._redis.lindex(queue, -1)  # kombu pushes on the left and pops on the right

@@ -21,7 +21,7 @@ from worker.contract import (
     BOOK_CHUNK_TASK,
     RENDER_TASK,
 )
-from worker.parking import Parking
+from worker.infra.parking import Parking
 
 UNACKED = "unacked"  # kombu.transport.redis.Channel.unacked_key
 UNACKED_INDEX = "unacked_index"  # kombu.transport.redis.Channel.unacked_index_key: delivery tag -> when delivered

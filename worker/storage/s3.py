@@ -15,7 +15,7 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from worker.composition import Copy, Local, Part, Piece, Upload, plan_parts
+from worker.storage.multipart import Copy, Local, Part, Piece, Upload, plan_parts
 from worker.errors import StorageRejected, StorageUnavailable
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}

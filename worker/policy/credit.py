@@ -1,4 +1,4 @@
-"""The credit check beat runs while the 402 breaker is open."""
+"""The credit check beat runs while the 402 breaker is open; closing it sends the parked work again."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from worker.contract import CREDIT_CHECK_TASK
 from worker.errors import NarrateError
 from worker.fish.breaker import CreditBreaker, enough_to_resume
 from worker.fish.client import FishClient
-from worker.parking import Parking, sender
-from worker.redisconn import connect_with
+from worker.infra.parking import Parking, sender
+from worker.infra.redisconn import connect_with
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("narrate.worker")

@@ -1,4 +1,4 @@
-"""The one task base class: every task kind applies worker.failures' policy through it.
+"""The one task base class: every task kind applies worker.policy.failures' policy through it.
 
 An attempt can end in the task (success, a wait, a transient, permanent or
 unexpected error) or outside it, where only the worker's parent process sees
@@ -22,14 +22,14 @@ from celery.exceptions import Reject, Retry, TimeLimitExceeded
 from celery.worker import state as worker_state
 from celery.worker.request import Request
 
-from worker import metrics
+from worker.observability import metrics
 from worker.app import app
-from worker.backoff import retry_delay, wait_delay
+from worker.support.backoff import retry_delay, wait_delay
 from worker.errors import Wait
-from worker.events import cause_of, event
-from worker.failures import ATTEMPTS_KWARG, Unit, Verdict, classify, describe, gave_up, killed
+from worker.observability.events import cause_of, event
+from worker.policy.failures import ATTEMPTS_KWARG, Unit, Verdict, classify, describe, gave_up, killed
 from worker.fish.breaker import BreakerOpen, CreditBreaker
-from worker.parking import Parking, sender
+from worker.infra.parking import Parking, sender
 from worker.runtime import redis_client
 from worker.settings import get_settings
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import random
 
-from worker.fish.breaker import BreakerOpen
-
 
 def retry_delay(attempt: int, *, base: float, cap: float) -> float:
     """Exponential back-off with full jitter: spreads a burst of retries out."""
@@ -14,5 +12,6 @@ def retry_delay(attempt: int, *, base: float, cap: float) -> float:
 
 def wait_delay(reason: Exception, *, cap: float = 15.0) -> float:
     """Short, jittered waits for a Fish slot; longer ones while the credit breaker is open; never over `cap`."""
-    delay = random.uniform(5.0, 15.0) if isinstance(reason, BreakerOpen) else random.uniform(0.2, 2.0)
+    # A wait for credit (BreakerOpen's cause) is long; one for a slot or a lease is short.
+    delay = random.uniform(5.0, 15.0) if getattr(reason, "cause", "") == "credit_wait" else random.uniform(0.2, 2.0)
     return min(delay, cap)

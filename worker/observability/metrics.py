@@ -5,7 +5,7 @@ in PROMETHEUS_MULTIPROC_DIR, which the main process's /metrics reads together.
 The folder is made here, before the library is first imported, when the port is
 set and the folder is not. Labels stay few: no job ids, no texts.
 The cluster's own figures (queues, slots, breaker) come from Redis, once per
-cluster: worker.cluster_metrics, behind `narrate metrics serve`.
+cluster: worker.observability.cluster_metrics, behind `narrate metrics serve`.
 """
 
 from __future__ import annotations
