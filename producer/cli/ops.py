@@ -12,10 +12,10 @@ from worker.app import ALL_QUEUES, make_app
 from worker.books.state import BookState
 from worker.contract import RENDER_TASK, RenderJob
 from worker.fish.breaker import CreditBreaker
-from worker.jobs.records import JobStore
-from worker.jobs.sweep import LOST_NOTE, stuck_jobs
 from worker.infra.parking import Parking, sender
 from worker.infra.redisconn import connect_with
+from worker.jobs.records import JobStore
+from worker.jobs.sweep import LOST_NOTE, stuck_jobs
 from worker.settings import Settings
 
 
@@ -53,7 +53,8 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
         if sum((bool(job_ids), failed, stuck)) != 1:
             fail("name the jobs to retry, or pass --failed (all failed jobs) or --stuck (all stuck jobs)")
         client = connect_with(settings)
-        books = [i for i in job_ids or [] if store.get(i) is None and BookState(client).exists(i)]
+        book_state = BookState(client)
+        books = [i for i in job_ids or [] if store.get(i) is None and book_state.exists(i)]
         if books:
             from producer.cli.book_retry import retry_books  # imported when used: every command starts sooner
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 
-from worker.observability import metrics
 from worker.errors import Wait
-from worker.policy.failures import Unit
 from worker.jobs.records import JobStore
+from worker.observability import metrics
+from worker.policy.failures import Unit
 from worker.settings import Settings
 
 
@@ -27,9 +27,6 @@ class JobUnit(Unit):
         self.fields = {"job_id": job_id}
         self.lease = job_id
         self._max_retry_seconds = settings.max_retry_seconds
-
-    def ended(self) -> bool:
-        return False  # a finished job delivered again is settled by the render itself (its output exists)
 
     def count_failure(self) -> int:
         return self.store.count_failure(self.job_id)

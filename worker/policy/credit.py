@@ -30,7 +30,7 @@ class CreditCheckTask(Task):
         try:
             breaker = CreditBreaker(redis_client)
             if breaker.status() is None:
-                _release_parked(redis_client)  # closed by `narrate resume`, or while a task was parking: none left behind
+                release_parked(redis_client)  # closed by `narrate resume`, or while a task was parking: none left behind
                 return "closed"
             try:
                 credit = _credit(settings, breaker=breaker)
@@ -42,17 +42,18 @@ class CreditCheckTask(Task):
                 return f"still open: credit {credit:.2f} under {settings.credit_resume_usd:.2f}"
             if breaker.close():
                 log.info("Fish credit is back (%.2f): resuming Fish calls", credit)
-            _release_parked(redis_client)
+            release_parked(redis_client)
             return "closed"
         finally:
             redis_client.close()
 
 
-def _release_parked(client: redis.Redis) -> None:
-    """The work that parked while Fish calls were paused goes back to its queues."""
+def release_parked(client: redis.Redis) -> int:
+    """The work that parked while Fish calls were paused goes back to its queues: the worker side's part of a resume."""
     released = Parking(client).release(sender(app))
     if released:
         log.info("Fish calls resumed: %d parked task(s) sent again", released)
+    return released
 
 
 def _credit(settings: Settings, *, breaker: CreditBreaker) -> float:

@@ -22,16 +22,16 @@ from celery.exceptions import Reject, Retry, TimeLimitExceeded
 from celery.worker import state as worker_state
 from celery.worker.request import Request
 
-from worker.observability import metrics
-from worker.app import app
-from worker.support.backoff import retry_delay, wait_delay
 from worker.errors import Wait
-from worker.observability.events import cause_of, event
-from worker.policy.failures import ATTEMPTS_KWARG, Unit, Verdict, classify, describe, gave_up, killed
 from worker.fish.breaker import BreakerOpen, CreditBreaker
-from worker.infra.parking import Parking, sender
+from worker.infra.parking import Parking
+from worker.observability import metrics
+from worker.observability.events import cause_of, event
+from worker.policy.credit import release_parked
+from worker.policy.failures import ATTEMPTS_KWARG, Unit, Verdict, classify, describe, gave_up, killed
 from worker.runtime import redis_client
 from worker.settings import get_settings
+from worker.support.backoff import retry_delay, wait_delay
 
 log = logging.getLogger("narrate.worker")
 
@@ -211,7 +211,7 @@ class PolicyTask(Task):
         Parking(redis_client()).park(task=self.name, task_id=request.id, args=list(request.args or ()),
                                      kwargs=dict(request.kwargs or {}), queue=(request.delivery_info or {}).get("routing_key"))  # fmt: skip
         if CreditBreaker(redis_client()).status() is None:  # closed while this one parked: nobody else will release it
-            release_parked()
+            release_parked(redis_client())
 
     def _retry(self, **options: Any) -> Retry:
         """A retry Celery cannot publish becomes a deleted message; the unit's record still says it is under
@@ -221,11 +221,3 @@ class PolicyTask(Task):
         except Reject as exc:
             log.error("%s: could not schedule a retry (%s); the sweeper or reconciler will send it again", self.name, exc.reason)
             raise
-
-
-def release_parked() -> int:
-    """Send every parked message again: the worker side's part when the credit breaker closes."""
-    released = Parking(redis_client()).release(sender(app))
-    if released:
-        log.info("the credit breaker is closed: %d parked task(s) sent again", released)
-    return released
