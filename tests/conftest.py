@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from producer.dev.stack import DEV_AWS, LocalStack
-from tests.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401  (hooks: the run leaves the checkout clean)
+from tests.support.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401  (hooks: the run leaves the checkout clean)
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,8 @@ from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from tests.conftest import EmulatorControl
-from tests.epubs import fable, write_epub
-from tests.tones import decode_mono, nearest_tone, tone_sequence
+from tests.support.epubs import fable, write_epub
+from tests.support.tones import decode_mono, nearest_tone, tone_sequence
 from worker import keys
 from worker.audio import codec
 from worker.books.plan import BookPlan

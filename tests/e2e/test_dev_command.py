@@ -86,7 +86,7 @@ def test_ctrl_c_stops_everything_it_started_flower_included(tmp_path: Path) -> N
 def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
     import av
 
-    from tests.epubs import fable
+    from tests.support.epubs import fable
 
     fable(tmp_path / "fable.epub")
     (tmp_path / "names.csv").write_text("word,say\ntraveller,wayfarer\n")

@@ -244,7 +244,7 @@ def test_the_pipelines_lexicons_apply_then_an_entrys_own(inbox, bucket, emulator
 @pytest.fixture
 def behind_faults(inbox, stack, monkeypatch):
     """The inbox's pipeline with a context whose every S3 request goes through a proxy that can answer S3's errors."""
-    from tests.s3faults import S3Faults
+    from tests.support.s3faults import S3Faults
 
     pipeline, _ = inbox
     proxy = S3Faults(stack.s3.url)

@@ -23,7 +23,7 @@ from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from tests.conftest import EmulatorControl
 from tests.e2e.test_audiobooks import book_env, voice, workers  # noqa: F401  (fixtures: real workers, as the book tests start them)
-from tests.epubs import fable
+from tests.support.epubs import fable
 from worker.books.state import BookState
 from worker.settings import Settings, get_settings
 from worker.storage import Storage

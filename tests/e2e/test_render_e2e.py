@@ -18,7 +18,7 @@ import redis
 
 from producer.dev.stack import LocalStack, Service, stop_all
 from tests.conftest import EmulatorControl
-from tests.voice_identity import message_voice
+from tests.support.voice_identity import message_voice
 from worker import keys
 from worker.audio import codec
 from worker.audio.flac import lossless_flac

@@ -17,7 +17,7 @@ from producer.cli.main import app
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from tests.conftest import EmulatorControl
-from tests.epubs import write_epub
+from tests.support.epubs import write_epub
 from tests.faults.conftest import Row, _rows
 from worker import keys
 from worker.books.plan import BookPlan

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from producer.cli.main import app
 from tests.faults.conftest import Batch
-from tests.faults.tcpproxy import TcpProxy
+from tests.support.tcpproxy import TcpProxy
 from worker.infra.parking import Parking
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]

@@ -118,7 +118,7 @@ def test_12_a_job_longer_than_its_soft_limit_goes_on_where_it_stopped(fault_work
 
 
 def test_13_a_broker_connection_cut_mid_render_pays_nothing_twice(fault_workers, stack, emulator, bucket, voice) -> None:
-    from tests.faults.tcpproxy import TcpProxy
+    from tests.support.tcpproxy import TcpProxy
 
     emulator.control(latency=4)
     redis_port = int(stack.redis.url.rsplit(":", 1)[1].split("/")[0])

@@ -11,7 +11,7 @@ import redis
 from typer.testing import CliRunner
 
 from producer.cli.main import app
-from tests.epubs import fable, write_epub
+from tests.support.epubs import fable, write_epub
 from worker.books.state import BookState
 from worker.settings import Settings
 

@@ -17,7 +17,7 @@ import redis
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
-from tests.epubs import write_epub
+from tests.support.epubs import write_epub
 from worker import keys
 from worker.books import tasks
 from worker.books.chunk import held_chunk_key, render_chunk

@@ -12,7 +12,7 @@ import redis
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
-from tests.epubs import write_epub
+from tests.support.epubs import write_epub
 
 from tests.unit.test_book_messages import BOOK, make_plan
 from worker import keys

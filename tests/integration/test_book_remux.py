@@ -20,8 +20,8 @@ from scipy.signal import correlate
 
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
-from tests.epubs import write_epub
-from tests.tones import decode_mono
+from tests.support.epubs import write_epub
+from tests.support.tones import decode_mono
 from worker import keys
 from worker.audio.mp4 import FRAME_SAMPLES
 from worker.books.book import assemble_book

@@ -20,7 +20,7 @@ import pytest
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
-from tests.epubs import fable
+from tests.support.epubs import fable
 from worker.audio.scratch import DiskFull
 from worker.books import chapter as chapter_module
 from worker.books.chapter import assemble_chapter

@@ -31,7 +31,7 @@ from fishaudio.exceptions import (
 from fishaudio.types import Voice
 from werkzeug.serving import make_server
 
-from tests.tones import decode_mono, decoded_tones, nearest_tone, tone_sequence
+from tests.support.tones import decode_mono, decoded_tones, nearest_tone, tone_sequence
 from worker.audio.codec import concatenate, probe
 from producer.dev.emulator import EmulatorConfig, create_app
 from producer.dev.emulator.__main__ import parse_args

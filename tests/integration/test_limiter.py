@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from tests.integration.helpers import clip_voice
+from tests.support.jobs import clip_voice
 from worker import keys
 from worker.fish.client import FishClient
 from worker.fish.limiter import FishLimiter, SlotUnavailable

@@ -16,7 +16,7 @@ import pytest
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
 from producer.pipelines.inbox import scan
-from tests.s3faults import S3Faults
+from tests.support.s3faults import S3Faults
 from worker.app import QUEUE
 from worker.settings import Settings
 from worker.storage import Storage

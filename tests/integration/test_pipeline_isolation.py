@@ -11,7 +11,7 @@ from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
 from producer.pipelines.inbox import scan
 from producer.pipelines.state import InboxState
-from tests.s3faults import S3Faults
+from tests.support.s3faults import S3Faults
 from worker.errors import StorageUnavailable
 from worker.settings import Settings
 from worker.storage import Storage

@@ -18,8 +18,8 @@ import redis
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
-from tests.epubs import write_epub
-from tests.integration.broker_reads import broker_reads
+from tests.support.epubs import write_epub
+from tests.support.broker_reads import broker_reads
 from worker import keys
 from worker.books import tasks
 from worker.books.plan import BookPlan, ChunkMessage, chunk_messages

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import EmulatorControl
-from tests.integration.helpers import clip_voice, make_job
+from tests.support.jobs import clip_voice, make_job
 from worker import keys
 from worker.audio import codec
 from worker.audio.flac import lossless_flac

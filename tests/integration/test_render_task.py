@@ -6,7 +6,7 @@ import pytest
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
-from tests.integration.helpers import clip_voice, make_job
+from tests.support.jobs import clip_voice, make_job
 from worker.jobs import tasks
 from worker.jobs.records import JobRecord, JobStore
 from worker.runtime import forget_clients

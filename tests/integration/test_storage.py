@@ -36,7 +36,7 @@ def test_unreachable_endpoint_is_transient(stack_env: dict[str, str], monkeypatc
 
 
 def test_a_reset_in_the_middle_of_a_download_is_transient(stack, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.faults.tcpproxy import TcpProxy
+    from tests.support.tcpproxy import TcpProxy
 
     data = os.urandom(2_000_000)
     Storage().put(bucket, "big.bin", data, content_type="application/octet-stream")

@@ -12,7 +12,7 @@ from producer.cli.main import app as cli
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
-from tests.integration.broker_reads import broker_reads
+from tests.support.broker_reads import broker_reads
 from worker.app import QUEUE, make_app
 from worker.infra.broker import PRIORITY_STEPS, in_flight
 from worker.jobs.records import JobRecord, JobStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.integration.helpers import clip_voice
+from tests.support.jobs import clip_voice
 from worker.contract import ClipVoice
 from worker.errors import BadInput
 from worker.fish.client import FishClient

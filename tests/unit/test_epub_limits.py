@@ -15,7 +15,7 @@ import pytest
 
 from producer.readers.epub import read_epub
 from producer.readers.epub_limits import EpubLimits
-from tests.epubs import fable, write_epub
+from tests.support.epubs import fable, write_epub
 from worker.errors import BadInput
 from worker.settings import Settings
 

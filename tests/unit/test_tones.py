@@ -1,4 +1,4 @@
-"""Tone mode's signal (producer.dev.emulator.tones) and the decoder tests use on it (tests.tones)."""
+"""Tone mode's signal (producer.dev.emulator.tones) and the decoder tests use on it (tests.support.tones)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.tones import (
+from tests.support.tones import (
     decode_mono,
     decoded_tones,
     nearest_tone,

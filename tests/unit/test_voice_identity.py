@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.voice_identity import documented_vector, documented_whitespace, hash_as_documented
+from tests.support.voice_identity import documented_vector, documented_whitespace, hash_as_documented
 from worker.contract import Clip, ClipVoice, normalize_transcript, reference_hash
 from worker.errors import BadInput
 from worker.voices.clips import check_voice_identity

@@ -32,7 +32,7 @@ from producer.readers.words import (
     trimmed,
     word_list_language,
 )
-from tests.epubs import write_epub
+from tests.support.epubs import write_epub
 from worker.errors import BadInput
 
 WIDTH = 80

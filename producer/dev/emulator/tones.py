@@ -1,7 +1,7 @@
 """Tone mode: each TTS request answers a pure sine whose frequency identifies its text.
 
 An assembled audiobook can then be decoded back into the sequence of texts it
-was made from (see tests/tones.py): 80 frequencies on a 20 Hz grid from 300 Hz
+was made from (see tests/support/tones.py): 80 frequencies on a 20 Hz grid from 300 Hz
 to 1880 Hz, picked from the text's SHA-256.
 """
 

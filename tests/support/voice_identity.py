@@ -12,7 +12,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "voice-identity.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "voice-identity.md"
 
 
 def documented_vector() -> dict[str, Any]:

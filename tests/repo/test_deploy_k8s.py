@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kubernetes_validate import utils as kubernetes_validate
 
-from tests.unit.test_deploy import (
+from tests.repo.test_deploy import (
     DEPLOY,
     flag,
     is_real_variable,
@@ -84,7 +84,7 @@ def scaled_objects() -> list[dict]:
 def hard_limit(queue: str) -> int:
     """The longest a task from this queue may run before Celery kills it, at the pods' settings."""
     if queue == ASSEMBLY_QUEUE:
-        from tests.unit.test_deploy import assembly_time_limit
+        from tests.repo.test_deploy import assembly_time_limit
 
         return assembly_time_limit()
     return effective_settings().task_time_limit

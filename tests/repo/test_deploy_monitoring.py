@@ -15,8 +15,8 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from tests.unit.test_deploy import DEPLOY, ROOT
-from tests.unit.test_deploy_k8s import containers, deployments, metrics_address, worker_deployments
+from tests.repo.test_deploy import DEPLOY, ROOT
+from tests.repo.test_deploy_k8s import containers, deployments, metrics_address, worker_deployments
 from worker.app import ALL_QUEUES
 
 DASHBOARD = DEPLOY / "grafana" / "narrate.json"

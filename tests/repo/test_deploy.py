@@ -308,7 +308,7 @@ def test_pipeline_ticks_expire_rather_than_pile_up() -> None:
 
 def probe_runs() -> list[tuple[str, list[str], dict[str, str]]]:
     """(where, command, the container's environment) of every exec probe and health check that runs worker.observability.probe."""
-    from tests.unit.test_deploy_k8s import configmap_data, containers, k8s_documents
+    from tests.repo.test_deploy_k8s import configmap_data, containers, k8s_documents
 
     runs = []
     for doc in k8s_documents():

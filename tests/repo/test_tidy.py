@@ -16,7 +16,7 @@ def git_checkout(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the inner run imports the plugin from this checkout
     subprocess.run(["git", "init", "-q", str(pytester.path)], check=True)
     pytester.makefile(".gitignore", "out/\n")
-    pytester.makeconftest("from tests.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401\n")
+    pytester.makeconftest("from tests.support.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401\n")
 
 
 def test_a_file_left_in_the_checkout_fails_the_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
