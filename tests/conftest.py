@@ -71,7 +71,21 @@ class EmulatorControl:
 
     def reset(self) -> None:
         httpx.post(f"{self.url}/_emulator/reset", timeout=10).raise_for_status()
-        self.control(latency=0, concurrency=0, fail_rate=0, train_seconds=0, fail_training=False, fail_count=0, quirky_train_mode=False, tone_mode=False, credit="100", rate_limit_rate=0, stall_rate=0, stall_seconds=0, empty_audio_for="")
+        self.control(
+            latency=0,
+            concurrency=0,
+            fail_rate=0,
+            train_seconds=0,
+            fail_training=False,
+            fail_count=0,
+            quirky_train_mode=False,
+            tone_mode=False,
+            credit="100",
+            rate_limit_rate=0,
+            stall_rate=0,
+            stall_seconds=0,
+            empty_audio_for="",
+        )
 
     def control(self, **settings: object) -> None:
         httpx.post(f"{self.url}/_emulator/control", json=settings, timeout=10).raise_for_status()
@@ -84,7 +98,11 @@ class EmulatorControl:
 
     def model(self, model_id: str) -> dict:
         """The model as the emulator stores it (raw JSON, as the Fish API answers)."""
-        answer = httpx.get(f"{self.url}/model/{model_id}", headers={"Authorization": f"Bearer {os.environ['FISH_API_KEY']}"}, timeout=10)
+        answer = httpx.get(
+            f"{self.url}/model/{model_id}",
+            headers={"Authorization": f"Bearer {os.environ['FISH_API_KEY']}"},
+            timeout=10,
+        )
         answer.raise_for_status()
         return answer.json()
 
@@ -93,7 +111,9 @@ class EmulatorControl:
         from fishaudio import FishAudio
 
         client = FishAudio(api_key=key or os.environ["FISH_API_KEY"], base_url=self.url)
-        voice = client.voices.create(title="test voice", voices=[clip[0].read_bytes()], texts=[clip[1]], visibility="private")
+        voice = client.voices.create(
+            title="test voice", voices=[clip[0].read_bytes()], texts=[clip[1]], visibility="private"
+        )
         return voice.id
 
 
@@ -127,4 +147,3 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 __all__ = ["DEV_AWS", "EmulatorControl"]
-

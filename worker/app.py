@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 from celery import Celery, current_task, signals
 from kombu import Queue
 
-from worker.observability import logs, metrics
 from worker.contract import (
     BOOK_RECONCILE_TASK,
     CREDIT_CHECK_TASK,
@@ -19,9 +18,10 @@ from worker.contract import (
     PROMOTE_TASK,
     SENT_AT_HEADER,
 )
-from worker.support.memory import hold_mmap_threshold
 from worker.infra.redisconn import celery_redis_conf
+from worker.observability import logs, metrics
 from worker.settings import Settings, get_settings
+from worker.support.memory import hold_mmap_threshold
 
 QUEUE = "narrate"
 # Promotions get their own queue: behind a backlog of renders they would start too late to help.
@@ -37,8 +37,17 @@ BEAT_TASKS = (BOOK_RECONCILE_TASK, CREDIT_CHECK_TASK, JOB_SWEEP_TASK)
 def make_app(settings: Settings | None = None) -> Celery:
     """The worker's app from the environment, or a producer's app for explicit settings."""
     settings = settings or get_settings()
-    app = Celery("narrate", broker=settings.broker_url, include=["worker.jobs.tasks", "worker.voices.tasks", "worker.policy.credit", "worker.books.tasks",
-                                                         "worker.webhooks.tasks"])
+    app = Celery(
+        "narrate",
+        broker=settings.broker_url,
+        include=[
+            "worker.jobs.tasks",
+            "worker.voices.tasks",
+            "worker.policy.credit",
+            "worker.books.tasks",
+            "worker.webhooks.tasks",
+        ],
+    )
     app.conf.update(
         # pickle would let anyone who can write to the broker run code on the workers
         task_serializer="json",
@@ -55,17 +64,24 @@ def make_app(settings: Settings | None = None) -> Celery:
         # unacked tasks of a dead worker are looked for every tenth of the visibility timeout, 1 to 20 s (throttle 1:
         # else kombu scans on every 10th interval only); with Sentinel, the broker, the state stores and RedBeat all
         # follow the master it names
-        **celery_redis_conf(settings.broker_url, master_name=settings.redis_master_name,
-                            transport_options={"visibility_timeout": settings.visibility_timeout,
-                                               "unacked_restore_interval": min(20, max(1, settings.visibility_timeout // 10)),
-                                               "unacked_restore_throttle": 1}),
+        **celery_redis_conf(
+            settings.broker_url,
+            master_name=settings.redis_master_name,
+            transport_options={
+                "visibility_timeout": settings.visibility_timeout,
+                "unacked_restore_interval": min(20, max(1, settings.visibility_timeout // 10)),
+                "unacked_restore_throttle": 1,
+            },
+        ),
         broker_connection_retry_on_startup=True,
         # job state lives in our own records; Celery results would be a second copy
         task_ignore_result=True,
         task_default_queue=QUEUE,
         task_queues=tuple(Queue(name, routing_key=name) for name in ALL_QUEUES),
-        task_routes={PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE},
-                     **{task: {"queue": BEAT_QUEUE, "routing_key": BEAT_QUEUE} for task in BEAT_TASKS}},
+        task_routes={
+            PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE},
+            **{task: {"queue": BEAT_QUEUE, "routing_key": BEAT_QUEUE} for task in BEAT_TASKS},
+        },
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         # task events, so Flower and celery-exporter see every task without extra configuration

@@ -41,6 +41,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Stamped on every message as it is published: the queue-age metric reads it off the oldest waiting message.
 SENT_AT_HEADER = "narrate_sent_at"
 
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -162,7 +163,9 @@ class Synthesis(_Strict):
     None leaves a setting to the API. Ranges are the API's own: a value outside is refused before anything is sent.
     """
 
-    latency: Literal["normal", "balanced"] | None = Field(None, description="normal: the higher quality; balanced: faster.")
+    latency: Literal["normal", "balanced"] | None = Field(
+        None, description="normal: the higher quality; balanced: faster."
+    )
     speed: float | None = Field(None, ge=0.5, le=2.0, description="Speaking rate (prosody.speed), 1 is natural.")
     temperature: float | None = Field(None, ge=0.0, le=1.0, description="Randomness of the delivery.")
     top_p: float | None = Field(None, ge=0.0, le=1.0, description="Nucleus sampling of the delivery.")
@@ -201,10 +204,17 @@ class Output(_Strict):
 class Notify(_Strict):
     """Webhooks a job asks for: its own when it ends, and its batch's when every job of the batch has ended."""
 
-    url: str | None = Field(None, max_length=2000, pattern=r"^https?://",
-                            description="POST a signed `job.finished` notice here when the job succeeds or fails for good.")  # fmt: skip
-    batch_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$",
-                                 description="The batch (opened by the producer in Redis) whose `batch.finished` notice this job counts toward.")  # fmt: skip
+    url: str | None = Field(
+        None,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="POST a signed `job.finished` notice here when the job succeeds or fails for good.",
+    )
+    batch_id: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{32}$",
+        description="The batch (opened by the producer in Redis) whose `batch.finished` notice this job counts toward.",
+    )
 
 
 class RenderJob(_Strict):
@@ -217,9 +227,14 @@ class RenderJob(_Strict):
     output: Output
     title: str = Field("", max_length=300, description="A label for people (e.g. the source file name).")
     submitted_at: datetime
-    synthesis: Synthesis = Field(default_factory=lambda: Synthesis(), description="Fish settings; unset ones are the API's.")
-    lexicons: list[LexiconRef] = Field(default_factory=list, max_length=32,
-                                       description="Applied to the text in order (a later file's entry wins) before it is chunked.")  # fmt: skip
+    synthesis: Synthesis = Field(
+        default_factory=lambda: Synthesis(), description="Fish settings; unset ones are the API's."
+    )
+    lexicons: list[LexiconRef] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Applied to the text in order (a later file's entry wins) before it is chunked.",
+    )
     notify: Notify | None = Field(None, description="Completion webhooks; absent: none.")
 
     @model_serializer(mode="wrap")

@@ -14,8 +14,8 @@ from worker.contract import PROMOTE_TASK
 from worker.fish.breaker import CreditBreaker
 from worker.fish.client import FishClient, FishVoices
 from worker.fish.limiter import FishLimiter
-from worker.jobs.records import JobStore
 from worker.infra.redisconn import connect_with
+from worker.jobs.records import JobStore
 from worker.renders.held import HeldRenders
 from worker.renders.lease import RenderLeases
 from worker.settings import get_settings
@@ -28,7 +28,9 @@ from worker.voices.speaker import RenderContext
 @lru_cache(maxsize=1)
 def job_store() -> JobStore:
     settings = get_settings()
-    return JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds)
+    return JobStore.from_url(
+        settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds
+    )
 
 
 @lru_cache(maxsize=1)
@@ -65,13 +67,20 @@ def promotion_context() -> PromotionContext:
     ctx = render_context()
     assert ctx.registry is not None
     breaker = CreditBreaker(redis_client())
-    return PromotionContext(settings=ctx.settings, registry=ctx.registry, voices=FishVoices(ctx.fish), storage=ctx.storage, breaker=breaker)
+    return PromotionContext(
+        settings=ctx.settings, registry=ctx.registry, voices=FishVoices(ctx.fish), storage=ctx.storage, breaker=breaker
+    )
 
 
 @lru_cache(maxsize=1)
 def book_context() -> BookContext:
     settings = get_settings()
-    return BookContext(render=render_context(), state=BookState.from_url(settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds))
+    return BookContext(
+        render=render_context(),
+        state=BookState.from_url(
+            settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds
+        ),
+    )
 
 
 def forget_clients() -> None:

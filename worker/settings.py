@@ -24,7 +24,9 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0",
         description="Celery broker and job-state store: redis://, rediss://, or sentinel://host:port;sentinel://… (Redis Sentinel).",
     )
-    redis_master_name: str = Field("", description="With a sentinel:// broker URL: the name of the master Sentinel watches.")
+    redis_master_name: str = Field(
+        "", description="With a sentinel:// broker URL: the name of the master Sentinel watches."
+    )
     fish_api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("FISH_API_KEY"),
@@ -40,12 +42,8 @@ class Settings(BaseSettings):
     fish_temperature: float | None = Field(None, ge=0.0, le=1.0, description="Unset: Fish's.")
     fish_top_p: float | None = Field(None, ge=0.0, le=1.0, description="Unset: Fish's.")
     fish_normalize: bool | None = Field(None, description="Fish's text normalization; unset: Fish's (on).")
-    fish_timeout_seconds: float = Field(
-        120.0, gt=0, description="Timeout of one Fish request (connect + read)."
-    )
-    fish_concurrency: int = Field(
-        5, ge=1, description="Fish requests in flight, cluster-wide (5/15/50 by Fish tier)."
-    )
+    fish_timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one Fish request (connect + read).")
+    fish_concurrency: int = Field(5, ge=1, description="Fish requests in flight, cluster-wide (5/15/50 by Fish tier).")
     promote_after: int = Field(
         5,
         description="A reference used more than N times is promoted to a Fish voice"
@@ -62,27 +60,17 @@ class Settings(BaseSettings):
         description="For this long after a promotion starts, renders of that reference wait for the"
         " new voice instead of sending the clips again (0: never wait).",
     )
-    promote_poll_seconds: float = Field(
-        10.0, gt=0, description="Seconds between checks of a training voice model."
-    )
+    promote_poll_seconds: float = Field(10.0, gt=0, description="Seconds between checks of a training voice model.")
     promote_timeout_seconds: float = Field(
         1800.0, gt=0, description="Training that takes longer than this counts as failed."
     )
     promote_retry_seconds: float = Field(
         600.0, ge=0, description="Back-off before a failed promotion is tried again (doubles each time)."
     )
-    promote_max_attempts: int = Field(
-        3, ge=1, description="Promotion attempts per reference before giving up."
-    )
-    max_text_bytes: int = Field(
-        500_000, gt=0, description="Largest text one job may carry, in UTF-8 bytes."
-    )
-    chunk_bytes: int = Field(
-        1_000, ge=100, description="Largest text sent in one Fish request, in UTF-8 bytes."
-    )
-    max_attempts: int = Field(
-        6, ge=1, description="Attempts per job for transient errors (429, 5xx, timeouts)."
-    )
+    promote_max_attempts: int = Field(3, ge=1, description="Promotion attempts per reference before giving up.")
+    max_text_bytes: int = Field(500_000, gt=0, description="Largest text one job may carry, in UTF-8 bytes.")
+    chunk_bytes: int = Field(1_000, ge=100, description="Largest text sent in one Fish request, in UTF-8 bytes.")
+    max_attempts: int = Field(6, ge=1, description="Attempts per job for transient errors (429, 5xx, timeouts).")
     max_retry_seconds: float = Field(
         6 * 3600.0, gt=0, description="A job still failing this long after its first attempt fails for good."
     )
@@ -96,13 +84,9 @@ class Settings(BaseSettings):
         2.0, gt=0, description="First retry delay; doubles each attempt, with full jitter."
     )
     retry_max_seconds: float = Field(120.0, gt=0, description="Cap on one retry delay.")
-    task_soft_time_limit: int = Field(
-        540, gt=0, description="Seconds before a render is asked to stop (soft limit)."
-    )
+    task_soft_time_limit: int = Field(540, gt=0, description="Seconds before a render is asked to stop (soft limit).")
     task_time_limit: int = Field(600, gt=0, description="Seconds before a render is killed.")
-    visibility_timeout: int = Field(
-        3600, gt=0, description="Seconds before Redis redelivers an unacknowledged task."
-    )
+    visibility_timeout: int = Field(3600, gt=0, description="Seconds before Redis redelivers an unacknowledged task.")
     job_ttl_days: int = Field(30, gt=0, description="Days a finished job record is kept.")
     sweep_seconds: float = Field(60.0, gt=0, description="How often beat looks for jobs whose message was lost.")
     sweep_stale_seconds: float = Field(
@@ -117,7 +101,9 @@ class Settings(BaseSettings):
     preset: Literal["standard", "acx"] = Field(
         "standard", description="How books' audio is made when a book names no preset (worker/books/presets.py)."
     )
-    pipelines_file: str = Field("", description="YAML file of scheduled pipelines (producer/pipelines/config.py); empty: none.")
+    pipelines_file: str = Field(
+        "", description="YAML file of scheduled pipelines (producer/pipelines/config.py); empty: none."
+    )
     reconcile_seconds: float = Field(60.0, gt=0, description="How often beat runs the audiobook reconciler.")
     reconcile_stale_seconds: float = Field(
         300.0, gt=0, description="An audiobook with no progress for this long has its missing work re-sent."
@@ -131,7 +117,10 @@ class Settings(BaseSettings):
     )
     webhook_max_attempts: int = Field(8, ge=1, description="Attempts to deliver one completion webhook.")
     metrics_port: int | None = Field(
-        None, ge=1, le=65535, description="Serve Prometheus /metrics and a cheap /healthz on this port from each worker; unset: off."
+        None,
+        ge=1,
+        le=65535,
+        description="Serve Prometheus /metrics and a cheap /healthz on this port from each worker; unset: off.",
     )
     heartbeat_file: str = Field(
         "", description="A file the worker touches at every heartbeat, for liveness probes that read it; empty: none."
@@ -160,7 +149,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _sentinel_names_its_master(self) -> Settings:
         if is_sentinel(self.broker_url) and not self.redis_master_name:
-            raise ValueError("a sentinel:// NARRATE_BROKER_URL needs NARRATE_REDIS_MASTER_NAME: the master's name in Sentinel")
+            raise ValueError(
+                "a sentinel:// NARRATE_BROKER_URL needs NARRATE_REDIS_MASTER_NAME: the master's name in Sentinel"
+            )
         return self
 
     @model_validator(mode="after")
@@ -168,10 +159,7 @@ class Settings(BaseSettings):
         # Redis redelivers a task still running past the visibility timeout; the
         # time limits must end it first, or one job runs twice at once.
         if not self.task_soft_time_limit < self.task_time_limit < self.visibility_timeout:
-            raise ValueError(
-                "need NARRATE_TASK_SOFT_TIME_LIMIT < NARRATE_TASK_TIME_LIMIT"
-                " < NARRATE_VISIBILITY_TIMEOUT"
-            )
+            raise ValueError("need NARRATE_TASK_SOFT_TIME_LIMIT < NARRATE_TASK_TIME_LIMIT < NARRATE_VISIBILITY_TIMEOUT")
         # A task received with a countdown is unacknowledged from receipt: it must have run
         # and finished before Redis hands it out again, or it runs twice.
         for name in ("retry_max_seconds", "promote_poll_seconds"):
@@ -195,7 +183,9 @@ class Settings(BaseSettings):
         return "emulator-key"
 
     job_ttl_seconds: int | None = Field(
-        None, gt=0, description="Seconds finished records (jobs, books) are kept; overrides NARRATE_JOB_TTL_DAYS (tests, short-lived stacks)."
+        None,
+        gt=0,
+        description="Seconds finished records (jobs, books) are kept; overrides NARRATE_JOB_TTL_DAYS (tests, short-lived stacks).",
     )
 
     @property
@@ -207,48 +197,71 @@ class Settings(BaseSettings):
     # (worker/books/spool.py): at 44.1 kHz about 418 MB per audio hour with MP3 chapters (WAV chapters: 678 MB),
     # so 4 GiB holds a chapter of about 10 hours (WAV: 6.3). The assembly pods' emptyDir holds two tasks' worth.
     spool_limit_bytes: int = Field(
-        4 * 1024**3, gt=0, description="Local disk one chapter assembly may fill; a chapter estimated to need more is refused at submit."
+        4 * 1024**3,
+        gt=0,
+        description="Local disk one chapter assembly may fill; a chapter estimated to need more is refused at submit.",
     )
     credit_resume_usd: float = Field(
-        5.0, ge=0, description="The credit check resumes Fish calls only once the account holds this much API credit (USD)."
+        5.0,
+        ge=0,
+        description="The credit check resumes Fish calls only once the account holds this much API credit (USD).",
     )
     metrics_host: str = Field(
-        "127.0.0.1", min_length=1, description="Address /metrics listens on (workers and `narrate metrics serve`); unset: loopback only."
-        " Set the pod's own address (or 0.0.0.0, on purpose) where Prometheus scrapes from elsewhere."
+        "127.0.0.1",
+        min_length=1,
+        description="Address /metrics listens on (workers and `narrate metrics serve`); unset: loopback only."
+        " Set the pod's own address (or 0.0.0.0, on purpose) where Prometheus scrapes from elsewhere.",
     )
     webhook_allow: str = Field(
-        "", description="Webhook receivers admitted although their addresses are internal: CIDRs or host names, comma-separated"
-        " (e.g. 10.20.0.0/16,hooks.internal); empty: public addresses only."
+        "",
+        description="Webhook receivers admitted although their addresses are internal: CIDRs or host names, comma-separated"
+        " (e.g. 10.20.0.0/16,hooks.internal); empty: public addresses only.",
     )
     webhook_unsigned: bool = Field(
-        False, description="Send webhooks without a signature when NARRATE_WEBHOOK_SECRET is unset; false: such webhooks are refused at submit."
+        False,
+        description="Send webhooks without a signature when NARRATE_WEBHOOK_SECRET is unset; false: such webhooks are refused at submit.",
     )
     parse_seconds: float = Field(
-        60.0, gt=0, description="The pipelines service reads each source, manifest and sidecar in a child process stopped after"
-        " this many seconds: one hostile file ends as a failed entry, never as a stuck worker."
+        60.0,
+        gt=0,
+        description="The pipelines service reads each source, manifest and sidecar in a child process stopped after"
+        " this many seconds: one hostile file ends as a failed entry, never as a stuck worker.",
     )
     epub_max_bytes: int = Field(
-        256 * 1024 * 1024, gt=0, description="The largest EPUB read, as a file and unpacked (all its entries together): a larger one"
-        " is refused before anything in it is unpacked."
+        256 * 1024 * 1024,
+        gt=0,
+        description="The largest EPUB read, as a file and unpacked (all its entries together): a larger one"
+        " is refused before anything in it is unpacked.",
     )
     epub_document_max_bytes: int = Field(
-        16 * 1024 * 1024, gt=0, description="The largest document inside an EPUB (a chapter, the package, a table of contents),"
-        " unpacked: checked before it is unpacked."
+        16 * 1024 * 1024,
+        gt=0,
+        description="The largest document inside an EPUB (a chapter, the package, a table of contents),"
+        " unpacked: checked before it is unpacked.",
     )
     cover_max_bytes: int = Field(
-        10 * 1024 * 1024, gt=0, description="The largest cover image a book may carry: a larger one is refused when the book is"
-        " read, and never embedded in the .m4b."
+        10 * 1024 * 1024,
+        gt=0,
+        description="The largest cover image a book may carry: a larger one is refused when the book is"
+        " read, and never embedded in the .m4b.",
     )
     fetch_max_bytes: int = Field(
-        256 * 1024 * 1024, gt=0, description="The largest object a pipeline or a manifest fetches from S3 (a source, a clip,"
-        " a lexicon, a sidecar): a larger one is refused, by its size, before it is downloaded."
+        256 * 1024 * 1024,
+        gt=0,
+        description="The largest object a pipeline or a manifest fetches from S3 (a source, a clip,"
+        " a lexicon, a sidecar): a larger one is refused, by its size, before it is downloaded.",
     )
 
 
 def default_synthesis(settings: Settings) -> Synthesis:
     """The synthesis settings from the environment, under what a job, book or preset sets."""
-    return Synthesis(latency=settings.fish_latency, speed=settings.fish_speed, temperature=settings.fish_temperature,
-                     top_p=settings.fish_top_p, normalize=settings.fish_normalize)  # fmt: skip
+    return Synthesis(
+        latency=settings.fish_latency,
+        speed=settings.fish_speed,
+        temperature=settings.fish_temperature,
+        top_p=settings.fish_top_p,
+        normalize=settings.fish_normalize,
+    )
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,9 @@ def retry_books(book_ids: list[str], *, settings: Settings) -> int:
             errors.print(str(exc), markup=False)
             continue
         retried += 1
-        console.print(f"{book_id}: started again: {counts['chunks']} chunk(s), {counts['chapters']} chapter(s) and "
-                      f"{counts['assemblies']} assembly sent; what is stored is reused", markup=False)  # fmt: skip
+        console.print(
+            f"{book_id}: started again: {counts['chunks']} chunk(s), {counts['chapters']} chapter(s) and "
+            f"{counts['assemblies']} assembly sent; what is stored is reused",
+            markup=False,
+        )
     return retried

@@ -32,8 +32,16 @@ def estimate_table(rows: list[tuple[str, Estimate]]) -> Table:
         table.add_column(column, justify="left" if column == "book" else "right")
     for name, e in rows:
         cached = "?" if e.cached_chunks is None else f"{e.cached_chunks:,}"
-        cells = [name, str(e.chapters), f"{e.chunks:,}", f"{e.text_bytes:,}", f"${e.cost_usd:.2f}", cached,
-                 f"${e.uncached_cost_usd:.2f}", _duration(e.audio_seconds)]  # fmt: skip
+        cells = [
+            name,
+            str(e.chapters),
+            f"{e.chunks:,}",
+            f"{e.text_bytes:,}",
+            f"${e.cost_usd:.2f}",
+            cached,
+            f"${e.uncached_cost_usd:.2f}",
+            _duration(e.audio_seconds),
+        ]
         if trying:
             cells += [f"{e.lexicon_chunks or 0:,} chunks", f"${e.lexicon_cost_usd or 0:.2f}"]
         table.add_row(*cells)
@@ -42,8 +50,16 @@ def estimate_table(rows: list[tuple[str, Estimate]]) -> Table:
 
 def contents_rows(book: BookText, choice: ChapterChoice) -> list[dict[str, Any]]:
     """Every chapter the reader found, narrated or not, and why not."""
-    return [{"number": n, "title": c.title, "narrated": choice.takes(n, c), "words": len(c.text.split()),
-             "why": c.matter if not choice.takes(n, c) else ""} for n, c in enumerate(book.chapters, start=1)]  # fmt: skip
+    return [
+        {
+            "number": n,
+            "title": c.title,
+            "narrated": choice.takes(n, c),
+            "words": len(c.text.split()),
+            "why": c.matter if not choice.takes(n, c) else "",
+        }
+        for n, c in enumerate(book.chapters, start=1)
+    ]
 
 
 def contents_table(book: BookText, choice: ChapterChoice) -> Table:
@@ -51,7 +67,9 @@ def contents_table(book: BookText, choice: ChapterChoice) -> Table:
     for column in ("#", "title", "words", "narrated", "why not"):
         table.add_column(column, justify="right" if column in ("#", "words") else "left")
     for row in contents_rows(book, choice):
-        table.add_row(str(row["number"]), row["title"], f"{row['words']:,}", "yes" if row["narrated"] else "no", row["why"])
+        table.add_row(
+            str(row["number"]), row["title"], f"{row['words']:,}", "yes" if row["narrated"] else "no", row["why"]
+        )
     return table
 
 
@@ -61,13 +79,35 @@ def _duration(seconds: float) -> str:
 
 
 def submit_book(
-    submitter: BookSubmitter, book: BookText, *, voice: Any, out: str, fmt: str | None, notify: str | None, budget: float | None,
-    pauses: Pauses, title: str | None = None, quiet: bool = False, preset: str | None = None,
-    chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
-) -> str:  # fmt: skip
+    submitter: BookSubmitter,
+    book: BookText,
+    *,
+    voice: Any,
+    out: str,
+    fmt: str | None,
+    notify: str | None,
+    budget: float | None,
+    pauses: Pauses,
+    title: str | None = None,
+    quiet: bool = False,
+    preset: str | None = None,
+    chapters: ChapterChoice = ChapterChoice(),
+    synthesis: Synthesis = Synthesis(),
+    lexicons: Lexicons = Lexicons(),
+) -> str:
     plan, cost = submitter.submit(
-        book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify, budget_usd=budget, title=title, preset=preset,
-        chapters=chapters, synthesis=synthesis, lexicons=lexicons,
+        book,
+        voice=voice,
+        out=out,
+        fmt=fmt,
+        pauses=pauses,
+        notify_url=notify,
+        budget_usd=budget,
+        title=title,
+        preset=preset,
+        chapters=chapters,
+        synthesis=synthesis,
+        lexicons=lexicons,
     )
     (errors if quiet else console).print(
         f"{plan.book_id}  {book.source}: {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
@@ -80,7 +120,12 @@ def submit_book(
 def wait_for_book(settings: Settings, book_id: str, *, timeout: float | None, as_json: bool) -> bool:
     """Progress bars (on stderr with --json) until the book finishes; then its table or JSON. True if it succeeded."""
     try:
-        finished = watch_book(BookState.from_url(settings.broker_url, master_name=settings.redis_master_name), book_id, console=errors if as_json else console, timeout=timeout)
+        finished = watch_book(
+            BookState.from_url(settings.broker_url, master_name=settings.redis_master_name),
+            book_id,
+            console=errors if as_json else console,
+            timeout=timeout,
+        )
     except BadInput as exc:
         fail(str(exc))
     if as_json:
@@ -113,9 +158,15 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         top_p: options.TopP = None,
         sample_rate: options.SampleRate = None,
         lexicon: options.Lexicon = None,
-        paragraph_pause: Annotated[float, typer.Option(help="Seconds of silence between paragraphs.")] = Pauses().paragraph_seconds,
-        chapter_pause: Annotated[float, typer.Option(help="Seconds of silence between chapters.")] = Pauses().chapter_seconds,
-        wait: Annotated[bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")] = False,
+        paragraph_pause: Annotated[
+            float, typer.Option(help="Seconds of silence between paragraphs.")
+        ] = Pauses().paragraph_seconds,
+        chapter_pause: Annotated[
+            float, typer.Option(help="Seconds of silence between chapters.")
+        ] = Pauses().chapter_seconds,
+        wait: Annotated[
+            bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")
+        ] = False,
         as_json: options.Json = False,
     ) -> None:
         """Render one book: chapters fan out to chunks over every worker, then a chaptered .m4b.
@@ -126,13 +177,29 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         if out is None:
             fail("--out is required: where the audiobook goes, e.g. --out s3://my-bucket/books")
         try:
-            chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
+            chosen = voice_from_options(
+                settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id
+            )
             pauses = Pauses(paragraph_seconds=paragraph_pause, chapter_seconds=chapter_pause)
             choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
-            synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
-            book_id = submit_book(BookSubmitter.from_settings(settings), read_book(file), voice=chosen, out=out, fmt=fmt,
-                                  notify=notify, budget=budget, pauses=pauses, quiet=as_json, preset=preset, chapters=choice,
-                                  synthesis=synthesis, lexicons=read_lexicon_files(lexicon))  # fmt: skip
+            synthesis = synthesis_from(
+                latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate
+            )
+            book_id = submit_book(
+                BookSubmitter.from_settings(settings),
+                read_book(file),
+                voice=chosen,
+                out=out,
+                fmt=fmt,
+                notify=notify,
+                budget=budget,
+                pauses=pauses,
+                quiet=as_json,
+                preset=preset,
+                chapters=choice,
+                synthesis=synthesis,
+                lexicons=read_lexicon_files(lexicon),
+            )
         except BadInput as exc:
             fail(str(exc))
         except NarrateError as exc:
@@ -175,34 +242,58 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         contents: list[tuple[BookText, ChapterChoice]] = []
         try:
             choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
-            synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
+            synthesis = synthesis_from(
+                latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate
+            )
             chosen = None
             if voice or voice_id:
-                chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
+                chosen = voice_from_options(
+                    settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id
+                )
             lexicons = read_lexicon_files(lexicon)
             submitter = BookSubmitter.from_settings(settings)
             for path in files:
                 text: BookText = read_book(path)
-                planned = {"voice": chosen or "unknown-voice", "out": out or "s3://narrate-estimate", "preset": preset,
-                           "chapters": choice, "synthesis": synthesis}  # fmt: skip
+                planned = {
+                    "voice": chosen or "unknown-voice",
+                    "out": out or "s3://narrate-estimate",
+                    "preset": preset,
+                    "chapters": choice,
+                    "synthesis": synthesis,
+                }
                 plan = submitter.plan(text, **planned, lexicons=lexicons)
                 without = submitter.plan(text, **planned) if lexicons else None
                 contents.append((text, choice))
                 if chosen is not None and out:
                     rows.append((text.source, submitter.estimate(plan, without=without)))
                 else:
-                    rows.append((text.source, price_plan(plan, price_per_million=settings.price_per_million_bytes, storage=None,
-                                                         without=without)))  # fmt: skip
+                    rows.append(
+                        (
+                            text.source,
+                            price_plan(
+                                plan, price_per_million=settings.price_per_million_bytes, storage=None, without=without
+                            ),
+                        )
+                    )
         except BadInput as exc:
             fail(str(exc))
         if as_json:
-            print(json.dumps([{"book": name, **e.as_dict(), "contents": contents_rows(book, choice)}
-                              for (name, e), (book, choice) in zip(rows, contents)], indent=2))  # fmt: skip
+            print(
+                json.dumps(
+                    [
+                        {"book": name, **e.as_dict(), "contents": contents_rows(book, choice)}
+                        for (name, e), (book, choice) in zip(rows, contents)
+                    ],
+                    indent=2,
+                )
+            )
         else:
             console.print(estimate_table(rows))
             for book, choice in contents:
                 console.print(contents_table(book, choice))
-            errors.print(f"price: ${settings.price_per_million_bytes:g} per million UTF-8 bytes (NARRATE_PRICE_PER_MILLION_BYTES)")
+            errors.print(
+                f"price: ${settings.price_per_million_bytes:g} per million UTF-8 bytes (NARRATE_PRICE_PER_MILLION_BYTES)"
+            )
 
     @app.command("watch")
     def watch_command(

@@ -19,7 +19,9 @@ from worker.settings import Settings
 def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
     @app.command()
     def status(
-        job_ids: Annotated[list[str], typer.Argument(help="Job or book ids printed by `narrate submit` or `narrate book`.")],
+        job_ids: Annotated[
+            list[str], typer.Argument(help="Job or book ids printed by `narrate submit` or `narrate book`.")
+        ],
         as_json: options.Json = False,
     ) -> None:
         """Show each job's (or book's) state, attempts, voice mode, output or error."""
@@ -28,7 +30,11 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
         books = [b for b in (book_state.get(job_id) for job_id in job_ids) if b is not None]
         if books:
             if as_json:
-                print(json.dumps([progress.public(b) for b in books] if len(job_ids) > 1 else progress.public(books[0]), indent=2))
+                print(
+                    json.dumps(
+                        [progress.public(b) for b in books] if len(job_ids) > 1 else progress.public(books[0]), indent=2
+                    )
+                )
             else:
                 for book in books:
                     console.print(progress.book_table(book))
@@ -36,7 +42,9 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
                 raise typer.Exit(EXIT_JOB_FAILED)
             return
         try:
-            records = progress.fetch(JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name), job_ids)
+            records = progress.fetch(
+                JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name), job_ids
+            )
         except progress.UnknownJobs as exc:
             fail(str(exc))
         notice = ops_cli.breaker_notice(settings)
@@ -46,7 +54,9 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
 
     @app.command()
     def wait(
-        job_ids: Annotated[list[str], typer.Argument(help="Job or book ids printed by `narrate submit` or `narrate book`.")],
+        job_ids: Annotated[
+            list[str], typer.Argument(help="Job or book ids printed by `narrate submit` or `narrate book`.")
+        ],
         timeout: options.Timeout = None,
         as_json: options.Json = False,
     ) -> None:
@@ -54,7 +64,9 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
         settings = settings_or_exit()
         book_state = BookState.from_url(settings.broker_url, master_name=settings.redis_master_name)
         book_ids = [i for i in job_ids if book_state.get(i) is not None]
-        books_ok = all([book_cli.wait_for_book(settings, book_id, timeout=timeout, as_json=as_json) for book_id in book_ids])
+        books_ok = all(
+            [book_cli.wait_for_book(settings, book_id, timeout=timeout, as_json=as_json) for book_id in book_ids]
+        )
         jobs = [i for i in job_ids if i not in book_ids]
         if jobs:
             wait_and_report(settings, jobs, timeout=timeout, as_json=as_json, also_failed=not books_ok)
@@ -62,7 +74,9 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
             raise typer.Exit(EXIT_JOB_FAILED)
 
 
-def wait_and_report(settings: Settings, job_ids: list[str], *, timeout: float | None, as_json: bool, also_failed: bool = False) -> None:
+def wait_and_report(
+    settings: Settings, job_ids: list[str], *, timeout: float | None, as_json: bool, also_failed: bool = False
+) -> None:
     store = JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name)
     try:
         records = progress.wait_for(store, job_ids, console=errors if as_json else console, timeout=timeout)

@@ -9,7 +9,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -87,7 +87,9 @@ def submit(
     if out is None and not all(Path(f).suffix.lower() in MANIFEST_SUFFIXES for f in files):
         fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
     try:
-        synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
+        synthesis = synthesis_from(
+            latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate
+        )
         lexicons = read_lexicon_files(lexicon)
         grant = Grant.for_sources(sources)
         check_notify_url(notify, settings=settings)  # before anything is read, uploaded or sent
@@ -96,9 +98,23 @@ def submit(
         fail(str(exc))
     books = [f for f in files if is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
     if books:
-        _submit_books(settings, books, others=[f for f in files if f not in books], out=out, fmt=fmt, notify=(notify, notify_batch), budget=budget,
-                      cli_voice=(voice, transcript, transcript_file, voice_id), wait=wait, as_json=as_json, preset=preset,
-                      chapters=(chapters, include_front_matter), synthesis=synthesis, lexicons=lexicons, grant=grant)  # fmt: skip
+        _submit_books(
+            settings,
+            books,
+            others=[f for f in files if f not in books],
+            out=out,
+            fmt=fmt,
+            notify=(notify, notify_batch),
+            budget=budget,
+            cli_voice=(voice, transcript, transcript_file, voice_id),
+            wait=wait,
+            as_json=as_json,
+            preset=preset,
+            chapters=(chapters, include_front_matter),
+            synthesis=synthesis,
+            lexicons=lexicons,
+            grant=grant,
+        )
         return
     try:
         check_format(fmt)
@@ -110,8 +126,16 @@ def submit(
         if isinstance(chosen_voice, PreparedVoice):
             for warning in chosen_voice.warnings:
                 warn(warning)
-        jobs = Submitter.from_settings(settings).submit(sources=sources, voice=chosen_voice, out=out, fmt=fmt, synthesis=synthesis,
-                                                        lexicons=lexicons, notify=notify, notify_batch=notify_batch)  # fmt: skip
+        jobs = Submitter.from_settings(settings).submit(
+            sources=sources,
+            voice=chosen_voice,
+            out=out,
+            fmt=fmt,
+            synthesis=synthesis,
+            lexicons=lexicons,
+            notify=notify,
+            notify_batch=notify_batch,
+        )
     except BadInput as exc:
         fail(str(exc))
     except NarrateError as exc:
@@ -121,24 +145,62 @@ def submit(
         follow_cli.wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
 
 
-def _submit_books(settings: Settings, books: list[str], *, others: list[str], out: str | None, fmt: str, notify: tuple[str | None, str | None],
-                  budget: float | None, cli_voice: VoiceKey, wait: bool, as_json: bool, preset: str | None,
-                  chapters: tuple[str | None, bool], synthesis: Synthesis, lexicons: Lexicons, grant: Grant = Grant()) -> None:  # fmt: skip
+def _submit_books(
+    settings: Settings,
+    books: list[str],
+    *,
+    others: list[str],
+    out: str | None,
+    fmt: str,
+    notify: tuple[str | None, str | None],
+    budget: float | None,
+    cli_voice: VoiceKey,
+    wait: bool,
+    as_json: bool,
+    preset: str | None,
+    chapters: tuple[str | None, bool],
+    synthesis: Synthesis,
+    lexicons: Lexicons,
+    grant: Grant = Grant(),
+) -> None:
     """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
     started = time.perf_counter()
     try:
         choice = ChapterChoice.parse(chapters[0], include_front_matter=chapters[1])
-        work = plan_work(settings, books, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=choice, warn=warn,
-                         synthesis=synthesis, lexicons=lexicons, grant=grant)  # fmt: skip
+        work = plan_work(
+            settings,
+            books,
+            out=out,
+            fmt=fmt,
+            cli_voice=cli_voice,
+            preset=preset,
+            chapters=choice,
+            warn=warn,
+            synthesis=synthesis,
+            lexicons=lexicons,
+            grant=grant,
+        )
         check_buckets(settings, work.outputs)
         if work.books:
             submitter = book_cli.BookSubmitter.from_settings(settings)
             for entry in work.books:
-                book_cli.submit_book(submitter, entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify=notify[0],
-                                     budget=budget, pauses=book_cli.Pauses(), title=entry.title, preset=entry.preset, chapters=entry.chapters,
-                                     synthesis=entry.synthesis, lexicons=entry.lexicons)  # fmt: skip
+                book_cli.submit_book(
+                    submitter,
+                    entry.book,
+                    voice=entry.voice,
+                    out=entry.out,
+                    fmt=entry.fmt,
+                    notify=notify[0],
+                    budget=budget,
+                    pauses=book_cli.Pauses(),
+                    title=entry.title,
+                    preset=entry.preset,
+                    chapters=entry.chapters,
+                    synthesis=entry.synthesis,
+                    lexicons=entry.lexicons,
+                )
         jobs = submit_job_groups(settings, work, notify=notify[0], notify_batch=notify[1])
     except BadInput as exc:
         fail(str(exc))
@@ -148,7 +210,10 @@ def _submit_books(settings: Settings, books: list[str], *, others: list[str], ou
         return
     _print_jobs(jobs, as_json=as_json)
     # stderr, so stdout stays the ids (or the JSON) alone
-    errors.print(f"queued {len(jobs):,} job{'s' if len(jobs) != 1 else ''} in {time.perf_counter() - started:.1f} s", highlight=False)
+    errors.print(
+        f"queued {len(jobs):,} job{'s' if len(jobs) != 1 else ''} in {time.perf_counter() - started:.1f} s",
+        highlight=False,
+    )
     if wait:
         follow_cli.wait_and_report(settings, [job.job_id for job in jobs], timeout=None, as_json=False)
 
@@ -192,7 +257,9 @@ def emulator(ctx: typer.Context) -> None:
 
 @app.command()
 def dev(
-    files: Annotated[Optional[list[str]], typer.Argument(help="Text files to render (default: the bundled sample).")] = None,
+    files: Annotated[
+        list[str] | None, typer.Argument(help="Text files to render (default: the bundled sample).")
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where rendered audio is saved.")] = Path("out"),
     fmt: options.Format = "mp3",
     preset: options.Preset = None,
@@ -204,13 +271,23 @@ def dev(
     top_p: options.TopP = None,
     sample_rate: options.SampleRate = None,
     lexicon: options.Lexicon = None,
-    voice: Annotated[Optional[Path], typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
+    voice: Annotated[Path | None, typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
-    emulator_latency: Annotated[float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")] = 0.0,
-    flower: Annotated[bool, typer.Option("--flower", help="Also start Flower (pip install 'narrate[ops]'); the stack stays up until Ctrl-C.")] = False,
+    emulator_latency: Annotated[
+        float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")
+    ] = 0.0,
+    flower: Annotated[
+        bool,
+        typer.Option(
+            "--flower", help="Also start Flower (pip install 'narrate[ops]'); the stack stays up until Ctrl-C."
+        ),
+    ] = False,
     flower_port: Annotated[int, typer.Option("--flower-port", help="Flower's port (0: any free one).")] = 5555,
     as_json: options.Json = False,
-    pipelines: Annotated[Optional[Path], typer.Option("--pipelines", help="Run these scheduled pipelines too, until Ctrl-C.", metavar="FILE")] = None,
+    pipelines: Annotated[
+        Path | None,
+        typer.Option("--pipelines", help="Run these scheduled pipelines too, until Ctrl-C.", metavar="FILE"),
+    ] = None,
 ) -> None:
     """Start Redis, S3, the emulator (unless FISH_API_KEY is set) and a worker; render; stop all."""
     from producer.dev.run import run_dev, sample_reference_clip
@@ -224,15 +301,28 @@ def dev(
 
     try:
         choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
-        synthesis = synthesis_from(latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate)
+        synthesis = synthesis_from(
+            latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate
+        )
         lexicons = read_lexicon_files(lexicon)
     except BadInput as exc:
         fail(str(exc))
     code = run_dev(
-        files=files or [], out_dir=out_dir, fmt=fmt, preset=preset, chapters=choice, synthesis=synthesis, lexicons=lexicons,
-        voice=voice, transcript=transcript,
-        emulator_latency=emulator_latency, flower=flower_port if flower else None, console=errors if as_json else console, errors=errors, as_json=as_json,
-    )  # fmt: skip
+        files=files or [],
+        out_dir=out_dir,
+        fmt=fmt,
+        preset=preset,
+        chapters=choice,
+        synthesis=synthesis,
+        lexicons=lexicons,
+        voice=voice,
+        transcript=transcript,
+        emulator_latency=emulator_latency,
+        flower=flower_port if flower else None,
+        console=errors if as_json else console,
+        errors=errors,
+        as_json=as_json,
+    )
     raise typer.Exit(code)
 
 

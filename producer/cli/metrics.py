@@ -10,13 +10,17 @@ import typer
 from producer.cli.console import console, settings_or_exit
 from worker.infra.redisconn import connect_with
 
-metrics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Prometheus metrics of the cluster (workers serve their own).")
+metrics_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Prometheus metrics of the cluster (workers serve their own)."
+)
 
 
 @metrics_app.command("serve")
 def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port of /metrics.")] = 9808,
-    host: Annotated[str | None, typer.Option("--host", help="Address to listen on; default NARRATE_METRICS_HOST (loopback).")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on; default NARRATE_METRICS_HOST (loopback).")
+    ] = None,
 ) -> None:
     """Serve queue depth and age, Fish slots in use against the cap, and the breaker, read from Redis at each scrape.
 
@@ -35,8 +39,15 @@ def serve(
 
     client = connect_with(settings)
     limiter, breaker = FishLimiter(client, limit=settings.fish_concurrency, lease_seconds=1), CreditBreaker(client)
-    registry.register(ClusterCollector(client, queues=ALL_QUEUES, cap=settings.fish_concurrency, slots_in_use=limiter.in_use,
-                                       breaker_open=lambda: breaker.status() is not None))  # fmt: skip
+    registry.register(
+        ClusterCollector(
+            client,
+            queues=ALL_QUEUES,
+            cap=settings.fish_concurrency,
+            slots_in_use=limiter.in_use,
+            breaker_open=lambda: breaker.status() is not None,
+        )
+    )
     start_http_server(port, addr=host, registry=registry)
     console.print(f"serving cluster metrics on http://{host}:{port}/metrics (Ctrl-C stops)", markup=False)
     try:

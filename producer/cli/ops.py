@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -34,15 +34,25 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
         client = connect_with(settings)
         was_open = CreditBreaker(client).close()
         released = Parking(client).release(sender(make_app(settings)))
-        console.print("resumed: Fish calls allowed again" if was_open else "nothing to resume: Fish calls were not paused", markup=False)
+        console.print(
+            "resumed: Fish calls allowed again" if was_open else "nothing to resume: Fish calls were not paused",
+            markup=False,
+        )
         if released:
             console.print(f"sent {released} parked task(s) again", markup=False)
 
     @app.command()
     def retry(
-        job_ids: Annotated[Optional[list[str]], typer.Argument(help="Failed or stuck job ids, or book ids, to run again.")] = None,
+        job_ids: Annotated[
+            list[str] | None, typer.Argument(help="Failed or stuck job ids, or book ids, to run again.")
+        ] = None,
         failed: Annotated[bool, typer.Option("--failed", help="Every job in the failed registry.")] = False,
-        stuck: Annotated[bool, typer.Option("--stuck", help="Every job queued or running whose message is in no queue, no worker and no schedule.")] = False,
+        stuck: Annotated[
+            bool,
+            typer.Option(
+                "--stuck", help="Every job queued or running whose message is in no queue, no worker and no schedule."
+            ),
+        ] = False,
     ) -> None:
         """Run failed jobs again with a clean slate, and re-send stuck ones (same job id, output and voice).
 
@@ -83,7 +93,9 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
                 held = "its message is waiting or with a worker" if not record.finished else "it has finished"
                 errors.print(f"{job_id}: is {record.state} and not stuck ({held}); left alone", markup=False)
             elif message is None:
-                errors.print(f"{job_id}: its message was not kept (enqueued by another client); submit it again", markup=False)
+                errors.print(
+                    f"{job_id}: its message was not kept (enqueued by another client); submit it again", markup=False
+                )
             else:
                 job = RenderJob.model_validate_json(message)
                 if record.state == "failed":
@@ -99,7 +111,9 @@ def register(app: typer.Typer, *, settings_or_exit: Any) -> None:
     @app.command()
     def purge(
         failed: Annotated[bool, typer.Option("--failed", help="Purge from the failed registry (required).")] = False,
-        older_than: Annotated[float, typer.Option("--older-than", help="Only jobs that failed more than D days ago.")] = 7.0,
+        older_than: Annotated[
+            float, typer.Option("--older-than", help="Only jobs that failed more than D days ago.")
+        ] = 7.0,
     ) -> None:
         """Delete failed job records older than D days."""
         if not failed:

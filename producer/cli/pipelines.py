@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -21,7 +21,9 @@ from producer.pipelines.status import pipeline_status
 from worker.errors import BadInput
 from worker.infra.redisconn import connect_with
 
-pipelines_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Scheduled pipelines: watched inboxes and recurring narration.")
+pipelines_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Scheduled pipelines: watched inboxes and recurring narration."
+)
 
 
 @pipelines_app.command()
@@ -34,7 +36,9 @@ def check(path: Annotated[Path, typer.Argument(help="A pipelines file (YAML).", 
     for pipeline in found.pipelines:
         watched = pipeline.inbox if pipeline.kind == "inbox" else pipeline.recurring
         when = f"every {pipeline.every}" if pipeline.every else f"cron {pipeline.cron} ({pipeline.timezone})"
-        console.print(f"{pipeline.name}: {pipeline.kind} {watched} -> {pipeline.out}, {when}", markup=False, soft_wrap=True)
+        console.print(
+            f"{pipeline.name}: {pipeline.kind} {watched} -> {pipeline.out}, {when}", markup=False, soft_wrap=True
+        )
         for line in grant_for(pipeline).describe():  # what a file dropped into it may name
             console.print(f"  {line}", markup=False, soft_wrap=True)
     console.print(f"{path}: {len(found.pipelines)} pipeline(s), valid", markup=False, soft_wrap=True)
@@ -58,14 +62,20 @@ def list_() -> None:
     for pipeline in _pipelines(settings):
         when = f"every {pipeline.every}" if pipeline.every else f"{pipeline.cron} ({pipeline.timezone})"
         upcoming = schedule.next_at(pipeline)
-        table.add_row(pipeline.name, pipeline.kind, pipeline.inbox or pipeline.recurring, pipeline.out, when,
-                      _when(upcoming) if upcoming else "at beat's next tick")  # fmt: skip
+        table.add_row(
+            pipeline.name,
+            pipeline.kind,
+            pipeline.inbox or pipeline.recurring,
+            pipeline.out,
+            when,
+            _when(upcoming) if upcoming else "at beat's next tick",
+        )
     console.print(table)
 
 
 @pipelines_app.command()
 def status(
-    name: Annotated[Optional[str], typer.Argument(help="One pipeline; all when left out.")] = None,
+    name: Annotated[str | None, typer.Argument(help="One pipeline; all when left out.")] = None,
     as_json: options.Json = False,
 ) -> None:
     """Last run, files in flight or held back (with why), totals and today's spend."""
@@ -80,8 +90,12 @@ def status(
         return
     for entry in found:
         last = entry["last_run"]
-        console.print(f"{entry['name']}: last run {_when(last['at']) if last else 'never'}, {entry['in_flight']} in flight,"
-                      f" totals {entry['totals']}, spent today ${entry['spent_today_usd']:.2f}", markup=False, soft_wrap=True)  # fmt: skip
+        console.print(
+            f"{entry['name']}: last run {_when(last['at']) if last else 'never'}, {entry['in_flight']} in flight,"
+            f" totals {entry['totals']}, spent today ${entry['spent_today_usd']:.2f}",
+            markup=False,
+            soft_wrap=True,
+        )
         for key, reason in entry["held"].items():
             console.print(f"  held: {key}: {reason}", markup=False, soft_wrap=True)
         if last and last.get("error"):
@@ -102,4 +116,4 @@ def run(name: Annotated[str, typer.Argument(help="The pipeline to run now.")]) -
 
 
 def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")

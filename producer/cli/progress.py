@@ -25,7 +25,9 @@ from worker.webhooks.receivers import without_query
 
 class UnknownJobs(LookupError):
     def __init__(self, job_ids: list[str]) -> None:
-        super().__init__(f"no such job: {', '.join(job_ids)} (ids are printed by `narrate submit`; records expire after NARRATE_JOB_TTL_DAYS)")
+        super().__init__(
+            f"no such job: {', '.join(job_ids)} (ids are printed by `narrate submit`; records expire after NARRATE_JOB_TTL_DAYS)"
+        )
         self.job_ids = job_ids
 
 
@@ -43,7 +45,9 @@ def wait_for(
     """Poll until every job has finished (or `timeout`), drawing one progress bar."""
     deadline = None if timeout is None else time.monotonic() + timeout
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal and console.quiet) as progress:
+    with Progress(
+        *columns, console=console, transient=False, disable=not console.is_terminal and console.quiet
+    ) as progress:
         bar = progress.add_task("rendering", total=len(job_ids))
         while True:
             records = fetch(store, job_ids)
@@ -96,13 +100,21 @@ def public(fields: dict[str, Any]) -> dict[str, Any]:
 def book_table(book: dict[str, Any]) -> Table:
     table = Table(title=f"{book.get('title')} ({book['book_id']}): {book.get('state')}")
     if book.get("notify_url"):
-        table.caption = Text(f"webhook {without_query(book['notify_url'])}: {book.get('notify_status') or 'not sent yet'}")
+        table.caption = Text(
+            f"webhook {without_query(book['notify_url'])}: {book.get('notify_status') or 'not sent yet'}"
+        )
     for column in ("chapter", "title", "chunks", "state", "gain", "output"):
         table.add_column(column, overflow="fold")
     for chapter in book["chapters"]:
         done = chapter.get("chunks_total", 0) - chapter.get("remaining", 0)
-        table.add_row(str(chapter["index"] + 1), chapter.get("title", ""), f"{done}/{chapter.get('chunks_total', 0)}",
-                      chapter.get("state", ""), f"{chapter.get('gain_db', '')}", chapter.get("output_url", ""))  # fmt: skip
+        table.add_row(
+            str(chapter["index"] + 1),
+            chapter.get("title", ""),
+            f"{done}/{chapter.get('chunks_total', 0)}",
+            chapter.get("state", ""),
+            f"{chapter.get('gain_db', '')}",
+            chapter.get("output_url", ""),
+        )
     return table
 
 
@@ -116,7 +128,10 @@ def watch_book(
     deadline = None if timeout is None else time.monotonic() + timeout
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
-        bars = [progress.add_task(f"{c['index'] + 1:>3} {c.get('title', '')[:40]}", total=c.get("chunks_total", 0)) for c in book["chapters"]]
+        bars = [
+            progress.add_task(f"{c['index'] + 1:>3} {c.get('title', '')[:40]}", total=c.get("chunks_total", 0))
+            for c in book["chapters"]
+        ]
         overall = progress.add_task("book", total=book.get("chunks_total", 0))
         while True:
             book = state.get(book_id) or book

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -38,8 +38,12 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         voice_id: options.VoiceId = None,
         lexicon: options.Lexicon = None,
         fmt: options.Format = "mp3",
-        save: Annotated[Optional[Path], typer.Option("--save", help="Where to save the audio (default: say.FORMAT here).")] = None,
-        play: Annotated[bool, typer.Option("--play", help="Play it once saved (ffplay, afplay, paplay or aplay).")] = False,
+        save: Annotated[
+            Path | None, typer.Option("--save", help="Where to save the audio (default: say.FORMAT here).")
+        ] = None,
+        play: Annotated[
+            bool, typer.Option("--play", help="Play it once saved (ffplay, afplay, paplay or aplay).")
+        ] = False,
         timeout: options.Timeout = 120.0,
         as_json: options.Json = False,
     ) -> None:
@@ -53,24 +57,35 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
         line = normalize_text(sys.stdin.read() if text == "-" else text)
         try:
             if not line:
-                raise BadInput("nothing to say: pass the words, e.g. narrate say \"Hermione laughed.\" --voice NAME")
+                raise BadInput('nothing to say: pass the words, e.g. narrate say "Hermione laughed." --voice NAME')
             if len(line.encode()) > MAX_SAY_BYTES:
-                raise BadInput(f"the line is {len(line.encode()):,} bytes, over {MAX_SAY_BYTES:,}: `narrate say` is for a line;"
-                               " render longer text with `narrate submit`")  # fmt: skip
+                raise BadInput(
+                    f"the line is {len(line.encode()):,} bytes, over {MAX_SAY_BYTES:,}: `narrate say` is for a line;"
+                    " render longer text with `narrate submit`"
+                )
             check_format(fmt)
             bucket, _ = parse_out(out)
-            chosen = voice_from_options(settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)
+            chosen = voice_from_options(
+                settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id
+            )
             for warning in chosen.warnings if isinstance(chosen, PreparedVoice) else []:
                 warn(warning)
             submitter = Submitter.from_settings(settings)
             lexicons = read_lexicon_files(lexicon)
             heard = with_voice_lexicons(Storage.from_settings(settings), chosen, lexicons).lexicon.apply(line)
-            [job] = submitter.submit(sources=[TextSource("say", line)], voice=chosen, out=out, fmt=fmt, lexicons=lexicons)
+            [job] = submitter.submit(
+                sources=[TextSource("say", line)], voice=chosen, out=out, fmt=fmt, lexicons=lexicons
+            )
         except BadInput as exc:
             fail(str(exc))
         except NarrateError as exc:
             fail(str(exc), code=EXIT_JOB_FAILED)
-        [record] = progress.wait_for(JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name), [job.job_id], console=errors, timeout=timeout)
+        [record] = progress.wait_for(
+            JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name),
+            [job.job_id],
+            console=errors,
+            timeout=timeout,
+        )
         if record.state != "succeeded":
             fail(f"job {job.job_id} {record.state}: {record.error or 'not finished in time'}", code=EXIT_JOB_FAILED)
         target = save or Path(f"say.{fmt}")
@@ -80,8 +95,14 @@ def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any
             fail(f"{record.output_url} is gone already; run the command again", code=EXIT_JOB_FAILED)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        said = {"job_id": job.job_id, "saved": str(target), "output_url": record.output_url, "fish_read": heard.text,
-                "entries": sorted({word for _, _, word in heard.spans}), "seconds": record.duration_seconds}  # fmt: skip
+        said = {
+            "job_id": job.job_id,
+            "saved": str(target),
+            "output_url": record.output_url,
+            "fish_read": heard.text,
+            "entries": sorted({word for _, _, word in heard.spans}),
+            "seconds": record.duration_seconds,
+        }
         if as_json:
             print(json.dumps(said, ensure_ascii=False))
         else:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,7 +20,11 @@ from producer.submit.lexicons import read_lexicon_files
 from producer.submit.voices import VoiceBook
 from worker.errors import BadInput, NarrateError
 
-voices_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Named voices and the reference registry (promotion to Fish voices).")
+voices_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Named voices and the reference registry (promotion to Fish voices).",
+)
 
 Json = options.Json
 Ref = Annotated[str, typer.Argument(help="A voice NAME, or a reference hash (8+ leading characters).")]
@@ -42,7 +46,7 @@ def guarded(action: Any) -> Any:
 def _when(timestamp: Any) -> str:
     if not timestamp:
         return ""
-    return datetime.fromtimestamp(float(timestamp), timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(float(timestamp), UTC).isoformat(timespec="seconds")
 
 
 # A promotion's own bookkeeping: the claim token is a capability to write over the entry, not for output.
@@ -87,9 +91,14 @@ def list_(as_json: Json = False) -> None:
         table.add_column(column, overflow="fold")
     for e in entries:
         table.add_row(
-            e["reference_hash"][:12], Text(e.get("title", "")), str(e["uses"]), Text(e.get("state", "")),
-            e.get("model_id", ""), _when(e.get("last_used")), f"{e['bytes_saved']:,}",
-        )  # fmt: skip
+            e["reference_hash"][:12],
+            Text(e.get("title", "")),
+            str(e["uses"]),
+            Text(e.get("state", "")),
+            e.get("model_id", ""),
+            _when(e.get("last_used")),
+            f"{e['bytes_saved']:,}",
+        )
     console.print(table)
 
 
@@ -101,7 +110,19 @@ def show(ref: Ref, as_json: Json = False) -> None:
         print(json.dumps(_public(entry), indent=2))
         return
     table = Table(show_header=False)
-    for key in ("reference_hash", "title", "name", "state", "uses", "one_shot_uses", "id_uses", "bytes_saved", "model_id", "attempts", "reason"):
+    for key in (
+        "reference_hash",
+        "title",
+        "name",
+        "state",
+        "uses",
+        "one_shot_uses",
+        "id_uses",
+        "bytes_saved",
+        "model_id",
+        "attempts",
+        "reason",
+    ):
         table.add_row(key, Text(str(entry.get(key, ""))))
     for key in ("created_at", "last_used", "training_started", "promoted_at"):
         table.add_row(key, _when(entry.get(key)))
@@ -114,10 +135,10 @@ def show(ref: Ref, as_json: Json = False) -> None:
 
 @voices_app.command("promote")
 def promote(
-    ref: Annotated[Optional[str], typer.Argument(help="A voice NAME or reference hash.")] = None,
-    voice: Annotated[Optional[Path], typer.Option("--voice", help="Or a clip, with --transcript and --bucket.")] = None,
-    transcript: Annotated[Optional[str], typer.Option("--transcript", help="Exactly what --voice says.")] = None,
-    bucket: Annotated[Optional[str], typer.Option("--bucket", help="Where to store --voice: s3://bucket.")] = None,
+    ref: Annotated[str | None, typer.Argument(help="A voice NAME or reference hash.")] = None,
+    voice: Annotated[Path | None, typer.Option("--voice", help="Or a clip, with --transcript and --bucket.")] = None,
+    transcript: Annotated[str | None, typer.Option("--transcript", help="Exactly what --voice says.")] = None,
+    bucket: Annotated[str | None, typer.Option("--bucket", help="Where to store --voice: s3://bucket.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the voice is trained (or failed).")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.")] = 1800.0,
 ) -> None:
@@ -138,7 +159,10 @@ def promote(
             reference_hash, clips = prepared.reference_hash, upload_clips(voices.storage, target, prepared)
         started = voices.promote(reference_hash, clips=clips)
         state = (voices.registry.get(reference_hash) or {}).get("state")
-        console.print(f"{reference_hash[:12]}: " + ("promotion started" if started else f"nothing to start ({state})"), markup=False)
+        console.print(
+            f"{reference_hash[:12]}: " + ("promotion started" if started else f"nothing to start ({state})"),
+            markup=False,
+        )
         return reference_hash
 
     reference_hash = guarded(run)
@@ -151,17 +175,24 @@ def promote(
                     break
                 time.sleep(0.5)
         entry = voices.registry.get(reference_hash) or {}
-        console.print(f"{reference_hash[:12]}: {entry.get('state')} {entry.get('model_id', '')} {entry.get('reason', '')}".rstrip(), markup=False)
+        console.print(
+            f"{reference_hash[:12]}: {entry.get('state')} {entry.get('model_id', '')} {entry.get('reason', '')}".rstrip(),
+            markup=False,
+        )
         if entry.get("state") != "trained":
             raise typer.Exit(EXIT_JOB_FAILED)
 
 
 @voices_app.command("demote")
-def demote(ref: Ref, delete: Annotated[bool, typer.Option("--delete", help="Also delete the Fish voice.")] = False) -> None:
+def demote(
+    ref: Ref, delete: Annotated[bool, typer.Option("--delete", help="Also delete the Fish voice.")] = False
+) -> None:
     """Stop using the reference's Fish voice (renders go one-shot); keep the voice unless --delete."""
     voices = book()
     model_id = guarded(lambda: voices.demote(voices.resolve(ref), delete_model=delete))
-    console.print(f"demoted; Fish voice {model_id or '(none)'} {'deleted' if delete and model_id else 'kept'}", markup=False)
+    console.print(
+        f"demoted; Fish voice {model_id or '(none)'} {'deleted' if delete and model_id else 'kept'}", markup=False
+    )
 
 
 @voices_app.command("delete")
@@ -175,11 +206,19 @@ def delete(ref: Ref) -> None:
 @voices_app.command("update")
 def update(
     ref: Ref,
-    title: Annotated[Optional[str], typer.Option("--title", help="New title of the Fish voice.")] = None,
-    tags: Annotated[Optional[str], typer.Option("--tags", help="Comma-separated tags (the hash tag is kept).")] = None,
-    lexicon: Annotated[Optional[list[Path]], typer.Option(
-        "--lexicon", metavar="FILE", help="Attach these lexicons to a named voice (replacing its own); they apply first wherever it speaks.")] = None,
-    no_lexicon: Annotated[bool, typer.Option("--no-lexicon", help="Detach every lexicon from the named voice.")] = False,
+    title: Annotated[str | None, typer.Option("--title", help="New title of the Fish voice.")] = None,
+    tags: Annotated[str | None, typer.Option("--tags", help="Comma-separated tags (the hash tag is kept).")] = None,
+    lexicon: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--lexicon",
+            metavar="FILE",
+            help="Attach these lexicons to a named voice (replacing its own); they apply first wherever it speaks.",
+        ),
+    ] = None,
+    no_lexicon: Annotated[
+        bool, typer.Option("--no-lexicon", help="Detach every lexicon from the named voice.")
+    ] = False,
 ) -> None:
     """Attach pronunciation lexicons to a named voice; rename or retag the reference's Fish voice."""
     if title is None and tags is None and lexicon is None and not no_lexicon:
@@ -220,11 +259,24 @@ def gc(
     if apply:
         for entry in stale:
             guarded(lambda entry=entry: voices.retire(entry, days=unused_days))
-    rows = [{"reference_hash": e["reference_hash"], "model_id": e["model_id"], "title": e.get("title", ""), "last_used": _when(e.get("last_used"))} for e in stale]
+    rows = [
+        {
+            "reference_hash": e["reference_hash"],
+            "model_id": e["model_id"],
+            "title": e.get("title", ""),
+            "last_used": _when(e.get("last_used")),
+        }
+        for e in stale
+    ]
     if as_json:
         print(json.dumps({"applied": apply, "voices": rows}))
         return
     verb = "deleted" if apply else "would delete"
     for row in rows:
-        console.print(f"{verb} {row['model_id']} ({row['reference_hash'][:12]} {row['title']}, last used {row['last_used'] or 'never'})", markup=False)
-    console.print(f"{verb} {len(rows)} Fish voice(s)" + ("" if apply else "; run again with --apply to delete"), markup=False)
+        console.print(
+            f"{verb} {row['model_id']} ({row['reference_hash'][:12]} {row['title']}, last used {row['last_used'] or 'never'})",
+            markup=False,
+        )
+    console.print(
+        f"{verb} {len(rows)} Fish voice(s)" + ("" if apply else "; run again with --apply to delete"), markup=False
+    )

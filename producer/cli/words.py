@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -30,16 +30,33 @@ TABLE_ROWS = 100
 TABLE_SAMPLE_CHARS = 70  # the table's sample: a few words either side, so a row stays two or three lines
 INSTALL_HINT = "pip install 'narrate[words]'"
 
-Language = Annotated[Optional[str], typer.Option(
-    "--language", help="The book's language as a tag such as en, en-GB or fr (default: the book's own; English if it names none).",
-)]  # fmt: skip
-RarerThan = Annotated[float, typer.Option(
-    "--rarer-than", help="Uncommon: below this on wordfreq's Zipf scale (3 is once per million words, 0 lists none).",
-)]  # fmt: skip
-Limit = Annotated[Optional[int], typer.Option(
-    "--limit", min=0, help=f"Show only the N most used (default: {TABLE_ROWS} in the table, all with --json or --yaml).", metavar="N",
-)]  # fmt: skip
-Yaml = Annotated[bool, typer.Option("--yaml", help="Print a starter lexicon: each word mapped to itself, to edit and pass as --lexicon.")]
+Language = Annotated[
+    str | None,
+    typer.Option(
+        "--language",
+        help="The book's language as a tag such as en, en-GB or fr (default: the book's own; English if it names none).",
+    ),
+]
+RarerThan = Annotated[
+    float,
+    typer.Option(
+        "--rarer-than",
+        help="Uncommon: below this on wordfreq's Zipf scale (3 is once per million words, 0 lists none).",
+    ),
+]
+Limit = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        min=0,
+        help=f"Show only the N most used (default: {TABLE_ROWS} in the table, all with --json or --yaml).",
+        metavar="N",
+    ),
+]
+Yaml = Annotated[
+    bool,
+    typer.Option("--yaml", help="Print a starter lexicon: each word mapped to itself, to edit and pass as --lexicon."),
+]
 
 
 def words_table(source: str, entries: list[WordEntry]) -> Table:
@@ -51,7 +68,13 @@ def words_table(source: str, entries: list[WordEntry]) -> Table:
     table.add_column("sample", ratio=1)
     for entry in entries:
         sample = trimmed(entry.sample, max(entry.sample.find(entry.word), 0), TABLE_SAMPLE_CHARS)
-        table.add_row(f"{entry.count:,}", entry.word, ", ".join(entry.categories), f"{entry.chapter_number}. {entry.chapter}", sample)
+        table.add_row(
+            f"{entry.count:,}",
+            entry.word,
+            ", ".join(entry.categories),
+            f"{entry.chapter_number}. {entry.chapter}",
+            sample,
+        )
     return table
 
 
@@ -68,7 +91,9 @@ def starter_lexicon(entries: list[WordEntry]) -> str:
         categories = dict.fromkeys(c for e in (entry, *others) for c in e.categories)
         first = min((entry, *others), key=lambda e: e.chapter_number)
         also = f"; also written {', '.join(other.word for other in others)}" if others else ""
-        lines.append(f'# {count}× {", ".join(categories)}, first in "{first.chapter}" (chapter {first.chapter_number}){also}')
+        lines.append(
+            f'# {count}× {", ".join(categories)}, first in "{first.chapter}" (chapter {first.chapter_number}){also}'
+        )
         # safe_dump quotes what YAML would misread: NO, ON and Y are booleans, "#1" a comment
         lines.append(yaml.safe_dump({entry.word: entry.word}, allow_unicode=True, width=1_000_000).rstrip("\n"))
     if not entries:
@@ -124,15 +149,20 @@ def register(app: typer.Typer, *, settings_or_exit: Any = None) -> None:
         else:
             console.print(words_table(book.source, shown))
         if len(shown) < len(entries):
-            errors.print(f"{len(entries) - len(shown):,} more not shown (of {len(entries):,}); --limit {len(entries)} shows them all",
-                         highlight=False)  # fmt: skip
+            errors.print(
+                f"{len(entries) - len(shown):,} more not shown (of {len(entries):,}); --limit {len(entries)} shows them all",
+                highlight=False,
+            )
 
 
 def _common_words(option: str | None, book_language: str, *, rarer_than: float) -> Callable[[str], bool] | None:
     """The uncommon-word test for the language asked for, else the book's; None (with a warning) when there is no list."""
     language = option or book_language
     if not language:
-        errors.print("the book names no language: uncommon words are those rare in English (--language picks another)", highlight=False)
+        errors.print(
+            "the book names no language: uncommon words are those rare in English (--language picks another)",
+            highlight=False,
+        )
         language = "en"
     try:
         return common_word_test(language, rarer_than=rarer_than)

@@ -23,24 +23,51 @@ from worker.storage import Storage
 
 
 def render_book(
-    settings: Settings, book: BookText, *, voice: PreparedVoice, bucket: str, fmt: str, out_dir: Path, console: Console,
-    preset: str | None = None, chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
+    settings: Settings,
+    book: BookText,
+    *,
+    voice: PreparedVoice,
+    bucket: str,
+    fmt: str,
+    out_dir: Path,
+    console: Console,
+    preset: str | None = None,
+    chapters: ChapterChoice = ChapterChoice(),
+    synthesis: Synthesis = Synthesis(),
+    lexicons: Lexicons = Lexicons(),
 ) -> bool:
     """Submit one book, show per-chapter progress, save its outputs; True when it succeeded."""
-    plan, cost = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/books", fmt=fmt, preset=preset,
-                                                              chapters=chapters, synthesis=synthesis, lexicons=lexicons)  # fmt: skip
+    plan, cost = BookSubmitter.from_settings(settings).submit(
+        book,
+        voice=voice,
+        out=f"s3://{bucket}/books",
+        fmt=fmt,
+        preset=preset,
+        chapters=chapters,
+        synthesis=synthesis,
+        lexicons=lexicons,
+    )
     console.print(
         f"book {plan.book_id[:8]}: {book.title!r}, {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
         f" estimated ${cost.uncached_cost_usd:.4f}",
         markup=False,
     )
-    record = watch_book(BookState.from_url(settings.broker_url, master_name=settings.redis_master_name), plan.book_id, console=console)
+    record = watch_book(
+        BookState.from_url(settings.broker_url, master_name=settings.redis_master_name), plan.book_id, console=console
+    )
     if record.get("state") != "succeeded":
         console.print(f"book failed: {record.get('error')}", markup=False)
         return False
     folder = out_dir / Path(book.source).stem
-    manifest = _download(Storage(), bucket=bucket, prefix="books", book_id=plan.book_id, folder=folder, fmt=plan.output.format,
-                         chapters=len(plan.chapters))  # fmt: skip
+    manifest = _download(
+        Storage(),
+        bucket=bucket,
+        prefix="books",
+        book_id=plan.book_id,
+        folder=folder,
+        fmt=plan.output.format,
+        chapters=len(plan.chapters),
+    )
     console.print(_chapters_table(manifest, width=console.width))
     chunks = manifest["chunks"]
     console.print(
@@ -51,7 +78,9 @@ def render_book(
     return True
 
 
-def _download(storage: Storage, *, bucket: str, prefix: str, book_id: str, folder: Path, fmt: str, chapters: int) -> dict:
+def _download(
+    storage: Storage, *, bucket: str, prefix: str, book_id: str, folder: Path, fmt: str, chapters: int
+) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     wanted = {
         "book.m4b": keys.book_audio(prefix, book_id),
@@ -81,10 +110,19 @@ def _chapters_table(manifest: dict, *, width: int = 80) -> Table:
     for chapter in manifest["chapters"]:
         report = chapter["loudness"] or {}
         failing = [_CHECK_NAMES.get(k, k) for k, v in report.get("checks", {}).items() if not v["pass"]]
-        table.add_row(str(chapter["index"] + 1), chapter["title"], _clock(chapter["start_seconds"]),
-                      f"{report.get('rms_db', 0):.1f}", f"{report.get('peak_db', 0):.1f}", f"{report.get('noise_floor_db', 0):.1f}",
-                      "pass" if report.get("pass") else "fail: " + " ".join(failing))  # fmt: skip
-    table.caption, table.caption_justify = "RMS, peak and noise floor in dB; ACX: the audiobook store's checks (manifest.json)", "left"
+        table.add_row(
+            str(chapter["index"] + 1),
+            chapter["title"],
+            _clock(chapter["start_seconds"]),
+            f"{report.get('rms_db', 0):.1f}",
+            f"{report.get('peak_db', 0):.1f}",
+            f"{report.get('noise_floor_db', 0):.1f}",
+            "pass" if report.get("pass") else "fail: " + " ".join(failing),
+        )
+    table.caption, table.caption_justify = (
+        "RMS, peak and noise floor in dB; ACX: the audiobook store's checks (manifest.json)",
+        "left",
+    )
     return table
 
 

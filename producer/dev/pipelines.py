@@ -43,10 +43,17 @@ def run_pipelines_dev(path: Path, *, clip: Path, transcript: str, console: Conso
             with console.status("starting Redis, S3, the emulator, a worker and the pipelines service"):
                 stack.start()
                 # side by side: their start-ups overlap instead of adding up
-                started = [stack.add_worker(concurrency=2, ready=False),
-                           stack.add_worker(concurrency=2, app="producer.pipelines.tasks", extra_env=env_extra,
-                                            extra_args=["--queues", "narrate.pipelines"], ready=False),
-                           stack.add_pipelines_beat(extra_env=env_extra, ready=False)]  # fmt: skip
+                started = [
+                    stack.add_worker(concurrency=2, ready=False),
+                    stack.add_worker(
+                        concurrency=2,
+                        app="producer.pipelines.tasks",
+                        extra_env=env_extra,
+                        extra_args=["--queues", "narrate.pipelines"],
+                        ready=False,
+                    ),
+                    stack.add_pipelines_beat(extra_env=env_extra, ready=False),
+                ]
                 for service in started:
                     service.wait_ready()
             os.environ.update(stack.env())
@@ -56,13 +63,23 @@ def run_pipelines_dev(path: Path, *, clip: Path, transcript: str, console: Conso
                 for url in filter(None, (pipeline.inbox, pipeline.recurring, pipeline.out)):
                     storage.create_bucket(parse_out(url)[0])
                 if pipeline.voice and voices.named(pipeline.voice) is None:
-                    voices.add(pipeline.voice, prepare_clip_voice([ClipInput(clip, transcript)]), bucket=parse_out(pipeline.out)[0])
-            console.print(f"pipelines running: S3 at {stack.s3.url} (key {DEV_AWS['AWS_ACCESS_KEY_ID']}, secret {DEV_AWS['AWS_SECRET_ACCESS_KEY']})",  # type: ignore[union-attr]
-                          markup=False, soft_wrap=True)  # fmt: skip
+                    voices.add(
+                        pipeline.voice,
+                        prepare_clip_voice([ClipInput(clip, transcript)]),
+                        bucket=parse_out(pipeline.out)[0],
+                    )
+            console.print(
+                f"pipelines running: S3 at {stack.s3.url} (key {DEV_AWS['AWS_ACCESS_KEY_ID']}, secret {DEV_AWS['AWS_SECRET_ACCESS_KEY']})",  # type: ignore[union-attr]
+                markup=False,
+                soft_wrap=True,
+            )
             for pipeline in found:
                 if pipeline.inbox:
-                    console.print(f"  drop a file: aws --endpoint-url {stack.s3.url} s3 cp book.md {pipeline.inbox}",  # type: ignore[union-attr]
-                                  markup=False, soft_wrap=True)  # fmt: skip
+                    console.print(
+                        f"  drop a file: aws --endpoint-url {stack.s3.url} s3 cp book.md {pipeline.inbox}",  # type: ignore[union-attr]
+                        markup=False,
+                        soft_wrap=True,
+                    )
             console.print("Ctrl-C stops everything", markup=False)
             _follow(found, settings=settings, console=console)
             return 0
@@ -83,7 +100,9 @@ def _follow(found: list, *, settings: Settings, console: Console) -> None:  # no
         for pipeline in found:
             totals = pipeline_status(client, pipeline.name)["totals"]
             if totals != seen.get(pipeline.name, totals):
-                changed = ", ".join(f"{v - seen[pipeline.name][k]} {k}" for k, v in totals.items() if v != seen[pipeline.name][k])
+                changed = ", ".join(
+                    f"{v - seen[pipeline.name][k]} {k}" for k, v in totals.items() if v != seen[pipeline.name][k]
+                )
                 console.print(f"{pipeline.name}: {changed}", markup=False, soft_wrap=True)
             seen[pipeline.name] = totals
         time.sleep(1)

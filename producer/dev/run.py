@@ -91,7 +91,9 @@ def run_dev(
         if books and len(books) != len(files):
             raise BadInput("pass either books (.epub, .md) or text files to `narrate dev`, not both")
         book_texts = [choose(read_book(book), chapters) for book in books]  # refuse a bad book before starting anything
-        sources = [] if books else [read_text(f) for f in files] if files else [read_text(str(p)) for p in sample_parts()]
+        sources = (
+            [] if books else [read_text(f) for f in files] if files else [read_text(str(p)) for p in sample_parts()]
+        )
         if voice is None:
             voice, transcript = sample_reference_clip(), reference_transcript()
         prepared = prepare_clip_voice([ClipInput(path=voice, transcript=transcript or "")])
@@ -113,22 +115,53 @@ def run_dev(
                 stack.add_worker(concurrency=2, extra_env=_demo_promotion_settings())
             if flower is not None:
                 with console.status("starting Flower"):
-                    console.print(f"Flower (task events of the local stack) at {stack.add_flower(port=flower or None).url}", markup=False)
+                    console.print(
+                        f"Flower (task events of the local stack) at {stack.add_flower(port=flower or None).url}",
+                        markup=False,
+                    )
             target = "the Fish Audio cloud" if cloud_key else f"the Fish emulator at {stack.emulator.url}"  # type: ignore[union-attr]
-            console.print(f"stack up: Redis {stack.redis.url}, S3 {stack.s3.url}, rendering with {target}", markup=False)  # type: ignore[union-attr]
+            console.print(
+                f"stack up: Redis {stack.redis.url}, S3 {stack.s3.url}, rendering with {target}", markup=False
+            )  # type: ignore[union-attr]
             env = stack.env()
             os.environ.update(env)  # boto3 in this process reads AWS_ENDPOINT_URL and keys from here
             settings = Settings(broker_url=env["NARRATE_BROKER_URL"])
             storage = Storage()
             storage.create_bucket(DEV_BUCKET)
             if books:
-                ok = [render_book(settings, b, voice=prepared, bucket=DEV_BUCKET, fmt=fmt, preset=preset, chapters=chapters, synthesis=synthesis,
-                                  lexicons=lexicons, out_dir=out_dir, console=console) for b in book_texts]  # fmt: skip
+                ok = [
+                    render_book(
+                        settings,
+                        b,
+                        voice=prepared,
+                        bucket=DEV_BUCKET,
+                        fmt=fmt,
+                        preset=preset,
+                        chapters=chapters,
+                        synthesis=synthesis,
+                        lexicons=lexicons,
+                        out_dir=out_dir,
+                        console=console,
+                    )
+                    for b in book_texts
+                ]
                 return 0 if all(ok) else 1
-            records = _render_in_order(settings, sources=sources, voice=prepared, fmt=fmt, console=console, synthesis=synthesis,
-                                       lexicons=lexicons)
+            records = _render_in_order(
+                settings,
+                sources=sources,
+                voice=prepared,
+                fmt=fmt,
+                console=console,
+                synthesis=synthesis,
+                lexicons=lexicons,
+            )
             saved = _download(storage, records, out_dir=out_dir)
-            entry = Registry.from_url(settings.broker_url, master_name=settings.redis_master_name).get(prepared.reference_hash) or {}
+            entry = (
+                Registry.from_url(settings.broker_url, master_name=settings.redis_master_name).get(
+                    prepared.reference_hash
+                )
+                or {}
+            )
             if as_json:
                 print(json.dumps(_results_json(records, saved, entry), indent=2))
             else:
@@ -164,11 +197,20 @@ def _stay_for_flower(console: Console, code: int) -> int:
 
 def _demo_promotion_settings() -> dict[str, str]:
     """Promote after the first use (unless NARRATE_PROMOTE_AFTER says otherwise), so the demo shows it."""
-    return {"NARRATE_PROMOTE_AFTER": os.environ.get("NARRATE_PROMOTE_AFTER", "1"), "NARRATE_PROMOTE_POLL_SECONDS": "0.5"}
+    return {
+        "NARRATE_PROMOTE_AFTER": os.environ.get("NARRATE_PROMOTE_AFTER", "1"),
+        "NARRATE_PROMOTE_POLL_SECONDS": "0.5",
+    }
 
 
 def _render_in_order(
-    settings: Settings, *, sources: list[TextSource], voice: PreparedVoice, fmt: str, console: Console, synthesis: Synthesis,
+    settings: Settings,
+    *,
+    sources: list[TextSource],
+    voice: PreparedVoice,
+    fmt: str,
+    console: Console,
+    synthesis: Synthesis,
     lexicons: Lexicons,
 ) -> list[JobRecord]:
     """One part after another, so the switch from one-shot to the trained voice can be seen."""
@@ -178,8 +220,14 @@ def _render_in_order(
     records: list[JobRecord] = []
     for number, source in enumerate(sources, start=1):
         _wait_for_promotion(registry, voice.reference_hash, console=console)
-        [job] = submitter.submit(sources=[source], voice=voice, out=f"s3://{DEV_BUCKET}/demo", fmt=fmt, synthesis=synthesis,
-                                 lexicons=lexicons)
+        [job] = submitter.submit(
+            sources=[source],
+            voice=voice,
+            out=f"s3://{DEV_BUCKET}/demo",
+            fmt=fmt,
+            synthesis=synthesis,
+            lexicons=lexicons,
+        )
         console.print(f"submitted {source.name} ({number}/{len(sources)})", markup=False)
         records += progress.wait_for(store, [job.job_id], console=console)
     return records
@@ -191,7 +239,10 @@ def _wait_for_promotion(registry: Registry, reference_hash: str, *, console: Con
         return
     deadline = time.monotonic() + timeout
     with console.status(f"reference {reference_hash[:12]} used {entry['uses']} times: training a Fish voice"):
-        while (registry.get(reference_hash) or {}).get("state") in ("promoting", "training") and time.monotonic() < deadline:
+        while (registry.get(reference_hash) or {}).get("state") in (
+            "promoting",
+            "training",
+        ) and time.monotonic() < deadline:
             time.sleep(0.2)
 
 
@@ -244,7 +295,9 @@ def _summary_table(records: list[JobRecord], saved: dict[str, Saved]) -> Table:
             str(job.audio) if job else "",
         )
         if record.error and record.state != "succeeded":
-            notes.append(f"\n{record.job_id[:8]} {record.state}: {record.error}")  # errors are long: below, not in a cell
+            notes.append(
+                f"\n{record.job_id[:8]} {record.state}: {record.error}"
+            )  # errors are long: below, not in a cell
     table.caption, table.caption_justify = notes, "left"
     return table
 
@@ -253,14 +306,23 @@ def _results_json(records: list[JobRecord], saved: dict[str, Saved], entry: dict
     jobs = []
     for record in records:
         job = saved.get(record.job_id)
-        jobs.append({
-            "job_id": record.job_id, "title": record.title, "state": record.state, "error": record.error,
-            "voice_mode": record.voice_mode, "duration_seconds": record.duration_seconds,
-            "reference_bytes_sent": job.manifest["reference_bytes_sent"] if job else None,
-            "output_url": record.output_url, "manifest_url": record.manifest_url,
-            "saved_to": str(job.audio) if job else None,
-        })  # fmt: skip
-    voice = {k: entry.get(k) for k in ("reference_hash", "uses", "state", "model_id", "reason", "bytes_saved", "wire_bytes")}
+        jobs.append(
+            {
+                "job_id": record.job_id,
+                "title": record.title,
+                "state": record.state,
+                "error": record.error,
+                "voice_mode": record.voice_mode,
+                "duration_seconds": record.duration_seconds,
+                "reference_bytes_sent": job.manifest["reference_bytes_sent"] if job else None,
+                "output_url": record.output_url,
+                "manifest_url": record.manifest_url,
+                "saved_to": str(job.audio) if job else None,
+            }
+        )
+    voice = {
+        k: entry.get(k) for k in ("reference_hash", "uses", "state", "model_id", "reason", "bytes_saved", "wire_bytes")
+    }
     return {"jobs": jobs, "voice": voice}
 
 

@@ -96,12 +96,20 @@ class Service:
             return ""
 
 
-def _spawn(name: str, argv: list[str], *, workdir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+def _spawn(
+    name: str, argv: list[str], *, workdir: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"{name}.log"
     log = open(log_path, "ab")
     process = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, env=env, start_new_session=True
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=workdir,
+        env=env,
+        start_new_session=True,
     )
     log.close()
     return process, log_path
@@ -119,7 +127,9 @@ def _wait_until(service: Service, ready: Callable[[], bool], *, timeout: float) 
             pass
         time.sleep(0.1)
     service.kill()
-    raise StackError(f"{service.name} did not become ready in {timeout:.0f}s; log {service.log_path}:\n{service.log_tail()}")
+    raise StackError(
+        f"{service.name} did not become ready in {timeout:.0f}s; log {service.log_path}:\n{service.log_tail()}"
+    )
 
 
 def start_redis(*, workdir: Path, port: int | None = None, appendonly: bool = True, ready: bool = True) -> Service:
@@ -127,12 +137,29 @@ def start_redis(*, workdir: Path, port: int | None = None, appendonly: bool = Tr
     data = workdir / "redis"
     data.mkdir(parents=True, exist_ok=True)
     argv = [
-        redis_server_binary(), "--bind", LOOPBACK, "--port", str(port), "--dir", str(data),
-        "--save", "", "--appendonly", "yes" if appendonly else "no", "--maxmemory-policy", "noeviction",
-    ]  # fmt: skip
+        redis_server_binary(),
+        "--bind",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--dir",
+        str(data),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--maxmemory-policy",
+        "noeviction",
+    ]
     process, log = _spawn("redis", argv, workdir=workdir)
-    service = Service("redis", f"redis://{LOOPBACK}:{port}/0", process, log, argv,
-                      is_up=lambda: bool(redis.Redis(host=LOOPBACK, port=port, socket_timeout=1).ping()))
+    service = Service(
+        "redis",
+        f"redis://{LOOPBACK}:{port}/0",
+        process,
+        log,
+        argv,
+        is_up=lambda: bool(redis.Redis(host=LOOPBACK, port=port, socket_timeout=1).ping()),
+    )
     return service.wait_ready(timeout=20) if ready else service
 
 
@@ -145,16 +172,39 @@ def start_s3(*, workdir: Path, port: int | None = None, ready: bool = True) -> S
     return service.wait_ready(timeout=60) if ready else service
 
 
-def start_emulator(*, workdir: Path, api_key: str, port: int | None = None, options: dict[str, str | bool] | None = None,
-                   ready: bool = True) -> Service:  # fmt: skip
+def start_emulator(
+    *,
+    workdir: Path,
+    api_key: str,
+    port: int | None = None,
+    options: dict[str, str | bool] | None = None,
+    ready: bool = True,
+) -> Service:
     """`options` are the emulator's flags by name: a value, or True for a switch."""
     port = port or free_port()
-    argv = [sys.executable, "-m", "producer.dev.emulator", "--host", LOOPBACK, "--port", str(port), "--api-key", api_key]
+    argv = [
+        sys.executable,
+        "-m",
+        "producer.dev.emulator",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--api-key",
+        api_key,
+    ]
     for flag, value in (options or {}).items():
         argv += [f"--{flag.replace('_', '-')}"] + ([] if value is True else [str(value)])
     process, log = _spawn("emulator", argv, workdir=workdir)
     url = f"http://{LOOPBACK}:{port}"
-    service = Service("emulator", url, process, log, argv, is_up=lambda: httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200)
+    service = Service(
+        "emulator",
+        url,
+        process,
+        log,
+        argv,
+        is_up=lambda: httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200,
+    )
     return service.wait_ready(timeout=60) if ready else service
 
 
@@ -180,14 +230,34 @@ def stop_all(services: list[Service], *, grace_seconds: float = 10.0, kill: bool
             service.process.wait(timeout=5)
 
 
-def start_worker(*, workdir: Path, env: dict[str, str], name: str = "worker", concurrency: int = 2, extra_args: list[str] | None = None,
-                 app: str = "worker", ready: bool = True) -> Service:  # fmt: skip
+def start_worker(
+    *,
+    workdir: Path,
+    env: dict[str, str],
+    name: str = "worker",
+    concurrency: int = 2,
+    extra_args: list[str] | None = None,
+    app: str = "worker",
+    ready: bool = True,
+) -> Service:
     """`ready=False`, here as for the other services: return once spawned, for `Service.wait_ready` (to start several at once)."""
     argv = [
-        sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel", "INFO",
-        "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        app,
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
         *(extra_args or []),
-    ]  # fmt: skip
+    ]
     process, log = _spawn(name, argv, workdir=workdir, env={**os.environ, **env})
     service = Service(name, "", process, log, argv, is_up=lambda: "ready." in log.read_text(errors="replace"))
     return service.wait_ready(timeout=90) if ready else service
@@ -210,16 +280,22 @@ def start_flower(*, workdir: Path, env: dict[str, str], port: int | None = None)
     port = port or free_port()
     argv = [sys.executable, "-m", "celery", "-A", "worker", "flower", f"--port={port}", f"--address={LOOPBACK}"]
     # Bound to the loopback only, so its API may go without a login, as the local stack's other services do.
-    process, log = _spawn("flower", argv, workdir=workdir, env={**os.environ, **env, "FLOWER_UNAUTHENTICATED_API": "true"})
+    process, log = _spawn(
+        "flower", argv, workdir=workdir, env={**os.environ, **env, "FLOWER_UNAUTHENTICATED_API": "true"}
+    )
     url = f"http://{LOOPBACK}:{port}"
-    service = Service("flower", url, process, log, argv, is_up=lambda: httpx.get(f"{url}/healthcheck", timeout=1).status_code == 200)
+    service = Service(
+        "flower", url, process, log, argv, is_up=lambda: httpx.get(f"{url}/healthcheck", timeout=1).status_code == 200
+    )
     return service.wait_ready(timeout=60)
 
 
 class LocalStack:
     """Redis + S3 + (emulator unless a real Fish key is given) + workers, torn down together."""
 
-    def __init__(self, *, workdir: Path, fish_api_key: str | None = None, emulator_options: dict[str, str | bool] | None = None) -> None:
+    def __init__(
+        self, *, workdir: Path, fish_api_key: str | None = None, emulator_options: dict[str, str | bool] | None = None
+    ) -> None:
         self.workdir = workdir
         self.services: list[Service] = []
         self.workers: list[Service] = []
@@ -237,7 +313,9 @@ class LocalStack:
             self.s3 = self._track(start_s3(workdir=self.workdir, ready=False))
             if self._cloud_key is None:
                 self.emulator = self._track(
-                    start_emulator(workdir=self.workdir, api_key=self._emulator_key, options=self._emulator_options, ready=False)
+                    start_emulator(
+                        workdir=self.workdir, api_key=self._emulator_key, options=self._emulator_options, ready=False
+                    )
                 )
             for service in self.services:
                 service.wait_ready(timeout=60)
@@ -256,20 +334,41 @@ class LocalStack:
             env["FISH_API_KEY"] = self._cloud_key
         return env
 
-    def add_worker(self, *, concurrency: int = 2, extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None,
-                   app: str = "worker", ready: bool = True) -> Service:  # fmt: skip
+    def add_worker(
+        self,
+        *,
+        concurrency: int = 2,
+        extra_env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+        app: str = "worker",
+        ready: bool = True,
+    ) -> Service:
         name = f"worker{len(self.workers) + 1}"
         service = start_worker(
-            workdir=self.workdir, env={**self.env(), **(extra_env or {})}, name=name, concurrency=concurrency, extra_args=extra_args,
-            app=app, ready=ready,
+            workdir=self.workdir,
+            env={**self.env(), **(extra_env or {})},
+            name=name,
+            concurrency=concurrency,
+            extra_args=extra_args,
+            app=app,
+            ready=ready,
         )
         self.workers.append(service)
         return self._track(service)
 
-    def add_workers(self, count: int, *, concurrency: int = 2, extra_env: dict[str, str] | None = None,
-                    extra_args: list[str] | None = None) -> list[Service]:  # fmt: skip
+    def add_workers(
+        self,
+        count: int,
+        *,
+        concurrency: int = 2,
+        extra_env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> list[Service]:
         """`count` workers alike, started side by side: their start-ups overlap instead of adding up."""
-        spawned = [self.add_worker(concurrency=concurrency, extra_env=extra_env, extra_args=extra_args, ready=False) for _ in range(count)]
+        spawned = [
+            self.add_worker(concurrency=concurrency, extra_env=extra_env, extra_args=extra_args, ready=False)
+            for _ in range(count)
+        ]
         return [service.wait_ready() for service in spawned]
 
     def add_flower(self, *, port: int | None = None) -> Service:

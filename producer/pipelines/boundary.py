@@ -28,8 +28,14 @@ def grant_for(pipeline: Pipeline) -> Grant:
         watched = pipeline.inbox or (pipeline.recurring or "").rsplit("/", 1)[0]
         sources = [watched, fixed_folder(pipeline.out)]
     own = [v for v in (pipeline.voice, pipeline.voice_id) if v]
-    return Grant(sources=tuple(sources), outputs=tuple(outputs), voices=frozenset(pipeline.voices if pipeline.voices is not None else own),
-                 budget_usd=pipeline.budget, notify=tuple(pipeline.notify_allowed), local_paths=False)  # fmt: skip
+    return Grant(
+        sources=tuple(sources),
+        outputs=tuple(outputs),
+        voices=frozenset(pipeline.voices if pipeline.voices is not None else own),
+        budget_usd=pipeline.budget,
+        notify=tuple(pipeline.notify_allowed),
+        local_paths=False,
+    )
 
 
 def fixed_folder(out: str) -> str:

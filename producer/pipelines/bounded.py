@@ -51,15 +51,19 @@ def within(seconds: float, fn: Callable[..., T], /, *args: Any, what: str, **kwa
     send.close()  # the child holds the only writing end: its death reads as end of file
     try:
         if not receive.poll(seconds):
-            raise ReadTimedOut(f"{what}: reading it took longer than {seconds:g} s (NARRATE_PARSE_SECONDS) and was stopped;"
-                               " a file this slow to read is most likely malformed: check that it opens in an ordinary"
-                               " reader and upload it again (raise NARRATE_PARSE_SECONDS only for very large books)")  # fmt: skip
+            raise ReadTimedOut(
+                f"{what}: reading it took longer than {seconds:g} s (NARRATE_PARSE_SECONDS) and was stopped;"
+                " a file this slow to read is most likely malformed: check that it opens in an ordinary"
+                " reader and upload it again (raise NARRATE_PARSE_SECONDS only for very large books)"
+            )
         try:
             ok, value = receive.recv()
         except EOFError:
             child.join(5)
-            raise BadInput(f"{what}: the reader stopped while reading it (exit code {child.exitcode}, e.g. out of memory);"
-                           " check that the file opens in an ordinary reader and upload it again") from None  # fmt: skip
+            raise BadInput(
+                f"{what}: the reader stopped while reading it (exit code {child.exitcode}, e.g. out of memory);"
+                " check that the file opens in an ordinary reader and upload it again"
+            ) from None
     finally:
         if child.is_alive():
             child.kill()
@@ -83,7 +87,10 @@ def _as_plain_process() -> Iterator[None]:
         yield
         return
     plain = mp_process.BaseProcess(name=current.name)
-    plain._identity, plain._config = (), {"authkey": mp_process.AuthenticationString(os.urandom(32)), "semprefix": "/mp"}
+    plain._identity, plain._config = (
+        (),
+        {"authkey": mp_process.AuthenticationString(os.urandom(32)), "semprefix": "/mp"},
+    )
     mp_process._current_process = plain  # type: ignore[attr-defined]
     try:
         yield
@@ -91,8 +98,14 @@ def _as_plain_process() -> Iterator[None]:
         mp_process._current_process = current  # type: ignore[attr-defined]
 
 
-def _run(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], environ: dict[str, str],
-         seconds: float) -> None:  # fmt: skip
+def _run(
+    send: Connection,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    environ: dict[str, str],
+    seconds: float,
+) -> None:
     limit = math.ceil(seconds) + 5  # an orphan (its parent killed mid-read) stops spinning soon after the limit
     resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 5))
     os.environ.clear()
@@ -107,7 +120,9 @@ def _run(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs
     try:
         send.send(answer)
     except Exception as exc:  # noqa: BLE001  (an answer that cannot be pickled is an error of the reader)
-        send.send((False, RuntimeError(f"the reader's answer could not be passed back ({exc.__class__.__name__}: {exc})")))
+        send.send(
+            (False, RuntimeError(f"the reader's answer could not be passed back ({exc.__class__.__name__}: {exc})"))
+        )
     send.close()
 
 
@@ -117,8 +132,13 @@ def _portable(exc: BaseException) -> BaseException:
         pickle.loads(pickle.dumps(exc))
         copy = exc
     except Exception:  # noqa: BLE001
-        kind = BadInput if isinstance(exc, BadInput) else TransientError if isinstance(exc, TransientError) else (
-            NarrateError if isinstance(exc, NarrateError) else RuntimeError)  # fmt: skip
+        kind = (
+            BadInput
+            if isinstance(exc, BadInput)
+            else TransientError
+            if isinstance(exc, TransientError)
+            else (NarrateError if isinstance(exc, NarrateError) else RuntimeError)
+        )
         copy = kind(f"{exc.__class__.__name__}: {exc}" if kind is RuntimeError else str(exc))
     if not isinstance(exc, NarrateError):
         copy.add_note("in the reading process:\n" + "".join(traceback.format_exception(exc)))

@@ -67,7 +67,9 @@ class Pipeline(BaseModel):
     chapters: str | None = None
     latency: Literal["normal", "balanced"] | None = None
     speed: float | None = Field(default=None, ge=0.5, le=2.0)
-    lexicon: list[str] = Field(default_factory=list)  # s3:// URLs of pronunciation lexicons, for everything this pipeline renders
+    lexicon: list[str] = Field(
+        default_factory=list
+    )  # s3:// URLs of pronunciation lexicons, for everything this pipeline renders
     budget: float | None = Field(default=None, gt=0)  # USD per file: a file estimated above it is not rendered
     budget_per_day: float | None = Field(default=None, gt=0)  # USD per pipeline and day
     notify: str | None = None
@@ -134,7 +136,9 @@ class Pipeline(BaseModel):
             return value
         fields = value.split()
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            raise ValueError(f"{value!r} is not a cron schedule: five fields, minute hour day month weekday, e.g. \"*/5 * * * *\"")
+            raise ValueError(
+                f'{value!r} is not a cron schedule: five fields, minute hour day month weekday, e.g. "*/5 * * * *"'
+            )
         cron_fields(value)
         can_fire(value)
         return value
@@ -161,16 +165,24 @@ class Pipeline(BaseModel):
     @model_validator(mode="after")
     def _coherent(self) -> Pipeline:
         if (self.inbox is None) == (self.recurring is None):
-            raise ValueError("set exactly one of `inbox` (a prefix to watch) or `recurring` (an object rendered on schedule)")
+            raise ValueError(
+                "set exactly one of `inbox` (a prefix to watch) or `recurring` (an object rendered on schedule)"
+            )
         if (self.every is None) == (self.cron is None):
-            raise ValueError("set exactly one of `every` (e.g. 60s, 5m) or `cron` (e.g. \"0 6 * * *\")")
+            raise ValueError('set exactly one of `every` (e.g. 60s, 5m) or `cron` (e.g. "0 6 * * *")')
         if sum(v is not None for v in (self.voice, self.voice_id, self.clip)) != 1:
-            raise ValueError("set exactly one voice: `voice` (a registered NAME), `voice_id` or `clip` with `transcript`")
+            raise ValueError(
+                "set exactly one voice: `voice` (a registered NAME), `voice_id` or `clip` with `transcript`"
+            )
         if (self.clip is None) != (self.transcript is None):
             raise ValueError("`clip` and `transcript` go together: the clip's exact words are needed to clone it")
         if self.inbox is not None and self.inbox.rstrip("/").count("/") < 3:
-            raise ValueError("`inbox` is a whole bucket; name a folder in it (s3://bucket/inbox/): processed/ and failed/ go beside it")
-        if self.inbox is not None and (self.out.rstrip("/") + "/").startswith(self.inbox.rstrip("/") + "/"):  # folders, not names
+            raise ValueError(
+                "`inbox` is a whole bucket; name a folder in it (s3://bucket/inbox/): processed/ and failed/ go beside it"
+            )
+        if self.inbox is not None and (self.out.rstrip("/") + "/").startswith(
+            self.inbox.rstrip("/") + "/"
+        ):  # folders, not names
             raise ValueError("`out` lies inside `inbox`: outputs would be picked up as new files; put them elsewhere")
         return self
 
@@ -195,7 +207,9 @@ def read_pipelines(path: Path) -> PipelinesFile:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot be read ({exc.__class__.__name__}): give the path of a UTF-8 YAML file") from None
+        raise BadInput(
+            f"{path}: cannot be read ({exc.__class__.__name__}): give the path of a UTF-8 YAML file"
+        ) from None
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -255,7 +269,9 @@ def read_pipelines_each(path: Path) -> tuple[list[Pipeline], list[str]]:
             refused.append(f"{path}: line {_line_of(node, loc)}: {'.'.join(map(str, loc))}: {message}")
             continue
         if any(p.name == pipeline.name for p in found):
-            refused.append(f"{path}: line {_line_of(node, ('pipelines', index))}: two pipelines are named {pipeline.name!r}; names must be unique")
+            refused.append(
+                f"{path}: line {_line_of(node, ('pipelines', index))}: two pipelines are named {pipeline.name!r}; names must be unique"
+            )
             continue
         if problem := _webhook_refused(pipeline, index=index):
             refused.append(f"{path}: line {_line_of(node, ('pipelines', index, 'notify'))}: {problem}")

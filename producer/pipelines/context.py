@@ -27,6 +27,11 @@ class InboxContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InboxContext:
-        return cls(settings=settings, storage=Storage.from_settings(settings), client=connect_with(settings),
-                   jobs=Submitter.from_settings(settings), books=BookSubmitter.from_settings(settings),
-                   voices=VoiceBook.from_settings(settings))  # fmt: skip
+        return cls(
+            settings=settings,
+            storage=Storage.from_settings(settings),
+            client=connect_with(settings),
+            jobs=Submitter.from_settings(settings),
+            books=BookSubmitter.from_settings(settings),
+            voices=VoiceBook.from_settings(settings),
+        )

@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 _LONGEST_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
-_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 6))
 
 
@@ -16,8 +29,10 @@ def can_fire(expression: str) -> None:
     if any(day <= _LONGEST_MONTH[month] for month in months for day in days):
         return
     names = ", ".join(_MONTH_NAMES[m - 1] for m in sorted(months))
-    raise ValueError(f"{expression!r} never runs: no month it allows ({names}) has a day {', '.join(map(str, sorted(days)))};"
-                     " pick a day of the month those months have")  # fmt: skip
+    raise ValueError(
+        f"{expression!r} never runs: no month it allows ({names}) has a day {', '.join(map(str, sorted(days)))};"
+        " pick a day of the month those months have"
+    )
 
 
 def cron_fields(expression: str) -> list[set[int]]:

@@ -44,10 +44,12 @@ def filed_paths(inbox: str, pipeline: str, key: str, *, outcome: str) -> tuple[s
     folder = prefix if prefix.endswith("/") or not prefix else prefix + "/"
     parent = str(PurePosixPath(folder.rstrip("/")).parent).lstrip(".")
     base = "/".join(p for p in (parent, outcome, pipeline) if p)
-    relative = PurePosixPath(key[len(folder):] if key.startswith(folder) else PurePosixPath(key).name)
+    relative = PurePosixPath(key[len(folder) :] if key.startswith(folder) else PurePosixPath(key).name)
     suffix = "result" if outcome == "processed" else "error"
     copy, report = f"{base}/{relative}", f"{base}/{relative.with_name(relative.stem)}.{suffix}.json"
-    if max(len(copy.encode()), len(report.encode())) > MAX_KEY_BYTES:  # the same name, shortened: its report names the original
+    if (
+        max(len(copy.encode()), len(report.encode())) > MAX_KEY_BYTES
+    ):  # the same name, shortened: its report names the original
         short = hashlib.sha256(str(relative).encode()).hexdigest()[:32]
         copy, report = f"{base}/long-names/{short}{relative.suffix[:16]}", f"{base}/long-names/{short}.{suffix}.json"
     return bucket, copy, report
@@ -62,13 +64,23 @@ def file_away(storage: Storage, *, inbox: str, pipeline: str, key: str, outcome:
         filed.copy = copy
     except StorageRejected as exc:
         if storage.exists(bucket, key):
-            filed.notes.append(f"the source could not be copied to {keys.s3_url(bucket, copy)} and stays in the inbox: {exc}")
+            filed.notes.append(
+                f"the source could not be copied to {keys.s3_url(bucket, copy)} and stays in the inbox: {exc}"
+            )
         else:
-            filed.notes.append("the source was gone from the inbox (deleted or renamed while it rendered); its result stands")
-    body = {**report, "filed_at": time.time(), **({"filed_as": keys.s3_url(bucket, copy)} if filed.copy else {}),
-            **({"notes": filed.notes} if filed.notes else {})}  # fmt: skip
+            filed.notes.append(
+                "the source was gone from the inbox (deleted or renamed while it rendered); its result stands"
+            )
+    body = {
+        **report,
+        "filed_at": time.time(),
+        **({"filed_as": keys.s3_url(bucket, copy)} if filed.copy else {}),
+        **({"notes": filed.notes} if filed.notes else {}),
+    }
     try:
-        storage.put(bucket, report_key, json.dumps(body, indent=2, default=str).encode(), content_type="application/json")
+        storage.put(
+            bucket, report_key, json.dumps(body, indent=2, default=str).encode(), content_type="application/json"
+        )
         filed.report = report_key
     except StorageRejected as exc:
         filed.notes.append(f"the report could not be written to {keys.s3_url(bucket, report_key)}: {exc}")

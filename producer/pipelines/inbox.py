@@ -79,7 +79,9 @@ def scan(pipeline: Pipeline, *, ctx: InboxContext, deadline: float | None = None
     `deadline` (time.monotonic()): no new file is taken after it; the next run goes on from there.
     """
     bucket, prefix = parse_out(pipeline.inbox or "")
-    run = _Scan(pipeline, bucket, ctx, InboxState(ctx.client, pipeline.name, keep_days=ctx.settings.job_ttl_days), ScanResult())
+    run = _Scan(
+        pipeline, bucket, ctx, InboxState(ctx.client, pipeline.name, keep_days=ctx.settings.job_ttl_days), ScanResult()
+    )
     inflight = run.state.inflight()
     start = run.state.cursor()
     try:
@@ -112,14 +114,23 @@ def _take_alone(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | Non
     except Exception as exc:  # noqa: BLE001  (a reader's crash on one file must not stop the scan)
         refused = {"refused": exc.reference} if isinstance(exc, Refused) else {}
         if isinstance(exc, Refused):
-            error, fix = str(exc), "name only what this pipeline may reach (`narrate pipelines check` shows it), then upload the file again"
+            error, fix = (
+                str(exc),
+                "name only what this pipeline may reach (`narrate pipelines check` shows it), then upload the file again",
+            )
         elif isinstance(exc, NarrateError):
             error, fix = str(exc), "correct the file and upload it again"
         else:
             log.exception("pipeline %s: reading %s crashed", run.pipeline.name, key)
             error = f"reading the file failed unexpectedly ({exc.__class__.__name__}: {exc})"
             fix = "check that the file opens in an ordinary reader, then upload it again; if it does, report this error"
-        _file(run, key, tag, outcome="failed", report={"source": keys.s3_url(run.bucket, key), "error": error, "fix": fix, **refused})
+        _file(
+            run,
+            key,
+            tag,
+            outcome="failed",
+            report={"source": keys.s3_url(run.bucket, key), "error": error, "fix": fix, **refused},
+        )
         run.result.refused.append(key)
 
 
@@ -130,7 +141,9 @@ def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> 
         if known is not None:
             return _duplicate(run, key, tag, known, digest=None)
         held = state.held(key)
-        if state.kept(key) == tag or (held and held.get("tag") == tag and not run.affordable(float(held.get("cost", 0)))):
+        if state.kept(key) == tag or (
+            held and held.get("tag") == tag and not run.affordable(float(held.get("cost", 0)))
+        ):
             if held:
                 run.result.held.append(key)
             return
@@ -141,19 +154,31 @@ def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> 
     if earlier is None and (known := state.seen(digest)) is not None:
         return _duplicate(run, key, tag, known, digest=digest)
     grant = grant_for(run.pipeline)  # the operator's boundary: a sidecar changes the pipeline, never what it may reach
-    pipeline = for_file(run.pipeline, run.bucket, key, storage=ctx.storage, grant=grant, seconds=ctx.settings.parse_seconds)
+    pipeline = for_file(
+        run.pipeline, run.bucket, key, storage=ctx.storage, grant=grant, seconds=ctx.settings.parse_seconds
+    )
     out = f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/"
     item = read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant)
     # a manifest's entries sent by this upload before a transient error, or rendered by an earlier upload of the same bytes
     resumed = list(earlier.get("items", [])) if earlier and earlier.get("sha256") == digest else []
-    carried = [{"tag": t, "kind": s.get("kind"), "id": s.get("id"), "carried": s}
-               for t, s in state.partial(digest).items()] if isinstance(item, ManifestWork) else []  # fmt: skip
+    carried = (
+        [{"tag": t, "kind": s.get("kind"), "id": s.get("id"), "carried": s} for t, s in state.partial(digest).items()]
+        if isinstance(item, ManifestWork)
+        else []
+    )
     prior = carried + resumed
     rate = ctx.settings.price_per_million_bytes / 1e6
-    cost = max(0, words_bytes(item) - sum(int(i.get("bytes") or i.get("carried", {}).get("bytes") or 0) for i in prior)) * rate
+    cost = (
+        max(0, words_bytes(item) - sum(int(i.get("bytes") or i.get("carried", {}).get("bytes") or 0) for i in prior))
+        * rate
+    )
     if not run.affordable(cost):
-        state.hold(key, f"waits: its estimate ${cost:.2f} would take today's spend past budget_per_day ${pipeline.budget_per_day:.2f}",
-                   tag=tag, cost=cost)  # fmt: skip
+        state.hold(
+            key,
+            f"waits: its estimate ${cost:.2f} would take today's spend past budget_per_day ${pipeline.budget_per_day:.2f}",
+            tag=tag,
+            cost=cost,
+        )
         run.result.held.append(key)
         return
     already = frozenset(i["tag"] for i in prior if i.get("tag"))
@@ -172,12 +197,16 @@ def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> 
     run.result.submitted.append(key)
 
 
-def _partly_sent(run: _Scan, key: str, tag: str, *, digest: str, prior: list[dict[str, Any]], sent: PartlySent, rate: float) -> None:
+def _partly_sent(
+    run: _Scan, key: str, tag: str, *, digest: str, prior: list[dict[str, Any]], sent: PartlySent, rate: float
+) -> None:
     """Track and pay for the entries that went out; a transient cause resumes at the next run, a permanent one files it once they end."""
     run.state.spend(sum(int(i["bytes"]) for i in sent.items) * rate)
     transient = isinstance(sent.cause, TRANSIENT)
     ending = {"resume": True} if transient else {"unsent": str(sent.cause)}
-    run.state.add_inflight(key, {"sha256": digest, "tag": tag, "kind": "manifest", "items": prior + sent.items, **ending})
+    run.state.add_inflight(
+        key, {"sha256": digest, "tag": tag, "kind": "manifest", "items": prior + sent.items, **ending}
+    )
     run.state.unhold(key)
     if transient:
         raise sent.cause
@@ -192,7 +221,14 @@ def _duplicate(run: _Scan, key: str, tag: str, earlier: dict[str, Any], *, diges
 
 
 def _file(run: _Scan, key: str, tag: str, *, outcome: str, report: dict[str, Any]) -> None:
-    filed = file_away(run.ctx.storage, inbox=run.pipeline.inbox or "", pipeline=run.pipeline.name, key=key, outcome=outcome, report=report)
+    filed = file_away(
+        run.ctx.storage,
+        inbox=run.pipeline.inbox or "",
+        pipeline=run.pipeline.name,
+        key=key,
+        outcome=outcome,
+        report=report,
+    )
     if filed.notes:
         run.state.note_problem(key, filed.notes)
     if not filed.moved:

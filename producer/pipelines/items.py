@@ -33,7 +33,9 @@ def is_source(key: str) -> bool:
 
 def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> dict[str, Any]:
     """Submit one object's words: a text as a job, Markdown or EPUB as a book, a manifest as its entries."""
-    return submit_item(pipeline, read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant_for(pipeline)), out=out, ctx=ctx)
+    return submit_item(
+        pipeline, read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant_for(pipeline)), out=out, ctx=ctx
+    )
 
 
 def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext, grant: Grant) -> Item:
@@ -44,7 +46,9 @@ def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: Inb
     name = PurePosixPath(key).name
     seconds = ctx.settings.parse_seconds
     if is_manifest(key):
-        return read_manifest_object(pipeline, key, data, out=out, storage=ctx.storage, settings=ctx.settings, grant=grant)
+        return read_manifest_object(
+            pipeline, key, data, out=out, storage=ctx.storage, settings=ctx.settings, grant=grant
+        )
     if key.lower().endswith(JOB_SUFFIXES):
         return within(seconds, parsing.text_source, data, name, what=name)
     with tempfile.TemporaryDirectory(prefix="narrate-inbox-") as folder:
@@ -64,7 +68,9 @@ def words_bytes(item: Item) -> int:
     return sum(len(chapter.text.encode("utf-8")) for chapter in item.chapters)
 
 
-def submit_item(pipeline: Pipeline, item: Item, *, out: str, ctx: InboxContext, already: frozenset[str] = frozenset()) -> dict[str, Any]:
+def submit_item(
+    pipeline: Pipeline, item: Item, *, out: str, ctx: InboxContext, already: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Send the item; `already`: tags of a manifest's entries sent or rendered before, not sent again."""
     if isinstance(item, ManifestWork):
         return submit_manifest(pipeline, item, books=ctx.books, settings=ctx.settings, already=already)
@@ -72,11 +78,26 @@ def submit_item(pipeline: Pipeline, item: Item, *, out: str, ctx: InboxContext, 
     synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
     lexicons = fetched_lexicons(ctx.storage, pipeline.lexicon, where=f"pipeline {pipeline.name}: `lexicon`")
     if isinstance(item, TextSource):
-        [job] = ctx.jobs.submit(sources=[item], voice=voice, out=out, fmt=pipeline.format, synthesis=synthesis, lexicons=lexicons,
-                                notify=pipeline.notify)  # fmt: skip
+        [job] = ctx.jobs.submit(
+            sources=[item],
+            voice=voice,
+            out=out,
+            fmt=pipeline.format,
+            synthesis=synthesis,
+            lexicons=lexicons,
+            notify=pipeline.notify,
+        )
         return {"kind": "job", "id": job.job_id}
-    plan, cost = ctx.books.submit(item, voice=voice, out=out, fmt=None if pipeline.preset else pipeline.format,
-                                  notify_url=pipeline.notify, budget_usd=pipeline.budget, preset=pipeline.preset,
-                                  chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis,
-                                  lexicons=lexicons)  # fmt: skip
+    plan, cost = ctx.books.submit(
+        item,
+        voice=voice,
+        out=out,
+        fmt=None if pipeline.preset else pipeline.format,
+        notify_url=pipeline.notify,
+        budget_usd=pipeline.budget,
+        preset=pipeline.preset,
+        chapters=ChapterChoice.parse(pipeline.chapters),
+        synthesis=synthesis,
+        lexicons=lexicons,
+    )
     return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.uncached_cost_usd}

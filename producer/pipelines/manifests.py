@@ -51,7 +51,9 @@ class ManifestWork:
 
     @property
     def text_bytes(self) -> int:
-        jobs = sum(len(source.text.encode("utf-8")) for group in self.work.job_groups.values() for source in group.sources)
+        jobs = sum(
+            len(source.text.encode("utf-8")) for group in self.work.job_groups.values() for source in group.sources
+        )
         books = sum(len(chapter.text.encode("utf-8")) for book in self.work.books for chapter in book.book.chapters)
         return jobs + books
 
@@ -67,15 +69,26 @@ def read_manifest_object(
     unit, items = within(settings.parse_seconds, parsing.manifest_entries, data, name, what=name)
     with tempfile.TemporaryDirectory(prefix="narrate-manifest-") as folder:
         fetch = Fetched(storage, Path(folder), grant=grant, inside=pipeline.inbox)
-        completed = [(number, _completed(raw, f"{name}: {unit} {number}", pipeline=pipeline, out=out, fetch=fetch)) for number, raw in items]
+        completed = [
+            (number, _completed(raw, f"{name}: {unit} {number}", pipeline=pipeline, out=out, fetch=fetch))
+            for number, raw in items
+        ]
         # Alone in its folder: a voice name is looked up there as a clip first, and finds nothing but the manifest.
         path = Path(folder) / "manifest" / local_name(key)
         path.parent.mkdir()
         path.write_text(written(completed, jsonl=unit == "line"), encoding="utf-8")
         synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
         try:
-            work = within(settings.parse_seconds, parsing.manifest_work, settings, str(path), preset=pipeline.preset,
-                          chapters=ChapterChoice.parse(pipeline.chapters), synthesis=synthesis, what=name)  # fmt: skip
+            work = within(
+                settings.parse_seconds,
+                parsing.manifest_work,
+                settings,
+                str(path),
+                preset=pipeline.preset,
+                chapters=ChapterChoice.parse(pipeline.chapters),
+                synthesis=synthesis,
+                what=name,
+            )
         except BadInput as exc:
             raise BadInput(fetch.named(str(exc))) from None
     return ManifestWork(name=name, work=work)
@@ -90,7 +103,12 @@ class PartlySent(Exception):
 
 
 def submit_manifest(
-    pipeline: Pipeline, manifest: ManifestWork, *, books: BookSubmitter, settings: Settings, already: frozenset[str] = frozenset()
+    pipeline: Pipeline,
+    manifest: ManifestWork,
+    *,
+    books: BookSubmitter,
+    settings: Settings,
+    already: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Send every entry not in `already` (tags of entries sent or rendered before); each book's estimate is checked first.
 
@@ -101,21 +119,41 @@ def submit_manifest(
     check_buckets(settings, work.outputs)
     if pipeline.budget is not None:
         for entry in work.books:
-            plan = books.plan(entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, title=entry.title, preset=entry.preset,
-                              chapters=entry.chapters, synthesis=entry.synthesis, lexicons=entry.lexicons)  # fmt: skip
+            plan = books.plan(
+                entry.book,
+                voice=entry.voice,
+                out=entry.out,
+                fmt=entry.fmt,
+                title=entry.title,
+                preset=entry.preset,
+                chapters=entry.chapters,
+                synthesis=entry.synthesis,
+                lexicons=entry.lexicons,
+            )
             cost = books.estimate(plan).uncached_cost_usd
             if cost > pipeline.budget:
-                raise BadInput(f"{manifest.name}: {entry.book.source}: the estimate is ${cost:.2f}, over the pipeline's budget"
-                               f" ${pipeline.budget:.2f}; raise `budget` or split the book")  # fmt: skip
+                raise BadInput(
+                    f"{manifest.name}: {entry.book.source}: the estimate is ${cost:.2f}, over the pipeline's budget"
+                    f" ${pipeline.budget:.2f}; raise `budget` or split the book"
+                )
     items: list[dict[str, Any]] = []
     estimated = 0.0
     try:
         for index, entry in enumerate(work.books):
             if f"book:{index}" in already:
                 continue
-            plan, cost = books.submit(entry.book, voice=entry.voice, out=entry.out, fmt=entry.fmt, notify_url=pipeline.notify,
-                                      title=entry.title, preset=entry.preset, chapters=entry.chapters, synthesis=entry.synthesis,
-                                      lexicons=entry.lexicons)  # fmt: skip
+            plan, cost = books.submit(
+                entry.book,
+                voice=entry.voice,
+                out=entry.out,
+                fmt=entry.fmt,
+                notify_url=pipeline.notify,
+                title=entry.title,
+                preset=entry.preset,
+                chapters=entry.chapters,
+                synthesis=entry.synthesis,
+                lexicons=entry.lexicons,
+            )
             size = sum(len(chapter.text.encode("utf-8")) for chapter in entry.book.chapters)
             items.append({"tag": f"book:{index}", "kind": "book", "id": plan.book_id, "bytes": size})
             estimated += cost.uncached_cost_usd
@@ -123,11 +161,19 @@ def submit_manifest(
             unsent = [(p, s) for p, s in zip(group.positions, group.sources) if f"job:{p}" not in already]
             if not unsent:
                 continue
-            sent = Submitter.from_settings(settings).submit(sources=[s for _, s in unsent], voice=group.voice, out=group.out, fmt=group.fmt,
-                                                            synthesis=group.synthesis, lexicons=group.lexicons,
-                                                            notify=pipeline.notify)  # fmt: skip
-            items += [{"tag": f"job:{p}", "kind": "job", "id": job.job_id, "bytes": len(s.text.encode("utf-8"))}
-                      for (p, s), job in zip(unsent, sent)]  # fmt: skip
+            sent = Submitter.from_settings(settings).submit(
+                sources=[s for _, s in unsent],
+                voice=group.voice,
+                out=group.out,
+                fmt=group.fmt,
+                synthesis=group.synthesis,
+                lexicons=group.lexicons,
+                notify=pipeline.notify,
+            )
+            items += [
+                {"tag": f"job:{p}", "kind": "job", "id": job.job_id, "bytes": len(s.text.encode("utf-8"))}
+                for (p, s), job in zip(unsent, sent)
+            ]
     except Exception as exc:
         if items:
             raise PartlySent(items, cause=exc) from exc
@@ -141,11 +187,19 @@ def _completed(raw: Any, where: str, *, pipeline: Pipeline, out: str, fetch: Fet
     entry = localised(raw, where, fetch=fetch)
     if pipeline.lexicon:  # the pipeline's lexicons first (the operator's: trusted), then the entry's own
         own = entry.get("lexicon", [])
-        entry["lexicon"] = [fetch.local(url, where=f"pipeline {pipeline.name}: `lexicon`", trusted=True) for url in pipeline.lexicon] + (
-            own if isinstance(own, list) else [own])  # fmt: skip
-    if isinstance(entry.get("out"), str) and pipeline.inbox and (entry["out"].rstrip("/") + "/").startswith(pipeline.inbox.rstrip("/") + "/"):
-        raise Refused(f"{where}: `out`: {entry['out']} lies inside the inbox {pipeline.inbox}: its audio would be taken as"
-                      " new files; write it elsewhere", entry["out"])  # fmt: skip
+        entry["lexicon"] = [
+            fetch.local(url, where=f"pipeline {pipeline.name}: `lexicon`", trusted=True) for url in pipeline.lexicon
+        ] + (own if isinstance(own, list) else [own])
+    if (
+        isinstance(entry.get("out"), str)
+        and pipeline.inbox
+        and (entry["out"].rstrip("/") + "/").startswith(pipeline.inbox.rstrip("/") + "/")
+    ):
+        raise Refused(
+            f"{where}: `out`: {entry['out']} lies inside the inbox {pipeline.inbox}: its audio would be taken as"
+            " new files; write it elsewhere",
+            entry["out"],
+        )
     if "voice" not in entry and "voice_id" not in entry:
         entry.update(_pipeline_voice(pipeline, fetch))
     is_book = "file" in entry

@@ -32,7 +32,17 @@ def manifest_entries(data: bytes, name: str) -> tuple[str, list[tuple[int, Any]]
     return manifest_items(decode_text(data, name), name)
 
 
-def manifest_work(settings: Settings, path: str, *, preset: str | None, chapters: ChapterChoice, synthesis: Synthesis) -> Work:
+def manifest_work(
+    settings: Settings, path: str, *, preset: str | None, chapters: ChapterChoice, synthesis: Synthesis
+) -> Work:
     """The completed manifest at `path` read, its books read and its voices prepared (named voices looked up in Redis)."""
-    return plan_work(settings, [str(Path(path))], out=None, fmt=None, cli_voice=(None, None, None, None), preset=preset,
-                     chapters=chapters, synthesis=synthesis)  # fmt: skip
+    return plan_work(
+        settings,
+        [str(Path(path))],
+        out=None,
+        fmt=None,
+        cli_voice=(None, None, None, None),
+        preset=preset,
+        chapters=chapters,
+        synthesis=synthesis,
+    )

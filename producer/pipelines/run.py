@@ -32,8 +32,14 @@ def run_once(pipeline: Pipeline, *, ctx: InboxContext, seconds: float | None = N
     except Exception as exc:
         record_run(ctx.client, pipeline.name, outcome, error=f"the scan stopped: {exc}")
         raise
-    outcome = {"submitted": found.submitted, "duplicates": found.duplicates, "refused": found.refused + settled.failed,
-               "processed": settled.processed, "held": found.held, "waiting": settled.waiting}  # fmt: skip
+    outcome = {
+        "submitted": found.submitted,
+        "duplicates": found.duplicates,
+        "refused": found.refused + settled.failed,
+        "processed": settled.processed,
+        "held": found.held,
+        "waiting": settled.waiting,
+    }
     record_run(ctx.client, pipeline.name, outcome, error=f"stopped at {found.stopped}" if found.stopped else None)
     log.info("pipeline %s: %s", pipeline.name, {k: len(v) for k, v in outcome.items()})
     return outcome

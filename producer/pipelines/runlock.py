@@ -41,7 +41,11 @@ class RunLock:
             yield False
             return
         try:
-            with kept_alive(lambda: self._extend(keys=[key], args=[token, ttl]), every=self._seconds / 3, name=f"pipeline lock {pipeline}"):
+            with kept_alive(
+                lambda: self._extend(keys=[key], args=[token, ttl]),
+                every=self._seconds / 3,
+                name=f"pipeline lock {pipeline}",
+            ):
                 yield True
         finally:
             with contextlib.suppress(redis.RedisError):

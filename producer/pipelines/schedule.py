@@ -61,7 +61,11 @@ class Schedule:
 
     def claim(self, pipeline: Pipeline, *, now: float) -> bool:
         """True for exactly one caller per due run; the next run is then scheduled."""
-        return bool(self._claim(keys=[keys.pipeline_state(pipeline.name, "next_run")], args=[now, next_run(pipeline, after=now)]))
+        return bool(
+            self._claim(
+                keys=[keys.pipeline_state(pipeline.name, "next_run")], args=[now, next_run(pipeline, after=now)]
+            )
+        )
 
     def next_at(self, pipeline: Pipeline) -> float | None:
         raw = self._redis.get(keys.pipeline_state(pipeline.name, "next_run"))

@@ -53,8 +53,12 @@ def settle(pipeline: Pipeline, *, ctx: InboxContext) -> SettleResult:
             result.waiting.append(key)
         except Exception as exc:  # noqa: BLE001  (one source's crash must not stop the others)
             log.exception("pipeline %s: settling %s failed", pipeline.name, key)
-            error = {"source": keys.s3_url(parse_out(pipeline.inbox or "")[0], key), **entry,
-                     "error": f"settling this file failed ({exc.__class__.__name__}: {exc})", "fix": "see the error; upload the file again"}  # fmt: skip
+            error = {
+                "source": keys.s3_url(parse_out(pipeline.inbox or "")[0], key),
+                **entry,
+                "error": f"settling this file failed ({exc.__class__.__name__}: {exc})",
+                "fix": "see the error; upload the file again",
+            }
             try:
                 _file(pipeline, key, entry, ctx=ctx, state=state, succeeded=False, report=error)
                 result.failed.append(key)
@@ -64,9 +68,15 @@ def settle(pipeline: Pipeline, *, ctx: InboxContext) -> SettleResult:
 
 
 def _settle_one(
-    pipeline: Pipeline, key: str, entry: dict[str, Any], *, ctx: InboxContext, state: InboxState,
-    records: tuple[JobStore, BookState], result: SettleResult,
-) -> None:  # fmt: skip
+    pipeline: Pipeline,
+    key: str,
+    entry: dict[str, Any],
+    *,
+    ctx: InboxContext,
+    state: InboxState,
+    records: tuple[JobStore, BookState],
+    result: SettleResult,
+) -> None:
     outcome = outcome_of(entry, jobs=records[0], books=records[1])
     if outcome is None:
         return
@@ -82,10 +92,24 @@ def _settle_one(
     (result.processed if succeeded else result.failed).append(key)
 
 
-def _file(pipeline: Pipeline, key: str, entry: dict[str, Any], *, ctx: InboxContext, state: InboxState, succeeded: bool,
-          report: dict[str, Any]) -> None:  # fmt: skip
-    filed = file_away(ctx.storage, inbox=pipeline.inbox or "", pipeline=pipeline.name, key=key,
-                      outcome="processed" if succeeded else "failed", report=report)  # fmt: skip
+def _file(
+    pipeline: Pipeline,
+    key: str,
+    entry: dict[str, Any],
+    *,
+    ctx: InboxContext,
+    state: InboxState,
+    succeeded: bool,
+    report: dict[str, Any],
+) -> None:
+    filed = file_away(
+        ctx.storage,
+        inbox=pipeline.inbox or "",
+        pipeline=pipeline.name,
+        key=key,
+        outcome="processed" if succeeded else "failed",
+        report=report,
+    )
     if filed.notes:
         state.note_problem(key, filed.notes)
     if not filed.moved and entry.get("tag"):
@@ -99,7 +123,11 @@ def _plain(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: entry[k] for k in ("kind", "id", "bytes", "output_url", "manifest_url", "duration_seconds") if entry.get(k) is not None}
+    return {
+        k: entry[k]
+        for k in ("kind", "id", "bytes", "output_url", "manifest_url", "duration_seconds")
+        if entry.get(k) is not None
+    }
 
 
 def _with_reports(kind: str, report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any]:
@@ -137,31 +165,52 @@ def outcome_of(entry: dict[str, Any], *, jobs: JobStore, books: BookState) -> tu
         if not record.finished:
             return None
         if record.state == "succeeded":
-            return True, {"output_url": record.output_url, "manifest_url": record.manifest_url, "duration_seconds": record.duration_seconds}
-        return False, {"error": record.error, "fix": "see the error; correct the file and upload it again, or `narrate retry`"}
+            return True, {
+                "output_url": record.output_url,
+                "manifest_url": record.manifest_url,
+                "duration_seconds": record.duration_seconds,
+            }
+        return False, {
+            "error": record.error,
+            "fix": "see the error; correct the file and upload it again, or `narrate retry`",
+        }
     book = books.get(entry["id"])
     if book is None:
         return False, {"error": GONE, "fix": "upload the file again"}
     if book.get("state") not in ("succeeded", "failed"):
         return None
     if book["state"] == "succeeded":
-        return True, {"output_url": book.get("output_url"), "manifest_url": book.get("manifest_url"), "bytes_billed": book.get("bytes_billed")}
+        return True, {
+            "output_url": book.get("output_url"),
+            "manifest_url": book.get("manifest_url"),
+            "bytes_billed": book.get("bytes_billed"),
+        }
     return False, {"error": book.get("error"), "fix": "see the error; correct the file and upload it again"}
 
 
-def _manifest_outcome(items: list[dict[str, Any]], *, unsent: str | None, jobs: JobStore, books: BookState) -> tuple[bool, dict[str, Any]] | None:
+def _manifest_outcome(
+    items: list[dict[str, Any]], *, unsent: str | None, jobs: JobStore, books: BookState
+) -> tuple[bool, dict[str, Any]] | None:
     """Finished when every entry sent has; succeeded when every entry was sent and did."""
     outcomes = [outcome_of(item, jobs=jobs, books=books) for item in items]
     if any(outcome is None for outcome in outcomes):
         return None
-    entries = [{**{k: v for k, v in item.items() if k != "carried"}, "succeeded": ok, **report}
-               for item, (ok, report) in zip(items, outcomes)]  # type: ignore[misc]  # fmt: skip
+    entries = [
+        {**{k: v for k, v in item.items() if k != "carried"}, "succeeded": ok, **report}
+        for item, (ok, report) in zip(items, outcomes)
+    ]  # type: ignore[misc]
     failed = [entry for entry in entries if not entry["succeeded"]]
     if unsent:
-        return False, {"entries": entries, "error": f"only {len(entries)} entries were sent before sending failed: {unsent}",
-                       "fix": "correct what the error names and upload the manifest again: entries already rendered are not rendered again"}  # fmt: skip
+        return False, {
+            "entries": entries,
+            "error": f"only {len(entries)} entries were sent before sending failed: {unsent}",
+            "fix": "correct what the error names and upload the manifest again: entries already rendered are not rendered again",
+        }
     if not failed:
         return True, {"entries": entries}
-    return False, {"entries": entries, "error": f"{len(failed)} of {len(entries)} entries failed; the first: {failed[0]['error']}",
-                   "fix": "see each entry's error; fix the manifest (or `narrate retry` the failed jobs) and upload it again;"
-                          " entries already rendered are not rendered again"}  # fmt: skip
+    return False, {
+        "entries": entries,
+        "error": f"{len(failed)} of {len(entries)} entries failed; the first: {failed[0]['error']}",
+        "fix": "see each entry's error; fix the manifest (or `narrate retry` the failed jobs) and upload it again;"
+        " entries already rendered are not rendered again",
+    }

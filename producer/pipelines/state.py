@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -22,7 +22,15 @@ from worker import keys
 
 MAX_REMEMBERED = 100_000  # per pipeline and record: a bound on Redis memory whatever the traffic
 PROBLEMS_KEPT = 100
-SEEN_FIELDS = ("source", "kind", "id", "output_url", "manifest_url", "duration_seconds", "filed_at")  # what status and duplicates need
+SEEN_FIELDS = (
+    "source",
+    "kind",
+    "id",
+    "output_url",
+    "manifest_url",
+    "duration_seconds",
+    "filed_at",
+)  # what status and duplicates need
 
 
 def upload_tag(etag: str, size: int) -> str:
@@ -103,7 +111,7 @@ class InboxState:
     # -- today's spend -------------------------------------------------------------------------------
 
     def _today(self) -> str:
-        return keys.pipeline_state(self._name, f"spend:{datetime.now(timezone.utc):%Y-%m-%d}")
+        return keys.pipeline_state(self._name, f"spend:{datetime.now(UTC):%Y-%m-%d}")
 
     def spent_today(self) -> float:
         return float(self._redis.get(self._today()) or 0)

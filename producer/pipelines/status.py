@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -36,7 +36,7 @@ def pipeline_status(client: redis.Redis, name: str) -> dict[str, Any]:
     last = client.get(keys.pipeline_state(name, "last_run"))
     totals = {k.decode(): int(v) for k, v in client.hgetall(keys.pipeline_state(name, "totals")).items()}
     held = {k.decode(): _reason(v) for k, v in client.hgetall(keys.pipeline_state(name, "held")).items()}
-    spent = client.get(keys.pipeline_state(name, f"spend:{datetime.now(timezone.utc):%Y-%m-%d}"))
+    spent = client.get(keys.pipeline_state(name, f"spend:{datetime.now(UTC):%Y-%m-%d}"))
     next_run = client.get(keys.pipeline_state(name, "next_run"))
     return {
         "name": name,

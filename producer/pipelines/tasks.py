@@ -26,9 +26,9 @@ from producer.pipelines.runlock import RunLock
 from producer.pipelines.schedule import Schedule
 from producer.pipelines.status import record_run
 from worker import keys
+from worker.infra.redisconn import celery_redis_conf, connect_with
 from worker.policy.failures import Attempts, Unit
 from worker.policy.task import PolicyTask
-from worker.infra.redisconn import celery_redis_conf, connect_with
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("narrate.pipelines")
@@ -43,16 +43,25 @@ def make_app() -> Celery:
     settings = get_settings()
     app = Celery("narrate-pipelines", broker=settings.broker_url)
     app.conf.update(
-        task_serializer="json", result_serializer="json", accept_content=["json"], task_ignore_result=True,
-        task_default_queue=PIPELINES_QUEUE, worker_hijack_root_logger=False, broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_default_queue=PIPELINES_QUEUE,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
         # A tick nobody took within a few seconds is dropped: a pipelines worker that was down wakes up to one, not thousands.
-        beat_schedule={"pipelines-tick": {"task": TICK_TASK, "schedule": TICK_SECONDS, "options": {"expires": 10 * TICK_SECONDS}}},
+        beat_schedule={
+            "pipelines-tick": {"task": TICK_TASK, "schedule": TICK_SECONDS, "options": {"expires": 10 * TICK_SECONDS}}
+        },
         # RedBeat keeps the schedule in Redis behind a lock: a second beat waits instead of ticking twice.
         # Its default lock timeout (25 min) would leave the cluster without ticks that long after a beat dies.
         beat_scheduler="redbeat.RedBeatScheduler",
-        redbeat_key_prefix=f"{keys.REDIS_PREFIX}:redbeat:pipelines", redbeat_lock_timeout=30, beat_max_loop_interval=5,
+        redbeat_key_prefix=f"{keys.REDIS_PREFIX}:redbeat:pipelines",
+        redbeat_lock_timeout=30,
+        beat_max_loop_interval=5,
         **celery_redis_conf(settings.broker_url, master_name=settings.redis_master_name, transport_options={}),
-    )  # fmt: skip
+    )
     return app
 
 

@@ -69,18 +69,25 @@ def overridden(pipeline: Pipeline, raw: bytes, *, where: str, grant: Grant) -> P
         return Pipeline.model_validate({**base, **override})
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise BadInput(f"{where}: {'.'.join(map(str, error['loc'])) or 'voice'}: {str(error['msg']).removeprefix('Value error, ')}") from None
+        raise BadInput(
+            f"{where}: {'.'.join(map(str, error['loc'])) or 'voice'}: {str(error['msg']).removeprefix('Value error, ')}"
+        ) from None
 
 
 def _within_grant(override: dict[str, Any], pipeline: Pipeline, *, where: str, grant: Grant) -> dict[str, Any]:
     """The sidecar's settings, each reference checked as the pipeline would read it (a number is read as text, so checked as one)."""
-    checked = {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "budget" else v for k, v in override.items()}
+    checked = {
+        k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "budget" else v
+        for k, v in override.items()
+    }
     for field in ("voice", "voice_id"):
         if isinstance(checked.get(field), str):
             grant.check_voice(checked[field], where=f"{where}: `{field}`")
     if isinstance(checked.get("clip"), str):
         grant.check_read(checked["clip"], where=f"{where}: `clip`")
-    if "budget" in checked and (checked["budget"] is None or _is_number(checked["budget"])):  # else the model refuses it
+    if "budget" in checked and (
+        checked["budget"] is None or _is_number(checked["budget"])
+    ):  # else the model refuses it
         asked = None if checked["budget"] is None else float(checked["budget"])  # as the pipeline's model will read it
         checked["budget"] = grant.check_budget(asked, where=f"{where}: `budget`")
     if checked.get("notify") is None:
@@ -98,7 +105,9 @@ def _is_number(value: object) -> bool:
     return True
 
 
-def voice_of(pipeline: Pipeline, *, voices: VoiceBook, storage: Storage, prepared: dict[tuple[str, str, str], Any] | None = None) -> Any:
+def voice_of(
+    pipeline: Pipeline, *, voices: VoiceBook, storage: Storage, prepared: dict[tuple[str, str, str], Any] | None = None
+) -> Any:
     """A Fish voice id, a named voice, or a clip prepared for one-shot cloning.
 
     `prepared` keeps clips already probed, by URL, transcript and content, so a scan
@@ -109,7 +118,9 @@ def voice_of(pipeline: Pipeline, *, voices: VoiceBook, storage: Storage, prepare
     if pipeline.voice:
         named = voices.named(pipeline.voice)
         if named is None:
-            raise BadInput(f"pipeline {pipeline.name}: no voice named {pipeline.voice!r}; add it with `narrate voices add`")
+            raise BadInput(
+                f"pipeline {pipeline.name}: no voice named {pipeline.voice!r}; add it with `narrate voices add`"
+            )
         return named
     bucket, key = parse_out(pipeline.clip or "")
     data = fetch_within(storage, bucket, key, limit=get_settings().fetch_max_bytes)

@@ -47,8 +47,10 @@ def decode_text(raw: bytes, name: str) -> str:
         text = raw[skip:].decode(encoding)
     except UnicodeDecodeError as exc:
         what = "UTF-8 text" if encoding == "utf-8" else "valid UTF-16 text (despite its UTF-16 byte-order mark)"
-        raise BadInput(f"{name}: not {what} (invalid byte at offset {exc.start + skip});"
-                       " convert it, e.g. `iconv -f latin1 -t utf-8`") from exc  # fmt: skip
+        raise BadInput(
+            f"{name}: not {what} (invalid byte at offset {exc.start + skip});"
+            " convert it, e.g. `iconv -f latin1 -t utf-8`"
+        ) from exc
     if "\x00" in text:
         raise BadInput(f"{name}: contains NUL bytes; if it is UTF-16, save it with a byte-order mark or as UTF-8")
     return text

@@ -23,8 +23,12 @@ from worker.text.normalize import normalize_text
 _FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
 _XENC = "{http://www.w3.org/2001/04/xmlenc#}"
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError, ValueError)
-_BLOCKS = frozenset(("p div li blockquote section article header footer aside nav figure figcaption table tr td th"
-                     " caption ul ol dl dt dd pre address main body hr h1 h2 h3 h4 h5 h6").split())  # fmt: skip
+_BLOCKS = frozenset(
+    (
+        "p div li blockquote section article header footer aside nav figure figcaption table tr td th"
+        " caption ul ol dl dt dd pre address main body hr h1 h2 h3 h4 h5 h6"
+    ).split()
+)
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _SKIPPED = frozenset({"script", "style", "head", "template", "rt", "rp"})
 
@@ -52,8 +56,10 @@ def read_epub(file: Path, *, limits: EpubLimits | None = None) -> BookText:
         root = _parse_document(item.content, name=file.name, document=item.file_name)
         blocks = _html_blocks(root)
         if not blocks and toc_title is not None:
-            raise BadInput(f"{file.name}: chapter {toc_title!r} is empty ({item.file_name} has no text);"
-                           " fix the book, or remove the chapter from its table of contents")  # fmt: skip
+            raise BadInput(
+                f"{file.name}: chapter {toc_title!r} is empty ({item.file_name} has no text);"
+                " fix the book, or remove the chapter from its table of contents"
+            )
         if not blocks or (toc_title is None and linear == "no"):
             continue  # cover and title pages made of images; auxiliary documents outside the reading order
         title = toc_title or next((text for tag, text in blocks if tag in _HEADINGS[:3]), "")
@@ -67,8 +73,12 @@ def read_epub(file: Path, *, limits: EpubLimits | None = None) -> BookText:
     dc = book.metadata.get(epub.NAMESPACES["DC"], {})
     meta = {k: [t for v, _ in dc.get(k, []) if v and (t := one_line(str(v)))] for k in ("title", "creator", "language")}
     cover = _cover(book)
-    check_cover(file.name, cover=cover.content if cover is not None else None, where=f" ({cover.file_name})" if cover else "",
-                limit=limits.cover_bytes)  # fmt: skip
+    check_cover(
+        file.name,
+        cover=cover.content if cover is not None else None,
+        where=f" ({cover.file_name})" if cover else "",
+        limit=limits.cover_bytes,
+    )
     cover_bytes, cover_type = (cover.content, cover.media_type) if cover is not None else (None, "")
     title, language = (meta["title"] or [file.stem])[0], (meta["language"] or [""])[0]
     return BookText(file.name, title, ", ".join(meta["creator"]), language, cover_bytes, cover_type, chapters)
@@ -90,8 +100,9 @@ def _check_archive(file: Path, *, limits: EpubLimits) -> None:
     for encrypted in root.iter(f"{_XENC}EncryptedData"):
         method = encrypted.find(f"{_XENC}EncryptionMethod")
         if method is None or method.get("Algorithm") not in _FONT_OBFUSCATION:
-            raise BadInput(f"{file.name}: is DRM-protected (META-INF/encryption.xml): narrate cannot read it;"
-                           " use a DRM-free copy")  # fmt: skip
+            raise BadInput(
+                f"{file.name}: is DRM-protected (META-INF/encryption.xml): narrate cannot read it; use a DRM-free copy"
+            )
 
 
 def _toc_titles(book: epub.EpubBook) -> dict[str, str]:

@@ -20,7 +20,14 @@ from typing import Any
 from worker.errors import BadInput
 from worker.support.limits import too_big
 
-_DOCUMENTS = (".xhtml", ".html", ".htm", ".xml", ".opf", ".ncx")  # parsed as markup; images, fonts and media are only carried
+_DOCUMENTS = (
+    ".xhtml",
+    ".html",
+    ".htm",
+    ".xml",
+    ".opf",
+    ".ncx",
+)  # parsed as markup; images, fonts and media are only carried
 _BLOCK = 256 * 1024
 _MAX_ENTRIES = 20_000  # far above any real book: each entry costs memory before it is even read
 
@@ -33,8 +40,11 @@ class EpubLimits:
 
     @classmethod
     def from_settings(cls, settings: Any) -> EpubLimits:
-        return cls(book_bytes=settings.epub_max_bytes, document_bytes=settings.epub_document_max_bytes,
-                   cover_bytes=settings.cover_max_bytes)  # fmt: skip
+        return cls(
+            book_bytes=settings.epub_max_bytes,
+            document_bytes=settings.epub_document_max_bytes,
+            cover_bytes=settings.cover_max_bytes,
+        )
 
 
 def check_file(file: Path, *, limits: EpubLimits) -> None:
@@ -48,16 +58,28 @@ def check_archive(file: Path, archive: zipfile.ZipFile, *, limits: EpubLimits) -
     """BadInput naming what is too big, the limit and the setting that raises it; nothing is unpacked."""
     entries = archive.infolist()
     if len(entries) > _MAX_ENTRIES:
-        raise BadInput(f"{file.name}: holds {len(entries):,} files, over the {_MAX_ENTRIES:,} an EPUB may have; it is not a book")
+        raise BadInput(
+            f"{file.name}: holds {len(entries):,} files, over the {_MAX_ENTRIES:,} an EPUB may have; it is not a book"
+        )
     total = 0
     for entry in entries:
         total += entry.file_size
         if total > limits.book_bytes:
-            raise too_big(file.name, what="its contents unpacked", size=sum(e.file_size for e in entries), limit=limits.book_bytes,
-                          setting="NARRATE_EPUB_MAX_BYTES")  # fmt: skip
+            raise too_big(
+                file.name,
+                what="its contents unpacked",
+                size=sum(e.file_size for e in entries),
+                limit=limits.book_bytes,
+                setting="NARRATE_EPUB_MAX_BYTES",
+            )
         if posixpath.splitext(entry.filename.lower())[1] in _DOCUMENTS and entry.file_size > limits.document_bytes:
-            raise too_big(file.name, what=f"its document {entry.filename}", size=entry.file_size, limit=limits.document_bytes,
-                          setting="NARRATE_EPUB_DOCUMENT_MAX_BYTES")  # fmt: skip
+            raise too_big(
+                file.name,
+                what=f"its document {entry.filename}",
+                size=entry.file_size,
+                limit=limits.document_bytes,
+                setting="NARRATE_EPUB_DOCUMENT_MAX_BYTES",
+            )
     for entry in entries:
         _inflate_within(archive, entry, name=file.name)
 
@@ -69,13 +91,17 @@ def _inflate_within(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, *, name: s
             while stream.read(_BLOCK):
                 pass
     except zipfile.BadZipFile:
-        raise BadInput(f"{name}: its entry {entry.filename} does not unpack to the {entry.file_size:,} bytes it declares"
-                       " (a damaged or crafted archive); re-download or re-export it") from None  # fmt: skip
+        raise BadInput(
+            f"{name}: its entry {entry.filename} does not unpack to the {entry.file_size:,} bytes it declares"
+            " (a damaged or crafted archive); re-download or re-export it"
+        ) from None
 
 
 def check_cover(name: str, *, cover: bytes | None, where: str, limit: int) -> None:
     """A cover over the limit is refused here, as the assembly would refuse to embed it in the .m4b."""
     if cover is not None and len(cover) > limit:
-        from worker.books.cover import cover_too_big  # imported when used: it brings S3's client, which reading needs not
+        from worker.books.cover import (
+            cover_too_big,
+        )  # imported when used: it brings S3's client, which reading needs not
 
         raise cover_too_big(name, size=len(cover), limit=limit, where=where)

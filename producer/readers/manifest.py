@@ -70,11 +70,18 @@ class ManifestEntry(BaseModel):
     temperature: float | None = None
     top_p: float | None = None
     normalize: bool | None = None
-    lexicon: list[Path] = Field(default_factory=list)  # pronunciation lexicons (one path or a list), after the command line's
+    lexicon: list[Path] = Field(
+        default_factory=list
+    )  # pronunciation lexicons (one path or a list), after the command line's
 
     def synthesis_values(self) -> dict[str, object]:
-        return {"latency": self.latency, "speed": self.speed, "temperature": self.temperature, "top_p": self.top_p,
-                "normalize": self.normalize}  # fmt: skip
+        return {
+            "latency": self.latency,
+            "speed": self.speed,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "normalize": self.normalize,
+        }
 
     @property
     def is_job(self) -> bool:
@@ -125,7 +132,9 @@ class ManifestEntry(BaseModel):
         limit = (info.context or {}).get("max_text_bytes")
         size = len(value.encode("utf-8"))
         if limit is not None and size > limit:
-            raise ValueError(f"the text is {size} bytes, over the limit of {limit} (NARRATE_MAX_TEXT_BYTES): split it into several entries")
+            raise ValueError(
+                f"the text is {size} bytes, over the limit of {limit} (NARRATE_MAX_TEXT_BYTES): split it into several entries"
+            )
         try:
             check_text_characters(value, where="the text")
         except BadInput as exc:
@@ -156,7 +165,9 @@ class ManifestEntry(BaseModel):
             ModelVoice(reference_id=value)
         except ValidationError as exc:
             problem = exc.errors()[0]["msg"].lower()
-            raise ValueError(f"{value[:60]!r} is not a Fish voice id ({problem}); copy the id from the voice's page on Fish Audio") from None
+            raise ValueError(
+                f"{value[:60]!r} is not a Fish voice id ({problem}); copy the id from the voice's page on Fish Audio"
+            ) from None
         return value
 
     @model_validator(mode="after")
@@ -164,7 +175,9 @@ class ManifestEntry(BaseModel):
         if self.file is not None and self.text is not None:
             raise ValueError("both `file` and `text` are set; keep `file` for a book or `text` for one narration job")
         if self.file is None and self.text is None:
-            raise ValueError("nothing to narrate; add `file` (a book: .epub, .md or .txt) or `text` (the words of one narration job)")
+            raise ValueError(
+                "nothing to narrate; add `file` (a book: .epub, .md or .txt) or `text` (the words of one narration job)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -176,7 +189,9 @@ class ManifestEntry(BaseModel):
         if self.transcript is not None and self.transcript_file is not None:
             raise ValueError("both `transcript` and `transcript_file` are set; keep one")
         if self.voice is None and (self.transcript is not None or self.transcript_file is not None):
-            raise ValueError("`transcript`/`transcript_file` only go with a `voice` clip, not with `voice_id`; remove it")
+            raise ValueError(
+                "`transcript`/`transcript_file` only go with a `voice` clip, not with `voice_id`; remove it"
+            )
         return self
 
 
@@ -265,13 +280,17 @@ def _yaml_items(text: str, name: str) -> list[tuple[int, Any]]:
     if data is None:
         return []
     if not isinstance(data, list):
-        raise BadInput(f"{name}: expected a list of entries (`- file: ...` or `- text: ...`) or `books:` holding that list")
+        raise BadInput(
+            f"{name}: expected a list of entries (`- file: ...` or `- text: ...`) or `books:` holding that list"
+        )
     return list(enumerate(data, 1))
 
 
 def _entry(data: Any, where: str, *, context: dict[str, Any]) -> ManifestEntry:
     if not isinstance(data, dict):
-        raise BadInput(f"{where}: expected a mapping of fields, got {type(data).__name__}; e.g. {_EXAMPLE} or {_JOB_EXAMPLE}")
+        raise BadInput(
+            f"{where}: expected a mapping of fields, got {type(data).__name__}; e.g. {_EXAMPLE} or {_JOB_EXAMPLE}"
+        )
     try:
         return ManifestEntry.model_validate(data, context=context)
     except ValidationError as exc:

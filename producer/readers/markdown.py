@@ -48,8 +48,10 @@ def read_markdown(file: Path, text: str) -> BookText:
     for index, (heading, number, body) in enumerate(sections):
         chapter_text, heading = normalize_text("\n\n".join(body)), heading or f"Chapter {len(chapters) + 1}"
         if index and not chapter_text:
-            raise BadInput(f"{file.name}: chapter {heading!r} (line {number}) has no text under its heading;"
-                           " add the text or remove the heading")  # fmt: skip
+            raise BadInput(
+                f"{file.name}: chapter {heading!r} (line {number}) has no text under its heading;"
+                " add the text or remove the heading"
+            )
         if chapter_text:
             chapters.append(ChapterText(heading if index else "Introduction" if sections[1:] else title, chapter_text))
     required_text("".join(chapter.text for chapter in chapters), file.name)

@@ -15,10 +15,18 @@ from typing import Any
 _OPS_TYPE = "{http://www.idpf.org/2007/ops}type"
 # epub:type / guide types that are never narrated, with the words a listing shows
 _TYPES = {
-    "toc": "table of contents", "landmarks": "landmarks", "page-list": "page list", "loi": "list of illustrations",
-    "lot": "list of tables", "index": "index", "copyright-page": "copyright page", "colophon": "colophon",
-    "imprint": "imprint", "imprimatur": "imprint", "errata": "errata",
-}  # fmt: skip
+    "toc": "table of contents",
+    "landmarks": "landmarks",
+    "page-list": "page list",
+    "loi": "list of illustrations",
+    "lot": "list of tables",
+    "index": "index",
+    "copyright-page": "copyright page",
+    "colophon": "colophon",
+    "imprint": "imprint",
+    "imprimatur": "imprint",
+    "errata": "errata",
+}
 _LINK_SHARE = 0.6  # of the document's words inside links
 _COPYRIGHT = re.compile(r"copyright|©|\ball rights reserved\b|\bisbn\b", re.IGNORECASE)
 _COPYRIGHT_PAGE_CHARS = 1_500

@@ -27,7 +27,9 @@ class ChapterChoice:
         for part in spec.split(","):
             match = _RANGE.match(part)
             if not match or int(match[1]) < 1 or (match[2] and int(match[2]) < int(match[1])):
-                raise BadInput(f"--chapters {spec!r}: expected numbers and ranges such as 1-3,7 (1 is the first chapter)")
+                raise BadInput(
+                    f"--chapters {spec!r}: expected numbers and ranges such as 1-3,7 (1 is the first chapter)"
+                )
             numbers.update(range(int(match[1]), int(match[2] or match[1]) + 1))
         return cls(frozenset(numbers), include_front_matter)
 
@@ -40,9 +42,13 @@ class ChapterChoice:
 def choose(book: BookText, choice: ChapterChoice) -> BookText:
     """The book with only the chapters chosen; BadInput when a number is past the end or nothing is left."""
     if choice.numbers and max(choice.numbers) > len(book.chapters):
-        raise BadInput(f"{book.source}: --chapters {max(choice.numbers)} is past its last chapter ({len(book.chapters)});"
-                       " `narrate estimate` lists them")  # fmt: skip
+        raise BadInput(
+            f"{book.source}: --chapters {max(choice.numbers)} is past its last chapter ({len(book.chapters)});"
+            " `narrate estimate` lists them"
+        )
     chosen = [c for number, c in enumerate(book.chapters, start=1) if choice.takes(number, c)]
     if not chosen:
-        raise BadInput(f"{book.source}: every chapter is front or back matter; pass --include-front-matter or --chapters")
+        raise BadInput(
+            f"{book.source}: every chapter is front or back matter; pass --include-front-matter or --chapters"
+        )
     return replace(book, chapters=chosen)

@@ -38,8 +38,7 @@ def read_text(path: str, *, stdin: TextIO | None = None) -> TextSource:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadInput(
-            f"{path}: not UTF-8 text (invalid byte at offset {exc.start});"
-            " convert it, e.g. `iconv -f latin1 -t utf-8`"
+            f"{path}: not UTF-8 text (invalid byte at offset {exc.start}); convert it, e.g. `iconv -f latin1 -t utf-8`"
         ) from exc
     return _checked(file.name, text)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from producer.readers.booktext import BookText, ChapterText
@@ -70,8 +70,14 @@ class WordEntry:
     chapter_number: int  # that chapter's number, as `narrate estimate` lists a book's contents
 
     def as_dict(self) -> dict[str, Any]:
-        return {"word": self.word, "categories": list(self.categories), "count": self.count, "sample": self.sample,
-                "chapter": self.chapter, "chapter_number": self.chapter_number}  # fmt: skip
+        return {
+            "word": self.word,
+            "categories": list(self.categories),
+            "count": self.count,
+            "sample": self.sample,
+            "chapter": self.chapter,
+            "chapter_number": self.chapter_number,
+        }
 
 
 @dataclass
@@ -82,7 +88,12 @@ class _Tally:
     unshouted: int = 0  # outside all-capitals sentences
 
     def merged(self, other: _Tally) -> _Tally:
-        return _Tally(min(self.first, other.first), self.count + other.count, self.free + other.free, self.unshouted + other.unshouted)
+        return _Tally(
+            min(self.first, other.first),
+            self.count + other.count,
+            self.free + other.free,
+            self.unshouted + other.unshouted,
+        )
 
 
 def numbered_chapters(book: BookText, choice: ChapterChoice) -> list[tuple[int, ChapterText]]:
@@ -91,8 +102,9 @@ def numbered_chapters(book: BookText, choice: ChapterChoice) -> list[tuple[int, 
     return [(number, chapter) for number, chapter in enumerate(book.chapters, start=1) if choice.takes(number, chapter)]
 
 
-def find_words(chapters: Iterable[tuple[int, ChapterText]], *, is_common: Callable[[str], bool] | None,
-               language: str = "") -> list[WordEntry]:  # fmt: skip
+def find_words(
+    chapters: Iterable[tuple[int, ChapterText]], *, is_common: Callable[[str], bool] | None, language: str = ""
+) -> list[WordEntry]:
     """Every word worth checking, most used first; `is_common` None leaves out the rare-word category.
 
     German and its kin capitalise every noun, so capitals tell no names there: their rare words are listed as uncommon.
@@ -117,7 +129,9 @@ def word_list_language(language: str) -> str:
     from wordfreq.language_info import get_language_info
 
     try:
-        best, _distance = langcodes.closest_match(language, list(wordfreq.available_languages()), max_distance=_MAX_LANGUAGE_DISTANCE)
+        best, _distance = langcodes.closest_match(
+            language, list(wordfreq.available_languages()), max_distance=_MAX_LANGUAGE_DISTANCE
+        )
     except ValueError as exc:
         raise NotALanguageTag(f"{language!r} is not a language tag such as en, en-US or fr") from exc
     if best == "und":
@@ -133,7 +147,7 @@ def common_word_test(language: str, *, rarer_than: float = DEFAULT_RARER_THAN) -
 
     code = word_list_language(language)
 
-    @lru_cache(maxsize=None)
+    @cache
     def is_common(word: str) -> bool:
         return zipf_frequency(word, code) >= rarer_than
 
@@ -176,7 +190,9 @@ def _tally(chapters: Iterable[tuple[int, ChapterText]]) -> tuple[dict[str, _Tall
                 spans = []
                 for match in _MEASURE.finditer(sentence):
                     order += 1
-                    tally = measures.setdefault(" ".join(match[0].split()), _Tally((order, number, chapter.title, sentence, match.start())))
+                    tally = measures.setdefault(
+                        " ".join(match[0].split()), _Tally((order, number, chapter.title, sentence, match.start()))
+                    )
                     tally.count += 1
                     spans.append(match.span())
                 first_word = True

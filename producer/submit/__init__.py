@@ -16,5 +16,15 @@ from producer.submit.clips import (
 from producer.submit.grant import Grant, Refused
 from producer.submit.jobs import SubmitBatch, Submitter, check_format, parse_out
 
-__all__ = ["ClipInput", "Grant", "NamedVoice", "PreparedVoice", "Refused", "SubmitBatch", "Submitter", "check_format", "parse_out",
-           "prepare_clip_voice"]  # fmt: skip
+__all__ = [
+    "ClipInput",
+    "Grant",
+    "NamedVoice",
+    "PreparedVoice",
+    "Refused",
+    "SubmitBatch",
+    "Submitter",
+    "check_format",
+    "parse_out",
+    "prepare_clip_voice",
+]

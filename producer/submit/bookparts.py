@@ -39,7 +39,9 @@ def credits_for(book: BookText, *, narrator: str) -> tuple[ChapterText, ChapterT
     """Opening credits (title, author, narrator) and closing credits, spoken in the book's voice."""
     by = f"\n\nWritten by {book.author}." if book.author else ""
     narrated = f"\n\nNarrated by {narrator}." if narrator else ""
-    return ChapterText("Opening credits", f"{book.title}.{by}{narrated}"), ChapterText("Closing credits", f"The end.\n\n{book.title}.{by}")
+    return ChapterText("Opening credits", f"{book.title}.{by}{narrated}"), ChapterText(
+        "Closing credits", f"The end.\n\n{book.title}.{by}"
+    )
 
 
 def check_spool_fits(plan: BookPlan, *, limit_bytes: int) -> None:
@@ -56,7 +58,9 @@ def check_spool_fits(plan: BookPlan, *, limit_bytes: int) -> None:
     for chapter in plan.chapters:
         text_bytes = sum(len(c.text.encode()) for c in chapter.chunks)
         seconds = text_bytes / (CHARACTERS_PER_SECOND * speed) / SPLIT_MARGIN
-        need = spool_bytes(seconds=seconds, rate=rate, fmt=plan.output.format, bit_rate=plan.bit_rate, sample_seconds=sample)
+        need = spool_bytes(
+            seconds=seconds, rate=rate, fmt=plan.output.format, bit_rate=plan.bit_rate, sample_seconds=sample
+        )
         if need > limit_bytes:
             raise BadInput(
                 f"chapter {chapter.index + 1} ({chapter.title!r}) may run to {seconds / 3600:.1f} hours of audio"

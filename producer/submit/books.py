@@ -1,7 +1,7 @@
 """Plan, estimate and submit audiobooks: one chunk task per chunk, nothing enqueued on bad input.
 
-    submitter = BookSubmitter.from_settings(get_settings())
-    plan, estimate = submitter.submit(read_book("moby.epub"), voice=voice, out="s3://books/moby")
+submitter = BookSubmitter.from_settings(get_settings())
+plan, estimate = submitter.submit(read_book("moby.epub"), voice=voice, out="s3://books/moby")
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import mimetypes
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from celery import Celery
 
@@ -61,10 +61,20 @@ class Estimate:
 
 
 def make_plan(
-    book: BookText, *, voice: object, output: Output, settings: Settings, pauses: Pauses, notify_url: str | None,
-    cover_key: str | None = None, title: str | None = None, preset: Preset = PRESETS[DEFAULT_PRESET],
-    synthesis: Synthesis = Synthesis(), narrator: str = "", lexicons: Lexicons = Lexicons(),
-) -> BookPlan:  # fmt: skip
+    book: BookText,
+    *,
+    voice: object,
+    output: Output,
+    settings: Settings,
+    pauses: Pauses,
+    notify_url: str | None,
+    cover_key: str | None = None,
+    title: str | None = None,
+    preset: Preset = PRESETS[DEFAULT_PRESET],
+    synthesis: Synthesis = Synthesis(),
+    narrator: str = "",
+    lexicons: Lexicons = Lexicons(),
+) -> BookPlan:
     """`synthesis`: the book's own settings, over the preset's, over the environment's; `narrator`: for the credits.
 
     `lexicons` apply to every chapter's text before it is chunked (credits included).
@@ -78,22 +88,48 @@ def make_plan(
         opening, closing = credits_for(book, narrator=narrator)
         parts = [("opening_credits", opening), *parts, ("closing_credits", closing)]
     chapters = [
-        plan_chapter(index=i, title=c.title, text=c.text, voice=voice, model=settings.fish_model,  # type: ignore[arg-type]
-                     max_bytes=settings.chunk_bytes, synthesis=synthesis, role=role, lexicon=lexicons.lexicon)  # fmt: skip
+        plan_chapter(
+            index=i,
+            title=c.title,
+            text=c.text,
+            voice=voice,
+            model=settings.fish_model,  # type: ignore[arg-type]
+            max_bytes=settings.chunk_bytes,
+            synthesis=synthesis,
+            role=role,
+            lexicon=lexicons.lexicon,
+        )
         for i, (role, c) in enumerate(parts)
     ]
     return BookPlan(
-        book_id=uuid.uuid4().hex, title=title or book.title, author=book.author, language=book.language, source=book.source,
-        cover_key=cover_key, cover_type=book.cover_type if cover_key else "", voice=voice, output=output,  # type: ignore[arg-type]
-        fish_model=settings.fish_model, pauses=pauses, target_rms_db=settings.target_rms_db,
-        notify_url=without_query(notify_url) if notify_url else None,  # the query (often a token) stays in the book's record
-        submitted_at=datetime.now(timezone.utc), chapters=chapters,
-        preset=preset.name, synthesis=synthesis, bit_rate=preset.bit_rate, retail_sample_seconds=preset.retail_sample_seconds,
+        book_id=uuid.uuid4().hex,
+        title=title or book.title,
+        author=book.author,
+        language=book.language,
+        source=book.source,
+        cover_key=cover_key,
+        cover_type=book.cover_type if cover_key else "",
+        voice=voice,
+        output=output,  # type: ignore[arg-type]
+        fish_model=settings.fish_model,
+        pauses=pauses,
+        target_rms_db=settings.target_rms_db,
+        notify_url=without_query(notify_url)
+        if notify_url
+        else None,  # the query (often a token) stays in the book's record
+        submitted_at=datetime.now(UTC),
+        chapters=chapters,
+        preset=preset.name,
+        synthesis=synthesis,
+        bit_rate=preset.bit_rate,
+        retail_sample_seconds=preset.retail_sample_seconds,
         lexicons=lexicons.refs(),
-    )  # fmt: skip
+    )
 
 
-def estimate(plan: BookPlan, *, price_per_million: float, storage: Storage | None, without: BookPlan | None = None) -> Estimate:
+def estimate(
+    plan: BookPlan, *, price_per_million: float, storage: Storage | None, without: BookPlan | None = None
+) -> Estimate:
     """What rendering costs; with `storage`, chunks already rendered are looked up and priced at zero.
 
     `without`: the same book planned without the lexicons being tried, to count the chunks they change.
@@ -114,18 +150,25 @@ def estimate(plan: BookPlan, *, price_per_million: float, storage: Storage | Non
         before = {c.key for chapter in without.chapters for c in chapter.chunks}
         changed = {key: len(c.text.encode()) for key, c in unique.items() if key not in before}
     return Estimate(
-        chapters=len(plan.chapters), chunks=len(chunks), text_bytes=total,
-        cost_usd=round(total / 1e6 * price_per_million, 4), cached_chunks=cached, uncached_bytes=uncached,
+        chapters=len(plan.chapters),
+        chunks=len(chunks),
+        text_bytes=total,
+        cost_usd=round(total / 1e6 * price_per_million, 4),
+        cached_chunks=cached,
+        uncached_bytes=uncached,
         uncached_cost_usd=round(uncached / 1e6 * price_per_million, 4),
         audio_seconds=round(sum(len(c.text) for c in chunks) / CHARACTERS_PER_SECOND, 1),
         lexicon_chunks=None if changed is None else sum(1 for c in chunks if c.key in changed),
-        lexicon_cost_usd=None if changed is None else round(
-            sum(size for key, size in changed.items() if not present[key]) / 1e6 * price_per_million, 4),
-    )  # fmt: skip
+        lexicon_cost_usd=None
+        if changed is None
+        else round(sum(size for key, size in changed.items() if not present[key]) / 1e6 * price_per_million, 4),
+    )
 
 
 class BookSubmitter:
-    def __init__(self, *, settings: Settings, storage: Storage, state: BookState, app: Celery, grant: Grant = Grant()) -> None:
+    def __init__(
+        self, *, settings: Settings, storage: Storage, state: BookState, app: Celery, grant: Grant = Grant()
+    ) -> None:
         """`grant`: where books may be written, their voices, webhooks and budget (grant.py); by default, no restriction."""
         self._grant = grant
         self._settings = settings
@@ -135,14 +178,29 @@ class BookSubmitter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, grant: Grant = Grant()) -> BookSubmitter:
-        return cls(settings=settings, storage=Storage.from_settings(settings), state=BookState.from_url(settings.broker_url, master_name=settings.redis_master_name), app=make_app(settings),
-                   grant=grant)  # fmt: skip
+        return cls(
+            settings=settings,
+            storage=Storage.from_settings(settings),
+            state=BookState.from_url(settings.broker_url, master_name=settings.redis_master_name),
+            app=make_app(settings),
+            grant=grant,
+        )
 
     def plan(
-        self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
-        pauses: Pauses | None = None, notify_url: str | None = None, title: str | None = None, preset: str | None = None,
-        chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
-    ) -> BookPlan:  # fmt: skip
+        self,
+        book: BookText,
+        *,
+        voice: PreparedVoice | NamedVoice | str,
+        out: str,
+        fmt: str | None = None,
+        pauses: Pauses | None = None,
+        notify_url: str | None = None,
+        title: str | None = None,
+        preset: str | None = None,
+        chapters: ChapterChoice = ChapterChoice(),
+        synthesis: Synthesis = Synthesis(),
+        lexicons: Lexicons = Lexicons(),
+    ) -> BookPlan:
         """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET; `chapters`: the body by default.
 
         `lexicons` apply after the named voice's own.
@@ -157,13 +215,24 @@ class BookSubmitter:
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(chosen.format or fmt or "mp3"))  # type: ignore[arg-type]
         check_notify_url(notify_url, settings=self._settings)
-        plan = make_plan(book, voice=job_voice_for(voice, bucket=bucket), output=output, settings=self._settings,
-                         pauses=pauses or Pauses(), notify_url=notify_url, title=title, preset=chosen,
-                         synthesis=synthesis, narrator=_narrator(voice),
-                         lexicons=with_voice_lexicons(self._storage, voice, lexicons))  # fmt: skip
+        plan = make_plan(
+            book,
+            voice=job_voice_for(voice, bucket=bucket),
+            output=output,
+            settings=self._settings,
+            pauses=pauses or Pauses(),
+            notify_url=notify_url,
+            title=title,
+            preset=chosen,
+            synthesis=synthesis,
+            narrator=_narrator(voice),
+            lexicons=with_voice_lexicons(self._storage, voice, lexicons),
+        )
         if book.cover:
             extension = (mimetypes.guess_extension(book.cover_type) or ".img").lstrip(".")
-            plan = plan.model_copy(update={"cover_key": keys.book_cover(prefix, plan.book_id, extension), "cover_type": book.cover_type})
+            plan = plan.model_copy(
+                update={"cover_key": keys.book_cover(prefix, plan.book_id, extension), "cover_type": book.cover_type}
+            )
         return plan
 
     def estimate(self, plan: BookPlan, *, without: BookPlan | None = None) -> Estimate:
@@ -175,15 +244,38 @@ class BookSubmitter:
         return estimate(plan, price_per_million=price, storage=self._storage, without=without)
 
     def submit(
-        self, book: BookText, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str | None = None,
-        pauses: Pauses | None = None, notify_url: str | None = None, budget_usd: float | None = None, title: str | None = None,
-        preset: str | None = None, chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(),
+        self,
+        book: BookText,
+        *,
+        voice: PreparedVoice | NamedVoice | str,
+        out: str,
+        fmt: str | None = None,
+        pauses: Pauses | None = None,
+        notify_url: str | None = None,
+        budget_usd: float | None = None,
+        title: str | None = None,
+        preset: str | None = None,
+        chapters: ChapterChoice = ChapterChoice(),
+        synthesis: Synthesis = Synthesis(),
         lexicons: Lexicons = Lexicons(),
-    ) -> tuple[BookPlan, Estimate]:  # fmt: skip
+    ) -> tuple[BookPlan, Estimate]:
         budget_usd = self._grant.check_budget(budget_usd, where=f"{book.source}: budget")
-        plan = self.plan(book, voice=voice, out=out, fmt=fmt, pauses=pauses, notify_url=notify_url, title=title, preset=preset,
-                         chapters=chapters, synthesis=synthesis, lexicons=lexicons)  # fmt: skip
-        check_spool_fits(plan, limit_bytes=self._settings.spool_limit_bytes)  # before anything is stored, sent or paid for
+        plan = self.plan(
+            book,
+            voice=voice,
+            out=out,
+            fmt=fmt,
+            pauses=pauses,
+            notify_url=notify_url,
+            title=title,
+            preset=preset,
+            chapters=chapters,
+            synthesis=synthesis,
+            lexicons=lexicons,
+        )
+        check_spool_fits(
+            plan, limit_bytes=self._settings.spool_limit_bytes
+        )  # before anything is stored, sent or paid for
         bucket = plan.output.bucket
         try:
             self._storage.check_bucket(bucket)
@@ -200,8 +292,15 @@ class BookSubmitter:
         lexicons.upload(self._storage, bucket)
         if plan.cover_key and book.cover:
             self._storage.put(bucket, plan.cover_key, book.cover, content_type=book.cover_type)
-        self._storage.put(bucket, keys.book_plan(plan.output.prefix, plan.book_id), plan.model_dump_json().encode(), content_type="application/json")
-        self._state.create(plan, cached=cost.cached_chunks or 0, estimated_cost_usd=cost.uncached_cost_usd, notify_url=notify_url)
+        self._storage.put(
+            bucket,
+            keys.book_plan(plan.output.prefix, plan.book_id),
+            plan.model_dump_json().encode(),
+            content_type="application/json",
+        )
+        self._state.create(
+            plan, cached=cost.cached_chunks or 0, estimated_cost_usd=cost.uncached_cost_usd, notify_url=notify_url
+        )
         for message in chunk_messages(plan):
             self._app.send_task(BOOK_CHUNK_TASK, args=[message.model_dump(mode="json")], queue=QUEUE)
         return plan, cost

@@ -97,15 +97,23 @@ def _prepare_clip(item: ClipInput) -> tuple[PreparedClip, list[str]]:
         raise BadInput(f"{path}: the reference clip is not usable audio: {exc}") from exc
     seconds = info.duration_seconds
     if seconds < CLIP_MIN_SECONDS:
-        raise BadInput(f"{path}: the reference clip is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)")
+        raise BadInput(
+            f"{path}: the reference clip is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)"
+        )
     if seconds > CLIP_MAX_SECONDS:
-        raise BadInput(f"{path}: the reference clip is {seconds:.0f} s; at most {CLIP_MAX_SECONDS:.0f} s is accepted (10-30 s is best)")
+        raise BadInput(
+            f"{path}: the reference clip is {seconds:.0f} s; at most {CLIP_MAX_SECONDS:.0f} s is accepted (10-30 s is best)"
+        )
     warnings = []
     low, high = CLIP_ADVISED_SECONDS
     if seconds < low:
-        warnings.append(f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: shorter clips clone the voice less faithfully")
+        warnings.append(
+            f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: shorter clips clone the voice less faithfully"
+        )
     elif seconds > high:
-        warnings.append(f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: longer clips add bytes to every request without a better clone")
+        warnings.append(
+            f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: longer clips add bytes to every request without a better clone"
+        )
     rate_warning = _transcript_rate_warning(path, transcript, seconds)
     if rate_warning:
         warnings.append(rate_warning)
@@ -124,7 +132,9 @@ def _spoken_words(transcript: str) -> float:
     """Words in a transcript; a Han or kana character counts as half a word (those scripts use no spaces)."""
     words = 0.0
     for token in transcript.split():
-        ideographs = sum(1 for c in token if unicodedata.name(c, "").startswith(("CJK UNIFIED", "HIRAGANA", "KATAKANA")))
+        ideographs = sum(
+            1 for c in token if unicodedata.name(c, "").startswith(("CJK UNIFIED", "HIRAGANA", "KATAKANA"))
+        )
         words += ideographs / 2 if ideographs else 1
     return words
 
@@ -148,12 +158,23 @@ def job_voice_for(voice: PreparedVoice | NamedVoice | str, *, bucket: str) -> Cl
             return ModelVoice(reference_id=voice)
         if isinstance(voice, NamedVoice):
             named = [
-                Clip(bucket=None if c.bucket == bucket else c.bucket, key=c.key, sha256=c.sha256, size=c.size, transcript=c.transcript)
+                Clip(
+                    bucket=None if c.bucket == bucket else c.bucket,
+                    key=c.key,
+                    sha256=c.sha256,
+                    size=c.size,
+                    transcript=c.transcript,
+                )
                 for c in voice.clips
             ]
             return ClipVoice(reference_hash=voice.reference_hash, clips=named)
         clips = [
-            Clip(key=keys.reference_clip(c.sha256, c.extension), sha256=c.sha256, size=len(c.data), transcript=c.transcript)
+            Clip(
+                key=keys.reference_clip(c.sha256, c.extension),
+                sha256=c.sha256,
+                size=len(c.data),
+                transcript=c.transcript,
+            )
             for c in voice.clips
         ]
         return ClipVoice(reference_hash=voice.reference_hash, clips=clips)
@@ -168,11 +189,18 @@ def upload_clips(storage: Storage, bucket: str, voice: PreparedVoice) -> list[Cl
         key = keys.reference_clip(clip.sha256, clip.extension)
         if not storage.exists(bucket, key):
             storage.put(bucket, key, clip.data, content_type=_clip_content_type(clip.extension))
-        refs.append(ClipRef(bucket=bucket, key=key, sha256=clip.sha256, size=len(clip.data), transcript=clip.transcript))
+        refs.append(
+            ClipRef(bucket=bucket, key=key, sha256=clip.sha256, size=len(clip.data), transcript=clip.transcript)
+        )
     return refs
 
 
 def _clip_content_type(extension: str) -> str:
-    return {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "opus": "audio/ogg", "flac": "audio/flac", "m4a": "audio/mp4"}.get(
-        extension, "application/octet-stream"
-    )
+    return {
+        "wav": "audio/wav",
+        "mp3": "audio/mpeg",
+        "ogg": "audio/ogg",
+        "opus": "audio/ogg",
+        "flac": "audio/flac",
+        "m4a": "audio/mp4",
+    }.get(extension, "application/octet-stream")

@@ -7,8 +7,8 @@ length, never downloaded into the memory of the service that reads it.
 
 from __future__ import annotations
 
-from worker.support.limits import too_big
 from worker.storage import Storage
+from worker.support.limits import too_big
 
 SETTING = "NARRATE_FETCH_MAX_BYTES"
 

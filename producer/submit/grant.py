@@ -80,8 +80,11 @@ class Grant(BaseModel):
             return url
         checked = _canonical(url, where=where)
         if not _under(checked, self.sources):
-            raise Refused(f"{where}: {url} is outside what this submitter may read ({_listed(self.sources)});"
-                          " put the file under one of those, or ask the operator to add its folder to `sources`", url)  # fmt: skip
+            raise Refused(
+                f"{where}: {url} is outside what this submitter may read ({_listed(self.sources)});"
+                " put the file under one of those, or ask the operator to add its folder to `sources`",
+                url,
+            )
         return checked
 
     def check_write(self, url: str, *, where: str) -> str:
@@ -89,22 +92,31 @@ class Grant(BaseModel):
             return url
         checked = _canonical(url, where=where)
         if not _under(checked if checked.endswith("/") else checked + "/", self.outputs):
-            raise Refused(f"{where}: {url} is outside where this submitter may write ({_listed(self.outputs)});"
-                          " write under one of those, or ask the operator to add the folder to `outputs`", url)  # fmt: skip
+            raise Refused(
+                f"{where}: {url} is outside where this submitter may write ({_listed(self.outputs)});"
+                " write under one of those, or ask the operator to add the folder to `outputs`",
+                url,
+            )
         return checked
 
     def check_local(self, path: str, *, where: str) -> str:
         """A path on this machine, if the grant admits any; the message says nothing about whether it exists."""
         if not self.local_paths:
-            raise Refused(f"{where}: {str(path)[:200]!r} is a local path, and files on this machine are never read for"
-                          " this submitter; name an s3:// URL instead", str(path)[:200])  # fmt: skip
+            raise Refused(
+                f"{where}: {str(path)[:200]!r} is a local path, and files on this machine are never read for"
+                " this submitter; name an s3:// URL instead",
+                str(path)[:200],
+            )
         return path
 
     def check_voice(self, name_or_id: str, *, where: str) -> str:
         if self.voices is not None and name_or_id not in self.voices:
             allowed = ", ".join(sorted(self.voices)) or "none"
-            raise Refused(f"{where}: the voice {name_or_id[:80]!r} is not one this submitter may use (allowed: {allowed});"
-                          " use one of those, or ask the operator to add it to `voices`", name_or_id[:80])  # fmt: skip
+            raise Refused(
+                f"{where}: the voice {name_or_id[:80]!r} is not one this submitter may use (allowed: {allowed});"
+                " use one of those, or ask the operator to add it to `voices`",
+                name_or_id[:80],
+            )
         return name_or_id
 
     def check_budget(self, budget_usd: float | None, *, where: str) -> float | None:
@@ -114,16 +126,23 @@ class Grant(BaseModel):
         if budget_usd is None:
             return self.budget_usd
         if budget_usd > self.budget_usd:
-            raise Refused(f"{where}: a budget of ${budget_usd:.2f} is above this submitter's ${self.budget_usd:.2f};"
-                          " ask for at most that, or ask the operator to raise `budget`", f"budget {budget_usd:g}")  # fmt: skip
+            raise Refused(
+                f"{where}: a budget of ${budget_usd:.2f} is above this submitter's ${self.budget_usd:.2f};"
+                " ask for at most that, or ask the operator to raise `budget`",
+                f"budget {budget_usd:g}",
+            )
         return budget_usd
 
     def check_notify(self, url: str, *, where: str) -> str:
-        if self.notify is not None and not any(url == p or url.startswith(p if p.endswith("/") else p + "/") for p in self.notify):
+        if self.notify is not None and not any(
+            url == p or url.startswith(p if p.endswith("/") else p + "/") for p in self.notify
+        ):
             allowed = ", ".join(self.notify) or "none"
-            raise Refused(f"{where}: the webhook {_without_query(url)!r} is not one this submitter may call (allowed: {allowed});"
-                          " leave `notify` to the operator, or ask for its URL to be added to `notify_allowed`",
-                          _without_query(url))  # fmt: skip
+            raise Refused(
+                f"{where}: the webhook {_without_query(url)!r} is not one this submitter may call (allowed: {allowed});"
+                " leave `notify` to the operator, or ask for its URL to be added to `notify_allowed`",
+                _without_query(url),
+            )
         return url
 
     def check_submission(self, *, out: str, voice: object, where: str) -> None:
@@ -138,13 +157,18 @@ class Grant(BaseModel):
 
     def describe(self) -> list[str]:
         """One line per boundary, for `narrate pipelines check`."""
+
         def shown(values: Iterable[str] | None) -> str:
             return "anything" if values is None else ", ".join(sorted(values)) or "nothing"
 
-        return [f"reads: {shown(self.sources)}", f"writes: {shown(self.outputs)}", f"voices: {shown(self.voices)}",
-                f"budget: {'no cap' if self.budget_usd is None else f'${self.budget_usd:.2f}'}",
-                f"webhooks: {'any' if self.notify is None else ', '.join(self.notify) or 'none'}",
-                f"local files: {'yes' if self.local_paths else 'never'}"]  # fmt: skip
+        return [
+            f"reads: {shown(self.sources)}",
+            f"writes: {shown(self.outputs)}",
+            f"voices: {shown(self.voices)}",
+            f"budget: {'no cap' if self.budget_usd is None else f'${self.budget_usd:.2f}'}",
+            f"webhooks: {'any' if self.notify is None else ', '.join(self.notify) or 'none'}",
+            f"local files: {'yes' if self.local_paths else 'never'}",
+        ]
 
 
 def folder(url: str) -> str:
@@ -166,7 +190,9 @@ def _canonical(url: str, *, where: str) -> str:
     try:
         bucket, key = _parts(url)
     except ValueError as exc:
-        raise Refused(f"{where}: {str(url)[:200]!r} cannot be used ({exc}); name the object by its plain key", str(url)[:200]) from None
+        raise Refused(
+            f"{where}: {str(url)[:200]!r} cannot be used ({exc}); name the object by its plain key", str(url)[:200]
+        ) from None
     trailing = "/" if url.endswith("/") and key else ""
     return f"s3://{bucket}/{key}{trailing}"
 

@@ -14,7 +14,7 @@ import dataclasses
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -94,7 +94,7 @@ class _Target:
             voice=self.voice,
             output=self.output,
             title=source.name[:300],
-            submitted_at=datetime.now(timezone.utc),
+            submitted_at=datetime.now(UTC),
             synthesis=self.synthesis,
             lexicons=self.lexicons.refs(),
             notify=self.notify,
@@ -103,8 +103,15 @@ class _Target:
 
 class Submitter:
     def __init__(
-        self, *, storage: Storage, store: JobStore, app: Celery, max_text_bytes: int | None = None, synthesis: Synthesis = Synthesis(),
-        grant: Grant = Grant(), settings: Settings | None = None,
+        self,
+        *,
+        storage: Storage,
+        store: JobStore,
+        app: Celery,
+        max_text_bytes: int | None = None,
+        synthesis: Synthesis = Synthesis(),
+        grant: Grant = Grant(),
+        settings: Settings | None = None,
     ) -> None:
         """`synthesis`: the defaults every job gets (the environment's, with from_settings); a call's own win.
 
@@ -125,7 +132,9 @@ class Submitter:
         return cls(
             grant=grant,
             storage=Storage.from_settings(settings),
-            store=JobStore.from_url(settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds),
+            store=JobStore.from_url(
+                settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds
+            ),
             app=make_app(settings),
             max_text_bytes=settings.max_text_bytes,
             synthesis=default_synthesis(settings),
@@ -133,8 +142,15 @@ class Submitter:
         )
 
     def submit(
-        self, *, sources: list[TextSource], voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3",
-        synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(), notify: str | None = None,
+        self,
+        *,
+        sources: list[TextSource],
+        voice: PreparedVoice | NamedVoice | str,
+        out: str,
+        fmt: str = "mp3",
+        synthesis: Synthesis = Synthesis(),
+        lexicons: Lexicons = Lexicons(),
+        notify: str | None = None,
         notify_batch: NotifyBatch | str | None = None,
     ) -> list[RenderJob]:
         """One job per source; `voice` is prepared clips, a named voice, or an existing Fish voice id.
@@ -146,8 +162,11 @@ class Submitter:
             raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
         for source in sources:
             self._check_text(source)
-        target = self._with_notify(self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons),
-                                   notify=notify, notify_batch=notify_batch)  # fmt: skip
+        target = self._with_notify(
+            self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons),
+            notify=notify,
+            notify_batch=notify_batch,
+        )
         jobs = [target.job(source) for source in sources]
         self._prepare_bucket(target, voice)
         if target.batch:
@@ -158,17 +177,28 @@ class Submitter:
         return jobs
 
     def batch(
-        self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str = "mp3", size: int = 500, synthesis: Synthesis = Synthesis(),
-        lexicons: Lexicons = Lexicons(), notify: str | None = None, notify_batch: str | None = None,
+        self,
+        *,
+        voice: PreparedVoice | NamedVoice | str,
+        out: str,
+        fmt: str = "mp3",
+        size: int = 500,
+        synthesis: Synthesis = Synthesis(),
+        lexicons: Lexicons = Lexicons(),
+        notify: str | None = None,
+        notify_batch: str | None = None,
     ) -> SubmitBatch:
         """Jobs added one at a time, sent `size` at a time: the fast way to submit from a loop.
 
-            with submitter.batch(voice="7f92f8af...", out="s3://bucket/news") as batch:
-                for story in stories:
-                    batch.add(story.text, title=story.slug)
+        with submitter.batch(voice="7f92f8af...", out="s3://bucket/news") as batch:
+            for story in stories:
+                batch.add(story.text, title=story.slug)
         """
-        target = self._with_notify(self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons),
-                                   notify=notify, notify_batch=notify_batch)  # fmt: skip
+        target = self._with_notify(
+            self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons),
+            notify=notify,
+            notify_batch=notify_batch,
+        )
         self._prepare_bucket(target, voice)
         return SubmitBatch(self, target, size=size)
 
@@ -178,19 +208,28 @@ class Submitter:
 
     def _with_notify(self, target: _Target, *, notify: str | None, notify_batch: NotifyBatch | str | None) -> _Target:
         """The target with its webhooks, checked first: a refused URL opens no batch and sends nothing."""
-        for url, option in ((notify, "notify"), (notify_batch if isinstance(notify_batch, str) else None, "notify_batch")):
+        for url, option in (
+            (notify, "notify"),
+            (notify_batch if isinstance(notify_batch, str) else None, "notify_batch"),
+        ):
             if url is not None:
                 self._grant.check_notify(url, where=f"submit: {option}")
         check_notify_url(notify, settings=self._settings or get_settings())
         batch = self.open_batch(notify_batch) if isinstance(notify_batch, str) else notify_batch
         return dataclasses.replace(target, notify=job_notify(notify, batch), batch=batch)
 
-    def _target(self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str, synthesis: Synthesis, lexicons: Lexicons) -> _Target:
+    def _target(
+        self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str, synthesis: Synthesis, lexicons: Lexicons
+    ) -> _Target:
         self._grant.check_submission(out=out, voice=voice, where="submit")
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
-        return _Target(output=output, voice=job_voice_for(voice, bucket=bucket), synthesis=self._synthesis.merged(synthesis),
-                       lexicons=with_voice_lexicons(self._storage, voice, lexicons))  # fmt: skip
+        return _Target(
+            output=output,
+            voice=job_voice_for(voice, bucket=bucket),
+            synthesis=self._synthesis.merged(synthesis),
+            lexicons=with_voice_lexicons(self._storage, voice, lexicons),
+        )
 
     def _prepare_bucket(self, target: _Target, voice: PreparedVoice | NamedVoice | str) -> None:
         """The bucket exists and holds the clips; checked again only after a while (submitting in a loop stays fast)."""
@@ -230,7 +269,9 @@ class Submitter:
         def mark_unsent(unsent: list[RenderJob], exc: BaseException) -> None:
             # Records without a message would wait forever: mark them failed, so `narrate retry --failed` sends them.
             for job in unsent:
-                self._store.mark_failed(job.job_id, error=f"not enqueued ({exc.__class__.__name__}): run `narrate retry --failed`")
+                self._store.mark_failed(
+                    job.job_id, error=f"not enqueued ({exc.__class__.__name__}): run `narrate retry --failed`"
+                )
 
         send_render_jobs(self._app, jobs, on_unsent=mark_unsent, events=self._events)
 
@@ -289,5 +330,3 @@ def _queued_record(job: RenderJob) -> JobRecord:
         notify_url=(job.notify.url or "") if job.notify else "",
         notify_batch=(job.notify.batch_id or "") if job.notify else "",
     )
-
-

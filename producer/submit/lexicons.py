@@ -1,8 +1,8 @@
 """Lexicon files as jobs and books carry them: read and checked before anything is sent, uploaded once by content hash.
 
-    lexicons = read_lexicon_files(["names.yaml", "places.pls"])
-    lexicons.lexicon.apply(text)           # what the planner does before chunking
-    lexicons.upload(storage, "my-bucket")  # lexicons/<sha256>.<ext>, skipped when already there
+lexicons = read_lexicon_files(["names.yaml", "places.pls"])
+lexicons.lexicon.apply(text)           # what the planner does before chunking
+lexicons.upload(storage, "my-bucket")  # lexicons/<sha256>.<ext>, skipped when already there
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def lexicon_file(data: bytes, *, name: str, bucket: str | None = None) -> Lexico
     lexicon_kind(name)
     read_lexicon(data, name=name)
     extension = name.rsplit(".", 1)[-1].lower()
-    return LexiconFile(name=name, sha256=hashlib.sha256(data).hexdigest(), extension=extension, data=data, bucket=bucket)
+    return LexiconFile(
+        name=name, sha256=hashlib.sha256(data).hexdigest(), extension=extension, data=data, bucket=bucket
+    )
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,13 @@ class Lexicons:
                 storage.put(bucket, file.key, file.data, content_type=_CONTENT_TYPES.get(file.extension, "text/plain"))
 
 
-_CONTENT_TYPES = {"pls": "application/pls+xml", "xml": "application/pls+xml", "yaml": "application/yaml", "yml": "application/yaml",
-                  "csv": "text/csv"}  # fmt: skip
+_CONTENT_TYPES = {
+    "pls": "application/pls+xml",
+    "xml": "application/pls+xml",
+    "yaml": "application/yaml",
+    "yml": "application/yaml",
+    "csv": "text/csv",
+}
 
 
 def read_lexicon_files(paths: list[str] | list[Path] | None, *, where: str = "--lexicon") -> Lexicons:
@@ -96,9 +103,15 @@ def stored_lexicons(storage: Storage, refs: list[LexiconRef], *, where: str) -> 
     for ref in refs:
         data = storage.get(ref.bucket or "", ref.key)
         if data is None or hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise BadInput(f"{where}: its lexicon {ref.name} ({keys.s3_url(ref.bucket or '', ref.key)}) is missing or altered:"
-                           f" attach it again with `narrate voices update NAME --lexicon FILE`")  # fmt: skip
-        files.append(LexiconFile(name=ref.name, sha256=ref.sha256, extension=ref.key.rsplit(".", 1)[-1], data=data, bucket=ref.bucket))
+            raise BadInput(
+                f"{where}: its lexicon {ref.name} ({keys.s3_url(ref.bucket or '', ref.key)}) is missing or altered:"
+                f" attach it again with `narrate voices update NAME --lexicon FILE`"
+            )
+        files.append(
+            LexiconFile(
+                name=ref.name, sha256=ref.sha256, extension=ref.key.rsplit(".", 1)[-1], data=data, bucket=ref.bucket
+            )
+        )
     return Lexicons(tuple(files))
 
 

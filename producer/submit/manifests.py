@@ -76,11 +76,15 @@ class Work:
     job_count: int = 0
     outputs: dict[str, str] = field(default_factory=dict)  # output URL -> where it is first named, for error messages
 
-    def add_job(self, entry: ManifestEntry, voice: PreparedVoice | NamedVoice | str, synthesis: Synthesis, lexicons: Lexicons) -> None:
+    def add_job(
+        self, entry: ManifestEntry, voice: PreparedVoice | NamedVoice | str, synthesis: Synthesis, lexicons: Lexicons
+    ) -> None:
         key = (entry.voice_key, entry.out, entry.format, synthesis, lexicons)
         group = self.job_groups.get(key)
         if group is None:
-            group = self.job_groups[key] = JobGroup(voice=voice, out=entry.out, fmt=entry.format, synthesis=synthesis, lexicons=lexicons)
+            group = self.job_groups[key] = JobGroup(
+                voice=voice, out=entry.out, fmt=entry.format, synthesis=synthesis, lexicons=lexicons
+            )
         group.sources.append(TextSource(name=entry.title or "manifest job", text=entry.text or ""))
         group.positions.append(self.job_count)
         self.job_count += 1
@@ -98,7 +102,13 @@ class Voices:
         if key not in self._ready:
             voice, transcript, transcript_file, voice_id = key
             try:
-                chosen = voice_from_options(self._settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id)  # fmt: skip
+                chosen = voice_from_options(
+                    self._settings,
+                    voice=voice,
+                    transcript=transcript,
+                    transcript_file=transcript_file,
+                    voice_id=voice_id,
+                )
             except BadInput as exc:
                 raise BadInput(f"{where}: {exc}" if where else str(exc)) from exc
             for warning in chosen.warnings if isinstance(chosen, PreparedVoice) else []:
@@ -108,9 +118,18 @@ class Voices:
 
 
 def plan_work(
-    settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None = None,
-    chapters: ChapterChoice = ChapterChoice(), synthesis: Synthesis = Synthesis(), lexicons: Lexicons = Lexicons(),
-    grant: Grant = Grant(), warn: Callable[[str], None] = log.warning,
+    settings: Settings,
+    paths: list[str],
+    *,
+    out: str | None,
+    fmt: str | None,
+    cli_voice: VoiceKey,
+    preset: str | None = None,
+    chapters: ChapterChoice = ChapterChoice(),
+    synthesis: Synthesis = Synthesis(),
+    lexicons: Lexicons = Lexicons(),
+    grant: Grant = Grant(),
+    warn: Callable[[str], None] = log.warning,
 ) -> Work:
     """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent.
 
@@ -118,24 +137,59 @@ def plan_work(
     entries may name (`narrate submit --sources`); a restricted one also lets them name s3:// files.
     """
     with ExitStack() as stack:
-        return _plan_work(settings, paths, out=out, fmt=fmt, cli_voice=cli_voice, preset=preset, chapters=chapters, synthesis=synthesis,
-                          lexicons=lexicons, grant=grant, stack=stack, warn=warn)  # fmt: skip
+        return _plan_work(
+            settings,
+            paths,
+            out=out,
+            fmt=fmt,
+            cli_voice=cli_voice,
+            preset=preset,
+            chapters=chapters,
+            synthesis=synthesis,
+            lexicons=lexicons,
+            grant=grant,
+            stack=stack,
+            warn=warn,
+        )
 
 
 def _plan_work(
-    settings: Settings, paths: list[str], *, out: str | None, fmt: str | None, cli_voice: VoiceKey, preset: str | None,
-    chapters: ChapterChoice, synthesis: Synthesis, lexicons: Lexicons, grant: Grant, stack: ExitStack, warn: Callable[[str], None],
+    settings: Settings,
+    paths: list[str],
+    *,
+    out: str | None,
+    fmt: str | None,
+    cli_voice: VoiceKey,
+    preset: str | None,
+    chapters: ChapterChoice,
+    synthesis: Synthesis,
+    lexicons: Lexicons,
+    grant: Grant,
+    stack: ExitStack,
+    warn: Callable[[str], None],
 ) -> Work:
     voices = Voices(settings, warn=warn)
     work = Work()
     for path in paths:
         if Path(path).suffix.lower() not in MANIFEST_SUFFIXES:
-            work.books.append(BookWork(read_book(path), voices.get(cli_voice), out, fmt, preset=preset, chapters=chapters,
-                                       synthesis=synthesis, lexicons=lexicons))  # type: ignore[arg-type]
+            work.books.append(
+                BookWork(
+                    read_book(path),
+                    voices.get(cli_voice),
+                    out,
+                    fmt,
+                    preset=preset,
+                    chapters=chapters,
+                    synthesis=synthesis,
+                    lexicons=lexicons,
+                )
+            )  # type: ignore[arg-type]
             work.outputs.setdefault(out, path)
             continue
         if grant.restricted:  # every reference checked, and S3 ones fetched, before the manifest is read as a local one
-            path = granted_manifest(settings, path, grant=grant, folder=Path(stack.enter_context(TemporaryDirectory(prefix="narrate-"))))
+            path = granted_manifest(
+                settings, path, grant=grant, folder=Path(stack.enter_context(TemporaryDirectory(prefix="narrate-")))
+            )
         for where, entry in read_placed_manifest(path, max_text_bytes=settings.max_text_bytes):
             chosen = voices.get(entry.voice_key, where=where)
             settings_here = synthesis.merged(synthesis_from(where, **entry.synthesis_values()))
@@ -146,8 +200,17 @@ def _plan_work(
             else:
                 # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
                 choice = ChapterChoice.parse(entry.chapters, include_front_matter=entry.include_front_matter)
-                book = BookWork(read_book(str(entry.file)), chosen, entry.out, entry.format, entry.title, entry.preset or preset, choice,
-                                settings_here, lexicons_here)  # fmt: skip
+                book = BookWork(
+                    read_book(str(entry.file)),
+                    chosen,
+                    entry.out,
+                    entry.format,
+                    entry.title,
+                    entry.preset or preset,
+                    choice,
+                    settings_here,
+                    lexicons_here,
+                )
                 choose(book.book, choice)  # a chapter number past the end is refused now, before anything is sent
                 work.books.append(book)
     return work
@@ -161,8 +224,10 @@ def granted_manifest(settings: Settings, path: str, *, grant: Grant, folder: Pat
     except OSError as exc:
         raise BadInput(f"{path}: cannot be read ({exc.strerror}); check the path and its permissions") from exc
     fetch = Fetched(Storage.from_settings(settings), folder, grant=grant, base=source.resolve().parent)
-    entries = [(number, localised(raw, f"{source.name}: {unit} {number}", fetch=fetch) if isinstance(raw, dict) else raw)
-               for number, raw in items]  # fmt: skip
+    entries = [
+        (number, localised(raw, f"{source.name}: {unit} {number}", fetch=fetch) if isinstance(raw, dict) else raw)
+        for number, raw in items
+    ]
     rewritten = folder / "manifest" / source.name  # alone in its folder: a voice name finds no clip beside it
     rewritten.parent.mkdir()
     rewritten.write_text(written(entries, jsonl=unit == "line"), encoding="utf-8")
@@ -186,7 +251,9 @@ def check_buckets(settings: Settings, outputs: dict[str, str]) -> None:
             raise BadInput(f"{where}: {exc}") from exc
 
 
-def submit_job_groups(settings: Settings, work: Work, *, notify: str | None = None, notify_batch: str | None = None) -> list[RenderJob]:
+def submit_job_groups(
+    settings: Settings, work: Work, *, notify: str | None = None, notify_batch: str | None = None
+) -> list[RenderJob]:
     """One `Submitter.submit` per group; the jobs come back in manifest order.
 
     `notify`: each job's webhook; `notify_batch`: one webhook once every job of every group has ended.
@@ -197,8 +264,16 @@ def submit_job_groups(settings: Settings, work: Work, *, notify: str | None = No
     batch = submitter.open_batch(notify_batch) if notify_batch else None
     placed: dict[int, RenderJob] = {}
     for group in work.job_groups.values():
-        jobs = submitter.submit(sources=group.sources, voice=group.voice, out=group.out, fmt=group.fmt, synthesis=group.synthesis,
-                                lexicons=group.lexicons, notify=notify, notify_batch=batch)  # fmt: skip
+        jobs = submitter.submit(
+            sources=group.sources,
+            voice=group.voice,
+            out=group.out,
+            fmt=group.fmt,
+            synthesis=group.synthesis,
+            lexicons=group.lexicons,
+            notify=notify,
+            notify_batch=batch,
+        )
         placed.update(zip(group.positions, jobs))
     if batch:
         batch.seal()

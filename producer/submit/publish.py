@@ -26,7 +26,10 @@ BATCH_JOBS = 500  # messages per pipeline: bounded memory, and a failure loses t
 
 
 def send_render_jobs(
-    app: Celery, jobs: list[RenderJob], *, on_unsent: Callable[[list[RenderJob], BaseException], None],
+    app: Celery,
+    jobs: list[RenderJob],
+    *,
+    on_unsent: Callable[[list[RenderJob], BaseException], None],
     events: SentEvents | None = None,
 ) -> None:
     """Publish one `narrate.render` message per job, in order.
@@ -54,7 +57,9 @@ def send_render_jobs(
                 raise
 
 
-def _send(app: Celery, producer: Any, job: RenderJob, *, route: dict[str, Any], events: SentEvents, declare: list | None) -> None:
+def _send(
+    app: Celery, producer: Any, job: RenderJob, *, route: dict[str, Any], events: SentEvents, declare: list | None
+) -> None:
     """What `app.send_task(RENDER_TASK, kwargs={"job": ...}, task_id=job.job_id)` publishes, without its per-call set-up.
 
     No result backend is told (narrate ignores results: its records are the state).
@@ -62,7 +67,15 @@ def _send(app: Celery, producer: Any, job: RenderJob, *, route: dict[str, Any], 
     # Monitoring shows the id; the text stays in the body only.
     shown = {"argsrepr": "()", "kwargsrepr": f"{{'job': '{job.job_id}'}}"}
     message = app.amqp.create_task_message(
-        job.job_id, RENDER_TASK, (), {"job": job.model_dump(mode="json")}, reply_to=app.thread_oid,
-        create_sent_event=app.conf.task_send_sent_event, ignore_result=None, **shown,
-    )  # fmt: skip
-    app.amqp.send_task_message(producer, RENDER_TASK, message, **route, **shown, event_dispatcher=events, declare=declare)
+        job.job_id,
+        RENDER_TASK,
+        (),
+        {"job": job.model_dump(mode="json")},
+        reply_to=app.thread_oid,
+        create_sent_event=app.conf.task_send_sent_event,
+        ignore_result=None,
+        **shown,
+    )
+    app.amqp.send_task_message(
+        producer, RENDER_TASK, message, **route, **shown, event_dispatcher=events, declare=declare
+    )

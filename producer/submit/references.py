@@ -37,7 +37,9 @@ class Fetched:
     `inside`: an S3 folder a book may not lie in (an inbox, which renders its files on its own).
     """
 
-    def __init__(self, storage: Storage, folder: Path, *, grant: Grant, base: Path | None = None, inside: str | None = None) -> None:
+    def __init__(
+        self, storage: Storage, folder: Path, *, grant: Grant, base: Path | None = None, inside: str | None = None
+    ) -> None:
         self._storage, self._folder, self._base, self._inside, self.grant = storage, folder, base, inside, grant
         self._local: dict[str, Path] = {}
 
@@ -45,14 +47,19 @@ class Fetched:
         """A local copy of `url`; `trusted`: named by the operator (a pipeline's own clip or lexicon), not by the manifest."""
         if not url.startswith("s3://"):
             if self._base is None:
-                raise Refused(f"{where}: {url[:200]!r} is not an S3 URL; a manifest in a bucket names its files as s3://bucket/key,"
-                              " never as paths on the machine that reads it", url[:200])  # fmt: skip
+                raise Refused(
+                    f"{where}: {url[:200]!r} is not an S3 URL; a manifest in a bucket names its files as s3://bucket/key,"
+                    " never as paths on the machine that reads it",
+                    url[:200],
+                )
             return str(self._base / self.grant.check_local(url, where=where))
         if not trusted:
             url = self.grant.check_read(url, where=where)
         if book and self._inside and url.startswith(self._inside.rstrip("/") + "/"):
-            raise BadInput(f"{where}: {url} lies inside the inbox {self._inside}, so it would also be rendered on its own;"
-                           " move it to a folder the inbox does not watch and name it there")  # fmt: skip
+            raise BadInput(
+                f"{where}: {url} lies inside the inbox {self._inside}, so it would also be rendered on its own;"
+                " move it to a folder the inbox does not watch and name it there"
+            )
         if url not in self._local:
             bucket, key = parse_out(url)
             data = fetch_within(self._storage, bucket, key, limit=get_settings().fetch_max_bytes)
@@ -78,7 +85,10 @@ def localised(raw: dict[str, Any], where: str, *, fetch: Fetched) -> dict[str, A
     """The entry with every reference checked against the grant and every S3 object replaced by its local copy."""
     grant = fetch.grant
     # a number is read as text where text is expected: checked as that text
-    entry = {k: str(v) if k in TEXT_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool) else v for k, v in raw.items()}
+    entry = {
+        k: str(v) if k in TEXT_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool) else v
+        for k, v in raw.items()
+    }
     for field in PATH_FIELDS:
         if isinstance(entry.get(field), str):
             entry[field] = fetch.local(entry[field], where=f"{where}: `{field}`", book=field == "file")
@@ -86,7 +96,9 @@ def localised(raw: dict[str, Any], where: str, *, fetch: Fetched) -> dict[str, A
         own = entry["lexicon"]
         own = [own] if isinstance(own, str) else own if isinstance(own, list) else own
         if isinstance(own, list):
-            entry["lexicon"] = [fetch.local(url, where=f"{where}: `lexicon`") if isinstance(url, str) else url for url in own]
+            entry["lexicon"] = [
+                fetch.local(url, where=f"{where}: `lexicon`") if isinstance(url, str) else url for url in own
+            ]
     voice = entry.get("voice")
     if isinstance(voice, str) and (voice.startswith("s3://") or fetch.is_local_clip(voice)):
         entry["voice"] = fetch.local(voice, where=f"{where}: `voice`")

@@ -48,8 +48,15 @@ class SentEvents:
         """Celery's dispatcher API: keep the event, stamped now, to publish with the batch."""
         if self._unheard and (self._pending or time.monotonic() - self._asked_at < ASK_AGAIN_SECONDS):
             return  # nobody listened last time: one event asks again now and then, the rest are not built
-        event = {**fields, "hostname": self._hostname, "utcoffset": utcoffset(), "pid": self._pid,
-                 "clock": self._clock.forward(), "timestamp": time.time(), "type": type}  # fmt: skip
+        event = {
+            **fields,
+            "hostname": self._hostname,
+            "utcoffset": utcoffset(),
+            "pid": self._pid,
+            "clock": self._clock.forward(),
+            "timestamp": time.time(),
+            "type": type,
+        }
         routing_key = type.replace("-", ".")
         envelope = {
             "body": base64.b64encode(dumps(event).encode()).decode(),
@@ -64,7 +71,9 @@ class SentEvents:
                 "delivery_tag": str(uuid.uuid4()),
             },
         }
-        self._pending.append((f"{producer.channel.keyprefix_fanout}{self._exchange}/{routing_key}", dumps(envelope).encode()))
+        self._pending.append(
+            (f"{producer.channel.keyprefix_fanout}{self._exchange}/{routing_key}", dumps(envelope).encode())
+        )
 
     def flush(self, producer: Producer) -> None:
         """Publish the events kept so far in one round trip, on the producer's own Redis connection."""

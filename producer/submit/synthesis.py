@@ -9,8 +9,14 @@ from pydantic import ValidationError
 from worker.contract import Synthesis
 from worker.errors import BadInput
 
-_FLAGS = {"latency": "--latency", "speed": "--speed", "temperature": "--temperature", "top_p": "--top-p",
-          "normalize": "--normalize", "sample_rate": "--sample-rate"}  # fmt: skip
+_FLAGS = {
+    "latency": "--latency",
+    "speed": "--speed",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "normalize": "--normalize",
+    "sample_rate": "--sample-rate",
+}
 
 
 def synthesis_from(where: str = "", **values: Any) -> Synthesis:
@@ -18,5 +24,7 @@ def synthesis_from(where: str = "", **values: Any) -> Synthesis:
     try:
         return Synthesis(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"{_FLAGS.get(str(e['loc'][0]), e['loc'][0])} {e.get('input')!r}: {e['msg'].lower()}" for e in exc.errors())
+        problems = "; ".join(
+            f"{_FLAGS.get(str(e['loc'][0]), e['loc'][0])} {e.get('input')!r}: {e['msg'].lower()}" for e in exc.errors()
+        )
         raise BadInput(f"{where}{': ' if where else ''}{problems}") from None

@@ -33,7 +33,9 @@ def voice_from_options(
     if not Path(voice).exists():
         named = VoiceBook.from_settings(settings).named(voice)
         if named is None:
-            raise BadInput(f"--voice {voice}: no such file, and no voice registered under that name (see `narrate voices list`)")
+            raise BadInput(
+                f"--voice {voice}: no such file, and no voice registered under that name (see `narrate voices list`)"
+            )
         if transcript or transcript_file:
             raise BadInput(f"--voice {voice} is a named voice: its clips carry their own transcripts")
         return named
@@ -45,5 +47,7 @@ def voice_from_options(
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"--transcript-file {transcript_file}: cannot be read as UTF-8 text ({exc})") from exc
     if not transcript or not transcript.strip():
-        raise BadInput("the transcript is empty: pass the exact words of the clip with --transcript or --transcript-file")
+        raise BadInput(
+            "the transcript is empty: pass the exact words of the clip with --transcript or --transcript-file"
+        )
     return prepare_clip_voice([ClipInput(path=Path(voice), transcript=transcript)])

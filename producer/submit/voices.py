@@ -39,7 +39,12 @@ class VoiceBook:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceBook:
-        return cls(settings=settings, client=connect_with(settings), storage=Storage.from_settings(settings), app=make_app(settings))
+        return cls(
+            settings=settings,
+            client=connect_with(settings),
+            storage=Storage.from_settings(settings),
+            app=make_app(settings),
+        )
 
     @property
     def fish(self) -> FishVoices:
@@ -57,7 +62,12 @@ class VoiceBook:
         self.storage.check_bucket(bucket)
         clips = upload_clips(self.storage, bucket, voice)
         named = NamedVoice(name=name, reference_hash=voice.reference_hash, clips=clips)
-        payload = {"name": name, "reference_hash": named.reference_hash, "clips": [c.__dict__ for c in clips], "created_at": time.time()}
+        payload = {
+            "name": name,
+            "reference_hash": named.reference_hash,
+            "clips": [c.__dict__ for c in clips],
+            "created_at": time.time(),
+        }
         self._redis.set(keys.named_voice(name), json.dumps(payload))
         self._redis.sadd(keys.named_voice_index(), name)
         self.registry.register(named.reference_hash, clips=clips, title=name, name=name)
@@ -68,8 +78,12 @@ class VoiceBook:
         if raw is None:
             return None
         data = json.loads(raw)
-        return NamedVoice(name=data["name"], reference_hash=data["reference_hash"], clips=[ClipRef(**c) for c in data["clips"]],
-                          lexicons=tuple(LexiconRef.model_validate(ref) for ref in data.get("lexicons", [])))  # fmt: skip
+        return NamedVoice(
+            name=data["name"],
+            reference_hash=data["reference_hash"],
+            clips=[ClipRef(**c) for c in data["clips"]],
+            lexicons=tuple(LexiconRef.model_validate(ref) for ref in data.get("lexicons", [])),
+        )
 
     def set_lexicons(self, name: str, lexicons: Lexicons) -> NamedVoice:
         """Attach lexicons to a named voice (stored beside its clips), replacing the ones it had; none: detach them all."""
@@ -79,7 +93,9 @@ class VoiceBook:
         data = json.loads(raw)
         bucket = data["clips"][0]["bucket"]
         lexicons.upload(self.storage, bucket)
-        data["lexicons"] = [ref.model_copy(update={"bucket": ref.bucket or bucket}).model_dump() for ref in lexicons.refs()]
+        data["lexicons"] = [
+            ref.model_copy(update={"bucket": ref.bucket or bucket}).model_dump() for ref in lexicons.refs()
+        ]
         self._redis.set(keys.named_voice(name), json.dumps(data))
         return self.named(name)  # type: ignore[return-value]
 
@@ -153,7 +169,9 @@ class VoiceBook:
         """Re-link this account's models to their references by tag. Returns (linked, unchanged)."""
         linked, unchanged = [], []
         for model in self.fish.list_own():
-            hashes = [t.split(":", 1)[1] for t in model.tags if t.startswith("narrate:") and len(t) == len("narrate:") + 64]
+            hashes = [
+                t.split(":", 1)[1] for t in model.tags if t.startswith("narrate:") and len(t) == len("narrate:") + 64
+            ]
             if not hashes or model.state == "failed":
                 continue
             reference_hash = hashes[0]
@@ -171,12 +189,15 @@ class VoiceBook:
     def unused(self, *, days: float) -> list[dict[str, Any]]:
         cutoff = time.time() - days * 86400
         return [
-            e for e in self.entries()
+            e
+            for e in self.entries()
             if e.get("model_id") and float(e.get("last_used") or e.get("promoted_at") or 0) <= cutoff
-        ]  # fmt: skip
+        ]
 
     def retire(self, entry: dict[str, Any], *, days: float) -> None:
         """Delete an unused model; the reference goes back to one-shot and must earn promotion again."""
         self.fish.delete(entry["model_id"])
-        self.registry.drop_model(entry["reference_hash"], model_id=entry["model_id"], reason=f"deleted by gc: unused for {days:g} days")
+        self.registry.drop_model(
+            entry["reference_hash"], model_id=entry["model_id"], reason=f"deleted by gc: unused for {days:g} days"
+        )
         self.registry.set_fields(entry["reference_hash"], uses=0)

@@ -1,7 +1,7 @@
 """Run every benchmark, each in its own process with its own stack; print one table, write bench-results.json.
 
-    python -m tests.bench            # what `make bench` runs
-    python -m tests.bench enqueue    # only some, by name
+python -m tests.bench            # what `make bench` runs
+python -m tests.bench enqueue    # only some, by name
 """
 
 from __future__ import annotations
@@ -22,13 +22,18 @@ def run(name: str) -> list[Figure]:
     """One benchmark script; its progress lines pass through, its figures come back from its JSON."""
     started = time.monotonic()
     log(f"{name}: starting")
-    result = subprocess.run([sys.executable, "-m", f"tests.bench.{name}"], stdout=subprocess.PIPE, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", f"tests.bench.{name}"], stdout=subprocess.PIPE, text=True, check=False
+    )
     if result.returncode != 0:
         print(result.stdout, file=sys.stderr)
         raise SystemExit(f"benchmark {name} failed (exit {result.returncode}); its output is above")
     data = json.loads(Path(f"bench-results-{_short(name)}.json").read_text())
     log(f"{name}: done in {time.monotonic() - started:.0f} s")
-    return [Figure(**{k: f[k] for k in ("scenario", "metric", "unit", "values", "target", "note", "extra")}) for f in data["figures"]]
+    return [
+        Figure(**{k: f[k] for k in ("scenario", "metric", "unit", "values", "target", "note", "extra")})
+        for f in data["figures"]
+    ]
 
 
 def _short(name: str) -> str:

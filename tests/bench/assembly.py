@@ -37,7 +37,7 @@ import os
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -69,8 +69,28 @@ BIT_RATE = 192_000
 VOICE = ModelVoice(reference_id="benchvoice")
 PARAGRAPHS = 14  # distinct paragraphs; chapters take them in rotation
 
-_WORDS = ("river", "lantern", "harbour", "morning", "letter", "garden", "mountain", "window", "winter", "station",
-          "captain", "meadow", "silver", "journey", "evening", "bridge", "village", "promise", "shadow", "orchard")  # fmt: skip
+_WORDS = (
+    "river",
+    "lantern",
+    "harbour",
+    "morning",
+    "letter",
+    "garden",
+    "mountain",
+    "window",
+    "winter",
+    "station",
+    "captain",
+    "meadow",
+    "silver",
+    "journey",
+    "evening",
+    "bridge",
+    "village",
+    "promise",
+    "shadow",
+    "orchard",
+)
 
 
 def paragraph(n: int) -> str:
@@ -91,12 +111,19 @@ def store_chunks(bucket: str) -> dict[str, float]:
     seconds: dict[str, float] = {}
     for n in range(PARAGRAPHS):
         text = paragraph(n)
-        chapter = plan_chapter(index=0, title="", text=text, voice=VOICE, model=settings.fish_model, max_bytes=settings.chunk_bytes)
+        chapter = plan_chapter(
+            index=0, title="", text=text, voice=VOICE, model=settings.fish_model, max_bytes=settings.chunk_bytes
+        )
         total = 0.0
         for chunk in chapter.chunks:
             pcm, native = speech.synthesize(chunk.text)
             pcm = codec.resample_pcm16(pcm, from_rate=native, to_rate=RATE)
-            storage.put(bucket, chunk.key, codec.encode_pcm16(pcm, sample_rate=RATE, fmt="wav"), content_type=codec.CONTENT_TYPES["wav"])
+            storage.put(
+                bucket,
+                chunk.key,
+                codec.encode_pcm16(pcm, sample_rate=RATE, fmt="wav"),
+                content_type=codec.CONTENT_TYPES["wav"],
+            )
             total += len(pcm) / 2 / RATE
         seconds[text] = total + (len(chapter.chunks) - 1) * 0.25  # sentence pauses inside the paragraph
     return seconds
@@ -114,14 +141,31 @@ def plan_book(bucket: str, *, hours: float, paragraphs: dict[str, float]) -> Boo
             chosen.append(text)
             length += paragraphs[text] + 0.7
             n += 1
-        chapters.append(plan_chapter(index=index, title=f"Chapter {index + 1}", text="\n\n".join(chosen), voice=VOICE,
-                                     model=settings.fish_model, max_bytes=settings.chunk_bytes))  # fmt: skip
+        chapters.append(
+            plan_chapter(
+                index=index,
+                title=f"Chapter {index + 1}",
+                text="\n\n".join(chosen),
+                voice=VOICE,
+                model=settings.fish_model,
+                max_bytes=settings.chunk_bytes,
+            )
+        )
     book_id = uuid.uuid4().hex
     return BookPlan(
-        book_id=book_id, title=f"A {hours:g}-hour book", author="Bench Author", language="en", source="bench",
-        voice=VOICE, output=Output(bucket=bucket, prefix=f"books-{book_id[:8]}", format="mp3"), fish_model=settings.fish_model,
-        target_rms_db=settings.target_rms_db, submitted_at=datetime.now(timezone.utc), chapters=chapters, bit_rate=BIT_RATE,
-    )  # fmt: skip
+        book_id=book_id,
+        title=f"A {hours:g}-hour book",
+        author="Bench Author",
+        language="en",
+        source="bench",
+        voice=VOICE,
+        output=Output(bucket=bucket, prefix=f"books-{book_id[:8]}", format="mp3"),
+        fish_model=settings.fish_model,
+        target_rms_db=settings.target_rms_db,
+        submitted_at=datetime.now(UTC),
+        chapters=chapters,
+        bit_rate=BIT_RATE,
+    )
 
 
 class Book:
@@ -135,13 +179,20 @@ class Book:
         self.plan = plan
         self.storage, self.state = Storage.from_settings(get_settings()), BookState.from_url(get_settings().broker_url)
         self.app = make_app(get_settings())  # made now: the stack's broker
-        self.storage.put(plan.output.bucket, keys.book_plan(plan.output.prefix, plan.book_id), plan.model_dump_json().encode(),
-                         content_type="application/json")  # fmt: skip
+        self.storage.put(
+            plan.output.bucket,
+            keys.book_plan(plan.output.prefix, plan.book_id),
+            plan.model_dump_json().encode(),
+            content_type="application/json",
+        )
         self.state.create(plan, cached=plan.chunk_count, estimated_cost_usd=0.0, notify_url=None)
 
     def send_chapter(self, index: int) -> None:
-        self.app.send_task(BOOK_CHAPTER_TASK, args=(self.plan.book_id, self.plan.output.bucket, self.plan.output.prefix, index),
-                           queue=ASSEMBLY_QUEUE)  # fmt: skip
+        self.app.send_task(
+            BOOK_CHAPTER_TASK,
+            args=(self.plan.book_id, self.plan.output.bucket, self.plan.output.prefix, index),
+            queue=ASSEMBLY_QUEUE,
+        )
 
     def wait_chapters(self, indexes: set[int]) -> None:
         while not indexes <= self.state.chapters_done(self.plan.book_id):
@@ -161,11 +212,17 @@ class Book:
         frames = Path(tempfile.gettempdir()) / f"narrate-bench-part-{book_id}.aac"
         if not frames.exists():
             self.storage.get_file(bucket, keys.book_part(prefix, book_id, source, "aac"), str(frames))
-        self.storage.put_file(bucket, keys.book_part(prefix, book_id, target, "aac"), str(frames), content_type="audio/aac")
+        self.storage.put_file(
+            bucket, keys.book_part(prefix, book_id, target, "aac"), str(frames), content_type="audio/aac"
+        )
         record = self.storage.get(bucket, keys.book_part(prefix, book_id, source, "npz")) or b""
-        self.storage.put(bucket, keys.book_part(prefix, book_id, target, "npz"), record, content_type="application/octet-stream")
+        self.storage.put(
+            bucket, keys.book_part(prefix, book_id, target, "npz"), record, content_type="application/octet-stream"
+        )
         decoded = self.state.get(book_id)["chapters"][source]  # type: ignore[index]
-        fields = {name: json.dumps(value) if isinstance(value, (dict, list)) else value for name, value in decoded.items()}
+        fields = {
+            name: json.dumps(value) if isinstance(value, (dict, list)) else value for name, value in decoded.items()
+        }
         fields.pop("index", None)
         fields.pop("state", None)
         fields["title"] = self.plan.chapters[target].title
@@ -204,9 +261,16 @@ def tail_run(local: LocalStack, paragraphs: dict[str, float], bucket: str, *, ho
     manifest = json.loads(book.storage.get(bucket, keys.book_manifest(plan.output.prefix, plan.book_id)) or b"{}")
     chapter_seconds = float(book.state.get(plan.book_id)["chapters"][last]["duration_seconds"])  # type: ignore[index]
     delete_outputs(bucket, plan.output.prefix)  # the S3 server keeps objects in memory
-    return {"tail": finished - started, "last_chapter": chapter_done - started, "book_task": finished - chapter_done,
-            "chapter_audio": chapter_seconds, "chapter_cpu": chapter_cpu, "book_audio": manifest["chapters"][-1]["end_seconds"], "peak_rss_mb": peak,
-            "marks_max_ms": max(marks, default=float("nan"))}  # fmt: skip
+    return {
+        "tail": finished - started,
+        "last_chapter": chapter_done - started,
+        "book_task": finished - chapter_done,
+        "chapter_audio": chapter_seconds,
+        "chapter_cpu": chapter_cpu,
+        "book_audio": manifest["chapters"][-1]["end_seconds"],
+        "peak_rss_mb": peak,
+        "marks_max_ms": max(marks, default=float("nan")),
+    }
 
 
 def marks_error_ms(book: Book, last: int) -> list[float]:
@@ -220,7 +284,9 @@ def marks_error_ms(book: Book, last: int) -> list[float]:
         with av.open(str(m4b)) as container:
             marks = [float(c["start"] * c["time_base"]) for c in container.chapters()]
         for index in sorted({0, 1, last}):  # the others are copies of chapter 2
-            chapter = decode(book.storage.get(bucket, keys.book_chapter_audio(plan.output.prefix, plan.book_id, index, "mp3")) or b"")
+            chapter = decode(
+                book.storage.get(bucket, keys.book_chapter_audio(plan.output.prefix, plan.book_id, index, "mp3")) or b""
+            )
             words = chapter[head : head + RATE // 2]
             expected = plan.pauses.head_seconds if index == 0 else marks[index]
             window_start = max(0.0, expected - 0.3)
@@ -288,7 +354,10 @@ def per_core(runs: int) -> dict[str, list[float]]:
     from worker.books.render import Mastered
 
     pcm, native = speech.synthesize(" ".join(paragraph(n) for n in range(4)))
-    voice = np.frombuffer(codec.resample_pcm16(pcm, from_rate=native, to_rate=RATE), dtype=np.int16).astype(np.float32) / 32768
+    voice = (
+        np.frombuffer(codec.resample_pcm16(pcm, from_rate=native, to_rate=RATE), dtype=np.int16).astype(np.float32)
+        / 32768
+    )
     seconds = 600
     audio = np.tile(voice, int(np.ceil(seconds * RATE / voice.size)))[: seconds * RATE // 1024 * 1024]
     blocks = [audio[i : i + RATE] for i in range(0, audio.size, RATE)]
@@ -328,7 +397,9 @@ def per_core(runs: int) -> dict[str, list[float]]:
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.assembly", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="?", type=int, default=3, help="runs of the 10-hour tail")
-    parser.add_argument("--long-hours", type=float, default=40.0, help="the book whose peak RSS is measured once (0: skip)")
+    parser.add_argument(
+        "--long-hours", type=float, default=40.0, help="the book whose peak RSS is measured once (0: skip)"
+    )
     return parser.parse_args()
 
 
@@ -342,48 +413,116 @@ def main() -> list[Figure]:
         point_process_at(local)
         bucket = make_bucket("bench-assembly")
         paragraphs = store_chunks(bucket)
-        log(f"assembly: {PARAGRAPHS} paragraphs, {sum(paragraphs.values()) / 60:.1f} min of distinct speech at {RATE} Hz in storage")
+        log(
+            f"assembly: {PARAGRAPHS} paragraphs, {sum(paragraphs.values()) / 60:.1f} min of distinct speech at {RATE} Hz in storage"
+        )
         for run in range(1, args.runs + 1):
             r = tail_run(local, paragraphs, bucket, hours=10)
             tails.append(r)
-            log(f"tail run {run}, 10 h: {r['tail']:.1f} s (last chapter {r['last_chapter']:.1f} s for {r['chapter_audio'] / 60:.0f} min, "
+            log(
+                f"tail run {run}, 10 h: {r['tail']:.1f} s (last chapter {r['last_chapter']:.1f} s for {r['chapter_audio'] / 60:.0f} min, "
                 f"{r['chapter_cpu']:.1f} s of CPU; book task {r['book_task']:.1f} s for {r['book_audio'] / 3600:.2f} h), peak RSS {r['peak_rss_mb']:.0f} MB, "
-                f"marks within {r['marks_max_ms']:.1f} ms")  # fmt: skip
+                f"marks within {r['marks_max_ms']:.1f} ms"
+            )
         if args.long_hours:
             long = tail_run(local, paragraphs, bucket, hours=args.long_hours)
-            log(f"{args.long_hours:g} h: book task {long['book_task']:.1f} s for {long['book_audio'] / 3600:.2f} h, peak RSS {long['peak_rss_mb']:.0f} MB")
+            log(
+                f"{args.long_hours:g} h: book task {long['book_task']:.1f} s for {long['book_audio'] / 3600:.2f} h, peak RSS {long['peak_rss_mb']:.0f} MB"
+            )
     return figures(tails, long, speeds, long_hours=args.long_hours)
 
 
-def figures(tails: list[dict[str, float]], long: dict[str, float] | None, speeds: dict[str, list[float]], *, long_hours: float) -> list[Figure]:
+def figures(
+    tails: list[dict[str, float]], long: dict[str, float] | None, speeds: dict[str, list[float]], *, long_hours: float
+) -> list[Figure]:
     cores = os.cpu_count()
-    out = [] if not tails else [
-        Figure(SCENARIO, "tail: last chunk stored → manifest, 10 h, 20 chapters", "s", [r["tail"] for r in tails], target="<= 30",
-               note=f"44.1 kHz, mp3 192k chapters; {cores} worker processes; chapters 1-19 assembled while the book renders"),
-        Figure(SCENARIO, "  of it: the last chapter's task (30 min)", "s", [r["last_chapter"] for r in tails],
-               note="fetch, decode, measure, spool, master, MP3 and AAC in their threads, upload"),
-        Figure(SCENARIO, "  CPU the last chapter's task used", "s", [r["chapter_cpu"] for r in tails],
-               note="the same work every run: where it varies, the machine did; the task's wall time follows it"),
-        Figure(SCENARIO, "  of it: the book task (join, no decoding)", "s", [r["book_task"] for r in tails],
-               note="read the 20 parts' records, send the .m4b's index, S3 copies the frames behind it, sidecars, manifest"),
-    ]  # fmt: skip
+    out = (
+        []
+        if not tails
+        else [
+            Figure(
+                SCENARIO,
+                "tail: last chunk stored → manifest, 10 h, 20 chapters",
+                "s",
+                [r["tail"] for r in tails],
+                target="<= 30",
+                note=f"44.1 kHz, mp3 192k chapters; {cores} worker processes; chapters 1-19 assembled while the book renders",
+            ),
+            Figure(
+                SCENARIO,
+                "  of it: the last chapter's task (30 min)",
+                "s",
+                [r["last_chapter"] for r in tails],
+                note="fetch, decode, measure, spool, master, MP3 and AAC in their threads, upload",
+            ),
+            Figure(
+                SCENARIO,
+                "  CPU the last chapter's task used",
+                "s",
+                [r["chapter_cpu"] for r in tails],
+                note="the same work every run: where it varies, the machine did; the task's wall time follows it",
+            ),
+            Figure(
+                SCENARIO,
+                "  of it: the book task (join, no decoding)",
+                "s",
+                [r["book_task"] for r in tails],
+                note="read the 20 parts' records, send the .m4b's index, S3 copies the frames behind it, sidecars, manifest",
+            ),
+        ]
+    )
     out += [
-        Figure(SCENARIO, "chapter: master + MP3 192k + AAC 96k, per core", "× real time", speeds["all"], target=">= 100",
-               note="CPU time of one thread; the encoders alone bound it"),
+        Figure(
+            SCENARIO,
+            "chapter: master + MP3 192k + AAC 96k, per core",
+            "× real time",
+            speeds["all"],
+            target=">= 100",
+            note="CPU time of one thread; the encoders alone bound it",
+        ),
         Figure(SCENARIO, "  mastering chain alone", "× real time", speeds["chain"]),
         Figure(SCENARIO, "  MP3 encoder (LAME via lameenc, 192k CBR) alone", "× real time", speeds["mp3"]),
         Figure(SCENARIO, "  AAC encoder (FFmpeg's, 96k) alone", "× real time", speeds["aac"]),
-        Figure(SCENARIO, "  both encoders, no mastering", "× real time", speeds["encoders"],
-               note="the ceiling on master + encode: it can be no faster than its two encoders alone"),
-    ]  # fmt: skip
-    out += [] if not tails else [
-        Figure(SCENARIO, "peak RSS, chapter and book tasks, 10 h", "MB", [r["peak_rss_mb"] for r in tails], target="< 300"),
-        Figure(SCENARIO, ".m4b chapter marks vs the words' true starts", "ms", [r["marks_max_ms"] for r in tails], target="<= 23",
-               note="the worst of chapters 1, 2 and 20, found by correlating the decoded .m4b with each chapter file"),
-    ]  # fmt: skip
+        Figure(
+            SCENARIO,
+            "  both encoders, no mastering",
+            "× real time",
+            speeds["encoders"],
+            note="the ceiling on master + encode: it can be no faster than its two encoders alone",
+        ),
+    ]
+    out += (
+        []
+        if not tails
+        else [
+            Figure(
+                SCENARIO,
+                "peak RSS, chapter and book tasks, 10 h",
+                "MB",
+                [r["peak_rss_mb"] for r in tails],
+                target="< 300",
+            ),
+            Figure(
+                SCENARIO,
+                ".m4b chapter marks vs the words' true starts",
+                "ms",
+                [r["marks_max_ms"] for r in tails],
+                target="<= 23",
+                note="the worst of chapters 1, 2 and 20, found by correlating the decoded .m4b with each chapter file",
+            ),
+        ]
+    )
     if long is not None:
-        out.append(Figure(SCENARIO, f"peak RSS, chapter and book tasks, {long_hours:g} h", "MB", [long["peak_rss_mb"]], target="< 300",
-                          note=f"one run; its book task joined {long['book_audio'] / 3600:.1f} h in {long['book_task']:.0f} s"))  # fmt: skip
+        out.append(
+            Figure(
+                SCENARIO,
+                f"peak RSS, chapter and book tasks, {long_hours:g} h",
+                "MB",
+                [long["peak_rss_mb"]],
+                target="< 300",
+                note=f"one run; its book task joined {long['book_audio'] / 3600:.1f} h in {long['book_task']:.0f} s",
+            )
+        )
     return out
 
 

@@ -27,14 +27,23 @@ import httpx
 import redis
 from fishaudio import FishAudio
 
+from producer.dev.emulator.speech import make_reference_clip
 from producer.dev.stack import LocalStack
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
 from tests.bench.harness import (
-    Figure, emulator_stats, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, wait_for_succeeded,
-)  # fmt: skip
-from producer.dev.emulator.speech import make_reference_clip
+    Figure,
+    emulator_stats,
+    log,
+    make_bucket,
+    point_process_at,
+    report,
+    runs_from_argv,
+    sentences,
+    stack,
+    wait_for_succeeded,
+)
 from worker.settings import get_settings
 
 JOBS, ORIGINAL_SAMPLE = 1000, 100
@@ -63,7 +72,9 @@ def render_all(local: LocalStack, *, jobs: int, worker_env: dict[str, str], clip
     try:
         voice = prepare_clip_voice([ClipInput(path=clip, transcript=TRANSCRIPT)])
         sources = [TextSource(name=f"job-{n}", text=t) for n, t in enumerate(sentences(jobs))]
-        Submitter.from_settings(get_settings()).submit(sources=sources, voice=voice, out=f"s3://{bucket}/{uuid.uuid4().hex[:6]}")
+        Submitter.from_settings(get_settings()).submit(
+            sources=sources, voice=voice, out=f"s3://{bucket}/{uuid.uuid4().hex[:6]}"
+        )
         wait_for_succeeded(get_settings().broker_url, jobs, timeout=600)
         return emulator_stats(local)
     finally:
@@ -81,12 +92,17 @@ def main() -> list[Figure]:
         wav_bytes = clip.stat().st_size
         promoted, one_shot, original, per_request, one_shot_counts = [], [], [], [], []
         for run in range(1, runs + 1):
-            with_promotion = render_all(local, jobs=JOBS, worker_env={"NARRATE_PROMOTE_AFTER": "5"}, clip=clip, bucket=bucket)
+            with_promotion = render_all(
+                local, jobs=JOBS, worker_env={"NARRATE_PROMOTE_AFTER": "5"}, clip=clip, bucket=bucket
+            )
             always = render_all(local, jobs=JOBS, worker_env={"NARRATE_PROMOTE_AFTER": "off"}, clip=clip, bucket=bucket)
             as_uploaded = render_all(
-                local, jobs=ORIGINAL_SAMPLE, clip=clip, bucket=bucket,
+                local,
+                jobs=ORIGINAL_SAMPLE,
+                clip=clip,
+                bucket=bucket,
                 worker_env={"NARRATE_PROMOTE_AFTER": "off", "NARRATE_REFERENCE_ENCODING": "original"},
-            )  # fmt: skip
+            )
             promoted.append(with_promotion["request_bytes_received"])
             one_shot.append(always["request_bytes_received"])
             one_shot_counts.append(with_promotion["one_shot_requests"])
@@ -98,15 +114,36 @@ def main() -> list[Figure]:
             )
     scenario = f"2 bytes to Fish ({JOBS:,} requests, 20 s WAV)"
     return [
-        Figure(scenario, "request bytes, promotion N=5", "MB", [b / 1e6 for b in promoted],
-               note=f"one-shot requests before the voice was trained: {sorted(one_shot_counts)}; training takes {TRAIN_SECONDS:g} s here"),
+        Figure(
+            scenario,
+            "request bytes, promotion N=5",
+            "MB",
+            [b / 1e6 for b in promoted],
+            note=f"one-shot requests before the voice was trained: {sorted(one_shot_counts)}; training takes {TRAIN_SECONDS:g} s here",
+        ),
         Figure(scenario, "request bytes, always one-shot", "MB", [b / 1e6 for b in one_shot]),
-        Figure(scenario, "fewer bytes with promotion", "%", [100 * (1 - p / o) for p, o in zip(promoted, one_shot)], target=">= 99"),
-        Figure(scenario, "one-shot reference bytes / WAV clip (FLAC)", "", [b / wav_bytes for b in per_request],
-               note=f"WAV clip {wav_bytes:,} bytes; FLAC is lossless, checked sample for sample"),
-        Figure(scenario, "one-shot reference bytes / WAV clip (original)", "", [b / wav_bytes for b in original],
-               note=f"{ORIGINAL_SAMPLE}-request sample, NARRATE_REFERENCE_ENCODING=original"),
-    ]  # fmt: skip
+        Figure(
+            scenario,
+            "fewer bytes with promotion",
+            "%",
+            [100 * (1 - p / o) for p, o in zip(promoted, one_shot)],
+            target=">= 99",
+        ),
+        Figure(
+            scenario,
+            "one-shot reference bytes / WAV clip (FLAC)",
+            "",
+            [b / wav_bytes for b in per_request],
+            note=f"WAV clip {wav_bytes:,} bytes; FLAC is lossless, checked sample for sample",
+        ),
+        Figure(
+            scenario,
+            "one-shot reference bytes / WAV clip (original)",
+            "",
+            [b / wav_bytes for b in original],
+            note=f"{ORIGINAL_SAMPLE}-request sample, NARRATE_REFERENCE_ENCODING=original",
+        ),
+    ]
 
 
 if __name__ == "__main__":

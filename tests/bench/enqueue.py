@@ -57,7 +57,10 @@ def all_queued(client: redis.Redis, count: int) -> None:
 
 
 def write_manifest(path: Path, bucket: str) -> None:
-    lines = (json.dumps({"text": text, "voice_id": VOICE_ID, "out": f"s3://{bucket}/manifest"}) for text in sentences(MANIFEST_JOBS))
+    lines = (
+        json.dumps({"text": text, "voice_id": VOICE_ID, "out": f"s3://{bucket}/manifest"})
+        for text in sentences(MANIFEST_JOBS)
+    )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -66,8 +69,11 @@ def submit_manifest(path: Path, env: dict[str, str], client: redis.Redis) -> flo
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "producer.cli.main", "submit", str(path), "--json"],
-        env={**os.environ, **env}, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.monotonic() - started
     if result.returncode != 0:
         raise RuntimeError(f"narrate submit failed ({result.returncode}): {result.stderr[-2000:]}")
@@ -139,18 +145,38 @@ def main() -> list[Figure]:
             single_rates.append(rate(client, SINGLE_JOBS, lambda texts: submit_per_job(texts, bucket)))
             with monitor(get_settings().broker_url, client):
                 watched_rates.append(rate(client, MANIFEST_JOBS, lambda texts: batch_in_a_loop(texts, bucket)))
-            log(f"enqueue run {run}/{runs}: narrate submit {cli_rates[-1]:,.0f}, batch loop {batch_rates[-1]:,.0f},"
-                f" submit() per job {single_rates[-1]:,.0f}, batch loop with a monitor {watched_rates[-1]:,.0f} jobs/s")  # fmt: skip
+            log(
+                f"enqueue run {run}/{runs}: narrate submit {cli_rates[-1]:,.0f}, batch loop {batch_rates[-1]:,.0f},"
+                f" submit() per job {single_rates[-1]:,.0f}, batch loop with a monitor {watched_rates[-1]:,.0f} jobs/s"
+            )
     scenario = "3 enqueue"
     return [
-        Figure(scenario, f"narrate submit, {MANIFEST_JOBS:,}-job manifest", "jobs/s", cli_rates, target=">= 2000",
-               note="whole command: Python start-up, manifest checked, records and messages written"),
+        Figure(
+            scenario,
+            f"narrate submit, {MANIFEST_JOBS:,}-job manifest",
+            "jobs/s",
+            cli_rates,
+            target=">= 2000",
+            note="whole command: Python start-up, manifest checked, records and messages written",
+        ),
         Figure(scenario, f"Python API loop, batch.add() x {MANIFEST_JOBS:,}", "jobs/s", batch_rates, target=">= 3000"),
-        Figure(scenario, f"Python API loop, submit() per job x {SINGLE_JOBS:,}", "jobs/s", single_rates, target=">= 700",
-               note="each call: a record write and a message send, two Redis round trips"),
-        Figure(scenario, f"batch.add() x {MANIFEST_JOBS:,}, a monitor listening to events", "jobs/s", watched_rates,
-               target=">= 2400", note="every job's task-sent event published too, as Flower or celery-exporter would hear them"),
-    ]  # fmt: skip
+        Figure(
+            scenario,
+            f"Python API loop, submit() per job x {SINGLE_JOBS:,}",
+            "jobs/s",
+            single_rates,
+            target=">= 700",
+            note="each call: a record write and a message send, two Redis round trips",
+        ),
+        Figure(
+            scenario,
+            f"batch.add() x {MANIFEST_JOBS:,}, a monitor listening to events",
+            "jobs/s",
+            watched_rates,
+            target=">= 2400",
+            note="every job's task-sent event published too, as Flower or celery-exporter would hear them",
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -35,14 +35,18 @@ def checkout(revision: str, folder: Path) -> Path:
     if revision == ".":
         return ROOT
     tree = folder / revision.replace("/", "_")
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision], check=True, capture_output=True
+    )
     return tree
 
 
 def one_pass(tree: Path) -> list[float]:
     """One run of the tree's own enqueue benchmark: jobs/s of each of its figures."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    subprocess.run([sys.executable, "-m", "tests.bench.enqueue", "1"], cwd=tree, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "tests.bench.enqueue", "1"], cwd=tree, env=env, check=True, capture_output=True
+    )
     figures = json.loads((tree / "bench-results-enqueue.json").read_text())["figures"]
     return [figure["median"] for figure in figures[: len(FIGURES)]]
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -71,7 +71,7 @@ def machine() -> dict[str, object]:
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
-        "taken_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -91,15 +91,29 @@ def _number(value: float) -> str:
 
 def table(figures: list[Figure], *, title: str = "narrate benchmarks") -> Table:
     out = Table(title=title)
-    for column, justify in (("scenario", "left"), ("metric", "left"), ("median", "right"), ("min", "right"),
-                            ("max", "right"), ("runs", "right"), ("target", "left"), ("", "left")):  # fmt: skip
+    for column, justify in (
+        ("scenario", "left"),
+        ("metric", "left"),
+        ("median", "right"),
+        ("min", "right"),
+        ("max", "right"),
+        ("runs", "right"),
+        ("target", "left"),
+        ("", "left"),
+    ):
         out.add_column(column, justify=justify)  # type: ignore[arg-type]
     for f in figures:
         verdict = {True: "ok", False: "MISSED", None: ""}[f.met]
         out.add_row(
-            f.scenario, f"{f.metric} ({f.unit})" if f.unit else f.metric, _number(f.median), _number(min(f.values)),
-            _number(max(f.values)), str(len(f.values)), f.target, verdict,
-        )  # fmt: skip
+            f.scenario,
+            f"{f.metric} ({f.unit})" if f.unit else f.metric,
+            _number(f.median),
+            _number(min(f.values)),
+            _number(max(f.values)),
+            str(len(f.values)),
+            f.target,
+            verdict,
+        )
     return out
 
 
@@ -109,7 +123,11 @@ def report(figures: list[Figure], *, path: Path, started: float, title: str = "n
     for f in figures:
         if f.note:
             print(f"  {f.scenario} / {f.metric}: {f.note}")
-    data = {"machine": machine(), "wall_seconds": round(time.monotonic() - started, 1), "figures": [f.to_json() for f in figures]}
+    data = {
+        "machine": machine(),
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "figures": [f.to_json() for f in figures],
+    }
     path.write_text(json.dumps(data, indent=2) + "\n")
     print(f"written {path}")
 
@@ -165,7 +183,10 @@ def trained_voice(local: LocalStack) -> str:
     env = local.env()
     client = FishAudio(api_key=env["FISH_API_KEY"], base_url=env["NARRATE_FISH_BASE_URL"])
     voice = client.voices.create(
-        title="benchmark voice", voices=[sample_reference_clip().read_bytes()], texts=[reference_transcript()], visibility="private"
+        title="benchmark voice",
+        voices=[sample_reference_clip().read_bytes()],
+        texts=[reference_transcript()],
+        visibility="private",
     )
     return voice.id
 
@@ -194,4 +215,6 @@ def wait_for_succeeded(broker_url: str, count: int, *, timeout: float, poll: flo
         if failed:
             raise RuntimeError(f"{failed} benchmark jobs failed; see the worker log")
         time.sleep(poll)
-    raise TimeoutError(f"only {client.zcard(keys.jobs_in_state('succeeded'))} of {count} jobs succeeded in {timeout:.0f}s")
+    raise TimeoutError(
+        f"only {client.zcard(keys.jobs_in_state('succeeded'))} of {count} jobs succeeded in {timeout:.0f}s"
+    )

@@ -29,8 +29,16 @@ from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
 from tests.bench.harness import (
-    Figure, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, wait_for_succeeded,
-)  # fmt: skip
+    Figure,
+    log,
+    make_bucket,
+    point_process_at,
+    report,
+    runs_from_argv,
+    sentences,
+    stack,
+    wait_for_succeeded,
+)
 from worker import keys
 from worker.settings import get_settings
 
@@ -87,8 +95,22 @@ def main() -> list[Figure]:
             log(f"overhead run {run}/{runs}: {cpu_ms[-1]:.1f} ms CPU per job, {latency_ms[-1]:.0f} ms latency beyond L")
     scenario = "5 overhead per job"
     return [
-        Figure(scenario, "worker CPU per job", "ms", cpu_ms, target="< 50", note=f"{BATCH}-job batches; promoted clip voice, mp3"),
-        Figure(scenario, "end-to-end latency - L", "ms", latency_ms, target="< 150", note=f"median of {SINGLES} single jobs per run, idle stack"),
+        Figure(
+            scenario,
+            "worker CPU per job",
+            "ms",
+            cpu_ms,
+            target="< 50",
+            note=f"{BATCH}-job batches; promoted clip voice, mp3",
+        ),
+        Figure(
+            scenario,
+            "end-to-end latency - L",
+            "ms",
+            latency_ms,
+            target="< 150",
+            note=f"median of {SINGLES} single jobs per run, idle stack",
+        ),
     ]
 
 

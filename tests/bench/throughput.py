@@ -21,8 +21,18 @@ from fishaudio import FishAudio
 
 from producer.submit.jobs import Submitter
 from tests.bench.harness import (
-    Figure, emulator_stats, log, make_bucket, point_process_at, report, runs_from_argv, sentences, stack, trained_voice, wait_for_succeeded,
-)  # fmt: skip
+    Figure,
+    emulator_stats,
+    log,
+    make_bucket,
+    point_process_at,
+    report,
+    runs_from_argv,
+    sentences,
+    stack,
+    trained_voice,
+    wait_for_succeeded,
+)
 from worker import keys
 from worker.settings import get_settings
 
@@ -94,11 +104,23 @@ def main() -> list[Figure]:
         http_429 = emulator_stats(local)["errors_by_status"].get("429", 0)
     scenario = f"1 throughput (C={CONCURRENCY}, L={LATENCY:g}s)"
     return [
-        Figure(scenario, "narrate", "jobs/s", rates["narrate"], note=f"{JOBS} jobs, {WORKER_PROCESSES} worker processes, {http_429} × 429 from Fish"),
+        Figure(
+            scenario,
+            "narrate",
+            "jobs/s",
+            rates["narrate"],
+            note=f"{JOBS} jobs, {WORKER_PROCESSES} worker processes, {http_429} × 429 from Fish",
+        ),
         Figure(scenario, "plain sequential", "jobs/s", rates["sequential"], note=f"{SEQUENTIAL_JOBS}-job sample"),
         Figure(scenario, f"plain ThreadPoolExecutor({CONCURRENCY})", "jobs/s", rates["pool"]),
         Figure(scenario, "narrate / C/L", "", [r / limit for r in rates["narrate"]], target=">= 0.90"),
-        Figure(scenario, "narrate / thread pool", "", [a / b for a, b in zip(rates["narrate"], rates["pool"])], target=">= 0.95"),
+        Figure(
+            scenario,
+            "narrate / thread pool",
+            "",
+            [a / b for a, b in zip(rates["narrate"], rates["pool"])],
+            target=">= 0.95",
+        ),
         Figure(scenario, "sequential / C/L", "", [r / limit for r in rates["sequential"]]),
     ]
 

@@ -8,29 +8,25 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-import redis
 from typer.testing import CliRunner
 
 from producer.cli.main import app
-from producer.dev.stack import LocalStack, Service, stop_all
+from producer.dev.emulator.tones import tone_frequency
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
-from producer.submit.clips import ClipInput, prepare_clip_voice
-from tests.conftest import EmulatorControl
+from tests.e2e.conftest import load, tts_texts, wait_book
 from tests.support.epubs import fable, write_epub
 from tests.support.tones import decode_mono, nearest_tone, tone_sequence
 from worker import keys
 from worker.audio import codec
 from worker.books.plan import BookPlan
 from worker.books.state import BookState
-from producer.dev.emulator.tones import tone_frequency
 from worker.errors import BadInput
 from worker.settings import Settings
 from worker.storage import Storage
@@ -38,69 +34,6 @@ from worker.webhooks.signing import verify
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
-BOOK_ENV = {
-    "NARRATE_PROMOTE_AFTER": "off",
-    "NARRATE_CHUNK_BYTES": "120",
-    "NARRATE_RETRY_BASE_SECONDS": "0.2",
-    "NARRATE_WEBHOOK_SECRET": "webhook-test-secret",
-    "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32",  # the tests' receiver listens on loopback
-}
-
-
-@pytest.fixture
-def book_env(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name, value in BOOK_ENV.items():
-        monkeypatch.setenv(name, value)
-    from worker.settings import get_settings
-
-    get_settings.cache_clear()
-    return {**stack_env, **BOOK_ENV}
-
-
-@pytest.fixture
-def workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Callable[..., Service]]:
-    redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]
-    emulator.control(tone_mode=True)
-    started: list[Service] = []
-
-    def start(*, beat: bool = False, **extra: str) -> Service:
-        service = stack.add_worker(concurrency=2, extra_env={**BOOK_ENV, **extra}, extra_args=["-B"] if beat else None)
-        started.append(service)
-        return service
-
-    yield start
-    emulator.control(tone_mode=False)
-    stop_all(started, kill=True)  # the test is over: nothing to finish
-    for service in started:
-        if service in stack.services:
-            stack.services.remove(service)
-
-
-@pytest.fixture
-def voice(reference_clip):  # noqa: ANN201
-    return prepare_clip_voice([ClipInput(*reference_clip)])
-
-
-def wait_book(book_id: str, *, timeout: float = 120) -> dict:
-    state = BookState.from_url(Settings().broker_url)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        book = state.get(book_id) or {}
-        if book.get("state") in ("succeeded", "failed"):
-            assert book["state"] == "succeeded", book.get("error")
-            return book
-        time.sleep(0.2)
-    raise AssertionError(f"book did not finish: {state.get(book_id)}")
-
-
-def load(bucket: str, key: str) -> bytes:
-    data = Storage().get(bucket, key)
-    assert data is not None, f"missing s3://{bucket}/{key}"
-    return data
-
-
-def tts_texts(emulator: EmulatorControl) -> list[str]:
-    return [r["text"] for r in emulator.requests() if r["status"] == 200]
 
 
 def assert_room_tone_not_silence(samples: np.ndarray, rate: int, *, head: float) -> None:
@@ -120,9 +53,17 @@ def test_the_acx_preset_writes_what_the_store_asks(workers, book_env, bucket, em
     assert wait_book(plan.book_id)["state"] == "succeeded"
     manifest = json.loads(load(bucket, keys.book_manifest("acx", plan.book_id)))
     assert manifest["acx_pass"] is True
-    assert manifest["reports"]["book.m4b"]["pass"] and manifest["reports"]["sample"]["pass"]  # every file has its report
+    assert (
+        manifest["reports"]["book.m4b"]["pass"] and manifest["reports"]["sample"]["pass"]
+    )  # every file has its report
     # Opening and closing credits, each a file of its own, spoken in the book's voice
-    assert [c["title"] for c in manifest["chapters"]] == ["Opening credits", "The Wager", "The Wind", "The Sun", "Closing credits"]
+    assert [c["title"] for c in manifest["chapters"]] == [
+        "Opening credits",
+        "The Wager",
+        "The Wind",
+        "The Sun",
+        "Closing credits",
+    ]
     assert [c["role"] for c in manifest["chapters"]][::4] == ["opening_credits", "closing_credits"]
     spoken = tts_texts(emulator)
     assert "The North Wind and the Sun." in spoken and "Written by Aesop." in spoken and "The end." in spoken
@@ -135,13 +76,20 @@ def test_the_acx_preset_writes_what_the_store_asks(workers, book_env, bucket, em
         data = load(*chapter["output_url"].removeprefix("s3://").split("/", 1))
         with av.open(io.BytesIO(data)) as container:
             stream = container.streams.audio[0]
-            assert (container.format.name, stream.codec_context.name, stream.rate, stream.channels) == ("mp3", "mp3float", 44_100, 1)
+            assert (container.format.name, stream.codec_context.name, stream.rate, stream.channels) == (
+                "mp3",
+                "mp3float",
+                44_100,
+                1,
+            )
             assert stream.codec_context.bit_rate == 192_000
     # Fish was asked for 44.1 kHz, and the chunks are stored at the rate they were asked for
     chunk = load(bucket, plan.chapters[0].chunks[0].key)
     assert codec.probe(chunk).sample_rate == 44_100
     with pytest.raises(BadInput, match="--preset acx writes mp3"):
-        BookSubmitter.from_settings(Settings()).plan(book, voice=voice, out=f"s3://{bucket}/acx", fmt="wav", preset="acx")
+        BookSubmitter.from_settings(Settings()).plan(
+            book, voice=voice, out=f"s3://{bucket}/acx", fmt="wav", preset="acx"
+        )
 
 
 def test_an_epub_becomes_a_chaptered_m4b_in_order(workers, book_env, bucket, emulator, voice, tmp_path) -> None:
@@ -192,8 +140,12 @@ def test_an_epub_becomes_a_chaptered_m4b_in_order(workers, book_env, bucket, emu
     status = runner.invoke(app, ["status", plan.book_id, "--json"])
     assert status.exit_code == 0, status.output
     reported = json.loads(status.output)
-    assert reported["state"] == "succeeded" and [c["chunks_total"] for c in reported["chapters"]] == [len(c.chunks) for c in plan.chapters]
-    assert all(c["loudness"]["normalized"]["pass"] for c in reported["chapters"]), "status --json carries each file's report"
+    assert reported["state"] == "succeeded" and [c["chunks_total"] for c in reported["chapters"]] == [
+        len(c.chunks) for c in plan.chapters
+    ]
+    assert all(c["loudness"]["normalized"]["pass"] for c in reported["chapters"]), (
+        "status --json carries each file's report"
+    )
     srt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")).decode()
     vtt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")).decode()
     assert srt.count(" --> ") == len(texts) and vtt.startswith("WEBVTT") and texts[0] in srt
@@ -201,8 +153,10 @@ def test_an_epub_becomes_a_chaptered_m4b_in_order(workers, book_env, bucket, emu
 
 def test_editing_one_paragraph_re_renders_only_its_chunks(workers, book_env, bucket, emulator, voice, tmp_path) -> None:
     workers()
-    chapters = [("One", ["Alpha paragraph stays the same.", "Beta paragraph is about to change."]),
-                ("Two", ["Gamma paragraph stays too."])]  # fmt: skip
+    chapters = [
+        ("One", ["Alpha paragraph stays the same.", "Beta paragraph is about to change."]),
+        ("Two", ["Gamma paragraph stays too."]),
+    ]
     original = write_epub(tmp_path / "v1.epub", title="Drafts", author="A. Writer", chapters=chapters, cover=False)
     submitter = BookSubmitter.from_settings(Settings())
     first, _ = submitter.submit(read_book(str(original)), voice=voice, out=f"s3://{bucket}/drafts")
@@ -212,8 +166,20 @@ def test_editing_one_paragraph_re_renders_only_its_chunks(workers, book_env, buc
 
     chapters[0][1][1] = "Beta paragraph, now edited by the author."
     edited = write_epub(tmp_path / "v2.epub", title="Drafts", author="A. Writer", chapters=chapters, cover=False)
-    estimate_out = runner.invoke(app, ["estimate", str(edited), "--voice", str(voice_path(voice)), "--transcript",
-                                       voice.clips[0].transcript, "--out", f"s3://{bucket}/drafts", "--json"])  # fmt: skip
+    estimate_out = runner.invoke(
+        app,
+        [
+            "estimate",
+            str(edited),
+            "--voice",
+            str(voice_path(voice)),
+            "--transcript",
+            voice.clips[0].transcript,
+            "--out",
+            f"s3://{bucket}/drafts",
+            "--json",
+        ],
+    )
     assert estimate_out.exit_code == 0, estimate_out.output
     [estimated] = json.loads(estimate_out.output)
     second, cost = submitter.submit(read_book(str(edited)), voice=voice, out=f"s3://{bucket}/drafts")
@@ -221,7 +187,7 @@ def test_editing_one_paragraph_re_renders_only_its_chunks(workers, book_env, buc
 
     assert tts_texts(emulator) == ["Beta paragraph, now edited by the author."]
     assert record["chunks_rendered"] == 1 and record["chunks_reused"] == second.chunk_count - 1
-    assert record["bytes_billed"] == len("Beta paragraph, now edited by the author.".encode()) == cost.uncached_bytes
+    assert record["bytes_billed"] == len(b"Beta paragraph, now edited by the author.") == cost.uncached_bytes
     assert estimated["cached_chunks"] == second.chunk_count - 1 and estimated["uncached_bytes"] == cost.uncached_bytes
 
 
@@ -232,7 +198,9 @@ def voice_path(voice) -> Path:  # noqa: ANN001
     return sample_reference_clip()
 
 
-def test_a_killed_worker_resumes_without_paying_twice(workers, book_env, bucket, emulator, voice, tmp_path, stack) -> None:
+def test_a_killed_worker_resumes_without_paying_twice(
+    workers, book_env, bucket, emulator, voice, tmp_path, stack
+) -> None:
     emulator.control(latency=0.4)
     first = workers()
     paragraphs = [f"Paragraph number {n} of the long chapter." for n in range(14)]
@@ -280,10 +248,30 @@ def test_the_completion_webhook_is_signed_and_retried(workers, book_env, bucket,
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         workers()
-        path = write_epub(tmp_path / "n.epub", title="Notify", author="C", chapters=[("Only", ["Tell me when it is done."])], cover=False)
+        path = write_epub(
+            tmp_path / "n.epub",
+            title="Notify",
+            author="C",
+            chapters=[("Only", ["Tell me when it is done."])],
+            cover=False,
+        )
         url = f"http://127.0.0.1:{server.server_port}/hook?token=t0ken"
-        result = runner.invoke(app, ["book", str(path), "--voice", str(voice_path(voice)), "--transcript", voice.clips[0].transcript,
-                                     "--out", f"s3://{bucket}/n", "--notify", url, "--watch"])  # fmt: skip
+        result = runner.invoke(
+            app,
+            [
+                "book",
+                str(path),
+                "--voice",
+                str(voice_path(voice)),
+                "--transcript",
+                voice.clips[0].transcript,
+                "--out",
+                f"s3://{bucket}/n",
+                "--notify",
+                url,
+                "--watch",
+            ],
+        )
         assert result.exit_code == 0, result.output
         deadline = time.monotonic() + 30
         while len(_Receiver.received) < 2 and time.monotonic() < deadline:
@@ -294,14 +282,20 @@ def test_the_completion_webhook_is_signed_and_retried(workers, book_env, bucket,
     headers, body = _Receiver.received[-1]
     assert verify(body, headers["X-Narrate-Signature"], secret="webhook-test-secret")
     payload = json.loads(body)
-    assert payload["event"] == "book.finished" and payload["state"] == "succeeded" and payload["m4b_url"].endswith("book.m4b")
+    assert (
+        payload["event"] == "book.finished"
+        and payload["state"] == "succeeded"
+        and payload["m4b_url"].endswith("book.m4b")
+    )
     assert headers["Host"] == f"127.0.0.1:{server.server_port}" and _Receiver.paths[-1] == "/hook?token=t0ken"
     book_id = payload["book_id"]
     deadline = time.monotonic() + 10
     while BookState(redis_client).get(book_id).get("notify_status") != "delivered" and time.monotonic() < deadline:
         time.sleep(0.1)
     status = runner.invoke(app, ["status", book_id, "--json"])
-    assert json.loads(status.output)["notify_status"] == "delivered" and "t0ken" not in status.output, "the query stays out of status"
+    assert json.loads(status.output)["notify_status"] == "delivered" and "t0ken" not in status.output, (
+        "the query stays out of status"
+    )
     plan_json = Storage().get(bucket, keys.book_plan("n", book_id)) or b""
     assert b"/hook" in plan_json and b"t0ken" not in plan_json, "the query stays out of plan.json"
 

@@ -27,9 +27,13 @@ def dev_env(tmp_path: Path) -> dict[str, str]:
 
 def test_dev_renders_the_bundled_sample_into_out(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "producer.cli.main", "dev"], cwd=tmp_path, env=dev_env(tmp_path) | {"COLUMNS": "80"},
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+        [sys.executable, "-m", "producer.cli.main", "dev"],
+        cwd=tmp_path,
+        env=dev_env(tmp_path) | {"COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     mp3s = sorted((tmp_path / "out").glob("*.mp3"))
     assert [p.stem for p in mp3s] == ["01-the-wager", "02-the-wind", "03-the-sun"]
@@ -40,9 +44,11 @@ def test_dev_renders_the_bundled_sample_into_out(tmp_path: Path) -> None:
     # The demo promotes after the first use: two one-shot parts, then the trained voice.
     assert result.stdout.count("one_shot") == 2 and result.stdout.count("reference_id") == 1
     words = " ".join(result.stdout.split())  # at 80 columns the voice's line wraps
-    assert re.search(r"voice [0-9a-f]{12}: 3 uses, trained as Fish voice [0-9a-f]{32}; one-shot bytes saved: [1-9]", words)
+    assert re.search(
+        r"voice [0-9a-f]{12}: 3 uses, trained as Fish voice [0-9a-f]{32}; one-shot bytes saved: [1-9]", words
+    )
     # The results table fits an 80-column terminal and names the saved files whole, not folded S3 URLs.
-    table = result.stdout[result.stdout.index("narrate dev: results"):]
+    table = result.stdout[result.stdout.index("narrate dev: results") :]
     assert max(len(line) for line in table.splitlines()) <= 80, table
     for mp3 in mp3s:
         assert f"out/{mp3.name}" in table, table
@@ -57,9 +63,23 @@ def port_open(port: int) -> bool:
 
 def test_ctrl_c_stops_everything_it_started_flower_included(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli.main", "dev", "--emulator-latency", "30", "--flower", "--flower-port", "0"], cwd=tmp_path,
-        env=dev_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "producer.cli.main",
+            "dev",
+            "--emulator-latency",
+            "30",
+            "--flower",
+            "--flower-port",
+            "0",
+        ],
+        cwd=tmp_path,
+        env=dev_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen = ""
     deadline = time.monotonic() + 180
     while "submitted" not in seen and time.monotonic() < deadline:
@@ -72,7 +92,9 @@ def test_ctrl_c_stops_everything_it_started_flower_included(tmp_path: Path) -> N
     assert all(port_open(p) for p in ports)
     flower = re.search(r"Flower .* at (http://\S+)", seen).group(1)  # type: ignore[union-attr]
     deadline = time.monotonic() + 30
-    while not any(t.get("name") == "narrate.render" for t in httpx.get(f"{flower}/api/tasks", timeout=5).json().values()):
+    while not any(
+        t.get("name") == "narrate.render" for t in httpx.get(f"{flower}/api/tasks", timeout=5).json().values()
+    ):
         assert time.monotonic() < deadline, "Flower never saw the render task: are task events on?"
         time.sleep(0.5)
 
@@ -91,18 +113,28 @@ def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
     fable(tmp_path / "fable.epub")
     (tmp_path / "names.csv").write_text("word,say\ntraveller,wayfarer\n")
     result = subprocess.run(
-        [sys.executable, "-m", "producer.cli.main", "dev", "fable.epub", "--lexicon", "names.csv"], cwd=tmp_path, env=dev_env(tmp_path),
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+        [sys.executable, "-m", "producer.cli.main", "dev", "fable.epub", "--lexicon", "names.csv"],
+        cwd=tmp_path,
+        env=dev_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     folder = tmp_path / "out" / "fable"
     with av.open(str(folder / "book.m4b")) as container:
         assert [c["metadata"]["title"] for c in container.chapters()] == ["The Wager", "The Wind", "The Sun"]
         assert container.duration / 1e6 > 10
-    assert sorted(p.name for p in folder.glob("chapter-*.mp3")) == ["chapter-001.mp3", "chapter-002.mp3", "chapter-003.mp3"]
+    assert sorted(p.name for p in folder.glob("chapter-*.mp3")) == [
+        "chapter-001.mp3",
+        "chapter-002.mp3",
+        "chapter-003.mp3",
+    ]
     for name in ("chapters.json", "book.srt", "book.vtt", "manifest.json"):
         assert (folder / name).exists()
-    assert "The North Wind and the Sun: chapters" in result.stdout and "RMS, peak and noise floor in dB" in result.stdout
+    assert (
+        "The North Wind and the Sun: chapters" in result.stdout and "RMS, peak and noise floor in dB" in result.stdout
+    )
     assert "ACX: pass" in result.stdout  # mastered, with room tone: every chapter passes the store's checks
     manifest = json.loads((folder / "manifest.json").read_text())
     assert [[c["entries"] for c in chapter["lexicon"]] for chapter in manifest["chapters"]] == [[["traveller"]]] * 3
@@ -112,9 +144,17 @@ def test_dev_runs_pipelines_until_ctrl_c(tmp_path: Path) -> None:
     import boto3
 
     config = tmp_path / "pipelines.yaml"
-    config.write_text("pipelines:\n  - name: inbox\n    inbox: s3://drop/inbox/\n    out: s3://drop/audio/\n    voice: narrator\n    every: 1s\n")
-    process = subprocess.Popen([sys.executable, "-m", "producer.cli.main", "dev", "--pipelines", str(config)], cwd=tmp_path,
-                               env=dev_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    config.write_text(
+        "pipelines:\n  - name: inbox\n    inbox: s3://drop/inbox/\n    out: s3://drop/audio/\n    voice: narrator\n    every: 1s\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "producer.cli.main", "dev", "--pipelines", str(config)],
+        cwd=tmp_path,
+        env=dev_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen = ""
     try:
         while "Ctrl-C stops everything" not in seen:
@@ -123,8 +163,13 @@ def test_dev_runs_pipelines_until_ctrl_c(tmp_path: Path) -> None:
             seen += line
         endpoint = re.search(r"aws --endpoint-url (\S+) s3 cp book.md s3://drop/inbox/", seen)
         assert endpoint, seen
-        s3 = boto3.client("s3", endpoint_url=endpoint[1], aws_access_key_id="narrate-dev", aws_secret_access_key="narrate-dev-secret",
-                          region_name="us-east-1")  # fmt: skip
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint[1],
+            aws_access_key_id="narrate-dev",
+            aws_secret_access_key="narrate-dev-secret",
+            region_name="us-east-1",
+        )
         s3.put_object(Bucket="drop", Key="inbox/hello.txt", Body=b"Hello from the inbox.")
         while "1 processed" not in seen:
             line = process.stdout.readline()  # type: ignore[union-attr]

@@ -24,7 +24,7 @@ import uuid
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,14 +123,34 @@ def celery_message(job: Any, *, task_id: str, queue: str = QUEUE) -> bytes:
     """A Celery protocol-2 JSON message built by hand, as a producer in another language would."""
     embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
     body = base64.b64encode(json.dumps([[], {"job": job}, embed]).encode()).decode()
-    return json.dumps({
-        "body": body, "content-encoding": "utf-8", "content-type": "application/json",
-        "headers": {"lang": "js", "task": "narrate.render", "id": task_id, "root_id": task_id, "parent_id": None,
-                    "group": None, "retries": 0, "argsrepr": "()", "kwargsrepr": "{}", "origin": "hostile-producer"},
-        "properties": {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2, "priority": 0,
-                       "delivery_info": {"exchange": "", "routing_key": queue}, "body_encoding": "base64",
-                       "delivery_tag": str(uuid.uuid4())},
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "body": body,
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {
+                "lang": "js",
+                "task": "narrate.render",
+                "id": task_id,
+                "root_id": task_id,
+                "parent_id": None,
+                "group": None,
+                "retries": 0,
+                "argsrepr": "()",
+                "kwargsrepr": "{}",
+                "origin": "hostile-producer",
+            },
+            "properties": {
+                "correlation_id": task_id,
+                "reply_to": "",
+                "delivery_mode": 2,
+                "priority": 0,
+                "delivery_info": {"exchange": "", "routing_key": queue},
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
+            },
+        }
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -155,15 +175,22 @@ class Raw:
     def job(self, text: str = "Still serving.\r\n\tAnd still speaking.", *, prefix: str = "raw") -> dict[str, Any]:
         """A valid job from the documented JSON Schema only; tests break one thing at a time."""
         return {
-            "schema_version": 1, "job_id": uuid.uuid4().hex, "text": text, "title": "hostile",
-            "voice": message_voice([{"key": self.clip_key, "sha256": self.clip_sha, "size": self.clip_size, "transcript": self.transcript}]),
+            "schema_version": 1,
+            "job_id": uuid.uuid4().hex,
+            "text": text,
+            "title": "hostile",
+            "voice": message_voice(
+                [{"key": self.clip_key, "sha256": self.clip_sha, "size": self.clip_size, "transcript": self.transcript}]
+            ),
             "output": {"bucket": self.bucket, "prefix": prefix, "format": "wav"},
-            "submitted_at": datetime.now(timezone.utc).isoformat(),
-        }  # fmt: skip
+            "submitted_at": datetime.now(UTC).isoformat(),
+        }
 
     def send(self, job: Any, *, queue: str = QUEUE) -> None:
         job_id = job.get("job_id") if isinstance(job, dict) else None
-        self.redis.lpush(queue, celery_message(job, task_id=job_id if isinstance(job_id, str) else uuid.uuid4().hex, queue=queue))
+        self.redis.lpush(
+            queue, celery_message(job, task_id=job_id if isinstance(job_id, str) else uuid.uuid4().hex, queue=queue)
+        )
 
     def finished(self, job_id: str) -> JobRecord:
         deadline = time.monotonic() + TIMEOUT
@@ -221,7 +248,9 @@ def raw(stack: LocalStack, stack_env: dict[str, str], bucket: str, reference_cli
     data = clip.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     Storage().put(bucket, f"refs/{sha}.wav", data, content_type="audio/wav")
-    return Raw(stack=stack, bucket=bucket, clip_key=f"refs/{sha}.wav", clip_sha=sha, clip_size=len(data), transcript=transcript)
+    return Raw(
+        stack=stack, bucket=bucket, clip_key=f"refs/{sha}.wav", clip_sha=sha, clip_size=len(data), transcript=transcript
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,9 +271,15 @@ class ProducerCase:
 
 
 PRODUCER_CASES: dict[str, ProducerCase] = {
-    "text over NARRATE_MAX_TEXT_BYTES": ProducerCase("2500 bytes, over the limit of 2000 (NARRATE_MAX_TEXT_BYTES)", text="word " * 500),
-    "invalid UTF-8 in the text file": ProducerCase("not UTF-8 text (invalid byte at offset 3)", text=b"caf\xe9 au lait"),
-    "escape sequence in the text": ProducerCase("control character U+001B at character 6", text="Clear \x1b[2J the screen."),
+    "text over NARRATE_MAX_TEXT_BYTES": ProducerCase(
+        "2500 bytes, over the limit of 2000 (NARRATE_MAX_TEXT_BYTES)", text="word " * 500
+    ),
+    "invalid UTF-8 in the text file": ProducerCase(
+        "not UTF-8 text (invalid byte at offset 3)", text=b"caf\xe9 au lait"
+    ),
+    "escape sequence in the text": ProducerCase(
+        "control character U+001B at character 6", text="Clear \x1b[2J the screen."
+    ),
     "DEL in the text": ProducerCase("control character U+007F", text="Rub out\x7f."),
     "empty transcript": ProducerCase("transcript is empty", voice=lambda c, t, k: _voice(c, "  \t ")),
     "reference not audio": ProducerCase("not decodable audio", voice=lambda c, t, k: _voice(k.not_audio, t)),
@@ -263,8 +298,15 @@ PRODUCER_CASES: dict[str, ProducerCase] = {
 
 
 @pytest.mark.parametrize("case", list(PRODUCER_CASES))
-def test_producer_refuses_bad_input(case: str, stack: LocalStack, stack_env: dict[str, str], bucket: str,
-                                    reference_clip: tuple[Path, str], clips: Clips, tmp_path: Path) -> None:  # fmt: skip
+def test_producer_refuses_bad_input(
+    case: str,
+    stack: LocalStack,
+    stack_env: dict[str, str],
+    bucket: str,
+    reference_clip: tuple[Path, str],
+    clips: Clips,
+    tmp_path: Path,
+) -> None:
     spec = PRODUCER_CASES[case]
     client = redis.Redis.from_url(stack.redis.url)  # type: ignore[union-attr]
     clear_narrate_keys(client)
@@ -288,20 +330,32 @@ def test_producer_refuses_bad_input(case: str, stack: LocalStack, stack_env: dic
 # (clip and transcript, the warning expected or None)
 TRANSCRIPT_FITS: dict[str, tuple[Callable[[Clips, tuple[Path, str]], tuple[Path, str]], str | None]] = {
     "3 words for a 20 s clip": (lambda k, ref: (k.twenty_seconds, "Hello there, friend."), "3 words for a 20.0 s clip"),
-    "400 words for a 2 s clip": (lambda k, ref: (k.two_seconds, " ".join(["word"] * 400)), "400 words for a 2.0 s clip"),
+    "400 words for a 2 s clip": (
+        lambda k, ref: (k.two_seconds, " ".join(["word"] * 400)),
+        "400 words for a 2.0 s clip",
+    ),
     "the clip's own transcript": (lambda k, ref: ref, None),
 }
 
 
 @pytest.mark.parametrize("case", list(TRANSCRIPT_FITS))
-def test_producer_warns_when_the_transcript_cannot_be_the_clips(case: str, worker: Service, stack_env: dict[str, str], bucket: str,
-                                                                 reference_clip: tuple[Path, str], clips: Clips, tmp_path: Path) -> None:  # fmt: skip
+def test_producer_warns_when_the_transcript_cannot_be_the_clips(
+    case: str,
+    worker: Service,
+    stack_env: dict[str, str],
+    bucket: str,
+    reference_clip: tuple[Path, str],
+    clips: Clips,
+    tmp_path: Path,
+) -> None:
     pick, warning = TRANSCRIPT_FITS[case]
     clip, transcript = pick(clips, reference_clip)
     text_file = tmp_path / "chapter.txt"
     text_file.write_text("A short chapter.", encoding="utf-8")
 
-    result = narrate(["submit", str(text_file), *_voice(clip, transcript), "--out", f"s3://{bucket}/w", "--wait"], stack_env)
+    result = narrate(
+        ["submit", str(text_file), *_voice(clip, transcript), "--out", f"s3://{bucket}/w", "--wait"], stack_env
+    )
 
     # A warning, not a refusal: the job is still rendered.
     assert result.returncode == 0, (result.stdout, result.stderr)
@@ -335,23 +389,30 @@ def _without(job: dict[str, Any], field: str) -> dict[str, Any]:
 
 WORKER_CASES: dict[str, WorkerCase] = {
     "wrong schema version": WorkerCase(lambda r: {**r.job(), "schema_version": 2}, "schema_version 2 is not supported"),
-    "schema version as a string": WorkerCase(lambda r: {**r.job(), "schema_version": "1"}, "schema_version must be the number 1, not the string '1'"),
+    "schema version as a string": WorkerCase(
+        lambda r: {**r.job(), "schema_version": "1"}, "schema_version must be the number 1, not the string '1'"
+    ),
     "missing field text": WorkerCase(lambda r: _without(r.job(), "text"), "text: Field required"),
     "missing field output": WorkerCase(lambda r: _without(r.job(), "output"), "output: Field required"),
     "unknown field": WorkerCase(lambda r: {**r.job(), "priority": 9}, "priority: Extra inputs are not permitted"),
     "text as a number": WorkerCase(lambda r: {**r.job(), "text": 42}, "text: Input should be a valid string"),
-    "voice as a string": WorkerCase(lambda r: {**r.job(), "voice": "narrator"}, "voice: Input should be a valid dictionary"),
+    "voice as a string": WorkerCase(
+        lambda r: {**r.job(), "voice": "narrator"}, "voice: Input should be a valid dictionary"
+    ),
     "text over NARRATE_MAX_TEXT_BYTES": WorkerCase(
         lambda r: r.job("word " * 500), "2500 bytes, over the limit of 2000 (NARRATE_MAX_TEXT_BYTES)"
     ),
     "message over NARRATE_MAX_MESSAGE_BYTES": WorkerCase(
         lambda r: r.job("word " * 12_000), "over the limit of 50000 (NARRATE_MAX_MESSAGE_BYTES)"
     ),
-    "escape sequence in the text": WorkerCase(lambda r: r.job("Clear \x1b[2J the screen."), "control character U+001B at character 6"),
+    "escape sequence in the text": WorkerCase(
+        lambda r: r.job("Clear \x1b[2J the screen."), "control character U+001B at character 6"
+    ),
     "NUL in the text": WorkerCase(lambda r: r.job("Null\x00terminated."), "control character U+0000"),
     "C1 control in the text": WorkerCase(lambda r: r.job("Next\x85line."), "control character U+0085"),
     "reference_hash of another voice": WorkerCase(
-        lambda r: {**r.job(), "voice": {**r.job()["voice"], "reference_hash": "e" * 64}}, "is not the identity of its clips"
+        lambda r: {**r.job(), "voice": {**r.job()["voice"], "reference_hash": "e" * 64}},
+        "is not the identity of its clips",
     ),
     "reference missing in S3": WorkerCase(lambda r: with_clip(r.job(), clip_ref(os.urandom(64))), "is missing"),
     "reference that is not audio": WorkerCase(
@@ -365,20 +426,35 @@ WORKER_CASES: dict[str, WorkerCase] = {
     "reference altered after upload": WorkerCase(
         lambda r: with_clip(r.job(), _uploaded(r, tone_wav(12), claimed_sha="a" * 64)), "does not match its sha256"
     ),
-    "reference of 0.2 s": WorkerCase(lambda r: with_clip(r.job(), _uploaded(r, tone_wav(0.2))), "is 0.20 s; at least 1 s"),
-    "reference of 10 minutes": WorkerCase(lambda r: with_clip(r.job(), _uploaded(r, tone_wav(600))), "is 600 s; at most 120 s"),
-    "clip key outside refs/": WorkerCase(
-        lambda r: with_clip(r.job(), {**clip_ref(b"x"), "key": "refs/../private/secret.wav"}), "clips.0.key: Value error"
+    "reference of 0.2 s": WorkerCase(
+        lambda r: with_clip(r.job(), _uploaded(r, tone_wav(0.2))), "is 0.20 s; at least 1 s"
     ),
-    "prefix with ..": WorkerCase(lambda r: with_output(r.job(), prefix="books/../../etc"), "contains a '..' or '.' segment"),
+    "reference of 10 minutes": WorkerCase(
+        lambda r: with_clip(r.job(), _uploaded(r, tone_wav(600))), "is 600 s; at most 120 s"
+    ),
+    "clip key outside refs/": WorkerCase(
+        lambda r: with_clip(r.job(), {**clip_ref(b"x"), "key": "refs/../private/secret.wav"}),
+        "clips.0.key: Value error",
+    ),
+    "prefix with ..": WorkerCase(
+        lambda r: with_output(r.job(), prefix="books/../../etc"), "contains a '..' or '.' segment"
+    ),
     "absolute prefix": WorkerCase(lambda r: with_output(r.job(), prefix="/etc/cron.d"), "must be relative"),
-    "percent-encoded traversal": WorkerCase(lambda r: with_output(r.job(), prefix="%2e%2e/%2e%2e/etc"), "percent-encoding is not allowed"),
-    "control character in prefix": WorkerCase(lambda r: with_output(r.job(), prefix="books\x1b[2J"), "contains control characters"),
+    "percent-encoded traversal": WorkerCase(
+        lambda r: with_output(r.job(), prefix="%2e%2e/%2e%2e/etc"), "percent-encoding is not allowed"
+    ),
+    "control character in prefix": WorkerCase(
+        lambda r: with_output(r.job(), prefix="books\x1b[2J"), "contains control characters"
+    ),
     "bucket does not exist": WorkerCase(
         lambda r: with_output(r.job(), bucket=f"no-such-bucket-{uuid.uuid4().hex[:12]}"), "the bucket does not exist"
     ),
-    "unsupported format flac": WorkerCase(lambda r: with_output(r.job(), format="flac"), "output.format: Input should be 'mp3', 'wav' or 'opus'"),
-    "sample_rate field": WorkerCase(lambda r: with_output(r.job(), sample_rate=44100), "output.sample_rate: Extra inputs are not permitted"),
+    "unsupported format flac": WorkerCase(
+        lambda r: with_output(r.job(), format="flac"), "output.format: Input should be 'mp3', 'wav' or 'opus'"
+    ),
+    "sample_rate field": WorkerCase(
+        lambda r: with_output(r.job(), sample_rate=44100), "output.sample_rate: Extra inputs are not permitted"
+    ),
 }
 
 
@@ -393,7 +469,11 @@ def test_worker_fails_the_job_and_keeps_serving(case: str, worker: Service, raw:
     # Handled by the task (and acknowledged), not a crash left for redelivery.
     wait_for_log(worker, f"narrate.render[{job['job_id']}] succeeded")
     output = job.get("output") if isinstance(job.get("output"), dict) else {}
-    out_bucket, prefix, fmt = output.get("bucket", raw.bucket), str(output.get("prefix", "")), str(output.get("format", "wav"))
+    out_bucket, prefix, fmt = (
+        output.get("bucket", raw.bucket),
+        str(output.get("prefix", "")),
+        str(output.get("format", "wav")),
+    )
     if out_bucket == raw.bucket:
         assert [k for k in bucket_keys(raw.bucket) if not k.startswith("refs/")] == [], "an output was written"
         assert not Storage().exists(raw.bucket, keys.output_audio(prefix, job["job_id"], fmt))
@@ -413,7 +493,9 @@ class _RunsAShellCommand:
         return (os.system, (self.command,))
 
 
-def test_a_pickled_message_is_refused_never_run_and_the_worker_keeps_serving(worker: Service, raw: Raw, tmp_path: Path) -> None:
+def test_a_pickled_message_is_refused_never_run_and_the_worker_keeps_serving(
+    worker: Service, raw: Raw, tmp_path: Path
+) -> None:
     marker = tmp_path / "pwned"
     task_id = uuid.uuid4().hex
     message = json.loads(celery_message({}, task_id=task_id))
@@ -434,9 +516,12 @@ def test_a_pickled_message_is_refused_never_run_and_the_worker_keeps_serving(wor
     assert_keeps_serving(raw, worker)
 
 
-def test_a_wrong_fish_key_fails_the_job_once_without_leaking_the_key(worker: Service, stack: LocalStack, raw: Raw,
-                                                                    emulator: EmulatorControl) -> None:  # fmt: skip
-    wrong = stack.add_worker(concurrency=1, extra_env={**WORKER_ENV, "FISH_API_KEY": "wrong-key"}, extra_args=["-Q", WRONG_KEY_QUEUE])
+def test_a_wrong_fish_key_fails_the_job_once_without_leaking_the_key(
+    worker: Service, stack: LocalStack, raw: Raw, emulator: EmulatorControl
+) -> None:
+    wrong = stack.add_worker(
+        concurrency=1, extra_env={**WORKER_ENV, "FISH_API_KEY": "wrong-key"}, extra_args=["-Q", WRONG_KEY_QUEUE]
+    )
     try:
         for sent in (1, 2):  # the second job shows the worker still takes work after a 401
             job = raw.job(prefix="bad-auth")
@@ -456,4 +541,3 @@ def test_a_wrong_fish_key_fails_the_job_once_without_leaking_the_key(worker: Ser
         stack.services.remove(wrong)
     # The rest of the fleet, with the right key, is unaffected.
     assert_keeps_serving(raw, worker)
-

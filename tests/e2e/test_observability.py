@@ -33,7 +33,11 @@ def free_port() -> int:
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def total(samples: dict, name: str, **labels: str) -> float:
@@ -51,15 +55,37 @@ def wait_until(condition, *, timeout: float = 60, what: str = "") -> None:  # no
 def observed(stack, stack_env, emulator, tmp_path):  # noqa: ANN201
     redis.Redis.from_url(stack.redis.url).flushdb()
     port = free_port()
-    env = {"NARRATE_METRICS_PORT": str(port), "NARRATE_LOG_FORMAT": "json", "NARRATE_PROMOTE_AFTER": "2",
-           "NARRATE_PROMOTE_POLL_SECONDS": "0.5", "NARRATE_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
-           "NARRATE_RETRY_BASE_SECONDS": "0.2", "NARRATE_RETRY_MAX_SECONDS": "1",
-           # countdowns are capped at visibility timeout - time limit: a job waiting for credit looks again within 3 s, not 5-15 s
-           "NARRATE_TASK_SOFT_TIME_LIMIT": "20", "NARRATE_TASK_TIME_LIMIT": "25", "NARRATE_VISIBILITY_TIMEOUT": "28"}  # fmt: skip
+    env = {
+        "NARRATE_METRICS_PORT": str(port),
+        "NARRATE_LOG_FORMAT": "json",
+        "NARRATE_PROMOTE_AFTER": "2",
+        "NARRATE_PROMOTE_POLL_SECONDS": "0.5",
+        "NARRATE_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
+        "NARRATE_RETRY_BASE_SECONDS": "0.2",
+        "NARRATE_RETRY_MAX_SECONDS": "1",
+        # countdowns are capped at visibility timeout - time limit: a job waiting for credit looks again within 3 s, not 5-15 s
+        "NARRATE_TASK_SOFT_TIME_LIMIT": "20",
+        "NARRATE_TASK_TIME_LIMIT": "25",
+        "NARRATE_VISIBILITY_TIMEOUT": "28",
+    }
     worker = stack.add_worker(concurrency=2, extra_env=env, ready=False)
     cluster_port = free_port()
-    cluster = subprocess.Popen([sys.executable, "-m", "producer.cli.main", "metrics", "serve", "--port", str(cluster_port), "--host", "127.0.0.1"],
-                               env={**os.environ, **stack_env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    cluster = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "producer.cli.main",
+            "metrics",
+            "serve",
+            "--port",
+            str(cluster_port),
+            "--host",
+            "127.0.0.1",
+        ],
+        env={**os.environ, **stack_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     worker.wait_ready()  # the two start side by side
     wait_until(lambda: _up(cluster_port), what="narrate metrics serve")
     yield worker, port, cluster_port
@@ -76,38 +102,54 @@ def _up(port: int) -> bool:
         return False
 
 
-def test_metrics_match_the_emulators_log_and_logs_are_json(observed, bucket, emulator, reference_clip, tmp_path) -> None:
+def test_metrics_match_the_emulators_log_and_logs_are_json(
+    observed, bucket, emulator, reference_clip, tmp_path
+) -> None:
     worker, port, cluster_port = observed
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
     submitter = Submitter.from_settings(Settings())
     jobs = []
     for number in range(6):  # one at a time: two one-shot uses, then the trained voice's id
-        [job] = submitter.submit(sources=[TextSource(f"part {number}", f"Part {number} of the story, told plainly.")], voice=voice,
-                                 out=f"s3://{bucket}/observed")  # fmt: skip
+        [job] = submitter.submit(
+            sources=[TextSource(f"part {number}", f"Part {number} of the story, told plainly.")],
+            voice=voice,
+            out=f"s3://{bucket}/observed",
+        )
         jobs.append(job)
         store = submitter._store
-        wait_until(lambda: (r := store.get(job.job_id)) is not None and r.finished, what=f"job {number}")
+        wait_until(lambda store=store, job=job: (r := store.get(job.job_id)) is not None and r.finished, what=f"job {number}")
     logged = [r for r in emulator.requests() if r["status"] == 200]
     samples = scrape(port)
     by_mode = {mode: [r for r in logged if r["mode"] == mode] for mode in ("one_shot", "reference_id")}
     assert by_mode["one_shot"] and by_mode["reference_id"], "the batch crossed the promotion"
     for mode, requests in by_mode.items():
         assert total(samples, "narrate_fish_requests_total", voice_mode=mode, outcome="ok") == len(requests)
-        assert total(samples, "narrate_fish_text_bytes_total", voice_mode=mode) == sum(len(r["text"].encode()) for r in requests)
+        assert total(samples, "narrate_fish_text_bytes_total", voice_mode=mode) == sum(
+            len(r["text"].encode()) for r in requests
+        )
         assert total(samples, "narrate_fish_request_seconds_count", voice_mode=mode) == len(requests)
     assert total(samples, "narrate_reference_bytes_sent_total") == sum(r["reference_bytes"] for r in logged) > 0
     billed = sum(len(r["text"].encode()) for r in logged)
-    assert total(samples, "narrate_fish_spend_usd_total") == pytest.approx(billed / 1e6 * Settings().price_per_million_bytes)
+    assert total(samples, "narrate_fish_spend_usd_total") == pytest.approx(
+        billed / 1e6 * Settings().price_per_million_bytes
+    )
     assert total(samples, "narrate_jobs_total", state="succeeded") == 6
     assert total(samples, "narrate_promotions_total", outcome="trained") == 1
     cluster = scrape(cluster_port)
-    assert total(cluster, "narrate_fish_slots_in_use") == 0 and total(cluster, "narrate_fish_slots_cap") == Settings().fish_concurrency
+    assert (
+        total(cluster, "narrate_fish_slots_in_use") == 0
+        and total(cluster, "narrate_fish_slots_cap") == Settings().fish_concurrency
+    )
     assert total(cluster, "narrate_queue_depth", queue="narrate") == 0 and total(cluster, "narrate_breaker_open") == 0
 
     # JSON logs: every line parses, each job's outcome names it, Celery's own lines come out the same way, no key.
     lines = [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.strip()]
-    succeeded = {line["job_id"]: line for line in lines if line.get("message", "").startswith("job ") and "succeeded" in line["message"]}
+    succeeded = {
+        line["job_id"]: line
+        for line in lines
+        if line.get("message", "").startswith("job ") and "succeeded" in line["message"]
+    }
     assert set(succeeded) == {job.job_id for job in jobs}
     assert {line["voice_mode"] for line in succeeded.values()} == {"one_shot", "reference_id"}
     assert all(len(line["reference_hash"]) == 12 and line["task_id"] == line["job_id"] for line in succeeded.values())
@@ -120,8 +162,9 @@ def test_the_breaker_gauge_follows_a_402(observed, bucket, emulator, reference_c
     worker, port, cluster_port = observed
     emulator.control(credit="0")
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
-    [job] = Submitter.from_settings(Settings()).submit(sources=[TextSource("paid", "Words nobody has paid for yet.")], voice=voice,
-                                                       out=f"s3://{bucket}/observed")  # fmt: skip
+    [job] = Submitter.from_settings(Settings()).submit(
+        sources=[TextSource("paid", "Words nobody has paid for yet.")], voice=voice, out=f"s3://{bucket}/observed"
+    )
     wait_until(lambda: total(scrape(cluster_port), "narrate_breaker_open") == 1, what="the breaker to open")
     wait_until(lambda: total(scrape(port), "narrate_retries_total", cause="credit_wait") >= 1, what="a credit wait")
     assert total(scrape(port), "narrate_fish_requests_total", outcome="no_credit") >= 1
@@ -137,6 +180,16 @@ def test_the_probes_answer_from_the_heartbeat_and_the_broker(observed, stack_env
     wait_until(lambda: (tmp_path / "heartbeat").exists(), what="the first heartbeat")
     assert subprocess.run([*probe, "live"], env=env, capture_output=True).returncode == 0
     assert subprocess.run([*probe, "ready"], env=env, capture_output=True).returncode == 0
-    assert subprocess.run([*probe, "live"], env={**env, "NARRATE_HEARTBEAT_FILE": str(tmp_path / "gone")}, capture_output=True).returncode == 1
-    down = subprocess.run([*probe, "ready"], env={**env, "NARRATE_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}, capture_output=True, text=True)
+    assert (
+        subprocess.run(
+            [*probe, "live"], env={**env, "NARRATE_HEARTBEAT_FILE": str(tmp_path / "gone")}, capture_output=True
+        ).returncode
+        == 1
+    )
+    down = subprocess.run(
+        [*probe, "ready"],
+        env={**env, "NARRATE_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"},
+        capture_output=True,
+        text=True,
+    )
     assert down.returncode == 1 and "ConnectionError" in down.stderr

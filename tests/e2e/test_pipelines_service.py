@@ -23,8 +23,9 @@ def wait_for(predicate, *, timeout: float) -> None:
         time.sleep(0.3)
 
 
-def test_two_beats_render_every_dropped_file_once_and_a_recurring_one_per_run(stack, stack_env, emulator, bucket, reference_clip, tmp_path,
-                                                                             redis_client) -> None:
+def test_two_beats_render_every_dropped_file_once_and_a_recurring_one_per_run(
+    stack, stack_env, emulator, bucket, reference_clip, tmp_path, redis_client
+) -> None:
     VoiceBook.from_settings(Settings()).add("narrator", prepare_clip_voice([ClipInput(*reference_clip)]), bucket=bucket)
     storage = Storage()
     storage.put(bucket, "news/today.txt", b"Today's bulletin, read every two seconds.", content_type="text/plain")
@@ -43,18 +44,30 @@ pipelines:
     every: 2s
 """)
     env = {"NARRATE_PIPELINES_FILE": str(config)}
-    services = [stack.add_worker(concurrency=2, ready=False),
-                stack.add_worker(concurrency=2, app="producer.pipelines.tasks", extra_env=env, extra_args=["--queues", "narrate.pipelines"],
-                                 ready=False)]  # fmt: skip
+    services = [
+        stack.add_worker(concurrency=2, ready=False),
+        stack.add_worker(
+            concurrency=2,
+            app="producer.pipelines.tasks",
+            extra_env=env,
+            extra_args=["--queues", "narrate.pipelines"],
+            ready=False,
+        ),
+    ]
     try:
         for service in services:  # spawned side by side, then waited for; the beats likewise
             service.wait_ready()
-        services += [stack.add_pipelines_beat(extra_env=env, ready=False), stack.add_pipelines_beat(extra_env=env, ready=False)]
+        services += [
+            stack.add_pipelines_beat(extra_env=env, ready=False),
+            stack.add_pipelines_beat(extra_env=env, ready=False),
+        ]
         for beat in services[2:]:
             beat.wait_ready()
         for n in range(3):
             storage.put(bucket, f"inbox/note-{n}.txt", f"Dropped note number {n}.".encode(), content_type="text/plain")
-        storage.put(bucket, "inbox/book.md", b"# A Book\n\n## One\n\nDropped as a book.\n", content_type="text/markdown")
+        storage.put(
+            bucket, "inbox/book.md", b"# A Book\n\n## One\n\nDropped as a book.\n", content_type="text/markdown"
+        )
         results = lambda: [k for k, _ in storage.list(bucket, "processed/inbox/") if k.endswith(".result.json")]  # noqa: E731
         wait_for(lambda: len(results()) == 4, timeout=90)
         time.sleep(3)  # another bulletin run at least
@@ -72,4 +85,6 @@ pipelines:
     assert all(o.startswith(f"s3://{bucket}/audio/note-") for o in outputs[1:])
     runs = {k.split("/")[2] for k, _ in storage.list(bucket, "bulletins/") if k.endswith(".json")}
     assert len(runs) >= 2, "one output per run, each under its own {time}"
-    assert len(runs) == sum(1 for t in rendered if t.startswith("Today's")), "one render per run: two beats did not double it"
+    assert len(runs) == sum(1 for t in rendered if t.startswith("Today's")), (
+        "one render per run: two beats did not double it"
+    )

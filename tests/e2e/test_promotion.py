@@ -80,9 +80,13 @@ def voice(reference_clip) -> PreparedVoice:
 
 
 def render(submitter: Submitter, texts: list[str], voice, bucket: str) -> list[JobRecord]:  # noqa: ANN001
-    jobs = submitter.submit(sources=[TextSource(f"part-{i}.txt", t) for i, t in enumerate(texts)], voice=voice, out=f"s3://{bucket}/p")
+    jobs = submitter.submit(
+        sources=[TextSource(f"part-{i}.txt", t) for i, t in enumerate(texts)], voice=voice, out=f"s3://{bucket}/p"
+    )
     store = JobStore.from_url(Settings().broker_url)
-    records = progress.wait_for(store, [j.job_id for j in jobs], console=Console(file=io.StringIO()), timeout=120, poll_seconds=0.1)
+    records = progress.wait_for(
+        store, [j.job_id for j in jobs], console=Console(file=io.StringIO()), timeout=120, poll_seconds=0.1
+    )
     assert [r.state for r in records] == ["succeeded"] * len(texts), [r.error for r in records]
     return records
 
@@ -125,7 +129,9 @@ def test_exact_threshold_then_only_the_voice_id(start_workers, submitter, regist
     assert wire < len(voice.clips[0].data) and after["bytes_saved"] == 2 * wire
 
 
-def test_thirty_jobs_racing_past_n_create_exactly_one_voice(start_workers, submitter, registry, voice, bucket, emulator) -> None:
+def test_thirty_jobs_racing_past_n_create_exactly_one_voice(
+    start_workers, submitter, registry, voice, bucket, emulator
+) -> None:
     start_workers(promote_after="1", count=2, concurrency=3)
     render(submitter, [f"Racing job number {n}." for n in range(30)], voice, bucket)
     wait_state(registry, voice.reference_hash, {"trained"})
@@ -133,7 +139,9 @@ def test_thirty_jobs_racing_past_n_create_exactly_one_voice(start_workers, submi
     assert registry.get(voice.reference_hash)["uses"] == 30
 
 
-def test_renders_go_one_shot_once_a_slow_training_outlasts_the_wait(start_workers, submitter, registry, voice, bucket, emulator) -> None:
+def test_renders_go_one_shot_once_a_slow_training_outlasts_the_wait(
+    start_workers, submitter, registry, voice, bucket, emulator
+) -> None:
     emulator.control(train_seconds=4)
     start_workers(promote_after="0", NARRATE_PROMOTE_WAIT_SECONDS="1")
     render(submitter, ["The first job starts the promotion."], voice, bucket)
@@ -204,7 +212,9 @@ def test_a_voice_deleted_out_of_band_falls_back_and_is_promoted_again(
     assert emulator.stats()["models_created"] == 2
 
 
-def test_a_wiped_registry_is_relinked_without_a_second_voice(start_workers, submitter, registry, voice, bucket, emulator, stack) -> None:
+def test_a_wiped_registry_is_relinked_without_a_second_voice(
+    start_workers, submitter, registry, voice, bucket, emulator, stack
+) -> None:
     start_workers(promote_after="0")
     render(submitter, ["Promote me."], voice, bucket)
     model_id = wait_state(registry, voice.reference_hash, {"trained"})["model_id"]
@@ -248,10 +258,30 @@ def test_named_voice_of_two_clips_is_used_and_promoted_whole(
 ) -> None:
     start_workers(promote_after="off")
     (clip_a, text_a), (clip_b, text_b) = reference_clip, short_clip
-    added = runner.invoke(app, ["voices", "add", "narrator", "--clip", str(clip_a), "--transcript", text_a,
-                                "--clip", str(clip_b), "--transcript", text_b, "--bucket", f"s3://{bucket}"])  # fmt: skip
+    added = runner.invoke(
+        app,
+        [
+            "voices",
+            "add",
+            "narrator",
+            "--clip",
+            str(clip_a),
+            "--transcript",
+            text_a,
+            "--clip",
+            str(clip_b),
+            "--transcript",
+            text_b,
+            "--bucket",
+            f"s3://{bucket}",
+        ],
+    )
     assert added.exit_code == 0, added.output
-    submitted = runner.invoke(app, ["submit", "-", "--voice", "narrator", "--out", f"s3://{bucket}/named", "--wait"], input="Two clips, one voice.")
+    submitted = runner.invoke(
+        app,
+        ["submit", "-", "--voice", "narrator", "--out", f"s3://{bucket}/named", "--wait"],
+        input="Two clips, one voice.",
+    )
     assert submitted.exit_code == 0, submitted.output
     [seen] = emulator.requests()
     assert seen["mode"] == "one_shot" and seen["reference_texts"] == [text_a, text_b]
@@ -278,7 +308,9 @@ def test_named_voice_of_two_clips_is_used_and_promoted_whole(
     assert json.loads(listed.output) == []
 
 
-def test_same_clip_with_another_transcript_is_another_reference(start_workers, submitter, registry, reference_clip, short_clip, bucket) -> None:
+def test_same_clip_with_another_transcript_is_another_reference(
+    start_workers, submitter, registry, reference_clip, short_clip, bucket
+) -> None:
     start_workers(promote_after="1")
     clip, transcript = reference_clip
     first = prepare_clip_voice([ClipInput(clip, transcript)])
@@ -295,7 +327,9 @@ def test_same_clip_with_another_transcript_is_another_reference(start_workers, s
         assert entry["uses"] == 1 and entry["state"] == "one_shot"
 
 
-def test_promotion_reads_voice_answers_the_sdk_model_rejects(start_workers, submitter, registry, voice, bucket, emulator) -> None:
+def test_promotion_reads_voice_answers_the_sdk_model_rejects(
+    start_workers, submitter, registry, voice, bucket, emulator
+) -> None:
     emulator.control(quirky_train_mode=True)  # answers carry train_mode "full", which the SDK's Voice refuses
     start_workers(promote_after="0")
     render(submitter, ["Promote me despite the odd answer."], voice, bucket)
@@ -306,7 +340,9 @@ def test_promotion_reads_voice_answers_the_sdk_model_rejects(start_workers, subm
     assert emulator.stats()["models_created"] == 1
 
 
-def test_training_that_takes_too_long_counts_as_failed(start_workers, submitter, registry, voice, bucket, emulator) -> None:
+def test_training_that_takes_too_long_counts_as_failed(
+    start_workers, submitter, registry, voice, bucket, emulator
+) -> None:
     emulator.control(train_seconds=60)
     start_workers(promote_after="0", NARRATE_PROMOTE_TIMEOUT_SECONDS="1")
     render(submitter, ["Slow training."], voice, bucket)

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from producer.cli.main import app
-from tests.e2e.test_audiobooks import book_env, load, tts_texts, wait_book, workers  # noqa: F401 - fixtures
+from tests.e2e.conftest import load, tts_texts, wait_book
 from worker import keys
 from worker.settings import Settings
 
@@ -42,7 +42,9 @@ def invoke(*args: str) -> dict | list:
     return json.loads(result.stdout)
 
 
-def test_an_edited_entry_re_renders_exactly_the_chunks_with_its_word(workers, book_env, bucket, emulator, reference_clip, tmp_path) -> None:  # noqa: F811
+def test_an_edited_entry_re_renders_exactly_the_chunks_with_its_word(
+    workers, book_env, bucket, emulator, reference_clip, tmp_path
+) -> None:  # noqa: F811
     workers()
     book = tmp_path / "owl.md"
     book.write_text(BOOK)
@@ -66,16 +68,28 @@ def test_an_edited_entry_re_renders_exactly_the_chunks_with_its_word(workers, bo
     assert sorted(tts_texts(emulator)[rendered:]) == sorted(changed)  # exactly the three, and nothing else
     rendered = len(tts_texts(emulator))
     manifest = json.loads(load(bucket, keys.book_manifest("owl", second["book_id"])))
-    assert [[c["entries"] for c in chapter["lexicon"]] for chapter in manifest["chapters"]] == [[["Hermione"], ["Hermione"]], [["Hermione"]]]
+    assert [[c["entries"] for c in chapter["lexicon"]] for chapter in manifest["chapters"]] == [
+        [["Hermione"], ["Hermione"]],
+        [["Hermione"]],
+    ]
     assert [lexicon["name"] for lexicon in manifest["lexicons"]] == ["names.yaml"]
     assert manifest["chunks"]["reused"] == 3
 
     # One entry edited, one added: the estimate names the chunks and the cost, and the render pays exactly those.
     names.write_text("Hermione: Her-mine-ee\nowl: howl\n")
-    edited = ["Her-mine-ee laughed at the joke.", "Ron and Her-mine-ee walked on.", "Her-mine-ee's wand glowed.", "The howl flew over the lake."]
+    edited = [
+        "Her-mine-ee laughed at the joke.",
+        "Ron and Her-mine-ee walked on.",
+        "Her-mine-ee's wand glowed.",
+        "The howl flew over the lake.",
+    ]
     [estimate] = invoke("estimate", str(book), *voice, "--lexicon", str(names))
     assert estimate["lexicon_chunks"] == 4
-    assert estimate["lexicon_cost_usd"] == estimate["uncached_cost_usd"] == round(sum(len(t.encode()) for t in edited) / 1e6 * price, 4)
+    assert (
+        estimate["lexicon_cost_usd"]
+        == estimate["uncached_cost_usd"]
+        == round(sum(len(t.encode()) for t in edited) / 1e6 * price, 4)
+    )
     third = invoke("book", str(book), *voice, "--lexicon", str(names))
     wait_book(third["book_id"])
     assert sorted(tts_texts(emulator)[rendered:]) == sorted(edited)
@@ -84,10 +98,14 @@ def test_an_edited_entry_re_renders_exactly_the_chunks_with_its_word(workers, bo
     assert [c["title"] for c in manifest["chapters"]] == ["The Owl", "The Castle"]
 
 
-def test_say_renders_one_line_with_the_named_voices_lexicon(workers, book_env, bucket, emulator, reference_clip, tmp_path) -> None:  # noqa: F811
+def test_say_renders_one_line_with_the_named_voices_lexicon(
+    workers, book_env, bucket, emulator, reference_clip, tmp_path
+) -> None:  # noqa: F811
     workers()
     clip, words = reference_clip
-    added = runner.invoke(app, ["voices", "add", "narrator", "--clip", str(clip), "--transcript", words, "--bucket", f"s3://{bucket}"])
+    added = runner.invoke(
+        app, ["voices", "add", "narrator", "--clip", str(clip), "--transcript", words, "--bucket", f"s3://{bucket}"]
+    )
     assert added.exit_code == 0, added.output
     names = tmp_path / "names.pls"
     names.write_text(
@@ -101,8 +119,20 @@ def test_say_renders_one_line_with_the_named_voices_lexicon(workers, book_env, b
     extra = tmp_path / "extra.csv"
     extra.write_text("word,say\nlaughed,chuckled\n")
     saved = tmp_path / "line.wav"
-    said = invoke("say", "Hermione laughed at https://example.com/Hermione.", "--voice", "narrator", "--lexicon", str(extra),
-                  "--out", f"s3://{bucket}/tries", "--save", str(saved), "--format", "wav")  # fmt: skip
+    said = invoke(
+        "say",
+        "Hermione laughed at https://example.com/Hermione.",
+        "--voice",
+        "narrator",
+        "--lexicon",
+        str(extra),
+        "--out",
+        f"s3://{bucket}/tries",
+        "--save",
+        str(saved),
+        "--format",
+        "wav",
+    )
     heard = "Her-my-oh-nee chuckled at https://example.com/Hermione."  # the voice's lexicon, then the line's; never inside a URL
     assert said["fish_read"] == heard and said["entries"] == ["Hermione", "laughed"]
     assert tts_texts(emulator)[-1] == heard

@@ -22,7 +22,6 @@ from producer.dev.stack import Service
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from tests.conftest import EmulatorControl
-from tests.e2e.test_audiobooks import book_env, voice, workers  # noqa: F401  (fixtures: real workers, as the book tests start them)
 from tests.support.epubs import fable
 from worker.books.state import BookState
 from worker.settings import Settings, get_settings
@@ -31,7 +30,11 @@ from worker.storage import Storage
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
 TTL_SECONDS = 10  # long enough for `wait` and the pipeline to read each outcome on a busy machine
-QUICK_BEAT = {"NARRATE_JOB_TTL_SECONDS": str(TTL_SECONDS), "NARRATE_SWEEP_SECONDS": "1", "NARRATE_RECONCILE_SECONDS": "1"}
+QUICK_BEAT = {
+    "NARRATE_JOB_TTL_SECONDS": str(TTL_SECONDS),
+    "NARRATE_SWEEP_SECONDS": "1",
+    "NARRATE_RECONCILE_SECONDS": "1",
+}
 
 ALLOWED = {
     r"narrate:ref:<hash>": "the voice registry: a reference's uses and its Fish voice, so no voice is created twice",
@@ -53,8 +56,16 @@ SEEN_ENTRY_BYTES = 1024  # what status needs of a settled file, not its loudness
 def family(key: str) -> str:
     """The key with its ids, hashes, numbers and dates generalised: what one owner writes."""
     key = re.sub(r"\d{4}-\d{2}-\d{2}", "<date>", key)
-    return ":".join("<hash>" if re.fullmatch(r"[0-9a-f]{64}", p) else "<id>" if re.fullmatch(r"[0-9a-f]{32}", p)
-                    else "<n>" if p.isdigit() else p for p in key.split(":"))  # fmt: skip
+    return ":".join(
+        "<hash>"
+        if re.fullmatch(r"[0-9a-f]{64}", p)
+        else "<id>"
+        if re.fullmatch(r"[0-9a-f]{32}", p)
+        else "<n>"
+        if p.isdigit()
+        else p
+        for p in key.split(":")
+    )
 
 
 def leftovers(client: redis.Redis) -> dict[str, list[str]]:
@@ -62,7 +73,9 @@ def leftovers(client: redis.Redis) -> dict[str, list[str]]:
     for raw in client.scan_iter(match="narrate:*", count=1000):
         key = raw.decode()
         allowed = any(re.fullmatch(pattern, family(key)) for pattern in ALLOWED)
-        if not allowed and not (any(re.fullmatch(pattern, family(key)) for pattern in EXPIRING) and client.ttl(key) > 0):
+        if not allowed and not (
+            any(re.fullmatch(pattern, family(key)) for pattern in EXPIRING) and client.ttl(key) > 0
+        ):
             found.setdefault(family(key), []).append(key)
     return found
 
@@ -72,8 +85,10 @@ def describe(client: redis.Redis, found: dict[str, list[str]]) -> str:
         ttl = client.ttl(key)
         return "never expires" if ttl == -1 else f"expires in {ttl} s, not after NARRATE_JOB_TTL_SECONDS"
 
-    return "\n".join(f"  {name}: {len(names)} key(s), e.g. {names[0]} ({client.type(names[0]).decode()}, {why(names[0])})"
-                     for name, names in sorted(found.items()))  # fmt: skip
+    return "\n".join(
+        f"  {name}: {len(names)} key(s), e.g. {names[0]} ({client.type(names[0]).decode()}, {why(names[0])})"
+        for name, names in sorted(found.items())
+    )
 
 
 def wait_for_book(book_id: str, *, timeout: float = 120) -> str:
@@ -90,41 +105,73 @@ def submit_jobs(bucket: str, clip: tuple, texts: list[str], tmp_path) -> list[st
     for number, text in enumerate(texts):
         files.append(tmp_path / f"job-{len(list(tmp_path.glob('job-*')))}-{number}.txt")
         files[-1].write_text(text, encoding="utf-8")
-    result = runner.invoke(app, ["submit", *map(str, files), "--voice", str(clip[0]), "--transcript", clip[1],
-                                 "--out", f"s3://{bucket}/jobs", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "submit",
+            *map(str, files),
+            "--voice",
+            str(clip[0]),
+            "--transcript",
+            clip[1],
+            "--out",
+            f"s3://{bucket}/jobs",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return [job["job_id"] for job in json.loads(result.stdout)["jobs"]]
 
 
 def run_pipeline(bucket: str, clip: tuple, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     """An inbox pipeline with a text and a book, run (`narrate pipelines run`) until both are filed."""
-    added = runner.invoke(app, ["voices", "add", "narrator", "--clip", str(clip[0]), "--transcript", clip[1], "--bucket", f"s3://{bucket}"])
+    added = runner.invoke(
+        app,
+        ["voices", "add", "narrator", "--clip", str(clip[0]), "--transcript", clip[1], "--bucket", f"s3://{bucket}"],
+    )
     assert added.exit_code == 0, added.output
     config = tmp_path / "pipelines.yaml"
-    config.write_text(f"pipelines:\n  - name: bounded\n    inbox: s3://{bucket}/inbox/\n    out: s3://{bucket}/audio/\n"
-                      "    voice: narrator\n    every: 1h\n")  # fmt: skip
+    config.write_text(
+        f"pipelines:\n  - name: bounded\n    inbox: s3://{bucket}/inbox/\n    out: s3://{bucket}/audio/\n"
+        "    voice: narrator\n    every: 1h\n"
+    )
     monkeypatch.setenv("NARRATE_PIPELINES_FILE", str(config))
     get_settings.cache_clear()
     storage = Storage()
     storage.put(bucket, "inbox/note.txt", b"A short note, dropped into the inbox.", content_type="text/plain")
-    storage.put(bucket, "inbox/book.md", b"# The Inbox\n\n## One\n\nA book in the inbox.\n\n## Two\n\nIts end.\n", content_type="text/markdown")
+    storage.put(
+        bucket,
+        "inbox/book.md",
+        b"# The Inbox\n\n## One\n\nA book in the inbox.\n\n## Two\n\nIts end.\n",
+        content_type="text/markdown",
+    )
     deadline = time.monotonic() + 120
     while not all(storage.exists(bucket, f"processed/bounded/{name}.result.json") for name in ("note", "book")):
-        assert time.monotonic() < deadline, f"the pipeline did not file its results: {[k for k, _ in storage.list(bucket, '')]}"
+        assert time.monotonic() < deadline, (
+            f"the pipeline did not file its results: {[k for k, _ in storage.list(bucket, '')]}"
+        )
         ran = runner.invoke(app, ["pipelines", "run", "bounded"])
         assert ran.exit_code == 0, ran.output
         time.sleep(0.5)
 
 
 def test_after_the_ttl_only_the_registry_and_configuration_are_left(
-    workers: Callable[..., Service], book_env, bucket, emulator: EmulatorControl, voice, reference_clip, tmp_path,  # noqa: ANN001, F811
+    workers: Callable[..., Service],
+    book_env,
+    bucket,
+    emulator: EmulatorControl,
+    voice,
+    reference_clip,
+    tmp_path,  # noqa: ANN001, F811
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     workers(beat=True, **QUICK_BEAT)
     client = redis.Redis.from_url(Settings().broker_url)
 
     # Jobs: a batch that succeeds, then one Fish refuses for good.
-    batch = submit_jobs(bucket, reference_clip, ["The first job of the batch.", "The second one.", "And a third."], tmp_path)
+    batch = submit_jobs(
+        bucket, reference_clip, ["The first job of the batch.", "The second one.", "And a third."], tmp_path
+    )
     assert runner.invoke(app, ["wait", *batch, "--timeout", "120"]).exit_code == 0
     emulator.control(fail_status=403, fail_count=1)
     refused = submit_jobs(bucket, reference_clip, ["Nobody pays for this one."], tmp_path)

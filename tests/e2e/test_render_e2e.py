@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,9 @@ def worker(stack: LocalStack) -> Iterator[Service]:
     stack.services.remove(service)
 
 
-def narrate(args: list[str], env: dict[str, str], *, stdin: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def narrate(
+    args: list[str], env: dict[str, str], *, stdin: str | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*NARRATE, *args], env={**os.environ, **env}, input=stdin, capture_output=True, text=True, timeout=timeout
     )
@@ -51,16 +53,31 @@ def wait_ok(ids: list[str], env: dict[str, str]) -> list[dict]:
     return records
 
 
-def test_cli_submit_renders_to_s3_with_a_manifest(worker, stack_env, bucket, emulator: EmulatorControl, reference_clip, tmp_path) -> None:
+def test_cli_submit_renders_to_s3_with_a_manifest(
+    worker, stack_env, bucket, emulator: EmulatorControl, reference_clip, tmp_path
+) -> None:
     clip, transcript = reference_clip
     chapter = tmp_path / "chapter-1.txt"
     chapter.write_text("The North Wind and the Sun were disputing which was the stronger.", encoding="utf-8")
     piped = "A traveller came along wrapped in a warm cloak, and they agreed on a contest."
     result = narrate(
-        ["submit", str(chapter), "-", "--voice", str(clip), "--transcript", transcript,
-         "--out", f"s3://{bucket}/books/fable", "--format", "mp3", "--json"],
-        stack_env, stdin=piped,
-    )  # fmt: skip
+        [
+            "submit",
+            str(chapter),
+            "-",
+            "--voice",
+            str(clip),
+            "--transcript",
+            transcript,
+            "--out",
+            f"s3://{bucket}/books/fable",
+            "--format",
+            "mp3",
+            "--json",
+        ],
+        stack_env,
+        stdin=piped,
+    )
     assert result.returncode == 0, result.stderr
     ids = [job["job_id"] for job in json.loads(result.stdout)["jobs"]]
     assert len(ids) == 2
@@ -87,11 +104,16 @@ def test_cli_submit_renders_to_s3_with_a_manifest(worker, stack_env, bucket, emu
     assert status.returncode == 0 and [r["state"] for r in json.loads(status.stdout)] == ["succeeded"] * 2
 
 
-def test_existing_fish_voice_sends_only_its_id(worker, stack_env, bucket, emulator: EmulatorControl, reference_clip, tmp_path) -> None:
+def test_existing_fish_voice_sends_only_its_id(
+    worker, stack_env, bucket, emulator: EmulatorControl, reference_clip, tmp_path
+) -> None:
     model_id = emulator.create_model(reference_clip)
     text = tmp_path / "t.txt"
     text.write_text("Spoken with a voice that was trained before.", encoding="utf-8")
-    result = narrate(["submit", str(text), "--voice-id", model_id, "--out", f"s3://{bucket}", "--format", "opus", "--json"], stack_env)
+    result = narrate(
+        ["submit", str(text), "--voice-id", model_id, "--out", f"s3://{bucket}", "--format", "opus", "--json"],
+        stack_env,
+    )
     assert result.returncode == 0, result.stderr
     [record] = wait_ok([json.loads(result.stdout)["jobs"][0]["job_id"]], stack_env)
     assert record["voice_mode"] == "reference_id"
@@ -102,29 +124,56 @@ def test_existing_fish_voice_sends_only_its_id(worker, stack_env, bucket, emulat
 
 def celery_message(task: str, kwargs: dict, task_id: str) -> bytes:
     """A Celery protocol-2 message built by hand, as a producer in another language would."""
-    body = base64.b64encode(json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]).encode())
-    return json.dumps({
-        "body": body.decode(), "content-encoding": "utf-8", "content-type": "application/json",
-        "headers": {"lang": "js", "task": task, "id": task_id, "root_id": task_id, "parent_id": None, "group": None,
-                    "retries": 0, "argsrepr": "()", "kwargsrepr": "{}", "origin": "non-python-producer"},
-        "properties": {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2, "priority": 0,
-                       "delivery_info": {"exchange": "", "routing_key": "narrate"}, "body_encoding": "base64",
-                       "delivery_tag": str(uuid.uuid4())},
-    }).encode()  # fmt: skip
+    body = base64.b64encode(
+        json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]).encode()
+    )
+    return json.dumps(
+        {
+            "body": body.decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {
+                "lang": "js",
+                "task": task,
+                "id": task_id,
+                "root_id": task_id,
+                "parent_id": None,
+                "group": None,
+                "retries": 0,
+                "argsrepr": "()",
+                "kwargsrepr": "{}",
+                "origin": "non-python-producer",
+            },
+            "properties": {
+                "correlation_id": task_id,
+                "reply_to": "",
+                "delivery_mode": 2,
+                "priority": 0,
+                "delivery_info": {"exchange": "", "routing_key": "narrate"},
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
+            },
+        }
+    ).encode()
 
 
 def send_raw(stack: LocalStack, job: dict) -> None:
-    redis.Redis.from_url(stack.redis.url).lpush("narrate", celery_message("narrate.render", {"job": job}, job.get("job_id", uuid.uuid4().hex)))  # type: ignore[union-attr]
+    redis.Redis.from_url(stack.redis.url).lpush(
+        "narrate", celery_message("narrate.render", {"job": job}, job.get("job_id", uuid.uuid4().hex))
+    )  # type: ignore[union-attr]
 
 
 def raw_job(bucket: str, clip_key: str, clip_sha: str, size: int, transcript: str, text: str) -> dict:
     """Built from the documented JSON Schema and docs/voice-identity.md only: no import of the Python models."""
     return {
-        "schema_version": 1, "job_id": uuid.uuid4().hex, "text": text, "title": "from-js",
+        "schema_version": 1,
+        "job_id": uuid.uuid4().hex,
+        "text": text,
+        "title": "from-js",
         "voice": message_voice([{"key": clip_key, "sha256": clip_sha, "size": size, "transcript": transcript}]),
         "output": {"bucket": bucket, "prefix": "raw", "format": "wav"},
-        "submitted_at": datetime.now(timezone.utc).isoformat(),
-    }  # fmt: skip
+        "submitted_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def test_a_job_enqueued_by_name_with_plain_json_renders(worker, stack, stack_env, bucket, reference_clip) -> None:
@@ -143,14 +192,19 @@ def test_a_job_enqueued_by_name_with_plain_json_renders(worker, stack, stack_env
     assert codec.probe(Storage().get(bucket, f"raw/{job['job_id']}.wav")).duration_seconds > 1
 
 
-def test_malformed_messages_fail_their_job_and_the_worker_keeps_serving(worker, stack, stack_env, bucket, reference_clip) -> None:
+def test_malformed_messages_fail_their_job_and_the_worker_keeps_serving(
+    worker, stack, stack_env, bucket, reference_clip
+) -> None:
     clip, transcript = reference_clip
     good = raw_job(bucket, "refs/" + "0" * 64 + ".wav", "0" * 64, 1, transcript, "Text.")
     wrong_version = {**good, "job_id": uuid.uuid4().hex, "schema_version": 99}
     missing_text = {k: v for k, v in good.items() if k != "text"} | {"job_id": uuid.uuid4().hex}
     send_raw(stack, wrong_version)
     send_raw(stack, missing_text)
-    for job, expected in ((wrong_version, "schema_version 99 is not supported"), (missing_text, "text: Field required")):
+    for job, expected in (
+        (wrong_version, "schema_version 99 is not supported"),
+        (missing_text, "text: Field required"),
+    ):
         result = narrate(["wait", job["job_id"], "--json", "--timeout", "60"], stack_env)
         [record] = json.loads(result.stdout)
         assert result.returncode == 1 and record["state"] == "failed"
@@ -159,16 +213,34 @@ def test_malformed_messages_fail_their_job_and_the_worker_keeps_serving(worker, 
     # The same worker still renders good jobs afterwards.
     text = Path(stack.workdir) / "after.txt"
     text.write_text("Still here and still speaking.", encoding="utf-8")
-    result = narrate(["submit", str(text), "--voice", str(clip), "--transcript", transcript, "--out", f"s3://{bucket}", "--wait"], stack_env)
+    result = narrate(
+        ["submit", str(text), "--voice", str(clip), "--transcript", transcript, "--out", f"s3://{bucket}", "--wait"],
+        stack_env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "succeeded" in result.stdout
 
 
-def test_a_permanent_fish_error_fails_the_job_once_with_a_clear_message(worker, stack_env, bucket, emulator, reference_clip, tmp_path) -> None:
+def test_a_permanent_fish_error_fails_the_job_once_with_a_clear_message(
+    worker, stack_env, bucket, emulator, reference_clip, tmp_path
+) -> None:
     emulator.control(fail_status=403, fail_count=1)
     text = tmp_path / "t.txt"
     text.write_text("Nobody pays for this one.", encoding="utf-8")
-    result = narrate(["submit", str(text), "--voice", str(reference_clip[0]), "--transcript", reference_clip[1], "--out", f"s3://{bucket}/p", "--json"], stack_env)
+    result = narrate(
+        [
+            "submit",
+            str(text),
+            "--voice",
+            str(reference_clip[0]),
+            "--transcript",
+            reference_clip[1],
+            "--out",
+            f"s3://{bucket}/p",
+            "--json",
+        ],
+        stack_env,
+    )
     job_id = json.loads(result.stdout)["jobs"][0]["job_id"]
     waited = narrate(["wait", job_id, "--json", "--timeout", "60"], stack_env)
     [record] = json.loads(waited.stdout)
@@ -179,12 +251,27 @@ def test_a_permanent_fish_error_fails_the_job_once_with_a_clear_message(worker, 
     assert not Storage().exists(bucket, keys.output_manifest("p", job_id))
 
 
-def test_transient_fish_errors_are_retried_until_success(worker, stack_env, bucket, emulator, reference_clip, tmp_path) -> None:
+def test_transient_fish_errors_are_retried_until_success(
+    worker, stack_env, bucket, emulator, reference_clip, tmp_path
+) -> None:
     emulator.control(fail_status=503, fail_count=2)
     text = tmp_path / "t.txt"
     text.write_text("Third time lucky.", encoding="utf-8")
     env = stack_env
-    result = narrate(["submit", str(text), "--voice", str(reference_clip[0]), "--transcript", reference_clip[1], "--out", f"s3://{bucket}", "--json"], env)
+    result = narrate(
+        [
+            "submit",
+            str(text),
+            "--voice",
+            str(reference_clip[0]),
+            "--transcript",
+            reference_clip[1],
+            "--out",
+            f"s3://{bucket}",
+            "--json",
+        ],
+        env,
+    )
     [record] = wait_ok([json.loads(result.stdout)["jobs"][0]["job_id"]], env)
     assert int(record["attempts"]) == 3
     assert emulator.stats()["tts_requests"] == 3

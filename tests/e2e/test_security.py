@@ -40,23 +40,39 @@ def every_stored_byte(client: redis.Redis) -> bytes:
     return b"\n".join(out)
 
 
-def test_the_fish_key_is_nowhere_but_the_environment(stack: LocalStack, stack_env, bucket, reference_clip, tmp_path) -> None:
+def test_the_fish_key_is_nowhere_but_the_environment(
+    stack: LocalStack, stack_env, bucket, reference_clip, tmp_path
+) -> None:
     redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]
     key = stack.env()["FISH_API_KEY"]
     wrong = "canary-wrong-key-7f3a9c"
     metrics_port = free_port()
-    good = stack.add_worker(concurrency=1, extra_env={"NARRATE_PROMOTE_AFTER": "0", "NARRATE_PROMOTE_POLL_SECONDS": "0.2",
-                                                      "NARRATE_METRICS_PORT": str(metrics_port)}, ready=False)  # fmt: skip
+    good = stack.add_worker(
+        concurrency=1,
+        extra_env={
+            "NARRATE_PROMOTE_AFTER": "0",
+            "NARRATE_PROMOTE_POLL_SECONDS": "0.2",
+            "NARRATE_METRICS_PORT": str(metrics_port),
+        },
+        ready=False,
+    )
     # One worker logs text, the other JSON: both outputs are searched.
-    bad = stack.add_worker(concurrency=1, extra_env={"FISH_API_KEY": wrong, "NARRATE_LOG_FORMAT": "json"},
-                           extra_args=["--queues", "canary"], ready=False)  # fmt: skip
+    bad = stack.add_worker(
+        concurrency=1,
+        extra_env={"FISH_API_KEY": wrong, "NARRATE_LOG_FORMAT": "json"},
+        extra_args=["--queues", "canary"],
+        ready=False,
+    )
     for worker in (good, bad):  # spawned side by side, then both waited for
         worker.wait_ready()
     try:
         voice = prepare_clip_voice([ClipInput(*reference_clip)])
         submitter = Submitter.from_settings(Settings())
-        jobs = submitter.submit(sources=[TextSource("a.txt", "Secrets stay secret."), TextSource("b.txt", "Still secret.")],
-                                voice=voice, out=f"s3://{bucket}/s")  # fmt: skip
+        jobs = submitter.submit(
+            sources=[TextSource("a.txt", "Secrets stay secret."), TextSource("b.txt", "Still secret.")],
+            voice=voice,
+            out=f"s3://{bucket}/s",
+        )
         store = JobStore.from_url(Settings().broker_url)
         progress.wait_for(store, [j.job_id for j in jobs], console=Console(file=io.StringIO()), timeout=60)
         # A job on the worker with the wrong key: a 401 whose message must not echo that key either.
@@ -80,8 +96,9 @@ def test_the_fish_key_is_nowhere_but_the_environment(stack: LocalStack, stack_en
     client = Storage()._client
     objects = b"\n".join(
         client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
-        for o in client.list_objects_v2(Bucket=bucket).get("Contents", []) if o["Key"].endswith(".json")
-    )  # fmt: skip
+        for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])
+        if o["Key"].endswith(".json")
+    )
     logs = b"\n".join(Path(w.log_path).read_bytes() for w in (good, bad)) + scraped
     for secret in (key, wrong):
         assert secret.encode() not in stored, "in Redis (records, registry, queues)"
@@ -90,13 +107,17 @@ def test_the_fish_key_is_nowhere_but_the_environment(stack: LocalStack, stack_en
     assert failing.job_id.encode() in stored, "the scan did read the job records"
 
 
-def test_redis_with_a_password_works_end_to_end(stack: LocalStack, stack_env, bucket, reference_clip, tmp_path, monkeypatch) -> None:
+def test_redis_with_a_password_works_end_to_end(
+    stack: LocalStack, stack_env, bucket, reference_clip, tmp_path, monkeypatch
+) -> None:
     locked = start_redis(workdir=tmp_path / "locked")
     port = int(locked.url.rsplit(":", 1)[1].split("/")[0])
     locked.stop()
     argv = [*locked.argv, "--requirepass", "correct horse battery"]
     locked.argv = argv
-    locked.restart(ready=lambda: bool(redis.Redis(port=port, password="correct horse battery", socket_timeout=1).ping()))
+    locked.restart(
+        ready=lambda: bool(redis.Redis(port=port, password="correct horse battery", socket_timeout=1).ping())
+    )
     url = f"redis://:correct%20horse%20battery@127.0.0.1:{port}/0"
     try:
         with pytest.raises(redis.AuthenticationError):
@@ -105,9 +126,12 @@ def test_redis_with_a_password_works_end_to_end(stack: LocalStack, stack_env, bu
         worker = stack.add_worker(concurrency=1, extra_env={"NARRATE_BROKER_URL": url, "NARRATE_PROMOTE_AFTER": "off"})
         try:
             voice = prepare_clip_voice([ClipInput(*reference_clip)])
-            [job] = Submitter.from_settings(Settings()).submit(sources=[TextSource("p.txt", "Behind a password.")], voice=voice,
-                                                               out=f"s3://{bucket}/auth")  # fmt: skip
-            [record] = progress.wait_for(JobStore.from_url(url), [job.job_id], console=Console(file=io.StringIO()), timeout=60)
+            [job] = Submitter.from_settings(Settings()).submit(
+                sources=[TextSource("p.txt", "Behind a password.")], voice=voice, out=f"s3://{bucket}/auth"
+            )
+            [record] = progress.wait_for(
+                JobStore.from_url(url), [job.job_id], console=Console(file=io.StringIO()), timeout=60
+            )
             assert record.state == "succeeded", record.error
         finally:
             stop_all([worker], kill=True)  # the test is over: nothing to finish

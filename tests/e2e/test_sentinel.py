@@ -26,7 +26,9 @@ def sentinel(tmp_path):  # noqa: ANN201
     port = free_port()
     config = tmp_path / "sentinel.conf"  # Sentinel rewrites its file: it must be its own
     config.write_text(f"port {port}\nbind 127.0.0.1\nsentinel monitor {MASTER} 127.0.0.1 {master_port} 1\n")
-    process = subprocess.Popen([redis_server_binary(), str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [redis_server_binary(), str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     client = redis.Redis(port=port, socket_timeout=1)
     deadline = time.monotonic() + 20
     while True:
@@ -37,13 +39,18 @@ def sentinel(tmp_path):  # noqa: ANN201
             pass
         assert time.monotonic() < deadline, "Sentinel did not come up"
         time.sleep(0.1)
-    yield f"sentinel://127.0.0.1:{port}/0;sentinel://127.0.0.1:{free_port()}/0", master  # the second Sentinel is down: clients go on
+    yield (
+        f"sentinel://127.0.0.1:{port}/0;sentinel://127.0.0.1:{free_port()}/0",
+        master,
+    )  # the second Sentinel is down: clients go on
     process.terminate()
     process.wait(timeout=10)
     stop_all([master], kill=True)
 
 
-def test_producer_worker_and_beat_go_through_sentinel(stack, stack_env, sentinel, bucket, emulator, reference_clip, monkeypatch) -> None:
+def test_producer_worker_and_beat_go_through_sentinel(
+    stack, stack_env, sentinel, bucket, emulator, reference_clip, monkeypatch
+) -> None:
     url, master = sentinel
     env = {"NARRATE_BROKER_URL": url, "NARRATE_REDIS_MASTER_NAME": MASTER}
     worker = stack.add_worker(concurrency=1, extra_env={**env, "NARRATE_PROMOTE_AFTER": "off"}, extra_args=["-B"])
@@ -51,8 +58,9 @@ def test_producer_worker_and_beat_go_through_sentinel(stack, stack_env, sentinel
         voice = prepare_clip_voice([ClipInput(*reference_clip)])
         # The producer's settings are given, not read from its environment (which names neither): they are what it uses.
         given = Settings(broker_url=url, redis_master_name=MASTER)
-        [job] = Submitter.from_settings(given).submit(sources=[TextSource("ha", "Spoken through a Sentinel.")], voice=voice,
-                                                      out=f"s3://{bucket}/sentinel")  # fmt: skip
+        [job] = Submitter.from_settings(given).submit(
+            sources=[TextSource("ha", "Spoken through a Sentinel.")], voice=voice, out=f"s3://{bucket}/sentinel"
+        )
         store = JobStore.from_url(url, master_name=MASTER)
         deadline = time.monotonic() + 60
         while not ((record := store.get(job.job_id)) and record.finished):

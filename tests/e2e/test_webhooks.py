@@ -55,8 +55,13 @@ def receiver() -> Iterator[int]:
 
 
 def narrate(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "producer.cli.main", *args], env={**os.environ, **env, **HOOK_ENV},
-                          capture_output=True, text=True, timeout=180)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli.main", *args],
+        env={**os.environ, **env, **HOOK_ENV},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_each_job_and_the_batch_are_notified_once_signed_and_status_shows_no_token(
@@ -68,8 +73,24 @@ def test_each_job_and_the_batch_are_notified_once_signed_and_status_shows_no_tok
         (tmp_path / name).write_text(text, encoding="utf-8")
         files.append(str(tmp_path / name))
     base = f"http://127.0.0.1:{receiver}"
-    submitted = narrate(["submit", *files, "--voice", str(clip), "--transcript", transcript, "--out", f"s3://{bucket}/hooks",
-                         "--notify", f"{base}/job?token=t0ken", "--notify-batch", f"{base}/batch", "--json"], stack_env)  # fmt: skip
+    submitted = narrate(
+        [
+            "submit",
+            *files,
+            "--voice",
+            str(clip),
+            "--transcript",
+            transcript,
+            "--out",
+            f"s3://{bucket}/hooks",
+            "--notify",
+            f"{base}/job?token=t0ken",
+            "--notify-batch",
+            f"{base}/batch",
+            "--json",
+        ],
+        stack_env,
+    )
     assert submitted.returncode == 0, submitted.stderr
     ids = [job["job_id"] for job in json.loads(submitted.stdout)["jobs"]]
     deadline = time.monotonic() + 90
@@ -81,9 +102,17 @@ def test_each_job_and_the_batch_are_notified_once_signed_and_status_shows_no_tok
         assert verify(body, headers["X-Narrate-Signature"], secret=SECRET)
         notices[json.loads(body)["event"]].append((path, json.loads(body)))
     assert sorted(n["job_id"] for _, n in notices["job.finished"]) == sorted(ids)
-    assert all(path == "/job?token=t0ken" and n["state"] == "succeeded" and n["output_url"].endswith(".mp3") for path, n in notices["job.finished"])
+    assert all(
+        path == "/job?token=t0ken" and n["state"] == "succeeded" and n["output_url"].endswith(".mp3")
+        for path, n in notices["job.finished"]
+    )
     [(path, batch)] = notices["batch.finished"]
-    assert path == "/batch" and (batch["jobs"], batch["succeeded"], batch["failed"], batch["state"]) == (2, 2, 0, "succeeded")
+    assert path == "/batch" and (batch["jobs"], batch["succeeded"], batch["failed"], batch["state"]) == (
+        2,
+        2,
+        0,
+        "succeeded",
+    )
 
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

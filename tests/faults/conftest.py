@@ -72,7 +72,9 @@ def fault_workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Call
     redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]
     started: list[Service] = []
 
-    def start(*, count: int = 1, concurrency: int = 2, extra_args: list[str] | None = None, **extra: str) -> list[Service]:
+    def start(
+        *, count: int = 1, concurrency: int = 2, extra_args: list[str] | None = None, **extra: str
+    ) -> list[Service]:
         """`count` workers alike, started side by side; all are ready when this returns."""
         services = stack.add_workers(count, concurrency=concurrency, extra_env={**FAST, **extra}, extra_args=extra_args)
         started.extend(services)
@@ -93,13 +95,17 @@ def voice(reference_clip) -> PreparedVoice:
 class Batch:
     """Jobs with unique texts, so the emulator's log tells how often each was rendered."""
 
-    def __init__(self, *, scenario: str, count: int = 0, bucket: str, voice: PreparedVoice, texts: list[str] | None = None) -> None:
+    def __init__(
+        self, *, scenario: str, count: int = 0, bucket: str, voice: PreparedVoice, texts: list[str] | None = None
+    ) -> None:
         self.scenario = scenario
         self.bucket = bucket
         self.prefix = scenario
         self.texts = texts or [f"Scenario {scenario}, job number {n}." for n in range(count)]
         jobs = Submitter.from_settings(Settings()).submit(
-            sources=[TextSource(f"{n}.txt", t) for n, t in enumerate(self.texts)], voice=voice, out=f"s3://{bucket}/{scenario}"
+            sources=[TextSource(f"{n}.txt", t) for n, t in enumerate(self.texts)],
+            voice=voice,
+            out=f"s3://{bucket}/{scenario}",
         )
         self.ids = [job.job_id for job in jobs]
 
@@ -116,7 +122,9 @@ class Batch:
             time.sleep(0.1)
 
     def finish(self, *, timeout: float) -> None:
-        records = progress.wait_for(self.store(), self.ids, console=Console(file=io.StringIO()), timeout=timeout, poll_seconds=0.2)
+        records = progress.wait_for(
+            self.store(), self.ids, console=Console(file=io.StringIO()), timeout=timeout, poll_seconds=0.2
+        )
         stuck = [(r.job_id, r.state, r.attempts, r.error) for r in records if not r.finished]
         assert not stuck, f"jobs did not finish in {timeout:.0f}s: {stuck}"
 
@@ -131,7 +139,9 @@ class Batch:
         records = self.store().get_many(self.ids)
         objects = Counter(
             o["Key"].rsplit("/", 1)[-1].split(".")[0]
-            for page in Storage()._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/")
+            for page in Storage()
+            ._client.get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/")
             for o in page.get("Contents", [])
         )
         retries = lost = 0
@@ -140,15 +150,24 @@ class Batch:
                 lost += record is None or record.state not in ("failed",)
                 continue
             manifest = Storage().get(self.bucket, keys.output_manifest(self.prefix, record.job_id))
-            if manifest is None or not Storage().exists(self.bucket, keys.output_audio(self.prefix, record.job_id, "mp3")):
+            if manifest is None or not Storage().exists(
+                self.bucket, keys.output_audio(self.prefix, record.job_id, "mp3")
+            ):
                 lost += 1
                 continue
             retries += json.loads(manifest)["attempts"] - 1
-        rendered = Counter(r["text"] for r in emulator.requests() if r["status"] == 200 and r["text"] in set(self.texts))
+        rendered = Counter(
+            r["text"] for r in emulator.requests() if r["status"] == 200 and r["text"] in set(self.texts)
+        )
         row = Row(
-            scenario=self.scenario, jobs=len(self.ids), succeeded=self.count("succeeded"), failed=self.count("failed"),
-            duplicates=sum(1 for job_id in self.ids if objects[job_id] > 2), lost=lost, retries=retries,
+            scenario=self.scenario,
+            jobs=len(self.ids),
+            succeeded=self.count("succeeded"),
+            failed=self.count("failed"),
+            duplicates=sum(1 for job_id in self.ids if objects[job_id] > 2),
+            lost=lost,
+            retries=retries,
             extra_fish_calls=sum(n - 1 for n in rendered.values() if n > 1),
-        )  # fmt: skip
+        )
         _rows.append(row)
         return row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import redis
 from celery import Celery
@@ -32,11 +32,13 @@ def revoked(app: Celery, task_id: str) -> bool:
 
 
 def test_an_expired_sweep_is_discarded_and_the_next_one_runs(fault_workers, stack_env) -> None:
-    fault_workers(NARRATE_SWEEP_STALE_SECONDS="0.001")  # a worker without --queues takes every queue, narrate.beat included
+    fault_workers(
+        NARRATE_SWEEP_STALE_SECONDS="0.001"
+    )  # a worker without --queues takes every queue, narrate.beat included
     store = JobStore(redis.Redis.from_url(stack_env["NARRATE_BROKER_URL"]))
     store.create([JobRecord(job_id=LOST, state="queued")])  # its message is lost: a sweep that runs fails it
     app = make_app(Settings())
-    late = app.send_task(JOB_SWEEP_TASK, expires=datetime.now(timezone.utc) - timedelta(seconds=60))
+    late = app.send_task(JOB_SWEEP_TASK, expires=datetime.now(UTC) - timedelta(seconds=60))
     wait_for(lambda: revoked(app, late.id), timeout=30)
     assert store.get(LOST).state == "queued", "the expired sweep ran"  # type: ignore[union-attr]
     app.send_task(JOB_SWEEP_TASK, expires=60)

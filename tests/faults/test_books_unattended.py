@@ -17,8 +17,8 @@ from producer.cli.main import app
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from tests.conftest import EmulatorControl
-from tests.support.epubs import write_epub
 from tests.faults.conftest import Row, _rows
+from tests.support.epubs import write_epub
 from worker import keys
 from worker.books.plan import BookPlan
 from worker.books.state import BookState
@@ -40,7 +40,9 @@ def book_env(stack_env, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def submit(tmp_path: Path, bucket: str, voice, *, chapters: list[tuple[str, list[str]]]) -> BookPlan:  # noqa: ANN001
     path = write_epub(tmp_path / "book.epub", title="Unattended", author="A", chapters=chapters, cover=False)
-    plan, _ = BookSubmitter.from_settings(Settings()).submit(read_book(str(path)), voice=voice, out=f"s3://{bucket}/left-alone")
+    plan, _ = BookSubmitter.from_settings(Settings()).submit(
+        read_book(str(path)), voice=voice, out=f"s3://{bucket}/left-alone"
+    )
     return plan
 
 
@@ -62,14 +64,17 @@ def renders(emulator: EmulatorControl, plan: BookPlan) -> Counter:
     return Counter(r["text"] for r in emulator.requests() if r["status"] == 200 and r["text"] in texts)
 
 
-def test_14_a_chunk_fish_never_renders_fails_its_book_then_retry_finishes_it(fault_workers, book_env, emulator, bucket, voice,
-                                                                              tmp_path) -> None:  # fmt: skip
+def test_14_a_chunk_fish_never_renders_fails_its_book_then_retry_finishes_it(
+    fault_workers, book_env, emulator, bucket, voice, tmp_path
+) -> None:
     emulator.control(tone_mode=True, empty_audio_for=DOOMED)
     fault_workers(count=1, **BOOK)
     paragraphs = ["The first paragraph is fine.", DOOMED, "The third paragraph is fine too."]
     plan = submit(tmp_path, bucket, voice, chapters=[("One", paragraphs), ("Two", ["A second chapter, all fine."])])
     book = wait_state(plan.book_id, "failed", timeout=90)
-    assert book["error"].startswith(f'chapter 1, chunk 2 ("{DOOMED}") failed 3 times (NARRATE_MAX_ATTEMPTS is 3)'), book["error"]
+    assert book["error"].startswith(f'chapter 1, chunk 2 ("{DOOMED}") failed 3 times (NARRATE_MAX_ATTEMPTS is 3)'), (
+        book["error"]
+    )
     assert renders(emulator, plan)[DOOMED] == 3, "paid for exactly as often as the bound allows"
 
     emulator.control(empty_audio_for="")  # Fish is fixed; the publisher retries the book
@@ -77,9 +82,21 @@ def test_14_a_chunk_fish_never_renders_fails_its_book_then_retry_finishes_it(fau
     assert result.exit_code == 0 and "started again" in result.output, result.output
     wait_state(plan.book_id, "succeeded", timeout=90)
     paid = renders(emulator, plan)
-    assert paid[DOOMED] == 4 and all(n == 1 for text, n in paid.items() if text != DOOMED), "the rest was reused, not paid again"
-    _rows.append(Row(scenario="14-book-chunk-never-renders", jobs=1, succeeded=1, failed=0, duplicates=0, lost=0,
-                     retries=paid[DOOMED] - 1, extra_fish_calls=sum(n - 1 for t, n in paid.items() if t != DOOMED)))  # fmt: skip
+    assert paid[DOOMED] == 4 and all(n == 1 for text, n in paid.items() if text != DOOMED), (
+        "the rest was reused, not paid again"
+    )
+    _rows.append(
+        Row(
+            scenario="14-book-chunk-never-renders",
+            jobs=1,
+            succeeded=1,
+            failed=0,
+            duplicates=0,
+            lost=0,
+            retries=paid[DOOMED] - 1,
+            extra_fish_calls=sum(n - 1 for t, n in paid.items() if t != DOOMED),
+        )
+    )
 
 
 def pool_processes(pid: int) -> list[int]:
@@ -87,8 +104,9 @@ def pool_processes(pid: int) -> list[int]:
     return [int(child) for child in children]
 
 
-def test_15_an_assembly_that_kills_its_worker_fails_its_book_saying_why(fault_workers, book_env, emulator, bucket, voice,
-                                                                        tmp_path) -> None:  # fmt: skip
+def test_15_an_assembly_that_kills_its_worker_fails_its_book_saying_why(
+    fault_workers, book_env, emulator, bucket, voice, tmp_path
+) -> None:
     emulator.control(tone_mode=True)
     (worker,) = fault_workers(count=1, concurrency=1, **BOOK)
     paragraphs = [f"Paragraph {n} of a chapter long enough to take a while to assemble." for n in range(40)]
@@ -109,13 +127,26 @@ def test_15_an_assembly_that_kills_its_worker_fails_its_book_saying_why(fault_wo
     assert book["error"].startswith("chapter 1's assembly was killed 3 times (out of memory"), book["error"]
     assert worker.alive(), "the worker itself lives on: only its pool processes were killed"
     paid = renders(emulator, plan)
-    assert all(n == 1 for n in paid.values()), "the chapter's chunks were rendered once, whatever happened to its assembly"
-    _rows.append(Row(scenario="15-assembly-killed-every-time", jobs=1, succeeded=0, failed=1, duplicates=0, lost=0, retries=2,
-                     extra_fish_calls=sum(n - 1 for n in paid.values())))  # fmt: skip
+    assert all(n == 1 for n in paid.values()), (
+        "the chapter's chunks were rendered once, whatever happened to its assembly"
+    )
+    _rows.append(
+        Row(
+            scenario="15-assembly-killed-every-time",
+            jobs=1,
+            succeeded=0,
+            failed=1,
+            duplicates=0,
+            lost=0,
+            retries=2,
+            extra_fish_calls=sum(n - 1 for n in paid.values()),
+        )
+    )
 
 
-def test_16_a_book_whose_plan_vanished_fails_and_the_stalled_one_beside_it_finishes(fault_workers, book_env, emulator, bucket, voice,
-                                                                                     tmp_path) -> None:  # fmt: skip
+def test_16_a_book_whose_plan_vanished_fails_and_the_stalled_one_beside_it_finishes(
+    fault_workers, book_env, emulator, bucket, voice, tmp_path
+) -> None:
     from worker.storage import Storage
 
     emulator.control(tone_mode=True)
@@ -126,12 +157,24 @@ def test_16_a_book_whose_plan_vanished_fails_and_the_stalled_one_beside_it_finis
     Storage().delete(bucket, keys.book_plan("left-alone", orphan.book_id))
     for plan in (orphan, stalled):
         client.hset(keys.book_record(plan.book_id), "updated_at", time.time() - 10_000)  # both look stalled
-    fault_workers(count=1, extra_args=["-B"], NARRATE_RECONCILE_SECONDS="1", NARRATE_RECONCILE_STALE_SECONDS="5", **BOOK)
+    fault_workers(
+        count=1, extra_args=["-B"], NARRATE_RECONCILE_SECONDS="1", NARRATE_RECONCILE_STALE_SECONDS="5", **BOOK
+    )
     lost = wait_state(orphan.book_id, "failed", timeout=60)
     assert "plan" in lost["error"] and "missing" in lost["error"], lost["error"]
     wait_state(stalled.book_id, "succeeded", timeout=60)
     paid = renders(emulator, stalled)
     assert list(paid.values()) == [1], "the stalled book's chunk was rendered once"
     assert not renders(emulator, orphan), "nothing of the orphan was paid for"
-    _rows.append(Row(scenario="16-plan-vanished-beside-stalled", jobs=2, succeeded=1, failed=1, duplicates=0, lost=0, retries=0,
-                     extra_fish_calls=sum(n - 1 for n in paid.values())))  # fmt: skip
+    _rows.append(
+        Row(
+            scenario="16-plan-vanished-beside-stalled",
+            jobs=2,
+            succeeded=1,
+            failed=1,
+            duplicates=0,
+            lost=0,
+            retries=0,
+            extra_fish_calls=sum(n - 1 for n in paid.values()),
+        )
+    )

@@ -56,7 +56,9 @@ def test_3_a_flaky_fish_api_is_ridden_out(fault_workers, stack, emulator, bucket
     row = batch.row(emulator)
     errors = emulator.stats()["errors_by_status"]
     assert row.succeeded == 20 and row.lost == 0 and row.duplicates == 0
-    assert row.extra_fish_calls <= emulator.stats()["stalled"], "only requests the client gave up on were answered twice"
+    assert row.extra_fish_calls <= emulator.stats()["stalled"], (
+        "only requests the client gave up on were answered twice"
+    )
     assert row.retries >= errors.get("429", 0) // 2 > 0, "the manifests count the retries"
     assert all(r.attempts <= 12 for r in batch.store().get_many(batch.ids) if r), "retries stay within bounds"
 
@@ -93,7 +95,9 @@ def test_5_the_cap_keeps_fish_under_its_concurrency_limit(fault_workers, stack, 
     assert stats["errors_by_status"].get("429", 0) == 0
 
 
-def test_6_no_credit_opens_the_breaker_and_resume_finishes_the_batch(fault_workers, stack, stack_env, emulator, bucket, voice) -> None:
+def test_6_no_credit_opens_the_breaker_and_resume_finishes_the_batch(
+    fault_workers, stack, stack_env, emulator, bucket, voice
+) -> None:
     emulator.control(credit="0")
     fault_workers(count=2)
     batch = Batch(scenario="6-402-breaker", count=10, bucket=bucket, voice=voice)
@@ -104,7 +108,9 @@ def test_6_no_credit_opens_the_breaker_and_resume_finishes_the_batch(fault_worke
     refused = emulator.stats()["errors_by_status"].get("402", 0)
     assert 1 <= refused <= 4, "once open, the breaker stops calls to Fish"
     client = redis.Redis.from_url(stack_env["NARRATE_BROKER_URL"])
-    assert Parking(client).count() == 10, "every job parked: one list entry each, no task re-publishing itself meanwhile"
+    assert Parking(client).count() == 10, (
+        "every job parked: one list entry each, no task re-publishing itself meanwhile"
+    )
     assert client.llen("narrate") == 0 and client.hlen("unacked") == 0
     status = CliRunner().invoke(app, ["status", batch.ids[0]])
     assert "narrate resume" in status.output

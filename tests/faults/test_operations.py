@@ -57,8 +57,12 @@ def test_the_credit_check_closes_the_breaker_by_itself(fault_workers, stack, emu
 
     emulator.control(credit="0")
     # beat alone (its worker listens to a queue nobody uses): it only schedules the credit check
-    beat = stack.add_worker(concurrency=1, extra_env={"NARRATE_CREDIT_CHECK_SECONDS": "1"}, extra_args=["-B", "--queues", "idle"],
-                            ready=False)  # fmt: skip
+    beat = stack.add_worker(
+        concurrency=1,
+        extra_env={"NARRATE_CREDIT_CHECK_SECONDS": "1"},
+        extra_args=["-B", "--queues", "idle"],
+        ready=False,
+    )
     try:
         fault_workers()  # starts while beat does
         beat.wait_ready()

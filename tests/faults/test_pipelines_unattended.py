@@ -21,13 +21,16 @@ TEXTS = {f"inbox/note-{n}.txt": f"Pipeline note number {n}, rendered while nobod
 DELETED = ("inbox/note-1.txt", "inbox/note-4.txt")
 
 
-def test_17_sources_deleted_while_they_render_are_filed_and_the_others_with_them(fault_workers, stack_env, emulator, bucket,
-                                                                                  reference_clip) -> None:  # fmt: skip
+def test_17_sources_deleted_while_they_render_are_filed_and_the_others_with_them(
+    fault_workers, stack_env, emulator, bucket, reference_clip
+) -> None:
     emulator.control(tone_mode=True, latency=0.3)  # slow enough that the sources go while their jobs render
     fault_workers(count=1)
     ctx = InboxContext.from_settings(Settings())
     ctx.voices.add("narrator", prepare_clip_voice([ClipInput(*reference_clip)]), bucket=bucket)
-    pipeline = Pipeline(name="left-alone", inbox=f"s3://{bucket}/inbox/", out=f"s3://{bucket}/audio/", voice="narrator", every="1s")
+    pipeline = Pipeline(
+        name="left-alone", inbox=f"s3://{bucket}/inbox/", out=f"s3://{bucket}/audio/", voice="narrator", every="1s"
+    )
     storage = Storage()
     for key, text in TEXTS.items():
         storage.put(bucket, key, text.encode(), content_type="text/plain")
@@ -45,12 +48,29 @@ def test_17_sources_deleted_while_they_render_are_filed_and_the_others_with_them
         time.sleep(0.3)
 
     for key in TEXTS:
-        result = json.loads(storage.get(bucket, key.replace("inbox/", "processed/left-alone/").replace(".txt", ".result.json")))
+        result = json.loads(
+            storage.get(bucket, key.replace("inbox/", "processed/left-alone/").replace(".txt", ".result.json"))
+        )
         assert result["output_url"], result
         gone = key in DELETED
-        assert gone == any("the source was gone from the inbox" in note for note in result.get("notes", [])), (key, result)
+        assert gone == any("the source was gone from the inbox" in note for note in result.get("notes", [])), (
+            key,
+            result,
+        )
     assert not list(storage.list(bucket, "inbox/")), "every source was filed or was gone"
-    rendered = Counter(r["text"] for r in emulator.requests() if r["status"] == 200 and r["text"] in set(TEXTS.values()))
+    rendered = Counter(
+        r["text"] for r in emulator.requests() if r["status"] == 200 and r["text"] in set(TEXTS.values())
+    )
     assert set(rendered.values()) == {1}, "each file rendered once"
-    _rows.append(Row(scenario="17-pipeline-sources-deleted", jobs=len(TEXTS), succeeded=len(TEXTS), failed=0, duplicates=0, lost=0,
-                     retries=0, extra_fish_calls=sum(n - 1 for n in rendered.values())))  # fmt: skip
+    _rows.append(
+        Row(
+            scenario="17-pipeline-sources-deleted",
+            jobs=len(TEXTS),
+            succeeded=len(TEXTS),
+            failed=0,
+            duplicates=0,
+            lost=0,
+            retries=0,
+            extra_fish_calls=sum(n - 1 for n in rendered.values()),
+        )
+    )

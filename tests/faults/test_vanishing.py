@@ -80,12 +80,16 @@ def test_10_a_retry_redis_will_not_take_is_not_dropped(fault_workers, stack, emu
     client = redis.Redis.from_url(stack.redis.url)  # type: ignore[union-attr]
     # Redis takes no new messages for a while (LPUSH refused) while the rest still works: the 500 needs a
     # retry, Celery cannot publish it, turns it into Reject(requeue=False), and the message is deleted.
-    client.acl_setuser("default", enabled=True, nopass=True, keys=["*"], channels=["*"], commands=["+@all", "-lpush"], reset=True)
+    client.acl_setuser(
+        "default", enabled=True, nopass=True, keys=["*"], channels=["*"], commands=["+@all", "-lpush"], reset=True
+    )
     try:
         batch.wait_for(lambda: "attempt 1 failed" in (batch.store().get(batch.ids[0]) or _NONE).error, timeout=30)
         time.sleep(1.5)
     finally:
-        client.acl_setuser("default", enabled=True, nopass=True, keys=["*"], channels=["*"], commands=["+@all"], reset=True)
+        client.acl_setuser(
+            "default", enabled=True, nopass=True, keys=["*"], channels=["*"], commands=["+@all"], reset=True
+        )
     batch.finish(timeout=60)
     row = batch.row(emulator)
     assert row.succeeded == 1 and row.lost == 0 and row.duplicates == 0
@@ -117,7 +121,9 @@ def test_12_a_job_longer_than_its_soft_limit_goes_on_where_it_stopped(fault_work
     batch.row(emulator)
 
 
-def test_13_a_broker_connection_cut_mid_render_pays_nothing_twice(fault_workers, stack, emulator, bucket, voice) -> None:
+def test_13_a_broker_connection_cut_mid_render_pays_nothing_twice(
+    fault_workers, stack, emulator, bucket, voice
+) -> None:
     from tests.support.tcpproxy import TcpProxy
 
     emulator.control(latency=4)

@@ -27,9 +27,13 @@ def nothing_enqueued(client: redis.Redis) -> None:
     assert client.keys("narrate:*") == [] and client.llen("narrate") == 0
 
 
-def test_a_manifest_submits_each_book_with_its_own_voice_output_and_format(stack_env, bucket, redis_client, reference_clip, tmp_path) -> None:
+def test_a_manifest_submits_each_book_with_its_own_voice_output_and_format(
+    stack_env, bucket, redis_client, reference_clip, tmp_path
+) -> None:
     fable(tmp_path / "one.epub")
-    (tmp_path / "two.md").write_text("# Second\n\n## Part A\n\nFirst words.\n\n## Part B\n\nLast words.\n", encoding="utf-8")
+    (tmp_path / "two.md").write_text(
+        "# Second\n\n## Part A\n\nFirst words.\n\n## Part B\n\nLast words.\n", encoding="utf-8"
+    )
     clip, transcript = reference_clip
     lines = [
         {"file": "one.epub", "out": f"s3://{bucket}/one", "voice": str(clip), "transcript": transcript},
@@ -40,7 +44,9 @@ def test_a_manifest_submits_each_book_with_its_own_voice_output_and_format(stack
     result = runner.invoke(app, ["submit", str(manifest), "--out", "s3://unused"])
     assert result.exit_code == 0, result.output
     state = BookState(redis_client)
-    books = [state.get(key.decode().split(":")[2]) for key in redis_client.keys("narrate:book:*") if key.count(b":") == 2]
+    books = [
+        state.get(key.decode().split(":")[2]) for key in redis_client.keys("narrate:book:*") if key.count(b":") == 2
+    ]
     by_title = {b["title"]: b for b in books}
     assert set(by_title) == {"The North Wind and the Sun", "Book Two"}
     assert by_title["Book Two"]["format"] == "opus" and by_title["Book Two"]["prefix"] == "two"
@@ -51,10 +57,14 @@ def test_a_manifest_submits_each_book_with_its_own_voice_output_and_format(stack
 def drm_epub(path: Path) -> Path:
     fable(path)
     with zipfile.ZipFile(path, "a") as archive:
-        archive.writestr("META-INF/encryption.xml", (
-            '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" xmlns:enc="http://www.w3.org/2001/04/xmlenc#">'
-            '<enc:EncryptedData><enc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>'
-            '<enc:CipherData><enc:CipherReference URI="EPUB/chapter-1.xhtml"/></enc:CipherData></enc:EncryptedData></encryption>'))  # fmt: skip
+        archive.writestr(
+            "META-INF/encryption.xml",
+            (
+                '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" xmlns:enc="http://www.w3.org/2001/04/xmlenc#">'
+                '<enc:EncryptedData><enc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>'
+                '<enc:CipherData><enc:CipherReference URI="EPUB/chapter-1.xhtml"/></enc:CipherData></enc:EncryptedData></encryption>'
+            ),
+        )
     return path
 
 
@@ -63,12 +73,18 @@ def drm_epub(path: Path) -> Path:
     [
         (drm_epub, "DRM-protected"),
         (lambda p: (p.write_bytes(b"not a zip at all"), p)[1], "not a readable EPUB"),
-        (lambda p: write_epub(p, title="T", author="A", chapters=[("Full", ["Words."]), ("Empty", [" "])], cover=False, headings=False),
-         "is empty"),
+        (
+            lambda p: write_epub(
+                p, title="T", author="A", chapters=[("Full", ["Words."]), ("Empty", [" "])], cover=False, headings=False
+            ),
+            "is empty",
+        ),
     ],
     ids=["drm", "corrupt", "empty-chapter"],
 )
-def test_unreadable_books_are_refused_before_anything_is_sent(make, message, stack_env, bucket, redis_client, voice_args, tmp_path) -> None:
+def test_unreadable_books_are_refused_before_anything_is_sent(
+    make, message, stack_env, bucket, redis_client, voice_args, tmp_path
+) -> None:
     path = make(tmp_path / "book.epub")
     result = runner.invoke(app, ["book", str(path), *voice_args, "--out", f"s3://{bucket}/b"])
     assert result.exit_code == 2, result.output
@@ -113,8 +129,9 @@ def test_watch_of_an_unknown_book_is_bad_input(stack_env, redis_client) -> None:
     assert result.exit_code == 2 and "no such book" in result.output
 
 
-def test_a_chapter_too_big_to_assemble_is_refused_before_anything_is_sent(stack_env, bucket, redis_client, voice_args, tmp_path,
-                                                                          monkeypatch) -> None:  # fmt: skip
+def test_a_chapter_too_big_to_assemble_is_refused_before_anything_is_sent(
+    stack_env, bucket, redis_client, voice_args, tmp_path, monkeypatch
+) -> None:
     from worker.settings import get_settings
     from worker.storage import Storage
 
@@ -124,6 +141,10 @@ def test_a_chapter_too_big_to_assemble_is_refused_before_anything_is_sent(stack_
     path = fable(tmp_path / "fable.epub")
     result = runner.invoke(app, ["book", str(path), *voice_args, "--out", f"s3://{bucket}/b"])
     assert result.exit_code == 2, result.output
-    assert "chapter 1 ('The Wager')" in result.output and "NARRATE_SPOOL_LIMIT_BYTES" in result.output and "split" in result.output
+    assert (
+        "chapter 1 ('The Wager')" in result.output
+        and "NARRATE_SPOOL_LIMIT_BYTES" in result.output
+        and "split" in result.output
+    )
     nothing_enqueued(redis_client)
     assert Storage().list(bucket, "") == [], "no clip, plan or cover stored"

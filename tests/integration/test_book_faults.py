@@ -35,10 +35,17 @@ from worker.storage import Storage
 from worker.voices.speaker import RenderContext
 
 CHAPTERS = [
-    ("Long", ["The first paragraph of the long chapter.", "The second paragraph comes next.",
-              "A third paragraph follows it.", "The fourth and last paragraph."]),
+    (
+        "Long",
+        [
+            "The first paragraph of the long chapter.",
+            "The second paragraph comes next.",
+            "A third paragraph follows it.",
+            "The fourth and last paragraph.",
+        ],
+    ),
     ("Short", ["Only one paragraph here."]),
-]  # fmt: skip
+]
 
 
 class FlakyStorage(Storage):
@@ -79,8 +86,13 @@ class FlakyStorage(Storage):
 
 @pytest.fixture
 def book_env(stack_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"NARRATE_PROMOTE_AFTER": "off", "NARRATE_CHUNK_BYTES": "120", "NARRATE_MAX_ATTEMPTS": "3",
-                        "NARRATE_WEBHOOK_SECRET": "s", "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32"}.items():  # fmt: skip
+    for name, value in {
+        "NARRATE_PROMOTE_AFTER": "off",
+        "NARRATE_CHUNK_BYTES": "120",
+        "NARRATE_MAX_ATTEMPTS": "3",
+        "NARRATE_WEBHOOK_SECRET": "s",
+        "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32",
+    }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
 
@@ -94,7 +106,9 @@ def storage(book_env) -> FlakyStorage:
 def ctx(book_env, redis_client: redis.Redis, storage: FlakyStorage, emulator) -> BookContext:
     emulator.control(tone_mode=True)
     settings = Settings()
-    render = RenderContext(settings=settings, storage=storage, fish=FishClient(settings), held=HeldRenders(redis_client))
+    render = RenderContext(
+        settings=settings, storage=storage, fish=FishClient(settings), held=HeldRenders(redis_client)
+    )
     return BookContext(render=render, state=BookState(redis_client))
 
 
@@ -117,8 +131,9 @@ def voice(reference_clip):  # noqa: ANN201
 
 def submit(bucket: str, voice, tmp_path: Path, *, name: str = "b", notify_url: str | None = None) -> BookPlan:  # noqa: ANN001
     path = write_epub(tmp_path / f"{name}.epub", title=f"Book {name}", author="A", chapters=CHAPTERS, cover=False)
-    plan, _ = BookSubmitter.from_settings(Settings()).submit(read_book(str(path)), voice=voice, out=f"s3://{bucket}/{name}",
-                                                             notify_url=notify_url)  # fmt: skip
+    plan, _ = BookSubmitter.from_settings(Settings()).submit(
+        read_book(str(path)), voice=voice, out=f"s3://{bucket}/{name}", notify_url=notify_url
+    )
     return plan
 
 
@@ -139,7 +154,9 @@ def run_chapter(plan: BookPlan, index: int):  # noqa: ANN201
 # --- 1. nothing paid twice ------------------------------------------------------------------------
 
 
-def test_audio_s3_refused_is_held_and_stored_by_the_retry_without_calling_fish_again(ctx, storage, bucket, voice, tmp_path, emulator) -> None:
+def test_audio_s3_refused_is_held_and_stored_by_the_retry_without_calling_fish_again(
+    ctx, storage, bucket, voice, tmp_path, emulator
+) -> None:
     plan = submit(bucket, voice, tmp_path)
     message = chunk_messages(plan)[0]
     storage.refuse_put.add(message.key)
@@ -163,7 +180,9 @@ class FlakyStep(BookTask):
     calls = 0
 
     def unit_of(self, args, kwargs) -> BookUnit:
-        return BookUnit(tasks.book_context().state, args[0], field="flaky", label="the flaky step", settings=get_settings())
+        return BookUnit(
+            tasks.book_context().state, args[0], field="flaky", label="the flaky step", settings=get_settings()
+        )
 
     def perform(self, unit: BookUnit) -> str:
         type(self).calls += 1
@@ -226,7 +245,9 @@ def test_a_chapter_already_assembled_is_not_assembled_again(ctx, storage, sent, 
     run_chapter(plan, 0)
     run_chapter(plan, 0)
     assert storage.uploads.count(chapter_key(plan, 0)) == 1
-    assert ctx.state.get(plan.book_id)["chapters"][0]["state"] == "done" and ctx.state.chapters_done(plan.book_id) == {0}
+    assert ctx.state.get(plan.book_id)["chapters"][0]["state"] == "done" and ctx.state.chapters_done(plan.book_id) == {
+        0
+    }
 
 
 def test_a_duplicate_book_assembly_sends_one_webhook(ctx, storage, sent, bucket, voice, tmp_path) -> None:
@@ -255,7 +276,9 @@ def test_a_book_finishes_once(ctx, bucket, voice, tmp_path) -> None:
 # --- 4. the reconciler looks at each book's own work ----------------------------------------------
 
 
-def test_a_book_with_its_chunks_in_the_queue_is_left_alone_and_a_lost_one_is_not(ctx, sent, bucket, voice, tmp_path, redis_client) -> None:
+def test_a_book_with_its_chunks_in_the_queue_is_left_alone_and_a_lost_one_is_not(
+    ctx, sent, bucket, voice, tmp_path, redis_client
+) -> None:
     lost = submit(bucket, voice, tmp_path, name="lost")
     redis_client.delete("narrate")
     queued = submit(bucket, voice, tmp_path, name="queued")
@@ -273,7 +296,9 @@ def deliver_one(redis_client: redis.Redis, tag: str, *, delivered_at: float) -> 
     redis_client.delete("narrate")
 
 
-def test_the_reconciler_resends_a_stalled_books_lost_chunks_behind_a_long_queue(ctx, sent, bucket, voice, tmp_path, redis_client) -> None:
+def test_the_reconciler_resends_a_stalled_books_lost_chunks_behind_a_long_queue(
+    ctx, sent, bucket, voice, tmp_path, redis_client
+) -> None:
     lost = submit(bucket, voice, tmp_path, name="lost")
     redis_client.delete("narrate")  # its chunk messages are gone
     running = submit(bucket, voice, tmp_path, name="running")
@@ -294,8 +319,11 @@ def test_the_reconciler_resends_a_stalled_books_lost_chunks_behind_a_long_queue(
 # --- 5. every error has a class -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reset", [StorageUnavailable("the connection was reset mid-body"), ConnectionResetError(104, "reset by peer")],
-                         ids=["mapped", "unmapped"])  # fmt: skip
+@pytest.mark.parametrize(
+    "reset",
+    [StorageUnavailable("the connection was reset mid-body"), ConnectionResetError(104, "reset by peer")],
+    ids=["mapped", "unmapped"],
+)
 def test_a_reset_mid_chapter_download_is_retried_not_failed(ctx, storage, sent, bucket, voice, tmp_path, reset) -> None:
     plan = submit(bucket, voice, tmp_path)
     render_all(plan, ctx)
@@ -319,10 +347,15 @@ def test_unexpected_errors_are_retried_then_fail_the_book(ctx, sent, bucket, voi
     assert FlakyStep.calls == get_settings().max_attempts == 3
     book = ctx.state.get(plan.book_id)
     assert book["state"] == "failed"
-    assert book["error"] == "the flaky step failed 3 times (NARRATE_MAX_ATTEMPTS is 3); last error: internal error: RuntimeError: a bug for sure"
+    assert (
+        book["error"]
+        == "the flaky step failed 3 times (NARRATE_MAX_ATTEMPTS is 3); last error: internal error: RuntimeError: a bug for sure"
+    )
 
 
-@pytest.mark.parametrize("lost", [redis.exceptions.ConnectionError("Connection reset by peer"), redis.exceptions.TimeoutError("timed out")])
+@pytest.mark.parametrize(
+    "lost", [redis.exceptions.ConnectionError("Connection reset by peer"), redis.exceptions.TimeoutError("timed out")]
+)
 def test_a_redis_connection_error_is_transient_and_bounded(ctx, sent, bucket, voice, tmp_path, lost) -> None:
     plan = submit(bucket, voice, tmp_path)
     assert run_step(plan.book_id, lost).result == "done"
@@ -353,17 +386,22 @@ def no_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tasks.BookTask, "_retry", lambda self, **options: Rescheduled())
 
 
-def test_a_chunk_fish_never_renders_fails_its_book_after_the_bound_across_deliveries(ctx, sent, bucket, voice, tmp_path, emulator,
-                                                                                  no_retries) -> None:  # fmt: skip
+def test_a_chunk_fish_never_renders_fails_its_book_after_the_bound_across_deliveries(
+    ctx, sent, bucket, voice, tmp_path, emulator, no_retries
+) -> None:
     plan = submit(bucket, voice, tmp_path)
     doomed, other = chunk_messages(plan)[1], chunk_messages(plan)[4]
     emulator.control(empty_audio_for="second paragraph")  # answered 200 with no audio, and billed, every time
     outcomes = [deliver(tasks.chunk, doomed.model_dump(mode="json")) for _ in range(5)]
-    assert outcomes[:2] == ["rescheduled", "rescheduled"] and outcomes[2] is None, "the third delivery used the last attempt"
+    assert outcomes[:2] == ["rescheduled", "rescheduled"] and outcomes[2] is None, (
+        "the third delivery used the last attempt"
+    )
     assert emulator.stats()["tts_requests"] == 3, "NARRATE_MAX_ATTEMPTS (3) bounds what is paid, whoever sends it"
     book = ctx.state.get(plan.book_id)
     assert book["state"] == "failed"
-    assert book["error"].startswith('chapter 1, chunk 2 ("The second paragraph comes next.") failed 3 times (NARRATE_MAX_ATTEMPTS is 3)')
+    assert book["error"].startswith(
+        'chapter 1, chunk 2 ("The second paragraph comes next.") failed 3 times (NARRATE_MAX_ATTEMPTS is 3)'
+    )
     assert "no audio" in book["error"], "the last error is named"
     deliver(tasks.chunk, other.model_dump(mode="json"))
     assert emulator.stats()["tts_requests"] == 3, "the failed book's other work is not paid for"
@@ -390,14 +428,20 @@ def test_waits_use_no_attempt(ctx, sent, bucket, voice, tmp_path, redis_client, 
             assert deliver(tasks.chunk, message.model_dump(mode="json")) == "rescheduled"
     assert redis_client.hgetall(keys.book_attempts(plan.book_id)) == {}, "waiting for another delivery counts nothing"
     assert ctx.state.state_of(plan.book_id) != "failed"
-    assert deliver(tasks.chunk, message.model_dump(mode="json")) is None and ctx.state.done_indexes(plan.book_id, 0) == {0}
+    assert deliver(tasks.chunk, message.model_dump(mode="json")) is None and ctx.state.done_indexes(
+        plan.book_id, 0
+    ) == {0}
 
 
-def test_a_crafted_step_outside_its_book_is_dropped_and_the_book_left_alone(ctx, sent, bucket, voice, tmp_path, emulator) -> None:
+def test_a_crafted_step_outside_its_book_is_dropped_and_the_book_left_alone(
+    ctx, sent, bucket, voice, tmp_path, emulator
+) -> None:
     plan = submit(bucket, voice, tmp_path)
     message = chunk_messages(plan)[0].model_dump(mode="json")
     assert deliver(tasks.chunk, {**message, "prefix": "elsewhere"}) is None
-    assert deliver(tasks.chunk, {**message, "key": "chunks/" + "0" * 64 + ".wav"}) is None, "not the address of its own text"
+    assert deliver(tasks.chunk, {**message, "key": "chunks/" + "0" * 64 + ".wav"}) is None, (
+        "not the address of its own text"
+    )
     assert tasks.chapter.run(plan.book_id, "another-bucket", plan.output.prefix, 0) is None
     assert tasks.assemble.run(plan.book_id, bucket, "../escape") is None
     assert emulator.stats()["tts_requests"] == 0 and sent == {"chunk": [], "chapter": [], "book": [], "notify": []}

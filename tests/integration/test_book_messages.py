@@ -13,7 +13,6 @@ from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from tests.support.epubs import write_epub
-
 from tests.unit.test_book_messages import BOOK, make_plan
 from worker import keys
 from worker.app import QUEUE
@@ -89,8 +88,9 @@ def test_the_messages_a_real_submit_puts_on_the_broker_pass_every_check(
     chapters = [("One", ["The first paragraph.", "The second paragraph."]), ("Two", ["Only one paragraph here."])]
     path = write_epub(tmp_path / "book.epub", title="Checked", author="A", chapters=chapters, cover=True)
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
-    plan, _ = BookSubmitter.from_settings(Settings()).submit(read_book(str(path)), voice=voice, out=f"s3://{bucket}/shelf",
-                                                             preset="acx", synthesis=Synthesis(speed=1.1))  # fmt: skip
+    plan, _ = BookSubmitter.from_settings(Settings()).submit(
+        read_book(str(path)), voice=voice, out=f"s3://{bucket}/shelf", preset="acx", synthesis=Synthesis(speed=1.1)
+    )
     bodies = [json.loads(base64.b64decode(json.loads(raw)["body"])) for raw in redis_client.lrange(QUEUE, 0, -1)]
     chunks = [ChunkMessage.model_validate(args[0]) for args, _, _ in bodies]
     assert len(chunks) == plan.chunk_count

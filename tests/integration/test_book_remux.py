@@ -52,9 +52,15 @@ def made(stack_env, redis_client, emulator, bucket, reference_clip, tmp_path, mo
     get_settings.cache_clear()
     settings = Settings()
     storage = Storage()
-    ctx = BookContext(render=RenderContext(settings=settings, storage=storage, fish=FishClient(settings), held=HeldRenders(redis_client)),
-                      state=BookState(redis_client))  # fmt: skip
-    book = read_book(str(write_epub(tmp_path / "three.epub", title="Three", author="A. Writer", chapters=CHAPTERS, cover=False)))
+    ctx = BookContext(
+        render=RenderContext(
+            settings=settings, storage=storage, fish=FishClient(settings), held=HeldRenders(redis_client)
+        ),
+        state=BookState(redis_client),
+    )
+    book = read_book(
+        str(write_epub(tmp_path / "three.epub", title="Three", author="A. Writer", chapters=CHAPTERS, cover=False))
+    )
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
     plan, _ = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/remux", fmt="wav")
     for message in chunk_messages(plan):
@@ -66,7 +72,10 @@ def made(stack_env, redis_client, emulator, bucket, reference_clip, tmp_path, mo
     for extension in ("aac", "npz"):
         storage.delete(bucket, keys.book_part(plan.output.prefix, plan.book_id, 1, extension))
     manifest = assemble_book(plan, ctx=ctx)
-    assert all(storage.get(bucket, keys.book_part(plan.output.prefix, plan.book_id, i, "npz")) is None for i in range(len(CHAPTERS)))
+    assert all(
+        storage.get(bucket, keys.book_part(plan.output.prefix, plan.book_id, i, "npz")) is None
+        for i in range(len(CHAPTERS))
+    )
     return plan, manifest, storage
 
 
@@ -82,10 +91,16 @@ def test_chapter_marks_fall_on_each_chapters_first_word(made) -> None:
         audio, chapter_rate = decode_mono(storage.get(*chapter["output_url"].removeprefix("s3://").split("/", 1)))
         assert chapter_rate == rate
         words = audio[head : head + template]
-        expected = head if index == 0 else round(float(marks[index]) * rate)  # the first chapter's mark is the book's start
+        expected = (
+            head if index == 0 else round(float(marks[index]) * rate)
+        )  # the first chapter's mark is the book's start
         found = _where(book, words, around=expected, rate=rate)
-        assert abs(found - expected) <= FRAME_SAMPLES, f"chapter {index + 1}: its words start {found - expected} samples from its mark"
-        assert abs(found - expected) <= 48, "within a millisecond: the marks are computed from whole frames, not estimated"
+        assert abs(found - expected) <= FRAME_SAMPLES, (
+            f"chapter {index + 1}: its words start {found - expected} samples from its mark"
+        )
+        assert abs(found - expected) <= 48, (
+            "within a millisecond: the marks are computed from whole frames, not estimated"
+        )
         print(f"chapter {index + 1}: mark {expected} samples, words found at {found}")
     sidecar = json.loads(storage.get(plan.output.bucket, keys.book_sidecar(plan.output.prefix, plan.book_id, "json")))
     assert [c["start"] for c in sidecar["chapters"]] == pytest.approx([float(m) for m in marks], abs=0.002)
@@ -107,23 +122,37 @@ def test_the_joined_book_lasts_as_long_as_a_straight_encode_and_decodes_cleanly(
     assert problems == [], f"the decoder complained: {problems[:3]}"
     pauses = plan.pauses
     # A straight encode of the same audio: the head, each chapter's words, a chapter pause between them, the tail.
-    files = [decode_mono(storage.get(*chapter["output_url"].removeprefix("s3://").split("/", 1))) for chapter in manifest["chapters"]]
+    files = [
+        decode_mono(storage.get(*chapter["output_url"].removeprefix("s3://").split("/", 1)))
+        for chapter in manifest["chapters"]
+    ]
     speech = [samples.size / rate - pauses.head_seconds - pauses.tail_seconds for samples, _ in files]
     straight = pauses.head_seconds + sum(speech) + pauses.chapter_seconds * (len(speech) - 1) + pauses.tail_seconds
     frame = FRAME_SAMPLES / rate
-    assert abs(decoded / rate - straight) <= len(speech) * frame, "within one frame per chapter (each part is whole frames)"
-    straight_marks = [0.0] + [pauses.head_seconds + sum(speech[:k]) + k * pauses.chapter_seconds for k in range(1, len(speech))]
+    assert abs(decoded / rate - straight) <= len(speech) * frame, (
+        "within one frame per chapter (each part is whole frames)"
+    )
+    straight_marks = [0.0] + [
+        pauses.head_seconds + sum(speech[:k]) + k * pauses.chapter_seconds for k in range(1, len(speech))
+    ]
     sidecar = json.loads(storage.get(plan.output.bucket, keys.book_sidecar(plan.output.prefix, plan.book_id, "json")))
     marks = [chapter["start"] for chapter in sidecar["chapters"]]
     for k, (mark, expected) in enumerate(zip(marks, straight_marks)):
-        assert abs(mark - expected) <= (k + 1) * frame, f"chapter {k + 1} starts {mark - expected:+.3f} s from a straight encode's mark"
+        assert abs(mark - expected) <= (k + 1) * frame, (
+            f"chapter {k + 1} starts {mark - expected:+.3f} s from a straight encode's mark"
+        )
     assert reported == pytest.approx(decoded / rate, abs=0.002)
     assert sidecar["chapters"][-1]["end"] == pytest.approx(decoded / rate, abs=0.002)
     # the report measures the parts' audio: all of the book but the joins' priming frames (near silence, a frame each)
     joins = (len(speech) - 1) * frame
     assert manifest["reports"]["book.m4b"]["duration_seconds"] == pytest.approx(decoded / rate - joins, abs=0.006)
     assert manifest["reports"]["book.m4b"]["pass"] is True
-    leftovers = [key for key, _ in storage.list(plan.output.bucket, keys.book_part(plan.output.prefix, plan.book_id, 0, "aac").rsplit("/", 1)[0])]
+    leftovers = [
+        key
+        for key, _ in storage.list(
+            plan.output.bucket, keys.book_part(plan.output.prefix, plan.book_id, 0, "aac").rsplit("/", 1)[0]
+        )
+    ]
     assert leftovers == [], "the parts are deleted once the book is made"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -17,12 +17,21 @@ TTL = 600
 
 def make_plan(book_id: str = "b" * 32, *, chapters: int = 2) -> BookPlan:
     def chapter(index: int) -> PlanChapter:
-        chunks = [PlanChunk(index=i, text=f"Chunk {i}.", key=f"chunks/{index}-{i}.wav", paragraph_start=True) for i in range(2)]
+        chunks = [
+            PlanChunk(index=i, text=f"Chunk {i}.", key=f"chunks/{index}-{i}.wav", paragraph_start=True)
+            for i in range(2)
+        ]
         return PlanChapter(index=index, title=f"Chapter {index}", chunks=chunks)
 
-    return BookPlan(book_id=book_id, title="T", voice=ModelVoice(reference_id="m1"), output=Output(bucket="books"),
-                    fish_model="s2-pro", submitted_at=datetime.now(timezone.utc),
-                    chapters=[chapter(i) for i in range(chapters)])  # fmt: skip
+    return BookPlan(
+        book_id=book_id,
+        title="T",
+        voice=ModelVoice(reference_id="m1"),
+        output=Output(bucket="books"),
+        fish_model="s2-pro",
+        submitted_at=datetime.now(UTC),
+        chapters=[chapter(i) for i in range(chapters)],
+    )
 
 
 @pytest.fixture
@@ -44,7 +53,9 @@ def half_done(state: BookState, plan: BookPlan) -> None:
 
 
 @pytest.mark.parametrize("final", ["succeeded", "failed"])
-def test_a_finished_book_expires_whole_and_leaves_the_active_set(state: BookState, redis_client: redis.Redis, final: str) -> None:
+def test_a_finished_book_expires_whole_and_leaves_the_active_set(
+    state: BookState, redis_client: redis.Redis, final: str
+) -> None:
     plan = make_plan()
     state.create(plan, cached=0, estimated_cost_usd=0.0, notify_url=None)
     half_done(state, plan)
@@ -52,9 +63,13 @@ def test_a_finished_book_expires_whole_and_leaves_the_active_set(state: BookStat
     assert set(book_keys(redis_client, plan.book_id).values()) == {-1}, "a rendering book is kept for good"
     assert state.finish(plan.book_id, state=final, error="why" if final == "failed" else "")
     ttls = book_keys(redis_client, plan.book_id)
-    expected = {keys.book_record(plan.book_id), keys.book_chapters_done(plan.book_id), keys.book_attempts(plan.book_id),
-                *(keys.book_chapter(plan.book_id, i) for i in range(2)),
-                *(keys.book_chapter_chunks_done(plan.book_id, i) for i in range(2))}  # fmt: skip
+    expected = {
+        keys.book_record(plan.book_id),
+        keys.book_chapters_done(plan.book_id),
+        keys.book_attempts(plan.book_id),
+        *(keys.book_chapter(plan.book_id, i) for i in range(2)),
+        *(keys.book_chapter_chunks_done(plan.book_id, i) for i in range(2)),
+    }
     assert set(ttls) == expected
     assert all(0 < ttl <= TTL for ttl in ttls.values()), ttls
     assert plan.book_id not in state.active()

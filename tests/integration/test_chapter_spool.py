@@ -37,15 +37,22 @@ from worker.voices.speaker import RenderContext
 
 
 @pytest.fixture
-def rendered(stack_env, redis_client, emulator, bucket, reference_clip, tmp_path, monkeypatch) -> tuple[BookPlan, BookContext]:
+def rendered(
+    stack_env, redis_client, emulator, bucket, reference_clip, tmp_path, monkeypatch
+) -> tuple[BookPlan, BookContext]:
     monkeypatch.setenv("NARRATE_PROMOTE_AFTER", "off")
     get_settings.cache_clear()
     settings = Settings()
-    ctx = BookContext(render=RenderContext(settings=settings, storage=Storage(), fish=FishClient(settings), held=HeldRenders(redis_client)),
-                      state=BookState(redis_client))  # fmt: skip
+    ctx = BookContext(
+        render=RenderContext(
+            settings=settings, storage=Storage(), fish=FishClient(settings), held=HeldRenders(redis_client)
+        ),
+        state=BookState(redis_client),
+    )
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
-    plan, _ = BookSubmitter.from_settings(settings).submit(read_book(str(fable(tmp_path / "fable.epub"))), voice=voice,
-                                                           out=f"s3://{bucket}/spool")  # fmt: skip
+    plan, _ = BookSubmitter.from_settings(settings).submit(
+        read_book(str(fable(tmp_path / "fable.epub"))), voice=voice, out=f"s3://{bucket}/spool"
+    )
     for message in chunk_messages(plan):
         render_chunk(message, ctx=ctx)
     return plan, ctx
@@ -59,7 +66,12 @@ def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
     def mount(size: int) -> Path:
         where = tmp_path / f"disk{len(mounted)}"
         where.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
         mounted.append(where)
@@ -68,7 +80,9 @@ def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
 
     yield mount
     for where in mounted:
-        subprocess.run(["umount", "--lazy", str(where)], check=True)  # lazy: a failed test's open files never keep it mounted
+        subprocess.run(
+            ["umount", "--lazy", str(where)], check=True
+        )  # lazy: a failed test's open files never keep it mounted
 
 
 def open_under(folder: Path) -> list[str]:
@@ -90,7 +104,9 @@ def speech_bytes(plan: BookPlan, fields: dict, *, ctx: BookContext) -> int:
 
 
 @pytest.mark.parametrize("room", ["none", "speech-only"], ids=["in-pass-one", "in-the-encoders"])
-def test_a_full_disk_is_a_retry_with_the_spool_gone_and_room_later_succeeds(rendered, small_disk, room, tmp_path, monkeypatch) -> None:
+def test_a_full_disk_is_a_retry_with_the_spool_gone_and_room_later_succeeds(
+    rendered, small_disk, room, tmp_path, monkeypatch
+) -> None:
     plan, ctx = rendered
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fields = assemble_chapter(plan, 0, ctx=ctx)  # with room: how much speech the spool holds
@@ -98,7 +114,9 @@ def test_a_full_disk_is_a_retry_with_the_spool_gone_and_room_later_succeeds(rend
     assert spooled > 64 * 1024
     # No room for the speech at all; or room for it, so the chapter file and the book part written beside it fill the disk.
     disk = small_disk(16 * 1024 if room == "none" else spooled + 16 * 1024)
-    with pytest.raises(DiskFull, match=r"^out of disk space while spooling chapter 0: .*No space left on device") as caught:
+    with pytest.raises(
+        DiskFull, match=r"^out of disk space while spooling chapter 0: .*No space left on device"
+    ) as caught:
         assemble_chapter(plan, 0, ctx=ctx)
     assert isinstance(caught.value, TransientError) and caught.value.__cause__.errno == errno.ENOSPC
     assert list(disk.iterdir()) == [], "the spool is removed"

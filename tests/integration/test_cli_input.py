@@ -44,8 +44,14 @@ def cases(tmp: Path, good_text: Path, clip: Path, transcript: str, bucket: str) 
         "unreadable file": (["/proc/self/mem", *voice, "--out", out], "cannot be read"),
         "empty text": ([str(empty), *voice, "--out", out], "empty"),
         "whitespace-only text": ([str(blank), *voice, "--out", out], "only whitespace"),
-        "reference not audio": ([str(good_text), "--voice", str(not_audio), "--transcript", "x", "--out", out], "not decodable"),
-        "empty transcript": ([str(good_text), "--voice", str(clip), "--transcript", "   ", "--out", out], "transcript is empty"),
+        "reference not audio": (
+            [str(good_text), "--voice", str(not_audio), "--transcript", "x", "--out", out],
+            "not decodable",
+        ),
+        "empty transcript": (
+            [str(good_text), "--voice", str(clip), "--transcript", "   ", "--out", out],
+            "transcript is empty",
+        ),
         "no transcript": ([str(good_text), "--voice", str(clip), "--out", out], "transcript is empty"),
         "unknown format": ([str(good_text), *voice, "--out", out, "--format", "flac"], "unknown format"),
         "out not s3": ([str(good_text), *voice, "--out", f"/data/{bucket}"], "expected s3://bucket"),
@@ -54,15 +60,30 @@ def cases(tmp: Path, good_text: Path, clip: Path, transcript: str, bucket: str) 
         "missing bucket": ([str(good_text), *voice, "--out", "s3://no-such-bucket-zz/x"], "does not exist"),
         "voice and voice id": ([str(good_text), *voice, "--voice-id", "abc", "--out", out], "not both"),
         "no voice": ([str(good_text), "--out", out], "no voice"),
-        "clip shorter than 1 s": ([str(good_text), "--voice", str(tmp / "tiny.wav"), "--transcript", "Hi.", "--out", out], "at least 1 s"),
+        "clip shorter than 1 s": (
+            [str(good_text), "--voice", str(tmp / "tiny.wav"), "--transcript", "Hi.", "--out", out],
+            "at least 1 s",
+        ),
     }
 
 
 CASE_NAMES = [
-    "missing file", "unreadable file", "empty text", "whitespace-only text", "reference not audio", "empty transcript",
-    "no transcript", "unknown format", "out not s3", "prefix with ..", "prefix with control", "missing bucket",
-    "voice and voice id", "no voice", "clip shorter than 1 s",
-]  # fmt: skip
+    "missing file",
+    "unreadable file",
+    "empty text",
+    "whitespace-only text",
+    "reference not audio",
+    "empty transcript",
+    "no transcript",
+    "unknown format",
+    "out not s3",
+    "prefix with ..",
+    "prefix with control",
+    "missing bucket",
+    "voice and voice id",
+    "no voice",
+    "clip shorter than 1 s",
+]
 
 
 @pytest.mark.parametrize("case", CASE_NAMES)
@@ -78,7 +99,9 @@ def test_bad_input_exits_2_and_changes_nothing(case, tmp_path, good_text, refere
 
 
 def test_short_clip_is_accepted_with_a_warning(tmp_path, good_text, short_clip, bucket, redis_client) -> None:
-    result = submit([str(good_text), "--voice", str(short_clip[0]), "--transcript", short_clip[1], "--out", f"s3://{bucket}"])
+    result = submit(
+        [str(good_text), "--voice", str(short_clip[0]), "--transcript", short_clip[1], "--out", f"s3://{bucket}"]
+    )
     assert result.exit_code == 0, result.output
     assert "Fish advises 10-30 s" in result.output
     assert redis_client.llen("narrate") == 1

@@ -43,8 +43,8 @@ def test_no_credit_never_resumes_even_at_a_zero_setting() -> None:
 
 
 def test_the_check_closes_its_fish_client(breaker, emulator, monkeypatch) -> None:
-    from worker.policy import credit as tasks
     from worker.fish.client import FishClient
+    from worker.policy import credit as tasks
 
     made: list[FishClient] = []
 

@@ -31,12 +31,12 @@ from fishaudio.exceptions import (
 from fishaudio.types import Voice
 from werkzeug.serving import make_server
 
-from tests.support.tones import decode_mono, decoded_tones, nearest_tone, tone_sequence
-from worker.audio.codec import concatenate, probe
 from producer.dev.emulator import EmulatorConfig, create_app
 from producer.dev.emulator.__main__ import parse_args
 from producer.dev.emulator.speech import make_reference_clip
 from producer.dev.emulator.tones import tone_duration, tone_frequency
+from tests.support.tones import decode_mono, decoded_tones, nearest_tone, tone_sequence
+from worker.audio.codec import concatenate, probe
 
 API_KEY = "emulator-test-key"
 SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
@@ -130,12 +130,8 @@ def wait_for_state(client: FishAudio, voice_id: str, state: str, *, timeout: flo
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "wav", "opus"])
-def test_one_shot_tts_decodes_and_is_logged(
-    client: FishAudio, base_url: str, clip: bytes, fmt: str
-) -> None:
-    audio = client.tts.convert(
-        text=SENTENCE, references=[ReferenceAudio(audio=clip, text=REF_TEXT)], format=fmt
-    )
+def test_one_shot_tts_decodes_and_is_logged(client: FishAudio, base_url: str, clip: bytes, fmt: str) -> None:
+    audio = client.tts.convert(text=SENTENCE, references=[ReferenceAudio(audio=clip, text=REF_TEXT)], format=fmt)
     info = probe(audio)
     assert 1.5 < info.duration_seconds < 15
     assert info.channels == 1
@@ -214,9 +210,7 @@ def test_unknown_reference_id(client: FishAudio) -> None:
     assert excinfo.value.message == f"Reference not found: {missing}"
 
 
-def test_voice_lifecycle_and_reference_id(
-    client: FishAudio, base_url: str, clip: bytes, other_clip: bytes
-) -> None:
+def test_voice_lifecycle_and_reference_id(client: FishAudio, base_url: str, clip: bytes, other_clip: bytes) -> None:
     control(base_url, train_seconds=0.5)
     voice = create_voice(client, clip)
     assert isinstance(voice, Voice)
@@ -386,9 +380,7 @@ def test_quirky_train_mode(client: FishAudio, base_url: str, clip: bytes) -> Non
 
 def test_references_shape_the_voice(client: FishAudio, clip: bytes, other_clip: bytes) -> None:
     def render(reference: bytes) -> bytes:
-        return client.tts.convert(
-            text=SENTENCE, references=[ReferenceAudio(audio=reference, text="x")], format="wav"
-        )
+        return client.tts.convert(text=SENTENCE, references=[ReferenceAudio(audio=reference, text="x")], format="wav")
 
     first = render(clip)
     assert render(clip) == first
@@ -409,9 +401,25 @@ def test_stats_reset_keeps_models(client: FishAudio, base_url: str, clip: bytes)
 
 def test_module_runs_as_a_process() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "producer.dev.emulator", "--host", "127.0.0.1", "--port", "0",
-         "--latency", "0", "--concurrency", "0", "--train-seconds", "0", "--fail-rate", "0",
-         "--api-key", API_KEY],
+        [
+            sys.executable,
+            "-m",
+            "producer.dev.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--latency",
+            "0",
+            "--concurrency",
+            "0",
+            "--train-seconds",
+            "0",
+            "--fail-rate",
+            "0",
+            "--api-key",
+            API_KEY,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -557,8 +565,10 @@ def test_canned_audio_answers_one_clip_and_still_checks_and_counts() -> None:
 def test_narrate_emulator_tone_mode_option() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "producer.cli.main", "emulator", "--port", "0", "--tone-mode", "--api-key", API_KEY],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         with selectors.DefaultSelector() as selector:
@@ -568,7 +578,9 @@ def test_narrate_emulator_tone_mode_option() -> None:
         assert match
         assert httpx.get(f"{match.group(1)}/_emulator/control").json()["tone_mode"] is True
         with FishAudio(api_key=API_KEY, base_url=match.group(1)) as fish:
-            assert decoded_tones(fish.tts.convert(text="From the CLI.", format="wav")) == [tone_frequency("From the CLI.")]
+            assert decoded_tones(fish.tts.convert(text="From the CLI.", format="wav")) == [
+                tone_frequency("From the CLI.")
+            ]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
@@ -754,11 +766,20 @@ def test_stall_rate_times_out_a_short_client(client: FishAudio, base_url: str) -
 
 def test_control_rejects_bad_fault_values(base_url: str) -> None:
     for bad in (
-        {"rate_limit_rate": 1.5}, {"rate_limit_rate": -0.1}, {"rate_limit_rate": "often"},
-        {"stall_rate": 2}, {"stall_rate": -1}, {"stall_rate": None}, {"stall_seconds": -0.5},
-        {"stall_seconds": "1"}, {"stall_seconds": True}, {"seed": "7"}, {"seed": 1.5}, {"seed": True},
+        {"rate_limit_rate": 1.5},
+        {"rate_limit_rate": -0.1},
+        {"rate_limit_rate": "often"},
+        {"stall_rate": 2},
+        {"stall_rate": -1},
+        {"stall_rate": None},
+        {"stall_seconds": -0.5},
+        {"stall_seconds": "1"},
+        {"stall_seconds": True},
+        {"seed": "7"},
+        {"seed": 1.5},
+        {"seed": True},
         {"stall_rate": 0.5, "stall_seconds": -1},  # a rejected change applies none of its keys
-    ):  # fmt: skip
+    ):
         response = httpx.post(f"{base_url}/_emulator/control", json=bad)
         assert response.status_code == 400, bad
         assert response.json()["status"] == 400
@@ -778,8 +799,14 @@ def test_faults_from_config_and_command_line() -> None:
     assert (args.rate_limit_rate, args.stall_rate, args.stall_seconds, args.seed) == (0.25, 0.5, 2.0, 7)
     defaults = parse_args([])
     assert (defaults.rate_limit_rate, defaults.stall_rate, defaults.stall_seconds, defaults.seed) == (0, 0, 0, None)
-    for bad in (["--rate-limit-rate", "1.5"], ["--stall-rate", "-0.1"], ["--stall-rate", "nan"],
-                ["--stall-seconds", "-1"], ["--stall-seconds", "inf"], ["--seed", "x"]):  # fmt: skip
+    for bad in (
+        ["--rate-limit-rate", "1.5"],
+        ["--stall-rate", "-0.1"],
+        ["--stall-rate", "nan"],
+        ["--stall-seconds", "-1"],
+        ["--stall-seconds", "inf"],
+        ["--seed", "x"],
+    ):
         with pytest.raises(SystemExit):
             parse_args(bad)
 

@@ -13,9 +13,23 @@ from producer.dev.stack import free_port
 def test_narrate_emulator_serves_the_fish_api_until_stopped() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli.main", "emulator", "--port", str(port), "--concurrency", "3", "--api-key", "k1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "producer.cli.main",
+            "emulator",
+            "--port",
+            str(port),
+            "--concurrency",
+            "3",
+            "--api-key",
+            "k1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         assert "listening on" in process.stdout.readline()  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"

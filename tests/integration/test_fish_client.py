@@ -15,7 +15,9 @@ def fish(stack_env: dict[str, str], emulator: EmulatorControl) -> FishClient:
     return FishClient(Settings())
 
 
-def test_one_shot_sends_the_clip_and_exact_transcript(fish: FishClient, emulator: EmulatorControl, reference_clip) -> None:
+def test_one_shot_sends_the_clip_and_exact_transcript(
+    fish: FishClient, emulator: EmulatorControl, reference_clip
+) -> None:
     path, transcript = reference_clip
     clip = path.read_bytes()
     speech = fish.synthesize(text="A sentence to speak.", fmt="wav", references=[(clip, transcript)])
@@ -27,14 +29,23 @@ def test_one_shot_sends_the_clip_and_exact_transcript(fish: FishClient, emulator
     assert seen["model_header"] == "s2-pro"
 
 
-def test_synthesis_settings_reach_fish_and_unset_ones_stay_the_apis(fish: FishClient, emulator: EmulatorControl) -> None:
+def test_synthesis_settings_reach_fish_and_unset_ones_stay_the_apis(
+    fish: FishClient, emulator: EmulatorControl
+) -> None:
     settings = Synthesis(latency="normal", speed=1.25, temperature=0.4, top_p=0.6, normalize=False, sample_rate=44_100)
     speech = fish.synthesize(text="A sentence at a brisker pace.", fmt="wav", synthesis=settings)
     assert codec.probe(speech.audio).sample_rate == 44_100
     slower = fish.synthesize(text="A sentence at a brisker pace.", fmt="wav", synthesis=Synthesis(speed=0.75))
     assert codec.probe(slower.audio).duration_seconds > codec.probe(speech.audio).duration_seconds
     first, second = emulator.requests()[-2:]
-    assert first["settings"] == {"latency": "normal", "speed": 1.25, "temperature": 0.4, "top_p": 0.6, "normalize": False, "sample_rate": 44_100}
+    assert first["settings"] == {
+        "latency": "normal",
+        "speed": 1.25,
+        "temperature": 0.4,
+        "top_p": 0.6,
+        "normalize": False,
+        "sample_rate": 44_100,
+    }
     assert second["settings"]["speed"] == 0.75 and second["settings"]["sample_rate"] is None
 
 
@@ -58,8 +69,12 @@ def test_unknown_voice_id_is_voice_not_found(fish: FishClient) -> None:
         fish.synthesize(text="Hello.", fmt="mp3", reference_id="deadbeef")
 
 
-@pytest.mark.parametrize(("setting", "status"), [({"fail_rate": 1.0}, 500), ({"fail_status": 429, "fail_count": 1}, 429)])
-def test_busy_or_failing_api_is_transient(fish: FishClient, emulator: EmulatorControl, setting: dict, status: int) -> None:
+@pytest.mark.parametrize(
+    ("setting", "status"), [({"fail_rate": 1.0}, 500), ({"fail_status": 429, "fail_count": 1}, 429)]
+)
+def test_busy_or_failing_api_is_transient(
+    fish: FishClient, emulator: EmulatorControl, setting: dict, status: int
+) -> None:
     emulator.control(**setting)
     with pytest.raises(FishUnavailable, match=str(status)):
         fish.synthesize(text="Hello.", fmt="mp3")

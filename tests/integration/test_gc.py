@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -38,22 +38,45 @@ class Bucket:
         self.storage.put(self.name, key, b"RIFF" + name.encode(), content_type="audio/wav")
         return key
 
-    def book(self, *chunks: str, state: str | None = "rendering", prefix: str = "books", plan: bool = True, parts: bool = False) -> str:
+    def book(
+        self,
+        *chunks: str,
+        state: str | None = "rendering",
+        prefix: str = "books",
+        plan: bool = True,
+        parts: bool = False,
+    ) -> str:
         """A book using these chunks (their keys); `state` None: no record in Redis (expired, or being submitted)."""
         book_id = uuid.uuid4().hex
         pieces = [PlanChunk(index=i, text=f"Chunk {i}.", key=c, paragraph_start=True) for i, c in enumerate(chunks)]
-        made = BookPlan(book_id=book_id, title="T", voice=ModelVoice(reference_id="m1"), output=Output(bucket=self.name, prefix=prefix),
-                        fish_model="s2-pro", submitted_at=datetime.now(timezone.utc),
-                        chapters=[PlanChapter(index=0, title="One", chunks=pieces)])  # fmt: skip
+        made = BookPlan(
+            book_id=book_id,
+            title="T",
+            voice=ModelVoice(reference_id="m1"),
+            output=Output(bucket=self.name, prefix=prefix),
+            fish_model="s2-pro",
+            submitted_at=datetime.now(UTC),
+            chapters=[PlanChapter(index=0, title="One", chunks=pieces)],
+        )
         if plan:
-            self.storage.put(self.name, keys.book_plan(prefix, book_id), made.model_dump_json().encode(), content_type="application/json")
+            self.storage.put(
+                self.name,
+                keys.book_plan(prefix, book_id),
+                made.model_dump_json().encode(),
+                content_type="application/json",
+            )
         if state is not None:
             self.state.create(made, cached=0, estimated_cost_usd=0.0, notify_url=None)
             if state in gc.FINAL_STATES:
                 self.state.finish(book_id, state=state, error="")
         if parts:
             for extension in ("aac", "npz"):
-                self.storage.put(self.name, keys.book_part(prefix, book_id, 0, extension), b"part", content_type="application/octet-stream")
+                self.storage.put(
+                    self.name,
+                    keys.book_part(prefix, book_id, 0, extension),
+                    b"part",
+                    content_type="application/octet-stream",
+                )
         return book_id
 
     def keys(self) -> set[str]:
@@ -73,7 +96,9 @@ def test_only_chunks_no_live_book_uses_and_parts_of_ended_books_go(books: Bucket
     rendering = books.book(books.chunk("rendering"), parts=True)
     failed = books.book(books.chunk("failed"), state="failed", parts=True)  # may be retried: its chunks stay
     succeeded = books.book(books.chunk("succeeded"), state="succeeded", parts=True)
-    forgotten = books.book(books.chunk("forgotten"), state=None, plan=False, parts=True)  # record expired, plan as old as its chunks
+    forgotten = books.book(
+        books.chunk("forgotten"), state=None, plan=False, parts=True
+    )  # record expired, plan as old as its chunks
     shared = books.book(books.chunk("shared"), state="succeeded")
     books.book(chunk_key("shared"), prefix="other")  # another book, still rendering, uses the same chunk
     submitting = books.book(books.chunk("submitting"), state=None)  # its plan is in S3, its record not yet in Redis
@@ -124,12 +149,14 @@ def test_uploads_left_open_for_a_day_are_aborted(books: Bucket) -> None:
     client = books.storage._client
     opened = client.create_multipart_upload(Bucket=books.name, Key="books/x/book.m4b")["UploadId"]
     # Ages count from the start S3 reports (the S3 endpoint of the tests reports one fixed date for every upload).
-    (_, _, started), = books.storage.open_uploads(books.name, "")
+    ((_, _, started),) = books.storage.open_uploads(books.name, "")
     live = gc.find(books.storage, books.state, bucket=books.name, older_than_days=30, now=started + 0.5 * DAYS)
     assert live.uploads == [], "an upload under way for less than a day stays"
     found = gc.find(books.storage, books.state, bucket=books.name, older_than_days=30, now=started + 1.5 * DAYS)
     assert [(u.key, u.upload_id) for u in found.uploads] == [("books/x/book.m4b", opened)]
-    elsewhere = gc.find(books.storage, books.state, bucket=books.name, prefix="elsewhere", older_than_days=30, now=started + 2 * DAYS)
+    elsewhere = gc.find(
+        books.storage, books.state, bucket=books.name, prefix="elsewhere", older_than_days=30, now=started + 2 * DAYS
+    )
     assert elsewhere.uploads == [], "the prefix limits uploads"
     gc.collect(books.storage, books.state, found)
     assert list(books.storage.open_uploads(books.name, "")) == []
@@ -147,7 +174,9 @@ def test_listings_follow_every_page(books: Bucket) -> None:
 def test_a_prefix_limits_parts_not_chunks(books: Bucket) -> None:
     mine = books.book(books.chunk("mine"), state="failed", prefix="mine", parts=True)
     theirs = books.book(books.chunk("theirs"), state="succeeded", prefix="theirs", parts=True)
-    found = gc.find(books.storage, books.state, bucket=books.name, prefix="mine", older_than_days=0, now=time.time() + 1)
+    found = gc.find(
+        books.storage, books.state, bucket=books.name, prefix="mine", older_than_days=0, now=time.time() + 1
+    )
     assert {p.key for p in found.parts} == part_keys(mine, "mine")
     assert [c.key for c in found.chunks] == [chunk_key("theirs")], "chunks are the bucket's: the succeeded book's goes"
     assert theirs

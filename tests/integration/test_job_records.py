@@ -45,7 +45,9 @@ def test_a_queued_job_keeps_its_message_compressed(jobs: list[RenderJob], redis_
         assert RenderJob.model_validate_json(store.message(job.job_id) or "") == job
 
 
-def test_a_queued_record_writes_only_what_is_set_and_reads_whole(jobs: list[RenderJob], redis_client: redis.Redis) -> None:
+def test_a_queued_record_writes_only_what_is_set_and_reads_whole(
+    jobs: list[RenderJob], redis_client: redis.Redis
+) -> None:
     fields = set(redis_client.hkeys(keys.job_record(jobs[0].job_id)))
     assert b"error" not in fields and b"deaths" not in fields and b"finished_at" not in fields
     record = JobStore(redis_client).get(jobs[0].job_id)
@@ -53,7 +55,9 @@ def test_a_queued_record_writes_only_what_is_set_and_reads_whole(jobs: list[Rend
     assert record.title == "one.txt" and record.voice_mode == "reference_id" and record.text_bytes == len("First text.")
 
 
-def test_a_succeeded_job_drops_its_message_and_a_failed_one_keeps_it(jobs: list[RenderJob], redis_client: redis.Redis) -> None:
+def test_a_succeeded_job_drops_its_message_and_a_failed_one_keeps_it(
+    jobs: list[RenderJob], redis_client: redis.Redis
+) -> None:
     store = JobStore(redis_client, ttl_seconds=TTL)
     done, failed = jobs
     store.mark_succeeded(done.job_id, output_url="s3://b/k.mp3")
@@ -63,7 +67,9 @@ def test_a_succeeded_job_drops_its_message_and_a_failed_one_keeps_it(jobs: list[
     assert 0 < redis_client.ttl(keys.job_record(failed.job_id)) <= TTL, "a failed record and its message expire"
 
 
-def test_narrate_retry_sends_a_failed_job_from_its_kept_message(jobs: list[RenderJob], redis_client: redis.Redis) -> None:
+def test_narrate_retry_sends_a_failed_job_from_its_kept_message(
+    jobs: list[RenderJob], redis_client: redis.Redis
+) -> None:
     failed = jobs[0]
     redis_client.delete(QUEUE)
     JobStore(redis_client).mark_failed(failed.job_id, error="Fish said no")
@@ -81,7 +87,9 @@ def test_the_sweeper_resends_a_lost_job_from_its_kept_message(jobs: list[RenderJ
     assert RenderJob.model_validate(sent[jobs[1].job_id]) == jobs[1]
 
 
-def test_an_uncompressed_message_of_an_older_record_is_read(stack_env: dict[str, str], redis_client: redis.Redis) -> None:
+def test_an_uncompressed_message_of_an_older_record_is_read(
+    stack_env: dict[str, str], redis_client: redis.Redis
+) -> None:
     message = json.dumps({"job_id": "b" * 32, "text": "Kept as it was sent."})
     redis_client.hset(keys.job_record("b" * 32), mapping={"job_id": "b" * 32, "state": "failed", "message": message})
     assert JobStore(redis_client).message("b" * 32) == message
@@ -95,7 +103,9 @@ def test_a_message_too_large_even_compressed_is_not_kept(stack_env: dict[str, st
     assert kept_message.unpack(kept_message.pack("short") or b"") == "short"
 
 
-def test_finished_jobs_leave_their_state_sets_with_their_records(stack_env: dict[str, str], redis_client: redis.Redis) -> None:
+def test_finished_jobs_leave_their_state_sets_with_their_records(
+    stack_env: dict[str, str], redis_client: redis.Redis
+) -> None:
     store = JobStore(redis_client, ttl_seconds=TTL)
     long_ago = time.time() - TTL - 60  # entered a final state over a TTL ago: its record has expired
     for state in ("succeeded", "failed"):
@@ -134,7 +144,9 @@ def test_a_job_retried_leaves_the_failed_set(jobs: list[RenderJob], redis_client
     assert store.message(jobs[0].job_id) is not None
 
 
-def test_submitted_sources_with_unicode_round_trip(stack_env: dict[str, str], redis_client: redis.Redis, bucket: str) -> None:
+def test_submitted_sources_with_unicode_round_trip(
+    stack_env: dict[str, str], redis_client: redis.Redis, bucket: str
+) -> None:
     sources = [TextSource("ü.txt", "Ça va? Grüße — 你好.")]
     job = Submitter.from_settings(Settings()).submit(sources=sources, voice=VOICE_ID, out=f"s3://{bucket}/u")[0]
     assert RenderJob.model_validate_json(JobStore(redis_client).message(job.job_id) or "") == job

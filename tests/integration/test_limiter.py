@@ -88,9 +88,12 @@ def test_the_vanished_voice_fallback_goes_out_in_the_same_slot(
     limiter = CountingLimiter(redis_client, limit=1, lease_seconds=30.0, wait_seconds=0.2)
     registry = Registry(redis_client)
     ctx = RenderContext(
-        settings=settings, storage=Storage(), fish=FishClient(settings, limiter=limiter), registry=registry,
+        settings=settings,
+        storage=Storage(),
+        fish=FishClient(settings, limiter=limiter),
+        registry=registry,
         start_promotion=lambda reference_hash, token=None: None,
-    )  # fmt: skip
+    )
     voice = clip_voice(ctx.storage, bucket=bucket, clip=reference_clip)
     registry.mark_trained(voice.reference_hash, model_id="deleted-in-the-dashboard")
 

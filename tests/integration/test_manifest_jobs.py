@@ -26,13 +26,21 @@ def queued_render_jobs(client) -> dict[str, dict]:
     return found
 
 
-def test_a_mixed_manifest_queues_one_render_job_per_text_entry(stack_env, bucket, redis_client, reference_clip, tmp_path) -> None:
+def test_a_mixed_manifest_queues_one_render_job_per_text_entry(
+    stack_env, bucket, redis_client, reference_clip, tmp_path
+) -> None:
     clip, transcript = reference_clip
     (tmp_path / "two.md").write_text("# Book Two\n\n## Part A\n\nFirst words.\n", encoding="utf-8")
     lines = [
         {"text": "Markets rose today.", "out": f"s3://{bucket}/news", "voice": str(clip), "transcript": transcript},
         {"file": "two.md", "out": f"s3://{bucket}/two", "voice_id": "a1b2c3"},
-        {"text": "Rain tomorrow.", "out": f"s3://{bucket}/news", "voice": str(clip), "transcript": transcript, "title": "Weather"},
+        {
+            "text": "Rain tomorrow.",
+            "out": f"s3://{bucket}/news",
+            "voice": str(clip),
+            "transcript": transcript,
+            "title": "Weather",
+        },
         {"text": "Read by a Fish voice.", "out": f"s3://{bucket}/other", "voice_id": "a1b2c3", "format": "wav"},
     ]
     manifest = tmp_path / "today.jsonl"
@@ -48,7 +56,11 @@ def test_a_mixed_manifest_queues_one_render_job_per_text_entry(stack_env, bucket
     assert "queued 3 jobs in" in result.stderr
 
     clip_hash = prepare_clip_voice([ClipInput(clip, transcript)]).reference_hash
-    expected = [("Markets rose today.", "clips", "news", "mp3"), ("Rain tomorrow.", "clips", "news", "mp3"), ("Read by a Fish voice.", "model", "other", "wav")]  # fmt: skip
+    expected = [
+        ("Markets rose today.", "clips", "news", "mp3"),
+        ("Rain tomorrow.", "clips", "news", "mp3"),
+        ("Read by a Fish voice.", "model", "other", "wav"),
+    ]
     queued = queued_render_jobs(redis_client)
     assert set(queued) == {job["job_id"] for job in jobs}
     store = JobStore(redis_client)
@@ -56,8 +68,15 @@ def test_a_mixed_manifest_queues_one_render_job_per_text_entry(stack_env, bucket
         record = store.get(job["job_id"])
         assert record is not None and (record.state, record.title) == ("queued", job["title"])
         for sent in (queued[job["job_id"]], json.loads(store.message(job["job_id"]) or "{}")):
-            assert (sent["text"], sent["voice"]["mode"], sent["output"]) == (text, mode, {"bucket": bucket, "prefix": prefix, "format": fmt})
-            assert sent["voice"].get("reference_hash", clip_hash) == clip_hash and sent["voice"].get("reference_id", "a1b2c3") == "a1b2c3"
+            assert (sent["text"], sent["voice"]["mode"], sent["output"]) == (
+                text,
+                mode,
+                {"bucket": bucket, "prefix": prefix, "format": fmt},
+            )
+            assert (
+                sent["voice"].get("reference_hash", clip_hash) == clip_hash
+                and sent["voice"].get("reference_id", "a1b2c3") == "a1b2c3"
+            )
     refs = [o["Key"] for o in Storage()._client.list_objects_v2(Bucket=bucket, Prefix="refs/").get("Contents", [])]
     assert len(refs) == 1  # the clip both jobs share was uploaded once
     book_ids = [key.decode().split(":")[2] for key in redis_client.keys("narrate:book:*") if key.count(b":") == 2]

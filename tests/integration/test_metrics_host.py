@@ -92,8 +92,12 @@ def cluster_metrics(stack_env: dict[str, str]) -> Iterator[Start]:
     def start(**env: str) -> tuple[subprocess.Popen[bytes], int]:
         port = free_port()
         environment = {k: v for k, v in os.environ.items() if k != "NARRATE_METRICS_HOST"} | env
-        process = subprocess.Popen([sys.executable, "-m", "producer.cli.main", "metrics", "serve", "--port", str(port)],
-                                   env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "producer.cli.main", "metrics", "serve", "--port", str(port)],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         started.append(process)
         return process, port
 

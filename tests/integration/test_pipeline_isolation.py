@@ -31,7 +31,9 @@ def inbox(stack_env, bucket, redis_client, faults, monkeypatch: pytest.MonkeyPat
     ctx = InboxContext.from_settings(Settings())
     monkeypatch.setenv("AWS_ENDPOINT_URL", faults.url)
     ctx.storage = Storage()  # the scan's own reads, copies and reports go through the proxy
-    pipeline = Pipeline(name="iso", inbox=f"s3://{bucket}/inbox/", out=f"s3://{bucket}/audio/", voice_id=VOICE_ID, every="1m")
+    pipeline = Pipeline(
+        name="iso", inbox=f"s3://{bucket}/inbox/", out=f"s3://{bucket}/audio/", voice_id=VOICE_ID, every="1m"
+    )
     return pipeline, ctx
 
 
@@ -69,10 +71,14 @@ def test_a_transient_s3_error_is_retried_by_the_next_run_not_filed_as_failed(inb
         scan(pipeline, ctx=ctx)
     assert listing(bucket, "failed/") == [], "nothing is wrong with the file: it is not filed as failed"
     assert listing(bucket, "inbox/") == ["inbox/a.txt", "inbox/b.txt"]
-    assert ctx.client.get("narrate:pipeline:iso:cursor") == b"inbox/a.txt", "the next run starts at the file that failed"
+    assert ctx.client.get("narrate:pipeline:iso:cursor") == b"inbox/a.txt", (
+        "the next run starts at the file that failed"
+    )
 
     faults.rules.clear()
-    assert scan(pipeline, ctx=ctx).submitted == ["inbox/b.txt"], "the next run takes it, and a.txt (in flight) is not sent twice"
+    assert scan(pipeline, ctx=ctx).submitted == ["inbox/b.txt"], (
+        "the next run takes it, and a.txt (in flight) is not sent twice"
+    )
 
 
 def test_files_of_the_same_name_in_two_folders_keep_their_own_copies_and_reports(inbox, bucket) -> None:
@@ -80,15 +86,21 @@ def test_files_of_the_same_name_in_two_folders_keep_their_own_copies_and_reports
     put(bucket, "inbox/a/book.txt", b"\xff\xff\xfd not text")
     put(bucket, "inbox/b/book.txt", b"\xc3\x28 not text either")
     assert sorted(scan(pipeline, ctx=ctx).refused) == ["inbox/a/book.txt", "inbox/b/book.txt"]
-    assert listing(bucket, "failed/") == ["failed/iso/a/book.error.json", "failed/iso/a/book.txt", "failed/iso/b/book.error.json",
-                                          "failed/iso/b/book.txt"]  # fmt: skip
+    assert listing(bucket, "failed/") == [
+        "failed/iso/a/book.error.json",
+        "failed/iso/a/book.txt",
+        "failed/iso/b/book.error.json",
+        "failed/iso/b/book.txt",
+    ]
     assert Storage().get(bucket, "failed/iso/a/book.txt") == b"\xff\xff\xfd not text"
     assert json.loads(Storage().get(bucket, "failed/iso/b/book.error.json"))["source"].endswith("inbox/b/book.txt")
 
 
 def test_a_source_too_long_to_keep_its_path_is_filed_under_a_short_name(inbox, bucket) -> None:
     pipeline, ctx = inbox
-    key = "inbox/" + "deep-folder/" * 84 + "bad.txt"  # 1,021 bytes: under S3's 1,024, over it once moved under failed/iso/
+    key = (
+        "inbox/" + "deep-folder/" * 84 + "bad.txt"
+    )  # 1,021 bytes: under S3's 1,024, over it once moved under failed/iso/
     put(bucket, key, b"\xff not text")
     assert scan(pipeline, ctx=ctx).refused == [key]
     [report, copy] = listing(bucket, "failed/iso/long-names/")  # <hash>.error.json, <hash>.txt
@@ -119,10 +131,21 @@ def test_a_file_over_the_days_budget_is_not_downloaded_again_while_it_waits(inbo
 
 def test_seen_records_keep_a_summary_and_are_forgotten_after_their_days(redis_client) -> None:
     state = InboxState(redis_client, "mem", keep_days=30)
-    report = {"source": "s3://b/inbox/x.md", "kind": "book", "id": "b1", "output_url": "s3://b/audio/x.m4b",
-              "reports": {"x.m4b": {"rms_db": -20.0, "chapters": ["…"] * 500}}, "outputs": {"m4b": "s3://b/audio/x.m4b"}}  # fmt: skip
+    report = {
+        "source": "s3://b/inbox/x.md",
+        "kind": "book",
+        "id": "b1",
+        "output_url": "s3://b/audio/x.m4b",
+        "reports": {"x.m4b": {"rms_db": -20.0, "chapters": ["…"] * 500}},
+        "outputs": {"m4b": "s3://b/audio/x.m4b"},
+    }
     state.mark_seen("d1", report, tag="etag1:10")
-    assert state.seen("d1") == {"source": "s3://b/inbox/x.md", "kind": "book", "id": "b1", "output_url": "s3://b/audio/x.m4b"}
+    assert state.seen("d1") == {
+        "source": "s3://b/inbox/x.md",
+        "kind": "book",
+        "id": "b1",
+        "output_url": "s3://b/audio/x.m4b",
+    }
     assert state.seen_upload("etag1:10") == state.seen("d1")
     forgetful = InboxState(redis_client, "mem", keep_days=-1)  # everything is already older than its days
     forgetful.mark_seen("d2", report, tag="etag2:10")
@@ -132,7 +155,9 @@ def test_seen_records_keep_a_summary_and_are_forgotten_after_their_days(redis_cl
 
 def test_a_readers_crash_on_one_file_files_that_one_and_the_scan_goes_on(inbox, bucket) -> None:
     pipeline, ctx = inbox
-    put(bucket, "inbox/evil.voice.yaml", b"[" * 5000)  # nested past the YAML reader's recursion: it crashes, it does not refuse
+    put(
+        bucket, "inbox/evil.voice.yaml", b"[" * 5000
+    )  # nested past the YAML reader's recursion: it crashes, it does not refuse
     put(bucket, "inbox/evil.txt", b"A file whose sidecar crashes the reader.")
     put(bucket, "inbox/fine.txt", b"A file beside it.")
     found = scan(pipeline, ctx=ctx)
@@ -141,7 +166,9 @@ def test_a_readers_crash_on_one_file_files_that_one_and_the_scan_goes_on(inbox, 
     assert "failed unexpectedly (RecursionError" in error["error"] and "report this error" in error["fix"]
 
 
-def test_an_object_over_the_fetch_limit_is_refused_by_its_size_and_never_downloaded(inbox, bucket, faults, monkeypatch) -> None:
+def test_an_object_over_the_fetch_limit_is_refused_by_its_size_and_never_downloaded(
+    inbox, bucket, faults, monkeypatch
+) -> None:
     from worker.settings import get_settings
 
     monkeypatch.setenv("NARRATE_FETCH_MAX_BYTES", "1000")
@@ -159,5 +186,7 @@ def test_an_object_over_the_fetch_limit_is_refused_by_its_size_and_never_downloa
     assert "2,600 bytes, over the 1,000 bytes limit" in error and "NARRATE_FETCH_MAX_BYTES" in error
     assert "inbox/list.jsonl" in found.refused
     assert "NARRATE_FETCH_MAX_BYTES" in json.loads(Storage().get(bucket, "failed/iso/list.error.json"))["error"]
-    assert faults.seen("GET", "inbox/huge.txt") == 0 and faults.seen("GET", "sources/big.txt") == 0, "refused by HEAD alone"
+    assert faults.seen("GET", "inbox/huge.txt") == 0 and faults.seen("GET", "sources/big.txt") == 0, (
+        "refused by HEAD alone"
+    )
     get_settings.cache_clear()

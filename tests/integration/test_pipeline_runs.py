@@ -49,7 +49,9 @@ def test_a_run_longer_than_its_lock_keeps_it_and_a_second_run_stays_out(redis_cl
 def test_a_run_that_lost_its_lock_does_not_release_the_next_runs(redis_client) -> None:
     with RunLock(redis_client, seconds=5).held("inbox") as mine:
         assert mine
-        redis_client.set("narrate:pipeline:inbox:lock", "the-next-run")  # this run's lock ran out and another run took it
+        redis_client.set(
+            "narrate:pipeline:inbox:lock", "the-next-run"
+        )  # this run's lock ran out and another run took it
     assert redis_client.get("narrate:pipeline:inbox:lock") == b"the-next-run"
 
 
@@ -66,7 +68,9 @@ def test_one_pipelines_broken_schedule_does_not_stop_the_others(pipelines_file, 
     assert tasks.due(redis_client, now=time.time()) == ["inbox", "bulletin"]
 
 
-def test_a_run_s3_keeps_failing_is_retried_a_bounded_number_of_times_then_says_why(pipelines_file, redis_client, monkeypatch) -> None:
+def test_a_run_s3_keeps_failing_is_retried_a_bounded_number_of_times_then_says_why(
+    pipelines_file, redis_client, monkeypatch
+) -> None:
     from producer.pipelines.status import pipeline_status
     from worker.errors import StorageUnavailable
 
@@ -83,7 +87,10 @@ def test_a_run_s3_keeps_failing_is_retried_a_bounded_number_of_times_then_says_w
     tasks.run_pipeline.apply(args=("inbox",))  # eager: each retry runs at once
     assert len(scans) == 3, "the failure policy's bound, as for every other task"
     error = pipeline_status(redis_client, "inbox")["last_run"]["error"]
-    assert error == "pipeline inbox's run failed 3 times (NARRATE_MAX_ATTEMPTS is 3); last error: s3://books/inbox/: S3 is unreachable"
+    assert (
+        error
+        == "pipeline inbox's run failed 3 times (NARRATE_MAX_ATTEMPTS is 3); last error: s3://books/inbox/: S3 is unreachable"
+    )
     assert redis_client.get("narrate:pipeline:inbox:lock") is None, "the lock went with the last try"
     monkeypatch.setattr(tasks, "run_once", lambda *args, **kwargs: {"submitted": []})
     assert tasks.run_pipeline.apply(args=("inbox",)).result == {"submitted": []}, "the next scheduled run starts afresh"

@@ -63,7 +63,9 @@ class StagedVoices:
         return self.models.pop(model_id, None) is not None
 
     def trained(self, model_id: str) -> None:
-        model = self.models.get(model_id) or VoiceInfo(id=model_id, state="trained", title="t", tags=(keys.fish_voice_tag(H),))
+        model = self.models.get(model_id) or VoiceInfo(
+            id=model_id, state="trained", title="t", tags=(keys.fish_voice_tag(H),)
+        )
         self.models[model_id] = VoiceInfo(id=model.id, state="trained", title=model.title, tags=model.tags)
 
     def _called(self, name: str) -> None:
@@ -84,13 +86,19 @@ def voices() -> StagedVoices:
 
 
 @pytest.fixture
-def ctx(stack_env: dict[str, str], bucket: str, registry: Registry, voices: StagedVoices, redis_client: redis.Redis) -> PromotionContext:
+def ctx(
+    stack_env: dict[str, str], bucket: str, registry: Registry, voices: StagedVoices, redis_client: redis.Redis
+) -> PromotionContext:
     storage = Storage()
     storage.put(bucket, "refs/clip.wav", CLIP, content_type="audio/wav")
-    clip = ClipRef(bucket=bucket, key="refs/clip.wav", sha256=hashlib.sha256(CLIP).hexdigest(), size=len(CLIP), transcript="Hi.")
+    clip = ClipRef(
+        bucket=bucket, key="refs/clip.wav", sha256=hashlib.sha256(CLIP).hexdigest(), size=len(CLIP), transcript="Hi."
+    )
     registry.register(H, clips=[clip])
     settings = Settings(promote_poll_seconds=0.2, promote_max_attempts=3)
-    return PromotionContext(settings=settings, registry=registry, voices=voices, storage=storage, breaker=CreditBreaker(redis_client))  # type: ignore[arg-type]
+    return PromotionContext(
+        settings=settings, registry=registry, voices=voices, storage=storage, breaker=CreditBreaker(redis_client)
+    )  # type: ignore[arg-type]
 
 
 def claim(registry: Registry) -> str:
@@ -105,7 +113,9 @@ def take_over(registry: Registry) -> str:
     return claim(registry)
 
 
-def test_a_step_finishing_with_a_demotion_does_not_undo_it(ctx: PromotionContext, registry: Registry, voices: StagedVoices) -> None:
+def test_a_step_finishing_with_a_demotion_does_not_undo_it(
+    ctx: PromotionContext, registry: Registry, voices: StagedVoices
+) -> None:
     token = claim(registry)
     registry.mark_training(H, model_id="m1", token=token)
     voices.trained("m1")
@@ -116,7 +126,9 @@ def test_a_step_finishing_with_a_demotion_does_not_undo_it(ctx: PromotionContext
     assert advance(H, token, ctx=ctx) is None and voices.calls == 1, "the demoted chain stops before calling Fish"
 
 
-def test_a_chain_whose_claim_was_taken_over_stops_without_doing_anything(ctx: PromotionContext, registry: Registry, voices: StagedVoices) -> None:
+def test_a_chain_whose_claim_was_taken_over_stops_without_doing_anything(
+    ctx: PromotionContext, registry: Registry, voices: StagedVoices
+) -> None:
     stale = claim(registry)
     fresh = take_over(registry)
     before = registry.get(H)
@@ -126,7 +138,9 @@ def test_a_chain_whose_claim_was_taken_over_stops_without_doing_anything(ctx: Pr
     assert registry.get(H)["attempts"] == 1, "a takeover is the same attempt"
 
 
-def test_a_stale_step_cannot_overwrite_the_newer_chain(ctx: PromotionContext, registry: Registry, voices: StagedVoices) -> None:
+def test_a_stale_step_cannot_overwrite_the_newer_chain(
+    ctx: PromotionContext, registry: Registry, voices: StagedVoices
+) -> None:
     stale = claim(registry)
     registry.mark_training(H, model_id="m1", token=stale)
     voices.trained("m1")
@@ -141,7 +155,9 @@ def test_a_stale_step_cannot_overwrite_the_newer_chain(ctx: PromotionContext, re
     assert (entry["state"], entry["model_id"]) == ("training", "m2")
 
 
-def test_two_promoters_make_one_voice_when_the_first_outlives_its_lock(ctx: PromotionContext, registry: Registry, voices: StagedVoices) -> None:
+def test_two_promoters_make_one_voice_when_the_first_outlives_its_lock(
+    ctx: PromotionContext, registry: Registry, voices: StagedVoices
+) -> None:
     first_token = claim(registry)
     voices.let_create_finish.clear()
     first = threading.Thread(target=advance, args=(H, first_token), kwargs={"ctx": ctx})
@@ -161,7 +177,9 @@ def test_two_promoters_make_one_voice_when_the_first_outlives_its_lock(ctx: Prom
 
 
 @pytest.mark.parametrize("stage", ["create", "get"])
-def test_no_credit_during_promotion_opens_the_breaker_and_waits(stage: str, ctx: PromotionContext, registry: Registry, voices: StagedVoices) -> None:
+def test_no_credit_during_promotion_opens_the_breaker_and_waits(
+    stage: str, ctx: PromotionContext, registry: Registry, voices: StagedVoices
+) -> None:
     token = claim(registry)
     if stage == "get":
         registry.mark_training(H, model_id="m1", token=token)
@@ -175,7 +193,9 @@ def test_no_credit_during_promotion_opens_the_breaker_and_waits(stage: str, ctx:
     assert entry["claim_token"] == token and "creating_until" not in entry, "still this chain's: the next step goes on"
 
 
-def test_while_the_breaker_is_open_a_step_calls_no_fish(ctx: PromotionContext, registry: Registry, voices: StagedVoices) -> None:
+def test_while_the_breaker_is_open_a_step_calls_no_fish(
+    ctx: PromotionContext, registry: Registry, voices: StagedVoices
+) -> None:
     token = claim(registry)
     assert ctx.breaker is not None
     ctx.breaker.open(reason="402 from a render")
@@ -189,10 +209,14 @@ def test_the_longest_call_is_every_phase_of_the_clients_timeout_in_turn() -> Non
     settings = Settings(fish_base_url="http://127.0.0.1:9", fish_timeout_seconds=30)
     client = FishClient(settings)
     timeout = client._sdk._client_wrapper._client.timeout  # what httpx enforces: each phase on its own
-    assert FishVoices(client).longest_call_seconds == timeout.pool + timeout.connect + timeout.write + timeout.read == 120
+    assert (
+        FishVoices(client).longest_call_seconds == timeout.pool + timeout.connect + timeout.write + timeout.read == 120
+    )
 
 
-def test_the_creation_lock_outlives_the_longest_create_the_client_allows(ctx: PromotionContext, registry: Registry, voices: StagedVoices) -> None:
+def test_the_creation_lock_outlives_the_longest_create_the_client_allows(
+    ctx: PromotionContext, registry: Registry, voices: StagedVoices
+) -> None:
     voices.longest_call_seconds = FishVoices(FishClient(ctx.settings)).longest_call_seconds  # the configured client's
     token = claim(registry)
     voices.let_create_finish.clear()

@@ -18,8 +18,8 @@ import redis
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
-from tests.support.epubs import write_epub
 from tests.support.broker_reads import broker_reads
+from tests.support.epubs import write_epub
 from worker import keys
 from worker.books import tasks
 from worker.books.plan import BookPlan, ChunkMessage, chunk_messages
@@ -47,8 +47,10 @@ class S3Trouble:
         if bucket in self.unreachable:
             raise botocore.exceptions.EndpointConnectionError(endpoint_url=params["url"])
         if bucket in self.denied:
-            return SimpleNamespace(status_code=403, headers={}), {"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
-                                                                   "ResponseMetadata": {"HTTPStatusCode": 403}}  # fmt: skip
+            return SimpleNamespace(status_code=403, headers={}), {
+                "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            }
         return None
 
 
@@ -64,7 +66,9 @@ def ctx(stack_env, redis_client: redis.Redis, trouble: S3Trouble, monkeypatch: p
     client = make_client()
     client.meta.events.register("before-call.s3", trouble)
     settings = Settings()
-    render = RenderContext(settings=settings, storage=Storage(client), fish=FishClient(settings), held=HeldRenders(redis_client))
+    render = RenderContext(
+        settings=settings, storage=Storage(client), fish=FishClient(settings), held=HeldRenders(redis_client)
+    )
     return BookContext(render=render, state=BookState(redis_client))
 
 
@@ -73,10 +77,14 @@ def voice(reference_clip):  # noqa: ANN201
     return prepare_clip_voice([ClipInput(*reference_clip)])
 
 
-def stalled_book(bucket: str, voice, tmp_path: Path, redis_client: redis.Redis, *, name: str, lost: bool = True) -> BookPlan:  # noqa: ANN001
+def stalled_book(
+    bucket: str, voice, tmp_path: Path, redis_client: redis.Redis, *, name: str, lost: bool = True
+) -> BookPlan:  # noqa: ANN001
     """A book submitted, its chunk messages lost (or waiting in the queue), and no progress for a long time."""
     path = write_epub(tmp_path / f"{name}.epub", title=f"Book {name}", author="A", chapters=CHAPTERS, cover=False)
-    plan, _ = BookSubmitter.from_settings(Settings()).submit(read_book(str(path)), voice=voice, out=f"s3://{bucket}/{name}")
+    plan, _ = BookSubmitter.from_settings(Settings()).submit(
+        read_book(str(path)), voice=voice, out=f"s3://{bucket}/{name}"
+    )
     if lost:
         redis_client.delete("narrate")
     redis_client.hset(keys.book_record(plan.book_id), "updated_at", time.time() - 10_000)
@@ -97,12 +105,17 @@ def other_bucket(stack_env) -> str:  # noqa: ANN001
 
 def test_books_whose_plan_is_lost_fail_saying_why_and_the_others_are_still_rescued(
     ctx, trouble, bucket, voice, tmp_path, redis_client, stack_env
-) -> None:  # fmt: skip
+) -> None:
     first = stalled_book(bucket, voice, tmp_path, redis_client, name="first")
     vanished = stalled_book(bucket, voice, tmp_path, redis_client, name="vanished")
     Storage().delete(bucket, keys.book_plan(vanished.output.prefix, vanished.book_id))
     edited = stalled_book(bucket, voice, tmp_path, redis_client, name="edited")
-    Storage().put(bucket, keys.book_plan(edited.output.prefix, edited.book_id), b'{"title": "hand-edited"}', content_type="application/json")
+    Storage().put(
+        bucket,
+        keys.book_plan(edited.output.prefix, edited.book_id),
+        b'{"title": "hand-edited"}',
+        content_type="application/json",
+    )
     gone = stalled_book(other_bucket(stack_env), voice, tmp_path, redis_client, name="gone")
     s3 = make_client()
     for key, _ in Storage().list(gone.output.bucket, ""):
@@ -123,7 +136,10 @@ def test_books_whose_plan_is_lost_fail_saying_why_and_the_others_are_still_rescu
         assert record is not None and record["state"] == "failed" and plan.book_id not in ctx.state.active()
         errors[plan.book_id] = record["error"]
     plan_key = keys.book_plan(vanished.output.prefix, vanished.book_id)
-    assert f"missing at s3://{bucket}/{plan_key}" in errors[vanished.book_id] and "submit the book again" in errors[vanished.book_id]
+    assert (
+        f"missing at s3://{bucket}/{plan_key}" in errors[vanished.book_id]
+        and "submit the book again" in errors[vanished.book_id]
+    )
     assert "no longer validates" in errors[edited.book_id] and "submit the book again" in errors[edited.book_id]
     assert "bucket does not exist" in errors[gone.book_id]
     assert "access denied: check the AWS credentials and the bucket policy" in errors[denied.book_id]
@@ -132,7 +148,7 @@ def test_books_whose_plan_is_lost_fail_saying_why_and_the_others_are_still_rescu
 
 def test_a_book_s3_cannot_reach_for_now_waits_for_the_next_run_and_the_others_are_rescued(
     ctx, trouble, bucket, voice, tmp_path, redis_client, stack_env
-) -> None:  # fmt: skip
+) -> None:
     unreachable = stalled_book(other_bucket(stack_env), voice, tmp_path, redis_client, name="unreachable")
     trouble.unreachable.add(unreachable.output.bucket)
     other = stalled_book(bucket, voice, tmp_path, redis_client, name="other")
@@ -146,7 +162,9 @@ def test_a_book_s3_cannot_reach_for_now_waits_for_the_next_run_and_the_others_ar
     assert counts["books"] == 1 and {m.book_id for m in sent} == {unreachable.book_id}
 
 
-def test_a_book_whose_record_is_unreadable_is_left_and_the_others_are_rescued(ctx, bucket, voice, tmp_path, redis_client) -> None:
+def test_a_book_whose_record_is_unreadable_is_left_and_the_others_are_rescued(
+    ctx, bucket, voice, tmp_path, redis_client
+) -> None:
     broken = stalled_book(bucket, voice, tmp_path, redis_client, name="broken")
     redis_client.hdel(keys.book_record(broken.book_id), "prefix")  # a record no code of ours writes: a bug somewhere
     other = stalled_book(bucket, voice, tmp_path, redis_client, name="other")
@@ -165,7 +183,7 @@ def reconciler_reads(ctx: BookContext, redis_client: redis.Redis, monkeypatch: p
 
 def test_the_reconciler_reads_the_queues_once_whatever_the_number_of_waiting_books(
     ctx, bucket, voice, tmp_path, redis_client, monkeypatch
-) -> None:  # fmt: skip
+) -> None:
     stalled_book(bucket, voice, tmp_path, redis_client, name="lost")
     stalled_book(bucket, voice, tmp_path, redis_client, name="waiting-0", lost=False)
     few = reconciler_reads(ctx, redis_client, monkeypatch)

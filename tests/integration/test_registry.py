@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC
 
 import pytest
 import redis
@@ -142,24 +143,36 @@ def test_demoted_is_never_claimed_automatically_but_can_be_forced(registry: Regi
 
 
 def test_a_chunk_whose_audio_was_lost_counts_as_not_done_once(redis_client) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from worker.books.plan import BookPlan, PlanChapter, PlanChunk
     from worker.books.state import BookState
     from worker.contract import ModelVoice, Output
 
     chunks = [PlanChunk(index=i, text=f"Chunk {i}.", key=f"chunks/{i}.wav", paragraph_start=True) for i in range(2)]
-    plan = BookPlan(book_id="b" * 32, title="T", voice=ModelVoice(reference_id="m1"), output=Output(bucket="books"),
-                    fish_model="s2-pro", submitted_at=datetime.now(timezone.utc),
-                    chapters=[PlanChapter(index=0, title="One", chunks=chunks)])  # fmt: skip
+    plan = BookPlan(
+        book_id="b" * 32,
+        title="T",
+        voice=ModelVoice(reference_id="m1"),
+        output=Output(bucket="books"),
+        fish_model="s2-pro",
+        submitted_at=datetime.now(UTC),
+        chapters=[PlanChapter(index=0, title="One", chunks=chunks)],
+    )
     state = BookState(redis_client)
     state.create(plan, cached=0, estimated_cost_usd=0.0, notify_url=None)
     assert not state.chunk_done(plan.book_id, 0, 0, rendered=True, billed_bytes=9)
-    assert state.chunk_done(plan.book_id, 0, 0, rendered=True, billed_bytes=9) is False, "a redelivered chunk counts once"
-    assert state.chunk_done(plan.book_id, 0, 1, rendered=True, billed_bytes=9) is True, "the last chunk finishes the chapter"
+    assert state.chunk_done(plan.book_id, 0, 0, rendered=True, billed_bytes=9) is False, (
+        "a redelivered chunk counts once"
+    )
+    assert state.chunk_done(plan.book_id, 0, 1, rendered=True, billed_bytes=9) is True, (
+        "the last chunk finishes the chapter"
+    )
     assert state.chunk_lost(plan.book_id, 0, 1) and not state.chunk_lost(plan.book_id, 0, 1)
     assert state.done_indexes(plan.book_id, 0) == {0}
-    assert state.chunk_done(plan.book_id, 0, 1, rendered=False, billed_bytes=0) is True, "re-rendered, it finishes again"
+    assert state.chunk_done(plan.book_id, 0, 1, rendered=False, billed_bytes=0) is True, (
+        "re-rendered, it finishes again"
+    )
     book = state.get(plan.book_id)
     assert book["chunks_done"] == 2 and book["chunks_rendered"] == 2 and book["chunks_reused"] == 1
 

@@ -84,7 +84,9 @@ def test_long_text_is_chunked_and_chunks_are_reused_after_a_crash(
     ctx = context()
     sentences = [f"{TEXT[:-1]}, for the {n} time." for n in ("first", "second", "third", "fourth")]
     text = " ".join(sentences) + "\n\n" + "A second paragraph, short."
-    job = make_job(text=text, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket, fmt="opus")
+    job = make_job(
+        text=text, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket, fmt="opus"
+    )
     manifest = render_job(job, ctx=ctx, attempt=1)
     assert len(manifest.requests) == 5
     assert all(r.text_bytes <= 120 and not r.cached for r in manifest.requests)
@@ -99,7 +101,9 @@ def test_long_text_is_chunked_and_chunks_are_reused_after_a_crash(
     assert all(r.cached for r in again.requests) and again.text_bytes_billed == 0
 
 
-def test_existing_voice_id_sends_only_the_id(ctx: RenderContext, bucket: str, emulator: EmulatorControl, reference_clip) -> None:
+def test_existing_voice_id_sends_only_the_id(
+    ctx: RenderContext, bucket: str, emulator: EmulatorControl, reference_clip
+) -> None:
     model_id = emulator.create_model(reference_clip)
     job = make_job(text=TEXT, voice=ModelVoice(reference_id=model_id), bucket=bucket, fmt="wav")
     manifest = render_job(job, ctx=ctx, attempt=1)
@@ -108,7 +112,9 @@ def test_existing_voice_id_sends_only_the_id(ctx: RenderContext, bucket: str, em
     assert seen["mode"] == "reference_id" and seen["reference_id"] == model_id and seen["reference_bytes"] == 0
 
 
-def test_missing_reference_clip_fails_permanently_and_writes_nothing(ctx: RenderContext, bucket: str, reference_clip) -> None:
+def test_missing_reference_clip_fails_permanently_and_writes_nothing(
+    ctx: RenderContext, bucket: str, reference_clip
+) -> None:
     voice = clip_voice(ctx.storage, bucket=bucket, clip=reference_clip)
     ctx.storage.delete(bucket, voice.clips[0].key)
     job = make_job(text=TEXT, voice=voice, bucket=bucket)
@@ -141,12 +147,16 @@ class _FlakyStorage(Storage):
         super().put(bucket, key, data, content_type=content_type)
 
 
-def test_a_render_s3_could_not_take_is_held_and_not_bought_again(stack_env, emulator, bucket, reference_clip, redis_client) -> None:
+def test_a_render_s3_could_not_take_is_held_and_not_bought_again(
+    stack_env, emulator, bucket, reference_clip, redis_client
+) -> None:
     from worker.errors import StorageUnavailable
     from worker.renders.held import HeldRenders
 
     settings = Settings()
-    ctx = RenderContext(settings=settings, storage=_FlakyStorage(), fish=FishClient(settings), held=HeldRenders(redis_client))
+    ctx = RenderContext(
+        settings=settings, storage=_FlakyStorage(), fish=FishClient(settings), held=HeldRenders(redis_client)
+    )
     job = make_job(text=TEXT, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
     with pytest.raises(StorageUnavailable):
         render_job(job, ctx=ctx, attempt=1)
@@ -174,13 +184,17 @@ class _ChunkStoreDown(Storage):
         super().put(bucket, key, data, content_type=content_type)
 
 
-def test_every_paid_chunk_is_held_until_stored(stack_env, emulator, bucket, reference_clip, redis_client, monkeypatch) -> None:
+def test_every_paid_chunk_is_held_until_stored(
+    stack_env, emulator, bucket, reference_clip, redis_client, monkeypatch
+) -> None:
     from worker.errors import StorageUnavailable
     from worker.renders.held import HeldRenders
 
     monkeypatch.setenv("NARRATE_CHUNK_BYTES", "100")
     settings = Settings()
-    ctx = RenderContext(settings=settings, storage=_ChunkStoreDown(), fish=FishClient(settings), held=HeldRenders(redis_client))
+    ctx = RenderContext(
+        settings=settings, storage=_ChunkStoreDown(), fish=FishClient(settings), held=HeldRenders(redis_client)
+    )
     text = " ".join(f"Sentence {n} of a job long enough to need several requests." for n in range(5))
     job = make_job(text=text, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
     with pytest.raises(StorageUnavailable):
@@ -188,12 +202,16 @@ def test_every_paid_chunk_is_held_until_stored(stack_env, emulator, bucket, refe
     assert 3 <= emulator.stats()["tts_requests"] <= 5 and len(redis_client.keys("narrate:held:*")) == 1
     manifest = render_job(job, ctx=ctx, attempt=2)
     assert emulator.stats()["tts_requests"] == 5, "each chunk bought once: the one S3 refused came from Redis"
-    [held] = [r for r in manifest.requests if not r.cached]  # the third PUT, whichever chunk it was: rendered in parallel
+    [held] = [
+        r for r in manifest.requests if not r.cached
+    ]  # the third PUT, whichever chunk it was: rendered in parallel
     assert manifest.text_bytes_billed == held.text_bytes > 0, "the held chunk is billed in this manifest, once"
     assert redis_client.keys("narrate:held:*") == [], "dropped once stored"
 
 
-def test_a_manifest_whose_audio_is_gone_is_rendered_again(ctx: RenderContext, bucket: str, emulator, reference_clip) -> None:
+def test_a_manifest_whose_audio_is_gone_is_rendered_again(
+    ctx: RenderContext, bucket: str, emulator, reference_clip
+) -> None:
     job = make_job(text=TEXT, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
     first = render_job(job, ctx=ctx, attempt=1)
     ctx.storage.delete(bucket, first.output.key)  # e.g. a manifest write that timed out but landed, then cleanup
@@ -228,18 +246,26 @@ class _AnotherCopyStoresFirst(Storage):
 
 def test_a_chunk_stored_by_another_copy_after_the_first_look_is_not_paid_again(
     stack_env, emulator, bucket, reference_clip, redis_client, monkeypatch
-) -> None:  # fmt: skip
+) -> None:
     from worker.renders.lease import RenderLeases
 
     monkeypatch.setenv("NARRATE_CHUNK_BYTES", "100")
-    monkeypatch.setenv("NARRATE_FISH_CONCURRENCY", "1")  # one chunk at a time: the other copy never meets a lease of this one
+    monkeypatch.setenv(
+        "NARRATE_FISH_CONCURRENCY", "1"
+    )  # one chunk at a time: the other copy never meets a lease of this one
     settings = Settings()
     storage = Storage()
     text = " ".join(f"Sentence {n} of a job long enough to need several requests." for n in range(3))
     job = make_job(text=text, voice=clip_voice(storage, bucket=bucket, clip=reference_clip), bucket=bucket)
-    other = RenderContext(settings=settings, storage=storage, fish=FishClient(settings), leases=RenderLeases(redis_client))
-    this = RenderContext(settings=settings, storage=_AnotherCopyStoresFirst(lambda: render_job(job, ctx=other, attempt=1)),
-                         fish=FishClient(settings), leases=RenderLeases(redis_client))  # fmt: skip
+    other = RenderContext(
+        settings=settings, storage=storage, fish=FishClient(settings), leases=RenderLeases(redis_client)
+    )
+    this = RenderContext(
+        settings=settings,
+        storage=_AnotherCopyStoresFirst(lambda: render_job(job, ctx=other, attempt=1)),
+        fish=FishClient(settings),
+        leases=RenderLeases(redis_client),
+    )
 
     manifest = render_job(job, ctx=this, attempt=1)
 
@@ -260,8 +286,9 @@ class _ChunkPuts(Storage):
         super().put(bucket, key, data, content_type=content_type)
 
 
-def test_a_long_wav_job_is_joined_on_disk_into_the_same_file_as_in_memory(stack_env, emulator, bucket, reference_clip, monkeypatch,
-                                                                          tmp_path) -> None:  # fmt: skip
+def test_a_long_wav_job_is_joined_on_disk_into_the_same_file_as_in_memory(
+    stack_env, emulator, bucket, reference_clip, monkeypatch, tmp_path
+) -> None:
     import tempfile
 
     from worker.jobs.render import CHUNK_PAUSE_SECONDS

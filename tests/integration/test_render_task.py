@@ -16,7 +16,11 @@ from worker.storage import Storage
 @pytest.fixture
 def job(stack_env, emulator, bucket, reference_clip, redis_client):
     forget_clients()  # the clients follow this test's settings
-    made = make_job(text="A job in the task's hands.", voice=clip_voice(Storage(), bucket=bucket, clip=reference_clip), bucket=bucket)
+    made = make_job(
+        text="A job in the task's hands.",
+        voice=clip_voice(Storage(), bucket=bucket, clip=reference_clip),
+        bucket=bucket,
+    )
     JobStore(redis_client).create([JobRecord(job_id=made.job_id, state="queued")])
     yield made
     forget_clients()
@@ -29,10 +33,13 @@ def run(job) -> JobRecord:
     return record
 
 
-@pytest.mark.parametrize(("error", "says"), [
-    (RuntimeError("a bug"), "internal error: RuntimeError: a bug"),
-    (redis.ConnectionError("Connection reset by peer"), "Redis unreachable (ConnectionError)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (RuntimeError("a bug"), "internal error: RuntimeError: a bug"),
+        (redis.ConnectionError("Connection reset by peer"), "Redis unreachable (ConnectionError)"),
+    ],
+)
 def test_an_error_of_no_known_class_is_retried_a_bounded_number_of_times(job, monkeypatch, error, says) -> None:
     calls = []
 
@@ -42,7 +49,10 @@ def test_an_error_of_no_known_class_is_retried_a_bounded_number_of_times(job, mo
 
     monkeypatch.setattr(tasks, "render_job", broken)
     record = run(job)
-    assert record.state == "failed" and record.error == f"the job failed 6 times (NARRATE_MAX_ATTEMPTS is 6); last error: {says}"
+    assert (
+        record.state == "failed"
+        and record.error == f"the job failed 6 times (NARRATE_MAX_ATTEMPTS is 6); last error: {says}"
+    )
     assert len(calls) == 6, "NARRATE_MAX_ATTEMPTS bounds these too"
 
 
@@ -107,7 +117,9 @@ def test_a_dead_process_s_lease_is_released_by_its_parent_and_a_later_one_is_not
     with leases.hold("job-c"):  # a process's own lease carries its host and pid
         import os
 
-        assert redis_client.get(keys.render_lease("job-c")).decode().startswith(holder_prefix(host=host, pid=os.getpid()))
+        assert (
+            redis_client.get(keys.render_lease("job-c")).decode().startswith(holder_prefix(host=host, pid=os.getpid()))
+        )
 
 
 def test_a_failure_redis_cannot_record_is_tried_again_not_acknowledged_and_forgotten(job, monkeypatch) -> None:

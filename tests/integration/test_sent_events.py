@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -26,13 +26,18 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def render_jobs(count: int, *, first: int = 0) -> list[RenderJob]:
     return [
-        RenderJob.model_validate({
-            "schema_version": 1, "job_id": f"{first + n:032x}", "text": f"Job {first + n}.",
-            "voice": {"mode": "model", "reference_id": "7f92f8afb8ec43bf81429cc1c9199cb1"},
-            "output": {"bucket": "books", "prefix": "events", "format": "mp3"}, "submitted_at": datetime.now(timezone.utc),
-        })
+        RenderJob.model_validate(
+            {
+                "schema_version": 1,
+                "job_id": f"{first + n:032x}",
+                "text": f"Job {first + n}.",
+                "voice": {"mode": "model", "reference_id": "7f92f8afb8ec43bf81429cc1c9199cb1"},
+                "output": {"bucket": "books", "prefix": "events", "format": "mp3"},
+                "submitted_at": datetime.now(UTC),
+            }
+        )
         for n in range(count)
-    ]  # fmt: skip
+    ]
 
 
 class Monitor:
@@ -79,7 +84,9 @@ def test_a_listening_monitor_hears_every_job_sent(stack_env: dict[str, str], red
     send_render_jobs(make_app(Settings()), jobs, on_unsent=lambda *_: None)
     heard = monitor.stop()
     assert [event["uuid"] for event in heard] == [job.job_id for job in jobs]
-    assert {(e["name"], e["queue"], e["kwargs"]) for e in heard[:1]} == {(RENDER_TASK, QUEUE, f"{{'job': '{jobs[0].job_id}'}}")}
+    assert {(e["name"], e["queue"], e["kwargs"]) for e in heard[:1]} == {
+        (RENDER_TASK, QUEUE, f"{{'job': '{jobs[0].job_id}'}}")
+    }
     assert redis_client.llen(QUEUE) == len(jobs)
 
 
@@ -91,7 +98,9 @@ def test_with_nobody_listening_events_are_not_published(
     redis_client.config_resetstat()
     send_render_jobs(app, render_jobs(3 * BATCH), on_unsent=lambda *_: None, events=events)
     send_render_jobs(app, render_jobs(1, first=50), on_unsent=lambda *_: None, events=events)
-    assert publishes(redis_client) == BATCH, "only the first batch's events: nobody heard them, and it is too soon to ask"
+    assert publishes(redis_client) == BATCH, (
+        "only the first batch's events: nobody heard them, and it is too soon to ask"
+    )
 
     monkeypatch.setattr(sent_events, "ASK_AGAIN_SECONDS", 0.0)
     redis_client.config_resetstat()

@@ -52,7 +52,9 @@ def test_a_reset_in_the_middle_of_a_download_is_transient(stack, bucket: str, mo
         proxy.stop()
 
 
-def test_no_credentials_is_permanent_and_names_the_chain(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def test_no_credentials_is_permanent_and_names_the_chain(
+    stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -68,12 +70,20 @@ def test_an_object_composed_of_files_and_other_objects_holds_their_bytes_in_orde
 
     storage, client = Storage(), boto3.client("s3")
     mib = 1024 * 1024
-    sources = {"big-1": os.urandom(2 * MIN_PART + 3 * mib + 11), "small": os.urandom(300_000), "big-2": os.urandom(2 * MIN_PART + 17)}
+    sources = {
+        "big-1": os.urandom(2 * MIN_PART + 3 * mib + 11),
+        "small": os.urandom(300_000),
+        "big-2": os.urandom(2 * MIN_PART + 17),
+    }
     for key, data in sources.items():
         storage.put(bucket, key, data, content_type="application/octet-stream")
     (tmp_path / "head").write_bytes(b"head" * 1000)
     (tmp_path / "tail").write_bytes(b"the end")
-    pieces = [Local(tmp_path / "head"), *(Remote(key, 0, len(data)) for key, data in sources.items()), Local(tmp_path / "tail")]
+    pieces = [
+        Local(tmp_path / "head"),
+        *(Remote(key, 0, len(data)) for key, data in sources.items()),
+        Local(tmp_path / "tail"),
+    ]
     assert any(isinstance(part, Copy) for part in plan_parts(pieces)), "some bytes must be copied on the S3 side"
 
     storage.compose(bucket, "book.m4b", pieces, content_type="audio/mp4", scratch=tmp_path)
@@ -98,7 +108,9 @@ def test_a_composition_that_fails_leaves_no_object_and_no_upload(bucket: str, tm
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def test_a_store_without_part_copies_gets_the_bytes_sent_instead(bucket: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_store_without_part_copies_gets_the_bytes_sent_instead(
+    bucket: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import botocore.exceptions
 
     from worker.storage.multipart import MIN_PART, Local, Remote
@@ -109,15 +121,25 @@ def test_a_store_without_part_copies_gets_the_bytes_sent_instead(bucket: str, tm
     (tmp_path / "head").write_bytes(b"index")
 
     def no_copies(**_: object) -> None:
-        raise botocore.exceptions.ClientError({"Error": {"Code": "NotImplemented", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 501}},
-                                              "UploadPartCopy")  # fmt: skip
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": "NotImplemented", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 501}},
+            "UploadPartCopy",
+        )
 
     monkeypatch.setattr(storage._client, "upload_part_copy", no_copies)
-    storage.compose(bucket, "book.m4b", [Local(tmp_path / "head"), Remote("chapter", 0, len(source))], content_type="audio/mp4", scratch=tmp_path)
+    storage.compose(
+        bucket,
+        "book.m4b",
+        [Local(tmp_path / "head"), Remote("chapter", 0, len(source))],
+        content_type="audio/mp4",
+        scratch=tmp_path,
+    )
     assert storage.get(bucket, "book.m4b") == b"index" + source
 
 
-def test_many_objects_are_deleted_in_batches_and_missing_ones_are_no_error(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_objects_are_deleted_in_batches_and_missing_ones_are_no_error(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     storage = Storage()
     names = [f"parts/{n:04d}" for n in range(1_005)]
     for name in names[:3] + names[-3:]:
@@ -125,7 +147,9 @@ def test_many_objects_are_deleted_in_batches_and_missing_ones_are_no_error(bucke
     storage.put(bucket, "keep", b"x", content_type="text/plain")
     calls = []
     real = storage._client.delete_objects
-    monkeypatch.setattr(storage._client, "delete_objects", lambda **kw: calls.append(len(kw["Delete"]["Objects"])) or real(**kw))
+    monkeypatch.setattr(
+        storage._client, "delete_objects", lambda **kw: calls.append(len(kw["Delete"]["Objects"])) or real(**kw)
+    )
     storage.delete_many(bucket, names)
     assert calls == [1_000, 5]
     assert [key for key, _ in storage.list(bucket, "")] == ["keep"]

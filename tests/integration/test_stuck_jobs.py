@@ -27,7 +27,10 @@ runner = CliRunner()
 def submitted(stack_env, redis_client, bucket, reference_clip) -> list[str]:
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
     sources = [TextSource(f"{n}.txt", f"Stuck job number {n}.") for n in range(3)]
-    return [job.job_id for job in Submitter.from_settings(Settings()).submit(sources=sources, voice=voice, out=f"s3://{bucket}/stuck")]
+    return [
+        job.job_id
+        for job in Submitter.from_settings(Settings()).submit(sources=sources, voice=voice, out=f"s3://{bucket}/stuck")
+    ]
 
 
 def test_in_flight_sees_queued_and_delivered_messages(submitted: list[str], redis_client: redis.Redis) -> None:
@@ -66,7 +69,9 @@ def test_a_lost_job_with_no_kept_message_fails_saying_so(redis_client: redis.Red
     assert record is not None and record.state == "failed" and record.error == LOST_FOR_GOOD
 
 
-def test_narrate_retry_takes_stuck_jobs_and_leaves_live_ones(submitted: list[str], redis_client: redis.Redis, monkeypatch) -> None:
+def test_narrate_retry_takes_stuck_jobs_and_leaves_live_ones(
+    submitted: list[str], redis_client: redis.Redis, monkeypatch
+) -> None:
     waiting = runner.invoke(cli, ["retry", submitted[0]])
     assert waiting.exit_code == 1 and "not stuck" in waiting.output, "its message is in the queue"
     redis_client.delete(QUEUE)
@@ -92,7 +97,9 @@ def sweep_reads(client: redis.Redis, *, candidates: int) -> dict[str, int]:
     return broker_reads(client)
 
 
-def test_the_sweeper_reads_the_queues_twice_whatever_the_number_of_stale_jobs(redis_client: redis.Redis, stack_env) -> None:
+def test_the_sweeper_reads_the_queues_twice_whatever_the_number_of_stale_jobs(
+    redis_client: redis.Redis, stack_env
+) -> None:
     few, many = sweep_reads(redis_client, candidates=30), sweep_reads(redis_client, candidates=300)
     assert many == few, "the broker's reads grow with the number of stale jobs"
     # Two looks (the second for messages between a queue and a worker's unacknowledged set), each one LRANGE per

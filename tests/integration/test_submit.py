@@ -29,7 +29,9 @@ def objects(bucket: str) -> list[str]:
 SOURCES = [TextSource("one.txt", "First text."), TextSource("two.txt", "Second text.")]
 
 
-def test_submit_uploads_the_clip_once_records_and_enqueues_json(submitter, bucket, redis_client, reference_clip) -> None:
+def test_submit_uploads_the_clip_once_records_and_enqueues_json(
+    submitter, bucket, redis_client, reference_clip
+) -> None:
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
     jobs = submitter.submit(sources=SOURCES, voice=voice, out=f"s3://{bucket}/books/", fmt="wav")
 
@@ -77,20 +79,28 @@ def test_voice_id_jobs_carry_only_the_id(submitter, bucket, redis_client) -> Non
     assert redis_client.hget(keys.job_record(job.job_id), "voice_mode") == b"reference_id"
 
 
-def test_a_thousand_jobs_are_published_in_order_with_records_and_no_text_in_the_headers(submitter, bucket, redis_client) -> None:
-    sources = [TextSource(f"{n}.txt", f"Job number {n} has its own words.") for n in range(1_100)]  # more than one batch
+def test_a_thousand_jobs_are_published_in_order_with_records_and_no_text_in_the_headers(
+    submitter, bucket, redis_client
+) -> None:
+    sources = [
+        TextSource(f"{n}.txt", f"Job number {n} has its own words.") for n in range(1_100)
+    ]  # more than one batch
     jobs = submitter.submit(sources=sources, voice="7f92f8afb8ec43bf81429cc1c9199cb1", out=f"s3://{bucket}/many")
     assert redis_client.zcard(keys.jobs_in_state("queued")) == 1_100
     raw = redis_client.lrange(QUEUE, 0, -1)[::-1]  # LPUSH: oldest last
     messages = [json.loads(m) for m in raw]
     assert [m["headers"]["id"] for m in messages] == [job.job_id for job in jobs]
     first = messages[0]
-    assert first["headers"]["kwargsrepr"] == f"{{'job': '{jobs[0].job_id}'}}" and "own words" not in json.dumps(first["headers"])
+    assert first["headers"]["kwargsrepr"] == f"{{'job': '{jobs[0].job_id}'}}" and "own words" not in json.dumps(
+        first["headers"]
+    )
     _, kwargs, _ = json.loads(base64.b64decode(first["body"]))
     assert kwargs["job"]["text"] == "Job number 0 has its own words." and kwargs["job"]["job_id"] == jobs[0].job_id
 
 
-def test_a_publish_that_fails_leaves_the_unsent_jobs_failed_and_retryable(submitter, bucket, redis_client, monkeypatch) -> None:
+def test_a_publish_that_fails_leaves_the_unsent_jobs_failed_and_retryable(
+    submitter, bucket, redis_client, monkeypatch
+) -> None:
     from producer.submit import publish
 
     real_send = publish._send
@@ -154,11 +164,18 @@ def test_a_message_sent_in_bulk_is_the_one_send_task_sends(stack_env, redis_clie
 
     job = render_jobs(1)[0]
     app = make_app(Settings())
-    app.send_task(RENDER_TASK, kwargs={"job": job.model_dump(mode="json")}, task_id=job.job_id,
-                  argsrepr="()", kwargsrepr=f"{{'job': '{job.job_id}'}}")  # fmt: skip
+    app.send_task(
+        RENDER_TASK,
+        kwargs={"job": job.model_dump(mode="json")},
+        task_id=job.job_id,
+        argsrepr="()",
+        kwargsrepr=f"{{'job': '{job.job_id}'}}",
+    )
     send_render_jobs(app, [job], on_unsent=lambda *_: None)
     bulk, single = (json.loads(m) for m in redis_client.lrange(QUEUE, 0, 1))  # LPUSH: the latest first
     changing = {"narrate_sent_at", "delivery_tag"}
     for part in ("headers", "properties"):
-        assert {k: v for k, v in bulk[part].items() if k not in changing} == {k: v for k, v in single[part].items() if k not in changing}
+        assert {k: v for k, v in bulk[part].items() if k not in changing} == {
+            k: v for k, v in single[part].items() if k not in changing
+        }
     assert bulk["body"] == single["body"] and bulk["content-type"] == single["content-type"]

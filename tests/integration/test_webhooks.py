@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 from producer.cli.main import app as cli
 from producer.readers.text import TextSource
 from producer.submit.jobs import Submitter
-from worker import keys
 from worker.app import ASSEMBLY_QUEUE
 from worker.contract import BATCH_NOTIFY_TASK, RENDER_TASK
 from worker.jobs.records import JobRecord, JobStore
@@ -66,8 +65,12 @@ def receiver() -> Iterator[int]:
 
 @pytest.fixture
 def hook_env(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    extra = {"NARRATE_WEBHOOK_SECRET": SECRET, "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32", "NARRATE_WEBHOOK_MAX_ATTEMPTS": "2",
-             "NARRATE_RETRY_BASE_SECONDS": "0.01"}  # fmt: skip
+    extra = {
+        "NARRATE_WEBHOOK_SECRET": SECRET,
+        "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32",
+        "NARRATE_WEBHOOK_MAX_ATTEMPTS": "2",
+        "NARRATE_RETRY_BASE_SECONDS": "0.01",
+    }
     for name, value in extra.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
@@ -94,7 +97,10 @@ def test_the_notice_goes_to_the_vetted_address_named_by_host_and_signed_now(rece
 
 
 def test_loopback_and_a_name_rebound_to_it_are_refused_at_send_before_any_connection(receiver: int) -> None:
-    for url, resolve in ((f"http://127.0.0.1:{receiver}/in", None), (f"http://hooks.test:{receiver}/in", lambda h, p: ["127.0.0.1"])):
+    for url, resolve in (
+        (f"http://127.0.0.1:{receiver}/in", None),
+        (f"http://hooks.test:{receiver}/in", lambda h, p: ["127.0.0.1"]),
+    ):
         sender = Sender(secret=SECRET, unsigned=False, allow=AllowList(), **({"resolve": resolve} if resolve else {}))
         with pytest.raises(WebhookRefused, match="loopback"):
             sender.send(url, {"event": "job.finished"})
@@ -127,7 +133,9 @@ def test_unsigned_sends_need_the_setting(receiver: int) -> None:
 
 def job_with_webhook(redis_client: redis.Redis, url: str, *, state: str = "succeeded", batch: str = "") -> str:
     job_id = uuid.uuid4().hex
-    JobStore(redis_client).create([JobRecord(job_id=job_id, state="queued", title="t", notify_url=url, notify_batch=batch)])
+    JobStore(redis_client).create(
+        [JobRecord(job_id=job_id, state="queued", title="t", notify_url=url, notify_batch=batch)]
+    )
     return job_id
 
 
@@ -139,14 +147,18 @@ def status_of(job_id: str) -> dict:
 def test_status_says_delivered_refused_or_failed_after_n_attempts_and_never_what_the_receiver_said(
     hook_env, redis_client: redis.Redis, receiver: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(webhook_tasks.job_notify, "apply_async", lambda *a, **k: None)  # the test runs each notice itself
+    monkeypatch.setattr(
+        webhook_tasks.job_notify, "apply_async", lambda *a, **k: None
+    )  # the test runs each notice itself
     store = JobStore(redis_client)
     outcomes = {}
-    for name, url, answers in (("delivered", f"http://127.0.0.1:{receiver}/ok?token=s3cret", []),
-                               ("failing", f"http://127.0.0.1:{receiver}/down", [500, 500]),
-                               ("closed", f"http://127.0.0.1:{closed_port()}/x", []),
-                               ("metadata", "http://169.254.169.254/latest/meta-data/", []),
-                               ("gone", f"http://127.0.0.1:{receiver}/gone", [404])):  # fmt: skip
+    for name, url, answers in (
+        ("delivered", f"http://127.0.0.1:{receiver}/ok?token=s3cret", []),
+        ("failing", f"http://127.0.0.1:{receiver}/down", [500, 500]),
+        ("closed", f"http://127.0.0.1:{closed_port()}/x", []),
+        ("metadata", "http://169.254.169.254/latest/meta-data/", []),
+        ("gone", f"http://127.0.0.1:{receiver}/gone", [404]),
+    ):
         Receiver.answers = answers
         job_id = job_with_webhook(redis_client, url)
         store.mark_succeeded(job_id, output_url="s3://b/x.mp3")
@@ -158,12 +170,22 @@ def test_status_says_delivered_refused_or_failed_after_n_attempts_and_never_what
     assert outcomes["metadata"]["notify_status"] == "refused by policy"
     assert outcomes["gone"]["notify_status"] == "failed: HTTP 4xx, not retried"
     for shown in outcomes.values():
-        assert LEAK not in json.dumps(shown) and "s3cret" not in json.dumps(shown) and "Connect" not in json.dumps(shown)
+        assert (
+            LEAK not in json.dumps(shown) and "s3cret" not in json.dumps(shown) and "Connect" not in json.dumps(shown)
+        )
     assert outcomes["delivered"]["notify_url"] == f"http://127.0.0.1:{receiver}/ok"
     assert "webhook:" in outcomes["delivered"]["text"] and "delivered" in outcomes["delivered"]["text"]
     payload = json.loads(Receiver.received[0][2])
-    assert payload == {"event": "job.finished", "job_id": payload["job_id"], "state": "succeeded", "title": "t",
-                       "output_url": "s3://b/x.mp3", "manifest_url": None, "error": None, "duration_seconds": 0.0}  # fmt: skip
+    assert payload == {
+        "event": "job.finished",
+        "job_id": payload["job_id"],
+        "state": "succeeded",
+        "title": "t",
+        "output_url": "s3://b/x.mp3",
+        "manifest_url": None,
+        "error": None,
+        "duration_seconds": 0.0,
+    }
 
 
 def test_a_job_ending_twice_claims_one_notice_and_a_batch_sends_once_when_its_last_job_ends(
@@ -197,12 +219,21 @@ def test_a_batch_whose_jobs_all_ended_before_the_seal_is_sent_by_the_seal(
     hook_env, redis_client: redis.Redis, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(webhook_tasks.job_notify, "apply_async", lambda *a, **k: None)
-    monkeypatch.setattr(webhook_tasks.batch_notify, "apply_async", lambda *a, **k: pytest.fail("the batch is not sealed yet"))
+    monkeypatch.setattr(
+        webhook_tasks.batch_notify, "apply_async", lambda *a, **k: pytest.fail("the batch is not sealed yet")
+    )
     submitter = Submitter.from_settings(Settings())
     batch = submitter.open_batch("http://127.0.0.1:9/all?token=t")
-    [job] = submitter.submit(sources=[TextSource("a.txt", "Hello.")], voice="a" * 32, out=f"s3://{bucket}/n", notify_batch=batch,
-                             notify="http://127.0.0.1:9/one")  # fmt: skip
-    assert job.notify is not None and job.notify.batch_id == batch.batch_id and job.notify.url == "http://127.0.0.1:9/one"
+    [job] = submitter.submit(
+        sources=[TextSource("a.txt", "Hello.")],
+        voice="a" * 32,
+        out=f"s3://{bucket}/n",
+        notify_batch=batch,
+        notify="http://127.0.0.1:9/one",
+    )
+    assert (
+        job.notify is not None and job.notify.batch_id == batch.batch_id and job.notify.url == "http://127.0.0.1:9/one"
+    )
     record = JobStore(redis_client).get(job.job_id)
     assert record is not None and record.notify_batch == batch.batch_id
     JobStore(redis_client).mark_succeeded(job.job_id, output_url="s3://b/1.mp3")
@@ -211,22 +242,40 @@ def test_a_batch_whose_jobs_all_ended_before_the_seal_is_sent_by_the_seal(
     assert tasks.count(BATCH_NOTIFY_TASK) == 1
 
 
-def test_a_message_from_a_producer_that_wrote_no_record_still_names_its_webhook(hook_env, redis_client: redis.Redis) -> None:
+def test_a_message_from_a_producer_that_wrote_no_record_still_names_its_webhook(
+    hook_env, redis_client: redis.Redis
+) -> None:
     job_id = uuid.uuid4().hex
     render = type("Render", (), {"name": RENDER_TASK})()
-    webhook_tasks._record_notify(sender=render, args=(), kwargs={"job": {"job_id": job_id, "notify": {"url": "https://hooks.example/x"}}})
+    webhook_tasks._record_notify(
+        sender=render, args=(), kwargs={"job": {"job_id": job_id, "notify": {"url": "https://hooks.example/x"}}}
+    )
     record = JobStore(redis_client).get(job_id)
     assert record is not None and record.state == "queued" and record.notify_url == "https://hooks.example/x"
 
 
-@pytest.mark.parametrize(("env", "args", "message"), [
-    ({"NARRATE_WEBHOOK_SECRET": SECRET}, ["--notify", "http://localhost:9/hook"], "localhost resolves to"),
-    ({"NARRATE_WEBHOOK_SECRET": SECRET}, ["--notify-batch", "http://169.254.169.254/latest?token=abc"], "169.254.169.254 is link-local"),
-    ({"NARRATE_WEBHOOK_SECRET": SECRET}, ["--notify", "http://10.0.0.1/hook"], "10.0.0.1 is private"),
-    ({}, ["--notify", "https://hooks.example/x"], "NARRATE_WEBHOOK_SECRET.*NARRATE_WEBHOOK_UNSIGNED=true"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        ({"NARRATE_WEBHOOK_SECRET": SECRET}, ["--notify", "http://localhost:9/hook"], "localhost resolves to"),
+        (
+            {"NARRATE_WEBHOOK_SECRET": SECRET},
+            ["--notify-batch", "http://169.254.169.254/latest?token=abc"],
+            "169.254.169.254 is link-local",
+        ),
+        ({"NARRATE_WEBHOOK_SECRET": SECRET}, ["--notify", "http://10.0.0.1/hook"], "10.0.0.1 is private"),
+        ({}, ["--notify", "https://hooks.example/x"], "NARRATE_WEBHOOK_SECRET.*NARRATE_WEBHOOK_UNSIGNED=true"),
+    ],
+)
 def test_submit_refuses_a_webhook_it_could_never_deliver_with_exit_2_and_sends_nothing(
-    stack_env, redis_client: redis.Redis, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict, args: list, message: str
+    stack_env,
+    redis_client: redis.Redis,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict,
+    args: list,
+    message: str,
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -248,5 +297,10 @@ def test_a_grant_bounds_the_webhooks_of_single_jobs_too(hook_env, redis_client: 
         with pytest.raises(Refused, match="not one this submitter may call"):
             submitter.submit(sources=[TextSource("a.txt", "Hello.")], voice="a" * 32, out=f"s3://{bucket}/n", **kwargs)
     assert not redis_client.keys("narrate:*"), "nothing recorded, no batch opened"
-    [job] = submitter.submit(sources=[TextSource("a.txt", "Hello.")], voice="a" * 32, out=f"s3://{bucket}/n", notify="http://127.0.0.1:9/mine/x")
+    [job] = submitter.submit(
+        sources=[TextSource("a.txt", "Hello.")],
+        voice="a" * 32,
+        out=f"s3://{bucket}/n",
+        notify="http://127.0.0.1:9/mine/x",
+    )
     assert job.notify is not None and job.notify.url == "http://127.0.0.1:9/mine/x"

@@ -47,8 +47,13 @@ def test_help_exits_zero_at_80_columns(path: tuple[str, ...]) -> None:
 def test_brackets_in_help_print_as_brackets(command: str) -> None:
     """The real console script, as a user runs it: `s3://bucket[/prefix]` is text, not Rich markup."""
     narrate = Path(sys.executable).with_name("narrate")
-    result = subprocess.run([str(narrate), command, "--help"], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "COLUMNS": str(WIDTH)})  # fmt: skip
+    result = subprocess.run(
+        [str(narrate), command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": str(WIDTH)},
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "s3://bucket[/prefix]" in result.stdout

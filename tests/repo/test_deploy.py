@@ -33,7 +33,9 @@ def tool(name: str) -> str:
 
 def is_real_variable(name: str) -> bool:
     """A setting of worker/settings.py, or a variable a library reads itself (boto3's AWS_*, prometheus-client's folder)."""
-    return name in SETTING_VARS or name == "PROMETHEUS_MULTIPROC_DIR" or re.fullmatch(r"AWS_[A-Z0-9_]+", name) is not None
+    return (
+        name in SETTING_VARS or name == "PROMETHEUS_MULTIPROC_DIR" or re.fullmatch(r"AWS_[A-Z0-9_]+", name) is not None
+    )
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -75,8 +77,14 @@ def test_every_deploy_file_parses(path: Path) -> None:
 
 
 def test_the_deploy_folder_holds_what_operations_needs() -> None:
-    for name in ("Dockerfile", "docker-compose.yml", "k8s/kustomization.yaml", "grafana/narrate.json",
-                 "prometheus/alerts.yaml", "prometheus/scrape.yaml"):  # fmt: skip
+    for name in (
+        "Dockerfile",
+        "docker-compose.yml",
+        "k8s/kustomization.yaml",
+        "grafana/narrate.json",
+        "prometheus/alerts.yaml",
+        "prometheus/scrape.yaml",
+    ):
         assert (DEPLOY / name).is_file(), name
 
 
@@ -124,8 +132,12 @@ def test_the_build_stage_makes_wheels_of_the_lock_and_of_narrate() -> None:
     stages = dockerfile_stages()
     assert len(stages) >= 2, "a build stage and a runtime stage"
     build = " ".join(" ".join(stage) for stage in stages[:-1])
-    assert re.search(r"pip wheel --require-hashes --no-deps -r requirements\.lock", build), "every locked dependency, hash-checked"
-    assert re.search(r"pip wheel [^\n]*--no-index[^\n]*--no-deps[^\n]* \.(\s|$)", build), "narrate's own wheel, from the wheels only"
+    assert re.search(r"pip wheel --require-hashes --no-deps -r requirements\.lock", build), (
+        "every locked dependency, hash-checked"
+    )
+    assert re.search(r"pip wheel [^\n]*--no-index[^\n]*--no-deps[^\n]* \.(\s|$)", build), (
+        "narrate's own wheel, from the wheels only"
+    )
 
 
 def test_the_runtime_stage_installs_only_those_wheels_with_no_compiler() -> None:
@@ -136,19 +148,29 @@ def test_the_runtime_stage_installs_only_those_wheels_with_no_compiler() -> None
     for install in installs:
         assert "--no-index" in install and "--find-links" in install, f"not from the wheels alone: {install}"
         assert "--no-deps" in install, f"pip would resolve on its own: {install}"
-    assert any("--require-hashes" in i and "-r requirements.lock" in i for i in installs), "the lock, hash-checked again"
+    assert any("--require-hashes" in i and "-r requirements.lock" in i for i in installs), (
+        "the lock, hash-checked again"
+    )
     assert any(re.search(r"narrate-\S*\.whl", i) for i in installs), "narrate from its wheel"
     wheels_from_build = [i for i in runtime if re.search(r"--mount=type=bind,from=build\b|COPY --from=build\b", i)]
     assert wheels_from_build, "the wheels come from the build stage"
     compilers = r"\b(build-essential|gcc|g\+\+|clang|make|rustc|cargo|python3?-dev|libc6?-dev)\b"
     for run in runs:
-        assert not re.search(r"\b(apt-get|apt|apk|yum|dnf) .*\b(install|add)\b.*" + compilers, run), f"a compiler in the runtime: {run}"
-    assert not [i for i in runtime if re.match(r"COPY (worker|producer)\b", i)], "the runtime installs the wheel, not the source tree"
+        assert not re.search(r"\b(apt-get|apt|apk|yum|dnf) .*\b(install|add)\b.*" + compilers, run), (
+            f"a compiler in the runtime: {run}"
+        )
+    assert not [i for i in runtime if re.match(r"COPY (worker|producer)\b", i)], (
+        "the runtime installs the wheel, not the source tree"
+    )
 
 
 def test_the_runtime_stage_is_labelled_runs_as_10001_and_stops_warm() -> None:
     runtime = dockerfile_stages()[-1]
-    labels = dict(re.findall(r'(org\.opencontainers\.image\.\w+)="([^"]*)"', " ".join(i for i in runtime if i.startswith("LABEL "))))
+    labels = dict(
+        re.findall(
+            r'(org\.opencontainers\.image\.\w+)="([^"]*)"', " ".join(i for i in runtime if i.startswith("LABEL "))
+        )
+    )
     assert {"version", "source", "revision", "title", "licenses"} <= {key.rsplit(".", 1)[1] for key in labels}
     assert labels["org.opencontainers.image.licenses"] == PYPROJECT["project"]["license"] == "Apache-2.0"
     assert labels["org.opencontainers.image.title"] == PYPROJECT["project"]["name"]
@@ -170,14 +192,19 @@ def compose() -> dict:
 
 def narrate_services() -> dict[str, dict]:
     """The services that run the project's image (built from deploy/Dockerfile)."""
-    return {name: s for name, s in compose()["services"].items() if s.get("build", {}).get("dockerfile") == "deploy/Dockerfile"}
+    return {
+        name: s
+        for name, s in compose()["services"].items()
+        if s.get("build", {}).get("dockerfile") == "deploy/Dockerfile"
+    }
 
 
 def test_compose_file_is_valid_compose() -> None:
     result = subprocess.run(
         [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(DEPLOY / "docker-compose.yml")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -206,7 +233,9 @@ def test_compose_sets_only_real_settings() -> None:
         assert not unknown, f"{name}: not a setting: {unknown}"
         if name != "emulator":
             assert environment.get("NARRATE_LOG_FORMAT") == "json", f"{name}: log lines for a log pipeline"
-            Settings(**{k.removeprefix("NARRATE_").lower(): v for k, v in environment.items() if k.startswith("NARRATE_")})
+            Settings(
+                **{k.removeprefix("NARRATE_").lower(): v for k, v in environment.items() if k.startswith("NARRATE_")}
+            )
 
 
 def interpolate(value: object) -> str:
@@ -220,8 +249,12 @@ def test_compose_runs_the_whole_cluster() -> None:
     services = compose()["services"]
     assert {"redis", "s3", "emulator", "beat", "metrics"} <= set(services)
     assert services["metrics"]["command"][:3] == ["narrate", "metrics", "serve"]
-    consumed = [queue for s in services.values() if s.get("command", [])[:4] == ["celery", "-A", "worker", "worker"]
-                for queue in flag(s["command"], "--queues", "-Q").split(",")]  # fmt: skip
+    consumed = [
+        queue
+        for s in services.values()
+        if s.get("command", [])[:4] == ["celery", "-A", "worker", "worker"]
+        for queue in flag(s["command"], "--queues", "-Q").split(",")
+    ]
     assert sorted(consumed) == sorted(ALL_QUEUES), "each queue has exactly one kind of worker"
 
 
@@ -244,11 +277,15 @@ def test_compose_containers_are_read_only_and_checked_by_the_probes() -> None:
             continue  # the development tool is checked on its own health route
         unset, argv = probe_argv(test[1:])
         assert argv[:3] == ["python", "-m", "worker.observability.probe"], f"{name}: {test}"
-        assert {"PROMETHEUS_MULTIPROC_DIR", "NARRATE_METRICS_PORT"} <= set(unset), f"{name}: the check runs without the metrics"
+        assert {"PROMETHEUS_MULTIPROC_DIR", "NARRATE_METRICS_PORT"} <= set(unset), (
+            f"{name}: the check runs without the metrics"
+        )
         is_worker = service["command"][:4] == ["celery", "-A", "worker", "worker"]
         assert argv[3] == ("live" if is_worker else "ready"), name
         if is_worker:
-            assert service["environment"].get("NARRATE_HEARTBEAT_FILE", "").startswith("/tmp/"), f"{name}: live reads the heartbeat file"
+            assert service["environment"].get("NARRATE_HEARTBEAT_FILE", "").startswith("/tmp/"), (
+                f"{name}: live reads the heartbeat file"
+            )
         assert not any("inspect" in word for word in test), "never `celery inspect ping`"
 
 
@@ -263,7 +300,9 @@ def test_beats_run_two_replicas_behind_redbeat() -> None:
     from worker.app import make_app
 
     for app in ("worker", "producer.pipelines.tasks"):
-        [beat] = [s for s in compose()["services"].values() if s.get("command", [])[:4] == ["celery", "-A", app, "beat"]]
+        [beat] = [
+            s for s in compose()["services"].values() if s.get("command", [])[:4] == ["celery", "-A", app, "beat"]
+        ]
         assert beat["deploy"]["replicas"] == 2
     beat = yaml.safe_load((DEPLOY / "k8s" / "beat.yaml").read_text())
     assert beat["spec"]["replicas"] == 2
@@ -288,7 +327,10 @@ def assembly_time_limit() -> int:
 
 def test_compose_grace_periods_cover_the_hard_time_limits() -> None:
     services = compose()["services"]
-    for name, limit in (("worker", Settings.model_fields["task_time_limit"].default), ("assembly", assembly_time_limit())):
+    for name, limit in (
+        ("worker", Settings.model_fields["task_time_limit"].default),
+        ("assembly", assembly_time_limit()),
+    ):
         grace = re.fullmatch(r"(\d+)s", services[name]["stop_grace_period"])
         assert grace and int(grace[1]) >= limit, f"{name}: {services[name]['stop_grace_period']} < {limit} s"
         limits = {"NARRATE_TASK_SOFT_TIME_LIMIT", "NARRATE_TASK_TIME_LIMIT", "NARRATE_VISIBILITY_TIMEOUT"}
@@ -322,7 +364,9 @@ def probe_runs() -> list[tuple[str, list[str], dict[str, str]]]:
     for name, service in narrate_services().items():
         test = service["healthcheck"]["test"]
         if "worker.observability.probe" in test:
-            runs.append((f"compose {name}", test[1:], {k: interpolate(v) for k, v in service.get("environment", {}).items()}))
+            runs.append(
+                (f"compose {name}", test[1:], {k: interpolate(v) for k, v in service.get("environment", {}).items()})
+            )
     return runs
 
 
@@ -333,7 +377,10 @@ def test_every_probe_command_runs_and_leaves_no_file_behind(tmp_path: Path) -> N
     assert len(runs) >= 8
     seen = set()
     for where, command, env in runs:
-        key = (tuple(command), tuple(sorted(k for k in env if k in ("PROMETHEUS_MULTIPROC_DIR", "NARRATE_METRICS_PORT"))))
+        key = (
+            tuple(command),
+            tuple(sorted(k for k in env if k in ("PROMETHEUS_MULTIPROC_DIR", "NARRATE_METRICS_PORT"))),
+        )
         if key in seen:
             continue
         seen.add(key)
@@ -342,7 +389,10 @@ def test_every_probe_command_runs_and_leaves_no_file_behind(tmp_path: Path) -> N
             folder.mkdir(parents=True)
         (folders["beat"] / "heartbeat").touch()
         env = {k: v for k, v in env.items() if not k.startswith("AWS_")} | {
-            "PATH": os.environ["PATH"], "TMPDIR": str(folders["tmp"]), "NARRATE_BROKER_URL": "redis://127.0.0.1:1/0"}
+            "PATH": os.environ["PATH"],
+            "TMPDIR": str(folders["tmp"]),
+            "NARRATE_BROKER_URL": "redis://127.0.0.1:1/0",
+        }
         if "PROMETHEUS_MULTIPROC_DIR" in env:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(folders["multiproc"])
         if "NARRATE_HEARTBEAT_FILE" in env:
@@ -352,7 +402,9 @@ def test_every_probe_command_runs_and_leaves_no_file_behind(tmp_path: Path) -> N
         argv = [*command[: len(command) - len(argv)], sys.executable, *argv[1:]]
         result = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
         if argv[-1] == "ready":  # the broker is a closed port: the probe got as far as the round trip, and said so
-            assert result.returncode == 1 and result.stderr.startswith("ready: ConnectionError"), f"{where}: {result.stderr}"
+            assert result.returncode == 1 and result.stderr.startswith("ready: ConnectionError"), (
+                f"{where}: {result.stderr}"
+            )
         else:
             assert result.returncode == 0 and "heartbeat" in result.stdout, f"{where}: {result.stdout}{result.stderr}"
         left = sorted(str(p.relative_to(tmp_path)) for name in ("multiproc", "tmp") for p in folders[name].rglob("*"))

@@ -36,7 +36,9 @@ def kustomization() -> dict:
 
 @cache
 def k8s_documents() -> tuple[dict, ...]:
-    return tuple(doc for name in kustomization()["resources"] for doc in yaml.safe_load_all((K8S / name).read_text()) if doc)
+    return tuple(
+        doc for name in kustomization()["resources"] for doc in yaml.safe_load_all((K8S / name).read_text()) if doc
+    )
 
 
 @cache
@@ -54,7 +56,13 @@ def generated_configmap() -> dict:
 
 def effective_settings() -> Settings:
     """What the pods' settings are: the ConfigMap's values over the defaults, validated by worker/settings.py."""
-    return Settings(**{key.removeprefix("NARRATE_").lower(): value for key, value in configmap_data().items() if key.startswith("NARRATE_")})
+    return Settings(
+        **{
+            key.removeprefix("NARRATE_").lower(): value
+            for key, value in configmap_data().items()
+            if key.startswith("NARRATE_")
+        }
+    )
 
 
 def deployments() -> dict[str, dict]:
@@ -69,7 +77,11 @@ def containers(doc: dict) -> list[dict]:
 
 def worker_deployments() -> dict[str, dict]:
     """The Deployments that run `celery -A worker worker`."""
-    return {name: d for name, d in deployments().items() if containers(d)[0]["command"][:4] == ["celery", "-A", "worker", "worker"]}
+    return {
+        name: d
+        for name, d in deployments().items()
+        if containers(d)[0]["command"][:4] == ["celery", "-A", "worker", "worker"]
+    }
 
 
 def queues_of(deployment: dict) -> list[str]:
@@ -96,7 +108,9 @@ def hard_limit(queue: str) -> int:
 def test_the_kustomization_names_every_file_and_only_files_that_exist() -> None:
     k = kustomization()
     assert k["apiVersion"] == "kustomize.config.k8s.io/v1beta1" and k["kind"] == "Kustomization"
-    named = list(k["resources"]) + [f for g in k.get("configMapGenerator", []) for f in g.get("envs", []) + g.get("files", [])]
+    named = list(k["resources"]) + [
+        f for g in k.get("configMapGenerator", []) for f in g.get("envs", []) + g.get("files", [])
+    ]
     named += list(k.get("configurations", []))
     for name in named:
         assert (K8S / name).is_file(), f"kustomization.yaml names {name}: no such file"
@@ -104,7 +118,9 @@ def test_the_kustomization_names_every_file_and_only_files_that_exist() -> None:
     assert there == set(named), f"in deploy/k8s but not in the kustomization: {there - set(named)}"
     assert len(named) == len(set(named))
     text = (K8S / "kustomization.yaml").read_text()
-    assert "Helm" in text and f"kubectl create secret generic {SECRET}" in text, "why kustomize, and the Secret it expects"
+    assert "Helm" in text and f"kubectl create secret generic {SECRET}" in text, (
+        "why kustomize, and the Secret it expects"
+    )
 
 
 def test_the_images_are_the_project_image_with_its_tag_set_by_kustomize() -> None:
@@ -112,7 +128,9 @@ def test_the_images_are_the_project_image_with_its_tag_set_by_kustomize() -> Non
     assert image["name"] == "narrate" and image["newTag"]
     for doc in k8s_documents():
         for container in containers(doc):
-            assert container["image"] == image["name"], f"{doc['metadata']['name']}: the tag comes from kustomization.yaml"
+            assert container["image"] == image["name"], (
+                f"{doc['metadata']['name']}: the tag comes from kustomization.yaml"
+            )
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -125,7 +143,9 @@ def test_every_manifest_validates_against_the_kubernetes_schemas(version: str) -
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as error:
-            raise AssertionError(f"{doc['kind']}/{doc['metadata']['name']}: {'.'.join(map(str, error.path))}: {error.message}") from None
+            raise AssertionError(
+                f"{doc['kind']}/{doc['metadata']['name']}: {'.'.join(map(str, error.path))}: {error.message}"
+            ) from None
         checked += 1
     assert checked >= 7
 
@@ -138,7 +158,9 @@ def test_the_base_builds_with_kustomize_as_kubectl_applies_it() -> None:
     assert result.returncode == 0, result.stderr
     built = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     [configmap] = [doc for doc in built if doc["kind"] == "ConfigMap"]
-    assert configmap["metadata"]["name"].startswith("narrate-settings-"), "named after its content, so a change rolls the pods"
+    assert configmap["metadata"]["name"].startswith("narrate-settings-"), (
+        "named after its content, so a change rolls the pods"
+    )
     assert configmap["data"] == configmap_data()
     for doc in built:
         if not doc["apiVersion"].startswith("keda.sh/"):
@@ -158,8 +180,15 @@ def test_the_configmap_sets_real_and_valid_settings() -> None:
     assert all(is_real_variable(key) for key in data), f"not settings: {[k for k in data if not is_real_variable(k)]}"
     settings = effective_settings()  # raises on a value worker/settings.py would refuse
     assert settings.fish_concurrency in (5, 15, 50), "a Fish tier's cap"
-    assert settings.log_format == "json" and settings.metrics_port and "NARRATE_PRESET" in data and "NARRATE_PROMOTE_AFTER" in data
-    assert not {"FISH_API_KEY", "AWS_SECRET_ACCESS_KEY", "NARRATE_WEBHOOK_SECRET"} & set(data), "secrets belong in the Secret"
+    assert (
+        settings.log_format == "json"
+        and settings.metrics_port
+        and "NARRATE_PRESET" in data
+        and "NARRATE_PROMOTE_AFTER" in data
+    )
+    assert not {"FISH_API_KEY", "AWS_SECRET_ACCESS_KEY", "NARRATE_WEBHOOK_SECRET"} & set(data), (
+        "secrets belong in the Secret"
+    )
     limits = {"NARRATE_TASK_SOFT_TIME_LIMIT", "NARRATE_TASK_TIME_LIMIT", "NARRATE_VISIBILITY_TIMEOUT"}
     assert not limits & set(data), "the grace periods are sized for the default limits"
 
@@ -218,7 +247,9 @@ def test_grace_periods_cover_the_hard_time_limit_of_what_each_worker_runs() -> N
     for name, d in worker_deployments().items():
         spec = d["spec"]["template"]["spec"]
         needed = max(hard_limit(queue) for queue in queues_of(d))
-        assert spec["terminationGracePeriodSeconds"] >= needed, f"{name}: {spec['terminationGracePeriodSeconds']} s < {needed} s"
+        assert spec["terminationGracePeriodSeconds"] >= needed, (
+            f"{name}: {spec['terminationGracePeriodSeconds']} s < {needed} s"
+        )
         for container in spec["containers"]:
             pre_stop = container.get("lifecycle", {}).get("preStop")
             assert pre_stop is None or "celery" not in str(pre_stop), f"{name}: SIGTERM is the warm shutdown already"
@@ -240,11 +271,16 @@ def test_the_assembly_pods_disk_holds_two_spools_and_says_which_chapter_fits() -
     container, size = scratch_disk(ASSEMBLY_QUEUE)
     tasks = int(flag(container["command"], "--concurrency", "-c"))
     limit = effective_settings().spool_limit_bytes
-    assert size >= tasks * limit, f"{tasks} chapter tasks of NARRATE_SPOOL_LIMIT_BYTES each need {tasks * limit} bytes of /tmp"
+    assert size >= tasks * limit, (
+        f"{tasks} chapter tasks of NARRATE_SPOOL_LIMIT_BYTES each need {tasks * limit} bytes of /tmp"
+    )
     # The figures the manifest states are what the chapter spool writes (worker/books/spool.py).
     text = (K8S / "assembly.yaml").read_text()
     hour = lambda fmt, bit_rate=None: spool_bytes(seconds=3600, rate=44_100, fmt=fmt, bit_rate=bit_rate)  # noqa: E731
-    assert f"about {hour('mp3') / 1e6:.0f} MB per audio hour" in text and f"WAV chapters {hour('wav') / 1e6:.0f} MB" in text
+    assert (
+        f"about {hour('mp3') / 1e6:.0f} MB per audio hour" in text
+        and f"WAV chapters {hour('wav') / 1e6:.0f} MB" in text
+    )
     assert f"{hour('mp3', 192_000) / 1e6:.0f} MB at the acx preset" in text
     assert f"about {limit / hour('mp3'):.1f} hours of MP3 (WAV: {limit / hour('wav'):.1f})" in text
     assert f"NARRATE_SPOOL_LIMIT_BYTES ({limit // 1024**3} GiB)" in text
@@ -267,7 +303,9 @@ def scratch_disk(queue: str) -> tuple[dict, int]:
     tmp = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
     [volume] = [v for v in pod["volumes"] if v["name"] == tmp]
     size = quantity_bytes(volume["emptyDir"]["sizeLimit"])
-    assert size <= quantity_bytes(container["resources"]["limits"]["ephemeral-storage"]), "an emptyDir on disk counts as ephemeral storage"
+    assert size <= quantity_bytes(container["resources"]["limits"]["ephemeral-storage"]), (
+        "an emptyDir on disk counts as ephemeral storage"
+    )
     return container, size
 
 
@@ -288,7 +326,9 @@ def test_workers_have_the_probes_that_suit_long_tasks() -> None:
             for kind in ("readinessProbe", "startupProbe"):
                 unset, argv = probe_argv(container[kind]["exec"]["command"])
                 assert argv == ["python", "-m", "worker.observability.probe", "ready"], f"{name} {kind}"
-                assert {"PROMETHEUS_MULTIPROC_DIR", "NARRATE_METRICS_PORT"} <= set(unset), f"{name} {kind}: runs without the metrics"
+                assert {"PROMETHEUS_MULTIPROC_DIR", "NARRATE_METRICS_PORT"} <= set(unset), (
+                    f"{name} {kind}: runs without the metrics"
+                )
             assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 60
         assert int(template["metadata"]["annotations"]["prometheus.io/port"]) == metrics_port, name
     assert importlib.util.find_spec("worker.observability.probe") is not None
@@ -317,10 +357,14 @@ def test_every_container_is_locked_down() -> None:
             security = effective_security(pod, container)
             assert security["runAsNonRoot"] is True and security["runAsUser"] == 10001, name
             assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False, name
-            assert security["capabilities"]["drop"] == ["ALL"] and security["seccompProfile"]["type"] == "RuntimeDefault", name
+            assert (
+                security["capabilities"]["drop"] == ["ALL"] and security["seccompProfile"]["type"] == "RuntimeDefault"
+            ), name
             mounts = {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts", [])}
             assert "emptyDir" in mounts["/tmp"], f"{name}: /tmp must be writable"
-            folder = next((e["value"] for e in container.get("env", []) if e["name"] == "PROMETHEUS_MULTIPROC_DIR"), None)
+            folder = next(
+                (e["value"] for e in container.get("env", []) if e["name"] == "PROMETHEUS_MULTIPROC_DIR"), None
+            )
             assert folder is None or "emptyDir" in mounts[folder], f"{name}: the metrics folder must be writable"
             if name in worker_deployments():
                 assert folder, f"{name}: every pool process counts into the folder"
@@ -378,11 +422,17 @@ def test_the_render_fleet_can_fill_the_fish_cap() -> None:
 
 
 def test_the_cluster_metrics_run_once_behind_a_service() -> None:
-    [metrics] = [d for d in deployments().values() if containers(d)[0]["command"][:3] == ["narrate", "metrics", "serve"]]
+    [metrics] = [
+        d for d in deployments().values() if containers(d)[0]["command"][:3] == ["narrate", "metrics", "serve"]
+    ]
     assert metrics["spec"]["replicas"] == 1, "one per cluster"
     [container] = containers(metrics)
     port = int(flag(container["command"], "--port"))
-    assert port == container_port(container, "metrics") == int(metrics["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+    assert (
+        port
+        == container_port(container, "metrics")
+        == int(metrics["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+    )
     assert container["readinessProbe"]["exec"]["command"][-3:] == ["-m", "worker.observability.probe", "ready"]
 
 
@@ -391,13 +441,17 @@ def test_services_select_the_pods_they_name() -> None:
     assert len(services) == 2
     for service in services:
         selector = service["spec"]["selector"]
-        chosen = [d for d in deployments().values() if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        chosen = [
+            d for d in deployments().values() if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
         assert chosen, f"{service['metadata']['name']} selects no pod"
         for d in chosen:
             for port in service["spec"]["ports"]:
                 assert container_port(containers(d)[0], port["targetPort"]) == port["port"]
         if service["spec"].get("clusterIP") == "None":
-            assert {d["metadata"]["name"] for d in chosen} == set(worker_deployments()), "every worker's /metrics, nothing else"
+            assert {d["metadata"]["name"] for d in chosen} == set(worker_deployments()), (
+                "every worker's /metrics, nothing else"
+            )
 
 
 def test_deployment_selectors_match_their_pods() -> None:
@@ -424,4 +478,6 @@ def test_every_metrics_endpoint_states_the_pod_address_it_listens_on() -> None:
     for d in serving:
         [container] = containers(d)
         assert "--host" not in container["command"], f"{d['metadata']['name']}: NARRATE_METRICS_HOST says where, once"
-        assert metrics_address(container) in ("status.podIP", "0.0.0.0"), f"{d['metadata']['name']}: unreachable on loopback"
+        assert metrics_address(container) in ("status.podIP", "0.0.0.0"), (
+            f"{d['metadata']['name']}: unreachable on loopback"
+        )

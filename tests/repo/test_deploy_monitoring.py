@@ -26,7 +26,12 @@ SCRAPE = DEPLOY / "prometheus" / "scrape.yaml"
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "deployment"}
 # Grafana's own variables, replaced by a duration before the query reaches Prometheus.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
-SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",), "summary": ("", "_sum", "_count")}
+SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "gauge": ("",),
+    "summary": ("", "_sum", "_count"),
+}
 
 
 class _NoRedis:
@@ -62,12 +67,21 @@ def defined_metrics() -> dict[str, frozenset[str]]:
         if isinstance(collector, MetricWrapperBase):
             for family in collector.describe():
                 for suffix in SUFFIXES[family.type]:
-                    found[family.name + suffix] = frozenset(collector._labelnames) | ({"le"} if suffix == "_bucket" else set())
-    collector = ClusterCollector(_NoRedis(), queues=ALL_QUEUES, cap=5, slots_in_use=lambda: 0, breaker_open=lambda: False)  # type: ignore[arg-type]
+                    found[family.name + suffix] = frozenset(collector._labelnames) | (
+                        {"le"} if suffix == "_bucket" else set()
+                    )
+    collector = ClusterCollector(
+        _NoRedis(), queues=ALL_QUEUES, cap=5, slots_in_use=lambda: 0, breaker_open=lambda: False
+    )  # type: ignore[arg-type]
     for family in collector.collect():
         for suffix in SUFFIXES[family.type]:
             found[family.name + suffix] = frozenset().union(*(sample.labels for sample in family.samples))
-    assert {"narrate_jobs_total", "narrate_fish_request_seconds_bucket", "narrate_queue_depth", "narrate_breaker_open"} <= set(found)
+    assert {
+        "narrate_jobs_total",
+        "narrate_fish_request_seconds_bucket",
+        "narrate_queue_depth",
+        "narrate_breaker_open",
+    } <= set(found)
     return found
 
 
@@ -95,7 +109,11 @@ def selectors(expr: str) -> tuple[list[tuple[str, dict[str, str]]], set[str]]:
             labels.update(m.name for m in matchers if m.name != "__name__")
         elif isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
             labels.update(node.modifier.labels)
-        elif isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None and node.modifier.matching is not None:
+        elif (
+            isinstance(node, promql_parser.BinaryExpr)
+            and node.modifier is not None
+            and node.modifier.matching is not None
+        ):
             labels.update(node.modifier.matching.labels)
 
     promql_parser.walk(parse(expr), visit)
@@ -142,9 +160,13 @@ def test_the_dashboard_is_a_grafana_dashboard_with_a_datasource_variable() -> No
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids)), "panel ids are unique"
     for panel in panels():
-        assert panel["title"] and panel["type"] in ("timeseries", "stat", "gauge", "bargauge", "table", "heatmap"), panel["title"]
+        assert panel["title"] and panel["type"] in ("timeseries", "stat", "gauge", "bargauge", "table", "heatmap"), (
+            panel["title"]
+        )
         assert panel["datasource"]["uid"] == reference, f"{panel['title']}: the data source comes from the variable"
-        assert panel["targets"] and all(t["expr"] and t["refId"] and t["datasource"]["uid"] == reference for t in panel["targets"])
+        assert panel["targets"] and all(
+            t["expr"] and t["refId"] and t["datasource"]["uid"] == reference for t in panel["targets"]
+        )
         assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
 
 
@@ -152,7 +174,11 @@ def test_the_dashboard_panels_do_not_overlap() -> None:
     taken: dict[tuple[int, int], str] = {}
     for panel in dashboard()["panels"]:
         grid = panel["gridPos"]
-        assert all(isinstance(grid[k], int) for k in ("x", "y", "w", "h")) and 0 <= grid["x"] and grid["x"] + grid["w"] <= 24
+        assert (
+            all(isinstance(grid[k], int) for k in ("x", "y", "w", "h"))
+            and 0 <= grid["x"]
+            and grid["x"] + grid["w"] <= 24
+        )
         for x in range(grid["x"], grid["x"] + grid["w"]):
             for y in range(grid["y"], grid["y"] + grid["h"]):
                 assert (x, y) not in taken, f"{panel['title']} overlaps {taken[(x, y)]}"
@@ -163,16 +189,27 @@ def test_the_dashboard_panels_do_not_overlap() -> None:
 REQUIRED_PANELS = {
     "Throughput": ({"narrate_jobs_total", "narrate_book_chunks_total"}, ["by (state)"]),
     "Spend per hour": ({"narrate_fish_spend_usd_total"}, ["increase(narrate_fish_spend_usd_total[1h])"]),
-    "Bytes saved by promotion": ({"narrate_reference_bytes_sent_total", "narrate_fish_requests_total"}, ['voice_mode="reference_id"']),
+    "Bytes saved by promotion": (
+        {"narrate_reference_bytes_sent_total", "narrate_fish_requests_total"},
+        ['voice_mode="reference_id"'],
+    ),
     "Fish requests in flight vs cap": ({"narrate_fish_slots_in_use", "narrate_fish_slots_cap"}, []),
-    "Failures and retries by cause": ({"narrate_retries_total", "narrate_jobs_total"}, ["by (cause)", 'state="failed"']),
+    "Failures and retries by cause": (
+        {"narrate_retries_total", "narrate_jobs_total"},
+        ["by (cause)", 'state="failed"'],
+    ),
     "Queue depth": ({"narrate_queue_depth"}, ["by (queue)"]),
     "Oldest message age": ({"narrate_queue_oldest_age_seconds"}, ["by (queue)"]),
-    "Book tail times": ({"narrate_assembly_seconds_bucket"}, ["histogram_quantile(0.5,", "histogram_quantile(0.95,", "kind"]),
-    "Fish latency p50 / p95 by voice mode": ({"narrate_fish_request_seconds_bucket"},
-                                             ["histogram_quantile(0.5,", "histogram_quantile(0.95,", "voice_mode"]),
+    "Book tail times": (
+        {"narrate_assembly_seconds_bucket"},
+        ["histogram_quantile(0.5,", "histogram_quantile(0.95,", "kind"],
+    ),
+    "Fish latency p50 / p95 by voice mode": (
+        {"narrate_fish_request_seconds_bucket"},
+        ["histogram_quantile(0.5,", "histogram_quantile(0.95,", "voice_mode"],
+    ),
     "Credit breaker": ({"narrate_breaker_open"}, []),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("title", sorted(REQUIRED_PANELS))
@@ -220,7 +257,13 @@ def readme_anchors() -> set[str]:
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
-REQUIRED_ALERTS = {"NarrateBreakerOpen", "NarrateJobFailureRate", "NarrateQueueAgeGrowing", "NarrateNoWorkerUp", "NarratePromotionsFailing"}
+REQUIRED_ALERTS = {
+    "NarrateBreakerOpen",
+    "NarrateJobFailureRate",
+    "NarrateQueueAgeGrowing",
+    "NarrateNoWorkerUp",
+    "NarratePromotionsFailing",
+}
 
 
 def test_the_alert_rules_have_what_prometheus_and_a_person_need() -> None:
@@ -237,7 +280,9 @@ def test_the_alert_rules_have_what_prometheus_and_a_person_need() -> None:
         assert page == "README.md" and anchor in anchors, f"{rule['alert']}: no README section #{anchor}"
         for text in rule["annotations"].values():
             for variable in re.findall(r"\$labels\.(\w+)", text):
-                assert variable in selectors(rule["expr"])[1], f"{rule['alert']}: $labels.{variable} is not kept by its expr"
+                assert variable in selectors(rule["expr"])[1], (
+                    f"{rule['alert']}: $labels.{variable} is not kept by its expr"
+                )
 
 
 @pytest.mark.parametrize("rule", rules(), ids=lambda r: r["alert"])
@@ -249,8 +294,14 @@ def test_the_alerts_say_what_the_brief_asks() -> None:
     by_name = {rule["alert"]: " ".join(rule["expr"].split()) for rule in rules()}
     assert "narrate_breaker_open" in by_name["NarrateBreakerOpen"]
     assert [r["for"] for r in rules() if r["alert"] == "NarrateBreakerOpen"] == ["5m"]
-    assert re.search(r'narrate_jobs_total\{state="failed"\}\[15m\].*/.*narrate_jobs_total\[15m\].*> 0\.05', by_name["NarrateJobFailureRate"])
-    assert "narrate_queue_oldest_age_seconds" in by_name["NarrateQueueAgeGrowing"] and "deriv(" in by_name["NarrateQueueAgeGrowing"]
+    assert re.search(
+        r'narrate_jobs_total\{state="failed"\}\[15m\].*/.*narrate_jobs_total\[15m\].*> 0\.05',
+        by_name["NarrateJobFailureRate"],
+    )
+    assert (
+        "narrate_queue_oldest_age_seconds" in by_name["NarrateQueueAgeGrowing"]
+        and "deriv(" in by_name["NarrateQueueAgeGrowing"]
+    )
     assert by_name["NarrateNoWorkerUp"] == 'absent(up{job="narrate-worker"} == 1)'
     assert 'outcome="failed"' in by_name["NarratePromotionsFailing"] and "[1h]" in by_name["NarratePromotionsFailing"]
 
@@ -261,11 +312,20 @@ def pod_targets(job: dict) -> set[str]:
     kept = set()
     for name, d in deployments().items():
         meta = d["spec"]["template"]["metadata"]
-        labels = {f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v for k, v in meta["labels"].items()}
-        labels |= {f"__meta_kubernetes_pod_annotation_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
-                   for k, v in meta.get("annotations", {}).items()}  # fmt: skip
-        keep = all(re.fullmatch(rule["regex"], rule.get("separator", ";").join(labels.get(s, "") for s in rule["source_labels"]))
-                   for rule in job["relabel_configs"] if rule.get("action") == "keep")  # fmt: skip
+        labels = {
+            f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v for k, v in meta["labels"].items()
+        }
+        labels |= {
+            f"__meta_kubernetes_pod_annotation_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
+            for k, v in meta.get("annotations", {}).items()
+        }
+        keep = all(
+            re.fullmatch(
+                rule["regex"], rule.get("separator", ";").join(labels.get(s, "") for s in rule["source_labels"])
+            )
+            for rule in job["relabel_configs"]
+            if rule.get("action") == "keep"
+        )
         if keep:
             kept.add(name)
     return kept
@@ -276,7 +336,11 @@ def test_the_scrape_jobs_find_the_pods_the_alerts_expect() -> None:
     assert set(jobs) == {"narrate-worker", "narrate-cluster"}
     assert pod_targets(jobs["narrate-worker"]) == set(worker_deployments())
     [cluster] = pod_targets(jobs["narrate-cluster"])
-    assert deployments()[cluster]["spec"]["template"]["spec"]["containers"][0]["command"][:3] == ["narrate", "metrics", "serve"]
+    assert deployments()[cluster]["spec"]["template"]["spec"]["containers"][0]["command"][:3] == [
+        "narrate",
+        "metrics",
+        "serve",
+    ]
     used = {m["job"] for rule in rules() for name, m in selectors(rule["expr"])[0] if name == "up"}
     assert used == set(jobs), "an absent() alert for each job"
 

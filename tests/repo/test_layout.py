@@ -52,7 +52,13 @@ def offenders(rule) -> list[str]:
 
 
 def test_the_walk_sees_the_packages() -> None:
-    assert {"worker.app", "worker.jobs.tasks", "worker.fish.client", "producer.cli.main", "producer.submit.jobs"} <= set(modules())
+    assert {
+        "worker.app",
+        "worker.jobs.tasks",
+        "worker.fish.client",
+        "producer.cli.main",
+        "producer.submit.jobs",
+    } <= set(modules())
     assert "worker.fish.client" in imports("worker.voices.speaker")
 
 
@@ -65,15 +71,21 @@ def test_the_emulator_never_imports_what_it_stands_in_for() -> None:
     assert offenders(lambda m, n: within(m, ("producer.dev.emulator",)) and within(n, stood_in)) == []
 
 
-@pytest.mark.parametrize(("library", "owners"), [
-    ("fishaudio", ("worker.fish",)),
-    ("boto3", ("worker.storage",)),
-    ("botocore", ("worker.storage",)),
-    ("av", ("worker.audio",)),
-    ("celery", ("worker.app", "worker.policy", "producer.submit", "producer.pipelines.tasks")),
-    ("kombu", ("worker.app", "producer.submit")),
-    ("prometheus_client", ("worker.observability.metrics", "worker.observability.cluster_metrics", "producer.cli.metrics")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("library", "owners"),
+    [
+        ("fishaudio", ("worker.fish",)),
+        ("boto3", ("worker.storage",)),
+        ("botocore", ("worker.storage",)),
+        ("av", ("worker.audio",)),
+        ("celery", ("worker.app", "worker.policy", "producer.submit", "producer.pipelines.tasks")),
+        ("kombu", ("worker.app", "producer.submit")),
+        (
+            "prometheus_client",
+            ("worker.observability.metrics", "worker.observability.cluster_metrics", "producer.cli.metrics"),
+        ),
+    ],
+)
 def test_each_library_has_one_home(library: str, owners: tuple[str, ...]) -> None:
     def breaks(module: str, name: str) -> bool:
         task_module = module.startswith("worker.") and module.endswith(".tasks") and library == "celery"
@@ -84,15 +96,31 @@ def test_each_library_has_one_home(library: str, owners: tuple[str, ...]) -> Non
 
 def test_the_shared_ground_imports_no_capability_or_adapter() -> None:
     # It may reach Redis (worker.infra: the broker it is configured with), observe and use the helpers; nothing above.
-    below = (*CAPABILITIES, "worker.fish", "worker.storage", "worker.audio", "worker.text", "worker.renders", "worker.webhooks",
-             "worker.policy", "worker.runtime", "producer")  # fmt: skip
+    below = (
+        *CAPABILITIES,
+        "worker.fish",
+        "worker.storage",
+        "worker.audio",
+        "worker.text",
+        "worker.renders",
+        "worker.webhooks",
+        "worker.policy",
+        "worker.runtime",
+        "producer",
+    )
     assert offenders(lambda m, n: m in SHARED_GROUND and within(n, below)) == []
 
 
 def test_the_top_of_worker_holds_only_the_shared_ground() -> None:
     """Every other module lives in a folder that says what it is (infra, storage, observability, support, policy, …)."""
-    top = {m for m in modules() if m.count(".") == 1 and m.startswith("worker.") and not (ROOT / m.replace(".", "/")).is_dir()}
-    assert top - SHARED_GROUND == {"worker.runtime"}, "worker.runtime builds the per-process clients until each capability builds its own"
+    top = {
+        m
+        for m in modules()
+        if m.count(".") == 1 and m.startswith("worker.") and not (ROOT / m.replace(".", "/")).is_dir()
+    }
+    assert top - SHARED_GROUND == {"worker.runtime"}, (
+        "worker.runtime builds the per-process clients until each capability builds its own"
+    )
 
 
 def test_adapters_know_nothing_of_jobs_voices_or_books() -> None:
@@ -102,8 +130,10 @@ def test_adapters_know_nothing_of_jobs_voices_or_books() -> None:
 def test_no_import_cycles() -> None:
     # `from worker import metrics` inside worker.app names the package `worker`, which Python has begun importing
     # before any of its submodules: an edge from a module to a package above it is never a cycle, whatever the order.
-    graph = {m: {n for n in imports(m, top_level_only=True) if n in modules() and n != m and not m.startswith(n + ".")}
-             for m in modules()}  # fmt: skip
+    graph = {
+        m: {n for n in imports(m, top_level_only=True) if n in modules() and n != m and not m.startswith(n + ".")}
+        for m in modules()
+    }
     cycles: list[list[str]] = []
     state: dict[str, int] = {}  # 1 on the current path, 2 done
 
@@ -112,7 +142,7 @@ def test_no_import_cycles() -> None:
         for name in sorted(graph[module]):
             # importing a.b.c runs a and a.b first: a package's __init__ importing its own submodule is no cycle
             if state.get(name) == 1 and not module.startswith(name + "."):
-                cycles.append([*path[path.index(name):], name])
+                cycles.append([*path[path.index(name) :], name])
             elif name not in state:
                 visit(name, [*path, name])
         state[module] = 2
@@ -133,8 +163,17 @@ def test_the_wire_contract_imports_without_an_app_or_an_environment() -> None:
     import sys
 
     probe = "import sys, worker.contract; print(sorted(m for m in ('celery', 'worker.app', 'worker.settings') if m in sys.modules))"
-    found = subprocess.run([sys.executable, "-c", probe], env={"PATH": "/usr/bin:/bin"}, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert found.stdout.strip() == "[]", "a producer that wants only the wire models builds no Celery app and reads no settings"
+    found = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == "[]", (
+        "a producer that wants only the wire models builds no Celery app and reads no settings"
+    )
 
 
 def test_no_cycles_between_packages() -> None:
@@ -146,7 +185,11 @@ def test_no_cycles_between_packages() -> None:
     graph: dict[str, set[str]] = {}
     for module in modules():
         for name in imports(module, top_level_only=True):  # an import inside a function is taken when used, not at load
-            if name in modules() and package(name) != package(module) and not package(module).startswith(package(name) + "."):
+            if (
+                name in modules()
+                and package(name) != package(module)
+                and not package(module).startswith(package(name) + ".")
+            ):
                 if not package(name).startswith(package(module) + "."):
                     graph.setdefault(package(module), set()).add(package(name))
 

@@ -27,7 +27,9 @@ def pins(lock: str) -> dict[str, tuple[Version, int]]:
 
 
 def requirements(*, test: bool) -> list[Requirement]:
-    listed = PYPROJECT["project"]["dependencies"] + (PYPROJECT["project"]["optional-dependencies"]["test"] if test else [])
+    listed = PYPROJECT["project"]["dependencies"] + (
+        PYPROJECT["project"]["optional-dependencies"]["test"] if test else []
+    )
     return [Requirement(r) for r in listed + PYPROJECT["build-system"]["requires"]]
 
 
@@ -39,7 +41,9 @@ def test_lock_pins_every_dependency_within_its_range_with_hashes(lock: str, test
         name = canonicalize_name(requirement.name)
         assert name in locked, f"{requirement.name} is not in {lock}: run `make upgrade`"
         version, hashes = locked[name]
-        assert requirement.specifier.contains(version, prereleases=True), f"{lock}: {name}=={version} is outside {requirement}"
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"{lock}: {name}=={version} is outside {requirement}"
+        )
     assert all(hashes for _, hashes in locked.values()), "every pin carries its hashes (pip --require-hashes)"
 
 

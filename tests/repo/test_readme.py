@@ -16,7 +16,7 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 
 def test_every_setting_is_documented() -> None:
-    for name, field in Settings.model_fields.items():
+    for name in Settings.model_fields:
         variable = "FISH_API_KEY" if name == "fish_api_key" else f"NARRATE_{name.upper()}"
         assert f"`{variable}`" in README, f"{variable} is missing from the configuration table"
 
@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_path_the_readme_names_exists() -> None:
     import re
 
-    named = {m.rstrip(".,:;)") for m in re.findall(r"(?<![\w/.:-])((?:worker|producer|tests|deploy)/[\w./*-]*)", README)}
+    named = {
+        m.rstrip(".,:;)") for m in re.findall(r"(?<![\w/.:-])((?:worker|producer|tests|deploy)/[\w./*-]*)", README)
+    }
     missing = sorted(p for p in named if "*" not in p and not (ROOT / p).exists())
     assert missing == []
 
@@ -63,4 +65,6 @@ def test_every_module_the_readme_names_imports() -> None:
         try:
             importlib.import_module(dotted)
         except ModuleNotFoundError:
-            assert hasattr(importlib.import_module(module), attribute), f"{dotted} is named in the README but does not exist"
+            assert hasattr(importlib.import_module(module), attribute), (
+                f"{dotted} is named in the README but does not exist"
+            )

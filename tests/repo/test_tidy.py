@@ -19,14 +19,18 @@ def git_checkout(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
     pytester.makeconftest("from tests.support.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401\n")
 
 
-def test_a_file_left_in_the_checkout_fails_the_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+def test_a_file_left_in_the_checkout_fails_the_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path_factory
+) -> None:
     git_checkout(pytester, monkeypatch)
-    pytester.makepyfile(test_writes="""
+    pytester.makepyfile(
+        test_writes="""
         from pathlib import Path
         def test_writes_a_cover():
             Path("<none>").write_bytes(b"jpeg")
             Path("out").mkdir(); Path("out/x.mp3").write_bytes(b"ignored, but still left behind")
-    """)  # fmt: skip
+    """
+    )
     result = pytester.runpytest_subprocess("--basetemp", str(tmp_path_factory.mktemp("inner")))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*the test suite left files in the checkout: <none>, out/*"])

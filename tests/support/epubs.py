@@ -16,12 +16,20 @@ def cover_jpeg(size: int = 32) -> bytes:
     context.width = context.height = size
     context.pix_fmt = "yuvj420p"
     context.time_base = Fraction(1, 25)
-    frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), (40, 90, 160), dtype=np.uint8), format="rgb24").reformat(format="yuvj420p")
+    frame = av.VideoFrame.from_ndarray(
+        np.full((size, size, 3), (40, 90, 160), dtype=np.uint8), format="rgb24"
+    ).reformat(format="yuvj420p")
     return b"".join(bytes(p) for p in context.encode(frame)) + b"".join(bytes(p) for p in context.encode(None))
 
 
 def write_epub(
-    path: Path, *, title: str, author: str, chapters: list[tuple[str, list[str]]], cover: bool = True, headings: bool = True
+    path: Path,
+    *,
+    title: str,
+    author: str,
+    chapters: list[tuple[str, list[str]]],
+    cover: bool = True,
+    headings: bool = True,
 ) -> Path:
     """A valid EPUB 3: one XHTML document per chapter (title, paragraphs), a TOC, a nav, optionally a cover."""
     book = epub.EpubBook()
@@ -54,12 +62,17 @@ def fable(path: Path) -> Path:
         title="The North Wind and the Sun",
         author="Aesop",
         chapters=[
-            ("The Wager", ["The North Wind and the Sun disputed which was the stronger.",
-                           "They agreed that whoever made a traveller take off his cloak would win."]),
+            (
+                "The Wager",
+                [
+                    "The North Wind and the Sun disputed which was the stronger.",
+                    "They agreed that whoever made a traveller take off his cloak would win.",
+                ],
+            ),
             ("The Wind", ["The Wind blew as hard as he could.", "The traveller only wrapped his cloak more closely."]),
             ("The Sun", ["Then the Sun shone out warmly.", "The traveller took off his cloak, and the Sun won."]),
         ],
-    )  # fmt: skip
+    )
 
 
 __all__ = ["cover_jpeg", "fable", "write_epub"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from producer.submit.clips import ClipInput, prepare_clip_voice
@@ -29,7 +29,9 @@ def clip_voice(storage: Storage, *, bucket: str, clip: tuple[Path, str]) -> Clip
     return ClipVoice(reference_hash=prepared.reference_hash, clips=clips)
 
 
-def make_job(*, text: str, voice: ClipVoice | ModelVoice, bucket: str, prefix: str = "out", fmt: str = "mp3") -> RenderJob:
+def make_job(
+    *, text: str, voice: ClipVoice | ModelVoice, bucket: str, prefix: str = "out", fmt: str = "mp3"
+) -> RenderJob:
     return RenderJob(
         schema_version=SCHEMA_VERSION,
         job_id=uuid.uuid4().hex,
@@ -37,5 +39,5 @@ def make_job(*, text: str, voice: ClipVoice | ModelVoice, bucket: str, prefix: s
         voice=voice,
         output=Output(bucket=bucket, prefix=prefix, format=fmt),  # type: ignore[arg-type]
         title="test.txt",
-        submitted_at=datetime.now(timezone.utc),
+        submitted_at=datetime.now(UTC),
     )

@@ -20,8 +20,14 @@ _REPORTS = {"fault-report.json"}  # the fault suite's table, which `make faults`
 def _tree_state(root: Path) -> set[str] | None:
     """Untracked and ignored paths of the checkout (`git status`), or None outside a git checkout."""
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"], cwd=root,
-                             capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     paths = {line[3:] for line in out.splitlines()}
@@ -39,7 +45,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     new = sorted(after - before)
     if new:
         # Files written outside a temporary folder (like a cover named "<none>") fail the run.
-        session.config.get_terminal_writer().line(f"the test suite left files in the checkout: {', '.join(new)}", red=True)
+        session.config.get_terminal_writer().line(
+            f"the test suite left files in the checkout: {', '.join(new)}", red=True
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-

@@ -119,9 +119,7 @@ def tone_sequence(
 ) -> list[float]:
     """The dominant frequency of each sounding segment, in order (see tone_segments)."""
     signal = np.asarray(samples, dtype=np.float64).reshape(-1)
-    segments = tone_segments(
-        signal, sample_rate, min_gap_seconds=min_gap_seconds, min_tone_seconds=min_tone_seconds
-    )
+    segments = tone_segments(signal, sample_rate, min_gap_seconds=min_gap_seconds, min_tone_seconds=min_tone_seconds)
     return [dominant_frequency(signal[start:end], sample_rate) for start, end in segments]
 
 

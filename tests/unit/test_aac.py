@@ -33,7 +33,7 @@ def test_blocks_of_any_length_become_one_priming_frame_and_one_per_1024_samples(
     decoded += [f.to_ndarray().reshape(-1) for f in codec.decode(None)]
     out = np.concatenate(decoded)[1024:]
     assert out.size == samples
-    assert np.corrcoef(out[2048:samples - 2048], audio[2048:samples - 2048])[0, 1] > 0.99
+    assert np.corrcoef(out[2048 : samples - 2048], audio[2048 : samples - 2048])[0, 1] > 0.99
 
 
 def test_a_part_that_is_not_whole_frames_is_refused(tmp_path) -> None:

@@ -13,7 +13,9 @@ RATE = 22_050
 
 
 def tone(seconds: float, *, rate: int = RATE) -> bytes:
-    return b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(int(seconds * rate)))
+    return b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(int(seconds * rate))
+    )
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "wav", "opus"])
@@ -25,12 +27,15 @@ def test_encode_then_probe_keeps_the_duration(fmt: str) -> None:
 
 
 def test_concatenate_adds_parts_and_pauses_across_formats() -> None:
-    parts = [codec.encode_pcm16(tone(1.0), sample_rate=RATE, fmt="wav"), codec.encode_pcm16(tone(2.0, rate=44_100), sample_rate=44_100, fmt="mp3")]
+    parts = [
+        codec.encode_pcm16(tone(1.0), sample_rate=RATE, fmt="wav"),
+        codec.encode_pcm16(tone(2.0, rate=44_100), sample_rate=44_100, fmt="mp3"),
+    ]
     joined = codec.concatenate(parts, fmt="opus", pause_seconds=0.5)
     assert codec.probe(joined).duration_seconds == pytest.approx(3.5, abs=0.1)
 
 
-@pytest.mark.parametrize("data", [b"", b"RIFF\x00\x00garbage" * 20, "plain text, not audio".encode() * 50])
+@pytest.mark.parametrize("data", [b"", b"RIFF\x00\x00garbage" * 20, b"plain text, not audio" * 50])
 def test_probe_refuses_what_is_not_audio(data: bytes) -> None:
     with pytest.raises(AudioError):
         codec.probe(data)
@@ -101,7 +106,9 @@ def test_joining_into_a_file_writes_each_part_out_before_the_next_arrives(tmp_pa
 
     codec.concatenate_to_file(parts(), path, fmt="wav")
     assert all(size >= (n - 1) * part_bytes - buffered for n, size in enumerate(sizes, start=1)), sizes
-    assert sizes[-1] >= (count - 1) * part_bytes - buffered > count * part_bytes / 2, "most of it was on disk before the end"
+    assert sizes[-1] >= (count - 1) * part_bytes - buffered > count * part_bytes / 2, (
+        "most of it was on disk before the end"
+    )
 
 
 def test_a_full_disk_while_joining_is_not_blamed_on_a_part_and_leaves_nothing_open() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -27,13 +27,26 @@ LIMIT = 500_000
 def make_plan(*, book_id: str = BOOK, bucket: str = "books", prefix: str = "shelf") -> BookPlan:
     voice = ModelVoice(reference_id="narrator")
     chapters = [
-        plan_chapter(index=i, title=f"Chapter {i + 1}", text=f"Chapter {i + 1} begins.\n\nAnd it ends.", voice=voice,
-                     model=MODEL, max_bytes=1000)
+        plan_chapter(
+            index=i,
+            title=f"Chapter {i + 1}",
+            text=f"Chapter {i + 1} begins.\n\nAnd it ends.",
+            voice=voice,
+            model=MODEL,
+            max_bytes=1000,
+        )
         for i in range(2)
-    ]  # fmt: skip
+    ]
     output = Output(bucket=bucket, prefix=prefix)
-    return BookPlan(book_id=book_id, title="T", voice=voice, output=output, fish_model=MODEL,
-                    submitted_at=datetime.now(timezone.utc), chapters=chapters)  # fmt: skip
+    return BookPlan(
+        book_id=book_id,
+        title="T",
+        voice=voice,
+        output=output,
+        fish_model=MODEL,
+        submitted_at=datetime.now(UTC),
+        chapters=chapters,
+    )
 
 
 def a_chunk(**changes: object) -> ChunkMessage:

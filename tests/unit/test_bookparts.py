@@ -21,7 +21,9 @@ def test_a_chapter_past_the_limit_is_split_at_paragraph_boundaries() -> None:
 
 def test_a_faster_speed_means_fewer_parts() -> None:
     chapter = [ChapterText("Long", paragraphs(60))]
-    assert len(split_long_chapters(chapter, max_minutes=10, speed=2.0)) < len(split_long_chapters(chapter, max_minutes=10))
+    assert len(split_long_chapters(chapter, max_minutes=10, speed=2.0)) < len(
+        split_long_chapters(chapter, max_minutes=10)
+    )
 
 
 def test_a_single_paragraph_longer_than_the_limit_stays_whole() -> None:
@@ -45,13 +47,34 @@ def test_the_acx_plan_has_credits_parts_and_asks_for_44k() -> None:
     from worker.contract import ModelVoice, Output
     from worker.settings import Settings
 
-    book = BookText("b.epub", "Dracula", "Bram Stoker", "en", None, "", [ChapterText("Long", paragraphs(800)), ChapterText("End", "Fin.")])
-    plan = make_plan(book, voice=ModelVoice(reference_id="7f92f8afb8ec43bf81429cc1c9199cb1"), output=Output(bucket="books", prefix="p", format="mp3"),
-                     settings=Settings(), pauses=Pauses(), notify_url=None, preset=PRESETS["acx"], narrator="anna")  # fmt: skip
+    book = BookText(
+        "b.epub",
+        "Dracula",
+        "Bram Stoker",
+        "en",
+        None,
+        "",
+        [ChapterText("Long", paragraphs(800)), ChapterText("End", "Fin.")],
+    )
+    plan = make_plan(
+        book,
+        voice=ModelVoice(reference_id="7f92f8afb8ec43bf81429cc1c9199cb1"),
+        output=Output(bucket="books", prefix="p", format="mp3"),
+        settings=Settings(),
+        pauses=Pauses(),
+        notify_url=None,
+        preset=PRESETS["acx"],
+        narrator="anna",
+    )
     titles = [c.title for c in plan.chapters]
     assert titles[0] == "Opening credits" and titles[-1] == "Closing credits" and "Long (part 2)" in titles
     assert all(estimated_seconds(" ".join(x.text for x in c.chunks)) <= 120 * 60 for c in plan.chapters)
-    assert (plan.synthesis.sample_rate, plan.synthesis.latency, plan.bit_rate, plan.retail_sample_seconds) == (44_100, "normal", 192_000, (60, 300))
+    assert (plan.synthesis.sample_rate, plan.synthesis.latency, plan.bit_rate, plan.retail_sample_seconds) == (
+        44_100,
+        "normal",
+        192_000,
+        (60, 300),
+    )
     assert [c.role for c in plan.chapters][:2] == ["opening_credits", "body"]
 
 
@@ -62,9 +85,18 @@ def planned(text: str, *, fmt: str = "mp3", preset: str = "standard"):  # noqa: 
     from worker.contract import ModelVoice, Output
     from worker.settings import Settings
 
-    book = BookText("b.epub", "Long", "A", "en", None, "", [ChapterText("Short", "A few words."), ChapterText("Huge", text)])
-    return make_plan(book, voice=ModelVoice(reference_id="7f92f8afb8ec43bf81429cc1c9199cb1"), output=Output(bucket="books", prefix="p", format=fmt),
-                     settings=Settings(), pauses=Pauses(), notify_url=None, preset=PRESETS[preset])  # fmt: skip
+    book = BookText(
+        "b.epub", "Long", "A", "en", None, "", [ChapterText("Short", "A few words."), ChapterText("Huge", text)]
+    )
+    return make_plan(
+        book,
+        voice=ModelVoice(reference_id="7f92f8afb8ec43bf81429cc1c9199cb1"),
+        output=Output(bucket="books", prefix="p", format=fmt),
+        settings=Settings(),
+        pauses=Pauses(),
+        notify_url=None,
+        preset=PRESETS[preset],
+    )
 
 
 def test_a_chapter_whose_spool_would_not_fit_is_refused_naming_it_and_the_fix() -> None:
@@ -74,11 +106,15 @@ def test_a_chapter_whose_spool_would_not_fit_is_refused_naming_it_and_the_fix() 
     from worker.books.spool import spool_bytes
     from worker.errors import BadInput
 
-    plan = planned(paragraphs(40))  # about 60 KB: 66 minutes of speech at the estimate, taken as 83 (speech may run slower)
+    plan = planned(
+        paragraphs(40)
+    )  # about 60 KB: 66 minutes of speech at the estimate, taken as 83 (speech may run slower)
     seconds = sum(len(c.text.encode()) for c in plan.chapters[1].chunks) / 15 / 0.8
     need = spool_bytes(seconds=seconds, rate=44_100, fmt="mp3", bit_rate=None)
     check_spool_fits(plan, limit_bytes=need)
-    with pytest.raises(BadInput, match=r"chapter 2 \('Huge'\) may run to 1.4 hours .* NARRATE_SPOOL_LIMIT_BYTES .* split the chapter"):
+    with pytest.raises(
+        BadInput, match=r"chapter 2 \('Huge'\) may run to 1.4 hours .* NARRATE_SPOOL_LIMIT_BYTES .* split the chapter"
+    ):
         check_spool_fits(plan, limit_bytes=need - 1)
     # WAV chapters take more disk than MP3 for the same speech.
     with pytest.raises(BadInput):

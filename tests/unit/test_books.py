@@ -66,8 +66,11 @@ def three_chapter_book(path: Path) -> str:
         book.add_item(doc)
     book.toc = [
         epub.Link("text/one.xhtml#start", "The Beginning", "one"),
-        (epub.Section("Part Two"), [epub.Link("text/two.xhtml", "The Middle", "two"), epub.Link("text/three.xhtml", "The End", "three")]),
-    ]  # fmt: skip
+        (
+            epub.Section("Part Two"),
+            [epub.Link("text/two.xhtml", "The Middle", "two"), epub.Link("text/three.xhtml", "The End", "three")],
+        ),
+    ]
     book.add_item(epub.EpubNcx())
     book.add_item(epub.EpubNav())
     book.spine = ["cover", "nav", one, two, three]
@@ -77,8 +80,11 @@ def three_chapter_book(path: Path) -> str:
 def test_epub_chapters_metadata_and_cover(tmp_path: Path) -> None:
     book = read_book(three_chapter_book(tmp_path))
     assert (book.source, book.title, book.author, book.language) == (
-        "book.epub", "The Book", "Ada Lovelace, Charles Babbage", "en"
-    )  # fmt: skip
+        "book.epub",
+        "The Book",
+        "Ada Lovelace, Charles Babbage",
+        "en",
+    )
     assert book.cover == tiny_png() and book.cover_type == "image/png"
     assert book.chapters == [
         ChapterText("The Beginning", 'It was a dark and stormy night.\n\nNested paragraph.\n\nLoose "text" in a div.'),
@@ -155,7 +161,11 @@ ENCRYPTION = """<?xml version="1.0"?>
 
 def test_drm_protected_epub_is_refused(tmp_path: Path) -> None:
     path = three_chapter_book(tmp_path)
-    inject(path, "META-INF/encryption.xml", ENCRYPTION.format(algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc", target="text/one.xhtml"))  # fmt: skip
+    inject(
+        path,
+        "META-INF/encryption.xml",
+        ENCRYPTION.format(algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc", target="text/one.xhtml"),
+    )
     with pytest.raises(BadInput, match=r"book\.epub: is DRM-protected \(META-INF/encryption\.xml\).*DRM-free copy"):
         read_book(path)
 
@@ -214,9 +224,14 @@ def test_txt_is_one_chapter_named_after_the_file(tmp_path: Path) -> None:
     file = tmp_path / "My Story.txt"
     file.write_bytes("\ufeffOnce upon a time,\nthere was “a” fox.\r\n\r\nThe end.".encode())
     assert read_book(str(file)) == BookText(
-        source="My Story.txt", title="My Story", author="", language="", cover=None, cover_type="",
+        source="My Story.txt",
+        title="My Story",
+        author="",
+        language="",
+        cover=None,
+        cover_type="",
         chapters=[ChapterText("My Story", 'Once upon a time, there was "a" fox.\n\nThe end.')],
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
@@ -265,24 +280,34 @@ def read_md(tmp_path: Path, text: str, name: str = "notes.md") -> BookText:
 @pytest.mark.parametrize(
     ("markdown", "expected"),
     [
-        ("Some *em*, _em_, **strong**, __strong__, ***both*** and ~~gone~~ marks.",
-         "Some em, em, strong, strong, both and gone marks."),
+        (
+            "Some *em*, _em_, **strong**, __strong__, ***both*** and ~~gone~~ marks.",
+            "Some em, em, strong, strong, both and gone marks.",
+        ),
         ("Keep snake_case_names and 2 * 3 as they are.", "Keep snake_case_names and 2 * 3 as they are."),
         ("Run `make *all*` now.", "Run make *all* now."),
-        ("See [the docs](https://example.com/docs) or [this][ref].\n\n[ref]: https://example.com",
-         "See the docs or this."),
+        (
+            "See [the docs](https://example.com/docs) or [this][ref].\n\n[ref]: https://example.com",
+            "See the docs or this.",
+        ),
         ("A picture ![alt text](pic.png) here.", "A picture here."),
         ("Some <b>bold</b> HTML<br>and <https://example.com> links.", "Some bold HTML and links."),
         ("Before.\n\n```python\nprint('code')\n```\n\nAfter.", "Before.\n\nAfter."),
         ("Before.\n\n~~~~\n~~~\nstill code\n~~~~\nAfter.", "Before.\n\nAfter."),
-        ("- one\n- two\n  continued\n* three\n1. four\n2) five\n- [x] done", "one\n\ntwo continued\n\nthree\n\nfour\n\nfive\n\ndone"),
-        ("> quoted\n> > deeper\n\nplain", "quoted\n\ndeeper\n\nplain"),  # CommonMark: the nested quote is a paragraph of its own
+        (
+            "- one\n- two\n  continued\n* three\n1. four\n2) five\n- [x] done",
+            "one\n\ntwo continued\n\nthree\n\nfour\n\nfive\n\ndone",
+        ),
+        (
+            "> quoted\n> > deeper\n\nplain",
+            "quoted\n\ndeeper\n\nplain",
+        ),  # CommonMark: the nested quote is a paragraph of its own
         ("above\n\n---\n\n* * *\n___\nbelow", "above\n\nbelow"),
         ("Escaped \\*stars\\* and \\# hash.", "Escaped *stars* and # hash."),
         ("Text <!-- hidden\ncomment --> shown.", "Text shown."),
         ("#### Small heading\nBody.", "Small heading\n\nBody."),
     ],
-)  # fmt: skip
+)
 def test_markdown_syntax_is_stripped(tmp_path: Path, markdown: str, expected: str) -> None:
     book = read_md(tmp_path, markdown)
     assert [(c.title, c.text) for c in book.chapters] == [("notes", expected)]
@@ -291,7 +316,11 @@ def test_markdown_syntax_is_stripped(tmp_path: Path, markdown: str, expected: st
 def test_markdown_chapters_title_and_introduction(tmp_path: Path) -> None:
     book = read_md(tmp_path, "# The *Great* Book\n\nA short preface.\n\n## One ##\nFirst.\n\n### Two\nSecond.\n")
     assert book.title == "The Great Book"
-    assert [(c.title, c.text) for c in book.chapters] == [("Introduction", "A short preface."), ("One", "First."), ("Two", "Second.")]  # fmt: skip
+    assert [(c.title, c.text) for c in book.chapters] == [
+        ("Introduction", "A short preface."),
+        ("One", "First."),
+        ("Two", "Second."),
+    ]
 
 
 def test_markdown_with_several_top_headings_uses_them_as_chapters(tmp_path: Path) -> None:

@@ -49,12 +49,20 @@ def test_big_chapters_are_copied_and_only_the_index_is_sent(tmp_path) -> None:
     assert parts[0] == Upload((head, Remote("c1", 0, 60)))
     assert parts[1:3] == [Copy(Remote("c1", 60, 500)), Copy(Remote("c2", 0, 600))]
     assert parts[3] == Upload((tail,))
-    sent = sum(piece.size for part in parts if isinstance(part, Upload) for piece in part.pieces if isinstance(piece, Remote))
+    sent = sum(
+        piece.size for part in parts if isinstance(part, Upload) for piece in part.pieces if isinstance(piece, Remote)
+    )
     assert sent == 60
 
 
 def test_short_chapters_are_downloaded_into_the_parts_around_them(tmp_path) -> None:
-    pieces = [_local(tmp_path, "head", 10), Remote("a", 0, 30), Remote("b", 0, 150), Remote("c", 0, 20), Remote("d", 0, 400)]
+    pieces = [
+        _local(tmp_path, "head", 10),
+        Remote("a", 0, 30),
+        Remote("b", 0, 150),
+        Remote("c", 0, 20),
+        Remote("d", 0, 400),
+    ]
     parts = plan_parts(pieces, minimum=MIN, maximum=MAX)
     _check(parts, pieces)
     assert parts[-1] == Copy(Remote("d", 0, 400)) or isinstance(parts[-1], Copy)

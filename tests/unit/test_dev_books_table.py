@@ -16,10 +16,13 @@ def chapter(index: int, title: str, *, passed: bool) -> dict:
 
 
 def test_chapter_table_fits_80_columns() -> None:
-    manifest = {"title": "Quick Start Guide", "chapters": [
-        chapter(0, "Calibre Quick Start Guide", passed=True),
-        chapter(1, "The Main Library Window, aka the GUI, and everything in it [part 1]", passed=False),
-    ]}  # fmt: skip
+    manifest = {
+        "title": "Quick Start Guide",
+        "chapters": [
+            chapter(0, "Calibre Quick Start Guide", passed=True),
+            chapter(1, "The Main Library Window, aka the GUI, and everything in it [part 1]", passed=False),
+        ],
+    }
     buffer = io.StringIO()
     Console(file=buffer, width=80, markup=False).print(_chapters_table(manifest, width=80))
     lines = buffer.getvalue().splitlines()

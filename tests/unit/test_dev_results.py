@@ -14,17 +14,33 @@ URL = "s3://narrate-dev/demo/" + "a" * 32
 
 
 def records() -> list[JobRecord]:
-    ok = JobRecord(job_id="a" * 32, state="succeeded", title="01-the-wager.txt", voice_mode="one_shot", duration_seconds=5.9,
-                   output_url=URL + ".mp3", manifest_url=URL + ".json")  # fmt: skip
-    trained = JobRecord(job_id="c" * 32, state="succeeded", title="03-the-sun.txt", voice_mode="reference_id", duration_seconds=13.3,
-                        output_url=URL + "c.mp3", manifest_url=URL + "c.json")  # fmt: skip
+    ok = JobRecord(
+        job_id="a" * 32,
+        state="succeeded",
+        title="01-the-wager.txt",
+        voice_mode="one_shot",
+        duration_seconds=5.9,
+        output_url=URL + ".mp3",
+        manifest_url=URL + ".json",
+    )
+    trained = JobRecord(
+        job_id="c" * 32,
+        state="succeeded",
+        title="03-the-sun.txt",
+        voice_mode="reference_id",
+        duration_seconds=13.3,
+        output_url=URL + "c.mp3",
+        manifest_url=URL + "c.json",
+    )
     bad = JobRecord(job_id="b" * 32, state="failed", title="[draft].txt", error="bad [bold]input[/bold]: fix it")
     return [ok, trained, bad]
 
 
 def saved() -> dict[str, Saved]:
-    return {"a" * 32: Saved(Path("out/01-the-wager.mp3"), {"reference_bytes_sent": 475_903}),
-            "c" * 32: Saved(Path("out/03-the-sun.mp3"), {"reference_bytes_sent": 0})}  # fmt: skip
+    return {
+        "a" * 32: Saved(Path("out/01-the-wager.mp3"), {"reference_bytes_sent": 475_903}),
+        "c" * 32: Saved(Path("out/03-the-sun.mp3"), {"reference_bytes_sent": 0}),
+    }
 
 
 def test_the_table_fits_80_columns_and_prints_brackets_as_written() -> None:
@@ -40,7 +56,11 @@ def test_the_table_fits_80_columns_and_prints_brackets_as_written() -> None:
 def test_json_carries_the_urls_and_the_saved_files() -> None:
     result = _results_json(records(), saved(), {"reference_hash": "c" * 64, "uses": 3, "bytes_saved": 10})
     ok, _, bad = result["jobs"]
-    assert ok["output_url"] == URL + ".mp3" and ok["manifest_url"] == URL + ".json" and ok["saved_to"] == "out/01-the-wager.mp3"
+    assert (
+        ok["output_url"] == URL + ".mp3"
+        and ok["manifest_url"] == URL + ".json"
+        and ok["saved_to"] == "out/01-the-wager.mp3"
+    )
     assert ok["reference_bytes_sent"] == 475_903
     assert bad["saved_to"] is None and bad["error"] == "bad [bold]input[/bold]: fix it"
     assert result["voice"]["uses"] == 3

@@ -68,10 +68,14 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked_with_flat_memory(tmp_path: 
     # A book of a few hundred KB holding 300 MB of zeros: the EPUB library read it whole (twice the size in memory).
     bomb = with_entry(fable(tmp_path / "bomb.epub"), name="EPUB/cover.jpg", zeros=300 * _MB)
     assert bomb.stat().st_size < 1 * _MB
-    done = subprocess.run([sys.executable, "-c", _PEAK, str(bomb)], capture_output=True, text=True, cwd=_ROOT, timeout=50, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(bomb)], capture_output=True, text=True, cwd=_ROOT, timeout=50, check=True
+    )
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["outcome"] == ("BadInput: bomb.epub: its contents unpacked is 300.0 MB, over the 256.0 MB limit;"
-                                 " raise NARRATE_EPUB_MAX_BYTES if it is expected")  # fmt: skip
+    assert result["outcome"] == (
+        "BadInput: bomb.epub: its contents unpacked is 300.0 MB, over the 256.0 MB limit;"
+        " raise NARRATE_EPUB_MAX_BYTES if it is expected"
+    )
     assert result["peak"] < 16 * _MB, f"{result['peak'] / _MB:.0f} MB held while refusing it"
 
 
@@ -79,7 +83,10 @@ def test_an_entry_longer_than_it_declares_is_never_read_past_its_declared_size(t
     liar = with_entry(fable(tmp_path / "liar.epub"), name="EPUB/chapter-2.xhtml", zeros=64 * _MB, declared=1024)
     tracemalloc.start()
     try:
-        with pytest.raises(BadInput, match=r"^liar\.epub: its entry EPUB/chapter-2\.xhtml does not unpack to the 1,024 bytes it declares"):
+        with pytest.raises(
+            BadInput,
+            match=r"^liar\.epub: its entry EPUB/chapter-2\.xhtml does not unpack to the 1,024 bytes it declares",
+        ):
             read_epub(liar, limits=LIMITS)
         assert tracemalloc.get_traced_memory()[1] < 16 * _MB
     finally:
@@ -87,23 +94,34 @@ def test_an_entry_longer_than_it_declares_is_never_read_past_its_declared_size(t
 
 
 def test_a_document_over_its_limit_is_refused_naming_the_setting(tmp_path: Path) -> None:
-    book = write_epub(tmp_path / "long.epub", title="Long", author="A", chapters=[("One", ["word " * 30_000])], cover=False)
-    with pytest.raises(BadInput, match=r"^long\.epub: its document EPUB/chapter-1\.xhtml is [\d,]+ bytes, over the 102,400 bytes limit;"
-                                        r" raise NARRATE_EPUB_DOCUMENT_MAX_BYTES if it is expected$"):  # fmt: skip
+    book = write_epub(
+        tmp_path / "long.epub", title="Long", author="A", chapters=[("One", ["word " * 30_000])], cover=False
+    )
+    with pytest.raises(
+        BadInput,
+        match=r"^long\.epub: its document EPUB/chapter-1\.xhtml is [\d,]+ bytes, over the 102,400 bytes limit;"
+        r" raise NARRATE_EPUB_DOCUMENT_MAX_BYTES if it is expected$",
+    ):
         read_epub(book, limits=EpubLimits(book_bytes=64 * _MB, document_bytes=100 * 1024, cover_bytes=4 * _MB))
     assert read_epub(book, limits=LIMITS).chapters[0].text.startswith("word word")
 
 
 def test_the_file_itself_over_the_book_limit_is_refused_before_it_is_opened(tmp_path: Path) -> None:
     book = fable(tmp_path / "fable.epub")
-    with pytest.raises(BadInput, match=r"^fable\.epub: the file is [\d,]+ bytes, over the 2,048 bytes limit; raise NARRATE_EPUB_MAX_BYTES"):
+    with pytest.raises(
+        BadInput,
+        match=r"^fable\.epub: the file is [\d,]+ bytes, over the 2,048 bytes limit; raise NARRATE_EPUB_MAX_BYTES",
+    ):
         read_epub(book, limits=EpubLimits(book_bytes=2048, document_bytes=2048, cover_bytes=2048))
 
 
 def test_a_cover_over_its_limit_is_refused_before_the_book_is_submitted(tmp_path: Path) -> None:
     book = fable(tmp_path / "fable.epub")
-    with pytest.raises(BadInput, match=r"^fable\.epub: the book's cover image \(cover\.jpg\) is [\d,]+ bytes, over the 100 bytes limit;"
-                                        r" shrink the image .*, or raise NARRATE_COVER_MAX_BYTES if it is expected$"):  # fmt: skip
+    with pytest.raises(
+        BadInput,
+        match=r"^fable\.epub: the book's cover image \(cover\.jpg\) is [\d,]+ bytes, over the 100 bytes limit;"
+        r" shrink the image .*, or raise NARRATE_COVER_MAX_BYTES if it is expected$",
+    ):
         read_epub(book, limits=EpubLimits(book_bytes=64 * _MB, document_bytes=4 * _MB, cover_bytes=100))
     assert read_epub(book, limits=LIMITS).cover
 

@@ -17,28 +17,38 @@ from worker.errors import (
     TransientError,
     Wait,
 )
-from worker.policy.failures import Verdict, classify, describe
 from worker.fish.breaker import BreakerOpen
 from worker.fish.limiter import SlotUnavailable
+from worker.policy.failures import Verdict, classify, describe
 from worker.renders.lease import LeaseTaken
 from worker.voices.speaker import PromotionPending
 
 
-@pytest.mark.parametrize("exc", [LeaseTaken("x"), SlotUnavailable("x"), BreakerOpen("x"), PromotionPending("x"), Progressing("x")])
+@pytest.mark.parametrize(
+    "exc", [LeaseTaken("x"), SlotUnavailable("x"), BreakerOpen("x"), PromotionPending("x"), Progressing("x")]
+)
 def test_every_wait_is_one_class_and_uses_no_attempt(exc: Exception) -> None:
     assert isinstance(exc, Wait) and isinstance(exc, TransientError)  # a wait is a transient error that counts nothing
     assert classify(exc) is Verdict.WAIT
 
 
-@pytest.mark.parametrize("exc", [
-    FishUnavailable("503"), StorageUnavailable("S3 away"), SoftTimeLimitExceeded(), redis.ConnectionError("reset"),
-    redis.TimeoutError("slow"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "exc",
+    [
+        FishUnavailable("503"),
+        StorageUnavailable("S3 away"),
+        SoftTimeLimitExceeded(),
+        redis.ConnectionError("reset"),
+        redis.TimeoutError("slow"),
+    ],
+)
 def test_transient_errors_use_an_attempt(exc: Exception) -> None:
     assert classify(exc) is Verdict.TRANSIENT
 
 
-@pytest.mark.parametrize("exc", [FishRejected("422", status=422), AudioError("not audio"), StorageRejected("denied"), PermanentError("no")])
+@pytest.mark.parametrize(
+    "exc", [FishRejected("422", status=422), AudioError("not audio"), StorageRejected("denied"), PermanentError("no")]
+)
 def test_permanent_errors_end_the_unit(exc: Exception) -> None:
     assert classify(exc) is Verdict.PERMANENT
 

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -23,11 +23,14 @@ def job_payload(**overrides: object) -> dict:
         "schema_version": 1,
         "job_id": "0" * 32,
         "text": "Hello.",
-        "voice": {"mode": "clips", "reference_hash": HASH, "clips": [
-            {"key": f"refs/{HASH}.wav", "sha256": HASH, "size": 10, "transcript": "Hi."}]},
+        "voice": {
+            "mode": "clips",
+            "reference_hash": HASH,
+            "clips": [{"key": f"refs/{HASH}.wav", "sha256": HASH, "size": 10, "transcript": "Hi."}],
+        },
         "output": {"bucket": "books", "prefix": "a/b", "format": "mp3"},
-        "submitted_at": datetime.now(timezone.utc).isoformat(),
-    }  # fmt: skip
+        "submitted_at": datetime.now(UTC).isoformat(),
+    }
     payload.update(overrides)
     return payload
 
@@ -54,11 +57,16 @@ def test_model_voice_is_selected_by_mode() -> None:
         {"output": {"bucket": "books", "prefix": "a", "format": "flac"}},
         {"output": {"bucket": "Bad_Bucket", "prefix": "", "format": "mp3"}},
         {"voice": {"mode": "clips", "reference_hash": HASH, "clips": []}},
-        {"voice": {"mode": "clips", "reference_hash": HASH, "clips": [
-            {"key": "../etc/passwd", "sha256": HASH, "size": 1, "transcript": "x"}]}},
+        {
+            "voice": {
+                "mode": "clips",
+                "reference_hash": HASH,
+                "clips": [{"key": "../etc/passwd", "sha256": HASH, "size": 1, "transcript": "x"}],
+            }
+        },
         {"voice": {"mode": "model", "reference_id": "a b"}},
     ],
-)  # fmt: skip
+)
 def test_contract_violations_are_refused(overrides: dict) -> None:
     with pytest.raises(ValidationError):
         RenderJob.model_validate(job_payload(**overrides))
@@ -71,9 +79,7 @@ def test_missing_field_is_refused() -> None:
         RenderJob.model_validate(payload)
 
 
-@pytest.mark.parametrize(
-    "prefix", ["..", "a/../b", "/abs", "a%2e%2e", "a\x00b", "tab\there", "a//b", "./a"]
-)
+@pytest.mark.parametrize("prefix", ["..", "a/../b", "/abs", "a%2e%2e", "a\x00b", "tab\there", "a//b", "./a"])
 def test_unsafe_prefixes_are_refused(prefix: str) -> None:
     with pytest.raises(ValueError):
         check_prefix(prefix)

@@ -42,30 +42,51 @@ def test_pls_graphemes_and_aliases_case_sensitive() -> None:
         ("Hermiones", "Her-my-oh-nee", True, "names.pls:7"),
         ("tomato", "tomahto", True, "names.pls:8"),  # with an alias, the phoneme is not needed
     ]
-    assert apply(lexicon, "The W3C met hermione and Hermione.") == "The World Wide Web Consortium met hermione and Her-my-oh-nee."
+    assert (
+        apply(lexicon, "The W3C met hermione and Hermione.")
+        == "The World Wide Web Consortium met hermione and Her-my-oh-nee."
+    )
 
 
 def test_yaml_entries_with_options_and_normalized_words() -> None:
     lexicon = read_lexicon(YAML.encode(), name="names.yaml")
     assert [e.where for e in lexicon.entries] == [f"names.yaml:{n}" for n in range(2, 7)]
     text = "Dr. Watson said the US, not us, runs Hogwarts' singing HERMIONE."
-    assert apply(lexicon, text) == "Doctor Watson said the United States, not us, runs Hog-warts sINGING Her-my-oh-nee."  # not a whole word: both times
+    assert (
+        apply(lexicon, text) == "Doctor Watson said the United States, not us, runs Hog-warts sINGING Her-my-oh-nee."
+    )  # not a whole word: both times
 
 
 def test_csv_entries() -> None:
-    lexicon = read_lexicon(b"word,say,case_sensitive,regex\nNASA,nassa,true,\n\"Smith, J.\",John Smith,,\n", name="names.csv")
+    lexicon = read_lexicon(
+        b'word,say,case_sensitive,regex\nNASA,nassa,true,\n"Smith, J.",John Smith,,\n', name="names.csv"
+    )
     assert [(e.word, e.say, e.case_sensitive, e.where) for e in lexicon.entries] == [
-        ("NASA", "nassa", True, "names.csv:2"), ("Smith, J.", "John Smith", False, "names.csv:3")]
+        ("NASA", "nassa", True, "names.csv:2"),
+        ("Smith, J.", "John Smith", False, "names.csv:3"),
+    ]
     assert apply(lexicon, "NASA and nasa hired Smith, J. today.") == "nassa and nasa hired John Smith today."
 
 
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("a.pls", PLS.replace("</lexeme>\n  <lexeme><grapheme>Hermione", "\n  <lexeme><grapheme>Hermione", 1), r"a\.pls:\d+: not well-formed XML"),
-        ("a.pls", PLS.replace("<alias>tomahto</alias>", ""), r"a\.pls:8: 'tomato' has only a <phoneme>; Fish reads text, not phonemes"),
+        (
+            "a.pls",
+            PLS.replace("</lexeme>\n  <lexeme><grapheme>Hermione", "\n  <lexeme><grapheme>Hermione", 1),
+            r"a\.pls:\d+: not well-formed XML",
+        ),
+        (
+            "a.pls",
+            PLS.replace("<alias>tomahto</alias>", ""),
+            r"a\.pls:8: 'tomato' has only a <phoneme>; Fish reads text, not phonemes",
+        ),
         ("a.pls", PLS.replace("<grapheme>W3C</grapheme>", ""), r"a\.pls:3: a <lexeme> without a <grapheme>"),
-        ("a.pls", "<lexicon><lexeme/></lexicon>", r"a\.pls:1: the root is <lexicon>, expected a PLS <lexicon> in the namespace"),
+        (
+            "a.pls",
+            "<lexicon><lexeme/></lexicon>",
+            r"a\.pls:1: the root is <lexicon>, expected a PLS <lexicon> in the namespace",
+        ),
         ("a.yaml", "Hermione: Her-my-oh-nee\nRon: [Ronn\n", r"a\.yaml:3: not valid YAML"),
         ("a.yaml", "Hermione: Her-my-oh-nee\nRon:\n", r"a\.yaml:2: nothing to say for 'Ron'"),
         ("a.yaml", "Hermione: a\nron: b\nRon: c\n", r"a\.yaml:3: 'Ron' is listed twice \(first at a\.yaml:2\)"),
@@ -73,7 +94,11 @@ def test_csv_entries() -> None:
         ("a.yaml", "'(Her': {say: a, regex: true}\n", r"a\.yaml:1: '\(Her' is not a valid regular expression"),
         ("a.yaml", "'x*': {say: a, regex: true}\n", r"a\.yaml:1: the regular expression 'x\*' matches empty text"),
         ("a.yaml", "'(x)': {say: '\\2', regex: true}\n", r"a\.yaml:1: .* names a group"),
-        ("a.yaml", "Hermione: {say: a, case_sensitive: maybe}\n", r"a\.yaml:1: case_sensitive is 'maybe': use true or false"),
+        (
+            "a.yaml",
+            "Hermione: {say: a, case_sensitive: maybe}\n",
+            r"a\.yaml:1: case_sensitive is 'maybe': use true or false",
+        ),
         ("a.yaml", "- Hermione\n", r"a\.yaml:1: expected a mapping"),
         ("a.yaml", "# nothing yet\n", r"a\.yaml: no entries"),
         ("a.csv", "word,say\nNASA,nassa,extra\n", r"a\.csv:2: more fields than the header names"),
@@ -95,8 +120,15 @@ def test_whole_words_only_never_inside_words_or_urls() -> None:
 
 
 def test_longest_match_first_one_pass_and_later_entries_win() -> None:
-    lexicon = Lexicon([Entry("New York", "Noo York"), Entry("New York City", "the Big Apple"), Entry("York", "Yorick"),
-                       Entry("Apple", "APPLE"), Entry("new york", "later wins")])  # fmt: skip
+    lexicon = Lexicon(
+        [
+            Entry("New York", "Noo York"),
+            Entry("New York City", "the Big Apple"),
+            Entry("York", "Yorick"),
+            Entry("Apple", "APPLE"),
+            Entry("new york", "later wins"),
+        ]
+    )
     # leftmost, then longest; the replacement is never matched again; "new york" (same key, case-insensitive) replaces "New York"
     assert apply(lexicon, "New York City, then New York, then York.") == "the Big Apple, then later wins, then Yorick."
     assert apply(Lexicon.combine([Lexicon([Entry("Ron", "A")]), Lexicon([Entry("ron", "B")])]), "Ron") == "B"
@@ -105,12 +137,18 @@ def test_longest_match_first_one_pass_and_later_entries_win() -> None:
 def test_the_same_text_and_lexicon_always_give_the_same_chunks() -> None:
     lexicon = Lexicon([Entry("Hermione", "Her-my-oh-nee")])
     text = "Hermione laughed. " * 30 + "\n\nThe owl flew.\n\nHermione's wand glowed."
-    first = plan_chapter(index=0, title="One", text=text, voice=ModelVoice(reference_id="v1"), model="s1", max_bytes=120, lexicon=lexicon)
-    second = plan_chapter(index=0, title="One", text=text, voice=ModelVoice(reference_id="v1"), model="s1", max_bytes=120, lexicon=lexicon)
+    first = plan_chapter(
+        index=0, title="One", text=text, voice=ModelVoice(reference_id="v1"), model="s1", max_bytes=120, lexicon=lexicon
+    )
+    second = plan_chapter(
+        index=0, title="One", text=text, voice=ModelVoice(reference_id="v1"), model="s1", max_bytes=120, lexicon=lexicon
+    )
     assert first == second
     assert [bool(c.lexicon) for c in first.chunks] == ["Her-my-oh-nee" in c.text for c in first.chunks]
     assert first.chunks[-1].text == "Her-my-oh-nee's wand glowed." and first.chunks[-1].lexicon == ["Hermione"]
-    plain = plan_chapter(index=0, title="One", text=text, voice=ModelVoice(reference_id="v1"), model="s1", max_bytes=120)
+    plain = plan_chapter(
+        index=0, title="One", text=text, voice=ModelVoice(reference_id="v1"), model="s1", max_bytes=120
+    )
     owl = [c for c in first.chunks if c.text == "The owl flew."]
     assert owl and owl[0].key in {c.key for c in plain.chunks}  # a chunk without the word keeps its address
 
@@ -137,17 +175,28 @@ def test_a_manifest_entry_names_its_lexicons_after_the_command_lines(tmp_path) -
     (tmp_path / "cli.csv").write_text("word,say\nRon,Ronn\nHermione,Hermy\n")
     (tmp_path / "book.md").write_text("# One\n\nHermione and Ron.\n")
     manifest = tmp_path / "books.jsonl"
-    entries = [{"file": "book.md", "out": "s3://b/x", "voice_id": "v1", "lexicon": "names.yaml"},
-               {"text": "Ron.", "out": "s3://b/y", "voice_id": "v1", "lexicon": ["names.yaml"]}]  # fmt: skip
+    entries = [
+        {"file": "book.md", "out": "s3://b/x", "voice_id": "v1", "lexicon": "names.yaml"},
+        {"text": "Ron.", "out": "s3://b/y", "voice_id": "v1", "lexicon": ["names.yaml"]},
+    ]
     manifest.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
-    work = plan_work(Settings(), [str(manifest)], out=None, fmt=None, cli_voice=(None, None, None, None),
-                     lexicons=read_lexicon_files([tmp_path / "cli.csv"]))  # fmt: skip
+    work = plan_work(
+        Settings(),
+        [str(manifest)],
+        out=None,
+        fmt=None,
+        cli_voice=(None, None, None, None),
+        lexicons=read_lexicon_files([tmp_path / "cli.csv"]),
+    )
     [book] = work.books
     [group] = work.job_groups.values()
     assert [f.name for f in book.lexicons.files] == [f.name for f in group.lexicons.files] == ["cli.csv", "names.yaml"]
     assert book.lexicons.lexicon.apply("Hermione and Ron.").text == "Her-my-oh-nee and Ronn."  # the entry's file wins
     manifest.write_text(json.dumps({**entries[0], "lexicon": "missing.yaml"}) + "\n")
-    with pytest.raises(BadInput, match=r"books.jsonl: line 1: `lexicon`: .*missing.yaml: no such file; paths are relative to the manifest"):
+    with pytest.raises(
+        BadInput,
+        match=r"books.jsonl: line 1: `lexicon`: .*missing.yaml: no such file; paths are relative to the manifest",
+    ):
         plan_work(Settings(), [str(manifest)], out=None, fmt=None, cli_voice=(None, None, None, None))
     (tmp_path / "names.yaml").write_text("Hermione:\n")
     manifest.write_text(json.dumps(entries[0]) + "\n")

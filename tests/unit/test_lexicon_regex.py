@@ -57,12 +57,33 @@ def test_constructs_that_need_backtracking_are_refused_with_the_line(pattern: st
 def test_classes_keep_their_unicode_meaning_and_groups_expand() -> None:
     yaml = "'Dr\\.\\s+(?P<name>\\w+)': {say: 'Doctor \\g<name>', regex: true}\n'(\\d+)km': {say: '\\1 kilometres', regex: true}\n"
     lexicon = read_lexicon(yaml.encode(), name="a.yaml")
-    assert lexicon.apply("Dr. Zoë Łukasz ran ٣km and 12km.").text == "Doctor Zoë Łukasz ran ٣ kilometres and 12 kilometres."
+    assert (
+        lexicon.apply("Dr. Zoë Łukasz ran ٣km and 12km.").text
+        == "Doctor Zoë Łukasz ran ٣ kilometres and 12 kilometres."
+    )
 
 
 def test_matches_are_the_ones_pythons_engine_gives() -> None:
-    patterns = [r"a", r"ab|a", r"a+", r"'a", r"a'", r"a'?s?", r"\w+", r"(a)(b)?", r"é+", r"[^ ]+", r"a.b", r"\d+", r"x|'x",
-                r"(?:a|ab)c?", r"Ä", r"[\w']+", r"s", r"\s?a"]  # fmt: skip
+    patterns = [
+        r"a",
+        r"ab|a",
+        r"a+",
+        r"'a",
+        r"a'",
+        r"a'?s?",
+        r"\w+",
+        r"(a)(b)?",
+        r"é+",
+        r"[^ ]+",
+        r"a.b",
+        r"\d+",
+        r"x|'x",
+        r"(?:a|ab)c?",
+        r"Ä",
+        r"[\w']+",
+        r"s",
+        r"\s?a",
+    ]
     alphabet = "aabbx 's'.é-É1Ä_äS"
     rng = random.Random(7)
     for _ in range(3000):
@@ -72,4 +93,9 @@ def test_matches_are_the_ones_pythons_engine_gives() -> None:
         python = re.compile(body, re.IGNORECASE if ignore_case else 0)
         expected = [(m.span(), m.groups()) for m in python.finditer(text) if m.end() > m.start()]
         finder = RegexFinder(pattern, ignore_case=ignore_case, whole_word=whole_word)
-        assert [(f.span, f.groups) for f in finder.finditer(Subject(text))] == expected, (pattern, whole_word, ignore_case, text)
+        assert [(f.span, f.groups) for f in finder.finditer(Subject(text))] == expected, (
+            pattern,
+            whole_word,
+            ignore_case,
+            text,
+        )

@@ -123,7 +123,10 @@ def test_histogram_gating_matches_direct_gating() -> None:
 def test_noise_floor_is_the_quietest_half_second_as_the_store_measures() -> None:
     """Speech fills most windows; the room tone between them is what the store calls the noise floor."""
     rate = 22_050
-    parts = [noise(1.0, rate=rate, rms_db=-68, seed=1), noise(19, rate=rate, rms_db=-20, seed=2)]  # 2 quiet windows in 40
+    parts = [
+        noise(1.0, rate=rate, rms_db=-68, seed=1),
+        noise(19, rate=rate, rms_db=-20, seed=2),
+    ]  # 2 quiet windows in 40
     result = measure(np.concatenate(parts), sample_rate=rate)
     assert result.noise_floor_db == pytest.approx(-68.0, abs=0.5) and result.silent_seconds == 0.0
 
@@ -134,7 +137,11 @@ def test_digital_silence_is_counted_apart() -> None:
     result = measure(np.concatenate(parts), sample_rate=rate)
     assert result.noise_floor_db == -120.0 and result.silent_seconds == 1.0
     report = acx_report(result)
-    assert report["checks"]["room_tone"] == {"value": 1.0, "limit": "no 0.5 s of digital silence (seconds found)", "pass": False}
+    assert report["checks"]["room_tone"] == {
+        "value": 1.0,
+        "limit": "no 0.5 s of digital silence (seconds found)",
+        "pass": False,
+    }
 
 
 def test_noise_floor_of_a_clip_shorter_than_one_window() -> None:
@@ -146,7 +153,13 @@ def test_noise_floor_of_a_clip_shorter_than_one_window() -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_streaming_in_random_blocks_matches_one_call(seed: int) -> None:
     rate = 22_050
-    x = np.concatenate([sine(3, rate=rate, amplitude=0.3), noise(2.3, rate=rate, rms_db=-62), sine(1.7, rate=rate, amplitude=0.05, freq=220)])
+    x = np.concatenate(
+        [
+            sine(3, rate=rate, amplitude=0.3),
+            noise(2.3, rate=rate, rms_db=-62),
+            sine(1.7, rate=rate, amplitude=0.05, freq=220),
+        ]
+    )
     whole = measure(x, sample_rate=rate)
     parts = feed_in_blocks(x, rate=rate, seed=seed)
     np.testing.assert_allclose(astuple(parts), astuple(whole), rtol=0, atol=1e-6)
@@ -213,7 +226,12 @@ def test_acx_report_for_a_compliant_chapter() -> None:
 
 @pytest.mark.parametrize(
     ("change", "failing"),
-    [({"rms_db": -25.0}, "rms"), ({"rms_db": -17.0}, "rms"), ({"peak_db": -2.0}, "peak"), ({"noise_floor_db": -55.0}, "noise_floor")],
+    [
+        ({"rms_db": -25.0}, "rms"),
+        ({"rms_db": -17.0}, "rms"),
+        ({"peak_db": -2.0}, "peak"),
+        ({"noise_floor_db": -55.0}, "noise_floor"),
+    ],
 )
 def test_acx_report_flags_each_limit(change: dict[str, float], failing: str) -> None:
     report = acx_report(Loudness(**{**COMPLIANT.__dict__, **change}))
@@ -250,7 +268,13 @@ def test_a_minute_at_22k_measures_quickly() -> None:
 def test_k_weighting_as_one_filter_matches_the_two_biquads_in_turn(rate: int) -> None:
     from scipy.signal import sosfilt
 
-    x = np.concatenate([noise(1.5, rate=rate, rms_db=-25, seed=3), sine(1.0, rate=rate, amplitude=0.4, freq=60), noise(1, rate=rate, rms_db=-40)])
+    x = np.concatenate(
+        [
+            noise(1.5, rate=rate, rms_db=-25, seed=3),
+            sine(1.0, rate=rate, amplitude=0.4, freq=60),
+            noise(1, rate=rate, rms_db=-40),
+        ]
+    )
     meter = LoudnessMeter(rate)
     meter.add(x)
     z, hop = sosfilt(loudness.k_weighting(rate), x), rate // 10  # the biquads one after the other

@@ -44,16 +44,24 @@ def test_jsonl_manifest_resolves_paths_and_fills_defaults(folder: Path, monkeypa
     path = write_jsonl(
         folder,
         "# audiobooks for the spring catalogue",
-        {"file": "books/one.epub", "out": "s3://audio/one", "voice": "clips/narrator.wav", "transcript_file": "clips/narrator.txt"},
+        {
+            "file": "books/one.epub",
+            "out": "s3://audio/one",
+            "voice": "clips/narrator.wav",
+            "transcript_file": "clips/narrator.txt",
+        },
         "",
         {"file": "two.md", "out": "s3://audio", "voice": "Morgan", "format": "opus", "title": "Second"},
         {"file": str(folder / "two.md"), "out": "s3://audio/three", "voice_id": "7f92f8af", "format": "wav"},
-    )  # fmt: skip
+    )
     one, two, three = read_manifest(path)
     assert one == ManifestEntry(
-        file=folder / "books" / "one.epub", out="s3://audio/one", format="mp3", voice=str(folder / "clips" / "narrator.wav"),
+        file=folder / "books" / "one.epub",
+        out="s3://audio/one",
+        format="mp3",
+        voice=str(folder / "clips" / "narrator.wav"),
         transcript_file=folder / "clips" / "narrator.txt",
-    )  # fmt: skip
+    )
     assert (one.transcript, one.voice_id, one.title) == (None, None, None)
     assert (two.file, two.voice, two.format, two.title) == (folder / "two.md", "Morgan", "opus", "Second")
     assert (three.file, three.voice_id, three.voice, three.format) == (folder / "two.md", "7f92f8af", None, "wav")
@@ -67,7 +75,11 @@ def test_yaml_manifest_as_list_and_as_books_mapping(folder: Path) -> None:
         folder, "books:\n  - {file: books/one.epub, out: 's3://audio', voice_id: abc, title: 1984}\n", name="more.yml"
     )
     (entry,) = read_manifest(listed)
-    assert (entry.file, entry.voice, entry.transcript) == (folder / "two.md", str(folder / "clips" / "narrator.wav"), "Exact words.")  # fmt: skip
+    assert (entry.file, entry.voice, entry.transcript) == (
+        folder / "two.md",
+        str(folder / "clips" / "narrator.wav"),
+        "Exact words.",
+    )
     (entry,) = read_manifest(mapped)
     assert (entry.file, entry.voice_id, entry.format) == (folder / "books" / "one.epub", "abc", "mp3")
     assert entry.title == "1984"  # YAML reads it as a number
@@ -84,27 +96,70 @@ def test_invalid_json_names_the_line(folder: Path) -> None:
     ("entry", "message"),
     [
         (["two.md"], r"line 1: expected a mapping of fields, got list"),
-        ({"file": "two.md", "out": "s3://a", "voice": "V", "pitch": 2}, r"line 1: unknown field `pitch`; the fields are file, text, out, format"),
-        ({"out": "s3://a", "voice": "V"}, r"line 1: nothing to narrate; add `file` \(a book.*\) or `text` \(the words of one narration job\)"),
-        ({"file": "two.md", "text": "Hi.", "out": "s3://a", "voice": "V"}, r"line 1: both `file` and `text` are set; keep `file` for a book or `text`"),
-        ({"text": " \n\t", "out": "s3://a", "voice": "V"}, r"line 1: `text`: the text is empty or only whitespace; write the words"),
-        ({"text": "Ring\x07.", "out": "s3://a", "voice": "V"}, r"line 1: `text`: the text contains control character U\+0007 at character 4"),
+        (
+            {"file": "two.md", "out": "s3://a", "voice": "V", "pitch": 2},
+            r"line 1: unknown field `pitch`; the fields are file, text, out, format",
+        ),
+        (
+            {"out": "s3://a", "voice": "V"},
+            r"line 1: nothing to narrate; add `file` \(a book.*\) or `text` \(the words of one narration job\)",
+        ),
+        (
+            {"file": "two.md", "text": "Hi.", "out": "s3://a", "voice": "V"},
+            r"line 1: both `file` and `text` are set; keep `file` for a book or `text`",
+        ),
+        (
+            {"text": " \n\t", "out": "s3://a", "voice": "V"},
+            r"line 1: `text`: the text is empty or only whitespace; write the words",
+        ),
+        (
+            {"text": "Ring\x07.", "out": "s3://a", "voice": "V"},
+            r"line 1: `text`: the text contains control character U\+0007 at character 4",
+        ),
         ({"text": "Hi.", "out": "s3://a"}, r"line 1: no voice; add `voice`"),
-        ({"text": "Hi.", "out": "s3://a", "voice_id": "7f92 f8af"}, r"line 1: `voice_id`: '7f92 f8af' is not a Fish voice id \(string should match"),
+        (
+            {"text": "Hi.", "out": "s3://a", "voice_id": "7f92 f8af"},
+            r"line 1: `voice_id`: '7f92 f8af' is not a Fish voice id \(string should match",
+        ),
         ({"file": "two.md", "voice": "V"}, r"line 1: missing `out`; add it"),
-        ({"file": "two.md", "out": "s3://a", "voice": "V", "format": "flac"}, r"line 1: `format` is 'flac'; use one of 'mp3', 'wav' or 'opus'"),
-        ({"file": "two.md", "out": "s3://a", "voice": "V", "voice_id": "x"}, r"line 1: both `voice` and `voice_id` are set; keep one"),
+        (
+            {"file": "two.md", "out": "s3://a", "voice": "V", "format": "flac"},
+            r"line 1: `format` is 'flac'; use one of 'mp3', 'wav' or 'opus'",
+        ),
+        (
+            {"file": "two.md", "out": "s3://a", "voice": "V", "voice_id": "x"},
+            r"line 1: both `voice` and `voice_id` are set; keep one",
+        ),
         ({"file": "two.md", "out": "s3://a"}, r"line 1: no voice; add `voice`"),
-        ({"file": "two.md", "out": "s3://a", "voice": "V", "transcript": "t", "transcript_file": "clips/narrator.txt"},
-         r"line 1: both `transcript` and `transcript_file` are set"),
-        ({"file": "two.md", "out": "s3://a", "voice_id": "x", "transcript": "t"}, r"line 1: `transcript`/`transcript_file` only go with a `voice` clip"),
-        ({"file": "two.md", "out": "bucket/prefix", "voice": "V"}, r"line 1: `out`: 'bucket/prefix' is not an S3 URL; write it as s3://"),
-        ({"file": "two.md", "out": "s3://a", "voice": "V", "transcript_file": "nope.txt"}, r"line 1: `transcript_file`: .*nope\.txt: no such file"),
+        (
+            {
+                "file": "two.md",
+                "out": "s3://a",
+                "voice": "V",
+                "transcript": "t",
+                "transcript_file": "clips/narrator.txt",
+            },
+            r"line 1: both `transcript` and `transcript_file` are set",
+        ),
+        (
+            {"file": "two.md", "out": "s3://a", "voice_id": "x", "transcript": "t"},
+            r"line 1: `transcript`/`transcript_file` only go with a `voice` clip",
+        ),
+        (
+            {"file": "two.md", "out": "bucket/prefix", "voice": "V"},
+            r"line 1: `out`: 'bucket/prefix' is not an S3 URL; write it as s3://",
+        ),
+        (
+            {"file": "two.md", "out": "s3://a", "voice": "V", "transcript_file": "nope.txt"},
+            r"line 1: `transcript_file`: .*nope\.txt: no such file",
+        ),
         ({"file": "books", "out": "s3://a", "voice": "V"}, r"line 1: `file`: .*books: is a directory"),
-        ({"file": "two.md", "out": "s3://a", "voice": "V", "transcript": ["a"]},
-         r"line 1: `transcript`: Input should be a valid string \(got \['a'\]\); fix it"),
+        (
+            {"file": "two.md", "out": "s3://a", "voice": "V", "transcript": ["a"]},
+            r"line 1: `transcript`: Input should be a valid string \(got \['a'\]\); fix it",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_entries_name_the_line_and_field(folder: Path, entry: object, message: str) -> None:
     with pytest.raises(BadInput, match=r"books\.jsonl: " + message):
         read_manifest(write_jsonl(folder, entry))
@@ -123,12 +178,15 @@ def test_missing_book_file_names_the_resolved_path(folder: Path) -> None:
     [
         ("- file: two.md\n  out: [unclosed\n", r"invalid YAML \(line 3\)"),
         ("- just a string\n", r"entry 1: expected a mapping of fields, got str"),
-        ("- {file: two.md, out: 's3://a', voice: V}\n- {file: two.md, out: 's3://a', voice: V, format: aac}\n", r"entry 2: `format` is 'aac'"),
+        (
+            "- {file: two.md, out: 's3://a', voice: V}\n- {file: two.md, out: 's3://a', voice: V, format: aac}\n",
+            r"entry 2: `format` is 'aac'",
+        ),
         ("books: {file: two.md}\n", r"expected a list of entries"),
         ("defaults: {format: wav}\nbooks: []\n", r"a mapping at the top must hold only `books:`.*found defaults"),
         ("title: not a manifest\n", r"a mapping at the top must hold only `books:`"),
     ],
-)  # fmt: skip
+)
 def test_bad_yaml_manifests(folder: Path, text: str, message: str) -> None:
     with pytest.raises(BadInput, match=r"books\.yaml: " + message):
         read_manifest(write_yaml(folder, text))
@@ -138,7 +196,9 @@ def test_bad_yaml_manifests(folder: Path, text: str, message: str) -> None:
     ("name", "text"), [("a.jsonl", "# only a comment\n\n"), ("b.yaml", ""), ("c.yml", "books: []\n")]
 )
 def test_empty_manifests_are_refused(folder: Path, name: str, text: str) -> None:
-    with pytest.raises(BadInput, match=rf"{name}: the manifest lists no books or jobs; add one entry per book.* or per narration job"):
+    with pytest.raises(
+        BadInput, match=rf"{name}: the manifest lists no books or jobs; add one entry per book.* or per narration job"
+    ):
         read_manifest(write_yaml(folder, text, name=name))
 
 
@@ -164,23 +224,37 @@ def test_text_entries_are_jobs_titled_after_their_place_and_mix_with_books(folde
         folder,
         {"file": "two.md", "out": "s3://audio/two", "voice_id": "7f92f8af"},
         "# today's headlines",
-        {"text": "Markets rose today.", "out": "s3://audio/news", "voice": "clips/narrator.wav", "transcript": "Exact words."},
+        {
+            "text": "Markets rose today.",
+            "out": "s3://audio/news",
+            "voice": "clips/narrator.wav",
+            "transcript": "Exact words.",
+        },
         {"text": "Rain tomorrow.", "out": "s3://audio/news", "voice": "Morgan", "format": "opus", "title": "Weather"},
         name="mixed.jsonl",
-    )  # fmt: skip
+    )
     book, first, second = read_manifest(path)
     assert (book.is_job, book.file, book.text, book.title) == (False, folder / "two.md", None, None)
     assert (first.is_job, first.file, first.text, first.title) == (True, None, "Markets rose today.", "mixed.jsonl:3")
     assert first.voice_key == (str(folder / "clips" / "narrator.wav"), "Exact words.", None, None)
     assert (second.title, second.format, second.voice_key) == ("Weather", "opus", ("Morgan", None, None, None))
-    (entry,) = read_manifest(write_yaml(folder, "books:\n  - {text: 1984, out: 's3://a', voice_id: abc}\n", name="jobs.yaml"))
+    (entry,) = read_manifest(
+        write_yaml(folder, "books:\n  - {text: 1984, out: 's3://a', voice_id: abc}\n", name="jobs.yaml")
+    )
     assert (entry.text, entry.title) == ("1984", "jobs.yaml:1")  # YAML reads the text as a number
 
 
 def test_text_over_the_size_limit_is_refused_naming_the_line(folder: Path) -> None:
-    path = write_jsonl(folder, {"text": "Short.", "out": "s3://a", "voice_id": "x"}, {"text": "é" * 6, "out": "s3://a", "voice_id": "x"})
+    path = write_jsonl(
+        folder,
+        {"text": "Short.", "out": "s3://a", "voice_id": "x"},
+        {"text": "é" * 6, "out": "s3://a", "voice_id": "x"},
+    )
     assert len(read_manifest(path, max_text_bytes=12)) == 2  # exactly at the limit is fine
-    with pytest.raises(BadInput, match=r"books\.jsonl: line 2: `text`: the text is 12 bytes, over the limit of 11 \(NARRATE_MAX_TEXT_BYTES\): split it"):
+    with pytest.raises(
+        BadInput,
+        match=r"books\.jsonl: line 2: `text`: the text is 12 bytes, over the limit of 11 \(NARRATE_MAX_TEXT_BYTES\): split it",
+    ):
         read_manifest(path, max_text_bytes=11)
 
 
@@ -192,7 +266,9 @@ class CountedClips:
 
     def __call__(self, inputs: list) -> PreparedVoice:
         self.calls.append(inputs)
-        return PreparedVoice(clips=[], reference_hash=f"voice-{len(self.calls)}", warnings=[f"clip {len(self.calls)} is short"])
+        return PreparedVoice(
+            clips=[], reference_hash=f"voice-{len(self.calls)}", warnings=[f"clip {len(self.calls)} is short"]
+        )
 
 
 def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_format(
@@ -206,37 +282,71 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
         *({"text": f"Headline {n}.", "out": f"s3://news/{'ab'[n % 2]}", **narrator} for n in range(200)),
         {"file": "two.md", "out": "s3://books/two", **narrator},
         {"text": "By id.", "out": "s3://news/a", "voice_id": "7f92f8af", "format": "wav"},
-        {"text": "Same clip, transcript from a file.", "out": "s3://news/a", "voice": "clips/narrator.wav", "transcript_file": "clips/narrator.txt"},
-    )  # fmt: skip
+        {
+            "text": "Same clip, transcript from a file.",
+            "out": "s3://news/a",
+            "voice": "clips/narrator.wav",
+            "transcript_file": "clips/narrator.txt",
+        },
+    )
     warned: list[str] = []
-    work = manifest_submit.plan_work(Settings(), [path], out="s3://unused", fmt="mp3", cli_voice=(None, None, None, None), warn=warned.append)
+    work = manifest_submit.plan_work(
+        Settings(), [path], out="s3://unused", fmt="mp3", cli_voice=(None, None, None, None), warn=warned.append
+    )
 
-    assert [[str(clip.path), clip.transcript] for [clip] in clips.calls] == [[str(folder / "clips" / "narrator.wav"), "Exact words."]] * 2
+    assert [[str(clip.path), clip.transcript] for [clip] in clips.calls] == [
+        [str(folder / "clips" / "narrator.wav"), "Exact words."]
+    ] * 2
     assert sum("is short" in w for w in warned) == 2  # each voice's warnings once, not once per entry
-    groups = [(g.out, g.fmt, g.voice if isinstance(g.voice, str) else g.voice.reference_hash, len(g.sources)) for g in work.job_groups.values()]
-    assert groups == [("s3://news/a", "mp3", "voice-1", 100), ("s3://news/b", "mp3", "voice-1", 100),
-                      ("s3://news/a", "wav", "7f92f8af", 1), ("s3://news/a", "mp3", "voice-2", 1)]  # fmt: skip
+    groups = [
+        (g.out, g.fmt, g.voice if isinstance(g.voice, str) else g.voice.reference_hash, len(g.sources))
+        for g in work.job_groups.values()
+    ]
+    assert groups == [
+        ("s3://news/a", "mp3", "voice-1", 100),
+        ("s3://news/b", "mp3", "voice-1", 100),
+        ("s3://news/a", "wav", "7f92f8af", 1),
+        ("s3://news/a", "mp3", "voice-2", 1),
+    ]
     first = next(iter(work.job_groups.values()))
     assert [s.name for s in first.sources[:2]] == ["books.jsonl:1", "books.jsonl:3"] and first.positions[:2] == [0, 2]
     assert first.sources[0].text == "Headline 0."
     [book] = work.books
-    assert (book.book.source, book.voice, book.out, book.fmt, book.preset) == ("two.md", first.voice, "s3://books/two", "mp3", None)
+    assert (book.book.source, book.voice, book.out, book.fmt, book.preset) == (
+        "two.md",
+        first.voice,
+        "s3://books/two",
+        "mp3",
+        None,
+    )
     assert work.job_count == 202 and set(work.outputs) == {"s3://news/a", "s3://news/b", "s3://books/two"}
 
     class OneCallPerGroup:
         calls: list[tuple[str, str, int]] = []
 
-        def submit(self, *, sources: list, voice: object, out: str, fmt: str, synthesis: object, lexicons: object, **_: object) -> list[str]:
+        def submit(
+            self, *, sources: list, voice: object, out: str, fmt: str, synthesis: object, lexicons: object, **_: object
+        ) -> list[str]:
             self.calls.append((out, fmt, len(sources)))
             return [source.name for source in sources]  # stands in for the jobs
 
     monkeypatch.setattr(Submitter, "from_settings", lambda settings: OneCallPerGroup())
     in_order = manifest_submit.submit_job_groups(Settings(), work)
-    assert OneCallPerGroup.calls == [("s3://news/a", "mp3", 100), ("s3://news/b", "mp3", 100), ("s3://news/a", "wav", 1), ("s3://news/a", "mp3", 1)]
-    assert in_order[:3] == ["books.jsonl:1", "books.jsonl:2", "books.jsonl:3"] and in_order[-2:] == ["books.jsonl:202", "books.jsonl:203"]
+    assert OneCallPerGroup.calls == [
+        ("s3://news/a", "mp3", 100),
+        ("s3://news/b", "mp3", 100),
+        ("s3://news/a", "wav", 1),
+        ("s3://news/a", "mp3", 1),
+    ]
+    assert in_order[:3] == ["books.jsonl:1", "books.jsonl:2", "books.jsonl:3"] and in_order[-2:] == [
+        "books.jsonl:202",
+        "books.jsonl:203",
+    ]
 
 
-def test_a_bad_last_entry_stops_the_manifest_before_anything_is_sent(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_last_entry_stops_the_manifest_before_anything_is_sent(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def nothing_may_be_sent(*args: object, **kwargs: object) -> None:
         raise AssertionError("something was sent before every entry was checked")
 
@@ -247,7 +357,7 @@ def test_a_bad_last_entry_stops_the_manifest_before_anything_is_sent(folder: Pat
         {"file": "two.md", "out": "s3://books/two", "voice_id": "7f92f8af"},
         {"text": "Fine.", "out": "s3://news", "voice_id": "7f92f8af"},
         {"text": "Its voice is not.", "out": "s3://news", "voice": "clips/narrator.wav", "transcript": "  "},
-    )  # fmt: skip
+    )
     result = CliRunner().invoke(cli.app, ["submit", path, "--out", "s3://unused"])
     assert result.exit_code == 2, result.output
     assert "books.jsonl: line 3: the transcript is empty" in result.stderr
@@ -265,4 +375,9 @@ def test_entries_carry_preset_chapters_and_synthesis(tmp_path: Path) -> None:
         "- {file: two.md, out: 's3://a', voice_id: v1, preset: acx, chapters: '2', speed: 1.1, latency: balanced}\n"
     )
     [(_, entry)] = list(read_placed_manifest(str(tmp_path / "books.yaml"), max_text_bytes=10_000))
-    assert (entry.preset, entry.chapters, entry.synthesis_values()["speed"], entry.synthesis_values()["latency"]) == ("acx", "2", 1.1, "balanced")
+    assert (entry.preset, entry.chapters, entry.synthesis_values()["speed"], entry.synthesis_values()["latency"]) == (
+        "acx",
+        "2",
+        1.1,
+        "balanced",
+    )

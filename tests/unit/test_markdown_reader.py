@@ -41,9 +41,12 @@ def test_what_the_patterns_missed_is_read_as_commonmark_says(tmp_path: Path) -> 
         "    An indented paragraph, kept.\n\n"
         "<div>\nA block of <em>HTML</em> text.\n</div>\n\n"
         "<!--\na comment\n\nover paragraphs\n-->\n\n"
-        "A [link](https://example.com \"its title\") and **bold `code`** see[^1].\n"
+        'A [link](https://example.com "its title") and **bold `code`** see[^1].\n'
     )
     assert chapters(tmp_path, text) == [
         ("Introduction", "Setext heading above."),  # the lone "=" heading is the book's title
-        ("Part Two", "Name, Role\n\nAnn, lead\n\nAn indented paragraph, kept.\n\nA block of HTML text.\n\nA link and bold code see."),
+        (
+            "Part Two",
+            "Name, Role\n\nAnn, lead\n\nAn indented paragraph, kept.\n\nA block of HTML text.\n\nA link and bold code see.",
+        ),
     ]

@@ -43,7 +43,9 @@ def test_a_high_crest_factor_signal_reaches_the_rms_target_with_peaks_under_the_
     assert after.peak_db <= -3.5
     assert chain.true_peak_db <= -3.5
     report = acx_report(after, true_peak_db=chain.true_peak_db)
-    assert report["checks"]["rms"]["pass"] and report["checks"]["peak"]["pass"] and report["checks"]["true_peak"]["pass"]
+    assert (
+        report["checks"]["rms"]["pass"] and report["checks"]["peak"]["pass"] and report["checks"]["true_peak"]["pass"]
+    )
 
 
 def test_the_chain_keeps_every_sample_where_it_was() -> None:
@@ -98,7 +100,9 @@ def ebur128_true_peak_db(y: np.ndarray) -> float:
     source.link_to(meter)
     meter.link_to(sink)
     graph.configure()
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y, dtype=np.float32).reshape(1, -1), format="flt", layout="mono")
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(y, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
+    )
     frame.sample_rate, frame.pts, frame.time_base = RATE, 0, Fraction(1, RATE)
     source.push(frame)
     source.push(None)
@@ -126,4 +130,6 @@ def test_the_true_peak_is_the_one_ebur128_measures(signal: str) -> None:
         return
     assert chain.true_peak_db == pytest.approx(ebur128_true_peak_db(y), abs=0.1)
     if signal == "quarter-rate sine":
-        assert chain.true_peak_db > 20 * np.log10(np.abs(y[RATE:]).max()) + 1.0, "the peak between the samples, not the samples'"
+        assert chain.true_peak_db > 20 * np.log10(np.abs(y[RATE:]).max()) + 1.0, (
+            "the peak between the samples, not the samples'"
+        )

@@ -16,8 +16,10 @@ BODY = "<p>" + " ".join(["The story goes on and on."] * 30) + "</p>"
 
 def doc(name: str, body: str) -> epub.EpubHtml:
     item = epub.EpubHtml(title=name, file_name=f"text/{name}.xhtml", lang="en")
-    item.content = (f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">'
-                    f"<head><title>{name}</title></head><body>{body}</body></html>")  # fmt: skip
+    item.content = (
+        f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">'
+        f"<head><title>{name}</title></head><body>{body}</body></html>"
+    )
     return item
 
 
@@ -42,12 +44,20 @@ def verdicts(path: str) -> dict[str, str]:
 
 
 def test_epub3_declared_types_are_matter(tmp_path: Path) -> None:
-    path = book_with(tmp_path, [
-        doc("contents", "<nav epub:type='toc'><ol><li>One</li></ol></nav>"),
-        doc("rights", "<section epub:type='copyright-page'><p>Rights belong to someone; a long page otherwise.</p>" + BODY + "</section>"),
-        doc("one", BODY),
-        doc("index", "<section epub:type='index'><p>apples, 3; pears, 7</p></section>"),
-    ])  # fmt: skip
+    path = book_with(
+        tmp_path,
+        [
+            doc("contents", "<nav epub:type='toc'><ol><li>One</li></ol></nav>"),
+            doc(
+                "rights",
+                "<section epub:type='copyright-page'><p>Rights belong to someone; a long page otherwise.</p>"
+                + BODY
+                + "</section>",
+            ),
+            doc("one", BODY),
+            doc("index", "<section epub:type='index'><p>apples, 3; pears, 7</p></section>"),
+        ],
+    )
     found = verdicts(path)
     assert found["contents"].startswith("table of contents (epub:type toc)")
     assert found["rights"].startswith("copyright page (epub:type copyright-page)")
@@ -56,18 +66,24 @@ def test_epub3_declared_types_are_matter(tmp_path: Path) -> None:
 
 
 def test_epub2_guide_types_are_matter(tmp_path: Path) -> None:
-    path = book_with(tmp_path, [doc("toc2", "<p>Chapter list as plain text</p>"), doc("one", BODY)],
-                     guide=[{"href": "text/toc2.xhtml", "title": "Contents", "type": "toc"}])  # fmt: skip
+    path = book_with(
+        tmp_path,
+        [doc("toc2", "<p>Chapter list as plain text</p>"), doc("one", BODY)],
+        guide=[{"href": "text/toc2.xhtml", "title": "Contents", "type": "toc"}],
+    )
     assert verdicts(path) == {"toc2": "table of contents (guide type toc)", "one": ""}
 
 
 def test_an_unmarked_page_of_links_and_a_short_copyright_page_are_matter(tmp_path: Path) -> None:
     links = "".join(f'<p><a href="one.xhtml#s{n}">Section {n} of the book</a></p>' for n in range(8))
-    path = book_with(tmp_path, [
-        doc("links", "<h1>Contents</h1>" + links),
-        doc("title", "<h1>My Book</h1><p>Copyright © 2024 A. Writer</p>"),
-        doc("one", BODY + '<p>See <a href="https://example.org">the site</a> and <a href="#x">a note</a>.</p>'),
-    ])  # fmt: skip
+    path = book_with(
+        tmp_path,
+        [
+            doc("links", "<h1>Contents</h1>" + links),
+            doc("title", "<h1>My Book</h1><p>Copyright © 2024 A. Writer</p>"),
+            doc("one", BODY + '<p>See <a href="https://example.org">the site</a> and <a href="#x">a note</a>.</p>'),
+        ],
+    )
     found = verdicts(path)
     assert found["links"].startswith("mostly links")
     assert found["title"].startswith("copyright page")
@@ -75,9 +91,17 @@ def test_an_unmarked_page_of_links_and_a_short_copyright_page_are_matter(tmp_pat
 
 
 def test_matter_is_left_out_unless_asked_for(tmp_path: Path) -> None:
-    book = read_book(book_with(tmp_path, [doc("contents", "<nav epub:type='toc'><p>x</p></nav>"), doc("one", BODY), doc("two", BODY)]))
+    book = read_book(
+        book_with(
+            tmp_path, [doc("contents", "<nav epub:type='toc'><p>x</p></nav>"), doc("one", BODY), doc("two", BODY)]
+        )
+    )
     assert [c.title for c in choose(book, ChapterChoice()).chapters] == ["one", "two"]
-    assert [c.title for c in choose(book, ChapterChoice(include_front_matter=True)).chapters] == ["contents", "one", "two"]
+    assert [c.title for c in choose(book, ChapterChoice(include_front_matter=True)).chapters] == [
+        "contents",
+        "one",
+        "two",
+    ]
     assert [c.title for c in choose(book, ChapterChoice.parse("1,3")).chapters] == ["contents", "two"]
     with pytest.raises(BadInput, match="past its last chapter"):
         choose(book, ChapterChoice.parse("2-4"))

@@ -21,7 +21,9 @@ def _speechlike(rate: int, samples: int) -> np.ndarray:
 
 
 def _write(path, audio: np.ndarray, *, rate: int, bit_rate: int = 128_000, block: int = 10_000) -> AudioFileWriter:
-    writer = AudioFileWriter(path, fmt="mp3", rate=rate, bit_rate=bit_rate, metadata={"title": "Chapter 1", "artist": "A. Author"})
+    writer = AudioFileWriter(
+        path, fmt="mp3", rate=rate, bit_rate=bit_rate, metadata={"title": "Chapter 1", "artist": "A. Author"}
+    )
     for start in range(0, audio.size, block):
         writer.write(audio[start : start + block])
     writer.close()
@@ -37,7 +39,10 @@ def _decoded(path) -> tuple[np.ndarray, set[int], dict[str, str]]:
         return audio, rates, dict(container.metadata)
 
 
-@pytest.mark.parametrize(("rate", "samples"), [(44_100, 44_100 * 7 + 333), (48_000, 48_000 * 3 + 1), (22_050, 22_050 * 5 + 577), (24_000, 1_000)])
+@pytest.mark.parametrize(
+    ("rate", "samples"),
+    [(44_100, 44_100 * 7 + 333), (48_000, 48_000 * 3 + 1), (22_050, 22_050 * 5 + 577), (24_000, 1_000)],
+)
 def test_an_mp3_decodes_to_exactly_the_samples_written_and_in_place(tmp_path, rate: int, samples: int) -> None:
     audio = _speechlike(rate, samples)
     writer = _write(tmp_path / "c.mp3", audio, rate=rate)
@@ -46,7 +51,11 @@ def test_an_mp3_decodes_to_exactly_the_samples_written_and_in_place(tmp_path, ra
     assert writer.samples_written == samples
     assert decoded.size == samples  # the Info tag's delay and padding, honoured by the decoder
     lags = range(-3, 4)
-    scores = [float(np.dot(audio[2000 : samples - 2000], decoded[2000 + lag : samples - 2000 + lag])) for lag in lags] if samples > 5000 else []
+    scores = (
+        [float(np.dot(audio[2000 : samples - 2000], decoded[2000 + lag : samples - 2000 + lag])) for lag in lags]
+        if samples > 5000
+        else []
+    )
     if scores:
         assert lags[int(np.argmax(scores))] == 0
         error = audio - decoded
@@ -65,9 +74,13 @@ def test_constant_bit_rate_is_the_one_asked_for(tmp_path) -> None:
     assert {p.size for p in frames} <= {626, 627}  # 144 * 192000 / 44100 bytes, with or without the padding byte
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="an independent decoder (ffmpeg's command line) is not installed")
+@pytest.mark.skipif(
+    shutil.which("ffmpeg") is None, reason="an independent decoder (ffmpeg's command line) is not installed"
+)
 def test_another_decoder_reads_the_same_length(tmp_path) -> None:
     samples = 44_100 * 3 + 91
     _write(tmp_path / "c.mp3", _speechlike(44_100, samples), rate=44_100)
-    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "c.mp3"), "-f", "s16le", "-"], capture_output=True, check=True).stdout
+    pcm = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(tmp_path / "c.mp3"), "-f", "s16le", "-"], capture_output=True, check=True
+    ).stdout
     assert len(pcm) // 2 == samples

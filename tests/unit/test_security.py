@@ -10,5 +10,3 @@ def test_rediss_brokers_verify_the_servers_certificate() -> None:
     conf = make_app(Settings(broker_url="rediss://:secret@cache.internal:6380/0")).conf
     assert conf.broker_use_ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     assert make_app(Settings(broker_url="redis://127.0.0.1:1/0")).conf.broker_use_ssl in (None, False, {})
-
-

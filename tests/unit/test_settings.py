@@ -2,8 +2,8 @@ import pytest
 from pydantic import ValidationError
 
 from worker.app import make_app
-from worker.support.backoff import retry_delay
 from worker.settings import Settings
+from worker.support.backoff import retry_delay
 
 
 def test_defaults_match_the_documented_contract(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,8 +50,14 @@ def test_celery_is_configured_for_durable_json_only_jobs() -> None:
 
 @pytest.mark.parametrize(("visibility", "every"), [(3600, 20), (100, 10), (10, 1)])
 def test_a_dead_workers_tasks_are_looked_for_every_tenth_of_the_visibility_timeout(visibility: int, every: int) -> None:
-    settings = Settings(broker_url="redis://127.0.0.1:1/0", visibility_timeout=visibility, task_soft_time_limit=5, task_time_limit=7,
-                        retry_max_seconds=2, promote_poll_seconds=1)  # fmt: skip
+    settings = Settings(
+        broker_url="redis://127.0.0.1:1/0",
+        visibility_timeout=visibility,
+        task_soft_time_limit=5,
+        task_time_limit=7,
+        retry_max_seconds=2,
+        promote_poll_seconds=1,
+    )
     options = make_app(settings).conf.broker_transport_options
     assert (options["unacked_restore_interval"], options["unacked_restore_throttle"]) == (every, 1)
 

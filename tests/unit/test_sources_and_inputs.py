@@ -51,9 +51,18 @@ def test_missing_directory_and_unsupported_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["bucket/prefix", "s3://", "http://bucket/x", "s3://Bad_Bucket/x", "s3://bucket/../x", "s3://bucket/a/%2e%2e/b",
-     "s3://bucket/a\x07b", "s3://bucket//abs", "s3://bucket/x?y=1"],
-)  # fmt: skip
+    [
+        "bucket/prefix",
+        "s3://",
+        "http://bucket/x",
+        "s3://Bad_Bucket/x",
+        "s3://bucket/../x",
+        "s3://bucket/a/%2e%2e/b",
+        "s3://bucket/a\x07b",
+        "s3://bucket//abs",
+        "s3://bucket/x?y=1",
+    ],
+)
 def test_bad_output_urls(url: str) -> None:
     with pytest.raises(BadInput, match="--out"):
         parse_out(url)

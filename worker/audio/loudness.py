@@ -62,8 +62,12 @@ def k_weighting(sample_rate: int) -> np.ndarray:
     vb = vh**0.4996667741545416
     a0 = 1.0 + k / q + k * k
     shelf = [
-        (vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
-        1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0,
+        (vh + vb * k / q + k * k) / a0,
+        2.0 * (k * k - vh) / a0,
+        (vh - vb * k / q + k * k) / a0,
+        1.0,
+        2.0 * (k * k - 1.0) / a0,
+        (1.0 - k / q + k * k) / a0,
     ]
     f0, q = 38.13547087602444, 0.5003270373238773
     k = math.tan(math.pi * f0 / sample_rate)
@@ -203,7 +207,9 @@ class LoudnessMeter:
         def power(gain_db: float) -> float:
             g = 10.0 ** (gain_db / 10.0)
             held = top * g > ceiling
-            return float((self._level_energy[~held].sum() * g + self._level_counts[held].sum() * ceiling) / self._samples)
+            return float(
+                (self._level_energy[~held].sum() * g + self._level_counts[held].sum() * ceiling) / self._samples
+            )
 
         low, high = -max_gain_db, max_gain_db
         if power(high) < target:
@@ -272,8 +278,16 @@ def acx_report(loudness: Loudness, *, true_peak_db: float | None = None) -> dict
     """
     low, high = ACX_RMS_RANGE
     checks = {
-        "rms": {"value": round(loudness.rms_db, 2), "limit": f"{low:g} to {high:g} dB", "pass": low <= loudness.rms_db <= high},
-        "peak": {"value": round(loudness.peak_db, 2), "limit": f"at most {ACX_PEAK_MAX:g} dB", "pass": loudness.peak_db <= ACX_PEAK_MAX},
+        "rms": {
+            "value": round(loudness.rms_db, 2),
+            "limit": f"{low:g} to {high:g} dB",
+            "pass": low <= loudness.rms_db <= high,
+        },
+        "peak": {
+            "value": round(loudness.peak_db, 2),
+            "limit": f"at most {ACX_PEAK_MAX:g} dB",
+            "pass": loudness.peak_db <= ACX_PEAK_MAX,
+        },
         "noise_floor": {
             "value": round(loudness.noise_floor_db, 2),
             "limit": f"at most {ACX_NOISE_FLOOR_MAX:g} dB",
@@ -286,8 +300,11 @@ def acx_report(loudness: Loudness, *, true_peak_db: float | None = None) -> dict
         },
     }
     if true_peak_db is not None:
-        checks["true_peak"] = {"value": round(true_peak_db, 2), "limit": f"at most {ACX_TRUE_PEAK_MAX:g} dBTP",
-                               "pass": true_peak_db <= ACX_TRUE_PEAK_MAX}  # fmt: skip
+        checks["true_peak"] = {
+            "value": round(true_peak_db, 2),
+            "limit": f"at most {ACX_TRUE_PEAK_MAX:g} dBTP",
+            "pass": true_peak_db <= ACX_TRUE_PEAK_MAX,
+        }
     return {
         "integrated_lufs": round(loudness.integrated_lufs, 2),
         "rms_db": round(loudness.rms_db, 2),

@@ -33,10 +33,14 @@ _LIMITER_FILTER = 16
 class MasteringChain:
     """One file's chain: `process` each block in order, then `finish` once for the limiter's last samples."""
 
-    def __init__(self, *, rate: int, gain_db: float, ceiling_db: float = CEILING_DB, highpass_hz: float = HIGHPASS_HZ) -> None:
+    def __init__(
+        self, *, rate: int, gain_db: float, ceiling_db: float = CEILING_DB, highpass_hz: float = HIGHPASS_HZ
+    ) -> None:
         self.rate = rate
         self._graph = av.filter.Graph()
-        self._source = self._graph.add_abuffer(format="flt", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))
+        self._source = self._graph.add_abuffer(
+            format="flt", sample_rate=rate, layout="mono", time_base=Fraction(1, rate)
+        )
         up, down = f"{rate * OVERSAMPLE}:filter_size={_LIMITER_FILTER}", f"{rate}:filter_size={_LIMITER_FILTER}"
         chain = [
             ("highpass", f"f={highpass_hz:g}"),
@@ -69,7 +73,9 @@ class MasteringChain:
     def process(self, block: np.ndarray) -> Iterator[np.ndarray]:
         if block.size == 0:
             return
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block, dtype=np.float32).reshape(1, -1), format="flt", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(block, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
         frame.sample_rate, frame.pts, frame.time_base = self.rate, self._pts, Fraction(1, self.rate)
         self._pts += block.size
         self._source.push(frame)

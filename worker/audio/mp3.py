@@ -69,7 +69,9 @@ class Mp3Stream:
             return
         padding = self._frames * self._frame - ENCODER_DELAY - DECODER_DELAY - self.samples_in
         if padding < 0:
-            raise AudioError(f"LAME returned {self._frames} frames for {self.samples_in} samples: fewer than it was given")
+            raise AudioError(
+                f"LAME returned {self._frames} frames for {self.samples_in} samples: fewer than it was given"
+            )
         self._mux(self._held, skip_end=padding)
         self._held = None
 

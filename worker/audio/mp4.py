@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 
@@ -32,11 +32,19 @@ _UTF8_MARK = struct.pack(">I4sI", 12, b"encd", 0x100)  # "this chapter title is 
 _TEXT_DESCRIPTION = bytes.fromhex(
     "000000000000000100000001000000000000000000000000000000000000000000000000010000000000000000000d66746162000100010000"
 )
-_TAGS = {"title": b"\xa9nam", "artist": b"\xa9ART", "album_artist": b"aART", "album": b"\xa9alb", "genre": b"\xa9gen",
-         "comment": b"\xa9cmt", "date": b"\xa9day", "encoder": b"\xa9too"}  # fmt: skip
+_TAGS = {
+    "title": b"\xa9nam",
+    "artist": b"\xa9ART",
+    "album_artist": b"aART",
+    "album": b"\xa9alb",
+    "genre": b"\xa9gen",
+    "comment": b"\xa9cmt",
+    "date": b"\xa9day",
+    "encoder": b"\xa9too",
+}
 _COVER_TYPES = {"image/jpeg": 13, "image/jpg": 13, "image/png": 14}
 
-Part = Union[bytes, np.ndarray]
+Part = bytes | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,9 @@ class _Box:
 
     def write(self, out: BinaryIO) -> None:
         size = self.size
-        out.write(struct.pack(">I4sQ", 1, self.kind, size) if size > 0xFFFFFFFF else struct.pack(">I4s", size, self.kind))
+        out.write(
+            struct.pack(">I4sQ", 1, self.kind, size) if size > 0xFFFFFFFF else struct.pack(">I4s", size, self.kind)
+        )
         for part in self.parts:
             if isinstance(part, _Box):
                 part.write(out)
@@ -96,9 +106,15 @@ class M4bLayout:
 
 
 def m4b_layout(
-    sizes: Sequence[np.ndarray], *, rate: int, audio_config: bytes, chapters: Sequence[Chapter],
-    tags: dict[str, str] | None = None, cover: tuple[bytes, str] | None = None, bit_rate: int = 0,
-) -> M4bLayout:  # fmt: skip
+    sizes: Sequence[np.ndarray],
+    *,
+    rate: int,
+    audio_config: bytes,
+    chapters: Sequence[Chapter],
+    tags: dict[str, str] | None = None,
+    cover: tuple[bytes, str] | None = None,
+    bit_rate: int = 0,
+) -> M4bLayout:
     """The book's layout for parts with these frame sizes; `audio_config`: the AAC AudioSpecificConfig of every part."""
     # The index's 4 bytes a frame, as each part brought them: never copied into one array.
     tables = [table if table.dtype == np.dtype(">u4") else table.astype(">u4") for table in sizes]
@@ -116,11 +132,22 @@ def m4b_layout(
     data_header = 16 if data_size + 8 > 0xFFFFFFFF else 8
 
     def movie(audio_offsets: np.ndarray, text_offset: int) -> _Box:
-        return box(b"moov", _mvhd(duration, next_track=3),
-                   _audio_trak(tables, audio_offsets, rate=rate, config=audio_config, duration=duration, media_samples=media_samples,
-                               bit_rate=bit_rate, with_chapters=bool(chapters)),  # fmt: skip
-                   *([_text_trak(titles, marks, text_offset, duration=duration)] if chapters else []),
-                   _udta(chapters, tags or {}, cover))  # fmt: skip
+        return box(
+            b"moov",
+            _mvhd(duration, next_track=3),
+            _audio_trak(
+                tables,
+                audio_offsets,
+                rate=rate,
+                config=audio_config,
+                duration=duration,
+                media_samples=media_samples,
+                bit_rate=bit_rate,
+                with_chapters=bool(chapters),
+            ),
+            *([_text_trak(titles, marks, text_offset, duration=duration)] if chapters else []),
+            _udta(chapters, tags or {}, cover),
+        )
 
     # The index sits before the data, so the data's offsets depend on the index's size, which does not
     # depend on their values: size it with zeros, then fill it in.
@@ -131,11 +158,19 @@ def m4b_layout(
     if wide:
         probe = movie(np.zeros(chunk_bytes.size, dtype=">u8"), 0)
         data_start = header.size + probe.size + data_header
-    starts = data_start + np.concatenate(([0], np.cumsum(chunk_bytes, dtype=np.int64)[:-1])) if chunk_bytes.size else np.zeros(0, dtype=np.int64)
+    starts = (
+        data_start + np.concatenate(([0], np.cumsum(chunk_bytes, dtype=np.int64)[:-1]))
+        if chunk_bytes.size
+        else np.zeros(0, dtype=np.int64)
+    )
     offsets = starts.astype(">u8" if wide else ">u4")
     moov = movie(offsets, data_start + audio_bytes)
     assert moov.size == probe.size, "the index changed size once its offsets were filled in"
-    mdat = struct.pack(">I4sQ", 1, b"mdat", data_size + 16) if data_header == 16 else struct.pack(">I4s", data_size + 8, b"mdat")
+    mdat = (
+        struct.pack(">I4sQ", 1, b"mdat", data_size + 16)
+        if data_header == 16
+        else struct.pack(">I4s", data_size + 8, b"mdat")
+    )
     return M4bLayout(header=header, moov=moov, data_header=mdat, tail=b"".join(titles), duration=duration)
 
 
@@ -163,13 +198,27 @@ def _movie_units(seconds: float) -> int:
 
 
 def _mvhd(duration: float, *, next_track: int) -> _Box:
-    return full_box(b"mvhd", 1, 0, struct.pack(">QQIQ", 0, 0, _MOVIE_TIMESCALE, _movie_units(duration)),
-                    struct.pack(">IH10x", 0x10000, 0x100), _MATRIX, bytes(24), struct.pack(">I", next_track))  # fmt: skip
+    return full_box(
+        b"mvhd",
+        1,
+        0,
+        struct.pack(">QQIQ", 0, 0, _MOVIE_TIMESCALE, _movie_units(duration)),
+        struct.pack(">IH10x", 0x10000, 0x100),
+        _MATRIX,
+        bytes(24),
+        struct.pack(">I", next_track),
+    )
 
 
 def _tkhd(track: int, duration: float, *, flags: int, volume: int) -> _Box:
-    return full_box(b"tkhd", 1, flags, struct.pack(">QQI4xQ8xhhH2x", 0, 0, track, _movie_units(duration), 0, 0, volume),
-                    _MATRIX, struct.pack(">II", 0, 0))  # fmt: skip
+    return full_box(
+        b"tkhd",
+        1,
+        flags,
+        struct.pack(">QQI4xQ8xhhH2x", 0, 0, track, _movie_units(duration), 0, 0, volume),
+        _MATRIX,
+        struct.pack(">II", 0, 0),
+    )
 
 
 def _mdhd(timescale: int, samples: int) -> _Box:
@@ -194,7 +243,13 @@ def _stsc(tables: list[np.ndarray], per_chunk: int) -> _Box:
             if runs and (not entries or entries[-1][1] != count):
                 entries.append((chunk, count))
             chunk += runs
-    return full_box(b"stsc", 0, 0, struct.pack(">I", len(entries)), b"".join(struct.pack(">III", first, n, 1) for first, n in entries))
+    return full_box(
+        b"stsc",
+        0,
+        0,
+        struct.pack(">I", len(entries)),
+        b"".join(struct.pack(">III", first, n, 1) for first, n in entries),
+    )
 
 
 def _chunk_offsets(offsets: np.ndarray) -> _Box:
@@ -211,39 +266,70 @@ def _esds(config: bytes, bit_rate: int) -> _Box:
     return full_box(b"esds", 0, 0, descriptor(0x03, struct.pack(">HB", 1, 0) + decoder + descriptor(0x06, b"\x02")))
 
 
-def _audio_trak(tables: list[np.ndarray], offsets: np.ndarray, *, rate: int, config: bytes, duration: float, media_samples: int,
-                bit_rate: int, with_chapters: bool) -> _Box:  # fmt: skip
+def _audio_trak(
+    tables: list[np.ndarray],
+    offsets: np.ndarray,
+    *,
+    rate: int,
+    config: bytes,
+    duration: float,
+    media_samples: int,
+    bit_rate: int,
+    with_chapters: bool,
+) -> _Box:
     frames = sum(table.size for table in tables)
     entry = box(b"mp4a", bytes(6), struct.pack(">H8xHHHHI", 1, 1, 16, 0, 0, rate << 16), _esds(config, bit_rate))
-    table = box(b"stbl",
-                full_box(b"stsd", 0, 0, struct.pack(">I", 1), entry),
-                full_box(b"stts", 0, 0, struct.pack(">III", 1, frames, FRAME_SAMPLES) if frames else struct.pack(">I", 0)),
-                _stsc(tables, _SAMPLES_PER_CHUNK),
-                full_box(b"stsz", 0, 0, struct.pack(">II", 0, frames), *tables),
-                _chunk_offsets(offsets),
-                # AAC frames overlap their neighbour: decoding from any frame needs the one before (roll -1)
-                full_box(b"sgpd", 1, 0, b"roll", struct.pack(">IIh", 2, 1, -1)),
-                full_box(b"sbgp", 0, 0, b"roll", struct.pack(">III", 1, frames, 1)))  # fmt: skip
-    media = box(b"mdia", _mdhd(rate, media_samples), _hdlr(b"soun", b"SoundHandler"),
-                box(b"minf", full_box(b"smhd", 0, 0, bytes(4)), _dinf(), table))  # fmt: skip
-    edit = box(b"edts", full_box(b"elst", 1, 0, struct.pack(">IQqhh", 1, _movie_units(duration), PRIMING_SAMPLES, 1, 0)))
+    table = box(
+        b"stbl",
+        full_box(b"stsd", 0, 0, struct.pack(">I", 1), entry),
+        full_box(b"stts", 0, 0, struct.pack(">III", 1, frames, FRAME_SAMPLES) if frames else struct.pack(">I", 0)),
+        _stsc(tables, _SAMPLES_PER_CHUNK),
+        full_box(b"stsz", 0, 0, struct.pack(">II", 0, frames), *tables),
+        _chunk_offsets(offsets),
+        # AAC frames overlap their neighbour: decoding from any frame needs the one before (roll -1)
+        full_box(b"sgpd", 1, 0, b"roll", struct.pack(">IIh", 2, 1, -1)),
+        full_box(b"sbgp", 0, 0, b"roll", struct.pack(">III", 1, frames, 1)),
+    )
+    media = box(
+        b"mdia",
+        _mdhd(rate, media_samples),
+        _hdlr(b"soun", b"SoundHandler"),
+        box(b"minf", full_box(b"smhd", 0, 0, bytes(4)), _dinf(), table),
+    )
+    edit = box(
+        b"edts", full_box(b"elst", 1, 0, struct.pack(">IQqhh", 1, _movie_units(duration), PRIMING_SAMPLES, 1, 0))
+    )
     reference = [box(b"tref", box(b"chap", struct.pack(">I", 2)))] if with_chapters else []
     return box(b"trak", _tkhd(1, duration, flags=3, volume=0x100), edit, *reference, media)
 
 
 def _text_trak(titles: list[bytes], spans: list[int], offset: int, *, duration: float) -> _Box:
     deltas = b"".join(struct.pack(">II", 1, span) for span in spans)
-    table = box(b"stbl",
-                full_box(b"stsd", 0, 0, struct.pack(">I", 1), box(b"text", _TEXT_DESCRIPTION)),
-                full_box(b"stts", 0, 0, struct.pack(">I", len(spans)), deltas),
-                full_box(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, len(titles), 1)),
-                full_box(b"stsz", 0, 0, struct.pack(">II", 0, len(titles)), b"".join(struct.pack(">I", len(t)) for t in titles)),
-                full_box(b"stco", 0, 0, struct.pack(">II", 1, offset)))  # fmt: skip
-    header = box(b"gmhd", full_box(b"gmin", 0, 0, bytes.fromhex("004080008000800000000000")),
-                 box(b"text", bytes.fromhex("00010000000000000000000000000000000100000000000000000000000000004000")))  # fmt: skip
-    media = box(b"mdia", _mdhd(_TEXT_TIMESCALE, sum(spans)), _hdlr(b"text", b"SubtitleHandler"), box(b"minf", header, _dinf(), table))
+    table = box(
+        b"stbl",
+        full_box(b"stsd", 0, 0, struct.pack(">I", 1), box(b"text", _TEXT_DESCRIPTION)),
+        full_box(b"stts", 0, 0, struct.pack(">I", len(spans)), deltas),
+        full_box(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, len(titles), 1)),
+        full_box(
+            b"stsz", 0, 0, struct.pack(">II", 0, len(titles)), b"".join(struct.pack(">I", len(t)) for t in titles)
+        ),
+        full_box(b"stco", 0, 0, struct.pack(">II", 1, offset)),
+    )
+    header = box(
+        b"gmhd",
+        full_box(b"gmin", 0, 0, bytes.fromhex("004080008000800000000000")),
+        box(b"text", bytes.fromhex("00010000000000000000000000000000000100000000000000000000000000004000")),
+    )
+    media = box(
+        b"mdia",
+        _mdhd(_TEXT_TIMESCALE, sum(spans)),
+        _hdlr(b"text", b"SubtitleHandler"),
+        box(b"minf", header, _dinf(), table),
+    )
     edit = box(b"edts", full_box(b"elst", 1, 0, struct.pack(">IQqhh", 1, _movie_units(duration), 0, 1, 0)))
-    return box(b"trak", _tkhd(2, duration, flags=2, volume=0), edit, media)  # flags 2: in the movie, not shown as a track
+    return box(
+        b"trak", _tkhd(2, duration, flags=2, volume=0), edit, media
+    )  # flags 2: in the movie, not shown as a track
 
 
 def _udta(chapters: Sequence[Chapter], tags: dict[str, str], cover: tuple[bytes, str] | None) -> _Box:

@@ -24,7 +24,9 @@ _LOOP_SECONDS = 7.3  # not a round number: a repeat does not line up with pauses
 def _unit_loop(rate: int) -> np.ndarray:
     """Pink noise at 0 dB RMS, `_LOOP_SECONDS` long."""
     graph = av.filter.Graph()
-    source = graph.add("anoisesrc", f"sample_rate={rate}:amplitude=0.5:color=pink:seed=20260301:duration={_LOOP_SECONDS}")
+    source = graph.add(
+        "anoisesrc", f"sample_rate={rate}:amplitude=0.5:color=pink:seed=20260301:duration={_LOOP_SECONDS}"
+    )
     # Without the rumble the mastering chain takes out, so the bed keeps its level through it.
     highpass = graph.add("highpass", f"f={HIGHPASS_HZ:g}")
     to_mono = graph.add("aformat", "sample_fmts=flt:channel_layouts=mono")

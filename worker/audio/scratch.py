@@ -44,7 +44,9 @@ def scratch_folder(*, kind: str, doing: str, fix: str) -> Iterator[Path]:
     """
     assert kind in KINDS, kind
     try:
-        with tempfile.TemporaryDirectory(prefix=f"narrate-{kind}-{os.getpid()}-{host_tag()}-", ignore_cleanup_errors=True) as folder:
+        with tempfile.TemporaryDirectory(
+            prefix=f"narrate-{kind}-{os.getpid()}-{host_tag()}-", ignore_cleanup_errors=True
+        ) as folder:
             yield Path(folder)
     except OSError as exc:
         if exc.errno != errno.ENOSPC:

@@ -32,8 +32,8 @@ from worker.books.part import BookPart, delete_parts, load_part
 from worker.books.plan import BookPlan
 from worker.books.render import BookContext
 from worker.books.subtitles import Cue, to_srt, to_vtt
-from worker.storage.multipart import Local, Remote
 from worker.errors import PermanentError, StorageUnavailable
+from worker.storage.multipart import Local, Remote
 from worker.support.readahead import read_ahead
 
 M4B_TYPE = "audio/mp4"
@@ -63,25 +63,59 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
         meter.merge(part.meter)
         part.meter.clear()  # merged: 166 KB a chapter need not wait for the book to be written
         frames += part.sizes.size
-    tags = {"title": plan.title, "album": plan.title, "artist": plan.author, "album_artist": plan.author, "genre": "Audiobook",
-            "encoder": "narrate"}  # fmt: skip
-    layout = m4b_layout([part.sizes for part in parts], rate=rate, audio_config=config, chapters=chapters, tags=tags,
-                        cover=_cover(plan, ctx=ctx), bit_rate=BOOK_BIT_RATE)  # fmt: skip
+    tags = {
+        "title": plan.title,
+        "album": plan.title,
+        "artist": plan.author,
+        "album_artist": plan.author,
+        "genre": "Audiobook",
+        "encoder": "narrate",
+    }
+    layout = m4b_layout(
+        [part.sizes for part in parts],
+        rate=rate,
+        audio_config=config,
+        chapters=chapters,
+        tags=tags,
+        cover=_cover(plan, ctx=ctx),
+        bit_rate=BOOK_BIT_RATE,
+    )
     duration = layout.duration
-    with scratch_folder(kind="book", doing=f"writing the index of book {plan.book_id}",
-                        fix="free space on the assembly workers' disk; the book is retried") as folder:  # fmt: skip
+    with scratch_folder(
+        kind="book",
+        doing=f"writing the index of book {plan.book_id}",
+        fix="free space on the assembly workers' disk; the book is retried",
+    ) as folder:
         head, tail = folder / "head", folder / "tail"
         with head.open("wb") as out:
             layout.write_head(out)
         tail.write_bytes(layout.tail)
-        frames_of = [Remote(keys.book_part(prefix, plan.book_id, part.chapter, "aac"), 0, int(part.sizes.sum(dtype=np.int64))) for part in parts]
+        frames_of = [
+            Remote(keys.book_part(prefix, plan.book_id, part.chapter, "aac"), 0, int(part.sizes.sum(dtype=np.int64)))
+            for part in parts
+        ]
         storage.compose(bucket, book_key, [Local(head), *frames_of, Local(tail)], content_type=M4B_TYPE, scratch=folder)
     ends = [chapter.start_seconds for chapter in chapters[1:]] + [duration]
     marks = [(chapter.title, chapter.start_seconds, end) for chapter, end in zip(chapters, ends)]
-    sidecar = {"title": plan.title, "author": plan.author,
-               "chapters": [{"index": i, "title": t, "start": round(s, 3), "end": round(e, 3)} for i, (t, s, e) in enumerate(marks)]}  # fmt: skip
-    storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "json"), json.dumps(sidecar, indent=2).encode(), content_type="application/json")
-    storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "srt"), to_srt(cues).encode(), content_type="application/x-subrip")
+    sidecar = {
+        "title": plan.title,
+        "author": plan.author,
+        "chapters": [
+            {"index": i, "title": t, "start": round(s, 3), "end": round(e, 3)} for i, (t, s, e) in enumerate(marks)
+        ],
+    }
+    storage.put(
+        bucket,
+        keys.book_sidecar(prefix, plan.book_id, "json"),
+        json.dumps(sidecar, indent=2).encode(),
+        content_type="application/json",
+    )
+    storage.put(
+        bucket,
+        keys.book_sidecar(prefix, plan.book_id, "srt"),
+        to_srt(cues).encode(),
+        content_type="application/x-subrip",
+    )
     storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt"), to_vtt(cues).encode(), content_type="text/vtt")
     book_report = acx_report(meter.result(), true_peak_db=max(part.true_peak_db for part in parts))
     manifest = book_manifest(plan, book=book, marks=marks, book_key=book_key, book_report=book_report)
@@ -91,7 +125,9 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
 
 
 def _load(plan: BookPlan, chapter: int, *, ctx: BookContext) -> BookPart | None:
-    return load_part(ctx.render.storage, bucket=plan.output.bucket, prefix=plan.output.prefix, book_id=plan.book_id, chapter=chapter)
+    return load_part(
+        ctx.render.storage, bucket=plan.output.bucket, prefix=plan.output.prefix, book_id=plan.book_id, chapter=chapter
+    )
 
 
 def _made_again(plan: BookPlan, chapter: int, *, ctx: BookContext) -> BookPart:
@@ -99,12 +135,19 @@ def _made_again(plan: BookPlan, chapter: int, *, ctx: BookContext) -> BookPart:
     assemble_chapter(plan, chapter, ctx=ctx)
     part = _load(plan, chapter, ctx=ctx)
     if part is None:
-        raise StorageUnavailable(f"the book part of chapter {chapter + 1} did not reach s3://{plan.output.bucket}; it will be made again")
+        raise StorageUnavailable(
+            f"the book part of chapter {chapter + 1} did not reach s3://{plan.output.bucket}; it will be made again"
+        )
     return part
 
 
 def _cover(plan: BookPlan, *, ctx: BookContext) -> tuple[bytes, str] | None:
     if not plan.cover_key:
         return None
-    return book_cover(ctx.render.storage, bucket=plan.output.bucket, key=plan.cover_key, cover_type=plan.cover_type,
-                      limit=ctx.render.settings.cover_max_bytes)  # fmt: skip
+    return book_cover(
+        ctx.render.storage,
+        bucket=plan.output.bucket,
+        key=plan.cover_key,
+        cover_type=plan.cover_type,
+        limit=ctx.render.settings.cover_max_bytes,
+    )

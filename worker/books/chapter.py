@@ -49,41 +49,67 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
     chapter = plan.chapters[chapter_index]
     rate = book_rate(plan, ctx=ctx)
     fmt, bucket, prefix = plan.output.format, plan.output.bucket, plan.output.prefix
-    head, tail, pause = (round(seconds * rate) for seconds in (plan.pauses.head_seconds, plan.pauses.tail_seconds, plan.pauses.chapter_seconds))
+    head, tail, pause = (
+        round(seconds * rate)
+        for seconds in (plan.pauses.head_seconds, plan.pauses.tail_seconds, plan.pauses.chapter_seconds)
+    )
     last = chapter_index == len(plan.chapters) - 1
     # On the way out of a failure (a full disk most of all) nothing stays open: an open file keeps its space when deleted.
     with spool_folder(chapter_index=chapter_index) as folder, contextlib.ExitStack() as opened:
         spool, cues = Path(folder) / "speech.s16", []
-        meter, speech = _decode_and_measure(plan, chapter_index, rate=rate, ctx=ctx, spool=spool, cues=cues, head=head, tail=tail)
+        meter, speech = _decode_and_measure(
+            plan, chapter_index, rate=rate, ctx=ctx, spool=spool, cues=cues, head=head, tail=tail
+        )
         measured = meter.result()
         gain_db = meter.gain_for_rms(target_rms_db=plan.target_rms_db, ceiling_db=CEILING_DB)
 
         # The join's priming frame is part of the pause: it comes off this chapter's half.
         lead_in = head if chapter_index == 0 else max(0, pause // 2 - FRAME_SAMPLES)
-        lead_out = nearest_frames(lead_in + speech + (tail if last else pause - pause // 2), at_least=lead_in + speech) - lead_in - speech
+        lead_out = (
+            nearest_frames(lead_in + speech + (tail if last else pause - pause // 2), at_least=lead_in + speech)
+            - lead_in
+            - speech
+        )
         pre, post = max(head, lead_in), max(tail, lead_out)
 
         path = Path(folder) / f"chapter.{fmt}"
-        writer = AudioFileWriter(path, fmt=fmt, rate=rate, bit_rate=plan.bit_rate,
-                                 metadata={"title": chapter.title, "album": plan.title, "artist": plan.author})  # fmt: skip
+        writer = AudioFileWriter(
+            path,
+            fmt=fmt,
+            rate=rate,
+            bit_rate=plan.bit_rate,
+            metadata={"title": chapter.title, "album": plan.title, "artist": plan.author},
+        )
         opened.callback(writer.discard)
         file_meter, part_meter = LoudnessMeter(rate, levels=False), LoudnessMeter(rate, levels=False)
         frames = AacFrames(Path(folder) / "part.aac", rate=rate)
         opened.callback(frames.discard)
         sample = None
         if plan.retail_sample_seconds and chapter_index == first_body_chapter(plan):
-            sample = RetailSample(Path(folder) / f"sample.{fmt}", plan=plan, rate=rate, cues=cues, head_seconds=plan.pauses.head_seconds)
+            sample = RetailSample(
+                Path(folder) / f"sample.{fmt}", plan=plan, rate=rate, cues=cues, head_seconds=plan.pauses.head_seconds
+            )
             opened.callback(sample.discard)
         spooled = _spooled(spool, rate=rate)
         opened.callback(spooled.close)
         mastered = Mastered(rate=rate, gain_db=gain_db)
         # Each window's encoder and meter in a thread of its own, beside the chain (numpy and FFmpeg release the GIL).
-        with BackgroundWriter([writer.write, *([sample.write] if sample else []), file_meter.add], name="chapter-file") as file_encoder, \
-                BackgroundWriter([frames.write, part_meter.add], name="book-part") as part_encoder:  # fmt: skip
-            windows = _Windows([(pre - head, pre + speech + tail, [file_encoder.write]),
-                                (pre - lead_in, pre + speech + lead_out, [part_encoder.write])])  # fmt: skip
+        with (
+            BackgroundWriter(
+                [writer.write, *([sample.write] if sample else []), file_meter.add], name="chapter-file"
+            ) as file_encoder,
+            BackgroundWriter([frames.write, part_meter.add], name="book-part") as part_encoder,
+        ):
+            windows = _Windows(
+                [
+                    (pre - head, pre + speech + tail, [file_encoder.write]),
+                    (pre - lead_in, pre + speech + lead_out, [part_encoder.write]),
+                ]
+            )
             for blocks in (iter([zeros(pre)]), spooled, iter([zeros(post)]), None):
-                for block in _rebatched(mastered.feed(blocks) if blocks is not None else mastered.finish(), size=int(rate * BLOCK_SECONDS)):
+                for block in _rebatched(
+                    mastered.feed(blocks) if blocks is not None else mastered.finish(), size=int(rate * BLOCK_SECONDS)
+                ):
                     windows.send(block)
             file_encoder.close()
             part_encoder.close()
@@ -96,25 +122,52 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
         if sample is not None:
             sample.close()
             sample_key = keys.book_retail_sample(prefix, plan.book_id, fmt)
-            storage.put_file(bucket, sample_key, str(Path(folder) / f"sample.{fmt}"), content_type=codec.CONTENT_TYPES[fmt])
-            result = {"sample_url": keys.s3_url(bucket, sample_key), "sample_seconds": round(sample.seconds, 3),
-                      "sample_loudness": json.dumps(sample.report())}  # fmt: skip
-        part = BookPart(chapter=chapter_index, rate=rate, config=frames.config, sizes=frames.sizes.copy(), lead_in=lead_in, speech=speech,
-                        true_peak_db=mastered.chain.true_peak_db, cues=cues, meter=part_meter.state())  # fmt: skip
+            storage.put_file(
+                bucket, sample_key, str(Path(folder) / f"sample.{fmt}"), content_type=codec.CONTENT_TYPES[fmt]
+            )
+            result = {
+                "sample_url": keys.s3_url(bucket, sample_key),
+                "sample_seconds": round(sample.seconds, 3),
+                "sample_loudness": json.dumps(sample.report()),
+            }
+        part = BookPart(
+            chapter=chapter_index,
+            rate=rate,
+            config=frames.config,
+            sizes=frames.sizes.copy(),
+            lead_in=lead_in,
+            speech=speech,
+            true_peak_db=mastered.chain.true_peak_db,
+            cues=cues,
+            meter=part_meter.state(),
+        )
         part.save(storage, bucket=bucket, prefix=prefix, book_id=plan.book_id, frames=Path(folder) / "part.aac")
     return {
         "title": chapter.title,
         "gain_db": round(gain_db, 3),
         "duration_seconds": round((head + speech + tail) / rate, 3),
         "output_url": keys.s3_url(bucket, key),
-        "loudness": json.dumps({"measured": acx_report(measured),
-                                "normalized": acx_report(file_meter.result(), true_peak_db=mastered.chain.true_peak_db)}),  # fmt: skip
+        "loudness": json.dumps(
+            {
+                "measured": acx_report(measured),
+                "normalized": acx_report(file_meter.result(), true_peak_db=mastered.chain.true_peak_db),
+            }
+        ),
         **result,
     }
 
 
-def _decode_and_measure(plan: BookPlan, chapter_index: int, *, rate: int, ctx: BookContext, spool: Path, cues: list[Cue],
-                        head: int, tail: int) -> tuple[LoudnessMeter, int]:  # fmt: skip
+def _decode_and_measure(
+    plan: BookPlan,
+    chapter_index: int,
+    *,
+    rate: int,
+    ctx: BookContext,
+    spool: Path,
+    cues: list[Cue],
+    head: int,
+    tail: int,
+) -> tuple[LoudnessMeter, int]:
     """Pass one: the chapter measured as its file will hold it (head and tail included), before mastering; its speech spooled."""
     meter = LoudnessMeter(rate)
     meter.add(zeros(head))

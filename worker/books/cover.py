@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from worker.errors import BadInput
-from worker.support.limits import too_big
 from worker.storage import Storage
+from worker.support.limits import too_big
 
 COVER_FIX = "shrink the image (a JPEG of 1400 to 3000 pixels a side is plenty)"
 
@@ -21,4 +21,11 @@ def book_cover(storage: Storage, *, bucket: str, key: str, cover_type: str, limi
 
 
 def cover_too_big(name: str, *, size: int, limit: int, where: str = "") -> BadInput:
-    return too_big(name, what=f"the book's cover image{where}", size=size, limit=limit, setting="NARRATE_COVER_MAX_BYTES", fix=COVER_FIX)
+    return too_big(
+        name,
+        what=f"the book's cover image{where}",
+        size=size,
+        limit=limit,
+        setting="NARRATE_COVER_MAX_BYTES",
+        fix=COVER_FIX,
+    )

@@ -65,7 +65,9 @@ class Garbage:
     chunks: list[Stored] = field(default_factory=list)
     parts: list[Stored] = field(default_factory=list)
     uploads: list[OpenUpload] = field(default_factory=list)
-    kept: dict[str, int] = field(default_factory=lambda: {"chunks_referenced": 0, "chunks_recent": 0, "parts_of_live_books": 0})
+    kept: dict[str, int] = field(
+        default_factory=lambda: {"chunks_referenced": 0, "chunks_recent": 0, "parts_of_live_books": 0}
+    )
     notes: list[str] = field(default_factory=list)
 
     def to_json(self, *, applied: bool) -> dict[str, Any]:
@@ -73,12 +75,28 @@ class Garbage:
             return {"count": len(items), "bytes": sum(i.size for i in items), "keys": [i.key for i in items]}
 
         uploads = [{"key": u.key, "upload_id": u.upload_id, "started": u.started} for u in self.uploads]
-        return {"bucket": self.bucket, "prefix": self.prefix, "older_than_days": self.older_than_days, "applied": applied,
-                "chunks": stored(self.chunks), "parts": stored(self.parts), "uploads": {"count": len(uploads), "items": uploads},
-                "kept": self.kept, "notes": self.notes}  # fmt: skip
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "older_than_days": self.older_than_days,
+            "applied": applied,
+            "chunks": stored(self.chunks),
+            "parts": stored(self.parts),
+            "uploads": {"count": len(uploads), "items": uploads},
+            "kept": self.kept,
+            "notes": self.notes,
+        }
 
 
-def find(storage: Storage, state: BookState, *, bucket: str, prefix: str = "", older_than_days: float, now: float | None = None) -> Garbage:
+def find(
+    storage: Storage,
+    state: BookState,
+    *,
+    bucket: str,
+    prefix: str = "",
+    older_than_days: float,
+    now: float | None = None,
+) -> Garbage:
     """What `collect` would delete, and what is kept and why. Nothing is changed."""
     now = time.time() if now is None else now
     prefix = prefix.strip("/")
@@ -87,7 +105,7 @@ def find(storage: Storage, state: BookState, *, bucket: str, prefix: str = "", o
     parts: list[tuple[str, Stored]] = []
     young_plans: list[str] = []
     # Listed before the book records are read: a book submitted meanwhile is then seen in Redis, or by its new plan.
-    for where in ([""] if not prefix else ["chunks/", prefix + "/"]):
+    for where in [""] if not prefix else ["chunks/", prefix + "/"]:
         for key, size, modified in storage.walk(bucket, where):
             if _CHUNK.fullmatch(key):
                 chunks.append(Stored(key, size, modified))
@@ -108,7 +126,9 @@ def find(storage: Storage, state: BookState, *, bucket: str, prefix: str = "", o
             garbage.chunks.append(chunk)
     if refs.held and garbage.chunks:
         held = ", ".join(refs.held)
-        garbage.notes.append(f"{len(garbage.chunks)} unreferenced chunk(s) kept this time: what book(s) {held} need is unknown")
+        garbage.notes.append(
+            f"{len(garbage.chunks)} unreferenced chunk(s) kept this time: what book(s) {held} need is unknown"
+        )
         garbage.chunks = []
     for book_id, part in parts:
         if records.get(book_id, {}).get("state", "succeeded") in FINAL_STATES:  # no record: finished or failed long ago
@@ -120,7 +140,9 @@ def find(storage: Storage, state: BookState, *, bucket: str, prefix: str = "", o
     return garbage
 
 
-def referenced(storage: Storage, records: dict[str, dict[str, str]], *, bucket: str, extra_plans: Sequence[str] = ()) -> References:
+def referenced(
+    storage: Storage, records: dict[str, dict[str, str]], *, bucket: str, extra_plans: Sequence[str] = ()
+) -> References:
     """The chunks of every book in `bucket` that has not succeeded (failed ones may be retried), read from their plans;
     `extra_plans` (keys of plan.json files) count too, whatever Redis says: books being submitted right now."""
     refs = References()
@@ -139,10 +161,14 @@ def referenced(storage: Storage, records: dict[str, dict[str, str]], *, bucket: 
         if plan is not None:
             refs.chunks.update(chunk.key for chapter in plan.chapters for chunk in chapter.chunks)
         elif book_state == "failed":
-            refs.notes.append(f"book {book_id} failed and its plan s3://{bucket}/{key} is missing or unreadable: it cannot be retried")
+            refs.notes.append(
+                f"book {book_id} failed and its plan s3://{bucket}/{key} is missing or unreadable: it cannot be retried"
+            )
         else:
             refs.held.append(book_id)
-            refs.notes.append(f"book {book_id} is {book_state} but its plan s3://{bucket}/{key} is missing or unreadable")
+            refs.notes.append(
+                f"book {book_id} is {book_state} but its plan s3://{bucket}/{key} is missing or unreadable"
+            )
     return refs
 
 

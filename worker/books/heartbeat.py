@@ -25,5 +25,7 @@ def heartbeat_period(stale_seconds: float) -> float:
 @contextmanager
 def book_heartbeat(state: BookState, book_id: str, *, stale_seconds: float) -> Iterator[None]:
     """The book `book_id` stays fresh while the body runs."""
-    with kept_alive(lambda: state.touch(book_id), every=heartbeat_period(stale_seconds), name=f"book {book_id[:12]} heartbeat"):
+    with kept_alive(
+        lambda: state.touch(book_id), every=heartbeat_period(stale_seconds), name=f"book {book_id[:12]} heartbeat"
+    ):
         yield

@@ -2,38 +2,60 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from worker import keys
 from worker.books.plan import BookPlan
 
 
-def book_manifest(plan: BookPlan, *, book: dict, marks: list[tuple[str, float, float]], book_key: str, book_report: dict) -> dict:
+def book_manifest(
+    plan: BookPlan, *, book: dict, marks: list[tuple[str, float, float]], book_key: str, book_report: dict
+) -> dict:
     bucket, prefix = plan.output.bucket, plan.output.prefix
     chapters = []
     for chapter, (title, start, end) in zip(plan.chapters, marks):
         state = book["chapters"][chapter.index] if chapter.index < len(book.get("chapters", [])) else {}
         loudness = state.get("loudness") or {}
-        chapters.append({
-            "index": chapter.index, "title": title, "role": chapter.role, "start_seconds": round(start, 3), "end_seconds": round(end, 3),
-            "chunks": len(chapter.chunks), "output_url": state.get("output_url", ""), "gain_db": state.get("gain_db"),
-            "loudness": loudness.get("normalized"), "loudness_before": loudness.get("measured"),
-            # the chunks whose text a lexicon changed, and by which entries
-            "lexicon": [{"chunk": c.index, "key": c.key, "entries": c.lexicon} for c in chapter.chunks if c.lexicon],
-        })  # fmt: skip
+        chapters.append(
+            {
+                "index": chapter.index,
+                "title": title,
+                "role": chapter.role,
+                "start_seconds": round(start, 3),
+                "end_seconds": round(end, 3),
+                "chunks": len(chapter.chunks),
+                "output_url": state.get("output_url", ""),
+                "gain_db": state.get("gain_db"),
+                "loudness": loudness.get("normalized"),
+                "loudness_before": loudness.get("measured"),
+                # the chunks whose text a lexicon changed, and by which entries
+                "lexicon": [
+                    {"chunk": c.index, "key": c.key, "entries": c.lexicon} for c in chapter.chunks if c.lexicon
+                ],
+            }
+        )
     reports = {"book.m4b": book_report}
     sample = next((c["sample_loudness"] for c in book.get("chapters", []) if c.get("sample_loudness")), None)
     if sample:
         reports["sample"] = sample
     return {
         "schema_version": 1,
-        "book_id": plan.book_id, "title": plan.title, "author": plan.author, "source": plan.source,
+        "book_id": plan.book_id,
+        "title": plan.title,
+        "author": plan.author,
+        "source": plan.source,
         "voice_reference": plan.voice.reference_hash if plan.voice.mode == "clips" else plan.voice.reference_id,  # type: ignore[union-attr]
         "fish_model": plan.fish_model,
-        "chunks": {"total": plan.chunk_count, "rendered": book.get("chunks_rendered", 0), "reused": book.get("chunks_reused", 0)},
-        "text_bytes": plan.text_bytes, "bytes_billed": book.get("bytes_billed", 0),
+        "chunks": {
+            "total": plan.chunk_count,
+            "rendered": book.get("chunks_rendered", 0),
+            "reused": book.get("chunks_reused", 0),
+        },
+        "text_bytes": plan.text_bytes,
+        "bytes_billed": book.get("bytes_billed", 0),
         "estimated_cost_usd": book.get("estimated_cost_usd"),
-        "acx_pass": all((c["loudness"] or {}).get("pass") for c in chapters) and all(r["pass"] for r in reports.values()),
+        "acx_pass": all((c["loudness"] or {}).get("pass") for c in chapters)
+        and all(r["pass"] for r in reports.values()),
         "reports": reports,  # the files that are not chapters: the .m4b, and the retail sample
         "chapters": chapters,
         "outputs": {
@@ -45,7 +67,10 @@ def book_manifest(plan: BookPlan, *, book: dict, marks: list[tuple[str, float, f
             "sample": next((c["sample_url"] for c in book.get("chapters", []) if c.get("sample_url")), None),
         },
         "preset": plan.preset,
-        "lexicons": [{"name": ref.name, "sha256": ref.sha256, "url": keys.s3_url(ref.bucket or bucket, ref.key)} for ref in plan.lexicons],
+        "lexicons": [
+            {"name": ref.name, "sha256": ref.sha256, "url": keys.s3_url(ref.bucket or bucket, ref.key)}
+            for ref in plan.lexicons
+        ],
         "submitted_at": plan.submitted_at.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
     }

@@ -36,15 +36,32 @@ class BookPart:
 
     def save(self, storage: Storage, *, bucket: str, prefix: str, book_id: str, frames: Path) -> None:
         """The frames first, then the record: a record in S3 means its frames are there too."""
-        storage.put_file(bucket, keys.book_part(prefix, book_id, self.chapter, "aac"), str(frames), content_type=AAC_TYPE)
-        record = {"chapter": self.chapter, "rate": self.rate, "config": self.config.hex(), "lead_in": self.lead_in,
-                  "speech": self.speech, "true_peak_db": self.true_peak_db,
-                  "cues": [[cue.start, cue.end, cue.text] for cue in self.cues]}  # fmt: skip
+        storage.put_file(
+            bucket, keys.book_part(prefix, book_id, self.chapter, "aac"), str(frames), content_type=AAC_TYPE
+        )
+        record = {
+            "chapter": self.chapter,
+            "rate": self.rate,
+            "config": self.config.hex(),
+            "lead_in": self.lead_in,
+            "speech": self.speech,
+            "true_peak_db": self.true_peak_db,
+            "cues": [[cue.start, cue.end, cue.text] for cue in self.cues],
+        }
         buffer = io.BytesIO()
         # sizes big-endian, as the .m4b's index holds them: the book task uses them as they are
-        np.savez(buffer, sizes=self.sizes.astype(">u4"), record=np.frombuffer(json.dumps(record).encode(), dtype=np.uint8),
-                 **{f"meter_{name}": value for name, value in self.meter.items()})  # fmt: skip
-        storage.put(bucket, keys.book_part(prefix, book_id, self.chapter, "npz"), buffer.getvalue(), content_type="application/octet-stream")
+        np.savez(
+            buffer,
+            sizes=self.sizes.astype(">u4"),
+            record=np.frombuffer(json.dumps(record).encode(), dtype=np.uint8),
+            **{f"meter_{name}": value for name, value in self.meter.items()},
+        )
+        storage.put(
+            bucket,
+            keys.book_part(prefix, book_id, self.chapter, "npz"),
+            buffer.getvalue(),
+            content_type="application/octet-stream",
+        )
 
 
 def load_part(storage: Storage, *, bucket: str, prefix: str, book_id: str, chapter: int) -> BookPart | None:
@@ -58,10 +75,25 @@ def load_part(storage: Storage, *, bucket: str, prefix: str, book_id: str, chapt
         sizes = arrays["sizes"]
     if storage.size(bucket, keys.book_part(prefix, book_id, chapter, "aac")) != int(sizes.sum(dtype=np.int64)):
         return None  # frames gone, or not what the record says: the part is made again
-    return BookPart(chapter=record["chapter"], rate=record["rate"], config=bytes.fromhex(record["config"]), sizes=sizes,
-                    lead_in=record["lead_in"], speech=record["speech"], true_peak_db=record["true_peak_db"],
-                    cues=[Cue(start=s, end=e, text=t) for s, e, t in record["cues"]], meter=meter)  # fmt: skip
+    return BookPart(
+        chapter=record["chapter"],
+        rate=record["rate"],
+        config=bytes.fromhex(record["config"]),
+        sizes=sizes,
+        lead_in=record["lead_in"],
+        speech=record["speech"],
+        true_peak_db=record["true_peak_db"],
+        cues=[Cue(start=s, end=e, text=t) for s, e, t in record["cues"]],
+        meter=meter,
+    )
 
 
 def delete_parts(storage: Storage, *, bucket: str, prefix: str, book_id: str, chapters: int) -> None:
-    storage.delete_many(bucket, [keys.book_part(prefix, book_id, chapter, extension) for chapter in range(chapters) for extension in ("aac", "npz")])
+    storage.delete_many(
+        bucket,
+        [
+            keys.book_part(prefix, book_id, chapter, extension)
+            for chapter in range(chapters)
+            for extension in ("aac", "npz")
+        ],
+    )

@@ -62,10 +62,13 @@ class BookPlan(_Strict):
     target_rms_db: float = -20.0
     preset: str = Field("standard", description="How the audio is made for where it goes (worker.books.presets).")
     synthesis: Synthesis = Synthesis()  # asked of Fish for every chunk; its sample rate is every file's
-    lexicons: list[LexiconRef] = Field(default_factory=list, description="Applied to every chapter's text before it was chunked.")
+    lexicons: list[LexiconRef] = Field(
+        default_factory=list, description="Applied to every chapter's text before it was chunked."
+    )
     bit_rate: int | None = Field(None, description="Chapter files' bit rate; None: the format's default.")
     retail_sample_seconds: tuple[float, float] | None = Field(
-        None, description="A sample file of this many seconds (at least, at most) from the start of the first body chapter."
+        None,
+        description="A sample file of this many seconds (at least, at most) from the start of the first body chapter.",
     )
     notify_url: str | None = None
     submitted_at: datetime
@@ -99,8 +102,16 @@ def voice_identity(voice: Voice) -> str:
 
 
 def plan_chapter(
-    *, index: int, title: str, text: str, voice: Voice, model: str, max_bytes: int, synthesis: Synthesis = Synthesis(),
-    role: str = "body", lexicon: Lexicon | None = None,
+    *,
+    index: int,
+    title: str,
+    text: str,
+    voice: Voice,
+    model: str,
+    max_bytes: int,
+    synthesis: Synthesis = Synthesis(),
+    role: str = "body",
+    lexicon: Lexicon | None = None,
 ) -> PlanChapter:
     """Chunks of one chapter: each paragraph split on its own, so pauses land between paragraphs.
 
@@ -110,25 +121,37 @@ def plan_chapter(
     replaced = (lexicon or Lexicon()).apply(text)
     pieces = [
         (piece, position == 0)
-        for paragraph in replaced.text.split("\n\n") if paragraph.strip()
+        for paragraph in replaced.text.split("\n\n")
+        if paragraph.strip()
         for position, piece in enumerate(split_text(paragraph, max_bytes=max_bytes))
-    ]  # fmt: skip
+    ]
     applied = replaced.entries_in([piece for piece, _ in pieces]) if replaced.spans else [[] for _ in pieces]
     chunks = [
-        PlanChunk(index=number, text=piece, paragraph_start=starts, lexicon=entries,
-                  key=keys.chunk_audio(keys.chunk_hash(piece, voice=identity, model=model, synthesis=synthesis.address())))
+        PlanChunk(
+            index=number,
+            text=piece,
+            paragraph_start=starts,
+            lexicon=entries,
+            key=keys.chunk_audio(keys.chunk_hash(piece, voice=identity, model=model, synthesis=synthesis.address())),
+        )
         for number, ((piece, starts), entries) in enumerate(zip(pieces, applied))
-    ]  # fmt: skip
+    ]
     return PlanChapter(index=index, title=title, chunks=chunks, role=role)  # type: ignore[arg-type]
 
 
 def chunk_messages(plan: BookPlan) -> list[ChunkMessage]:
     return [
         ChunkMessage(
-            book_id=plan.book_id, bucket=plan.output.bucket, prefix=plan.output.prefix,
-            chapter=chapter.index, index=chunk.index, text=chunk.text, key=chunk.key, voice=plan.voice,
+            book_id=plan.book_id,
+            bucket=plan.output.bucket,
+            prefix=plan.output.prefix,
+            chapter=chapter.index,
+            index=chunk.index,
+            text=chunk.text,
+            key=chunk.key,
+            voice=plan.voice,
             synthesis=plan.synthesis,
-        )  # fmt: skip
+        )
         for chapter in plan.chapters
         for chunk in chapter.chunks
     ]

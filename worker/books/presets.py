@@ -30,12 +30,19 @@ PRESETS = {
     preset.name: preset
     for preset in (
         Preset("standard", "mastered to -20 dB RMS, peaks under -4 dB, room tone; the format asked for at Fish's rate"),
-        Preset("acx", "standard, as MP3 44.1 kHz 192 kbps CBR mono, chapters of at most 120 minutes, opening and closing"
-               " credits, a retail sample: the audiobook store's rules",
-               format="mp3", bit_rate=192_000, synthesis=Synthesis(sample_rate=44_100), credits=True,
-               max_chapter_minutes=120, retail_sample_seconds=(60, 300)),
+        Preset(
+            "acx",
+            "standard, as MP3 44.1 kHz 192 kbps CBR mono, chapters of at most 120 minutes, opening and closing"
+            " credits, a retail sample: the audiobook store's rules",
+            format="mp3",
+            bit_rate=192_000,
+            synthesis=Synthesis(sample_rate=44_100),
+            credits=True,
+            max_chapter_minutes=120,
+            retail_sample_seconds=(60, 300),
+        ),
     )
-}  # fmt: skip
+}
 DEFAULT_PRESET = "standard"
 
 

@@ -37,7 +37,9 @@ class Enqueue:
     book: Callable[[str, str, str], None]  # book_id, bucket, prefix
 
 
-def reconcile(*, ctx: BookContext, enqueue: Enqueue, stale_seconds: float, busy: Collection[str] = ()) -> dict[str, int]:
+def reconcile(
+    *, ctx: BookContext, enqueue: Enqueue, stale_seconds: float, busy: Collection[str] = ()
+) -> dict[str, int]:
     """`busy`: books with a message in a queue or held by a live worker (worker.infra.broker.in_flight). A quiet
     busy book is waiting its turn, not stuck, and re-sending its work would only duplicate it.
 
@@ -48,7 +50,11 @@ def reconcile(*, ctx: BookContext, enqueue: Enqueue, stale_seconds: float, busy:
         if book_id in busy:
             continue
         book = ctx.state.get(book_id)
-        if book is None or now - float(book.get("updated_at", 0)) < stale_seconds or book.get("state") in ("succeeded", "failed"):
+        if (
+            book is None
+            or now - float(book.get("updated_at", 0)) < stale_seconds
+            or book.get("state") in ("succeeded", "failed")
+        ):
             continue
         try:
             _resend(book_id, bucket=book["bucket"], prefix=book["prefix"], ctx=ctx, enqueue=enqueue, counts=counts)
@@ -70,7 +76,9 @@ def reconcile(*, ctx: BookContext, enqueue: Enqueue, stale_seconds: float, busy:
     return counts
 
 
-def _resend(book_id: str, *, bucket: str, prefix: str, ctx: BookContext, enqueue: Enqueue, counts: dict[str, int]) -> None:
+def _resend(
+    book_id: str, *, bucket: str, prefix: str, ctx: BookContext, enqueue: Enqueue, counts: dict[str, int]
+) -> None:
     plan = _fresh_plan(ctx, bucket=bucket, prefix=prefix, book_id=book_id)
     finished_chapters = ctx.state.chapters_done(book_id)
     for chapter in plan.chapters:
@@ -80,7 +88,9 @@ def _resend(book_id: str, *, bucket: str, prefix: str, ctx: BookContext, enqueue
         if len(done) == len(chapter.chunks):
             # All counted done, yet the chapter never finished: a chunk's audio may have been lost.
             for chunk in chapter.chunks:
-                if not ctx.render.storage.exists(bucket, chunk.key) and ctx.state.chunk_lost(book_id, chapter.index, chunk.index):
+                if not ctx.render.storage.exists(bucket, chunk.key) and ctx.state.chunk_lost(
+                    book_id, chapter.index, chunk.index
+                ):
                     done.discard(chunk.index)
         missing = [m for m in chunk_messages(plan) if m.chapter == chapter.index and m.index not in done]
         for message in missing:
@@ -103,10 +113,14 @@ def _fresh_plan(ctx: BookContext, *, bucket: str, prefix: str, book_id: str) -> 
     except ValidationError as exc:
         first = exc.errors()[0]
         problem = f"{'.'.join(str(p) for p in first['loc']) or 'the file'}: {first['msg']}"
-        raise PermanentError(f"its plan {where} no longer validates ({exc.error_count()} problem(s), first {problem}):"
-                             " it was changed after submit; submit the book again") from exc  # fmt: skip
+        raise PermanentError(
+            f"its plan {where} no longer validates ({exc.error_count()} problem(s), first {problem}):"
+            " it was changed after submit; submit the book again"
+        ) from exc
     except StorageRejected as exc:  # the bucket is gone, or no longer ours to read
-        raise PermanentError(f"the reconciler cannot read its plan: {exc}; once that is fixed, submit the book again") from exc
+        raise PermanentError(
+            f"the reconciler cannot read its plan: {exc}; once that is fixed, submit the book again"
+        ) from exc
     except PermanentError as exc:  # no such object
         raise PermanentError(f"{exc}: put it back, or submit the book again") from exc
 

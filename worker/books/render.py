@@ -51,7 +51,9 @@ class BookContext:
             return plan
         raw = self.render.storage.get(bucket, keys.book_plan(prefix, book_id))
         if raw is None:
-            raise PermanentError(f"the plan of book {book_id} is missing at s3://{bucket}/{keys.book_plan(prefix, book_id)}")
+            raise PermanentError(
+                f"the plan of book {book_id} is missing at s3://{bucket}/{keys.book_plan(prefix, book_id)}"
+            )
         plan = BookPlan.model_validate_json(raw)
         check_plan(plan, book_id=book_id, bucket=bucket, prefix=prefix)
         self.plans[book_id] = plan
@@ -72,10 +74,14 @@ def zeros(samples: int) -> np.ndarray:
     return np.zeros(samples, dtype=np.float32)
 
 
-def chapter_pcm(plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookContext, cues: list[Cue] | None = None) -> Iterator[np.ndarray]:
+def chapter_pcm(
+    plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookContext, cues: list[Cue] | None = None
+) -> Iterator[np.ndarray]:
     """The chapter as mono float blocks at `rate`, pauses included; fills `cues` with chunk times from its first word."""
     position = 0.0
-    fetched = read_ahead([chunk.key for chunk in chapter.chunks], lambda key: chunk_data(plan, key, ctx=ctx), ahead=READ_AHEAD)
+    fetched = read_ahead(
+        [chunk.key for chunk in chapter.chunks], lambda key: chunk_data(plan, key, ctx=ctx), ahead=READ_AHEAD
+    )
     for number, (chunk, data) in enumerate(zip(chapter.chunks, fetched)):
         if number:
             seconds = plan.pauses.paragraph_seconds if chunk.paragraph_start else plan.pauses.sentence_seconds

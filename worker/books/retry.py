@@ -17,7 +17,9 @@ def retry_book(book_id: str, *, ctx: BookContext, enqueue: Enqueue) -> dict[str,
     """What was sent again (worker.books.reconcile's counts); BadInput for a book that cannot be retried."""
     state = ctx.state.state_of(book_id)
     if not state:
-        raise BadInput(f"{book_id}: no such book (or its record has expired: submit it again, its stored chunks are reused)")
+        raise BadInput(
+            f"{book_id}: no such book (or its record has expired: submit it again, its stored chunks are reused)"
+        )
     if state == "succeeded":
         raise BadInput(f"{book_id}: has finished; nothing to retry")
     if state == "failed" and not ctx.state.reopen(book_id):

@@ -28,8 +28,13 @@ class RetailSample:
     def __init__(self, path: Path, *, plan: BookPlan, rate: int, cues: list[Cue], head_seconds: float) -> None:
         assert plan.retail_sample_seconds is not None
         shortest, longest = plan.retail_sample_seconds
-        self._writer = AudioFileWriter(path, fmt=plan.output.format, rate=rate, bit_rate=plan.bit_rate,
-                                       metadata={"title": f"{plan.title} (sample)", "artist": plan.author})  # fmt: skip
+        self._writer = AudioFileWriter(
+            path,
+            fmt=plan.output.format,
+            rate=rate,
+            bit_rate=plan.bit_rate,
+            metadata={"title": f"{plan.title} (sample)", "artist": plan.author},
+        )
         self._rate, self._cues, self._head = rate, cues, head_seconds
         self._shortest, self._longest = shortest, longest
         self._tail = RoomTone(rate=rate).seconds(plan.pauses.tail_seconds)

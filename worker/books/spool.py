@@ -26,10 +26,11 @@ SPOOL_SAMPLE_BYTES = 2  # pass one spools the speech as 16-bit mono samples
 def spool_folder(*, chapter_index: int) -> contextlib.AbstractContextManager[Path]:
     """A fresh folder for one chapter's files, removed on the way out; a full disk becomes a DiskFull to retry."""
     return scratch_folder(
-        kind="chapter", doing=f"spooling chapter {chapter_index}",
+        kind="chapter",
+        doing=f"spooling chapter {chapter_index}",
         fix=f"free space under {tempfile.gettempdir()} or give the assembly workers more (NARRATE_SPOOL_LIMIT_BYTES"
-            " per task); the chapter is retried",
-    )  # fmt: skip
+        " per task); the chapter is retried",
+    )
 
 
 def spool_bytes(*, seconds: float, rate: int, fmt: str, bit_rate: int | None, sample_seconds: float = 0.0) -> int:
@@ -55,4 +56,8 @@ def sweep_at_start(*, stale_after: float) -> None:
         log.warning("could not sweep stale scratch folders: %s", exc)
         return
     if removed:
-        log.info("removed %d scratch folder(s) left by stopped processes: %s", len(removed), ", ".join(p.name for p in removed))
+        log.info(
+            "removed %d scratch folder(s) left by stopped processes: %s",
+            len(removed),
+            ", ".join(p.name for p in removed),
+        )

@@ -30,7 +30,8 @@ if ttl > 0 then for i = 1, #KEYS - 1 do redis.call('PEXPIRE', KEYS[i], ttl) end 
 """
 
 # KEYS: chapter done-set, chapter hash, book hash. ARGV: index, rendered (0/1), billed bytes, now.
-_CHUNK_DONE = """
+_CHUNK_DONE = (
+    """
 if redis.call('EXISTS', KEYS[3]) == 0 then return -2 end
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
 local remaining = redis.call('HINCRBY', KEYS[2], 'remaining', -1)
@@ -41,9 +42,12 @@ redis.call('HINCRBY', KEYS[3], 'bytes_billed', tonumber(ARGV[3]))
 redis.call('HSET', KEYS[3], 'updated_at', ARGV[4])
 local state = redis.call('HGET', KEYS[3], 'state')
 if state == 'queued' then redis.call('HSET', KEYS[3], 'state', 'rendering') end
-""" + _SAME_EXPIRY + """
+"""
+    + _SAME_EXPIRY
+    + """
 return remaining
 """
+)
 
 # KEYS: chapter done-set, chapter hash, book hash. ARGV: index. Undoes one completion (its audio was lost).
 _CHUNK_UNDONE = """
@@ -54,21 +58,29 @@ return 1
 """
 
 # KEYS: chapters-done set, book hash. ARGV: chapter index, now.
-_CHAPTER_DONE = """
+_CHAPTER_DONE = (
+    """
 if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
-""" + _SAME_EXPIRY + """
+"""
+    + _SAME_EXPIRY
+    + """
 return redis.call('HINCRBY', KEYS[2], 'chapters_remaining', -1)
 """
+)
 
 # KEYS: the hash to write (the book's or a chapter's), book hash. ARGV: field, value pairs.
-_UPDATE = """
+_UPDATE = (
+    """
 if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
-""" + _SAME_EXPIRY + """
+"""
+    + _SAME_EXPIRY
+    + """
 return 1
 """
+)
 
 # KEYS: active-books set, book hash, then every other key of the book. ARGV: book id, TTL seconds, field, value
 # pairs. Only the first finish counts; a book whose hash is gone (expired, never made) stays gone.
@@ -95,9 +107,27 @@ return 1
 DEFAULT_TTL_SECONDS = 30 * 86400
 FINAL_STATES = ("succeeded", "failed")  # a book in one of these has finished; its keys expire
 
-_INTS = ("chapters_total", "chapters_remaining", "chunks_total", "chunks_done", "chunks_rendered",
-         "chunks_reused", "bytes_billed", "cached_at_submit", "remaining", "text_bytes")  # fmt: skip
-_FLOATS = ("updated_at", "submitted_at", "finished_at", "gain_db", "duration_seconds", "estimated_cost_usd", "sample_seconds")
+_INTS = (
+    "chapters_total",
+    "chapters_remaining",
+    "chunks_total",
+    "chunks_done",
+    "chunks_rendered",
+    "chunks_reused",
+    "bytes_billed",
+    "cached_at_submit",
+    "remaining",
+    "text_bytes",
+)
+_FLOATS = (
+    "updated_at",
+    "submitted_at",
+    "finished_at",
+    "gain_db",
+    "duration_seconds",
+    "estimated_cost_usd",
+    "sample_seconds",
+)
 _JSON = ("loudness", "sample_loudness")  # a chapter's report (before and after mastering), the retail sample's
 
 
@@ -124,40 +154,72 @@ class BookState:
     def create(self, plan: BookPlan, *, cached: int, estimated_cost_usd: float, notify_url: str | None) -> None:
         now = time.time()
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(keys.book_record(plan.book_id), mapping={
-            "book_id": plan.book_id, "state": "queued", "title": plan.title, "author": plan.author,
-            "bucket": plan.output.bucket, "prefix": plan.output.prefix, "format": plan.output.format,
-            "chapters_total": len(plan.chapters), "chapters_remaining": len(plan.chapters),
-            "chunks_total": plan.chunk_count, "chunks_done": 0, "chunks_rendered": 0, "chunks_reused": 0,
-            "bytes_billed": 0, "text_bytes": plan.text_bytes, "cached_at_submit": cached,
-            "estimated_cost_usd": estimated_cost_usd, "notify_url": notify_url or "",
-            "submitted_at": now, "updated_at": now,
-        })  # fmt: skip
+        pipe.hset(
+            keys.book_record(plan.book_id),
+            mapping={
+                "book_id": plan.book_id,
+                "state": "queued",
+                "title": plan.title,
+                "author": plan.author,
+                "bucket": plan.output.bucket,
+                "prefix": plan.output.prefix,
+                "format": plan.output.format,
+                "chapters_total": len(plan.chapters),
+                "chapters_remaining": len(plan.chapters),
+                "chunks_total": plan.chunk_count,
+                "chunks_done": 0,
+                "chunks_rendered": 0,
+                "chunks_reused": 0,
+                "bytes_billed": 0,
+                "text_bytes": plan.text_bytes,
+                "cached_at_submit": cached,
+                "estimated_cost_usd": estimated_cost_usd,
+                "notify_url": notify_url or "",
+                "submitted_at": now,
+                "updated_at": now,
+            },
+        )
         for chapter in plan.chapters:
-            pipe.hset(keys.book_chapter(plan.book_id, chapter.index), mapping={
-                "title": chapter.title, "chunks_total": len(chapter.chunks), "remaining": len(chapter.chunks),
-                "state": "rendering", "updated_at": now,
-            })  # fmt: skip
+            pipe.hset(
+                keys.book_chapter(plan.book_id, chapter.index),
+                mapping={
+                    "title": chapter.title,
+                    "chunks_total": len(chapter.chunks),
+                    "remaining": len(chapter.chunks),
+                    "state": "rendering",
+                    "updated_at": now,
+                },
+            )
         pipe.sadd(keys.active_books(), plan.book_id)
         pipe.execute()
 
     def chunk_done(self, book_id: str, chapter: int, index: int, *, rendered: bool, billed_bytes: int) -> bool:
         """Record one finished chunk; True for exactly the call that finishes its chapter."""
         remaining = self._chunk_done(
-            keys=[keys.book_chapter_chunks_done(book_id, chapter), keys.book_chapter(book_id, chapter), keys.book_record(book_id)],
+            keys=[
+                keys.book_chapter_chunks_done(book_id, chapter),
+                keys.book_chapter(book_id, chapter),
+                keys.book_record(book_id),
+            ],
             args=[index, int(rendered), billed_bytes if rendered else 0, time.time()],
         )
         return int(remaining) == 0
 
     def chunk_lost(self, book_id: str, chapter: int, index: int) -> bool:
         """A chunk counted as done whose audio is gone: count it as not done, so it is rendered again."""
-        keys_ = [keys.book_chapter_chunks_done(book_id, chapter), keys.book_chapter(book_id, chapter), keys.book_record(book_id)]
+        keys_ = [
+            keys.book_chapter_chunks_done(book_id, chapter),
+            keys.book_chapter(book_id, chapter),
+            keys.book_record(book_id),
+        ]
         return bool(self._chunk_undone(keys=keys_, args=[index]))
 
     def chapter_done(self, book_id: str, chapter: int, **fields: Any) -> bool:
         """Record one assembled chapter; True for exactly the call that finishes the book's chapters."""
         self.set_chapter(book_id, chapter, state="done", **fields)
-        remaining = self._chapter_done(keys=[keys.book_chapters_done(book_id), keys.book_record(book_id)], args=[chapter, time.time()])
+        remaining = self._chapter_done(
+            keys=[keys.book_chapters_done(book_id), keys.book_record(book_id)], args=[chapter, time.time()]
+        )
         return int(remaining) == 0
 
     def done_indexes(self, book_id: str, chapter: int) -> set[int]:
@@ -199,7 +261,11 @@ class BookState:
     def _all_keys(self, book_id: str) -> list[str]:
         """The active set, the book's hash, then its other keys (chapter hashes and done-sets, chapters done, attempts)."""
         chapters = int(float(self._redis.hget(keys.book_record(book_id), "chapters_total") or 0))
-        per_chapter = [k for i in range(chapters) for k in (keys.book_chapter(book_id, i), keys.book_chapter_chunks_done(book_id, i))]
+        per_chapter = [
+            k
+            for i in range(chapters)
+            for k in (keys.book_chapter(book_id, i), keys.book_chapter_chunks_done(book_id, i))
+        ]
         book = [keys.book_chapters_done(book_id), keys.book_attempts(book_id)]
         return [keys.active_books(), keys.book_record(book_id), *per_chapter, *book]
 
@@ -210,7 +276,9 @@ class BookState:
         """Every book Redis still holds (rendering, or finished and not yet expired): id -> state, bucket, prefix.
 
         A SCAN of the whole keyspace: for operators' tools (`narrate gc`), not for tasks."""
-        ids = [k.decode().rsplit(":", 1)[1] for k in self._redis.scan_iter(match=keys.book_record("?" * 32), count=1000)]
+        ids = [
+            k.decode().rsplit(":", 1)[1] for k in self._redis.scan_iter(match=keys.book_record("?" * 32), count=1000)
+        ]
         pipe = self._redis.pipeline(transaction=False)
         for book_id in ids:
             pipe.hmget(keys.book_record(book_id), "state", "bucket", "prefix")

@@ -21,7 +21,10 @@ def _stamp(seconds: float, *, separator: str) -> str:
 
 
 def to_srt(cues: list[Cue]) -> str:
-    blocks = [f"{n}\n{_stamp(c.start, separator=',')} --> {_stamp(c.end, separator=',')}\n{c.text}\n" for n, c in enumerate(cues, start=1)]
+    blocks = [
+        f"{n}\n{_stamp(c.start, separator=',')} --> {_stamp(c.end, separator=',')}\n{c.text}\n"
+        for n, c in enumerate(cues, start=1)
+    ]
     return "\n".join(blocks)
 
 

@@ -11,7 +11,6 @@ from celery import Task, signals
 from pydantic import ValidationError
 
 from worker import keys
-from worker.observability import metrics
 from worker.app import ASSEMBLY_QUEUE, QUEUE, app
 from worker.books.book import assemble_book
 from worker.books.chapter import assemble_chapter
@@ -21,8 +20,13 @@ from worker.books.plan import ChunkMessage
 from worker.books.reconcile import Enqueue, reconcile
 from worker.books.spool import sweep_at_start
 from worker.books.units import AssemblyUnit, ChapterUnit, ChunkUnit, NotifyUnit
-from worker.books.validate import InvalidBookMessage, check_book_owner, check_book_step, check_chunk_in_plan, check_chunk_message
-from worker.infra.broker import in_flight
+from worker.books.validate import (
+    InvalidBookMessage,
+    check_book_owner,
+    check_book_step,
+    check_chunk_in_plan,
+    check_chunk_message,
+)
 from worker.contract import (
     BOOK_ASSEMBLE_TASK,
     BOOK_CHAPTER_TASK,
@@ -30,6 +34,8 @@ from worker.contract import (
     BOOK_NOTIFY_TASK,
     BOOK_RECONCILE_TASK,
 )
+from worker.infra.broker import in_flight
+from worker.observability import metrics
 from worker.observability.events import event
 from worker.policy.task import PolicyTask
 from worker.runtime import book_context
@@ -90,9 +96,20 @@ class ChunkTask(BookTask):
         with ctx.render.leases.hold(held_chunk_key(chunk)) if ctx.render.leases else contextlib.nullcontext():
             rendered, billed = render_chunk(chunk, ctx=ctx)
         metrics.CHUNKS.labels(state="rendered" if rendered else "reused").inc()
-        event(log, logging.INFO, "book %s: chunk %d.%d %s", chunk.book_id, chunk.chapter, chunk.index, "rendered" if rendered else "reused",
-              book_id=chunk.book_id, chapter=chunk.chapter, chunk=chunk.index, state="rendered" if rendered else "reused",
-              text_bytes=billed)  # fmt: skip
+        event(
+            log,
+            logging.INFO,
+            "book %s: chunk %d.%d %s",
+            chunk.book_id,
+            chunk.chapter,
+            chunk.index,
+            "rendered" if rendered else "reused",
+            book_id=chunk.book_id,
+            chapter=chunk.chapter,
+            chunk=chunk.index,
+            state="rendered" if rendered else "reused",
+            text_bytes=billed,
+        )
         if ctx.state.chunk_done(chunk.book_id, chunk.chapter, chunk.index, rendered=rendered, billed_bytes=billed):
             enqueue_chapter(chunk.book_id, chunk.bucket, chunk.prefix, chunk.chapter)
 
@@ -113,7 +130,9 @@ class ChapterTask(BookTask):
         book_id, bucket, prefix, chapter = _book_args(args, kwargs, ("book_id", "bucket", "prefix", "chapter"))
         if not self.inside_its_book(book_id, bucket=bucket, prefix=prefix, chapter=chapter):
             return None
-        return ChapterUnit(book_context().state, book_id, bucket=bucket, prefix=prefix, chapter=int(chapter), settings=get_settings())
+        return ChapterUnit(
+            book_context().state, book_id, bucket=bucket, prefix=prefix, chapter=int(chapter), settings=get_settings()
+        )
 
     def perform(self, unit: ChapterUnit) -> None:
         book_id, bucket, prefix, chapter = unit.book_id, unit.bucket, unit.prefix, unit.chapter
@@ -126,8 +145,18 @@ class ChapterTask(BookTask):
             fields = assemble_chapter(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), chapter, ctx=ctx)
         seconds = time.perf_counter() - started
         metrics.ASSEMBLY_SECONDS.labels(kind="chapter").observe(seconds)
-        event(log, logging.INFO, "book %s: chapter %d assembled in %.1fs", book_id, chapter, seconds, book_id=book_id, chapter=chapter,
-              seconds=round(seconds, 3), audio_seconds=fields.get("duration_seconds"))  # fmt: skip
+        event(
+            log,
+            logging.INFO,
+            "book %s: chapter %d assembled in %.1fs",
+            book_id,
+            chapter,
+            seconds,
+            book_id=book_id,
+            chapter=chapter,
+            seconds=round(seconds, 3),
+            audio_seconds=fields.get("duration_seconds"),
+        )
         if ctx.state.chapter_done(book_id, chapter, **fields):
             enqueue_book(book_id, bucket, prefix)
 
@@ -152,12 +181,26 @@ class AssembleTask(BookTask):
             manifest = assemble_book(ctx.plan(bucket=bucket, prefix=prefix, book_id=book_id), ctx=ctx)
         seconds = time.perf_counter() - started
         metrics.ASSEMBLY_SECONDS.labels(kind="book").observe(seconds)
-        finished = ctx.state.finish(book_id, state="succeeded", output_url=manifest["outputs"]["m4b"], error="",
-                                    manifest_url=keys.s3_url(bucket, keys.book_manifest(prefix, book_id)))  # fmt: skip
+        finished = ctx.state.finish(
+            book_id,
+            state="succeeded",
+            output_url=manifest["outputs"]["m4b"],
+            error="",
+            manifest_url=keys.s3_url(bucket, keys.book_manifest(prefix, book_id)),
+        )
         if not finished:
             return  # a duplicate assembly finished it first, and sent its webhook
-        event(log, logging.INFO, "book %s finished: %s", book_id, manifest["outputs"]["m4b"], book_id=book_id, seconds=round(seconds, 3),
-              chunks=manifest["chunks"]["total"], text_bytes=manifest["bytes_billed"])  # fmt: skip
+        event(
+            log,
+            logging.INFO,
+            "book %s finished: %s",
+            book_id,
+            manifest["outputs"]["m4b"],
+            book_id=book_id,
+            seconds=round(seconds, 3),
+            chunks=manifest["chunks"]["total"],
+            text_bytes=manifest["bytes_billed"],
+        )
         if (ctx.state.get(book_id) or {}).get("notify_url"):
             notify.apply_async((book_id,), queue=ASSEMBLY_QUEUE)
 
@@ -174,11 +217,17 @@ class NotifyTask(PolicyTask):
         if not book.get("notify_url"):
             return
         payload = {
-            "event": "book.finished", "book_id": unit.book_id, "state": book.get("state"), "title": book.get("title"),
-            "m4b_url": book.get("output_url"), "manifest_url": book.get("manifest_url"), "error": book.get("error") or None,
-            "chunks_rendered": book.get("chunks_rendered"), "chunks_reused": book.get("chunks_reused"),
+            "event": "book.finished",
+            "book_id": unit.book_id,
+            "state": book.get("state"),
+            "title": book.get("title"),
+            "m4b_url": book.get("output_url"),
+            "manifest_url": book.get("manifest_url"),
+            "error": book.get("error") or None,
+            "chunks_rendered": book.get("chunks_rendered"),
+            "chunks_reused": book.get("chunks_reused"),
             "bytes_billed": book.get("bytes_billed"),
-        }  # fmt: skip
+        }
         deliver(unit, book["notify_url"], payload)
 
 
@@ -194,9 +243,15 @@ class ReconcileTask(Task):
         ctx = book_context()
         stale_seconds = get_settings().reconcile_stale_seconds
         # Live work keeps its book fresh, so a quiet book's delivery older than the stale limit is a dead worker's.
-        busy = in_flight(ctx.state.client, (QUEUE, ASSEMBLY_QUEUE), delivered_after=time.time() - stale_seconds).book_ids
-        counts = reconcile(ctx=ctx, enqueue=Enqueue(chunk=enqueue_chunk, chapter=enqueue_chapter, book=enqueue_book),
-                           stale_seconds=stale_seconds, busy=busy)  # fmt: skip
+        busy = in_flight(
+            ctx.state.client, (QUEUE, ASSEMBLY_QUEUE), delivered_after=time.time() - stale_seconds
+        ).book_ids
+        counts = reconcile(
+            ctx=ctx,
+            enqueue=Enqueue(chunk=enqueue_chunk, chapter=enqueue_chapter, book=enqueue_book),
+            stale_seconds=stale_seconds,
+            busy=busy,
+        )
         if counts["books"]:
             log.info("reconciler re-sent work for stalled books: %s", counts)
         return counts

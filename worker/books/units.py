@@ -14,8 +14,8 @@ from typing import Any
 import redis
 
 from worker import keys
-from worker.observability import metrics
 from worker.books.state import BookState
+from worker.observability import metrics
 from worker.policy.failures import Attempts, Unit
 from worker.settings import Settings
 from worker.webhooks.outcome import WebhookOutcome
@@ -34,8 +34,17 @@ def first_words(text: str, *, words: int = FIRST_WORDS) -> str:
 class BookUnit(Unit):
     """One of a book's units; `field` names it in the book's attempts hash."""
 
-    def __init__(self, state: BookState, book_id: str, *, field: str, label: str, settings: Settings,
-                 max_attempts: int | None = None, **fields: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        state: BookState,
+        book_id: str,
+        *,
+        field: str,
+        label: str,
+        settings: Settings,
+        max_attempts: int | None = None,
+        **fields: Any,
+    ) -> None:
         super().__init__(max_attempts=max_attempts or settings.max_attempts)
         self.state = state
         self.book_id = book_id
@@ -80,9 +89,15 @@ class BookUnit(Unit):
 
 class ChunkUnit(BookUnit):
     def __init__(self, state: BookState, chunk: Any, *, settings: Settings) -> None:
-        super().__init__(state, chunk.book_id, field=f"chunk:{chunk.chapter}.{chunk.index}", settings=settings,
-                         label=f'chapter {chunk.chapter + 1}, chunk {chunk.index + 1} ("{first_words(chunk.text)}")',
-                         chapter=chunk.chapter, chunk=chunk.index)  # fmt: skip
+        super().__init__(
+            state,
+            chunk.book_id,
+            field=f"chunk:{chunk.chapter}.{chunk.index}",
+            settings=settings,
+            label=f'chapter {chunk.chapter + 1}, chunk {chunk.index + 1} ("{first_words(chunk.text)}")',
+            chapter=chunk.chapter,
+            chunk=chunk.index,
+        )
         self.chunk = chunk
 
     def fail(self, reason: str) -> None:
@@ -91,9 +106,17 @@ class ChunkUnit(BookUnit):
 
 
 class ChapterUnit(BookUnit):
-    def __init__(self, state: BookState, book_id: str, *, bucket: str, prefix: str, chapter: int, settings: Settings) -> None:
-        super().__init__(state, book_id, field=f"chapter:{chapter}", label=f"chapter {chapter + 1}'s assembly", settings=settings,
-                         chapter=chapter)  # fmt: skip
+    def __init__(
+        self, state: BookState, book_id: str, *, bucket: str, prefix: str, chapter: int, settings: Settings
+    ) -> None:
+        super().__init__(
+            state,
+            book_id,
+            field=f"chapter:{chapter}",
+            label=f"chapter {chapter + 1}'s assembly",
+            settings=settings,
+            chapter=chapter,
+        )
         self.bucket, self.prefix, self.chapter = bucket, prefix, chapter
 
 
@@ -110,8 +133,14 @@ class NotifyUnit(WebhookOutcome, BookUnit):
     """The completion webhook: bounded by its own setting, and its failure is the webhook's, not the book's."""
 
     def __init__(self, state: BookState, book_id: str, *, settings: Settings) -> None:
-        super().__init__(state, book_id, field="notify", label="the completion webhook", settings=settings,
-                         max_attempts=settings.webhook_max_attempts)  # fmt: skip
+        super().__init__(
+            state,
+            book_id,
+            field="notify",
+            label="the completion webhook",
+            settings=settings,
+            max_attempts=settings.webhook_max_attempts,
+        )
 
     def ended(self) -> bool:
         return False

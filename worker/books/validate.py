@@ -70,8 +70,9 @@ def check_chunk_message(chunk: ChunkMessage, *, model: str, max_text_bytes: int)
         check_text_characters(chunk.text, where=f"{where}: the text")
     except BadInput as exc:
         raise InvalidBookMessage(str(exc)) from None
-    address = keys.chunk_audio(keys.chunk_hash(chunk.text, voice=voice_identity(chunk.voice), model=model,
-                                               synthesis=chunk.synthesis.address()))  # fmt: skip
+    address = keys.chunk_audio(
+        keys.chunk_hash(chunk.text, voice=voice_identity(chunk.voice), model=model, synthesis=chunk.synthesis.address())
+    )
     if chunk.key != address:
         raise InvalidBookMessage(
             f"{where}: key {chunk.key} is not the content address of its text, voice and settings with model {model}"

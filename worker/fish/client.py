@@ -20,11 +20,11 @@ from fishaudio.exceptions import APIError, FishAudioError, NotFoundError
 from fishaudio.types import ReferenceAudio, TTSConfig
 from pydantic import ValidationError
 
-from worker.observability import metrics
 from worker.contract import Synthesis
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
 from worker.fish.breaker import BreakerOpen, CreditBreaker
 from worker.fish.limiter import FishLimiter
+from worker.observability import metrics
 from worker.settings import Settings
 
 FISH_CLOUD = "https://api.fish.audio"
@@ -47,7 +47,9 @@ class Speech:
 class FishClient:
     """One per worker process: it holds the SDK client and its HTTP connection pool."""
 
-    def __init__(self, settings: Settings, *, limiter: FishLimiter | None = None, breaker: CreditBreaker | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, limiter: FishLimiter | None = None, breaker: CreditBreaker | None = None
+    ) -> None:
         if settings.fish_api_key is None and settings.fish_base_url.rstrip("/") == FISH_CLOUD:
             raise PermanentError(
                 "FISH_API_KEY is not set: set it to render with the Fish Audio cloud,"
@@ -111,8 +113,14 @@ class FishClient:
             reference_bytes_sent=sum(len(ref.audio) for ref in inline),
             reference_id=reference_id,
         )
-        metrics.request_outcome(voice_mode=mode, outcome="ok", seconds=speech.latency_seconds, text_bytes=len(text.encode()),
-                                reference_bytes=speech.reference_bytes_sent, price_per_million=self._price)  # fmt: skip
+        metrics.request_outcome(
+            voice_mode=mode,
+            outcome="ok",
+            seconds=speech.latency_seconds,
+            text_bytes=len(text.encode()),
+            reference_bytes=speech.reference_bytes_sent,
+            price_per_million=self._price,
+        )
         return speech
 
     @contextlib.contextmanager
@@ -221,7 +229,9 @@ class FishVoices:
             # Created, but the SDK cannot read the answer: find the model by its tag instead.
             found = self.find_by_tag(tags[0]) if tags else []
             if not found:
-                raise FishRejected("the Fish API answered voice creation with a model the SDK cannot read", status=0) from None
+                raise FishRejected(
+                    "the Fish API answered voice creation with a model the SDK cannot read", status=0
+                ) from None
             return found[-1]
         except (APIError, FishAudioError, httpx.HTTPError) as exc:
             raise self._client._mapped(exc, reference_id=None) from None

@@ -87,4 +87,3 @@ class FishLimiter:
                 yield
         finally:
             self.release(holder)
-

@@ -42,7 +42,11 @@ class InFlight:
     def add_call(self, task: str, args: list, kwargs: dict) -> None:
         self.messages += 1
         if task == RENDER_TASK:
-            job = kwargs.get("job") if isinstance(kwargs.get("job"), dict) else (args[0] if args and isinstance(args[0], dict) else {})
+            job = (
+                kwargs.get("job")
+                if isinstance(kwargs.get("job"), dict)
+                else (args[0] if args and isinstance(args[0], dict) else {})
+            )
             if isinstance(job.get("job_id"), str):
                 self.job_ids.add(job["job_id"])
         elif task == BOOK_CHUNK_TASK and args and isinstance(args[0], dict):

@@ -56,6 +56,8 @@ def sender(app: Any) -> Callable[[dict[str, Any]], None]:
     """Sends a parked entry through `app` (the worker's Celery app, or a producer's) exactly as it was."""
 
     def send(entry: dict[str, Any]) -> None:
-        app.send_task(entry["task"], args=entry["args"], kwargs=entry["kwargs"], task_id=entry["id"], queue=entry["queue"])
+        app.send_task(
+            entry["task"], args=entry["args"], kwargs=entry["kwargs"], task_id=entry["id"], queue=entry["queue"]
+        )
 
     return send

@@ -73,7 +73,9 @@ def connect(url: str, *, master_name: str = "") -> redis.Redis:
     if not master_name:
         raise ValueError("a sentinel:// URL needs the master's name (NARRATE_REDIS_MASTER_NAME)")
     found = parse_sentinel(url)
-    sentinel = Sentinel(list(found.hosts), socket_timeout=5.0, password=found.password, username=found.username, db=found.db)
+    sentinel = Sentinel(
+        list(found.hosts), socket_timeout=5.0, password=found.password, username=found.username, db=found.db
+    )
     return sentinel.master_for(master_name, socket_timeout=30.0)
 
 
@@ -85,6 +87,11 @@ def celery_redis_conf(url: str, *, master_name: str, transport_options: dict) ->
     return {
         "broker_transport_options": {**transport_options, "master_name": master_name},
         "redbeat_redis_url": "redis-sentinel://",
-        "redbeat_redis_options": {"sentinels": list(found.hosts), "service_name": master_name, "password": found.password,
-                                  "db": found.db, "socket_timeout": 5.0},  # fmt: skip
+        "redbeat_redis_options": {
+            "sentinels": list(found.hosts),
+            "service_name": master_name,
+            "password": found.password,
+            "db": found.db,
+            "socket_timeout": 5.0,
+        },
     }

@@ -52,4 +52,3 @@ def _describe(payload: Any, exc: ValidationError) -> str:
         f"{'.'.join(str(p) for p in error['loc']) or 'job'}: {error['msg']}" for error in exc.errors()[:5]
     )
     return f"invalid job message: {problems}"
-

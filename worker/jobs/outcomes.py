@@ -56,5 +56,7 @@ class JobUnit(Unit):
     def fail(self, reason: str) -> None:
         record = self.store.get(self.job_id)
         # The attempt that ended it: a permanent error in the first counts 1, as its record said while it ran.
-        self.store.mark_failed(self.job_id, error=reason, attempt=max(record.failures, record.attempts) or None if record else None)
+        self.store.mark_failed(
+            self.job_id, error=reason, attempt=max(record.failures, record.attempts) or None if record else None
+        )
         metrics.JOBS.labels(state="failed").inc()

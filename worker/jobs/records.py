@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 import redis
 from pydantic import BaseModel
 
 from worker import keys
-from worker.jobs import kept_message
 from worker.infra.redisconn import connect as connect_redis
+from worker.jobs import kept_message
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 FINISHED: tuple[JobState, ...] = ("succeeded", "failed")
@@ -58,7 +58,7 @@ finished_listeners: list[FinishedListener] = []
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class JobStore:

@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from worker import keys
 from worker.audio import codec
@@ -47,7 +47,7 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
             return done  # delivered twice: already done
         ctx.storage.delete(bucket, manifest_key)  # a manifest whose audio is gone commits nothing
 
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     voice = Speaker.load(job.voice, bucket=bucket, ctx=ctx)
     replaced = job_lexicon(job.lexicons, bucket=bucket, storage=ctx.storage).apply(job.text)
     chunks = split_text(replaced.text, max_bytes=ctx.settings.chunk_bytes)
@@ -77,8 +77,15 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
                 ctx.held.put(held_key, data=data, record=requests[0])
             raise
     else:
-        chunk_audio = _chunk_audio(chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests, synthesis=job.synthesis,
-                                   progress=progress or Progress())  # fmt: skip
+        chunk_audio = _chunk_audio(
+            chunks,
+            voice=voice,
+            ctx=ctx,
+            bucket=bucket,
+            requests=requests,
+            synthesis=job.synthesis,
+            progress=progress or Progress(),
+        )
         info, size = _store_joined(chunk_audio, ctx=ctx, bucket=bucket, key=audio_key, fmt=fmt, job_id=job.job_id)
     if replaced.spans:
         applied = replaced.entries_in(chunks)
@@ -108,10 +115,12 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
         attempts=attempt,
         submitted_at=job.submitted_at,
         started_at=started_at,
-        finished_at=datetime.now(timezone.utc),
+        finished_at=datetime.now(UTC),
     )
     try:
-        ctx.storage.put(bucket, manifest_key, manifest.model_dump_json(indent=2).encode(), content_type="application/json")
+        ctx.storage.put(
+            bucket, manifest_key, manifest.model_dump_json(indent=2).encode(), content_type="application/json"
+        )
     except Exception as exc:
         if isinstance(exc, StorageUnavailable) and held_key is not None and ctx.held is not None and held is None:
             ctx.held.put(held_key, data=data, record=requests[0])
@@ -126,12 +135,17 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
     return manifest
 
 
-def _store_joined(parts: Iterator[bytes], *, ctx: RenderContext, bucket: str, key: str, fmt: str, job_id: str) -> tuple[codec.AudioInfo, int]:
+def _store_joined(
+    parts: Iterator[bytes], *, ctx: RenderContext, bucket: str, key: str, fmt: str, job_id: str
+) -> tuple[codec.AudioInfo, int]:
     """The chunks joined in a file on local disk and uploaded from it: the longest WAV job (about 3 GB at 44.1 kHz)
     is never whole in memory, let alone twice. The audio's measurements and size in bytes."""
-    with scratch_folder(kind="job", doing=f"joining job {job_id}'s audio",
-                        fix="free space under the temporary folder or give the render workers more (WAV takes about"
-                            " 318 MB per audio hour at 44.1 kHz); the job is retried") as folder:  # fmt: skip
+    with scratch_folder(
+        kind="job",
+        doing=f"joining job {job_id}'s audio",
+        fix="free space under the temporary folder or give the render workers more (WAV takes about"
+        " 318 MB per audio hour at 44.1 kHz); the job is retried",
+    ) as folder:
         path = folder / f"audio.{fmt}"
         codec.concatenate_to_file(parts, path, fmt=fmt, pause_seconds=CHUNK_PAUSE_SECONDS)
         info = codec.probe(path)
@@ -140,9 +154,15 @@ def _store_joined(parts: Iterator[bytes], *, ctx: RenderContext, bucket: str, ke
 
 
 def _chunk_audio(
-    chunks: list[str], *, voice: Speaker, ctx: RenderContext, bucket: str, requests: list[RequestRecord], synthesis: Synthesis,
+    chunks: list[str],
+    *,
+    voice: Speaker,
+    ctx: RenderContext,
+    bucket: str,
+    requests: list[RequestRecord],
+    synthesis: Synthesis,
     progress: Progress,
-) -> Iterator[bytes]:  # fmt: skip
+) -> Iterator[bytes]:
     """Each chunk's WAV in order, several rendered at once within the cluster's cap (each request takes its slot)."""
     parallel = min(ctx.settings.fish_concurrency, PARALLEL_CHUNKS)
     render = lambda index: _one_chunk(index, chunks[index], voice=voice, ctx=ctx, bucket=bucket, synthesis=synthesis)  # noqa: E731
@@ -153,9 +173,13 @@ def _chunk_audio(
         yield audio
 
 
-def _one_chunk(index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, synthesis: Synthesis) -> tuple[bytes, RequestRecord]:
+def _one_chunk(
+    index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, synthesis: Synthesis
+) -> tuple[bytes, RequestRecord]:
     """A chunk's WAV, from storage (or held in Redis) when an earlier attempt or another delivery already paid for it."""
-    key = keys.chunk_audio(keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address()))
+    key = keys.chunk_audio(
+        keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address())
+    )
     found = _already_paid(index, text, voice=voice, ctx=ctx, bucket=bucket, key=key)
     if found is not None:
         return found
@@ -172,12 +196,21 @@ def _one_chunk(index: int, text: str, *, voice: Speaker, ctx: RenderContext, buc
     return speech.audio, record
 
 
-def _already_paid(index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, key: str) -> tuple[bytes, RequestRecord] | None:
+def _already_paid(
+    index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, key: str
+) -> tuple[bytes, RequestRecord] | None:
     """The chunk's WAV from storage, or held in Redis by an earlier attempt whose upload failed (stored now); else None."""
     stored = ctx.storage.get(bucket, key)
     if stored is not None:
         mode = "reference_id" if voice.reference_id else "one_shot"
-        return stored, RequestRecord(chunk=index, text_bytes=len(text.encode()), mode=mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True)
+        return stored, RequestRecord(
+            chunk=index,
+            text_bytes=len(text.encode()),
+            mode=mode,
+            reference_bytes_sent=0,
+            latency_seconds=0.0,
+            cached=True,
+        )
     held = ctx.held.get(keys.s3_url(bucket, key)) if ctx.held else None
     if held is not None:
         audio, record = held[0], held[1].model_copy(update={"chunk": index})
@@ -186,8 +219,16 @@ def _already_paid(index: int, text: str, *, voice: Speaker, ctx: RenderContext, 
     return None
 
 
-def store_paid(ctx: RenderContext, bucket: str, key: str, data: bytes, *, record: RequestRecord, content_type: str,
-               was_held: bool = False) -> None:  # fmt: skip
+def store_paid(
+    ctx: RenderContext,
+    bucket: str,
+    key: str,
+    data: bytes,
+    *,
+    record: RequestRecord,
+    content_type: str,
+    was_held: bool = False,
+) -> None:
     """Store audio Fish was paid for; while S3 cannot take it, hold it in Redis so no retry pays again."""
     try:
         ctx.storage.put(bucket, key, data, content_type=content_type)

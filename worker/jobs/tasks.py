@@ -16,16 +16,16 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from worker.observability import metrics
 from worker.app import ALL_QUEUES, app
 from worker.contract import JOB_SWEEP_TASK, RENDER_TASK, RenderJob
 from worker.errors import PermanentError, Progressing
-from worker.observability.events import event
 from worker.jobs.message import job_id_of, job_of, payload_of
 from worker.jobs.outcomes import JobUnit
 from worker.jobs.render import Progress, render_job
 from worker.jobs.sweep import resend, stuck_jobs
 from worker.jobs.validate import check_job
+from worker.observability import metrics
+from worker.observability.events import event
 from worker.policy.task import PolicyTask
 from worker.runtime import job_store, redis_client, render_context
 from worker.settings import get_settings
@@ -66,8 +66,9 @@ class RenderTask(PolicyTask):
         except SoftTimeLimitExceeded:
             if progress.chunks_stored:
                 # A long job that stored chunks this time is moving, not failing: go on where it stopped.
-                raise Progressing(f"{SOFT_LIMIT} after storing {progress.chunks_stored} more chunks; continuing",
-                                  delay=0.5) from None  # fmt: skip
+                raise Progressing(
+                    f"{SOFT_LIMIT} after storing {progress.chunks_stored} more chunks; continuing", delay=0.5
+                ) from None
             raise
         store.mark_succeeded(
             job.job_id,
@@ -78,10 +79,21 @@ class RenderTask(PolicyTask):
             attempts=manifest.attempts,
         )
         metrics.JOBS.labels(state="succeeded").inc()
-        event(log, logging.INFO, "job %s succeeded: %s (%.1fs)", job.job_id, manifest.output.url, manifest.output.duration_seconds,
-              job_id=job.job_id, attempt=manifest.attempts, voice_mode=manifest.voice_mode, reference_hash=manifest.voice_reference_hash,
-              seconds=round((manifest.finished_at - manifest.started_at).total_seconds(), 3),
-              audio_seconds=manifest.output.duration_seconds, text_bytes=manifest.text_bytes_billed)  # fmt: skip
+        event(
+            log,
+            logging.INFO,
+            "job %s succeeded: %s (%.1fs)",
+            job.job_id,
+            manifest.output.url,
+            manifest.output.duration_seconds,
+            job_id=job.job_id,
+            attempt=manifest.attempts,
+            voice_mode=manifest.voice_mode,
+            reference_hash=manifest.voice_reference_hash,
+            seconds=round((manifest.finished_at - manifest.started_at).total_seconds(), 3),
+            audio_seconds=manifest.output.duration_seconds,
+            text_bytes=manifest.text_bytes_billed,
+        )
 
     def _refuse(self, payload: Any, reason: str) -> None:
         """A message that breaks the contract fails its job (when it names one); the worker goes on."""
@@ -101,7 +113,11 @@ class SweepTask(Task):
         stuck = stuck_jobs(store, redis_client(), queues=ALL_QUEUES, older_than=settings.sweep_stale_seconds)
         result = resend(store, stuck, send=send_render)
         if stuck:
-            log.warning("sweeper: re-sent %d job(s) whose message was lost, failed %d with no kept message", len(result.resent), len(result.failed))
+            log.warning(
+                "sweeper: re-sent %d job(s) whose message was lost, failed %d with no kept message",
+                len(result.resent),
+                len(result.failed),
+            )
         return {"resent": len(result.resent), "failed": len(result.failed)}
 
 

@@ -20,8 +20,15 @@ from worker.contract import SENT_AT_HEADER
 
 
 class ClusterCollector(Collector):
-    def __init__(self, client: redis.Redis, *, queues: tuple[str, ...], cap: int, slots_in_use: Callable[[], int],
-                 breaker_open: Callable[[], bool]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        queues: tuple[str, ...],
+        cap: int,
+        slots_in_use: Callable[[], int],
+        breaker_open: Callable[[], bool],
+    ) -> None:
         """`slots_in_use`, `breaker_open`: read from the Fish adapter's own state (the slot cap and the breaker)."""
         self._redis = client
         self._queues = queues
@@ -30,20 +37,33 @@ class ClusterCollector(Collector):
         self._breaker_open = breaker_open
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        depth = GaugeMetricFamily("narrate_queue_depth", "Messages waiting in each queue (not those a worker holds already).",
-                                  labels=["queue"])  # fmt: skip
-        age = GaugeMetricFamily("narrate_queue_oldest_age_seconds", "Age of the oldest message waiting in each queue (0: none).",
-                                labels=["queue"])  # fmt: skip
+        depth = GaugeMetricFamily(
+            "narrate_queue_depth",
+            "Messages waiting in each queue (not those a worker holds already).",
+            labels=["queue"],
+        )
+        age = GaugeMetricFamily(
+            "narrate_queue_oldest_age_seconds",
+            "Age of the oldest message waiting in each queue (0: none).",
+            labels=["queue"],
+        )
         now = time.time()
         for queue in self._queues:
             depth.add_metric([queue], self._redis.llen(queue))
             age.add_metric([queue], max(0.0, now - sent) if (sent := self._oldest(queue)) else 0.0)
         yield depth
         yield age
-        yield GaugeMetricFamily("narrate_fish_slots_in_use", "Fish requests in flight, cluster-wide.", value=self._slots_in_use())
-        yield GaugeMetricFamily("narrate_fish_slots_cap", "NARRATE_FISH_CONCURRENCY: the cluster-wide cap.", value=self._cap)
-        yield GaugeMetricFamily("narrate_breaker_open", "1 while the 402 credit breaker holds Fish calls.",
-                                value=1.0 if self._breaker_open() else 0.0)  # fmt: skip
+        yield GaugeMetricFamily(
+            "narrate_fish_slots_in_use", "Fish requests in flight, cluster-wide.", value=self._slots_in_use()
+        )
+        yield GaugeMetricFamily(
+            "narrate_fish_slots_cap", "NARRATE_FISH_CONCURRENCY: the cluster-wide cap.", value=self._cap
+        )
+        yield GaugeMetricFamily(
+            "narrate_breaker_open",
+            "1 while the 402 credit breaker holds Fish calls.",
+            value=1.0 if self._breaker_open() else 0.0,
+        )
 
     def _oldest(self, queue: str) -> float | None:
         raw = self._redis.lindex(queue, -1)  # kombu pushes on the left and pops on the right

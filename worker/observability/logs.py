@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 # The attributes every LogRecord has: anything else on a record was passed as `extra`.
@@ -24,7 +24,9 @@ MASK = "***"
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, the event's fields, the task, the error class."""
 
-    def __init__(self, *, secrets: list[str] | None = None, current_task: Callable[[], tuple[str, str] | None] = lambda: None) -> None:
+    def __init__(
+        self, *, secrets: list[str] | None = None, current_task: Callable[[], tuple[str, str] | None] = lambda: None
+    ) -> None:
         """`current_task`: the running task's (id, name), or None; the Celery app supplies it."""
         super().__init__()
         self._secrets = [s for s in secrets or [] if len(s) >= 8]
@@ -32,13 +34,15 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
             "process": record.processName,
         }
-        line.update({key: value for key, value in vars(record).items() if key not in _STANDARD and not key.startswith("_")})
+        line.update(
+            {key: value for key, value in vars(record).items() if key not in _STANDARD and not key.startswith("_")}
+        )
         task = self._current_task()
         if task is not None and "task_id" not in line:
             line["task_id"], line["task"] = task
@@ -57,8 +61,13 @@ class TextFormatter(logging.Formatter):
         return _masked(super().format(record), self._secrets)
 
 
-def configure(*, fmt: str, level: int | str = logging.INFO, secrets: list[str] | None = None,
-              current_task: Callable[[], tuple[str, str] | None] = lambda: None) -> None:  # fmt: skip
+def configure(
+    *,
+    fmt: str,
+    level: int | str = logging.INFO,
+    secrets: list[str] | None = None,
+    current_task: Callable[[], tuple[str, str] | None] = lambda: None,
+) -> None:
     """The root logger writes to stderr in `fmt`; every other handler is dropped, so no line escapes the format."""
     handler = logging.StreamHandler(sys.stderr)
     json_lines = JsonFormatter(secrets=secrets, current_task=current_task)

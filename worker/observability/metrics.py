@@ -16,7 +16,9 @@ import tempfile
 if os.environ.get("NARRATE_METRICS_PORT") and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="narrate-metrics-")
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)  # the library writes there from its first metric on
+    os.makedirs(
+        os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True
+    )  # the library writes there from its first metric on
 
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -39,19 +41,39 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and not getattr(_values.ValueClass
     _values.ValueClass = _values.MultiProcessValue()
 
 JOBS = Counter("narrate_jobs", "Narration jobs by final state.", ["state"])
-CHUNKS = Counter("narrate_book_chunks", "Audiobook chunks by outcome: rendered (paid), reused (already in S3), failed.", ["state"])
-RETRIES = Counter("narrate_retries", "Retries by cause: rate_limited, server_error, timeout, storage, slot_wait, credit_wait, other.", ["cause"])
-FISH_REQUESTS = Counter("narrate_fish_requests", "Fish TTS requests by voice mode and outcome (ok, or the error class).",
-                        ["voice_mode", "outcome"])  # fmt: skip
-FISH_SECONDS = Histogram("narrate_fish_request_seconds", "Latency of Fish TTS requests that returned audio.", ["voice_mode"],
-                         buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128))  # fmt: skip
-FISH_TEXT_BYTES = Counter("narrate_fish_text_bytes", "UTF-8 bytes of text in Fish requests that returned audio (the billed unit).",
-                          ["voice_mode"])  # fmt: skip
+CHUNKS = Counter(
+    "narrate_book_chunks", "Audiobook chunks by outcome: rendered (paid), reused (already in S3), failed.", ["state"]
+)
+RETRIES = Counter(
+    "narrate_retries",
+    "Retries by cause: rate_limited, server_error, timeout, storage, slot_wait, credit_wait, other.",
+    ["cause"],
+)
+FISH_REQUESTS = Counter(
+    "narrate_fish_requests",
+    "Fish TTS requests by voice mode and outcome (ok, or the error class).",
+    ["voice_mode", "outcome"],
+)
+FISH_SECONDS = Histogram(
+    "narrate_fish_request_seconds",
+    "Latency of Fish TTS requests that returned audio.",
+    ["voice_mode"],
+    buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
+)
+FISH_TEXT_BYTES = Counter(
+    "narrate_fish_text_bytes",
+    "UTF-8 bytes of text in Fish requests that returned audio (the billed unit).",
+    ["voice_mode"],
+)
 FISH_SPEND = Counter("narrate_fish_spend_usd", "Estimated spend at NARRATE_PRICE_PER_MILLION_BYTES.")
 REFERENCE_BYTES = Counter("narrate_reference_bytes_sent", "Bytes of reference audio sent with one-shot requests.")
 PROMOTIONS = Counter("narrate_promotions", "Promotions by outcome: trained, relinked, failed.", ["outcome"])
-ASSEMBLY_SECONDS = Histogram("narrate_assembly_seconds", "Time to assemble one chapter or one book.", ["kind"],
-                             buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600))  # fmt: skip
+ASSEMBLY_SECONDS = Histogram(
+    "narrate_assembly_seconds",
+    "Time to assemble one chapter or one book.",
+    ["kind"],
+    buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+)
 
 HEARTBEAT_STALE_SECONDS = 60.0  # no heartbeat for this long: the worker's event loop is stuck
 
@@ -78,8 +100,15 @@ class Health:
 HEALTH = Health()
 
 
-def request_outcome(*, voice_mode: str, outcome: str, seconds: float = 0.0, text_bytes: int = 0, reference_bytes: int = 0,
-                    price_per_million: float = 0.0) -> None:  # fmt: skip
+def request_outcome(
+    *,
+    voice_mode: str,
+    outcome: str,
+    seconds: float = 0.0,
+    text_bytes: int = 0,
+    reference_bytes: int = 0,
+    price_per_million: float = 0.0,
+) -> None:
     """One Fish request: `outcome` is "ok" (audio came back, billed) or the error's class."""
     FISH_REQUESTS.labels(voice_mode=voice_mode, outcome=outcome).inc()
     if outcome == "ok":

@@ -15,8 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from worker.observability.metrics import HEARTBEAT_STALE_SECONDS
 from worker.infra.redisconn import connect_with
+from worker.observability.metrics import HEARTBEAT_STALE_SECONDS
 from worker.settings import get_settings
 
 

@@ -30,15 +30,20 @@ class CreditCheckTask(Task):
         try:
             breaker = CreditBreaker(redis_client)
             if breaker.status() is None:
-                release_parked(redis_client)  # closed by `narrate resume`, or while a task was parking: none left behind
+                release_parked(
+                    redis_client
+                )  # closed by `narrate resume`, or while a task was parking: none left behind
                 return "closed"
             try:
                 credit = _credit(settings, breaker=breaker)
             except NarrateError as exc:
                 return f"still open: credit check failed ({exc})"
             if not enough_to_resume(credit, resume_usd=settings.credit_resume_usd):
-                log.info("Fish credit is %.2f, under the %.2f that resumes Fish calls (NARRATE_CREDIT_RESUME_USD): still paused",
-                         credit, settings.credit_resume_usd)  # fmt: skip
+                log.info(
+                    "Fish credit is %.2f, under the %.2f that resumes Fish calls (NARRATE_CREDIT_RESUME_USD): still paused",
+                    credit,
+                    settings.credit_resume_usd,
+                )
                 return f"still open: credit {credit:.2f} under {settings.credit_resume_usd:.2f}"
             if breaker.close():
                 log.info("Fish credit is back (%.2f): resuming Fish calls", credit)

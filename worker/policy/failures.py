@@ -136,5 +136,7 @@ def gave_up(unit: Unit, *, attempts: int, error: str) -> str:
 
 
 def killed(unit: Unit, *, deaths: int, how: str) -> str:
-    return (f"{unit.label} was {how} {deaths} times (out of memory, or a time limit too short for it?);"
-            " not retried again: check the input and the workers' memory and limits, then `narrate retry`")  # fmt: skip
+    return (
+        f"{unit.label} was {how} {deaths} times (out of memory, or a time limit too short for it?);"
+        " not retried again: check the input and the workers' memory and limits, then `narrate retry`"
+    )

@@ -84,10 +84,17 @@ class PolicyRequest(Request):
             settings = get_settings()
             unit.retrying(f"attempt {attempt} failed, retrying: {reason}", attempt=attempt)
             delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-            self.task.apply_async(args=self.args, kwargs=self.kwargs, task_id=self.id, countdown=delay,
-                                  queue=(self.delivery_info or {}).get("routing_key"))  # fmt: skip
+            self.task.apply_async(
+                args=self.args,
+                kwargs=self.kwargs,
+                task_id=self.id,
+                countdown=delay,
+                queue=(self.delivery_info or {}).get("routing_key"),
+            )
         except (redis.RedisError, OSError):
-            log.exception("%s: could not record its hard time limit; the sweeper or reconciler will find it", self.task.name)
+            log.exception(
+                "%s: could not record its hard time limit; the sweeper or reconciler will find it", self.task.name
+            )
 
     def _died(self) -> bool:
         """Count one death of the process that ran this delivery; True once the unit has failed for it."""
@@ -152,8 +159,12 @@ class PolicyTask(Task):
             # counted in the message, rather than acknowledge a delivery whose outcome nobody recorded.
             carried = int(kwargs.get(ATTEMPTS_KWARG, 0) or 0) + 1
             if carried >= unit.max_attempts:
-                log.error("%s: %s, and Redis could not record it (%s); the sweeper or reconciler will find it", unit.name,
-                          describe(exc), describe(trouble))  # fmt: skip
+                log.error(
+                    "%s: %s, and Redis could not record it (%s); the sweeper or reconciler will find it",
+                    unit.name,
+                    describe(exc),
+                    describe(trouble),
+                )
                 return None
             settings = get_settings()
             delay = retry_delay(carried, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
@@ -172,8 +183,19 @@ class PolicyTask(Task):
         error = describe(exc)
         stop = unit.out_of_time()
         if attempt >= unit.max_attempts or stop:
-            event(log, logging.WARNING if verdict is Verdict.TRANSIENT else logging.ERROR, "%s failed for good: %s", unit.name, error,
-                  exc_info=verdict is Verdict.UNEXPECTED, task=self.name, attempt=attempt, cause=cause, error=exc, **unit.fields)  # fmt: skip
+            event(
+                log,
+                logging.WARNING if verdict is Verdict.TRANSIENT else logging.ERROR,
+                "%s failed for good: %s",
+                unit.name,
+                error,
+                exc_info=verdict is Verdict.UNEXPECTED,
+                task=self.name,
+                attempt=attempt,
+                cause=cause,
+                error=exc,
+                **unit.fields,
+            )
             try:
                 unit.fail(f"{stop}; last error: {error}" if stop else gave_up(unit, attempts=attempt, error=error))
             except redis.RedisError:
@@ -182,9 +204,23 @@ class PolicyTask(Task):
         metrics.RETRIES.labels(cause=cause).inc()
         settings = get_settings()
         delay = retry_delay(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds)
-        event(log, logging.INFO if verdict is Verdict.TRANSIENT else logging.WARNING, "%s: %s; retrying in %.1fs (%d of %d)",
-              unit.name, error, delay, attempt, unit.max_attempts, exc_info=verdict is Verdict.UNEXPECTED, task=self.name,
-              attempt=attempt, cause=cause, error=exc, delay_seconds=round(delay, 3), **unit.fields)  # fmt: skip
+        event(
+            log,
+            logging.INFO if verdict is Verdict.TRANSIENT else logging.WARNING,
+            "%s: %s; retrying in %.1fs (%d of %d)",
+            unit.name,
+            error,
+            delay,
+            attempt,
+            unit.max_attempts,
+            exc_info=verdict is Verdict.UNEXPECTED,
+            task=self.name,
+            attempt=attempt,
+            cause=cause,
+            error=exc,
+            delay_seconds=round(delay, 3),
+            **unit.fields,
+        )
         with contextlib.suppress(redis.RedisError):
             unit.retrying(f"attempt {attempt} failed, retrying: {error}", attempt=attempt)
         raise self._retry(countdown=delay, kwargs={**kwargs, ATTEMPTS_KWARG: attempt})
@@ -208,8 +244,13 @@ class PolicyTask(Task):
     def _park(self) -> None:
         """Parked in Redis until the breaker closes; acknowledged here, so nothing re-publishes it meanwhile."""
         request = self.request
-        Parking(redis_client()).park(task=self.name, task_id=request.id, args=list(request.args or ()),
-                                     kwargs=dict(request.kwargs or {}), queue=(request.delivery_info or {}).get("routing_key"))  # fmt: skip
+        Parking(redis_client()).park(
+            task=self.name,
+            task_id=request.id,
+            args=list(request.args or ()),
+            kwargs=dict(request.kwargs or {}),
+            queue=(request.delivery_info or {}).get("routing_key"),
+        )
         if CreditBreaker(redis_client()).status() is None:  # closed while this one parked: nobody else will release it
             release_parked(redis_client())
 
@@ -219,5 +260,9 @@ class PolicyTask(Task):
         try:
             return self.retry(**options)
         except Reject as exc:
-            log.error("%s: could not schedule a retry (%s); the sweeper or reconciler will send it again", self.name, exc.reason)
+            log.error(
+                "%s: could not schedule a retry (%s); the sweeper or reconciler will send it again",
+                self.name,
+                exc.reason,
+            )
             raise

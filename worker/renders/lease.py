@@ -58,8 +58,10 @@ class RenderLeases:
         token = holder_prefix(host=socket.gethostname(), pid=os.getpid()) + uuid.uuid4().hex
         if not self._redis.set(key, token, nx=True, px=int(self._seconds * 1000)):
             # Back after about half a lease: by then a dead holder's lease has run out, or a live one has finished.
-            raise LeaseTaken(f"{what} is being rendered by another delivery; this copy waits for it",
-                             delay=self._seconds / 2 + random.uniform(0, 2))  # fmt: skip
+            raise LeaseTaken(
+                f"{what} is being rendered by another delivery; this copy waits for it",
+                delay=self._seconds / 2 + random.uniform(0, 2),
+            )
         try:
             renew = lambda: self._extend(keys=[key], args=[token, int(self._seconds * 1000)])  # noqa: E731
             with kept_alive(renew, every=self._seconds / 3, name=f"render lease {what[-24:]}"):

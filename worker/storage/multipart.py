@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 MIN_PART = 5 * 1024 * 1024
 MAX_PART = 5 * 1024 * 1024 * 1024
@@ -44,7 +43,7 @@ class Remote:
         return self.end - self.start
 
 
-Piece = Union[Local, Remote]
+Piece = Local | Remote
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class Copy:
         return self.source.size
 
 
-Part = Union[Upload, Copy]
+Part = Upload | Copy
 
 
 def plan_parts(pieces: list[Piece], *, minimum: int = MIN_PART, maximum: int = MAX_PART) -> list[Part]:
@@ -107,7 +106,9 @@ def plan_parts(pieces: list[Piece], *, minimum: int = MIN_PART, maximum: int = M
         raise ValueError(f"{len(parts)} parts: S3 takes at most {MAX_PARTS} in one object")
     oversized = [part for part in parts if isinstance(part, Upload) and part.size > maximum]
     if oversized:
-        raise ValueError(f"an uploaded part would hold {oversized[0].size} bytes: S3 takes at most {maximum} in one part")
+        raise ValueError(
+            f"an uploaded part would hold {oversized[0].size} bytes: S3 takes at most {maximum} in one part"
+        )
     return parts
 
 

@@ -15,8 +15,8 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from worker.storage.multipart import Copy, Local, Part, Piece, Upload, plan_parts
 from worker.errors import StorageRejected, StorageUnavailable
+from worker.storage.multipart import Copy, Local, Part, Piece, Upload, plan_parts
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _PERMANENT = {
@@ -110,7 +110,9 @@ class Storage:
         """Upload a large file from disk (multipart as needed); the object appears only when complete."""
         try:
             with _errors_mapped(bucket, key):
-                self._client.upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type, **self._write_args}, Config=_UPLOADS)
+                self._client.upload_file(
+                    path, bucket, key, ExtraArgs={"ContentType": content_type, **self._write_args}, Config=_UPLOADS
+                )
         except boto3.exceptions.S3UploadFailedError as exc:
             raise _unreachable(exc) from exc
 
@@ -131,17 +133,28 @@ class Storage:
         """
         parts = plan_parts(pieces)
         with _errors_mapped(bucket, key):
-            upload = self._client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type, **self._write_args)["UploadId"]
+            upload = self._client.create_multipart_upload(
+                Bucket=bucket, Key=key, ContentType=content_type, **self._write_args
+            )["UploadId"]
         try:
             with ThreadPoolExecutor(max_workers=_COMPOSE_WORKERS, thread_name_prefix="narrate-compose") as pool:
-                done = list(pool.map(lambda numbered: self._part(bucket, key, upload, *numbered, scratch=scratch), enumerate(parts, 1)))
+                done = list(
+                    pool.map(
+                        lambda numbered: self._part(bucket, key, upload, *numbered, scratch=scratch),
+                        enumerate(parts, 1),
+                    )
+                )
             with _errors_mapped(bucket, key):
-                self._client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": done})
+                self._client.complete_multipart_upload(
+                    Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": done}
+                )
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
             if isinstance(exc, _Missing):
-                raise StorageUnavailable(f"an object s3://{bucket}/{key} is made of went missing while it was put together; will retry") from exc
+                raise StorageUnavailable(
+                    f"an object s3://{bucket}/{key} is made of went missing while it was put together; will retry"
+                ) from exc
             raise
 
     def _part(self, bucket: str, key: str, upload: str, number: int, part: Part, *, scratch: Path) -> dict[str, Any]:
@@ -159,17 +172,27 @@ class Storage:
             finally:
                 body.unlink(missing_ok=True)
         # The checksums S3 computed for the part go back with it, as multipart uploads with checksums require.
-        return {"PartNumber": number, "ETag": answer["ETag"], **{name: value for name, value in answer.items() if name.startswith("Checksum")}}
+        return {
+            "PartNumber": number,
+            "ETag": answer["ETag"],
+            **{name: value for name, value in answer.items() if name.startswith("Checksum")},
+        }
 
     def _copied_part(self, where: dict[str, Any], part: Copy) -> dict[str, Any] | None:
         """S3 copies the part; None where the store has no part copies (it is then sent from here)."""
         source, bucket = part.source, where["Bucket"]
         try:
             with _errors_mapped(bucket, source.key):
-                return self._client.upload_part_copy(**where, CopySource={"Bucket": bucket, "Key": source.key},
-                                                     CopySourceRange=f"bytes={source.start}-{source.end - 1}")["CopyPartResult"]  # fmt: skip
+                return self._client.upload_part_copy(
+                    **where,
+                    CopySource={"Bucket": bucket, "Key": source.key},
+                    CopySourceRange=f"bytes={source.start}-{source.end - 1}",
+                )["CopyPartResult"]
         except (StorageRejected, StorageUnavailable) as exc:
-            if not isinstance(exc.__cause__, botocore.exceptions.ClientError) or _code(exc.__cause__) != "NotImplemented":
+            if (
+                not isinstance(exc.__cause__, botocore.exceptions.ClientError)
+                or _code(exc.__cause__) != "NotImplemented"
+            ):
                 raise
             return None
 
@@ -179,7 +202,9 @@ class Storage:
                 shutil.copyfileobj(source, out, 1 << 20)
             return
         with _errors_mapped(bucket, piece.key):
-            body = self._client.get_object(Bucket=bucket, Key=piece.key, Range=f"bytes={piece.start}-{piece.end - 1}")["Body"]
+            body = self._client.get_object(Bucket=bucket, Key=piece.key, Range=f"bytes={piece.start}-{piece.end - 1}")[
+                "Body"
+            ]
             for block in body.iter_chunks(1 << 20):
                 out.write(block)
 
@@ -189,14 +214,20 @@ class Storage:
 
     def walk(self, bucket: str, prefix: str, *, page: int = 1000) -> Iterator[tuple[str, int, float]]:
         """(key, size, last modified as a Unix time) of every object under `prefix`, `page` objects a request."""
-        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page})
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page}
+        )
         with _errors_mapped(bucket, prefix):
             for answer in pages:
-                yield from ((o["Key"], int(o["Size"]), o["LastModified"].timestamp()) for o in answer.get("Contents", []))
+                yield from (
+                    (o["Key"], int(o["Size"]), o["LastModified"].timestamp()) for o in answer.get("Contents", [])
+                )
 
     def open_uploads(self, bucket: str, prefix: str, *, page: int = 1000) -> Iterator[tuple[str, str, float]]:
         """(key, upload id, started as a Unix time) of every multipart upload under `prefix` neither completed nor aborted."""
-        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page})
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page}
+        )
         with _errors_mapped(bucket, prefix):
             for answer in pages:
                 yield from ((u["Key"], u["UploadId"], u["Initiated"].timestamp()) for u in answer.get("Uploads", []))
@@ -211,7 +242,14 @@ class Storage:
 
     def copy(self, bucket: str, source: str, target: str) -> None:
         """A server-side copy of any size: CopyObject stops at 5 GB, so S3 copies a large object in 8 MB parts (UploadPartCopy)."""
-        self._call("copy", bucket=bucket, key=target, CopySource={"Bucket": bucket, "Key": source}, ExtraArgs=self._write_args or None, Config=_UPLOADS)
+        self._call(
+            "copy",
+            bucket=bucket,
+            key=target,
+            CopySource={"Bucket": bucket, "Key": source},
+            ExtraArgs=self._write_args or None,
+            Config=_UPLOADS,
+        )
 
     def delete(self, bucket: str, key: str) -> None:
         self._call("delete_object", bucket=bucket, key=key)
@@ -221,11 +259,15 @@ class Storage:
         for start in range(0, len(keys), 1000):
             batch = keys[start : start + 1000]
             with _errors_mapped(bucket, batch[0]):
-                answer = self._client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
+                answer = self._client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+                )
             if answer.get("Errors"):
                 first = answer["Errors"][0]
-                raise StorageUnavailable(f"S3 kept {len(answer['Errors'])} of {len(batch)} objects in s3://{bucket} "
-                                         f"(s3://{bucket}/{first.get('Key')}: {first.get('Code')}); will retry")  # fmt: skip
+                raise StorageUnavailable(
+                    f"S3 kept {len(answer['Errors'])} of {len(batch)} objects in s3://{bucket} "
+                    f"(s3://{bucket}/{first.get('Key')}: {first.get('Code')}); will retry"
+                )
 
     def check_bucket(self, bucket: str) -> None:
         """Raise StorageRejected when the bucket is missing or not ours to use."""
@@ -252,11 +294,16 @@ class Storage:
         except _Missing as exc:
             raise StorageRejected(f"S3 has no s3://{bucket}/{key}") from exc
 
-    def list_tagged(self, bucket: str, prefix: str, *, start_after: str = "", limit: int = 1000) -> list[tuple[str, int, str]]:
+    def list_tagged(
+        self, bucket: str, prefix: str, *, start_after: str = "", limit: int = 1000
+    ) -> list[tuple[str, int, str]]:
         """(key, size, ETag) of one page, as `list`: the ETag tells a new upload from one already looked at, without downloading it."""
         with _errors_mapped(bucket, prefix):
             answer = self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=limit)
-        return [(item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"')) for item in answer.get("Contents", [])]
+        return [
+            (item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"'))
+            for item in answer.get("Contents", [])
+        ]
 
 
 class _Missing(Exception):
@@ -273,7 +320,9 @@ def _errors_mapped(bucket: str, key: str) -> Iterator[None]:
             raise _Missing() from exc
         raise _mapped(exc, bucket=bucket, key=key) from exc
     except botocore.exceptions.FlexibleChecksumError as exc:
-        raise StorageUnavailable(f"s3://{bucket}/{key} arrived damaged (its checksum did not match); will retry") from exc
+        raise StorageUnavailable(
+            f"s3://{bucket}/{key} arrived damaged (its checksum did not match); will retry"
+        ) from exc
     except _NETWORK as exc:
         raise _unreachable(exc) from exc
     except _NO_CREDENTIALS as exc:

@@ -11,7 +11,9 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def read_ahead(items: Sequence[Item], fetch: Callable[[Item], Result], *, ahead: int, name: str = "narrate-ahead") -> Iterator[Result]:
+def read_ahead(
+    items: Sequence[Item], fetch: Callable[[Item], Result], *, ahead: int, name: str = "narrate-ahead"
+) -> Iterator[Result]:
     """`fetch(item)` for each item, yielded in order, with up to `ahead` running at once.
 
     A fetch's error is raised as itself, for the caller to classify. A failed or

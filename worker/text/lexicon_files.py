@@ -59,12 +59,16 @@ def read_lexicon(data: bytes, *, name: str) -> Lexicon:
     seen: dict[tuple[str, bool, bool], str] = {}
     for entry in entries:
         if entry.key() in seen:
-            raise LexiconError(f"{entry.where}: {entry.word!r} is listed twice (first at {seen[entry.key()]}): keep one")
+            raise LexiconError(
+                f"{entry.where}: {entry.word!r} is listed twice (first at {seen[entry.key()]}): keep one"
+            )
         seen[entry.key()] = entry.where
     return Lexicon(entries)
 
 
-def make_entry(word: Any, say: Any, *, where: str, case_sensitive: bool = False, whole_word: bool = True, regex: bool = False) -> Entry:
+def make_entry(
+    word: Any, say: Any, *, where: str, case_sensitive: bool = False, whole_word: bool = True, regex: bool = False
+) -> Entry:
     """An entry, normalized as the text it applies to is (curly quotes straight, one space)."""
     if not isinstance(word, str) or not word.strip():
         raise LexiconError(f"{where}: the word is empty: name the word to replace")
@@ -79,8 +83,9 @@ def make_entry(word: Any, say: Any, *, where: str, case_sensitive: bool = False,
         if compiled.fullmatch(""):
             raise LexiconError(f"{where}: the regular expression {word!r} matches empty text: it must match a word")
         for number, group in GROUP_REFERENCE.findall(say):
-            if (number and int(number) > compiled.groups) or (group and group not in compiled.groupindex and not (
-                    group.isdigit() and int(group) <= compiled.groups)):  # fmt: skip
+            if (number and int(number) > compiled.groups) or (
+                group and group not in compiled.groupindex and not (group.isdigit() and int(group) <= compiled.groups)
+            ):
                 raise LexiconError(f"{where}: {say!r} names a group {word!r} does not have")
     else:
         word = " ".join(normalize_text(word).split())
@@ -94,8 +99,10 @@ def _pls(data: bytes, name: str) -> Iterator[Entry]:
     except etree.XMLSyntaxError as exc:
         raise LexiconError(f"{name}:{exc.lineno}: not well-formed XML ({exc.msg})") from None
     if root.tag != f"{_PLS}lexicon":
-        raise LexiconError(f"{name}:{root.sourceline}: the root is <{etree.QName(root).localname}>, expected a PLS <lexicon>"
-                           " in the namespace http://www.w3.org/2005/01/pronunciation-lexicon")  # fmt: skip
+        raise LexiconError(
+            f"{name}:{root.sourceline}: the root is <{etree.QName(root).localname}>, expected a PLS <lexicon>"
+            " in the namespace http://www.w3.org/2005/01/pronunciation-lexicon"
+        )
     for lexeme in root.iter(f"{_PLS}lexeme"):
         where = f"{name}:{lexeme.sourceline}"
         graphemes = [g.text or "" for g in lexeme.iter(f"{_PLS}grapheme")]
@@ -104,8 +111,10 @@ def _pls(data: bytes, name: str) -> Iterator[Entry]:
             raise LexiconError(f"{where}: a <lexeme> without a <grapheme>: name the word it is for")
         if not aliases:
             if any(True for _ in lexeme.iter(f"{_PLS}phoneme")):
-                raise LexiconError(f"{where}: {graphemes[0]!r} has only a <phoneme>; Fish reads text, not phonemes:"
-                                   " write an <alias> with a spelling to read instead")  # fmt: skip
+                raise LexiconError(
+                    f"{where}: {graphemes[0]!r} has only a <phoneme>; Fish reads text, not phonemes:"
+                    " write an <alias> with a spelling to read instead"
+                )
             raise LexiconError(f"{where}: {graphemes[0]!r} has no <alias>: say what to read instead")
         for grapheme in graphemes:
             yield make_entry(grapheme, aliases[0], where=where, case_sensitive=True)
@@ -130,16 +139,26 @@ def _yaml(data: bytes, name: str) -> Iterator[Entry]:
         if isinstance(value, yaml.ScalarNode):
             yield make_entry(key.value, value.value, where=where)
         elif isinstance(value, yaml.MappingNode):
-            options = {k.value: v.value for k, v in value.value if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)}
+            options = {
+                k.value: v.value
+                for k, v in value.value
+                if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)
+            }
             if len(options) != len(value.value):
                 raise LexiconError(f"{where}: {key.value!r}: options are plain `name: value` pairs")
             unknown = set(options) - {"say", *_OPTIONS}
             if unknown:
-                raise LexiconError(f"{where}: {key.value!r}: unknown option {sorted(unknown)[0]!r}; use say, {', '.join(_OPTIONS)}")
-            flags = {option: _flag(options[option], where=where, option=option) for option in _OPTIONS if option in options}
+                raise LexiconError(
+                    f"{where}: {key.value!r}: unknown option {sorted(unknown)[0]!r}; use say, {', '.join(_OPTIONS)}"
+                )
+            flags = {
+                option: _flag(options[option], where=where, option=option) for option in _OPTIONS if option in options
+            }
             yield make_entry(key.value, options.get("say"), where=where, **flags)
         else:
-            raise LexiconError(f"{where}: {key.value!r}: expected what to say, or its options (say, {', '.join(_OPTIONS)})")
+            raise LexiconError(
+                f"{where}: {key.value!r}: expected what to say, or its options (say, {', '.join(_OPTIONS)})"
+            )
 
 
 def _csv(data: bytes, name: str) -> Iterator[Entry]:
@@ -150,7 +169,9 @@ def _csv(data: bytes, name: str) -> Iterator[Entry]:
     reader = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=True)
     header = [column.strip() for column in reader.fieldnames or []]
     if "word" not in header or "say" not in header:
-        raise LexiconError(f"{name}:1: the header must name the columns word and say (and any of {', '.join(_OPTIONS)})")
+        raise LexiconError(
+            f"{name}:1: the header must name the columns word and say (and any of {', '.join(_OPTIONS)})"
+        )
     unknown = set(header) - {"word", "say", *_OPTIONS}
     if unknown:
         raise LexiconError(f"{name}:1: unknown column {sorted(unknown)[0]!r}; use word, say, {', '.join(_OPTIONS)}")
@@ -162,7 +183,9 @@ def _csv(data: bytes, name: str) -> Iterator[Entry]:
                 raise LexiconError(f"{where}: more fields than the header names (quote a value that holds a comma)")
             if not any((value or "").strip() for value in row.values()):
                 continue
-            flags = {option: _flag(row[option] or "", where=where, option=option) for option in _OPTIONS if option in row}
+            flags = {
+                option: _flag(row[option] or "", where=where, option=option) for option in _OPTIONS if option in row
+            }
             yield make_entry(row["word"], row["say"], where=where, **flags)
     except csv.Error as exc:
         raise LexiconError(f"{name}:{reader.line_num}: not valid CSV ({exc})") from None

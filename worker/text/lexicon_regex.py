@@ -61,7 +61,9 @@ class Subject:
     def __init__(self, text: str) -> None:
         self.text = text
         self.encoded = text.encode()
-        self._bytes: array[int] | None = None if text.isascii() else array("q", accumulate(map(len, map(str.encode, text)), initial=0))
+        self._bytes: array[int] | None = (
+            None if text.isascii() else array("q", accumulate(map(len, map(str.encode, text)), initial=0))
+        )
 
     def byte(self, char: int) -> int:
         return char if self._bytes is None else self._bytes[char]

@@ -18,18 +18,30 @@ import re2
 
 _SPACE = r"\t\n\x0b\f\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
 WORD_CHARS = r"\p{L}\p{N}_"  # Python's \w: str.isalnum() or "_"
-_OUTSIDE = {"w": f"[{WORD_CHARS}]", "W": f"[^{WORD_CHARS}]", "d": r"\p{Nd}", "D": r"\P{Nd}", "s": f"[{_SPACE}]", "S": f"[^{_SPACE}]"}
+_OUTSIDE = {
+    "w": f"[{WORD_CHARS}]",
+    "W": f"[^{WORD_CHARS}]",
+    "d": r"\p{Nd}",
+    "D": r"\P{Nd}",
+    "s": f"[{_SPACE}]",
+    "S": f"[^{_SPACE}]",
+}
 _INSIDE = {"w": WORD_CHARS, "d": r"\p{Nd}", "D": r"\P{Nd}", "s": _SPACE}
 _SYNTAX = "RE2 syntax: https://github.com/google/re2/wiki/Syntax"
 _WHY = "lexicon regular expressions never backtrack, so that they run in linear time"
 _UNSUPPORTED = {  # RE2's parse error, and what a person should hear instead
-    "invalid perl operator: (?=": "lookahead (?=…)", "invalid perl operator: (?!": "negative lookahead (?!…)",
-    "invalid perl operator: (?<=": "lookbehind (?<=…)", "invalid perl operator: (?<!": "negative lookbehind (?<!…)",
-    "invalid perl operator: (?>": "an atomic group (?>…)", "invalid perl operator: (?P": "a backreference (?P=name)",
-    "invalid perl operator: (?x": "verbose mode (?x)", "invalid escape sequence: \\": "a backreference or an escape RE2 lacks: {reason}",
-    "bad repetition operator: *+": "a possessive quantifier (*+)", "bad repetition operator: ++": "a possessive quantifier (++)",
+    "invalid perl operator: (?=": "lookahead (?=…)",
+    "invalid perl operator: (?!": "negative lookahead (?!…)",
+    "invalid perl operator: (?<=": "lookbehind (?<=…)",
+    "invalid perl operator: (?<!": "negative lookbehind (?<!…)",
+    "invalid perl operator: (?>": "an atomic group (?>…)",
+    "invalid perl operator: (?P": "a backreference (?P=name)",
+    "invalid perl operator: (?x": "verbose mode (?x)",
+    "invalid escape sequence: \\": "a backreference or an escape RE2 lacks: {reason}",
+    "bad repetition operator: *+": "a possessive quantifier (*+)",
+    "bad repetition operator: ++": "a possessive quantifier (++)",
     "bad repetition operator: ?+": "a possessive quantifier (?+)",
-}  # fmt: skip
+}
 
 
 class UnsupportedPattern(ValueError):
@@ -57,10 +69,14 @@ def to_re2(pattern: str) -> str:
             escape = pattern[index + 1]
             index += 2
             if escape in "bB":
-                raise UnsupportedPattern(f"\\{escape} (a word boundary), not supported: entries match whole words"
-                                         " unless told otherwise (whole_word: false)")  # fmt: skip
+                raise UnsupportedPattern(
+                    f"\\{escape} (a word boundary), not supported: entries match whole words"
+                    " unless told otherwise (whole_word: false)"
+                )
             if in_class and escape in "WS":
-                raise UnsupportedPattern(f"\\{escape} inside [...], not supported: write a negated class [^...] instead")
+                raise UnsupportedPattern(
+                    f"\\{escape} inside [...], not supported: write a negated class [^...] instead"
+                )
             if escape in (_INSIDE if in_class else _OUTSIDE):
                 out.append((_INSIDE if in_class else _OUTSIDE)[escape])
             elif escape == "Z":

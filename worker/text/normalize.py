@@ -15,14 +15,28 @@ import unicodedata
 # would otherwise become two apostrophes instead of one double quote.
 _PUNCTUATION = str.maketrans(
     {
-        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u00ab": '"', "\u00bb": '"', "\u2033": '"',
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2033": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
         "\u2026": "...",
         "\t": " ",
         # Line and paragraph separators are line endings too.
-        "\u2028": "\n", "\u2029": "\n\n", "\x85": "\n", "\x0b": "\n", "\x0c": "\n\n",
+        "\u2028": "\n",
+        "\u2029": "\n\n",
+        "\x85": "\n",
+        "\x0b": "\n",
+        "\x0c": "\n\n",
     }
-)  # fmt: skip
+)
 
 _REMOVED_CHARS = frozenset(
     [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x20E3]  # zero-width, soft hyphen, keycap

@@ -20,11 +20,17 @@ def check_clip(data: bytes, *, where: str) -> None:
     try:
         seconds = codec.probe(data).duration_seconds
     except BadInput as exc:
-        raise BadInput(f"reference clip {where} is not usable audio: {exc}; upload a WAV/MP3/FLAC/OGG of 10-30 s of speech") from exc
+        raise BadInput(
+            f"reference clip {where} is not usable audio: {exc}; upload a WAV/MP3/FLAC/OGG of 10-30 s of speech"
+        ) from exc
     if seconds < CLIP_MIN_SECONDS:
-        raise BadInput(f"reference clip {where} is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)")
+        raise BadInput(
+            f"reference clip {where} is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)"
+        )
     if seconds > CLIP_MAX_SECONDS:
-        raise BadInput(f"reference clip {where} is {seconds:.0f} s; at most {CLIP_MAX_SECONDS:.0f} s is accepted (10-30 s is best)")
+        raise BadInput(
+            f"reference clip {where} is {seconds:.0f} s; at most {CLIP_MAX_SECONDS:.0f} s is accepted (10-30 s is best)"
+        )
 
 
 def check_voice_identity(voice: ClipVoice) -> None:

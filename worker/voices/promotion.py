@@ -16,14 +16,14 @@ import logging
 from dataclasses import dataclass
 
 from worker import keys
-from worker.observability import metrics
-from worker.support.backoff import wait_delay
 from worker.errors import FishRejected, PermanentError, TransientError
-from worker.observability.events import event
 from worker.fish.breaker import BreakerOpen, CreditBreaker
 from worker.fish.client import FishVoices, VoiceInfo
+from worker.observability import metrics
+from worker.observability.events import event
 from worker.settings import Settings
 from worker.storage import Storage
+from worker.support.backoff import wait_delay
 from worker.voices.registry import Registry, clips_of
 
 log = logging.getLogger("narrate.promotion")
@@ -96,9 +96,18 @@ def _create_once(reference_hash: str, token: str, *, ctx: PromotionContext) -> s
     existing = _existing_model(reference_hash, ctx=ctx)
     if existing is not None:
         metrics.PROMOTIONS.labels(outcome="relinked").inc()
-        event(log, logging.INFO, "reference %s: re-linked existing Fish voice %s", reference_hash[:12], existing.id,
-              reference_hash=reference_hash, outcome="relinked")  # fmt: skip
-        linked = ctx.registry.link(reference_hash, model_id=existing.id, trained=existing.state == "trained", token=token)
+        event(
+            log,
+            logging.INFO,
+            "reference %s: re-linked existing Fish voice %s",
+            reference_hash[:12],
+            existing.id,
+            reference_hash=reference_hash,
+            outcome="relinked",
+        )
+        linked = ctx.registry.link(
+            reference_hash, model_id=existing.id, trained=existing.state == "trained", token=token
+        )
         return existing.id if linked else None
     if float(entry.get("creating_until") or 0) > ctx.registry.now():
         return None  # a create whose lock lapsed is still in flight: its voice will show up by tag
@@ -106,12 +115,18 @@ def _create_once(reference_hash: str, token: str, *, ctx: PromotionContext) -> s
     if not ctx.registry.mark_creating(reference_hash, seconds=_create_seconds(ctx), token=token):
         return None
     try:
-        created = ctx.voices.create(title=_title(reference_hash, entry), clips=audio, tags=[keys.fish_voice_tag(reference_hash)])
+        created = ctx.voices.create(
+            title=_title(reference_hash, entry), clips=audio, tags=[keys.fish_voice_tag(reference_hash)]
+        )
     except BaseException:
         ctx.registry.clear_creating(reference_hash, token=token)  # ours is over: the tag lookup covers one that landed
         raise
     if not ctx.registry.mark_training(reference_hash, model_id=created.id, token=token):
-        log.warning("reference %s: created Fish voice %s after its claim ended; its tag links it later", reference_hash[:12], created.id)
+        log.warning(
+            "reference %s: created Fish voice %s after its claim ended; its tag links it later",
+            reference_hash[:12],
+            created.id,
+        )
         return None
     log.info("reference %s: created Fish voice %s", reference_hash[:12], created.id)
     return created.id
@@ -150,7 +165,9 @@ def _existing_model(reference_hash: str, *, ctx: PromotionContext) -> VoiceInfo 
     return usable[0] if usable else None
 
 
-def _follow_training(reference_hash: str, token: str, model_id: str, entry: dict, *, ctx: PromotionContext) -> float | None:
+def _follow_training(
+    reference_hash: str, token: str, model_id: str, entry: dict, *, ctx: PromotionContext
+) -> float | None:
     model = ctx.voices.get(model_id)
     if model is None:
         # A failed attempt like any other: bounded, with back-off, so a voice that keeps vanishing is not re-made forever.
@@ -159,8 +176,15 @@ def _follow_training(reference_hash: str, token: str, model_id: str, entry: dict
     if model.state == "trained":
         if ctx.registry.mark_trained(reference_hash, model_id=model_id, token=token):
             metrics.PROMOTIONS.labels(outcome="trained").inc()
-            event(log, logging.INFO, "reference %s: Fish voice %s trained; renders now send only its id", reference_hash[:12], model_id,
-                  reference_hash=reference_hash, outcome="trained")  # fmt: skip
+            event(
+                log,
+                logging.INFO,
+                "reference %s: Fish voice %s trained; renders now send only its id",
+                reference_hash[:12],
+                model_id,
+                reference_hash=reference_hash,
+                outcome="trained",
+            )
         return None
     if model.state == "failed":
         _fail(reference_hash, token, entry, reason=f"Fish voice {model_id} failed training", ctx=ctx, model_id=model_id)
@@ -176,10 +200,14 @@ def _follow_training(reference_hash: str, token: str, model_id: str, entry: dict
     return min(ctx.settings.promote_poll_seconds, max(0.5, elapsed))
 
 
-def _fail(reference_hash: str, token: str, entry: dict, *, reason: str, ctx: PromotionContext, model_id: str | None = None) -> None:
+def _fail(
+    reference_hash: str, token: str, entry: dict, *, reason: str, ctx: PromotionContext, model_id: str | None = None
+) -> None:
     attempts = int(entry.get("attempts", 1) or 1)
     settings = ctx.settings
-    retry_in = settings.promote_retry_seconds * 2 ** (attempts - 1) if attempts < settings.promote_max_attempts else None
+    retry_in = (
+        settings.promote_retry_seconds * 2 ** (attempts - 1) if attempts < settings.promote_max_attempts else None
+    )
     suffix = f"; retry after {retry_in:.0f} s" if retry_in is not None else f"; gave up after {attempts} attempts"
     # Recorded first: only the chain that still owns the claim may give its model up.
     if not ctx.registry.mark_failed(reference_hash, reason=reason + suffix, retry_in=retry_in, token=token):
@@ -191,5 +219,13 @@ def _fail(reference_hash: str, token: str, entry: dict, *, reason: str, ctx: Pro
         except (TransientError, PermanentError):
             pass
     metrics.PROMOTIONS.labels(outcome="failed").inc()
-    event(log, logging.WARNING, "reference %s: promotion failed: %s%s", reference_hash[:12], reason, suffix,
-          reference_hash=reference_hash, outcome="failed")  # fmt: skip
+    event(
+        log,
+        logging.WARNING,
+        "reference %s: promotion failed: %s%s",
+        reference_hash[:12],
+        reason,
+        suffix,
+        reference_hash=reference_hash,
+        outcome="failed",
+    )

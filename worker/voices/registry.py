@@ -93,9 +93,23 @@ class Registry:
         """
         model_id, claimed, wait, token = self._use(
             keys=[keys.reference_entry(reference_hash), keys.reference_index()],
-            args=[reference_hash, promote_after, LEASE_SECONDS, max_attempts, *_clip_args(clips), wait_seconds, wire_bytes, _new_token()],
+            args=[
+                reference_hash,
+                promote_after,
+                LEASE_SECONDS,
+                max_attempts,
+                *_clip_args(clips),
+                wait_seconds,
+                wire_bytes,
+                _new_token(),
+            ],
         )
-        return Use(model_id=model_id.decode() or None, claimed_promotion=bool(claimed), wait=bool(wait), claim_token=token.decode() or None)
+        return Use(
+            model_id=model_id.decode() or None,
+            claimed_promotion=bool(claimed),
+            wait=bool(wait),
+            claim_token=token.decode() or None,
+        )
 
     def force_claim(self, reference_hash: str, *, clips: list[ClipRef] | None = None) -> str | None:
         """Claim a promotion now, whatever N and past attempts say: the chain's token; None if trained or under way."""
@@ -113,8 +127,15 @@ class Registry:
         entry_key = keys.reference_entry(reference_hash)
         clips_json, bucket, clip_bytes = _clip_args(clips)
         pipe = self._redis.pipeline(transaction=True)
-        for field, value in (("state", "one_shot"), ("created_at", self.now()), ("uses", 0), ("attempts", 0),
-                             ("clips", clips_json), ("bucket", bucket), ("clip_bytes", clip_bytes)):  # fmt: skip
+        for field, value in (
+            ("state", "one_shot"),
+            ("created_at", self.now()),
+            ("uses", 0),
+            ("attempts", 0),
+            ("clips", clips_json),
+            ("bucket", bucket),
+            ("clip_bytes", clip_bytes),
+        ):
             pipe.hsetnx(entry_key, field, value)
         if title:
             pipe.hset(entry_key, "title", title)
@@ -166,7 +187,9 @@ class Registry:
         drop = ["lease_until", "retry_at", *_CHAIN_FIELDS]
         return self._owned(reference_hash, token, fields=fields, at={"promoted_at": 0}, drop=drop)
 
-    def mark_failed(self, reference_hash: str, *, reason: str, retry_in: float | None, token: str | None = None) -> bool:
+    def mark_failed(
+        self, reference_hash: str, *, reason: str, retry_in: float | None, token: str | None = None
+    ) -> bool:
         """Record why; `retry_in` None means no further automatic attempt."""
         at = {"retry_at": retry_in} if retry_in is not None else {}
         drop = ["lease_until", "model_id", *_CHAIN_FIELDS, *([] if retry_in is not None else ["retry_at"])]
@@ -178,7 +201,12 @@ class Registry:
 
     def demote(self, reference_hash: str, *, reason: str) -> None:
         """One write, so no promotion step can land between the new state and the end of its claim."""
-        self._owned(reference_hash, None, fields={"state": "demoted", "reason": reason}, drop=["model_id", "lease_until", "retry_at"])
+        self._owned(
+            reference_hash,
+            None,
+            fields={"state": "demoted", "reason": reason},
+            drop=["model_id", "lease_until", "retry_at"],
+        )
 
     def link(self, reference_hash: str, *, model_id: str, trained: bool, token: str | None = None) -> bool:
         """Attach an existing Fish model (found by its tag) to the reference."""
@@ -196,7 +224,9 @@ class Registry:
     def creation_lock(self, reference_hash: str, *, seconds: float) -> str | None:
         """The holder's token for exactly one caller until it releases or `seconds` pass; else None."""
         token = _new_token()
-        taken = self._redis.set(keys.reference_create_lock(reference_hash), token, nx=True, px=max(1, int(seconds * 1000)))
+        taken = self._redis.set(
+            keys.reference_create_lock(reference_hash), token, nx=True, px=max(1, int(seconds * 1000))
+        )
         return token if taken else None
 
     def release_creation_lock(self, reference_hash: str, token: str) -> bool:

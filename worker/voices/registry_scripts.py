@@ -17,7 +17,9 @@ end
 """
 
 # Shared by USE and FORCE: may this reference be claimed for promotion now?
-_CAN_CLAIM = _NOW + """
+_CAN_CLAIM = (
+    _NOW
+    + """
 local function can_claim(key, now, max_attempts)
   local state = redis.call('HGET', key, 'state') or 'one_shot'
   if state == 'one_shot' then return true end
@@ -52,6 +54,7 @@ local function ensure(key, index, hash, now, clips, bucket, clip_bytes)
   end
 end
 """
+)
 
 # A use sent as a voice id saves what a one-shot request would have carried on the wire.
 _ONE_SHOT_BYTES = """
@@ -63,7 +66,10 @@ end
 # KEYS: entry, index. ARGV: hash, N (-1 off), lease, max_attempts, clips json, bucket, clip bytes, wait seconds,
 # wire bytes (what one one-shot request carries: the clips as sent, e.g. FLAC; 0 = unknown, the clips as uploaded),
 # the claim token to store if this use claims. Returns {model id, claimed, wait, claim token}.
-USE = _CAN_CLAIM + _ONE_SHOT_BYTES + """
+USE = (
+    _CAN_CLAIM
+    + _ONE_SHOT_BYTES
+    + """
 local key, now, n = KEYS[1], redis_now(), tonumber(ARGV[2])
 ensure(key, KEYS[2], ARGV[1], now, ARGV[5], ARGV[6], ARGV[7])
 local state = redis.call('HGET', key, 'state')
@@ -88,10 +94,13 @@ if n >= 0 and uses > n and can_claim(key, now, tonumber(ARGV[4])) then
 end
 return {'', 0, 0, ''}
 """
+)
 
 # KEYS: entry, index. ARGV: hash, lease, clips json, bucket, clip bytes, claim token. Ignores N and attempts.
 # Returns the claim token, or '' when trained or under way.
-FORCE = _CAN_CLAIM + """
+FORCE = (
+    _CAN_CLAIM
+    + """
 local key, now = KEYS[1], redis_now()
 ensure(key, KEYS[2], ARGV[1], now, ARGV[3], ARGV[4], ARGV[5])
 local state = redis.call('HGET', key, 'state')
@@ -101,9 +110,13 @@ redis.call('HSET', key, 'attempts', 0, 'state', 'one_shot')
 claim(key, now, tonumber(ARGV[2]), ARGV[6])
 return ARGV[6]
 """
+)
 
 # KEYS: entry. ARGV: model id expected, reason. Drops the model only if it is still the current one.
-DROP_MODEL = _NOW + _ONE_SHOT_BYTES + """
+DROP_MODEL = (
+    _NOW
+    + _ONE_SHOT_BYTES
+    + """
 local key = KEYS[1]
 if redis.call('HGET', key, 'model_id') ~= ARGV[1] then return 0 end
 local state = redis.call('HGET', key, 'state')
@@ -114,11 +127,14 @@ redis.call('HDEL', key, 'model_id', 'lease_until', 'retry_at', 'claim_token', 'c
 redis.call('HSET', key, 'state', 'one_shot', 'attempts', 0, 'reason', ARGV[2], 'model_dropped_at', redis_now())
 return 1
 """
+)
 
 # KEYS: entry. ARGV: claim token ('' = a person's write: unconditional), then a JSON plan:
 # {"set": {field: value}, "at": {field: seconds from now}, "del": [field], "states": [allowed state]}.
 # Returns 1 if written, 0 if the token is no longer the entry's (or the state is not allowed).
-OWNED_WRITE = _NOW + """
+OWNED_WRITE = (
+    _NOW
+    + """
 local key, token = KEYS[1], ARGV[1]
 if token ~= '' and redis.call('HGET', key, 'claim_token') ~= token then return 0 end
 local plan = cjson.decode(ARGV[2])
@@ -133,6 +149,7 @@ for field, offset in pairs(plan.at) do redis.call('HSET', key, field, now + offs
 for _, field in ipairs(plan.del) do redis.call('HDEL', key, field) end
 return 1
 """
+)
 
 # KEYS: entry. ARGV: a fresh token. The token of the promotion under way, minted if it has none; '' if none is.
 ADOPT = """

@@ -104,11 +104,19 @@ class Speaker:
         # Before anything is fetched or counted; fetch_clip then holds each clip's bytes to its sha256.
         check_voice_identity(voice)
         refs = [
-            ClipRef(bucket=clip.bucket or bucket, key=clip.key, sha256=clip.sha256, size=clip.size, transcript=clip.transcript)
+            ClipRef(
+                bucket=clip.bucket or bucket,
+                key=clip.key,
+                sha256=clip.sha256,
+                size=clip.size,
+                transcript=clip.transcript,
+            )
             for clip in voice.clips
         ]
         references = [(wire_clip(ref, ctx=ctx), ref.transcript) for ref in refs]
-        return cls(ctx=ctx, references=references, clip_refs=refs, reference_id=None, reference_hash=voice.reference_hash)
+        return cls(
+            ctx=ctx, references=references, clip_refs=refs, reference_id=None, reference_hash=voice.reference_hash
+        )
 
     @property
     def identity(self) -> str:

@@ -32,8 +32,12 @@ class PromotionUnit(Unit):
 
     def fail(self, reason: str) -> None:
         # The reference goes on one-shot; the registry tries again after NARRATE_PROMOTE_RETRY_SECONDS.
-        self.ctx.registry.mark_failed(self.reference_hash, reason=f"Fish unavailable: {reason}",
-                                      retry_in=self.ctx.settings.promote_retry_seconds, token=self.token)  # fmt: skip
+        self.ctx.registry.mark_failed(
+            self.reference_hash,
+            reason=f"Fish unavailable: {reason}",
+            retry_in=self.ctx.settings.promote_retry_seconds,
+            token=self.token,
+        )
         self.attempts().clear()
 
 
@@ -49,7 +53,9 @@ class PromoteTask(PolicyTask):
 
     def unit_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> PromotionUnit | None:
         reference_hash = args[0] if args else kwargs["reference_hash"]
-        token = (args[1] if len(args) > 1 else kwargs.get("token")) or promotion_context().registry.adopt_claim(reference_hash)
+        token = (args[1] if len(args) > 1 else kwargs.get("token")) or promotion_context().registry.adopt_claim(
+            reference_hash
+        )
         if token is None:
             return None  # nothing under way: finished, demoted or never claimed
         return PromotionUnit(promotion_context(), reference_hash, token)

@@ -53,8 +53,10 @@ class Batches:
     def open(self, batch_id: str, *, url: str) -> None:
         """The batch's record, empty: its webhook URL (query and all) is kept here and in no plan or message."""
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(keys.notify_batch(batch_id), mapping={"batch_id": batch_id, "url": url, "total": 0, "remaining": 0,
-                                                         "succeeded": 0, "failed": 0})  # fmt: skip
+        pipe.hset(
+            keys.notify_batch(batch_id),
+            mapping={"batch_id": batch_id, "url": url, "total": 0, "remaining": 0, "succeeded": 0, "failed": 0},
+        )
         pipe.expire(keys.notify_batch(batch_id), self._ttl)
         pipe.execute()
 
@@ -73,7 +75,11 @@ class Batches:
     def finish(self, batch_id: str, *, job_id: str, state: str) -> bool:
         """One job ended (`succeeded` or `failed`); True for exactly the call that ends a sealed batch."""
         field = "succeeded" if state == "succeeded" else "failed"
-        return bool(self._finish(keys=[keys.notify_batch(batch_id), keys.notify_batch_done(batch_id)], args=[job_id, field, self._ttl]))
+        return bool(
+            self._finish(
+                keys=[keys.notify_batch(batch_id), keys.notify_batch_done(batch_id)], args=[job_id, field, self._ttl]
+            )
+        )
 
     def get(self, batch_id: str) -> dict[str, Any] | None:
         raw = self._redis.hgetall(keys.notify_batch(batch_id))

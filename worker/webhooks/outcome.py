@@ -55,7 +55,9 @@ class WebhookOutcome(Unit):
 
     def fail(self, reason: str) -> None:
         if self._final is None and self.last_status and self.failures:
-            self._final = f"failed after {self.failures} attempt{'s' if self.failures != 1 else ''} ({self.last_status})"
+            self._final = (
+                f"failed after {self.failures} attempt{'s' if self.failures != 1 else ''} ({self.last_status})"
+            )
         self.note_status(self._final or f"failed: {reason}")  # ours alone (time limits, deaths): no receiver's words
 
 

@@ -73,7 +73,9 @@ class AllowList:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
                 if "/" in item or ":" in item or " " in item:
-                    raise BadInput(f"{ALLOW_SETTING}: {item!r} is neither a CIDR (10.0.0.0/8) nor a host name") from None
+                    raise BadInput(
+                        f"{ALLOW_SETTING}: {item!r} is neither a CIDR (10.0.0.0/8) nor a host name"
+                    ) from None
                 hosts.add(item.lower().rstrip("."))
         return cls(networks=tuple(networks), hosts=frozenset(hosts))
 
@@ -101,10 +103,17 @@ def parse(url: str) -> Receiver:
     if not parts.hostname:
         raise WebhookRefused(f"webhook {shown!r}: the URL names no host")
     if parts.username is not None or parts.password is not None:
-        raise WebhookRefused(f"webhook {shown!r}: credentials in the URL (user@host) are not sent; put a token in the path or query")
+        raise WebhookRefused(
+            f"webhook {shown!r}: credentials in the URL (user@host) are not sent; put a token in the path or query"
+        )
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Receiver(url=url, scheme=parts.scheme, host=parts.hostname.lower().rstrip("."),
-                    port=port or (443 if parts.scheme == "https" else 80), target=target)  # fmt: skip
+    return Receiver(
+        url=url,
+        scheme=parts.scheme,
+        host=parts.hostname.lower().rstrip("."),
+        port=port or (443 if parts.scheme == "https" else 80),
+        target=target,
+    )
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -121,9 +130,14 @@ def why_internal(address: IPAddress) -> str | None:
     mapped = getattr(address, "ipv4_mapped", None)
     if mapped is not None:
         return why_internal(mapped)
-    for kind, flag in (("loopback", address.is_loopback), ("link-local (cloud metadata lives there)", address.is_link_local),
-                       ("multicast", address.is_multicast), ("unspecified", address.is_unspecified),
-                       ("reserved", address.is_reserved), ("private", address.is_private)):  # fmt: skip
+    for kind, flag in (
+        ("loopback", address.is_loopback),
+        ("link-local (cloud metadata lives there)", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("unspecified", address.is_unspecified),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
+    ):
         if flag:
             return kind
     if not address.is_global:
@@ -152,6 +166,8 @@ def vet(url: str, *, allow: AllowList, resolve: Resolver = system_resolver) -> t
         reason = why_internal(address)
         if reason and not allow.admits(address):
             named = str(address) if literal is not None else f"{receiver.host} resolves to {address}"
-            raise WebhookRefused(f"webhook {without_query(url)!r} refused: {named} is {reason}; only public receivers are sent to"
-                                 f" unless {ALLOW_SETTING} admits them (CIDRs or host names, comma-separated)")  # fmt: skip
+            raise WebhookRefused(
+                f"webhook {without_query(url)!r} refused: {named} is {reason}; only public receivers are sent to"
+                f" unless {ALLOW_SETTING} admits them (CIDRs or host names, comma-separated)"
+            )
     return receiver, addresses

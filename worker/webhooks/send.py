@@ -51,17 +51,26 @@ class Sender:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sender:
-        return cls(secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-                   unsigned=settings.webhook_unsigned, allow=AllowList.parse(settings.webhook_allow))  # fmt: skip
+        return cls(
+            secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+            unsigned=settings.webhook_unsigned,
+            allow=AllowList.parse(settings.webhook_allow),
+        )
 
     def send(self, url: str, payload: dict[str, Any]) -> None:
         """POST once; ReceiverFailed for what a retry may fix, WebhookRefused or ReceiverRejected otherwise."""
         if self.secret is None and not self.unsigned:
             raise WebhookRefused("no NARRATE_WEBHOOK_SECRET to sign with, and NARRATE_WEBHOOK_UNSIGNED is not true")
-        receiver, addresses = vet(url, allow=self.allow, resolve=self.resolve)  # again now: the name may point elsewhere
+        receiver, addresses = vet(
+            url, allow=self.allow, resolve=self.resolve
+        )  # again now: the name may point elsewhere
         body = json.dumps(payload, sort_keys=True).encode()
-        headers = {"Content-Type": "application/json", "User-Agent": "narrate-webhook/2", "Host": receiver.host_header,
-                   "X-Narrate-Event": str(payload.get("event", ""))}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "narrate-webhook/2",
+            "Host": receiver.host_header,
+            "X-Narrate-Event": str(payload.get("event", "")),
+        }
         if self.secret is not None:
             headers[SIGNATURE_HEADER] = sign(body, secret=self.secret)
         # TLS is checked against the name (SNI and certificate), while the socket goes to the vetted address.
@@ -70,7 +79,9 @@ class Sender:
         with httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False) as client:
             for address in addresses:
                 try:
-                    answer = client.post(receiver.url_for(address), content=body, headers=headers, extensions=extensions)
+                    answer = client.post(
+                        receiver.url_for(address), content=body, headers=headers, extensions=extensions
+                    )
                 except httpx.TimeoutException as exc:
                     log.info("webhook %s (%s): %s", shown, address, exc.__class__.__name__)
                     raise ReceiverFailed("timeout") from None

@@ -25,7 +25,9 @@ def sign(body: bytes, *, secret: str, timestamp: int | None = None) -> str:
     return f"t={stamp},v1={_mac(body, timestamp=stamp, secret=secret)}"
 
 
-def verify(body: bytes, header: str, *, secret: str, tolerance: float = DEFAULT_TOLERANCE_SECONDS, now: float | None = None) -> bool:
+def verify(
+    body: bytes, header: str, *, secret: str, tolerance: float = DEFAULT_TOLERANCE_SECONDS, now: float | None = None
+) -> bool:
     """True if `header` signs exactly `body` with `secret`, at a time within `tolerance` seconds of now.
 
     Constant-time comparison; any `v1=` may match (several are allowed while a secret is rotated).

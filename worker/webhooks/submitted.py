@@ -15,8 +15,10 @@ def check_notify_url(url: str | None, *, settings: Settings, option: str = "--no
     if url is None:
         return None
     if settings.webhook_secret is None and not settings.webhook_unsigned:
-        raise BadInput(f"{option}: webhooks are signed with {SECRET_SETTING}, which is not set: set it (receivers check"
-                       f" X-Narrate-Signature with it), or set {UNSIGNED_SETTING}=true to send them unsigned")  # fmt: skip
+        raise BadInput(
+            f"{option}: webhooks are signed with {SECRET_SETTING}, which is not set: set it (receivers check"
+            f" X-Narrate-Signature with it), or set {UNSIGNED_SETTING}=true to send them unsigned"
+        )
     try:
         vet(url, allow=AllowList.parse(settings.webhook_allow))
     except WebhookRefused as exc:

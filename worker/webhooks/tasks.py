@@ -49,7 +49,9 @@ class JobNotifyTask(PolicyTask):
         settings, job_id = get_settings(), _hex_id(self, args, kwargs, name="job_id")
         if job_id is None:
             return None
-        return JobNotifyUnit(redis_client(), job_id, max_attempts=settings.webhook_max_attempts, ttl_seconds=settings.record_ttl_seconds)
+        return JobNotifyUnit(
+            redis_client(), job_id, max_attempts=settings.webhook_max_attempts, ttl_seconds=settings.record_ttl_seconds
+        )
 
     def perform(self, unit: JobNotifyUnit) -> None:
         record = unit.record()
@@ -65,8 +67,13 @@ class BatchNotifyTask(PolicyTask):
         if batch_id is None:
             return None
         batches = Batches(redis_client(), ttl_seconds=settings.record_ttl_seconds)
-        return BatchNotifyUnit(batches, redis_client(), batch_id, max_attempts=settings.webhook_max_attempts,
-                               ttl_seconds=settings.record_ttl_seconds)  # fmt: skip
+        return BatchNotifyUnit(
+            batches,
+            redis_client(),
+            batch_id,
+            max_attempts=settings.webhook_max_attempts,
+            ttl_seconds=settings.record_ttl_seconds,
+        )
 
     def perform(self, unit: BatchNotifyUnit) -> None:
         batch = unit.batches.get(unit.batch_id) or {}
@@ -82,11 +89,21 @@ def on_job_finished(job_id: str, state: str, url: str, batch_id: str) -> None:
     """A job with a webhook ended: claim its notice (once per ending) and its batch's count, and send what is due."""
     client, ttl = redis_client(), get_settings().record_ttl_seconds
     if url:
-        _best_effort(job_id, lambda: client.hsetnx(keys.job_record(job_id), "notify_claim", state)
-                     and job_notify.apply_async((job_id,), queue=ASSEMBLY_QUEUE))  # fmt: skip
+        _best_effort(
+            job_id,
+            lambda: (
+                client.hsetnx(keys.job_record(job_id), "notify_claim", state)
+                and job_notify.apply_async((job_id,), queue=ASSEMBLY_QUEUE)
+            ),
+        )
     if batch_id:
-        _best_effort(job_id, lambda: Batches(client, ttl_seconds=ttl).finish(batch_id, job_id=job_id, state=state)
-                     and batch_notify.apply_async((batch_id,), queue=ASSEMBLY_QUEUE))  # fmt: skip
+        _best_effort(
+            job_id,
+            lambda: (
+                Batches(client, ttl_seconds=ttl).finish(batch_id, job_id=job_id, state=state)
+                and batch_notify.apply_async((batch_id,), queue=ASSEMBLY_QUEUE)
+            ),
+        )
 
 
 def _best_effort(job_id: str, step: Callable[[], object]) -> None:

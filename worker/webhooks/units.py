@@ -53,7 +53,9 @@ class JobNotifyUnit(_CountedApart):
 
 
 class BatchNotifyUnit(_CountedApart):
-    def __init__(self, batches: Batches, client: redis.Redis, batch_id: str, *, max_attempts: int, ttl_seconds: int) -> None:
+    def __init__(
+        self, batches: Batches, client: redis.Redis, batch_id: str, *, max_attempts: int, ttl_seconds: int
+    ) -> None:
         super().__init__(client, f"notify:batch:{batch_id}", max_attempts=max_attempts, ttl_seconds=ttl_seconds)
         self.batches = batches
         self.batch_id = batch_id
@@ -70,13 +72,26 @@ class BatchNotifyUnit(_CountedApart):
 
 def job_payload(job_id: str, record: dict[str, Any]) -> dict[str, Any]:
     """`job.finished`: the fields a book's notice has, for one job."""
-    return {"event": "job.finished", "job_id": job_id, "state": record.get("state"), "title": record.get("title", ""),
-            "output_url": record.get("output_url") or None, "manifest_url": record.get("manifest_url") or None,
-            "error": record.get("error") or None, "duration_seconds": float(record.get("duration_seconds") or 0)}  # fmt: skip
+    return {
+        "event": "job.finished",
+        "job_id": job_id,
+        "state": record.get("state"),
+        "title": record.get("title", ""),
+        "output_url": record.get("output_url") or None,
+        "manifest_url": record.get("manifest_url") or None,
+        "error": record.get("error") or None,
+        "duration_seconds": float(record.get("duration_seconds") or 0),
+    }
 
 
 def batch_payload(batch_id: str, batch: dict[str, Any]) -> dict[str, Any]:
     """`batch.finished`: how many of the batch's jobs succeeded and failed; the state is failed if any did."""
     failed = int(batch.get("failed", 0))
-    return {"event": "batch.finished", "batch_id": batch_id, "state": "failed" if failed else "succeeded",
-            "jobs": int(batch.get("total", 0)), "succeeded": int(batch.get("succeeded", 0)), "failed": failed}  # fmt: skip
+    return {
+        "event": "batch.finished",
+        "batch_id": batch_id,
+        "state": "failed" if failed else "succeeded",
+        "jobs": int(batch.get("total", 0)),
+        "succeeded": int(batch.get("succeeded", 0)),
+        "failed": failed,
+    }

@@ -11,7 +11,9 @@ from producer.dev.emulator.state import EmulatorConfig, parse_credit
 
 def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     defaults = EmulatorConfig()
-    parser = argparse.ArgumentParser(prog="narrate emulator", description="The Fish API emulator: a development and test tool.")
+    parser = argparse.ArgumentParser(
+        prog="narrate emulator", description="The Fish API emulator: a development and test tool."
+    )
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--port", type=int, default=defaults.port, help="0 picks a free port")
     parser.add_argument("--api-key", default=None, help="expected key (default: any non-empty key)")

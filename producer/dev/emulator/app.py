@@ -77,8 +77,7 @@ def _tts(emu: Emulator, entry: RequestLogEntry) -> Response:
     entry.model_header = request.headers.get("model")
     if entry.model_header not in KNOWN_MODELS:
         raise InvalidInput(
-            f"Missing or unknown 'model' header ({entry.model_header!r}); "
-            f"known models: {', '.join(KNOWN_MODELS)}"
+            f"Missing or unknown 'model' header ({entry.model_header!r}); known models: {', '.join(KNOWN_MODELS)}"
         )
     emu.check_credit()  # before the body and the slot: no credit refuses whatever is sent
     with emu.generation_slot() as faults:

@@ -145,9 +145,7 @@ class ModelStore:
         for index, audio in enumerate(samples):
             ensure_decodable(audio, what=f"voice file #{index + 1}")
         if texts and len(texts) != len(samples):
-            raise InvalidInput(
-                f"got {len(texts)} texts for {len(samples)} voice files: send none or one per file"
-            )
+            raise InvalidInput(f"got {len(texts)} texts for {len(samples)} voice files: send none or one per file")
         now = time.time()
         model = VoiceModel(
             id=uuid.uuid4().hex,

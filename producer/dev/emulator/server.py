@@ -23,9 +23,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 def serve(config: EmulatorConfig) -> None:
     """Serve until SIGTERM or SIGINT; print the listening line once the socket is bound."""
-    server = make_server(
-        config.host, config.port, create_app(config), threaded=True, request_handler=_QuietHandler
-    )
+    server = make_server(config.host, config.port, create_app(config), threaded=True, request_handler=_QuietHandler)
     stopping = threading.Event()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -30,9 +30,7 @@ _PITCH = (30, 70)
 _RANGE = (30, 70)
 _DEFAULT = (175, 50, 50)
 
-_CALLBACK_TYPE = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+_CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 _LOCK = threading.Lock()
 
@@ -72,9 +70,7 @@ class _Engine:
             ctypes.c_void_p,
         ]
         data_path = espeakng_loader.get_data_path().encode()
-        rate = lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT
-        )
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT)
         if rate <= 0:
             raise RuntimeError(f"espeak-ng failed to initialise (code {rate})")
         self.lib = lib
@@ -135,9 +131,7 @@ def _pick(raw: bytes, bounds: tuple[int, int]) -> int:
     return low + int.from_bytes(raw, "big") % (high - low + 1)
 
 
-def synthesize(
-    text: str, *, voice_seed: bytes | None = None, speed: float = 1.0
-) -> tuple[bytes, int]:
+def synthesize(text: str, *, voice_seed: bytes | None = None, speed: float = 1.0) -> tuple[bytes, int]:
     """Speak `text`; return (mono s16le PCM, sample rate)."""
     global _cache_bytes
     params = voice_params(voice_seed, speed=speed)

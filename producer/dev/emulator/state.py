@@ -98,7 +98,7 @@ def parse_credit(value: object) -> Decimal:
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite():
-        raise InvalidInput(f"credit must be a decimal amount as a string, e.g. \"12.5\": {value!r}")
+        raise InvalidInput(f'credit must be a decimal amount as a string, e.g. "12.5": {value!r}')
     return amount
 
 
@@ -130,11 +130,18 @@ class Emulator:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.controls = Controls(
-            latency=config.latency, concurrency=config.concurrency, fail_rate=config.fail_rate,
-            train_seconds=config.train_seconds, fail_training=config.fail_training,
-            tone_mode=config.tone_mode, canned_audio=config.canned_audio, credit=str(parse_credit(config.credit)),
-            rate_limit_rate=config.rate_limit_rate, stall_rate=config.stall_rate,
-            stall_seconds=config.stall_seconds, seed=config.seed,
+            latency=config.latency,
+            concurrency=config.concurrency,
+            fail_rate=config.fail_rate,
+            train_seconds=config.train_seconds,
+            fail_training=config.fail_training,
+            tone_mode=config.tone_mode,
+            canned_audio=config.canned_audio,
+            credit=str(parse_credit(config.credit)),
+            rate_limit_rate=config.rate_limit_rate,
+            stall_rate=config.stall_rate,
+            stall_seconds=config.stall_seconds,
+            seed=config.seed,
         )
         # The wallet's timestamps: created with the emulator, updated whenever credit is set.
         self.created_at = self.credit_updated_at = time.time()
