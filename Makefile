@@ -10,7 +10,7 @@ BUILD_REQUIRES := 'setuptools>=77' wheel
 COMPILE = $(VENV)-upgrade/bin/uv pip compile pyproject.toml - --universal --python-version 3.11 --generate-hashes \
           --upgrade --quiet --custom-compile-command "make upgrade"
 
-.PHONY: demo test faults bench install upgrade clean
+.PHONY: demo test lint faults bench install upgrade clean
 
 $(STAMP): pyproject.toml requirements.lock $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -26,6 +26,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The linter and the formatter, as configured in pyproject.toml; `ruff format .` applies the format.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 faults: $(STAMP)
 	$(BIN)/python -m pytest -m fault tests/faults
