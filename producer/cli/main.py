@@ -31,15 +31,15 @@ from producer.cli.console import (
 from producer.cli.metrics import metrics_app
 from producer.cli.pipelines import pipelines_app
 from producer.cli.voices import voices_app
+from producer.readers.batch import BATCH_SUFFIXES, VoiceKey
 from producer.readers.books import is_book
-from producer.readers.manifest import MANIFEST_SUFFIXES, VoiceKey
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import read_text
+from producer.submit.batches import check_buckets, plan_work, submit_job_groups
 from producer.submit.clips import PreparedVoice
 from producer.submit.grant import Grant
 from producer.submit.jobs import Submitter, check_format, parse_out
 from producer.submit.lexicons import Lexicons, read_lexicon_files
-from producer.submit.manifests import check_buckets, plan_work, submit_job_groups
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.contract import RenderJob, Synthesis, job_schema
@@ -84,7 +84,7 @@ def submit(
     --out may be left off for manifests, whose entries name their own.
     """
     settings = settings_or_exit()
-    if out is None and not all(Path(f).suffix.lower() in MANIFEST_SUFFIXES for f in files):
+    if out is None and not all(Path(f).suffix.lower() in BATCH_SUFFIXES for f in files):
         fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
     try:
         synthesis = synthesis_from(
@@ -96,7 +96,7 @@ def submit(
         check_notify_url(notify_batch, settings=settings, option="--notify-batch")
     except BadInput as exc:
         fail(str(exc))
-    books = [f for f in files if is_book(f) or Path(f).suffix.lower() in MANIFEST_SUFFIXES]
+    books = [f for f in files if is_book(f) or Path(f).suffix.lower() in BATCH_SUFFIXES]
     if books:
         _submit_books(
             settings,

@@ -1,6 +1,6 @@
 """A pipeline is a boundary: the grant its inbox's files are held to.
 
-Whoever can write to a pipeline's inbox can name, in a manifest or a sidecar,
+Whoever can write to a pipeline's inbox can name, in a batch file or a sidecar,
 files to read, folders to write to, voices, a budget and a webhook. The
 pipeline's own settings are the operator's and are trusted; what its files
 name is checked against this grant before anything of it is read:

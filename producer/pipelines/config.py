@@ -75,9 +75,9 @@ class Pipeline(BaseModel):
     notify: str | None = None
     max_new_per_scan: int = Field(default=50, ge=1, le=10_000)
     # What its files may name (boundary.py); the defaults: the inbox and `out`, `out`, its own voice, none
-    sources: list[str] | None = None  # S3 folders manifests and sidecars may read
-    outputs: list[str] | None = None  # S3 folders manifests may write to
-    voices: list[str] | None = None  # named voices and Fish voice ids manifests and sidecars may use
+    sources: list[str] | None = None  # S3 folders batch files and sidecars may read
+    outputs: list[str] | None = None  # S3 folders batch files may write to
+    voices: list[str] | None = None  # named voices and Fish voice ids batch files and sidecars may use
     notify_allowed: list[str] = Field(default_factory=list)  # webhook URL prefixes a sidecar may set as `notify`
 
     @property

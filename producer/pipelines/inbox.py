@@ -1,7 +1,7 @@
 """An inbox pipeline's two steps, no Celery: scan (submit what is new) and settle (file what has finished).
 
 A new object under the inbox is read once, hashed, and submitted: a text as a
-job, Markdown or EPUB as a book, a manifest (`.jsonl`, `.yaml`) as its entries.
+job, Markdown or EPUB as a book, a batch file (`.jsonl`, `.yaml`) as its entries.
 Bytes seen before are not rendered again. When its render has finished, the
 source is copied to `<inbox parent>/processed/<pipeline>/<its path below the
 inbox>` (or `failed/…`) beside a `<stem>.result.json` (or `.error.json`), and
@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from producer.pipelines.batches import BatchWork, PartlySent
 from producer.pipelines.boundary import grant_for
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
 from producer.pipelines.filing import file_away
 from producer.pipelines.items import is_source, read_object, submit_item, submit_object, words_bytes
-from producer.pipelines.manifests import ManifestWork, PartlySent
 from producer.pipelines.settle import TRANSIENT, SettleResult, settle
-from producer.pipelines.state import InboxState, upload_tag
+from producer.pipelines.state import BATCH_KIND, InboxState, upload_tag
 from producer.pipelines.voices import for_file, is_sidecar
 from producer.submit.fetch import fetch_within
 from producer.submit.grant import Refused
@@ -159,11 +159,11 @@ def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> 
     )
     out = f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/"
     item = read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant)
-    # a manifest's entries sent by this upload before a transient error, or rendered by an earlier upload of the same bytes
+    # a batch file's entries sent by this upload before a transient error, or rendered by an earlier upload of the same bytes
     resumed = list(earlier.get("items", [])) if earlier and earlier.get("sha256") == digest else []
     carried = (
         [{"tag": t, "kind": s.get("kind"), "id": s.get("id"), "carried": s} for t, s in state.partial(digest).items()]
-        if isinstance(item, ManifestWork)
+        if isinstance(item, BatchWork)
         else []
     )
     prior = carried + resumed
@@ -187,7 +187,7 @@ def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> 
     except PartlySent as exc:
         _partly_sent(run, key, tag, digest=digest, prior=prior, sent=exc, rate=rate)
         return
-    if submitted["kind"] == "manifest":
+    if submitted["kind"] == BATCH_KIND:
         state.spend(sum(int(i["bytes"]) for i in submitted["items"]) * rate)
         submitted["items"] = prior + submitted["items"]
     else:
@@ -205,7 +205,7 @@ def _partly_sent(
     transient = isinstance(sent.cause, TRANSIENT)
     ending = {"resume": True} if transient else {"unsent": str(sent.cause)}
     run.state.add_inflight(
-        key, {"sha256": digest, "tag": tag, "kind": "manifest", "items": prior + sent.items, **ending}
+        key, {"sha256": digest, "tag": tag, "kind": BATCH_KIND, "items": prior + sent.items, **ending}
     )
     run.state.unhold(key)
     if transient:

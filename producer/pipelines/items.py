@@ -1,4 +1,4 @@
-"""One source's words read and sent: a text as a job, Markdown or EPUB as a book, a manifest as its entries."""
+"""One source's words read and sent: a text as a job, Markdown or EPUB as a book, a batch file as its entries."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from producer.pipelines import parsing
+from producer.pipelines.batches import BatchWork, is_batch_file, read_batch_object, submit_batch
 from producer.pipelines.boundary import grant_for
 from producer.pipelines.bounded import within
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
-from producer.pipelines.manifests import ManifestWork, is_manifest, read_manifest_object, submit_manifest
 from producer.pipelines.voices import voice_of
 from producer.readers.booktext import BookText
 from producer.readers.selection import ChapterChoice
@@ -24,15 +24,15 @@ from worker.errors import BadInput
 
 JOB_SUFFIXES = (".txt",)
 BOOK_SUFFIXES = (".md", ".markdown", ".epub")
-Item = TextSource | BookText | ManifestWork
+Item = TextSource | BookText | BatchWork
 
 
 def is_source(key: str) -> bool:
-    return key.lower().endswith(JOB_SUFFIXES + BOOK_SUFFIXES) or is_manifest(key)
+    return key.lower().endswith(JOB_SUFFIXES + BOOK_SUFFIXES) or is_batch_file(key)
 
 
 def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> dict[str, Any]:
-    """Submit one object's words: a text as a job, Markdown or EPUB as a book, a manifest as its entries."""
+    """Submit one object's words: a text as a job, Markdown or EPUB as a book, a batch file as its entries."""
     return submit_item(
         pipeline, read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant_for(pipeline)), out=out, ctx=ctx
     )
@@ -41,14 +41,12 @@ def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: I
 def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext, grant: Grant) -> Item:
     """The object's words, or BadInput saying what is wrong with the file; read in a child stopped at NARRATE_PARSE_SECONDS.
 
-    `grant`: what a manifest may name (the pipeline's own, not what a sidecar made of it).
+    `grant`: what a batch file may name (the pipeline's own, not what a sidecar made of it).
     """
     name = PurePosixPath(key).name
     seconds = ctx.settings.parse_seconds
-    if is_manifest(key):
-        return read_manifest_object(
-            pipeline, key, data, out=out, storage=ctx.storage, settings=ctx.settings, grant=grant
-        )
+    if is_batch_file(key):
+        return read_batch_object(pipeline, key, data, out=out, storage=ctx.storage, settings=ctx.settings, grant=grant)
     if key.lower().endswith(JOB_SUFFIXES):
         return within(seconds, parsing.text_source, data, name, what=name)
     with tempfile.TemporaryDirectory(prefix="narrate-inbox-") as folder:
@@ -61,7 +59,7 @@ def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: Inb
 
 
 def words_bytes(item: Item) -> int:
-    if isinstance(item, ManifestWork):
+    if isinstance(item, BatchWork):
         return item.text_bytes
     if isinstance(item, TextSource):
         return len(item.text.encode("utf-8"))
@@ -71,9 +69,9 @@ def words_bytes(item: Item) -> int:
 def submit_item(
     pipeline: Pipeline, item: Item, *, out: str, ctx: InboxContext, already: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """Send the item; `already`: tags of a manifest's entries sent or rendered before, not sent again."""
-    if isinstance(item, ManifestWork):
-        return submit_manifest(pipeline, item, books=ctx.books, settings=ctx.settings, already=already)
+    """Send the item; `already`: tags of a batch file's entries sent or rendered before, not sent again."""
+    if isinstance(item, BatchWork):
+        return submit_batch(pipeline, item, books=ctx.books, settings=ctx.settings, already=already)
     voice = voice_of(pipeline, voices=ctx.voices, storage=ctx.storage, prepared=ctx.clip_voices)
     synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
     lexicons = fetched_lexicons(ctx.storage, pipeline.lexicon, where=f"pipeline {pipeline.name}: `lexicon`")

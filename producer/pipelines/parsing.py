@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from producer.readers.batch import batch_items
 from producer.readers.books import decode_text, read_book
 from producer.readers.booktext import BookText
-from producer.readers.manifest import manifest_items
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
-from producer.submit.manifests import Work, plan_work
+from producer.submit.batches import Work, plan_work
 from worker.contract import Synthesis
 from worker.settings import Settings
 
@@ -27,15 +27,15 @@ def book_file(path: str) -> BookText:
     return read_book(path)
 
 
-def manifest_entries(data: bytes, name: str) -> tuple[str, list[tuple[int, Any]]]:
-    """The manifest's raw entries, numbered; pickling keeps a YAML alias one object, so nothing is expanded on the way back."""
-    return manifest_items(decode_text(data, name), name)
+def batch_entries(data: bytes, name: str) -> tuple[str, list[tuple[int, Any]]]:
+    """The batch file's raw entries, numbered; pickling keeps a YAML alias one object, so nothing is expanded on the way back."""
+    return batch_items(decode_text(data, name), name)
 
 
-def manifest_work(
+def batch_work(
     settings: Settings, path: str, *, preset: str | None, chapters: ChapterChoice, synthesis: Synthesis
 ) -> Work:
-    """The completed manifest at `path` read, its books read and its voices prepared (named voices looked up in Redis)."""
+    """The completed batch file at `path` read, its books read and its voices prepared (named voices looked up in Redis)."""
     return plan_work(
         settings,
         [str(Path(path))],

@@ -18,7 +18,7 @@ import redis
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
 from producer.pipelines.filing import file_away
-from producer.pipelines.state import InboxState
+from producer.pipelines.state import BATCH_KIND, InboxState
 from producer.submit.jobs import parse_out
 from worker import keys
 from worker.books.state import BookState
@@ -86,7 +86,7 @@ def _settle_one(
     _file(pipeline, key, entry, ctx=ctx, state=state, succeeded=succeeded, report=report)
     if succeeded:
         state.mark_seen(entry["sha256"], {**report, "filed_at": time.time()}, tag=entry.get("tag"))
-    elif entry["kind"] == "manifest":  # what did render is not paid for again when the manifest comes back
+    elif entry["kind"] == BATCH_KIND:  # what did render is not paid for again when the batch file comes back
         done = {e["tag"]: _summary(e) for e in report.get("entries", []) if e.get("succeeded") and e.get("tag")}
         state.mark_partial(entry["sha256"], done)
     (result.processed if succeeded else result.failed).append(key)
@@ -134,7 +134,7 @@ def _with_reports(kind: str, report: dict[str, Any], *, ctx: InboxContext) -> di
     """The outcome with each finished book's outputs and reports added."""
     if kind == "book":
         return {**report, **_book_reports(report, ctx=ctx)}
-    if kind == "manifest":
+    if kind == BATCH_KIND:
         return {**report, "entries": [_with_reports(item["kind"], item, ctx=ctx) for item in report["entries"]]}
     return report
 
@@ -155,9 +155,9 @@ def _book_reports(report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any
 def outcome_of(entry: dict[str, Any], *, jobs: JobStore, books: BookState) -> tuple[bool, dict[str, Any]] | None:
     """(succeeded, what to report) once the entry's render has finished; None while it runs."""
     if "carried" in entry:
-        return True, entry["carried"]  # rendered by an earlier upload of the same manifest
-    if entry["kind"] == "manifest":
-        return _manifest_outcome(entry["items"], unsent=entry.get("unsent"), jobs=jobs, books=books)
+        return True, entry["carried"]  # rendered by an earlier upload of the same batch file
+    if entry["kind"] == BATCH_KIND:
+        return _batch_outcome(entry["items"], unsent=entry.get("unsent"), jobs=jobs, books=books)
     if entry["kind"] == "job":
         record = jobs.get(entry["id"])
         if record is None:
@@ -188,7 +188,7 @@ def outcome_of(entry: dict[str, Any], *, jobs: JobStore, books: BookState) -> tu
     return False, {"error": book.get("error"), "fix": "see the error; correct the file and upload it again"}
 
 
-def _manifest_outcome(
+def _batch_outcome(
     items: list[dict[str, Any]], *, unsent: str | None, jobs: JobStore, books: BookState
 ) -> tuple[bool, dict[str, Any]] | None:
     """Finished when every entry sent has; succeeded when every entry was sent and did."""
@@ -204,13 +204,13 @@ def _manifest_outcome(
         return False, {
             "entries": entries,
             "error": f"only {len(entries)} entries were sent before sending failed: {unsent}",
-            "fix": "correct what the error names and upload the manifest again: entries already rendered are not rendered again",
+            "fix": "correct what the error names and upload the batch file again: entries already rendered are not rendered again",
         }
     if not failed:
         return True, {"entries": entries}
     return False, {
         "entries": entries,
         "error": f"{len(failed)} of {len(entries)} entries failed; the first: {failed[0]['error']}",
-        "fix": "see each entry's error; fix the manifest (or `narrate retry` the failed jobs) and upload it again;"
+        "fix": "see each entry's error; fix the batch file (or `narrate retry` the failed jobs) and upload it again;"
         " entries already rendered are not rendered again",
     }

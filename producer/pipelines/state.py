@@ -1,7 +1,7 @@
 """An inbox pipeline's state in Redis: files in flight and held back, content seen before, the scan cursor, today's spend.
 
 Nothing here grows without end. `seen` (content hash -> a short summary of
-where it went) and `partial` (a manifest's content hash -> its entries already
+where it went) and `partial` (a batch file's content hash -> its entries already
 rendered) are forgotten after `keep_days`, and at most `MAX_REMEMBERED` of each
 are kept: the oldest go first. `etags` (an upload's ETag and size -> its content
 hash) goes with the `seen` entry it points to; `kept` (files that S3 would not
@@ -20,6 +20,8 @@ import redis
 
 from worker import keys
 
+# A batch file's `kind` in this state and in `narrate pipelines status`: the status JSON's word, kept as it is.
+BATCH_KIND = "manifest"
 MAX_REMEMBERED = 100_000  # per pipeline and record: a bound on Redis memory whatever the traffic
 PROBLEMS_KEPT = 100
 SEEN_FIELDS = (
@@ -68,7 +70,7 @@ class InboxState:
         self._trim("seen", also=("etags:of",))
 
     def partial(self, digest: str) -> dict[str, Any]:
-        """A manifest's entries already rendered, by entry tag, from an earlier upload of the same bytes."""
+        """A batch file's entries already rendered, by entry tag, from an earlier upload of the same bytes."""
         raw = self._redis.hget(self._key("partial"), digest)
         return json.loads(raw) if raw else {}
 

@@ -1,1 +1,1 @@
-"""Readers for what users submit: EPUB, Markdown, plain text and manifests."""
+"""Readers for what users submit: EPUB, Markdown, plain text and batch files."""

@@ -1,6 +1,6 @@
 """Objects a submission names, fetched from S3 only when their size is within NARRATE_FETCH_MAX_BYTES.
 
-A pipeline or a manifest may name any object its grant reaches; the size is
+A pipeline or a batch file may name any object its grant reaches; the size is
 asked first (HEAD), so a 40 GB file dropped into an inbox is refused by its
 length, never downloaded into the memory of the service that reads it.
 """

@@ -1,6 +1,6 @@
 """What a submitter may touch: one policy object, checked at every door a reference comes through.
 
-A grant says which S3 prefixes a submitter's manifests and sidecars may read
+A grant says which S3 prefixes a submitter's batch files and sidecars may read
 (`sources`), where its audio may be written (`outputs`), which named voices and
 Fish voice ids it may use (`voices`), its budget per book, the webhook URLs it may
 name, and whether it may name files on the submitting machine (`local_paths`).
@@ -60,7 +60,7 @@ class Grant(BaseModel):
 
     @classmethod
     def for_sources(cls, sources: list[str] | None) -> Grant:
-        """`narrate submit --sources`: manifests read only under those folders and never local files; none given, no bound."""
+        """`narrate submit --sources`: batch files read only under those folders and never local files; none given, no bound."""
         if not sources:
             return cls()
         try:

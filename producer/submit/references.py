@@ -1,12 +1,12 @@
-"""What a manifest entry names, held to a grant and fetched: S3 objects become local copies, nothing outside is read.
+"""What a batch file entry names, held to a grant and fetched: S3 objects become local copies, nothing outside is read.
 
 An entry names files (`file`, `transcript_file`, `lexicon`, a `voice` clip),
 voices (a `voice` name, a `voice_id`) and an output (`out`). Each is checked
 against the submitter's grant before anything of it is fetched; S3 objects are
 downloaded once each into a folder, and the entry is rewritten to name those
-copies, so the manifest reader reads it as a local manifest. A local path is
+copies, so the batch file reader reads it as a local batch file. A local path is
 taken only when the grant admits local files, and then only relative to the
-manifest's own folder or absolute as written: a refusal never says whether a
+batch file's own folder or absolute as written: a refusal never says whether a
 file exists.
 """
 
@@ -31,9 +31,9 @@ MAX_NAME_BYTES = 200  # a key's last part kept for its local copy, under the usu
 
 
 class Fetched:
-    """S3 objects a manifest names, checked against `grant` and downloaded once each into `folder`.
+    """S3 objects a batch file names, checked against `grant` and downloaded once each into `folder`.
 
-    `base`: the manifest's own folder, for local paths when the grant admits them;
+    `base`: the batch file's own folder, for local paths when the grant admits them;
     `inside`: an S3 folder a book may not lie in (an inbox, which renders its files on its own).
     """
 
@@ -44,11 +44,11 @@ class Fetched:
         self._local: dict[str, Path] = {}
 
     def local(self, url: str, *, where: str, book: bool = False, trusted: bool = False) -> str:
-        """A local copy of `url`; `trusted`: named by the operator (a pipeline's own clip or lexicon), not by the manifest."""
+        """A local copy of `url`; `trusted`: named by the operator (a pipeline's own clip or lexicon), not by the batch file."""
         if not url.startswith("s3://"):
             if self._base is None:
                 raise Refused(
-                    f"{where}: {url[:200]!r} is not an S3 URL; a manifest in a bucket names its files as s3://bucket/key,"
+                    f"{where}: {url[:200]!r} is not an S3 URL; a batch file in a bucket names its files as s3://bucket/key,"
                     " never as paths on the machine that reads it",
                     url[:200],
                 )
@@ -112,7 +112,7 @@ def localised(raw: dict[str, Any], where: str, *, fetch: Fetched) -> dict[str, A
 
 
 def written(entries: list[tuple[int, Any]], *, jsonl: bool) -> str:
-    """Entries as a manifest whose line (or entry) numbers are the original's, so messages point at the right place."""
+    """Entries as a batch file whose line (or entry) numbers are the original's, so messages point at the right place."""
     if not jsonl:
         return yaml.safe_dump([entry for _, entry in entries], allow_unicode=True, sort_keys=False)
     lines = [""] * (max((number for number, _ in entries), default=0))

@@ -1,4 +1,4 @@
-"""Synthesis settings as users give them (CLI flags, manifest entries), checked against the API's ranges."""
+"""Synthesis settings as users give them (CLI flags, batch file entries), checked against the API's ranges."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Which voice the user chose: a reference clip with its transcript, a registered voice NAME, or a Fish voice id.
 
-Shared by `narrate submit`, books and manifests; every wrong combination is a
+Shared by `narrate submit`, books and batch files; every wrong combination is a
 BadInput that says how to fix it.
 """
 

@@ -166,8 +166,8 @@ def test_entries_are_found_in_the_chunks_cut_from_the_text() -> None:
 def test_a_manifest_entry_names_its_lexicons_after_the_command_lines(tmp_path) -> None:
     import json
 
+    from producer.submit.batches import plan_work
     from producer.submit.lexicons import read_lexicon_files
-    from producer.submit.manifests import plan_work
     from worker.errors import BadInput
     from worker.settings import Settings
 
@@ -195,7 +195,7 @@ def test_a_manifest_entry_names_its_lexicons_after_the_command_lines(tmp_path) -
     manifest.write_text(json.dumps({**entries[0], "lexicon": "missing.yaml"}) + "\n")
     with pytest.raises(
         BadInput,
-        match=r"books.jsonl: line 1: `lexicon`: .*missing.yaml: no such file; paths are relative to the manifest",
+        match=r"books.jsonl: line 1: `lexicon`: .*missing.yaml: no such file; paths are relative to the batch file",
     ):
         plan_work(Settings(), [str(manifest)], out=None, fmt=None, cli_voice=(None, None, None, None))
     (tmp_path / "names.yaml").write_text("Hermione:\n")

@@ -1,4 +1,4 @@
-"""Manifests: many books (or chapters) and plain narration jobs, each with its own voice, output and format.
+"""Batch files: many books (or chapters) and plain narration jobs, each with its own voice, output and format.
 
 An entry with `file` is a book; an entry with `text` is one plain narration job (what
 `narrate submit file.txt` makes). Two formats, one entry per book or job:
@@ -12,8 +12,8 @@ An entry with `file` is a book; an entry with `text` is one plain narration job 
       - {file: dracula.md, out: "s3://audio/dracula", voice_id: 7f92f8af, format: opus}
 
 Relative paths (`file`, `transcript_file`, and `voice` when it names a clip
-next to the manifest) are resolved against the manifest's folder, so a
-manifest works from any current directory.
+next to the batch file) are resolved against the batch file's folder, so a
+batch file works from any current directory.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from worker.contract import ModelVoice
 from worker.errors import BadInput
 from worker.jobs.validate import check_text_characters
 
-MANIFEST_SUFFIXES: tuple[str, ...] = (".jsonl", ".yaml", ".yml")
+BATCH_SUFFIXES: tuple[str, ...] = (".jsonl", ".yaml", ".yml")
 
 _EXAMPLE = '{"file": "book.epub", "out": "s3://bucket/prefix", "voice": "NAME"}'
 _JOB_EXAMPLE = '{"text": "Words to narrate.", "out": "s3://bucket/prefix", "voice": "NAME"}'
@@ -46,8 +46,8 @@ _JOB_EXAMPLE = '{"text": "Words to narrate.", "out": "s3://bucket/prefix", "voic
 VoiceKey = tuple[str | None, str | None, Path | None, str | None]
 
 
-class ManifestEntry(BaseModel):
-    """One book (`file`) or one plain narration job (`text`). Read with `read_manifest` to get paths resolved and checked."""
+class BatchEntry(BaseModel):
+    """One book (`file`) or one plain narration job (`text`). Read with `read_batch` to get paths resolved and checked."""
 
     # Numbers are accepted where text is expected: YAML reads `title: 1984` as an int.
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
@@ -89,7 +89,7 @@ class ManifestEntry(BaseModel):
 
     @property
     def voice_key(self) -> VoiceKey:
-        """Entries with equal keys share one voice, so a clip is prepared once per manifest, not once per entry."""
+        """Entries with equal keys share one voice, so a clip is prepared once per batch file, not once per entry."""
         return (self.voice, self.transcript, self.transcript_file, self.voice_id)
 
     @field_validator("out")
@@ -108,7 +108,7 @@ class ManifestEntry(BaseModel):
         resolved = folder / value.expanduser()
         if not resolved.is_file():
             problem = "is a directory, not a file" if resolved.is_dir() else "no such file"
-            raise ValueError(f"{resolved}: {problem}; paths are relative to the manifest's folder")
+            raise ValueError(f"{resolved}: {problem}; paths are relative to the batch file's folder")
         return resolved
 
     @field_validator("lexicon", mode="before")
@@ -148,7 +148,7 @@ class ManifestEntry(BaseModel):
         folder = context.get("folder")
         if value is None or folder is None:
             return value
-        # Thousands of entries usually share a few voices: look each one up on disk once per manifest.
+        # Thousands of entries usually share a few voices: look each one up on disk once per batch file.
         seen = context.setdefault("clip_paths", {})
         if value not in seen:
             clip = folder / Path(value).expanduser()
@@ -158,7 +158,7 @@ class ManifestEntry(BaseModel):
     @field_validator("voice_id")
     @classmethod
     def _fish_voice_id(cls, value: str | None) -> str | None:
-        """Checked as a job message will carry it, so a bad id stops the manifest before any of it is sent."""
+        """Checked as a job message will carry it, so a bad id stops the batch file before any of it is sent."""
         if value is None:
             return value
         try:
@@ -171,7 +171,7 @@ class ManifestEntry(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _one_source(self) -> ManifestEntry:
+    def _one_source(self) -> BatchEntry:
         if self.file is not None and self.text is not None:
             raise ValueError("both `file` and `text` are set; keep `file` for a book or `text` for one narration job")
         if self.file is None and self.text is None:
@@ -181,7 +181,7 @@ class ManifestEntry(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _one_voice(self) -> ManifestEntry:
+    def _one_voice(self) -> BatchEntry:
         if self.voice is not None and self.voice_id is not None:
             raise ValueError("both `voice` and `voice_id` are set; keep one")
         if self.voice is None and self.voice_id is None:
@@ -197,39 +197,39 @@ class ManifestEntry(BaseModel):
 
 class PlacedEntry(NamedTuple):
     where: str  # "books.jsonl: line 3", for messages about the entry
-    entry: ManifestEntry
+    entry: BatchEntry
 
 
-def read_manifest(path: str, *, max_text_bytes: int | None = None) -> list[ManifestEntry]:
-    """Every entry of the manifest, checked; BadInput naming the line or entry and the field at fault.
+def read_batch(path: str, *, max_text_bytes: int | None = None) -> list[BatchEntry]:
+    """Every entry of the batch file, checked; BadInput naming the line or entry and the field at fault.
 
     `max_text_bytes` (NARRATE_MAX_TEXT_BYTES) bounds a job's `text`; a job without `title`
     is titled after its place, e.g. "news.jsonl:3".
     """
-    return [placed.entry for placed in read_placed_manifest(path, max_text_bytes=max_text_bytes)]
+    return [placed.entry for placed in read_placed_batch(path, max_text_bytes=max_text_bytes)]
 
 
-def read_placed_manifest(path: str, *, max_text_bytes: int | None = None) -> list[PlacedEntry]:
-    """`read_manifest`, each entry with where it was found, so later errors (a voice, a bucket) can name it."""
+def read_placed_batch(path: str, *, max_text_bytes: int | None = None) -> list[PlacedEntry]:
+    """`read_batch`, each entry with where it was found, so later errors (a voice, a bucket) can name it."""
     file = Path(path)
     if not file.exists():
         raise BadInput(f"{path}: no such file; check the path")
     if file.is_dir():
-        raise BadInput(f"{path}: is a directory; pass a manifest file ({', '.join(MANIFEST_SUFFIXES)})")
+        raise BadInput(f"{path}: is a directory; pass a batch file ({', '.join(BATCH_SUFFIXES)})")
     suffix = file.suffix.lower()
-    if suffix not in MANIFEST_SUFFIXES:
-        raise BadInput(f"{path}: unsupported manifest type {suffix!r}; use one of {', '.join(MANIFEST_SUFFIXES)}")
+    if suffix not in BATCH_SUFFIXES:
+        raise BadInput(f"{path}: unsupported batch file type {suffix!r}; use one of {', '.join(BATCH_SUFFIXES)}")
     try:
         text = decode_text(file.read_bytes(), file.name)
     except OSError as exc:
         raise BadInput(f"{path}: cannot be read ({exc.strerror}); check its permissions") from exc
-    unit, items = manifest_items(text, file.name)
+    unit, items = batch_items(text, file.name)
     if not items:
         raise BadInput(
-            f"{file.name}: the manifest lists no books or jobs; add one entry per book, e.g. {_EXAMPLE},"
+            f"{file.name}: the batch file lists no books or jobs; add one entry per book, e.g. {_EXAMPLE},"
             f" or per narration job, e.g. {_JOB_EXAMPLE}"
         )
-    # One context for the whole manifest: validators keep lookups there that entries share.
+    # One context for the whole batch file: validators keep lookups there that entries share.
     context = {"folder": file.resolve().parent, "max_text_bytes": max_text_bytes}
     return [_placed(data, file.name, unit, number, context=context) for number, data in items]
 
@@ -242,8 +242,8 @@ def _placed(data: Any, name: str, unit: str, number: int, *, context: dict[str, 
     return PlacedEntry(where, entry)
 
 
-def manifest_items(text: str, name: str) -> tuple[str, list[tuple[int, Any]]]:
-    """The raw entries of a manifest's text, each with its number, and what the number counts ("line" or "entry")."""
+def batch_items(text: str, name: str) -> tuple[str, list[tuple[int, Any]]]:
+    """The raw entries of a batch file's text, each with its number, and what the number counts ("line" or "entry")."""
     if name.lower().endswith(".jsonl"):
         return "line", _jsonl_items(text, name)
     return "entry", _yaml_items(text, name)
@@ -286,13 +286,13 @@ def _yaml_items(text: str, name: str) -> list[tuple[int, Any]]:
     return list(enumerate(data, 1))
 
 
-def _entry(data: Any, where: str, *, context: dict[str, Any]) -> ManifestEntry:
+def _entry(data: Any, where: str, *, context: dict[str, Any]) -> BatchEntry:
     if not isinstance(data, dict):
         raise BadInput(
             f"{where}: expected a mapping of fields, got {type(data).__name__}; e.g. {_EXAMPLE} or {_JOB_EXAMPLE}"
         )
     try:
-        return ManifestEntry.model_validate(data, context=context)
+        return BatchEntry.model_validate(data, context=context)
     except ValidationError as exc:
         raise BadInput(f"{where}: " + "; ".join(_explain(error) for error in exc.errors())) from exc
 
@@ -301,7 +301,7 @@ def _explain(error: Any) -> str:
     field = ".".join(str(part) for part in error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        allowed = ", ".join(ManifestEntry.model_fields)
+        allowed = ", ".join(BatchEntry.model_fields)
         return f"unknown field `{field}`; the fields are {allowed}"
     if kind == "missing":
         return f"missing `{field}`; add it"

@@ -1,17 +1,17 @@
-"""A manifest dropped into an inbox (or rendered on schedule): its entries become jobs and books.
+"""A batch file dropped into an inbox (or rendered on schedule): its entries become jobs and books.
 
 Each entry is what `narrate submit books.jsonl` reads, with the pipeline filling
 what the entry leaves out: the voice (the pipeline's, or its sidecar's), the
-format, the preset, the chapters, and the output, `<out>/<manifest stem>/` for a
-job and `<out>/<manifest stem>/<book stem>/` for a book. Paths are S3 URLs here
+format, the preset, the chapters, and the output, `<out>/<batch file stem>/` for a
+job and `<out>/<batch file stem>/<book stem>/` for a book. Paths are S3 URLs here
 (`file`, `transcript_file`, a `voice` clip), fetched once each; a book the
-manifest names must lie outside the inbox, or the scan would render it on its
+batch file names must lie outside the inbox, or the scan would render it on its
 own as well. Everything is read and checked, budgets included, before the first
 entry is sent.
 
 What an entry names is held to the pipeline's grant (boundary.py) before any
-of it is fetched: a reference outside it refuses the manifest, naming the
-reference and why. The manifest and what it names are read in child processes
+of it is fetched: a reference outside it refuses the batch file, naming the
+reference and why. The batch file and what it names are read in child processes
 stopped at NARRATE_PARSE_SECONDS (bounded.py).
 """
 
@@ -25,12 +25,13 @@ from typing import Any
 from producer.pipelines import parsing
 from producer.pipelines.bounded import within
 from producer.pipelines.config import Pipeline
-from producer.readers.manifest import MANIFEST_SUFFIXES
+from producer.pipelines.state import BATCH_KIND
+from producer.readers.batch import BATCH_SUFFIXES
 from producer.readers.selection import ChapterChoice
+from producer.submit.batches import Work, check_buckets
 from producer.submit.books import BookSubmitter
 from producer.submit.grant import Grant, Refused
 from producer.submit.jobs import Submitter
-from producer.submit.manifests import Work, check_buckets
 from producer.submit.references import Fetched, local_name, localised, written
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput
@@ -38,13 +39,13 @@ from worker.settings import Settings
 from worker.storage import Storage
 
 
-def is_manifest(key: str) -> bool:
-    return key.lower().endswith(MANIFEST_SUFFIXES)
+def is_batch_file(key: str) -> bool:
+    return key.lower().endswith(BATCH_SUFFIXES)
 
 
 @dataclass
-class ManifestWork:
-    """A manifest's entries, read and voiced; nothing sent yet."""
+class BatchWork:
+    """A batch file's entries, read and voiced; nothing sent yet."""
 
     name: str
     work: Work
@@ -58,30 +59,30 @@ class ManifestWork:
         return jobs + books
 
 
-def read_manifest_object(
+def read_batch_object(
     pipeline: Pipeline, key: str, data: bytes, *, out: str, storage: Storage, settings: Settings, grant: Grant
-) -> ManifestWork:
-    """The manifest's entries with the pipeline's defaults filled in, or BadInput naming the entry at fault.
+) -> BatchWork:
+    """The batch file's entries with the pipeline's defaults filled in, or BadInput naming the entry at fault.
 
-    `grant`: what the manifest may name (the pipeline's, whatever a sidecar changed).
+    `grant`: what the batch file may name (the pipeline's, whatever a sidecar changed).
     """
     name = PurePosixPath(key).name
-    unit, items = within(settings.parse_seconds, parsing.manifest_entries, data, name, what=name)
-    with tempfile.TemporaryDirectory(prefix="narrate-manifest-") as folder:
+    unit, items = within(settings.parse_seconds, parsing.batch_entries, data, name, what=name)
+    with tempfile.TemporaryDirectory(prefix="narrate-batch-") as folder:
         fetch = Fetched(storage, Path(folder), grant=grant, inside=pipeline.inbox)
         completed = [
             (number, _completed(raw, f"{name}: {unit} {number}", pipeline=pipeline, out=out, fetch=fetch))
             for number, raw in items
         ]
-        # Alone in its folder: a voice name is looked up there as a clip first, and finds nothing but the manifest.
-        path = Path(folder) / "manifest" / local_name(key)
+        # Alone in its folder: a voice name is looked up there as a clip first, and finds nothing but the batch file.
+        path = Path(folder) / "batch" / local_name(key)
         path.parent.mkdir()
         path.write_text(written(completed, jsonl=unit == "line"), encoding="utf-8")
         synthesis = synthesis_from(f"pipeline {pipeline.name}", latency=pipeline.latency, speed=pipeline.speed)
         try:
             work = within(
                 settings.parse_seconds,
-                parsing.manifest_work,
+                parsing.batch_work,
                 settings,
                 str(path),
                 preset=pipeline.preset,
@@ -91,20 +92,20 @@ def read_manifest_object(
             )
         except BadInput as exc:
             raise BadInput(fetch.named(str(exc))) from None
-    return ManifestWork(name=name, work=work)
+    return BatchWork(name=name, work=work)
 
 
 class PartlySent(Exception):
-    """Some of a manifest's entries went out before one could not: those sent must still be tracked and paid for."""
+    """Some of a batch file's entries went out before one could not: those sent must still be tracked and paid for."""
 
     def __init__(self, items: list[dict[str, Any]], *, cause: Exception) -> None:
         super().__init__(str(cause))
         self.items, self.cause = items, cause
 
 
-def submit_manifest(
+def submit_batch(
     pipeline: Pipeline,
-    manifest: ManifestWork,
+    batch: BatchWork,
     *,
     books: BookSubmitter,
     settings: Settings,
@@ -115,7 +116,7 @@ def submit_manifest(
     Each item carries its entry's `tag` and text `bytes`. A failure after the first
     entry went out raises PartlySent with the items sent, so none goes untracked.
     """
-    work = manifest.work
+    work = batch.work
     check_buckets(settings, work.outputs)
     if pipeline.budget is not None:
         for entry in work.books:
@@ -133,7 +134,7 @@ def submit_manifest(
             cost = books.estimate(plan).uncached_cost_usd
             if cost > pipeline.budget:
                 raise BadInput(
-                    f"{manifest.name}: {entry.book.source}: the estimate is ${cost:.2f}, over the pipeline's budget"
+                    f"{batch.name}: {entry.book.source}: the estimate is ${cost:.2f}, over the pipeline's budget"
                     f" ${pipeline.budget:.2f}; raise `budget` or split the book"
                 )
     items: list[dict[str, Any]] = []
@@ -178,12 +179,12 @@ def submit_manifest(
         if items:
             raise PartlySent(items, cause=exc) from exc
         raise
-    return {"kind": "manifest", "items": items, "estimated_cost_usd": round(estimated, 6)}
+    return {"kind": BATCH_KIND, "items": items, "estimated_cost_usd": round(estimated, 6)}
 
 
 def _completed(raw: Any, where: str, *, pipeline: Pipeline, out: str, fetch: Fetched) -> Any:
     if not isinstance(raw, dict):
-        return raw  # the manifest reader says what an entry must look like
+        return raw  # the batch file reader says what an entry must look like
     entry = localised(raw, where, fetch=fetch)
     if pipeline.lexicon:  # the pipeline's lexicons first (the operator's: trusted), then the entry's own
         own = entry.get("lexicon", [])

@@ -5,9 +5,8 @@ import pytest
 from typer.testing import CliRunner
 
 from producer.cli import main as cli
-from producer.readers.manifest import MANIFEST_SUFFIXES, ManifestEntry, read_manifest, read_placed_manifest
-from producer.submit import manifests as manifest_submit
-from producer.submit import voice_options
+from producer.readers.batch import BATCH_SUFFIXES, BatchEntry, read_batch, read_placed_batch
+from producer.submit import batches, voice_options
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import PreparedVoice
 from producer.submit.jobs import Submitter
@@ -18,7 +17,7 @@ from worker.storage import Storage
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    """A manifest folder with two books, a reference clip and its transcript."""
+    """A batch file's folder with two books, a reference clip and its transcript."""
     (tmp_path / "books").mkdir()
     (tmp_path / "books" / "one.epub").write_bytes(b"epub")
     (tmp_path / "two.md").write_text("# Two\n\nText.\n", encoding="utf-8")
@@ -39,8 +38,8 @@ def write_yaml(folder: Path, text: str, name: str = "books.yaml") -> str:
     return str(folder / name)
 
 
-def test_jsonl_manifest_resolves_paths_and_fills_defaults(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir("/")  # paths are relative to the manifest, not to the current directory
+def test_jsonl_batch_file_resolves_paths_and_fills_defaults(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")  # paths are relative to the batch file, not to the current directory
     path = write_jsonl(
         folder,
         "# audiobooks for the spring catalogue",
@@ -54,8 +53,8 @@ def test_jsonl_manifest_resolves_paths_and_fills_defaults(folder: Path, monkeypa
         {"file": "two.md", "out": "s3://audio", "voice": "Morgan", "format": "opus", "title": "Second"},
         {"file": str(folder / "two.md"), "out": "s3://audio/three", "voice_id": "7f92f8af", "format": "wav"},
     )
-    one, two, three = read_manifest(path)
-    assert one == ManifestEntry(
+    one, two, three = read_batch(path)
+    assert one == BatchEntry(
         file=folder / "books" / "one.epub",
         out="s3://audio/one",
         format="mp3",
@@ -67,29 +66,29 @@ def test_jsonl_manifest_resolves_paths_and_fills_defaults(folder: Path, monkeypa
     assert (three.file, three.voice_id, three.voice, three.format) == (folder / "two.md", "7f92f8af", None, "wav")
 
 
-def test_yaml_manifest_as_list_and_as_books_mapping(folder: Path) -> None:
+def test_yaml_batch_file_as_list_and_as_books_mapping(folder: Path) -> None:
     listed = write_yaml(
         folder, "- file: two.md\n  out: s3://audio/two\n  voice: clips/narrator.wav\n  transcript: Exact words.\n"
     )
     mapped = write_yaml(
         folder, "books:\n  - {file: books/one.epub, out: 's3://audio', voice_id: abc, title: 1984}\n", name="more.yml"
     )
-    (entry,) = read_manifest(listed)
+    (entry,) = read_batch(listed)
     assert (entry.file, entry.voice, entry.transcript) == (
         folder / "two.md",
         str(folder / "clips" / "narrator.wav"),
         "Exact words.",
     )
-    (entry,) = read_manifest(mapped)
+    (entry,) = read_batch(mapped)
     assert (entry.file, entry.voice_id, entry.format) == (folder / "books" / "one.epub", "abc", "mp3")
     assert entry.title == "1984"  # YAML reads it as a number
-    assert MANIFEST_SUFFIXES == (".jsonl", ".yaml", ".yml")
+    assert BATCH_SUFFIXES == (".jsonl", ".yaml", ".yml")
 
 
 def test_invalid_json_names_the_line(folder: Path) -> None:
     path = write_jsonl(folder, {"file": "two.md", "out": "s3://a", "voice": "V"}, "", '{"file": "two.md", "out": ')
     with pytest.raises(BadInput, match=r"books\.jsonl: line 3: invalid JSON \(.*column \d+\); write one JSON object"):
-        read_manifest(path)
+        read_batch(path)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +161,7 @@ def test_invalid_json_names_the_line(folder: Path) -> None:
 )
 def test_bad_entries_name_the_line_and_field(folder: Path, entry: object, message: str) -> None:
     with pytest.raises(BadInput, match=r"books\.jsonl: " + message):
-        read_manifest(write_jsonl(folder, entry))
+        read_batch(write_jsonl(folder, entry))
 
 
 def test_missing_book_file_names_the_resolved_path(folder: Path) -> None:
@@ -170,7 +169,7 @@ def test_missing_book_file_names_the_resolved_path(folder: Path) -> None:
     path = write_yaml(folder, text)
     resolved = folder.resolve() / "lost" / "three.epub"
     with pytest.raises(BadInput, match=rf"books\.yaml: entry 2: `file`: {resolved}: no such file; paths are relative"):
-        read_manifest(path)
+        read_batch(path)
 
 
 @pytest.mark.parametrize(
@@ -184,38 +183,38 @@ def test_missing_book_file_names_the_resolved_path(folder: Path) -> None:
         ),
         ("books: {file: two.md}\n", r"expected a list of entries"),
         ("defaults: {format: wav}\nbooks: []\n", r"a mapping at the top must hold only `books:`.*found defaults"),
-        ("title: not a manifest\n", r"a mapping at the top must hold only `books:`"),
+        ("title: not a batch file\n", r"a mapping at the top must hold only `books:`"),
     ],
 )
-def test_bad_yaml_manifests(folder: Path, text: str, message: str) -> None:
+def test_bad_yaml_batch_files(folder: Path, text: str, message: str) -> None:
     with pytest.raises(BadInput, match=r"books\.yaml: " + message):
-        read_manifest(write_yaml(folder, text))
+        read_batch(write_yaml(folder, text))
 
 
 @pytest.mark.parametrize(
     ("name", "text"), [("a.jsonl", "# only a comment\n\n"), ("b.yaml", ""), ("c.yml", "books: []\n")]
 )
-def test_empty_manifests_are_refused(folder: Path, name: str, text: str) -> None:
+def test_empty_batch_files_are_refused(folder: Path, name: str, text: str) -> None:
     with pytest.raises(
-        BadInput, match=rf"{name}: the manifest lists no books or jobs; add one entry per book.* or per narration job"
+        BadInput, match=rf"{name}: the batch file lists no books or jobs; add one entry per book.* or per narration job"
     ):
-        read_manifest(write_yaml(folder, text, name=name))
+        read_batch(write_yaml(folder, text, name=name))
 
 
-def test_missing_directory_and_unsupported_manifests(folder: Path) -> None:
+def test_missing_directory_and_unsupported_batch_files(folder: Path) -> None:
     with pytest.raises(BadInput, match="no such file"):
-        read_manifest(str(folder / "nope.jsonl"))
+        read_batch(str(folder / "nope.jsonl"))
     with pytest.raises(BadInput, match="is a directory"):
-        read_manifest(str(folder / "books"))
-    with pytest.raises(BadInput, match=r"unsupported manifest type '\.json'"):
-        read_manifest(write_yaml(folder, "[]", name="books.json"))
+        read_batch(str(folder / "books"))
+    with pytest.raises(BadInput, match=r"unsupported batch file type '\.json'"):
+        read_batch(write_yaml(folder, "[]", name="books.json"))
     (folder / "latin.jsonl").write_bytes('{"title": "Déjà"}'.encode("latin-1"))
     with pytest.raises(BadInput, match=r"latin\.jsonl: not UTF-8 text \(invalid byte at offset 12\)"):
-        read_manifest(str(folder / "latin.jsonl"))
+        read_batch(str(folder / "latin.jsonl"))
 
 
 def test_entries_built_directly_keep_paths_as_given() -> None:
-    entry = ManifestEntry(file=Path("relative.epub"), out="s3://bucket", voice_id="abc")
+    entry = BatchEntry(file=Path("relative.epub"), out="s3://bucket", voice_id="abc")
     assert (entry.file, entry.format) == (Path("relative.epub"), "mp3")
 
 
@@ -233,12 +232,12 @@ def test_text_entries_are_jobs_titled_after_their_place_and_mix_with_books(folde
         {"text": "Rain tomorrow.", "out": "s3://audio/news", "voice": "Morgan", "format": "opus", "title": "Weather"},
         name="mixed.jsonl",
     )
-    book, first, second = read_manifest(path)
+    book, first, second = read_batch(path)
     assert (book.is_job, book.file, book.text, book.title) == (False, folder / "two.md", None, None)
     assert (first.is_job, first.file, first.text, first.title) == (True, None, "Markets rose today.", "mixed.jsonl:3")
     assert first.voice_key == (str(folder / "clips" / "narrator.wav"), "Exact words.", None, None)
     assert (second.title, second.format, second.voice_key) == ("Weather", "opus", ("Morgan", None, None, None))
-    (entry,) = read_manifest(
+    (entry,) = read_batch(
         write_yaml(folder, "books:\n  - {text: 1984, out: 's3://a', voice_id: abc}\n", name="jobs.yaml")
     )
     assert (entry.text, entry.title) == ("1984", "jobs.yaml:1")  # YAML reads the text as a number
@@ -250,12 +249,12 @@ def test_text_over_the_size_limit_is_refused_naming_the_line(folder: Path) -> No
         {"text": "Short.", "out": "s3://a", "voice_id": "x"},
         {"text": "é" * 6, "out": "s3://a", "voice_id": "x"},
     )
-    assert len(read_manifest(path, max_text_bytes=12)) == 2  # exactly at the limit is fine
+    assert len(read_batch(path, max_text_bytes=12)) == 2  # exactly at the limit is fine
     with pytest.raises(
         BadInput,
         match=r"books\.jsonl: line 2: `text`: the text is 12 bytes, over the limit of 11 \(NARRATE_MAX_TEXT_BYTES\): split it",
     ):
-        read_manifest(path, max_text_bytes=11)
+        read_batch(path, max_text_bytes=11)
 
 
 class CountedClips:
@@ -290,7 +289,7 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
         },
     )
     warned: list[str] = []
-    work = manifest_submit.plan_work(
+    work = batches.plan_work(
         Settings(), [path], out="s3://unused", fmt="mp3", cli_voice=(None, None, None, None), warn=warned.append
     )
 
@@ -331,7 +330,7 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
             return [source.name for source in sources]  # stands in for the jobs
 
     monkeypatch.setattr(Submitter, "from_settings", lambda settings: OneCallPerGroup())
-    in_order = manifest_submit.submit_job_groups(Settings(), work)
+    in_order = batches.submit_job_groups(Settings(), work)
     assert OneCallPerGroup.calls == [
         ("s3://news/a", "mp3", 100),
         ("s3://news/b", "mp3", 100),
@@ -344,7 +343,7 @@ def test_each_voice_is_prepared_once_and_jobs_are_grouped_by_voice_output_and_fo
     ]
 
 
-def test_a_bad_last_entry_stops_the_manifest_before_anything_is_sent(
+def test_a_bad_last_entry_stops_the_batch_file_before_anything_is_sent(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def nothing_may_be_sent(*args: object, **kwargs: object) -> None:
@@ -363,7 +362,7 @@ def test_a_bad_last_entry_stops_the_manifest_before_anything_is_sent(
     assert "books.jsonl: line 3: the transcript is empty" in result.stderr
 
 
-def test_out_is_required_unless_every_file_is_a_manifest(folder: Path) -> None:
+def test_out_is_required_unless_every_file_is_a_batch_file(folder: Path) -> None:
     (folder / "story.txt").write_text("Once.", encoding="utf-8")
     result = CliRunner().invoke(cli.app, ["submit", str(folder / "story.txt"), "--voice-id", "7f92f8af"])
     assert result.exit_code == 2 and "--out is required" in result.stderr
@@ -374,7 +373,7 @@ def test_entries_carry_preset_chapters_and_synthesis(tmp_path: Path) -> None:
     (tmp_path / "books.yaml").write_text(
         "- {file: two.md, out: 's3://a', voice_id: v1, preset: acx, chapters: '2', speed: 1.1, latency: balanced}\n"
     )
-    [(_, entry)] = list(read_placed_manifest(str(tmp_path / "books.yaml"), max_text_bytes=10_000))
+    [(_, entry)] = list(read_placed_batch(str(tmp_path / "books.yaml"), max_text_bytes=10_000))
     assert (entry.preset, entry.chapters, entry.synthesis_values()["speed"], entry.synthesis_values()["latency"]) == (
         "acx",
         "2",

@@ -1,4 +1,4 @@
-"""A manifest of plain narration jobs (`text:` entries) mixed with a book, submitted through the CLI to real Redis and S3."""
+"""A batch file of plain narration jobs (`text:` entries) mixed with a book, submitted through the CLI to real Redis and S3."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def queued_render_jobs(client) -> dict[str, dict]:
     return found
 
 
-def test_a_mixed_manifest_queues_one_render_job_per_text_entry(
+def test_a_mixed_batch_file_queues_one_render_job_per_text_entry(
     stack_env, bucket, redis_client, reference_clip, tmp_path
 ) -> None:
     clip, transcript = reference_clip
@@ -43,16 +43,16 @@ def test_a_mixed_manifest_queues_one_render_job_per_text_entry(
         },
         {"text": "Read by a Fish voice.", "out": f"s3://{bucket}/other", "voice_id": "a1b2c3", "format": "wav"},
     ]
-    manifest = tmp_path / "today.jsonl"
-    manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    batch = tmp_path / "today.jsonl"
+    batch.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
 
-    result = CliRunner().invoke(app, ["submit", str(manifest), "--json"])  # entries name their own outputs
+    result = CliRunner().invoke(app, ["submit", str(batch), "--json"])  # entries name their own outputs
 
     assert result.exit_code == 0, result.output
     *book_lines, last = result.stdout.strip().splitlines()
     assert "two.md: 1 chapters" in " ".join(book_lines)  # books print what they always have; the jobs' JSON comes last
     jobs = json.loads(last)["jobs"]
-    assert [job["title"] for job in jobs] == ["today.jsonl:1", "Weather", "today.jsonl:4"]  # manifest order
+    assert [job["title"] for job in jobs] == ["today.jsonl:1", "Weather", "today.jsonl:4"]  # batch file order
     assert "queued 3 jobs in" in result.stderr
 
     clip_hash = prepare_clip_voice([ClipInput(clip, transcript)]).reference_hash

@@ -1,6 +1,6 @@
-"""Books and manifests submitted together: everything read and checked first, then sent.
+"""Books and batch files submitted together: everything read and checked first, then sent.
 
-Manifest jobs sharing a voice, an output and a format go out through one
+Batch file jobs sharing a voice, an output and a format go out through one
 `Submitter.submit` (records and messages in bulk); each distinct voice is
 prepared once however many entries name it.
 """
@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from producer.readers.books import BookText, decode_text, read_book
-from producer.readers.manifest import (
-    MANIFEST_SUFFIXES,
-    ManifestEntry,
+from producer.readers.batch import (
+    BATCH_SUFFIXES,
+    BatchEntry,
     VoiceKey,
-    manifest_items,
-    read_placed_manifest,
+    batch_items,
+    read_placed_batch,
 )
+from producer.readers.books import BookText, decode_text, read_book
 from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice
@@ -41,7 +41,7 @@ log = logging.getLogger("narrate.submit")
 
 @dataclass
 class JobGroup:
-    """Manifest jobs sharing a voice, an output and a format: sent by one `Submitter.submit`, records and messages in bulk."""
+    """Batch file jobs sharing a voice, an output and a format: sent by one `Submitter.submit`, records and messages in bulk."""
 
     voice: PreparedVoice | NamedVoice | str
     out: str
@@ -49,7 +49,8 @@ class JobGroup:
     synthesis: Synthesis = Synthesis()
     lexicons: Lexicons = Lexicons()
     sources: list[TextSource] = field(default_factory=list)
-    positions: list[int] = field(default_factory=list)  # each job's place in the manifests, to print ids in that order
+    # each job's place in the batch files, to print ids in that order
+    positions: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class BookWork:
 
 @dataclass
 class Work:
-    """Everything one `narrate submit` of books and manifests will send, read and checked; nothing sent yet."""
+    """Everything one `narrate submit` of books and batch files will send, read and checked; nothing sent yet."""
 
     books: list[BookWork] = field(default_factory=list)
     job_groups: dict[tuple[VoiceKey, str, str, Synthesis, Lexicons], JobGroup] = field(default_factory=dict)
@@ -77,7 +78,7 @@ class Work:
     outputs: dict[str, str] = field(default_factory=dict)  # output URL -> where it is first named, for error messages
 
     def add_job(
-        self, entry: ManifestEntry, voice: PreparedVoice | NamedVoice | str, synthesis: Synthesis, lexicons: Lexicons
+        self, entry: BatchEntry, voice: PreparedVoice | NamedVoice | str, synthesis: Synthesis, lexicons: Lexicons
     ) -> None:
         key = (entry.voice_key, entry.out, entry.format, synthesis, lexicons)
         group = self.job_groups.get(key)
@@ -85,7 +86,7 @@ class Work:
             group = self.job_groups[key] = JobGroup(
                 voice=voice, out=entry.out, fmt=entry.format, synthesis=synthesis, lexicons=lexicons
             )
-        group.sources.append(TextSource(name=entry.title or "manifest job", text=entry.text or ""))
+        group.sources.append(TextSource(name=entry.title or "batch file job", text=entry.text or ""))
         group.positions.append(self.job_count)
         self.job_count += 1
 
@@ -131,9 +132,9 @@ def plan_work(
     grant: Grant = Grant(),
     warn: Callable[[str], None] = log.warning,
 ) -> Work:
-    """Read every manifest and book and prepare every voice; a BadInput here means nothing was sent.
+    """Read every batch file and book and prepare every voice; a BadInput here means nothing was sent.
 
-    `synthesis`, `lexicons`: the command line's; an entry's own win over them. `grant`: what a manifest's
+    `synthesis`, `lexicons`: the command line's; an entry's own win over them. `grant`: what a batch file's
     entries may name (`narrate submit --sources`); a restricted one also lets them name s3:// files.
     """
     with ExitStack() as stack:
@@ -171,7 +172,7 @@ def _plan_work(
     voices = Voices(settings, warn=warn)
     work = Work()
     for path in paths:
-        if Path(path).suffix.lower() not in MANIFEST_SUFFIXES:
+        if Path(path).suffix.lower() not in BATCH_SUFFIXES:
             work.books.append(
                 BookWork(
                     read_book(path),
@@ -186,11 +187,12 @@ def _plan_work(
             )  # type: ignore[arg-type]
             work.outputs.setdefault(out, path)
             continue
-        if grant.restricted:  # every reference checked, and S3 ones fetched, before the manifest is read as a local one
-            path = granted_manifest(
+        # every reference checked, and S3 ones fetched, before the batch file is read as a local one
+        if grant.restricted:
+            path = granted_batch(
                 settings, path, grant=grant, folder=Path(stack.enter_context(TemporaryDirectory(prefix="narrate-")))
             )
-        for where, entry in read_placed_manifest(path, max_text_bytes=settings.max_text_bytes):
+        for where, entry in read_placed_batch(path, max_text_bytes=settings.max_text_bytes):
             chosen = voices.get(entry.voice_key, where=where)
             settings_here = synthesis.merged(synthesis_from(where, **entry.synthesis_values()))
             lexicons_here = lexicons + read_lexicon_files(entry.lexicon, where=f"{where}: `lexicon`")
@@ -216,11 +218,11 @@ def _plan_work(
     return work
 
 
-def granted_manifest(settings: Settings, path: str, *, grant: Grant, folder: Path) -> str:
-    """The manifest at `path` rewritten in `folder` with its references held to `grant` and its S3 objects fetched there."""
+def granted_batch(settings: Settings, path: str, *, grant: Grant, folder: Path) -> str:
+    """The batch file at `path` rewritten in `folder` with its references held to `grant` and its S3 objects fetched there."""
     source = Path(path)
     try:
-        unit, items = manifest_items(decode_text(source.read_bytes(), source.name), source.name)
+        unit, items = batch_items(decode_text(source.read_bytes(), source.name), source.name)
     except OSError as exc:
         raise BadInput(f"{path}: cannot be read ({exc.strerror}); check the path and its permissions") from exc
     fetch = Fetched(Storage.from_settings(settings), folder, grant=grant, base=source.resolve().parent)
@@ -228,7 +230,7 @@ def granted_manifest(settings: Settings, path: str, *, grant: Grant, folder: Pat
         (number, localised(raw, f"{source.name}: {unit} {number}", fetch=fetch) if isinstance(raw, dict) else raw)
         for number, raw in items
     ]
-    rewritten = folder / "manifest" / source.name  # alone in its folder: a voice name finds no clip beside it
+    rewritten = folder / "batch" / source.name  # alone in its folder: a voice name finds no clip beside it
     rewritten.parent.mkdir()
     rewritten.write_text(written(entries, jsonl=unit == "line"), encoding="utf-8")
     return str(rewritten)
@@ -254,7 +256,7 @@ def check_buckets(settings: Settings, outputs: dict[str, str]) -> None:
 def submit_job_groups(
     settings: Settings, work: Work, *, notify: str | None = None, notify_batch: str | None = None
 ) -> list[RenderJob]:
-    """One `Submitter.submit` per group; the jobs come back in manifest order.
+    """One `Submitter.submit` per group; the jobs come back in batch file order.
 
     `notify`: each job's webhook; `notify_batch`: one webhook once every job of every group has ended.
     """
