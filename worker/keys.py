@@ -20,7 +20,8 @@ def jobs_in_state(state: str) -> str:
 
 
 def render_lease(what: str) -> str:
-    """String held by the one delivery rendering a job or a book chunk (a token, short expiry, extended while it runs)."""
+    """String held by the one delivery rendering a job or a book chunk (a token, short expiry, extended while it
+    runs)."""
     return f"{REDIS_PREFIX}:lease:{what}"
 
 

@@ -22,7 +22,8 @@ class Settings(BaseSettings):
 
     broker_url: str = Field(
         "redis://127.0.0.1:6379/0",
-        description="Celery broker and job-state store: redis://, rediss://, or sentinel://host:port;sentinel://… (Redis Sentinel).",
+        description="Celery broker and job-state store: redis://, rediss://, or sentinel://host:port;sentinel://…"
+        " (Redis Sentinel).",
     )
     redis_master_name: str = Field(
         "", description="With a sentinel:// broker URL: the name of the master Sentinel watches."
@@ -185,7 +186,8 @@ class Settings(BaseSettings):
     job_ttl_seconds: int | None = Field(
         None,
         gt=0,
-        description="Seconds finished records (jobs, books) are kept; overrides NARRATE_JOB_TTL_DAYS (tests, short-lived stacks).",
+        description="Seconds finished records (jobs, books) are kept; overrides NARRATE_JOB_TTL_DAYS"
+        " (tests, short-lived stacks).",
     )
 
     @property
@@ -214,12 +216,13 @@ class Settings(BaseSettings):
     )
     webhook_allow: str = Field(
         "",
-        description="Webhook receivers admitted although their addresses are internal: CIDRs or host names, comma-separated"
-        " (e.g. 10.20.0.0/16,hooks.internal); empty: public addresses only.",
+        description="Webhook receivers admitted although their addresses are internal: CIDRs or host names,"
+        " comma-separated (e.g. 10.20.0.0/16,hooks.internal); empty: public addresses only.",
     )
     webhook_unsigned: bool = Field(
         False,
-        description="Send webhooks without a signature when NARRATE_WEBHOOK_SECRET is unset; false: such webhooks are refused at submit.",
+        description="Send webhooks without a signature when NARRATE_WEBHOOK_SECRET is unset; false: such webhooks are"
+        " refused at submit.",
     )
     parse_seconds: float = Field(
         60.0,

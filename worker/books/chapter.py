@@ -45,7 +45,8 @@ _SCALE = 32767.0  # float samples to the 16-bit spool and back
 
 
 def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) -> dict:
-    """The chapter file, the retail sample (first body chapter) and the chapter's book part, uploaded; the chapter's fields."""
+    """The chapter file, the retail sample (first body chapter) and the chapter's book part, uploaded; the chapter's
+    fields."""
     chapter = plan.chapters[chapter_index]
     rate = book_rate(plan, ctx=ctx)
     fmt, bucket, prefix = plan.output.format, plan.output.bucket, plan.output.prefix
@@ -54,7 +55,8 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
         for seconds in (plan.pauses.head_seconds, plan.pauses.tail_seconds, plan.pauses.chapter_seconds)
     )
     last = chapter_index == len(plan.chapters) - 1
-    # On the way out of a failure (a full disk most of all) nothing stays open: an open file keeps its space when deleted.
+    # On the way out of a failure (a full disk most of all) nothing stays open: an open file keeps its space when
+    # deleted.
     with spool_folder(chapter_index=chapter_index) as folder, contextlib.ExitStack() as opened:
         spool, cues = Path(folder) / "speech.s16", []
         meter, speech = _decode_and_measure(
@@ -168,7 +170,8 @@ def _decode_and_measure(
     head: int,
     tail: int,
 ) -> tuple[LoudnessMeter, int]:
-    """Pass one: the chapter measured as its file will hold it (head and tail included), before mastering; its speech spooled."""
+    """Pass one: the chapter measured as its file will hold it (head and tail included), before mastering; its speech
+    spooled."""
     meter = LoudnessMeter(rate)
     meter.add(zeros(head))
     speech = 0

@@ -1,4 +1,5 @@
-"""A book's cover for the .m4b: its size is checked (HEAD) before it is fetched, so a huge object never reaches memory."""
+"""A book's cover for the .m4b: its size is checked (HEAD) before it is fetched, so a huge object never reaches
+memory."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ COVER_FIX = "shrink the image (a JPEG of 1400 to 3000 pixels a side is plenty)"
 
 
 def book_cover(storage: Storage, *, bucket: str, key: str, cover_type: str, limit: int) -> tuple[bytes, str] | None:
-    """(image bytes, media type), None when the object is gone; BadInput when it is over `limit` (NARRATE_COVER_MAX_BYTES)."""
+    """(image bytes, media type), None when the object is gone; BadInput when it is over `limit`
+    (NARRATE_COVER_MAX_BYTES)."""
     size = storage.size(bucket, key)
     if size is not None and size > limit:
         raise cover_too_big(f"s3://{bucket}/{key}", size=size, limit=limit)

@@ -46,5 +46,6 @@ class CreditBreaker:
 
 
 def enough_to_resume(credit: float, *, resume_usd: float) -> bool:
-    """Credit worth resuming for: a few cents would let a burst of requests through, meet a 402 and open the breaker again."""
+    """Credit worth resuming for: a few cents would let a burst of requests through, meet a 402 and open the breaker
+    again."""
     return credit > 0 and credit >= resume_usd

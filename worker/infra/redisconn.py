@@ -80,7 +80,8 @@ def connect(url: str, *, master_name: str = "") -> redis.Redis:
 
 
 def celery_redis_conf(url: str, *, master_name: str, transport_options: dict) -> dict:
-    """The Celery settings that reach Redis through this URL: the broker's transport options and RedBeat's connection."""
+    """The Celery settings that reach Redis through this URL: the broker's transport options and RedBeat's
+    connection."""
     if not is_sentinel(url):
         return {"broker_transport_options": transport_options, "redbeat_redis_url": url}
     found = parse_sentinel(url)

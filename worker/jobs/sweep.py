@@ -32,7 +32,8 @@ class SweepResult:
 def stuck_jobs(
     store: JobStore, client: redis.Redis, *, queues: Iterable[str], older_than: float, job_ids: list[str] | None = None
 ) -> list[str]:
-    """Jobs queued or running for over `older_than` seconds (or those of `job_ids` that are) with no message anywhere."""
+    """Jobs queued or running for over `older_than` seconds (or those of `job_ids` that are) with no message
+    anywhere."""
     queues = tuple(queues)
     if job_ids is None:
         cutoff = time.time() - older_than

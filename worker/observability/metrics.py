@@ -79,7 +79,8 @@ HEARTBEAT_STALE_SECONDS = 60.0  # no heartbeat for this long: the worker's event
 
 
 class Health:
-    """The main process's heartbeat (Celery sends one every few seconds from its event loop), for /healthz and a file."""
+    """The main process's heartbeat (Celery sends one every few seconds from its event loop), for /healthz and a
+    file."""
 
     def __init__(self) -> None:
         self.last = time.monotonic()

@@ -40,7 +40,8 @@ class CreditCheckTask(Task):
                 return f"still open: credit check failed ({exc})"
             if not enough_to_resume(credit, resume_usd=settings.credit_resume_usd):
                 log.info(
-                    "Fish credit is %.2f, under the %.2f that resumes Fish calls (NARRATE_CREDIT_RESUME_USD): still paused",
+                    "Fish credit is %.2f, under the %.2f that resumes Fish calls (NARRATE_CREDIT_RESUME_USD):"
+                    " still paused",
                     credit,
                     settings.credit_resume_usd,
                 )

@@ -67,7 +67,8 @@ class PolicyRequest(Request):
             leases.release_held_by(unit.lease, host=socket.gethostname(), pid=self.worker_pid)
 
     def _settle(self, reason: str) -> None:
-        """After a hard time limit: count the attempt and send the message again, or end the unit (once per delivery)."""
+        """After a hard time limit: count the attempt and send the message again, or end the unit (once per
+        delivery)."""
         if self._settled or self.acknowledged or worker_state.should_terminate:
             return
         self._settled = True

@@ -81,7 +81,8 @@ class Subject:
 
 
 class RegexFinder:
-    """One regular-expression entry; `finditer(subject)` yields what Python's finditer would, in linear time per match."""
+    """One regular-expression entry; `finditer(subject)` yields what Python's finditer would, in linear time per
+    match."""
 
     def __init__(self, body: str, *, ignore_case: bool, whole_word: bool) -> None:
         self.whole_word = whole_word

@@ -25,7 +25,8 @@ def check_clip(data: bytes, *, where: str) -> None:
         ) from exc
     if seconds < CLIP_MIN_SECONDS:
         raise BadInput(
-            f"reference clip {where} is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)"
+            f"reference clip {where} is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed"
+            " (10-30 s is best)"
         )
     if seconds > CLIP_MAX_SECONDS:
         raise BadInput(

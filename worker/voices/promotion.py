@@ -170,7 +170,8 @@ def _follow_training(
 ) -> float | None:
     model = ctx.voices.get(model_id)
     if model is None:
-        # A failed attempt like any other: bounded, with back-off, so a voice that keeps vanishing is not re-made forever.
+        # A failed attempt like any other: bounded, with back-off, so a voice that keeps vanishing is not re-made
+        # forever.
         _fail(reference_hash, token, entry, reason=f"Fish voice {model_id} disappeared during training", ctx=ctx)
         return None
     if model.state == "trained":

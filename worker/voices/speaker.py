@@ -154,7 +154,8 @@ class Speaker:
         if use.wait:
             raise PromotionPending(
                 f"reference {self.reference_hash[:12]} is being promoted to a Fish voice: waiting for it"
-                f" (up to NARRATE_PROMOTE_WAIT_SECONDS={settings.promote_wait_seconds:g}) instead of sending the clips again"
+                f" (up to NARRATE_PROMOTE_WAIT_SECONDS={settings.promote_wait_seconds:g})"
+                " instead of sending the clips again"
             )
         if use.claimed_promotion:
             self._ctx.start_promotion(self.reference_hash, use.claim_token)

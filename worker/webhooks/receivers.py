@@ -84,7 +84,8 @@ class AllowList:
 
 
 def without_query(url: str) -> str:
-    """The URL as it may be stored in plans and shown in status: no query (often a token), no fragment, no credentials."""
+    """The URL as it may be stored in plans and shown in status: no query (often a token), no fragment, no
+    credentials."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
