@@ -15,7 +15,8 @@ import httpx
 import pytest
 import redis
 
-from producer.dev.stack import DEV_AWS, LocalStack
+from producer.dev.stack import LocalStack
+from producer.dev.starters import DEV_AWS
 from tests.support.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401  (hooks: the run leaves the checkout clean)
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from rich.console import Console
 
 from producer.dev.run import stop_on_signals
-from producer.dev.stack import DEV_AWS, LocalStack
+from producer.dev.stack import LocalStack
+from producer.dev.starters import DEV_AWS
 from producer.pipelines.config import read_pipelines
 from producer.pipelines.status import pipeline_status
 from producer.submit.clips import ClipInput, prepare_clip_voice

@@ -26,7 +26,8 @@ from producer.cli import progress
 from producer.cli.console import say_error, say_warning
 from producer.dev.books import render_book
 from producer.dev.sample import reference_transcript, sample_parts
-from producer.dev.stack import LocalStack, StackError
+from producer.dev.services import StackError
+from producer.dev.stack import LocalStack
 from producer.readers.books import is_book, read_book
 from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource, read_text

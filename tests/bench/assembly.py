@@ -46,7 +46,8 @@ import numpy as np
 import psutil
 from scipy.signal import correlate
 
-from producer.dev.stack import LocalStack, Service
+from producer.dev.services import Service
+from producer.dev.stack import LocalStack
 from tests.bench.harness import (
     Figure,
     log,
@@ -351,7 +352,7 @@ def per_core(runs: int) -> dict[str, list[float]]:
     from producer.dev.emulator import speech
     from worker.audio.aac import AacFrames
     from worker.audio.assembly import AudioFileWriter
-    from worker.books.render import Mastered
+    from worker.books.pcm import Mastered
 
     pcm, native = speech.synthesize(" ".join(paragraph(n) for n in range(4)))
     voice = (

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from producer.dev.stack import LocalStack, Service, stop_all
+from producer.dev.services import Service, stop_all
+from producer.dev.stack import LocalStack
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from tests.conftest import EmulatorControl
 from worker.books.state import BookState

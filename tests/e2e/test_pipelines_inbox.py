@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from producer.dev.stack import stop_all
+from producer.dev.services import stop_all
 from producer.pipelines.config import Pipeline
 from producer.pipelines.inbox import InboxContext, scan, settle
 from producer.submit.clips import ClipInput, prepare_clip_voice

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from producer.dev.stack import stop_all
+from producer.dev.services import stop_all
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.voices import VoiceBook
 from worker.settings import Settings

@@ -18,7 +18,7 @@ import redis
 from typer.testing import CliRunner
 
 from producer.cli.main import app
-from producer.dev.stack import Service
+from producer.dev.services import Service
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from tests.conftest import EmulatorControl

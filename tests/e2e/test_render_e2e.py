@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.dev.stack import LocalStack, Service, stop_all
+from producer.dev.services import Service, stop_all
+from producer.dev.stack import LocalStack
 from tests.conftest import EmulatorControl
 from tests.support.voice_identity import message_voice
 from worker import keys

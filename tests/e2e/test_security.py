@@ -12,7 +12,9 @@ import redis
 from rich.console import Console
 
 from producer.cli import progress
-from producer.dev.stack import LocalStack, free_port, start_redis, stop_all
+from producer.dev.services import free_port, stop_all
+from producer.dev.stack import LocalStack
+from producer.dev.starters import start_redis
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter

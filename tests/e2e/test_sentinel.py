@@ -8,7 +8,8 @@ import time
 import pytest
 import redis
 
-from producer.dev.stack import free_port, redis_server_binary, start_redis, stop_all
+from producer.dev.services import free_port, stop_all
+from producer.dev.starters import redis_server_binary, start_redis
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter

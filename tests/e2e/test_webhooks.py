@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import redis
 
-from producer.dev.stack import LocalStack, Service, stop_all
+from producer.dev.services import Service, stop_all
+from producer.dev.stack import LocalStack
 from worker.webhooks.signing import verify
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,8 @@ import redis
 from rich.console import Console
 
 from producer.cli import progress
-from producer.dev.stack import LocalStack, Service, stop_all
+from producer.dev.services import Service, stop_all
+from producer.dev.stack import LocalStack
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
 from producer.submit.jobs import Submitter

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from producer.cli.main import app
-from producer.dev.stack import stop_all
+from producer.dev.services import stop_all
 from tests.faults.conftest import Batch
 from worker.fish.breaker import CreditBreaker
 

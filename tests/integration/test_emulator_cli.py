@@ -7,7 +7,7 @@ import sys
 
 import httpx
 
-from producer.dev.stack import free_port
+from producer.dev.services import free_port
 
 
 def test_narrate_emulator_serves_the_fish_api_until_stopped() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from producer.dev.stack import free_port
+from producer.dev.services import free_port
 from worker.observability import metrics, probe
 from worker.settings import Settings, get_settings
 
