@@ -1,92 +1,75 @@
-"""The clients one worker process uses: made lazily after the fork, one of each per process."""
+"""The clients one worker process shares: made lazily after the fork, one of each per process.
+
+Only what belongs to no capability lives here: the Redis client, S3, the Fish client with its
+cluster-wide slot cap and credit breaker, held renders and render leases. Each capability builds
+its own context from these in its own package (worker.jobs.runtime, worker.voices.runtime,
+worker.books.runtime), with `per_process`, so one fork forgets every one of them.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 
 import redis
 
-from worker.app import VOICES_QUEUE, app
-from worker.books.render import BookContext
-from worker.books.state import BookState
-from worker.contract import PROMOTE_TASK
 from worker.fish.breaker import CreditBreaker
-from worker.fish.client import FishClient, FishVoices
+from worker.fish.client import FishClient
 from worker.fish.limiter import FishLimiter
 from worker.infra.redisconn import connect_with
-from worker.jobs.records import JobStore
 from worker.renders.held import HeldRenders
 from worker.renders.lease import RenderLeases
 from worker.settings import get_settings
 from worker.storage import Storage
-from worker.voices.promotion import PromotionContext
-from worker.voices.registry import Registry
-from worker.voices.speaker import RenderContext
+
+T = TypeVar("T")
+_forgetters: list[Callable[[], None]] = []  # each per-process factory's cache_clear
 
 
-@lru_cache(maxsize=1)
-def job_store() -> JobStore:
-    settings = get_settings()
-    return JobStore.from_url(
-        settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds
-    )
+def per_process(factory: Callable[[], T]) -> Callable[[], T]:
+    """`factory`, made once per process on first use and forgotten in a forked child."""
+    cached = lru_cache(maxsize=1)(factory)
+    _forgetters.append(cached.cache_clear)
+    return cached
 
 
-@lru_cache(maxsize=1)
+@per_process
 def redis_client() -> redis.Redis:
-    """For leases and broker reads; the stores below keep their own connections."""
+    """For leases, records, registries and broker reads: one connection pool per process."""
     return connect_with(get_settings())
 
 
-@lru_cache(maxsize=1)
-def render_context() -> RenderContext:
-    """One Fish client and one S3 client per worker process."""
+@per_process
+def storage() -> Storage:
+    return Storage.from_settings(get_settings())
+
+
+@per_process
+def fish_client() -> FishClient:
+    """One Fish client per process, under the cluster-wide slot cap and the credit breaker."""
     settings = get_settings()
-    client = connect_with(settings)
-    limiter = FishLimiter(client, limit=settings.fish_concurrency, lease_seconds=settings.fish_timeout_seconds + 30)
-    return RenderContext(
-        settings=settings,
-        storage=Storage.from_settings(settings),
-        fish=FishClient(settings, limiter=limiter, breaker=CreditBreaker(client)),
-        registry=Registry(client),
-        held=HeldRenders(client),
-        leases=RenderLeases(client),
-        start_promotion=start_promotion,
+    limiter = FishLimiter(
+        redis_client(), limit=settings.fish_concurrency, lease_seconds=settings.fish_timeout_seconds + 30
     )
+    return FishClient(settings, limiter=limiter, breaker=CreditBreaker(redis_client()))
 
 
-def start_promotion(reference_hash: str, token: str | None = None) -> None:
-    """The chain carries the claim's token; without one the task adopts the promotion under way."""
-    args = (reference_hash, token) if token else (reference_hash,)
-    app.send_task(PROMOTE_TASK, args=args, queue=VOICES_QUEUE)
+@per_process
+def held_renders() -> HeldRenders:
+    return HeldRenders(redis_client())
 
 
-@lru_cache(maxsize=1)
-def promotion_context() -> PromotionContext:
-    ctx = render_context()
-    assert ctx.registry is not None
-    breaker = CreditBreaker(redis_client())
-    return PromotionContext(
-        settings=ctx.settings, registry=ctx.registry, voices=FishVoices(ctx.fish), storage=ctx.storage, breaker=breaker
-    )
-
-
-@lru_cache(maxsize=1)
-def book_context() -> BookContext:
-    settings = get_settings()
-    return BookContext(
-        render=render_context(),
-        state=BookState.from_url(
-            settings.broker_url, master_name=settings.redis_master_name, ttl_seconds=settings.record_ttl_seconds
-        ),
-    )
+@per_process
+def render_leases() -> RenderLeases:
+    return RenderLeases(redis_client())
 
 
 def forget_clients() -> None:
     """Connections inherited from a parent process must not be shared with it."""
-    for factory in (job_store, redis_client, render_context, promotion_context, book_context):
-        factory.cache_clear()
+    for forget in _forgetters:
+        forget()
 
 
 # Covers the prefork pool's children and any other fork, without a Celery signal.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from producer.cli.console import console, errors
 from worker.app import ASSEMBLY_QUEUE, QUEUE, make_app
+from worker.books.context import BookContext
 from worker.books.reconcile import Enqueue
-from worker.books.render import BookContext
 from worker.books.retry import retry_book
 from worker.books.state import BookState
 from worker.contract import BOOK_ASSEMBLE_TASK, BOOK_CHAPTER_TASK, BOOK_CHUNK_TASK

@@ -21,9 +21,9 @@ from tests.support.epubs import write_epub
 from worker import keys
 from worker.books import tasks
 from worker.books.chunk import held_chunk_key, render_chunk
+from worker.books.context import BookContext
 from worker.books.heartbeat import book_heartbeat
 from worker.books.plan import BookPlan, chunk_messages
-from worker.books.render import BookContext
 from worker.books.state import BookState
 from worker.books.tasks import BookTask
 from worker.books.units import BookUnit

@@ -16,8 +16,8 @@ from tests.support.epubs import write_epub
 from tests.unit.test_book_messages import BOOK, make_plan
 from worker import keys
 from worker.app import QUEUE
+from worker.books.context import BookContext
 from worker.books.plan import BookPlan, ChunkMessage
-from worker.books.render import BookContext
 from worker.books.state import BookState
 from worker.books.validate import (
     InvalidBookMessage,

@@ -27,8 +27,8 @@ from worker.audio.mp4 import FRAME_SAMPLES
 from worker.books.book import assemble_book
 from worker.books.chapter import assemble_chapter
 from worker.books.chunk import render_chunk
+from worker.books.context import BookContext
 from worker.books.plan import chunk_messages
-from worker.books.render import BookContext
 from worker.books.state import BookState
 from worker.fish.client import FishClient
 from worker.renders.held import HeldRenders

@@ -25,8 +25,9 @@ from worker.audio.scratch import DiskFull
 from worker.books import chapter as chapter_module
 from worker.books.chapter import assemble_chapter
 from worker.books.chunk import render_chunk
+from worker.books.context import BookContext
+from worker.books.pcm import book_rate
 from worker.books.plan import BookPlan, chunk_messages
-from worker.books.render import BookContext, book_rate
 from worker.books.state import BookState
 from worker.errors import TransientError
 from worker.fish.client import FishClient

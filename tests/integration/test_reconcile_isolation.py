@@ -22,9 +22,9 @@ from tests.support.broker_reads import broker_reads
 from tests.support.epubs import write_epub
 from worker import keys
 from worker.books import tasks
+from worker.books.context import BookContext
 from worker.books.plan import BookPlan, ChunkMessage, chunk_messages
 from worker.books.reconcile import Enqueue, reconcile
-from worker.books.render import BookContext
 from worker.books.state import BookState
 from worker.fish.client import FishClient
 from worker.renders.held import HeldRenders

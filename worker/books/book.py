@@ -26,11 +26,11 @@ from worker.audio.loudness import LoudnessMeter, acx_report
 from worker.audio.mp4 import FRAME_SAMPLES, Chapter, m4b_layout
 from worker.audio.scratch import scratch_folder
 from worker.books.chapter import assemble_chapter
+from worker.books.context import BookContext
 from worker.books.cover import book_cover
 from worker.books.manifest import book_manifest
 from worker.books.part import BookPart, delete_parts, load_part
 from worker.books.plan import BookPlan
-from worker.books.render import BookContext
 from worker.books.subtitles import Cue, to_srt, to_vtt
 from worker.errors import PermanentError, StorageUnavailable
 from worker.storage.multipart import Local, Remote

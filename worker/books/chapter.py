@@ -34,9 +34,10 @@ from worker.audio.background import BackgroundWriter
 from worker.audio.loudness import LoudnessMeter, acx_report
 from worker.audio.mastering import CEILING_DB
 from worker.audio.mp4 import FRAME_SAMPLES
+from worker.books.context import BookContext
 from worker.books.part import BookPart
+from worker.books.pcm import Mastered, book_rate, chapter_pcm, zeros
 from worker.books.plan import BookPlan
-from worker.books.render import BookContext, Mastered, book_rate, chapter_pcm, zeros
 from worker.books.sample import RetailSample, first_body_chapter
 from worker.books.spool import spool_folder
 from worker.books.subtitles import Cue

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from worker import keys
 from worker.audio import codec
+from worker.books.context import BookContext
 from worker.books.plan import ChunkMessage
-from worker.books.render import BookContext
 from worker.contract import RequestRecord
 from worker.errors import StorageUnavailable
 from worker.fish.client import Speech

@@ -22,8 +22,8 @@ import redis
 from pydantic import ValidationError
 
 from worker import keys
+from worker.books.context import BookContext
 from worker.books.plan import BookPlan, ChunkMessage, chunk_messages
-from worker.books.render import BookContext
 from worker.errors import PermanentError, StorageRejected, TransientError
 
 log = logging.getLogger("narrate.books")

@@ -8,8 +8,8 @@ for good gets NARRATE_MAX_ATTEMPTS new tries, and nothing paid for is paid again
 from __future__ import annotations
 
 from worker import keys
+from worker.books.context import BookContext
 from worker.books.reconcile import Enqueue, resend_book
-from worker.books.render import BookContext
 from worker.errors import BadInput
 
 

@@ -18,6 +18,7 @@ from worker.books.chunk import held_chunk_key, render_chunk
 from worker.books.heartbeat import book_heartbeat
 from worker.books.plan import ChunkMessage
 from worker.books.reconcile import Enqueue, reconcile
+from worker.books.runtime import book_context
 from worker.books.spool import sweep_at_start
 from worker.books.units import AssemblyUnit, ChapterUnit, ChunkUnit, NotifyUnit
 from worker.books.validate import (
@@ -38,7 +39,6 @@ from worker.infra.broker import in_flight
 from worker.observability import metrics
 from worker.observability.events import event
 from worker.policy.task import PolicyTask
-from worker.runtime import book_context
 from worker.settings import get_settings
 from worker.webhooks.outcome import deliver
 

@@ -22,13 +22,15 @@ from worker.errors import PermanentError, Progressing
 from worker.jobs.message import job_id_of, job_of, payload_of
 from worker.jobs.outcomes import JobUnit
 from worker.jobs.render import Progress, render_job
+from worker.jobs.runtime import job_store
 from worker.jobs.sweep import resend, stuck_jobs
 from worker.jobs.validate import check_job
 from worker.observability import metrics
 from worker.observability.events import event
 from worker.policy.task import PolicyTask
-from worker.runtime import job_store, redis_client, render_context
+from worker.runtime import redis_client
 from worker.settings import get_settings
+from worker.voices.runtime import render_context
 
 log = logging.getLogger("narrate.worker")
 SOFT_LIMIT = "the render ran past its soft time limit"

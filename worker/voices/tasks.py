@@ -9,8 +9,9 @@ from worker.app import VOICES_QUEUE, app
 from worker.contract import PROMOTE_TASK
 from worker.policy.failures import Attempts, Unit
 from worker.policy.task import PolicyTask
-from worker.runtime import promotion_context, redis_client
+from worker.runtime import redis_client
 from worker.voices.promotion import PromotionContext, advance
+from worker.voices.runtime import promotion_context
 
 
 class PromotionUnit(Unit):

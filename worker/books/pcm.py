@@ -1,4 +1,4 @@
-"""What a book's assembly steps share: the book's plan, its chunks as PCM, its rate, a chapter's mastering chain.
+"""A chapter as PCM: its stored chunks decoded in order with the pauses between them, and its mastering chain.
 
 Chunks (worker.books.chunk) are content-addressed WAVs. A chapter
 (worker.books.chapter) is decoded once, measured, mastered and encoded into its
@@ -9,65 +9,21 @@ only once they are whole.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from worker import keys
 from worker.audio.assembly import first_sample_rate, pcm_blocks
 from worker.audio.mastering import MasteringChain
 from worker.audio.roomtone import LEVEL_DB as ROOM_TONE_DB
 from worker.audio.roomtone import RoomTone
+from worker.books.context import BookContext, chunk_data
 from worker.books.plan import BookPlan, PlanChapter
-from worker.books.state import BookState
 from worker.books.subtitles import Cue
-from worker.books.validate import check_plan
-from worker.errors import PermanentError, StorageUnavailable
 from worker.support.readahead import read_ahead
-from worker.voices.speaker import RenderContext
 
-M4B_TYPE = "audio/mp4"
 # Chunks fetched ahead of the one being encoded: storage latency overlaps the encoder's work.
 READ_AHEAD = 2
-
-
-@dataclass
-class BookContext:
-    render: RenderContext
-    state: BookState
-    plans: OrderedDict[str, BookPlan] = field(default_factory=OrderedDict)
-
-    def plan(self, *, bucket: str, prefix: str, book_id: str) -> BookPlan:
-        """The book's plan from S3, kept for a few books per process (plans are immutable).
-
-        Checked to be that book's, writing beside itself, at every call: a kept plan is asked for again
-        with the bucket and prefix of each new message.
-        """
-        if book_id in self.plans:
-            plan = self.plans[book_id]
-            check_plan(plan, book_id=book_id, bucket=bucket, prefix=prefix)
-            return plan
-        raw = self.render.storage.get(bucket, keys.book_plan(prefix, book_id))
-        if raw is None:
-            raise PermanentError(
-                f"the plan of book {book_id} is missing at s3://{bucket}/{keys.book_plan(prefix, book_id)}"
-            )
-        plan = BookPlan.model_validate_json(raw)
-        check_plan(plan, book_id=book_id, bucket=bucket, prefix=prefix)
-        self.plans[book_id] = plan
-        while len(self.plans) > 8:
-            self.plans.popitem(last=False)
-        return plan
-
-
-def chunk_data(plan: BookPlan, key: str, *, ctx: BookContext) -> bytes:
-    data = ctx.render.storage.get(plan.output.bucket, key)
-    if data is None:
-        # Lost between completion and assembly: the reconciler renders it again.
-        raise StorageUnavailable(f"chunk s3://{plan.output.bucket}/{key} is missing; it will be rendered again")
-    return data
 
 
 def zeros(samples: int) -> np.ndarray:
@@ -77,7 +33,10 @@ def zeros(samples: int) -> np.ndarray:
 def chapter_pcm(
     plan: BookPlan, chapter: PlanChapter, *, rate: int, ctx: BookContext, cues: list[Cue] | None = None
 ) -> Iterator[np.ndarray]:
-    """The chapter as mono float blocks at `rate`, pauses included; fills `cues` with chunk times from its first word."""
+    """The chapter as mono float blocks at `rate`, pauses included.
+
+    Fills `cues` with each chunk's times, counted from the chapter's first word.
+    """
     position = 0.0
     fetched = read_ahead(
         [chunk.key for chunk in chapter.chunks], lambda key: chunk_data(plan, key, ctx=ctx), ahead=READ_AHEAD
