@@ -15,20 +15,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from producer.cli import progress
 from producer.cli.console import say_error, say_warning
 from producer.dev.books import render_book
+from producer.dev.results import download, promotion_summary, results_json, summary_table
 from producer.dev.sample import reference_transcript, sample_parts
-from producer.dev.services import StackError
-from producer.dev.stack import LocalStack
-from producer.readers.books import is_book, read_book
+from producer.dev.stack import LocalStack, StackError
+from producer.readers.books import BookText, is_book, read_book
 from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource, read_text
 from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
@@ -64,8 +60,18 @@ def stop_on_signals() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
-    # Started in the background by a shell, Python inherits SIGINT ignored: Ctrl-C (or kill -INT) must still stop it.
+    # Started in the background by a shell, Python inherits SIGINT ignored:
+    # Ctrl-C (or kill -INT) must still stop it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What `narrate dev` renders, read and checked before anything starts: books, or else texts."""
+
+    books: list[BookText]
+    texts: list[TextSource]
+    voice: PreparedVoice
 
 
 def run_dev(
@@ -86,22 +92,12 @@ def run_dev(
     as_json: bool = False,
 ) -> int:
     """Everything `narrate dev` does; `console` takes progress, stdout the results (a table, or JSON)."""
-    books = [f for f in files if is_book(f)]
     try:
-        check_format(fmt)
-        if books and len(books) != len(files):
-            raise BadInput("pass either books (.epub, .md) or text files to `narrate dev`, not both")
-        book_texts = [choose(read_book(book), chapters) for book in books]  # refuse a bad book before starting anything
-        sources = (
-            [] if books else [read_text(f) for f in files] if files else [read_text(str(p)) for p in sample_parts()]
-        )
-        if voice is None:
-            voice, transcript = sample_reference_clip(), reference_transcript()
-        prepared = prepare_clip_voice([ClipInput(path=voice, transcript=transcript or "")])
+        inputs = _read_inputs(files, fmt=fmt, chapters=chapters, voice=voice, transcript=transcript)
     except BadInput as exc:
         say_error(str(exc), to=errors)
         return 2
-    for warning in prepared.warnings:
+    for warning in inputs.voice.warnings:
         say_warning(warning, to=errors)
 
     stop_on_signals()
@@ -111,30 +107,13 @@ def run_dev(
         interrupted = False
         stack = LocalStack(workdir=Path(workdir), fish_api_key=cloud_key, emulator_options=options)
         try:
-            with console.status("starting Redis, S3" + ("" if cloud_key else ", the Fish emulator") + " and a worker"):
-                stack.start()
-                stack.add_worker(concurrency=2, extra_env=_demo_promotion_settings())
-            if flower is not None:
-                with console.status("starting Flower"):
-                    console.print(
-                        f"Flower (task events of the local stack) at {stack.add_flower(port=flower or None).url}",
-                        markup=False,
-                    )
-            target = "the Fish Audio cloud" if cloud_key else f"the Fish emulator at {stack.emulator.url}"  # type: ignore[union-attr]
-            console.print(
-                f"stack up: Redis {stack.redis.url}, S3 {stack.s3.url}, rendering with {target}", markup=False
-            )  # type: ignore[union-attr]
-            env = stack.env()
-            os.environ.update(env)  # boto3 in this process reads AWS_ENDPOINT_URL and keys from here
-            settings = Settings(broker_url=env["NARRATE_BROKER_URL"])
-            storage = Storage()
-            storage.create_bucket(DEV_BUCKET)
-            if books:
+            settings, storage = _start(stack, console=console, cloud_key=cloud_key, flower=flower)
+            if inputs.books:
                 ok = [
                     render_book(
                         settings,
-                        b,
-                        voice=prepared,
+                        book,
+                        voice=inputs.voice,
                         bucket=DEV_BUCKET,
                         fmt=fmt,
                         preset=preset,
@@ -144,33 +123,21 @@ def run_dev(
                         out_dir=out_dir,
                         console=console,
                     )
-                    for b in book_texts
+                    for book in inputs.books
                 ]
                 return 0 if all(ok) else 1
             records = _render_in_order(
                 settings,
-                sources=sources,
-                voice=prepared,
+                sources=inputs.texts,
+                voice=inputs.voice,
                 fmt=fmt,
                 console=console,
                 synthesis=synthesis,
                 lexicons=lexicons,
             )
-            saved = _download(storage, records, out_dir=out_dir)
-            entry = (
-                Registry.from_url(settings.broker_url, master_name=settings.redis_master_name).get(
-                    prepared.reference_hash
-                )
-                or {}
+            code = _show_results(
+                settings, storage, records, inputs.voice, out_dir=out_dir, console=console, as_json=as_json
             )
-            if as_json:
-                print(json.dumps(_results_json(records, saved, entry), indent=2))
-            else:
-                console.print(_summary_table(records, saved))
-                console.print(_promotion_summary(entry), markup=False)
-            if saved:
-                console.print(f"saved {len(saved)} audio file(s) and their manifests to {out_dir}/", markup=False)
-            code = 0 if all(r.state == "succeeded" for r in records) else 1
             return _stay_for_flower(console, code) if flower is not None else code
         except KeyboardInterrupt:
             errors.print("interrupted: stopping the local stack")
@@ -182,8 +149,74 @@ def run_dev(
                 errors.print(f"--- {worker.name} log ---\n{worker.log_tail()}", highlight=False, markup=False)
             return 1
         finally:
-            # Interrupted, the jobs in hand are abandoned anyway: do not wait out their renders, nor Celery's shutdown.
+            # Interrupted, the jobs in hand are abandoned anyway:
+            # do not wait out their renders, nor Celery's shutdown.
             stack.stop(grace_seconds=3.0 if interrupted else 10.0, kill=interrupted)
+
+
+def _read_inputs(
+    files: list[str], *, fmt: str, chapters: ChapterChoice, voice: Path | None, transcript: str | None
+) -> _Inputs:
+    """The books or texts named (the sample's parts when none is) and the voice, or BadInput."""
+    check_format(fmt)
+    books = [f for f in files if is_book(f)]
+    if books and len(books) != len(files):
+        raise BadInput("pass either books (.epub, .md) or text files to `narrate dev`, not both")
+    book_texts = [choose(read_book(book), chapters) for book in books]  # refuse a bad book before starting anything
+    texts = [] if books else [read_text(f) for f in files] if files else [read_text(str(p)) for p in sample_parts()]
+    if voice is None:
+        voice, transcript = sample_reference_clip(), reference_transcript()
+    prepared = prepare_clip_voice([ClipInput(path=voice, transcript=transcript or "")])
+    return _Inputs(books=book_texts, texts=texts, voice=prepared)
+
+
+def _start(
+    stack: LocalStack, *, console: Console, cloud_key: str | None, flower: int | None
+) -> tuple[Settings, Storage]:
+    """Start the stack and a worker (and Flower when asked); point this process at it and make the bucket."""
+    with console.status("starting Redis, S3" + ("" if cloud_key else ", the Fish emulator") + " and a worker"):
+        stack.start()
+        stack.add_worker(concurrency=2, extra_env=_demo_promotion_settings())
+    if flower is not None:
+        with console.status("starting Flower"):
+            console.print(
+                f"Flower (task events of the local stack) at {stack.add_flower(port=flower or None).url}",
+                markup=False,
+            )
+    assert stack.redis and stack.s3, "started above"
+    emulator = stack.emulator  # none when rendering with a real Fish key
+    target = f"the Fish emulator at {emulator.url}" if emulator is not None else "the Fish Audio cloud"
+    console.print(f"stack up: Redis {stack.redis.url}, S3 {stack.s3.url}, rendering with {target}", markup=False)
+    env = stack.env()
+    os.environ.update(env)  # boto3 in this process reads AWS_ENDPOINT_URL and keys from here
+    settings = Settings(broker_url=env["NARRATE_BROKER_URL"])
+    storage = Storage()
+    storage.create_bucket(DEV_BUCKET)
+    return settings, storage
+
+
+def _show_results(
+    settings: Settings,
+    storage: Storage,
+    records: list[JobRecord],
+    voice: PreparedVoice,
+    *,
+    out_dir: Path,
+    console: Console,
+    as_json: bool,
+) -> int:
+    """Save the finished audio and manifests, print the results and the voice's promotion; 0 when all succeeded."""
+    saved = download(storage, records, out_dir=out_dir)
+    registry = Registry.from_url(settings.broker_url, master_name=settings.redis_master_name)
+    entry = registry.get(voice.reference_hash) or {}
+    if as_json:
+        print(json.dumps(results_json(records, saved, entry), indent=2))
+    else:
+        console.print(summary_table(records, saved))
+        console.print(promotion_summary(entry), markup=False)
+    if saved:
+        console.print(f"saved {len(saved)} audio file(s) and their manifests to {out_dir}/", markup=False)
+    return 0 if all(r.state == "succeeded" for r in records) else 1
 
 
 def _stay_for_flower(console: Console, code: int) -> int:
@@ -235,104 +268,11 @@ def _render_in_order(
 
 
 def _wait_for_promotion(registry: Registry, reference_hash: str, *, console: Console, timeout: float = 30.0) -> None:
+    training = ("promoting", "training")
     entry = registry.get(reference_hash) or {}
-    if entry.get("state") not in ("promoting", "training"):
+    if entry.get("state") not in training:
         return
     deadline = time.monotonic() + timeout
     with console.status(f"reference {reference_hash[:12]} used {entry['uses']} times: training a Fish voice"):
-        while (registry.get(reference_hash) or {}).get("state") in (
-            "promoting",
-            "training",
-        ) and time.monotonic() < deadline:
+        while (registry.get(reference_hash) or {}).get("state") in training and time.monotonic() < deadline:
             time.sleep(0.2)
-
-
-@dataclass(frozen=True)
-class Saved:
-    """A finished job's audio as saved locally, with its manifest."""
-
-    audio: Path
-    manifest: dict[str, Any]
-
-
-def _download(storage: Storage, records: list[JobRecord], *, out_dir: Path) -> dict[str, Saved]:
-    """Save each finished job's audio and manifest to `out_dir`, by job id."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    saved: dict[str, Saved] = {}
-    for record in records:
-        if record.state != "succeeded":
-            continue
-        stem = Path(record.title).stem or record.job_id
-        files = {}
-        for url in (record.output_url, record.manifest_url):
-            bucket, key = url.removeprefix("s3://").split("/", 1)
-            data = storage.get(bucket, key)
-            if data is not None:
-                files[url] = out_dir / f"{stem}{Path(key).suffix}"
-                files[url].write_bytes(data)
-        if record.output_url in files and record.manifest_url in files:
-            saved[record.job_id] = Saved(files[record.output_url], json.loads(files[record.manifest_url].read_bytes()))
-    return saved
-
-
-def _summary_table(records: list[JobRecord], saved: dict[str, Saved]) -> Table:
-    """Fits 80 columns: the local file, not the S3 URL (that is in --json and in each manifest)."""
-    table = Table(title="narrate dev: results", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("job", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("voice mode", no_wrap=True)
-    table.add_column("ref bytes", justify="right", no_wrap=True)
-    table.add_column("length", justify="right", no_wrap=True)
-    table.add_column("saved to", no_wrap=True)
-    notes = Text("ref bytes: the reference audio these requests sent to Fish, as sent (FLAC for a WAV clip)")
-    for record in records:
-        job = saved.get(record.job_id)
-        table.add_row(
-            record.job_id[:8],
-            Text(record.state, style="red" if record.state == "failed" else ""),
-            record.voice_mode,
-            f"{job.manifest['reference_bytes_sent']:,}" if job else "",
-            f"{record.duration_seconds:.1f}s" if record.duration_seconds else "",
-            str(job.audio) if job else "",
-        )
-        if record.error and record.state != "succeeded":
-            notes.append(
-                f"\n{record.job_id[:8]} {record.state}: {record.error}"
-            )  # errors are long: below, not in a cell
-    table.caption, table.caption_justify = notes, "left"
-    return table
-
-
-def _results_json(records: list[JobRecord], saved: dict[str, Saved], entry: dict[str, Any]) -> dict[str, Any]:
-    jobs = []
-    for record in records:
-        job = saved.get(record.job_id)
-        jobs.append(
-            {
-                "job_id": record.job_id,
-                "title": record.title,
-                "state": record.state,
-                "error": record.error,
-                "voice_mode": record.voice_mode,
-                "duration_seconds": record.duration_seconds,
-                "reference_bytes_sent": job.manifest["reference_bytes_sent"] if job else None,
-                "output_url": record.output_url,
-                "manifest_url": record.manifest_url,
-                "saved_to": str(job.audio) if job else None,
-            }
-        )
-    voice = {
-        k: entry.get(k) for k in ("reference_hash", "uses", "state", "model_id", "reason", "bytes_saved", "wire_bytes")
-    }
-    return {"jobs": jobs, "voice": voice}
-
-
-def _promotion_summary(entry: dict) -> str:
-    if not entry:
-        return "voice: not in the registry"
-    head = f"voice {entry['reference_hash'][:12]}: {entry['uses']} uses, {entry['state']}"
-    if entry.get("model_id"):
-        head += f" as Fish voice {entry['model_id']}"
-    if entry.get("reason"):
-        head += f" ({entry['reason']})"
-    return f"{head}; one-shot bytes saved: {entry['bytes_saved']:,} (as sent on the wire)"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from producer.dev.run import Saved, _results_json, _summary_table
+from producer.dev.results import Saved, results_json, summary_table
 from worker.jobs.records import JobRecord
 
 URL = "s3://narrate-dev/demo/" + "a" * 32
@@ -45,7 +45,7 @@ def saved() -> dict[str, Saved]:
 
 def test_the_table_fits_80_columns_and_prints_brackets_as_written() -> None:
     buffer = io.StringIO()
-    Console(file=buffer, width=80, markup=False).print(_summary_table(records(), saved()))
+    Console(file=buffer, width=80, markup=False).print(summary_table(records(), saved()))
     text = buffer.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "out/01-the-wager.mp3" in text and "out/03-the-sun.mp3" in text and "475,903" in text
@@ -54,7 +54,7 @@ def test_the_table_fits_80_columns_and_prints_brackets_as_written() -> None:
 
 
 def test_json_carries_the_urls_and_the_saved_files() -> None:
-    result = _results_json(records(), saved(), {"reference_hash": "c" * 64, "uses": 3, "bytes_saved": 10})
+    result = results_json(records(), saved(), {"reference_hash": "c" * 64, "uses": 3, "bytes_saved": 10})
     ok, _, bad = result["jobs"]
     assert (
         ok["output_url"] == URL + ".mp3"
