@@ -104,7 +104,8 @@ def paragraph(n: int) -> str:
 
 
 def store_chunks(bucket: str) -> dict[str, float]:
-    """Speak every distinct chunk of the paragraph pool once and store it at 44.1 kHz; returns each paragraph's seconds."""
+    """Speak every distinct chunk of the paragraph pool once and store it at 44.1 kHz; returns each paragraph's
+    seconds."""
     from producer.dev.emulator import speech
     from worker.storage import Storage
 
@@ -235,7 +236,8 @@ class Book:
 
 
 def tail_run(local: LocalStack, paragraphs: dict[str, float], bucket: str, *, hours: float) -> dict[str, float]:
-    """Chapters 1 and 2 assembled, 2's part copied to 3 .. N-1, then the last chapter's task: the tail, to the manifest."""
+    """Chapters 1 and 2 assembled, 2's part copied to 3 .. N-1, then the last chapter's task: the tail, to the
+    manifest."""
     plan = plan_book(bucket, hours=hours, paragraphs=paragraphs)
     last = len(plan.chapters) - 1
     book = Book(plan)
@@ -275,7 +277,8 @@ def tail_run(local: LocalStack, paragraphs: dict[str, float], bucket: str, *, ho
 
 
 def marks_error_ms(book: Book, last: int) -> list[float]:
-    """Per chapter: how far (ms) its first words in the decoded .m4b lie from its mark, found by correlation with its chapter file."""
+    """Per chapter: how far (ms) its first words in the decoded .m4b lie from its mark, found by correlation with its
+    chapter file."""
     plan, bucket = book.plan, book.plan.output.bucket
     m4b = Path(tempfile.gettempdir()) / f"narrate-bench-{plan.book_id}.m4b"
     book.storage.get_file(bucket, keys.book_audio(plan.output.prefix, plan.book_id), str(m4b))
@@ -306,7 +309,8 @@ def decode(data: bytes) -> np.ndarray:
 
 
 def decode_window(path: Path, *, start: float, seconds: float) -> np.ndarray:
-    """`seconds` of decoded audio from `start`, sample-exact (decoding from a second earlier, trimming by timestamps)."""
+    """`seconds` of decoded audio from `start`, sample-exact (decoding from a second earlier, trimming by
+    timestamps)."""
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         container.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream)
@@ -348,7 +352,8 @@ def delete_outputs(bucket: str, prefix: str) -> None:
 
 
 def per_core(runs: int) -> dict[str, list[float]]:
-    """× real time per CPU second: the chain, the MP3 encoder and the AAC encoder on 10 minutes of speech, one thread."""
+    """× real time per CPU second: the chain, the MP3 encoder and the AAC encoder on 10 minutes of speech, one
+    thread."""
     from producer.dev.emulator import speech
     from worker.audio.aac import AacFrames
     from worker.audio.assembly import AudioFileWriter
@@ -415,20 +420,23 @@ def main() -> list[Figure]:
         bucket = make_bucket("bench-assembly")
         paragraphs = store_chunks(bucket)
         log(
-            f"assembly: {PARAGRAPHS} paragraphs, {sum(paragraphs.values()) / 60:.1f} min of distinct speech at {RATE} Hz in storage"
+            f"assembly: {PARAGRAPHS} paragraphs, {sum(paragraphs.values()) / 60:.1f} min of distinct speech"
+            f" at {RATE} Hz in storage"
         )
         for run in range(1, args.runs + 1):
             r = tail_run(local, paragraphs, bucket, hours=10)
             tails.append(r)
             log(
-                f"tail run {run}, 10 h: {r['tail']:.1f} s (last chapter {r['last_chapter']:.1f} s for {r['chapter_audio'] / 60:.0f} min, "
-                f"{r['chapter_cpu']:.1f} s of CPU; book task {r['book_task']:.1f} s for {r['book_audio'] / 3600:.2f} h), peak RSS {r['peak_rss_mb']:.0f} MB, "
-                f"marks within {r['marks_max_ms']:.1f} ms"
+                f"tail run {run}, 10 h: {r['tail']:.1f} s (last chapter {r['last_chapter']:.1f} s"
+                f" for {r['chapter_audio'] / 60:.0f} min, {r['chapter_cpu']:.1f} s of CPU;"
+                f" book task {r['book_task']:.1f} s for {r['book_audio'] / 3600:.2f} h),"
+                f" peak RSS {r['peak_rss_mb']:.0f} MB, marks within {r['marks_max_ms']:.1f} ms"
             )
         if args.long_hours:
             long = tail_run(local, paragraphs, bucket, hours=args.long_hours)
             log(
-                f"{args.long_hours:g} h: book task {long['book_task']:.1f} s for {long['book_audio'] / 3600:.2f} h, peak RSS {long['peak_rss_mb']:.0f} MB"
+                f"{args.long_hours:g} h: book task {long['book_task']:.1f} s for {long['book_audio'] / 3600:.2f} h,"
+                f" peak RSS {long['peak_rss_mb']:.0f} MB"
             )
     return figures(tails, long, speeds, long_hours=args.long_hours)
 
@@ -447,7 +455,8 @@ def figures(
                 "s",
                 [r["tail"] for r in tails],
                 target="<= 30",
-                note=f"44.1 kHz, mp3 192k chapters; {cores} worker processes; chapters 1-19 assembled while the book renders",
+                note=f"44.1 kHz, mp3 192k chapters; {cores} worker processes;"
+                " chapters 1-19 assembled while the book renders",
             ),
             Figure(
                 SCENARIO,
@@ -468,7 +477,8 @@ def figures(
                 "  of it: the book task (join, no decoding)",
                 "s",
                 [r["book_task"] for r in tails],
-                note="read the 20 parts' records, send the .m4b's index, S3 copies the frames behind it, sidecars, manifest",
+                note="read the 20 parts' records, send the .m4b's index, S3 copies the frames behind it,"
+                " sidecars, manifest",
             ),
         ]
     )

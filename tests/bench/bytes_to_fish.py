@@ -119,7 +119,8 @@ def main() -> list[Figure]:
             "request bytes, promotion N=5",
             "MB",
             [b / 1e6 for b in promoted],
-            note=f"one-shot requests before the voice was trained: {sorted(one_shot_counts)}; training takes {TRAIN_SECONDS:g} s here",
+            note=f"one-shot requests before the voice was trained: {sorted(one_shot_counts)};"
+            f" training takes {TRAIN_SECONDS:g} s here",
         ),
         Figure(scenario, "request bytes, always one-shot", "MB", [b / 1e6 for b in one_shot]),
         Figure(

@@ -145,7 +145,8 @@ def test_dev_runs_pipelines_until_ctrl_c(tmp_path: Path) -> None:
 
     config = tmp_path / "pipelines.yaml"
     config.write_text(
-        "pipelines:\n  - name: inbox\n    inbox: s3://drop/inbox/\n    out: s3://drop/audio/\n    voice: narrator\n    every: 1s\n"
+        "pipelines:\n  - name: inbox\n    inbox: s3://drop/inbox/\n    out: s3://drop/audio/\n"
+        "    voice: narrator\n    every: 1s\n"
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "producer.cli.main", "dev", "--pipelines", str(config)],

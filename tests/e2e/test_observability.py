@@ -1,4 +1,5 @@
-"""What an operator watches, against a real worker: /metrics equal to the emulator's log, JSON logs, probes, cluster gauges."""
+"""What an operator watches, against a real worker: /metrics equal to the emulator's log, JSON logs, probes, cluster
+gauges."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def observed(stack, stack_env, emulator, tmp_path):  # noqa: ANN201
         "NARRATE_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
         "NARRATE_RETRY_BASE_SECONDS": "0.2",
         "NARRATE_RETRY_MAX_SECONDS": "1",
-        # countdowns are capped at visibility timeout - time limit: a job waiting for credit looks again within 3 s, not 5-15 s
+        # countdowns are capped at visibility timeout - time limit: a job waiting for credit looks again within 3 s,
+        # not 5-15 s
         "NARRATE_TASK_SOFT_TIME_LIMIT": "20",
         "NARRATE_TASK_TIME_LIMIT": "25",
         "NARRATE_VISIBILITY_TIMEOUT": "28",
@@ -118,7 +120,9 @@ def test_metrics_match_the_emulators_log_and_logs_are_json(
         )
         jobs.append(job)
         store = submitter._store
-        wait_until(lambda store=store, job=job: (r := store.get(job.job_id)) is not None and r.finished, what=f"job {number}")
+        wait_until(
+            lambda store=store, job=job: (r := store.get(job.job_id)) is not None and r.finished, what=f"job {number}"
+        )
     logged = [r for r in emulator.requests() if r["status"] == 200]
     samples = scrape(port)
     by_mode = {mode: [r for r in logged if r["mode"] == mode] for mode in ("one_shot", "reference_id")}

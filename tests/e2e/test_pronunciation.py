@@ -1,4 +1,5 @@
-"""Pronunciation end to end: a lexicon edit re-renders exactly the chunks holding its words, as the estimate said; `narrate say`."""
+"""Pronunciation end to end: a lexicon edit re-renders exactly the chunks holding its words, as the estimate said;
+`narrate say`."""
 
 from __future__ import annotations
 
@@ -110,7 +111,8 @@ def test_say_renders_one_line_with_the_named_voices_lexicon(
     names = tmp_path / "names.pls"
     names.write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa" xml:lang="en-US">\n'
+        '<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon"'
+        ' alphabet="ipa" xml:lang="en-US">\n'
         "  <lexeme><grapheme>Hermione</grapheme><alias>Her-my-oh-nee</alias></lexeme>\n"
         "</lexicon>\n"
     )
@@ -133,7 +135,8 @@ def test_say_renders_one_line_with_the_named_voices_lexicon(
         "--format",
         "wav",
     )
-    heard = "Her-my-oh-nee chuckled at https://example.com/Hermione."  # the voice's lexicon, then the line's; never inside a URL
+    # the voice's lexicon, then the line's; never inside a URL
+    heard = "Her-my-oh-nee chuckled at https://example.com/Hermione."
     assert said["fish_read"] == heard and said["entries"] == ["Hermione", "laughed"]
     assert tts_texts(emulator)[-1] == heard
     with av.open(io.BytesIO(saved.read_bytes())) as container:

@@ -41,14 +41,15 @@ ALLOWED = {
     r"narrate:refs": "the registry's index",
     r"narrate:voice:[^:]+|narrate:voices": "named voices and their index: configuration",
     r"narrate:pipeline:[^:]+:(last_run|totals|next_run|cursor)": "one small status record per configured pipeline",
-    r"narrate:pipeline:[^:]+:(seen|seen:at|etags|etags:of)": "a pipeline's memory of the files it has paid for, by content and"
-    " by ETag (so a copy is never paid for, nor downloaded, again); each run drops entries older than the record TTL, and"
-    " any past 100,000",
+    r"narrate:pipeline:[^:]+:(seen|seen:at|etags|etags:of)": "a pipeline's memory of the files it has paid for,"
+    " by content and by ETag (so a copy is never paid for, nor downloaded, again); each run drops entries older than"
+    " the record TTL, and any past 100,000",
     r"narrate:redbeat:.*": "beat's schedule (one entry per periodic task) and its lock",
 }
 # Allowed only while they carry an expiry of their own: bounded by time, not by the record TTL.
 EXPIRING = {
-    r"narrate:pipeline:[^:]+:spend:<date>": "a pipeline's spend of one day, held against its daily budget until the day is over",
+    r"narrate:pipeline:[^:]+:spend:<date>": "a pipeline's spend of one day, held against its daily budget"
+    " until the day is over",
 }
 SEEN_ENTRY_BYTES = 1024  # what status needs of a settled file, not its loudness reports
 

@@ -1,4 +1,5 @@
-"""Redis Sentinel end to end: producer, worker and beat reach Redis only through a real Sentinel, which names the master."""
+"""Redis Sentinel end to end: producer, worker and beat reach Redis only through a real Sentinel, which names the
+master."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Single jobs' webhooks with real processes: the CLI, a worker, and a loopback receiver admitted by NARRATE_WEBHOOK_ALLOW."""
+"""Single jobs' webhooks with real processes: the CLI, a worker, and a loopback receiver admitted by
+NARRATE_WEBHOOK_ALLOW."""
 
 from __future__ import annotations
 

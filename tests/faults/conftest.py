@@ -130,7 +130,8 @@ class Batch:
         assert not stuck, f"jobs did not finish in {timeout:.0f}s: {stuck}"
 
     def settle(self, emulator: EmulatorControl, *, timeout: float = 30) -> None:
-        """Wait until no copy of any job is still queued, held by a worker or talking to Fish: only then is the count final."""
+        """Wait until no copy of any job is still queued, held by a worker or talking to Fish: only then is the count
+        final."""
         client = redis.Redis.from_url(Settings().broker_url)
         busy = lambda: client.llen("narrate") or client.hlen("unacked") or emulator.stats()["in_flight"]  # noqa: E731
         self.wait_for(lambda: not busy(), timeout=timeout)

@@ -1,4 +1,5 @@
-"""The paths where a job used to vanish: killed at its hard limit, killing its worker, an unpublishable retry, a lost message.
+"""The paths where a job used to vanish: killed at its hard limit, killing its worker, an unpublishable retry, a lost
+message.
 
 Each scenario adds its row to the fault suite's table.
 """

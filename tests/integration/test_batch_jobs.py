@@ -1,4 +1,5 @@
-"""A batch file of plain narration jobs (`text:` entries) mixed with a book, submitted through the CLI to real Redis and S3."""
+"""A batch file of plain narration jobs (`text:` entries) mixed with a book, submitted through the CLI to real Redis
+and S3."""
 
 from __future__ import annotations
 

@@ -60,9 +60,11 @@ def drm_epub(path: Path) -> Path:
         archive.writestr(
             "META-INF/encryption.xml",
             (
-                '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" xmlns:enc="http://www.w3.org/2001/04/xmlenc#">'
+                '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container"'
+                ' xmlns:enc="http://www.w3.org/2001/04/xmlenc#">'
                 '<enc:EncryptedData><enc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>'
-                '<enc:CipherData><enc:CipherReference URI="EPUB/chapter-1.xhtml"/></enc:CipherData></enc:EncryptedData></encryption>'
+                '<enc:CipherData><enc:CipherReference URI="EPUB/chapter-1.xhtml"/></enc:CipherData>'
+                "</enc:EncryptedData></encryption>"
             ),
         )
     return path

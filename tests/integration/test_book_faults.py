@@ -348,8 +348,8 @@ def test_unexpected_errors_are_retried_then_fail_the_book(ctx, sent, bucket, voi
     book = ctx.state.get(plan.book_id)
     assert book["state"] == "failed"
     assert (
-        book["error"]
-        == "the flaky step failed 3 times (NARRATE_MAX_ATTEMPTS is 3); last error: internal error: RuntimeError: a bug for sure"
+        book["error"] == "the flaky step failed 3 times (NARRATE_MAX_ATTEMPTS is 3);"
+        " last error: internal error: RuntimeError: a bug for sure"
     )
 
 

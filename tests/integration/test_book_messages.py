@@ -84,7 +84,8 @@ def test_the_plan_read_must_be_the_books_and_write_beside_itself(ctx: BookContex
 def test_the_messages_a_real_submit_puts_on_the_broker_pass_every_check(
     ctx: BookContext, bucket: str, reference_clip: tuple[Path, str], tmp_path: Path, redis_client: redis.Redis
 ) -> None:
-    """Clips, a preset, settings and the record as the producer makes them: the checks refuse none of its own messages."""
+    """Clips, a preset, settings and the record as the producer makes them: the checks refuse none of its own
+    messages."""
     chapters = [("One", ["The first paragraph.", "The second paragraph."]), ("Two", ["Only one paragraph here."])]
     path = write_epub(tmp_path / "book.epub", title="Checked", author="A", chapters=chapters, cover=True)
     voice = prepare_clip_voice([ClipInput(*reference_clip)])

@@ -113,7 +113,8 @@ def test_a_full_disk_is_a_retry_with_the_spool_gone_and_room_later_succeeds(
     fields = assemble_chapter(plan, 0, ctx=ctx)  # with room: how much speech the spool holds
     spooled = speech_bytes(plan, fields, ctx=ctx)
     assert spooled > 64 * 1024
-    # No room for the speech at all; or room for it, so the chapter file and the book part written beside it fill the disk.
+    # No room for the speech at all; or room for it, so the chapter file and the book part written beside it fill the
+    # disk.
     disk = small_disk(16 * 1024 if room == "none" else spooled + 16 * 1024)
     with pytest.raises(
         DiskFull, match=r"^out of disk space while spooling chapter 0: .*No space left on device"

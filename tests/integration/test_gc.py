@@ -1,4 +1,5 @@
-"""`narrate gc`: what a bucket keeps for nothing is found and deleted; nothing a live book needs ever is (real Redis, S3 API)."""
+"""`narrate gc`: what a bucket keeps for nothing is found and deleted; nothing a live book needs ever is (real Redis,
+S3 API)."""
 
 from __future__ import annotations
 

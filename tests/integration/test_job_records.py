@@ -1,4 +1,5 @@
-"""Job records in a real Redis: what a record keeps of its message, and the finished states' sets going with their records."""
+"""Job records in a real Redis: what a record keeps of its message, and the finished states' sets going with their
+records."""
 
 from __future__ import annotations
 

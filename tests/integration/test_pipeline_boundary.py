@@ -1,4 +1,5 @@
-"""A pipeline is a boundary: what its inbox's files name is held to its grant, against real Redis and S3 (behind a counting proxy).
+"""A pipeline is a boundary: what its inbox's files name is held to its grant, against real Redis and S3 (behind a
+counting proxy).
 
 No worker runs: a scan's refusals happen before anything is sent, and what is
 accepted only needs to be queued.

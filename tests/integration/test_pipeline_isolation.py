@@ -1,4 +1,5 @@
-"""An inbox scan against real Redis and S3 (behind a proxy that can answer S3's errors): one bad file never stops the others."""
+"""An inbox scan against real Redis and S3 (behind a proxy that can answer S3's errors): one bad file never stops the
+others."""
 
 from __future__ import annotations
 

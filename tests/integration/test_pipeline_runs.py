@@ -1,4 +1,5 @@
-"""Pipeline runs against a real Redis: one run per pipeline at a time, a bounded run, and one pipeline's schedule never stops another."""
+"""Pipeline runs against a real Redis: one run per pipeline at a time, a bounded run, and one pipeline's schedule
+never stops another."""
 
 from __future__ import annotations
 
@@ -88,8 +89,8 @@ def test_a_run_s3_keeps_failing_is_retried_a_bounded_number_of_times_then_says_w
     assert len(scans) == 3, "the failure policy's bound, as for every other task"
     error = pipeline_status(redis_client, "inbox")["last_run"]["error"]
     assert (
-        error
-        == "pipeline inbox's run failed 3 times (NARRATE_MAX_ATTEMPTS is 3); last error: s3://books/inbox/: S3 is unreachable"
+        error == "pipeline inbox's run failed 3 times (NARRATE_MAX_ATTEMPTS is 3);"
+        " last error: s3://books/inbox/: S3 is unreachable"
     )
     assert redis_client.get("narrate:pipeline:inbox:lock") is None, "the lock went with the last try"
     monkeypatch.setattr(tasks, "run_once", lambda *args, **kwargs: {"submitted": []})

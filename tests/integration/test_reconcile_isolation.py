@@ -36,7 +36,8 @@ CHAPTERS = [("One", ["The first paragraph.", "The second paragraph."]), ("Two", 
 
 
 class S3Trouble:
-    """Buckets S3 answers for as if access were denied, or as if it could not be reached (botocore's before-call hook)."""
+    """Buckets S3 answers for as if access were denied, or as if it could not be reached (botocore's before-call
+    hook)."""
 
     def __init__(self) -> None:
         self.denied: set[str] = set()

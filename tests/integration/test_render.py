@@ -230,7 +230,8 @@ def test_audio_fish_cannot_decode_is_retried_not_blamed_on_the_user() -> None:
 
 class _AnotherCopyStoresFirst(Storage):
     """Real S3. The first time this copy finds a chunk missing, another delivery of the job renders it completely
-    (taking the chunk leases, paying, storing, letting go) before this copy goes on: the gap between looking and leasing."""
+    (taking the chunk leases, paying, storing, letting go) before this copy goes on: the gap between looking and
+    leasing."""
 
     def __init__(self, other: Callable[[], object]) -> None:
         super().__init__()

@@ -1,4 +1,5 @@
-"""The render task in-process (Celery's eager mode runs each retry at once): every way an attempt ends leaves the record right."""
+"""The render task in-process (Celery's eager mode runs each retry at once): every way an attempt ends leaves the
+record right."""
 
 from __future__ import annotations
 

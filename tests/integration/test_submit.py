@@ -117,7 +117,8 @@ def test_a_publish_that_fails_leaves_the_unsent_jobs_failed_and_retryable(
     sources = [TextSource(f"{n}.txt", f"Text {n}.") for n in range(publish.BATCH_JOBS + 50)]
     with pytest.raises(ConnectionError):
         submitter.submit(sources=sources, voice="7f92f8afb8ec43bf81429cc1c9199cb1", out=f"s3://{bucket}/cut")
-    # The first batch went out whole; the failing batch's jobs are all marked failed, so `narrate retry --failed` sends them.
+    # The first batch went out whole; the failing batch's jobs are all marked failed, so `narrate retry --failed` sends
+    # them.
     assert redis_client.llen(QUEUE) == publish.BATCH_JOBS
     failed = redis_client.zrange(keys.jobs_in_state("failed"), 0, -1)
     assert len(failed) == 50
@@ -156,7 +157,8 @@ def test_a_batch_sends_what_was_added_in_bulk_and_refuses_bad_text_alone(submitt
 
 
 def test_a_message_sent_in_bulk_is_the_one_send_task_sends(stack_env, redis_client) -> None:
-    """The bulk path takes Celery's send_task apart (route once, no per-call set-up): what it publishes must not drift."""
+    """The bulk path takes Celery's send_task apart (route once, no per-call set-up): what it publishes must not
+    drift."""
     from producer.submit.publish import send_render_jobs
     from tests.integration.test_sent_events import render_jobs
     from worker.app import make_app

@@ -1,4 +1,5 @@
-"""One grant at every door: `narrate submit --sources` holds a manifest to S3 folders, the Python API takes the same Grant.
+"""One grant at every door: `narrate submit --sources` holds a manifest to S3 folders, the Python API takes the same
+Grant.
 
 Against real Redis and S3; no worker runs.
 """

@@ -32,7 +32,8 @@ def tool(name: str) -> str:
 
 
 def is_real_variable(name: str) -> bool:
-    """A setting of worker/settings.py, or a variable a library reads itself (boto3's AWS_*, prometheus-client's folder)."""
+    """A setting of worker/settings.py, or a variable a library reads itself (boto3's AWS_*, prometheus-client's
+    folder)."""
     return (
         name in SETTING_VARS or name == "PROMETHEUS_MULTIPROC_DIR" or re.fullmatch(r"AWS_[A-Z0-9_]+", name) is not None
     )
@@ -50,7 +51,8 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def probe_argv(command: list[str]) -> tuple[list[str], list[str]]:
-    """`env -u A -u B python -m worker.observability.probe ready` -> (["A", "B"], ["python", "-m", "worker.observability.probe", "ready"])."""
+    """`env -u A -u B python -m worker.observability.probe ready`
+    -> (["A", "B"], ["python", "-m", "worker.observability.probe", "ready"])."""
     unset, rest = [], list(command)
     if rest[:1] == ["env"]:
         rest.pop(0)
@@ -349,7 +351,8 @@ def test_pipeline_ticks_expire_rather_than_pile_up() -> None:
 
 
 def probe_runs() -> list[tuple[str, list[str], dict[str, str]]]:
-    """(where, command, the container's environment) of every exec probe and health check that runs worker.observability.probe."""
+    """(where, command, the container's environment) of every exec probe and health check that runs
+    worker.observability.probe."""
     from tests.repo.test_deploy_k8s import configmap_data, containers, k8s_documents
 
     runs = []

@@ -462,7 +462,8 @@ def test_deployment_selectors_match_their_pods() -> None:
 
 
 def metrics_address(container: dict) -> str:
-    """Where a container's /metrics listens, as its manifest states it: `status.podIP`, a literal, or the loopback default."""
+    """Where a container's /metrics listens, as its manifest states it: `status.podIP`, a literal, or the loopback
+    default."""
     entries = [e for e in container.get("env", []) if e["name"] == "NARRATE_METRICS_HOST"]
     if not entries:
         return configmap_data().get("NARRATE_METRICS_HOST", Settings.model_fields["metrics_host"].default)

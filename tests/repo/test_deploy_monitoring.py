@@ -1,4 +1,5 @@
-"""deploy/grafana and deploy/prometheus: every query parses as PromQL and names only metrics (and labels) the code defines.
+"""deploy/grafana and deploy/prometheus: every query parses as PromQL and names only metrics (and labels) the code
+defines.
 
 No promtool here (none is published on PyPI): the PromQL parser stands in for its syntax check, and the
 structural checks below for the rest of `promtool check rules`.

@@ -1,4 +1,5 @@
-"""An HTTP proxy in front of the test S3 endpoint that answers chosen requests with S3's own errors, and logs every request.
+"""An HTTP proxy in front of the test S3 endpoint that answers chosen requests with S3's own errors, and logs every
+request.
 
 S3 itself decides AccessDenied (a bucket policy) and 503 SlowDown; the
 endpoint the tests run has no policies, so this stands where they would act.
@@ -70,7 +71,10 @@ class S3Faults:
                 rule = proxy._rule_for(self.command, unquote(urlsplit(self.path).path))
                 if rule is not None:
                     code = ERRORS.get(rule.status, "InternalError")
-                    answer = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{code}</Message></Error>'.encode()
+                    answer = (
+                        '<?xml version="1.0" encoding="UTF-8"?>'
+                        f"<Error><Code>{code}</Code><Message>{code}</Message></Error>"
+                    ).encode()
                     self.send_response(rule.status)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(answer)))

@@ -252,7 +252,8 @@ def test_text_over_the_size_limit_is_refused_naming_the_line(folder: Path) -> No
     assert len(read_batch(path, max_text_bytes=12)) == 2  # exactly at the limit is fine
     with pytest.raises(
         BadInput,
-        match=r"books\.jsonl: line 2: `text`: the text is 12 bytes, over the limit of 11 \(NARRATE_MAX_TEXT_BYTES\): split it",
+        match=r"books\.jsonl: line 2: `text`: the text is 12 bytes, over the limit of 11"
+        r" \(NARRATE_MAX_TEXT_BYTES\): split it",
     ):
         read_batch(path, max_text_bytes=11)
 

@@ -25,7 +25,8 @@ LIMITS = EpubLimits(book_bytes=64 * _MB, document_bytes=4 * _MB, cover_bytes=4 *
 
 
 def with_entry(book: Path, *, name: str, zeros: int, declared: int | None = None) -> Path:
-    """`book` with its entry `name` replaced by `zeros` zero bytes, deflated (a few hundred KB), optionally declaring another size."""
+    """`book` with its entry `name` replaced by `zeros` zero bytes, deflated (a few hundred KB), optionally declaring
+    another size."""
     original = book.with_suffix(".original")
     book.rename(original)
     with zipfile.ZipFile(original) as source, zipfile.ZipFile(book, "w", compression=zipfile.ZIP_DEFLATED) as archive:

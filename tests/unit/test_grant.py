@@ -1,4 +1,5 @@
-"""The Grant: folders are folders, URLs are checked as S3 reads them, and `narrate pipelines check` shows each pipeline's."""
+"""The Grant: folders are folders, URLs are checked as S3 reads them, and `narrate pipelines check` shows each
+pipeline's."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def test_no_grant_restricts_nothing() -> None:
 def test_pipelines_check_shows_each_pipelines_boundary(tmp_path) -> None:
     config = tmp_path / "pipelines.yaml"
     config.write_text(
-        "pipelines:\n  - name: a\n    inbox: s3://books/inbox/\n    out: s3://books/audio/{date}/\n    voice: narrator\n"
+        "pipelines:\n  - name: a\n    inbox: s3://books/inbox/\n    out: s3://books/audio/{date}/\n"
+        "    voice: narrator\n"
         "    every: 1m\n    budget: 5\n  - name: b\n    inbox: s3://books/b/\n    out: s3://books/b-audio/\n"
         "    voice: narrator\n    every: 1m\n    sources: [s3://shared/manuscripts]\n    voices: [narrator, guest]\n"
         "    notify_allowed: https://hooks.example.com/\n"

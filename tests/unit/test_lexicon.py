@@ -1,4 +1,5 @@
-"""Lexicons: three formats parsed, malformed files refused by line, entries applied whole-word, case-aware, never in URLs."""
+"""Lexicons: three formats parsed, malformed files refused by line, entries applied whole-word, case-aware, never in
+URLs."""
 
 from __future__ import annotations
 
@@ -113,9 +114,13 @@ def test_malformed_lexicons_are_refused_by_line(name: str, content: str, message
 
 def test_whole_words_only_never_inside_words_or_urls() -> None:
     lexicon = Lexicon([Entry("Ron", "Ronn"), Entry("don", "Don")])
-    text = "Ron's friend Ronald met O'Ron and Ron-like Ron. don't visit https://ron.example/Ron or ron@ron.org, www.ron.org/Ron."
+    text = (
+        "Ron's friend Ronald met O'Ron and Ron-like Ron."
+        " don't visit https://ron.example/Ron or ron@ron.org, www.ron.org/Ron."
+    )
     assert apply(lexicon, text) == (
-        "Ronn's friend Ronald met O'Ron and Ronn-like Ronn. don't visit https://ron.example/Ron or ron@ron.org, www.ron.org/Ron."
+        "Ronn's friend Ronald met O'Ron and Ronn-like Ronn."
+        " don't visit https://ron.example/Ron or ron@ron.org, www.ron.org/Ron."
     )
 
 
@@ -129,7 +134,8 @@ def test_longest_match_first_one_pass_and_later_entries_win() -> None:
             Entry("new york", "later wins"),
         ]
     )
-    # leftmost, then longest; the replacement is never matched again; "new york" (same key, case-insensitive) replaces "New York"
+    # leftmost, then longest; the replacement is never matched again; "new york" (same key, case-insensitive) replaces
+    # "New York"
     assert apply(lexicon, "New York City, then New York, then York.") == "the Big Apple, then later wins, then Yorick."
     assert apply(Lexicon.combine([Lexicon([Entry("Ron", "A")]), Lexicon([Entry("ron", "B")])]), "Ron") == "B"
 

@@ -55,7 +55,10 @@ def test_constructs_that_need_backtracking_are_refused_with_the_line(pattern: st
 
 
 def test_classes_keep_their_unicode_meaning_and_groups_expand() -> None:
-    yaml = "'Dr\\.\\s+(?P<name>\\w+)': {say: 'Doctor \\g<name>', regex: true}\n'(\\d+)km': {say: '\\1 kilometres', regex: true}\n"
+    yaml = (
+        "'Dr\\.\\s+(?P<name>\\w+)': {say: 'Doctor \\g<name>', regex: true}\n"
+        "'(\\d+)km': {say: '\\1 kilometres', regex: true}\n"
+    )
     lexicon = read_lexicon(yaml.encode(), name="a.yaml")
     assert (
         lexicon.apply("Dr. Zoë Łukasz ran ٣km and 12km.").text

@@ -47,6 +47,7 @@ def test_what_the_patterns_missed_is_read_as_commonmark_says(tmp_path: Path) -> 
         ("Introduction", "Setext heading above."),  # the lone "=" heading is the book's title
         (
             "Part Two",
-            "Name, Role\n\nAnn, lead\n\nAn indented paragraph, kept.\n\nA block of HTML text.\n\nA link and bold code see.",
+            "Name, Role\n\nAnn, lead\n\nAn indented paragraph, kept.\n\nA block of HTML text.\n\n"
+            "A link and bold code see.",
         ),
     ]

@@ -42,6 +42,5 @@ def test_freed_blocks_are_returned_with_the_threshold_held_and_kept_without() ->
 def test_every_worker_holds_it_before_its_pool_forks() -> None:
     from celery import signals
 
-
     receivers = [receiver() if callable(receiver) else receiver for _, receiver in signals.worker_init.receivers]
     assert any(getattr(r, "__name__", "") == "_memory" and r.__module__ == "worker.app" for r in receivers), receivers

@@ -1,4 +1,5 @@
-"""MP3 files from LAME (lameenc) muxed by FFmpeg: exactly the samples given, where they were given, as constant bit rate."""
+"""MP3 files from LAME (lameenc) muxed by FFmpeg: exactly the samples given, where they were given, as constant bit
+rate."""
 
 import shutil
 import subprocess

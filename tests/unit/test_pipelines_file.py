@@ -160,10 +160,7 @@ def test_cron_in_a_time_zone_follows_its_clock() -> None:
     # 06:00 in Berlin is 05:00 UTC in winter and 04:00 UTC in summer
     winter = next_cron("0 6 * * *", after=datetime(2026, 12, 1, tzinfo=UTC).timestamp(), zone="Europe/Berlin")
     summer = next_cron("0 6 * * *", after=datetime(2026, 7, 1, tzinfo=UTC).timestamp(), zone="Europe/Berlin")
-    assert (
-        datetime.fromtimestamp(winter, UTC).hour == 5
-        and datetime.fromtimestamp(summer, UTC).hour == 4
-    )
+    assert datetime.fromtimestamp(winter, UTC).hour == 5 and datetime.fromtimestamp(summer, UTC).hour == 4
 
 
 @pytest.mark.parametrize(
@@ -180,7 +177,8 @@ def test_a_cron_field_out_of_range_is_refused(tmp_path: Path, cron: str, says: s
 
     path = tmp_path / "pipelines.yaml"
     path.write_text(
-        f'pipelines:\n  - name: bad\n    recurring: s3://news/today.txt\n    out: s3://news/audio/\n    voice: n\n    cron: "{cron}"\n'
+        "pipelines:\n  - name: bad\n    recurring: s3://news/today.txt\n    out: s3://news/audio/\n"
+        f'    voice: n\n    cron: "{cron}"\n'
     )
     with pytest.raises(BadInput, match=says):
         read_pipelines(path)

@@ -1,4 +1,5 @@
-"""A voice is what its clips are: the documented reference hash, its test vector, the worker's refusal of a borrowed one."""
+"""A voice is what its clips are: the documented reference hash, its test vector, the worker's refusal of a borrowed
+one."""
 
 from __future__ import annotations
 

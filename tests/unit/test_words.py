@@ -38,15 +38,19 @@ from worker.errors import BadInput
 WIDTH = 80
 RARE = {"hogwarts", "zounds", "quidditch", "weasley", "dursley", "rowling", "privet"}
 
-PRIVET_DRIVE = """Mr. Dursley drove to work. He thought of the Potters and of Hermione, who was at Hogwarts.
+PRIVET_DRIVE = (
+    "Mr. Dursley drove to work. He thought of the Potters and of Hermione, who was at Hogwarts.\n\n"
+    "Quidditch was played at Hogwarts. Hermione's owl flew 5 km to the BBC; NASA paid £20 for 12kg of 3.5 GHz chips,"
+    " a 10% cut.\n\n"
+    'Zounds, the owl was fast. "Look!" said Harry. Then he said, "Well, fine."'
+    " Hermione laughed at the Weasleys' car.\n\n"
+    "CHAPTER IV THE END"
+)
 
-Quidditch was played at Hogwarts. Hermione's owl flew 5 km to the BBC; NASA paid £20 for 12kg of 3.5 GHz chips, a 10% cut.
-
-Zounds, the owl was fast. "Look!" said Harry. Then he said, "Well, fine." Hermione laughed at the Weasleys' car.
-
-CHAPTER IV THE END"""
-
-SECOND = """The Dursleys lived on Privet Drive, wrote J. K. Rowling. Harry met Weasley's brother near the BBC studio on page 169."""
+SECOND = (
+    "The Dursleys lived on Privet Drive, wrote J. K. Rowling. Harry met Weasley's brother near the BBC studio"
+    " on page 169."
+)
 
 
 def is_common(word: str) -> bool:
