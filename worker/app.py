@@ -12,25 +12,25 @@ from celery import Celery, current_task, signals
 from kombu import Queue
 
 from worker.contract import (
+    ALL_QUEUES,
+    ASSEMBLY_QUEUE,
+    BEAT_QUEUE,
     BOOK_RECONCILE_TASK,
     CREDIT_CHECK_TASK,
     JOB_SWEEP_TASK,
     PROMOTE_TASK,
+    QUEUE,
     SENT_AT_HEADER,
+    VOICES_QUEUE,
 )
 from worker.infra.redisconn import celery_redis_conf
 from worker.observability import logs, metrics
 from worker.settings import Settings, get_settings
 from worker.support.memory import hold_mmap_threshold
 
-QUEUE = "narrate"
-# Promotions get their own queue: behind a backlog of renders they would start too late to help.
-VOICES_QUEUE = "narrate.voices"
-# Chapter and book assembly: short queue, so a finished book is not kept waiting behind other books' chunks.
-ASSEMBLY_QUEUE = "narrate.assembly"
-# Beat's own tasks: a queue of their own, so a backlog of renders does not hold them back.
-BEAT_QUEUE = "narrate.beat"
-ALL_QUEUES = (QUEUE, VOICES_QUEUE, ASSEMBLY_QUEUE, BEAT_QUEUE)
+# The queue names live in the wire contract (worker.contract.names); they are named here too, beside the app.
+__all__ = ["ALL_QUEUES", "ASSEMBLY_QUEUE", "BEAT_QUEUE", "BEAT_TASKS", "QUEUE", "VOICES_QUEUE", "app", "make_app"]
+
 BEAT_TASKS = (BOOK_RECONCILE_TASK, CREDIT_CHECK_TASK, JOB_SWEEP_TASK)
 
 

@@ -26,15 +26,13 @@ from producer.pipelines.runlock import RunLock
 from producer.pipelines.schedule import Schedule
 from producer.pipelines.status import record_run
 from worker import keys
+from worker.contract import PIPELINES_QUEUE, PIPELINES_RUN_TASK, PIPELINES_TICK_TASK
 from worker.infra.redisconn import celery_redis_conf, connect_with
 from worker.policy.failures import Attempts, Unit
 from worker.policy.task import PolicyTask
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("narrate.pipelines")
-PIPELINES_QUEUE = "narrate.pipelines"
-TICK_TASK = "narrate.pipelines.tick"
-RUN_TASK = "narrate.pipelines.run"
 TICK_SECONDS = 1.0
 RUN_SECONDS = 240.0  # a run takes no new file after this; the next run goes on
 
@@ -52,7 +50,7 @@ def make_app() -> Celery:
         broker_connection_retry_on_startup=True,
         # A tick nobody took within a few seconds is dropped: a pipelines worker that was down wakes up to one, not thousands.
         beat_schedule={
-            "pipelines-tick": {"task": TICK_TASK, "schedule": TICK_SECONDS, "options": {"expires": 10 * TICK_SECONDS}}
+            "pipelines-tick": {"task": PIPELINES_TICK_TASK, "schedule": TICK_SECONDS, "options": {"expires": 10 * TICK_SECONDS}}
         },
         # RedBeat keeps the schedule in Redis behind a lock: a second beat waits instead of ticking twice.
         # Its default lock timeout (25 min) would leave the cluster without ticks that long after a beat dies.
@@ -85,7 +83,7 @@ def pipelines() -> list[Pipeline]:
 
 
 class TickTask(Task):
-    name = TICK_TASK
+    name = PIPELINES_TICK_TASK
 
     def run(self) -> list[str]:
         started = due(connect_with(get_settings()), now=time.time())
@@ -139,7 +137,7 @@ class RunTask(PolicyTask):
     run again later. The lock keeps a second run of the same pipeline out meanwhile.
     """
 
-    name = RUN_TASK
+    name = PIPELINES_RUN_TASK
     soft_time_limit = RUN_SECONDS + 60  # a backstop: the scan itself stops taking files after RUN_SECONDS
     time_limit = RUN_SECONDS + 90
 

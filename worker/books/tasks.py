@@ -11,7 +11,7 @@ from celery import Task, signals
 from pydantic import ValidationError
 
 from worker import keys
-from worker.app import ASSEMBLY_QUEUE, QUEUE, app
+from worker.app import app
 from worker.books.book import assemble_book
 from worker.books.chapter import assemble_chapter
 from worker.books.chunk import held_chunk_key, render_chunk
@@ -29,11 +29,13 @@ from worker.books.validate import (
     check_chunk_message,
 )
 from worker.contract import (
+    ASSEMBLY_QUEUE,
     BOOK_ASSEMBLE_TASK,
     BOOK_CHAPTER_TASK,
     BOOK_CHUNK_TASK,
     BOOK_NOTIFY_TASK,
     BOOK_RECONCILE_TASK,
+    QUEUE,
 )
 from worker.infra.broker import in_flight
 from worker.observability import metrics

@@ -16,8 +16,8 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from worker.app import ALL_QUEUES, app
-from worker.contract import JOB_SWEEP_TASK, RENDER_TASK, RenderJob
+from worker.app import app
+from worker.contract import ALL_QUEUES, JOB_SWEEP_TASK, RENDER_TASK, RenderJob
 from worker.errors import PermanentError, Progressing
 from worker.jobs.message import job_id_of, job_of, payload_of
 from worker.jobs.outcomes import JobUnit

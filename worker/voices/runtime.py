@@ -6,8 +6,8 @@ is started) serves single jobs and book chunks alike; a promotion's serves the p
 
 from __future__ import annotations
 
-from worker.app import VOICES_QUEUE, app
-from worker.contract import PROMOTE_TASK
+from worker.app import app
+from worker.contract import PROMOTE_TASK, VOICES_QUEUE
 from worker.fish.breaker import CreditBreaker
 from worker.fish.client import FishVoices
 from worker.runtime import fish_client, held_renders, per_process, redis_client, render_leases, storage

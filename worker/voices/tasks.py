@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from worker import keys
-from worker.app import VOICES_QUEUE, app
-from worker.contract import PROMOTE_TASK
+from worker.app import app
+from worker.contract import PROMOTE_TASK, VOICES_QUEUE
 from worker.policy.failures import Attempts, Unit
 from worker.policy.task import PolicyTask
 from worker.runtime import redis_client

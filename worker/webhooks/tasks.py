@@ -19,8 +19,8 @@ from celery import signals
 from pydantic import ValidationError
 
 from worker import keys
-from worker.app import ASSEMBLY_QUEUE, app
-from worker.contract import BATCH_NOTIFY_TASK, JOB_NOTIFY_TASK, RENDER_TASK, Notify
+from worker.app import app
+from worker.contract import ASSEMBLY_QUEUE, BATCH_NOTIFY_TASK, JOB_NOTIFY_TASK, RENDER_TASK, Notify
 from worker.jobs import records
 from worker.jobs.message import job_id_of, payload_of
 from worker.policy.task import PolicyTask
