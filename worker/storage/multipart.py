@@ -72,7 +72,8 @@ Part = Upload | Copy
 
 
 def plan_parts(pieces: list[Piece], *, minimum: int = MIN_PART, maximum: int = MAX_PART) -> list[Part]:
-    """The parts, in order, whose bytes joined are the pieces' bytes joined; all but the last within [minimum, maximum]."""
+    """The parts, in order, whose bytes joined are the pieces' bytes joined; all but the last within
+    [minimum, maximum]."""
     parts: list[Part] = []
     pending: list[Piece] = []  # what the next uploaded part holds so far
     held = 0
