@@ -8,7 +8,8 @@ the chapter's assembly. Chapters fan in to the book the same way.
 A finished book's keys (its hash, chapter hashes, done-sets) expire together
 after the TTL; every write after that only lands while the book's hash exists
 and takes its expiry, so a late delivery can neither revive a forgotten book
-nor leave a key that never expires.
+nor leave a key that never expires. The scripts that do this atomically are in
+worker.books.state_scripts.
 """
 
 from __future__ import annotations
@@ -21,88 +22,8 @@ import redis
 
 from worker import keys
 from worker.books.plan import BookPlan
+from worker.books.state_scripts import CHAPTER_DONE, CHUNK_DONE, CHUNK_UNDONE, FINISH, REOPEN, UPDATE
 from worker.infra.redisconn import connect as connect_redis
-
-# Appended to scripts that may create a key: a finished book's new keys expire with it. KEYS[#KEYS]: book hash.
-_SAME_EXPIRY = """
-local ttl = redis.call('PTTL', KEYS[#KEYS])
-if ttl > 0 then for i = 1, #KEYS - 1 do redis.call('PEXPIRE', KEYS[i], ttl) end end
-"""
-
-# KEYS: chapter done-set, chapter hash, book hash. ARGV: index, rendered (0/1), billed bytes, now.
-_CHUNK_DONE = (
-    """
-if redis.call('EXISTS', KEYS[3]) == 0 then return -2 end
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
-local remaining = redis.call('HINCRBY', KEYS[2], 'remaining', -1)
-redis.call('HSET', KEYS[2], 'updated_at', ARGV[4])
-redis.call('HINCRBY', KEYS[3], 'chunks_done', 1)
-redis.call('HINCRBY', KEYS[3], ARGV[2] == '1' and 'chunks_rendered' or 'chunks_reused', 1)
-redis.call('HINCRBY', KEYS[3], 'bytes_billed', tonumber(ARGV[3]))
-redis.call('HSET', KEYS[3], 'updated_at', ARGV[4])
-local state = redis.call('HGET', KEYS[3], 'state')
-if state == 'queued' then redis.call('HSET', KEYS[3], 'state', 'rendering') end
-"""
-    + _SAME_EXPIRY
-    + """
-return remaining
-"""
-)
-
-# KEYS: chapter done-set, chapter hash, book hash. ARGV: index. Undoes one completion (its audio was lost).
-_CHUNK_UNDONE = """
-if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[2], 'remaining', 1)
-redis.call('HINCRBY', KEYS[3], 'chunks_done', -1)
-return 1
-"""
-
-# KEYS: chapters-done set, book hash. ARGV: chapter index, now.
-_CHAPTER_DONE = (
-    """
-if redis.call('EXISTS', KEYS[2]) == 0 then return -2 end
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
-redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
-"""
-    + _SAME_EXPIRY
-    + """
-return redis.call('HINCRBY', KEYS[2], 'chapters_remaining', -1)
-"""
-)
-
-# KEYS: the hash to write (the book's or a chapter's), book hash. ARGV: field, value pairs.
-_UPDATE = (
-    """
-if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-"""
-    + _SAME_EXPIRY
-    + """
-return 1
-"""
-)
-
-# KEYS: active-books set, book hash, then every other key of the book. ARGV: book id, TTL seconds, field, value
-# pairs. Only the first finish counts; a book whose hash is gone (expired, never made) stays gone.
-_FINISH = """
-redis.call('SREM', KEYS[1], ARGV[1])
-local state = redis.call('HGET', KEYS[2], 'state')
-if not state or state == 'succeeded' or state == 'failed' then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 3))
-for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
-return 1
-"""
-
-# KEYS: active-books set, book hash, then every other key of the book. ARGV: book id, now.
-_REOPEN = """
-local state = redis.call('HGET', KEYS[2], 'state')
-if state ~= 'succeeded' and state ~= 'failed' then return 0 end
-redis.call('HSET', KEYS[2], 'state', 'rendering', 'error', '', 'updated_at', ARGV[2])
-redis.call('HDEL', KEYS[2], 'finished_at')
-for i = 2, #KEYS do redis.call('PERSIST', KEYS[i]) end
-redis.call('SADD', KEYS[1], ARGV[1])
-return 1
-"""
 
 DEFAULT_TTL_SECONDS = 30 * 86400
 FINAL_STATES = ("succeeded", "failed")  # a book in one of these has finished; its keys expire
@@ -135,12 +56,12 @@ class BookState:
     def __init__(self, client: redis.Redis, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
         self._redis = client
         self._ttl = ttl_seconds  # how long a finished book's keys are kept
-        self._update = client.register_script(_UPDATE)
-        self._reopen = client.register_script(_REOPEN)
-        self._chunk_done = client.register_script(_CHUNK_DONE)
-        self._chapter_done = client.register_script(_CHAPTER_DONE)
-        self._chunk_undone = client.register_script(_CHUNK_UNDONE)
-        self._finish = client.register_script(_FINISH)
+        self._update = client.register_script(UPDATE)
+        self._reopen = client.register_script(REOPEN)
+        self._chunk_done = client.register_script(CHUNK_DONE)
+        self._chapter_done = client.register_script(CHAPTER_DONE)
+        self._chunk_undone = client.register_script(CHUNK_UNDONE)
+        self._finish = client.register_script(FINISH)
 
     @property
     def client(self) -> redis.Redis:
@@ -259,7 +180,8 @@ class BookState:
         return bool(self._reopen(keys=self._all_keys(book_id), args=[book_id, time.time()]))
 
     def _all_keys(self, book_id: str) -> list[str]:
-        """The active set, the book's hash, then its other keys (chapter hashes and done-sets, chapters done, attempts)."""
+        """The active set, the book's hash, then its other keys (chapter hashes and done-sets, chapters done,
+        attempts)."""
         chapters = int(float(self._redis.hget(keys.book_record(book_id), "chapters_total") or 0))
         per_chapter = [
             k
