@@ -8,10 +8,10 @@ import pytest
 from scipy.signal import lfilter
 
 from worker.audio import loudness
+from worker.audio.acx import acx_report
 from worker.audio.loudness import (
     Loudness,
     LoudnessMeter,
-    acx_report,
     measure,
 )
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.audio.loudness import LoudnessMeter, acx_report, measure
+from worker.audio.acx import acx_report
+from worker.audio.loudness import LoudnessMeter, measure
 from worker.audio.mastering import CEILING_DB, MasteringChain
 from worker.audio.roomtone import RoomTone
 

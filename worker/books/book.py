@@ -22,7 +22,8 @@ import numpy as np
 
 from worker import keys
 from worker.audio.aac import BOOK_BIT_RATE
-from worker.audio.loudness import LoudnessMeter, acx_report
+from worker.audio.acx import acx_report
+from worker.audio.loudness import LoudnessMeter
 from worker.audio.mp4 import FRAME_SAMPLES, m4b_layout
 from worker.audio.mp4_metadata import Chapter
 from worker.audio.scratch import scratch_folder

@@ -29,9 +29,10 @@ import numpy as np
 from worker import keys
 from worker.audio import codec
 from worker.audio.aac import AacFrames, nearest_frames
+from worker.audio.acx import acx_report
 from worker.audio.assembly import BLOCK_SECONDS, AudioFileWriter
 from worker.audio.background import BackgroundWriter
-from worker.audio.loudness import LoudnessMeter, acx_report
+from worker.audio.loudness import LoudnessMeter
 from worker.audio.mastering import CEILING_DB
 from worker.audio.mp4 import FRAME_SAMPLES
 from worker.books.context import BookContext

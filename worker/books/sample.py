@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from worker.audio.acx import acx_report
 from worker.audio.assembly import AudioFileWriter
-from worker.audio.loudness import LoudnessMeter, acx_report
+from worker.audio.loudness import LoudnessMeter
 from worker.audio.roomtone import RoomTone
 from worker.books.plan import BookPlan
 from worker.books.subtitles import Cue
