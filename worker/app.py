@@ -1,16 +1,18 @@
-"""The only Celery() call, configured for long, at-least-once, JSON-only jobs."""
+"""The workers' Celery app, what `celery -A worker` finds: configured for long, at-least-once, JSON-only jobs.
+
+What it shares with the pipelines' app (JSON only, Redis and Sentinel, RedBeat) is worker.celery_base.
+"""
 
 from __future__ import annotations
 
 import logging
-import ssl
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from celery import Celery, current_task, signals
 from kombu import Queue
 
+from worker.celery_base import base_conf
 from worker.contract import (
     ALL_QUEUES,
     ASSEMBLY_QUEUE,
@@ -23,7 +25,6 @@ from worker.contract import (
     SENT_AT_HEADER,
     VOICES_QUEUE,
 )
-from worker.infra.redisconn import celery_redis_conf
 from worker.observability import logs, metrics
 from worker.settings import Settings, get_settings
 from worker.support.memory import hold_mmap_threshold
@@ -49,10 +50,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         ],
     )
     app.conf.update(
-        # pickle would let anyone who can write to the broker run code on the workers
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
+        **base_conf(settings),
         # a task is acknowledged after it finishes, so a killed worker's job is redelivered
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -61,48 +59,24 @@ def make_app(settings: Settings | None = None) -> Celery:
         # both limits below the visibility timeout, else Redis redelivers running tasks
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
-        # unacked tasks of a dead worker are looked for every tenth of the visibility timeout, 1 to 20 s (throttle 1:
-        # else kombu scans on every 10th interval only); with Sentinel, the broker, the state stores and RedBeat all
-        # follow the master it names
-        **celery_redis_conf(
-            settings.broker_url,
-            master_name=settings.redis_master_name,
-            transport_options={
-                "visibility_timeout": settings.visibility_timeout,
-                "unacked_restore_interval": min(20, max(1, settings.visibility_timeout // 10)),
-                "unacked_restore_throttle": 1,
-            },
-        ),
-        broker_connection_retry_on_startup=True,
-        # job state lives in our own records; Celery results would be a second copy
-        task_ignore_result=True,
         task_default_queue=QUEUE,
         task_queues=tuple(Queue(name, routing_key=name) for name in ALL_QUEUES),
         task_routes={
             PROMOTE_TASK: {"queue": VOICES_QUEUE, "routing_key": VOICES_QUEUE},
             **{task: {"queue": BEAT_QUEUE, "routing_key": BEAT_QUEUE} for task in BEAT_TASKS},
         },
-        worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         # task events, so Flower and celery-exporter see every task without extra configuration
         worker_send_task_events=True,
         task_send_sent_event=True,
-        # `celery -A worker beat` (or a worker with -B) runs the audiobook reconciler. RedBeat keeps the
-        # schedule in Redis behind a lock, so a second beat waits instead of sending everything twice; its
-        # default lock timeout (25 min) would leave the cluster that long without a beat after one dies.
-        beat_scheduler="redbeat.RedBeatScheduler",
+        # `celery -A worker beat` (or a worker with -B) runs the reconciler, the credit check and the sweeper.
         redbeat_key_prefix="narrate:redbeat:worker",
-        redbeat_lock_timeout=30,
-        beat_max_loop_interval=5,
         beat_schedule={
             "reconcile-audiobooks": _every(settings.reconcile_seconds, BOOK_RECONCILE_TASK),
             "check-fish-credit": _every(settings.credit_check_seconds, CREDIT_CHECK_TASK),
             "sweep-jobs": _every(settings.sweep_seconds, JOB_SWEEP_TASK),
         },
     )
-    if urlsplit(settings.broker_url).scheme == "rediss" and "ssl_cert_reqs" not in settings.broker_url:
-        # TLS to Redis verifies the server's certificate unless the URL says otherwise.
-        app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     return app
 
 
@@ -113,7 +87,10 @@ def _every(seconds: float, task: str) -> dict[str, object]:
 
 @signals.setup_logging.connect
 def _logging(loglevel: int | str | None = None, **_: object) -> None:
-    """Workers and beat log in NARRATE_LOG_FORMAT, Celery's own lines included (connecting here replaces Celery's setup)."""
+    """Workers and beat log in NARRATE_LOG_FORMAT, Celery's own lines included.
+
+    Connecting here replaces Celery's own logging setup.
+    """
     settings = get_settings()
     secrets = [settings.fish_api_key.get_secret_value()] if settings.fish_api_key else []
     logs.configure(fmt=settings.log_format, level=loglevel or logging.INFO, secrets=secrets, current_task=_running_task)

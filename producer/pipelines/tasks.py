@@ -26,8 +26,9 @@ from producer.pipelines.runlock import RunLock
 from producer.pipelines.schedule import Schedule
 from producer.pipelines.status import record_run
 from worker import keys
+from worker.celery_base import base_conf
 from worker.contract import PIPELINES_QUEUE, PIPELINES_RUN_TASK, PIPELINES_TICK_TASK
-from worker.infra.redisconn import celery_redis_conf, connect_with
+from worker.infra.redisconn import connect_with
 from worker.policy.failures import Attempts, Unit
 from worker.policy.task import PolicyTask
 from worker.settings import Settings, get_settings
@@ -37,28 +38,23 @@ TICK_SECONDS = 1.0
 RUN_SECONDS = 240.0  # a run takes no new file after this; the next run goes on
 
 
-def make_app() -> Celery:
-    settings = get_settings()
+def make_app(settings: Settings | None = None) -> Celery:
+    """The pipelines' app from the environment, or for explicit settings."""
+    settings = settings or get_settings()
     app = Celery("narrate-pipelines", broker=settings.broker_url)
     app.conf.update(
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        task_ignore_result=True,
+        **base_conf(settings),
         task_default_queue=PIPELINES_QUEUE,
-        worker_hijack_root_logger=False,
-        broker_connection_retry_on_startup=True,
-        # A tick nobody took within a few seconds is dropped: a pipelines worker that was down wakes up to one, not thousands.
+        # A tick nobody took within a few seconds is dropped: a pipelines worker that was down wakes up to one,
+        # not thousands.
         beat_schedule={
-            "pipelines-tick": {"task": PIPELINES_TICK_TASK, "schedule": TICK_SECONDS, "options": {"expires": 10 * TICK_SECONDS}}
+            "pipelines-tick": {
+                "task": PIPELINES_TICK_TASK,
+                "schedule": TICK_SECONDS,
+                "options": {"expires": 10 * TICK_SECONDS},
+            }
         },
-        # RedBeat keeps the schedule in Redis behind a lock: a second beat waits instead of ticking twice.
-        # Its default lock timeout (25 min) would leave the cluster without ticks that long after a beat dies.
-        beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_key_prefix=f"{keys.REDIS_PREFIX}:redbeat:pipelines",
-        redbeat_lock_timeout=30,
-        beat_max_loop_interval=5,
-        **celery_redis_conf(settings.broker_url, master_name=settings.redis_master_name, transport_options={}),
     )
     return app
 
@@ -108,8 +104,11 @@ def _claimed(schedule: Schedule, pipeline: Pipeline, *, now: float) -> bool:
 
 
 class RunUnit(Unit):
-    """One pipeline's run, for the failure policy: a transient failure is tried again with back-off, a bounded
-    number of times; past that the run ends (the reason in `narrate pipelines status`) and the next tick starts afresh."""
+    """One pipeline's run, for the failure policy.
+
+    A transient failure is tried again with back-off, a bounded number of times; past that the run ends
+    (the reason in `narrate pipelines status`) and the next tick starts afresh.
+    """
 
     def __init__(self, client: redis.Redis, name: str, *, settings: Settings) -> None:
         super().__init__(max_attempts=settings.max_attempts)

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("worker", "producer")
-SHARED_GROUND = {"worker.app", "worker.settings", "worker.contract", "worker.keys", "worker.errors"}
+SHARED_GROUND = {"worker.app", "worker.celery_base", "worker.settings", "worker.contract", "worker.keys", "worker.errors"}
 CAPABILITIES = ("worker.jobs", "worker.voices", "worker.books")
 ADAPTERS = ("worker.fish", "worker.storage", "worker.audio", "worker.infra")
 MAX_LINES = 300
