@@ -13,7 +13,7 @@ from worker.books.plan import ChunkMessage
 from worker.contract import RequestRecord
 from worker.errors import StorageUnavailable
 from worker.fish.client import Speech
-from worker.jobs.render import check_fish_audio
+from worker.jobs.chunks import check_fish_audio
 from worker.voices.speaker import Speaker
 
 

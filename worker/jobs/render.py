@@ -6,93 +6,151 @@ audio goes to a deterministic key and the manifest, written last, commits it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from worker import keys
 from worker.audio import codec
 from worker.audio.scratch import scratch_folder
-from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord, Synthesis
-from worker.errors import AudioError, FishUnavailable, StorageUnavailable
-from worker.fish.client import Speech
+from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord
+from worker.errors import StorageUnavailable
+from worker.jobs.chunks import Progress, check_fish_audio, rendered_chunks, request_record
 from worker.jobs.lexicons import job_lexicon
-from worker.support.readahead import read_ahead
 from worker.text.chunking import split_text
 from worker.voices.speaker import RenderContext, Speaker
 
 # Silence between chunks of one job: chunks end at sentence or paragraph boundaries.
 CHUNK_PAUSE_SECONDS = 0.3
-# Chunks of one long job rendered at once (never more than NARRATE_FISH_CONCURRENCY): a 500 KB text is 500
-# requests, far too many to make one after another within a render's time limit.
-PARALLEL_CHUNKS = 4
 
 
-@dataclass
-class Progress:
-    """What one attempt has stored: an attempt stopped by its time limit after storing chunks was not wasted."""
+@dataclass(frozen=True)
+class _OneRequest:
+    """A one-request job's audio: paid for by this attempt, or held in Redis by an earlier one whose upload failed."""
 
-    chunks_stored: int = 0
+    held_key: str
+    data: bytes
+    record: RequestRecord
+    info: codec.AudioInfo
+    was_held: bool
 
 
 def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Progress | None = None) -> Manifest:
-    bucket, prefix, fmt = job.output.bucket, job.output.prefix, job.output.format
-    manifest_key = keys.output_manifest(prefix, job.job_id)
-    finished = ctx.storage.get(bucket, manifest_key)
-    if finished is not None:
-        done = Manifest.model_validate_json(finished)
-        if ctx.storage.exists(bucket, done.output.key):
-            return done  # delivered twice: already done
-        ctx.storage.delete(bucket, manifest_key)  # a manifest whose audio is gone commits nothing
-
+    """The job's manifest: found committed by an earlier delivery, or the job rendered, stored and committed now."""
+    bucket = job.output.bucket
+    manifest_key = keys.output_manifest(job.output.prefix, job.job_id)
+    done = _committed(ctx, bucket=bucket, manifest_key=manifest_key)
+    if done is not None:
+        return done  # delivered twice: already done
     started_at = datetime.now(UTC)
     voice = Speaker.load(job.voice, bucket=bucket, ctx=ctx)
     replaced = job_lexicon(job.lexicons, bucket=bucket, storage=ctx.storage).apply(job.text)
     chunks = split_text(replaced.text, max_bytes=ctx.settings.chunk_bytes)
-    requests: list[RequestRecord] = []
-    held_key: str | None = None
-    held: tuple[bytes, RequestRecord] | None = None
-    data = b""  # a one-request job's audio, kept to hold in Redis if storing fails
-    audio_key = keys.output_audio(prefix, job.job_id, fmt)
-    if len(chunks) == 1:
-        # Audio that Fish already returned, kept in case storing it failed: a retry here does not pay twice.
-        held_key = f"{job.job_id}.{fmt}"
-        held = ctx.held.get(held_key) if ctx.held else None
-        checked: codec.AudioInfo | None = None
-        if held is not None:
-            data, first = held
-            requests.append(first)  # paid for by an earlier attempt: still billed once, in this manifest
-        else:
-            speech = voice.speak(chunks[0], fmt=fmt, synthesis=job.synthesis)
-            checked = check_fish_audio(speech.audio)
-            requests.append(_record(0, chunks[0], speech))
-            data = speech.audio
-        info, size = checked or codec.probe(data), len(data)
-        try:
-            ctx.storage.put(bucket, audio_key, data, content_type=codec.CONTENT_TYPES[fmt])
-        except StorageUnavailable:
-            if ctx.held is not None and held is None:
-                ctx.held.put(held_key, data=data, record=requests[0])
-            raise
+    one = _one_request(job, chunks[0], voice=voice, ctx=ctx) if len(chunks) == 1 else None
+    with _held_until_committed(one, ctx=ctx):
+        requests, output = _store_audio(job, chunks, one=one, voice=voice, ctx=ctx, progress=progress or Progress())
+        if replaced.spans:
+            applied = replaced.entries_in(chunks)
+            requests = [r.model_copy(update={"lexicon": applied[r.chunk]}) if applied[r.chunk] else r for r in requests]
+        manifest = _manifest(
+            job, voice=voice, requests=requests, output=output, ctx=ctx, attempt=attempt, started_at=started_at
+        )
+        _commit(manifest, ctx=ctx, bucket=bucket, manifest_key=manifest_key)
+    return manifest
+
+
+def _committed(ctx: RenderContext, *, bucket: str, manifest_key: str) -> Manifest | None:
+    """The manifest an earlier delivery committed, if its audio is still there."""
+    finished = ctx.storage.get(bucket, manifest_key)
+    if finished is None:
+        return None
+    done = Manifest.model_validate_json(finished)
+    if ctx.storage.exists(bucket, done.output.key):
+        return done
+    ctx.storage.delete(bucket, manifest_key)  # a manifest whose audio is gone commits nothing
+    return None
+
+
+def _one_request(job: RenderJob, text: str, *, voice: Speaker, ctx: RenderContext) -> _OneRequest:
+    """A one-request job's audio: what Fish already returned to an earlier attempt, or asked for now."""
+    # Audio that Fish already returned, kept in case storing it failed: a retry here does not pay twice.
+    held_key = f"{job.job_id}.{job.output.format}"
+    held = ctx.held.get(held_key) if ctx.held else None
+    if held is not None:
+        data, record = held  # paid for by an earlier attempt: still billed once, in this manifest
+        return _OneRequest(held_key, data, record, codec.probe(data), was_held=True)
+    speech = voice.speak(text, fmt=job.output.format, synthesis=job.synthesis)
+    info = check_fish_audio(speech.audio)
+    return _OneRequest(held_key, speech.audio, request_record(0, text, speech), info, was_held=False)
+
+
+@contextmanager
+def _held_until_committed(one: _OneRequest | None, *, ctx: RenderContext) -> Iterator[None]:
+    """A one-request job's audio outlives S3 being down until its manifest commits it.
+
+    Audio paid for by this attempt is held in Redis when S3 cannot take it (or its manifest); audio an earlier
+    attempt held is dropped from Redis once committed. A longer job's chunks are held one by one (`store_paid`).
+    """
+    if one is None or ctx.held is None:
+        yield
+    elif one.was_held:
+        yield
+        ctx.held.drop(one.held_key)
     else:
-        chunk_audio = _chunk_audio(
-            chunks,
-            voice=voice,
-            ctx=ctx,
-            bucket=bucket,
-            requests=requests,
-            synthesis=job.synthesis,
-            progress=progress or Progress(),
+        try:
+            yield
+        except StorageUnavailable:
+            ctx.held.put(one.held_key, data=one.data, record=one.record)
+            raise
+
+
+def _store_audio(
+    job: RenderJob,
+    chunks: list[str],
+    *,
+    one: _OneRequest | None,
+    voice: Speaker,
+    ctx: RenderContext,
+    progress: Progress,
+) -> tuple[list[RequestRecord], OutputRecord]:
+    """The job's audio stored at its output key: one request's as it came, or every chunk's joined."""
+    bucket, fmt = job.output.bucket, job.output.format
+    audio_key = keys.output_audio(job.output.prefix, job.job_id, fmt)
+    requests: list[RequestRecord] = []
+    if one is not None:
+        requests.append(one.record)
+        info, size = one.info, len(one.data)
+        ctx.storage.put(bucket, audio_key, one.data, content_type=codec.CONTENT_TYPES[fmt])
+    else:
+        chunk_audio = rendered_chunks(
+            chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests, synthesis=job.synthesis, progress=progress
         )
         info, size = _store_joined(chunk_audio, ctx=ctx, bucket=bucket, key=audio_key, fmt=fmt, job_id=job.job_id)
-    if replaced.spans:
-        applied = replaced.entries_in(chunks)
-        requests = [r.model_copy(update={"lexicon": applied[r.chunk]}) if applied[r.chunk] else r for r in requests]
+    return requests, OutputRecord(
+        url=keys.s3_url(bucket, audio_key),
+        key=audio_key,
+        format=fmt,
+        content_type=codec.CONTENT_TYPES[fmt],
+        duration_seconds=round(info.duration_seconds, 3),
+        size_bytes=size,
+    )
+
+
+def _manifest(
+    job: RenderJob,
+    *,
+    voice: Speaker,
+    requests: list[RequestRecord],
+    output: OutputRecord,
+    ctx: RenderContext,
+    attempt: int,
+    started_at: datetime,
+) -> Manifest:
     billed = [r for r in requests if not r.cached]
     modes = {r.mode for r in requests}
-    manifest = Manifest(
+    return Manifest(
         job_id=job.job_id,
         title=job.title,
         text_sha256=hashlib.sha256(job.text.encode("utf-8")).hexdigest(),
@@ -104,35 +162,25 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
         fish_model=ctx.fish.model,
         fish_latency_seconds=round(sum(r.latency_seconds for r in billed), 4),
         requests=requests,
-        output=OutputRecord(
-            url=keys.s3_url(bucket, audio_key),
-            key=audio_key,
-            format=fmt,
-            content_type=codec.CONTENT_TYPES[fmt],
-            duration_seconds=round(info.duration_seconds, 3),
-            size_bytes=size,
-        ),
+        output=output,
         attempts=attempt,
         submitted_at=job.submitted_at,
         started_at=started_at,
         finished_at=datetime.now(UTC),
     )
+
+
+def _commit(manifest: Manifest, *, ctx: RenderContext, bucket: str, manifest_key: str) -> None:
+    """The manifest written last: it makes the audio a finished output."""
     try:
         ctx.storage.put(
             bucket, manifest_key, manifest.model_dump_json(indent=2).encode(), content_type="application/json"
         )
-    except Exception as exc:
-        if isinstance(exc, StorageUnavailable) and held_key is not None and ctx.held is not None and held is None:
-            ctx.held.put(held_key, data=data, record=requests[0])
+    except Exception:
         # Without its manifest the audio is not a finished output: do not leave it looking like one.
-        try:
-            ctx.storage.delete(bucket, audio_key)
-        except Exception:
-            pass
+        with suppress(Exception):
+            ctx.storage.delete(bucket, manifest.output.key)
         raise
-    if held_key is not None and held is not None and ctx.held is not None:
-        ctx.held.drop(held_key)
-    return manifest
 
 
 def _store_joined(
@@ -151,108 +199,3 @@ def _store_joined(
         info = codec.probe(path)
         ctx.storage.put_file(bucket, key, str(path), content_type=codec.CONTENT_TYPES[fmt])
         return info, path.stat().st_size
-
-
-def _chunk_audio(
-    chunks: list[str],
-    *,
-    voice: Speaker,
-    ctx: RenderContext,
-    bucket: str,
-    requests: list[RequestRecord],
-    synthesis: Synthesis,
-    progress: Progress,
-) -> Iterator[bytes]:
-    """Each chunk's WAV in order, several rendered at once within the cluster's cap (each request takes its slot)."""
-    parallel = min(ctx.settings.fish_concurrency, PARALLEL_CHUNKS)
-    render = lambda index: _one_chunk(index, chunks[index], voice=voice, ctx=ctx, bucket=bucket, synthesis=synthesis)  # noqa: E731
-    for audio, record in read_ahead(range(len(chunks)), render, ahead=parallel, name="narrate-chunk"):
-        if not record.cached:
-            progress.chunks_stored += 1
-        requests.append(record)
-        yield audio
-
-
-def _one_chunk(
-    index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, synthesis: Synthesis
-) -> tuple[bytes, RequestRecord]:
-    """A chunk's WAV, from storage (or held in Redis) when an earlier attempt or another delivery already paid for it."""
-    key = keys.chunk_audio(
-        keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address())
-    )
-    found = _already_paid(index, text, voice=voice, ctx=ctx, bucket=bucket, key=key)
-    if found is not None:
-        return found
-    # A render still running from an attempt stopped at its time limit holds this lease: wait for it, do not pay twice.
-    with ctx.leases.hold(keys.s3_url(bucket, key)) if ctx.leases else contextlib.nullcontext():
-        # Looked again under the lease: a copy that held it may have stored the chunk and let go since the look above.
-        found = _already_paid(index, text, voice=voice, ctx=ctx, bucket=bucket, key=key) if ctx.leases else None
-        if found is not None:
-            return found
-        speech = voice.speak(text, fmt="wav", synthesis=synthesis)
-        check_fish_audio(speech.audio)  # never cache what cannot be decoded: every later use would fail
-        record = _record(index, text, speech)
-        store_paid(ctx, bucket, key, speech.audio, record=record, content_type=codec.CONTENT_TYPES["wav"])
-    return speech.audio, record
-
-
-def _already_paid(
-    index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, key: str
-) -> tuple[bytes, RequestRecord] | None:
-    """The chunk's WAV from storage, or held in Redis by an earlier attempt whose upload failed (stored now); else None."""
-    stored = ctx.storage.get(bucket, key)
-    if stored is not None:
-        mode = "reference_id" if voice.reference_id else "one_shot"
-        return stored, RequestRecord(
-            chunk=index,
-            text_bytes=len(text.encode()),
-            mode=mode,
-            reference_bytes_sent=0,
-            latency_seconds=0.0,
-            cached=True,
-        )
-    held = ctx.held.get(keys.s3_url(bucket, key)) if ctx.held else None
-    if held is not None:
-        audio, record = held[0], held[1].model_copy(update={"chunk": index})
-        store_paid(ctx, bucket, key, audio, record=record, content_type=codec.CONTENT_TYPES["wav"], was_held=True)
-        return audio, record
-    return None
-
-
-def store_paid(
-    ctx: RenderContext,
-    bucket: str,
-    key: str,
-    data: bytes,
-    *,
-    record: RequestRecord,
-    content_type: str,
-    was_held: bool = False,
-) -> None:
-    """Store audio Fish was paid for; while S3 cannot take it, hold it in Redis so no retry pays again."""
-    try:
-        ctx.storage.put(bucket, key, data, content_type=content_type)
-    except StorageUnavailable:
-        if ctx.held is not None:
-            ctx.held.put(keys.s3_url(bucket, key), data=data, record=record)
-        raise
-    if was_held and ctx.held is not None:
-        ctx.held.drop(keys.s3_url(bucket, key))
-
-
-def check_fish_audio(data: bytes) -> codec.AudioInfo:
-    """Audio Fish answered with 200 but that does not decode is Fish's fault, and worth another try."""
-    try:
-        return codec.probe(data)
-    except AudioError as exc:
-        raise FishUnavailable(f"the Fish API returned audio that does not decode ({exc}); will retry") from None
-
-
-def _record(index: int, text: str, speech: Speech) -> RequestRecord:
-    return RequestRecord(
-        chunk=index,
-        text_bytes=len(text.encode("utf-8")),
-        mode="reference_id" if speech.reference_id else "one_shot",
-        reference_bytes_sent=speech.reference_bytes_sent,
-        latency_seconds=round(speech.latency_seconds, 4),
-    )
