@@ -14,7 +14,8 @@ from producer.submit.clips import (
     prepare_clip_voice,
 )
 from producer.submit.grant import Grant, Refused
-from producer.submit.jobs import SubmitBatch, Submitter, check_format, parse_out
+from producer.submit.jobs import Submitter, check_format, parse_out
+from producer.submit.submit_batch import SubmitBatch
 
 __all__ = [
     "ClipInput",

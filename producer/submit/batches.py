@@ -14,13 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from producer.readers.batch import (
-    BATCH_SUFFIXES,
-    BatchEntry,
-    VoiceKey,
-    batch_items,
-    read_placed_batch,
-)
+from producer.readers.batch import BATCH_SUFFIXES, batch_items, read_placed_batch
+from producer.readers.batch_entry import BatchEntry, VoiceKey
 from producer.readers.books import BookText, decode_text, read_book
 from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource

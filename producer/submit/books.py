@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import mimetypes
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from celery import Celery
 
 from producer.readers.books import BookText, ChapterText
 from producer.readers.selection import ChapterChoice, choose
+from producer.submit.book_estimate import Estimate, estimate
 from producer.submit.bookparts import (
-    CHARACTERS_PER_SECOND,
     check_spool_fits,
     credits_for,
     split_long_chapters,
@@ -38,26 +36,7 @@ from worker.storage import Storage
 from worker.webhooks.receivers import without_query
 from worker.webhooks.submitted import check_notify_url
 
-# Speech runs at about 15 characters a second (150 words a minute): for length estimates only.
-
-
-@dataclass(frozen=True)
-class Estimate:
-    chapters: int
-    chunks: int
-    text_bytes: int
-    cost_usd: float
-    cached_chunks: int | None  # None: not looked up (no voice or output given)
-    uncached_bytes: int
-    uncached_cost_usd: float
-    audio_seconds: float
-    # With a lexicon to try (`narrate estimate --lexicon`): the chunks it changes, and what the changed ones not yet
-    # rendered cost; None: no lexicon given.
-    lexicon_chunks: int | None = None
-    lexicon_cost_usd: float | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["BookSubmitter", "Estimate", "estimate", "make_plan"]  # estimate and Estimate live in book_estimate.py
 
 
 def make_plan(
@@ -127,49 +106,11 @@ def make_plan(
     )
 
 
-def estimate(
-    plan: BookPlan, *, price_per_million: float, storage: Storage | None, without: BookPlan | None = None
-) -> Estimate:
-    """What rendering costs; with `storage`, chunks already rendered are looked up and priced at zero.
-
-    `without`: the same book planned without the lexicons being tried, to count the chunks they change.
-    """
-    chunks = [c for chapter in plan.chapters for c in chapter.chunks]
-    total = plan.text_bytes
-    cached: int | None = None
-    uncached = total
-    unique = {c.key: c for c in chunks}
-    present = dict.fromkeys(unique, False)
-    if storage is not None:
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            present = dict(zip(unique, pool.map(lambda key: storage.exists(plan.output.bucket, key), unique)))
-        cached = sum(1 for c in chunks if present[c.key])
-        uncached = sum(len(c.text.encode()) for key, c in unique.items() if not present[key])
-    changed: dict[str, int] | None = None
-    if without is not None:
-        before = {c.key for chapter in without.chapters for c in chapter.chunks}
-        changed = {key: len(c.text.encode()) for key, c in unique.items() if key not in before}
-    return Estimate(
-        chapters=len(plan.chapters),
-        chunks=len(chunks),
-        text_bytes=total,
-        cost_usd=round(total / 1e6 * price_per_million, 4),
-        cached_chunks=cached,
-        uncached_bytes=uncached,
-        uncached_cost_usd=round(uncached / 1e6 * price_per_million, 4),
-        audio_seconds=round(sum(len(c.text) for c in chunks) / CHARACTERS_PER_SECOND, 1),
-        lexicon_chunks=None if changed is None else sum(1 for c in chunks if c.key in changed),
-        lexicon_cost_usd=None
-        if changed is None
-        else round(sum(size for key, size in changed.items() if not present[key]) / 1e6 * price_per_million, 4),
-    )
-
-
 class BookSubmitter:
     def __init__(
         self, *, settings: Settings, storage: Storage, state: BookState, app: Celery, grant: Grant = Grant()
     ) -> None:
-        """`grant`: where books may be written, their voices, webhooks and budget (grant.py); by default, no restriction."""
+        """`grant`: where books may be written, their voices, webhooks and budget (grant.py); by default, no bound."""
         self._grant = grant
         self._settings = settings
         self._storage = storage
@@ -284,7 +225,8 @@ class BookSubmitter:
         cost = self.estimate(plan)
         if budget_usd is not None and cost.uncached_cost_usd > budget_usd:
             raise BadInput(
-                f"{book.source}: the estimate is ${cost.uncached_cost_usd:.2f} ({cost.uncached_bytes:,} bytes not yet rendered),"
+                f"{book.source}: the estimate is ${cost.uncached_cost_usd:.2f}"
+                f" ({cost.uncached_bytes:,} bytes not yet rendered),"
                 f" over --budget ${budget_usd:.2f}; raise the budget or split the book"
             )
         if isinstance(voice, PreparedVoice):

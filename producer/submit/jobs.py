@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
@@ -23,17 +19,15 @@ from celery import Celery
 from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
 from producer.submit.grant import Grant
+from producer.submit.job_target import JobTarget, queued_record
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
 from producer.submit.notify import NotifyBatch, job_notify
 from producer.submit.publish import send_render_jobs
 from producer.submit.sent_events import SentEvents
+from producer.submit.submit_batch import SubmitBatch
 from worker.app import make_app
 from worker.audio import codec
 from worker.contract import (
-    SCHEMA_VERSION,
-    ClipVoice,
-    ModelVoice,
-    Notify,
     Output,
     RenderJob,
     Synthesis,
@@ -41,7 +35,7 @@ from worker.contract import (
     check_prefix,
 )
 from worker.errors import BadInput, StorageRejected
-from worker.jobs.records import JobRecord, JobStore
+from worker.jobs.records import JobStore
 from worker.jobs.validate import (
     check_text_characters,
 )
@@ -73,32 +67,6 @@ def check_format(fmt: str) -> str:
 
 # A bucket, or a voice's clips in it, found this recently is not asked for again.
 BUCKET_RECHECK_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class _Target:
-    """Where and in which voice a run of jobs goes."""
-
-    output: Output
-    voice: ClipVoice | ModelVoice
-    synthesis: Synthesis
-    lexicons: Lexicons = Lexicons()
-    notify: Notify | None = None
-    batch: NotifyBatch | None = None  # counts the jobs before they are sent
-
-    def job(self, source: TextSource) -> RenderJob:
-        return RenderJob(
-            schema_version=SCHEMA_VERSION,
-            job_id=uuid.uuid4().hex,
-            text=source.text,
-            voice=self.voice,
-            output=self.output,
-            title=source.name[:300],
-            submitted_at=datetime.now(UTC),
-            synthesis=self.synthesis,
-            lexicons=self.lexicons.refs(),
-            notify=self.notify,
-        )
 
 
 class Submitter:
@@ -161,7 +129,7 @@ class Submitter:
         if not sources:
             raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
         for source in sources:
-            self._check_text(source)
+            self.check_text(source)
         target = self._with_notify(
             self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons),
             notify=notify,
@@ -206,7 +174,9 @@ class Submitter:
         """A batch webhook for jobs of several `submit` calls: pass it as `notify_batch`, then `seal()` it."""
         return NotifyBatch(url, settings=self._settings or get_settings(), app=self._app)
 
-    def _with_notify(self, target: _Target, *, notify: str | None, notify_batch: NotifyBatch | str | None) -> _Target:
+    def _with_notify(
+        self, target: JobTarget, *, notify: str | None, notify_batch: NotifyBatch | str | None
+    ) -> JobTarget:
         """The target with its webhooks, checked first: a refused URL opens no batch and sends nothing."""
         for url, option in (
             (notify, "notify"),
@@ -220,18 +190,18 @@ class Submitter:
 
     def _target(
         self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str, synthesis: Synthesis, lexicons: Lexicons
-    ) -> _Target:
+    ) -> JobTarget:
         self._grant.check_submission(out=out, voice=voice, where="submit")
         bucket, prefix = parse_out(out)
         output = Output(bucket=bucket, prefix=prefix, format=check_format(fmt))  # type: ignore[arg-type]
-        return _Target(
+        return JobTarget(
             output=output,
             voice=job_voice_for(voice, bucket=bucket),
             synthesis=self._synthesis.merged(synthesis),
             lexicons=with_voice_lexicons(self._storage, voice, lexicons),
         )
 
-    def _prepare_bucket(self, target: _Target, voice: PreparedVoice | NamedVoice | str) -> None:
+    def _prepare_bucket(self, target: JobTarget, voice: PreparedVoice | NamedVoice | str) -> None:
         """The bucket exists and holds the clips; checked again only after a while (submitting in a loop stays fast)."""
         bucket = target.output.bucket
         if not self._seen_lately(bucket):
@@ -251,7 +221,7 @@ class Submitter:
     def _seen_lately(self, what: str) -> bool:
         return time.monotonic() - self._checked.get(what, -BUCKET_RECHECK_SECONDS) < BUCKET_RECHECK_SECONDS
 
-    def _check_text(self, source: TextSource) -> None:
+    def check_text(self, source: TextSource) -> None:
         """What the worker would refuse, refused here before anything is uploaded or enqueued."""
         size = len(source.text.encode("utf-8"))
         if self._max_text_bytes is not None and size > self._max_text_bytes:
@@ -264,7 +234,7 @@ class Submitter:
     def enqueue(self, jobs: list[RenderJob]) -> None:
         """Record every job as queued, then send it: a worker always finds the record."""
         messages = {job.job_id: job.model_dump_json() for job in jobs}
-        self._store.create([_queued_record(job) for job in jobs], messages=messages)
+        self._store.create([queued_record(job) for job in jobs], messages=messages)
 
         def mark_unsent(unsent: list[RenderJob], exc: BaseException) -> None:
             # Records without a message would wait forever: mark them failed, so `narrate retry --failed` sends them.
@@ -274,59 +244,3 @@ class Submitter:
                 )
 
         send_render_jobs(self._app, jobs, on_unsent=mark_unsent, events=self._events)
-
-
-class SubmitBatch:
-    """Jobs added one by one, recorded and enqueued in bulk; what is added is sent, also when the loop raises."""
-
-    def __init__(self, submitter: Submitter, target: _Target, *, size: int) -> None:
-        if size < 1:
-            raise ValueError("a batch size is at least 1")
-        self._submitter = submitter
-        self._target = target
-        self._size = size
-        self._pending: list[RenderJob] = []
-        self.sent: list[RenderJob] = []
-
-    def add(self, text: str, *, title: str = "") -> RenderJob:
-        """Check the text (BadInput if the worker would refuse it) and queue it to be sent."""
-        source = TextSource(name=title or f"job {len(self.sent) + len(self._pending) + 1}", text=text)
-        if not text.strip():
-            raise BadInput(f"{source.name}: the text is empty: there is nothing to narrate")
-        self._submitter._check_text(source)
-        job = self._target.job(source)
-        self._pending.append(job)
-        if len(self._pending) >= self._size:
-            self.flush()
-        return job
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending:
-            if self._target.batch:
-                self._target.batch.add(len(pending))
-            self._submitter.enqueue(pending)
-            self.sent.extend(pending)
-
-    def __enter__(self) -> SubmitBatch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.flush()
-        if self._target.batch:
-            self._target.batch.seal()
-
-
-def _queued_record(job: RenderJob) -> JobRecord:
-    voice: Any = job.voice
-    return JobRecord(
-        job_id=job.job_id,
-        state="queued",
-        title=job.title,
-        text_bytes=len(job.text.encode("utf-8")),
-        voice_mode="one_shot" if isinstance(voice, ClipVoice) else "reference_id",
-        reference_hash=voice.reference_hash if isinstance(voice, ClipVoice) else "",
-        submitted_at=job.submitted_at.isoformat(),
-        notify_url=(job.notify.url or "") if job.notify else "",
-        notify_batch=(job.notify.batch_id or "") if job.notify else "",
-    )
