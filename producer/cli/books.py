@@ -1,4 +1,4 @@
-"""`narrate book`, `narrate estimate`, `narrate watch`: audiobooks from the command line."""
+"""`narrate book`, `narrate watch` (and `narrate estimate`, from estimate.py): audiobooks from the command line."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from producer.cli import options
-from producer.cli.console import EXIT_JOB_FAILED, console, errors, fail
+from producer.cli.console import EXIT_JOB_FAILED, console, errors, fail, settings_or_exit
+from producer.cli.estimate import estimate
 from producer.cli.progress import book_table, watch_book
 from producer.readers.books import BookText, read_book
 from producer.readers.selection import ChapterChoice
-from producer.submit.books import BookSubmitter, Estimate
-from producer.submit.books import estimate as price_plan
+from producer.submit.books import BookSubmitter
 from producer.submit.lexicons import Lexicons, read_lexicon_files
 from producer.submit.synthesis import synthesis_from
+from producer.submit.voice_options import voice_from_options
 from worker.books.plan import Pauses
 from worker.books.state import BookState
 from worker.contract import Synthesis
@@ -24,58 +24,96 @@ from worker.errors import BadInput, NarrateError
 from worker.settings import Settings
 
 
-def estimate_table(rows: list[tuple[str, Estimate]]) -> Table:
-    table = Table(title="estimate (nothing rendered)")
-    trying = any(e.lexicon_chunks is not None for _, e in rows)
-    columns = ["book", "chapters", "chunks", "UTF-8 bytes", "cost", "cached chunks", "to pay", "audio length"]
-    for column in columns + (["lexicon changes", "re-render"] if trying else []):
-        table.add_column(column, justify="left" if column == "book" else "right")
-    for name, e in rows:
-        cached = "?" if e.cached_chunks is None else f"{e.cached_chunks:,}"
-        cells = [
-            name,
-            str(e.chapters),
-            f"{e.chunks:,}",
-            f"{e.text_bytes:,}",
-            f"${e.cost_usd:.2f}",
-            cached,
-            f"${e.uncached_cost_usd:.2f}",
-            _duration(e.audio_seconds),
-        ]
-        if trying:
-            cells += [f"{e.lexicon_chunks or 0:,} chunks", f"${e.lexicon_cost_usd or 0:.2f}"]
-        table.add_row(*cells)
-    return table
+def register(app: typer.Typer) -> None:
+    """Add the audiobook commands to the `narrate` app."""
+    app.command()(book)
+    app.command()(estimate)
+    app.command("watch")(watch_command)
 
 
-def contents_rows(book: BookText, choice: ChapterChoice) -> list[dict[str, Any]]:
-    """Every chapter the reader found, narrated or not, and why not."""
-    return [
-        {
-            "number": n,
-            "title": c.title,
-            "narrated": choice.takes(n, c),
-            "words": len(c.text.split()),
-            "why": c.matter if not choice.takes(n, c) else "",
-        }
-        for n, c in enumerate(book.chapters, start=1)
-    ]
+def book(
+    file: Annotated[str, typer.Argument(help="A .epub, .md or .txt book.")],
+    out: options.Out = None,
+    voice: options.Voice = None,
+    transcript: options.Transcript = None,
+    transcript_file: options.TranscriptFile = None,
+    voice_id: options.VoiceId = None,
+    fmt: options.Format = "mp3",
+    notify: options.Notify = None,
+    budget: options.Budget = None,
+    preset: options.Preset = None,
+    chapters: options.Chapters = None,
+    include_front_matter: options.FrontMatter = False,
+    latency: options.Latency = None,
+    speed: options.Speed = None,
+    temperature: options.Temperature = None,
+    top_p: options.TopP = None,
+    sample_rate: options.SampleRate = None,
+    lexicon: options.Lexicon = None,
+    paragraph_pause: Annotated[
+        float, typer.Option(help="Seconds of silence between paragraphs.")
+    ] = Pauses().paragraph_seconds,
+    chapter_pause: Annotated[
+        float, typer.Option(help="Seconds of silence between chapters.")
+    ] = Pauses().chapter_seconds,
+    wait: Annotated[
+        bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")
+    ] = False,
+    as_json: options.Json = False,
+) -> None:
+    """Render one book: chapters fan out to chunks over every worker, then a chaptered .m4b.
 
-
-def contents_table(book: BookText, choice: ChapterChoice) -> Table:
-    table = Table(title=f"{book.source}: contents (--chapters picks by number)")
-    for column in ("#", "title", "words", "narrated", "why not"):
-        table.add_column(column, justify="right" if column in ("#", "words") else "left")
-    for row in contents_rows(book, choice):
-        table.add_row(
-            str(row["number"]), row["title"], f"{row['words']:,}", "yes" if row["narrated"] else "no", row["why"]
+    --format is the chapter files' format; the book itself is always .m4b.
+    """
+    settings = settings_or_exit()
+    if out is None:
+        fail("--out is required: where the audiobook goes, e.g. --out s3://my-bucket/books")
+    try:
+        chosen = voice_from_options(
+            settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id
         )
-    return table
+        pauses = Pauses(paragraph_seconds=paragraph_pause, chapter_seconds=chapter_pause)
+        choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
+        synthesis = synthesis_from(
+            latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate
+        )
+        book_id = submit_book(
+            BookSubmitter.from_settings(settings),
+            read_book(file),
+            voice=chosen,
+            out=out,
+            fmt=fmt,
+            notify=notify,
+            budget=budget,
+            pauses=pauses,
+            quiet=as_json,
+            preset=preset,
+            chapters=choice,
+            synthesis=synthesis,
+            lexicons=read_lexicon_files(lexicon),
+        )
+    except BadInput as exc:
+        fail(str(exc))
+    except NarrateError as exc:
+        fail(str(exc), code=EXIT_JOB_FAILED)
+    except ValueError as exc:
+        fail(f"invalid pauses: {exc}")
+    if not wait:
+        if as_json:
+            print(json.dumps({"book_id": book_id}))
+        return
+    if not wait_for_book(settings, book_id, timeout=None, as_json=as_json):
+        raise typer.Exit(EXIT_JOB_FAILED)
 
 
-def _duration(seconds: float) -> str:
-    hours, rest = divmod(int(seconds), 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+def watch_command(
+    book_id: Annotated[str, typer.Argument(help="The book id printed by `narrate book`.")],
+    timeout: options.Timeout = None,
+    as_json: options.Json = False,
+) -> None:
+    """Per-chapter progress bars until the book has finished (the same as `narrate wait BOOK_ID`)."""
+    if not wait_for_book(settings_or_exit(), book_id, timeout=timeout, as_json=as_json):
+        raise typer.Exit(EXIT_JOB_FAILED)
 
 
 def submit_book(
@@ -133,174 +171,3 @@ def wait_for_book(settings: Settings, book_id: str, *, timeout: float | None, as
     else:
         console.print(book_table(finished))
     return finished.get("state") == "succeeded"
-
-
-def register(app: typer.Typer, *, settings_or_exit: Any, voice_from_options: Any) -> None:
-    """Add the audiobook commands to the `narrate` app."""
-
-    @app.command()
-    def book(
-        file: Annotated[str, typer.Argument(help="A .epub, .md or .txt book.")],
-        out: options.Out = None,
-        voice: options.Voice = None,
-        transcript: options.Transcript = None,
-        transcript_file: options.TranscriptFile = None,
-        voice_id: options.VoiceId = None,
-        fmt: options.Format = "mp3",
-        notify: options.Notify = None,
-        budget: options.Budget = None,
-        preset: options.Preset = None,
-        chapters: options.Chapters = None,
-        include_front_matter: options.FrontMatter = False,
-        latency: options.Latency = None,
-        speed: options.Speed = None,
-        temperature: options.Temperature = None,
-        top_p: options.TopP = None,
-        sample_rate: options.SampleRate = None,
-        lexicon: options.Lexicon = None,
-        paragraph_pause: Annotated[
-            float, typer.Option(help="Seconds of silence between paragraphs.")
-        ] = Pauses().paragraph_seconds,
-        chapter_pause: Annotated[
-            float, typer.Option(help="Seconds of silence between chapters.")
-        ] = Pauses().chapter_seconds,
-        wait: Annotated[
-            bool, typer.Option("--wait", "--watch", help="Show per-chapter progress until the book has finished.")
-        ] = False,
-        as_json: options.Json = False,
-    ) -> None:
-        """Render one book: chapters fan out to chunks over every worker, then a chaptered .m4b.
-
-        --format is the chapter files' format; the book itself is always .m4b.
-        """
-        settings = settings_or_exit()
-        if out is None:
-            fail("--out is required: where the audiobook goes, e.g. --out s3://my-bucket/books")
-        try:
-            chosen = voice_from_options(
-                settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id
-            )
-            pauses = Pauses(paragraph_seconds=paragraph_pause, chapter_seconds=chapter_pause)
-            choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
-            synthesis = synthesis_from(
-                latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate
-            )
-            book_id = submit_book(
-                BookSubmitter.from_settings(settings),
-                read_book(file),
-                voice=chosen,
-                out=out,
-                fmt=fmt,
-                notify=notify,
-                budget=budget,
-                pauses=pauses,
-                quiet=as_json,
-                preset=preset,
-                chapters=choice,
-                synthesis=synthesis,
-                lexicons=read_lexicon_files(lexicon),
-            )
-        except BadInput as exc:
-            fail(str(exc))
-        except NarrateError as exc:
-            fail(str(exc), code=EXIT_JOB_FAILED)
-        except ValueError as exc:
-            fail(f"invalid pauses: {exc}")
-        if not wait:
-            if as_json:
-                print(json.dumps({"book_id": book_id}))
-            return
-        if not wait_for_book(settings, book_id, timeout=None, as_json=as_json):
-            raise typer.Exit(EXIT_JOB_FAILED)
-
-    @app.command()
-    def estimate(
-        files: Annotated[list[str], typer.Argument(help="Books (.epub, .md, .txt) to price without rendering.")],
-        out: options.Out = None,
-        voice: options.Voice = None,
-        transcript: options.Transcript = None,
-        transcript_file: options.TranscriptFile = None,
-        voice_id: options.VoiceId = None,
-        preset: options.Preset = None,
-        chapters: options.Chapters = None,
-        include_front_matter: options.FrontMatter = False,
-        latency: options.Latency = None,
-        speed: options.Speed = None,
-        temperature: options.Temperature = None,
-        top_p: options.TopP = None,
-        sample_rate: options.SampleRate = None,
-        lexicon: options.Lexicon = None,
-        as_json: options.Json = False,
-    ) -> None:
-        """Chapters, chunks, bytes, cost, cached chunks and audio length, without rendering anything.
-
-        With a voice and --out, chunks already rendered there are counted and not priced again.
-        With --lexicon, also how many chunks the lexicon changes and what re-rendering them costs.
-        """
-        settings = settings_or_exit()
-        rows: list[tuple[str, Estimate]] = []
-        contents: list[tuple[BookText, ChapterChoice]] = []
-        try:
-            choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
-            synthesis = synthesis_from(
-                latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate
-            )
-            chosen = None
-            if voice or voice_id:
-                chosen = voice_from_options(
-                    settings, voice=voice, transcript=transcript, transcript_file=transcript_file, voice_id=voice_id
-                )
-            lexicons = read_lexicon_files(lexicon)
-            submitter = BookSubmitter.from_settings(settings)
-            for path in files:
-                text: BookText = read_book(path)
-                planned = {
-                    "voice": chosen or "unknown-voice",
-                    "out": out or "s3://narrate-estimate",
-                    "preset": preset,
-                    "chapters": choice,
-                    "synthesis": synthesis,
-                }
-                plan = submitter.plan(text, **planned, lexicons=lexicons)
-                without = submitter.plan(text, **planned) if lexicons else None
-                contents.append((text, choice))
-                if chosen is not None and out:
-                    rows.append((text.source, submitter.estimate(plan, without=without)))
-                else:
-                    rows.append(
-                        (
-                            text.source,
-                            price_plan(
-                                plan, price_per_million=settings.price_per_million_bytes, storage=None, without=without
-                            ),
-                        )
-                    )
-        except BadInput as exc:
-            fail(str(exc))
-        if as_json:
-            print(
-                json.dumps(
-                    [
-                        {"book": name, **e.as_dict(), "contents": contents_rows(book, choice)}
-                        for (name, e), (book, choice) in zip(rows, contents)
-                    ],
-                    indent=2,
-                )
-            )
-        else:
-            console.print(estimate_table(rows))
-            for book, choice in contents:
-                console.print(contents_table(book, choice))
-            errors.print(
-                f"price: ${settings.price_per_million_bytes:g} per million UTF-8 bytes (NARRATE_PRICE_PER_MILLION_BYTES)"
-            )
-
-    @app.command("watch")
-    def watch_command(
-        book_id: Annotated[str, typer.Argument(help="The book id printed by `narrate book`.")],
-        timeout: options.Timeout = None,
-        as_json: options.Json = False,
-    ) -> None:
-        """Per-chapter progress bars until the book has finished (the same as `narrate wait BOOK_ID`)."""
-        if not wait_for_book(settings_or_exit(), book_id, timeout=timeout, as_json=as_json):
-            raise typer.Exit(EXIT_JOB_FAILED)

@@ -227,7 +227,7 @@ def _print_jobs(jobs: list[RenderJob], *, as_json: bool) -> None:
         sys.stdout.flush()
 
 
-book_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voice_from_options)
+book_cli.register(app)
 ops_cli.register(app, settings_or_exit=settings_or_exit)
 say_cli.register(app, settings_or_exit=settings_or_exit, voice_from_options=voice_from_options)
 words_cli.register(app, settings_or_exit=settings_or_exit)
