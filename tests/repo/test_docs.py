@@ -39,6 +39,14 @@ def test_every_setting_is_documented_in_the_configuration_page() -> None:
         assert f"`{variable}`" in page, f"{variable} is missing from docs/configuration.md"
 
 
+def test_every_variable_a_page_names_is_a_setting() -> None:
+    from worker.settings import Settings
+
+    known = {f"NARRATE_{name.upper()}" for name in Settings.model_fields}
+    named = {(page, v) for page, text in PAGES.items() for v in re.findall(r"NARRATE_[A-Z0-9_]*[A-Z0-9]", text)}
+    assert sorted((page, v) for page, v in named if v not in known) == [], "variables no setting reads"
+
+
 def test_every_cli_command_is_documented_in_the_cli_page() -> None:
     from typer.main import get_command
 
