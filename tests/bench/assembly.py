@@ -31,23 +31,18 @@ MP3 at 192 kbps CBR (the acx preset's) as the chapter format.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-import av
 import boto3
 import numpy as np
-import psutil
-from scipy.signal import correlate
 
-from producer.dev.services import Service
 from producer.dev.stack import LocalStack
+from tests.bench.assembly_book import PARAGRAPHS, RATE, Book, plan_book, store_chunks
+from tests.bench.assembly_measures import marks_error_ms, per_core, pool_cpu_seconds, pool_peak_mb
 from tests.bench.harness import (
     Figure,
     log,
@@ -58,181 +53,8 @@ from tests.bench.harness import (
 )
 from worker import keys
 from worker.app import ASSEMBLY_QUEUE
-from worker.audio import codec
-from worker.books.plan import BookPlan, PlanChapter, plan_chapter
-from worker.contract import BOOK_CHAPTER_TASK, ModelVoice, Output
-from worker.settings import get_settings
 
 SCENARIO = "4 assembly"
-RATE = 44_100
-CHAPTER_SECONDS = 1800.0
-BIT_RATE = 192_000
-VOICE = ModelVoice(reference_id="benchvoice")
-PARAGRAPHS = 14  # distinct paragraphs; chapters take them in rotation
-
-_WORDS = (
-    "river",
-    "lantern",
-    "harbour",
-    "morning",
-    "letter",
-    "garden",
-    "mountain",
-    "window",
-    "winter",
-    "station",
-    "captain",
-    "meadow",
-    "silver",
-    "journey",
-    "evening",
-    "bridge",
-    "village",
-    "promise",
-    "shadow",
-    "orchard",
-)
-
-
-def paragraph(n: int) -> str:
-    """A paragraph of 4 to 14 distinct sentences: one or two chunks, 6 to 60 seconds spoken (about 40 on average)."""
-    sentences = []
-    for s in range(4 + (n * 5) % 11):
-        a, b, c = (_WORDS[(n * 7 + s * k) % len(_WORDS)] for k in (1, 3, 5))
-        sentences.append(f"In part {n}, line {s}, the {a} by the {b} waited for the {c}, as it had every day before.")
-    return " ".join(sentences)
-
-
-def store_chunks(bucket: str) -> dict[str, float]:
-    """Speak every distinct chunk of the paragraph pool once and store it at 44.1 kHz; returns each paragraph's
-    seconds."""
-    from producer.dev.emulator import speech
-    from worker.storage import Storage
-
-    storage, settings = Storage.from_settings(get_settings()), get_settings()
-    seconds: dict[str, float] = {}
-    for n in range(PARAGRAPHS):
-        text = paragraph(n)
-        chapter = plan_chapter(
-            index=0, title="", text=text, voice=VOICE, model=settings.fish_model, max_bytes=settings.chunk_bytes
-        )
-        total = 0.0
-        for chunk in chapter.chunks:
-            pcm, native = speech.synthesize(chunk.text)
-            pcm = codec.resample_pcm16(pcm, from_rate=native, to_rate=RATE)
-            storage.put(
-                bucket,
-                chunk.key,
-                codec.encode_pcm16(pcm, sample_rate=RATE, fmt="wav"),
-                content_type=codec.CONTENT_TYPES["wav"],
-            )
-            total += len(pcm) / 2 / RATE
-        seconds[text] = total + (len(chapter.chunks) - 1) * 0.25  # sentence pauses inside the paragraph
-    return seconds
-
-
-def plan_book(bucket: str, *, hours: float, paragraphs: dict[str, float]) -> BookPlan:
-    """Chapters of about 30 minutes, each from the pool in its own rotation, as the producer would plan them."""
-    settings = get_settings()
-    texts = list(paragraphs)
-    chapters: list[PlanChapter] = []
-    for index in range(max(1, round(hours * 3600 / CHAPTER_SECONDS))):
-        chosen, length, n = [], 0.0, index
-        while length < CHAPTER_SECONDS:
-            text = texts[n % len(texts)]
-            chosen.append(text)
-            length += paragraphs[text] + 0.7
-            n += 1
-        chapters.append(
-            plan_chapter(
-                index=index,
-                title=f"Chapter {index + 1}",
-                text="\n\n".join(chosen),
-                voice=VOICE,
-                model=settings.fish_model,
-                max_bytes=settings.chunk_bytes,
-            )
-        )
-    book_id = uuid.uuid4().hex
-    return BookPlan(
-        book_id=book_id,
-        title=f"A {hours:g}-hour book",
-        author="Bench Author",
-        language="en",
-        source="bench",
-        voice=VOICE,
-        output=Output(bucket=bucket, prefix=f"books-{book_id[:8]}", format="mp3"),
-        fish_model=settings.fish_model,
-        target_rms_db=settings.target_rms_db,
-        submitted_at=datetime.now(UTC),
-        chapters=chapters,
-        bit_rate=BIT_RATE,
-    )
-
-
-class Book:
-    """A planned book stored as a submission stores it, its chapter tasks sent to a real worker."""
-
-    def __init__(self, plan: BookPlan) -> None:
-        from worker.app import make_app
-        from worker.books.state import BookState
-        from worker.storage import Storage
-
-        self.plan = plan
-        self.storage, self.state = Storage.from_settings(get_settings()), BookState.from_url(get_settings().broker_url)
-        self.app = make_app(get_settings())  # made now: the stack's broker
-        self.storage.put(
-            plan.output.bucket,
-            keys.book_plan(plan.output.prefix, plan.book_id),
-            plan.model_dump_json().encode(),
-            content_type="application/json",
-        )
-        self.state.create(plan, cached=plan.chunk_count, estimated_cost_usd=0.0, notify_url=None)
-
-    def send_chapter(self, index: int) -> None:
-        self.app.send_task(
-            BOOK_CHAPTER_TASK,
-            args=(self.plan.book_id, self.plan.output.bucket, self.plan.output.prefix, index),
-            queue=ASSEMBLY_QUEUE,
-        )
-
-    def wait_chapters(self, indexes: set[int]) -> None:
-        while not indexes <= self.state.chapters_done(self.plan.book_id):
-            self._check()
-            time.sleep(0.05)
-
-    def wait_book(self) -> float:
-        while self.state.state_of(self.plan.book_id) != "succeeded":
-            self._check()
-            time.sleep(0.02)
-        return time.monotonic()
-
-    def copy_part(self, source: int, target: int) -> None:
-        """Chapter `target` done, with chapter `source`'s part as its own (as if its task had run)."""
-        bucket, prefix, book_id = self.plan.output.bucket, self.plan.output.prefix, self.plan.book_id
-        # Uploaded again rather than copied in S3: the S3 server here gets the checksum of a copy wrong.
-        frames = Path(tempfile.gettempdir()) / f"narrate-bench-part-{book_id}.aac"
-        if not frames.exists():
-            self.storage.get_file(bucket, keys.book_part(prefix, book_id, source, "aac"), str(frames))
-        self.storage.put_file(
-            bucket, keys.book_part(prefix, book_id, target, "aac"), str(frames), content_type="audio/aac"
-        )
-        record = self.storage.get(bucket, keys.book_part(prefix, book_id, source, "npz")) or b""
-        self.storage.put(
-            bucket, keys.book_part(prefix, book_id, target, "npz"), record, content_type="application/octet-stream"
-        )
-        decoded = self.state.get(book_id)["chapters"][source]  # type: ignore[index]
-        fields = {
-            name: json.dumps(value) if isinstance(value, (dict, list)) else value for name, value in decoded.items()
-        }
-        fields.pop("index", None)
-        fields.pop("state", None)
-        fields["title"] = self.plan.chapters[target].title
-        self.state.chapter_done(book_id, target, **fields)
-
-    def _check(self) -> None:
-        if self.state.state_of(self.plan.book_id) == "failed":
-            raise RuntimeError(f"the benchmark book failed: {(self.state.get(self.plan.book_id) or {}).get('error')}")
 
 
 def tail_run(local: LocalStack, paragraphs: dict[str, float], bucket: str, *, hours: float) -> dict[str, float]:
@@ -276,128 +98,12 @@ def tail_run(local: LocalStack, paragraphs: dict[str, float], bucket: str, *, ho
     }
 
 
-def marks_error_ms(book: Book, last: int) -> list[float]:
-    """Per chapter: how far (ms) its first words in the decoded .m4b lie from its mark, found by correlation with its
-    chapter file."""
-    plan, bucket = book.plan, book.plan.output.bucket
-    m4b = Path(tempfile.gettempdir()) / f"narrate-bench-{plan.book_id}.m4b"
-    book.storage.get_file(bucket, keys.book_audio(plan.output.prefix, plan.book_id), str(m4b))
-    head = round(plan.pauses.head_seconds * RATE)
-    errors = []
-    try:
-        with av.open(str(m4b)) as container:
-            marks = [float(c["start"] * c["time_base"]) for c in container.chapters()]
-        for index in sorted({0, 1, last}):  # the others are copies of chapter 2
-            chapter = decode(
-                book.storage.get(bucket, keys.book_chapter_audio(plan.output.prefix, plan.book_id, index, "mp3")) or b""
-            )
-            words = chapter[head : head + RATE // 2]
-            expected = plan.pauses.head_seconds if index == 0 else marks[index]
-            window_start = max(0.0, expected - 0.3)
-            audio = decode_window(m4b, start=window_start, seconds=1.2)
-            scores = correlate(audio.astype(np.float64), words.astype(np.float64), mode="valid", method="fft")
-            found = window_start + int(np.argmax(scores)) / RATE
-            errors.append(abs(found - expected) * 1000)
-    finally:
-        m4b.unlink(missing_ok=True)
-    return errors
-
-
-def decode(data: bytes) -> np.ndarray:
-    with av.open(io.BytesIO(data)) as container:
-        return np.concatenate([frame.to_ndarray().reshape(-1) for frame in container.decode(audio=0)])
-
-
-def decode_window(path: Path, *, start: float, seconds: float) -> np.ndarray:
-    """`seconds` of decoded audio from `start`, sample-exact (decoding from a second earlier, trimming by
-    timestamps)."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        container.seek(int(max(0.0, start - 1.0) / stream.time_base), stream=stream)
-        pieces, first = [], None
-        for frame in container.decode(stream):
-            at = float(frame.pts * stream.time_base)
-            if at + frame.samples / RATE < start:
-                continue
-            samples = frame.to_ndarray().reshape(-1)
-            if first is None:
-                samples, first = samples[max(0, round((start - at) * RATE)) :], start
-            pieces.append(samples)
-            if sum(p.size for p in pieces) >= seconds * RATE:
-                break
-    return np.concatenate(pieces)[: int(seconds * RATE)]
-
-
-def pool_peak_mb(worker: Service) -> float:
-    """The largest peak resident set (VmHWM) among the worker's pool processes, in MB."""
-    peaks = []
-    for child in psutil.Process(worker.process.pid).children():
-        for line in Path(f"/proc/{child.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                peaks.append(int(line.split()[1]) / 1024)
-    return max(peaks)
-
-
-def pool_cpu_seconds(worker: Service) -> float:
-    """User and system CPU seconds the worker's pool processes have used so far."""
-    return sum(sum(child.cpu_times()[:2]) for child in psutil.Process(worker.process.pid).children())
-
-
 def delete_outputs(bucket: str, prefix: str) -> None:
     s3 = boto3.client("s3")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
         objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
         if objects:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
-
-
-def per_core(runs: int) -> dict[str, list[float]]:
-    """× real time per CPU second: the chain, the MP3 encoder and the AAC encoder on 10 minutes of speech, one
-    thread."""
-    from producer.dev.emulator import speech
-    from worker.audio.aac import AacFrames
-    from worker.audio.assembly import AudioFileWriter
-    from worker.books.pcm import Mastered
-
-    pcm, native = speech.synthesize(" ".join(paragraph(n) for n in range(4)))
-    voice = (
-        np.frombuffer(codec.resample_pcm16(pcm, from_rate=native, to_rate=RATE), dtype=np.int16).astype(np.float32)
-        / 32768
-    )
-    seconds = 600
-    audio = np.tile(voice, int(np.ceil(seconds * RATE / voice.size)))[: seconds * RATE // 1024 * 1024]
-    blocks = [audio[i : i + RATE] for i in range(0, audio.size, RATE)]
-    results: dict[str, list[float]] = {"chain": [], "mp3": [], "aac": [], "encoders": [], "all": []}
-    folder = Path(tempfile.mkdtemp(prefix="narrate-bench-"))
-    try:
-        for _ in range(runs):
-            cpu = {}
-            mastered_blocks: list[np.ndarray] = []
-            started = time.process_time()
-            mastered = Mastered(rate=RATE, gain_db=2.0)
-            mastered_blocks = [*mastered.feed(iter(blocks)), *mastered.finish()]
-            cpu["chain"] = time.process_time() - started
-            started = time.process_time()
-            writer = AudioFileWriter(folder / "c.mp3", fmt="mp3", rate=RATE, bit_rate=BIT_RATE)
-            for block in mastered_blocks:
-                writer.write(block)
-            writer.close()
-            cpu["mp3"] = time.process_time() - started
-            started = time.process_time()
-            frames = AacFrames(folder / "c.aac", rate=RATE)
-            for block in mastered_blocks:
-                frames.write(block)
-            frames.close()
-            cpu["aac"] = time.process_time() - started
-            cpu["encoders"] = cpu["mp3"] + cpu["aac"]
-            cpu["all"] = cpu["chain"] + cpu["encoders"]
-            for name, value in cpu.items():
-                results[name].append(seconds / value)
-    finally:
-        for path in folder.iterdir():
-            path.unlink()
-        folder.rmdir()
-    return results
 
 
 def arguments() -> argparse.Namespace:
