@@ -144,6 +144,15 @@ def test_every_import_a_page_shows_works(page: str) -> None:
             assert hasattr(importlib.import_module(module), attribute), f"{page}: {dotted} does not exist"
 
 
+def test_every_public_name_imports_from_where_the_producers_page_says() -> None:
+    rows = re.findall(r"^\| (.+) \| `((?:worker|producer)[\w.]*)` \|$", PAGES["docs/producers.md"], flags=re.M)
+    assert len(rows) >= 5, "the table of public names is gone from docs/producers.md"
+    for names, module in rows:
+        imported = importlib.import_module(module)
+        for name in re.findall(r"`(\w+)`", names):
+            assert hasattr(imported, name), f"docs/producers.md: `from {module} import {name}` fails"
+
+
 @pytest.mark.parametrize("page", sorted(p for p in PAGES if p.startswith("docs/")))
 def test_a_long_page_opens_with_its_contents(page: str) -> None:
     text = PAGES[page]
