@@ -42,45 +42,12 @@ def run_pipelines_dev(path: Path, *, clip: Path, transcript: str, console: Conso
         stack = LocalStack(workdir=Path(workdir), fish_api_key=cloud_key)
         try:
             with console.status("starting Redis, S3, the emulator, a worker and the pipelines service"):
-                stack.start()
-                # side by side: their start-ups overlap instead of adding up
-                started = [
-                    stack.add_worker(concurrency=2, ready=False),
-                    stack.add_worker(
-                        concurrency=2,
-                        app="producer.pipelines.tasks",
-                        extra_env=env_extra,
-                        extra_args=["--queues", "narrate.pipelines"],
-                        ready=False,
-                    ),
-                    stack.add_pipelines_beat(extra_env=env_extra, ready=False),
-                ]
-                for service in started:
-                    service.wait_ready()
-            os.environ.update(stack.env())
-            settings = Settings(broker_url=stack.env()["NARRATE_BROKER_URL"])
-            storage, voices = Storage(), VoiceBook.from_settings(settings)
-            for pipeline in found:
-                for url in filter(None, (pipeline.inbox, pipeline.recurring, pipeline.out)):
-                    storage.create_bucket(parse_out(url)[0])
-                if pipeline.voice and voices.named(pipeline.voice) is None:
-                    voices.add(
-                        pipeline.voice,
-                        prepare_clip_voice([ClipInput(clip, transcript)]),
-                        bucket=parse_out(pipeline.out)[0],
-                    )
-            console.print(
-                f"pipelines running: S3 at {stack.s3.url} (key {DEV_AWS['AWS_ACCESS_KEY_ID']}, secret {DEV_AWS['AWS_SECRET_ACCESS_KEY']})",  # type: ignore[union-attr]
-                markup=False,
-                soft_wrap=True,
-            )
-            for pipeline in found:
-                if pipeline.inbox:
-                    console.print(
-                        f"  drop a file: aws --endpoint-url {stack.s3.url} s3 cp book.md {pipeline.inbox}",  # type: ignore[union-attr]
-                        markup=False,
-                        soft_wrap=True,
-                    )
+                _start(stack, env_extra=env_extra)
+            env = stack.env()
+            os.environ.update(env)
+            settings = Settings(broker_url=env["NARRATE_BROKER_URL"])
+            _make_buckets_and_voices(found, settings=settings, clip=clip, transcript=transcript)
+            _print_how_to_drop(found, s3_url=env["AWS_ENDPOINT_URL"], console=console)
             console.print("Ctrl-C stops everything", markup=False)
             _follow(found, settings=settings, console=console)
             return 0
@@ -89,8 +56,58 @@ def run_pipelines_dev(path: Path, *, clip: Path, transcript: str, console: Conso
             interrupted = True
             return 130
         finally:
-            # Interrupted, the jobs in hand are abandoned anyway: do not wait out their renders, nor Celery's shutdown.
+            # Interrupted, the jobs in hand are abandoned anyway:
+            # do not wait out their renders, nor Celery's shutdown.
             stack.stop(grace_seconds=3.0 if interrupted else 10.0, kill=interrupted)
+
+
+def _start(stack: LocalStack, *, env_extra: dict[str, str]) -> None:
+    """The stack, a worker, a worker of the pipelines service and its beat."""
+    stack.start()
+    # side by side: their start-ups overlap instead of adding up
+    started = [
+        stack.add_worker(concurrency=2, ready=False),
+        stack.add_worker(
+            concurrency=2,
+            app="producer.pipelines.tasks",
+            extra_env=env_extra,
+            extra_args=["--queues", "narrate.pipelines"],
+            ready=False,
+        ),
+        stack.add_pipelines_beat(extra_env=env_extra, ready=False),
+    ]
+    for service in started:
+        service.wait_ready()
+
+
+def _make_buckets_and_voices(found: list, *, settings: Settings, clip: Path, transcript: str) -> None:
+    """Every bucket the pipelines name; a voice they name that nobody has added, from the clip."""
+    storage, voices = Storage(), VoiceBook.from_settings(settings)
+    for pipeline in found:
+        for url in filter(None, (pipeline.inbox, pipeline.recurring, pipeline.out)):
+            storage.create_bucket(parse_out(url)[0])
+        if pipeline.voice and voices.named(pipeline.voice) is None:
+            voices.add(
+                pipeline.voice,
+                prepare_clip_voice([ClipInput(clip, transcript)]),
+                bucket=parse_out(pipeline.out)[0],
+            )
+
+
+def _print_how_to_drop(found: list, *, s3_url: str, console: Console) -> None:
+    console.print(
+        f"pipelines running: S3 at {s3_url}"
+        f" (key {DEV_AWS['AWS_ACCESS_KEY_ID']}, secret {DEV_AWS['AWS_SECRET_ACCESS_KEY']})",
+        markup=False,
+        soft_wrap=True,
+    )
+    for pipeline in found:
+        if pipeline.inbox:
+            console.print(
+                f"  drop a file: aws --endpoint-url {s3_url} s3 cp book.md {pipeline.inbox}",
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 def _follow(found: list, *, settings: Settings, console: Console) -> None:  # noqa: ANN001
