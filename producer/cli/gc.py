@@ -72,7 +72,8 @@ def _print(found: garbage.Garbage, *, applied: bool) -> None:
         warn(note)
     kept = found.kept
     console.print(
-        f"{verb} {len(found.chunks)} chunk(s) ({_size(sum(c.size for c in found.chunks))}) and {len(found.parts)} book part(s) "
+        f"{verb} {len(found.chunks)} chunk(s) ({_size(sum(c.size for c in found.chunks))})"
+        f" and {len(found.parts)} book part(s) "
         f"({_size(sum(p.size for p in found.parts))}); {abort} {len(found.uploads)} upload(s). "
         f"Kept: {kept['chunks_referenced']} chunk(s) a live book uses, "
         f"{kept['chunks_recent']} younger than {found.older_than_days:g} days, "

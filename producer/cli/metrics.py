@@ -24,7 +24,8 @@ def serve(
 ) -> None:
     """Serve queue depth and age, Fish slots in use against the cap, and the breaker, read from Redis at each scrape.
 
-    Run one per cluster (every worker would report the same numbers); workers serve their own counts on NARRATE_METRICS_PORT.
+    Run one per cluster (every worker would report the same numbers); workers serve their own counts on
+    NARRATE_METRICS_PORT.
     """
     from prometheus_client import CollectorRegistry, start_http_server
 

@@ -36,7 +36,8 @@ Preset = Annotated[
     str | None,
     typer.Option(
         "--preset",
-        help="Books: how the audio is made: standard, or acx for the audiobook store's file rules (default: NARRATE_PRESET).",
+        help="Books: how the audio is made: standard, or acx for the audiobook store's file rules"
+        " (default: NARRATE_PRESET).",
     ),
 ]
 Chapters = Annotated[

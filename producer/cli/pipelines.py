@@ -28,7 +28,8 @@ pipelines_app = typer.Typer(
 
 @pipelines_app.command()
 def check(path: Annotated[Path, typer.Argument(help="A pipelines file (YAML).", metavar="FILE")]) -> None:
-    """Validate a pipelines file: each error names its line and says what to change; show what each pipeline's files may reach."""
+    """Validate a pipelines file: each error names its line and says what to change; show what each pipeline's
+    files may reach."""
     try:
         found = read_pipelines(path)
     except BadInput as exc:

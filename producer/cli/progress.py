@@ -26,7 +26,8 @@ from worker.webhooks.receivers import without_query
 class UnknownJobs(LookupError):
     def __init__(self, job_ids: list[str]) -> None:
         super().__init__(
-            f"no such job: {', '.join(job_ids)} (ids are printed by `narrate submit`; records expire after NARRATE_JOB_TTL_DAYS)"
+            f"no such job: {', '.join(job_ids)}"
+            " (ids are printed by `narrate submit`; records expire after NARRATE_JOB_TTL_DAYS)"
         )
         self.job_ids = job_ids
 

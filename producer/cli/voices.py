@@ -175,10 +175,8 @@ def promote(
                     break
                 time.sleep(0.5)
         entry = voices.registry.get(reference_hash) or {}
-        console.print(
-            f"{reference_hash[:12]}: {entry.get('state')} {entry.get('model_id', '')} {entry.get('reason', '')}".rstrip(),
-            markup=False,
-        )
+        line = f"{reference_hash[:12]}: {entry.get('state')} {entry.get('model_id', '')} {entry.get('reason', '')}"
+        console.print(line.rstrip(), markup=False)
         if entry.get("state") != "trained":
             raise typer.Exit(EXIT_JOB_FAILED)
 
@@ -274,7 +272,8 @@ def gc(
     verb = "deleted" if apply else "would delete"
     for row in rows:
         console.print(
-            f"{verb} {row['model_id']} ({row['reference_hash'][:12]} {row['title']}, last used {row['last_used'] or 'never'})",
+            f"{verb} {row['model_id']} ({row['reference_hash'][:12]} {row['title']},"
+            f" last used {row['last_used'] or 'never'})",
             markup=False,
         )
     console.print(

@@ -34,7 +34,8 @@ Language = Annotated[
     str | None,
     typer.Option(
         "--language",
-        help="The book's language as a tag such as en, en-GB or fr (default: the book's own; English if it names none).",
+        help="The book's language as a tag such as en, en-GB or fr"
+        " (default: the book's own; English if it names none).",
     ),
 ]
 RarerThan = Annotated[
@@ -79,7 +80,8 @@ def words_table(source: str, entries: list[WordEntry]) -> Table:
 
 
 def starter_lexicon(entries: list[WordEntry]) -> str:
-    """A YAML lexicon mapping each word to itself, a comment above each saying how often, why and where it is first used."""
+    """A YAML lexicon mapping each word to itself, a comment above each saying how often, why and where it is
+    first used."""
     lines = [
         "# Starter lexicon from `narrate words`: write after each colon how the word should be said,",
         "# delete the entries that are fine, and pass the file to `narrate book --lexicon`.",
@@ -110,7 +112,8 @@ def _same_but_for_case(entries: list[WordEntry]) -> list[list[WordEntry]]:
 
 
 def register(app: typer.Typer, *, settings_or_exit: Any = None) -> None:
-    """Add `narrate words` to the `narrate` app; reading a book needs no settings, so `settings_or_exit` is not called."""
+    """Add `narrate words` to the `narrate` app; reading a book needs no settings, so `settings_or_exit` is not
+    called."""
 
     @app.command()
     def words(
@@ -150,13 +153,15 @@ def register(app: typer.Typer, *, settings_or_exit: Any = None) -> None:
             console.print(words_table(book.source, shown))
         if len(shown) < len(entries):
             errors.print(
-                f"{len(entries) - len(shown):,} more not shown (of {len(entries):,}); --limit {len(entries)} shows them all",
+                f"{len(entries) - len(shown):,} more not shown (of {len(entries):,});"
+                f" --limit {len(entries)} shows them all",
                 highlight=False,
             )
 
 
 def _common_words(option: str | None, book_language: str, *, rarer_than: float) -> Callable[[str], bool] | None:
-    """The uncommon-word test for the language asked for, else the book's; None (with a warning) when there is no list."""
+    """The uncommon-word test for the language asked for, else the book's; None (with a warning) when there is no
+    list."""
     language = option or book_language
     if not language:
         errors.print(

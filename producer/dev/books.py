@@ -72,7 +72,8 @@ def render_book(
     chunks = manifest["chunks"]
     console.print(
         f"{folder}/book.m4b: {manifest['chapters'][-1]['end_seconds']:.1f}s, {chunks['rendered']} chunks rendered,"
-        f" {chunks['reused']} reused, {manifest['bytes_billed']:,} bytes billed; ACX: {'pass' if manifest['acx_pass'] else 'see report'}",
+        f" {chunks['reused']} reused, {manifest['bytes_billed']:,} bytes billed;"
+        f" ACX: {'pass' if manifest['acx_pass'] else 'see report'}",
         markup=False,
     )
     return True

@@ -53,7 +53,8 @@ class AacFrames:
     def close(self) -> None:
         if self.samples_in % FRAME_SAMPLES:
             raise AudioError(
-                f"{self.samples_in % FRAME_SAMPLES} samples past the last whole AAC frame: a part must hold whole frames"
+                f"{self.samples_in % FRAME_SAMPLES} samples past the last whole AAC frame:"
+                " a part must hold whole frames"
             )
         self._emit(self._encoder.encode(None))
         self._file.close()

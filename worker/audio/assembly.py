@@ -31,7 +31,8 @@ BLOCK_SECONDS = 1.0  # decoded audio is handed on in blocks of about this length
 
 
 def file_bytes_per_second(fmt: str, *, rate: int, bit_rate: int | None = None) -> float:
-    """About how many bytes a second of mono audio takes in an AudioFileWriter's file (the container's few bytes aside)."""
+    """About how many bytes a second of mono audio takes in an AudioFileWriter's file (the container's few bytes
+    aside)."""
     if fmt not in _WRITERS:
         raise AudioError(f"unknown output format {fmt!r}; use one of {', '.join(_WRITERS)}")
     _, codec, fixed_rate, default_bit_rate = _WRITERS[fmt]
@@ -96,7 +97,8 @@ def first_sample_rate(data: bytes) -> int:
 
 
 class AudioFileWriter:
-    """Encode mono float PCM at `rate` into `path` as mp3, wav or opus (a book's .m4b is joined, not encoded: worker.audio.mp4)."""
+    """Encode mono float PCM at `rate` into `path` as mp3, wav or opus (a book's .m4b is joined, not encoded:
+    worker.audio.mp4)."""
 
     def __init__(
         self,

@@ -165,7 +165,8 @@ def open_memory_output(buffer: io.BytesIO, *, fmt: str) -> av.container.OutputCo
 
 
 class _Encoder:
-    """One output stream, into a buffer or a file; frames of any layout and rate are resampled to mono s16 at its rate."""
+    """One output stream, into a buffer or a file; frames of any layout and rate are resampled to mono s16 at its
+    rate."""
 
     def __init__(self, *, fmt: str, sample_rate: int, output: io.BytesIO | Path) -> None:
         if fmt not in _ENCODERS:

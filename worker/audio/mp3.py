@@ -31,7 +31,8 @@ def frame_samples(rate: int) -> int:
 
 
 class Mp3Stream:
-    """Encode mono float blocks at `rate` into `container`'s mp3 stream; `close` writes the last frame with its padding."""
+    """Encode mono float blocks at `rate` into `container`'s mp3 stream; `close` writes the last frame with its
+    padding."""
 
     def __init__(self, container: av.container.OutputContainer, *, rate: int, bit_rate: int) -> None:
         self.rate = rate

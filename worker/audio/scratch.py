@@ -74,7 +74,8 @@ def sweep(*, root: Path, stale_after: float, now: float | None = None) -> list[P
 
 
 def _owner_gone(owner: str) -> bool:
-    """True only when `<pid>-<host>-…` names a process of this host that no longer runs; unknown owners wait for their age."""
+    """True only when `<pid>-<host>-…` names a process of this host that no longer runs; unknown owners wait for
+    their age."""
     pid, _, rest = owner.partition("-")
     host, _, _ = rest.partition("-")
     if not pid.isdigit() or host != host_tag():
