@@ -28,7 +28,8 @@ from producer.pipelines.config import Pipeline
 from producer.pipelines.state import BATCH_KIND
 from producer.readers.batch import BATCH_SUFFIXES
 from producer.readers.selection import ChapterChoice
-from producer.submit.batches import Work, check_buckets
+from producer.submit.batch_work import Work
+from producer.submit.batches import check_buckets
 from producer.submit.books import BookSubmitter
 from producer.submit.grant import Grant, Refused
 from producer.submit.jobs import Submitter
@@ -111,75 +112,64 @@ def submit_batch(
     settings: Settings,
     already: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Send every entry not in `already` (tags of entries sent or rendered before); each book's estimate is checked first.
+    """Send each entry not in `already` (tags sent or rendered before); every book's estimate is checked first.
 
     Each item carries its entry's `tag` and text `bytes`. A failure after the first
     entry went out raises PartlySent with the items sent, so none goes untracked.
     """
-    work = batch.work
-    check_buckets(settings, work.outputs)
+    check_buckets(settings, batch.work.outputs)
     if pipeline.budget is not None:
-        for entry in work.books:
-            plan = books.plan(
-                entry.book,
-                voice=entry.voice,
-                out=entry.out,
-                fmt=entry.fmt,
-                title=entry.title,
-                preset=entry.preset,
-                chapters=entry.chapters,
-                synthesis=entry.synthesis,
-                lexicons=entry.lexicons,
-            )
-            cost = books.estimate(plan).uncached_cost_usd
-            if cost > pipeline.budget:
-                raise BadInput(
-                    f"{batch.name}: {entry.book.source}: the estimate is ${cost:.2f}, over the pipeline's budget"
-                    f" ${pipeline.budget:.2f}; raise `budget` or split the book"
-                )
-    items: list[dict[str, Any]] = []
-    estimated = 0.0
+        _check_budget(batch, budget=pipeline.budget, books=books)
+    items: list[dict[str, Any]] = []  # what went out, filled as it goes: a failure part-way must report it
     try:
-        for index, entry in enumerate(work.books):
-            if f"book:{index}" in already:
-                continue
-            plan, cost = books.submit(
-                entry.book,
-                voice=entry.voice,
-                out=entry.out,
-                fmt=entry.fmt,
-                notify_url=pipeline.notify,
-                title=entry.title,
-                preset=entry.preset,
-                chapters=entry.chapters,
-                synthesis=entry.synthesis,
-                lexicons=entry.lexicons,
-            )
-            size = sum(len(chapter.text.encode("utf-8")) for chapter in entry.book.chapters)
-            items.append({"tag": f"book:{index}", "kind": "book", "id": plan.book_id, "bytes": size})
-            estimated += cost.uncached_cost_usd
-        for group in work.job_groups.values():
-            unsent = [(p, s) for p, s in zip(group.positions, group.sources) if f"job:{p}" not in already]
-            if not unsent:
-                continue
-            sent = Submitter.from_settings(settings).submit(
-                sources=[s for _, s in unsent],
-                voice=group.voice,
-                out=group.out,
-                fmt=group.fmt,
-                synthesis=group.synthesis,
-                lexicons=group.lexicons,
-                notify=pipeline.notify,
-            )
-            items += [
-                {"tag": f"job:{p}", "kind": "job", "id": job.job_id, "bytes": len(s.text.encode("utf-8"))}
-                for (p, s), job in zip(unsent, sent)
-            ]
+        estimated = _send_books(batch.work, items, notify=pipeline.notify, books=books, already=already)
+        _send_jobs(batch.work, items, notify=pipeline.notify, settings=settings, already=already)
     except Exception as exc:
         if items:
             raise PartlySent(items, cause=exc) from exc
         raise
     return {"kind": BATCH_KIND, "items": items, "estimated_cost_usd": round(estimated, 6)}
+
+
+def _check_budget(batch: BatchWork, *, budget: float, books: BookSubmitter) -> None:
+    """No book of the batch file may be estimated over the pipeline's budget: checked before any is sent."""
+    for entry in batch.work.books:
+        cost = books.estimate(books.plan(entry.book, **entry.submit_options())).uncached_cost_usd
+        if cost > budget:
+            raise BadInput(
+                f"{batch.name}: {entry.book.source}: the estimate is ${cost:.2f}, over the pipeline's budget"
+                f" ${budget:.2f}; raise `budget` or split the book"
+            )
+
+
+def _send_books(
+    work: Work, items: list[dict[str, Any]], *, notify: str | None, books: BookSubmitter, already: frozenset[str]
+) -> float:
+    """Each book not sent before, added to `items` as it goes; what they are estimated to cost."""
+    estimated = 0.0
+    for index, entry in enumerate(work.books):
+        if f"book:{index}" in already:
+            continue
+        plan, cost = books.submit(entry.book, notify_url=notify, **entry.submit_options())
+        size = sum(len(chapter.text.encode("utf-8")) for chapter in entry.book.chapters)
+        items.append({"tag": f"book:{index}", "kind": "book", "id": plan.book_id, "bytes": size})
+        estimated += cost.uncached_cost_usd
+    return estimated
+
+
+def _send_jobs(
+    work: Work, items: list[dict[str, Any]], *, notify: str | None, settings: Settings, already: frozenset[str]
+) -> None:
+    """Each group's jobs not sent before, in bulk, added to `items`."""
+    for group in work.job_groups.values():
+        unsent = [(p, s) for p, s in zip(group.positions, group.sources) if f"job:{p}" not in already]
+        if not unsent:
+            continue
+        sent = group.send(Submitter.from_settings(settings), [s for _, s in unsent], notify=notify)
+        items += [
+            {"tag": f"job:{p}", "kind": "job", "id": job.job_id, "bytes": len(s.text.encode("utf-8"))}
+            for (p, s), job in zip(unsent, sent)
+        ]
 
 
 def _completed(raw: Any, where: str, *, pipeline: Pipeline, out: str, fetch: Fetched) -> Any:

@@ -127,7 +127,10 @@ def _run(
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """The exception itself if it survives pickling, else one of the same kind (permanent, transient or not ours) and message."""
+    """The exception itself if it survives pickling, else one of the same kind and message.
+
+    The kind: permanent, transient, or not ours.
+    """
     try:
         pickle.loads(pickle.dumps(exc))
         copy = exc

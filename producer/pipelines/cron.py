@@ -21,7 +21,10 @@ _CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1,
 
 
 def can_fire(expression: str) -> None:
-    """Refuse a schedule no date matches (`0 6 30 2 *`): it would never run, and looking for its next run would never end."""
+    """Refuse a schedule no date matches (`0 6 30 2 *`).
+
+    It would never run, and looking for its next run would never end.
+    """
     fields = expression.split()
     _, _, days, months, _ = cron_fields(expression)
     if not fields[2].startswith("*") and not fields[4].startswith("*"):

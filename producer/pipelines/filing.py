@@ -47,9 +47,7 @@ def filed_paths(inbox: str, pipeline: str, key: str, *, outcome: str) -> tuple[s
     relative = PurePosixPath(key[len(folder) :] if key.startswith(folder) else PurePosixPath(key).name)
     suffix = "result" if outcome == "processed" else "error"
     copy, report = f"{base}/{relative}", f"{base}/{relative.with_name(relative.stem)}.{suffix}.json"
-    if (
-        max(len(copy.encode()), len(report.encode())) > MAX_KEY_BYTES
-    ):  # the same name, shortened: its report names the original
+    if max(len(copy.encode()), len(report.encode())) > MAX_KEY_BYTES:  # shortened: its report names the original
         short = hashlib.sha256(str(relative).encode()).hexdigest()[:32]
         copy, report = f"{base}/long-names/{short}{relative.suffix[:16]}", f"{base}/long-names/{short}.{suffix}.json"
     return bucket, copy, report

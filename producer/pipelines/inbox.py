@@ -31,7 +31,7 @@ from producer.pipelines.boundary import grant_for
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
 from producer.pipelines.filing import file_away
-from producer.pipelines.items import is_source, read_object, submit_item, submit_object, words_bytes
+from producer.pipelines.items import Item, is_source, read_object, submit_item, submit_object, words_bytes
 from producer.pipelines.settle import TRANSIENT, SettleResult, settle
 from producer.pipelines.state import BATCH_KIND, InboxState, upload_tag
 from producer.pipelines.voices import for_file, is_sidecar
@@ -116,7 +116,8 @@ def _take_alone(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | Non
         if isinstance(exc, Refused):
             error, fix = (
                 str(exc),
-                "name only what this pipeline may reach (`narrate pipelines check` shows it), then upload the file again",
+                "name only what this pipeline may reach (`narrate pipelines check` shows it),"
+                " then upload the file again",
             )
         elif isinstance(exc, NarrateError):
             error, fix = str(exc), "correct the file and upload it again"
@@ -135,23 +136,15 @@ def _take_alone(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | Non
 
 
 def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> None:
-    state, ctx = run.state, run.ctx
-    if earlier is None:  # decided before, from the listing alone: no download
-        known = state.seen_upload(tag)
-        if known is not None:
-            return _duplicate(run, key, tag, known, digest=None)
-        held = state.held(key)
-        if state.kept(key) == tag or (
-            held and held.get("tag") == tag and not run.affordable(float(held.get("cost", 0)))
-        ):
-            if held:
-                run.result.held.append(key)
-            return
+    """Download, read and send one file, unless it is known already, held back, or over today's budget."""
+    if earlier is None and _settled_from_listing(run, key, tag):
+        return
+    ctx = run.ctx
     data = fetch_within(ctx.storage, run.bucket, key, limit=ctx.settings.fetch_max_bytes)
     if data is None:
         return  # moved or deleted since the listing
     digest = hashlib.sha256(data).hexdigest()
-    if earlier is None and (known := state.seen(digest)) is not None:
+    if earlier is None and (known := run.state.seen(digest)) is not None:
         return _duplicate(run, key, tag, known, digest=digest)
     grant = grant_for(run.pipeline)  # the operator's boundary: a sidecar changes the pipeline, never what it may reach
     pipeline = for_file(
@@ -159,48 +152,90 @@ def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> 
     )
     out = f"{pipeline.out.rstrip('/')}/{PurePosixPath(key).stem}/"
     item = read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant)
-    # a batch file's entries sent by this upload before a transient error, or rendered by an earlier upload of the same bytes
+    prior = _prior_entries(run.state, item, earlier=earlier, digest=digest)
+    rate = ctx.settings.price_per_million_bytes / 1e6
+    paid_before = sum(int(i.get("bytes") or i.get("carried", {}).get("bytes") or 0) for i in prior)
+    cost = max(0, words_bytes(item) - paid_before) * rate
+    if not run.affordable(cost):
+        run.state.hold(
+            key,
+            f"waits: its estimate ${cost:.2f} would take today's spend past budget_per_day"
+            f" ${pipeline.budget_per_day:.2f}",
+            tag=tag,
+            cost=cost,
+        )
+        run.result.held.append(key)
+        return
+    _send(run, pipeline, key, tag, item=item, out=out, digest=digest, prior=prior, cost=cost, rate=rate)
+
+
+def _settled_from_listing(run: _Scan, key: str, tag: str) -> bool:
+    """Whether the listing alone decides the file, with no download: a known upload, or one held back."""
+    known = run.state.seen_upload(tag)
+    if known is not None:
+        _duplicate(run, key, tag, known, digest=None)
+        return True
+    held = run.state.held(key)
+    if run.state.kept(key) == tag or (
+        held and held.get("tag") == tag and not run.affordable(float(held.get("cost", 0)))
+    ):
+        if held:
+            run.result.held.append(key)
+        return True
+    return False
+
+
+def _prior_entries(
+    state: InboxState, item: Item, *, earlier: dict[str, Any] | None, digest: str
+) -> list[dict[str, Any]]:
+    """A batch file's entries sent by this upload before a transient error, or rendered by an earlier upload of the
+    same bytes: not sent, nor paid for, again."""
     resumed = list(earlier.get("items", [])) if earlier and earlier.get("sha256") == digest else []
     carried = (
         [{"tag": t, "kind": s.get("kind"), "id": s.get("id"), "carried": s} for t, s in state.partial(digest).items()]
         if isinstance(item, BatchWork)
         else []
     )
-    prior = carried + resumed
-    rate = ctx.settings.price_per_million_bytes / 1e6
-    cost = (
-        max(0, words_bytes(item) - sum(int(i.get("bytes") or i.get("carried", {}).get("bytes") or 0) for i in prior))
-        * rate
-    )
-    if not run.affordable(cost):
-        state.hold(
-            key,
-            f"waits: its estimate ${cost:.2f} would take today's spend past budget_per_day ${pipeline.budget_per_day:.2f}",
-            tag=tag,
-            cost=cost,
-        )
-        run.result.held.append(key)
-        return
+    return carried + resumed
+
+
+def _send(
+    run: _Scan,
+    pipeline: Pipeline,
+    key: str,
+    tag: str,
+    *,
+    item: Item,
+    out: str,
+    digest: str,
+    prior: list[dict[str, Any]],
+    cost: float,
+    rate: float,
+) -> None:
+    """Send the file's words, pay for what went out, and track the file until its renders end."""
     already = frozenset(i["tag"] for i in prior if i.get("tag"))
     try:
-        submitted = submit_item(pipeline, item, out=out, ctx=ctx, already=already)
+        submitted = submit_item(pipeline, item, out=out, ctx=run.ctx, already=already)
     except PartlySent as exc:
         _partly_sent(run, key, tag, digest=digest, prior=prior, sent=exc, rate=rate)
         return
     if submitted["kind"] == BATCH_KIND:
-        state.spend(sum(int(i["bytes"]) for i in submitted["items"]) * rate)
+        run.state.spend(sum(int(i["bytes"]) for i in submitted["items"]) * rate)
         submitted["items"] = prior + submitted["items"]
     else:
-        state.spend(cost)
-    state.add_inflight(key, {"sha256": digest, "tag": tag, **submitted})
-    state.unhold(key)
+        run.state.spend(cost)
+    run.state.add_inflight(key, {"sha256": digest, "tag": tag, **submitted})
+    run.state.unhold(key)
     run.result.submitted.append(key)
 
 
 def _partly_sent(
     run: _Scan, key: str, tag: str, *, digest: str, prior: list[dict[str, Any]], sent: PartlySent, rate: float
 ) -> None:
-    """Track and pay for the entries that went out; a transient cause resumes at the next run, a permanent one files it once they end."""
+    """Track and pay for the entries that went out.
+
+    A transient cause resumes at the next run; a permanent one files the batch file once those entries end.
+    """
     run.state.spend(sum(int(i["bytes"]) for i in sent.items) * rate)
     transient = isinstance(sent.cause, TRANSIENT)
     ending = {"resume": True} if transient else {"unsent": str(sent.cause)}

@@ -39,7 +39,9 @@ def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: I
 
 
 def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext, grant: Grant) -> Item:
-    """The object's words, or BadInput saying what is wrong with the file; read in a child stopped at NARRATE_PARSE_SECONDS.
+    """The object's words, or BadInput saying what is wrong with the file.
+
+    Read in a child process stopped at NARRATE_PARSE_SECONDS.
 
     `grant`: what a batch file may name (the pipeline's own, not what a sidecar made of it).
     """

@@ -14,7 +14,8 @@ from producer.readers.books import decode_text, read_book
 from producer.readers.booktext import BookText
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
-from producer.submit.batches import Work, plan_work
+from producer.submit.batch_work import Work
+from producer.submit.batches import plan_work
 from worker.contract import Synthesis
 from worker.settings import Settings
 
@@ -28,14 +29,20 @@ def book_file(path: str) -> BookText:
 
 
 def batch_entries(data: bytes, name: str) -> tuple[str, list[tuple[int, Any]]]:
-    """The batch file's raw entries, numbered; pickling keeps a YAML alias one object, so nothing is expanded on the way back."""
+    """The batch file's raw entries, numbered.
+
+    Pickling keeps a YAML alias one object, so nothing is expanded on the way back.
+    """
     return batch_items(decode_text(data, name), name)
 
 
 def batch_work(
     settings: Settings, path: str, *, preset: str | None, chapters: ChapterChoice, synthesis: Synthesis
 ) -> Work:
-    """The completed batch file at `path` read, its books read and its voices prepared (named voices looked up in Redis)."""
+    """The completed batch file at `path` read, its books read and its voices prepared.
+
+    Named voices are looked up in Redis.
+    """
     return plan_work(
         settings,
         [str(Path(path))],

@@ -140,7 +140,10 @@ def _with_reports(kind: str, report: dict[str, Any], *, ctx: InboxContext) -> di
 
 
 def _book_reports(report: dict[str, Any], *, ctx: InboxContext) -> dict[str, Any]:
-    """A finished book's outputs and loudness reports (ACX checks), from its manifest; what stops that is said instead."""
+    """A finished book's outputs and loudness reports (ACX checks), from its manifest.
+
+    What stops that is said instead.
+    """
     url = report.get("manifest_url")
     if not url:
         return {}
@@ -204,7 +207,8 @@ def _batch_outcome(
         return False, {
             "entries": entries,
             "error": f"only {len(entries)} entries were sent before sending failed: {unsent}",
-            "fix": "correct what the error names and upload the batch file again: entries already rendered are not rendered again",
+            "fix": "correct what the error names and upload the batch file again:"
+            " entries already rendered are not rendered again",
         }
     if not failed:
         return True, {"entries": entries}

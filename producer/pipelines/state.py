@@ -1,4 +1,6 @@
-"""An inbox pipeline's state in Redis: files in flight and held back, content seen before, the scan cursor, today's spend.
+"""An inbox pipeline's state in Redis.
+
+Files in flight and held back, content seen before, the scan cursor, today's spend.
 
 Nothing here grows without end. `seen` (content hash -> a short summary of
 where it went) and `partial` (a batch file's content hash -> its entries already
@@ -24,15 +26,8 @@ from worker import keys
 BATCH_KIND = "manifest"
 MAX_REMEMBERED = 100_000  # per pipeline and record: a bound on Redis memory whatever the traffic
 PROBLEMS_KEPT = 100
-SEEN_FIELDS = (
-    "source",
-    "kind",
-    "id",
-    "output_url",
-    "manifest_url",
-    "duration_seconds",
-    "filed_at",
-)  # what status and duplicates need
+# What status and duplicates need of a file's outcome.
+SEEN_FIELDS = ("source", "kind", "id", "output_url", "manifest_url", "duration_seconds", "filed_at")
 
 
 def upload_tag(etag: str, size: int) -> str:
@@ -151,7 +146,10 @@ class InboxState:
         return raw.decode() if raw else None
 
     def keep(self, key: str, tag: str) -> None:
-        """Do not take this upload again: its outcome is filed; a new upload under the key has a new tag and is taken."""
+        """Do not take this upload again: its outcome is filed.
+
+        A new upload under the key has a new tag and is taken.
+        """
         pipe = self._redis.pipeline()
         pipe.hset(self._key("kept"), key, tag)
         pipe.zadd(self._key("kept:at"), {key: time.time()})

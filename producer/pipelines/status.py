@@ -1,4 +1,7 @@
-"""What `narrate pipelines status` shows: the last run, files in flight or held, totals, today's spend, filing problems."""
+"""What `narrate pipelines status` shows.
+
+The last run, files in flight or held, totals, today's spend, filing problems.
+"""
 
 from __future__ import annotations
 

@@ -51,7 +51,10 @@ def for_file(pipeline: Pipeline, bucket: str, key: str, *, storage: Storage, gra
 
 
 def overridden(pipeline: Pipeline, raw: bytes, *, where: str, grant: Grant) -> Pipeline:
-    """The pipeline under the sidecar `raw`; Refused for anything in it outside `grant` (the pipeline's, not the sidecar's)."""
+    """The pipeline under the sidecar `raw`.
+
+    Refused for anything in it outside `grant` (the pipeline's, not the sidecar's).
+    """
     try:
         override = yaml.safe_load(raw) or {}
     except yaml.YAMLError as exc:
@@ -75,7 +78,10 @@ def overridden(pipeline: Pipeline, raw: bytes, *, where: str, grant: Grant) -> P
 
 
 def _within_grant(override: dict[str, Any], pipeline: Pipeline, *, where: str, grant: Grant) -> dict[str, Any]:
-    """The sidecar's settings, each reference checked as the pipeline would read it (a number is read as text, so checked as one)."""
+    """The sidecar's settings, each reference checked as the pipeline would read it.
+
+    A number is read as text, so it is checked as text.
+    """
     checked = {
         k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "budget" else v
         for k, v in override.items()
@@ -85,9 +91,8 @@ def _within_grant(override: dict[str, Any], pipeline: Pipeline, *, where: str, g
             grant.check_voice(checked[field], where=f"{where}: `{field}`")
     if isinstance(checked.get("clip"), str):
         grant.check_read(checked["clip"], where=f"{where}: `clip`")
-    if "budget" in checked and (
-        checked["budget"] is None or _is_number(checked["budget"])
-    ):  # else the model refuses it
+    # a budget that is not a number is left for the model to refuse
+    if "budget" in checked and (checked["budget"] is None or _is_number(checked["budget"])):
         asked = None if checked["budget"] is None else float(checked["budget"])  # as the pipeline's model will read it
         checked["budget"] = grant.check_budget(asked, where=f"{where}: `budget`")
     if checked.get("notify") is None:

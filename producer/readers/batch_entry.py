@@ -44,9 +44,8 @@ class BatchEntry(BaseModel):
     temperature: float | None = None
     top_p: float | None = None
     normalize: bool | None = None
-    lexicon: list[Path] = Field(
-        default_factory=list
-    )  # pronunciation lexicons (one path or a list), after the command line's
+    # pronunciation lexicons (one path or a list), applied after the command line's
+    lexicon: list[Path] = Field(default_factory=list)
 
     def synthesis_values(self) -> dict[str, object]:
         return {

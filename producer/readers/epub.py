@@ -85,7 +85,10 @@ def read_epub(file: Path, *, limits: EpubLimits | None = None) -> BookText:
 
 
 def _check_archive(file: Path, *, limits: EpubLimits) -> None:
-    """Checked before parsing: sizes (a small file can unpack to gigabytes), and DRM (encrypted documents read as garbage)."""
+    """Checked before parsing.
+
+    Sizes (a small file can unpack to gigabytes), and DRM (encrypted documents read as garbage).
+    """
     check_file(file, limits=limits)
     try:
         with zipfile.ZipFile(file) as archive:

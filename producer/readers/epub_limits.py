@@ -20,14 +20,8 @@ from typing import Any
 from worker.errors import BadInput
 from worker.support.limits import too_big
 
-_DOCUMENTS = (
-    ".xhtml",
-    ".html",
-    ".htm",
-    ".xml",
-    ".opf",
-    ".ncx",
-)  # parsed as markup; images, fonts and media are only carried
+# Parsed as markup; images, fonts and media are only carried.
+_DOCUMENTS = (".xhtml", ".html", ".htm", ".xml", ".opf", ".ncx")
 _BLOCK = 256 * 1024
 _MAX_ENTRIES = 20_000  # far above any real book: each entry costs memory before it is even read
 
@@ -85,7 +79,10 @@ def check_archive(file: Path, archive: zipfile.ZipFile, *, limits: EpubLimits) -
 
 
 def _inflate_within(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, *, name: str) -> None:
-    """The entry inflated a block at a time (memory stays flat): zipfile stops at the declared size and checks the CRC."""
+    """The entry inflated a block at a time, so memory stays flat.
+
+    zipfile stops at the declared size and checks the CRC.
+    """
     try:
         with archive.open(entry) as stream:
             while stream.read(_BLOCK):
@@ -100,8 +97,7 @@ def _inflate_within(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, *, name: s
 def check_cover(name: str, *, cover: bytes | None, where: str, limit: int) -> None:
     """A cover over the limit is refused here, as the assembly would refuse to embed it in the .m4b."""
     if cover is not None and len(cover) > limit:
-        from worker.books.cover import (
-            cover_too_big,
-        )  # imported when used: it brings S3's client, which reading needs not
+        # imported when used: it brings S3's client, which reading needs not
+        from worker.books.cover import cover_too_big
 
         raise cover_too_big(name, size=len(cover), limit=limit, where=where)

@@ -35,14 +35,17 @@ _WORD = re.compile(r"(?<!\w)[^\W\d_]+(?:['’-][^\W\d_]+)*(?!\w)")
 _SENTENCE_END = re.compile(r"[.!?]+[\"'’”)\]]*\s+")
 _WORD_BEFORE = re.compile(r"(\w+)$")
 _ABBREVIATIONS = frozenset(
-    "Mr Mrs Ms Mx Dr St Mt Ft Prof Rev Hon Sr Jr Messrs Mme Mlle Capt Col Gen Lt Sgt Gov Sen Rep vs etc viz cf al".split()
+    (
+        "Mr Mrs Ms Mx Dr St Mt Ft Prof Rev Hon Sr Jr Messrs Mme Mlle Capt Col Gen Lt Sgt Gov Sen Rep vs etc viz cf al"
+    ).split()
 )
 _OPENING_QUOTES = "\"'“‘«"  # normalized text has only the first two; a quote opens after a space or bracket
 _PRONOUN_I = re.compile(r"I(?:['’]|$)")
 _ROMAN_UP_TO_49 = re.compile(r"(?:XL|X{0,3})(?:IX|IV|V?I{0,3})")
 _NUMBER = r"\d+(?:[.,]\d+)*"
 _UNITS = (
-    "km/h|km²|km2|km|cm²|cm2|cm³|cm3|cm|mm|nm|[µμ]m|m/s|m²|m2|m³|m3|m|kg|mg|g|lbs|lb|oz|ft|yd|mi|mph|kph|ha|ml|mL|cl|l|L|GHz|MHz|kHz|Hz|"
+    "km/h|km²|km2|km|cm²|cm2|cm³|cm3|cm|mm|nm|[µμ]m|m/s|m²|m2|m³|m3|m|"
+    "kg|mg|g|lbs|lb|oz|ft|yd|mi|mph|kph|ha|ml|mL|cl|l|L|GHz|MHz|kHz|Hz|"
     "TB|GB|MB|KB|kB|Gbps|Mbps|Gb|Mb|kWh|kW|MW|GW|W|mAh|mA|kV|V|°C|°F|°|kcal|cal|kJ|ms|[µμ]s|ns|sec|min|hrs|hr|h|"
     "px|dpi|psi|dB|cc|USD|EUR|GBP"
 )
@@ -142,7 +145,10 @@ def word_list_language(language: str) -> str:
 
 
 def common_word_test(language: str, *, rarer_than: float = DEFAULT_RARER_THAN) -> Callable[[str], bool]:
-    """True for a word at least `rarer_than` on wordfreq's Zipf scale in `language`; NoWordList when there is no list."""
+    """True for a word at least `rarer_than` on wordfreq's Zipf scale in `language`.
+
+    NoWordList when there is no list for the language.
+    """
     from wordfreq import zipf_frequency
 
     code = word_list_language(language)
@@ -221,7 +227,10 @@ def _opens_utterance(sentence: str, start: int) -> bool:
 
 
 def _fold_case(words: dict[str, _Tally]) -> dict[str, tuple[_Tally, tuple[str, ...]]]:
-    """Names and acronyms keep their capitals; other capitals fold into the lowercase word (when the book has it, or shouts)."""
+    """Names and acronyms keep their capitals.
+
+    Other capitals fold into the lowercase word (when the book has it, or shouts).
+    """
     folded: dict[str, tuple[_Tally, tuple[str, ...]]] = {}
     for word, tally in words.items():
         categories = _case_categories(word, tally, words)

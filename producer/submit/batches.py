@@ -16,9 +16,9 @@ from tempfile import TemporaryDirectory
 
 from producer.readers.batch import BATCH_SUFFIXES, batch_items, read_placed_batch
 from producer.readers.batch_entry import BatchEntry, VoiceKey
-from producer.readers.books import BookText, decode_text, read_book
+from producer.readers.books import decode_text, read_book
 from producer.readers.selection import ChapterChoice, choose
-from producer.readers.text import TextSource
+from producer.submit.batch_work import BookWork, Work
 from producer.submit.clips import NamedVoice, PreparedVoice
 from producer.submit.grant import Grant
 from producer.submit.jobs import Submitter, parse_out
@@ -32,58 +32,6 @@ from worker.settings import Settings
 from worker.storage import Storage
 
 log = logging.getLogger("narrate.submit")
-
-
-@dataclass
-class JobGroup:
-    """Batch file jobs sharing a voice, an output and a format: sent by one `Submitter.submit`, records and messages in bulk."""
-
-    voice: PreparedVoice | NamedVoice | str
-    out: str
-    fmt: str
-    synthesis: Synthesis = Synthesis()
-    lexicons: Lexicons = Lexicons()
-    sources: list[TextSource] = field(default_factory=list)
-    # each job's place in the batch files, to print ids in that order
-    positions: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class BookWork:
-    """One book to submit, read and voiced."""
-
-    book: BookText
-    voice: PreparedVoice | NamedVoice | str
-    out: str
-    fmt: str | None
-    title: str | None = None
-    preset: str | None = None
-    chapters: ChapterChoice = ChapterChoice()
-    synthesis: Synthesis = Synthesis()
-    lexicons: Lexicons = Lexicons()
-
-
-@dataclass
-class Work:
-    """Everything one `narrate submit` of books and batch files will send, read and checked; nothing sent yet."""
-
-    books: list[BookWork] = field(default_factory=list)
-    job_groups: dict[tuple[VoiceKey, str, str, Synthesis, Lexicons], JobGroup] = field(default_factory=dict)
-    job_count: int = 0
-    outputs: dict[str, str] = field(default_factory=dict)  # output URL -> where it is first named, for error messages
-
-    def add_job(
-        self, entry: BatchEntry, voice: PreparedVoice | NamedVoice | str, synthesis: Synthesis, lexicons: Lexicons
-    ) -> None:
-        key = (entry.voice_key, entry.out, entry.format, synthesis, lexicons)
-        group = self.job_groups.get(key)
-        if group is None:
-            group = self.job_groups[key] = JobGroup(
-                voice=voice, out=entry.out, fmt=entry.format, synthesis=synthesis, lexicons=lexicons
-            )
-        group.sources.append(TextSource(name=entry.title or "batch file job", text=entry.text or ""))
-        group.positions.append(self.job_count)
-        self.job_count += 1
 
 
 class Voices:
@@ -132,89 +80,94 @@ def plan_work(
     `synthesis`, `lexicons`: the command line's; an entry's own win over them. `grant`: what a batch file's
     entries may name (`narrate submit --sources`); a restricted one also lets them name s3:// files.
     """
-    with ExitStack() as stack:
-        return _plan_work(
-            settings,
-            paths,
-            out=out,
-            fmt=fmt,
-            cli_voice=cli_voice,
-            preset=preset,
-            chapters=chapters,
-            synthesis=synthesis,
-            lexicons=lexicons,
-            grant=grant,
-            stack=stack,
-            warn=warn,
-        )
+    planner = _Planner(
+        settings,
+        Voices(settings, warn=warn),
+        out=out,
+        fmt=fmt,
+        cli_voice=cli_voice,
+        preset=preset,
+        chapters=chapters,
+        synthesis=synthesis,
+        lexicons=lexicons,
+    )
+    with ExitStack() as stack:  # the folders of rewritten batch files, kept until every path is read
+        for path in paths:
+            if Path(path).suffix.lower() not in BATCH_SUFFIXES:
+                planner.add_book(path)
+                continue
+            # every reference checked, and S3 ones fetched, before the batch file is read as a local one
+            if grant.restricted:
+                folder = Path(stack.enter_context(TemporaryDirectory(prefix="narrate-")))
+                path = granted_batch(settings, path, grant=grant, folder=folder)
+            planner.add_batch_file(path)
+    return planner.work
 
 
-def _plan_work(
-    settings: Settings,
-    paths: list[str],
-    *,
-    out: str | None,
-    fmt: str | None,
-    cli_voice: VoiceKey,
-    preset: str | None,
-    chapters: ChapterChoice,
-    synthesis: Synthesis,
-    lexicons: Lexicons,
-    grant: Grant,
-    stack: ExitStack,
-    warn: Callable[[str], None],
-) -> Work:
-    voices = Voices(settings, warn=warn)
-    work = Work()
-    for path in paths:
-        if Path(path).suffix.lower() not in BATCH_SUFFIXES:
-            work.books.append(
-                BookWork(
-                    read_book(path),
-                    voices.get(cli_voice),
-                    out,
-                    fmt,
-                    preset=preset,
-                    chapters=chapters,
-                    synthesis=synthesis,
-                    lexicons=lexicons,
-                )
-            )  # type: ignore[arg-type]
-            work.outputs.setdefault(out, path)
-            continue
-        # every reference checked, and S3 ones fetched, before the batch file is read as a local one
-        if grant.restricted:
-            path = granted_batch(
-                settings, path, grant=grant, folder=Path(stack.enter_context(TemporaryDirectory(prefix="narrate-")))
+@dataclass
+class _Planner:
+    """The work planned so far, and what the command line gives every book and entry (an entry's own win)."""
+
+    settings: Settings
+    voices: Voices
+    out: str | None
+    fmt: str | None
+    cli_voice: VoiceKey
+    preset: str | None
+    chapters: ChapterChoice
+    synthesis: Synthesis
+    lexicons: Lexicons
+    work: Work = field(default_factory=Work)
+
+    def add_book(self, path: str) -> None:
+        """A book named on the command line: read now, in the command line's voice, output and settings."""
+        self.work.books.append(
+            BookWork(
+                read_book(path),
+                self.voices.get(self.cli_voice),
+                self.out,  # type: ignore[arg-type]
+                self.fmt,
+                preset=self.preset,
+                chapters=self.chapters,
+                synthesis=self.synthesis,
+                lexicons=self.lexicons,
             )
-        for where, entry in read_placed_batch(path, max_text_bytes=settings.max_text_bytes):
-            chosen = voices.get(entry.voice_key, where=where)
-            settings_here = synthesis.merged(synthesis_from(where, **entry.synthesis_values()))
-            lexicons_here = lexicons + read_lexicon_files(entry.lexicon, where=f"{where}: `lexicon`")
-            work.outputs.setdefault(entry.out, where)
+        )
+        self.work.outputs.setdefault(self.out, path)  # type: ignore[arg-type]
+
+    def add_batch_file(self, path: str) -> None:
+        for where, entry in read_placed_batch(path, max_text_bytes=self.settings.max_text_bytes):
+            chosen = self.voices.get(entry.voice_key, where=where)
+            synthesis = self.synthesis.merged(synthesis_from(where, **entry.synthesis_values()))
+            lexicons = self.lexicons + read_lexicon_files(entry.lexicon, where=f"{where}: `lexicon`")
+            self.work.outputs.setdefault(entry.out, where)
             if entry.is_job:
-                work.add_job(entry, chosen, settings_here, lexicons_here)
+                self.work.add_job(entry, chosen, synthesis, lexicons)
             else:
-                # read now: an unreadable, DRM-protected or empty book is refused before anything is sent
-                choice = ChapterChoice.parse(entry.chapters, include_front_matter=entry.include_front_matter)
-                book = BookWork(
-                    read_book(str(entry.file)),
-                    chosen,
-                    entry.out,
-                    entry.format,
-                    entry.title,
-                    entry.preset or preset,
-                    choice,
-                    settings_here,
-                    lexicons_here,
-                )
-                choose(book.book, choice)  # a chapter number past the end is refused now, before anything is sent
-                work.books.append(book)
-    return work
+                self._add_entry_book(entry, chosen, synthesis=synthesis, lexicons=lexicons)
+
+    def _add_entry_book(
+        self, entry: BatchEntry, voice: PreparedVoice | NamedVoice | str, *, synthesis: Synthesis, lexicons: Lexicons
+    ) -> None:
+        """Read now: an unreadable, DRM-protected or empty book is refused before anything is sent."""
+        choice = ChapterChoice.parse(entry.chapters, include_front_matter=entry.include_front_matter)
+        book = BookWork(
+            read_book(str(entry.file)),
+            voice,
+            entry.out,
+            entry.format,
+            entry.title,
+            entry.preset or self.preset,
+            choice,
+            synthesis,
+            lexicons,
+        )
+        choose(book.book, choice)  # a chapter number past the end is refused now, before anything is sent
+        self.work.books.append(book)
 
 
 def granted_batch(settings: Settings, path: str, *, grant: Grant, folder: Path) -> str:
-    """The batch file at `path` rewritten in `folder` with its references held to `grant` and its S3 objects fetched there."""
+    """The batch file at `path` rewritten in `folder`: its references held to `grant`, its S3 objects fetched there."""
     source = Path(path)
     try:
         unit, items = batch_items(decode_text(source.read_bytes(), source.name), source.name)
@@ -232,7 +185,10 @@ def granted_batch(settings: Settings, path: str, *, grant: Grant, folder: Path) 
 
 
 def check_buckets(settings: Settings, outputs: dict[str, str]) -> None:
-    """Every output's bucket must exist before the first book or job is sent, or a bad one would leave the rest half-submitted."""
+    """Every output's bucket, checked before the first book or job is sent.
+
+    A bad one found later would leave the rest half-submitted.
+    """
     buckets: dict[str, str] = {}
     for url, where in outputs.items():
         try:
@@ -261,16 +217,7 @@ def submit_job_groups(
     batch = submitter.open_batch(notify_batch) if notify_batch else None
     placed: dict[int, RenderJob] = {}
     for group in work.job_groups.values():
-        jobs = submitter.submit(
-            sources=group.sources,
-            voice=group.voice,
-            out=group.out,
-            fmt=group.fmt,
-            synthesis=group.synthesis,
-            lexicons=group.lexicons,
-            notify=notify,
-            notify_batch=batch,
-        )
+        jobs = group.send(submitter, group.sources, notify=notify, notify_batch=batch)
         placed.update(zip(group.positions, jobs))
     if batch:
         batch.seal()

@@ -1,4 +1,7 @@
-"""What a book's chapters must be: credits of their own, no chapter past the store's length limit, none too big to assemble."""
+"""What a book's chapters must be.
+
+Credits of their own, no chapter past the store's length limit, none too big to assemble.
+"""
 
 from __future__ import annotations
 

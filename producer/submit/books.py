@@ -59,13 +59,7 @@ def make_plan(
     `lexicons` apply to every chapter's text before it is chunked (credits included).
     """
     synthesis = default_synthesis(settings).merged(preset.synthesis).merged(synthesis)
-    parts: list[tuple[str, ChapterText]] = [("body", c) for c in book.chapters]
-    if preset.max_chapter_minutes:
-        split = split_long_chapters(book.chapters, max_minutes=preset.max_chapter_minutes, speed=synthesis.speed or 1.0)
-        parts = [("body", c) for c in split]
-    if preset.credits:
-        opening, closing = credits_for(book, narrator=narrator)
-        parts = [("opening_credits", opening), *parts, ("closing_credits", closing)]
+    parts = _parts(book, preset=preset, speed=synthesis.speed or 1.0, narrator=narrator)
     chapters = [
         plan_chapter(
             index=i,
@@ -93,9 +87,8 @@ def make_plan(
         fish_model=settings.fish_model,
         pauses=pauses,
         target_rms_db=settings.target_rms_db,
-        notify_url=without_query(notify_url)
-        if notify_url
-        else None,  # the query (often a token) stays in the book's record
+        # the query (often a token) stays in the book's record
+        notify_url=without_query(notify_url) if notify_url else None,
         submitted_at=datetime.now(UTC),
         chapters=chapters,
         preset=preset.name,
@@ -154,7 +147,8 @@ class BookSubmitter:
         if chosen.format and fmt and fmt != chosen.format:
             raise BadInput(f"--preset {chosen.name} writes {chosen.format} chapters; leave --format {fmt} off")
         bucket, prefix = parse_out(out)
-        output = Output(bucket=bucket, prefix=prefix, format=check_format(chosen.format or fmt or "mp3"))  # type: ignore[arg-type]
+        chapter_format = check_format(chosen.format or fmt or "mp3")
+        output = Output(bucket=bucket, prefix=prefix, format=chapter_format)  # type: ignore[arg-type]
         check_notify_url(notify_url, settings=self._settings)
         plan = make_plan(
             book,
@@ -214,9 +208,7 @@ class BookSubmitter:
             synthesis=synthesis,
             lexicons=lexicons,
         )
-        check_spool_fits(
-            plan, limit_bytes=self._settings.spool_limit_bytes
-        )  # before anything is stored, sent or paid for
+        check_spool_fits(plan, limit_bytes=self._settings.spool_limit_bytes)  # before anything is stored, sent or paid
         bucket = plan.output.bucket
         try:
             self._storage.check_bucket(bucket)
@@ -229,6 +221,19 @@ class BookSubmitter:
                 f" ({cost.uncached_bytes:,} bytes not yet rendered),"
                 f" over --budget ${budget_usd:.2f}; raise the budget or split the book"
             )
+        self._store(plan, book, voice=voice, lexicons=lexicons)
+        self._state.create(
+            plan, cached=cost.cached_chunks or 0, estimated_cost_usd=cost.uncached_cost_usd, notify_url=notify_url
+        )
+        for message in chunk_messages(plan):
+            self._app.send_task(BOOK_CHUNK_TASK, args=[message.model_dump(mode="json")], queue=QUEUE)
+        return plan, cost
+
+    def _store(
+        self, plan: BookPlan, book: BookText, *, voice: PreparedVoice | NamedVoice | str, lexicons: Lexicons
+    ) -> None:
+        """What the workers read from S3: the voice's clips, the lexicons, the cover and the plan itself."""
+        bucket = plan.output.bucket
         if isinstance(voice, PreparedVoice):
             upload_clips(self._storage, bucket, voice)
         lexicons.upload(self._storage, bucket)
@@ -240,12 +245,19 @@ class BookSubmitter:
             plan.model_dump_json().encode(),
             content_type="application/json",
         )
-        self._state.create(
-            plan, cached=cost.cached_chunks or 0, estimated_cost_usd=cost.uncached_cost_usd, notify_url=notify_url
-        )
-        for message in chunk_messages(plan):
-            self._app.send_task(BOOK_CHUNK_TASK, args=[message.model_dump(mode="json")], queue=QUEUE)
-        return plan, cost
+
+
+def _parts(book: BookText, *, preset: Preset, speed: float, narrator: str) -> list[tuple[str, ChapterText]]:
+    """The book's chapters with their roles, in order: the preset's credits around the body, whose chapters are split
+    where the preset caps their length."""
+    body = book.chapters
+    if preset.max_chapter_minutes:
+        body = split_long_chapters(body, max_minutes=preset.max_chapter_minutes, speed=speed)
+    parts: list[tuple[str, ChapterText]] = [("body", c) for c in body]
+    if preset.credits:
+        opening, closing = credits_for(book, narrator=narrator)
+        parts = [("opening_credits", opening), *parts, ("closing_credits", closing)]
+    return parts
 
 
 def _preset(name: str) -> Preset:

@@ -98,21 +98,25 @@ def _prepare_clip(item: ClipInput) -> tuple[PreparedClip, list[str]]:
     seconds = info.duration_seconds
     if seconds < CLIP_MIN_SECONDS:
         raise BadInput(
-            f"{path}: the reference clip is {seconds:.2f} s; at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)"
+            f"{path}: the reference clip is {seconds:.2f} s;"
+            f" at least {CLIP_MIN_SECONDS:.0f} s of speech is needed (10-30 s is best)"
         )
     if seconds > CLIP_MAX_SECONDS:
         raise BadInput(
-            f"{path}: the reference clip is {seconds:.0f} s; at most {CLIP_MAX_SECONDS:.0f} s is accepted (10-30 s is best)"
+            f"{path}: the reference clip is {seconds:.0f} s;"
+            f" at most {CLIP_MAX_SECONDS:.0f} s is accepted (10-30 s is best)"
         )
     warnings = []
     low, high = CLIP_ADVISED_SECONDS
     if seconds < low:
         warnings.append(
-            f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: shorter clips clone the voice less faithfully"
+            f"{path.name}: the reference clip is {seconds:.1f} s;"
+            " Fish advises 10-30 s: shorter clips clone the voice less faithfully"
         )
     elif seconds > high:
         warnings.append(
-            f"{path.name}: the reference clip is {seconds:.1f} s; Fish advises 10-30 s: longer clips add bytes to every request without a better clone"
+            f"{path.name}: the reference clip is {seconds:.1f} s;"
+            " Fish advises 10-30 s: longer clips add bytes to every request without a better clone"
         )
     rate_warning = _transcript_rate_warning(path, transcript, seconds)
     if rate_warning:
@@ -147,7 +151,8 @@ def _transcript_rate_warning(path: Path, transcript: str, seconds: float) -> str
         return None
     return (
         f"{path.name}: the transcript has {words:g} words for a {seconds:.1f} s clip ({rate:.2f} words/s, expected"
-        f" {low:g}-{high:g}): it does not look like the exact words of this clip, and a mismatched transcript clones the voice badly"
+        f" {low:g}-{high:g}): it does not look like the exact words of this clip,"
+        " and a mismatched transcript clones the voice badly"
     )
 
 

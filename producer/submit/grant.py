@@ -60,7 +60,10 @@ class Grant(BaseModel):
 
     @classmethod
     def for_sources(cls, sources: list[str] | None) -> Grant:
-        """`narrate submit --sources`: batch files read only under those folders and never local files; none given, no bound."""
+        """`narrate submit --sources`: batch files read only under those folders, never local files.
+
+        None given: no bound.
+        """
         if not sources:
             return cls()
         try:

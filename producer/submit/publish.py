@@ -60,7 +60,7 @@ def send_render_jobs(
 def _send(
     app: Celery, producer: Any, job: RenderJob, *, route: dict[str, Any], events: SentEvents, declare: list | None
 ) -> None:
-    """What `app.send_task(RENDER_TASK, kwargs={"job": ...}, task_id=job.job_id)` publishes, without its per-call set-up.
+    """What `app.send_task(RENDER_TASK, kwargs={"job": ...}, task_id=job.job_id)` publishes, without its set-up.
 
     No result backend is told (narrate ignores results: its records are the state).
     """

@@ -44,11 +44,15 @@ class Fetched:
         self._local: dict[str, Path] = {}
 
     def local(self, url: str, *, where: str, book: bool = False, trusted: bool = False) -> str:
-        """A local copy of `url`; `trusted`: named by the operator (a pipeline's own clip or lexicon), not by the batch file."""
+        """A local copy of `url`.
+
+        `trusted`: named by the operator (a pipeline's own clip or lexicon), not by the batch file.
+        """
         if not url.startswith("s3://"):
             if self._base is None:
                 raise Refused(
-                    f"{where}: {url[:200]!r} is not an S3 URL; a batch file in a bucket names its files as s3://bucket/key,"
+                    f"{where}: {url[:200]!r} is not an S3 URL;"
+                    " a batch file in a bucket names its files as s3://bucket/key,"
                     " never as paths on the machine that reads it",
                     url[:200],
                 )
@@ -112,7 +116,7 @@ def localised(raw: dict[str, Any], where: str, *, fetch: Fetched) -> dict[str, A
 
 
 def written(entries: list[tuple[int, Any]], *, jsonl: bool) -> str:
-    """Entries as a batch file whose line (or entry) numbers are the original's, so messages point at the right place."""
+    """Entries as a batch file whose line (or entry) numbers are the original's: messages point at the right place."""
     if not jsonl:
         return yaml.safe_dump([entry for _, entry in entries], allow_unicode=True, sort_keys=False)
     lines = [""] * (max((number for number, _ in entries), default=0))

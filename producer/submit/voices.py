@@ -86,7 +86,10 @@ class VoiceBook:
         )
 
     def set_lexicons(self, name: str, lexicons: Lexicons) -> NamedVoice:
-        """Attach lexicons to a named voice (stored beside its clips), replacing the ones it had; none: detach them all."""
+        """Attach lexicons to a named voice (stored beside its clips), replacing the ones it had.
+
+        None given: detach them all.
+        """
         raw = self._redis.get(keys.named_voice(name))
         if raw is None:
             raise BadInput(f"no voice named {name!r}: lexicons attach to a named voice (see `narrate voices list`)")
