@@ -23,7 +23,8 @@ from producer.cli.console import say_error, say_warning
 from producer.dev.books import render_book
 from producer.dev.results import download, promotion_summary, results_json, summary_table
 from producer.dev.sample import reference_transcript, sample_parts
-from producer.dev.stack import LocalStack, StackError
+from producer.dev.services import StackError
+from producer.dev.stack import LocalStack
 from producer.readers.books import BookText, is_book, read_book
 from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource, read_text
