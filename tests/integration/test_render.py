@@ -146,7 +146,7 @@ def test_a_manifest_whose_audio_is_gone_is_rendered_again(
 
 def test_audio_fish_cannot_decode_is_retried_not_blamed_on_the_user() -> None:
     from worker.errors import FishUnavailable
-    from worker.jobs.render import check_fish_audio
+    from worker.jobs.chunks import check_fish_audio
 
     with pytest.raises(FishUnavailable, match="does not decode"):
         check_fish_audio(b"\x00" * 400)
