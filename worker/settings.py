@@ -227,7 +227,7 @@ class Settings(BaseSettings):
     parse_seconds: float = Field(
         60.0,
         gt=0,
-        description="The pipelines service reads each source, manifest and sidecar in a child process stopped after"
+        description="The pipelines service reads each source, batch file and sidecar in a child process stopped after"
         " this many seconds: one hostile file ends as a failed entry, never as a stuck worker.",
     )
     epub_max_bytes: int = Field(
@@ -251,7 +251,7 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(
         256 * 1024 * 1024,
         gt=0,
-        description="The largest object a pipeline or a manifest fetches from S3 (a source, a clip,"
+        description="The largest object a pipeline or a batch file fetches from S3 (a source, a clip,"
         " a lexicon, a sidecar): a larger one is refused, by its size, before it is downloaded.",
     )
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from producer.cli.console import console, errors
-from worker.app import ASSEMBLY_QUEUE, QUEUE, make_app
+from worker.app import make_app
 from worker.books.context import BookContext
 from worker.books.reconcile import Enqueue
 from worker.books.retry import retry_book
 from worker.books.state import BookState
-from worker.contract import BOOK_ASSEMBLE_TASK, BOOK_CHAPTER_TASK, BOOK_CHUNK_TASK
+from worker.contract import ASSEMBLY_QUEUE, BOOK_ASSEMBLE_TASK, BOOK_CHAPTER_TASK, BOOK_CHUNK_TASK, QUEUE
 from worker.errors import NarrateError
 from worker.fish.client import FishClient
 from worker.infra.redisconn import connect_with

@@ -29,7 +29,7 @@ def serve(
     """
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from worker.app import ALL_QUEUES
+    from worker.contract import ALL_QUEUES
     from worker.observability.cluster_metrics import ClusterCollector
 
     settings = settings_or_exit()

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from producer.cli.console import console, errors, fail, settings_or_exit
-from worker.app import ALL_QUEUES, make_app
+from worker.app import make_app
 from worker.books.state import BookState
-from worker.contract import RENDER_TASK, RenderJob
+from worker.contract import ALL_QUEUES, RENDER_TASK, RenderJob
 from worker.fish.breaker import CreditBreaker
 from worker.infra.parking import Parking, sender
 from worker.infra.redisconn import connect_with

@@ -78,7 +78,7 @@ Sources = Annotated[
     typer.Option(
         "--sources",
         metavar="s3://B/P",
-        help="Hold manifests to these S3 folders"
+        help="Hold batch files to these S3 folders"
         " (repeatable): entries may name only s3:// files under them, never local paths; anything else is refused.",
     ),
 ]

@@ -66,13 +66,15 @@ def submit(
     as_json: options.Json = False,
     sources: options.Sources = None,
 ) -> None:
-    """Enqueue narration: one job per text file; .epub and .md become audiobooks; .jsonl/.yaml manifests list many.
+    """Enqueue narration: one job per text file; .epub and .md become audiobooks; .jsonl/.yaml batch files list many.
 
-    --out may be left off for manifests, whose entries name their own.
+    --out may be left off for batch files, whose entries name their own.
     """
     settings = settings_or_exit()
     if out is None and not all(Path(f).suffix.lower() in BATCH_SUFFIXES for f in files):
-        fail("--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only manifests name their own)")
+        fail(
+            "--out is required: where the audio goes, e.g. --out s3://my-bucket/book (only batch files name their own)"
+        )
     try:
         synthesis = synthesis_from(
             latency=latency, speed=speed, temperature=temperature, top_p=top_p, sample_rate=sample_rate
@@ -176,7 +178,7 @@ def _submit_books(
     lexicons: Lexicons,
     grant: Grant = Grant(),
 ) -> None:
-    """Books and manifests: every book and job is checked (read, voiced, planned) before the first is submitted."""
+    """Books and batch files: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
         fail("submit text files and books separately: " + ", ".join(others) + " are plain text jobs")
     started = time.perf_counter()

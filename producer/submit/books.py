@@ -25,11 +25,11 @@ from producer.submit.grant import Grant
 from producer.submit.jobs import check_format, parse_out
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
 from worker import keys
-from worker.app import QUEUE, make_app
+from worker.app import make_app
 from worker.books.plan import BookPlan, Pauses, chunk_messages, plan_chapter
 from worker.books.presets import DEFAULT_PRESET, PRESETS, Preset, preset_named
 from worker.books.state import BookState
-from worker.contract import BOOK_CHUNK_TASK, Output, Synthesis
+from worker.contract import BOOK_CHUNK_TASK, QUEUE, Output, Synthesis
 from worker.errors import BadInput, StorageRejected
 from worker.settings import Settings, default_synthesis
 from worker.storage import Storage

@@ -12,8 +12,7 @@ import uuid
 
 from celery import Celery
 
-from worker.app import ASSEMBLY_QUEUE
-from worker.contract import BATCH_NOTIFY_TASK, Notify
+from worker.contract import ASSEMBLY_QUEUE, BATCH_NOTIFY_TASK, Notify
 from worker.infra.redisconn import connect_with
 from worker.settings import Settings
 from worker.webhooks.batches import Batches

@@ -13,8 +13,8 @@ from celery import Celery
 from producer.submit.clips import NamedVoice, PreparedVoice, upload_clips
 from producer.submit.lexicons import Lexicons
 from worker import keys
-from worker.app import VOICES_QUEUE, make_app
-from worker.contract import PROMOTE_TASK, LexiconRef
+from worker.app import make_app
+from worker.contract import PROMOTE_TASK, VOICES_QUEUE, LexiconRef
 from worker.errors import BadInput
 from worker.fish.client import FishClient, FishVoices
 from worker.infra.redisconn import connect_with

@@ -4,6 +4,7 @@ regrouped. A deliberate change updates the record in the same commit (`python -m
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 
@@ -17,9 +18,11 @@ CURRENT = snapshot()
 
 @pytest.mark.parametrize("part", sorted(RECORD))
 def test_what_other_programs_rely_on_is_unchanged(part: str) -> None:
-    assert CURRENT[part] == RECORD[part], (
-        f"{part} changed: if on purpose, record it with python -m tests.repo.wire_snapshot"
-    )
+    def lines(value: object) -> list[str]:
+        return json.dumps(value, indent=1, sort_keys=True).splitlines()
+
+    changes = list(difflib.unified_diff(lines(RECORD[part]), lines(CURRENT[part]), "recorded", "now", lineterm=""))
+    assert changes == [], f"{part} changed (if on purpose: python -m tests.repo.wire_snapshot):\n" + "\n".join(changes)
 
 
 def test_the_record_covers_every_task_queue_and_model() -> None:

@@ -25,7 +25,7 @@ def tasks_and_queues() -> dict[str, Any]:
     for name, app in (("worker", worker_app), ("pipelines", pipelines_app)):
         app.loader.import_default_modules()
         found[name] = {
-            "tasks": sorted(t for t in app.tasks if not t.startswith("celery.")),
+            "tasks": sorted(t for t in app.tasks if t.startswith("narrate.")),  # not celery.*, nor tests' own
             "default_queue": app.conf.task_default_queue,
             "queues": sorted(q.name for q in app.conf.task_queues or ()),
             "routes": {task: dict(route) for task, route in sorted((app.conf.task_routes or {}).items())},

@@ -19,9 +19,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from worker.app import app
 from worker.contract import ALL_QUEUES, JOB_SWEEP_TASK, RENDER_TASK, RenderJob
 from worker.errors import PermanentError, Progressing
+from worker.jobs.chunks import Progress
 from worker.jobs.message import job_id_of, job_of, payload_of
 from worker.jobs.outcomes import JobUnit
-from worker.jobs.render import Progress, render_job
+from worker.jobs.render import render_job
 from worker.jobs.runtime import job_store
 from worker.jobs.sweep import resend, stuck_jobs
 from worker.jobs.validate import check_job
