@@ -17,6 +17,7 @@ its parts' meters merged.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,21 +51,57 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     if done is not None:
         return json.loads(done)
     book = ctx.state.get(plan.book_id) or {}
+    parts = _parts(plan, ctx=ctx)
+    timeline = _Timeline.of(plan, parts)
+    duration = _write_m4b(plan, parts, chapters=timeline.chapters, ctx=ctx)
+    ends = [chapter.start_seconds for chapter in timeline.chapters[1:]] + [duration]
+    marks = [(chapter.title, chapter.start_seconds, end) for chapter, end in zip(timeline.chapters, ends)]
+    _write_sidecars(plan, marks=marks, cues=timeline.cues, ctx=ctx)
+    book_report = acx_report(timeline.meter.result(), true_peak_db=max(part.true_peak_db for part in parts))
     book_key = keys.book_audio(prefix, plan.book_id)
-    # Parts' records are read a few at a time; their frames stay in S3 and are copied into the book there.
+    manifest = book_manifest(plan, book=book, marks=marks, book_key=book_key, book_report=book_report)
+    storage.put(bucket, manifest_key, json.dumps(manifest, indent=2).encode(), content_type="application/json")
+    delete_parts(storage, bucket=bucket, prefix=prefix, book_id=plan.book_id, chapters=len(plan.chapters))
+    return manifest
+
+
+def _parts(plan: BookPlan, *, ctx: BookContext) -> list[BookPart]:
+    """Every chapter's part record (a missing one made again); their frames stay in S3."""
     loaded = read_ahead(plan.chapters, lambda chapter: _load(plan, chapter.index, ctx=ctx), ahead=_READS)
     parts = [part or _made_again(plan, chapter.index, ctx=ctx) for chapter, part in zip(plan.chapters, loaded)]
     rate, config = parts[0].rate, parts[0].config
     if any((part.rate, part.config) != (rate, config) for part in parts):
         raise PermanentError(f"book {plan.book_id}: its chapters were encoded at different rates; assemble it again")
-    chapters, cues, meter, frames = [], [], LoudnessMeter(rate, levels=False), 0
-    for chapter, part in zip(plan.chapters, parts):
-        speech_start = (frames * FRAME_SAMPLES + part.lead_in) / rate
-        chapters.append(Chapter(chapter.title, 0.0 if chapter.index == 0 else speech_start))
-        cues += [Cue(start=cue.start + speech_start, end=cue.end + speech_start, text=cue.text) for cue in part.cues]
-        meter.merge(part.meter)
-        part.meter.clear()  # merged: 166 KB a chapter need not wait for the book to be written
-        frames += part.sizes.size
+    return parts
+
+
+@dataclass
+class _Timeline:
+    """Where each chapter and each cue falls in the joined book, and the book's loudness, from the parts alone."""
+
+    chapters: list[Chapter]
+    cues: list[Cue]
+    meter: LoudnessMeter
+
+    @classmethod
+    def of(cls, plan: BookPlan, parts: list[BookPart]) -> _Timeline:
+        rate = parts[0].rate
+        timeline, frames = cls([], [], LoudnessMeter(rate, levels=False)), 0
+        for chapter, part in zip(plan.chapters, parts):
+            speech_start = (frames * FRAME_SAMPLES + part.lead_in) / rate
+            timeline.chapters.append(Chapter(chapter.title, 0.0 if chapter.index == 0 else speech_start))
+            timeline.cues += [
+                Cue(start=cue.start + speech_start, end=cue.end + speech_start, text=cue.text) for cue in part.cues
+            ]
+            timeline.meter.merge(part.meter)
+            part.meter.clear()  # merged: 166 KB a chapter need not wait for the book to be written
+            frames += part.sizes.size
+        return timeline
+
+
+def _write_m4b(plan: BookPlan, parts: list[BookPart], *, chapters: list[Chapter], ctx: BookContext) -> float:
+    """The index written here, the parts' frames copied by S3 between its head and tail; the book's duration."""
+    bucket, prefix = plan.output.bucket, plan.output.prefix
     tags = {
         "title": plan.title,
         "album": plan.title,
@@ -75,14 +112,13 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     }
     layout = m4b_layout(
         [part.sizes for part in parts],
-        rate=rate,
-        audio_config=config,
+        rate=parts[0].rate,
+        audio_config=parts[0].config,
         chapters=chapters,
         tags=tags,
         cover=_cover(plan, ctx=ctx),
         bit_rate=BOOK_BIT_RATE,
     )
-    duration = layout.duration
     with scratch_folder(
         kind="book",
         doing=f"writing the index of book {plan.book_id}",
@@ -96,9 +132,17 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
             Remote(keys.book_part(prefix, plan.book_id, part.chapter, "aac"), 0, int(part.sizes.sum(dtype=np.int64)))
             for part in parts
         ]
-        storage.compose(bucket, book_key, [Local(head), *frames_of, Local(tail)], content_type=M4B_TYPE, scratch=folder)
-    ends = [chapter.start_seconds for chapter in chapters[1:]] + [duration]
-    marks = [(chapter.title, chapter.start_seconds, end) for chapter, end in zip(chapters, ends)]
+        book_key = keys.book_audio(prefix, plan.book_id)
+        pieces = [Local(head), *frames_of, Local(tail)]
+        ctx.render.storage.compose(bucket, book_key, pieces, content_type=M4B_TYPE, scratch=folder)
+    return layout.duration
+
+
+def _write_sidecars(
+    plan: BookPlan, *, marks: list[tuple[str, float, float]], cues: list[Cue], ctx: BookContext
+) -> None:
+    """chapters.json, book.srt and book.vtt beside the .m4b."""
+    storage, bucket, prefix = ctx.render.storage, plan.output.bucket, plan.output.prefix
     sidecar = {
         "title": plan.title,
         "author": plan.author,
@@ -106,24 +150,13 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
             {"index": i, "title": t, "start": round(s, 3), "end": round(e, 3)} for i, (t, s, e) in enumerate(marks)
         ],
     }
-    storage.put(
-        bucket,
-        keys.book_sidecar(prefix, plan.book_id, "json"),
-        json.dumps(sidecar, indent=2).encode(),
-        content_type="application/json",
-    )
-    storage.put(
-        bucket,
-        keys.book_sidecar(prefix, plan.book_id, "srt"),
-        to_srt(cues).encode(),
-        content_type="application/x-subrip",
-    )
-    storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt"), to_vtt(cues).encode(), content_type="text/vtt")
-    book_report = acx_report(meter.result(), true_peak_db=max(part.true_peak_db for part in parts))
-    manifest = book_manifest(plan, book=book, marks=marks, book_key=book_key, book_report=book_report)
-    storage.put(bucket, manifest_key, json.dumps(manifest, indent=2).encode(), content_type="application/json")
-    delete_parts(storage, bucket=bucket, prefix=prefix, book_id=plan.book_id, chapters=len(plan.chapters))
-    return manifest
+    documents = {
+        "json": (json.dumps(sidecar, indent=2), "application/json"),
+        "srt": (to_srt(cues), "application/x-subrip"),
+        "vtt": (to_vtt(cues), "text/vtt"),
+    }
+    for kind, (text, content_type) in documents.items():
+        storage.put(bucket, keys.book_sidecar(prefix, plan.book_id, kind), text.encode(), content_type=content_type)
 
 
 def _load(plan: BookPlan, chapter: int, *, ctx: BookContext) -> BookPart | None:

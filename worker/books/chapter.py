@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,19 +45,58 @@ from worker.books.spool import spool_folder
 from worker.books.subtitles import Cue
 
 _SCALE = 32767.0  # float samples to the 16-bit spool and back
+_Sink = Callable[[np.ndarray], None]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the chapter's speech sits, in samples: in the mastered stream, its file and its share of the book."""
+
+    head: int  # the file's silence before the speech
+    tail: int  # and after it
+    lead_in: int  # the book part's silence before the speech
+    lead_out: int  # and after it, to the next whole AAC frame
+    speech: int
+
+    @property
+    def pre(self) -> int:
+        return max(self.head, self.lead_in)
+
+    @property
+    def post(self) -> int:
+        return max(self.tail, self.lead_out)
+
+    def windows(self, file_sinks: list[_Sink], part_sinks: list[_Sink]) -> _Windows:
+        pre, speech = self.pre, self.speech
+        return _Windows(
+            [
+                (pre - self.head, pre + speech + self.tail, file_sinks),
+                (pre - self.lead_in, pre + speech + self.lead_out, part_sinks),
+            ]
+        )
+
+
+def _silences(plan: BookPlan, *, rate: int) -> tuple[int, int, int]:
+    """The file's head and tail, and the pause between chapters, in samples."""
+    pauses = plan.pauses
+    head, tail, pause = (round(s * rate) for s in (pauses.head_seconds, pauses.tail_seconds, pauses.chapter_seconds))
+    return head, tail, pause
+
+
+def _layout(plan: BookPlan, chapter_index: int, *, rate: int, speech: int) -> _Layout:
+    head, tail, pause = _silences(plan, rate=rate)
+    last = chapter_index == len(plan.chapters) - 1
+    # The join's priming frame is part of the pause: it comes off this chapter's half.
+    lead_in = head if chapter_index == 0 else max(0, pause // 2 - FRAME_SAMPLES)
+    ends = nearest_frames(lead_in + speech + (tail if last else pause - pause // 2), at_least=lead_in + speech)
+    return _Layout(head=head, tail=tail, lead_in=lead_in, lead_out=ends - lead_in - speech, speech=speech)
 
 
 def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) -> dict:
     """The chapter file, the retail sample (first body chapter) and the chapter's book part, uploaded; the chapter's
     fields."""
-    chapter = plan.chapters[chapter_index]
     rate = book_rate(plan, ctx=ctx)
-    fmt, bucket, prefix = plan.output.format, plan.output.bucket, plan.output.prefix
-    head, tail, pause = (
-        round(seconds * rate)
-        for seconds in (plan.pauses.head_seconds, plan.pauses.tail_seconds, plan.pauses.chapter_seconds)
-    )
-    last = chapter_index == len(plan.chapters) - 1
+    head, tail, _ = _silences(plan, rate=rate)
     # On the way out of a failure (a full disk most of all) nothing stays open: an open file keeps its space when
     # deleted.
     with spool_folder(chapter_index=chapter_index) as folder, contextlib.ExitStack() as opened:
@@ -64,101 +104,110 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
         meter, speech = _decode_and_measure(
             plan, chapter_index, rate=rate, ctx=ctx, spool=spool, cues=cues, head=head, tail=tail
         )
-        measured = meter.result()
         gain_db = meter.gain_for_rms(target_rms_db=plan.target_rms_db, ceiling_db=CEILING_DB)
+        layout = _layout(plan, chapter_index, rate=rate, speech=speech)
+        encoded = _Encoded(plan, chapter_index, folder=Path(folder), rate=rate, cues=cues, opened=opened)
+        spooled = _spooled(spool, rate=rate)
+        opened.callback(spooled.close)
+        encoded.run(spooled, layout=layout, mastered=Mastered(rate=rate, gain_db=gain_db))
+        fields = encoded.upload(ctx=ctx, layout=layout)
+    return {
+        **fields,
+        "gain_db": round(gain_db, 3),
+        "duration_seconds": round((layout.head + speech + layout.tail) / rate, 3),
+        "loudness": json.dumps(
+            {
+                "measured": acx_report(meter.result()),
+                "normalized": acx_report(encoded.file_meter.result(), true_peak_db=encoded.true_peak_db),
+            }
+        ),
+    }
 
-        # The join's priming frame is part of the pause: it comes off this chapter's half.
-        lead_in = head if chapter_index == 0 else max(0, pause // 2 - FRAME_SAMPLES)
-        lead_out = (
-            nearest_frames(lead_in + speech + (tail if last else pause - pause // 2), at_least=lead_in + speech)
-            - lead_in
-            - speech
-        )
-        pre, post = max(head, lead_in), max(tail, lead_out)
 
-        path = Path(folder) / f"chapter.{fmt}"
-        writer = AudioFileWriter(
-            path,
+class _Encoded:
+    """Pass two: the mastered stream encoded into the chapter file (and the retail sample) and the book part."""
+
+    def __init__(
+        self,
+        plan: BookPlan,
+        chapter_index: int,
+        *,
+        folder: Path,
+        rate: int,
+        cues: list[Cue],
+        opened: contextlib.ExitStack,
+    ) -> None:
+        self.plan, self.chapter_index, self.folder, self.rate, self.cues = plan, chapter_index, folder, rate, cues
+        chapter, fmt = plan.chapters[chapter_index], plan.output.format
+        self.path = folder / f"chapter.{fmt}"
+        self.writer = AudioFileWriter(
+            self.path,
             fmt=fmt,
             rate=rate,
             bit_rate=plan.bit_rate,
             metadata={"title": chapter.title, "album": plan.title, "artist": plan.author},
         )
-        opened.callback(writer.discard)
-        file_meter, part_meter = LoudnessMeter(rate, levels=False), LoudnessMeter(rate, levels=False)
-        frames = AacFrames(Path(folder) / "part.aac", rate=rate)
-        opened.callback(frames.discard)
-        sample = None
+        opened.callback(self.writer.discard)
+        self.file_meter, self.part_meter = LoudnessMeter(rate, levels=False), LoudnessMeter(rate, levels=False)
+        self.frames = AacFrames(folder / "part.aac", rate=rate)
+        opened.callback(self.frames.discard)
+        self.sample: RetailSample | None = None
         if plan.retail_sample_seconds and chapter_index == first_body_chapter(plan):
-            sample = RetailSample(
-                Path(folder) / f"sample.{fmt}", plan=plan, rate=rate, cues=cues, head_seconds=plan.pauses.head_seconds
+            self.sample = RetailSample(
+                folder / f"sample.{fmt}", plan=plan, rate=rate, cues=cues, head_seconds=plan.pauses.head_seconds
             )
-            opened.callback(sample.discard)
-        spooled = _spooled(spool, rate=rate)
-        opened.callback(spooled.close)
-        mastered = Mastered(rate=rate, gain_db=gain_db)
+            opened.callback(self.sample.discard)
+        self.true_peak_db = 0.0
+
+    def run(self, speech: Iterator[np.ndarray], *, layout: _Layout, mastered: Mastered) -> None:
+        file_sinks = [self.writer.write, *([self.sample.write] if self.sample else []), self.file_meter.add]
         # Each window's encoder and meter in a thread of its own, beside the chain (numpy and FFmpeg release the GIL).
         with (
-            BackgroundWriter(
-                [writer.write, *([sample.write] if sample else []), file_meter.add], name="chapter-file"
-            ) as file_encoder,
-            BackgroundWriter([frames.write, part_meter.add], name="book-part") as part_encoder,
+            BackgroundWriter(file_sinks, name="chapter-file") as file_encoder,
+            BackgroundWriter([self.frames.write, self.part_meter.add], name="book-part") as part_encoder,
         ):
-            windows = _Windows(
-                [
-                    (pre - head, pre + speech + tail, [file_encoder.write]),
-                    (pre - lead_in, pre + speech + lead_out, [part_encoder.write]),
-                ]
-            )
-            for blocks in (iter([zeros(pre)]), spooled, iter([zeros(post)]), None):
-                for block in _rebatched(
-                    mastered.feed(blocks) if blocks is not None else mastered.finish(), size=int(rate * BLOCK_SECONDS)
-                ):
+            windows = layout.windows([file_encoder.write], [part_encoder.write])
+            for blocks in (iter([zeros(layout.pre)]), speech, iter([zeros(layout.post)]), None):
+                fed = mastered.feed(blocks) if blocks is not None else mastered.finish()
+                for block in _rebatched(fed, size=int(self.rate * BLOCK_SECONDS)):
                     windows.send(block)
             file_encoder.close()
             part_encoder.close()
-        writer.close()
-        frames.close()
+        self.writer.close()
+        self.frames.close()
+        self.true_peak_db = mastered.chain.true_peak_db
 
-        storage, result = ctx.render.storage, {}
-        key = keys.book_chapter_audio(prefix, plan.book_id, chapter_index, fmt)
-        storage.put_file(bucket, key, str(path), content_type=codec.CONTENT_TYPES[fmt])
-        if sample is not None:
-            sample.close()
+    def upload(self, *, ctx: BookContext, layout: _Layout) -> dict:
+        """The chapter file, the sample, then the book part (its record last: the book reads parts by it)."""
+        plan, storage = self.plan, ctx.render.storage
+        fmt, bucket, prefix = plan.output.format, plan.output.bucket, plan.output.prefix
+        key = keys.book_chapter_audio(prefix, plan.book_id, self.chapter_index, fmt)
+        storage.put_file(bucket, key, str(self.path), content_type=codec.CONTENT_TYPES[fmt])
+        fields = {"title": plan.chapters[self.chapter_index].title, "output_url": keys.s3_url(bucket, key)}
+        if self.sample is not None:
+            self.sample.close()
             sample_key = keys.book_retail_sample(prefix, plan.book_id, fmt)
             storage.put_file(
-                bucket, sample_key, str(Path(folder) / f"sample.{fmt}"), content_type=codec.CONTENT_TYPES[fmt]
+                bucket, sample_key, str(self.folder / f"sample.{fmt}"), content_type=codec.CONTENT_TYPES[fmt]
             )
-            result = {
+            fields |= {
                 "sample_url": keys.s3_url(bucket, sample_key),
-                "sample_seconds": round(sample.seconds, 3),
-                "sample_loudness": json.dumps(sample.report()),
+                "sample_seconds": round(self.sample.seconds, 3),
+                "sample_loudness": json.dumps(self.sample.report()),
             }
         part = BookPart(
-            chapter=chapter_index,
-            rate=rate,
-            config=frames.config,
-            sizes=frames.sizes.copy(),
-            lead_in=lead_in,
-            speech=speech,
-            true_peak_db=mastered.chain.true_peak_db,
-            cues=cues,
-            meter=part_meter.state(),
+            chapter=self.chapter_index,
+            rate=self.rate,
+            config=self.frames.config,
+            sizes=self.frames.sizes.copy(),
+            lead_in=layout.lead_in,
+            speech=layout.speech,
+            true_peak_db=self.true_peak_db,
+            cues=self.cues,
+            meter=self.part_meter.state(),
         )
-        part.save(storage, bucket=bucket, prefix=prefix, book_id=plan.book_id, frames=Path(folder) / "part.aac")
-    return {
-        "title": chapter.title,
-        "gain_db": round(gain_db, 3),
-        "duration_seconds": round((head + speech + tail) / rate, 3),
-        "output_url": keys.s3_url(bucket, key),
-        "loudness": json.dumps(
-            {
-                "measured": acx_report(measured),
-                "normalized": acx_report(file_meter.result(), true_peak_db=mastered.chain.true_peak_db),
-            }
-        ),
-        **result,
-    }
+        part.save(storage, bucket=bucket, prefix=prefix, book_id=plan.book_id, frames=self.folder / "part.aac")
+        return fields
 
 
 def _decode_and_measure(
@@ -216,7 +265,7 @@ def _rebatched(blocks: Iterator[np.ndarray], *, size: int) -> Iterator[np.ndarra
 class _Windows:
     """Hands each mastered block's overlap with each window, [start, end) in samples, to that window's sinks."""
 
-    def __init__(self, windows: list[tuple[int, int, list[Callable[[np.ndarray], None]]]]) -> None:
+    def __init__(self, windows: list[tuple[int, int, list[_Sink]]]) -> None:
         self._windows = windows
         self._position = 0
 
