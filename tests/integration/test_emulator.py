@@ -58,6 +58,8 @@ DEFAULT_CONTROLS: dict[str, Any] = {
     "stall_seconds": 0,
     "empty_audio_for": "",
     "seed": None,
+    **{"fault_drop": 0.0, "fault_repeat": 0.0, "fault_garble": 0.0, "fault_cut": 0.0, "asr_noise": 0.0},
+    "asr_latency_factor": 0.2,
 }
 
 

@@ -1,18 +1,20 @@
 """The emulator's HTTP app: the Fish REST routes the SDK uses, plus /_emulator/ controls.
 
 Errors use the real API's shape, `{"status": <int>, "message": "<text>"}`. The TTS route's work is in
-producer.dev.emulator.tts, the wallet's in producer.dev.emulator.wallet.
+producer.dev.emulator.tts, the ASR route's in producer.dev.emulator.asr, the wallet's in producer.dev.emulator.wallet.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from producer.dev.emulator import asr as asr_route
 from producer.dev.emulator import tts as tts_route
 from producer.dev.emulator import wallet
 from producer.dev.emulator.models import InvalidInput
@@ -96,7 +98,7 @@ def create_app(config: EmulatorConfig) -> Flask:
     emu = Emulator(config)
     app.extensions["fish_emulator"] = emu
     _count_and_answer_errors(app, emu)
-    _add_tts_route(app, emu)
+    _add_tts_and_asr_routes(app, emu)
     app.register_blueprint(wallet.blueprint)
     _add_model_routes(app, emu)
     _add_emulator_routes(app, emu)
@@ -130,15 +132,15 @@ def _count_and_answer_errors(app: Flask, emu: Emulator) -> None:
         return _error(exc)
 
 
-def _add_tts_route(app: Flask, emu: Emulator) -> None:
-    @app.post("/v1/tts")
-    def tts() -> Response:
-        emu.stats.add(tts_requests=1)
+def _add_tts_and_asr_routes(app: Flask, emu: Emulator) -> None:
+    """POST /v1/tts and POST /v1/asr: each request counted, answered and logged with its status."""
+
+    def logged(handle: Callable[[RequestLogEntry], Response]) -> Response:
         entry = RequestLogEntry(time=time.time())
         response: Response | None = None
         try:
             try:
-                response = tts_route.tts(emu, entry)
+                response = handle(entry)
             except (FishError, InvalidInput) as exc:
                 response = _error(exc)
             return response
@@ -146,6 +148,16 @@ def _add_tts_route(app: Flask, emu: Emulator) -> None:
             # Unexpected exceptions still get logged, as the 500 Flask will answer.
             entry.status = response.status_code if response is not None else 500
             emu.stats.log(entry)
+
+    @app.post("/v1/tts")
+    def tts() -> Response:
+        emu.stats.add(tts_requests=1)
+        return logged(lambda entry: tts_route.tts(emu, entry))
+
+    @app.post("/v1/asr")
+    def asr() -> Response:
+        emu.stats.add(asr_requests=1)
+        return logged(lambda entry: asr_route.asr(emu, entry, request.headers.get("Authorization", "")))
 
 
 def _add_model_routes(app: Flask, emu: Emulator) -> None:

@@ -30,9 +30,32 @@ _PITCH = (30, 70)
 _RANGE = (30, 70)
 _DEFAULT = (175, 50, 50)
 
-_CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_EVENT_LIST_END = 0
+_EVENT_WORD = 1
+
+
+class _Event(ctypes.Structure):
+    """espeak_EVENT: what the callback is told besides the samples (we read word starts)."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),  # 1-based, in characters
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # ms
+        ("sample", ctypes.c_int),  # the sample the word starts at, counted from the utterance's start
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_void_p),  # a union of int, char* and char[8]
+    ]
+
+
+_CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 _LOCK = threading.Lock()
+
+
+# (character offset in the text, sample) of each word espeak-ng spoke, in order
+WordStarts = tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -47,7 +70,7 @@ class VoiceParams:
 # PCM makes identical requests answer identical bytes; the bound keeps
 # memory flat under long runs.
 _CACHE_MAX_BYTES = 64 * 1024 * 1024
-_cache: OrderedDict[tuple[str, VoiceParams], bytes] = OrderedDict()
+_cache: OrderedDict[tuple[str, VoiceParams], tuple[bytes, WordStarts]] = OrderedDict()
 _cache_bytes = 0
 
 
@@ -76,19 +99,25 @@ class _Engine:
         self.lib = lib
         self.sample_rate = int(rate)
         self._chunks: list[bytes] = []
+        self._words: list[tuple[int, int]] = []
         # The library only holds a raw pointer: keep the callback object alive.
         self._callback = _CALLBACK_TYPE(self._on_audio)
         lib.espeak_SetSynthCallback(self._callback)
         if lib.espeak_SetVoiceByName(b"en") != 0:
             raise RuntimeError("espeak-ng has no 'en' voice")
 
-    def _on_audio(self, wav: ctypes.Array[ctypes.c_short], count: int, _events: int) -> int:
+    def _on_audio(self, wav: ctypes.Array[ctypes.c_short], count: int, events: ctypes.Array[_Event]) -> int:
         if count > 0 and wav:
             self._chunks.append(ctypes.string_at(wav, count * 2))
+        index = 0
+        while events and events[index].type != _EVENT_LIST_END:
+            if events[index].type == _EVENT_WORD:
+                self._words.append((events[index].text_position - 1, events[index].sample))
+            index += 1
         return 0  # 0 = keep synthesising
 
-    def speak(self, text: str, params: VoiceParams) -> bytes:
-        self._chunks = []
+    def speak(self, text: str, params: VoiceParams) -> tuple[bytes, WordStarts]:
+        self._chunks, self._words = [], []
         # Parameters are global: set all of them on every call.
         self.lib.espeak_SetParameter(_PARAM_RATE, params.rate_wpm, 0)
         self.lib.espeak_SetParameter(_PARAM_PITCH, params.pitch, 0)
@@ -98,9 +127,9 @@ class _Engine:
         if status != 0:
             raise RuntimeError(f"espeak-ng could not synthesise (code {status})")
         self.lib.espeak_Synchronize()
-        pcm = b"".join(self._chunks)
-        self._chunks = []
-        return pcm
+        pcm, words = b"".join(self._chunks), tuple(self._words)
+        self._chunks, self._words = [], []
+        return pcm, words
 
 
 _engine: _Engine | None = None
@@ -133,25 +162,33 @@ def _pick(raw: bytes, bounds: tuple[int, int]) -> int:
 
 def synthesize(text: str, *, voice_seed: bytes | None = None, speed: float = 1.0) -> tuple[bytes, int]:
     """Speak `text`; return (mono s16le PCM, sample rate)."""
+    pcm, rate, _ = synthesize_timed(text, voice_seed=voice_seed, speed=speed)
+    return pcm, rate
+
+
+def synthesize_timed(
+    text: str, *, voice_seed: bytes | None = None, speed: float = 1.0
+) -> tuple[bytes, int, WordStarts]:
+    """Speak `text`; return (mono s16le PCM, sample rate, where each word starts)."""
     global _cache_bytes
     params = voice_params(voice_seed, speed=speed)
     key = (text, params)
     with _LOCK:
         engine = _get_engine()
         rate = engine.sample_rate
-        pcm = _cache.get(key)
-        if pcm is not None:
+        cached = _cache.get(key)
+        if cached is not None:
             _cache.move_to_end(key)
         else:
-            pcm = engine.speak(text, params)
-            _cache[key] = pcm
-            _cache_bytes += len(pcm)
+            cached = _cache[key] = engine.speak(text, params)
+            _cache_bytes += len(cached[0])
             while _cache_bytes > _CACHE_MAX_BYTES and len(_cache) > 1:
-                _cache_bytes -= len(_cache.popitem(last=False)[1])
+                _cache_bytes -= len(_cache.popitem(last=False)[1][0])
+    pcm, words = cached
     if not pcm:
         # Text made only of punctuation speaks nothing; encoders need some samples.
         pcm = bytes(2 * (rate // 10))
-    return pcm, rate
+    return pcm, rate, words
 
 
 def make_reference_clip(text: str) -> bytes:

@@ -7,18 +7,20 @@ chosen error statuses. The random ones come from one generator a seed can fix.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
 
+from producer.dev.emulator.faults import dice
 from producer.dev.emulator.models import InvalidInput, ModelStore
 from producer.dev.emulator.stats import Stats
 
@@ -29,6 +31,21 @@ _MESSAGES = {
 }
 # What the real API says when the account's API credit runs out (distinct from the fail_status 402).
 NO_CREDIT_MESSAGE = "Insufficient API credit. API credit is managed independently from platform credit."
+# Controls that are probabilities, besides the *_rate ones
+PROBABILITIES = ("fault_drop", "fault_repeat", "fault_garble", "fault_cut", "asr_noise")
+
+
+@dataclass
+class TakeSettings:
+    """The take and hearing controls, set at start (EmulatorConfig.takes) and at run time (Controls)."""
+
+    # Faulted takes (faults.py): the fraction of TTS renders that drop, repeat, garble or cut
+    fault_drop: float = 0.0
+    fault_repeat: float = 0.0
+    fault_garble: float = 0.0
+    fault_cut: float = 0.0
+    asr_noise: float = 0.0  # the fraction of heard words misheard (hearing.py)
+    asr_latency_factor: float = 0.2  # an ASR request sleeps this times `latency`
 
 
 @dataclass
@@ -50,11 +67,12 @@ class EmulatorConfig:
     # TTS of a text containing this answers 200 with no audio, billed: a text Fish can never render ("": none)
     empty_audio_for: str = ""
     seed: int | None = None  # None seeds the fault generator from the OS
+    takes: TakeSettings = field(default_factory=TakeSettings)
 
 
 @dataclass
-class Controls:
-    """Knobs a test may change at run time through POST /_emulator/control."""
+class Controls(TakeSettings):
+    """Knobs a test may change at run time through POST /_emulator/control (the take settings among them)."""
 
     latency: float = 0.0
     concurrency: int = 0
@@ -116,7 +134,7 @@ def _check_control(name: str, value: object, kind: type) -> None:
         return
     if (kind is bool) != isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{name} must be a {kind.__name__}")
-    too_high = (name.endswith("_rate") and value > 1) or (
+    too_high = ((name.endswith("_rate") or name in PROBABILITIES) and value > 1) or (
         name == "fail_status" and value != 0 and not 400 <= value <= 599
     )
     not_finite = isinstance(value, float) and not math.isfinite(value)  # JSON lets NaN, Infinity in
@@ -142,6 +160,7 @@ class Emulator:
             stall_rate=config.stall_rate,
             stall_seconds=config.stall_seconds,
             seed=config.seed,
+            **asdict(config.takes),
         )
         # The wallet's timestamps: created with the emulator, updated whenever credit is set.
         self.created_at = self.credit_updated_at = time.time()
@@ -149,6 +168,19 @@ class Emulator:
         self.models = ModelStore()
         self._lock = threading.Lock()
         self._random = random.Random(config.seed)
+        self._renders: dict[bytes, int] = {}  # how many times each text (by digest) was rendered
+
+    def take_dice(self, text: str) -> random.Random:
+        """The dice for this render of `text`: seeded by the text and how many times it was rendered before."""
+        key = hashlib.sha256(text.encode("utf-8")).digest()
+        with self._lock:
+            before = self._renders.get(key, 0)
+            self._renders[key] = before + 1
+        return dice(text, before)
+
+    def fault_rates(self) -> dict[str, float]:
+        c = self.controls
+        return {"drop": c.fault_drop, "repeat": c.fault_repeat, "garble": c.fault_garble, "cut": c.fault_cut}
 
     def authorize(self, header: str) -> None:
         """Check an Authorization header value against the configured key."""
@@ -158,9 +190,9 @@ class Emulator:
         if scheme.lower() != "bearer" or not key or (expected and key != expected):
             raise FishError(401, "Invalid Token")
 
-    def delay(self) -> None:
-        if self.controls.latency > 0:
-            time.sleep(self.controls.latency)
+    def delay(self, factor: float = 1.0) -> None:
+        if self.controls.latency * factor > 0:
+            time.sleep(self.controls.latency * factor)
 
     def draw_faults(self) -> FaultDraw:
         """This TTS request's random faults: one independent draw per fault, always all three."""
@@ -172,17 +204,17 @@ class Emulator:
             return FaultDraw(rate_limited=limited, stall_seconds=c.stall_seconds if stalled else 0.0, failed=failed)
 
     @contextmanager
-    def generation_slot(self) -> Iterator[FaultDraw]:
-        """Hold one TTS slot under the concurrency limit, or raise 429 if none is free.
+    def generation_slot(self, *, latency_factor: float = 1.0) -> Iterator[FaultDraw]:
+        """Hold one TTS (or ASR) slot under the concurrency limit, or raise 429 if none is free.
 
         A drawn rate limit answers the same 429 without taking a slot; a drawn stall sleeps
-        while holding it. Yields the draw, for take_fault.
+        while holding it. The slot is held for `latency` times `latency_factor`. Yields the draw, for take_fault.
         """
         faults = self.draw_faults()
         if faults.rate_limited or not self.stats.try_enter(limit=self.controls.concurrency):
             raise FishError(429, _MESSAGES[429])
         try:
-            self.delay()  # holds the concurrency slot, like real generation
+            self.delay(latency_factor)  # holds the concurrency slot, like real generation
             if faults.stall_seconds > 0:
                 self.stats.add(stalled=1)  # counted as it starts, so a client that gave up sees it
                 time.sleep(faults.stall_seconds)

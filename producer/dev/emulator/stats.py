@@ -1,4 +1,4 @@
-"""Thread-safe counters, the in-flight gauge and a bounded log of TTS requests."""
+"""Thread-safe counters, the in-flight gauge and a bounded log of TTS and ASR requests."""
 
 from __future__ import annotations
 
@@ -22,15 +22,20 @@ COUNTERS: tuple[str, ...] = (
     "audio_bytes_sent",
     "models_created",
     "models_deleted",
+    "takes_faulted",
+    "asr_requests",
+    "asr_ok",
+    "asr_seconds_billed",
 )
 LOG_SIZE = 10_000
 
 
 @dataclass
 class RequestLogEntry:
-    """One TTS request as the emulator saw it; filled in while it is handled."""
+    """One TTS (or ASR) request as the emulator saw it; filled in while it is handled."""
 
     time: float
+    kind: Literal["tts", "asr"] = "tts"
     model_header: str | None = None
     text: str = ""
     format: str | None = None
@@ -41,6 +46,11 @@ class RequestLogEntry:
     status: int = 0
     settings: dict[str, Any] = field(default_factory=dict)  # latency, speed, sample_rate, temperature, top_p, normalize
     tone_hz: float | None = None  # the tone answered in tone mode; None otherwise
+    fault: str | None = None  # the take's fault (drop, repeat, garble, cut: faults.py); None for a clean take
+    fault_detail: str = ""  # the words it concerns: dropped, repeated, garbled (as said) or cut off
+    heard: str = ""  # ASR: the transcript answered (`text` stays "" so TTS counts by text are unchanged)
+    audio_seconds: float | None = None  # ASR: the audio's length
+    seconds_billed: int = 0  # ASR: whole seconds, rounded up
 
 
 class Stats:

@@ -1,7 +1,8 @@
 """The emulator's POST /v1/tts: checks what the SDK sends as the real API does, then answers with audio.
 
 The audio is espeak-ng speech in the voice the references (or a trained model) seed, a tone naming the text
-(tone mode), or canned audio; every request is logged with what it sent.
+(tone mode), or canned audio; it says the take of the text (faults.py: perhaps faulted) and carries its words
+(takes.py). Every request is logged with what it sent and the take's fault.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from typing import Any
 import ormsgpack
 from flask import Response, request
 
-from producer.dev.emulator import canned, speech, tones
+from producer.dev.emulator import canned, takes, tones
+from producer.dev.emulator.faults import Take, plan_take
 from producer.dev.emulator.models import InvalidInput, ensure_decodable
 from producer.dev.emulator.state import Emulator, FaultDraw
 from producer.dev.emulator.stats import RequestLogEntry
-from worker.audio.codec import CONTENT_TYPES, encode_pcm16, resample_pcm16
+from worker.audio.codec import CONTENT_TYPES, encode_pcm16
 
 KNOWN_MODELS = ("speech-1.5", "speech-1.6", "s1", "s2", "s2-pro", "s2.1-pro", "s2.1-pro-free")
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+LOSSLESS = ("wav", "pcm")  # the formats whose samples keep the words written into them
 
 
 def tts(emu: Emulator, entry: RequestLogEntry) -> Response:
@@ -37,7 +40,7 @@ def tts(emu: Emulator, entry: RequestLogEntry) -> Response:
         return _render(emu, entry, faults)
 
 
-def _tts_body() -> dict[str, Any]:
+def request_body() -> dict[str, Any]:
     is_json = request.mimetype == "application/json"
     try:
         body = json.loads(request.get_data()) if is_json else ormsgpack.unpackb(request.get_data())
@@ -66,7 +69,7 @@ def _references(body: dict[str, Any]) -> list[tuple[bytes, str]]:
 
 def _render(emu: Emulator, entry: RequestLogEntry, faults: FaultDraw) -> Response:
     tone_mode, canned_mode = emu.controls.tone_mode, emu.controls.canned_audio  # read once per request
-    body = _tts_body()
+    body = request_body()
     text, fmt = body.get("text"), body.get("format") or "mp3"
     references = _references(body)
     reference_id = body.get("reference_id") or None
@@ -101,13 +104,15 @@ def _render(emu: Emulator, entry: RequestLogEntry, faults: FaultDraw) -> Respons
     seed = _voice_seed(emu, reference_id, references)
     speed = prosody_sent.get("speed")
     speed = float(speed) if isinstance(speed, (int, float)) and speed > 0 else 1.0
-    if canned_mode:
-        audio = canned.canned_audio(fmt, sample_rate)
-    else:
-        audio = _audio(text, fmt=fmt, sample_rate=sample_rate, seed=seed, speed=speed, tone_mode=tone_mode)
+    take = plan_take(text, emu.fault_rates(), emu.take_dice(text))
+    entry.fault, entry.fault_detail = take.fault, take.detail
+    mode = "canned" if canned_mode else ("tone" if tone_mode else "speech")
+    audio = _audio(take, text=text, fmt=fmt, sample_rate=sample_rate, seed=seed, speed=speed, mode=mode)
     if reference_id:
         emu.models.count_use(reference_id)
-    emu.stats.add(tts_ok=1, text_bytes=len(text.encode("utf-8")), audio_bytes_sent=len(audio))
+    emu.stats.add(
+        tts_ok=1, text_bytes=len(text.encode("utf-8")), audio_bytes_sent=len(audio), takes_faulted=int(bool(take.fault))
+    )
     return Response(audio, status=200, content_type=CONTENT_TYPES[fmt])
 
 
@@ -125,13 +130,19 @@ def _voice_seed(emu: Emulator, reference_id: str | None, references: list[tuple[
     return b"".join(audio for audio, _ in references) if references else None
 
 
-def _audio(text: str, *, fmt: str, sample_rate: int | None, seed: bytes | None, speed: float, tone_mode: bool) -> bytes:
-    resample = sample_rate is not None and fmt != "opus"  # opus is always encoded at 48 kHz
-    if tone_mode:  # the voice and speed were checked above but do not shape a tone
-        rate = sample_rate if resample else tones.SAMPLE_RATE
-        pcm = tones.tone_pcm(text, sample_rate=rate)
-        return encode_pcm16(pcm, sample_rate=rate, fmt=fmt)
-    pcm, rate = speech.synthesize(text, voice_seed=seed, speed=speed)
-    if resample:
-        pcm, rate = resample_pcm16(pcm, from_rate=rate, to_rate=sample_rate), sample_rate
+def _audio(
+    take: Take, *, text: str, fmt: str, sample_rate: int | None, seed: bytes | None, speed: float, mode: str
+) -> bytes:
+    """The take encoded as `fmt`: canned, a tone for `text` (voice and speed, checked, do not shape it) or speech."""
+    target = sample_rate if sample_rate is not None and fmt != "opus" else None  # opus is always encoded at 48 kHz
+    if mode == "canned" and take.fault is None and fmt not in LOSSLESS:
+        return canned.canned_audio(fmt, sample_rate)
+    if mode == "canned":
+        pcm, rate = canned.canned_pcm(target)
+        pcm = takes.steady_take(take, pcm)
+    elif mode == "tone":
+        rate = target or tones.SAMPLE_RATE
+        pcm = takes.steady_take(take, tones.tone_pcm(text, sample_rate=rate))
+    else:
+        pcm, rate = takes.speech_take(take, voice_seed=seed, speed=speed, sample_rate=target)
     return encode_pcm16(pcm, sample_rate=rate, fmt=fmt)
