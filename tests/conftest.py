@@ -86,6 +86,12 @@ class EmulatorControl:
             stall_rate=0,
             stall_seconds=0,
             empty_audio_for="",
+            fault_drop=0,
+            fault_repeat=0,
+            fault_garble=0,
+            fault_cut=0,
+            asr_noise=0,
+            asr_latency_factor=0.2,
         )
 
     def control(self, **settings: object) -> None:
