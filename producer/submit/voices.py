@@ -16,7 +16,8 @@ from worker import keys
 from worker.app import make_app
 from worker.contract import PROMOTE_TASK, VOICES_QUEUE, LexiconRef
 from worker.errors import BadInput
-from worker.fish.client import FishClient, FishVoices
+from worker.fish.client import FishClient
+from worker.fish.voices import FishVoices
 from worker.infra.redisconn import connect_with
 from worker.settings import Settings
 from worker.storage import Storage

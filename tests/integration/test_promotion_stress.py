@@ -16,7 +16,8 @@ import redis
 from worker import keys
 from worker.errors import FishRejected
 from worker.fish.breaker import CreditBreaker
-from worker.fish.client import FishClient, FishVoices, VoiceInfo
+from worker.fish.client import FishClient
+from worker.fish.voices import FishVoices, VoiceInfo
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.voices.promotion import PromotionContext, advance

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from worker import keys
 from worker.errors import FishRejected, PermanentError, TransientError
 from worker.fish.breaker import BreakerOpen, CreditBreaker
-from worker.fish.client import FishVoices, VoiceInfo
+from worker.fish.voices import FishVoices, VoiceInfo
 from worker.observability import metrics
 from worker.observability.events import event
 from worker.settings import Settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 from worker.app import app
 from worker.contract import PROMOTE_TASK, VOICES_QUEUE
 from worker.fish.breaker import CreditBreaker
-from worker.fish.client import FishVoices
+from worker.fish.voices import FishVoices
 from worker.runtime import fish_client, held_renders, per_process, redis_client, render_leases, storage
 from worker.settings import get_settings
 from worker.voices.promotion import PromotionContext
