@@ -15,6 +15,7 @@
           ├── BadInput ── AudioError
           ├── InvalidJob
           ├── FishRejected ── VoiceNotFound
+          ├── CannotHear     (worker.fish.heard) audio speech-to-text does not take: under 1 s, over 60 min or 20 MB
           └── StorageRejected
 
 Foreign errors are sorted by `worker.policy.failures.classify`: Celery's soft time
@@ -77,6 +78,13 @@ class FishRejected(PermanentError):
 
 class VoiceNotFound(FishRejected):
     """The Fish API does not know the `reference_id` (404, or 400 naming it)."""
+
+
+class CannotHear(PermanentError):
+    """Audio Fish's speech-to-text does not take (under 1 s, over 60 min, over 20 MB), refused before any request.
+
+    A caller may skip hearing such a take on purpose; the message says what and why.
+    """
 
 
 class FishUnavailable(TransientError):

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     price_per_million_bytes: float = Field(
         15.0, ge=0, description="USD per million UTF-8 bytes of text, for estimates (Fish list price)."
     )
+    asr_price_per_hour: float = Field(
+        0.36,
+        ge=0,
+        description="USD per hour of audio Fish's speech-to-text hears, billed per second (Fish list price).",
+    )
     target_rms_db: float = Field(
         -20.0, ge=-40, le=-6, description="Loudness target of audiobook chapters, RMS dBFS (ACX: -23 to -18)."
     )

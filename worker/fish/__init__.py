@@ -1,1 +1,2 @@
-"""The only package that imports the `fishaudio` SDK: the client, the cluster-wide slot cap, the credit breaker."""
+"""The only package that imports the `fishaudio` SDK: the TTS and speech-to-text client, voice models, the
+cluster-wide slot cap, the credit breaker."""

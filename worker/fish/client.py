@@ -1,4 +1,4 @@
-"""The Fish Audio API through the official SDK: TTS and credit (voice models: worker.fish.voices).
+"""The Fish Audio API through the official SDK: TTS, speech to text, credit (voice models: worker.fish.voices).
 
 The SDK never retries and hides response headers; this module only maps its
 errors onto ours (Transient vs Permanent) and times each request. Retrying is
@@ -21,6 +21,7 @@ from fishaudio.types import ReferenceAudio, TTSConfig
 from worker.contract import Synthesis
 from worker.errors import FishRejected, FishUnavailable, PermanentError, VoiceNotFound
 from worker.fish.breaker import BreakerOpen, CreditBreaker
+from worker.fish.heard import Heard, check_hearable, in_seconds, seconds_billed
 from worker.fish.limiter import FishLimiter
 from worker.observability import metrics
 from worker.settings import Settings
@@ -56,6 +57,7 @@ class FishClient:
         self._key = settings.fish_key()
         self._model = settings.fish_model
         self._price = settings.price_per_million_bytes
+        self._asr_price = settings.asr_price_per_hour
         self._limiter = limiter
         self._breaker = breaker
         # Per thread: a slot one thread holds must not let another thread's request in with it.
@@ -98,10 +100,7 @@ class FishClient:
             except (APIError, FishAudioError, httpx.HTTPError) as exc:
                 mapped = self._mapped(exc, reference_id=reference_id)
                 metrics.request_outcome(voice_mode=mode, outcome=_outcome(mapped))
-                if isinstance(mapped, FishRejected) and mapped.status == 402 and self._breaker is not None:
-                    self._breaker.open(reason=str(mapped))
-                    raise BreakerOpen(f"waiting: {mapped}; Fish calls are paused until `narrate resume`") from None
-                raise mapped from None
+                raise self._paused_on_402(mapped) from None
         if not audio:
             metrics.request_outcome(voice_mode=mode, outcome="server_error")
             raise FishUnavailable("the Fish API answered 200 with no audio; will retry")
@@ -120,6 +119,39 @@ class FishClient:
             price_per_million=self._price,
         )
         return speech
+
+    def transcribe(self, audio: bytes, *, language: str | None, audio_seconds: float) -> Heard:
+        """Fish's speech-to-text of one take: its words in order, with times in seconds inside the audio.
+
+        `audio_seconds` is the take's length as the caller measured it: Fish bills it per second, and the answer's
+        times are read against it. `language` None lets Fish detect it. Audio Fish does not take (under 1 s, over
+        60 min or 20 MB) raises CannotHear before any request.
+        """
+        check_hearable(audio, audio_seconds=audio_seconds)
+        chosen = {"language": language} if language else {}
+        with self.slot():
+            started = time.perf_counter()
+            try:
+                answer = self._sdk.asr.transcribe(audio=audio, include_timestamps=True, **chosen)
+            except (APIError, FishAudioError, httpx.HTTPError) as exc:
+                mapped = self._mapped(exc, reference_id=None)
+                metrics.asr_outcome(outcome=_outcome(mapped))
+                raise self._paused_on_402(mapped) from None
+            except ValueError:  # a 200 whose body is not Fish's answer (pydantic's and json's errors are ValueErrors)
+                metrics.asr_outcome(outcome="server_error")
+                raise FishUnavailable(
+                    "the Fish API answered speech-to-text with a body it cannot read; will retry"
+                ) from None
+            latency = time.perf_counter() - started
+        heard = Heard(
+            text=answer.text.strip(),
+            words=in_seconds(((s.text, s.start, s.end) for s in answer.segments), audio_seconds=audio_seconds),
+            audio_seconds=audio_seconds,
+            seconds_billed=seconds_billed(audio_seconds),
+            latency_seconds=latency,
+        )
+        metrics.asr_outcome(outcome="ok", seconds_billed=heard.seconds_billed, price_per_hour=self._asr_price)
+        return heard
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
@@ -148,6 +180,13 @@ class FishClient:
 
     def close(self) -> None:
         self._sdk.close()
+
+    def _paused_on_402(self, mapped: Exception) -> Exception:
+        """What to raise for a mapped error: a 402 opens the breaker, and the work waits for credit instead."""
+        if isinstance(mapped, FishRejected) and mapped.status == 402 and self._breaker is not None:
+            self._breaker.open(reason=str(mapped))
+            return BreakerOpen(f"waiting: {mapped}; Fish calls are paused until `narrate resume`")
+        return mapped
 
     def _mapped(self, exc: Exception, *, reference_id: str | None) -> Exception:
         if isinstance(exc, httpx.TimeoutException):

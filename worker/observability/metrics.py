@@ -66,6 +66,14 @@ FISH_TEXT_BYTES = Counter(
     ["voice_mode"],
 )
 FISH_SPEND = Counter("narrate_fish_spend_usd", "Estimated spend at NARRATE_PRICE_PER_MILLION_BYTES.")
+ASR_REQUESTS = Counter(
+    "narrate_fish_asr_requests", "Fish speech-to-text requests by outcome (ok, or the error class).", ["outcome"]
+)
+ASR_AUDIO_SECONDS = Counter(
+    "narrate_fish_asr_audio_seconds",
+    "Seconds of audio Fish speech-to-text billed (the billed unit: whole seconds a request, rounded up).",
+)
+ASR_SPEND = Counter("narrate_fish_asr_spend_usd", "Estimated speech-to-text spend at NARRATE_ASR_PRICE_PER_HOUR.")
 REFERENCE_BYTES = Counter("narrate_reference_bytes_sent", "Bytes of reference audio sent with one-shot requests.")
 PROMOTIONS = Counter("narrate_promotions", "Promotions by outcome: trained, relinked, failed.", ["outcome"])
 ASSEMBLY_SECONDS = Histogram(
@@ -117,6 +125,14 @@ def request_outcome(
         FISH_TEXT_BYTES.labels(voice_mode=voice_mode).inc(text_bytes)
         FISH_SPEND.inc(text_bytes / 1e6 * price_per_million)
         REFERENCE_BYTES.inc(reference_bytes)
+
+
+def asr_outcome(*, outcome: str, seconds_billed: int = 0, price_per_hour: float = 0.0) -> None:
+    """One Fish speech-to-text request: `outcome` is "ok" (heard, billed) or the error's class."""
+    ASR_REQUESTS.labels(outcome=outcome).inc()
+    if outcome == "ok":
+        ASR_AUDIO_SECONDS.inc(seconds_billed)
+        ASR_SPEND.inc(seconds_billed / 3600 * price_per_hour)
 
 
 def serve(port: int, *, host: str = "127.0.0.1") -> ThreadingWSGIServer:
