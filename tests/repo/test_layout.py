@@ -28,7 +28,7 @@ RUNTIME = "worker.runtime"  # the clients a worker process shares, made after th
 # those before it. renders/ holds what every render shares; policy/ the failure policy every task runs under.
 LAYERS = ("worker.renders", "worker.policy", "worker.voices", "worker.jobs", "worker.webhooks", "worker.books")
 ADAPTERS = ("worker.fish", "worker.storage", "worker.audio", "worker.infra")  # Fish, S3, codecs, Redis
-HELPERS = ("worker.text", "worker.observability", "worker.support")
+HELPERS = ("worker.text", "worker.hearing", "worker.observability", "worker.support")
 
 
 @cache

@@ -1,0 +1,50 @@
+"""Where recognition noise ends and a fault begins: every limit the verdict applies, with its default and why.
+
+The defaults let ordinary noise pass (a word misheard or dropped here and there: a recognizer misses 2-5 % of
+the words of clean speech) and fail a dropped sentence, a phrase said twice, a garbled name, a cut ending and
+a take whose length does not fit its text. Counts are of compared tokens: "1984" is three, "don't" two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # A heard word this similar to the text's (rapidfuzz Indel, 0-1) is the word: "colour"/"color" 0.91,
+    # "there"/"their" 0.80, "cat"/"cats" 0.86, but "cat"/"hat" 0.67 is a different word.
+    near: float = 0.8
+    # Overall: missing, substituted and inserted tokens over the text's, beyond a few in any chunk (a short
+    # chunk of 5 words is not failed for one misheard word). Noise stays near 0.05; a garbled take is above 0.3.
+    max_error_rate: float = 0.2
+    min_errors: int = 3
+    # Scattered missing or inserted tokens: a recognizer drops a short word now and then; a voice that skips
+    # or adds words throughout a chunk does more than this.
+    max_missing_share: float = 0.1
+    max_inserted_share: float = 0.05
+    # The longest stretch of divergent tokens (one correct word inside it does not end it). Three or four
+    # misheard in a row happen with a foreign phrase; five or more is a dropped or garbled passage.
+    max_divergent_run: int = 4
+    # Tokens heard in a row that the text does not have: a recognizer adds one, sometimes two; three is a
+    # hallucination ("thank you for watching").
+    max_inserted_run: int = 2
+    # A phrase of this many tokens heard twice where the text has it once is a repeat, however short the rest;
+    # so is a single word this long (a stutter on "helpeth"; a recognizer adds "the" or "a", not such words).
+    min_repeat_words: int = 2
+    min_repeat_letters: int = 5
+    # A sentence (of two tokens or more) with less than this share of its tokens heard was not said.
+    min_sentence_coverage: float = 0.5
+    # The text's last words not heard, this many of them or more: a cut take. One is a recognizer missing the
+    # last word as often as a voice losing it.
+    cut_words: int = 2
+    # A name (capitalized inside a sentence) heard as something less similar than this is garbled. Low on
+    # purpose: recognizers spell unusual names freely ("Siobhan"/"Shivaun" 0.57), a mumble is far below.
+    name_similarity: float = 0.5
+    # Seconds per letter of the spoken text (numbers spelled out; a Chinese or Japanese character counts three).
+    # Narration runs near 0.07; Fish's speed range 0.5-2 spans about 0.035-0.14. Far outside: a take padded with
+    # unheard noise or silence, or one that skipped what the recognizer also missed. Judged from this many letters.
+    seconds_per_letter: tuple[float, float] = (0.03, 0.2)
+    pace_min_letters: int = 40
+    # A silence inside the take, or before its first word or after its last, longer than this (seconds).
+    max_silence: float = 3.0
