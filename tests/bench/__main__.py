@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.bench.harness import Figure, log, report
 
-BENCHMARKS = ("throughput", "bytes_to_fish", "enqueue", "assembly", "overhead")
+BENCHMARKS = ("throughput", "bytes_to_fish", "enqueue", "assembly", "overhead", "hearing")
 RESULTS = Path("bench-results.json")
 
 
