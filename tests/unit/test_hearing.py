@@ -188,6 +188,22 @@ def test_garbage_inside_a_long_chunk_fails_though_one_overall_ratio_stays_high()
     assert verdict.measures.longest_run >= 14
 
 
+def test_a_passage_said_twice_is_a_repeat_and_a_babble_is_inserted_words() -> None:
+    words = plain(TRAIN)
+    repeated = judge(TRAIN, timed(words[:50] + words[30:50] + words[50:]))
+    assert [f.kind for f in repeated.findings] == ["repeated"]
+    assert repeated.findings[0].heard == " ".join(words[30:50] * 2)
+    babble = "river stone garden morning silver window brother quickly under always between river".split()
+    inserted = judge(TRAIN, timed(words[:50] + babble + words[50:]))
+    assert [(f.kind, f.heard) for f in inserted.findings] == [("inserted", " ".join(babble))]
+
+
+def test_sentences_dropped_one_after_the_other_are_one_finding() -> None:
+    text = "He came home. She was asleep. The dog barked twice. Then the lights went out."
+    (found,) = judge(text, timed("he came home then the lights went out".split())).findings
+    assert found.kind == "dropped" and found.text == "She was asleep. The dog barked twice."
+
+
 def test_a_take_far_too_long_for_its_text_fails_on_pace() -> None:
     verdict = judge(PARK, timed(plain(PARK), per_letter=0.5))
     assert [f.kind for f in verdict.findings] == ["pace"]

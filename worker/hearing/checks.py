@@ -13,7 +13,7 @@ from rapidfuzz.distance import Indel
 from worker.hearing.take import Candidate, Finding, Take
 from worker.hearing.thresholds import Thresholds
 
-_LONGEST_REPEAT = 12  # tokens: a longer insertion fails as one whatever it repeats
+_LONGEST_REPEAT = 24  # tokens: a longer insertion fails as one whatever it repeats
 _GAP = 2  # tokens between a phrase and its copy (a word missed or added between them)
 
 
@@ -190,21 +190,29 @@ def _stretches(take: Take) -> list[tuple[int, int, int, int]]:
 
 def _repeated(take: Take, hs: int, he: int, limits: Thresholds) -> tuple[int, int] | None:
     """The heard tokens of a phrase and its copy beside it, the inserted tokens [hs, he) among them: the longest
-    such phrase long enough to count. The copies may be a word or two apart, or one a word longer than the other
-    (noise parts them and misses a word), and the alignment may have taken any rotation of the phrase as added."""
-    tokens, inserted = take.heard.tokens, take.inserted
-    for size in range(min(he - hs, _LONGEST_REPEAT), 0, -1):
-        for a in range(max(0, hs - size - _GAP), min(he, len(tokens) - size) + 1):
+    such phrase long enough to count, and half the inserted tokens or more. The copies may be a word or two
+    apart, or one a word longer than the other (noise parts them and misses a word), and the alignment may have
+    taken any rotation of the phrase as added."""
+    tokens, m = take.heard.tokens, len(take.heard.tokens)
+    added = [0]  # added[k]: inserted tokens before token k
+    for flag in take.inserted:
+        added.append(added[-1] + flag)
+    # the phrase accounts for half the added tokens or more: a repeat inside a longer babble is the babble
+    for size in range(min(he - hs, _LONGEST_REPEAT), (he - hs + 1) // 2 - 1, -1):
+        for a in range(max(0, hs - size - _GAP), min(he, m - size) + 1):
             phrase = tokens[a : a + size]
             if size < limits.min_repeat_words and len(phrase[0]) < limits.min_repeat_letters:
                 continue
-            for q in range(max(0, a - size - _GAP), min(len(tokens) - size, a + size + _GAP) + 1):
+            for q in range(max(0, a - size - _GAP), min(m - size, a + size + _GAP) + 1):
                 for length in (size, size + 1) if size > 1 else (size,):
-                    apart = q >= a + size or q + length <= a
-                    added = sum(inserted[a : a + size]) + sum(inserted[q : q + length])
-                    if apart and added >= size:  # one of the two is heard where the text has nothing
-                        if _similar(phrase, tokens[q : q + length], limits.near):
-                            return min(a, q), max(a + size, q + length)
+                    if q + length > m or not (q >= a + size or q + length <= a):
+                        continue  # past the end, or not apart
+                    if phrase[0] != tokens[q] and phrase[-1] != tokens[q + length - 1]:
+                        continue  # noise changes a word of a copy, rarely both its first and its last
+                    # one of the two is heard where the text has nothing
+                    extra = added[a + size] - added[a] + added[q + length] - added[q]
+                    if extra >= size and _similar(phrase, tokens[q : q + length], limits.near):
+                        return min(a, q), max(a + size, q + length)
     return None
 
 

@@ -88,7 +88,21 @@ def judge(text: str, transcript: Transcript, *, language: str = "", limits: Thre
             if not any(candidate.meets(k) for k in kept):
                 kept.append(candidate)
     measures = _measures(take, limits)
-    return Verdict(not kept, _score(measures), tuple(_rounded(c.finding) for c in kept), measures)
+    return Verdict(not kept, _score(measures), tuple(_rounded(c.finding) for c in _joined(take, kept)), measures)
+
+
+def _joined(take: Take, kept: list[Candidate]) -> list[Candidate]:
+    """The findings in the order of the text; passages dropped or garbled one after the other as one."""
+    out: list[Candidate] = []
+    for found in sorted(kept, key=lambda c: (c.text, c.heard)):
+        last = out[-1] if out else None
+        kind = found.finding.kind
+        if last and kind == last.finding.kind and kind in ("dropped", "garbled") and found.text[0] == last.text[1]:
+            heard = (min(last.heard[0], found.heard[0]), max(last.heard[1], found.heard[1]))
+            out[-1] = take.finding(kind, last.text[0], found.text[1], heard=heard)
+        else:
+            out.append(found)
+    return out
 
 
 def _measures(take: Take, limits: Thresholds) -> Measures:

@@ -50,6 +50,7 @@ _GERMAN_MONTHS = frozenset(
 )
 _DIGIT_GROUP = re.compile(r"\d{1,3}")
 _FIGURE = re.compile(r"\d{3}[.,%€]?")
+_ALNUM = re.compile(r"[^\W_]")
 _NOUNS_CAPITALIZED = frozenset({"de", "lb"})  # every noun starts with a capital: a capital says nothing of names
 
 
@@ -210,7 +211,7 @@ def _sentences_and_names(words: tuple[str, ...], language: str) -> tuple[tuple[i
     for index, word in enumerate(words):
         sentence.append(count)
         starts.append(starting or word[:1] in _OPENING)
-        if not any(c.isalnum() for c in word):  # a quotation mark or a dash standing alone (« Oui »)
+        if not _ALNUM.search(word):  # a quotation mark or a dash standing alone (« Oui »)
             closes = bool(_CLOSED.search(word)) and not starting
             count += closes
             starting = starting or closes or word[:1] in _OPENING
