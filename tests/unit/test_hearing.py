@@ -188,6 +188,13 @@ def test_garbage_inside_a_long_chunk_fails_though_one_overall_ratio_stays_high()
     assert verdict.measures.longest_run >= 14
 
 
+def test_a_lexicons_respelling_is_compared_as_the_word_the_recognizer_writes() -> None:
+    text = "Then Her-my-oh-nee smiled at Nkechi and left the room without a word."
+    heard = timed("then Hermione smiled at Nkechi and left the room without a word".split())
+    assert not judge(text, heard).passed
+    assert judge(text, heard, lexicon=[("Hermione", "Her-my-oh-nee")]).passed
+
+
 def test_a_passage_said_twice_is_a_repeat_and_a_babble_is_inserted_words() -> None:
     words = plain(TRAIN)
     repeated = judge(TRAIN, timed(words[:50] + words[30:50] + words[50:]))

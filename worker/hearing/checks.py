@@ -78,27 +78,40 @@ def sentences(take: Take, limits: Thresholds) -> list[Candidate]:
 
 
 def names(take: Take, limits: Thresholds) -> list[Candidate]:
-    """Names not heard, or heard as something unlike them: a reader notices a garbled name first."""
+    """Names not heard, or heard as something unlike them: a listener notices a garbled name first."""
     found = []
-    written, tokens = take.written, take.heard.tokens
-    for i, word in enumerate(written.origin):
-        if word not in written.names or take.state[i] == "equal":
+    tokens, states = take.heard.tokens, take.state
+    for first, end in _names(take):
+        if all(states[i] == "equal" for i in range(first, end)):
             continue
-        if take.state[i] == "missing":
-            found.append(take.finding("dropped", i, i + 1))
+        if all(states[i] == "missing" for i in range(first, end)):
+            found.append(take.finding("dropped", first, end))
             continue
-        hs, he = take.heard_of[i]
+        hs, he = take.heard_span(first, end)
         # a name heard as several words: the words added beside it belong to it
         while hs > 0 and take.inserted[hs - 1]:
             hs -= 1
         while he < len(tokens) and take.inserted[he]:
             he += 1
-        said = written.tokens[i]
+        said = "".join(take.written.tokens[first:end])
         spans = ((a, b) for a in range(hs, he) for b in range(a + 1, he + 1))
-        best = max(Indel.normalized_similarity(said, "".join(tokens[a:b])) for a, b in spans)
+        best = max((Indel.normalized_similarity(said, "".join(tokens[a:b])) for a, b in spans), default=0.0)
         if best < limits.name_similarity:
-            found.append(take.finding("garbled", i, i + 1, heard=(hs, he)))
+            found.append(take.finding("garbled", first, end, heard=(hs, he)))
     return found
+
+
+def _names(take: Take) -> list[tuple[int, int]]:
+    """The text tokens of each name, [first, end)."""
+    spans: list[tuple[int, int]] = []
+    names, origin = take.written.names, take.written.origin
+    for i, word in enumerate(origin):
+        if word in names:
+            if spans and origin[spans[-1][0]] == word:
+                spans[-1] = (spans[-1][0], i + 1)
+            else:
+                spans.append((i, i + 1))
+    return spans
 
 
 def ending(take: Take, limits: Thresholds) -> list[Candidate]:

@@ -8,6 +8,7 @@ The JSON form is a plain dict for manifests and status, and reads back to the sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -77,10 +78,18 @@ class Verdict:
 DEFAULTS = Thresholds()
 
 
-def judge(text: str, transcript: Transcript, *, language: str = "", limits: Thresholds = DEFAULTS) -> Verdict:
+def judge(
+    text: str,
+    transcript: Transcript,
+    *,
+    language: str = "",
+    lexicon: Sequence[tuple[str, str]] = (),
+    limits: Thresholds = DEFAULTS,
+) -> Verdict:
     """The verdict on one take: `text` is what the voice was given (after the lexicons), `transcript` what the
-    recognizer heard, `language` the book's (a tag such as "en", "fr-FR"; "" keeps digits as digits)."""
-    said, got = written(text, language), heard(transcript, language)
+    recognizer heard, `language` the book's (a tag such as "en", "fr-FR"; "" keeps digits as digits), `lexicon`
+    the replacements made in the text, (the word, what the voice was given instead): the word is what is heard."""
+    said, got = written(text, language, lexicon=lexicon), heard(transcript, language)
     take = Take(said, got, align(said.tokens, got.tokens, near=limits.near), seconds=transcript.seconds)
     kept: list[Candidate] = []
     for check in _CHECKS:

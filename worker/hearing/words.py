@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -92,12 +93,15 @@ class Heard(Words):
         return " ".join(w.strip() for w in self.words[first : last + 1])
 
 
-def written(text: str, language: str) -> Written:
-    """The text a voice was given, as comparable tokens."""
+def written(text: str, language: str, *, lexicon: Sequence[tuple[str, str]] = ()) -> Written:
+    """The text a voice was given, as comparable tokens. `lexicon`: the replacements made in it, (the word, what
+    the voice was given instead): a recognizer writes "Hermione", not the "Her-my-oh-nee" the voice read."""
     text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
     spans = tuple(m.span() for m in _WORD.finditer(text))
     words = tuple(text[a:b] for a, b in spans)
     tokens, origin = _tokenize(words, language)
+    for word, say in lexicon:
+        tokens, origin = _respelled(tokens, origin, said=_tokens_of(say, language), word=_tokens_of(word, language))
     sentence, names = _sentences_and_names(words, language)
     return Written(words, tokens, origin, spans, sentence, names, text)
 
@@ -131,6 +135,31 @@ def _tokenize(words: tuple[str, ...], language: str) -> tuple[tuple[str, ...], t
             tokens.append(token)
             origin.append(index)
     return tuple(tokens), tuple(origin)
+
+
+def _tokens_of(text: str, language: str) -> tuple[str, ...]:
+    return _tokenize(tuple(unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).split()), language)[0]
+
+
+def _respelled(
+    tokens: tuple[str, ...], origin: tuple[int, ...], *, said: tuple[str, ...], word: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """`tokens` with every run of `said` turned back into `word`, each word token from the first said one's word."""
+    if not said or not word or said == word:
+        return tokens, origin
+    out: list[str] = []
+    came: list[int] = []
+    i, n = 0, len(said)
+    while i < len(tokens):
+        if tokens[i] == said[0] and tokens[i : i + n] == said:
+            out.extend(word)
+            came.extend([origin[i]] * (len(word) - 1) + [origin[i + n - 1]])
+            i += n
+        else:
+            out.append(tokens[i])
+            came.append(origin[i])
+            i += 1
+    return tuple(out), tuple(came)
 
 
 def _digit_groups(words: tuple[str, ...], primary: str) -> set[int]:
