@@ -14,7 +14,8 @@ import pytest
 from rapidfuzz import fuzz
 
 from tests.support.hearing import timed
-from worker.hearing import Thresholds, Transcript, Verdict, judge
+from worker.fish.heard import Heard
+from worker.hearing import Segment, Thresholds, Transcript, Verdict, judge
 
 PARK = "He sat on the bench in the park and waited for the rain to stop before he walked home."
 TRAIN = (
@@ -257,3 +258,8 @@ def test_a_transcript_reads_from_the_recognizers_answer() -> None:
     heard = timed(["Hello,", "world."])
     assert Transcript.from_json(json.loads(json.dumps(heard.to_json()))) == heard
     assert Transcript.from_json({"text": "hi", "duration": 0}).seconds == 0.0
+    # what the Fish client stores of a take it heard (times already in seconds) reads as the same transcript
+    fish = Heard("Hello, world.", (("Hello,", 0.35, 0.88), ("world.", 0.98, 1.49)), 2.0, 2, 0.3)
+    assert Transcript.from_json(fish.to_json()) == Transcript(
+        "Hello, world.", 2.0, (Segment("Hello,", 0.35, 0.88), Segment("world.", 0.98, 1.49))
+    )
