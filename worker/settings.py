@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.contract import Synthesis
+from worker.hearing.thresholds import Thresholds
 from worker.infra.redisconn import SENTINEL_SCHEME, is_sentinel, parse_sentinel
 
 
@@ -100,6 +101,22 @@ class Settings(BaseSettings):
         0.36,
         ge=0,
         description="USD per hour of audio Fish's speech-to-text hears, billed per second (Fish list price).",
+    )
+    qc: Literal["off", "report", "retake"] | None = Field(
+        None,
+        description="Proof-listening when a job or book names none (--qc); unset: a book's preset decides, jobs off.",
+    )
+    qc_retakes: int = Field(2, ge=0, le=5, description="Takes rendered again at most per chunk (--qc-retakes).")
+    qc_thresholds: Thresholds = Field(
+        default_factory=Thresholds,
+        description="Where recognition noise ends and a fault begins, as JSON of worker/hearing/thresholds.py's"
+        ' fields (e.g. {"max_divergent_run": 5}); unset fields keep their defaults.',
+    )
+    qc_expected_retake_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of takes expected to be taken again under --qc retake, for estimates and --budget.",
     )
     target_rms_db: float = Field(
         -20.0, ge=-40, le=-6, description="Loudness target of audiobook chapters, RMS dBFS (ACX: -23 to -18)."

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from worker import keys
-from worker.contract import LexiconRef, Output, Synthesis, Voice
+from worker.contract import LexiconRef, Output, QualityCheck, Synthesis, Voice
 from worker.text.chunking import split_text
 from worker.text.lexicon import Lexicon
 
@@ -71,6 +71,7 @@ class BookPlan(_Strict):
         description="A sample file of this many seconds (at least, at most) from the start of the first body chapter.",
     )
     notify_url: str | None = None
+    qc: QualityCheck = Field(QualityCheck(), description="Proof-listening of every chunk; books from before: off.")
     submitted_at: datetime
     chapters: list[PlanChapter] = Field(min_length=1)
 

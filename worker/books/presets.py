@@ -5,13 +5,18 @@ limiter) and fills pauses, heads and tails with room tone. `acx` adds what the
 audiobook store's submission rules ask: MP3 at 44.1 kHz, 192 kbps constant bit
 rate, mono, with Fish asked for 44.1 kHz audio; no file over 120 minutes; opening
 and closing credits as files of their own; a retail sample of 1 to 5 minutes.
+
+Proof-listening (`qc`) defaults by preset, when neither `--qc` nor NARRATE_QC says: a store submission
+retakes what drifted, because an unheard fault found after publication costs a rejected title or refunds,
+and hearing costs about $0.36 an audio hour against Fish's ~$1.2 for speaking it; a standard book reports,
+so a person knows which seconds to listen to, for the price of hearing alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.contract import Synthesis
+from worker.contract import QcMode, Synthesis
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class Preset:
     credits: bool = False  # opening and closing credits, each a file of its own
     max_chapter_minutes: float | None = None  # longer chapters are split at paragraph boundaries
     retail_sample_seconds: tuple[float, float] | None = None  # (at least, at most) from the first body chapter
+    qc: QcMode = "report"  # proof-listening when nothing else chooses (see above)
 
 
 PRESETS = {
@@ -40,6 +46,7 @@ PRESETS = {
             credits=True,
             max_chapter_minutes=120,
             retail_sample_seconds=(60, 300),
+            qc="retake",
         ),
     )
 }

@@ -151,6 +151,25 @@ class Notify(Strict):
     )
 
 
+QcMode = Literal["off", "report", "retake"]
+
+
+class QualityCheck(Strict):
+    """Proof-listening asked of a job or a book: every take heard back and judged against its text."""
+
+    mode: QcMode = Field(
+        "off",
+        description="off: nothing heard; report: every take heard and judged; retake: a failed take rendered again.",
+    )
+    retakes: int = Field(2, ge=0, le=5, description="Takes rendered again at most per chunk (retake mode).")
+    language: str = Field(
+        "",
+        max_length=16,
+        pattern=r"^([a-z]{2,3}([-_][A-Za-z0-9]{2,8})*)?$",
+        description="The text's language for the recognizer and for numbers said as words; empty: detected, English.",
+    )
+
+
 class RenderJob(Strict):
     """One narration job: one text, one voice, one output."""
 
@@ -170,13 +189,15 @@ class RenderJob(Strict):
         description="Applied to the text in order (a later file's entry wins) before it is chunked.",
     )
     notify: Notify | None = Field(None, description="Completion webhooks; absent: none.")
+    qc: QualityCheck | None = Field(None, description="Proof-listening; absent: off.")
 
     @model_serializer(mode="wrap")
-    def _absent_notify_left_out(self, handler: SerializerFunctionWrapHandler) -> dict:
-        # A job without webhooks is sent as before: workers that predate the field accept it.
+    def _absent_options_left_out(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # A job without webhooks or proof-listening is sent as before: workers that predate the fields accept it.
         data = handler(self)
-        if self.notify is None:
-            data.pop("notify", None)
+        for name in ("notify", "qc"):
+            if getattr(self, name) is None:
+                data.pop(name, None)
         return data
 
     @field_validator("text")
