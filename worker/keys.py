@@ -92,6 +92,21 @@ def chunk_audio(chunk_hash: str) -> str:
     return f"chunks/{chunk_hash}.wav"
 
 
+def chunk_takes(chunk_key: str) -> str:
+    """JSON record of a chunk's takes (proof-listening): each take's audio, what was heard, the verdict, the choice."""
+    return f"{chunk_key.removesuffix('.wav')}/takes.json"
+
+
+def chunk_take_audio(chunk_key: str, take: int) -> str:
+    """One take of a chunk; the chosen one is also at the chunk's own address, where assembly reads it."""
+    return f"{chunk_key.removesuffix('.wav')}/take-{take}.wav"
+
+
+def held_heard(take_url: str) -> str:
+    """String: what Fish's speech-to-text heard in a take whose record S3 could not take yet (expires)."""
+    return f"{REDIS_PREFIX}:held-heard:{take_url}"
+
+
 def _under(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
 
@@ -157,6 +172,11 @@ def book_chapter(book_id: str, chapter: int) -> str:
 def book_chapter_chunks_done(book_id: str, chapter: int) -> str:
     """Set of chunk indexes completed in a chapter: SADD makes completion idempotent."""
     return f"{REDIS_PREFIX}:book:{book_id}:ch:{chapter}:done"
+
+
+def book_chapter_heard(book_id: str, chapter: int) -> str:
+    """Hash: chunk index -> JSON summary of its takes as heard (proof-listening), for the chapter's report."""
+    return f"{REDIS_PREFIX}:book:{book_id}:chapter:{chapter}:heard"
 
 
 def book_chapters_done(book_id: str) -> str:

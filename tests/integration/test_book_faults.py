@@ -33,12 +33,14 @@ def test_audio_s3_refused_is_held_and_stored_by_the_retry_without_calling_fish_a
     message = chunk_messages(plan)[0]
     storage.refuse_put.add(message.key)
     with pytest.raises(StorageUnavailable):
-        render_chunk(message, ctx=ctx)
+        render_chunk(message, plan, ctx=ctx)
     assert ctx.render.held.get(held_chunk_key(message)) is not None, "the paid-for audio waits in Redis"
-    assert render_chunk(message, ctx=ctx) == (True, len(message.text.encode()))  # rendered, and billed once
+    done = render_chunk(message, plan, ctx=ctx)
+    assert (done.rendered, done.billed_bytes) == (True, len(message.text.encode()))  # rendered, and billed once
     assert emulator.stats()["tts_requests"] == 1, "the retry stored the held audio instead of paying Fish again"
     assert storage.exists(bucket, message.key) and ctx.render.held.get(held_chunk_key(message)) is None
-    assert render_chunk(message, ctx=ctx) == (False, 0)  # from now on it is reused like any stored chunk
+    again = render_chunk(message, plan, ctx=ctx)
+    assert (again.rendered, again.billed_bytes) == (False, 0)  # from now on it is reused like any stored chunk
 
 
 # --- 2. live work keeps its book fresh ------------------------------------------------------------

@@ -20,15 +20,14 @@ from scipy.signal import correlate
 
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
+from tests.support.book_faults import render_all
 from tests.support.epubs import write_epub
 from tests.support.tones import decode_mono
 from worker import keys
 from worker.audio.mp4 import FRAME_SAMPLES
 from worker.books.book import assemble_book
 from worker.books.chapter import assemble_chapter
-from worker.books.chunk import render_chunk
 from worker.books.context import BookContext
-from worker.books.plan import chunk_messages
 from worker.books.state import BookState
 from worker.fish.client import FishClient
 from worker.renders.held import HeldRenders
@@ -63,9 +62,7 @@ def made(stack_env, redis_client, emulator, bucket, reference_clip, tmp_path, mo
     )
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
     plan, _ = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/remux", fmt="wav")
-    for message in chunk_messages(plan):
-        rendered, billed = render_chunk(message, ctx=ctx)
-        ctx.state.chunk_done(plan.book_id, message.chapter, message.index, rendered=rendered, billed_bytes=billed)
+    render_all(plan, ctx)
     for chapter in plan.chapters:
         ctx.state.chapter_done(plan.book_id, chapter.index, **assemble_chapter(plan, chapter.index, ctx=ctx))
     # The middle chapter's part is lost before the book task: the others download side by side, it is made again.

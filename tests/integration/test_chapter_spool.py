@@ -55,7 +55,7 @@ def rendered(
         read_book(str(fable(tmp_path / "fable.epub"))), voice=voice, out=f"s3://{bucket}/spool"
     )
     for message in chunk_messages(plan):
-        render_chunk(message, ctx=ctx)
+        render_chunk(message, plan, ctx=ctx)
     return plan, ctx
 
 

@@ -26,7 +26,15 @@ SHARED_GROUND = (
 RUNTIME = "worker.runtime"  # the clients a worker process shares, made after the fork; each capability adds its own
 # Capabilities, lowest first: each may reach (import, directly or through the files at the top of worker/) only
 # those before it. renders/ holds what every render shares; policy/ the failure policy every task runs under.
-LAYERS = ("worker.renders", "worker.policy", "worker.voices", "worker.jobs", "worker.webhooks", "worker.books")
+LAYERS = (
+    "worker.renders",
+    "worker.policy",
+    "worker.voices",
+    "worker.takes",
+    "worker.jobs",
+    "worker.webhooks",
+    "worker.books",
+)
 ADAPTERS = ("worker.fish", "worker.storage", "worker.audio", "worker.infra")  # Fish, S3, codecs, Redis
 HELPERS = ("worker.text", "worker.hearing", "worker.observability", "worker.support")
 

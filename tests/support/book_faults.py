@@ -11,9 +11,9 @@ from producer.submit.books import BookSubmitter
 from tests.support.epubs import write_epub
 from worker import keys
 from worker.books import tasks
-from worker.books.chunk import render_chunk
+from worker.books.chunk import Rendered, render_chunk
 from worker.books.context import BookContext
-from worker.books.plan import BookPlan, chunk_messages
+from worker.books.plan import BookPlan, ChunkMessage, chunk_messages
 from worker.books.tasks import BookTask
 from worker.books.units import BookUnit
 from worker.errors import StorageUnavailable
@@ -80,8 +80,18 @@ def submit(bucket: str, voice, tmp_path: Path, *, name: str = "b", notify_url: s
 
 def render_all(plan: BookPlan, ctx: BookContext) -> None:
     for message in chunk_messages(plan):
-        rendered, billed = render_chunk(message, ctx=ctx)
-        ctx.state.chunk_done(plan.book_id, message.chapter, message.index, rendered=rendered, billed_bytes=billed)
+        render_one(message, plan, ctx)
+
+
+def render_one(message: ChunkMessage, plan: BookPlan, ctx: BookContext) -> Rendered:
+    """What the chunk task does with one chunk, in-process: rendered (and heard), its summary kept, counted done."""
+    done = render_chunk(message, plan, ctx=ctx)
+    if done.qc is not None:
+        ctx.state.chunk_heard(plan.book_id, message.chapter, message.index, done.qc)
+    ctx.state.chunk_done(
+        plan.book_id, message.chapter, message.index, rendered=done.rendered, billed_bytes=done.billed_bytes
+    )
+    return done
 
 
 def chapter_key(plan: BookPlan, index: int) -> str:

@@ -37,6 +37,7 @@ from worker.audio.loudness import LoudnessMeter
 from worker.audio.mastering import CEILING_DB
 from worker.audio.mp4 import FRAME_SAMPLES
 from worker.books.context import BookContext
+from worker.books.hearing import chapter_report
 from worker.books.part import BookPart
 from worker.books.pcm import Mastered, book_rate, chapter_pcm, zeros
 from worker.books.plan import BookPlan
@@ -111,8 +112,11 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
         opened.callback(spooled.close)
         encoded.run(spooled, layout=layout, mastered=Mastered(rate=rate, gain_db=gain_db))
         fields = encoded.upload(ctx=ctx, layout=layout)
+    heard = ctx.state.heard(plan.book_id, chapter_index) if plan.qc.mode != "off" else {}
+    qc = chapter_report(plan, chapter_index, cues=cues, head_seconds=head / rate, heard=heard)
     return {
         **fields,
+        **({"qc": json.dumps(qc)} if qc is not None else {}),
         "gain_db": round(gain_db, 3),
         "duration_seconds": round((layout.head + speech + layout.tail) / rate, 3),
         "loudness": json.dumps(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from worker import keys
+from worker.books.hearing import book_qc
 from worker.books.plan import BookPlan
 
 
@@ -28,6 +29,7 @@ def book_manifest(
                 "gain_db": state.get("gain_db"),
                 "loudness": loudness.get("normalized"),
                 "loudness_before": loudness.get("measured"),
+                "qc": state.get("qc"),  # proof-listening: totals and every chunk left failing; None: not heard
                 # the chunks whose text a lexicon changed, and by which entries
                 "lexicon": [
                     {"chunk": c.index, "key": c.key, "entries": c.lexicon} for c in chapter.chunks if c.lexicon
@@ -67,6 +69,7 @@ def book_manifest(
             "sample": next((c["sample_url"] for c in book.get("chapters", []) if c.get("sample_url")), None),
         },
         "preset": plan.preset,
+        "qc": book_qc([c["qc"] for c in chapters], mode=plan.qc.mode),
         "lexicons": [
             {"name": ref.name, "sha256": ref.sha256, "url": keys.s3_url(ref.bucket or bucket, ref.key)}
             for ref in plan.lexicons

@@ -49,7 +49,8 @@ _FLOATS = (
     "estimated_cost_usd",
     "sample_seconds",
 )
-_JSON = ("loudness", "sample_loudness")  # a chapter's report (before and after mastering), the retail sample's
+# a chapter's loudness report (before and after mastering), the retail sample's, the chapter's proof-listening
+_JSON = ("loudness", "sample_loudness", "qc")
 
 
 class BookState:
@@ -126,6 +127,17 @@ class BookState:
         )
         return int(remaining) == 0
 
+    def chunk_heard(self, book_id: str, chapter: int, index: int, summary: dict[str, Any]) -> None:
+        """Keep a chunk's takes summary (worker.takes.summary) for its chapter's report."""
+        self._update(
+            keys=[keys.book_chapter_heard(book_id, chapter), keys.book_record(book_id)],
+            args=[str(index), json.dumps(summary)],
+        )
+
+    def heard(self, book_id: str, chapter: int) -> dict[int, dict[str, Any]]:
+        raw = self._redis.hgetall(keys.book_chapter_heard(book_id, chapter))
+        return {int(k): json.loads(v) for k, v in raw.items()}
+
     def chunk_lost(self, book_id: str, chapter: int, index: int) -> bool:
         """A chunk counted as done whose audio is gone: count it as not done, so it is rendered again."""
         keys_ = [
@@ -186,7 +198,11 @@ class BookState:
         per_chapter = [
             k
             for i in range(chapters)
-            for k in (keys.book_chapter(book_id, i), keys.book_chapter_chunks_done(book_id, i))
+            for k in (
+                keys.book_chapter(book_id, i),
+                keys.book_chapter_chunks_done(book_id, i),
+                keys.book_chapter_heard(book_id, i),
+            )
         ]
         book = [keys.book_chapters_done(book_id), keys.book_attempts(book_id)]
         return [keys.active_books(), keys.book_record(book_id), *per_chapter, *book]

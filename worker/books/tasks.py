@@ -90,13 +90,17 @@ class ChunkTask(BookTask):
     def perform(self, unit: ChunkUnit) -> None:
         chunk, ctx = unit.chunk, book_context()
         try:
-            check_chunk_in_plan(chunk, ctx.plan(bucket=chunk.bucket, prefix=chunk.prefix, book_id=chunk.book_id))
+            plan = ctx.plan(bucket=chunk.bucket, prefix=chunk.prefix, book_id=chunk.book_id)
+            check_chunk_in_plan(chunk, plan)
         except InvalidBookMessage as exc:
             log.error("refused a %s message: %s", self.name, exc)
             return
         # One delivery renders a chunk at a time: a copy handed out again after a connection loss waits.
         with ctx.render.leases.hold(held_chunk_key(chunk)) if ctx.render.leases else contextlib.nullcontext():
-            rendered, billed = render_chunk(chunk, ctx=ctx)
+            done = render_chunk(chunk, plan, ctx=ctx)
+        rendered, billed = done.rendered, done.billed_bytes
+        if done.qc is not None:  # read by the chapter's assembly, which places it in the chapter file
+            ctx.state.chunk_heard(chunk.book_id, chunk.chapter, chunk.index, done.qc)
         metrics.CHUNKS.labels(state="rendered" if rendered else "reused").inc()
         event(
             log,

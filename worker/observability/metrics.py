@@ -74,6 +74,15 @@ ASR_AUDIO_SECONDS = Counter(
     "Seconds of audio Fish speech-to-text billed (the billed unit: whole seconds a request, rounded up).",
 )
 ASR_SPEND = Counter("narrate_fish_asr_spend_usd", "Estimated speech-to-text spend at NARRATE_ASR_PRICE_PER_HOUR.")
+TAKES_HEARD = Counter(
+    "narrate_takes_heard",
+    "Takes heard back and judged, by verdict: pass, fail, unheard (too short to hear).",
+    ["verdict"],
+)
+RETAKES = Counter("narrate_retakes", "Takes rendered again because the one before failed its hearing.")
+CHUNKS_LEFT_FAILING = Counter(
+    "narrate_chunks_left_failing", "Chunks whose chosen take still fails its hearing: a person listens to these."
+)
 REFERENCE_BYTES = Counter("narrate_reference_bytes_sent", "Bytes of reference audio sent with one-shot requests.")
 PROMOTIONS = Counter("narrate_promotions", "Promotions by outcome: trained, relinked, failed.", ["outcome"])
 ASSEMBLY_SECONDS = Histogram(
