@@ -15,6 +15,7 @@ from producer.readers.books import BookText, read_book
 from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
 from producer.submit.lexicons import Lexicons, read_lexicon_files
+from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.books.plan import Pauses
@@ -50,6 +51,8 @@ def book(
     top_p: options.TopP = None,
     sample_rate: options.SampleRate = None,
     lexicon: options.Lexicon = None,
+    qc: options.Qc = None,
+    qc_retakes: options.QcRetakes = None,
     paragraph_pause: Annotated[
         float, typer.Option(help="Seconds of silence between paragraphs.")
     ] = Pauses().paragraph_seconds,
@@ -91,6 +94,7 @@ def book(
             chapters=choice,
             synthesis=synthesis,
             lexicons=read_lexicon_files(lexicon),
+            qc=QcChoice(mode=qc, retakes=qc_retakes),
         )
     except BadInput as exc:
         fail(str(exc))
@@ -132,6 +136,7 @@ def submit_book(
     chapters: ChapterChoice = ChapterChoice(),
     synthesis: Synthesis = Synthesis(),
     lexicons: Lexicons = Lexicons(),
+    qc: QcChoice = NOT_ASKED,
 ) -> str:
     plan, cost = submitter.submit(
         book,
@@ -146,10 +151,12 @@ def submit_book(
         chapters=chapters,
         synthesis=synthesis,
         lexicons=lexicons,
+        qc=qc,
     )
     (errors if quiet else console).print(
         f"{plan.book_id}  {book.source}: {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
-        f" {cost.cached_chunks or 0} already rendered, estimated ${cost.uncached_cost_usd:.2f}",
+        f" {cost.cached_chunks or 0} already rendered, estimated ${cost.total_cost_usd:.2f}"
+        + ("" if cost.qc == "off" else f" with --qc {cost.qc}"),
         markup=False,
     )
     return plan.book_id

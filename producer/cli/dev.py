@@ -14,6 +14,7 @@ from producer.cli import options
 from producer.cli.console import console, errors, fail
 from producer.readers.selection import ChapterChoice
 from producer.submit.lexicons import read_lexicon_files
+from producer.submit.quality import QcChoice
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput
 
@@ -53,6 +54,8 @@ def dev(
     top_p: options.TopP = None,
     sample_rate: options.SampleRate = None,
     lexicon: options.Lexicon = None,
+    qc: options.Qc = None,
+    qc_retakes: options.QcRetakes = None,
     voice: Annotated[Path | None, typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
     emulator_latency: Annotated[
@@ -97,6 +100,7 @@ def dev(
         chapters=choice,
         synthesis=synthesis,
         lexicons=lexicons,
+        qc=QcChoice(mode=qc, retakes=qc_retakes),
         voice=voice,
         transcript=transcript,
         emulator_latency=emulator_latency,

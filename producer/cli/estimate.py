@@ -16,6 +16,7 @@ from producer.submit.book_estimate import Estimate
 from producer.submit.book_estimate import estimate as price_plan
 from producer.submit.books import BookSubmitter
 from producer.submit.lexicons import Lexicons, read_lexicon_files
+from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.contract import Synthesis
@@ -41,12 +42,15 @@ def estimate(
     top_p: options.TopP = None,
     sample_rate: options.SampleRate = None,
     lexicon: options.Lexicon = None,
+    qc: options.Qc = None,
+    qc_retakes: options.QcRetakes = None,
     as_json: options.Json = False,
 ) -> None:
     """Chapters, chunks, bytes, cost, cached chunks and audio length, without rendering anything.
 
     With a voice and --out, chunks already rendered there are counted and not priced again.
     With --lexicon, also how many chunks the lexicon changes and what re-rendering them costs.
+    With proof-listening (--qc, NARRATE_QC or the preset's), also hearing it back and the retakes expected.
     """
     settings = settings_or_exit()
     try:
@@ -68,6 +72,7 @@ def estimate(
             choice=choice,
             synthesis=synthesis,
             lexicons=read_lexicon_files(lexicon),
+            qc=QcChoice(mode=qc, retakes=qc_retakes),
         )
     except BadInput as exc:
         fail(str(exc))
@@ -76,11 +81,18 @@ def estimate(
         print(json.dumps(rows, indent=2))
         return
     console.print(estimate_table([(book.source, e) for book, e in priced]))
+    if any(e.qc != "off" for _, e in priced):
+        console.print(hearing_table([(book.source, e) for book, e in priced]))
     for book, _ in priced:
         console.print(contents_table(book, choice))
     errors.print(
         f"price: ${settings.price_per_million_bytes:g} per million UTF-8 bytes (NARRATE_PRICE_PER_MILLION_BYTES)"
     )
+    if any(e.qc != "off" for _, e in priced):
+        errors.print(
+            f"hearing: ${settings.asr_price_per_hour:g} per audio hour (NARRATE_ASR_PRICE_PER_HOUR); retakes: expected"
+            f" for {settings.qc_expected_retake_share:.0%} of takes (NARRATE_QC_EXPECTED_RETAKE_SHARE)"
+        )
 
 
 def price_books(
@@ -93,6 +105,7 @@ def price_books(
     choice: ChapterChoice,
     synthesis: Synthesis,
     lexicons: Lexicons,
+    qc: QcChoice = NOT_ASKED,
 ) -> Priced:
     """Each book read, planned and priced; chunks already rendered are counted only when the voice and --out say where.
 
@@ -105,6 +118,7 @@ def price_books(
         "preset": preset,
         "chapters": choice,
         "synthesis": synthesis,
+        "qc": qc,
     }
     priced: Priced = []
     for path in files:
@@ -114,7 +128,14 @@ def price_books(
         if voice is not None and out:
             cost = submitter.estimate(plan, without=without)
         else:
-            cost = price_plan(plan, price_per_million=settings.price_per_million_bytes, storage=None, without=without)
+            cost = price_plan(
+                plan,
+                price_per_million=settings.price_per_million_bytes,
+                asr_per_hour=settings.asr_price_per_hour,
+                retake_share=settings.qc_expected_retake_share,
+                storage=None,
+                without=without,
+            )
         priced.append((book, cost))
     return priced
 
@@ -140,6 +161,18 @@ def estimate_table(rows: list[tuple[str, Estimate]]) -> Table:
         if trying:
             cells += [f"{e.lexicon_chunks or 0:,} chunks", f"${e.lexicon_cost_usd or 0:.2f}"]
         table.add_row(*cells)
+    return table
+
+
+def hearing_table(rows: list[tuple[str, Estimate]]) -> Table:
+    """Proof-listening's share of each book's bill: hearing back what is still to render, the retakes expected."""
+    table = Table(title="proof-listening (--qc) of what is still to pay")
+    for column in ("book", "qc", "hearing", "retakes (expected)", "total to pay"):
+        table.add_column(column, justify="left" if column in ("book", "qc") else "right")
+    for name, e in rows:
+        table.add_row(
+            name, e.qc, f"${e.asr_cost_usd:.2f}", f"${e.expected_retake_cost_usd:.2f}", f"${e.total_cost_usd:.2f}"
+        )
     return table
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -71,6 +71,23 @@ SampleRate = Annotated[
     int | None,
     typer.Option(
         "--sample-rate", help="Hz asked of Fish: 8000, 16000, 24000, 32000 or 44100 (default: Fish's own, 44100)."
+    ),
+]
+Qc = Annotated[
+    Literal["off", "report", "retake"] | None,
+    typer.Option(
+        "--qc",
+        help="Proof-listening: every take heard back and judged (report), and a failed one rendered again (retake);"
+        " default: NARRATE_QC, else a book's preset's (standard: report, acx: retake), else off.",
+    ),
+]
+QcRetakes = Annotated[
+    int | None,
+    typer.Option(
+        "--qc-retakes",
+        min=0,
+        max=5,
+        help="With --qc retake: takes rendered again at most per chunk (default: NARRATE_QC_RETAKES).",
     ),
 ]
 Sources = Annotated[

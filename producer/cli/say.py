@@ -18,6 +18,7 @@ from producer.readers.text import TextSource
 from producer.submit.clips import PreparedVoice
 from producer.submit.jobs import Submitter, check_format, parse_out
 from producer.submit.lexicons import read_lexicon_files, with_voice_lexicons
+from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.voice_options import voice_from_options
 from worker.contract import RenderJob
 from worker.errors import BadInput, NarrateError
@@ -50,6 +51,8 @@ def say(
         Path | None, typer.Option("--save", help="Where to save the audio (default: say.FORMAT here).")
     ] = None,
     play: Annotated[bool, typer.Option("--play", help="Play it once saved (ffplay, afplay, paplay or aplay).")] = False,
+    qc: options.Qc = None,
+    qc_retakes: options.QcRetakes = None,
     timeout: options.Timeout = 120.0,
     as_json: options.Json = False,
 ) -> None:
@@ -64,7 +67,13 @@ def say(
     voice_options = {"voice": voice, "transcript": transcript, "transcript_file": transcript_file, "voice_id": voice_id}
     try:
         job, bucket, heard = _submit_line(
-            settings, line, out=out, fmt=fmt, lexicon=lexicon, voice_options=voice_options
+            settings,
+            line,
+            out=out,
+            fmt=fmt,
+            lexicon=lexicon,
+            voice_options=voice_options,
+            qc=QcChoice(mode=qc, retakes=qc_retakes),
         )
     except BadInput as exc:
         fail(str(exc))
@@ -89,7 +98,14 @@ def say(
 
 
 def _submit_line(
-    settings: Settings, line: str, *, out: str, fmt: str, lexicon: list[Path] | None, voice_options: dict[str, Any]
+    settings: Settings,
+    line: str,
+    *,
+    out: str,
+    fmt: str,
+    lexicon: list[Path] | None,
+    voice_options: dict[str, Any],
+    qc: QcChoice = NOT_ASKED,
 ) -> tuple[RenderJob, str, Replaced]:
     """The line checked and submitted as a job; with its bucket and what Fish reads once the lexicons are applied."""
     if not line:
@@ -107,7 +123,9 @@ def _submit_line(
     submitter = Submitter.from_settings(settings)
     lexicons = read_lexicon_files(lexicon)
     heard = with_voice_lexicons(Storage.from_settings(settings), chosen, lexicons).lexicon.apply(line)
-    [job] = submitter.submit(sources=[TextSource("say", line)], voice=chosen, out=out, fmt=fmt, lexicons=lexicons)
+    [job] = submitter.submit(
+        sources=[TextSource("say", line)], voice=chosen, out=out, fmt=fmt, lexicons=lexicons, qc=qc
+    )
     return job, bucket, heard
 
 

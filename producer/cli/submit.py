@@ -28,6 +28,7 @@ from producer.submit.clips import PreparedVoice
 from producer.submit.grant import Grant
 from producer.submit.jobs import Submitter, check_format, parse_out
 from producer.submit.lexicons import Lexicons, read_lexicon_files
+from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.books.plan import Pauses
@@ -62,6 +63,8 @@ def submit(
     top_p: options.TopP = None,
     sample_rate: options.SampleRate = None,
     lexicon: options.Lexicon = None,
+    qc: options.Qc = None,
+    qc_retakes: options.QcRetakes = None,
     wait: options.Wait = False,
     as_json: options.Json = False,
     sources: options.Sources = None,
@@ -87,6 +90,7 @@ def submit(
         fail(str(exc))
     books = [f for f in files if is_book(f) or Path(f).suffix.lower() in BATCH_SUFFIXES]
     cli_voice = (voice, transcript, transcript_file, voice_id)
+    checked = QcChoice(mode=qc, retakes=qc_retakes)
     if books:
         _submit_books(
             settings,
@@ -104,6 +108,7 @@ def submit(
             synthesis=synthesis,
             lexicons=lexicons,
             grant=grant,
+            qc=checked,
         )
         return
     try:
@@ -116,6 +121,7 @@ def submit(
             synthesis=synthesis,
             lexicons=lexicons,
             notify=(notify, notify_batch),
+            qc=checked,
         )
     except BadInput as exc:
         fail(str(exc))
@@ -136,6 +142,7 @@ def _submit_texts(
     synthesis: Synthesis,
     lexicons: Lexicons,
     notify: tuple[str | None, str | None],
+    qc: QcChoice = NOT_ASKED,
 ) -> list[RenderJob]:
     """One job per text file, all in the voice the options name."""
     check_format(fmt)
@@ -157,6 +164,7 @@ def _submit_texts(
         lexicons=lexicons,
         notify=notify[0],
         notify_batch=notify[1],
+        qc=qc,
     )
 
 
@@ -177,6 +185,7 @@ def _submit_books(
     synthesis: Synthesis,
     lexicons: Lexicons,
     grant: Grant = Grant(),
+    qc: QcChoice = NOT_ASKED,
 ) -> None:
     """Books and batch files: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
@@ -196,6 +205,7 @@ def _submit_books(
             synthesis=synthesis,
             lexicons=lexicons,
             grant=grant,
+            qc=qc,
         )
         check_buckets(settings, work.outputs)
         if work.books:
@@ -215,6 +225,7 @@ def _submit_books(
                     chapters=entry.chapters,
                     synthesis=entry.synthesis,
                     lexicons=entry.lexicons,
+                    qc=entry.qc,
                 )
         jobs = submit_job_groups(settings, work, notify=notify[0], notify_batch=notify[1])
     except BadInput as exc:

@@ -15,6 +15,7 @@ from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import PreparedVoice
 from producer.submit.lexicons import Lexicons
+from producer.submit.quality import NOT_ASKED, QcChoice
 from worker import keys
 from worker.books.state import BookState
 from worker.contract import Synthesis
@@ -35,6 +36,7 @@ def render_book(
     chapters: ChapterChoice = ChapterChoice(),
     synthesis: Synthesis = Synthesis(),
     lexicons: Lexicons = Lexicons(),
+    qc: QcChoice = NOT_ASKED,
 ) -> bool:
     """Submit one book, show per-chapter progress, save its outputs; True when it succeeded."""
     plan, cost = BookSubmitter.from_settings(settings).submit(
@@ -46,10 +48,11 @@ def render_book(
         chapters=chapters,
         synthesis=synthesis,
         lexicons=lexicons,
+        qc=qc,
     )
     console.print(
         f"book {plan.book_id[:8]}: {book.title!r}, {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
-        f" estimated ${cost.uncached_cost_usd:.4f}",
+        f" estimated ${cost.total_cost_usd:.4f}" + ("" if cost.qc == "off" else f" with --qc {cost.qc}"),
         markup=False,
     )
     record = watch_book(

@@ -31,6 +31,7 @@ from producer.readers.text import TextSource, read_text
 from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
 from producer.submit.jobs import Submitter, check_format
 from producer.submit.lexicons import Lexicons
+from producer.submit.quality import NOT_ASKED, QcChoice
 from worker.contract import Synthesis
 from worker.errors import BadInput, NarrateError
 from worker.jobs.records import JobRecord, JobStore
@@ -84,6 +85,7 @@ def run_dev(
     chapters: ChapterChoice = ChapterChoice(),
     synthesis: Synthesis = Synthesis(),
     lexicons: Lexicons = Lexicons(),
+    qc: QcChoice = NOT_ASKED,
     voice: Path | None,
     transcript: str | None,
     emulator_latency: float = 0.0,
@@ -121,6 +123,7 @@ def run_dev(
                         chapters=chapters,
                         synthesis=synthesis,
                         lexicons=lexicons,
+                        qc=qc,
                         out_dir=out_dir,
                         console=console,
                     )
@@ -135,6 +138,7 @@ def run_dev(
                 console=console,
                 synthesis=synthesis,
                 lexicons=lexicons,
+                qc=qc,
             )
             code = _show_results(
                 settings, storage, records, inputs.voice, out_dir=out_dir, console=console, as_json=as_json
@@ -247,6 +251,7 @@ def _render_in_order(
     console: Console,
     synthesis: Synthesis,
     lexicons: Lexicons,
+    qc: QcChoice = NOT_ASKED,
 ) -> list[JobRecord]:
     """One part after another, so the switch from one-shot to the trained voice can be seen."""
     submitter = Submitter.from_settings(settings)
@@ -262,6 +267,7 @@ def _render_in_order(
             fmt=fmt,
             synthesis=synthesis,
             lexicons=lexicons,
+            qc=qc,
         )
         console.print(f"submitted {source.name} ({number}/{len(sources)})", markup=False)
         records += progress.wait_for(store, [job.job_id], console=console)

@@ -33,6 +33,7 @@ from producer.submit.batches import check_buckets
 from producer.submit.books import BookSubmitter
 from producer.submit.grant import Grant, Refused
 from producer.submit.jobs import Submitter
+from producer.submit.quality import NOT_ASKED
 from producer.submit.references import Fetched, local_name, localised, written
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput
@@ -89,6 +90,7 @@ def read_batch_object(
                 preset=pipeline.preset,
                 chapters=ChapterChoice.parse(pipeline.chapters),
                 synthesis=synthesis,
+                qc=pipeline.qc or NOT_ASKED,
                 what=name,
             )
         except BadInput as exc:
@@ -134,11 +136,12 @@ def submit_batch(
 def _check_budget(batch: BatchWork, *, budget: float, books: BookSubmitter) -> None:
     """No book of the batch file may be estimated over the pipeline's budget: checked before any is sent."""
     for entry in batch.work.books:
-        cost = books.estimate(books.plan(entry.book, **entry.submit_options())).uncached_cost_usd
-        if cost > budget:
+        cost = books.estimate(books.plan(entry.book, **entry.submit_options()))
+        if cost.total_cost_usd > budget:
+            heard = "" if cost.qc == "off" else f" (hearing with qc {cost.qc} included)"
             raise BadInput(
-                f"{batch.name}: {entry.book.source}: the estimate is ${cost:.2f}, over the pipeline's budget"
-                f" ${budget:.2f}; raise `budget` or split the book"
+                f"{batch.name}: {entry.book.source}: the estimate is ${cost.total_cost_usd:.2f}{heard}, over the"
+                f" pipeline's budget ${budget:.2f}; raise `budget` or split the book"
             )
 
 
@@ -153,7 +156,7 @@ def _send_books(
         plan, cost = books.submit(entry.book, notify_url=notify, **entry.submit_options())
         size = sum(len(chapter.text.encode("utf-8")) for chapter in entry.book.chapters)
         items.append({"tag": f"book:{index}", "kind": "book", "id": plan.book_id, "bytes": size})
-        estimated += cost.uncached_cost_usd
+        estimated += cost.total_cost_usd
     return estimated
 
 

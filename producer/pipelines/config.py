@@ -6,6 +6,7 @@
         out: s3://books/audio/         # outputs under <out>/<file stem>/
         voice: narrator                # or voice_id: …, or clip: s3://…/clip.wav with transcript: …
         preset: acx
+        qc: retake                     # proof-listening: off, report, retake, or {mode: retake, retakes: 3}
         every: 60s                     # or cron: "*/5 * * * *" (with timezone:)
       - name: morning-bulletin
         recurring: s3://news/today.txt # rendered on every run

@@ -18,6 +18,7 @@ from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
 from producer.submit.grant import Grant
 from producer.submit.lexicons import fetched_lexicons
+from producer.submit.quality import NOT_ASKED
 from producer.submit.references import local_name
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput
@@ -86,6 +87,7 @@ def submit_item(
             synthesis=synthesis,
             lexicons=lexicons,
             notify=pipeline.notify,
+            qc=pipeline.qc or NOT_ASKED,
         )
         return {"kind": "job", "id": job.job_id}
     plan, cost = ctx.books.submit(
@@ -99,5 +101,6 @@ def submit_item(
         chapters=ChapterChoice.parse(pipeline.chapters),
         synthesis=synthesis,
         lexicons=lexicons,
+        qc=pipeline.qc or NOT_ASKED,
     )
-    return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.uncached_cost_usd}
+    return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.total_cost_usd}

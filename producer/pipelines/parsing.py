@@ -16,6 +16,7 @@ from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
 from producer.submit.batch_work import Work
 from producer.submit.batches import plan_work
+from producer.submit.quality import NOT_ASKED, QcChoice
 from worker.contract import Synthesis
 from worker.settings import Settings
 
@@ -37,7 +38,13 @@ def batch_entries(data: bytes, name: str) -> tuple[str, list[tuple[int, Any]]]:
 
 
 def batch_work(
-    settings: Settings, path: str, *, preset: str | None, chapters: ChapterChoice, synthesis: Synthesis
+    settings: Settings,
+    path: str,
+    *,
+    preset: str | None,
+    chapters: ChapterChoice,
+    synthesis: Synthesis,
+    qc: QcChoice = NOT_ASKED,
 ) -> Work:
     """The completed batch file at `path` read, its books read and its voices prepared.
 
@@ -52,4 +59,5 @@ def batch_work(
         preset=preset,
         chapters=chapters,
         synthesis=synthesis,
+        qc=qc,
     )

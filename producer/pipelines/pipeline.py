@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from producer.pipelines.cron import can_fire, cron_fields
 from producer.submit.grant import folder
+from producer.submit.quality import QcChoice
 from worker.contract import ModelVoice
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -45,6 +46,8 @@ class Pipeline(BaseModel):
     speed: float | None = Field(default=None, ge=0.5, le=2.0)
     # s3:// URLs of pronunciation lexicons, for everything this pipeline renders
     lexicon: list[str] = Field(default_factory=list)
+    # proof-listening of what it renders: off, report or retake, or {mode, retakes, language}; a batch entry's own wins
+    qc: QcChoice | None = None
     budget: float | None = Field(default=None, gt=0)  # USD per file: a file estimated above it is not rendered
     budget_per_day: float | None = Field(default=None, gt=0)  # USD per pipeline and day
     notify: str | None = None

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from producer.submit.quality import QcChoice
 from worker.contract import ModelVoice
 from worker.errors import BadInput
 from worker.jobs.validate import check_text_characters
@@ -46,6 +47,8 @@ class BatchEntry(BaseModel):
     normalize: bool | None = None
     # pronunciation lexicons (one path or a list), applied after the command line's
     lexicon: list[Path] = Field(default_factory=list)
+    # proof-listening: off, report or retake, or {mode, retakes, language}; over the command line's
+    qc: QcChoice | None = None
 
     def synthesis_values(self) -> dict[str, object]:
         return {

@@ -18,6 +18,7 @@ from producer.submit.clips import NamedVoice, PreparedVoice
 from producer.submit.jobs import Submitter
 from producer.submit.lexicons import Lexicons
 from producer.submit.notify import NotifyBatch
+from producer.submit.quality import NOT_ASKED, QcChoice
 from worker.contract import RenderJob, Synthesis
 
 
@@ -30,6 +31,7 @@ class JobGroup:
     fmt: str
     synthesis: Synthesis = Synthesis()
     lexicons: Lexicons = Lexicons()
+    qc: QcChoice = NOT_ASKED
     sources: list[TextSource] = field(default_factory=list)
     # each job's place in the batch files, to print ids in that order
     positions: list[int] = field(default_factory=list)
@@ -52,6 +54,7 @@ class JobGroup:
             lexicons=self.lexicons,
             notify=notify,
             notify_batch=notify_batch,
+            qc=self.qc,
         )
 
 
@@ -68,6 +71,7 @@ class BookWork:
     chapters: ChapterChoice = ChapterChoice()
     synthesis: Synthesis = Synthesis()
     lexicons: Lexicons = Lexicons()
+    qc: QcChoice = NOT_ASKED
 
     def submit_options(self) -> dict[str, Any]:
         """The keyword arguments of `BookSubmitter.plan` and `.submit` for this book, besides the book itself."""
@@ -80,6 +84,7 @@ class BookWork:
             "chapters": self.chapters,
             "synthesis": self.synthesis,
             "lexicons": self.lexicons,
+            "qc": self.qc,
         }
 
 
@@ -88,18 +93,23 @@ class Work:
     """Everything one `narrate submit` of books and batch files will send, read and checked; nothing sent yet."""
 
     books: list[BookWork] = field(default_factory=list)
-    job_groups: dict[tuple[VoiceKey, str, str, Synthesis, Lexicons], JobGroup] = field(default_factory=dict)
+    job_groups: dict[tuple[VoiceKey, str, str, Synthesis, Lexicons, QcChoice], JobGroup] = field(default_factory=dict)
     job_count: int = 0
     outputs: dict[str, str] = field(default_factory=dict)  # output URL -> where it is first named, for error messages
 
     def add_job(
-        self, entry: BatchEntry, voice: PreparedVoice | NamedVoice | str, synthesis: Synthesis, lexicons: Lexicons
+        self,
+        entry: BatchEntry,
+        voice: PreparedVoice | NamedVoice | str,
+        synthesis: Synthesis,
+        lexicons: Lexicons,
+        qc: QcChoice = NOT_ASKED,
     ) -> None:
-        key = (entry.voice_key, entry.out, entry.format, synthesis, lexicons)
+        key = (entry.voice_key, entry.out, entry.format, synthesis, lexicons, qc)
         group = self.job_groups.get(key)
         if group is None:
             group = self.job_groups[key] = JobGroup(
-                voice=voice, out=entry.out, fmt=entry.format, synthesis=synthesis, lexicons=lexicons
+                voice=voice, out=entry.out, fmt=entry.format, synthesis=synthesis, lexicons=lexicons, qc=qc
             )
         group.sources.append(TextSource(name=entry.title or "batch file job", text=entry.text or ""))
         group.positions.append(self.job_count)

@@ -23,6 +23,7 @@ from producer.submit.clips import NamedVoice, PreparedVoice
 from producer.submit.grant import Grant
 from producer.submit.jobs import Submitter, parse_out
 from producer.submit.lexicons import Lexicons, read_lexicon_files
+from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.references import Fetched, localised, written
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
@@ -74,10 +75,11 @@ def plan_work(
     lexicons: Lexicons = Lexicons(),
     grant: Grant = Grant(),
     warn: Callable[[str], None] = log.warning,
+    qc: QcChoice = NOT_ASKED,
 ) -> Work:
     """Read every batch file and book and prepare every voice; a BadInput here means nothing was sent.
 
-    `synthesis`, `lexicons`: the command line's; an entry's own win over them. `grant`: what a batch file's
+    `synthesis`, `lexicons`, `qc`: the command line's; an entry's own win over them. `grant`: what a batch file's
     entries may name (`narrate submit --sources`); a restricted one also lets them name s3:// files.
     """
     planner = _Planner(
@@ -90,6 +92,7 @@ def plan_work(
         chapters=chapters,
         synthesis=synthesis,
         lexicons=lexicons,
+        qc=qc,
     )
     with ExitStack() as stack:  # the folders of rewritten batch files, kept until every path is read
         for path in paths:
@@ -117,6 +120,7 @@ class _Planner:
     chapters: ChapterChoice
     synthesis: Synthesis
     lexicons: Lexicons
+    qc: QcChoice = NOT_ASKED
     work: Work = field(default_factory=Work)
 
     def add_book(self, path: str) -> None:
@@ -131,6 +135,7 @@ class _Planner:
                 chapters=self.chapters,
                 synthesis=self.synthesis,
                 lexicons=self.lexicons,
+                qc=self.qc,
             )
         )
         self.work.outputs.setdefault(self.out, path)  # type: ignore[arg-type]
@@ -140,14 +145,21 @@ class _Planner:
             chosen = self.voices.get(entry.voice_key, where=where)
             synthesis = self.synthesis.merged(synthesis_from(where, **entry.synthesis_values()))
             lexicons = self.lexicons + read_lexicon_files(entry.lexicon, where=f"{where}: `lexicon`")
+            qc = entry.qc.over(self.qc) if entry.qc else self.qc
             self.work.outputs.setdefault(entry.out, where)
             if entry.is_job:
-                self.work.add_job(entry, chosen, synthesis, lexicons)
+                self.work.add_job(entry, chosen, synthesis, lexicons, qc)
             else:
-                self._add_entry_book(entry, chosen, synthesis=synthesis, lexicons=lexicons)
+                self._add_entry_book(entry, chosen, synthesis=synthesis, lexicons=lexicons, qc=qc)
 
     def _add_entry_book(
-        self, entry: BatchEntry, voice: PreparedVoice | NamedVoice | str, *, synthesis: Synthesis, lexicons: Lexicons
+        self,
+        entry: BatchEntry,
+        voice: PreparedVoice | NamedVoice | str,
+        *,
+        synthesis: Synthesis,
+        lexicons: Lexicons,
+        qc: QcChoice,
     ) -> None:
         """Read now: an unreadable, DRM-protected or empty book is refused before anything is sent."""
         choice = ChapterChoice.parse(entry.chapters, include_front_matter=entry.include_front_matter)
@@ -161,6 +173,7 @@ class _Planner:
             choice,
             synthesis,
             lexicons,
+            qc,
         )
         choose(book.book, choice)  # a chapter number past the end is refused now, before anything is sent
         self.work.books.append(book)

@@ -24,12 +24,13 @@ from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, uplo
 from producer.submit.grant import Grant
 from producer.submit.jobs import check_format, parse_out
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
+from producer.submit.quality import NOT_ASKED, QC_OFF, QcChoice
 from worker import keys
 from worker.app import make_app
 from worker.books.plan import BookPlan, Pauses, chunk_messages, plan_chapter
 from worker.books.presets import DEFAULT_PRESET, PRESETS, Preset, preset_named
 from worker.books.state import BookState
-from worker.contract import BOOK_CHUNK_TASK, QUEUE, Output, Synthesis
+from worker.contract import BOOK_CHUNK_TASK, QUEUE, Output, QualityCheck, Synthesis
 from worker.errors import BadInput, StorageRejected
 from worker.settings import Settings, default_synthesis
 from worker.storage import Storage
@@ -53,10 +54,11 @@ def make_plan(
     synthesis: Synthesis = Synthesis(),
     narrator: str = "",
     lexicons: Lexicons = Lexicons(),
+    qc: QualityCheck = QC_OFF,
 ) -> BookPlan:
     """`synthesis`: the book's own settings, over the preset's, over the environment's; `narrator`: for the credits.
 
-    `lexicons` apply to every chapter's text before it is chunked (credits included).
+    `lexicons` apply to every chapter's text before it is chunked (credits included). `qc`: its proof-listening.
     """
     synthesis = default_synthesis(settings).merged(preset.synthesis).merged(synthesis)
     parts = _parts(book, preset=preset, speed=synthesis.speed or 1.0, narrator=narrator)
@@ -96,6 +98,7 @@ def make_plan(
         bit_rate=preset.bit_rate,
         retail_sample_seconds=preset.retail_sample_seconds,
         lexicons=lexicons.refs(),
+        qc=qc,
     )
 
 
@@ -134,10 +137,11 @@ class BookSubmitter:
         chapters: ChapterChoice = ChapterChoice(),
         synthesis: Synthesis = Synthesis(),
         lexicons: Lexicons = Lexicons(),
+        qc: QcChoice = NOT_ASKED,
     ) -> BookPlan:
         """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET; `chapters`: the body by default.
 
-        `lexicons` apply after the named voice's own.
+        `lexicons` apply after the named voice's own; `qc` unset: NARRATE_QC, else the preset's (quality.py).
         """
         self._grant.check_submission(out=out, voice=voice, where=book.source)
         if notify_url is not None:
@@ -162,6 +166,7 @@ class BookSubmitter:
             synthesis=synthesis,
             narrator=_narrator(voice),
             lexicons=with_voice_lexicons(self._storage, voice, lexicons),
+            qc=qc.resolved(self._settings, default=chosen.qc, language=book.language),
         )
         if book.cover:
             extension = (mimetypes.guess_extension(book.cover_type) or ".img").lstrip(".")
@@ -171,12 +176,17 @@ class BookSubmitter:
         return plan
 
     def estimate(self, plan: BookPlan, *, without: BookPlan | None = None) -> Estimate:
-        price = self._settings.price_per_million_bytes
+        settings = self._settings
+        prices = {
+            "price_per_million": settings.price_per_million_bytes,
+            "asr_per_hour": settings.asr_price_per_hour,
+            "retake_share": settings.qc_expected_retake_share,
+        }
         try:
             self._storage.check_bucket(plan.output.bucket)
         except StorageRejected:
-            return estimate(plan, price_per_million=price, storage=None, without=without)
-        return estimate(plan, price_per_million=price, storage=self._storage, without=without)
+            return estimate(plan, **prices, storage=None, without=without)
+        return estimate(plan, **prices, storage=self._storage, without=without)
 
     def submit(
         self,
@@ -193,6 +203,7 @@ class BookSubmitter:
         chapters: ChapterChoice = ChapterChoice(),
         synthesis: Synthesis = Synthesis(),
         lexicons: Lexicons = Lexicons(),
+        qc: QcChoice = NOT_ASKED,
     ) -> tuple[BookPlan, Estimate]:
         budget_usd = self._grant.check_budget(budget_usd, where=f"{book.source}: budget")
         plan = self.plan(
@@ -207,6 +218,7 @@ class BookSubmitter:
             chapters=chapters,
             synthesis=synthesis,
             lexicons=lexicons,
+            qc=qc,
         )
         check_spool_fits(plan, limit_bytes=self._settings.spool_limit_bytes)  # before anything is stored, sent or paid
         bucket = plan.output.bucket
@@ -215,15 +227,10 @@ class BookSubmitter:
         except StorageRejected as exc:
             raise BadInput(str(exc)) from exc
         cost = self.estimate(plan)
-        if budget_usd is not None and cost.uncached_cost_usd > budget_usd:
-            raise BadInput(
-                f"{book.source}: the estimate is ${cost.uncached_cost_usd:.2f}"
-                f" ({cost.uncached_bytes:,} bytes not yet rendered),"
-                f" over --budget ${budget_usd:.2f}; raise the budget or split the book"
-            )
+        cost.check_budget(budget_usd, where=book.source)  # hearing and the retakes expected included
         self._store(plan, book, voice=voice, lexicons=lexicons)
         self._state.create(
-            plan, cached=cost.cached_chunks or 0, estimated_cost_usd=cost.uncached_cost_usd, notify_url=notify_url
+            plan, cached=cost.cached_chunks or 0, estimated_cost_usd=cost.total_cost_usd, notify_url=notify_url
         )
         for message in chunk_messages(plan):
             self._app.send_task(BOOK_CHUNK_TASK, args=[message.model_dump(mode="json")], queue=QUEUE)

@@ -10,7 +10,7 @@ from typing import Any
 from producer.readers.text import TextSource
 from producer.submit.lexicons import Lexicons
 from producer.submit.notify import NotifyBatch
-from worker.contract import SCHEMA_VERSION, ClipVoice, ModelVoice, Notify, Output, RenderJob, Synthesis
+from worker.contract import SCHEMA_VERSION, ClipVoice, ModelVoice, Notify, Output, QualityCheck, RenderJob, Synthesis
 from worker.jobs.records import JobRecord
 
 
@@ -24,6 +24,7 @@ class JobTarget:
     lexicons: Lexicons = Lexicons()
     notify: Notify | None = None
     batch: NotifyBatch | None = None  # counts the jobs before they are sent
+    qc: QualityCheck | None = None  # proof-listening; None: off, and left out of the message
 
     def job(self, source: TextSource) -> RenderJob:
         return RenderJob(
@@ -37,6 +38,7 @@ class JobTarget:
             synthesis=self.synthesis,
             lexicons=self.lexicons.refs(),
             notify=self.notify,
+            qc=self.qc,
         )
 
 

@@ -23,6 +23,7 @@ from producer.submit.job_target import JobTarget, queued_record
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
 from producer.submit.notify import NotifyBatch, job_notify
 from producer.submit.publish import send_render_jobs
+from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.sent_events import SentEvents
 from producer.submit.submit_batch import SubmitBatch
 from worker.app import make_app
@@ -120,18 +121,20 @@ class Submitter:
         lexicons: Lexicons = Lexicons(),
         notify: str | None = None,
         notify_batch: NotifyBatch | str | None = None,
+        qc: QcChoice = NOT_ASKED,
     ) -> list[RenderJob]:
         """One job per source; `voice` is prepared clips, a named voice, or an existing Fish voice id.
 
         `lexicons` apply to every text, after the named voice's own. `notify`: each job's webhook; `notify_batch`:
         one webhook when all have ended (a URL, or a batch from `open_batch` shared by several calls).
+        `qc`: proof-listening, unset: NARRATE_QC, else off.
         """
         if not sources:
             raise BadInput("no text to narrate: pass at least one file (or '-' for stdin)")
         for source in sources:
             self.check_text(source)
         target = self._with_notify(
-            self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons),
+            self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons, qc=qc),
             notify=notify,
             notify_batch=notify_batch,
         )
@@ -155,6 +158,7 @@ class Submitter:
         lexicons: Lexicons = Lexicons(),
         notify: str | None = None,
         notify_batch: str | None = None,
+        qc: QcChoice = NOT_ASKED,
     ) -> SubmitBatch:
         """Jobs added one at a time, sent `size` at a time: the fast way to submit from a loop.
 
@@ -163,7 +167,7 @@ class Submitter:
                 batch.add(story.text, title=story.slug)
         """
         target = self._with_notify(
-            self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons),
+            self._target(voice=voice, out=out, fmt=fmt, synthesis=synthesis, lexicons=lexicons, qc=qc),
             notify=notify,
             notify_batch=notify_batch,
         )
@@ -189,7 +193,14 @@ class Submitter:
         return dataclasses.replace(target, notify=job_notify(notify, batch), batch=batch)
 
     def _target(
-        self, *, voice: PreparedVoice | NamedVoice | str, out: str, fmt: str, synthesis: Synthesis, lexicons: Lexicons
+        self,
+        *,
+        voice: PreparedVoice | NamedVoice | str,
+        out: str,
+        fmt: str,
+        synthesis: Synthesis,
+        lexicons: Lexicons,
+        qc: QcChoice,
     ) -> JobTarget:
         self._grant.check_submission(out=out, voice=voice, where="submit")
         bucket, prefix = parse_out(out)
@@ -199,6 +210,7 @@ class Submitter:
             voice=job_voice_for(voice, bucket=bucket),
             synthesis=self._synthesis.merged(synthesis),
             lexicons=with_voice_lexicons(self._storage, voice, lexicons),
+            qc=qc.for_job(self._settings or get_settings()),
         )
 
     def _prepare_bucket(self, target: JobTarget, voice: PreparedVoice | NamedVoice | str) -> None:
