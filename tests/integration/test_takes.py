@@ -3,6 +3,9 @@ nothing Fish was paid for (a take, a transcript) paid again across failures and 
 
 from __future__ import annotations
 
+import io
+import wave
+
 import pytest
 
 from tests.conftest import EmulatorControl
@@ -148,3 +151,31 @@ def test_a_chunk_stored_before_takes_were_kept_is_heard_as_its_first_take(ctx, e
     taken = take_chunk(where, render=Renders(ctx, emulator), listening=listening("retake"), ctx=ctx)
     assert kinds(emulator) == ["tts", "asr"], "heard, not rendered again"
     assert taken.record.chosen == 1 and taken.chosen.text_bytes == 0 and not taken.paid
+
+
+def test_a_take_too_short_for_its_text_fails_unheard_and_is_taken_again(ctx, emulator, bucket) -> None:
+    clean = Renders(ctx, emulator)
+    takes: list[str] = []
+
+    def render() -> tuple[bytes, RequestRecord]:
+        if takes:
+            return clean()
+        takes.append("short")
+        audio, record = clean()
+        return half_a_second(), record
+
+    taken = take_chunk(chunk(bucket, name="d"), render=render, listening=listening("retake"), ctx=ctx)
+    first, second = taken.record.takes
+    assert kinds(emulator) == ["tts", "tts", "asr"], "the half-second take was judged without paying to hear it"
+    assert not first.judged().passed and first.judged().findings[0].kind in ("cut", "dropped", "pace")
+    assert second.judged().passed and taken.record.chosen == 2
+
+
+def half_a_second() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(44100)
+        wav.writeframes(b"\0\0" * 22050)
+    return out.getvalue()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -51,3 +51,8 @@ class Manifest(Strict):
     submitted_at: datetime
     started_at: datetime
     finished_at: datetime
+    qc: dict[str, Any] | None = Field(
+        None,
+        description="Proof-listening: mode, chunks and takes heard, retakes, and every chunk left failing with its"
+        " seconds in the audio file, its text, what was heard and the faults; absent: not heard.",
+    )

@@ -17,7 +17,10 @@ from worker.audio import codec
 from worker.contract import RequestRecord, Synthesis
 from worker.errors import AudioError, FishUnavailable, StorageUnavailable
 from worker.fish.client import Speech
+from worker.jobs.heard import Hearing
 from worker.support.readahead import read_ahead
+from worker.takes.loop import Chunk, take_chunk
+from worker.takes.summary import chunk_summary
 from worker.voices.speaker import RenderContext, Speaker
 
 # Chunks of one long job rendered at once (never more than NARRATE_FISH_CONCURRENCY): a 500 KB text is 500
@@ -41,27 +44,41 @@ def rendered_chunks(
     requests: list[RequestRecord],
     synthesis: Synthesis,
     progress: Progress,
+    hearing: Hearing | None = None,
 ) -> Iterator[bytes]:
-    """Each chunk's WAV in order, several rendered at once within the cluster's cap (each request takes its slot)."""
+    """Each chunk's WAV in order, several rendered at once within the cluster's cap (each request takes its slot).
+
+    With `hearing`, each chunk is taken through worker.takes (heard, retaken as its mode says) and its takes
+    summary and length are kept there."""
     parallel = min(ctx.settings.fish_concurrency, PARALLEL_CHUNKS)
 
-    def render(index: int) -> tuple[bytes, RequestRecord]:
-        return _one_chunk(index, chunks[index], voice=voice, ctx=ctx, bucket=bucket, synthesis=synthesis)
+    def render(index: int) -> tuple[bytes, list[RequestRecord]]:
+        if hearing is not None:
+            return heard_chunk(
+                index, chunks[index], voice=voice, ctx=ctx, bucket=bucket, synthesis=synthesis, hearing=hearing
+            )
+        audio, record = _one_chunk(index, chunks[index], voice=voice, ctx=ctx, bucket=bucket, synthesis=synthesis)
+        return audio, [record]
 
-    for audio, record in read_ahead(range(len(chunks)), render, ahead=parallel, name="narrate-chunk"):
-        if not record.cached:
+    for audio, records in read_ahead(range(len(chunks)), render, ahead=parallel, name="narrate-chunk"):
+        if not all(record.cached for record in records):
             progress.chunks_stored += 1
-        requests.append(record)
+        requests.extend(records)
         yield audio
+
+
+def chunk_key(text: str, *, voice: Speaker, ctx: RenderContext, synthesis: Synthesis) -> str:
+    """A chunk's content address: its text, the voice, the model and the settings."""
+    return keys.chunk_audio(
+        keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address())
+    )
 
 
 def _one_chunk(
     index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, synthesis: Synthesis
 ) -> tuple[bytes, RequestRecord]:
     """A chunk's WAV, from storage (or held in Redis) when an earlier attempt or delivery already paid for it."""
-    key = keys.chunk_audio(
-        keys.chunk_hash(text, voice=voice.identity, model=ctx.fish.model, synthesis=synthesis.address())
-    )
+    key = chunk_key(text, voice=voice, ctx=ctx, synthesis=synthesis)
     found = _already_paid(index, text, voice=voice, ctx=ctx, bucket=bucket, key=key)
     if found is not None:
         return found
@@ -76,6 +93,30 @@ def _one_chunk(
         record = request_record(index, text, speech)
         store_paid(ctx, bucket, key, speech.audio, record=record, content_type=codec.CONTENT_TYPES["wav"])
     return speech.audio, record
+
+
+def heard_chunk(
+    index: int, text: str, *, voice: Speaker, ctx: RenderContext, bucket: str, synthesis: Synthesis, hearing: Hearing
+) -> tuple[bytes, list[RequestRecord]]:
+    """A chunk's chosen take, heard (and retaken) under its lease; the requests paid now, or one cached record."""
+
+    def render() -> tuple[bytes, RequestRecord]:
+        speech = voice.speak(text, fmt="wav", synthesis=synthesis)
+        check_fish_audio(speech.audio)
+        return speech.audio, request_record(index, text, speech)
+
+    where = Chunk(bucket=bucket, key=chunk_key(text, voice=voice, ctx=ctx, synthesis=synthesis), text=text)
+    with ctx.leases.hold(keys.s3_url(bucket, where.key)) if ctx.leases else contextlib.nullcontext():
+        taken = take_chunk(where, render=render, listening=hearing.listening, ctx=ctx)
+    hearing.summaries[index] = chunk_summary(taken.record)
+    hearing.seconds[index] = codec.probe(taken.audio).duration_seconds
+    if taken.paid:
+        return taken.audio, [record.model_copy(update={"chunk": index}) for record in taken.paid]
+    mode = "reference_id" if voice.reference_id else "one_shot"
+    cached = RequestRecord(
+        chunk=index, text_bytes=len(text.encode()), mode=mode, reference_bytes_sent=0, latency_seconds=0.0, cached=True
+    )
+    return taken.audio, [cached]
 
 
 def _already_paid(

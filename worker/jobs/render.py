@@ -18,6 +18,7 @@ from worker.audio.scratch import scratch_folder
 from worker.contract import Manifest, OutputRecord, RenderJob, RequestRecord
 from worker.errors import StorageUnavailable
 from worker.jobs.chunks import Progress, check_fish_audio, rendered_chunks, request_record
+from worker.jobs.heard import Hearing
 from worker.jobs.lexicons import job_lexicon
 from worker.text.chunking import split_text
 from worker.voices.speaker import RenderContext, Speaker
@@ -46,17 +47,24 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
         return done  # delivered twice: already done
     started_at = datetime.now(UTC)
     voice = Speaker.load(job.voice, bucket=bucket, ctx=ctx)
-    replaced = job_lexicon(job.lexicons, bucket=bucket, storage=ctx.storage).apply(job.text)
+    lexicon = job_lexicon(job.lexicons, bucket=bucket, storage=ctx.storage)
+    replaced = lexicon.apply(job.text)
     chunks = split_text(replaced.text, max_bytes=ctx.settings.chunk_bytes)
-    one = _one_request(job, chunks[0], voice=voice, ctx=ctx) if len(chunks) == 1 else None
+    applied = replaced.entries_in(chunks) if replaced.spans else [[] for _ in chunks]
+    hearing = Hearing.of(job, lexicon=lexicon, words=applied, limits=ctx.settings.qc_thresholds)
+    # A heard job renders WAV chunks even when one request would do: the recognizer hears the take, not an MP3.
+    one = _one_request(job, chunks[0], voice=voice, ctx=ctx) if len(chunks) == 1 and hearing is None else None
     with _held_until_committed(one, ctx=ctx):
-        requests, output = _store_audio(job, chunks, one=one, voice=voice, ctx=ctx, progress=progress or Progress())
-        if replaced.spans:
-            applied = replaced.entries_in(chunks)
-            requests = [r.model_copy(update={"lexicon": applied[r.chunk]}) if applied[r.chunk] else r for r in requests]
+        requests, output = _store_audio(
+            job, chunks, one=one, voice=voice, ctx=ctx, progress=progress or Progress(), hearing=hearing
+        )
+        requests = [r.model_copy(update={"lexicon": applied[r.chunk]}) if applied[r.chunk] else r for r in requests]
         manifest = _manifest(
             job, voice=voice, requests=requests, output=output, ctx=ctx, attempt=attempt, started_at=started_at
         )
+        if hearing is not None:
+            report = hearing.report(chunks, pause_seconds=CHUNK_PAUSE_SECONDS)
+            manifest = manifest.model_copy(update={"qc": report})
         _commit(manifest, ctx=ctx, bucket=bucket, manifest_key=manifest_key)
     return manifest
 
@@ -114,6 +122,7 @@ def _store_audio(
     voice: Speaker,
     ctx: RenderContext,
     progress: Progress,
+    hearing: Hearing | None,
 ) -> tuple[list[RequestRecord], OutputRecord]:
     """The job's audio stored at its output key: one request's as it came, or every chunk's joined."""
     bucket, fmt = job.output.bucket, job.output.format
@@ -125,7 +134,14 @@ def _store_audio(
         ctx.storage.put(bucket, audio_key, one.data, content_type=codec.CONTENT_TYPES[fmt])
     else:
         chunk_audio = rendered_chunks(
-            chunks, voice=voice, ctx=ctx, bucket=bucket, requests=requests, synthesis=job.synthesis, progress=progress
+            chunks,
+            voice=voice,
+            ctx=ctx,
+            bucket=bucket,
+            requests=requests,
+            synthesis=job.synthesis,
+            progress=progress,
+            hearing=hearing,
         )
         info, size = _store_joined(chunk_audio, ctx=ctx, bucket=bucket, key=audio_key, fmt=fmt, job_id=job.job_id)
     return requests, OutputRecord(
