@@ -95,7 +95,8 @@ def _read(value: Any) -> Any:
     unknown = [str(key) for key in value if key not in _KEYS]
     if unknown:
         raise ValueError(
-            f"unknown key {unknown[0]!r}; the keys are mode, retakes and language, e.g. `qc: {{mode: retake, retakes: 3}}`"
+            f"unknown key {unknown[0]!r}; the keys are mode, retakes and language,"
+            " e.g. `qc: {mode: retake, retakes: 3}`"
         )
     fields = dict(value)
     if fields.get("mode") is not None:
