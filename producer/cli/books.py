@@ -12,10 +12,10 @@ from producer.cli.console import EXIT_JOB_FAILED, console, errors, fail, setting
 from producer.cli.estimate import estimate
 from producer.cli.progress import book_table, watch_book
 from producer.readers.books import BookText, read_book
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
 from producer.submit.lexicons import Lexicons, read_lexicon_files
-from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.books.plan import Pauses

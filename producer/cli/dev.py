@@ -12,9 +12,9 @@ import typer
 
 from producer.cli import options
 from producer.cli.console import console, errors, fail
+from producer.readers.quality import QcChoice
 from producer.readers.selection import ChapterChoice
 from producer.submit.lexicons import read_lexicon_files
-from producer.submit.quality import QcChoice
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput
 

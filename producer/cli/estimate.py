@@ -11,12 +11,12 @@ from rich.table import Table
 from producer.cli import options
 from producer.cli.console import console, errors, fail, settings_or_exit
 from producer.readers.books import BookText, read_book
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice
 from producer.submit.book_estimate import Estimate
 from producer.submit.book_estimate import estimate as price_plan
 from producer.submit.books import BookSubmitter
 from producer.submit.lexicons import Lexicons, read_lexicon_files
-from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.contract import Synthesis

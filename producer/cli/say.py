@@ -14,11 +14,11 @@ import typer
 
 from producer.cli import options, progress
 from producer.cli.console import EXIT_JOB_FAILED, console, errors, fail, settings_or_exit, warn
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.text import TextSource
 from producer.submit.clips import PreparedVoice
 from producer.submit.jobs import Submitter, check_format, parse_out
 from producer.submit.lexicons import read_lexicon_files, with_voice_lexicons
-from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.voice_options import voice_from_options
 from worker.contract import RenderJob
 from worker.errors import BadInput, NarrateError

@@ -20,6 +20,7 @@ from producer.cli.console import EXIT_JOB_FAILED, errors, fail, settings_or_exit
 from producer.readers.batch import BATCH_SUFFIXES
 from producer.readers.batch_entry import VoiceKey
 from producer.readers.books import is_book
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import read_text
 from producer.submit.batches import check_buckets, plan_work, submit_job_groups
@@ -28,7 +29,6 @@ from producer.submit.clips import PreparedVoice
 from producer.submit.grant import Grant
 from producer.submit.jobs import Submitter, check_format, parse_out
 from producer.submit.lexicons import Lexicons, read_lexicon_files
-from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.books.plan import Pauses

@@ -11,11 +11,11 @@ from rich.table import Table
 
 from producer.cli.progress import watch_book
 from producer.readers.books import BookText
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import PreparedVoice
 from producer.submit.lexicons import Lexicons
-from producer.submit.quality import NOT_ASKED, QcChoice
 from worker import keys
 from worker.books.state import BookState
 from worker.contract import Synthesis

@@ -26,12 +26,12 @@ from producer.dev.sample import reference_transcript, sample_parts
 from producer.dev.services import StackError
 from producer.dev.stack import LocalStack
 from producer.readers.books import BookText, is_book, read_book
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice, choose
 from producer.readers.text import TextSource, read_text
 from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
 from producer.submit.jobs import Submitter, check_format
 from producer.submit.lexicons import Lexicons
-from producer.submit.quality import NOT_ASKED, QcChoice
 from worker.contract import Synthesis
 from worker.errors import BadInput, NarrateError
 from worker.jobs.records import JobRecord, JobStore

@@ -27,13 +27,13 @@ from producer.pipelines.bounded import within
 from producer.pipelines.config import Pipeline
 from producer.pipelines.state import BATCH_KIND
 from producer.readers.batch import BATCH_SUFFIXES
+from producer.readers.quality import NOT_ASKED
 from producer.readers.selection import ChapterChoice
 from producer.submit.batch_work import Work
 from producer.submit.batches import check_buckets
 from producer.submit.books import BookSubmitter
 from producer.submit.grant import Grant, Refused
 from producer.submit.jobs import Submitter
-from producer.submit.quality import NOT_ASKED
 from producer.submit.references import Fetched, local_name, localised, written
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput

@@ -14,11 +14,11 @@ from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
 from producer.pipelines.voices import voice_of
 from producer.readers.booktext import BookText
+from producer.readers.quality import NOT_ASKED
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
 from producer.submit.grant import Grant
 from producer.submit.lexicons import fetched_lexicons
-from producer.submit.quality import NOT_ASKED
 from producer.submit.references import local_name
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput

@@ -12,11 +12,11 @@ from typing import Any
 from producer.readers.batch import batch_items
 from producer.readers.books import decode_text, read_book
 from producer.readers.booktext import BookText
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
 from producer.submit.batch_work import Work
 from producer.submit.batches import plan_work
-from producer.submit.quality import NOT_ASKED, QcChoice
 from worker.contract import Synthesis
 from worker.settings import Settings
 

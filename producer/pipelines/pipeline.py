@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from producer.pipelines.cron import can_fire, cron_fields
+from producer.readers.quality import QcChoice
 from producer.submit.grant import folder
-from producer.submit.quality import QcChoice
 from worker.contract import ModelVoice
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")

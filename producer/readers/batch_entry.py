@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from producer.submit.quality import QcChoice
+from producer.readers.quality import QcChoice
 from worker.contract import ModelVoice
 from worker.errors import BadInput
 from worker.jobs.validate import check_text_characters

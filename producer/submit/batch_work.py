@@ -12,13 +12,13 @@ from typing import Any
 
 from producer.readers.batch_entry import BatchEntry, VoiceKey
 from producer.readers.books import BookText
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice
 from producer.submit.jobs import Submitter
 from producer.submit.lexicons import Lexicons
 from producer.submit.notify import NotifyBatch
-from producer.submit.quality import NOT_ASKED, QcChoice
 from worker.contract import RenderJob, Synthesis
 
 

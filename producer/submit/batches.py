@@ -17,13 +17,13 @@ from tempfile import TemporaryDirectory
 from producer.readers.batch import BATCH_SUFFIXES, batch_items, read_placed_batch
 from producer.readers.batch_entry import BatchEntry, VoiceKey
 from producer.readers.books import decode_text, read_book
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice, choose
 from producer.submit.batch_work import BookWork, Work
 from producer.submit.clips import NamedVoice, PreparedVoice
 from producer.submit.grant import Grant
 from producer.submit.jobs import Submitter, parse_out
 from producer.submit.lexicons import Lexicons, read_lexicon_files
-from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.references import Fetched, localised, written
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from producer.submit.bookparts import CHARACTERS_PER_SECOND
-from producer.submit.quality import hearing_costs
 from worker.books.plan import BookPlan
+from worker.contract import QualityCheck
 from worker.errors import BadInput
 from worker.storage import Storage
 
@@ -56,6 +56,18 @@ class Estimate:
         raise BadInput(
             f"{where}: the estimate is ${self.total_cost_usd:.2f} ({made_of}), over --budget ${budget_usd:.2f}; {fix}"
         )
+
+
+def hearing_costs(
+    qc: QualityCheck, *, audio_seconds: float, speaking_usd: float, asr_per_hour: float, retake_share: float
+) -> tuple[float, float]:
+    """USD to hear back `audio_seconds` of takes, and the retakes expected of them, for work whose speaking costs
+    `speaking_usd`: nothing when off; under retake, `retake_share` of speaking and hearing it all again."""
+    if qc.mode == "off":
+        return 0.0, 0.0
+    hearing = audio_seconds * asr_per_hour / 3600
+    retaking = retake_share * (speaking_usd + hearing) if qc.mode == "retake" and qc.retakes else 0.0
+    return hearing, retaking
 
 
 def estimate(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from celery import Celery
 
 from producer.readers.books import BookText, ChapterText
+from producer.readers.quality import NOT_ASKED, QC_OFF, QcChoice
 from producer.readers.selection import ChapterChoice, choose
 from producer.submit.book_estimate import Estimate, estimate
 from producer.submit.bookparts import (
@@ -24,7 +25,6 @@ from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, uplo
 from producer.submit.grant import Grant
 from producer.submit.jobs import check_format, parse_out
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
-from producer.submit.quality import NOT_ASKED, QC_OFF, QcChoice
 from worker import keys
 from worker.app import make_app
 from worker.books.plan import BookPlan, Pauses, chunk_messages, plan_chapter

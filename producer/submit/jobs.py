@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from celery import Celery
 
+from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.text import TextSource
 from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, upload_clips
 from producer.submit.grant import Grant
@@ -23,7 +24,6 @@ from producer.submit.job_target import JobTarget, queued_record
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
 from producer.submit.notify import NotifyBatch, job_notify
 from producer.submit.publish import send_render_jobs
-from producer.submit.quality import NOT_ASKED, QcChoice
 from producer.submit.sent_events import SentEvents
 from producer.submit.submit_batch import SubmitBatch
 from worker.app import make_app

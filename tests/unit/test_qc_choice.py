@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from producer.pipelines.config import read_pipelines
 from producer.readers.batch import read_batch
-from producer.submit.book_estimate import Estimate
-from producer.submit.quality import QcChoice, hearing_costs, language_tag
+from producer.readers.quality import QcChoice, language_tag
+from producer.submit.book_estimate import Estimate, hearing_costs
 from tests.support.batch_files import write_jsonl, write_yaml
 from worker.contract import QualityCheck
 from worker.errors import BadInput

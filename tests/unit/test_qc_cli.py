@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from producer.cli import say as say_cli
 from producer.cli.main import app
 from producer.dev import run as dev_run
-from producer.submit.quality import QcChoice
+from producer.readers.quality import QcChoice
 from worker.errors import BadInput
 from worker.settings import get_settings
 

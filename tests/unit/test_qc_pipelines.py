@@ -15,9 +15,9 @@ from producer.pipelines.batches import read_batch_object
 from producer.pipelines.boundary import grant_for
 from producer.pipelines.config import Pipeline
 from producer.readers.booktext import BookText, ChapterText
+from producer.readers.quality import QcChoice
 from producer.readers.text import TextSource
 from producer.submit.batches import plan_work
-from producer.submit.quality import QcChoice
 from tests.support.batch_files import write_jsonl
 from worker.settings import Settings
 from worker.storage import Storage

@@ -1,4 +1,4 @@
-"""Proof-listening as a submitter asks for it, resolved into what a job or a book's plan carries, and what it costs.
+"""Proof-listening as a submitter asks for it (`qc:` as batch files and pipelines write it), and what it comes to.
 
 `--qc` and `--qc-retakes`, a batch entry's `qc:` and a pipeline's `qc:` are each a QcChoice: a mode, a number of
 retakes and a language, any of them left unset. Choices are layered (an entry's own over the command line's), then
@@ -70,18 +70,6 @@ def language_tag(language: str) -> str:
         return QualityCheck(language=first.lower() + (f"-{rest}" if rest else "")).language
     except ValidationError:
         return ""
-
-
-def hearing_costs(
-    qc: QualityCheck, *, audio_seconds: float, speaking_usd: float, asr_per_hour: float, retake_share: float
-) -> tuple[float, float]:
-    """USD to hear back `audio_seconds` of takes, and the retakes expected of them, for work whose speaking costs
-    `speaking_usd`: nothing when off; under retake, `retake_share` of speaking and hearing it all again."""
-    if qc.mode == "off":
-        return 0.0, 0.0
-    hearing = audio_seconds * asr_per_hour / 3600
-    retaking = retake_share * (speaking_usd + hearing) if qc.mode == "retake" and qc.retakes else 0.0
-    return hearing, retaking
 
 
 def _read(value: Any) -> Any:
