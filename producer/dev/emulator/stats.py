@@ -48,6 +48,7 @@ class RequestLogEntry:
     tone_hz: float | None = None  # the tone answered in tone mode; None otherwise
     fault: str | None = None  # the take's fault (drop, repeat, garble, cut: faults.py); None for a clean take
     fault_detail: str = ""  # the words it concerns: dropped, repeated, garbled (as said) or cut off
+    audio_sha256: str = ""  # TTS: the answer's audio, so a test can tell which take a stored file is
     heard: str = ""  # ASR: the transcript answered (`text` stays "" so TTS counts by text are unchanged)
     audio_seconds: float | None = None  # ASR: the audio's length
     seconds_billed: int = 0  # ASR: whole seconds, rounded up

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from typing import Any
 
@@ -108,6 +109,7 @@ def _render(emu: Emulator, entry: RequestLogEntry, faults: FaultDraw) -> Respons
     entry.fault, entry.fault_detail = take.fault, take.detail
     mode = "canned" if canned_mode else ("tone" if tone_mode else "speech")
     audio = _audio(take, text=text, fmt=fmt, sample_rate=sample_rate, seed=seed, speed=speed, mode=mode)
+    entry.audio_sha256 = hashlib.sha256(audio).hexdigest()
     if reference_id:
         emu.models.count_use(reference_id)
     emu.stats.add(
