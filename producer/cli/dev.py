@@ -61,6 +61,17 @@ def dev(
     emulator_latency: Annotated[
         float, typer.Option(help="Seconds the emulator adds per request, to mimic the cloud.")
     ] = 0.0,
+    faults: Annotated[
+        float,
+        typer.Option(
+            "--faults",
+            min=0,
+            max=0.25,
+            help="The emulator spoils this share of takes of each kind (a sentence dropped, a phrase repeated, a word"
+            " garbled, the end cut) and mishears 3 % of words: watch takes heard and retaken (--qc retake unless"
+            " --qc says otherwise).",
+        ),
+    ] = 0.0,
     flower: Annotated[
         bool,
         typer.Option(
@@ -100,10 +111,11 @@ def dev(
         chapters=choice,
         synthesis=synthesis,
         lexicons=lexicons,
-        qc=QcChoice(mode=qc, retakes=qc_retakes),
+        qc=QcChoice(mode=qc or ("retake" if faults else None), retakes=qc_retakes),
         voice=voice,
         transcript=transcript,
         emulator_latency=emulator_latency,
+        faults=faults,
         flower=flower_port if flower else None,
         console=errors if as_json else console,
         errors=errors,

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from producer.cli.progress import watch_book
+from producer.dev.results import heard_summary
 from producer.readers.books import BookText
 from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice
@@ -76,7 +77,7 @@ def render_book(
     console.print(
         f"{folder}/book.m4b: {manifest['chapters'][-1]['end_seconds']:.1f}s, {chunks['rendered']} chunks rendered,"
         f" {chunks['reused']} reused, {manifest['bytes_billed']:,} bytes billed;"
-        f" ACX: {'pass' if manifest['acx_pass'] else 'see report'}",
+        f" ACX: {'pass' if manifest['acx_pass'] else 'see report'}; heard: {heard_summary(manifest.get('qc'))}",
         markup=False,
     )
     return True

@@ -54,6 +54,9 @@ def summary_table(records: list[JobRecord], saved: dict[str, Saved]) -> Table:
     table.add_column("voice mode", no_wrap=True)
     table.add_column("ref bytes", justify="right", no_wrap=True)
     table.add_column("length", justify="right", no_wrap=True)
+    heard = any(job.manifest.get("qc") for job in saved.values())  # a column only when something was heard
+    if heard:
+        table.add_column("heard", no_wrap=True)
     table.add_column("saved to", no_wrap=True)
     notes = Text("ref bytes: the reference audio these requests sent to Fish, as sent (FLAC for a WAV clip)")
     for record in records:
@@ -64,12 +67,22 @@ def summary_table(records: list[JobRecord], saved: dict[str, Saved]) -> Table:
             record.voice_mode,
             f"{job.manifest['reference_bytes_sent']:,}" if job else "",
             f"{record.duration_seconds:.1f}s" if record.duration_seconds else "",
+            *([heard_summary(job.manifest.get("qc")) if job else ""] if heard else []),
             str(job.audio) if job else "",
         )
         if record.error and record.state != "succeeded":  # errors are long: below, not in a cell
             notes.append(f"\n{record.job_id[:8]} {record.state}: {record.error}")
     table.caption, table.caption_justify = notes, "left"
     return table
+
+
+def heard_summary(qc: dict[str, Any] | None) -> str:
+    """Proof-listening in a few words: takes heard, retakes, chunks left failing (for a person to hear)."""
+    if not qc or "takes_heard" not in qc:
+        return "not heard"
+    retakes, failing = qc["retakes"], qc["left_failing"]
+    words = f"{qc['takes_heard']} takes, {retakes} retake{'s' * (retakes != 1)}"
+    return words + (f", {failing} failing" if failing else "")
 
 
 def results_json(records: list[JobRecord], saved: dict[str, Saved], entry: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +101,7 @@ def results_json(records: list[JobRecord], saved: dict[str, Saved], entry: dict[
                 "output_url": record.output_url,
                 "manifest_url": record.manifest_url,
                 "saved_to": str(job.audio) if job else None,
+                "qc": job.manifest.get("qc") if job else None,
             }
         )
     voice = {

@@ -89,6 +89,7 @@ def run_dev(
     voice: Path | None,
     transcript: str | None,
     emulator_latency: float = 0.0,
+    faults: float = 0.0,
     flower: int | None = None,
     console: Console,
     errors: Console,
@@ -106,7 +107,7 @@ def run_dev(
     stop_on_signals()
     cloud_key = os.environ.get("FISH_API_KEY") or None
     with tempfile.TemporaryDirectory(prefix="narrate-dev-") as workdir:
-        options = {"latency": str(emulator_latency)} if emulator_latency else {}
+        options = _emulator_options(latency=emulator_latency, faults=faults)
         interrupted = False
         stack = LocalStack(workdir=Path(workdir), fish_api_key=cloud_key, emulator_options=options)
         try:
@@ -157,6 +158,16 @@ def run_dev(
             # Interrupted, the jobs in hand are abandoned anyway:
             # do not wait out their renders, nor Celery's shutdown.
             stack.stop(grace_seconds=3.0 if interrupted else 10.0, kill=interrupted)
+
+
+def _emulator_options(*, latency: float, faults: float) -> dict[str, str | bool]:
+    """The emulator's flags: its latency, and with `faults` that share of takes spoiled per kind, 3 % of words
+    misheard (what a recognizer does to clean speech)."""
+    options: dict[str, str | bool] = {"latency": str(latency)} if latency else {}
+    if faults:
+        options |= {f"fault_{kind}": str(faults) for kind in ("drop", "repeat", "garble", "cut")}
+        options["asr_noise"] = "0.03"
+    return options
 
 
 def _read_inputs(

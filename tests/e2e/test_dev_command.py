@@ -181,3 +181,19 @@ def test_dev_runs_pipelines_until_ctrl_c(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted" in rest
+
+
+def test_dev_with_faults_shows_takes_heard_and_retaken(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "producer.cli.main", "dev", "--faults", "0.1", "--json"],
+        cwd=tmp_path,
+        env=dev_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    heard = [job["qc"] for job in json.loads(result.stdout)["jobs"]]
+    assert [qc["mode"] for qc in heard] == ["retake"] * 3
+    assert sum(qc["retakes"] for qc in heard) >= 1, heard
+    assert all(qc["takes_heard"] == qc["chunks_heard"] + qc["retakes"] for qc in heard)
