@@ -11,6 +11,8 @@ from producer.cli import books as book_cli
 from producer.cli import ops as ops_cli
 from producer.cli import options, progress
 from producer.cli.console import EXIT_JOB_FAILED, console, errors, fail, settings_or_exit, warn
+from producer.cli.qc import heard_line
+from producer.cli.qc_report import book_totals
 from worker.books.state import BookState
 from worker.jobs.records import JobRecord, JobStore
 from worker.settings import Settings
@@ -33,6 +35,7 @@ def status(
     book_state = BookState.from_url(settings.broker_url, master_name=settings.redis_master_name)
     books = [b for b in (book_state.get(job_id) for job_id in job_ids) if b is not None]
     if books:
+        books = [{**b, "qc": book_totals(b, state=book_state)} for b in books]  # None: nothing heard
         if as_json:
             print(
                 json.dumps(
@@ -42,6 +45,8 @@ def status(
         else:
             for book in books:
                 console.print(progress.book_table(book))
+                if book["qc"]:
+                    console.print(f"{heard_line(book['qc'])} — `narrate qc {book['book_id']}`", soft_wrap=True)
         if any(b.get("state") == "failed" for b in books):
             raise typer.Exit(EXIT_JOB_FAILED)
         return

@@ -15,6 +15,7 @@ from producer.cli import dev as dev_cli
 from producer.cli import follow as follow_cli
 from producer.cli import gc as gc_cli
 from producer.cli import ops as ops_cli
+from producer.cli import qc as qc_cli
 from producer.cli import say as say_cli
 from producer.cli import submit as submit_cli
 from producer.cli import words as words_cli
@@ -37,6 +38,7 @@ say_cli.register(app)
 words_cli.register(app)
 app.command("gc")(gc_cli.gc)
 follow_cli.register(app)
+qc_cli.register(app)
 
 
 @app.command()
