@@ -18,7 +18,7 @@ from worker.storage import Storage
 
 BOOK_ENV = {
     "NARRATE_PROMOTE_AFTER": "off",
-    "NARRATE_QC": "off",  # these books are spoken as tones, which no recognizer hears: test_proof_listening.py hears
+    "NARRATE_QC": "off",  # spoken as tones, which no recognizer hears (test_proof_listening.py hears words)
     "NARRATE_CHUNK_BYTES": "120",
     "NARRATE_RETRY_BASE_SECONDS": "0.2",
     "NARRATE_WEBHOOK_SECRET": "webhook-test-secret",

@@ -21,7 +21,7 @@ from worker.voices.speaker import RenderContext
 def book_env(stack_env, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "NARRATE_PROMOTE_AFTER": "off",
-        "NARRATE_QC": "off",  # these books are spoken as tones, which no recognizer hears: test_proof_listening.py hears
+        "NARRATE_QC": "off",  # spoken as tones, which no recognizer hears (test_proof_listening.py hears words)
         "NARRATE_CHUNK_BYTES": "120",
         "NARRATE_MAX_ATTEMPTS": "3",
         "NARRATE_WEBHOOK_SECRET": "s",
