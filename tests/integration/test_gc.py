@@ -197,3 +197,20 @@ def test_the_command_is_a_dry_run_unless_applied(books: Bucket, stack_env: dict[
     assert orphan not in books.keys()
     wrong = CliRunner().invoke(app, ["gc", "my-bucket"])
     assert wrong.exit_code == 2 and "s3://bucket[/prefix]" in wrong.output
+
+
+def test_a_chunks_takes_go_with_it_and_stay_with_it(books: Bucket) -> None:
+    def takes(chunk: str) -> set[str]:
+        made = {keys.chunk_takes(chunk), keys.chunk_take_audio(chunk, 1), keys.chunk_take_audio(chunk, 2)}
+        for key in made:
+            books.storage.put(books.name, key, b"take", content_type="application/octet-stream")
+        return made
+
+    used, unused = books.chunk("used"), books.chunk("unused")
+    books.book(used)
+    kept, gone = takes(used), takes(unused)
+    found = gc.find(books.storage, books.state, bucket=books.name, older_than_days=0, now=time.time() + 1)
+    assert {c.key for c in found.chunks} == {unused} | gone
+    assert found.kept["chunks_referenced"] == 4  # the used chunk and its three takes objects
+    gc.collect(books.storage, books.state, found)
+    assert {used} | kept <= books.keys() and not ({unused} | gone) & books.keys()

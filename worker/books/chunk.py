@@ -28,7 +28,7 @@ from worker.voices.speaker import Speaker
 
 @dataclass(frozen=True)
 class Rendered:
-    rendered: bool  # something was paid for now (a take or a hearing)
+    rendered: bool  # a take was paid for now (one only heard now counts as reused)
     billed_bytes: int  # TTS bytes paid for now
     qc: dict[str, Any] | None = None  # the chunk's takes summary (worker.takes.summary); None: not heard
 
@@ -50,7 +50,7 @@ def render_chunk(message: ChunkMessage, plan: BookPlan, *, ctx: BookContext) -> 
     chunk = Chunk(bucket=message.bucket, key=message.key, text=message.text)
     taken = take_chunk(chunk, render=render, listening=_listening(message, plan, ctx=ctx), ctx=ctx.render)
     billed = sum(r.text_bytes for r in taken.paid)
-    return Rendered(not taken.reused, billed, chunk_summary(taken.record))
+    return Rendered(bool(taken.paid), billed, chunk_summary(taken.record))
 
 
 def _listening(message: ChunkMessage, plan: BookPlan, *, ctx: BookContext) -> Listening:

@@ -29,9 +29,16 @@ from worker.storage import Storage
 
 DAY = 86400.0
 ABANDONED_UPLOAD_SECONDS = DAY  # the longest upload (a book's assembly) ends within the visibility timeout, an hour
-_CHUNK = re.compile(r"chunks/[0-9a-f]{64}\.wav")
+# A chunk's audio, and its takes beside it (worker.takes): they go when the chunk goes.
+_CHUNK = re.compile(r"(chunks/[0-9a-f]{64})(?:\.wav|/takes\.json|/take-\d+\.wav)")
 _PART = re.compile(r"(?:.*/)?([0-9a-f]{32})/parts/\d{3}\.(?:aac|npz)")
 _PLAN = re.compile(r"(?:.*/)?([0-9a-f]{32})/plan\.json")
+
+
+def chunk_of(key: str) -> str:
+    """The chunk an object of `chunks/` belongs to: its own audio's key (a take's chunk, for a take)."""
+    match = _CHUNK.fullmatch(key)
+    return match.group(1) + ".wav" if match else key
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ def find(
     garbage.notes += refs.notes
     cutoff = now - older_than_days * DAY
     for chunk in chunks:
-        if chunk.key in refs.chunks:
+        if chunk_of(chunk.key) in refs.chunks:
             garbage.kept["chunks_referenced"] += 1
         elif chunk.modified > cutoff:
             garbage.kept["chunks_recent"] += 1
@@ -179,8 +186,8 @@ def collect(storage: Storage, state: BookState, garbage: Garbage) -> Garbage:
         garbage.notes += [*refs.notes, f"no chunk deleted: what book(s) {', '.join(refs.held)} need is unknown"]
         garbage.chunks = []
     else:
-        still = [c for c in garbage.chunks if c.key in refs.chunks]
-        garbage.chunks = [c for c in garbage.chunks if c.key not in refs.chunks]
+        still = [c for c in garbage.chunks if chunk_of(c.key) in refs.chunks]
+        garbage.chunks = [c for c in garbage.chunks if chunk_of(c.key) not in refs.chunks]
         garbage.kept["chunks_referenced"] += len(still)
     storage.delete_many(garbage.bucket, [item.key for item in (*garbage.chunks, *garbage.parts)])
     for upload in garbage.uploads:

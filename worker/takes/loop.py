@@ -64,6 +64,8 @@ def take_chunk(chunk: Chunk, *, render: Render, listening: Listening, ctx: Rende
         if settled is not None:
             return Taken(settled, record)  # a settled chunk is never paid for or heard again
     record = record or ChunkTakes(text=chunk.text)
+    # Takes whose audio is gone (collected, or lost) are forgotten: one of them may not be chosen.
+    record.takes = [t for t in record.takes if storage.exists(chunk.bucket, t.key)]
     taken = Taken(b"", record)
     audio: dict[int, bytes] = {}
     if not record.takes:
@@ -73,7 +75,7 @@ def take_chunk(chunk: Chunk, *, render: Render, listening: Listening, ctx: Rende
         best = record.best()
         if best is not None and (_good_enough(best) or len(record.takes) > listening.retakes):
             break
-        number = len(record.takes) + 1
+        number = max((t.take for t in record.takes), default=0) + 1
         if number > 1:
             taken.retakes_now += 1
             metrics.RETAKES.inc()
