@@ -81,6 +81,8 @@ def test_a_book_with_faulted_takes_keeps_only_clean_takes(heard_book, bucket, em
     assert manifest["bytes_billed"] == sum(len(r["text"].encode()) for r in answers)
     asr = [r for r in emulator.requests() if r["kind"] == "asr"]
     assert len(asr) == len(answers), "every take heard once"
+    assert qc["asr_seconds_billed"] == sum(r["seconds_billed"] for r in asr), "what hearing cost, in the manifest"
+    assert qc["retake_bytes_billed"] == sum(len(r["text"].encode()) for r in faulted)
 
 
 def test_a_book_submitted_again_pays_for_nothing_and_hears_nothing(

@@ -81,3 +81,15 @@ def test_a_job_without_qc_is_not_heard(ctx, emulator, bucket, reference_clip) ->
     job = make_job(text=TEXT, voice=clip_voice(ctx.storage, bucket=bucket, clip=reference_clip), bucket=bucket)
     manifest = render_job(job, ctx=ctx, attempt=1)
     assert "asr" not in kinds(emulator) and manifest.qc is None
+
+
+def test_the_manifest_reports_what_hearing_and_retakes_cost(ctx, emulator, bucket, reference_clip) -> None:
+    emulator.control(fault_repeat=0.3)
+    manifest = render_job(heard_job(ctx, bucket, reference_clip, "retake"), ctx=ctx, attempt=1)
+    qc = manifest.qc
+    asr = [entry for entry in emulator.requests() if entry["kind"] == "asr"]
+    assert qc is not None and qc["asr_seconds_billed"] == sum(entry["seconds_billed"] for entry in asr) > 0
+    assert qc["asr_cost_usd"] == round(qc["asr_seconds_billed"] * ctx.settings.asr_price_per_hour / 3600, 6)
+    retaken = [r for r in manifest.requests if r.chunk == 1][1:]  # the second chunk's takes after its first
+    assert qc["retake_bytes_billed"] == sum(r.text_bytes for r in retaken) > 0
+    assert qc["retake_cost_usd"] == round(qc["retake_bytes_billed"] * ctx.settings.price_per_million_bytes / 1e6, 6)

@@ -59,7 +59,12 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     _write_sidecars(plan, marks=marks, cues=timeline.cues, ctx=ctx)
     book_report = acx_report(timeline.meter.result(), true_peak_db=max(part.true_peak_db for part in parts))
     book_key = keys.book_audio(prefix, plan.book_id)
-    manifest = book_manifest(plan, book=book, marks=marks, book_key=book_key, book_report=book_report)
+    settings = ctx.render.settings
+    prices = {
+        "asr_price_per_hour": settings.asr_price_per_hour,
+        "price_per_million_bytes": settings.price_per_million_bytes,
+    }
+    manifest = book_manifest(plan, book=book, marks=marks, book_key=book_key, book_report=book_report, prices=prices)
     storage.put(bucket, manifest_key, json.dumps(manifest, indent=2).encode(), content_type="application/json")
     delete_parts(storage, bucket=bucket, prefix=prefix, book_id=plan.book_id, chapters=len(plan.chapters))
     return manifest

@@ -50,7 +50,8 @@ def render_chunk(message: ChunkMessage, plan: BookPlan, *, ctx: BookContext) -> 
     chunk = Chunk(bucket=message.bucket, key=message.key, text=message.text)
     taken = take_chunk(chunk, render=render, listening=_listening(message, plan, ctx=ctx), ctx=ctx.render)
     billed = sum(r.text_bytes for r in taken.paid)
-    return Rendered(bool(taken.paid), billed, chunk_summary(taken.record))
+    summary = chunk_summary(taken.record, seconds_heard=taken.seconds_heard_now, retake_bytes=taken.retake_bytes_now)
+    return Rendered(bool(taken.paid), billed, summary)
 
 
 def _listening(message: ChunkMessage, plan: BookPlan, *, ctx: BookContext) -> Listening:

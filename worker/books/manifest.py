@@ -7,11 +7,21 @@ from datetime import UTC, datetime
 from worker import keys
 from worker.books.hearing import book_qc
 from worker.books.plan import BookPlan
+from worker.takes.summary import costs
+
+_NO_PRICES = {"asr_price_per_hour": 0.0, "price_per_million_bytes": 0.0}
 
 
 def book_manifest(
-    plan: BookPlan, *, book: dict, marks: list[tuple[str, float, float]], book_key: str, book_report: dict
+    plan: BookPlan,
+    *,
+    book: dict,
+    marks: list[tuple[str, float, float]],
+    book_key: str,
+    book_report: dict,
+    prices: dict[str, float] | None = None,
 ) -> dict:
+    """`prices`: asr_price_per_hour and price_per_million_bytes, for what hearing and retakes cost."""
     bucket, prefix = plan.output.bucket, plan.output.prefix
     chapters = []
     for chapter, (title, start, end) in zip(plan.chapters, marks):
@@ -69,7 +79,7 @@ def book_manifest(
             "sample": next((c["sample_url"] for c in book.get("chapters", []) if c.get("sample_url")), None),
         },
         "preset": plan.preset,
-        "qc": book_qc([c["qc"] for c in chapters], mode=plan.qc.mode),
+        "qc": costs(book_qc([c["qc"] for c in chapters], mode=plan.qc.mode), **(prices or _NO_PRICES)),
         "lexicons": [
             {"name": ref.name, "sha256": ref.sha256, "url": keys.s3_url(ref.bucket or bucket, ref.key)}
             for ref in plan.lexicons

@@ -108,7 +108,9 @@ def heard_chunk(
     where = Chunk(bucket=bucket, key=chunk_key(text, voice=voice, ctx=ctx, synthesis=synthesis), text=text)
     with ctx.leases.hold(keys.s3_url(bucket, where.key)) if ctx.leases else contextlib.nullcontext():
         taken = take_chunk(where, render=render, listening=hearing.listening, ctx=ctx)
-    hearing.summaries[index] = chunk_summary(taken.record)
+    hearing.summaries[index] = chunk_summary(
+        taken.record, seconds_heard=taken.seconds_heard_now, retake_bytes=taken.retake_bytes_now
+    )
     hearing.seconds[index] = codec.probe(taken.audio).duration_seconds
     if taken.paid:
         return taken.audio, [record.model_copy(update={"chunk": index}) for record in taken.paid]

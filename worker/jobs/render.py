@@ -20,6 +20,7 @@ from worker.errors import StorageUnavailable
 from worker.jobs.chunks import Progress, check_fish_audio, rendered_chunks, request_record
 from worker.jobs.heard import Hearing
 from worker.jobs.lexicons import job_lexicon
+from worker.takes.summary import costs
 from worker.text.chunking import split_text
 from worker.voices.speaker import RenderContext, Speaker
 
@@ -63,7 +64,11 @@ def render_job(job: RenderJob, *, ctx: RenderContext, attempt: int, progress: Pr
             job, voice=voice, requests=requests, output=output, ctx=ctx, attempt=attempt, started_at=started_at
         )
         if hearing is not None:
-            report = hearing.report(chunks, pause_seconds=CHUNK_PAUSE_SECONDS)
+            report = costs(
+                hearing.report(chunks, pause_seconds=CHUNK_PAUSE_SECONDS),
+                asr_price_per_hour=ctx.settings.asr_price_per_hour,
+                price_per_million_bytes=ctx.settings.price_per_million_bytes,
+            )
             manifest = manifest.model_copy(update={"qc": report})
         _commit(manifest, ctx=ctx, bucket=bucket, manifest_key=manifest_key)
     return manifest

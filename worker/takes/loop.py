@@ -42,7 +42,9 @@ class Taken:
     record: ChunkTakes
     paid: list[RequestRecord] = field(default_factory=list)  # TTS requests this call paid for (or an earlier one held)
     heard_now: int = 0  # takes heard by this call
+    seconds_heard_now: int = 0  # seconds of audio speech-to-text billed for them (or held from an earlier attempt)
     retakes_now: int = 0  # takes rendered again by this call
+    retake_bytes_now: int = 0  # text bytes billed for them
 
     @property
     def reused(self) -> bool:
@@ -80,6 +82,8 @@ def take_chunk(chunk: Chunk, *, render: Render, listening: Listening, ctx: Rende
             taken.retakes_now += 1
             metrics.RETAKES.inc()
         audio[number] = _new_take(chunk, record, number, taken=taken, render=render, ctx=ctx)
+        if number > 1:
+            taken.retake_bytes_now += taken.paid[-1].text_bytes
     _choose(chunk, taken, best, audio, ctx=ctx)
     return taken
 
@@ -115,6 +119,7 @@ def _hear_all(chunk: Chunk, taken: Taken, audio: dict[int, bytes], *, listening:
         heard = hear(entry, data, text=chunk.text, listening=listening, ctx=ctx, bucket=chunk.bucket)
         record.takes[record.takes.index(entry)] = heard
         taken.heard_now += 1
+        taken.seconds_heard_now += int((heard.heard or {}).get("seconds_billed", 0))
     try:
         records.save(storage, chunk.bucket, chunk.key, record)
     except StorageUnavailable:

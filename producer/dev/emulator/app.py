@@ -196,6 +196,7 @@ def _add_emulator_routes(app: Flask, emu: Emulator) -> None:
     @app.post("/_emulator/reset")
     def reset() -> Response:
         emu.stats.reset()
+        emu.forget_renders()  # a test's takes draw the same dice whatever rendered before it
         return _json({"ok": True})
 
     @app.route("/_emulator/control", methods=["GET", "POST"])

@@ -178,6 +178,10 @@ class Emulator:
             self._renders[key] = before + 1
         return dice(text, before)
 
+    def forget_renders(self) -> None:
+        with self._lock:
+            self._renders.clear()
+
     def fault_rates(self) -> dict[str, float]:
         c = self.controls
         return {"drop": c.fault_drop, "repeat": c.fault_repeat, "garble": c.fault_garble, "cut": c.fault_cut}
