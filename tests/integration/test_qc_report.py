@@ -37,7 +37,7 @@ CHAPTERS = [
             "Nobody on the pier had seen the captain since the morning tide.",
         ],
     ),
-    ("Pier", ["The last boat came in after dark with its sails torn open."]),
+    ("Pier", ["The last boat came in after dark with its sails torn wide open."]),
 ]
 SPOILED = (0, 1)  # chapter 1's second chunk: every take of it stops in its last clause
 
