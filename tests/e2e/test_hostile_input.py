@@ -23,6 +23,7 @@ import time
 import uuid
 import wave
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -298,32 +299,60 @@ PRODUCER_CASES: dict[str, ProducerCase] = {
 }
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One case's `narrate submit`, and where it could have left something behind."""
+
+    result: subprocess.CompletedProcess[str]
+    bucket: str  # its own, empty before it ran
+    missing_bucket: str  # named by no bucket: it must still not exist afterwards
+
+
+@pytest.fixture(scope="module")
+def refusals(
+    stack: LocalStack, reference_clip: tuple[Path, str], clips: Clips, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Refusal]:
+    """Every case's `narrate submit`, each a process of its own with a bucket of its own, a few at a time: most of
+    a run is the process starting up, and the start-ups overlap instead of adding up."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in stack.env().items():
+            patch.setenv(name, value)
+        storage = Storage()
+        buckets = {case: f"test-{uuid.uuid4().hex[:12]}" for case in PRODUCER_CASES}
+        for name in buckets.values():
+            storage.create_bucket(name)
+    clear_narrate_keys(redis.Redis.from_url(stack.redis.url))  # type: ignore[union-attr]
+    folder = tmp_path_factory.mktemp("refusals")
+    cases = list(PRODUCER_CASES)
+
+    def refuse(number: int) -> Refusal:
+        case, spec = cases[number], PRODUCER_CASES[cases[number]]
+        text_file = folder / str(number) / "chapter.txt"
+        text_file.parent.mkdir()
+        text_file.write_bytes(spec.text if isinstance(spec.text, bytes) else spec.text.encode("utf-8"))
+        missing_bucket = f"no-such-bucket-{uuid.uuid4().hex[:12]}"
+        out = spec.out.format(bucket=buckets[case], missing=missing_bucket)
+        args = [str(text_file), *spec.voice(*reference_clip, clips), "--out", out, *spec.extra]
+        result = narrate(["submit", *args], {**stack.env(), **LIMITS})
+        return Refusal(result=result, bucket=buckets[case], missing_bucket=missing_bucket)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(cases, pool.map(refuse, range(len(cases)))))
+
+
 @pytest.mark.parametrize("case", list(PRODUCER_CASES))
 def test_producer_refuses_bad_input(
-    case: str,
-    stack: LocalStack,
-    stack_env: dict[str, str],
-    bucket: str,
-    reference_clip: tuple[Path, str],
-    clips: Clips,
-    tmp_path: Path,
+    case: str, refusals: dict[str, Refusal], stack: LocalStack, stack_env: dict[str, str]
 ) -> None:
-    spec = PRODUCER_CASES[case]
+    spec, refusal = PRODUCER_CASES[case], refusals[case]
     client = redis.Redis.from_url(stack.redis.url)  # type: ignore[union-attr]
-    clear_narrate_keys(client)
-    text_file = tmp_path / "chapter.txt"
-    text_file.write_bytes(spec.text if isinstance(spec.text, bytes) else spec.text.encode("utf-8"))
-    missing_bucket = f"no-such-bucket-{uuid.uuid4().hex[:12]}"
-    out = spec.out.format(bucket=bucket, missing=missing_bucket)
-    args = [str(text_file), *spec.voice(*reference_clip, clips), "--out", out, *spec.extra]
-
-    result = narrate(["submit", *args], {**stack_env, **LIMITS})
+    result = refusal.result
 
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert spec.message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert bucket_keys(bucket) == [], "something was uploaded"
-    assert not bucket_exists(missing_bucket)
+    assert bucket_keys(refusal.bucket) == [], "something was uploaded"
+    assert not bucket_exists(refusal.missing_bucket)
     assert list(client.scan_iter(match="narrate:*")) == [], "a job was recorded"
     assert client.llen(QUEUE) == 0, "a job was enqueued"
 
