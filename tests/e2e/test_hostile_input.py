@@ -308,19 +308,31 @@ class Refusal:
     missing_bucket: str  # named by no bucket: it must still not exist afterwards
 
 
-@pytest.fixture(scope="module")
-def refusals(
-    stack: LocalStack, reference_clip: tuple[Path, str], clips: Clips, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Refusal]:
-    """Every case's `narrate submit`, each a process of its own with a bucket of its own, a few at a time: most of
-    a run is the process starting up, and the start-ups overlap instead of adding up."""
+def own_buckets(stack: LocalStack, cases: list[str]) -> dict[str, str]:
+    """A new bucket for each case, made before any case runs."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in stack.env().items():
             patch.setenv(name, value)
         storage = Storage()
-        buckets = {case: f"test-{uuid.uuid4().hex[:12]}" for case in PRODUCER_CASES}
+        buckets = {case: f"test-{uuid.uuid4().hex[:12]}" for case in cases}
         for name in buckets.values():
             storage.create_bucket(name)
+    return buckets
+
+
+def run_cases(cases: list[str], run: Callable[[int], Any]) -> dict[str, Any]:
+    """`run(number)` for every case, a few at a time: each is mostly a `narrate` process starting up, and the
+    start-ups overlap instead of adding up."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(cases, pool.map(run, range(len(cases)))))
+
+
+@pytest.fixture(scope="module")
+def refusals(
+    stack: LocalStack, reference_clip: tuple[Path, str], clips: Clips, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Refusal]:
+    """Every case's `narrate submit`, each a process of its own with a bucket of its own."""
+    buckets = own_buckets(stack, list(PRODUCER_CASES))
     clear_narrate_keys(redis.Redis.from_url(stack.redis.url))  # type: ignore[union-attr]
     folder = tmp_path_factory.mktemp("refusals")
     cases = list(PRODUCER_CASES)
@@ -336,8 +348,7 @@ def refusals(
         result = narrate(["submit", *args], {**stack.env(), **LIMITS})
         return Refusal(result=result, bucket=buckets[case], missing_bucket=missing_bucket)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(cases, pool.map(refuse, range(len(cases)))))
+    return run_cases(cases, refuse)
 
 
 @pytest.mark.parametrize("case", list(PRODUCER_CASES))
@@ -368,24 +379,35 @@ TRANSCRIPT_FITS: dict[str, tuple[Callable[[Clips, tuple[Path, str]], tuple[Path,
 }
 
 
-@pytest.mark.parametrize("case", list(TRANSCRIPT_FITS))
-def test_producer_warns_when_the_transcript_cannot_be_the_clips(
-    case: str,
+@pytest.fixture(scope="module")
+def fits(
     worker: Service,
-    stack_env: dict[str, str],
-    bucket: str,
+    stack: LocalStack,
     reference_clip: tuple[Path, str],
     clips: Clips,
-    tmp_path: Path,
-) -> None:
-    pick, warning = TRANSCRIPT_FITS[case]
-    clip, transcript = pick(clips, reference_clip)
-    text_file = tmp_path / "chapter.txt"
-    text_file.write_text("A short chapter.", encoding="utf-8")
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every case's `narrate submit --wait`, each a process of its own with a bucket of its own."""
+    cases = list(TRANSCRIPT_FITS)
+    buckets = own_buckets(stack, cases)
+    folder = tmp_path_factory.mktemp("fits")
 
-    result = narrate(
-        ["submit", str(text_file), *_voice(clip, transcript), "--out", f"s3://{bucket}/w", "--wait"], stack_env
-    )
+    def submit(number: int) -> subprocess.CompletedProcess[str]:
+        clip, transcript = TRANSCRIPT_FITS[cases[number]][0](clips, reference_clip)
+        text_file = folder / str(number) / "chapter.txt"
+        text_file.parent.mkdir()
+        text_file.write_text("A short chapter.", encoding="utf-8")
+        out = f"s3://{buckets[cases[number]]}/w"
+        return narrate(["submit", str(text_file), *_voice(clip, transcript), "--out", out, "--wait"], stack.env())
+
+    return run_cases(cases, submit)
+
+
+@pytest.mark.parametrize("case", list(TRANSCRIPT_FITS))
+def test_producer_warns_when_the_transcript_cannot_be_the_clips(
+    case: str, fits: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    warning, result = TRANSCRIPT_FITS[case][1], fits[case]
 
     # A warning, not a refusal: the job is still rendered.
     assert result.returncode == 0, (result.stdout, result.stderr)
