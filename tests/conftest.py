@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
 from producer.dev.stack import LocalStack
 from producer.dev.starters import DEV_AWS
+from tests.support.http import http
 from tests.support.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401  (hooks: the run leaves the checkout clean)
 
 
@@ -71,7 +71,7 @@ class EmulatorControl:
         self.url = url
 
     def reset(self) -> None:
-        httpx.post(f"{self.url}/_emulator/reset", timeout=10).raise_for_status()
+        http().post(f"{self.url}/_emulator/reset").raise_for_status()
         self.control(
             latency=0,
             concurrency=0,
@@ -95,20 +95,18 @@ class EmulatorControl:
         )
 
     def control(self, **settings: object) -> None:
-        httpx.post(f"{self.url}/_emulator/control", json=settings, timeout=10).raise_for_status()
+        http().post(f"{self.url}/_emulator/control", json=settings).raise_for_status()
 
     def stats(self) -> dict:
-        return httpx.get(f"{self.url}/_emulator/stats", timeout=10).json()
+        return http().get(f"{self.url}/_emulator/stats").json()
 
     def requests(self) -> list[dict]:
-        return httpx.get(f"{self.url}/_emulator/requests", timeout=10).json()
+        return http().get(f"{self.url}/_emulator/requests").json()
 
     def model(self, model_id: str) -> dict:
         """The model as the emulator stores it (raw JSON, as the Fish API answers)."""
-        answer = httpx.get(
-            f"{self.url}/model/{model_id}",
-            headers={"Authorization": f"Bearer {os.environ['FISH_API_KEY']}"},
-            timeout=10,
+        answer = http().get(
+            f"{self.url}/model/{model_id}", headers={"Authorization": f"Bearer {os.environ['FISH_API_KEY']}"}
         )
         answer.raise_for_status()
         return answer.json()

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.http import http
 from worker.audio import codec
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,7 @@ def test_ctrl_c_stops_everything_it_started_flower_included(tmp_path: Path) -> N
     flower = re.search(r"Flower .* at (http://\S+)", seen).group(1)  # type: ignore[union-attr]
     deadline = time.monotonic() + 30
     while not any(
-        t.get("name") == "narrate.render" for t in httpx.get(f"{flower}/api/tasks", timeout=5).json().values()
+        t.get("name") == "narrate.render" for t in http().get(f"{flower}/api/tasks", timeout=5).json().values()
     ):
         assert time.monotonic() < deadline, "Flower never saw the render task: are task events on?"
         time.sleep(0.5)

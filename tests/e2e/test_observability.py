@@ -21,6 +21,7 @@ from producer.dev.services import stop_all
 from producer.readers.text import TextSource
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from producer.submit.jobs import Submitter
+from tests.support.http import http
 from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +34,7 @@ def free_port() -> int:
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    text = http().get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -99,7 +100,7 @@ def observed(stack, stack_env, emulator, tmp_path):  # noqa: ANN201
 
 def _up(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).status_code == 200
+        return http().get(f"http://127.0.0.1:{port}/metrics", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -108,7 +109,7 @@ def test_metrics_match_the_emulators_log_and_logs_are_json(
     observed, bucket, emulator, reference_clip, tmp_path
 ) -> None:
     worker, port, cluster_port = observed
-    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    assert http().get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
     submitter = Submitter.from_settings(Settings())
     jobs = []

@@ -35,6 +35,7 @@ from producer.dev.emulator import EmulatorConfig, create_app
 from producer.dev.emulator.__main__ import parse_args
 from producer.dev.emulator.speech import make_reference_clip
 from producer.dev.emulator.tones import tone_duration, tone_frequency
+from tests.support.http import http
 from tests.support.tones import decode_mono, decoded_tones, nearest_tone, tone_sequence
 from worker.audio.codec import concatenate, probe
 
@@ -78,8 +79,8 @@ def server() -> Iterator[str]:
 @pytest.fixture
 def base_url(server: str) -> str:
     """Each test starts from default controls and empty stats (models stay)."""
-    httpx.post(f"{server}/_emulator/control", json=DEFAULT_CONTROLS).raise_for_status()
-    httpx.post(f"{server}/_emulator/reset").raise_for_status()
+    http().post(f"{server}/_emulator/control", json=DEFAULT_CONTROLS).raise_for_status()
+    http().post(f"{server}/_emulator/reset").raise_for_status()
     return server
 
 
@@ -100,15 +101,15 @@ def other_clip() -> bytes:
 
 
 def control(base_url: str, **changes: Any) -> None:
-    httpx.post(f"{base_url}/_emulator/control", json=changes).raise_for_status()
+    http().post(f"{base_url}/_emulator/control", json=changes).raise_for_status()
 
 
 def stats(base_url: str) -> dict[str, Any]:
-    return httpx.get(f"{base_url}/_emulator/stats").json()
+    return http().get(f"{base_url}/_emulator/stats").json()
 
 
 def request_log(base_url: str) -> list[dict[str, Any]]:
-    return httpx.get(f"{base_url}/_emulator/requests").json()
+    return http().get(f"{base_url}/_emulator/requests").json()
 
 
 def create_voice(client: FishAudio, clip: bytes, **kwargs: Any) -> Voice:
@@ -165,7 +166,7 @@ def test_sample_rate_and_pcm(client: FishAudio) -> None:
 def test_model_header_is_required(base_url: str, client: FishAudio) -> None:
     body = ormsgpack.packb({"text": "Hello", "format": "mp3"})
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/msgpack"}
-    response = httpx.post(f"{base_url}/v1/tts", content=body, headers=headers)
+    response = http().post(f"{base_url}/v1/tts", content=body, headers=headers)
     assert response.status_code == 400
     payload = response.json()
     assert payload["status"] == 400
@@ -183,9 +184,9 @@ def test_bad_input_is_rejected(base_url: str, client: FishAudio) -> None:
     assert excinfo.value.status == 400
 
     headers = {"Authorization": f"Bearer {API_KEY}", "model": "s1"}
-    response = httpx.post(f"{base_url}/v1/tts", json={"text": "Hi", "format": "flac"}, headers=headers)
+    response = http().post(f"{base_url}/v1/tts", json={"text": "Hi", "format": "flac"}, headers=headers)
     assert response.status_code == 400 and "format" in response.json()["message"]
-    response = httpx.post(f"{base_url}/v1/tts", json={"text": "Hi", "format": "wav"}, headers=headers)
+    response = http().post(f"{base_url}/v1/tts", json={"text": "Hi", "format": "wav"}, headers=headers)
     assert response.status_code == 200 and response.headers["content-type"] == "audio/wav"
 
     with pytest.raises(APIError) as excinfo:
@@ -200,7 +201,7 @@ def test_wrong_key_is_rejected(base_url: str) -> None:
         assert excinfo.value.message == "Invalid Token"
         with pytest.raises(AuthenticationError):
             fish.voices.list()
-    response = httpx.get(f"{base_url}/model")
+    response = http().get(f"{base_url}/model")
     assert response.status_code == 401
     assert response.json() == {"status": 401, "message": "Invalid Token"}
 
@@ -255,7 +256,7 @@ def test_failed_training(client: FishAudio, base_url: str, clip: bytes) -> None:
     control(base_url, fail_training=False)
     voice = create_voice(client, clip)
     assert voice.state == "trained"
-    httpx.post(f"{base_url}/_emulator/models/{voice.id}/fail").raise_for_status()
+    http().post(f"{base_url}/_emulator/models/{voice.id}/fail").raise_for_status()
     assert client.voices.get(voice.id).state == "failed"
     with pytest.raises(APIError) as excinfo:
         client.tts.convert(text="Hello", reference_id=voice.id)
@@ -337,7 +338,7 @@ def test_concurrency_limit(client: FishAudio, base_url: str) -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         busy = pool.submit(render, 0)
         time.sleep(0.2)
-        response = httpx.post(
+        response = http().post(
             f"{base_url}/v1/tts",
             json={"text": "Hi"},
             headers={"Authorization": f"Bearer {API_KEY}", "model": "s1"},
@@ -368,7 +369,7 @@ def test_fail_status_once(client: FishAudio, base_url: str) -> None:
 
 def test_control_rejects_bad_values(base_url: str) -> None:
     for bad in ({"fail_rate": 2}, {"nope": 1}, {"latency": "slow"}, {"fail_status": 200}):
-        response = httpx.post(f"{base_url}/_emulator/control", json=bad)
+        response = http().post(f"{base_url}/_emulator/control", json=bad)
         assert response.status_code == 400, bad
 
 
@@ -377,7 +378,7 @@ def test_quirky_train_mode(client: FishAudio, base_url: str, clip: bytes) -> Non
     control(base_url, quirky_train_mode=True)
     with pytest.raises(pydantic.ValidationError):
         client.voices.get(voice.id)
-    raw = httpx.get(f"{base_url}/model/{voice.id}", headers={"Authorization": f"Bearer {API_KEY}"})
+    raw = http().get(f"{base_url}/model/{voice.id}", headers={"Authorization": f"Bearer {API_KEY}"})
     assert raw.json()["train_mode"] == "full"
 
 
@@ -394,12 +395,12 @@ def test_references_shape_the_voice(client: FishAudio, clip: bytes, other_clip: 
 def test_stats_reset_keeps_models(client: FishAudio, base_url: str, clip: bytes) -> None:
     voice = create_voice(client, clip)
     assert stats(base_url)["requests_total"] == 1
-    httpx.post(f"{base_url}/_emulator/reset").raise_for_status()
+    http().post(f"{base_url}/_emulator/reset").raise_for_status()
     counts = stats(base_url)
     assert counts["requests_total"] == 0 and counts["models_created"] == 0
     assert request_log(base_url) == []
     assert client.voices.get(voice.id).id == voice.id
-    assert httpx.get(f"{base_url}/_emulator/health").json() == {"ok": True}
+    assert http().get(f"{base_url}/_emulator/health").json() == {"ok": True}
 
 
 def test_module_runs_as_a_process() -> None:
@@ -436,7 +437,7 @@ def test_module_runs_as_a_process() -> None:
         match = re.fullmatch(r"fish emulator listening on (http://127\.0\.0\.1:\d+)\n", line)
         assert match, line
         url = match.group(1)
-        assert httpx.get(f"{url}/_emulator/health").json() == {"ok": True}
+        assert http().get(f"{url}/_emulator/health").json() == {"ok": True}
         with FishAudio(api_key=API_KEY, base_url=url) as fish:
             assert fish.voices.list().total == 0
         proc.send_signal(signal.SIGTERM)
@@ -457,9 +458,9 @@ TONE_TEXTS = [
 
 
 def test_tone_mode_round_trips_an_audiobook(client: FishAudio, base_url: str, clip: bytes) -> None:
-    assert httpx.get(f"{base_url}/_emulator/control").json()["tone_mode"] is False
+    assert http().get(f"{base_url}/_emulator/control").json()["tone_mode"] is False
     control(base_url, tone_mode=True)
-    assert httpx.get(f"{base_url}/_emulator/control").json()["tone_mode"] is True
+    assert http().get(f"{base_url}/_emulator/control").json()["tone_mode"] is True
     parts = [client.tts.convert(text=text, format="wav", model="s2-pro") for text in TONE_TEXTS]
     # References still count and are checked, but do not change the tone.
     parts.append(
@@ -531,7 +532,7 @@ def test_tone_mode_still_validates(client: FishAudio, base_url: str) -> None:
     assert [e["status"] for e in log] == [400, 400, 400, 400, 401, 402, 200]
     assert log[-2]["tone_hz"] == log[-1]["tone_hz"] == tone_frequency("Hello")
     for bad in ({"tone_mode": 1}, {"tone_mode": "yes"}):
-        assert httpx.post(f"{base_url}/_emulator/control", json=bad).status_code == 400
+        assert http().post(f"{base_url}/_emulator/control", json=bad).status_code == 400
 
 
 def test_tone_mode_from_config_and_command_line() -> None:
@@ -579,7 +580,7 @@ def test_narrate_emulator_tone_mode_option() -> None:
             assert selector.select(timeout=30), "the emulator printed nothing"
         match = re.search(r"listening on (http://\S+)", proc.stdout.readline())
         assert match
-        assert httpx.get(f"{match.group(1)}/_emulator/control").json()["tone_mode"] is True
+        assert http().get(f"{match.group(1)}/_emulator/control").json()["tone_mode"] is True
         with FishAudio(api_key=API_KEY, base_url=match.group(1)) as fish:
             assert decoded_tones(fish.tts.convert(text="From the CLI.", format="wav")) == [
                 tone_frequency("From the CLI.")
@@ -600,7 +601,7 @@ def test_get_credits_reports_the_credit_control(client: FishAudio, base_url: str
     assert first.credit == Decimal("100")
     assert first.id and first.user_id and first.has_free_credit is None
     control(base_url, credit="12.345")
-    assert httpx.get(f"{base_url}/_emulator/control").json()["credit"] == "12.345"
+    assert http().get(f"{base_url}/_emulator/control").json()["credit"] == "12.345"
     topped = client.account.get_credits(check_free_credit=True)
     assert topped.credit == Decimal("12.345")
     assert (topped.id, topped.user_id, topped.created_at) == (first.id, first.user_id, first.created_at)
@@ -628,7 +629,7 @@ def test_no_credit_refuses_tts_until_topped_up(client: FishAudio, base_url: str,
     assert excinfo.value.status == 400
     voice = create_voice(client, clip)
     assert voice.state == "trained"
-    raw = httpx.post(
+    raw = http().post(
         f"{base_url}/v1/tts",
         json={"text": "Hi", "format": "wav"},
         headers={"Authorization": f"Bearer {API_KEY}", "model": "s1"},
@@ -654,13 +655,13 @@ def test_no_credit_refuses_tts_until_topped_up(client: FishAudio, base_url: str,
 
 def test_control_rejects_bad_credit(base_url: str) -> None:
     for bad in ("lots", "", "NaN", "Infinity", 5, 2.5, None, True):
-        response = httpx.post(f"{base_url}/_emulator/control", json={"credit": bad})
+        response = http().post(f"{base_url}/_emulator/control", json={"credit": bad})
         assert response.status_code == 400, bad
         assert response.json()["status"] == 400 and "credit" in response.json()["message"]
     # A rejected change applies nothing, not even its valid keys.
-    response = httpx.post(f"{base_url}/_emulator/control", json={"latency": 1, "credit": "x"})
+    response = http().post(f"{base_url}/_emulator/control", json={"latency": 1, "credit": "x"})
     assert response.status_code == 400
-    assert httpx.get(f"{base_url}/_emulator/control").json() == DEFAULT_CONTROLS
+    assert http().get(f"{base_url}/_emulator/control").json() == DEFAULT_CONTROLS
 
 
 def test_credit_from_config_and_command_line() -> None:
@@ -690,11 +691,11 @@ def tts_status(client: FishAudio, text: str = "Hi") -> int:
 
 def test_rate_limit_rate_answers_the_concurrency_429(client: FishAudio, base_url: str) -> None:
     control(base_url, rate_limit_rate=1.0)
-    assert httpx.get(f"{base_url}/_emulator/control").json()["rate_limit_rate"] == 1.0
+    assert http().get(f"{base_url}/_emulator/control").json()["rate_limit_rate"] == 1.0
     with pytest.raises(RateLimitError) as excinfo:
         client.tts.convert(text="Hello")
     assert excinfo.value.status == 429 and excinfo.value.message == LIMITED
-    response = httpx.post(
+    response = http().post(
         f"{base_url}/v1/tts", json={"text": "Hi"}, headers={"Authorization": f"Bearer {API_KEY}", "model": "s1"}
     )
     assert response.status_code == 429
@@ -720,9 +721,9 @@ def test_rate_limit_rate_is_random_and_seeded(client: FishAudio, base_url: str) 
     assert [tts_status(client) for _ in range(40)] == first
     assert [e["status"] for e in request_log(base_url)] == first + first
     assert stats(base_url)["errors_by_status"] == {"429": 2 * first.count(429)}
-    assert httpx.get(f"{base_url}/_emulator/control").json()["seed"] == 1234
+    assert http().get(f"{base_url}/_emulator/control").json()["seed"] == 1234
     control(base_url, seed=None)  # back to an OS-seeded generator
-    assert httpx.get(f"{base_url}/_emulator/control").json()["seed"] is None
+    assert http().get(f"{base_url}/_emulator/control").json()["seed"] is None
 
 
 def test_faults_draw_independently(client: FishAudio, base_url: str) -> None:
@@ -783,17 +784,17 @@ def test_control_rejects_bad_fault_values(base_url: str) -> None:
         {"seed": True},
         {"stall_rate": 0.5, "stall_seconds": -1},  # a rejected change applies none of its keys
     ):
-        response = httpx.post(f"{base_url}/_emulator/control", json=bad)
+        response = http().post(f"{base_url}/_emulator/control", json=bad)
         assert response.status_code == 400, bad
         assert response.json()["status"] == 400
     for raw in ('{"stall_seconds": Infinity}', '{"rate_limit_rate": NaN}', '{"stall_rate": NaN}'):
-        response = httpx.post(
+        response = http().post(
             f"{base_url}/_emulator/control", content=raw, headers={"Content-Type": "application/json"}
         )
         assert response.status_code == 400, raw
-    assert httpx.get(f"{base_url}/_emulator/control").json() == DEFAULT_CONTROLS
+    assert http().get(f"{base_url}/_emulator/control").json() == DEFAULT_CONTROLS
     control(base_url, rate_limit_rate=1, stall_rate=0, stall_seconds=2.5, seed=-3)
-    shown = httpx.get(f"{base_url}/_emulator/control").json()
+    shown = http().get(f"{base_url}/_emulator/control").json()
     assert (shown["rate_limit_rate"], shown["stall_seconds"], shown["seed"]) == (1.0, 2.5, -3)
 
 
@@ -834,13 +835,15 @@ def test_faults_from_config_and_command_line() -> None:
 
 def test_a_text_fish_never_renders_answers_200_with_no_audio_and_is_billed(base_url: str) -> None:
     headers = {"Authorization": f"Bearer {API_KEY}", "model": "s1"}
-    assert httpx.post(f"{base_url}/_emulator/control", json={"empty_audio_for": 7}).status_code == 400
-    httpx.post(f"{base_url}/_emulator/control", json={"empty_audio_for": "cursed"}).raise_for_status()
+    assert http().post(f"{base_url}/_emulator/control", json={"empty_audio_for": 7}).status_code == 400
+    http().post(f"{base_url}/_emulator/control", json={"empty_audio_for": "cursed"}).raise_for_status()
     try:
-        before = httpx.get(f"{base_url}/_emulator/stats").json()["text_bytes"]
-        answer = httpx.post(f"{base_url}/v1/tts", json={"text": "A cursed line.", "format": "wav"}, headers=headers)
+        before = http().get(f"{base_url}/_emulator/stats").json()["text_bytes"]
+        answer = http().post(f"{base_url}/v1/tts", json={"text": "A cursed line.", "format": "wav"}, headers=headers)
         assert answer.status_code == 200 and answer.content == b""
-        assert httpx.get(f"{base_url}/_emulator/stats").json()["text_bytes"] == before + len("A cursed line.")
-        assert httpx.post(f"{base_url}/v1/tts", json={"text": "A fine line.", "format": "wav"}, headers=headers).content
+        assert http().get(f"{base_url}/_emulator/stats").json()["text_bytes"] == before + len("A cursed line.")
+        assert (
+            http().post(f"{base_url}/v1/tts", json={"text": "A fine line.", "format": "wav"}, headers=headers).content
+        )
     finally:
-        httpx.post(f"{base_url}/_emulator/control", json={"empty_audio_for": ""}).raise_for_status()
+        http().post(f"{base_url}/_emulator/control", json={"empty_audio_for": ""}).raise_for_status()

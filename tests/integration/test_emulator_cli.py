@@ -5,9 +5,8 @@ import signal
 import subprocess
 import sys
 
-import httpx
-
 from producer.dev.services import free_port
+from tests.support.http import http
 
 
 def test_narrate_emulator_serves_the_fish_api_until_stopped() -> None:
@@ -33,10 +32,10 @@ def test_narrate_emulator_serves_the_fish_api_until_stopped() -> None:
     try:
         assert "listening on" in process.stdout.readline()  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{base}/_emulator/health").json() == {"ok": True}
-        assert httpx.get(f"{base}/_emulator/control").json()["concurrency"] == 3
-        assert httpx.get(f"{base}/model", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert httpx.get(f"{base}/model", headers={"Authorization": "Bearer k1"}).json()["total"] == 0
+        assert http().get(f"{base}/_emulator/health").json() == {"ok": True}
+        assert http().get(f"{base}/_emulator/control").json()["concurrency"] == 3
+        assert http().get(f"{base}/model", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert http().get(f"{base}/model", headers={"Authorization": "Bearer k1"}).json()["total"] == 0
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
