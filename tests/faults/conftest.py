@@ -139,11 +139,12 @@ class Batch:
     def row(self, emulator: EmulatorControl) -> Row:
         self.settle(emulator)
         records = self.store().get_many(self.ids)
+        storage = Storage()  # one client for every read below: each new one costs more than a read
         objects = Counter(
             o["Key"].rsplit("/", 1)[-1].split(".")[0]
-            for page in Storage()
-            ._client.get_paginator("list_objects_v2")
-            .paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/")
+            for page in storage._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}/"
+            )
             for o in page.get("Contents", [])
         )
         retries = lost = 0
@@ -151,8 +152,8 @@ class Batch:
             if record is None or record.state != "succeeded":
                 lost += record is None or record.state not in ("failed",)
                 continue
-            manifest = Storage().get(self.bucket, keys.output_manifest(self.prefix, record.job_id))
-            if manifest is None or not Storage().exists(
+            manifest = storage.get(self.bucket, keys.output_manifest(self.prefix, record.job_id))
+            if manifest is None or not storage.exists(
                 self.bucket, keys.output_audio(self.prefix, record.job_id, "mp3")
             ):
                 lost += 1
