@@ -108,10 +108,11 @@ def cluster_metrics(stack_env: dict[str, str]) -> Iterator[Start]:
 
 
 def test_narrate_metrics_serve_listens_on_loopback_unless_told(cluster_metrics: Start) -> None:
+    # Both started before either is waited for: their start-ups overlap instead of adding up.
     process, port = cluster_metrics()
+    told, told_port = cluster_metrics(NARRATE_METRICS_HOST=OTHER)
     wait_listening("127.0.0.1", port, process=process)
     assert not answers(OTHER, port), "reachable from another address"
 
-    process, port = cluster_metrics(NARRATE_METRICS_HOST=OTHER)
-    wait_listening(OTHER, port, process=process)
-    assert not answers("127.0.0.1", port)
+    wait_listening(OTHER, told_port, process=told)
+    assert not answers("127.0.0.1", told_port)
