@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,32 @@ def test_help_exits_zero_at_80_columns(path: tuple[str, ...]) -> None:
     assert not too_wide, f"lines wider than {WIDTH} columns: {too_wide}"
 
 
-@pytest.mark.parametrize("command", ["submit", "book"])
-def test_brackets_in_help_print_as_brackets(command: str) -> None:
-    """The real console script, as a user runs it: `s3://bucket[/prefix]` is text, not Rich markup."""
+BRACKETED = ["submit", "book"]
+
+
+@pytest.fixture(scope="module")
+def helps() -> dict[str, subprocess.CompletedProcess[str]]:
+    """The real console script, as a user runs it, once per command and side by side: each run is mostly the
+    process starting up, and those overlap."""
     narrate = Path(sys.executable).with_name("narrate")
-    result = subprocess.run(
-        [str(narrate), command, "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": str(WIDTH)},
-    )
+
+    def run(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(narrate), command, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "COLUMNS": str(WIDTH)},
+        )
+
+    with ThreadPoolExecutor(max_workers=len(BRACKETED)) as side_by_side:
+        return dict(zip(BRACKETED, side_by_side.map(run, BRACKETED)))
+
+
+@pytest.mark.parametrize("command", BRACKETED)
+def test_brackets_in_help_print_as_brackets(command: str, helps: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    """`s3://bucket[/prefix]` is text, not Rich markup."""
+    result = helps[command]
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "s3://bucket[/prefix]" in result.stdout
