@@ -47,7 +47,7 @@ class Renders:
         self.emulator.control(
             **{
                 f"fault_{kind}": rates[self.count] if self.count < len(rates) else 0
-                for kind, rates in self.faults.items()
+                for kind, rates in ({k: [] for k in ("drop", "repeat", "garble", "cut")} | self.faults).items()
             }
         )
         self.count += 1
@@ -179,3 +179,13 @@ def half_a_second() -> bytes:
         wav.setframerate(44100)
         wav.writeframes(b"\0\0" * 22050)
     return out.getvalue()
+
+
+def test_a_chunk_a_report_left_failing_is_taken_again_for_a_book_that_retakes(ctx, emulator, bucket) -> None:
+    where = chunk(bucket, name="e")
+    take_chunk(where, render=Renders(ctx, emulator, drop=[1.0]), listening=listening("report"), ctx=ctx)
+    retaken = take_chunk(where, render=Renders(ctx, emulator), listening=listening("retake"), ctx=ctx)
+    assert kinds(emulator) == ["tts", "asr", "tts", "asr"], "the first take is not heard again"
+    assert retaken.record.chosen == 2 and retaken.chosen.judged().passed
+    again = take_chunk(where, render=Renders(ctx, emulator), listening=listening("retake"), ctx=ctx)
+    assert again.reused and len(kinds(emulator)) == 4
