@@ -46,3 +46,9 @@ def test_the_garbled_word_check_is_a_setting() -> None:
     heard = ["tutune" if word == "park" else word for word in plain(PARK)]
     assert kinds(PARK, heard) == ["garbled"]
     assert kinds(PARK, heard, stranger_similarity=0.0) == []
+
+
+def test_a_short_name_heard_as_long_syllables_is_garbled() -> None:
+    text = "When the evening came all the other tin soldiers were put into their box, and the people went to bed."
+    heard = ["miptrelmip" if word == "tin" else word for word in plain(text)]
+    assert kinds(text, heard) == ["garbled"]

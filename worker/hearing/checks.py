@@ -8,7 +8,7 @@ silences must fit its text; and overall the words missing, replaced and added mu
 
 from __future__ import annotations
 
-from rapidfuzz.distance import Indel
+from rapidfuzz.distance import Indel, LCSseq
 
 from worker.hearing.take import Candidate, Finding, Take
 from worker.hearing.thresholds import Thresholds
@@ -104,8 +104,9 @@ def names(take: Take, limits: Thresholds) -> list[Candidate]:
 def strangers(take: Take, limits: Thresholds) -> list[Candidate]:
     """A word heard as a longer word with almost nothing in common with it: a mumble written down.
 
-    A recognizer's own slips keep most letters ("cloak"/"clock" 0.8) or are short ("eight"/"ate"); a voice
-    that garbles a word makes syllables nothing like it ("dark"/"tutune" 0.0)."""
+    Similarity is the letters in common in order over the longer word's: a recognizer's own slips keep most
+    ("cloak"/"clock" 0.8, "for"/"four" 0.75); a voice that garbles a word makes syllables with next to nothing
+    of it ("dark"/"tutune" 0.0, "Tin"/"Miptrelmip" 0.2)."""
     found = []
     tokens = take.heard.tokens
     for i, state in enumerate(take.state):
@@ -114,7 +115,7 @@ def strangers(take: Take, limits: Thresholds) -> list[Candidate]:
             continue
         said, got = take.written.tokens[i], tokens[hs]
         letters = sum(ch.isalpha() for ch in got)
-        if letters >= limits.stranger_letters and Indel.normalized_similarity(said, got) < limits.stranger_similarity:
+        if letters >= limits.stranger_letters and LCSseq.normalized_similarity(said, got) < limits.stranger_similarity:
             found.append(take.finding("garbled", i, i + 1))
     return found
 

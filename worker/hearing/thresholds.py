@@ -46,10 +46,10 @@ class Thresholds:
     # than this is garbled. Low on purpose: recognizers spell unusual names freely ("Siobhan"/"Shivaun" 0.57);
     # a mumble is far below.
     name_similarity: float = 0.5
-    # Any other word heard as a word of this many letters or more this unlike it (Indel) is garbled: the
-    # emulator's recognition noise (a homophone, one letter changed) keeps 0.5 or more; nonsense syllables
-    # share next to nothing with the word they replace. A recognizer that writes unrelated words for clearly
-    # spoken ones would fail such takes: raise stranger_letters or lower stranger_similarity for it.
+    # Any other word heard as a word of this many letters or more this unlike it (letters in common in order,
+    # over the longer word's) is garbled: the emulator's recognition noise (a homophone, one letter changed)
+    # keeps 0.5 or more; nonsense syllables share next to nothing with the word they replace. A recognizer that
+    # writes unrelated words for clearly spoken ones would fail such takes: lower stranger_similarity (0: off).
     stranger_similarity: float = 0.3
     stranger_letters: int = 4
     # Seconds per letter of the spoken text (numbers spelled out; a Chinese or Japanese character counts three),
