@@ -144,6 +144,9 @@ def one_run(local: LocalStack, folder: Path, run: int, texts: list[str]) -> Run:
         log(f"  in the chapter files: {_told(answer)}")
     for answer in result.heard.missed:
         log(f"  passed: {_told(answer)}")
+    for answer in result.heard.wrongly_failed:
+        findings = [(f["kind"], f["text"], f["heard"]) for f in answer["verdict"]["findings"]]
+        log(f"  clean, failed: {answer['text'][:80]!r} heard {answer['heard'][:80]!r}: {findings}")
     return result
 
 

@@ -73,11 +73,13 @@ class Verdicts:
     failed: Counter[str] = field(default_factory=Counter)
     unheard: int = 0  # too short to hear (under a second): no verdict, counted as passed
     missed: list[dict] = field(default_factory=list)  # faulted takes that passed: the emulator's answer, the verdict
+    wrongly_failed: list[dict] = field(default_factory=list)  # clean takes that failed: the answer, the verdict
 
     def add(self, other: Verdicts) -> None:
         self.takes.update(other.takes)
         self.failed.update(other.failed)
         self.unheard += other.unheard
+        self.wrongly_failed += other.wrongly_failed
         self.missed += other.missed
 
     @property
@@ -108,8 +110,11 @@ def verdicts(bucket: str, answers: Answers) -> Verdicts:
                 out.takes[fault] += 1
                 out.unheard += verdict is None
                 out.failed[fault] += verdict is not None and not verdict.passed
+                told = {**answer, "heard": (take.heard or {}).get("text", ""), "verdict": take.verdict}
                 if answer["fault"] and (verdict is None or verdict.passed):
-                    out.missed.append({**answer, "heard": (take.heard or {}).get("text", ""), "verdict": take.verdict})
+                    out.missed.append(told)
+                elif not answer["fault"] and verdict is not None and not verdict.passed:
+                    out.wrongly_failed.append(told)
     return out
 
 

@@ -52,3 +52,9 @@ def test_a_short_name_heard_as_long_syllables_is_garbled() -> None:
     text = "When the evening came all the other tin soldiers were put into their box, and the people went to bed."
     heard = ["miptrelmip" if word == "tin" else word for word in plain(text)]
     assert kinds(text, heard) == ["garbled"]
+
+
+def test_a_short_slip_compared_in_a_longer_form_is_still_a_slip() -> None:
+    text = "Then she lifted one leg so high that the soldier could not see it at all."
+    heard = ["st" if word == "so" else word for word in plain(text)]  # "st" is compared as "saint"
+    assert kinds(text, heard) == []

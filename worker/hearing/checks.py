@@ -108,16 +108,19 @@ def strangers(take: Take, limits: Thresholds) -> list[Candidate]:
     ("cloak"/"clock" 0.8, "for"/"four" 0.75); a voice that garbles a word makes syllables with next to nothing
     of it ("dark"/"tutune" 0.0, "Tin"/"Miptrelmip" 0.2)."""
     found = []
-    tokens = take.heard.tokens
     for i, state in enumerate(take.state):
         hs, he = take.heard_of[i]
         if state != "substituted" or he - hs != 1:
             continue
-        said, got = take.written.tokens[i], tokens[hs]
-        letters = sum(ch.isalpha() for ch in got)
-        if letters >= limits.stranger_letters and LCSseq.normalized_similarity(said, got) < limits.stranger_similarity:
+        # the words as written and heard, not their compared forms: "St" is compared as "saint", but it is short
+        said, got = _plain(take.written.words[take.written.origin[i]]), _plain(take.heard.words[take.heard.origin[hs]])
+        if len(got) >= limits.stranger_letters and LCSseq.normalized_similarity(said, got) < limits.stranger_similarity:
             found.append(take.finding("garbled", i, i + 1))
     return found
+
+
+def _plain(word: str) -> str:
+    return "".join(ch for ch in word.casefold() if ch.isalpha())
 
 
 def _names(take: Take) -> list[tuple[int, int]]:
