@@ -55,6 +55,24 @@ def workers(stack: LocalStack, emulator: EmulatorControl) -> Iterator[Callable[.
             stack.services.remove(service)
 
 
+@pytest.fixture(scope="class")
+def class_worker(stack: LocalStack) -> Iterator[Service]:
+    """One worker as `workers()` starts it, shared by the tests of a class (outside a class it lasts one test):
+    starting a worker takes longer than many of these tests."""
+    service = stack.add_worker(concurrency=2, extra_env=BOOK_ENV)
+    yield service
+    stop_all([service], kill=True)  # the class is over: nothing to finish
+    stack.services.remove(service)
+
+
+@pytest.fixture
+def book_worker(class_worker: Service, redis_client: redis.Redis, emulator: EmulatorControl) -> Iterator[Service]:
+    """The class's worker for one test, which finds Redis flushed and the emulator speaking tones, as with `workers`."""
+    emulator.control(tone_mode=True)
+    yield class_worker
+    emulator.control(tone_mode=False)
+
+
 @pytest.fixture
 def voice(reference_clip):  # noqa: ANN201
     return prepare_clip_voice([ClipInput(*reference_clip)])

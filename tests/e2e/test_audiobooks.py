@@ -46,149 +46,233 @@ def assert_room_tone_not_silence(samples: np.ndarray, rate: int, *, head: float)
     assert zero_runs.size == 0 or zero_runs.max() < rate // 100, f"{zero_runs.max() / rate:.2f} s of digital silence"
 
 
-def test_the_acx_preset_writes_what_the_store_asks(workers, book_env, bucket, emulator, voice, tmp_path) -> None:
-    workers()
-    book = read_book(str(fable(tmp_path / "fable.epub")))
-    plan, _ = BookSubmitter.from_settings(Settings()).submit(book, voice=voice, out=f"s3://{bucket}/acx", preset="acx")
-    assert wait_book(plan.book_id)["state"] == "succeeded"
-    manifest = json.loads(load(bucket, keys.book_manifest("acx", plan.book_id)))
-    assert manifest["acx_pass"] is True
-    assert (
-        manifest["reports"]["book.m4b"]["pass"] and manifest["reports"]["sample"]["pass"]
-    )  # every file has its report
-    # Opening and closing credits, each a file of its own, spoken in the book's voice
-    assert [c["title"] for c in manifest["chapters"]] == [
-        "Opening credits",
-        "The Wager",
-        "The Wind",
-        "The Sun",
-        "Closing credits",
-    ]
-    assert [c["role"] for c in manifest["chapters"]][::4] == ["opening_credits", "closing_credits"]
-    spoken = tts_texts(emulator)
-    assert "The North Wind and the Sun." in spoken and "Written by Aesop." in spoken and "The end." in spoken
-    # The retail sample: the first real chapter's opening (this one is shorter than a minute: all of it), no credits
-    sample = load(bucket, keys.book_retail_sample("acx", plan.book_id, "mp3"))
-    assert manifest["outputs"]["sample"].endswith("/sample.mp3")
-    heard = [nearest_tone(f) for f in tone_sequence(*decode_mono(sample))]
-    assert heard == [tone_frequency(c.text) for c in plan.chapters[1].chunks]
-    for chapter in manifest["chapters"]:
-        data = load(*chapter["output_url"].removeprefix("s3://").split("/", 1))
-        with av.open(io.BytesIO(data)) as container:
-            stream = container.streams.audio[0]
-            assert (container.format.name, stream.codec_context.name, stream.rate, stream.channels) == (
-                "mp3",
-                "mp3float",
-                44_100,
-                1,
+class _Receiver(BaseHTTPRequestHandler):
+    answers: list[int] = []
+    received: list[tuple[dict, bytes]] = []
+    paths: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((dict(self.headers), body))
+        type(self).paths.append(self.path)
+        self.send_response(type(self).answers.pop(0) if type(self).answers else 200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+class TestOnOneWorker:
+    """Books rendered by one worker, started once for the class; each test has Redis flushed and a bucket of its own."""
+
+    def test_the_acx_preset_writes_what_the_store_asks(
+        self, book_worker, book_env, bucket, emulator, voice, tmp_path
+    ) -> None:
+        book = read_book(str(fable(tmp_path / "fable.epub")))
+        plan, _ = BookSubmitter.from_settings(Settings()).submit(
+            book, voice=voice, out=f"s3://{bucket}/acx", preset="acx"
+        )
+        assert wait_book(plan.book_id)["state"] == "succeeded"
+        manifest = json.loads(load(bucket, keys.book_manifest("acx", plan.book_id)))
+        assert manifest["acx_pass"] is True
+        assert (
+            manifest["reports"]["book.m4b"]["pass"] and manifest["reports"]["sample"]["pass"]
+        )  # every file has its report
+        # Opening and closing credits, each a file of its own, spoken in the book's voice
+        assert [c["title"] for c in manifest["chapters"]] == [
+            "Opening credits",
+            "The Wager",
+            "The Wind",
+            "The Sun",
+            "Closing credits",
+        ]
+        assert [c["role"] for c in manifest["chapters"]][::4] == ["opening_credits", "closing_credits"]
+        spoken = tts_texts(emulator)
+        assert "The North Wind and the Sun." in spoken and "Written by Aesop." in spoken and "The end." in spoken
+        # The retail sample: the first real chapter's opening (this one is shorter than a minute: all of it), no credits
+        sample = load(bucket, keys.book_retail_sample("acx", plan.book_id, "mp3"))
+        assert manifest["outputs"]["sample"].endswith("/sample.mp3")
+        heard = [nearest_tone(f) for f in tone_sequence(*decode_mono(sample))]
+        assert heard == [tone_frequency(c.text) for c in plan.chapters[1].chunks]
+        for chapter in manifest["chapters"]:
+            data = load(*chapter["output_url"].removeprefix("s3://").split("/", 1))
+            with av.open(io.BytesIO(data)) as container:
+                stream = container.streams.audio[0]
+                assert (container.format.name, stream.codec_context.name, stream.rate, stream.channels) == (
+                    "mp3",
+                    "mp3float",
+                    44_100,
+                    1,
+                )
+                assert stream.codec_context.bit_rate == 192_000
+        # Fish was asked for 44.1 kHz, and the chunks are stored at the rate they were asked for
+        chunk = load(bucket, plan.chapters[0].chunks[0].key)
+        assert codec.probe(chunk).sample_rate == 44_100
+        with pytest.raises(BadInput, match="--preset acx writes mp3"):
+            BookSubmitter.from_settings(Settings()).plan(
+                book, voice=voice, out=f"s3://{bucket}/acx", fmt="wav", preset="acx"
             )
-            assert stream.codec_context.bit_rate == 192_000
-    # Fish was asked for 44.1 kHz, and the chunks are stored at the rate they were asked for
-    chunk = load(bucket, plan.chapters[0].chunks[0].key)
-    assert codec.probe(chunk).sample_rate == 44_100
-    with pytest.raises(BadInput, match="--preset acx writes mp3"):
-        BookSubmitter.from_settings(Settings()).plan(
-            book, voice=voice, out=f"s3://{bucket}/acx", fmt="wav", preset="acx"
+
+    def test_an_epub_becomes_a_chaptered_m4b_in_order(
+        self, book_worker, book_env, bucket, emulator, voice, tmp_path
+    ) -> None:
+        book = read_book(str(fable(tmp_path / "fable.epub")))
+        submitter = BookSubmitter.from_settings(Settings())
+        plan, cost = submitter.submit(book, voice=voice, out=f"s3://{bucket}/books", fmt="mp3")
+        record = wait_book(plan.book_id)
+        prefix = "books"
+
+        # Every chunk rendered exactly once, and the estimate was the bill.
+        texts = [c.text for chapter in plan.chapters for c in chapter.chunks]
+        assert sorted(tts_texts(emulator)) == sorted(texts)
+        assert record["bytes_billed"] == cost.text_bytes == plan.text_bytes
+        manifest = json.loads(load(bucket, keys.book_manifest(prefix, plan.book_id)))
+        assert manifest["chunks"] == {"total": len(texts), "rendered": len(texts), "reused": 0}
+        assert manifest["bytes_billed"] == cost.text_bytes
+
+        # The m4b: chapters with titles and times, metadata, cover, and chunks in order.
+        m4b = load(bucket, keys.book_audio(prefix, plan.book_id))
+        with av.open(io.BytesIO(m4b)) as container:
+            chapters = container.chapters()
+            assert [c["metadata"]["title"] for c in chapters] == ["The Wager", "The Wind", "The Sun"]
+            assert container.metadata.get("title") == "The North Wind and the Sun"
+            assert container.metadata.get("artist") == "Aesop"
+            assert any(
+                s.type == "video" and s.disposition & av.stream.Disposition.attached_pic for s in container.streams
+            )
+            duration = container.duration / 1e6
+        sidecar = json.loads(load(bucket, keys.book_sidecar(prefix, plan.book_id, "json")))
+        for marker, side in zip(chapters, sidecar["chapters"]):
+            assert marker["start"] / 1000 == pytest.approx(side["start"], abs=0.01)
+            assert marker["end"] / 1000 == pytest.approx(side["end"], abs=0.01)
+        assert sidecar["chapters"][-1]["end"] == pytest.approx(duration, abs=0.2)
+        samples, rate = decode_mono(m4b)
+        heard = [nearest_tone(f) for f in tone_sequence(samples, rate)]
+        assert heard == [tone_frequency(t) for t in texts]
+
+        # Chapter files, subtitles, and a loudness report inside the ACX limits.
+        for chapter in manifest["chapters"]:
+            bucket_name, key = chapter["output_url"].removeprefix("s3://").split("/", 1)
+            assert len(tone_sequence(*decode_mono(load(bucket_name, key)))) == chapter["chunks"]
+            report = chapter["loudness"]
+            assert report["rms_db"] == pytest.approx(-20.0, abs=0.3)
+            assert report["checks"]["rms"]["pass"] and report["checks"]["peak"]["pass"]
+            assert chapter["loudness_before"]["rms_db"] > -18  # the tones start louder than the target
+            assert chapter["loudness_before"]["checks"]["rms"]["pass"] is False
+            assert report["pass"] and report["checks"]["room_tone"]["pass"] and report["checks"]["true_peak"]["pass"]
+            assert_room_tone_not_silence(*decode_mono(load(bucket_name, key)), head=plan.pauses.head_seconds)
+        status = runner.invoke(app, ["status", plan.book_id, "--json"])
+        assert status.exit_code == 0, status.output
+        reported = json.loads(status.output)
+        assert reported["state"] == "succeeded" and [c["chunks_total"] for c in reported["chapters"]] == [
+            len(c.chunks) for c in plan.chapters
+        ]
+        assert all(c["loudness"]["normalized"]["pass"] for c in reported["chapters"]), (
+            "status --json carries each file's report"
+        )
+        srt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")).decode()
+        vtt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")).decode()
+        assert srt.count(" --> ") == len(texts) and vtt.startswith("WEBVTT") and texts[0] in srt
+
+    def test_editing_one_paragraph_re_renders_only_its_chunks(
+        self, book_worker, book_env, bucket, emulator, voice, tmp_path
+    ) -> None:
+        chapters = [
+            ("One", ["Alpha paragraph stays the same.", "Beta paragraph is about to change."]),
+            ("Two", ["Gamma paragraph stays too."]),
+        ]
+        original = write_epub(tmp_path / "v1.epub", title="Drafts", author="A. Writer", chapters=chapters, cover=False)
+        submitter = BookSubmitter.from_settings(Settings())
+        first, _ = submitter.submit(read_book(str(original)), voice=voice, out=f"s3://{bucket}/drafts")
+        wait_book(first.book_id)
+        emulator.reset()
+        emulator.control(tone_mode=True)
+
+        chapters[0][1][1] = "Beta paragraph, now edited by the author."
+        edited = write_epub(tmp_path / "v2.epub", title="Drafts", author="A. Writer", chapters=chapters, cover=False)
+        estimate_out = runner.invoke(
+            app,
+            [
+                "estimate",
+                str(edited),
+                "--voice",
+                str(voice_path(voice)),
+                "--transcript",
+                voice.clips[0].transcript,
+                "--out",
+                f"s3://{bucket}/drafts",
+                "--json",
+            ],
+        )
+        assert estimate_out.exit_code == 0, estimate_out.output
+        [estimated] = json.loads(estimate_out.output)
+        second, cost = submitter.submit(read_book(str(edited)), voice=voice, out=f"s3://{bucket}/drafts")
+        record = wait_book(second.book_id)
+
+        assert tts_texts(emulator) == ["Beta paragraph, now edited by the author."]
+        assert record["chunks_rendered"] == 1 and record["chunks_reused"] == second.chunk_count - 1
+        assert record["bytes_billed"] == len(b"Beta paragraph, now edited by the author.") == cost.uncached_bytes
+        assert (
+            estimated["cached_chunks"] == second.chunk_count - 1 and estimated["uncached_bytes"] == cost.uncached_bytes
         )
 
-
-def test_an_epub_becomes_a_chaptered_m4b_in_order(workers, book_env, bucket, emulator, voice, tmp_path) -> None:
-    workers()
-    book = read_book(str(fable(tmp_path / "fable.epub")))
-    submitter = BookSubmitter.from_settings(Settings())
-    plan, cost = submitter.submit(book, voice=voice, out=f"s3://{bucket}/books", fmt="mp3")
-    record = wait_book(plan.book_id)
-    prefix = "books"
-
-    # Every chunk rendered exactly once, and the estimate was the bill.
-    texts = [c.text for chapter in plan.chapters for c in chapter.chunks]
-    assert sorted(tts_texts(emulator)) == sorted(texts)
-    assert record["bytes_billed"] == cost.text_bytes == plan.text_bytes
-    manifest = json.loads(load(bucket, keys.book_manifest(prefix, plan.book_id)))
-    assert manifest["chunks"] == {"total": len(texts), "rendered": len(texts), "reused": 0}
-    assert manifest["bytes_billed"] == cost.text_bytes
-
-    # The m4b: chapters with titles and times, metadata, cover, and chunks in order.
-    m4b = load(bucket, keys.book_audio(prefix, plan.book_id))
-    with av.open(io.BytesIO(m4b)) as container:
-        chapters = container.chapters()
-        assert [c["metadata"]["title"] for c in chapters] == ["The Wager", "The Wind", "The Sun"]
-        assert container.metadata.get("title") == "The North Wind and the Sun"
-        assert container.metadata.get("artist") == "Aesop"
-        assert any(s.type == "video" and s.disposition & av.stream.Disposition.attached_pic for s in container.streams)
-        duration = container.duration / 1e6
-    sidecar = json.loads(load(bucket, keys.book_sidecar(prefix, plan.book_id, "json")))
-    for marker, side in zip(chapters, sidecar["chapters"]):
-        assert marker["start"] / 1000 == pytest.approx(side["start"], abs=0.01)
-        assert marker["end"] / 1000 == pytest.approx(side["end"], abs=0.01)
-    assert sidecar["chapters"][-1]["end"] == pytest.approx(duration, abs=0.2)
-    samples, rate = decode_mono(m4b)
-    heard = [nearest_tone(f) for f in tone_sequence(samples, rate)]
-    assert heard == [tone_frequency(t) for t in texts]
-
-    # Chapter files, subtitles, and a loudness report inside the ACX limits.
-    for chapter in manifest["chapters"]:
-        bucket_name, key = chapter["output_url"].removeprefix("s3://").split("/", 1)
-        assert len(tone_sequence(*decode_mono(load(bucket_name, key)))) == chapter["chunks"]
-        report = chapter["loudness"]
-        assert report["rms_db"] == pytest.approx(-20.0, abs=0.3)
-        assert report["checks"]["rms"]["pass"] and report["checks"]["peak"]["pass"]
-        assert chapter["loudness_before"]["rms_db"] > -18  # the tones start louder than the target
-        assert chapter["loudness_before"]["checks"]["rms"]["pass"] is False
-        assert report["pass"] and report["checks"]["room_tone"]["pass"] and report["checks"]["true_peak"]["pass"]
-        assert_room_tone_not_silence(*decode_mono(load(bucket_name, key)), head=plan.pauses.head_seconds)
-    status = runner.invoke(app, ["status", plan.book_id, "--json"])
-    assert status.exit_code == 0, status.output
-    reported = json.loads(status.output)
-    assert reported["state"] == "succeeded" and [c["chunks_total"] for c in reported["chapters"]] == [
-        len(c.chunks) for c in plan.chapters
-    ]
-    assert all(c["loudness"]["normalized"]["pass"] for c in reported["chapters"]), (
-        "status --json carries each file's report"
-    )
-    srt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")).decode()
-    vtt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")).decode()
-    assert srt.count(" --> ") == len(texts) and vtt.startswith("WEBVTT") and texts[0] in srt
-
-
-def test_editing_one_paragraph_re_renders_only_its_chunks(workers, book_env, bucket, emulator, voice, tmp_path) -> None:
-    workers()
-    chapters = [
-        ("One", ["Alpha paragraph stays the same.", "Beta paragraph is about to change."]),
-        ("Two", ["Gamma paragraph stays too."]),
-    ]
-    original = write_epub(tmp_path / "v1.epub", title="Drafts", author="A. Writer", chapters=chapters, cover=False)
-    submitter = BookSubmitter.from_settings(Settings())
-    first, _ = submitter.submit(read_book(str(original)), voice=voice, out=f"s3://{bucket}/drafts")
-    wait_book(first.book_id)
-    emulator.reset()
-    emulator.control(tone_mode=True)
-
-    chapters[0][1][1] = "Beta paragraph, now edited by the author."
-    edited = write_epub(tmp_path / "v2.epub", title="Drafts", author="A. Writer", chapters=chapters, cover=False)
-    estimate_out = runner.invoke(
-        app,
-        [
-            "estimate",
-            str(edited),
-            "--voice",
-            str(voice_path(voice)),
-            "--transcript",
-            voice.clips[0].transcript,
-            "--out",
-            f"s3://{bucket}/drafts",
-            "--json",
-        ],
-    )
-    assert estimate_out.exit_code == 0, estimate_out.output
-    [estimated] = json.loads(estimate_out.output)
-    second, cost = submitter.submit(read_book(str(edited)), voice=voice, out=f"s3://{bucket}/drafts")
-    record = wait_book(second.book_id)
-
-    assert tts_texts(emulator) == ["Beta paragraph, now edited by the author."]
-    assert record["chunks_rendered"] == 1 and record["chunks_reused"] == second.chunk_count - 1
-    assert record["bytes_billed"] == len(b"Beta paragraph, now edited by the author.") == cost.uncached_bytes
-    assert estimated["cached_chunks"] == second.chunk_count - 1 and estimated["uncached_bytes"] == cost.uncached_bytes
+    def test_the_completion_webhook_is_signed_and_retried(
+        self, book_worker, book_env, bucket, voice, tmp_path, redis_client
+    ) -> None:
+        _Receiver.answers, _Receiver.received, _Receiver.paths = [500], [], []
+        server = HTTPServer(("127.0.0.1", 0), _Receiver)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            path = write_epub(
+                tmp_path / "n.epub",
+                title="Notify",
+                author="C",
+                chapters=[("Only", ["Tell me when it is done."])],
+                cover=False,
+            )
+            url = f"http://127.0.0.1:{server.server_port}/hook?token=t0ken"
+            result = runner.invoke(
+                app,
+                [
+                    "book",
+                    str(path),
+                    "--voice",
+                    str(voice_path(voice)),
+                    "--transcript",
+                    voice.clips[0].transcript,
+                    "--out",
+                    f"s3://{bucket}/n",
+                    "--notify",
+                    url,
+                    "--watch",
+                ],
+            )
+            assert result.exit_code == 0, result.output
+            deadline = time.monotonic() + 30
+            while len(_Receiver.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            server.shutdown()
+        assert len(_Receiver.received) == 2, "the first delivery failed (500) and was retried"
+        headers, body = _Receiver.received[-1]
+        assert verify(body, headers["X-Narrate-Signature"], secret="webhook-test-secret")
+        payload = json.loads(body)
+        assert (
+            payload["event"] == "book.finished"
+            and payload["state"] == "succeeded"
+            and payload["m4b_url"].endswith("book.m4b")
+        )
+        assert headers["Host"] == f"127.0.0.1:{server.server_port}" and _Receiver.paths[-1] == "/hook?token=t0ken"
+        book_id = payload["book_id"]
+        deadline = time.monotonic() + 10
+        while BookState(redis_client).get(book_id).get("notify_status") != "delivered" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status = runner.invoke(app, ["status", book_id, "--json"])
+        assert json.loads(status.output)["notify_status"] == "delivered" and "t0ken" not in status.output, (
+            "the query stays out of status"
+        )
+        plan_json = Storage().get(bucket, keys.book_plan("n", book_id)) or b""
+        assert b"/hook" in plan_json and b"t0ken" not in plan_json, "the query stays out of plan.json"
 
 
 def voice_path(voice) -> Path:  # noqa: ANN001
@@ -224,80 +308,6 @@ def test_a_killed_worker_resumes_without_paying_twice(
     assert all(requested.count(text) == 1 for text in finished_texts), "a finished chunk was paid for twice"
     assert set(requested) == set(paragraphs)
     assert len(requested) - len(paragraphs) <= 2, "at most the chunks in flight at the kill are rendered again"
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    answers: list[int] = []
-    received: list[tuple[dict, bytes]] = []
-    paths: list[str] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers), body))
-        type(self).paths.append(self.path)
-        self.send_response(type(self).answers.pop(0) if type(self).answers else 200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return None
-
-
-def test_the_completion_webhook_is_signed_and_retried(workers, book_env, bucket, voice, tmp_path, redis_client) -> None:
-    _Receiver.answers, _Receiver.received, _Receiver.paths = [500], [], []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        workers()
-        path = write_epub(
-            tmp_path / "n.epub",
-            title="Notify",
-            author="C",
-            chapters=[("Only", ["Tell me when it is done."])],
-            cover=False,
-        )
-        url = f"http://127.0.0.1:{server.server_port}/hook?token=t0ken"
-        result = runner.invoke(
-            app,
-            [
-                "book",
-                str(path),
-                "--voice",
-                str(voice_path(voice)),
-                "--transcript",
-                voice.clips[0].transcript,
-                "--out",
-                f"s3://{bucket}/n",
-                "--notify",
-                url,
-                "--watch",
-            ],
-        )
-        assert result.exit_code == 0, result.output
-        deadline = time.monotonic() + 30
-        while len(_Receiver.received) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        server.shutdown()
-    assert len(_Receiver.received) == 2, "the first delivery failed (500) and was retried"
-    headers, body = _Receiver.received[-1]
-    assert verify(body, headers["X-Narrate-Signature"], secret="webhook-test-secret")
-    payload = json.loads(body)
-    assert (
-        payload["event"] == "book.finished"
-        and payload["state"] == "succeeded"
-        and payload["m4b_url"].endswith("book.m4b")
-    )
-    assert headers["Host"] == f"127.0.0.1:{server.server_port}" and _Receiver.paths[-1] == "/hook?token=t0ken"
-    book_id = payload["book_id"]
-    deadline = time.monotonic() + 10
-    while BookState(redis_client).get(book_id).get("notify_status") != "delivered" and time.monotonic() < deadline:
-        time.sleep(0.1)
-    status = runner.invoke(app, ["status", book_id, "--json"])
-    assert json.loads(status.output)["notify_status"] == "delivered" and "t0ken" not in status.output, (
-        "the query stays out of status"
-    )
-    plan_json = Storage().get(bucket, keys.book_plan("n", book_id)) or b""
-    assert b"/hook" in plan_json and b"t0ken" not in plan_json, "the query stays out of plan.json"
 
 
 def test_over_budget_and_unreadable_books_enqueue_nothing(book_env, bucket, redis_client, voice, tmp_path) -> None:

@@ -23,6 +23,7 @@ import time
 import uuid
 import wave
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -298,32 +299,71 @@ PRODUCER_CASES: dict[str, ProducerCase] = {
 }
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One case's `narrate submit`, and where it could have left something behind."""
+
+    result: subprocess.CompletedProcess[str]
+    bucket: str  # its own, empty before it ran
+    missing_bucket: str  # named by no bucket: it must still not exist afterwards
+
+
+def own_buckets(stack: LocalStack, cases: list[str]) -> dict[str, str]:
+    """A new bucket for each case, made before any case runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in stack.env().items():
+            patch.setenv(name, value)
+        storage = Storage()
+        buckets = {case: f"test-{uuid.uuid4().hex[:12]}" for case in cases}
+        for name in buckets.values():
+            storage.create_bucket(name)
+    return buckets
+
+
+def run_cases(cases: list[str], run: Callable[[int], Any]) -> dict[str, Any]:
+    """`run(number)` for every case, a few at a time: each is mostly a `narrate` process starting up, and the
+    start-ups overlap instead of adding up."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(cases, pool.map(run, range(len(cases)))))
+
+
+@pytest.fixture(scope="module")
+def refusals(
+    stack: LocalStack, reference_clip: tuple[Path, str], clips: Clips, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Refusal]:
+    """Every case's `narrate submit`, each a process of its own with a bucket of its own."""
+    buckets = own_buckets(stack, list(PRODUCER_CASES))
+    clear_narrate_keys(redis.Redis.from_url(stack.redis.url))  # type: ignore[union-attr]
+    folder = tmp_path_factory.mktemp("refusals")
+    cases = list(PRODUCER_CASES)
+
+    def refuse(number: int) -> Refusal:
+        case, spec = cases[number], PRODUCER_CASES[cases[number]]
+        text_file = folder / str(number) / "chapter.txt"
+        text_file.parent.mkdir()
+        text_file.write_bytes(spec.text if isinstance(spec.text, bytes) else spec.text.encode("utf-8"))
+        missing_bucket = f"no-such-bucket-{uuid.uuid4().hex[:12]}"
+        out = spec.out.format(bucket=buckets[case], missing=missing_bucket)
+        args = [str(text_file), *spec.voice(*reference_clip, clips), "--out", out, *spec.extra]
+        result = narrate(["submit", *args], {**stack.env(), **LIMITS})
+        return Refusal(result=result, bucket=buckets[case], missing_bucket=missing_bucket)
+
+    return run_cases(cases, refuse)
+
+
 @pytest.mark.parametrize("case", list(PRODUCER_CASES))
 def test_producer_refuses_bad_input(
-    case: str,
-    stack: LocalStack,
-    stack_env: dict[str, str],
-    bucket: str,
-    reference_clip: tuple[Path, str],
-    clips: Clips,
-    tmp_path: Path,
+    case: str, refusals: dict[str, Refusal], stack: LocalStack, stack_env: dict[str, str]
 ) -> None:
-    spec = PRODUCER_CASES[case]
+    spec, refusal = PRODUCER_CASES[case], refusals[case]
     client = redis.Redis.from_url(stack.redis.url)  # type: ignore[union-attr]
-    clear_narrate_keys(client)
-    text_file = tmp_path / "chapter.txt"
-    text_file.write_bytes(spec.text if isinstance(spec.text, bytes) else spec.text.encode("utf-8"))
-    missing_bucket = f"no-such-bucket-{uuid.uuid4().hex[:12]}"
-    out = spec.out.format(bucket=bucket, missing=missing_bucket)
-    args = [str(text_file), *spec.voice(*reference_clip, clips), "--out", out, *spec.extra]
-
-    result = narrate(["submit", *args], {**stack_env, **LIMITS})
+    result = refusal.result
 
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert spec.message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert bucket_keys(bucket) == [], "something was uploaded"
-    assert not bucket_exists(missing_bucket)
+    assert bucket_keys(refusal.bucket) == [], "something was uploaded"
+    assert not bucket_exists(refusal.missing_bucket)
     assert list(client.scan_iter(match="narrate:*")) == [], "a job was recorded"
     assert client.llen(QUEUE) == 0, "a job was enqueued"
 
@@ -339,24 +379,35 @@ TRANSCRIPT_FITS: dict[str, tuple[Callable[[Clips, tuple[Path, str]], tuple[Path,
 }
 
 
-@pytest.mark.parametrize("case", list(TRANSCRIPT_FITS))
-def test_producer_warns_when_the_transcript_cannot_be_the_clips(
-    case: str,
+@pytest.fixture(scope="module")
+def fits(
     worker: Service,
-    stack_env: dict[str, str],
-    bucket: str,
+    stack: LocalStack,
     reference_clip: tuple[Path, str],
     clips: Clips,
-    tmp_path: Path,
-) -> None:
-    pick, warning = TRANSCRIPT_FITS[case]
-    clip, transcript = pick(clips, reference_clip)
-    text_file = tmp_path / "chapter.txt"
-    text_file.write_text("A short chapter.", encoding="utf-8")
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every case's `narrate submit --wait`, each a process of its own with a bucket of its own."""
+    cases = list(TRANSCRIPT_FITS)
+    buckets = own_buckets(stack, cases)
+    folder = tmp_path_factory.mktemp("fits")
 
-    result = narrate(
-        ["submit", str(text_file), *_voice(clip, transcript), "--out", f"s3://{bucket}/w", "--wait"], stack_env
-    )
+    def submit(number: int) -> subprocess.CompletedProcess[str]:
+        clip, transcript = TRANSCRIPT_FITS[cases[number]][0](clips, reference_clip)
+        text_file = folder / str(number) / "chapter.txt"
+        text_file.parent.mkdir()
+        text_file.write_text("A short chapter.", encoding="utf-8")
+        out = f"s3://{buckets[cases[number]]}/w"
+        return narrate(["submit", str(text_file), *_voice(clip, transcript), "--out", out, "--wait"], stack.env())
+
+    return run_cases(cases, submit)
+
+
+@pytest.mark.parametrize("case", list(TRANSCRIPT_FITS))
+def test_producer_warns_when_the_transcript_cannot_be_the_clips(
+    case: str, fits: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    warning, result = TRANSCRIPT_FITS[case][1], fits[case]
 
     # A warning, not a refusal: the job is still rendered.
     assert result.returncode == 0, (result.stdout, result.stderr)

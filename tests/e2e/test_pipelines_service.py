@@ -69,9 +69,10 @@ pipelines:
             bucket, "inbox/book.md", b"# A Book\n\n## One\n\nDropped as a book.\n", content_type="text/markdown"
         )
         results = lambda: [k for k, _ in storage.list(bucket, "processed/inbox/") if k.endswith(".result.json")]  # noqa: E731
+        runs = lambda: {k.split("/")[2] for k, _ in storage.list(bucket, "bulletins/") if k.endswith(".json")}  # noqa: E731
         wait_for(lambda: len(results()) == 4, timeout=90)
-        time.sleep(3)  # another bulletin run at least
-        stop_all(services[2:])  # beats first: no run starts after this
+        wait_for(lambda: len(runs()) >= 2, timeout=30)  # the bulletin ran more than once meanwhile
+        stop_all(services[2:], kill=True)  # beats first: no run starts after this
         wait_for(lambda: emulator.stats()["in_flight"] == 0, timeout=30)
     finally:
         stop_all(services)
@@ -83,8 +84,7 @@ pipelines:
     outputs = sorted(json.loads(storage.get(bucket, key))["output_url"] for key in results())
     assert outputs[0].startswith(f"s3://{bucket}/audio/book/") and outputs[0].endswith("/book.m4b")
     assert all(o.startswith(f"s3://{bucket}/audio/note-") for o in outputs[1:])
-    runs = {k.split("/")[2] for k, _ in storage.list(bucket, "bulletins/") if k.endswith(".json")}
-    assert len(runs) >= 2, "one output per run, each under its own {time}"
-    assert len(runs) == sum(1 for t in rendered if t.startswith("Today's")), (
+    assert len(runs()) >= 2, "one output per run, each under its own {time}"
+    assert len(runs()) == sum(1 for t in rendered if t.startswith("Today's")), (
         "one render per run: two beats did not double it"
     )

@@ -65,6 +65,21 @@ def start_workers(stack: LocalStack, clean: None) -> Iterator[Callable[..., list
         stack.services.remove(service)
 
 
+@pytest.fixture(scope="class")
+def first_use_worker(stack: LocalStack) -> Iterator[Service]:
+    """A worker promoting at first use, shared by the tests of a class (outside a class it lasts one test)."""
+    [service] = stack.add_workers(1, extra_env={**FAST, "NARRATE_PROMOTE_AFTER": "0"})
+    yield service
+    stop_all([service], kill=True)  # the class is over: nothing to finish
+    stack.services.remove(service)
+
+
+@pytest.fixture
+def promoting_at_first_use(first_use_worker: Service, clean: None) -> Service:
+    """The class's worker, for a test that finds Redis, the emulator and the Fish voices clean."""
+    return first_use_worker
+
+
 @pytest.fixture
 def submitter(stack_env: dict[str, str]) -> Submitter:
     return Submitter.from_settings(Settings())
@@ -154,104 +169,112 @@ def test_renders_go_one_shot_once_a_slow_training_outlasts_the_wait(
     assert modes(emulator) == ["one_shot"] * 3 + ["reference_id"]
 
 
-def test_renders_wait_for_a_fast_training_instead_of_sending_the_clips(
-    start_workers, submitter, registry, voice, bucket, emulator
-) -> None:
-    emulator.control(train_seconds=2)
-    start_workers(promote_after="0")  # the default wait (30 s) outlasts this training
-    render(submitter, ["The first job starts the promotion."], voice, bucket)
-    wait_state(registry, voice.reference_hash, {"training"})
-    render(submitter, ["Waits for the voice.", "So does this one."], voice, bucket)
-    assert modes(emulator) == ["one_shot", "reference_id", "reference_id"]
-    entry = registry.get(voice.reference_hash)
-    assert entry["state"] == "trained" and entry["uses"] == 3 and entry["one_shot_uses"] == 1
+class TestPromotingAtFirstUse:
+    """One worker promoting at first use (NARRATE_PROMOTE_AFTER=0) for the class; each test's `clean` leaves it no
+    jobs, registry entries or Fish voices of the others."""
 
+    def test_renders_wait_for_a_fast_training_instead_of_sending_the_clips(
+        self, promoting_at_first_use, submitter, registry, voice, bucket, emulator
+    ) -> None:
+        emulator.control(train_seconds=2)  # the worker's default wait (30 s) outlasts this training
+        render(submitter, ["The first job starts the promotion."], voice, bucket)
+        wait_state(registry, voice.reference_hash, {"training"})
+        render(submitter, ["Waits for the voice.", "So does this one."], voice, bucket)
+        assert modes(emulator) == ["one_shot", "reference_id", "reference_id"]
+        entry = registry.get(voice.reference_hash)
+        assert entry["state"] == "trained" and entry["uses"] == 3 and entry["one_shot_uses"] == 1
 
-def test_failed_training_keeps_jobs_one_shot_and_retries_a_bounded_number_of_times(
-    start_workers, submitter, registry, voice, bucket, emulator
-) -> None:
-    emulator.control(fail_training=True)
-    start_workers(promote_after="0")
-    render(submitter, ["First."], voice, bucket)
-    failed = wait_state(registry, voice.reference_hash, {"failed"})
-    assert "failed training" in failed["reason"] and "retry after" in failed["reason"]
-    render(submitter, ["Too soon to retry."], voice, bucket)  # within the back-off: no new attempt
-    assert emulator.stats()["models_created"] == 1
-    time.sleep(1.2)
-    render(submitter, ["After the back-off."], voice, bucket)
-    final = wait_state(registry, voice.reference_hash, {"failed"}, timeout=30)
-    deadline = time.monotonic() + 10
-    while "gave up" not in final["reason"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-        final = registry.get(voice.reference_hash)
-    assert "gave up after 2 attempts" in final["reason"]
-    time.sleep(2.5)
-    render(submitter, ["No more attempts."], voice, bucket)
-    stats = emulator.stats()
-    assert stats["models_created"] == 2 and stats["models_deleted"] == 2, "failed voices are cleaned up"
-    assert modes(emulator) == ["one_shot"] * 4
+    def test_failed_training_keeps_jobs_one_shot_and_retries_a_bounded_number_of_times(
+        self, promoting_at_first_use, submitter, registry, voice, bucket, emulator
+    ) -> None:
+        emulator.control(fail_training=True)
+        render(submitter, ["First."], voice, bucket)
+        failed = wait_state(registry, voice.reference_hash, {"failed"})
+        assert "failed training" in failed["reason"] and "retry after" in failed["reason"]
+        render(submitter, ["Too soon to retry."], voice, bucket)  # within the back-off: no new attempt
+        assert emulator.stats()["models_created"] == 1
+        time.sleep(1.2)
+        render(submitter, ["After the back-off."], voice, bucket)
+        final = wait_state(registry, voice.reference_hash, {"failed"}, timeout=30)
+        deadline = time.monotonic() + 10
+        while "gave up" not in final["reason"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+            final = registry.get(voice.reference_hash)
+        assert "gave up after 2 attempts" in final["reason"]
+        time.sleep(2.5)
+        render(submitter, ["No more attempts."], voice, bucket)
+        stats = emulator.stats()
+        assert stats["models_created"] == 2 and stats["models_deleted"] == 2, "failed voices are cleaned up"
+        assert modes(emulator) == ["one_shot"] * 4
 
+    def test_a_voice_deleted_out_of_band_falls_back_and_is_promoted_again(
+        self, promoting_at_first_use, submitter, registry, voice, bucket, emulator, fish_sdk
+    ) -> None:
+        render(submitter, ["Promote me."], voice, bucket)
+        first = wait_state(registry, voice.reference_hash, {"trained"})["model_id"]
+        fish_sdk.voices.delete(first)  # someone deletes it in the dashboard
+        render(submitter, ["The voice is gone, the job still succeeds."], voice, bucket)
+        dropped = registry.get(voice.reference_hash)
+        assert dropped["state"] == "one_shot" and "model_id" not in dropped
+        assert f"the Fish voice {first} was not found" in dropped["reason"]
+        render(submitter, ["The next use promotes it again."], voice, bucket)
+        entry = wait_state(registry, voice.reference_hash, {"trained"})
+        assert entry["model_id"] != first
+        log = emulator.requests()
+        gone = [r for r in log if r["reference_id"] == first and r["status"] == 400]
+        assert len(gone) == 1
+        assert log[log.index(gone[0]) + 1]["mode"] == "one_shot", "retried one-shot at once"
+        assert emulator.stats()["models_created"] == 2
 
-def test_a_voice_deleted_out_of_band_falls_back_and_is_promoted_again(
-    start_workers, submitter, registry, voice, bucket, emulator, fish_sdk
-) -> None:
-    start_workers(promote_after="0")
-    render(submitter, ["Promote me."], voice, bucket)
-    first = wait_state(registry, voice.reference_hash, {"trained"})["model_id"]
-    fish_sdk.voices.delete(first)  # someone deletes it in the dashboard
-    render(submitter, ["The voice is gone, the job still succeeds."], voice, bucket)
-    dropped = registry.get(voice.reference_hash)
-    assert dropped["state"] == "one_shot" and "model_id" not in dropped
-    assert f"the Fish voice {first} was not found" in dropped["reason"]
-    render(submitter, ["The next use promotes it again."], voice, bucket)
-    entry = wait_state(registry, voice.reference_hash, {"trained"})
-    assert entry["model_id"] != first
-    log = emulator.requests()
-    gone = [r for r in log if r["reference_id"] == first and r["status"] == 400]
-    assert len(gone) == 1
-    assert log[log.index(gone[0]) + 1]["mode"] == "one_shot", "retried one-shot at once"
-    assert emulator.stats()["models_created"] == 2
+    def test_a_wiped_registry_is_relinked_without_a_second_voice(
+        self, promoting_at_first_use, submitter, registry, voice, bucket, emulator, stack
+    ) -> None:
+        render(submitter, ["Promote me."], voice, bucket)
+        model_id = wait_state(registry, voice.reference_hash, {"trained"})["model_id"]
+        client = redis.Redis.from_url(stack.redis.url)
+        client.delete(keys.reference_entry(voice.reference_hash), keys.reference_index())
 
+        result = runner.invoke(app, ["voices", "sync", "--json"])
+        assert result.exit_code == 0, result.output
+        assert voice.reference_hash in json.loads(result.output)["linked"]
+        assert registry.get(voice.reference_hash)["model_id"] == model_id
+        render(submitter, ["Straight to the voice id."], voice, bucket)
+        assert modes(emulator)[-1] == "reference_id"
 
-def test_a_wiped_registry_is_relinked_without_a_second_voice(
-    start_workers, submitter, registry, voice, bucket, emulator, stack
-) -> None:
-    start_workers(promote_after="0")
-    render(submitter, ["Promote me."], voice, bucket)
-    model_id = wait_state(registry, voice.reference_hash, {"trained"})["model_id"]
-    client = redis.Redis.from_url(stack.redis.url)
-    client.delete(keys.reference_entry(voice.reference_hash), keys.reference_index())
+        # Without sync, the promotion itself looks for the tag before creating.
+        client.delete(keys.reference_entry(voice.reference_hash), keys.reference_index())
+        render(submitter, ["A use that re-claims promotion."], voice, bucket)
+        assert wait_state(registry, voice.reference_hash, {"trained"})["model_id"] == model_id
+        assert emulator.stats()["models_created"] == 1
 
-    result = runner.invoke(app, ["voices", "sync", "--json"])
-    assert result.exit_code == 0, result.output
-    assert voice.reference_hash in json.loads(result.output)["linked"]
-    assert registry.get(voice.reference_hash)["model_id"] == model_id
-    render(submitter, ["Straight to the voice id."], voice, bucket)
-    assert modes(emulator)[-1] == "reference_id"
+    def test_gc_is_a_dry_run_unless_applied(
+        self, promoting_at_first_use, submitter, registry, voice, bucket, emulator
+    ) -> None:
+        render(submitter, ["Promote me."], voice, bucket)
+        model_id = wait_state(registry, voice.reference_hash, {"trained"})["model_id"]
 
-    # Without sync, the promotion itself looks for the tag before creating.
-    client.delete(keys.reference_entry(voice.reference_hash), keys.reference_index())
-    render(submitter, ["A use that re-claims promotion."], voice, bucket)
-    assert wait_state(registry, voice.reference_hash, {"trained"})["model_id"] == model_id
-    assert emulator.stats()["models_created"] == 1
+        dry = runner.invoke(app, ["voices", "gc", "--unused-days", "0", "--json"])
+        assert dry.exit_code == 0, dry.output
+        assert [v["model_id"] for v in json.loads(dry.output)["voices"]] == [model_id]
+        assert emulator.stats()["models_deleted"] == 0
+        assert runner.invoke(app, ["voices", "gc", "--unused-days", "30", "--json"]).output.count(model_id) == 0
 
+        applied = runner.invoke(app, ["voices", "gc", "--unused-days", "0", "--apply"])
+        assert applied.exit_code == 0 and f"deleted {model_id}" in applied.output
+        assert emulator.stats()["models_deleted"] == 1
+        entry = registry.get(voice.reference_hash)
+        assert entry["state"] == "one_shot" and "model_id" not in entry and entry["uses"] == 0
 
-def test_gc_is_a_dry_run_unless_applied(start_workers, submitter, registry, voice, bucket, emulator) -> None:
-    start_workers(promote_after="0")
-    render(submitter, ["Promote me."], voice, bucket)
-    model_id = wait_state(registry, voice.reference_hash, {"trained"})["model_id"]
-
-    dry = runner.invoke(app, ["voices", "gc", "--unused-days", "0", "--json"])
-    assert dry.exit_code == 0, dry.output
-    assert [v["model_id"] for v in json.loads(dry.output)["voices"]] == [model_id]
-    assert emulator.stats()["models_deleted"] == 0
-    assert runner.invoke(app, ["voices", "gc", "--unused-days", "30", "--json"]).output.count(model_id) == 0
-
-    applied = runner.invoke(app, ["voices", "gc", "--unused-days", "0", "--apply"])
-    assert applied.exit_code == 0 and f"deleted {model_id}" in applied.output
-    assert emulator.stats()["models_deleted"] == 1
-    entry = registry.get(voice.reference_hash)
-    assert entry["state"] == "one_shot" and "model_id" not in entry and entry["uses"] == 0
+    def test_promotion_reads_voice_answers_the_sdk_model_rejects(
+        self, promoting_at_first_use, submitter, registry, voice, bucket, emulator
+    ) -> None:
+        emulator.control(quirky_train_mode=True)  # answers carry train_mode "full", which the SDK's Voice refuses
+        render(submitter, ["Promote me despite the odd answer."], voice, bucket)
+        entry = wait_state(registry, voice.reference_hash, {"trained"})
+        assert emulator.model(entry["model_id"])["train_mode"] == "full"
+        render(submitter, ["Now by id."], voice, bucket)
+        assert modes(emulator)[-1] == "reference_id"
+        assert emulator.stats()["models_created"] == 1
 
 
 def test_named_voice_of_two_clips_is_used_and_promoted_whole(
@@ -326,19 +349,6 @@ def test_same_clip_with_another_transcript_is_another_reference(
     for untouched in (other_words, other_clip):
         entry = registry.get(untouched.reference_hash)
         assert entry["uses"] == 1 and entry["state"] == "one_shot"
-
-
-def test_promotion_reads_voice_answers_the_sdk_model_rejects(
-    start_workers, submitter, registry, voice, bucket, emulator
-) -> None:
-    emulator.control(quirky_train_mode=True)  # answers carry train_mode "full", which the SDK's Voice refuses
-    start_workers(promote_after="0")
-    render(submitter, ["Promote me despite the odd answer."], voice, bucket)
-    entry = wait_state(registry, voice.reference_hash, {"trained"})
-    assert emulator.model(entry["model_id"])["train_mode"] == "full"
-    render(submitter, ["Now by id."], voice, bucket)
-    assert modes(emulator)[-1] == "reference_id"
-    assert emulator.stats()["models_created"] == 1
 
 
 def test_training_that_takes_too_long_counts_as_failed(

@@ -29,7 +29,7 @@ from worker.storage import Storage
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
-TTL_SECONDS = 10  # long enough for `wait` and the pipeline to read each outcome on a busy machine
+TTL_SECONDS = 6  # several times what `wait` and the pipeline, polling every 0.5 s, need to read each outcome
 QUICK_BEAT = {
     "NARRATE_JOB_TTL_SECONDS": str(TTL_SECONDS),
     "NARRATE_SWEEP_SECONDS": "1",

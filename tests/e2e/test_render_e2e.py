@@ -300,11 +300,12 @@ def test_a_pickled_message_is_refused_and_never_executed(worker, stack, tmp_path
     deadline = time.monotonic() + 30
     while client.llen("narrate") and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(1)
     assert client.llen("narrate") == 0, "the worker never took the message"
+    while "untrusted content" not in worker.log_path.read_text(errors="replace"):  # refused, never unpickled
+        assert time.monotonic() < deadline, worker.log_tail()
+        time.sleep(0.1)
     assert not marker.exists(), "the pickled payload was executed"
     assert worker.alive()
-    assert "untrusted content" in worker.log_path.read_text(errors="replace")
 
 
 def test_the_fish_key_never_reaches_the_worker_log(worker, stack) -> None:

@@ -38,13 +38,13 @@ def test_1_a_worker_killed_mid_render_loses_nothing(fault_workers, stack, emulat
 def test_2_redis_restarted_mid_batch_loses_nothing(fault_workers, stack, emulator, bucket, voice) -> None:
     emulator.control(latency=0.3)
     fault_workers(count=2)
-    batch = Batch(scenario="2-restart-redis", count=30, bucket=bucket, voice=voice)
-    batch.wait_for(lambda: batch.count("succeeded") >= 10, timeout=60)
+    batch = Batch(scenario="2-restart-redis", count=16, bucket=bucket, voice=voice)
+    batch.wait_for(lambda: batch.count("succeeded") >= 5, timeout=60)
     port = int(stack.redis.url.rsplit(":", 1)[1].split("/")[0])
     stack.redis.restart(ready=lambda: bool(redis.Redis(port=port, socket_timeout=1).ping()))
     batch.finish(timeout=180)
     row = batch.row(emulator)
-    assert row.succeeded == 30 and row.failed == 0 and row.lost == 0 and row.duplicates == 0
+    assert row.succeeded == 16 and row.failed == 0 and row.lost == 0 and row.duplicates == 0
     assert row.extra_fish_calls <= 4, "at most the requests in flight during the restart"
 
 
@@ -85,12 +85,13 @@ def test_4_s3_down_for_a_while_then_back(fault_workers, stack, emulator, bucket,
 
 def test_5_the_cap_keeps_fish_under_its_concurrency_limit(fault_workers, stack, emulator, bucket, voice) -> None:
     emulator.control(latency=0.2, concurrency=3)
-    fault_workers(count=3, concurrency=4, NARRATE_FISH_CONCURRENCY="3")
-    batch = Batch(scenario="5-cluster-cap", count=60, bucket=bucket, voice=voice)
+    # Six renders at a time, from three workers, want three slots: the cap, not the demand, keeps Fish at three.
+    fault_workers(count=3, concurrency=2, NARRATE_FISH_CONCURRENCY="3")
+    batch = Batch(scenario="5-cluster-cap", count=24, bucket=bucket, voice=voice)
     batch.finish(timeout=240)
     row = batch.row(emulator)
     stats = emulator.stats()
-    assert row.succeeded == 60 and row.lost == 0
+    assert row.succeeded == 24 and row.lost == 0
     assert stats["peak_in_flight"] <= 3
     assert stats["errors_by_status"].get("429", 0) == 0
 
@@ -123,7 +124,7 @@ def test_6_no_credit_opens_the_breaker_and_resume_finishes_the_batch(
 
 
 def test_sigterm_lets_the_running_job_finish(fault_workers, stack, emulator, bucket, voice) -> None:
-    emulator.control(latency=3)
+    emulator.control(latency=1.5)
     [worker] = fault_workers(concurrency=1)
     batch = Batch(scenario="7-sigterm", count=1, bucket=bucket, voice=voice)
     batch.wait_for(lambda: batch.count("running") == 1, timeout=30)

@@ -30,8 +30,10 @@ def pool_pid(batch: Batch, job_id: str) -> int | None:
 
 
 def test_8_a_render_frozen_past_its_hard_limit_runs_again(fault_workers, emulator, bucket, voice) -> None:
-    emulator.control(latency=3)
-    fault_workers()
+    emulator.control(latency=1.5)
+    # Time limits shorter than the suite's (and the visibility timeout above them, as settings require): the wait
+    # for the hard limit is most of this test.
+    fault_workers(NARRATE_TASK_SOFT_TIME_LIMIT="4", NARRATE_TASK_TIME_LIMIT="5", NARRATE_VISIBILITY_TIMEOUT="8")
     batch = Batch(scenario="8-hard-time-limit", count=1, bucket=bucket, voice=voice)
     batch.wait_for(lambda: pool_pid(batch, batch.ids[0]) is not None, timeout=30)
     # A stopped process cannot run its soft-limit handler: only the parent's hard limit ends it.
