@@ -221,7 +221,7 @@ class TestOnOneWorker:
     ) -> None:
         _Receiver.answers, _Receiver.received, _Receiver.paths = [500], [], []
         server = HTTPServer(("127.0.0.1", 0), _Receiver)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         try:
             path = write_epub(
                 tmp_path / "n.epub",

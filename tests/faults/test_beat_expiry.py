@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import redis
 from celery import Celery
 
@@ -15,6 +16,7 @@ from worker.jobs.records import JobRecord, JobStore
 from worker.jobs.sweep import LOST_FOR_GOOD
 from worker.settings import Settings
 
+pytestmark = [pytest.mark.e2e, pytest.mark.fault]  # a real worker, as every test of the fault suite
 LOST = "b" * 32
 
 

@@ -67,7 +67,8 @@ DEFAULT_CONTROLS: dict[str, Any] = {
 def server() -> Iterator[str]:
     app = create_app(EmulatorConfig(port=0, api_key=API_KEY))
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for the serving loop to look, up to one poll (0.5 s by default).
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()

@@ -57,7 +57,8 @@ class Receiver(BaseHTTPRequestHandler):
 def receiver() -> Iterator[int]:
     Receiver.answers, Receiver.received = [], []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll: shutdown() waits for the serving loop to look, up to one poll (0.5 s by default).
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield server.server_port
     server.shutdown()
     server.server_close()
