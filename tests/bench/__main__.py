@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.bench.harness import Figure, log, report
 
-BENCHMARKS = ("throughput", "bytes_to_fish", "enqueue", "assembly", "overhead", "hearing")
+BENCHMARKS = ("throughput", "bytes_to_fish", "enqueue", "assembly", "overhead", "hearing", "hearing_loop")
 RESULTS = Path("bench-results.json")
 
 

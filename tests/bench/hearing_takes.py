@@ -34,8 +34,11 @@ def book_chunks(max_bytes: int = 1000) -> list[str]:
     return [piece for paragraph in paragraphs for piece in split_text(paragraph, max_bytes=max_bytes)]
 
 
-def heard(words: list[str], *, noise: float, rng: random.Random) -> Transcript:
-    """`words` as a recognizer writes them back, a share `noise` of them wrong, each timed by its length."""
+def heard(words: list[str], *, noise: float, rng: random.Random, unrelated: bool = False) -> Transcript:
+    """`words` as a recognizer writes them back, a share `noise` of them wrong, each timed by its length.
+
+    Its slips: a letter misheard, a short word missed or added; with `unrelated`, also a word written as a word
+    it does not sound like (a recognizer that guesses from context)."""
     out: list[str] = []
     for word in words:
         if rng.random() >= noise or any(c.isdigit() for c in word):  # a figure is heard as a figure
@@ -45,8 +48,8 @@ def heard(words: list[str], *, noise: float, rng: random.Random) -> Transcript:
         short = sum(c.isalpha() for c in word) <= 3
         if roll < 0.45:  # a letter misheard
             out.append(_misheard(word, rng))
-        elif roll < 0.6:  # another word heard
-            out.append(rng.choice(_OTHERS))
+        elif roll < 0.6:  # another word heard: unlike it, or (a slip) like it
+            out.append(rng.choice(_OTHERS) if unrelated else _misheard(word, rng))
         elif roll < 0.8:  # a short word missed (a long one misheard)
             if not short:
                 out.append(_misheard(word, rng))

@@ -97,4 +97,4 @@ def load(bucket: str, key: str) -> bytes:
 
 
 def tts_texts(emulator: EmulatorControl) -> list[str]:
-    return [r["text"] for r in emulator.requests() if r["status"] == 200]
+    return [r["text"] for r in emulator.requests() if r["status"] == 200 and r["kind"] == "tts"]

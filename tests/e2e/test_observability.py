@@ -124,7 +124,7 @@ def test_metrics_match_the_emulators_log_and_logs_are_json(
         wait_until(
             lambda store=store, job=job: (r := store.get(job.job_id)) is not None and r.finished, what=f"job {number}"
         )
-    logged = [r for r in emulator.requests() if r["status"] == 200]
+    logged = [r for r in emulator.requests() if r["status"] == 200 and r["kind"] == "tts"]
     samples = scrape(port)
     by_mode = {mode: [r for r in logged if r["mode"] == mode] for mode in ("one_shot", "reference_id")}
     assert by_mode["one_shot"] and by_mode["reference_id"], "the batch crossed the promotion"

@@ -292,8 +292,11 @@ def test_an_edited_manuscript_renders_only_its_changed_chunks(inbox, bucket, emu
     assert (book["chunks_rendered"], book["chunks_reused"]) == (1, book["chunks_total"] - 1), (
         "only the edited chapter's chunk is paid for"
     )
-    tts = [r for r in emulator.requests()[before:] if r["status"] == 200]
+    answered = [r for r in emulator.requests()[before:] if r["status"] == 200]
+    tts = [r for r in answered if r["kind"] == "tts"]
     assert len(tts) == 1 and "revised" in tts[0]["text"]
+    # heard as its preset says (standard: report); the chunks reused are not heard again
+    assert [r["kind"] for r in answered].count("asr") == 1
 
 
 def test_the_pipelines_lexicons_apply_then_an_entrys_own(inbox, bucket, emulator) -> None:
@@ -313,7 +316,7 @@ def test_the_pipelines_lexicons_apply_then_an_entrys_own(inbox, bucket, emulator
     storage.put(bucket, "inbox/batch.jsonl", json.dumps(entry).encode(), content_type="application/x-ndjson")
     assert sorted(scan(pipeline, ctx=ctx).submitted) == ["inbox/batch.jsonl", "inbox/note.txt"]
     until_settled(pipeline, ctx, expected=2)
-    spoken = [r["text"] for r in emulator.requests() if r["status"] == 200]
+    spoken = [r["text"] for r in emulator.requests() if r["status"] == 200 and r["kind"] == "tts"]
     assert "Zor-boo waved at Quix." in spoken  # the pipeline's lexicon
     assert "Kwicks met Zorr-bew." in spoken  # the entry's own, after the pipeline's: its Zorbu wins
     with pytest.raises(ValueError, match="is not an S3 URL"):
@@ -396,7 +399,7 @@ def test_a_manifest_that_fails_part_way_tracks_what_it_sent_and_does_not_pay_for
     until_settled(pipeline, ctx, expected=1)
     result = json.loads(storage.get(bucket, "processed/test-inbox/batch.result.json"))
     assert [e["succeeded"] for e in result["entries"]] == [True, True]
-    spoken = [r["text"] for r in emulator.requests() if r["status"] == 200]
+    spoken = [r["text"] for r in emulator.requests() if r["status"] == 200 and r["kind"] == "tts"]
     assert (
         spoken.count("The first book of the manifest.") == 1 and spoken.count("The second book of the manifest.") == 1
     )

@@ -118,7 +118,7 @@ def wait_state(registry: Registry, reference_hash: str, states: set[str], timeou
 
 
 def modes(emulator: EmulatorControl) -> list[str]:
-    return [r["mode"] for r in emulator.requests() if r["status"] == 200]
+    return [r["mode"] for r in emulator.requests() if r["status"] == 200 and r["kind"] == "tts"]
 
 
 def test_exact_threshold_then_only_the_voice_id(start_workers, submitter, registry, voice, bucket, emulator) -> None:

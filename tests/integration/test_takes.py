@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import EmulatorControl
 from tests.support.book_faults import FlakyStorage
 from worker import keys
+from worker.audio import codec
 from worker.contract import QualityCheck, RequestRecord
 from worker.errors import StorageUnavailable
 from worker.fish.client import FishClient
@@ -47,7 +48,7 @@ class Renders:
         self.emulator.control(
             **{
                 f"fault_{kind}": rates[self.count] if self.count < len(rates) else 0
-                for kind, rates in self.faults.items()
+                for kind, rates in ({k: [] for k in ("drop", "repeat", "garble", "cut")} | self.faults).items()
             }
         )
         self.count += 1
@@ -137,11 +138,13 @@ def test_a_take_whose_audio_s3_refused_is_held_and_not_paid_again(ctx, emulator,
     assert kinds(emulator) == ["tts", "asr"] and len(taken.paid) == 1, "the held take counted once, paid once"
 
 
-def test_a_take_too_short_to_hear_is_chosen_unheard_and_not_taken_again(ctx, emulator, bucket) -> None:
+def test_a_take_under_a_second_is_heard_with_silence_after_it(ctx, emulator, bucket) -> None:
     where = chunk(bucket, text="Yes.", name="b")
     taken = take_chunk(where, render=Renders(ctx, emulator, text="Yes."), listening=listening("retake"), ctx=ctx)
-    assert kinds(emulator) == ["tts"]
-    assert chunk_summary(taken.record)["verdict"] == "unheard" and "at least 1 s" in taken.chosen.unheard
+    asr = [entry for entry in emulator.requests() if entry["kind"] == "asr"]
+    assert kinds(emulator) == ["tts", "asr"] and asr[0]["audio_seconds"] >= 1.0, "padded to what Fish hears"
+    assert asr[0]["heard"] == "Yes." and chunk_summary(taken.record)["verdict"] == "pass"
+    assert ctx.storage.get(bucket, where.key) == taken.audio and codec.probe(taken.audio).duration_seconds < 1
 
 
 def test_a_chunk_stored_before_takes_were_kept_is_heard_as_its_first_take(ctx, emulator, bucket) -> None:
@@ -153,7 +156,7 @@ def test_a_chunk_stored_before_takes_were_kept_is_heard_as_its_first_take(ctx, e
     assert taken.record.chosen == 1 and taken.chosen.text_bytes == 0 and not taken.paid
 
 
-def test_a_take_too_short_for_its_text_fails_unheard_and_is_taken_again(ctx, emulator, bucket) -> None:
+def test_a_take_far_too_short_for_its_text_is_heard_failing_and_taken_again(ctx, emulator, bucket) -> None:
     clean = Renders(ctx, emulator)
     takes: list[str] = []
 
@@ -166,8 +169,8 @@ def test_a_take_too_short_for_its_text_fails_unheard_and_is_taken_again(ctx, emu
 
     taken = take_chunk(chunk(bucket, name="d"), render=render, listening=listening("retake"), ctx=ctx)
     first, second = taken.record.takes
-    assert kinds(emulator) == ["tts", "tts", "asr"], "the half-second take was judged without paying to hear it"
-    assert not first.judged().passed and first.judged().findings[0].kind in ("cut", "dropped", "pace")
+    assert kinds(emulator) == ["tts", "asr", "tts", "asr"]
+    assert not first.judged().passed and first.heard["text"] == ""
     assert second.judged().passed and taken.record.chosen == 2
 
 
@@ -179,3 +182,13 @@ def half_a_second() -> bytes:
         wav.setframerate(44100)
         wav.writeframes(b"\0\0" * 22050)
     return out.getvalue()
+
+
+def test_a_chunk_a_report_left_failing_is_taken_again_for_a_book_that_retakes(ctx, emulator, bucket) -> None:
+    where = chunk(bucket, name="e")
+    take_chunk(where, render=Renders(ctx, emulator, drop=[1.0]), listening=listening("report"), ctx=ctx)
+    retaken = take_chunk(where, render=Renders(ctx, emulator), listening=listening("retake"), ctx=ctx)
+    assert kinds(emulator) == ["tts", "asr", "tts", "asr"], "the first take is not heard again"
+    assert retaken.record.chosen == 2 and retaken.chosen.judged().passed
+    again = take_chunk(where, render=Renders(ctx, emulator), listening=listening("retake"), ctx=ctx)
+    assert again.reused and len(kinds(emulator)) == 4

@@ -86,6 +86,17 @@ def encode_pcm16(pcm: bytes, *, sample_rate: int, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+def padded_wav(data: bytes, *, at_least_seconds: float) -> bytes:
+    """A WAV at least this long: silence after the audio, the audio's own samples unchanged (a recognizer that
+    takes nothing under a second still hears a short take)."""
+    info = probe(data)
+    missing = max(0, round((at_least_seconds - info.duration_seconds) * info.sample_rate))
+    if not missing:
+        return data
+    silence = encode_pcm16(b"\0\0" * missing, sample_rate=info.sample_rate, fmt="wav")
+    return concatenate([data, silence], fmt="wav")
+
+
 def resample_pcm16(pcm: bytes, *, from_rate: int, to_rate: int) -> bytes:
     """Resample mono s16le PCM with libswresample (through PyAV)."""
     if from_rate == to_rate or not pcm:

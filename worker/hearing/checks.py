@@ -8,7 +8,7 @@ silences must fit its text; and overall the words missing, replaced and added mu
 
 from __future__ import annotations
 
-from rapidfuzz.distance import Indel
+from rapidfuzz.distance import Indel, LCSseq
 
 from worker.hearing.take import Candidate, Finding, Take
 from worker.hearing.thresholds import Thresholds
@@ -101,6 +101,28 @@ def names(take: Take, limits: Thresholds) -> list[Candidate]:
     return found
 
 
+def strangers(take: Take, limits: Thresholds) -> list[Candidate]:
+    """A word heard as a longer word with almost nothing in common with it: a mumble written down.
+
+    Similarity is the letters in common in order over the longer word's: a recognizer's own slips keep most
+    ("cloak"/"clock" 0.8, "for"/"four" 0.75); a voice that garbles a word makes syllables with next to nothing
+    of it ("dark"/"tutune" 0.0, "Tin"/"Miptrelmip" 0.2)."""
+    found = []
+    for i, state in enumerate(take.state):
+        hs, he = take.heard_of[i]
+        if state != "substituted" or he - hs != 1:
+            continue
+        # the words as written and heard, not their compared forms: "St" is compared as "saint", but it is short
+        said, got = _plain(take.written.words[take.written.origin[i]]), _plain(take.heard.words[take.heard.origin[hs]])
+        if len(got) >= limits.stranger_letters and LCSseq.normalized_similarity(said, got) < limits.stranger_similarity:
+            found.append(take.finding("garbled", i, i + 1))
+    return found
+
+
+def _plain(word: str) -> str:
+    return "".join(ch for ch in word.casefold() if ch.isalpha())
+
+
 def _names(take: Take) -> list[tuple[int, int]]:
     """The text tokens of each name, [first, end)."""
     spans: list[tuple[int, int]] = []
@@ -115,13 +137,23 @@ def _names(take: Take) -> list[tuple[int, int]]:
 
 
 def ending(take: Take, limits: Thresholds) -> list[Candidate]:
-    """The text's last words not heard at the end of the take, `cut_words` of them or more: it was cut."""
+    """The text's last words not heard at the end of the take, `cut_words` of them or more (or one long word): it
+    was cut."""
     heard = take.words_heard()
     tail = len(heard)
     while tail and heard[tail - 1] is not True:
         tail -= 1
     unheard = sum(1 for h in heard[tail:] if h is False)
-    if not tail or unheard < limits.cut_words:
+    # one last word lost (not misheard: a slip keeps its place) and long enough not to be a recognizer's miss
+    last = take.written.words[-1] if take.written.words else ""
+    lost = [take.state[i] for i, word in enumerate(take.written.origin) if word == len(heard) - 1]
+    long_last = (
+        unheard == 1
+        and lost
+        and all(s == "missing" for s in lost)
+        and sum(c.isalpha() for c in last) >= limits.cut_letters
+    )
+    if not tail or (unheard < limits.cut_words and not long_last):
         return []
     first = next((i for i, word in enumerate(take.written.origin) if word >= tail), len(take.state))
     last_heard = max(i for i, s in enumerate(take.state) if s == "equal")

@@ -40,10 +40,18 @@ class Thresholds:
     # The text's last words not heard, this many of them or more: a cut take. One is a recognizer missing the
     # last word as often as a voice losing it.
     cut_words: int = 2
+    # ...or only the last word, when it is this long: a recognizer loses a short last word, not "coal" or "style".
+    cut_letters: int = 4
     # A name (a word of four letters or more capitalized inside a sentence) heard as something less similar
     # than this is garbled. Low on purpose: recognizers spell unusual names freely ("Siobhan"/"Shivaun" 0.57);
     # a mumble is far below.
     name_similarity: float = 0.5
+    # Any other word heard as a word of this many letters or more this unlike it (letters in common in order,
+    # over the longer word's) is garbled: the emulator's recognition noise (a homophone, one letter changed)
+    # keeps 0.5 or more; nonsense syllables share next to nothing with the word they replace. A recognizer that
+    # writes unrelated words for clearly spoken ones would fail such takes: lower stranger_similarity (0: off).
+    stranger_similarity: float = 0.3
+    stranger_letters: int = 4
     # Seconds per letter of the spoken text (numbers spelled out; a Chinese or Japanese character counts three),
     # the take's long silences left out (reported on their own). Narration at 150 words a minute runs near 0.08;
     # Fish's speed range 0.5-2 spans about 0.04-0.17. Far outside: a take padded with noise the recognizer did

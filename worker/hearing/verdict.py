@@ -27,6 +27,7 @@ _CHECKS = (
     checks.sentences,
     checks.stretches,
     checks.names,
+    checks.strangers,
     checks.totals,
     checks.pace,
 )

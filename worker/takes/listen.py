@@ -12,6 +12,7 @@ from worker import keys
 from worker.audio import codec
 from worker.contract import QualityCheck
 from worker.errors import CannotHear
+from worker.fish.heard import MIN_SECONDS
 from worker.hearing import DEFAULTS, Thresholds, Transcript, judge
 from worker.observability import metrics
 from worker.takes.record import TakeEntry
@@ -58,17 +59,15 @@ def hear(
     heard = ctx.held.get_heard(take_url) if ctx.held is not None else None
     if heard is None:
         seconds = codec.probe(audio).duration_seconds
+        if seconds < MIN_SECONDS:  # Fish hears a second at least: a short take is heard with silence after it
+            audio = codec.padded_wav(audio, at_least_seconds=MIN_SECONDS + 0.05)
+            seconds = codec.probe(audio).duration_seconds
         try:
             answer = ctx.fish.transcribe(audio, language=recognizer_language(listening.language), audio_seconds=seconds)
-        except CannotHear as exc:
-            if not _too_short_for(text, seconds, listening.limits):
-                # A short text's take (a word or two, under a second): nothing to hear, nothing paid, no retake.
-                metrics.TAKES_HEARD.labels(verdict="unheard").inc()
-                return entry.model_copy(update={"unheard": str(exc)})
-            # Too short for its text: judged as heard silent (a cut take), and retaken like one.
-            heard = {"text": "", "duration": seconds, "segments": [], "seconds_billed": 0, "latency_seconds": 0.0}
-        else:
-            heard = answer.to_json()
+        except CannotHear as exc:  # over an hour or 20 MB: no chunk is, but nothing is paid for what cannot be heard
+            metrics.TAKES_HEARD.labels(verdict="unheard").inc()
+            return entry.model_copy(update={"unheard": str(exc)})
+        heard = answer.to_json()
     verdict = judge(
         text,
         Transcript.from_json(heard),
@@ -78,12 +77,6 @@ def hear(
     )
     metrics.TAKES_HEARD.labels(verdict="pass" if verdict.passed else "fail").inc()
     return entry.model_copy(update={"heard": heard, "verdict": verdict.to_json()})
-
-
-def _too_short_for(text: str, seconds: float, limits: Thresholds) -> bool:
-    """A take shorter than its text could be said at the fastest pace the judge allows."""
-    letters = sum(ch.isalnum() for ch in text)
-    return seconds < letters * limits.seconds_per_letter[0]
 
 
 def hold_heard(entry: TakeEntry, *, ctx: RenderContext, bucket: str) -> None:

@@ -61,7 +61,8 @@ def take_chunk(chunk: Chunk, *, render: Render, listening: Listening, ctx: Rende
     """The chunk's chosen take: settled ones reused as they are, others heard (and retaken) until one is chosen."""
     storage = ctx.storage
     record = records.load(storage, chunk.bucket, chunk.key)
-    if record is not None and record.chosen_take() is not None:
+    chosen = record.chosen_take() if record is not None else None
+    if record is not None and chosen is not None and not _may_take_again(chosen, record, listening):
         settled = storage.get(chunk.bucket, chunk.key)
         if settled is not None:
             return Taken(settled, record)  # a settled chunk is never paid for or heard again
@@ -86,6 +87,12 @@ def take_chunk(chunk: Chunk, *, render: Render, listening: Listening, ctx: Rende
             taken.retake_bytes_now += taken.paid[-1].text_bytes
     _choose(chunk, taken, best, audio, ctx=ctx)
     return taken
+
+
+def _may_take_again(chosen: TakeEntry, record: ChunkTakes, listening: Listening) -> bool:
+    """A chunk chosen failing by a book that only reported (or retook less) is taken again for one that retakes;
+    its takes already heard are not heard again."""
+    return not _good_enough(chosen) and len(record.takes) <= listening.retakes
 
 
 def _good_enough(entry: TakeEntry) -> bool:

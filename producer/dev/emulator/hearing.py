@@ -104,14 +104,18 @@ def _wav_samples(audio: bytes) -> tuple[np.ndarray, int] | None:
 
 
 def mishear(word: str, rng: random.Random) -> str:
-    """A plausible mishearing of `word`: a homophone, else one letter changed or dropped (punctuation kept)."""
+    """A plausible mishearing of `word`: a homophone, else one letter changed or dropped, one digit of a figure
+    changed (punctuation kept)."""
     match = re.match(r"^(\W*)(.*?)(\W*)$", word)
     assert match is not None  # the pattern matches any string
     lead, core, tail = match.groups()
     if not core:
         return word
     swap = _HOMOPHONES.get(core.lower())
-    if swap is not None:
+    if any(c.isdigit() for c in core):  # a figure is heard as a figure: one digit misheard
+        at = rng.choice([k for k, c in enumerate(core) if c.isdigit()])
+        heard = core[:at] + rng.choice([d for d in string.digits if d != core[at]]) + core[at + 1 :]
+    elif swap is not None:
         heard = swap.capitalize() if core[0].isupper() else swap
     else:
         at = rng.randrange(len(core))
