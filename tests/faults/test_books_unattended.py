@@ -109,7 +109,7 @@ def test_15_an_assembly_that_kills_its_worker_fails_its_book_saying_why(
 ) -> None:
     emulator.control(tone_mode=True)
     (worker,) = fault_workers(count=1, concurrency=1, **BOOK)
-    paragraphs = [f"Paragraph {n} of a chapter long enough to take a while to assemble." for n in range(40)]
+    paragraphs = [f"Paragraph {n} of a chapter long enough to take a while to assemble." for n in range(20)]
     plan = submit(tmp_path, bucket, voice, chapters=[("Long", paragraphs)])
     client = redis.Redis.from_url(Settings().broker_url)
     chapter = keys.book_chapter(plan.book_id, 0)

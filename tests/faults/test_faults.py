@@ -85,8 +85,8 @@ def test_4_s3_down_for_a_while_then_back(fault_workers, stack, emulator, bucket,
 
 def test_5_the_cap_keeps_fish_under_its_concurrency_limit(fault_workers, stack, emulator, bucket, voice) -> None:
     emulator.control(latency=0.2, concurrency=3)
-    # Six renders at a time, from three workers, want three slots: the cap, not the demand, keeps Fish at three.
-    fault_workers(count=3, concurrency=2, NARRATE_FISH_CONCURRENCY="3")
+    # Six renders at a time, from two workers, want three slots: the cap, not the demand, keeps Fish at three.
+    fault_workers(count=2, concurrency=3, NARRATE_FISH_CONCURRENCY="3")
     batch = Batch(scenario="5-cluster-cap", count=24, bucket=bucket, voice=voice)
     batch.finish(timeout=240)
     row = batch.row(emulator)
