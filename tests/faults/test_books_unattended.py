@@ -24,7 +24,7 @@ from worker.books.plan import BookPlan
 from worker.books.state import BookState
 from worker.settings import Settings
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.e2e, pytest.mark.fault]  # real workers, as every test of the fault suite
 BOOK = {"NARRATE_CHUNK_BYTES": "120", "NARRATE_MAX_ATTEMPTS": "3"}
 DOOMED = "This sentence is one Fish can never say."
 

@@ -16,7 +16,7 @@ from tests.faults.conftest import Row, _rows
 from worker.settings import Settings
 from worker.storage import Storage
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.e2e, pytest.mark.fault]  # real workers, as every test of the fault suite
 TEXTS = {f"inbox/note-{n}.txt": f"Pipeline note number {n}, rendered while nobody watches." for n in range(6)}
 DELETED = ("inbox/note-1.txt", "inbox/note-4.txt")
 
