@@ -13,6 +13,8 @@ class ChapterText:
     title: str
     text: str  # normalized with worker.text.normalize.normalize_text, paragraphs separated by "\n\n"
     matter: str = ""  # why it is front or back matter (not narrated unless asked for); "" for the body
+    document: str = ""  # the EPUB document it came from, its path inside the zip ("EPUB/c1.xhtml"); "" otherwise
+    first_paragraph: int = 0  # the index of its first paragraph among its document's narrated paragraphs
 
 
 @dataclass(frozen=True)

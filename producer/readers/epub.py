@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -42,7 +43,9 @@ def read_epub(file: Path, *, limits: EpubLimits | None = None) -> BookText:
     limits = limits or EpubLimits.from_settings(get_settings())
     _check_archive(file, limits=limits)
     try:
-        book = epub.read_epub(str(file), {"ignore_ncx": True})
+        reader = epub.EpubReader(str(file), {"ignore_ncx": True})
+        book = reader.load()
+        reader.process()
     except Exception as exc:  # ebooklib raises many types (KeyError, IndexError, lxml errors) for broken books
         raise _unreadable(file.name, exc.msg if isinstance(exc, epub.EpubException) else repr(exc)) from exc
     titles = _toc_titles(book)
@@ -53,8 +56,8 @@ def read_epub(file: Path, *, limits: EpubLimits | None = None) -> BookText:
         if not isinstance(item, epub.EpubHtml) or isinstance(item, epub.EpubNav) or "nav" in item.properties:
             continue
         toc_title = titles.get(posixpath.normpath(item.file_name))
-        root = _parse_document(item.content, name=file.name, document=item.file_name)
-        blocks = _html_blocks(root)
+        root = parse_document(item.content, name=file.name, document=item.file_name)
+        blocks = html_blocks(root)
         if not blocks and toc_title is not None:
             raise BadInput(
                 f"{file.name}: chapter {toc_title!r} is empty ({item.file_name} has no text);"
@@ -62,12 +65,12 @@ def read_epub(file: Path, *, limits: EpubLimits | None = None) -> BookText:
             )
         if not blocks or (toc_title is None and linear == "no"):
             continue  # cover and title pages made of images; auxiliary documents outside the reading order
-        title = toc_title or next((text for tag, text in blocks if tag in _HEADINGS[:3]), "")
+        title = toc_title or next((b.text for b in blocks if b.tag in _HEADINGS[:3]), "")
         title = title or f"Chapter {len(chapters) + 1}"
-        body = [text for tag, text in blocks if not (tag in _HEADINGS and text.casefold() == title.casefold())]
-        text = "\n\n".join(body or [text for _, text in blocks])
+        text = "\n\n".join(b.text for b in body_blocks(blocks, title=title))
         matter = matter_of(root, text=text, guide_type=guide.get(posixpath.normpath(item.file_name)))
-        chapters.append(ChapterText(title, text, matter))
+        document = posixpath.normpath(posixpath.join(reader.opf_dir, item.file_name))
+        chapters.append(ChapterText(title, text, matter, document=document))
     if not chapters:
         raise BadInput(f"{file.name}: has no text to narrate (its documents hold only images?); use a book with text")
     dc = book.metadata.get(epub.NAMESPACES["DC"], {})
@@ -128,7 +131,8 @@ def _toc_titles(book: epub.EpubBook) -> dict[str, str]:
     return titles
 
 
-def _parse_document(content: bytes, *, name: str, document: str) -> Any:
+def parse_document(content: bytes, *, name: str, document: str) -> Any:
+    """The parsed XHTML document: as XML, or as HTML when it is not well-formed; BadInput when it is neither."""
     try:
         return _parse_xml(content)
     except etree.XMLSyntaxError:
@@ -138,15 +142,30 @@ def _parse_document(content: bytes, *, name: str, document: str) -> Any:
             raise _unreadable(name, f"{document} cannot be parsed: {exc}") from exc
 
 
-def _html_blocks(root: Any) -> list[tuple[str, str]]:
-    """(tag of the enclosing block element, normalized text) for each paragraph of an XHTML document."""
-    blocks: list[tuple[str, str]] = []
-    parts: list[str] = []
+@dataclass(frozen=True)
+class Block:
+    """A paragraph of an XHTML document, as narrated, and the text nodes it was read from."""
+
+    tag: str  # of the enclosing block element
+    text: str  # normalized
+    pieces: tuple[tuple[Any, str], ...]  # (element, "text" or "tail"): its raw text is theirs, joined in this order
+
+
+def slot_text(element: Any, slot: str) -> str:
+    """The raw text of one piece of a Block: `element.text` or `element.tail`."""
+    return (element.text if slot == "text" else element.tail) or ""
+
+
+def html_blocks(root: Any) -> list[Block]:
+    """The paragraphs of an XHTML document, in order: block elements and `<br>` end one."""
+    blocks: list[Block] = []
+    pieces: list[tuple[Any, str]] = []
 
     def flush(owner: str) -> None:
-        if text := normalize_text(" ".join("".join(parts).split())):
-            blocks.append((owner, text))
-        parts.clear()
+        raw = "".join(slot_text(element, slot) for element, slot in pieces)
+        if text := normalize_text(" ".join(raw.split())):
+            blocks.append(Block(owner, text, tuple(pieces)))
+        pieces.clear()
 
     def walk(element: Any, owner: str) -> None:
         tag = _tag(element)
@@ -156,16 +175,22 @@ def _html_blocks(root: Any) -> list[tuple[str, str]]:
             if tag in _BLOCKS:
                 flush(owner)  # text before this block belongs to the enclosing one
                 owner = tag
-            parts.append(element.text or "")
+            pieces.append((element, "text"))
             for child in element:
                 walk(child, owner)
-                parts.append(child.tail or "")
+                pieces.append((child, "tail"))
             if tag in _BLOCKS:
                 flush(owner)
 
     walk(next((el for el in root.iter() if _tag(el) == "body"), root), "body")
     flush("body")
     return blocks
+
+
+def body_blocks(blocks: list[Block], *, title: str) -> list[Block]:
+    """The paragraphs narrated for a chapter titled `title`: all but the headings that repeat the title."""
+    body = [b for b in blocks if not (b.tag in _HEADINGS and b.text.casefold() == title.casefold())]
+    return body or blocks
 
 
 def _parse_xml(data: bytes) -> Any:

@@ -32,9 +32,11 @@ def split_long_chapters(chapters: list[ChapterText], *, max_minutes: float, spee
             if parts[-1] and estimated_seconds("\n\n".join([*parts[-1], paragraph]), speed=speed) > budget:
                 parts.append([])
             parts[-1].append(paragraph)
+        first = chapter.first_paragraph  # parts are paragraph ranges of one document
         for number, paragraphs in enumerate(parts, start=1):
             title = chapter.title if number == 1 else f"{chapter.title} (part {number})"
-            out.append(replace(chapter, title=title, text="\n\n".join(paragraphs)))
+            out.append(replace(chapter, title=title, text="\n\n".join(paragraphs), first_paragraph=first))
+            first += len(paragraphs)
     return out
 
 

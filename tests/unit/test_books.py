@@ -87,9 +87,17 @@ def test_epub_chapters_metadata_and_cover(tmp_path: Path) -> None:
     )
     assert book.cover == tiny_png() and book.cover_type == "image/png"
     assert book.chapters == [
-        ChapterText("The Beginning", 'It was a dark and stormy night.\n\nNested paragraph.\n\nLoose "text" in a div.'),
-        ChapterText("The Middle", "A scene\n\nFirst item\n\nSecond item\n\nA quote.\n\nLine one\n\nLine two"),
-        ChapterText("The End", "The end."),
+        ChapterText(
+            "The Beginning",
+            'It was a dark and stormy night.\n\nNested paragraph.\n\nLoose "text" in a div.',
+            document="EPUB/text/one.xhtml",
+        ),
+        ChapterText(
+            "The Middle",
+            "A scene\n\nFirst item\n\nSecond item\n\nA quote.\n\nLine one\n\nLine two",
+            document="EPUB/text/two.xhtml",
+        ),
+        ChapterText("The End", "The end.", document="EPUB/text/three.xhtml"),
     ]
 
 
@@ -125,7 +133,10 @@ def test_epub2_ncx_toc_with_sections_fragments_and_quoted_hrefs(tmp_path: Path) 
     book.spine = [part, alpha]
     chapters = read_book(write(book, tmp_path / "ncx.epub")).chapters
     # A heading equal to its title is not repeated, unless it is all the document says.
-    assert chapters == [ChapterText("Part One", "PART ONE"), ChapterText("alpha title", "Alpha text.")]
+    assert chapters == [
+        ChapterText("Part One", "PART ONE", document="EPUB/text/part.xhtml"),
+        ChapterText("alpha title", "Alpha text.", document="EPUB/text/a b.xhtml"),
+    ]
 
 
 def test_epub_cover_from_opf_meta_and_html_entities(tmp_path: Path) -> None:
@@ -141,7 +152,7 @@ def test_epub_cover_from_opf_meta_and_html_entities(tmp_path: Path) -> None:
     book.spine = [doc]
     result = read_book(write(book, tmp_path / "meta.epub"))
     assert (result.cover, result.cover_type) == (b"jpeg bytes", "image/jpeg")
-    assert result.chapters == [ChapterText("Chapter 1", "café au lait\n\nnext")]
+    assert result.chapters == [ChapterText("Chapter 1", "café au lait\n\nnext", document="EPUB/raw.xhtml")]
 
 
 def inject(path: str, name: str, data: str) -> None:
