@@ -73,6 +73,7 @@ def make_plan(
             synthesis=synthesis,
             role=role,
             lexicon=lexicons.lexicon,
+            language=book.language,
         )
         for i, (role, c) in enumerate(parts)
     ]

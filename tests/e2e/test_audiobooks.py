@@ -172,7 +172,9 @@ class TestOnOneWorker:
         )
         srt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "srt")).decode()
         vtt = load(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")).decode()
-        assert srt.count(" --> ") == len(texts) and vtt.startswith("WEBVTT") and texts[0] in srt
+        # A sentence a cue (these chunks are a sentence each), on at most two lines of 42 characters.
+        assert srt.count(" --> ") == len(texts) and vtt.startswith("WEBVTT") and texts[0] in srt.replace("\n", " ")
+        assert all(len(line) <= 42 for line in srt.splitlines())
 
     def test_editing_one_paragraph_re_renders_only_its_chunks(
         self, book_worker, book_env, bucket, emulator, voice, tmp_path

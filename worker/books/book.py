@@ -17,7 +17,7 @@ its parts' meters merged.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,7 +34,8 @@ from worker.books.cover import book_cover
 from worker.books.manifest import book_manifest
 from worker.books.part import BookPart, delete_parts, load_part
 from worker.books.plan import BookPlan
-from worker.books.subtitles import Cue, to_srt, to_vtt
+from worker.books.sentence_times import SentenceTime
+from worker.books.subtitles import Cue, sentence_cues, to_srt, to_vtt
 from worker.errors import PermanentError, StorageUnavailable
 from worker.storage.multipart import Local, Remote
 from worker.support.readahead import read_ahead
@@ -56,7 +57,7 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     duration = _write_m4b(plan, parts, chapters=timeline.chapters, ctx=ctx)
     ends = [chapter.start_seconds for chapter in timeline.chapters[1:]] + [duration]
     marks = [(chapter.title, chapter.start_seconds, end) for chapter, end in zip(timeline.chapters, ends)]
-    _write_sidecars(plan, marks=marks, cues=timeline.cues, ctx=ctx)
+    _write_sidecars(plan, marks=marks, timeline=timeline, ctx=ctx)
     book_report = acx_report(timeline.meter.result(), true_peak_db=max(part.true_peak_db for part in parts))
     book_key = keys.book_audio(prefix, plan.book_id)
     settings = ctx.render.settings
@@ -85,8 +86,9 @@ class _Timeline:
     """Where each chapter and each cue falls in the joined book, and the book's loudness, from the parts alone."""
 
     chapters: list[Chapter]
-    cues: list[Cue]
+    cues: list[Cue]  # the subtitles': a sentence a cue (or a chunk a cue, for parts made before sentences)
     meter: LoudnessMeter
+    sentences: list[list[dict]] = field(default_factory=list)  # each chapter's, timed in the book and its file
 
     @classmethod
     def of(cls, plan: BookPlan, parts: list[BookPart]) -> _Timeline:
@@ -96,12 +98,27 @@ class _Timeline:
             speech_start = (frames * FRAME_SAMPLES + part.lead_in) / rate
             timeline.chapters.append(Chapter(chapter.title, 0.0 if chapter.index == 0 else speech_start))
             timeline.cues += [
-                Cue(start=cue.start + speech_start, end=cue.end + speech_start, text=cue.text) for cue in part.cues
+                cue
+                for said in (part.sentences or part.cues)
+                for cue in sentence_cues(said.text, said.start + speech_start, said.end + speech_start)
             ]
+            head = round(plan.pauses.head_seconds * rate) / rate  # the chapter file's silence before its first word
+            timeline.sentences.append([_timed(said, book=speech_start, file=head) for said in part.sentences])
             timeline.meter.merge(part.meter)
             part.meter.clear()  # merged: 166 KB a chapter need not wait for the book to be written
             frames += part.sizes.size
         return timeline
+
+
+def _timed(said: SentenceTime, *, book: float, file: float) -> dict:
+    """A sentence's times in the .m4b (`start`, `end`) and in its chapter file (`file_start`, `file_end`)."""
+    return {
+        **said.to_json(),
+        "start": round(said.start + book, 3),
+        "end": round(said.end + book, 3),
+        "file_start": round(said.start + file, 3),
+        "file_end": round(said.end + file, 3),
+    }
 
 
 def _write_m4b(plan: BookPlan, parts: list[BookPart], *, chapters: list[Chapter], ctx: BookContext) -> float:
@@ -144,15 +161,17 @@ def _write_m4b(plan: BookPlan, parts: list[BookPart], *, chapters: list[Chapter]
 
 
 def _write_sidecars(
-    plan: BookPlan, *, marks: list[tuple[str, float, float]], cues: list[Cue], ctx: BookContext
+    plan: BookPlan, *, marks: list[tuple[str, float, float]], timeline: _Timeline, ctx: BookContext
 ) -> None:
-    """chapters.json, book.srt and book.vtt beside the .m4b."""
+    """chapters.json (each chapter's sentences timed), book.srt and book.vtt beside the .m4b."""
     storage, bucket, prefix = ctx.render.storage, plan.output.bucket, plan.output.prefix
+    cues = timeline.cues
     sidecar = {
         "title": plan.title,
         "author": plan.author,
         "chapters": [
-            {"index": i, "title": t, "start": round(s, 3), "end": round(e, 3)} for i, (t, s, e) in enumerate(marks)
+            {"index": i, "title": t, "start": round(s, 3), "end": round(e, 3), "sentences": said}
+            for i, ((t, s, e), said) in enumerate(zip(marks, timeline.sentences))
         ],
     }
     documents = {

@@ -42,6 +42,7 @@ from worker.books.part import BookPart
 from worker.books.pcm import Mastered, book_rate, chapter_pcm, zeros
 from worker.books.plan import BookPlan
 from worker.books.sample import RetailSample, first_body_chapter
+from worker.books.sentence_times import SentenceTime, chapter_sentences
 from worker.books.spool import spool_folder
 from worker.books.subtitles import Cue
 
@@ -105,13 +106,14 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
         meter, speech = _decode_and_measure(
             plan, chapter_index, rate=rate, ctx=ctx, spool=spool, cues=cues, head=head, tail=tail
         )
+        sentences = chapter_sentences(plan, chapter_index, cues=cues, ctx=ctx)
         gain_db = meter.gain_for_rms(target_rms_db=plan.target_rms_db, ceiling_db=CEILING_DB)
         layout = _layout(plan, chapter_index, rate=rate, speech=speech)
         encoded = _Encoded(plan, chapter_index, folder=Path(folder), rate=rate, cues=cues, opened=opened)
         spooled = _spooled(spool, rate=rate)
         opened.callback(spooled.close)
         encoded.run(spooled, layout=layout, mastered=Mastered(rate=rate, gain_db=gain_db))
-        fields = encoded.upload(ctx=ctx, layout=layout)
+        fields = encoded.upload(ctx=ctx, layout=layout, sentences=sentences)
     heard = ctx.state.heard(plan.book_id, chapter_index) if plan.qc.mode != "off" else {}
     qc = chapter_report(plan, chapter_index, cues=cues, head_seconds=head / rate, heard=heard)
     return {
@@ -181,7 +183,7 @@ class _Encoded:
         self.frames.close()
         self.true_peak_db = mastered.chain.true_peak_db
 
-    def upload(self, *, ctx: BookContext, layout: _Layout) -> dict:
+    def upload(self, *, ctx: BookContext, layout: _Layout, sentences: list[SentenceTime]) -> dict:
         """The chapter file, the sample, then the book part (its record last: the book reads parts by it)."""
         plan, storage = self.plan, ctx.render.storage
         fmt, bucket, prefix = plan.output.format, plan.output.bucket, plan.output.prefix
@@ -209,6 +211,7 @@ class _Encoded:
             true_peak_db=self.true_peak_db,
             cues=self.cues,
             meter=self.part_meter.state(),
+            sentences=sentences,
         )
         part.save(storage, bucket=bucket, prefix=prefix, book_id=plan.book_id, frames=self.folder / "part.aac")
         return fields

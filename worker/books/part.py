@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from worker import keys
+from worker.books.sentence_times import SentenceTime
 from worker.books.subtitles import Cue
 from worker.storage import Storage
 
@@ -33,6 +34,7 @@ class BookPart:
     true_peak_db: float
     cues: list[Cue]  # times from the chapter's first word
     meter: dict[str, np.ndarray]
+    sentences: list[SentenceTime] = field(default_factory=list)  # times from the chapter's first word
 
     def save(self, storage: Storage, *, bucket: str, prefix: str, book_id: str, frames: Path) -> None:
         """The frames first, then the record: a record in S3 means its frames are there too."""
@@ -47,6 +49,7 @@ class BookPart:
             "speech": self.speech,
             "true_peak_db": self.true_peak_db,
             "cues": [[cue.start, cue.end, cue.text] for cue in self.cues],
+            "sentences": [sentence.to_json() for sentence in self.sentences],
         }
         buffer = io.BytesIO()
         # sizes big-endian, as the .m4b's index holds them: the book task uses them as they are
@@ -85,6 +88,7 @@ def load_part(storage: Storage, *, bucket: str, prefix: str, book_id: str, chapt
         true_peak_db=record["true_peak_db"],
         cues=[Cue(start=s, end=e, text=t) for s, e, t in record["cues"]],
         meter=meter,
+        sentences=[SentenceTime.from_json(s) for s in record.get("sentences", [])],  # parts from before: none
     )
 
 

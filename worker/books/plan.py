@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from worker import keys
+from worker.books.narrated import chunk_starts, replaced_starts
 from worker.contract import LexiconRef, Output, QualityCheck, Synthesis, Voice
 from worker.text.chunking import split_text
 from worker.text.lexicon import Lexicon
@@ -28,6 +29,9 @@ class PlanChunk(_Strict):
     key: str = Field(description="chunks/<content hash>.wav in the output bucket.")
     paragraph_start: bool = Field(description="First chunk of a paragraph: a longer pause goes before it.")
     lexicon: list[str] = Field(default_factory=list, description="The lexicon entries applied in this chunk's text.")
+    sentences: list[int] | None = Field(
+        None, description="Offsets in `text` where a sentence of the book starts; None: planned before sentences."
+    )
 
 
 class PlanChapter(_Strict):
@@ -35,6 +39,8 @@ class PlanChapter(_Strict):
     title: str
     chunks: list[PlanChunk] = Field(min_length=1)
     role: Literal["body", "opening_credits", "closing_credits"] = "body"
+    document: str = Field("", description="The EPUB document it was read from (its path in the zip); read-along.")
+    first_paragraph: int = Field(0, ge=0, description="Its first paragraph's number among the document's.")
 
 
 class Pauses(_Strict):
@@ -72,6 +78,9 @@ class BookPlan(_Strict):
     )
     notify_url: str | None = None
     qc: QualityCheck = Field(QualityCheck(), description="Proof-listening of every chunk; books from before: off.")
+    read_along: str | None = Field(
+        None, description="The book's text with its sentences marked (an EPUB 3 key): readalong.epub is made of it."
+    )
     submitted_at: datetime
     chapters: list[PlanChapter] = Field(min_length=1)
 
@@ -113,31 +122,47 @@ def plan_chapter(
     synthesis: Synthesis = Synthesis(),
     role: str = "body",
     lexicon: Lexicon | None = None,
+    language: str = "",
+    document: str = "",
+    first_paragraph: int = 0,
 ) -> PlanChapter:
     """Chunks of one chapter: each paragraph split on its own, so pauses land between paragraphs.
 
-    The lexicon applies first; a chunk's address covers the text Fish receives.
+    The lexicon applies first; a chunk's address covers the text Fish receives. Each chunk records where the
+    book's sentences (as written, in `language`) start in it, for sentence timings and read-along.
     """
     identity = voice_identity(voice)
-    replaced = (lexicon or Lexicon()).apply(text)
-    pieces = [
-        (piece, position == 0)
-        for paragraph in replaced.text.split("\n\n")
-        if paragraph.strip()
-        for position, piece in enumerate(split_text(paragraph, max_bytes=max_bytes))
-    ]
-    applied = replaced.entries_in([piece for piece, _ in pieces]) if replaced.spans else [[] for _ in pieces]
+    lexicon = lexicon or Lexicon()
+    replaced = lexicon.apply(text)
+    originals = [p for p in text.split("\n\n") if p.strip()]
+    paragraphs = [p for p in replaced.text.split("\n\n") if p.strip()]
+    if len(originals) != len(paragraphs):  # an entry made or joined paragraphs: sentences of the text Fish is given
+        originals = paragraphs
+    pieces: list[tuple[str, bool, list[int]]] = []
+    for original, paragraph in zip(originals, paragraphs):
+        cut = split_text(paragraph, max_bytes=max_bytes)
+        starts = replaced_starts(original, paragraph, lexicon=lexicon, language=language)
+        pieces += [(piece, n == 0, at) for n, (piece, at) in enumerate(zip(cut, chunk_starts(cut, paragraph, starts)))]
+    applied = replaced.entries_in([piece for piece, *_ in pieces]) if replaced.spans else [[] for _ in pieces]
     chunks = [
         PlanChunk(
             index=number,
             text=piece,
             paragraph_start=starts,
             lexicon=entries,
+            sentences=sentences,
             key=keys.chunk_audio(keys.chunk_hash(piece, voice=identity, model=model, synthesis=synthesis.address())),
         )
-        for number, ((piece, starts), entries) in enumerate(zip(pieces, applied))
+        for number, ((piece, starts, sentences), entries) in enumerate(zip(pieces, applied))
     ]
-    return PlanChapter(index=index, title=title, chunks=chunks, role=role)  # type: ignore[arg-type]
+    return PlanChapter(
+        index=index,
+        title=title,
+        chunks=chunks,
+        role=role,  # type: ignore[arg-type]
+        document=document,
+        first_paragraph=first_paragraph,
+    )
 
 
 def chunk_messages(plan: BookPlan) -> list[ChunkMessage]:
