@@ -10,6 +10,7 @@ MathML. Nothing a reader sees in the text changes.
 from __future__ import annotations
 
 import posixpath
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -25,6 +26,9 @@ DC = "{http://purl.org/dc/elements/1.1/}"
 _SVG = "{http://www.w3.org/2000/svg}"
 _MATHML = "{http://www.w3.org/1998/Math/MathML}"
 XHTML_TYPE = "application/xhtml+xml"
+# XML files that EPUB 3 wants without a DOCTYPE naming an external DTD (EPUB 2 had one on each)
+_DOCTYPE_FREE = frozenset({"application/x-dtbncx+xml", "image/svg+xml"})
+_EXTERNAL_DOCTYPE = re.compile(rb"<!DOCTYPE\s[^>\[]*(?:PUBLIC|SYSTEM)[^>\[]*>\s*")
 
 
 def is_epub2(package: Any) -> bool:
@@ -40,12 +44,15 @@ def upgrade(entries: dict[str, bytes], *, package_path: str, name: str) -> None:
     _upgrade_metadata(metadata)
     manifest = package.find(f"{OPF}manifest")
     for item in manifest.findall(f"{OPF}item"):
+        path = posixpath.normpath(posixpath.join(base, unquote(item.get("href", ""))))
+        if path not in entries:
+            continue
         if item.get("media-type") == XHTML_TYPE:
-            path = posixpath.normpath(posixpath.join(base, unquote(item.get("href", ""))))
-            if path in entries:
-                root = parse_document(entries[path], name=name, document=path)
-                entries[path] = xhtml_bytes(root, html5_doctype=True)
-                _add_properties(item, _document_properties(root))
+            root = parse_document(entries[path], name=name, document=path)
+            entries[path] = xhtml_bytes(root, html5_doctype=True)
+            _add_properties(item, _document_properties(root))
+        elif item.get("media-type") in _DOCTYPE_FREE:
+            entries[path] = _without_external_doctype(entries[path])
     nav_path = _free_path(entries, posixpath.join(base, "nav.xhtml"))
     title = next(("".join(t.itertext()).strip() for t in metadata.iter(f"{DC}title")), "")
     language = next(("".join(t.itertext()).strip() for t in metadata.iter(f"{DC}language")), "")
@@ -69,6 +76,15 @@ def upgrade(entries: dict[str, bytes], *, package_path: str, name: str) -> None:
     entries[package_path] = etree.tostring(package.getroottree(), xml_declaration=True, encoding="utf-8")
 
 
+def _without_external_doctype(data: bytes) -> bytes:
+    """The file with its DOCTYPE removed when it names an external DTD and declares nothing itself."""
+    found = _EXTERNAL_DOCTYPE.search(data)
+    root_start = re.search(rb"<[A-Za-z]", data)
+    if found is None or root_start is None or found.start() > root_start.start():
+        return data
+    return data[: found.start()] + data[found.end() :]
+
+
 def _upgrade_metadata(metadata: Any) -> None:
     ids = {element.get("id") for element in metadata.iter() if isinstance(element.tag, str)}
     dates = list(metadata.iter(f"{DC}date"))
@@ -76,6 +92,7 @@ def _upgrade_metadata(metadata: Any) -> None:
     for date in dates:
         if date is not kept:
             metadata.remove(date)
+    refined = []
     for element in list(metadata):
         if not isinstance(element.tag, str):
             continue
@@ -88,16 +105,22 @@ def _upgrade_metadata(metadata: Any) -> None:
         if refinements and not element.get("id"):
             element.set("id", _free_id(ids, etree.QName(element).localname))
             ids.add(element.get("id"))
+        refined.append((element, refinements))
+    for old in [m for m in metadata.findall(f"{OPF}meta") if m.get("property") == "dcterms:modified"]:
+        metadata.remove(old)
+    etree.cleanup_namespaces(metadata)  # the opf: prefix, used by nothing now, is not given to the new metas
+    for element, refinements in refined:
         for meta, value in reversed(refinements):
             refine = etree.Element(f"{OPF}meta", refines=f"#{element.get('id')}", property=meta)
             if meta == "role":
                 refine.set("scheme", "marc:relators")
-            refine.text = value
+            refine.text, refine.tail = value, element.tail
             element.addnext(refine)
-    for old in [m for m in metadata.findall(f"{OPF}meta") if m.get("property") == "dcterms:modified"]:
-        metadata.remove(old)
-    modified = etree.SubElement(metadata, f"{OPF}meta", property="dcterms:modified")
+    modified = etree.Element(f"{OPF}meta", property="dcterms:modified")
     modified.text = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if len(metadata) >= 2:  # indented as the others: the last one's tail indents the closing tag
+        modified.tail, metadata[-1].tail = metadata[-1].tail, metadata[-2].tail
+    metadata.append(modified)
 
 
 def _document_properties(root: Any) -> set[str]:
