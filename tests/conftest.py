@@ -17,6 +17,7 @@ import redis
 from producer.dev.stack import LocalStack
 from producer.dev.starters import DEV_AWS
 from tests.support.bytecode import pytest_configure  # noqa: F401  (hook: child processes start from bytecode)
+from tests.support.cli import _cli_commands_built_once  # noqa: F401  (fixture: typer apps built once)
 from tests.support.http import http
 from tests.support.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401  (hooks: the run leaves the checkout clean)
 
