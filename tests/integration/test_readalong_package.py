@@ -473,15 +473,21 @@ def test_audio_no_overlay_uses_is_a_value_error(built: Made, tmp_path: Path) -> 
         package_readalong(built.source, OVERLAYS, audio=audio, out=tmp_path / "readalong.epub")
 
 
-def test_an_epub_2_package_or_one_with_overlays_already_is_refused(built: Made, tmp_path: Path) -> None:
+def test_an_epub_2_package_one_with_overlays_already_or_another_media_prefix_is_refused(
+    built: Made, tmp_path: Path
+) -> None:
     entries = {name: data for name, data in opened(built.source).entries.items() if name != "mimetype"}
     opf = FOLDER + "book.opf"
     old = write_zip(tmp_path / "old.epub", entries | {opf: entries[opf].replace(b'version="3.0"', b'version="2.0"')})
     with pytest.raises(ValueError, match=r"not an EPUB 3 package \(version '2.0'\); upgrade it first"):
         package_readalong(old, OVERLAYS, audio=built.audio, out=tmp_path / "readalong.epub")
+    media = entries[opf].replace(b'prefix="', b'prefix="media: http://example.com/media# ')
+    other = write_zip(tmp_path / "other.epub", entries | {opf: media})
+    with pytest.raises(ValueError, match="its prefix attribute maps media: to http://example.com/media#, not to"):
+        package_readalong(other, OVERLAYS, audio=built.audio, out=tmp_path / "readalong.epub")
     with pytest.raises(ValueError, match="the book has Media Overlays already"):
         package_readalong(built.out, OVERLAYS, audio=built.audio, out=tmp_path / "readalong.epub")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.epub"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.epub", "other.epub"]
 
 
 def test_a_failure_while_writing_leaves_the_previous_book_as_it_was(

@@ -28,6 +28,12 @@ def test_the_link_goes_last_in_the_head_on_a_line_of_its_own() -> None:
     assert linked(START + head + BODY) == START + edited + BODY
 
 
+def test_a_head_ending_in_a_comment_keeps_it_before_the_link() -> None:
+    head = "  <head>\n    <title>One</title>\n    <!-- the publisher's note -->\n  </head>\n"
+    edited = head.replace("  </head>", f"    {LINK}\n  </head>")
+    assert linked(START + head + BODY) == START + edited + BODY
+
+
 def test_a_head_on_one_line_an_empty_head_and_no_head() -> None:
     assert linked(START + "<head><title>One</title></head>" + BODY) == (
         START + f"<head><title>One</title>{LINK}</head>" + BODY

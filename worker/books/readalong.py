@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 from worker.books.readalong_clips import Clip, Overlay, audio_files, clock_value, timed_clips
@@ -34,7 +35,7 @@ def package_readalong(marked: Path, overlays: list[Overlay], *, audio: dict[str,
     if not overlays:
         raise ValueError("no overlays: a read-along narrates at least one document")
     documents = [posixpath.normpath(overlay.document) for overlay in overlays]
-    if repeated := sorted({document for document in documents if documents.count(document) > 1}):
+    if repeated := sorted(document for document, count in Counter(documents).items() if count > 1):
         raise ValueError(f"{', '.join(repeated)}: a document has one overlay, its clips in one audio file")
     files = audio_files(audio, overlays)
     timed = [timed_clips(overlay, files[overlay.audio]) for overlay in overlays]

@@ -45,7 +45,8 @@ def linked_document(data: bytes, *, path: str, fragments: Sequence[str], stylesh
         raise ValueError(f"{path}: has no element with the id {', '.join(missing[:5])}")
     link = href(stylesheet, source=path)
     edited = _inserted(data, root, link)
-    if edited is not None and _has_link(edited, path=path, link=link, elements=sum(1 for _ in root.iter())):
+    added = 1 if root.find(f"{_XHTML}head") is not None else 2  # the link, and the head when there was none
+    if edited is not None and _has_link(edited, path=path, link=link, elements=sum(1 for _ in root.iter()) + added):
         return edited
     return _serialized_with_link(data, path=path, link=link)
 
@@ -53,7 +54,8 @@ def linked_document(data: bytes, *, path: str, fragments: Sequence[str], stylesh
 def _inserted(data: bytes, root: Any, link: str) -> bytes | None:
     """The document's bytes with the link element inserted as text, or None when its place is not found."""
     head = root.find(f"{_XHTML}head")
-    prefix = f"{(head if head is not None else root).prefix}:" if (head if head is not None else root).prefix else ""
+    owner = head if head is not None else root  # its namespace prefix, if the document spells XHTML with one
+    prefix = f"{owner.prefix}:" if owner.prefix else ""
     tag = prefix.encode()
     element = f'<{prefix}link rel="stylesheet" type="text/css" href="{link}"/>'.encode()
     if head is None:
@@ -69,8 +71,7 @@ def _inserted(data: bytes, root: Any, link: str) -> bytes | None:
         opened = b"<" + tag + b"head" + empty.group(1) + b">"
         return data[: empty.start()] + opened + element + b"</" + tag + b"head>" + data[empty.end() :]
     at = end.start()
-    children = [child for child in head if isinstance(child.tag, str)]
-    tail = (children[-1].tail or "").encode() if children else b""
+    tail = (head[-1].tail or "").encode() if len(head) else b""
     indent = (head.text or "").encode()
     if tail and not tail.strip() and not indent.strip() and data[at - len(tail) : at] == tail:
         at -= len(tail)  # the link on a line of its own, indented as the head's other children
@@ -79,7 +80,7 @@ def _inserted(data: bytes, root: Any, link: str) -> bytes | None:
 
 
 def _has_link(data: bytes, *, path: str, link: str, elements: int) -> bool:
-    """Whether the edited document is the original plus the link (and maybe a head): a check on the text edit."""
+    """Whether the edited document has the link last in its head and `elements` nodes: a check on the text edit."""
     try:
         root = parse_xml(data, name=path).getroot()
     except ValueError:
@@ -88,8 +89,7 @@ def _has_link(data: bytes, *, path: str, link: str, elements: int) -> bool:
     if head is None or not len(head):
         return False
     last = head[-1]
-    added = sum(1 for _ in root.iter()) - elements
-    return last.tag == f"{_XHTML}link" and last.get("href") == link and added in (1, 2)
+    return last.tag == f"{_XHTML}link" and last.get("href") == link and sum(1 for _ in root.iter()) == elements
 
 
 def _serialized_with_link(data: bytes, *, path: str, link: str) -> bytes:

@@ -7,6 +7,7 @@ Untrusted XML is parsed without entity expansion and without network access.
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ _CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}"
 _OPF = "{http://www.idpf.org/2007/opf}"
 _XHTML_TYPE = "application/xhtml+xml"
 _SMIL_TYPE = "application/smil+xml"
+_MEDIA = "http://www.idpf.org/epub/vocab/overlays/#"  # the vocabulary of media:duration and media:active-class
 
 
 def parse_xml(data: bytes, *, name: str) -> Any:
@@ -67,11 +69,18 @@ class Package:
             raise ValueError(f"{self.path}: not an EPUB 3 package (version {root.get('version')!r}); upgrade it first")
         self.metadata = _child(root, "metadata")
         self.manifest = _child(root, "manifest")
-        self.ids = {element.get("id") for element in root.iter() if element.get("id")}
+        self.ids = {element.get("id") for element in root.iter(tag=etree.Element) if element.get("id")}
         self.items = {item.path: item for element in self.manifest.iter(f"{_OPF}item") if (item := self._item(element))}
-        if overlaid := [
-            i.path for i in self.items.values() if i.media_type == _SMIL_TYPE or i.element.get("media-overlay")
-        ]:
+        self._check_no_overlays(root.get("prefix", ""))
+
+    def _check_no_overlays(self, prefixes: str) -> None:
+        """Refuse a book with overlays of its own (its durations and active class would clash with the new ones), or
+        whose `prefix` attribute gives `media:` another meaning than the one EPUB 3 reserves it for."""
+        declared = dict(re.findall(r"([\w.-]+):\s+(\S+)", prefixes))
+        if declared.get("media", _MEDIA) != _MEDIA:
+            raise ValueError(f"{self.path}: its prefix attribute maps media: to {declared['media']}, not to {_MEDIA}")
+        overlaid = [i.path for i in self.items.values() if i.media_type == _SMIL_TYPE or i.element.get("media-overlay")]
+        if overlaid:
             raise ValueError(f"{self.path}: the book has Media Overlays already ({', '.join(overlaid)})")
 
     def _item(self, element: Any) -> Item | None:
