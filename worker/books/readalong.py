@@ -41,7 +41,8 @@ def package_readalong(marked: Path, overlays: list[Overlay], *, audio: dict[str,
     timed = [timed_clips(overlay, files[overlay.audio]) for overlay in overlays]
     with zipfile.ZipFile(marked) as source:
         package = Package(source)
-        taken = {name.casefold() for name in source.namelist()}
+        names = set(source.namelist())
+        taken = {name.casefold() for name in names}
 
         def entry(folder: str, name: str) -> str:
             return unique(posixpath.join(package.folder, folder, name), taken, fold=True)
@@ -56,7 +57,7 @@ def package_readalong(marked: Path, overlays: list[Overlay], *, audio: dict[str,
         total = 0
         for number, (document, overlay, clips) in enumerate(zip(documents, overlays, timed, strict=True), start=1):
             item = package.document(document)
-            if item.path not in source.NameToInfo:
+            if item.path not in names:
                 raise ValueError(f"{item.path}: listed in the package document but not in the EPUB")
             replaced[item.path] = linked_document(
                 source.read(item.path), path=item.path, fragments=[c.fragment for c in clips], stylesheet=stylesheet

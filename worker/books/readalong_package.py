@@ -135,7 +135,7 @@ def _opf_path(archive: zipfile.ZipFile) -> str:
     for rootfile in container.getroot().iter(f"{_CONTAINER}rootfile"):
         if rootfile.get("media-type") == "application/oebps-package+xml" and rootfile.get("full-path"):
             path = posixpath.normpath(unquote(rootfile.get("full-path")))
-            if path not in archive.NameToInfo:
+            if path not in archive.namelist():
                 raise ValueError(f"META-INF/container.xml names {path}, which the EPUB does not hold")
             return path
     raise ValueError("META-INF/container.xml names no package document")

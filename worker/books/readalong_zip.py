@@ -40,7 +40,7 @@ def copy_epub(
 ) -> None:
     """`source`'s entries into `archive` in their order (mimetype first, stored), as they were or as `replaced`
     gives them, then the `added` ones, deflated."""
-    if MIMETYPE not in source.NameToInfo:
+    if MIMETYPE not in source.namelist():
         raise ValueError("not an EPUB: it has no mimetype entry")
     archive.writestr(_info(MIMETYPE), source.read(MIMETYPE), compress_type=zipfile.ZIP_STORED)
     for info in source.infolist():
