@@ -1,7 +1,8 @@
 """An EPUB 3 made for a book read from Markdown or plain text, its narrated sentences marked.
 
 One XHTML document per chapter: its title as `<h1>` (spoken by no sentence, so not marked), then a `<p>` per
-paragraph, each sentence in `<span id="narrate-{p}-{k}" class="narrate-sentence">` as in a publisher's EPUB.
+paragraph, each sentence in `<span id="narrate-{p}-{k}" class="narrate-sentence">` as in a publisher's EPUB. A
+chapter's paragraphs are its document's, so p counts from 0 in each: its `first_paragraph` there is 0.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def generated_epub(book: BookText, *, out: Path, language: str) -> list[str]:
         html, body = _page(chapter.title, language)
         etree.SubElement(body, f"{{{XHTML_NS}}}h1").text = chapter.title
         for number, paragraph in enumerate(chapter.text.split("\n\n")):
-            _paragraph(body, paragraph, index=chapter.first_paragraph + number, language=language)
+            _paragraph(body, paragraph, index=number, language=language)
         entries[f"{FOLDER}/{name}"] = _xhtml(html)
     entries[f"{FOLDER}/nav.xhtml"] = _nav(book, names, language)
     cover = ""

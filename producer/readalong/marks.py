@@ -8,6 +8,7 @@ sentences as `worker.text.sentences.sentence_spans` splits them) is wrapped in
 from __future__ import annotations
 
 import bisect
+import re
 from typing import Any
 
 from producer.readalong.textmap import origins, raw_span
@@ -17,11 +18,11 @@ from worker.errors import BadInput
 from worker.text.sentences import sentence_spans
 
 SENTENCE_CLASS = "narrate-sentence"
-_ID_PREFIX = "narrate-"
+_ID = re.compile(r"narrate-\d+-\d+")
 
 
 def sentence_id(paragraph: int, sentence: int) -> str:
-    return f"{_ID_PREFIX}{paragraph}-{sentence}"
+    return f"narrate-{paragraph}-{sentence}"
 
 
 def mark_paragraphs(root: Any, body: list[Block], narrated: dict[int, str], *, language: str, where: str) -> int:
@@ -38,7 +39,7 @@ def mark_paragraphs(root: Any, body: list[Block], narrated: dict[int, str], *, l
                 " narration was read from"
             )
     taken = {value for element in root.iter() if isinstance(element.tag, str) and (value := element.get("id"))}
-    if clash := sorted(value for value in taken if value.startswith(_ID_PREFIX))[:1]:
+    if clash := sorted(value for value in taken if _ID.fullmatch(value))[:1]:
         raise BadInput(
             f"{where}: already has an element with id {clash[0]!r} (a read-along book already?); use the"
             " publisher's EPUB"

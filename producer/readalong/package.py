@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from producer.readalong.archive import package_path, parse_xml, read_entries, write_epub, xhtml_bytes
-from producer.readalong.epub3 import OPF, is_epub2, upgrade
+from producer.readalong.epub3 import OPF, XHTML_TYPE, is_epub2, upgrade
 from producer.readalong.marks import mark_paragraphs, marked_sentences
 from producer.readalong.navdoc import repair_page_types
 from producer.readers.booktext import BookText
@@ -55,7 +55,7 @@ def mark_epub(source: Path, book: BookText, *, out: Path, language: str | None =
     opf = package_path(entries)
     if is_epub2(parse_xml(entries[opf])):
         upgrade(entries, package_path=opf, name=source.name)
-    for name in _ncx_paths(entries, opf):
+    for name in _manifest_paths(entries, opf, "application/x-dtbncx+xml"):
         if (repaired := repair_page_types(entries[name])) is not None:
             entries[name] = repaired
     write_epub(out, entries)
@@ -63,19 +63,21 @@ def mark_epub(source: Path, book: BookText, *, out: Path, language: str | None =
 
 def epub_sentences(file: Path) -> dict[str, list[tuple[str, str]]]:
     """For each XHTML document of a marked EPUB that has marks: (id, normalized text) of each, in document order."""
+    entries = read_entries(file)
     found = {}
-    for name, data in read_entries(file).items():
-        if name.endswith((".xhtml", ".html", ".htm")) and b"narrate-sentence" in data:
-            found[name] = marked_sentences(data)
+    for name in _manifest_paths(entries, package_path(entries), XHTML_TYPE):
+        if marks := marked_sentences(entries[name]):
+            found[name] = marks
     return found
 
 
-def _ncx_paths(entries: dict[str, bytes], opf: str) -> list[str]:
+def _manifest_paths(entries: dict[str, bytes], opf: str, media_type: str) -> list[str]:
+    """The paths inside the zip of the package's files of `media_type`, in manifest order."""
     manifest = parse_xml(entries[opf]).find(f"{OPF}manifest")
     base = posixpath.dirname(opf)
     return [
         path
         for item in manifest.findall(f"{OPF}item")
-        if item.get("media-type") == "application/x-dtbncx+xml"
+        if item.get("media-type") == media_type
         and (path := posixpath.normpath(posixpath.join(base, unquote(item.get("href", ""))))) in entries
     ]

@@ -3,15 +3,17 @@
 A range is given by two points in the DOM's text nodes. When both lie under the same parent, the text nodes at
 the ends are split and the nodes between move into the new element. When they lie under different parents (a
 sentence that starts inside `<em>` and ends after it), the inline elements between each point and the parent
-they share are split at the point (`<em>stop. Now</em>` becomes `<em>stop.</em><em> Now</em>`: same text, same
+they share are split at the point (`<em>stop. Now</em>` becomes `<em>stop. </em><em>Now</em>`: same text, same
 style; an id stays on the first part), so that one element holds exactly the range. An inline element the range
-leaves only whitespace of is not split: the whitespace joins the range instead.
+leaves nothing narrated of (whitespace, an image, a ruby's `<rt>`) is not split: that joins the range instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from producer.readers.epub import SKIPPED
 
 XHTML = "http://www.w3.org/1999/xhtml"
 # Inline elements a range may split: split, each part shows and means what its text did in the whole. Not <q>,
@@ -74,10 +76,14 @@ def _wrap_within(parent: Any, start: Point, end: Point, attrib: dict[str, str]) 
 
 
 def _raise_start(start: Point, end: Point) -> tuple[Point, Point]:
-    """The same start one level up: before its parent when only whitespace precedes it there, else a split."""
+    """The same start one level up: before its parent when nothing narrated precedes it there, else a split."""
     element = start.parent
     holder = element.getparent()
-    if start.child is None and not (element.text or "")[: start.offset].strip():
+    children = list(element)
+    before = children[: children.index(start.child) + 1] if start.child is not None else []
+    texts = [element.text or "", *(node.tail or "" for node in before)]
+    texts[-1] = texts[-1][: start.offset]
+    if _silent(texts, before):
         previous = element.getprevious()
         offset = len(holder.text or "") if previous is None else len(previous.tail or "")
         return Point(holder, previous, offset), end
@@ -88,15 +94,22 @@ def _raise_start(start: Point, end: Point) -> tuple[Point, Point]:
 
 
 def _raise_end(end: Point) -> Point:
-    """The same end one level up: after its parent when only whitespace follows it there, else a split."""
+    """The same end one level up: after its parent when nothing narrated follows it there, else a split."""
     element = end.parent
-    holder = element.getparent()
-    after_end = _slot(end)[end.offset :]
-    last = end.child is None and len(element) == 0 or end.child is not None and end.child.getnext() is None
-    if last and not after_end.strip():
-        return Point(holder, element, 0)
-    _split(element, end)
-    return Point(holder, element, 0)
+    children = list(element)
+    after = children[children.index(end.child) + 1 :] if end.child is not None else children
+    texts = [_slot(end)[end.offset :], *(node.tail or "" for node in after)]
+    if not _silent(texts, after):
+        _split(element, end)
+    return Point(element.getparent(), element, 0)
+
+
+def _silent(texts: list[str], nodes: list[Any]) -> bool:
+    """Whitespace only, and nodes that hold no narrated text (comments, images, `<rt>`, `<script>`…)."""
+    return not "".join(texts).strip() and all(
+        not isinstance(node.tag, str) or _local(node) in SKIPPED or not "".join(node.itertext()).strip()
+        for node in nodes
+    )
 
 
 def _split(element: Any, at: Point) -> Any:

@@ -31,7 +31,7 @@ _BLOCKS = frozenset(
     ).split()
 )
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
-_SKIPPED = frozenset({"script", "style", "head", "template", "rt", "rp"})
+SKIPPED = frozenset({"script", "style", "head", "template", "rt", "rp"})  # elements whose text is never narrated
 
 
 def _unreadable(name: str, reason: str) -> BadInput:
@@ -171,7 +171,7 @@ def html_blocks(root: Any) -> list[Block]:
         tag = _tag(element)
         if tag == "br":
             flush(owner)
-        elif tag and tag not in _SKIPPED:
+        elif tag and tag not in SKIPPED:
             if tag in _BLOCKS:
                 flush(owner)  # text before this block belongs to the enclosing one
                 owner = tag

@@ -93,6 +93,8 @@ def test_sentences_are_wrapped_where_they_lie(body: str, marked: str) -> None:
         "<p>caf\u0065\u0301 ﬁne. A <!-- note --> comment<?pi x?> inside.</p><ul><li>One. Two.</li><li>Three</li></ul>",
         "<p>Before <script>var a = 'no. no.';</script>after. Ruby <ruby>漢<rt>kan</rt></ruby> here.</p>",
         "<p>\n   Spread\n   over  lines.   <em>\n Next\n</em>  one.\n</p>",
+        "<p>これは<ruby>漢字<rt>かんじ</rt></ruby>です。次は<ruby>本<rt>ほん</rt></ruby></p>",  # ends inside <ruby>
+        '<p><q>Go.</q> Now <a href="#p"><img src="i.png" alt=""/>run</a>.</p>',
     ],
 )
 def test_marked_text_is_each_sentence_as_narrated(body: str) -> None:
@@ -210,5 +212,5 @@ def test_a_generated_book_has_a_document_per_chapter_with_its_sentences_marked(t
             ("narrate-0-1", "Mr. Smith went."),
             ("narrate-1-0", "A <b> & c."),
         ],
-        "EPUB/chapter-002.xhtml": [("narrate-3-0", "One more.")],
+        "EPUB/chapter-002.xhtml": [("narrate-0-0", "One more.")],  # a document of its own: its paragraphs from 0
     }
