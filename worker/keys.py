@@ -154,6 +154,16 @@ def book_sidecar(prefix: str, book_id: str, extension: str) -> str:
     return f"{book_folder(prefix, book_id)}/{'chapters' if extension == 'json' else 'book'}.{extension}"
 
 
+def book_read_along_source(prefix: str, book_id: str) -> str:
+    """The book's text with every narrated sentence marked (an EPUB 3), stored at submission for assembly."""
+    return f"{book_folder(prefix, book_id)}/readalong-source.epub"
+
+
+def book_read_along(prefix: str, book_id: str) -> str:
+    """The read-along EPUB: the book's text, its chapter audio and a Media Overlay per narrated document."""
+    return f"{book_folder(prefix, book_id)}/readalong.epub"
+
+
 def book_manifest(prefix: str, book_id: str) -> str:
     """Written last: the book is finished when it exists."""
     return f"{book_folder(prefix, book_id)}/manifest.json"

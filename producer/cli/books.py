@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -53,6 +54,7 @@ def book(
     lexicon: options.Lexicon = None,
     qc: options.Qc = None,
     qc_retakes: options.QcRetakes = None,
+    read_along: options.ReadAlong = False,
     paragraph_pause: Annotated[
         float, typer.Option(help="Seconds of silence between paragraphs.")
     ] = Pauses().paragraph_seconds,
@@ -95,6 +97,7 @@ def book(
             synthesis=synthesis,
             lexicons=read_lexicon_files(lexicon),
             qc=QcChoice(mode=qc, retakes=qc_retakes),
+            read_along=Path(file) if read_along else None,
         )
     except BadInput as exc:
         fail(str(exc))
@@ -137,6 +140,7 @@ def submit_book(
     synthesis: Synthesis = Synthesis(),
     lexicons: Lexicons = Lexicons(),
     qc: QcChoice = NOT_ASKED,
+    read_along: Path | None = None,
 ) -> str:
     plan, cost = submitter.submit(
         book,
@@ -152,6 +156,7 @@ def submit_book(
         synthesis=synthesis,
         lexicons=lexicons,
         qc=qc,
+        read_along=read_along,
     )
     (errors if quiet else console).print(
         f"{plan.book_id}  {book.source}: {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"

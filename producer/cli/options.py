@@ -73,6 +73,14 @@ SampleRate = Annotated[
         "--sample-rate", help="Hz asked of Fish: 8000, 16000, 24000, 32000 or 44100 (default: Fish's own, 44100)."
     ),
 ]
+ReadAlong = Annotated[
+    bool,
+    typer.Option(
+        "--read-along",
+        help="Also make readalong.epub: the book's text with each sentence highlighted as the narration plays"
+        " (EPUB 3 Media Overlays, the chapter audio inside); hears every take (--qc report at least); mp3 chapters.",
+    ),
+]
 Qc = Annotated[
     Literal["off", "report", "retake"] | None,
     typer.Option(

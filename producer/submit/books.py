@@ -9,6 +9,7 @@ from __future__ import annotations
 import mimetypes
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from celery import Celery
 
@@ -25,6 +26,7 @@ from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, uplo
 from producer.submit.grant import Grant
 from producer.submit.jobs import check_format, parse_out
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
+from producer.submit.read_along import check_read_along_format, marked_book, read_along_plan
 from worker import keys
 from worker.app import make_app
 from worker.books.plan import BookPlan, Pauses, chunk_messages, plan_chapter
@@ -36,6 +38,8 @@ from worker.settings import Settings, default_synthesis
 from worker.storage import Storage
 from worker.webhooks.receivers import without_query
 from worker.webhooks.submitted import check_notify_url
+
+EPUB_TYPE = "application/epub+zip"
 
 __all__ = ["BookSubmitter", "Estimate", "estimate", "make_plan"]  # estimate and Estimate live in book_estimate.py
 
@@ -74,6 +78,8 @@ def make_plan(
             role=role,
             lexicon=lexicons.lexicon,
             language=book.language,
+            document=c.document,
+            first_paragraph=c.first_paragraph,
         )
         for i, (role, c) in enumerate(parts)
     ]
@@ -113,6 +119,7 @@ class BookSubmitter:
         self._storage = storage
         self._state = state
         self._app = app
+        self._marked: dict[str, bytes] = {}  # book id -> its marked EPUB, stored with the plan
 
     @classmethod
     def from_settings(cls, settings: Settings, *, grant: Grant = Grant()) -> BookSubmitter:
@@ -139,10 +146,12 @@ class BookSubmitter:
         synthesis: Synthesis = Synthesis(),
         lexicons: Lexicons = Lexicons(),
         qc: QcChoice = NOT_ASKED,
+        read_along: Path | None = None,
     ) -> BookPlan:
         """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET; `chapters`: the body by default.
 
         `lexicons` apply after the named voice's own; `qc` unset: NARRATE_QC, else the preset's (quality.py).
+        `read_along`: the book's file, whose text is marked for a read-along EPUB (read_along.py).
         """
         self._grant.check_submission(out=out, voice=voice, where=book.source)
         if notify_url is not None:
@@ -153,6 +162,10 @@ class BookSubmitter:
             raise BadInput(f"--preset {chosen.name} writes {chosen.format} chapters; leave --format {fmt} off")
         bucket, prefix = parse_out(out)
         chapter_format = check_format(chosen.format or fmt or "mp3")
+        marked = None
+        if read_along is not None:
+            check_read_along_format(chapter_format)
+            book, marked = marked_book(book, read_along)
         output = Output(bucket=bucket, prefix=prefix, format=chapter_format)  # type: ignore[arg-type]
         check_notify_url(notify_url, settings=self._settings)
         plan = make_plan(
@@ -169,6 +182,9 @@ class BookSubmitter:
             lexicons=with_voice_lexicons(self._storage, voice, lexicons),
             qc=qc.resolved(self._settings, default=chosen.qc, language=book.language),
         )
+        if marked is not None:
+            plan = read_along_plan(plan)
+            self._marked[plan.book_id] = marked
         if book.cover:
             extension = (mimetypes.guess_extension(book.cover_type) or ".img").lstrip(".")
             plan = plan.model_copy(
@@ -205,6 +221,7 @@ class BookSubmitter:
         synthesis: Synthesis = Synthesis(),
         lexicons: Lexicons = Lexicons(),
         qc: QcChoice = NOT_ASKED,
+        read_along: Path | None = None,
     ) -> tuple[BookPlan, Estimate]:
         budget_usd = self._grant.check_budget(budget_usd, where=f"{book.source}: budget")
         plan = self.plan(
@@ -220,6 +237,7 @@ class BookSubmitter:
             synthesis=synthesis,
             lexicons=lexicons,
             qc=qc,
+            read_along=read_along,
         )
         check_spool_fits(plan, limit_bytes=self._settings.spool_limit_bytes)  # before anything is stored, sent or paid
         bucket = plan.output.bucket
@@ -247,6 +265,8 @@ class BookSubmitter:
         lexicons.upload(self._storage, bucket)
         if plan.cover_key and book.cover:
             self._storage.put(bucket, plan.cover_key, book.cover, content_type=book.cover_type)
+        if plan.read_along:
+            self._storage.put(bucket, plan.read_along, self._marked.pop(plan.book_id), content_type=EPUB_TYPE)
         self._storage.put(
             bucket,
             keys.book_plan(plan.output.prefix, plan.book_id),

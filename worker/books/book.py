@@ -32,6 +32,7 @@ from worker.books.chapter import assemble_chapter
 from worker.books.context import BookContext
 from worker.books.cover import book_cover
 from worker.books.manifest import book_manifest
+from worker.books.overlays import write_read_along
 from worker.books.part import BookPart, delete_parts, load_part
 from worker.books.plan import BookPlan
 from worker.books.sentence_times import SentenceTime
@@ -58,6 +59,7 @@ def assemble_book(plan: BookPlan, *, ctx: BookContext) -> dict:
     ends = [chapter.start_seconds for chapter in timeline.chapters[1:]] + [duration]
     marks = [(chapter.title, chapter.start_seconds, end) for chapter, end in zip(timeline.chapters, ends)]
     _write_sidecars(plan, marks=marks, timeline=timeline, ctx=ctx)
+    write_read_along(plan, sentences=timeline.sentences, ctx=ctx)
     book_report = acx_report(timeline.meter.result(), true_peak_db=max(part.true_peak_db for part in parts))
     book_key = keys.book_audio(prefix, plan.book_id)
     settings = ctx.render.settings

@@ -77,6 +77,8 @@ def book_manifest(
             "vtt": keys.s3_url(bucket, keys.book_sidecar(prefix, plan.book_id, "vtt")),
             "chapters": [c["output_url"] for c in chapters],
             "sample": next((c["sample_url"] for c in book.get("chapters", []) if c.get("sample_url")), None),
+            # the book's text with its sentences highlighted as they are heard (--read-along); None: not asked for
+            "read_along": keys.s3_url(bucket, keys.book_read_along(prefix, plan.book_id)) if plan.read_along else None,
         },
         "preset": plan.preset,
         "qc": costs(book_qc([c["qc"] for c in chapters], mode=plan.qc.mode), **(prices or _NO_PRICES)),

@@ -22,7 +22,8 @@ from producer.dev.emulator.models import InvalidInput
 from worker.audio.codec import probe
 from worker.errors import AudioError
 
-PAUSE_SECONDS = 1.5  # a word's segment ends at the next word's start, or this long after its own start
+PAUSE_SECONDS = 1.5  # a word's segment ends where its sound does (before the next word), at most this long after
+_VOICED = 0.02  # of the file's peak: quieter samples after a word are the pause after it, not the word
 _HOMOPHONES = {
     "there": "their",
     "their": "there",
@@ -59,14 +60,15 @@ class Heard:
 
     words: list[tuple[str, float]]
     duration: float
+    ends: tuple[float, ...] = ()  # where each word's sound ends (seconds); none: at the next word's start
 
     @property
     def text(self) -> str:
         return " ".join(word for word, _ in self.words)
 
     def segments(self) -> list[dict[str, object]]:
-        """One segment a word: from its start to the next word's start (or a pause, or the audio's end)."""
-        ends = [start for _, start in self.words[1:]] + [self.duration]
+        """One segment a word: from its start to where its sound ends (or the next word's start, or the audio's end)."""
+        ends = list(self.ends) or [start for _, start in self.words[1:]] + [self.duration]
         return [
             {"text": word, "start": round(start, 3), "end": round(min(end, start + PAUSE_SECONDS, self.duration), 3)}
             for (word, start), end in zip(self.words, ends, strict=False)  # no words: no segments
@@ -83,11 +85,25 @@ def hear(audio: bytes, *, noise: float) -> Heard:
             raise InvalidInput(f"audio is not decodable: {exc}") from exc
     samples, rate = decoded
     rng = random.Random(hashlib.sha256(audio).digest())
+    found = frames.read_words(samples)
     words = [
         (mishear(word.text, rng) if noise > 0 and rng.random() < noise else word.text, word.sample / rate)
-        for word in frames.read_words(samples)
+        for word in found
     ]
-    return Heard(words=words, duration=len(samples) / rate)
+    return Heard(words=words, duration=len(samples) / rate, ends=_voiced_ends(samples, [w.sample for w in found], rate))
+
+
+def _voiced_ends(samples: np.ndarray, starts: list[int], rate: int) -> tuple[float, ...]:
+    """Where each word's sound ends: its last sample above _VOICED of the peak before the next word starts."""
+    if not starts:
+        return ()
+    loudest = np.abs(samples.astype(np.int32))
+    floor = _VOICED * max(1, int(loudest.max()))
+    ends = []
+    for start, stop in zip(starts, [*starts[1:], samples.size], strict=True):
+        loud = np.flatnonzero(loudest[start:stop] > floor)
+        ends.append((start + (int(loud[-1]) + 1 if loud.size else 1)) / rate)
+    return tuple(ends)
 
 
 def _wav_samples(audio: bytes) -> tuple[np.ndarray, int] | None:

@@ -1,0 +1,56 @@
+"""A book asked for with --read-along: its text with every narrated sentence marked, made before anything is sent.
+
+An EPUB is the publisher's own, its sentences marked in place; a Markdown or text book becomes a generated EPUB 3
+with a document per chapter. Either is stored beside the plan, and the book's assembly adds the audio and a Media
+Overlay per document (worker.books.overlays). Readers play MP3 (or AAC) inside an EPUB: the chapter files are MP3.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from producer.readers.booktext import BookText
+from worker import keys
+from worker.books.plan import BookPlan
+from worker.contract import QualityCheck
+from worker.errors import BadInput
+
+READ_ALONG_FORMATS = ("mp3",)
+
+
+def check_read_along_format(fmt: str) -> None:
+    if fmt not in READ_ALONG_FORMATS:
+        raise BadInput(
+            f"--read-along puts the chapter audio inside the EPUB, where readers play MP3: chapters in {fmt} cannot"
+            " go there; use --format mp3 (or a preset that writes mp3, such as acx)"
+        )
+
+
+def heard_for_read_along(qc: QualityCheck) -> QualityCheck:
+    """Sentence times come from hearing: a book read along is heard at least to report."""
+    return qc if qc.mode != "off" else qc.model_copy(update={"mode": "report"})
+
+
+def read_along_plan(plan: BookPlan) -> BookPlan:
+    """The plan naming where its marked EPUB is stored, and heard at least to report."""
+    marked = keys.book_read_along_source(plan.output.prefix, plan.book_id)
+    return plan.model_copy(update={"read_along": marked, "qc": heard_for_read_along(plan.qc)})
+
+
+def marked_book(book: BookText, source: Path) -> tuple[BookText, bytes]:
+    """The book with each chapter's document named, and the marked EPUB 3 to store beside the plan."""
+    from producer.readalong.package import mark_epub  # imported when asked for: lxml work most runs skip
+
+    with tempfile.TemporaryDirectory(prefix="narrate-read-along-") as folder:
+        out = Path(folder) / "readalong-source.epub"
+        if source.suffix.lower() == ".epub":
+            mark_epub(source, book, out=out)
+        else:
+            from producer.readalong.generated import generated_epub
+
+            documents = generated_epub(book, out=out, language=book.language)
+            chapters = [replace(c, document=d, first_paragraph=0) for c, d in zip(book.chapters, documents)]
+            book = replace(book, chapters=chapters)
+        return book, out.read_bytes()
