@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,15 +27,75 @@ def dev_env(tmp_path: Path) -> dict[str, str]:
     return env | {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 
 
-def test_dev_renders_the_bundled_sample_into_out(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "producer.cli.main", "dev"],
-        cwd=tmp_path,
-        env=dev_env(tmp_path) | {"COLUMNS": "80"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+# Every run of the module, in an empty folder of its own: those that render and exit, and those that stay until
+# Ctrl-C (their tests read their output as it comes and send the Ctrl-C).
+STAY = ("ctrl-c", "pipelines")
+PIPELINES = (
+    "pipelines:\n  - name: inbox\n    inbox: s3://drop/inbox/\n    out: s3://drop/audio/\n"
+    "    voice: narrator\n    every: 1s\n"
+)
+
+
+def arguments(name: str, folder: Path) -> list[str]:
+    """What run `name` is given; the files it reads are written into its folder."""
+    if name == "epub":
+        from tests.support.epubs import fable
+
+        fable(folder / "fable.epub")
+        (folder / "names.csv").write_text("word,say\ntraveller,wayfarer\n")
+        return ["fable.epub", "--lexicon", "names.csv"]
+    if name == "pipelines":
+        (folder / "pipelines.yaml").write_text(PIPELINES)
+        return ["--pipelines", str(folder / "pipelines.yaml")]
+    # The render is held in flight until the test's Ctrl-C, however long the runs before it take.
+    ctrl_c = ["--emulator-latency", "120", "--flower", "--flower-port", "0"]
+    return {"sample": [], "ctrl-c": ctrl_c, "faults": ["--faults", "0.1", "--json"]}[name]
+
+
+@dataclass(frozen=True)
+class DevRun:
+    """One `narrate dev`; a run that renders and exits writes its output outside its folder, to `output`."""
+
+    folder: Path
+    process: subprocess.Popen
+    output: Path | None = None
+
+    def result(self) -> subprocess.CompletedProcess[str]:
+        assert self.output is not None, "a run that stays until Ctrl-C has no result to wait for"
+        self.process.wait(timeout=240)
+        out, err = (self.output / "stdout").read_text(), (self.output / "stderr").read_text()
+        return subprocess.CompletedProcess(self.process.args, self.process.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def dev_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DevRun]]:
+    """Every run started side by side (each is its own stack, on ports of its own), then waited for or talked to
+    by its test: much of a run is waiting on its services, and the waits overlap instead of adding up."""
+    runs = {}
+    for name in ("sample", "ctrl-c", "epub", "pipelines", "faults"):
+        folder = tmp_path_factory.mktemp(f"dev-{name}")
+        argv = [sys.executable, "-m", "producer.cli.main", "dev", *arguments(name, folder)]
+        env = dev_env(folder) | ({"COLUMNS": "80"} if name == "sample" else {})
+        if name in STAY:
+            process = subprocess.Popen(
+                argv, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            runs[name] = DevRun(folder, process)
+            continue
+        output = tmp_path_factory.mktemp(f"dev-{name}-output")
+        with open(output / "stdout", "wb") as stdout, open(output / "stderr", "wb") as stderr:
+            runs[name] = DevRun(
+                folder, subprocess.Popen(argv, cwd=folder, env=env, stdout=stdout, stderr=stderr), output
+            )
+    yield runs
+    for run in runs.values():  # a run its test never finished stops its stack as on Ctrl-C
+        if run.process.poll() is None:
+            run.process.send_signal(signal.SIGINT)
+            run.process.communicate(timeout=60)
+
+
+def test_dev_renders_the_bundled_sample_into_out(dev_runs: dict[str, DevRun]) -> None:
+    tmp_path, result = dev_runs["sample"].folder, dev_runs["sample"].result()
     assert result.returncode == 0, result.stdout + result.stderr
     mp3s = sorted((tmp_path / "out").glob("*.mp3"))
     assert [p.stem for p in mp3s] == ["01-the-wager", "02-the-wind", "03-the-sun"]
@@ -61,25 +123,8 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_ctrl_c_stops_everything_it_started_flower_included(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "producer.cli.main",
-            "dev",
-            "--emulator-latency",
-            "30",
-            "--flower",
-            "--flower-port",
-            "0",
-        ],
-        cwd=tmp_path,
-        env=dev_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def test_ctrl_c_stops_everything_it_started_flower_included(dev_runs: dict[str, DevRun]) -> None:
+    process = dev_runs["ctrl-c"].process
     seen = ""
     deadline = time.monotonic() + 180
     while "submitted" not in seen and time.monotonic() < deadline:
@@ -105,21 +150,10 @@ def test_ctrl_c_stops_everything_it_started_flower_included(tmp_path: Path) -> N
     assert not any(port_open(p) for p in ports), "a service outlived narrate dev"
 
 
-def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
+def test_dev_renders_an_epub_into_a_chaptered_m4b(dev_runs: dict[str, DevRun]) -> None:
     import av
 
-    from tests.support.epubs import fable
-
-    fable(tmp_path / "fable.epub")
-    (tmp_path / "names.csv").write_text("word,say\ntraveller,wayfarer\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "producer.cli.main", "dev", "fable.epub", "--lexicon", "names.csv"],
-        cwd=tmp_path,
-        env=dev_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    tmp_path, result = dev_runs["epub"].folder, dev_runs["epub"].result()
     assert result.returncode == 0, result.stdout + result.stderr
     folder = tmp_path / "out" / "fable"
     with av.open(str(folder / "book.m4b")) as container:
@@ -140,22 +174,10 @@ def test_dev_renders_an_epub_into_a_chaptered_m4b(tmp_path: Path) -> None:
     assert [[c["entries"] for c in chapter["lexicon"]] for chapter in manifest["chapters"]] == [[["traveller"]]] * 3
 
 
-def test_dev_runs_pipelines_until_ctrl_c(tmp_path: Path) -> None:
+def test_dev_runs_pipelines_until_ctrl_c(dev_runs: dict[str, DevRun]) -> None:
     import boto3
 
-    config = tmp_path / "pipelines.yaml"
-    config.write_text(
-        "pipelines:\n  - name: inbox\n    inbox: s3://drop/inbox/\n    out: s3://drop/audio/\n"
-        "    voice: narrator\n    every: 1s\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli.main", "dev", "--pipelines", str(config)],
-        cwd=tmp_path,
-        env=dev_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = dev_runs["pipelines"].process
     seen = ""
     try:
         while "Ctrl-C stops everything" not in seen:
@@ -183,15 +205,8 @@ def test_dev_runs_pipelines_until_ctrl_c(tmp_path: Path) -> None:
     assert process.returncode == 130 and "interrupted" in rest
 
 
-def test_dev_with_faults_shows_takes_heard_and_retaken(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "producer.cli.main", "dev", "--faults", "0.1", "--json"],
-        cwd=tmp_path,
-        env=dev_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+def test_dev_with_faults_shows_takes_heard_and_retaken(dev_runs: dict[str, DevRun]) -> None:
+    result = dev_runs["faults"].result()
     assert result.returncode == 0, result.stdout + result.stderr
     heard = [job["qc"] for job in json.loads(result.stdout)["jobs"]]
     assert [qc["mode"] for qc in heard] == ["retake"] * 3
