@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +16,7 @@ from producer.readers.quality import NOT_ASKED, QcChoice
 from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
 from producer.submit.lexicons import Lexicons, read_lexicon_files
+from producer.submit.read_along import ReadAlongSource
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
 from worker.books.plan import Pauses
@@ -97,7 +97,7 @@ def book(
             synthesis=synthesis,
             lexicons=read_lexicon_files(lexicon),
             qc=QcChoice(mode=qc, retakes=qc_retakes),
-            read_along=Path(file) if read_along else None,
+            read_along=ReadAlongSource.of(file) if read_along else None,
         )
     except BadInput as exc:
         fail(str(exc))
@@ -140,7 +140,7 @@ def submit_book(
     synthesis: Synthesis = Synthesis(),
     lexicons: Lexicons = Lexicons(),
     qc: QcChoice = NOT_ASKED,
-    read_along: Path | None = None,
+    read_along: ReadAlongSource | None = None,
 ) -> str:
     plan, cost = submitter.submit(
         book,

@@ -56,6 +56,7 @@ def dev(
     lexicon: options.Lexicon = None,
     qc: options.Qc = None,
     qc_retakes: options.QcRetakes = None,
+    read_along: options.ReadAlong = False,
     voice: Annotated[Path | None, typer.Option("--voice", help="Reference clip (default: a generated one).")] = None,
     transcript: options.Transcript = None,
     emulator_latency: Annotated[
@@ -95,6 +96,10 @@ def dev(
         clip, words = (voice, transcript or "") if voice else (sample_reference_clip(), reference_transcript())
         raise typer.Exit(run_pipelines_dev(pipelines, clip=clip, transcript=words, console=console, errors=errors))
 
+    from producer.readers.books import is_book
+
+    if read_along and not any(is_book(f) for f in files or []):
+        fail("--read-along makes a book's read-along EPUB: name a book (.epub or .md), e.g. narrate dev book.epub")
     try:
         choice = ChapterChoice.parse(chapters, include_front_matter=include_front_matter)
         synthesis = synthesis_from(
@@ -112,6 +117,7 @@ def dev(
         synthesis=synthesis,
         lexicons=lexicons,
         qc=QcChoice(mode=qc or ("retake" if faults else None), retakes=qc_retakes),
+        read_along=read_along,
         voice=voice,
         transcript=transcript,
         emulator_latency=emulator_latency,

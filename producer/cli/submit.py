@@ -65,6 +65,7 @@ def submit(
     lexicon: options.Lexicon = None,
     qc: options.Qc = None,
     qc_retakes: options.QcRetakes = None,
+    read_along: options.ReadAlong = False,
     wait: options.Wait = False,
     as_json: options.Json = False,
     sources: options.Sources = None,
@@ -109,8 +110,11 @@ def submit(
             lexicons=lexicons,
             grant=grant,
             qc=checked,
+            read_along=read_along,
         )
         return
+    if read_along:
+        fail("--read-along makes a book's read-along EPUB: submit a book (.epub, .md) or a batch file of books")
     try:
         jobs = _submit_texts(
             settings,
@@ -186,6 +190,7 @@ def _submit_books(
     lexicons: Lexicons,
     grant: Grant = Grant(),
     qc: QcChoice = NOT_ASKED,
+    read_along: bool = False,
 ) -> None:
     """Books and batch files: every book and job is checked (read, voiced, planned) before the first is submitted."""
     if others:
@@ -206,6 +211,7 @@ def _submit_books(
             lexicons=lexicons,
             grant=grant,
             qc=qc,
+            read_along=read_along,
         )
         check_buckets(settings, work.outputs)
         if work.books:
@@ -226,6 +232,7 @@ def _submit_books(
                     synthesis=entry.synthesis,
                     lexicons=entry.lexicons,
                     qc=entry.qc,
+                    read_along=entry.read_along,
                 )
         jobs = submit_job_groups(settings, work, notify=notify[0], notify_batch=notify[1])
     except BadInput as exc:

@@ -17,6 +17,7 @@ from producer.readers.selection import ChapterChoice
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import PreparedVoice
 from producer.submit.lexicons import Lexicons
+from producer.submit.read_along import ReadAlongSource
 from worker import keys
 from worker.books.state import BookState
 from worker.contract import Synthesis
@@ -38,6 +39,7 @@ def render_book(
     synthesis: Synthesis = Synthesis(),
     lexicons: Lexicons = Lexicons(),
     qc: QcChoice = NOT_ASKED,
+    read_along: ReadAlongSource | None = None,
 ) -> bool:
     """Submit one book, show per-chapter progress, save its outputs; True when it succeeded."""
     plan, cost = BookSubmitter.from_settings(settings).submit(
@@ -50,6 +52,7 @@ def render_book(
         synthesis=synthesis,
         lexicons=lexicons,
         qc=qc,
+        read_along=read_along,
     )
     console.print(
         f"book {plan.book_id[:8]}: {book.title!r}, {len(plan.chapters)} chapters, {plan.chunk_count} chunks,"
@@ -93,6 +96,7 @@ def _download(
         "book.srt": keys.book_sidecar(prefix, book_id, "srt"),
         "book.vtt": keys.book_sidecar(prefix, book_id, "vtt"),
         "manifest.json": keys.book_manifest(prefix, book_id),
+        "readalong.epub": keys.book_read_along(prefix, book_id),
         f"sample.{fmt}": keys.book_retail_sample(prefix, book_id, fmt),
         **{f"chapter-{i + 1:03d}.{fmt}": keys.book_chapter_audio(prefix, book_id, i, fmt) for i in range(chapters)},
     }

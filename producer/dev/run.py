@@ -32,6 +32,7 @@ from producer.readers.text import TextSource, read_text
 from producer.submit.clips import ClipInput, PreparedVoice, prepare_clip_voice
 from producer.submit.jobs import Submitter, check_format
 from producer.submit.lexicons import Lexicons
+from producer.submit.read_along import ReadAlongSource
 from worker.contract import Synthesis
 from worker.errors import BadInput, NarrateError
 from worker.jobs.records import JobRecord, JobStore
@@ -72,6 +73,7 @@ class _Inputs:
     """What `narrate dev` renders, read and checked before anything starts: books, or else texts."""
 
     books: list[BookText]
+    book_files: list[Path]  # each book's file, for --read-along
     texts: list[TextSource]
     voice: PreparedVoice
 
@@ -86,6 +88,7 @@ def run_dev(
     synthesis: Synthesis = Synthesis(),
     lexicons: Lexicons = Lexicons(),
     qc: QcChoice = NOT_ASKED,
+    read_along: bool = False,
     voice: Path | None,
     transcript: str | None,
     emulator_latency: float = 0.0,
@@ -125,10 +128,11 @@ def run_dev(
                         synthesis=synthesis,
                         lexicons=lexicons,
                         qc=qc,
+                        read_along=ReadAlongSource.of(file) if read_along else None,
                         out_dir=out_dir,
                         console=console,
                     )
-                    for book in inputs.books
+                    for book, file in zip(inputs.books, inputs.book_files, strict=True)
                 ]
                 return 0 if all(ok) else 1
             records = _render_in_order(
@@ -183,7 +187,7 @@ def _read_inputs(
     if voice is None:
         voice, transcript = sample_reference_clip(), reference_transcript()
     prepared = prepare_clip_voice([ClipInput(path=voice, transcript=transcript or "")])
-    return _Inputs(books=book_texts, texts=texts, voice=prepared)
+    return _Inputs(books=book_texts, book_files=[Path(b) for b in books], texts=texts, voice=prepared)
 
 
 def _start(

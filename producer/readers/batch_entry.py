@@ -49,6 +49,8 @@ class BatchEntry(BaseModel):
     lexicon: list[Path] = Field(default_factory=list)
     # proof-listening: off, report or retake, or {mode, retakes, language}; over the command line's
     qc: QcChoice | None = None
+    # books: also readalong.epub, the text highlighted as it is heard (None: the command line's --read-along)
+    read_along: bool | None = None
 
     def synthesis_values(self) -> dict[str, object]:
         return {

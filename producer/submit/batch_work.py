@@ -19,6 +19,7 @@ from producer.submit.clips import NamedVoice, PreparedVoice
 from producer.submit.jobs import Submitter
 from producer.submit.lexicons import Lexicons
 from producer.submit.notify import NotifyBatch
+from producer.submit.read_along import ReadAlongSource
 from worker.contract import RenderJob, Synthesis
 
 
@@ -72,6 +73,7 @@ class BookWork:
     synthesis: Synthesis = Synthesis()
     lexicons: Lexicons = Lexicons()
     qc: QcChoice = NOT_ASKED
+    read_along: ReadAlongSource | None = None
 
     def submit_options(self) -> dict[str, Any]:
         """The keyword arguments of `BookSubmitter.plan` and `.submit` for this book, besides the book itself."""
@@ -85,6 +87,7 @@ class BookWork:
             "synthesis": self.synthesis,
             "lexicons": self.lexicons,
             "qc": self.qc,
+            "read_along": self.read_along,
         }
 
 

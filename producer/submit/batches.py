@@ -24,6 +24,7 @@ from producer.submit.clips import NamedVoice, PreparedVoice
 from producer.submit.grant import Grant
 from producer.submit.jobs import Submitter, parse_out
 from producer.submit.lexicons import Lexicons, read_lexicon_files
+from producer.submit.read_along import ReadAlongSource
 from producer.submit.references import Fetched, localised, written
 from producer.submit.synthesis import synthesis_from
 from producer.submit.voice_options import voice_from_options
@@ -76,6 +77,7 @@ def plan_work(
     grant: Grant = Grant(),
     warn: Callable[[str], None] = log.warning,
     qc: QcChoice = NOT_ASKED,
+    read_along: bool = False,
 ) -> Work:
     """Read every batch file and book and prepare every voice; a BadInput here means nothing was sent.
 
@@ -93,6 +95,7 @@ def plan_work(
         synthesis=synthesis,
         lexicons=lexicons,
         qc=qc,
+        read_along=read_along,
     )
     with ExitStack() as stack:  # the folders of rewritten batch files, kept until every path is read
         for path in paths:
@@ -121,6 +124,7 @@ class _Planner:
     synthesis: Synthesis
     lexicons: Lexicons
     qc: QcChoice = NOT_ASKED
+    read_along: bool = False  # the command line's --read-along
     work: Work = field(default_factory=Work)
 
     def add_book(self, path: str) -> None:
@@ -136,6 +140,7 @@ class _Planner:
                 synthesis=self.synthesis,
                 lexicons=self.lexicons,
                 qc=self.qc,
+                read_along=ReadAlongSource.of(path) if self.read_along else None,
             )
         )
         self.work.outputs.setdefault(self.out, path)  # type: ignore[arg-type]
@@ -148,6 +153,8 @@ class _Planner:
             qc = entry.qc.over(self.qc) if entry.qc else self.qc
             self.work.outputs.setdefault(entry.out, where)
             if entry.is_job:
+                if entry.read_along:
+                    raise BadInput(f"{where}: `read_along` is for books (a `file`); a `text` entry is one job")
                 self.work.add_job(entry, chosen, synthesis, lexicons, qc)
             else:
                 self._add_entry_book(entry, chosen, synthesis=synthesis, lexicons=lexicons, qc=qc)
@@ -174,6 +181,7 @@ class _Planner:
             synthesis,
             lexicons,
             qc,
+            read_along=ReadAlongSource.of(entry.file) if _or(entry.read_along, self.read_along) else None,
         )
         choose(book.book, choice)  # a chapter number past the end is refused now, before anything is sent
         self.work.books.append(book)
@@ -235,3 +243,7 @@ def submit_job_groups(
     if batch:
         batch.seal()
     return [placed[position] for position in range(work.job_count)]
+
+
+def _or(entry: bool | None, command_line: bool) -> bool:
+    return command_line if entry is None else entry

@@ -9,7 +9,6 @@ from __future__ import annotations
 import mimetypes
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 from celery import Celery
 
@@ -26,7 +25,7 @@ from producer.submit.clips import NamedVoice, PreparedVoice, job_voice_for, uplo
 from producer.submit.grant import Grant
 from producer.submit.jobs import check_format, parse_out
 from producer.submit.lexicons import Lexicons, with_voice_lexicons
-from producer.submit.read_along import check_read_along_format, marked_book, read_along_plan
+from producer.submit.read_along import ReadAlongSource, check_read_along_format, marked_book, read_along_plan
 from worker import keys
 from worker.app import make_app
 from worker.books.plan import BookPlan, Pauses, chunk_messages, plan_chapter
@@ -146,7 +145,7 @@ class BookSubmitter:
         synthesis: Synthesis = Synthesis(),
         lexicons: Lexicons = Lexicons(),
         qc: QcChoice = NOT_ASKED,
-        read_along: Path | None = None,
+        read_along: ReadAlongSource | None = None,
     ) -> BookPlan:
         """`fmt` None: the preset's format, else mp3; `preset` None: NARRATE_PRESET; `chapters`: the body by default.
 
@@ -221,7 +220,7 @@ class BookSubmitter:
         synthesis: Synthesis = Synthesis(),
         lexicons: Lexicons = Lexicons(),
         qc: QcChoice = NOT_ASKED,
-        read_along: Path | None = None,
+        read_along: ReadAlongSource | None = None,
     ) -> tuple[BookPlan, Estimate]:
         budget_usd = self._grant.check_budget(budget_usd, where=f"{book.source}: budget")
         plan = self.plan(

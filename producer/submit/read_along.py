@@ -8,7 +8,7 @@ Overlay per document (worker.books.overlays). Readers play MP3 (or AAC) inside a
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from producer.readers.booktext import BookText
@@ -39,18 +39,40 @@ def read_along_plan(plan: BookPlan) -> BookPlan:
     return plan.model_copy(update={"read_along": marked, "qc": heard_for_read_along(plan.qc)})
 
 
-def marked_book(book: BookText, source: Path) -> tuple[BookText, bytes]:
+@dataclass(frozen=True)
+class ReadAlongSource:
+    """The book's file as it was given: an EPUB is marked in place, any other book becomes a generated EPUB.
+
+    Its bytes, not its path: a batch file's or a pipeline's book is read from a temporary copy gone by the time
+    the book is sent.
+    """
+
+    name: str
+    data: bytes
+
+    @classmethod
+    def of(cls, path: str | Path) -> ReadAlongSource:
+        return cls(Path(path).name, Path(path).read_bytes())
+
+    @property
+    def is_epub(self) -> bool:
+        return self.name.lower().endswith(".epub")
+
+
+def marked_book(book: BookText, source: ReadAlongSource) -> tuple[BookText, bytes]:
     """The book with each chapter's document named, and the marked EPUB 3 to store beside the plan."""
     from producer.readalong.package import mark_epub  # imported when asked for: lxml work most runs skip
 
     with tempfile.TemporaryDirectory(prefix="narrate-read-along-") as folder:
         out = Path(folder) / "readalong-source.epub"
-        if source.suffix.lower() == ".epub":
-            mark_epub(source, book, out=out)
+        if source.is_epub:
+            given = Path(folder) / "source.epub"
+            given.write_bytes(source.data)
+            mark_epub(given, book, out=out)
         else:
             from producer.readalong.generated import generated_epub
 
             documents = generated_epub(book, out=out, language=book.language)
-            chapters = [replace(c, document=d, first_paragraph=0) for c, d in zip(book.chapters, documents)]
-            book = replace(book, chapters=chapters)
+            placed = zip(book.chapters, documents, strict=True)
+            book = replace(book, chapters=[replace(c, document=d, first_paragraph=0) for c, d in placed])
         return book, out.read_bytes()

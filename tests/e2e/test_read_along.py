@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import json
 import posixpath
 import re
 import wave
@@ -24,13 +25,17 @@ import av
 import numpy as np
 import pytest
 from lxml import etree
+from typer.testing import CliRunner
 
+from producer.cli.main import app
 from producer.dev.emulator.frames import read_words
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
+from producer.submit.read_along import ReadAlongSource
 from tests.e2e.conftest import load, wait_book
 from tests.support.epubcheck import errors
 from worker import keys
+from worker.books.plan import BookPlan
 from worker.settings import Settings, get_settings
 
 pytestmark = pytest.mark.e2e
@@ -40,6 +45,7 @@ SMIL = "{http://www.w3.org/ns/SMIL}"
 SAMPLE = Path(metadata.distribution("epubcheck").locate_file("epubcheck/samples/childrens-literature.epub"))
 # Of the sample's long chapter, a tale's first paragraphs (after a bibliography): the rest stays in the book, unread.
 FIRST, LAST = 63, 68
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -58,12 +64,16 @@ def read_along_book(speaking, bucket, voice, tmp_path):  # noqa: ANN001, ANN201
     paragraphs = chapter.text.split("\n\n")[FIRST:LAST]
     shortened = replace(chapter, text="\n\n".join(paragraphs), first_paragraph=FIRST)
     plan, _ = BookSubmitter.from_settings(Settings()).submit(
-        replace(book, chapters=[shortened]), voice=voice, out=f"s3://{bucket}/ra", read_along=SAMPLE
+        replace(book, chapters=[shortened]), voice=voice, out=f"s3://{bucket}/ra", read_along=ReadAlongSource.of(SAMPLE)
     )
     wait_book(plan.book_id, timeout=300)
-    epub = tmp_path / "readalong.epub"
+    return plan, fetched(bucket, plan, tmp_path)
+
+
+def fetched(bucket: str, plan, folder: Path) -> Path:  # noqa: ANN001
+    epub = folder / f"{plan.book_id}.epub"
     epub.write_bytes(load(bucket, keys.book_read_along(plan.output.prefix, plan.book_id)))
-    return plan, epub
+    return epub
 
 
 def test_a_read_along_epub_passes_epubcheck_and_its_clips_cover_their_sentences(read_along_book, bucket) -> None:
@@ -71,23 +81,82 @@ def test_a_read_along_epub_passes_epubcheck_and_its_clips_cover_their_sentences(
     assert plan.qc.mode == "report", "read-along hears every take, to time its sentences"
 
     assert errors(epub) == []
-
-    overlays = overlays_of(epub)
-    assert len(overlays) == 1
-    ((document, (audio, pars)),) = overlays.items()
-    sentences = sentence_texts(epub, document)
-    assert [fragment for fragment, *_ in pars] == list(sentences), "every marked sentence has its clip, in order"
-    truth = located(plan, bucket, audio=audio_samples(epub, audio), sentences=sentences)
-    assert len(pars) >= 15 and len(truth) >= 0.9 * len(pars), "nearly every sentence was found independently"
-    for fragment, begin, end in pars:
-        if fragment not in truth:
-            continue
-        start, stop = truth[fragment]
-        assert abs(begin - start) <= TOLERANCE, (fragment, sentences[fragment], begin, start)
-        assert abs(end - stop) <= TOLERANCE, (fragment, sentences[fragment], end, stop)
-
+    assert_clips_cover_sentences(plan, epub, bucket, at_least=15)
     manifest = load(bucket, keys.book_manifest(plan.output.prefix, plan.book_id)).decode()
     assert "readalong.epub" in manifest
+
+
+MARKDOWN = """# The Lantern
+
+The lantern swung in the rigging. Nobody on the pier had seen the captain since the morning.
+
+"Where is he?" asked the cook. She wiped her hands on her apron and looked out at the water.
+
+# The Crossing
+
+They crossed the bay in silence. The water was black and still, and the stars were very bright.
+"""
+
+
+def test_a_markdown_book_in_a_batch_file_gets_a_generated_read_along_epub(
+    speaking, bucket, voice, reference_clip, tmp_path
+) -> None:
+    book = tmp_path / "lantern.md"
+    book.write_text(MARKDOWN, encoding="utf-8")
+    clip, transcript = reference_clip
+    batch = tmp_path / "books.yaml"
+    batch.write_text(
+        f"- file: {book}\n  out: s3://{bucket}/md\n  voice: {clip}\n  transcript: {json.dumps(transcript)}\n"
+        "  read_along: true\n",
+        encoding="utf-8",
+    )
+
+    result = runner.invoke(app, ["submit", str(batch), "--json"])
+
+    assert result.exit_code == 0, result.output
+    book_id = re.search(r"[0-9a-f]{32}", result.output)[0]
+    wait_book(book_id, timeout=300)
+    plan = BookPlan.model_validate_json(load(bucket, keys.book_plan("md", book_id)))
+    epub = fetched(bucket, plan, tmp_path)
+    assert errors(epub) == []
+    assert [c.document for c in plan.chapters] == ["EPUB/chapter-001.xhtml", "EPUB/chapter-002.xhtml"]
+    assert_clips_cover_sentences(plan, epub, bucket, at_least=5)
+
+
+def test_read_along_is_refused_where_it_cannot_be_made(stack_env, bucket, reference_clip, tmp_path) -> None:
+    book = tmp_path / "lantern.md"
+    book.write_text(MARKDOWN, encoding="utf-8")
+    clip, transcript = reference_clip
+    voice = ["--voice", str(clip), "--transcript", transcript]
+
+    wav = runner.invoke(
+        app, ["book", str(book), "--out", f"s3://{bucket}/x", "--format", "wav", "--read-along", *voice]
+    )
+    text = runner.invoke(app, ["submit", str(book.with_suffix(".txt")), "--out", f"s3://{bucket}/x", "--read-along"])
+
+    assert wav.exit_code == 2 and "readers play MP3" in wav.output, wav.output
+    assert text.exit_code == 2 and "--read-along makes a book's read-along EPUB" in text.output, text.output
+
+
+def assert_clips_cover_sentences(plan, epub: Path, bucket: str, *, at_least: int) -> None:  # noqa: ANN001
+    """Every marked sentence has its clip, in order, within TOLERANCE of where it is heard in the package's audio."""
+    overlays = overlays_of(epub)
+    narrated = {c.document: c for c in plan.chapters if c.document}
+    assert sorted(overlays) == sorted(narrated)
+    count = 0
+    for document, (audio, pars) in overlays.items():
+        sentences = sentence_texts(epub, document)
+        assert [fragment for fragment, *_ in pars] == list(sentences), "every marked sentence has its clip, in order"
+        truth = located(narrated[document], bucket, audio=audio_samples(epub, audio), sentences=sentences)
+        assert len(truth) >= 0.9 * len(pars), "nearly every sentence was found independently"
+        for fragment, begin, end in pars:
+            if fragment not in truth:
+                continue
+            start, stop = truth[fragment]
+            assert abs(begin - start) <= TOLERANCE, (fragment, sentences[fragment], begin, start)
+            assert abs(end - stop) <= TOLERANCE, (fragment, sentences[fragment], end, stop)
+        count += len(pars)
+    assert count >= at_least
 
 
 # --- the package, read with zipfile and lxml ---------------------------------------------------------------
@@ -141,11 +210,11 @@ def audio_samples(epub: Path, audio: str) -> tuple[np.ndarray, int]:
 # --- where each sentence is, from the takes' frames ------------------------------------------------------------
 
 
-def located(plan, bucket, *, audio, sentences):  # noqa: ANN001, ANN201
+def located(planned, bucket, *, audio, sentences):  # noqa: ANN001, ANN201
     """fragment -> (start, end) in the chapter file, for each sentence whose first and last words were found."""
     chapter, rate = audio
     words: list[tuple[str, float, float]] = []  # every spoken word of the chapter: text, start, end (file seconds)
-    for chunk in plan.chapters[0].chunks:
+    for chunk in planned.chunks:
         take, take_rate = wav_samples(load(bucket, chunk.key))
         assert take_rate == rate
         offset = where(take, chapter) / rate
