@@ -45,6 +45,8 @@ def status(
         else:
             for book in books:
                 console.print(progress.book_table(book))
+                if book.get("read_along_url"):
+                    console.print(f"read-along EPUB: {book['read_along_url']}", soft_wrap=True, markup=False)
                 if book["qc"]:
                     console.print(f"{heard_line(book['qc'])} — `narrate qc {book['book_id']}`", soft_wrap=True)
         if any(b.get("state") == "failed" for b in books):

@@ -7,6 +7,7 @@
         voice: narrator                # or voice_id: …, or clip: s3://…/clip.wav with transcript: …
         preset: acx
         qc: retake                     # proof-listening: off, report, retake, or {mode: retake, retakes: 3}
+        read_along: true               # books: also readalong.epub (EPUB 3, text highlighted as it is heard)
         every: 60s                     # or cron: "*/5 * * * *" (with timezone:)
       - name: morning-bulletin
         recurring: s3://news/today.txt # rendered on every run

@@ -38,6 +38,7 @@ from producer.pipelines.voices import for_file, is_sidecar
 from producer.submit.fetch import fetch_within
 from producer.submit.grant import Refused
 from producer.submit.jobs import parse_out
+from producer.submit.read_along import ReadAlongSource
 from worker import keys
 from worker.errors import NarrateError
 
@@ -166,7 +167,8 @@ def _take(run: _Scan, key: str, tag: str, *, earlier: dict[str, Any] | None) -> 
         )
         run.result.held.append(key)
         return
-    _send(run, pipeline, key, tag, item=item, out=out, digest=digest, prior=prior, cost=cost, rate=rate)
+    source = ReadAlongSource(PurePosixPath(key).name, data)
+    _send(run, pipeline, key, tag, item=item, source=source, out=out, digest=digest, prior=prior, cost=cost, rate=rate)
 
 
 def _settled_from_listing(run: _Scan, key: str, tag: str) -> bool:
@@ -206,6 +208,7 @@ def _send(
     tag: str,
     *,
     item: Item,
+    source: ReadAlongSource,
     out: str,
     digest: str,
     prior: list[dict[str, Any]],
@@ -215,7 +218,7 @@ def _send(
     """Send the file's words, pay for what went out, and track the file until its renders end."""
     already = frozenset(i["tag"] for i in prior if i.get("tag"))
     try:
-        submitted = submit_item(pipeline, item, out=out, ctx=run.ctx, already=already)
+        submitted = submit_item(pipeline, item, out=out, ctx=run.ctx, already=already, source=source)
     except PartlySent as exc:
         _partly_sent(run, key, tag, digest=digest, prior=prior, sent=exc, rate=rate)
         return

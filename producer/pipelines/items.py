@@ -19,6 +19,7 @@ from producer.readers.selection import ChapterChoice
 from producer.readers.text import TextSource
 from producer.submit.grant import Grant
 from producer.submit.lexicons import fetched_lexicons
+from producer.submit.read_along import ReadAlongSource
 from producer.submit.references import local_name
 from producer.submit.synthesis import synthesis_from
 from worker.errors import BadInput
@@ -34,9 +35,8 @@ def is_source(key: str) -> bool:
 
 def submit_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext) -> dict[str, Any]:
     """Submit one object's words: a text as a job, Markdown or EPUB as a book, a batch file as its entries."""
-    return submit_item(
-        pipeline, read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant_for(pipeline)), out=out, ctx=ctx
-    )
+    item = read_object(pipeline, key, data, out=out, ctx=ctx, grant=grant_for(pipeline))
+    return submit_item(pipeline, item, out=out, ctx=ctx, source=ReadAlongSource(PurePosixPath(key).name, data))
 
 
 def read_object(pipeline: Pipeline, key: str, data: bytes, *, out: str, ctx: InboxContext, grant: Grant) -> Item:
@@ -70,9 +70,16 @@ def words_bytes(item: Item) -> int:
 
 
 def submit_item(
-    pipeline: Pipeline, item: Item, *, out: str, ctx: InboxContext, already: frozenset[str] = frozenset()
+    pipeline: Pipeline,
+    item: Item,
+    *,
+    out: str,
+    ctx: InboxContext,
+    already: frozenset[str] = frozenset(),
+    source: ReadAlongSource | None = None,
 ) -> dict[str, Any]:
-    """Send the item; `already`: tags of a batch file's entries sent or rendered before, not sent again."""
+    """Send the item; `already`: tags of a batch file's entries sent or rendered before, not sent again; `source`:
+    the file, for a book's read-along EPUB when the pipeline asks for one."""
     if isinstance(item, BatchWork):
         return submit_batch(pipeline, item, books=ctx.books, settings=ctx.settings, already=already)
     voice = voice_of(pipeline, voices=ctx.voices, storage=ctx.storage, prepared=ctx.clip_voices)
@@ -102,5 +109,6 @@ def submit_item(
         synthesis=synthesis,
         lexicons=lexicons,
         qc=pipeline.qc or NOT_ASKED,
+        read_along=source if pipeline.read_along else None,
     )
     return {"kind": "book", "id": plan.book_id, "estimated_cost_usd": cost.total_cost_usd}

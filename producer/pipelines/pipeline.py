@@ -48,6 +48,7 @@ class Pipeline(BaseModel):
     lexicon: list[str] = Field(default_factory=list)
     # proof-listening of what it renders: off, report or retake, or {mode, retakes, language}; a batch entry's own wins
     qc: QcChoice | None = None
+    read_along: bool = False  # books: also readalong.epub, the text highlighted as it is heard
     budget: float | None = Field(default=None, gt=0)  # USD per file: a file estimated above it is not rendered
     budget_per_day: float | None = Field(default=None, gt=0)  # USD per pipeline and day
     notify: str | None = None
@@ -148,6 +149,11 @@ class Pipeline(BaseModel):
             )
         if (self.every is None) == (self.cron is None):
             raise ValueError('set exactly one of `every` (e.g. 60s, 5m) or `cron` (e.g. "0 6 * * *")')
+        if self.read_along and self.format != "mp3" and self.preset != "acx":
+            raise ValueError(
+                "`read_along` puts the chapters in the EPUB, where readers play MP3:"
+                f" set `format: mp3`, not {self.format}"
+            )
         if sum(v is not None for v in (self.voice, self.voice_id, self.clip)) != 1:
             raise ValueError(
                 "set exactly one voice: `voice` (a registered NAME), `voice_id` or `clip` with `transcript`"

@@ -121,6 +121,8 @@ def test_a_markdown_book_in_a_batch_file_gets_a_generated_read_along_epub(
     assert errors(epub) == []
     assert [c.document for c in plan.chapters] == ["EPUB/chapter-001.xhtml", "EPUB/chapter-002.xhtml"]
     assert_clips_cover_sentences(plan, epub, bucket, at_least=5)
+    status = runner.invoke(app, ["status", book_id])
+    assert f"read-along EPUB: s3://{bucket}/md/{book_id}/readalong.epub" in status.output, status.output
 
 
 def test_read_along_is_refused_where_it_cannot_be_made(stack_env, bucket, reference_clip, tmp_path) -> None:

@@ -193,6 +193,7 @@ class AssembleTask(BookTask):
             output_url=manifest["outputs"]["m4b"],
             error="",
             manifest_url=keys.s3_url(bucket, keys.book_manifest(prefix, book_id)),
+            read_along_url=manifest["outputs"].get("read_along") or "",
         )
         if not finished:
             return  # a duplicate assembly finished it first, and sent its webhook
