@@ -96,9 +96,10 @@ def test_a_document_that_cannot_be_narrated_is_a_value_error(
 
 
 def test_the_overlay_points_at_sentences_and_clips_relative_to_itself() -> None:
-    clips = [TimedClip("narrate-0-0", 0, 1250), TimedClip("narrate-0-1", 1250, 61_005)]
+    clips = [TimedClip("narrate-0-0", 0, 1250, "ch.mp3"), TimedClip("narrate-0-1", 1250, 61_005, "ch.mp3")]
+    places = {"ch.mp3": "EPUB/audio/ch.mp3"}
     root = etree.fromstring(
-        smil(path="EPUB/overlays/c1.smil", document="EPUB/text/c 1.xhtml", audio="EPUB/audio/ch.mp3", clips=clips)
+        smil(path="EPUB/overlays/c1.smil", document="EPUB/text/c 1.xhtml", audio=places, clips=clips)
     )
     pars = root.findall("{http://www.w3.org/ns/SMIL}body/{http://www.w3.org/ns/SMIL}par")
     assert [
@@ -121,13 +122,29 @@ def test_clock_values_and_timecounts() -> None:
 
 
 def test_clip_times_are_rounded_to_the_millisecond_and_may_end_at_the_audio_end() -> None:
-    audio = AudioFile("ch.mp3", Path("ch.mp3"), "audio/mpeg", milliseconds=3000)
+    audio = {"ch.mp3": AudioFile("ch.mp3", Path("ch.mp3"), "audio/mpeg", milliseconds=3000)}
     overlay = Overlay("c1.xhtml", "ch.mp3", [Clip("a", 0.0004, 1.2344), Clip("b", 1.2344, 3.0009)])
-    assert timed_clips(overlay, audio) == [TimedClip("a", 0, 1234), TimedClip("b", 1234, 3001)]
+    assert timed_clips(overlay, audio) == [TimedClip("a", 0, 1234, "ch.mp3"), TimedClip("b", 1234, 3001, "ch.mp3")]
     with pytest.raises(ValueError, match=r"c1.xhtml#b: the clip ends at 3.002 s, past the end of ch.mp3 \(3.0 s\)"):
         timed_clips(Overlay("c1.xhtml", "ch.mp3", [Clip("b", 1.0, 3.002)]), audio)
     with pytest.raises(ValueError, match="start at 0 s or later"):
         timed_clips(Overlay("c1.xhtml", "ch.mp3", [Clip("a", -0.5, 1.0)]), audio)
+
+
+def test_a_document_cut_into_two_chapter_files_has_clips_in_both() -> None:
+    audio = {name: AudioFile(name, Path(name), "audio/mpeg", milliseconds=5000) for name in ("001.mp3", "002.mp3")}
+    overlay = Overlay("c1.xhtml", "001.mp3", [Clip("a", 1.0, 4.0), Clip("b", 0.5, 2.0, audio="002.mp3")])
+
+    timed = timed_clips(overlay, audio)
+    root = etree.fromstring(
+        smil(path="EPUB/o/c1.smil", document="EPUB/c1.xhtml", audio={n: f"EPUB/audio/{n}" for n in audio}, clips=timed)
+    )
+
+    assert timed == [TimedClip("a", 1000, 4000, "001.mp3"), TimedClip("b", 500, 2000, "002.mp3")]
+    sources = [a.get("src") for a in root.iter("{http://www.w3.org/ns/SMIL}audio")]
+    assert sources == ["../audio/001.mp3", "../audio/002.mp3"]
+    with pytest.raises(ValueError, match="before the previous one ends"):
+        timed_clips(Overlay("c1.xhtml", "001.mp3", [Clip("a", 1.0, 4.0), Clip("b", 0.5, 2.0)]), audio)
 
 
 def test_unique_names_and_ids() -> None:

@@ -38,7 +38,7 @@ def package_readalong(marked: Path, overlays: list[Overlay], *, audio: dict[str,
     if repeated := sorted(document for document, count in Counter(documents).items() if count > 1):
         raise ValueError(f"{', '.join(repeated)}: a document has one overlay, its clips in one audio file")
     files = audio_files(audio, overlays)
-    timed = [timed_clips(overlay, files[overlay.audio]) for overlay in overlays]
+    timed = [timed_clips(overlay, files) for overlay in overlays]
     with zipfile.ZipFile(marked) as source:
         package = Package(source)
         names = set(source.namelist())
@@ -55,7 +55,7 @@ def package_readalong(marked: Path, overlays: list[Overlay], *, audio: dict[str,
         replaced: dict[str, bytes] = {}
         added = {stylesheet: STYLESHEET}
         total = 0
-        for number, (document, overlay, clips) in enumerate(zip(documents, overlays, timed, strict=True), start=1):
+        for number, (document, clips) in enumerate(zip(documents, timed, strict=True), start=1):
             item = package.document(document)
             if item.path not in names:
                 raise ValueError(f"{item.path}: listed in the package document but not in the EPUB")
@@ -64,7 +64,7 @@ def package_readalong(marked: Path, overlays: list[Overlay], *, audio: dict[str,
             )
             name = posixpath.splitext(posixpath.basename(item.path))[0] + ".smil"
             overlay_path = entry("overlays", name)
-            added[overlay_path] = smil(path=overlay_path, document=item.path, audio=places[overlay.audio], clips=clips)
+            added[overlay_path] = smil(path=overlay_path, document=item.path, audio=places, clips=clips)
             overlay_id = package.add_item(overlay_path, id_wanted=f"narrate-overlay-{number}", media_type=_SMIL_TYPE)
             item.element.set("media-overlay", overlay_id)
             length = sum(clip.end_ms - clip.begin_ms for clip in clips)

@@ -21,6 +21,7 @@ class Clip:
     fragment: str  # the id of the sentence's element in its document, e.g. "narrate-3-0"
     begin: float  # seconds in the audio file
     end: float
+    audio: str = ""  # another audio file than its overlay's: a document whose chapter was cut in parts
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,12 @@ class TimedClip:
     fragment: str
     begin_ms: int
     end_ms: int
+    audio: str  # its audio file's name
 
 
 def audio_files(audio: Mapping[str, Path], overlays: Sequence[Overlay]) -> dict[str, AudioFile]:
     """Each audio file the overlays use, with its media type and length; ValueError for a caller's mistake."""
-    used = {overlay.audio for overlay in overlays}
+    used = {overlay.audio for overlay in overlays} | {c.audio for o in overlays for c in o.clips if c.audio}
     if missing := sorted(used - set(audio)):
         raise ValueError(f"overlays name audio files that were not given: {', '.join(missing)}")
     if unused := sorted(set(audio) - used):
@@ -78,12 +80,13 @@ def _audio_file(name: str, path: Path) -> AudioFile:
     return AudioFile(name, path, media_type, math.floor(info.duration_seconds * 1000))
 
 
-def timed_clips(overlay: Overlay, audio: AudioFile) -> list[TimedClip]:
-    """The overlay's clips in milliseconds: each non-empty, inside the audio, in order and not overlapping."""
+def timed_clips(overlay: Overlay, files: Mapping[str, AudioFile]) -> list[TimedClip]:
+    """The overlay's clips in milliseconds: each non-empty, inside its audio, in order and not overlapping there."""
     if not overlay.clips:
         raise ValueError(f"{overlay.document}: the overlay has no clips")
     timed: list[TimedClip] = []
     for clip in overlay.clips:
+        audio = files[clip.audio or overlay.audio]
         where = f"{overlay.document}#{clip.fragment}"
         if not (math.isfinite(clip.begin) and math.isfinite(clip.end)):
             raise ValueError(f"{where}: clip times must be numbers ({clip.begin}, {clip.end})")
@@ -96,9 +99,9 @@ def timed_clips(overlay: Overlay, audio: AudioFile) -> list[TimedClip]:
             raise ValueError(
                 f"{where}: the clip ends at {clip.end} s, past the end of {audio.name} ({audio.milliseconds / 1000} s)"
             )
-        if timed and begin < timed[-1].end_ms:
+        if timed and timed[-1].audio == audio.name and begin < timed[-1].end_ms:
             raise ValueError(f"{where}: the clip starts at {clip.begin} s, before the previous one ends")
-        timed.append(TimedClip(clip.fragment, begin, end))
+        timed.append(TimedClip(clip.fragment, begin, end, audio.name))
     return timed
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -103,19 +103,19 @@ def _serialized_with_link(data: bytes, *, path: str, link: str) -> bytes:
     return declared(tree)
 
 
-def smil(*, path: str, document: str, audio: str, clips: Sequence[TimedClip]) -> bytes:
+def smil(*, path: str, document: str, audio: Mapping[str, str], clips: Sequence[TimedClip]) -> bytes:
     """The SMIL Media Overlay at `path` (a zip entry): one <par> per clip, the sentence in `document` and its clip
-    in `audio` (zip entries both)."""
+    in its audio file (`audio`: each file's name -> its zip entry)."""
     root = etree.Element(f"{{{_SMIL}}}smil", nsmap={None: _SMIL, "epub": _OPS}, version="3.0")
     body = etree.SubElement(root, f"{{{_SMIL}}}body")
-    text, sound = href(document, source=path), href(audio, source=path)
+    text = href(document, source=path)
     for number, clip in enumerate(clips, start=1):
         par = etree.SubElement(body, f"{{{_SMIL}}}par", id=f"par-{number}")
         etree.SubElement(par, f"{{{_SMIL}}}text", src=f"{text}#{quote(clip.fragment, safe='')}")
         etree.SubElement(
             par,
             f"{{{_SMIL}}}audio",
-            src=sound,
+            src=href(audio[clip.audio], source=path),
             clipBegin=timecount(clip.begin_ms),
             clipEnd=timecount(clip.end_ms),
         )
