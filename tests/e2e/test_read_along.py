@@ -33,9 +33,11 @@ from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
 from producer.submit.read_along import ReadAlongSource
 from tests.e2e.conftest import load, wait_book
+from tests.support.chromium import painted, screenshot
 from tests.support.epubcheck import errors
 from worker import keys
 from worker.books.plan import BookPlan
+from worker.books.readalong_documents import ACTIVE_CLASS
 from worker.settings import Settings, get_settings
 
 pytestmark = pytest.mark.e2e
@@ -82,6 +84,11 @@ def test_a_read_along_epub_passes_epubcheck_and_its_clips_cover_their_sentences(
 
     assert errors(epub) == []
     assert_clips_cover_sentences(plan, epub, bucket, at_least=15)
+    sentence = f"narrate-{FIRST}-1"  # the tale's second sentence, inside the publisher's own markup and styles
+    document = plan.chapters[0].document
+    tall = 16_000  # the tale starts some 3,000 pixels down the chapter, after its bibliography
+    assert painted(shown(epub, document, active=None, height=tall), HIGHLIGHT) == 0
+    assert painted(shown(epub, document, active=sentence, height=tall), HIGHLIGHT) > 2_000
     manifest = load(bucket, keys.book_manifest(plan.output.prefix, plan.book_id)).decode()
     assert "readalong.epub" in manifest
 
@@ -124,6 +131,15 @@ def test_a_markdown_book_in_a_batch_file_gets_a_generated_read_along_epub(
     status = runner.invoke(app, ["status", book_id])
     assert f"read-along EPUB: s3://{bucket}/md/{book_id}/readalong.epub" in status.output, status.output
 
+    # A real browser engine draws the highlight a reading system applies (media:active-class) on a sentence only.
+    first = sentence_texts(epub, plan.chapters[0].document)
+    plain, lit = (
+        shown(epub, plan.chapters[0].document, active=None),
+        shown(epub, plan.chapters[0].document, active=next(iter(first))),
+    )
+    assert painted(plain, HIGHLIGHT) == 0
+    assert painted(lit, HIGHLIGHT) > 2_000, "the active sentence is painted in the highlight"
+
 
 def test_read_along_is_refused_where_it_cannot_be_made(stack_env, bucket, reference_clip, tmp_path) -> None:
     book = tmp_path / "lantern.md"
@@ -138,6 +154,26 @@ def test_read_along_is_refused_where_it_cannot_be_made(stack_env, bucket, refere
 
     assert wav.exit_code == 2 and "readers play MP3" in wav.output, wav.output
     assert text.exit_code == 2 and "--read-along makes a book's read-along EPUB" in text.output, text.output
+
+
+HIGHLIGHT = (0xFF, 0xF2, 0xA8)  # the active class's background in the package's stylesheet
+
+
+def shown(epub: Path, document: str, *, active: str | None, height: int = 700) -> Path:
+    """The document (unpacked with the package, so its stylesheet links hold) as Chromium draws it, with the
+    active class on the element `active` as a reading system sets it while that sentence plays."""
+    folder = epub.parent / f"unpacked-{active or 'plain'}"
+    with zipfile.ZipFile(epub) as archive:
+        archive.extractall(folder)
+    page = folder / document
+    root = etree.parse(str(page))
+    if active is not None:
+        [element] = root.xpath("//*[@id=$id]", id=active)
+        element.set("class", f"{element.get('class', '')} {ACTIVE_CLASS}".strip())
+    page.write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+    png = folder.with_suffix(".png")
+    screenshot(page, png, height=height)
+    return png
 
 
 def assert_clips_cover_sentences(plan, epub: Path, bucket: str, *, at_least: int) -> None:  # noqa: ANN001
