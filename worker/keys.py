@@ -150,7 +150,7 @@ def book_audio(prefix: str, book_id: str) -> str:
 
 
 def book_sidecar(prefix: str, book_id: str, extension: str) -> str:
-    """chapters.json (chapter start times), book.srt and book.vtt (chunk subtitles)."""
+    """chapters.json (chapter and sentence times), book.srt and book.vtt (sentence subtitles)."""
     return f"{book_folder(prefix, book_id)}/{'chapters' if extension == 'json' else 'book'}.{extension}"
 
 
