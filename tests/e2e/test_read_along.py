@@ -91,6 +91,13 @@ def test_a_read_along_epub_passes_epubcheck_and_its_clips_cover_their_sentences(
     assert painted(shown(epub, document, active=sentence, height=tall), HIGHLIGHT) > 2_000
     manifest = load(bucket, keys.book_manifest(plan.output.prefix, plan.book_id)).decode()
     assert "readalong.epub" in manifest
+    # chapters.json carries the same sentences, timed in the chapter file and in the .m4b (after the book's head)
+    sidecar = json.loads(load(bucket, keys.book_sidecar(plan.output.prefix, plan.book_id, "json")))
+    timed = sidecar["chapters"][0]["sentences"]
+    ((_, pars),) = overlays_of(epub).values()
+    assert [(f"narrate-{s['paragraph']}-{s['sentence']}", s["file_start"]) for s in timed] == [p[:2] for p in pars]
+    assert all(s["placed"] for s in timed), "every sentence was placed by the words heard"
+    assert all(s["start"] == s["file_start"] for s in timed), "the first chapter starts the book, head and all"
 
 
 MARKDOWN = """# The Lantern
