@@ -76,6 +76,8 @@ def render_book(
         chapters=len(plan.chapters),
     )
     console.print(_chapters_table(manifest, width=console.width))
+    if (folder / "readalong.epub").exists():
+        console.print(f"{folder}/readalong.epub: the text, each sentence highlighted as it is heard", markup=False)
     chunks = manifest["chunks"]
     console.print(
         f"{folder}/book.m4b: {manifest['chapters'][-1]['end_seconds']:.1f}s, {chunks['rendered']} chunks rendered,"

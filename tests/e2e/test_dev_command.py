@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ def arguments(name: str, folder: Path) -> list[str]:
 
         fable(folder / "fable.epub")
         (folder / "names.csv").write_text("word,say\ntraveller,wayfarer\n")
-        return ["fable.epub", "--lexicon", "names.csv"]
+        return ["fable.epub", "--lexicon", "names.csv", "--read-along"]
     if name == "pipelines":
         (folder / "pipelines.yaml").write_text(PIPELINES)
         return ["--pipelines", str(folder / "pipelines.yaml")]
@@ -172,6 +173,12 @@ def test_dev_renders_an_epub_into_a_chaptered_m4b(dev_runs: dict[str, DevRun]) -
     assert "ACX: pass" in result.stdout  # mastered, with room tone: every chapter passes the store's checks
     manifest = json.loads((folder / "manifest.json").read_text())
     assert [[c["entries"] for c in chapter["lexicon"]] for chapter in manifest["chapters"]] == [[["traveller"]]] * 3
+    # --read-along: the fable's text with its narration inside, one overlay per chapter, heard to time it
+    with zipfile.ZipFile(folder / "readalong.epub") as epub:
+        assert len([n for n in epub.namelist() if n.endswith(".smil")]) == 3
+        assert len([n for n in epub.namelist() if n.endswith(".mp3")]) == 3
+    assert "out/fable/readalong.epub: the text, each sentence highlighted as it is heard" in result.stdout
+    assert manifest["qc"]["mode"] == "report", "read-along hears every take"
 
 
 def test_dev_runs_pipelines_until_ctrl_c(dev_runs: dict[str, DevRun]) -> None:
