@@ -72,10 +72,15 @@ pipelines:
         runs = lambda: {k.split("/")[2] for k, _ in storage.list(bucket, "bulletins/") if k.endswith(".json")}  # noqa: E731
         wait_for(lambda: len(results()) == 4, timeout=90)
         wait_for(lambda: len(runs()) >= 2, timeout=30)  # the bulletin ran more than once meanwhile
-        stop_all(services[2:], kill=True)  # beats first: no run starts after this
-        wait_for(lambda: emulator.stats()["in_flight"] == 0, timeout=30)
+        stop_all(services[1:], kill=True)  # the beats and the pipelines worker first: no run starts or goes on
+        # Every render sent has been made and acknowledged (late: after its output is written), and none waits:
+        # the render worker is idle, with nothing a graceful stop would let it finish. (Ticks the pipelines worker
+        # had prefetched stay unacknowledged: only the renders' messages count.)
+        held = lambda: sum(json.loads(entry)[2] == "narrate" for entry in redis_client.hvals("unacked"))  # noqa: E731
+        busy = lambda: redis_client.llen("narrate") or held() or emulator.stats()["in_flight"]  # noqa: E731
+        wait_for(lambda: not busy(), timeout=30)
     finally:
-        stop_all(services)
+        stop_all(services, kill=True)
         for service in services:
             stack.services.remove(service)
     rendered = [r["text"] for r in emulator.requests() if r["status"] == 200 and r["kind"] == "tts"]
