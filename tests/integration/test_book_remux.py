@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
+from pathlib import Path
 
 import av
 import av.logging
 import numpy as np
 import pytest
+import redis
 from scipy.signal import correlate
 
+from producer.dev.stack import LocalStack
 from producer.readers.books import read_book
 from producer.submit.books import BookSubmitter
+from tests.conftest import EmulatorControl
 from tests.support.book_faults import render_all
 from tests.support.epubs import write_epub
 from tests.support.tones import decode_mono
@@ -43,14 +48,30 @@ CHAPTERS = [
 TEMPLATE_SECONDS = 0.5  # of each chapter's opening words, looked for in the book
 
 
-@pytest.fixture
-def made(stack_env, redis_client, emulator, bucket, reference_clip, tmp_path, monkeypatch):  # noqa: ANN201
+@pytest.fixture(scope="module")
+def made(stack: LocalStack, reference_clip, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
+    """The book made once for the module (both tests only read it), as the function fixtures would: Redis
+    flushed, the emulator reset, a bucket of its own."""
+    redis_client = redis.Redis.from_url(stack.redis.url)  # type: ignore[union-attr]
+    redis_client.flushdb()
+    EmulatorControl(stack.emulator.url).reset()  # type: ignore[union-attr]
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {**stack.env(), "NARRATE_PROMOTE_AFTER": "off"}.items():
+            env.setenv(name, value)
+        get_settings.cache_clear()
+        try:
+            return _make(redis_client, reference_clip, tmp_path_factory.mktemp("remux"))
+        finally:
+            get_settings.cache_clear()
+
+
+def _make(redis_client: redis.Redis, reference_clip, folder: Path):  # noqa: ANN001, ANN202
     from producer.submit.clips import ClipInput, prepare_clip_voice
 
-    monkeypatch.setenv("NARRATE_PROMOTE_AFTER", "off")
-    get_settings.cache_clear()
     settings = Settings()
     storage = Storage()
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    storage.create_bucket(bucket)
     ctx = BookContext(
         render=RenderContext(
             settings=settings, storage=storage, fish=FishClient(settings), held=HeldRenders(redis_client)
@@ -58,7 +79,7 @@ def made(stack_env, redis_client, emulator, bucket, reference_clip, tmp_path, mo
         state=BookState(redis_client),
     )
     book = read_book(
-        str(write_epub(tmp_path / "three.epub", title="Three", author="A. Writer", chapters=CHAPTERS, cover=False))
+        str(write_epub(folder / "three.epub", title="Three", author="A. Writer", chapters=CHAPTERS, cover=False))
     )
     voice = prepare_clip_voice([ClipInput(*reference_clip)])
     plan, _ = BookSubmitter.from_settings(settings).submit(book, voice=voice, out=f"s3://{bucket}/remux", fmt="wav")
