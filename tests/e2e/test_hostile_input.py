@@ -21,7 +21,6 @@ import struct
 import subprocess
 import sys
 import time
-import traceback
 import uuid
 import wave
 from collections.abc import Callable, Iterator
@@ -37,6 +36,7 @@ import redis
 from producer.dev.services import Service, stop_all
 from producer.dev.stack import LocalStack
 from tests.conftest import EmulatorControl
+from tests.support.cli import narrate_here
 from tests.support.voice_identity import message_voice
 from worker import keys
 from worker.jobs.records import JobRecord, JobStore
@@ -356,28 +356,6 @@ AS_PROCESSES = (
     "bucket does not exist",
     "unknown option",
 )
-
-
-def narrate_here(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`narrate ARGS` run in this process with `env` set and the settings read afresh; a traceback it raised is
-    written to its stderr, as a process would write it."""
-    from typer.testing import CliRunner
-
-    from producer.cli.main import app
-    from worker.settings import get_settings
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        get_settings.cache_clear()
-        try:
-            result = CliRunner().invoke(app, args)
-        finally:
-            get_settings.cache_clear()
-    stderr = result.stderr
-    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
-        stderr += "".join(traceback.format_exception(*result.exc_info))
-    return subprocess.CompletedProcess(["narrate", *args], result.exit_code, result.stdout, stderr)
 
 
 @pytest.fixture(scope="module")

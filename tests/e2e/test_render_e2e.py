@@ -1,4 +1,8 @@
-"""End to end with real processes: CLI → Redis → celery worker → Fish SDK → emulator → S3."""
+"""End to end with real processes: CLI → Redis → celery worker → Fish SDK → emulator → S3.
+
+The first test runs `narrate` as a process, as a user does; the others, whose point is the worker's side, run it
+in-process against the same stack (a process is mostly Python starting up).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -19,6 +24,7 @@ import redis
 from producer.dev.services import Service, stop_all
 from producer.dev.stack import LocalStack
 from tests.conftest import EmulatorControl
+from tests.support.cli import narrate_here
 from tests.support.voice_identity import message_voice
 from worker import keys
 from worker.audio import codec
@@ -32,8 +38,10 @@ NARRATE = [sys.executable, "-m", "producer.cli.main"]
 @pytest.fixture(scope="module")
 def worker(stack: LocalStack) -> Iterator[Service]:
     redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]  # no jobs left by earlier tests
-    # These tests reuse one reference many times; promotion has its own tests.
-    service = stack.add_worker(concurrency=2, extra_env={"NARRATE_PROMOTE_AFTER": "off"})
+    # These tests reuse one reference many times; promotion has its own tests. Retries come after a fraction of a
+    # second, not the default 2 s doubling with jitter: how long a retry waits is not what these tests check.
+    env = {"NARRATE_PROMOTE_AFTER": "off", "NARRATE_RETRY_BASE_SECONDS": "0.2"}
+    service = stack.add_worker(concurrency=2, extra_env=env)
     yield service
     stop_all([service], kill=True)  # the module is over: nothing to finish
     stack.services.remove(service)
@@ -47,8 +55,8 @@ def narrate(
     )
 
 
-def wait_ok(ids: list[str], env: dict[str, str]) -> list[dict]:
-    result = narrate(["wait", *ids, "--json", "--timeout", "120"], env)
+def wait_ok(ids: list[str], env: dict[str, str], *, run: Callable[..., Any] = narrate_here) -> list[dict]:
+    result = run(["wait", *ids, "--json", "--timeout", "120"], env)
     records = json.loads(result.stdout)
     assert result.returncode == 0, (result.stderr, records)
     return records
@@ -83,7 +91,7 @@ def test_cli_submit_renders_to_s3_with_a_manifest(
     ids = [job["job_id"] for job in json.loads(result.stdout)["jobs"]]
     assert len(ids) == 2
 
-    records = wait_ok(ids, stack_env)
+    records = wait_ok(ids, stack_env, run=narrate)
     storage = Storage()
     for record, text in zip(records, [chapter.read_text(), piped]):
         assert record["state"] == "succeeded" and record["voice_mode"] == "one_shot"
@@ -111,7 +119,7 @@ def test_existing_fish_voice_sends_only_its_id(
     model_id = emulator.create_model(reference_clip)
     text = tmp_path / "t.txt"
     text.write_text("Spoken with a voice that was trained before.", encoding="utf-8")
-    result = narrate(
+    result = narrate_here(
         ["submit", str(text), "--voice-id", model_id, "--out", f"s3://{bucket}", "--format", "opus", "--json"],
         stack_env,
     )
@@ -180,7 +188,7 @@ def raw_job(bucket: str, clip_key: str, clip_sha: str, size: int, transcript: st
 def test_a_job_enqueued_by_name_with_plain_json_renders(worker, stack, stack_env, bucket, reference_clip) -> None:
     import hashlib
 
-    schema = json.loads(narrate(["schema"], stack_env).stdout)
+    schema = json.loads(narrate_here(["schema"], stack_env).stdout)
     clip, transcript = reference_clip
     data = clip.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
@@ -206,7 +214,7 @@ def test_malformed_messages_fail_their_job_and_the_worker_keeps_serving(
         (wrong_version, "schema_version 99 is not supported"),
         (missing_text, "text: Field required"),
     ):
-        result = narrate(["wait", job["job_id"], "--json", "--timeout", "60"], stack_env)
+        result = narrate_here(["wait", job["job_id"], "--json", "--timeout", "60"], stack_env)
         [record] = json.loads(result.stdout)
         assert result.returncode == 1 and record["state"] == "failed"
         assert expected in record["error"]
@@ -214,7 +222,7 @@ def test_malformed_messages_fail_their_job_and_the_worker_keeps_serving(
     # The same worker still renders good jobs afterwards.
     text = Path(stack.workdir) / "after.txt"
     text.write_text("Still here and still speaking.", encoding="utf-8")
-    result = narrate(
+    result = narrate_here(
         ["submit", str(text), "--voice", str(clip), "--transcript", transcript, "--out", f"s3://{bucket}", "--wait"],
         stack_env,
     )
@@ -228,7 +236,7 @@ def test_a_permanent_fish_error_fails_the_job_once_with_a_clear_message(
     emulator.control(fail_status=403, fail_count=1)
     text = tmp_path / "t.txt"
     text.write_text("Nobody pays for this one.", encoding="utf-8")
-    result = narrate(
+    result = narrate_here(
         [
             "submit",
             str(text),
@@ -243,7 +251,7 @@ def test_a_permanent_fish_error_fails_the_job_once_with_a_clear_message(
         stack_env,
     )
     job_id = json.loads(result.stdout)["jobs"][0]["job_id"]
-    waited = narrate(["wait", job_id, "--json", "--timeout", "60"], stack_env)
+    waited = narrate_here(["wait", job_id, "--json", "--timeout", "60"], stack_env)
     [record] = json.loads(waited.stdout)
     assert waited.returncode == 1 and record["state"] == "failed" and "not permitted" in record["error"]
     assert record["attempts"] == "1" or record["attempts"] == 1
@@ -259,7 +267,7 @@ def test_transient_fish_errors_are_retried_until_success(
     text = tmp_path / "t.txt"
     text.write_text("Third time lucky.", encoding="utf-8")
     env = stack_env
-    result = narrate(
+    result = narrate_here(
         [
             "submit",
             str(text),
