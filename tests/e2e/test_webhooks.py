@@ -17,6 +17,7 @@ import redis
 
 from producer.dev.services import Service, stop_all
 from producer.dev.stack import LocalStack
+from tests.support.cli import narrate_here
 from worker.webhooks.signing import verify
 
 pytestmark = pytest.mark.e2e
@@ -119,7 +120,7 @@ def test_each_job_and_the_batch_are_notified_once_signed_and_status_shows_no_tok
 
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        status = narrate(["status", *ids, "--json"], stack_env)
+        status = narrate_here(["status", *ids, "--json"], {**stack_env, **HOOK_ENV})  # polled: in-process
         if all(r["notify_status"] == "delivered" for r in json.loads(status.stdout)):
             break
         time.sleep(0.2)
