@@ -18,7 +18,7 @@ from producer.dev.stack import LocalStack
 from producer.dev.starters import DEV_AWS
 from tests.support.bytecode import pytest_configure  # noqa: F401  (hook: child processes start from bytecode)
 from tests.support.cli import _cli_commands_built_once  # noqa: F401  (fixture: typer apps built once)
-from tests.support.http import http
+from tests.support.http import _tls_context_made_once, http  # noqa: F401  (fixture: one TLS context)
 from tests.support.tidy import pytest_sessionfinish, pytest_sessionstart  # noqa: F401  (hooks: the run leaves the checkout clean)
 
 
