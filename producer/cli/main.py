@@ -18,6 +18,7 @@ from producer.cli import ops as ops_cli
 from producer.cli import qc as qc_cli
 from producer.cli import say as say_cli
 from producer.cli import submit as submit_cli
+from producer.cli import takes as takes_cli
 from producer.cli import words as words_cli
 from producer.cli.metrics import metrics_app
 from producer.cli.pipelines import pipelines_app
@@ -39,6 +40,7 @@ words_cli.register(app)
 app.command("gc")(gc_cli.gc)
 follow_cli.register(app)
 qc_cli.register(app)
+takes_cli.register(app)
 
 
 @app.command()

@@ -34,7 +34,7 @@ def book_report(book: dict[str, Any], *, state: BookState, storage: Storage) -> 
         mode = (manifest.get("qc") or {}).get("mode", "off")
         chapters = [_assembled(chapter, chapter.get("qc")) for chapter in manifest["chapters"]]
     else:
-        plan = _plan(book, storage)
+        plan = book_plan(book, storage)
         mode = plan.qc.mode
         chapters = _from_redis(book, plan, state=state) if mode != "off" else []
     if mode == "off":
@@ -121,7 +121,8 @@ def _summed(chapters: list[dict[str, Any]]) -> dict[str, int]:
     return {name: sum(chapter.get(name, 0) for chapter in chapters) for name in TOTALS}
 
 
-def _plan(book: dict[str, Any], storage: Storage) -> BookPlan:
+def book_plan(book: dict[str, Any], storage: Storage) -> BookPlan:
+    """The plan of a book, from where its record says it is; ReportMissing when it is not there."""
     bucket, key = book.get("bucket", ""), keys.book_plan(book.get("prefix", ""), book["book_id"])
     raw = storage.get(bucket, key)
     if raw is None:

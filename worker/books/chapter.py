@@ -119,6 +119,8 @@ def assemble_chapter(plan: BookPlan, chapter_index: int, *, ctx: BookContext) ->
     return {
         **fields,
         **({"qc": json.dumps(qc)} if qc is not None else {}),
+        # each chunk's start and end in the chapter file, for `narrate takes` and the review page
+        "chunk_times": json.dumps([[round(head / rate + c.start, 3), round(head / rate + c.end, 3)] for c in cues]),
         "gain_db": round(gain_db, 3),
         "duration_seconds": round((layout.head + speech + layout.tail) / rate, 3),
         "loudness": json.dumps(

@@ -40,6 +40,7 @@ def book_manifest(
                 "loudness": loudness.get("normalized"),
                 "loudness_before": loudness.get("measured"),
                 "qc": state.get("qc"),  # proof-listening: totals and every chunk left failing; None: not heard
+                "chunk_times": state.get("chunk_times"),  # each chunk's [start, end] in the chapter file
                 # the chunks whose text a lexicon changed, and by which entries
                 "lexicon": [
                     {"chunk": c.index, "key": c.key, "entries": c.lexicon} for c in chapter.chunks if c.lexicon

@@ -49,8 +49,9 @@ _FLOATS = (
     "estimated_cost_usd",
     "sample_seconds",
 )
-# a chapter's loudness report (before and after mastering), the retail sample's, the chapter's proof-listening
-_JSON = ("loudness", "sample_loudness", "qc")
+# a chapter's loudness report (before and after mastering), the retail sample's, the chapter's proof-listening, and
+# each of its chunks' start and end in the chapter file
+_JSON = ("loudness", "sample_loudness", "qc", "chunk_times")
 
 
 class BookState:
