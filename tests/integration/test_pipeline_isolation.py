@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from botocore.retries.standard import ExponentialBackoff
 
 from producer.pipelines.config import Pipeline
 from producer.pipelines.context import InboxContext
@@ -62,8 +63,13 @@ def test_a_denied_file_and_a_name_too_long_for_a_file_leave_the_others_scanned(i
     assert ctx.client.get("narrate:pipeline:iso:cursor") == b"", "the scan went to the end of the inbox"
 
 
-def test_a_transient_s3_error_is_retried_by_the_next_run_not_filed_as_failed(inbox, bucket, faults) -> None:
+def test_a_transient_s3_error_is_retried_by_the_next_run_not_filed_as_failed(
+    inbox, bucket, faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pipeline, ctx = inbox
+    # botocore still makes all its attempts at the 503 SlowDown, without its back-off between them (up to 2 s,
+    # then 4 s): the attempts are what this test is about, not the waits.
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
     put(bucket, "inbox/a.txt", b"The first file.")
     put(bucket, "inbox/b.txt", b"S3 is slow to give this one out.")
     faults.answer("GET", "inbox/b.txt", status=503)
