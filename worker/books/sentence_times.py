@@ -17,9 +17,12 @@ from worker.books.subtitles import Cue
 from worker.hearing import Transcript
 from worker.hearing.timing import Timed, span_times
 from worker.jobs.lexicons import job_lexicon
+from worker.support.readahead import read_ahead
 from worker.takes import record
 from worker.takes.listen import replacements
 from worker.text.sentences import sentence_spans
+
+_READS = 4  # takes records fetched at once
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,15 @@ def chapter_sentences(plan: BookPlan, chapter_index: int, *, cues: list[Cue], ct
     pairs = _lexicon_pairs(plan, chapter.chunks, ctx=ctx)
     out: list[SentenceTime] = []
     paragraph = chapter.first_paragraph - 1
-    for chunk, cue in zip(chapter.chunks, cues):
+    # each chunk's takes record fetched ahead of the one being timed: S3's latency, not the chunk count, adds up
+    heard = read_ahead(chapter.chunks, lambda chunk: _heard(plan, chunk, ctx=ctx), ahead=_READS)
+    for chunk, cue, transcript in zip(chapter.chunks, cues, heard):
         if chunk.paragraph_start:
             paragraph += 1
         spans, continues = _spans(chunk, language=plan.language)
         times = span_times(
             chunk.text,
-            _heard(plan, chunk, ctx=ctx),
+            transcript,
             spans,
             seconds=cue.end - cue.start,
             language=plan.language,
