@@ -16,17 +16,19 @@ from worker.renders.held import HeldRenders
 from worker.settings import Settings, get_settings
 from worker.voices.speaker import RenderContext
 
+BOOK_ENV = {
+    "NARRATE_PROMOTE_AFTER": "off",
+    "NARRATE_QC": "off",  # spoken as tones, which no recognizer hears (test_proof_listening.py hears words)
+    "NARRATE_CHUNK_BYTES": "120",
+    "NARRATE_MAX_ATTEMPTS": "3",
+    "NARRATE_WEBHOOK_SECRET": "s",
+    "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32",
+}
+
 
 @pytest.fixture
 def book_env(stack_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "NARRATE_PROMOTE_AFTER": "off",
-        "NARRATE_QC": "off",  # spoken as tones, which no recognizer hears (test_proof_listening.py hears words)
-        "NARRATE_CHUNK_BYTES": "120",
-        "NARRATE_MAX_ATTEMPTS": "3",
-        "NARRATE_WEBHOOK_SECRET": "s",
-        "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32",
-    }.items():
+    for name, value in BOOK_ENV.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
 
@@ -36,9 +38,7 @@ def storage(book_env) -> FlakyStorage:
     return FlakyStorage()
 
 
-@pytest.fixture
-def ctx(book_env, redis_client: redis.Redis, storage: FlakyStorage, emulator) -> BookContext:
-    emulator.control(tone_mode=True)
+def book_context(redis_client: redis.Redis, storage: FlakyStorage) -> BookContext:
     settings = Settings()
     render = RenderContext(
         settings=settings, storage=storage, fish=FishClient(settings), held=HeldRenders(redis_client)
@@ -46,16 +46,27 @@ def ctx(book_env, redis_client: redis.Redis, storage: FlakyStorage, emulator) ->
     return BookContext(render=render, state=BookState(redis_client))
 
 
+def record_sends(ctx: BookContext, patch: pytest.MonkeyPatch) -> dict[str, list]:
+    """The tasks run with `ctx` while `patch` lasts; what they would enqueue is kept in the answer."""
+    sent: dict[str, list] = {"chunk": [], "chapter": [], "book": [], "notify": []}
+    patch.setattr(tasks, "book_context", lambda: ctx)
+    patch.setattr(tasks, "enqueue_chunk", lambda message: sent["chunk"].append(message))
+    patch.setattr(tasks, "enqueue_chapter", lambda *args: sent["chapter"].append(args))
+    patch.setattr(tasks, "enqueue_book", lambda *args: sent["book"].append(args))
+    patch.setattr(tasks.notify, "apply_async", lambda args, **options: sent["notify"].append(args))
+    return sent
+
+
+@pytest.fixture
+def ctx(book_env, redis_client: redis.Redis, storage: FlakyStorage, emulator) -> BookContext:
+    emulator.control(tone_mode=True)
+    return book_context(redis_client, storage)
+
+
 @pytest.fixture
 def sent(ctx: BookContext, monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
     """The tasks run with this context; what they would enqueue is kept here."""
-    sent: dict[str, list] = {"chunk": [], "chapter": [], "book": [], "notify": []}
-    monkeypatch.setattr(tasks, "book_context", lambda: ctx)
-    monkeypatch.setattr(tasks, "enqueue_chunk", lambda message: sent["chunk"].append(message))
-    monkeypatch.setattr(tasks, "enqueue_chapter", lambda *args: sent["chapter"].append(args))
-    monkeypatch.setattr(tasks, "enqueue_book", lambda *args: sent["book"].append(args))
-    monkeypatch.setattr(tasks.notify, "apply_async", lambda args, **options: sent["notify"].append(args))
-    return sent
+    return record_sends(ctx, monkeypatch)
 
 
 @pytest.fixture

@@ -5,17 +5,23 @@ And a single job's report, read from its manifest."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
+import redis
 from typer.testing import CliRunner
 
 from producer.cli.main import app
 from producer.cli.qc import clock
+from producer.dev.stack import LocalStack
 from producer.readers.books import read_book
 from producer.readers.quality import QcChoice
 from producer.submit.books import BookSubmitter
-from tests.support.book_faults import render_one, run_chapter
+from producer.submit.clips import ClipInput, prepare_clip_voice
+from tests.conftest import EmulatorControl
+from tests.integration.conftest import BOOK_ENV, book_context, record_sends
+from tests.support.book_faults import FlakyStorage, render_one, run_chapter
 from tests.support.epubs import write_epub
 from tests.support.jobs import clip_voice, make_job
 from worker import keys
@@ -24,7 +30,7 @@ from worker.books.plan import BookPlan, chunk_messages
 from worker.contract import QualityCheck
 from worker.jobs.records import JobRecord, JobStore
 from worker.jobs.render import render_job
-from worker.settings import Settings
+from worker.settings import Settings, get_settings
 
 runner = CliRunner()
 
@@ -69,61 +75,88 @@ def narrate(*args: str):  # noqa: ANN201
     return runner.invoke(app, list(args))
 
 
-@pytest.fixture
-def heard(ctx, sent, bucket, voice, tmp_path, emulator) -> tuple[BookPlan, dict]:
-    """A book heard (--qc report) and finished: its plan and its manifest."""
-    plan = submitted(bucket, voice, tmp_path, "report")
-    rendered(plan, ctx, emulator)
-    finished(plan, sent)
-    manifest = ctx.render.storage.get(bucket, keys.book_manifest("heard", plan.book_id))
+@pytest.fixture(scope="class")
+def heard_book(stack: LocalStack, reference_clip, tmp_path_factory: pytest.TempPathFactory) -> tuple[BookPlan, dict]:
+    """A book heard (--qc report) and finished, made once for the class whose tests only read it, as the function
+    fixtures would make it: Redis flushed, the emulator reset, a bucket of its own, the book settings."""
+    client = redis.Redis.from_url(stack.redis.url)  # type: ignore[union-attr]
+    client.flushdb()
+    emulator = EmulatorControl(stack.emulator.url)  # type: ignore[union-attr]
+    emulator.reset()
+    emulator.control(tone_mode=True)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**stack.env(), **BOOK_ENV}.items():
+            patch.setenv(name, value)
+        get_settings.cache_clear()
+        try:
+            storage = FlakyStorage()
+            bucket = f"test-{uuid.uuid4().hex[:12]}"
+            storage.create_bucket(bucket)
+            ctx = book_context(client, storage)
+            sent = record_sends(ctx, patch)
+            plan = submitted(
+                bucket, prepare_clip_voice([ClipInput(*reference_clip)]), tmp_path_factory.mktemp("heard"), "report"
+            )
+            rendered(plan, ctx, emulator)
+            finished(plan, sent)
+            manifest = ctx.render.storage.get(bucket, keys.book_manifest("heard", plan.book_id))
+        finally:
+            get_settings.cache_clear()
     return plan, json.loads(manifest)
 
 
-def test_a_finished_book_lists_the_chunk_left_failing_at_its_seconds_in_the_chapter_file(heard) -> None:
-    plan, manifest = heard
-    result = narrate("qc", plan.book_id)
-    assert result.exit_code == 0, result.output
-    placed = manifest["chapters"][0]["qc"]["failing"]
-    kinds = [fault["kind"] for fault in placed[0]["faults"]]
-    assert [c["chunk"] for c in placed] == [2] and "cut" in kinds
-    start, end = placed[0]["start_seconds"], placed[0]["end_seconds"]
-    out = result.output
-    assert "heard with --qc report" in out and "heard: 4 takes, 0 retakes, 1 chunks left failing" in out
-    assert (
-        f"chapter 1 Harbour, chunk 2: {clock(start)}-{clock(end)} ({start:.3f}-{end:.3f} s)"
-        f" in {manifest['chapters'][0]['output_url']}"
-    ) in out
-    assert f"text:   {CHAPTERS[0][1][1]}" in out and f"faults: {', '.join(kinds)}" in out
-    assert f"heard:  {placed[0]['heard']}" in out and placed[0]["heard"] != CHAPTERS[0][1][1]
+@pytest.fixture
+def heard(heard_book: tuple[BookPlan, dict], book_env) -> tuple[BookPlan, dict]:  # noqa: ANN001
+    """The class's heard book, the book settings set for the test (Redis is not flushed: the book is in it)."""
+    return heard_book
 
 
-def test_the_json_report_has_every_chapter_its_counts_and_the_chunk_placed(heard) -> None:
-    plan, manifest = heard
-    result = narrate("qc", plan.book_id, "--json")
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert (report["book_id"], report["mode"], report["state"]) == (plan.book_id, "report", "succeeded")
-    totals = {"chunks_heard": 4, "takes_heard": 4, "retakes": 0, "left_failing": 1, "not_heard": 0}
-    assert {k: report[k] for k in totals} == totals
-    first, second = report["chapters"]
-    assert (first["index"], first["title"], first["assembled"]) == (0, "Harbour", True)
-    assert first["output_url"] == manifest["chapters"][0]["output_url"] != ""
-    assert (first["chunks_heard"], first["left_failing"], second["left_failing"]) == (3, 1, 0)
-    assert first["failing"] == manifest["chapters"][0]["qc"]["failing"] and second["failing"] == []
-    chunk = first["failing"][0]
-    assert set(chunk) == {"chunk", "start_seconds", "end_seconds", "text", "heard", "takes", "faults"}
-    assert 0 < chunk["start_seconds"] < chunk["end_seconds"]
-    assert all(chunk["start_seconds"] <= f["start"] <= chunk["end_seconds"] for f in chunk["faults"] if f["start"])
+class TestAHeardBook:
+    """One book heard and finished (its second chunk left failing), read by each test."""
 
+    def test_a_finished_book_lists_the_chunk_left_failing_at_its_seconds_in_the_chapter_file(self, heard) -> None:
+        plan, manifest = heard
+        result = narrate("qc", plan.book_id)
+        assert result.exit_code == 0, result.output
+        placed = manifest["chapters"][0]["qc"]["failing"]
+        kinds = [fault["kind"] for fault in placed[0]["faults"]]
+        assert [c["chunk"] for c in placed] == [2] and "cut" in kinds
+        start, end = placed[0]["start_seconds"], placed[0]["end_seconds"]
+        out = result.output
+        assert "heard with --qc report" in out and "heard: 4 takes, 0 retakes, 1 chunks left failing" in out
+        assert (
+            f"chapter 1 Harbour, chunk 2: {clock(start)}-{clock(end)} ({start:.3f}-{end:.3f} s)"
+            f" in {manifest['chapters'][0]['output_url']}"
+        ) in out
+        assert f"text:   {CHAPTERS[0][1][1]}" in out and f"faults: {', '.join(kinds)}" in out
+        assert f"heard:  {placed[0]['heard']}" in out and placed[0]["heard"] != CHAPTERS[0][1][1]
 
-def test_status_counts_what_was_heard_and_points_to_narrate_qc(heard) -> None:
-    plan, _ = heard
-    shown = narrate("status", plan.book_id)
-    assert shown.exit_code == 0, shown.output
-    assert f"heard: 4 takes, 0 retakes, 1 chunks left failing — `narrate qc {plan.book_id}`" in shown.output
-    book = json.loads(narrate("status", plan.book_id, "--json").output)
-    assert book["qc"] == {"chunks_heard": 4, "takes_heard": 4, "retakes": 0, "left_failing": 1, "not_heard": 0}
-    assert book["chapters"][0]["qc"]["failing"][0]["chunk"] == 2
+    def test_the_json_report_has_every_chapter_its_counts_and_the_chunk_placed(self, heard) -> None:
+        plan, manifest = heard
+        result = narrate("qc", plan.book_id, "--json")
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output)
+        assert (report["book_id"], report["mode"], report["state"]) == (plan.book_id, "report", "succeeded")
+        totals = {"chunks_heard": 4, "takes_heard": 4, "retakes": 0, "left_failing": 1, "not_heard": 0}
+        assert {k: report[k] for k in totals} == totals
+        first, second = report["chapters"]
+        assert (first["index"], first["title"], first["assembled"]) == (0, "Harbour", True)
+        assert first["output_url"] == manifest["chapters"][0]["output_url"] != ""
+        assert (first["chunks_heard"], first["left_failing"], second["left_failing"]) == (3, 1, 0)
+        assert first["failing"] == manifest["chapters"][0]["qc"]["failing"] and second["failing"] == []
+        chunk = first["failing"][0]
+        assert set(chunk) == {"chunk", "start_seconds", "end_seconds", "text", "heard", "takes", "faults"}
+        assert 0 < chunk["start_seconds"] < chunk["end_seconds"]
+        assert all(chunk["start_seconds"] <= f["start"] <= chunk["end_seconds"] for f in chunk["faults"] if f["start"])
+
+    def test_status_counts_what_was_heard_and_points_to_narrate_qc(self, heard) -> None:
+        plan, _ = heard
+        shown = narrate("status", plan.book_id)
+        assert shown.exit_code == 0, shown.output
+        assert f"heard: 4 takes, 0 retakes, 1 chunks left failing — `narrate qc {plan.book_id}`" in shown.output
+        book = json.loads(narrate("status", plan.book_id, "--json").output)
+        assert book["qc"] == {"chunks_heard": 4, "takes_heard": 4, "retakes": 0, "left_failing": 1, "not_heard": 0}
+        assert book["chapters"][0]["qc"]["failing"][0]["chunk"] == 2
 
 
 def test_a_book_still_rendering_counts_its_chunks_and_says_where_positions_are_not_known_yet(
