@@ -16,21 +16,24 @@ from worker.renders.held import HeldRenders
 from worker.settings import Settings, get_settings
 from worker.voices.speaker import RenderContext
 
-BOOK_ENV = {
-    "NARRATE_PROMOTE_AFTER": "off",
-    "NARRATE_QC": "off",  # spoken as tones, which no recognizer hears (test_proof_listening.py hears words)
-    "NARRATE_CHUNK_BYTES": "120",
-    "NARRATE_MAX_ATTEMPTS": "3",
-    "NARRATE_WEBHOOK_SECRET": "s",
-    "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32",
-}
+
+def set_book_env(patch: pytest.MonkeyPatch) -> None:
+    """The book settings, while `patch` lasts; settings are read afresh."""
+    for name, value in {
+        "NARRATE_PROMOTE_AFTER": "off",
+        "NARRATE_QC": "off",  # spoken as tones, which no recognizer hears (test_proof_listening.py hears words)
+        "NARRATE_CHUNK_BYTES": "120",
+        "NARRATE_MAX_ATTEMPTS": "3",
+        "NARRATE_WEBHOOK_SECRET": "s",
+        "NARRATE_WEBHOOK_ALLOW": "127.0.0.1/32",
+    }.items():
+        patch.setenv(name, value)
+    get_settings.cache_clear()
 
 
 @pytest.fixture
 def book_env(stack_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in BOOK_ENV.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    set_book_env(monkeypatch)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from producer.readers.quality import QcChoice
 from producer.submit.books import BookSubmitter
 from producer.submit.clips import ClipInput, prepare_clip_voice
 from tests.conftest import EmulatorControl
-from tests.integration.conftest import BOOK_ENV, book_context, record_sends
+from tests.integration.conftest import book_context, record_sends, set_book_env
 from tests.support.book_faults import FlakyStorage, render_one, run_chapter
 from tests.support.epubs import write_epub
 from tests.support.jobs import clip_voice, make_job
@@ -85,9 +85,9 @@ def heard_book(stack: LocalStack, reference_clip, tmp_path_factory: pytest.TempP
     emulator.reset()
     emulator.control(tone_mode=True)
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {**stack.env(), **BOOK_ENV}.items():
+        for name, value in stack.env().items():
             patch.setenv(name, value)
-        get_settings.cache_clear()
+        set_book_env(patch)
         try:
             storage = FlakyStorage()
             bucket = f"test-{uuid.uuid4().hex[:12]}"
