@@ -155,7 +155,7 @@ class BookSubmitter:
         self._grant.check_submission(out=out, voice=voice, where=book.source)
         if notify_url is not None:
             self._grant.check_notify(notify_url, where=f"{book.source}: notify")
-        book = choose(book, chapters)
+        whole, book = book, choose(book, chapters)
         chosen = _preset(preset or self._settings.preset)
         if chosen.format and fmt and fmt != chosen.format:
             raise BadInput(f"--preset {chosen.name} writes {chosen.format} chapters; leave --format {fmt} off")
@@ -164,7 +164,7 @@ class BookSubmitter:
         marked = None
         if read_along is not None:
             check_read_along_format(chapter_format)
-            book, marked = marked_book(book, read_along)
+            book, marked = marked_book(book, read_along, whole=whole)
         output = Output(bucket=bucket, prefix=prefix, format=chapter_format)  # type: ignore[arg-type]
         check_notify_url(notify_url, settings=self._settings)
         plan = make_plan(

@@ -59,8 +59,9 @@ class ReadAlongSource:
         return self.name.lower().endswith(".epub")
 
 
-def marked_book(book: BookText, source: ReadAlongSource) -> tuple[BookText, bytes]:
-    """The book with each chapter's document named, and the marked EPUB 3 to store beside the plan."""
+def marked_book(book: BookText, source: ReadAlongSource, *, whole: BookText | None = None) -> tuple[BookText, bytes]:
+    """The book (its chapters to narrate) with each chapter's document named, and the marked EPUB 3 to store beside
+    the plan. `whole`: the book with every chapter; a generated EPUB holds those not narrated too, unnarrated."""
     from producer.readalong.package import mark_epub  # imported when asked for: lxml work most runs skip
 
     with tempfile.TemporaryDirectory(prefix="narrate-read-along-") as folder:
@@ -72,7 +73,8 @@ def marked_book(book: BookText, source: ReadAlongSource) -> tuple[BookText, byte
         else:
             from producer.readalong.generated import generated_epub
 
-            documents = generated_epub(book, out=out, language=book.language)
-            placed = zip(book.chapters, documents, strict=True)
-            book = replace(book, chapters=[replace(c, document=d, first_paragraph=0) for c, d in placed])
+            whole = whole or book
+            documents = generated_epub(whole, out=out, language=book.language)
+            named = {id(c): d for c, d in zip(whole.chapters, documents, strict=True)}
+            book = replace(book, chapters=[replace(c, document=named[id(c)], first_paragraph=0) for c in book.chapters])
         return book, out.read_bytes()
