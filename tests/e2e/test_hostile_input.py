@@ -251,6 +251,7 @@ def assert_keeps_serving(raw: Raw, worker: Service) -> None:
 @pytest.fixture(scope="module")
 def worker(stack: LocalStack) -> Iterator[Service]:
     redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]  # no jobs left by earlier tests
+    EmulatorControl(stack.emulator.url).reset()  # type: ignore[union-attr]  # no latency or faults left either
     # One process: a good job after a bad one proves this very worker is still serving.
     service = stack.add_worker(concurrency=1, extra_env=WORKER_ENV)
     yield service

@@ -38,6 +38,7 @@ NARRATE = [sys.executable, "-m", "producer.cli.main"]
 @pytest.fixture(scope="module")
 def worker(stack: LocalStack) -> Iterator[Service]:
     redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]  # no jobs left by earlier tests
+    EmulatorControl(stack.emulator.url).reset()  # type: ignore[union-attr]  # no latency or faults left either
     # These tests reuse one reference many times; promotion has its own tests. Retries come after a fraction of a
     # second, not the default 2 s doubling with jitter: how long a retry waits is not what these tests check.
     env = {"NARRATE_PROMOTE_AFTER": "off", "NARRATE_RETRY_BASE_SECONDS": "0.2"}

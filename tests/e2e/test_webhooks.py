@@ -17,6 +17,7 @@ import redis
 
 from producer.dev.services import Service, stop_all
 from producer.dev.stack import LocalStack
+from tests.conftest import EmulatorControl
 from tests.support.cli import narrate_here
 from worker.webhooks.signing import verify
 
@@ -41,6 +42,7 @@ class Receiver(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def worker(stack: LocalStack) -> Iterator[Service]:
     redis.Redis.from_url(stack.redis.url).flushdb()  # type: ignore[union-attr]
+    EmulatorControl(stack.emulator.url).reset()  # type: ignore[union-attr]  # no latency or faults left either
     service = stack.add_worker(concurrency=2, extra_env=HOOK_ENV)
     yield service
     stop_all([service], kill=True)
