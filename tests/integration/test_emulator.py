@@ -403,49 +403,43 @@ def test_stats_reset_keeps_models(client: FishAudio, base_url: str, clip: bytes)
     assert http().get(f"{base_url}/_emulator/health").json() == {"ok": True}
 
 
-def test_module_runs_as_a_process() -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "producer.dev.emulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--latency",
-            "0",
-            "--concurrency",
-            "0",
-            "--train-seconds",
-            "0",
-            "--fail-rate",
-            "0",
-            "--api-key",
-            API_KEY,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            assert selector.select(timeout=30), "the emulator printed nothing"
-        line = proc.stdout.readline()
-        match = re.fullmatch(r"fish emulator listening on (http://127\.0\.0\.1:\d+)\n", line)
-        assert match, line
-        url = match.group(1)
-        assert http().get(f"{url}/_emulator/health").json() == {"ok": True}
-        with FishAudio(api_key=API_KEY, base_url=url) as fish:
-            assert fish.voices.list().total == 0
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
+@pytest.fixture(scope="module")
+def emulator_processes() -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """The emulators this module runs as processes (its own module, and `narrate emulator --tone-mode`), started side
+    by side when the first is wanted: each is mostly Python starting up, and those overlap instead of adding up."""
+    options = ["--latency", "0", "--concurrency", "0", "--train-seconds", "0", "--fail-rate", "0"]
+    module = [sys.executable, "-m", "producer.dev.emulator", "--host", "127.0.0.1", "--port", "0", *options]
+    narrate = [sys.executable, "-m", "producer.cli.main", "emulator", "--port", "0", "--tone-mode"]
+    started = {
+        "module": subprocess.Popen(
+            [*module, "--api-key", API_KEY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ),
+        "narrate --tone-mode": subprocess.Popen(
+            [*narrate, "--api-key", API_KEY], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ),
+    }
+    yield started
+    for proc in started.values():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_module_runs_as_a_process(emulator_processes: dict[str, subprocess.Popen[str]]) -> None:
+    proc = emulator_processes["module"]
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        assert selector.select(timeout=30), "the emulator printed nothing"
+    line = proc.stdout.readline()
+    match = re.fullmatch(r"fish emulator listening on (http://127\.0\.0\.1:\d+)\n", line)
+    assert match, line
+    url = match.group(1)
+    assert http().get(f"{url}/_emulator/health").json() == {"ok": True}
+    with FishAudio(api_key=API_KEY, base_url=url) as fish:
+        assert fish.voices.list().total == 0
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
 
 
 TONE_TEXTS = [
@@ -566,31 +560,19 @@ def test_canned_audio_answers_one_clip_and_still_checks_and_counts() -> None:
         assert spoken.status_code == 200 and spoken.data != first.data
 
 
-def test_narrate_emulator_tone_mode_option() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "producer.cli.main", "emulator", "--port", "0", "--tone-mode", "--api-key", API_KEY],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            assert selector.select(timeout=30), "the emulator printed nothing"
-        match = re.search(r"listening on (http://\S+)", proc.stdout.readline())
-        assert match
-        assert http().get(f"{match.group(1)}/_emulator/control").json()["tone_mode"] is True
-        with FishAudio(api_key=API_KEY, base_url=match.group(1)) as fish:
-            assert decoded_tones(fish.tts.convert(text="From the CLI.", format="wav")) == [
-                tone_frequency("From the CLI.")
-            ]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def test_narrate_emulator_tone_mode_option(emulator_processes: dict[str, subprocess.Popen[str]]) -> None:
+    proc = emulator_processes["narrate --tone-mode"]
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        assert selector.select(timeout=30), "the emulator printed nothing"
+    match = re.search(r"listening on (http://\S+)", proc.stdout.readline())
+    assert match
+    assert http().get(f"{match.group(1)}/_emulator/control").json()["tone_mode"] is True
+    with FishAudio(api_key=API_KEY, base_url=match.group(1)) as fish:
+        assert decoded_tones(fish.tts.convert(text="From the CLI.", format="wav")) == [tone_frequency("From the CLI.")]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
 
 
 NO_CREDIT = "Insufficient API credit. API credit is managed independently from platform credit."
