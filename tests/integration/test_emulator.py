@@ -425,13 +425,18 @@ def emulator_processes() -> Iterator[dict[str, subprocess.Popen[str]]]:
             proc.wait()
 
 
-def test_module_runs_as_a_process(emulator_processes: dict[str, subprocess.Popen[str]]) -> None:
-    proc = emulator_processes["module"]
+def first_line(proc: subprocess.Popen[str]) -> str:
+    """What the emulator process prints first (where it listens), waited for up to 30 s."""
     assert proc.stdout is not None
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         assert selector.select(timeout=30), "the emulator printed nothing"
-    line = proc.stdout.readline()
+    return proc.stdout.readline()
+
+
+def test_module_runs_as_a_process(emulator_processes: dict[str, subprocess.Popen[str]]) -> None:
+    proc = emulator_processes["module"]
+    line = first_line(proc)
     match = re.fullmatch(r"fish emulator listening on (http://127\.0\.0\.1:\d+)\n", line)
     assert match, line
     url = match.group(1)
@@ -562,11 +567,7 @@ def test_canned_audio_answers_one_clip_and_still_checks_and_counts() -> None:
 
 def test_narrate_emulator_tone_mode_option(emulator_processes: dict[str, subprocess.Popen[str]]) -> None:
     proc = emulator_processes["narrate --tone-mode"]
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        assert selector.select(timeout=30), "the emulator printed nothing"
-    match = re.search(r"listening on (http://\S+)", proc.stdout.readline())
+    match = re.search(r"listening on (http://\S+)", first_line(proc))
     assert match
     assert http().get(f"{match.group(1)}/_emulator/control").json()["tone_mode"] is True
     with FishAudio(api_key=API_KEY, base_url=match.group(1)) as fish:
