@@ -1,7 +1,9 @@
-"""The Fish API emulator, driven through the official SDK (and plain httpx for /_emulator/)."""
+"""The Fish API emulator, driven through the official SDK (and plain httpx for /_emulator/), in-process and as the
+`narrate emulator` command."""
 
 from __future__ import annotations
 
+import os
 import re
 import selectors
 import signal
@@ -35,6 +37,7 @@ from producer.dev.emulator import EmulatorConfig, create_app
 from producer.dev.emulator.__main__ import parse_args
 from producer.dev.emulator.speech import make_reference_clip
 from producer.dev.emulator.tones import tone_duration, tone_frequency
+from producer.dev.services import free_port
 from tests.support.http import http
 from tests.support.tones import decode_mono, decoded_tones, nearest_tone, tone_sequence
 from worker.audio.codec import concatenate, probe
@@ -405,17 +408,29 @@ def test_stats_reset_keeps_models(client: FishAudio, base_url: str, clip: bytes)
 
 @pytest.fixture(scope="module")
 def emulator_processes() -> Iterator[dict[str, subprocess.Popen[str]]]:
-    """The emulators this module runs as processes (its own module, and `narrate emulator --tone-mode`), started side
-    by side when the first is wanted: each is mostly Python starting up, and those overlap instead of adding up."""
+    """The emulators this module runs as processes (its own module, `narrate emulator` on a port it is given, and
+    `narrate emulator --tone-mode`), started side by side when the first is wanted: each is mostly Python starting
+    up, and those overlap instead of adding up."""
     options = ["--latency", "0", "--concurrency", "0", "--train-seconds", "0", "--fail-rate", "0"]
     module = [sys.executable, "-m", "producer.dev.emulator", "--host", "127.0.0.1", "--port", "0", *options]
-    narrate = [sys.executable, "-m", "producer.cli.main", "emulator", "--port", "0", "--tone-mode"]
+    narrate = [sys.executable, "-m", "producer.cli.main", "emulator"]
+    unbuffered = {**os.environ, "PYTHONUNBUFFERED": "1"}
     started = {
         "module": subprocess.Popen(
             [*module, "--api-key", API_KEY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         ),
+        "narrate": subprocess.Popen(
+            [*narrate, "--port", str(free_port()), "--concurrency", "3", "--api-key", "k1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=unbuffered,
+        ),
         "narrate --tone-mode": subprocess.Popen(
-            [*narrate, "--api-key", API_KEY], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [*narrate, "--port", "0", "--tone-mode", "--api-key", API_KEY],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         ),
     }
     yield started
@@ -445,6 +460,21 @@ def test_module_runs_as_a_process(emulator_processes: dict[str, subprocess.Popen
         assert fish.voices.list().total == 0
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+
+
+def test_narrate_emulator_serves_the_fish_api_until_stopped(
+    emulator_processes: dict[str, subprocess.Popen[str]],
+) -> None:
+    process = emulator_processes["narrate"]
+    port = process.args[process.args.index("--port") + 1]  # type: ignore[union-attr]
+    assert "listening on" in process.stdout.readline()  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
+    assert http().get(f"{base}/_emulator/health").json() == {"ok": True}
+    assert http().get(f"{base}/_emulator/control").json()["concurrency"] == 3
+    assert http().get(f"{base}/model", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert http().get(f"{base}/model", headers={"Authorization": "Bearer k1"}).json()["total"] == 0
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
 
 
 TONE_TEXTS = [
