@@ -42,11 +42,12 @@ def takes(
     book = state.get(book_id)
     if book is None:
         fail(f"no such book: {book_id} (a book id is printed by `narrate book`)")
+    storage = Storage.from_settings(settings)
     try:
-        plan = book_plan(book, Storage.from_settings(settings))
+        plan = book_plan(book, storage)
         if chapter is not None and chapter > len(plan.chapters):
             fail(f"--chapter {chapter}: the book has {len(plan.chapters)} chapters")
-        passages = book_passages(plan, book["chapters"], storage=Storage.from_settings(settings), chapter=chapter)
+        passages = book_passages(plan, book["chapters"], storage=storage, chapter=chapter)
     except (ReportMissing, NarrateError) as exc:
         fail(str(exc), code=EXIT_JOB_FAILED)
     if flagged:

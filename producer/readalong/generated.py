@@ -16,9 +16,9 @@ from typing import Any
 from lxml import etree
 
 from producer.readalong.archive import CONTAINER, OPS_NS, XHTML_NS, write_epub
-from producer.readalong.marks import SENTENCE_CLASS, sentence_id
+from producer.readalong.marks import SENTENCE_CLASS
 from producer.readers.booktext import BookText
-from worker.text.sentences import sentence_spans
+from worker.text.sentences import sentence_id, sentence_spans
 
 FOLDER = "EPUB"
 _OPF_NS = "http://www.idpf.org/2007/opf"

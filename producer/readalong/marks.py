@@ -15,14 +15,10 @@ from producer.readalong.textmap import origins, raw_span
 from producer.readalong.wrap import Point, Unwrappable, point_in, wrap
 from producer.readers.epub import Block, html_blocks, parse_document, slot_text
 from worker.errors import BadInput
-from worker.text.sentences import sentence_spans
+from worker.text.sentences import sentence_id, sentence_spans
 
 SENTENCE_CLASS = "narrate-sentence"
 _ID = re.compile(r"narrate-\d+-\d+")
-
-
-def sentence_id(paragraph: int, sentence: int) -> str:
-    return f"narrate-{paragraph}-{sentence}"
 
 
 def mark_paragraphs(root: Any, body: list[Block], narrated: dict[int, str], *, language: str, where: str) -> int:

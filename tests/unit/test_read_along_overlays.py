@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from worker.books.overlays import _overlays, sentence_id
+from worker.books.overlays import _overlays
 from worker.books.plan import BookPlan, plan_chapter
 from worker.books.readalong import Clip
 from worker.contract import ModelVoice, Output
+from worker.text.sentences import sentence_id
 
 VOICE = ModelVoice(reference_id="narrator")
 

@@ -16,13 +16,9 @@ from worker.books.context import BookContext
 from worker.books.plan import BookPlan
 from worker.books.readalong import Clip, Overlay, package_readalong
 from worker.errors import PermanentError, StorageUnavailable
+from worker.text.sentences import sentence_id
 
 EPUB_TYPE = "application/epub+zip"
-
-
-def sentence_id(paragraph: int, sentence: int) -> str:
-    """The id the marked book gives sentence `sentence` of paragraph `paragraph` of a document."""
-    return f"narrate-{paragraph}-{sentence}"
 
 
 def write_read_along(plan: BookPlan, *, sentences: list[list[dict]], ctx: BookContext) -> str | None:

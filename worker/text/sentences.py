@@ -42,6 +42,11 @@ def sentence_spans(paragraph: str, *, language: str = "") -> list[tuple[int, int
     return spans
 
 
+def sentence_id(paragraph: int, sentence: int) -> str:
+    """The id a read-along book gives sentence `sentence` of its document's narrated paragraph `paragraph`."""
+    return f"narrate-{paragraph}-{sentence}"
+
+
 def sentences(paragraph: str, *, language: str = "") -> list[str]:
     return [paragraph[a:b] for a, b in sentence_spans(paragraph, language=language)]
 
